@@ -1,0 +1,33 @@
+"""The case lifecycle, declared as data with `transitions`; imports nothing of the service."""
+
+from states.case_lifecycle import (
+    ENDED_WITHOUT_AID,
+    MACHINE,
+    OPEN_STATES,
+    TERMINAL_STATES,
+    TRANSITIONS,
+    CaseEvent,
+    CaseState,
+    Permission,
+    Route,
+    Transition,
+    events_from,
+    select_transition,
+    to_mermaid,
+)
+
+__all__ = [
+    "ENDED_WITHOUT_AID",
+    "MACHINE",
+    "OPEN_STATES",
+    "TERMINAL_STATES",
+    "TRANSITIONS",
+    "CaseEvent",
+    "CaseState",
+    "Permission",
+    "Route",
+    "Transition",
+    "events_from",
+    "select_transition",
+    "to_mermaid",
+]

@@ -1,0 +1,112 @@
+"""One fixture for both databases: every test that takes `db` runs on SQLite and on PostgreSQL.
+
+PostgreSQL is the server at 127.0.0.1:5432 (trust auth, database `test`), or
+JINQIU_TEST_POSTGRES_URL. Each test session works in its own schema, dropped at the end.
+In CI (CI=true) a missing server fails the run; on a laptop those tests skip, saying why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from workflow.clock import ManualClock
+from workflow.db import make_engine, normalise_url, transaction
+from workflow.migrate import upgrade
+from workflow.tables import metadata
+
+POSTGRES_URL = os.environ.get(
+    "JINQIU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _postgres_problem() -> str | None:
+    try:
+        probe = create_engine(normalise_url(POSTGRES_URL))
+        with probe.connect() as conn:
+            conn.execute(text("select 1"))
+        probe.dispose()
+    except Exception as exc:  # any failure to reach it is the same answer
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.__class__.__name__}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_url() -> Iterator[tuple[str, str]]:
+    problem = _postgres_problem()
+    if problem is not None:
+        if IN_CI:
+            pytest.fail(f"{problem} — CI must run the PostgreSQL suite", pytrace=False)
+        pytest.skip(f"{problem} (set JINQIU_TEST_POSTGRES_URL; CI never skips these)")
+    schema = f"jq_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(normalise_url(POSTGRES_URL))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield POSTGRES_URL, schema
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def postgres_engine(url: str, schema: str, pool_size: int = 30) -> Engine:
+    return make_engine(url, pool_size=pool_size, connect_args={"options": f"-csearch_path={schema}"})
+
+
+@pytest.fixture(scope="session")
+def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    path: Path = tmp_path_factory.mktemp("db") / "jinqiu.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_engine(postgres_schema_url: tuple[str, str]) -> Iterator[Engine]:
+    url, schema = postgres_schema_url
+    engine = postgres_engine(url, schema)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _wipe(engine: Engine) -> None:
+    tables = list(reversed(metadata.sorted_tables))
+    with transaction(engine) as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """An empty, migrated database: SQLite, then PostgreSQL."""
+    name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
+    engine: Engine = request.getfixturevalue(name)
+    _wipe(engine)
+    yield engine
+
+
+@pytest.fixture
+def pg(pg_engine: Engine) -> Iterator[Engine]:
+    """PostgreSQL only: for the concurrency tests, which need real parallel writers."""
+    _wipe(pg_engine)
+    yield pg_engine
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """Inside Weihai 2024's survey phase."""
+    return ManualClock(dt.datetime(2024, 7, 20, 9, 0))

@@ -1,0 +1,128 @@
+"""Factories that read like the notices: a Weihai tree, the Weihai campaign and a family in a line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from workflow.db import transaction
+from workflow.campaigns.schema import CampaignFile
+from workflow.campaigns.service import load_campaign
+from workflow.cases.models import Case
+from workflow.cases.schema import CaseCreate
+from workflow.cases.service import create_case
+from workflow.clock import Clock
+from workflow.demo.synthetic import family
+from workflow.demo.units import Tree, seed_weihai_tree
+from workflow.identity import make_id_number
+from workflow.roles import Actor
+from workflow.units.models import Unit
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIHAI = ROOT / "examples" / "campaigns" / "weihai-2024.json"
+unit_t = Unit.__table__  # type: ignore[attr-defined]
+case_t = Case.__table__  # type: ignore[attr-defined]
+
+
+def weihai_file(**changes: Any) -> CampaignFile:
+    raw = json.loads(WEIHAI.read_text(encoding="utf-8"))
+    raw.update(changes)
+    return CampaignFile.model_validate(raw)
+
+
+def weihai(engine: Engine, clock: Clock, **changes: Any) -> tuple[Tree, int]:
+    """The Weihai tree (6 districts x 3 grassroots unions) and the 2024 campaign."""
+    with transaction(engine) as conn:
+        tree = seed_weihai_tree(conn, grassroots_per_district=3)
+        campaign_id = load_campaign(conn, weihai_file(**changes), clock)
+    return tree, campaign_id
+
+
+def actor(conn: Connection, unit_code: str, *roles: str, username: str | None = None) -> Actor:
+    row = conn.execute(select(unit_t).where(unit_t.c.code == unit_code)).one()
+    return Actor(
+        username=username or f"{roles[0]}@{unit_code}", unit_code=unit_code, unit_path=row.path,
+        unit_level=row.level, roles=tuple(roles),
+    )
+
+
+def actor_of(engine: Engine, unit_code: str, *roles: str) -> Actor:
+    with engine.connect() as conn:
+        return actor(conn, unit_code, *roles)
+
+
+def worker(**changes: Any) -> dict[str, Any]:
+    """A deep-hardship worker archived this spring (current for the 2024 campaign)."""
+    data: dict[str, Any] = {
+        "name": "王建国",
+        "id_number": make_id_number("371002", dt.date(1978, 3, 14), 31),
+        "phone": "13806301234",
+        "work_unit": "威海市某纺织有限公司",
+        "address": "山东省威海市环翠区新威路18号",
+        "household_size": 4,
+        "monthly_income_per_capita": "850",
+        "employment_status": "在岗",
+        "hardship_cause": "配偶患重病，长期医治",
+        "archive_status": "deep",
+        "archived_on": "2024-03-01",
+        "categories": [],
+    }
+    data.update(changes)
+    return data
+
+
+_students = iter(range(1, 10**6))
+
+
+def student(**changes: Any) -> dict[str, Any]:
+    """An undergraduate admitted to a first-tier university this year (3000 yuan)."""
+    n = next(_students)
+    data: dict[str, Any] = {
+        "name": "王小明",
+        "id_number": make_id_number("371002", dt.date(2006, 1 + n % 12, 1 + n % 28), n % 1000),
+        "relation": "子",
+        "ethnicity": "汉族",
+        "education_level": "undergraduate",
+        "tier": "first",
+        "school": "山东大学（威海）",
+        "major": "机械工程",
+        "enrollment_year": 2024,
+        "program_years": 4,
+        "exam_score": 612,
+        "admitted_school": "山东大学（威海）",
+    }
+    data.update(changes)
+    return data
+
+
+def new_case(
+    engine: Engine,
+    clock: Clock,
+    campaign_id: int,
+    unit: str,
+    *,
+    worker_changes: dict[str, Any] | None = None,
+    student_changes: dict[str, Any] | None = None,
+) -> int:
+    with transaction(engine) as conn:
+        spec = CaseCreate.model_validate({
+            "campaign": campaign_id, "unit": unit,
+            "worker": worker(**(worker_changes or {})),
+            "student": student(**(student_changes or {})),
+        })
+        return create_case(conn, spec, actor=actor(conn, unit, "clerk"), clock=clock)
+
+
+def random_case_input(rng: random.Random, campaign_id: int, unit: str) -> CaseCreate:
+    fam = family(rng, 2024, today=dt.date(2024, 7, 20))
+    return CaseCreate.model_validate({"campaign": campaign_id, "unit": unit, **fam})
+
+
+def case_row(engine: Engine, case_id: int) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(select(case_t).where(case_t.c.id == case_id)).one()

@@ -1,0 +1,116 @@
+"""Hash chain of audit entries: each entry's hash covers its fields and the previous hash,
+and the case row keeps the head (hash and length), so an edited, deleted or inserted entry
+breaks the chain at a place `verify_chains` names."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from workflow.audit.models import AuditEntry
+from workflow.cases.models import Case
+
+GENESIS = "0" * 64
+
+audit_table = AuditEntry.__table__  # type: ignore[attr-defined]
+case_table = Case.__table__  # type: ignore[attr-defined]
+
+
+def canonical_time(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_hash(
+    *,
+    prev_hash: str,
+    case_id: int,
+    seq: int,
+    actor: str,
+    actor_unit: str | None,
+    event: str,
+    from_state: str | None,
+    to_state: str,
+    opinion: str | None,
+    data: dict[str, Any],
+    at: dt.datetime,
+) -> str:
+    body = json.dumps(
+        [case_id, seq, actor, actor_unit, event, from_state, to_state, opinion, data,
+         canonical_time(at)],
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenChain:
+    case_id: int
+    seq: int
+    entry_id: int | None
+    problem: str
+
+    def describe(self) -> str:
+        where = f"audit entry #{self.entry_id}" if self.entry_id is not None else "(missing entry)"
+        return f"case {self.case_id}, seq {self.seq}, {where}: {self.problem}"
+
+
+def verify_chains(conn: Connection) -> Iterator[BrokenChain]:
+    """Yields the first break of every broken case chain, in case order."""
+    heads = {
+        row.id: (row.audit_seq, row.audit_head)
+        for row in conn.execute(select(case_table.c.id, case_table.c.audit_seq, case_table.c.audit_head))
+    }
+    rows = conn.execution_options(yield_per=5000).execute(
+        select(audit_table).order_by(audit_table.c.case_id, audit_table.c.seq)
+    )
+    current: int | None = None
+    prev_hash, expected_seq, broken = GENESIS, 1, False
+    seen: set[int] = set()
+
+    def close(case_id: int) -> Iterator[BrokenChain]:
+        length, head = heads.get(case_id, (0, ""))
+        if not broken and (expected_seq - 1 != length or prev_hash != head):
+            yield BrokenChain(case_id, expected_seq, None,
+                              f"chain ends at seq {expected_seq - 1} but the case records "
+                              f"{length} entries (an entry was deleted or added)")
+
+    for row in rows:
+        if row.case_id != current:
+            if current is not None:
+                yield from close(current)
+            current, prev_hash, expected_seq, broken = row.case_id, GENESIS, 1, False
+            seen.add(row.case_id)
+        if broken:
+            continue
+        if row.seq != expected_seq:
+            broken = True
+            yield BrokenChain(row.case_id, expected_seq, row.id,
+                              f"expected seq {expected_seq}, found {row.seq} (an entry is missing)")
+            continue
+        if row.prev_hash != prev_hash:
+            broken = True
+            yield BrokenChain(row.case_id, row.seq, row.id, "prev_hash does not match the entry before")
+            continue
+        recomputed = entry_hash(
+            prev_hash=row.prev_hash, case_id=row.case_id, seq=row.seq, actor=row.actor,
+            actor_unit=row.actor_unit, event=row.event, from_state=row.from_state,
+            to_state=row.to_state, opinion=row.opinion, data=row.data, at=row.at,
+        )
+        if recomputed != row.hash:
+            broken = True
+            yield BrokenChain(row.case_id, row.seq, row.id, "contents were altered (hash mismatch)")
+            continue
+        prev_hash, expected_seq = row.hash, expected_seq + 1
+    if current is not None:
+        yield from close(current)
+    for case_id, (length, _head) in heads.items():
+        if length > 0 and case_id not in seen:
+            yield BrokenChain(case_id, 1, None, f"the case records {length} entries but none exist")

@@ -1,0 +1,30 @@
+"""The audit trail: one row per transition or override, chained by hash per case."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from workflow.sqltypes import JSONType, UTCDateTime
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_entry"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="aid_case.id")
+    seq: int  # 1, 2, 3 … within the case
+    actor: str = Field(max_length=64)
+    actor_unit: str | None = Field(default=None, max_length=64)
+    event: str = Field(max_length=32)
+    from_state: str | None = Field(default=None, max_length=20)
+    to_state: str = Field(max_length=20)
+    opinion: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)

@@ -1,0 +1,74 @@
+"""A campaign (金秋助学活动) as its notice sets it: phases, deadlines, rules and funds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from workflow.sqltypes import JSONType, UTCDateTime
+
+
+class Campaign(SQLModel, table=True):
+    __tablename__ = "campaign"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    year: int
+    organizer_unit_id: int = Field(foreign_key="unit.id", index=True)
+    revision: int = 1  # bumped on any change; engines cache compiled rules per revision
+    publicity_working_days: int = 5
+    approval_levels: list[str] = Field(sa_column=Column(JSONType, nullable=False))
+    reminders: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    eligibility: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    aid_rules: list[dict[str, Any]] = Field(sa_column=Column(JSONType, nullable=False))
+    calendar: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    created_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class CampaignPhase(SQLModel, table=True):
+    __tablename__ = "campaign_phase"
+    __table_args__ = (UniqueConstraint("campaign_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    position: int
+    key: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    starts: dt.date
+    ends: dt.date
+    cases_leave: list[str] = Field(sa_column=Column(JSONType, nullable=False))
+
+
+class CampaignDeadline(SQLModel, table=True):
+    __tablename__ = "campaign_deadline"
+    __table_args__ = (UniqueConstraint("campaign_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    key: str = Field(max_length=64)
+    title: str = Field(max_length=300)
+    due: dt.date
+    responsible_level: str = Field(max_length=20)
+    done_when: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+
+
+class FundSource(SQLModel, table=True):
+    """One budget line; a final approval reserves from it, a payment moves reserved to paid."""
+
+    __tablename__ = "fund_source"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "source"),
+        CheckConstraint("reserved_fen >= 0 AND paid_fen >= 0", name="fund_non_negative"),
+        CheckConstraint("reserved_fen + paid_fen <= budget_fen", name="fund_not_overdrawn"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    position: int
+    source: str = Field(max_length=32)  # government / donation / union / other (附件1 A1..A4)
+    budget_fen: int
+    reserved_fen: int = 0
+    paid_fen: int = 0

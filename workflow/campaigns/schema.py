@@ -1,0 +1,149 @@
+"""The campaign file (CONTRACT.md), validated field by field before anything is written."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from states import CaseState
+from workflow.money import yuan_to_fen
+from workflow.units.models import UnitLevel
+
+EducationLevel = Literal[
+    "preschool", "primary", "junior", "senior", "vocational", "college", "undergraduate",
+    "postgraduate",
+]
+FundSourceName = Literal["government", "donation", "union", "other"]
+ApprovalLevel = Literal["province", "city", "district", "grassroots"]
+Category = Literal["migrant_worker", "gig_worker", "single_mother", "model_worker"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Phase(_Strict):
+    key: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    starts: dt.date
+    ends: dt.date
+    cases_leave: list[CaseState] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.ends < self.starts:
+            raise ValueError("阶段结束日期早于开始日期")
+        return self
+
+
+class DoneWhen(_Strict):
+    no_cases_in: list[CaseState] | None = None
+    report_submitted: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if (self.no_cases_in is None) == (self.report_submitted is None):
+            raise ValueError("done_when 须且只能给出 no_cases_in 或 report_submitted 之一")
+        return self
+
+
+class Deadline(_Strict):
+    key: str = Field(min_length=1, max_length=64)
+    title: str = Field(min_length=1, max_length=300)
+    due: dt.date
+    responsible_level: UnitLevel
+    done_when: DoneWhen
+
+
+class Reminders(_Strict):
+    before_working_days: list[int] = Field(default_factory=lambda: [3, 1, 0])
+    overdue_every_working_days: int = Field(default=1, ge=1)
+    escalate_after_working_days: int = Field(default=2, ge=0)
+
+
+class Eligibility(_Strict):
+    archive_max_age_months: int = Field(default=12, ge=1)
+    categories: list[Category] = Field(default_factory=list)
+
+
+class AidRule(_Strict):
+    education_level: EducationLevel
+    tier: str | None = None
+    amount: Decimal | None = None
+    basis: Literal["fixed", "tuition_invoice"] = "fixed"
+    cap: Decimal
+
+    @field_validator("amount", "cap", mode="before")
+    @classmethod
+    def _exact(cls, v: object) -> object:
+        if isinstance(v, float):
+            raise ValueError("金额须写成整数或字符串，不能是浮点数")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.basis == "fixed" and self.amount is None:
+            raise ValueError("固定金额的资助标准须给出 amount")
+        if self.amount is not None and self.amount > self.cap:
+            raise ValueError("资助金额不能超过上限 cap")
+        yuan_to_fen(self.cap)
+        if self.amount is not None:
+            yuan_to_fen(self.amount)
+        return self
+
+    @property
+    def amount_fen(self) -> int | None:
+        return None if self.amount is None else yuan_to_fen(self.amount)
+
+    @property
+    def cap_fen(self) -> int:
+        return yuan_to_fen(self.cap)
+
+
+class Fund(_Strict):
+    source: FundSourceName
+    budget: Decimal = Field(ge=0)
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _exact(cls, v: object) -> object:
+        if isinstance(v, float):
+            raise ValueError("金额须写成整数或字符串，不能是浮点数")
+        return v
+
+
+class CalendarOverrides(_Strict):
+    holidays: list[dt.date] = Field(default_factory=list)
+    workdays: list[dt.date] = Field(default_factory=list)
+    years: list[int] = Field(default_factory=list)
+
+
+class CampaignFile(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    year: int = Field(ge=2000, le=2100)
+    organizer: str = Field(min_length=1, max_length=64)
+    publicity_working_days: int = Field(default=5, ge=1, le=30)
+    approval_levels: list[ApprovalLevel] = Field(min_length=1, max_length=4)
+    phases: list[Phase] = Field(min_length=1)
+    deadlines: list[Deadline] = Field(default_factory=list)
+    reminders: Reminders = Field(default_factory=Reminders)
+    eligibility: Eligibility = Field(default_factory=Eligibility)
+    aid_rules: list[AidRule] = Field(min_length=1)
+    funds: list[Fund] = Field(min_length=1)
+    calendar: CalendarOverrides = Field(default_factory=CalendarOverrides)
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> Self:
+        for what, keys in (
+            ("phases", [p.key for p in self.phases]),
+            ("deadlines", [d.key for d in self.deadlines]),
+            ("funds", [f.source for f in self.funds]),
+        ):
+            if len(keys) != len(set(keys)):
+                raise ValueError(f"{what} 中有重复的 key")
+        if len(set(self.approval_levels)) != len(self.approval_levels):
+            raise ValueError("approval_levels 中有重复的层级")
+        return self

@@ -1,0 +1,138 @@
+"""Loading a campaign file, and the compiled rules the engine checks cases against."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from workflow.calendar import WorkingCalendar
+from workflow.campaigns.models import Campaign, CampaignDeadline, CampaignPhase, FundSource
+from workflow.campaigns.schema import AidRule, CampaignFile
+from workflow.cases.facts import CampaignRules, PhaseWindow
+from workflow.clock import Clock
+from workflow.errors import NotFound, ValidationFailed
+from workflow.money import yuan_to_fen
+from workflow.units.models import Unit
+from workflow.validation import parse
+
+campaign_table = Campaign.__table__  # type: ignore[attr-defined]
+phase_table = CampaignPhase.__table__  # type: ignore[attr-defined]
+deadline_table = CampaignDeadline.__table__  # type: ignore[attr-defined]
+fund_table = FundSource.__table__  # type: ignore[attr-defined]
+unit_table = Unit.__table__  # type: ignore[attr-defined]
+
+
+def read_campaign_file(path: Path) -> CampaignFile:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(
+            f"活动文件不是有效的 JSON（第{exc.lineno}行）",
+            [{"field": "body", "code": "invalid_json", "message": str(exc)}],
+        ) from exc
+    return parse(CampaignFile, raw)
+
+
+def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
+    """Writes the campaign with its phases, deadlines and funds; all or nothing."""
+    organizer = conn.execute(select(unit_table.c.id).where(unit_table.c.code == spec.organizer)).first()
+    if organizer is None:
+        raise ValidationFailed(
+            f"主办单位 {spec.organizer} 不存在",
+            [{"field": "organizer", "code": "unknown_unit", "message": "主办单位不存在"}],
+        )
+    campaign_id = conn.execute(
+        insert(campaign_table)
+        .values(
+            name=spec.name,
+            year=spec.year,
+            organizer_unit_id=organizer.id,
+            revision=1,
+            publicity_working_days=spec.publicity_working_days,
+            approval_levels=list(spec.approval_levels),
+            reminders=spec.reminders.model_dump(mode="json"),
+            eligibility=spec.eligibility.model_dump(mode="json"),
+            aid_rules=[r.model_dump(mode="json", exclude_none=True) for r in spec.aid_rules],
+            calendar=spec.calendar.model_dump(mode="json"),
+            created_at=clock.now(),
+        )
+        .returning(campaign_table.c.id)
+    ).scalar_one()
+    if spec.phases:
+        conn.execute(
+            insert(phase_table),
+            [
+                {"campaign_id": campaign_id, "position": i, "key": p.key, "name": p.name,
+                 "starts": p.starts, "ends": p.ends, "cases_leave": [s.value for s in p.cases_leave]}
+                for i, p in enumerate(spec.phases)
+            ],
+        )
+    if spec.deadlines:
+        conn.execute(
+            insert(deadline_table),
+            [
+                {"campaign_id": campaign_id, "key": d.key, "title": d.title, "due": d.due,
+                 "responsible_level": d.responsible_level.value,
+                 "done_when": d.done_when.model_dump(mode="json", exclude_none=True)}
+                for d in spec.deadlines
+            ],
+        )
+    conn.execute(
+        insert(fund_table),
+        [
+            {"campaign_id": campaign_id, "position": i, "source": f.source,
+             "budget_fen": yuan_to_fen(f.budget), "reserved_fen": 0, "paid_fen": 0}
+            for i, f in enumerate(spec.funds)
+        ],
+    )
+    return int(campaign_id)
+
+
+def compile_rules(conn: Connection, campaign_id: int) -> CampaignRules:
+    row = conn.execute(select(campaign_table).where(campaign_table.c.id == campaign_id)).first()
+    if row is None:
+        raise NotFound(f"活动 {campaign_id} 不存在")
+    phases = conn.execute(
+        select(phase_table).where(phase_table.c.campaign_id == campaign_id).order_by(phase_table.c.position)
+    ).all()
+    eligibility: dict[str, Any] = row.eligibility
+    return CampaignRules(
+        id=row.id,
+        revision=row.revision,
+        name=row.name,
+        year=row.year,
+        approval_levels=tuple(row.approval_levels),
+        publicity_working_days=row.publicity_working_days,
+        archive_max_age_months=int(eligibility.get("archive_max_age_months", 12)),
+        admitted_categories=frozenset(eligibility.get("categories", [])),
+        aid_rules=tuple(AidRule.model_validate(r) for r in row.aid_rules),
+        phases=tuple(
+            PhaseWindow(p.key, p.name, p.starts, p.ends, tuple(p.cases_leave)) for p in phases
+        ),
+        calendar=WorkingCalendar.from_overrides(row.calendar),
+    )
+
+
+class RulesCache:
+    """Compiled campaign rules per (id, revision). Campaign rows are the truth; a new revision
+    simply misses the cache, so any number of processes stay consistent."""
+
+    def __init__(self) -> None:
+        self._rules: dict[tuple[int, int], CampaignRules] = {}
+        self._lock = Lock()
+
+    def get(self, conn: Connection, campaign_id: int, revision: int) -> CampaignRules:
+        key = (campaign_id, revision)
+        rules = self._rules.get(key)
+        if rules is None:
+            rules = compile_rules(conn, campaign_id)
+            with self._lock:
+                self._rules[(campaign_id, rules.revision)] = rules
+        return rules
+
+
+RULES = RulesCache()

@@ -1,0 +1,158 @@
+"""What a transition changes besides the state, by name (the lifecycle table names them).
+
+Effects run after every guard passed, inside the transition's transaction; they change the
+case row (via `changes`), note what the audit entry should say (`audit`) and, for money,
+update fund rows with conditional UPDATEs so concurrent approvals never overdraw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from states import TRANSITIONS
+from workflow.campaigns.models import FundSource
+from workflow.cases.aid import decide_aid
+from workflow.cases.facts import GuardContext
+from workflow.errors import GuardFailed, InsufficientFunds, Reason
+from workflow.money import format_yuan
+
+fund_table = FundSource.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class EffectContext:
+    conn: Connection
+    facts: GuardContext
+    opinion: str | None
+    data: dict[str, Any]
+    changes: dict[str, Any] = field(default_factory=dict)
+    audit: dict[str, Any] = field(default_factory=dict)
+
+
+def start_publicity(ctx: EffectContext) -> None:
+    """公示: the period ends after the campaign's number of working days (default 5)."""
+    campaign, today = ctx.facts.campaign, ctx.facts.today
+    ends = campaign.calendar.add_working_days(today, campaign.publicity_working_days)
+    ctx.changes.update(publicity_started_on=today, publicity_ends_on=ends, objection_open=False)
+    ctx.audit["publicity_ends_on"] = ends.isoformat()
+
+
+def open_objection(ctx: EffectContext) -> None:
+    ctx.changes["objection_open"] = True
+
+
+def close_objection(ctx: EffectContext) -> None:
+    ctx.changes["objection_open"] = False
+
+
+def advance_approval_level(ctx: EffectContext) -> None:
+    step = ctx.facts.case.approval_step
+    ctx.changes["approval_step"] = step + 1
+    ctx.audit["approval_level"] = ctx.facts.campaign.approval_levels[step]
+
+
+_reserve = (
+    update(fund_table)
+    .where(
+        fund_table.c.id == bindparam("fund_id"),
+        fund_table.c.campaign_id == bindparam("b_campaign_id"),
+        fund_table.c.budget_fen - fund_table.c.reserved_fen - fund_table.c.paid_fen
+        >= bindparam("amount"),
+    )
+    .values(reserved_fen=fund_table.c.reserved_fen + bindparam("amount"))
+)
+
+
+def reserve_aid(ctx: EffectContext) -> None:
+    """The final approval reserves the amount from a fund source; never overdraws."""
+    facts = ctx.facts
+    decision = decide_aid(
+        facts.campaign.aid_rules,
+        facts.student.education_level,
+        facts.student.tier,
+        facts.student.tuition_invoice_fen,
+    )
+    if isinstance(decision, Reason):
+        raise GuardFailed([decision])
+    amount = decision.amount_fen
+    sources = conn_fund_ids(ctx.conn, facts.campaign.id, ctx.data.get("fund_source"))
+    for fund_id, source in sources:
+        result = ctx.conn.execute(
+            _reserve, {"fund_id": fund_id, "b_campaign_id": facts.campaign.id, "amount": amount}
+        )
+        if result.rowcount == 1:
+            ctx.changes.update(approved_amount_fen=amount, fund_source_id=fund_id)
+            ctx.audit.update(amount=format_yuan(amount), fund_source=source)
+            return
+    raise InsufficientFunds(
+        f"资金不足：需 {format_yuan(amount)} 元，可用资金来源余额不够",
+        {"amount": format_yuan(amount), "fund_sources": [s for _, s in sources]},
+    )
+
+
+def conn_fund_ids(conn: Connection, campaign_id: int, wanted: object) -> list[tuple[int, str]]:
+    query = select(fund_table.c.id, fund_table.c.source).where(fund_table.c.campaign_id == campaign_id)
+    if wanted is not None:
+        query = query.where(fund_table.c.source == str(wanted))
+    return [(r.id, r.source) for r in conn.execute(query.order_by(fund_table.c.position))]
+
+
+_pay = (
+    update(fund_table)
+    .where(fund_table.c.id == bindparam("fund_id"), fund_table.c.reserved_fen >= bindparam("amount"))
+    .values(
+        reserved_fen=fund_table.c.reserved_fen - bindparam("amount"),
+        paid_fen=fund_table.c.paid_fen + bindparam("amount"),
+    )
+)
+
+
+def record_payment(ctx: EffectContext) -> None:
+    """发放 by bank card: the reservation becomes a payment."""
+    case = ctx.facts.case
+    if case.fund_source_id is None or case.approved_amount_fen is None:
+        raise GuardFailed([Reason("nothing_reserved", "该案件没有预留的助学金")])
+    result = ctx.conn.execute(_pay, {"fund_id": case.fund_source_id, "amount": case.approved_amount_fen})
+    if result.rowcount != 1:  # the check constraint makes this unreachable unless rows were edited
+        raise GuardFailed([Reason("reservation_missing", "资金来源中的预留金额不足以支付")])
+    ctx.changes["paid_on"] = ctx.facts.today
+    ctx.audit["amount"] = format_yuan(case.approved_amount_fen)
+    if "payment_reference" in ctx.data:
+        ctx.audit["payment_reference"] = str(ctx.data["payment_reference"])
+
+
+def record_payment_failure(ctx: EffectContext) -> None:
+    ctx.changes["payment_failures"] = ctx.facts.case.payment_failures + 1
+
+
+def keep_return_reason(ctx: EffectContext) -> None:
+    """补正: back to survey with the reason kept; the approvals start over when resubmitted."""
+    ctx.changes.update(
+        return_reason=ctx.opinion,
+        approval_step=0,
+        objection_open=False,
+        publicity_started_on=None,
+        publicity_ends_on=None,
+    )
+
+
+Effect = Callable[[EffectContext], None]
+
+EFFECTS: dict[str, Effect] = {
+    "start_publicity": start_publicity,
+    "open_objection": open_objection,
+    "close_objection": close_objection,
+    "advance_approval_level": advance_approval_level,
+    "reserve_aid": reserve_aid,
+    "record_payment": record_payment,
+    "record_payment_failure": record_payment_failure,
+    "keep_return_reason": keep_return_reason,
+}
+
+_missing = {e for t in TRANSITIONS for e in t.effects} - EFFECTS.keys()
+if _missing:
+    raise ImportError(f"effects named in states/ but not implemented: {sorted(_missing)}")

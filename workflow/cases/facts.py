@@ -1,0 +1,85 @@
+"""What guards and effects may read: plain frozen snapshots, no database handles."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from states import CaseState
+from workflow.calendar import WorkingCalendar
+from workflow.campaigns.schema import AidRule
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseWindow:
+    key: str
+    name: str
+    starts: dt.date
+    ends: dt.date
+    cases_leave: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRules:
+    """A campaign compiled for the engine: built once per campaign revision and reused."""
+
+    id: int
+    revision: int
+    name: str
+    year: int
+    approval_levels: tuple[str, ...]
+    publicity_working_days: int
+    archive_max_age_months: int
+    admitted_categories: frozenset[str]
+    aid_rules: tuple[AidRule, ...]
+    phases: tuple[PhaseWindow, ...]
+    calendar: WorkingCalendar
+
+    def phase_cases_leave(self, state: str) -> PhaseWindow | None:
+        """The phase by whose end cases in `state` must have moved on (e.g. survey)."""
+        for phase in self.phases:
+            if state in phase.cases_leave:
+                return phase
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerFacts:
+    id_number: str
+    archive_status: str
+    archived_on: dt.date | None
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StudentFacts:
+    id_number: str
+    education_level: str
+    tier: str | None
+    tuition_invoice_fen: int | None
+    already_aided_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFacts:
+    id: int
+    state: CaseState
+    version: int
+    approval_step: int
+    objection_open: bool
+    publicity_ends_on: dt.date | None
+    approved_amount_fen: int | None
+    fund_source_id: int | None
+    payment_failures: int
+    unit_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class GuardContext:
+    case: CaseFacts
+    worker: WorkerFacts
+    student: StudentFacts
+    campaign: CampaignRules
+    today: dt.date
+    data: dict[str, Any] = field(default_factory=dict)

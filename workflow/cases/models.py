@@ -1,0 +1,108 @@
+"""A case (one student's aid application) and the household it was surveyed from.
+
+Worker and student rows belong to their case: they are the survey form (Weihai 附件3,
+Dalian 附件1/2) as it was filed, so a later campaign never rewrites an earlier case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Column, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from states import ENDED_WITHOUT_AID
+from workflow.sqltypes import JSONType, UTCDateTime
+
+_ENDED_SQL = ", ".join(f"'{s.value}'" for s in sorted(ENDED_WITHOUT_AID))
+
+
+class Worker(SQLModel, table=True):
+    """困难职工 / 农民工: the applicant household."""
+
+    __tablename__ = "worker"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=50)
+    id_number: str = Field(max_length=18, index=True)
+    gender: str = Field(max_length=6)  # derived from the identity number
+    birth_date: dt.date  # derived from the identity number
+    phone: str | None = Field(default=None, max_length=30)
+    work_unit: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=300)
+    household_size: int | None = None
+    monthly_income_per_capita_fen: int | None = None  # 家庭月人均收入
+    employment_status: str | None = Field(default=None, max_length=50)
+    hardship_cause: str | None = Field(default=None, max_length=500)  # 家庭致困原因
+    archive_status: str = Field(default="none", max_length=10)  # deep / relative / accident / none
+    archived_on: dt.date | None = None
+    categories: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    bank_card_number: str | None = Field(default=None, max_length=32)
+
+
+class Student(SQLModel, table=True):
+    __tablename__ = "student"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=50)
+    id_number: str = Field(max_length=18, index=True)
+    gender: str = Field(max_length=6)
+    birth_date: dt.date
+    relation: str | None = Field(default=None, max_length=20)  # 与职工关系
+    ethnicity: str | None = Field(default=None, max_length=20)  # 民族
+    political_status: str | None = Field(default=None, max_length=20)  # 政治面貌
+    hukou_type: str | None = Field(default=None, max_length=20)  # 户口类型
+    health_status: str | None = Field(default=None, max_length=50)  # 健康状况
+    medical_insurance: str | None = Field(default=None, max_length=50)  # 医保状况
+    education_level: str = Field(max_length=20)  # 当前学历
+    school: str | None = Field(default=None, max_length=200)
+    major: str | None = Field(default=None, max_length=200)
+    enrollment_year: int | None = None  # 入学年份 / 考取年度
+    program_years: int | None = None  # 年制
+    exam_score: int | None = None  # 中考/高考分数
+    admitted_school: str | None = Field(default=None, max_length=200)  # 录取学校
+    tier: str | None = Field(default=None, max_length=20)  # 一本 / 二本 / 三本 batch
+    tuition_invoice_fen: int | None = None  # 学费发票: basis of tuition-based aid
+    already_aided_by: str | None = Field(default=None, max_length=200)  # 已获政府或其他资助
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "aid_case"
+    __table_args__ = (
+        # One student, one application per campaign (unless rejected or withdrawn) — the
+        # database enforces it under races.
+        Index(
+            "uq_active_case_per_student",
+            "campaign_id",
+            "student_id_number",
+            unique=True,
+            sqlite_where=text(f"state NOT IN ({_ENDED_SQL})"),
+            postgresql_where=text(f"state NOT IN ({_ENDED_SQL})"),
+        ),
+        Index("ix_case_campaign_unit_state", "campaign_id", "unit_id", "state"),
+        UniqueConstraint("worker_id"),
+        UniqueConstraint("student_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    worker_id: int = Field(foreign_key="worker.id")
+    student_id: int = Field(foreign_key="student.id")
+    student_id_number: str = Field(max_length=18)
+    state: str = Field(max_length=20, index=True)
+    version: int = 1
+    approval_step: int = 0  # approval levels already passed
+    objection_open: bool = False
+    return_reason: str | None = None  # kept when a case is returned for correction (补正)
+    publicity_started_on: dt.date | None = None
+    publicity_ends_on: dt.date | None = Field(default=None, index=True)
+    approved_amount_fen: int | None = None
+    fund_source_id: int | None = Field(default=None, foreign_key="fund_source.id")
+    paid_on: dt.date | None = None
+    payment_failures: int = 0
+    audit_seq: int = 0  # number of audit entries: the chain's length
+    audit_head: str = Field(default="", max_length=64)  # hash of the latest audit entry
+    created_by: str = Field(max_length=64)
+    created_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -1,0 +1,140 @@
+"""Creating cases and reading them back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from states import ENDED_WITHOUT_AID, CaseState
+from workflow.audit.chain import GENESIS, entry_hash
+from workflow.audit.models import AuditEntry
+from workflow.campaigns.models import Campaign
+from workflow.cases.models import Case, Student, Worker
+from workflow.cases.schema import CaseCreate
+from workflow.clock import Clock
+from workflow.errors import DuplicateStudent, NotFound, PermissionDenied, ValidationFailed
+from workflow.identity import parse_id_number
+from workflow.money import yuan_to_fen
+from workflow.roles import Actor, Grant
+from workflow.units.models import Unit
+
+case_t = Case.__table__  # type: ignore[attr-defined]
+worker_t = Worker.__table__  # type: ignore[attr-defined]
+student_t = Student.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
+campaign_t = Campaign.__table__  # type: ignore[attr-defined]
+audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
+
+CREATE_EVENT = "create"
+
+
+def _duplicate(campaign_id: int, student_id_number: str) -> DuplicateStudent:
+    return DuplicateStudent(
+        "该学生在本次活动中已有在办的申请",
+        {"campaign": campaign_id, "field": "student.id_number"},
+    )
+
+
+def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Clock) -> int:
+    """A new case in `survey`, with its worker and student rows and its first audit entry."""
+    if not actor.may(Grant.CREATE_CASE):
+        raise PermissionDenied("当前角色无权新建申请")
+    unit = conn.execute(
+        select(unit_t.c.id, unit_t.c.path).where(unit_t.c.code == spec.unit)
+    ).first()
+    if unit is None or not actor.sees(unit.path):
+        raise ValidationFailed(
+            f"单位 {spec.unit} 不存在",
+            [{"field": "unit", "code": "unknown_unit", "message": "单位不存在"}],
+        )
+    if conn.execute(select(campaign_t.c.id).where(campaign_t.c.id == spec.campaign)).first() is None:
+        raise ValidationFailed(
+            f"活动 {spec.campaign} 不存在",
+            [{"field": "campaign", "code": "unknown_campaign", "message": "活动不存在"}],
+        )
+    student_number = spec.student.id_number
+    active = conn.execute(
+        select(case_t.c.id).where(
+            case_t.c.campaign_id == spec.campaign,
+            case_t.c.student_id_number == student_number,
+            case_t.c.state.not_in([s.value for s in ENDED_WITHOUT_AID]),
+        )
+    ).first()
+    if active is not None:
+        raise _duplicate(spec.campaign, student_number)
+
+    w, s = spec.worker, spec.student
+    wid, sid = parse_id_number(w.id_number), parse_id_number(s.id_number)
+    worker_values: dict[str, Any] = w.model_dump(exclude={"monthly_income_per_capita"})
+    worker_values.update(
+        gender=wid.gender.value,
+        birth_date=wid.birth_date,
+        monthly_income_per_capita_fen=(
+            None if w.monthly_income_per_capita is None else yuan_to_fen(w.monthly_income_per_capita)
+        ),
+    )
+    worker_id = conn.execute(insert(worker_t).values(**worker_values).returning(worker_t.c.id)).scalar_one()
+    student_values: dict[str, Any] = s.model_dump(exclude={"tuition_invoice"})
+    student_values.update(
+        gender=sid.gender.value,
+        birth_date=sid.birth_date,
+        tuition_invoice_fen=None if s.tuition_invoice is None else yuan_to_fen(s.tuition_invoice),
+    )
+    student_id = conn.execute(
+        insert(student_t).values(**student_values).returning(student_t.c.id)
+    ).scalar_one()
+
+    now = clock.now()
+    try:
+        with conn.begin_nested():  # a lost race on the unique index must not abort the caller
+            case_id = conn.execute(
+                insert(case_t)
+                .values(
+                    campaign_id=spec.campaign, unit_id=unit.id, worker_id=worker_id,
+                    student_id=student_id, student_id_number=student_number,
+                    state=CaseState.SURVEY.value, version=1, approval_step=0, objection_open=False,
+                    payment_failures=0, audit_seq=0, audit_head="", created_by=actor.username,
+                    created_at=now, updated_at=now,
+                )
+                .returning(case_t.c.id)
+            ).scalar_one()
+    except IntegrityError as exc:
+        if "uq_active_case_per_student" in str(exc.orig) or "student_id_number" in str(exc.orig):
+            raise _duplicate(spec.campaign, student_number) from exc
+        raise
+    digest = entry_hash(
+        prev_hash=GENESIS, case_id=case_id, seq=1, actor=actor.username, actor_unit=actor.unit_code,
+        event=CREATE_EVENT, from_state=None, to_state=CaseState.SURVEY.value, opinion=None, data={},
+        at=now,
+    )
+    conn.execute(
+        insert(audit_t).values(
+            case_id=case_id, seq=1, actor=actor.username, actor_unit=actor.unit_code,
+            event=CREATE_EVENT, from_state=None, to_state=CaseState.SURVEY.value, opinion=None,
+            data={}, at=now, prev_hash=GENESIS, hash=digest,
+        )
+    )
+    conn.execute(
+        case_t.update().where(case_t.c.id == case_id).values(audit_seq=1, audit_head=digest)
+    )
+    return int(case_id)
+
+
+def case_history(conn: Connection, case_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(audit_t).where(audit_t.c.case_id == case_id).order_by(audit_t.c.seq)
+    )
+    return [
+        {"event": r.event, "from": r.from_state, "to": r.to_state, "actor": r.actor,
+         "unit": r.actor_unit, "opinion": r.opinion, "data": r.data, "at": r.at.isoformat()}
+        for r in rows
+    ]
+
+
+def get_case_row(conn: Connection, case_id: int) -> Any:
+    row = conn.execute(select(case_t).where(case_t.c.id == case_id)).first()
+    if row is None:
+        raise NotFound(f"案件 {case_id} 不存在")
+    return row

@@ -1,0 +1,25 @@
+"""Settings from the environment (`JINQIU_` prefix), in one class."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JINQIU_", extra="ignore")
+
+    database_url: str = "sqlite:///./jinqiu.db"
+    secret_key: str = "change-me-in-production"
+    token_minutes: int = 480
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_from: str = "jinqiu@localhost"
+    base_url: str = "http://127.0.0.1:8000"
+    sqlite_synchronous: str = "NORMAL"  # WAL + NORMAL: durable across process crashes
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

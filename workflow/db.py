@@ -1,0 +1,72 @@
+"""Database engines for SQLite (the embedded default) and PostgreSQL.
+
+SQLite runs in WAL mode. Write transactions (`transaction(engine)`) start with BEGIN
+IMMEDIATE, so two writers queue on the database lock (busy_timeout) instead of failing
+halfway with "database is locked" when a reader upgrades to a writer; plain reads
+(`engine.connect()`) start a deferred transaction and never wait for writers. PostgreSQL runs at READ COMMITTED: the engine's conditional
+UPDATEs (`WHERE version = :expected`, `WHERE budget - reserved - paid >= :amount`) are
+re-checked against the committed row after a lock wait, which is what makes them safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from workflow.config import get_settings
+
+
+def is_sqlite(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def normalise_url(url: str) -> str:
+    """Accept `postgresql://` and `postgres://` and use psycopg 3 for them."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def make_engine(url: str | None = None, *, pool_size: int = 10, **kwargs: Any) -> Engine:
+    url = normalise_url(url or get_settings().database_url)
+    if make_url(url).get_backend_name() == "sqlite":
+        return _sqlite_engine(url, **kwargs)
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **kwargs
+    )
+
+
+def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+    synchronous = get_settings().sqlite_synchronous
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE instead of pysqlite's deferred BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One unit of work that writes: commits when the block ends, rolls back on any error."""
+    with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
+        yield conn

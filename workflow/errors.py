@@ -1,0 +1,85 @@
+"""Typed domain errors. Each carries its stable code, its HTTP status and a Chinese message;
+the API maps them to the contract's error body in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a guard refuses: a stable code for programs and a Chinese message for people."""
+
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class DomainError(Exception):
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    status = 404
+
+
+class ValidationFailed(DomainError):
+    """Bad input; `details` lists {"field", "code", "message"} per problem."""
+
+    code = "validation_error"
+    status = 422
+
+
+class VersionConflict(DomainError):
+    code = "version_conflict"
+    status = 409
+
+
+class EventNotAllowed(DomainError):
+    code = "event_not_allowed"
+    status = 409
+
+
+class GuardFailed(DomainError):
+    code = "guard_failed"
+    status = 422
+
+    def __init__(self, reasons: list[Reason]) -> None:
+        super().__init__(
+            "不满足办理条件：" + "；".join(r.message for r in reasons),
+            {"reasons": [r.as_dict() for r in reasons]},
+        )
+        self.reasons = reasons
+
+
+class PermissionDenied(DomainError):
+    code = "forbidden"
+    status = 403
+
+
+class DuplicateStudent(DomainError):
+    code = "duplicate_student"
+    status = 409
+
+
+class InsufficientFunds(DomainError):
+    code = "insufficient_funds"
+    status = 409
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409

@@ -1,0 +1,49 @@
+"""Guards by name: the lifecycle table (states/) names them, this registry finds them.
+
+Each guard is a pure function of a `GuardContext` returning the reasons it refuses
+(an empty list lets the transition through). All guards of a transition run, so a refusal
+lists every reason at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from states import TRANSITIONS
+from workflow.cases.facts import GuardContext
+from workflow.errors import Reason
+from workflow.guards.aid_amount import aid_rule_applies
+from workflow.guards.double_aid import not_already_aided
+from workflow.guards.eligibility import worker_is_eligible
+from workflow.guards.identity import identity_numbers_valid
+from workflow.guards.phase_window import within_survey_window
+from workflow.guards.publicity import (
+    no_open_objection,
+    objection_is_open,
+    publicity_period_over,
+)
+
+Guard = Callable[[GuardContext], list[Reason]]
+
+GUARDS: dict[str, Guard] = {
+    "identity_numbers_valid": identity_numbers_valid,
+    "worker_is_eligible": worker_is_eligible,
+    "not_already_aided": not_already_aided,
+    "within_survey_window": within_survey_window,
+    "aid_rule_applies": aid_rule_applies,
+    "no_open_objection": no_open_objection,
+    "objection_is_open": objection_is_open,
+    "publicity_period_over": publicity_period_over,
+}
+
+_missing = {g for t in TRANSITIONS for g in t.guards} - GUARDS.keys()
+if _missing:  # a typo in the lifecycle table fails at import, not when the event fires
+    raise ImportError(f"guards named in states/ but not implemented: {sorted(_missing)}")
+
+
+def run_guards(names: tuple[str, ...], ctx: GuardContext, *, skip: frozenset[str]) -> list[Reason]:
+    reasons: list[Reason] = []
+    for name in names:
+        if name not in skip:
+            reasons.extend(GUARDS[name](ctx))
+    return reasons

@@ -1,0 +1,81 @@
+"""Who may do what: the one permission table. Printed in the README (`jinqiu roles`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from states import Permission
+from workflow.users.models import Role
+
+
+class Grant(StrEnum):
+    """Permissions beyond firing events."""
+
+    CREATE_CASE = "case.create"
+    OVERRIDE_GUARD = "case.override"  # with a reason, audited
+    READ_PII = "pii.read"  # full identity and bank-card numbers, each read audited
+    READ_AUDIT = "audit.read"
+    MANAGE_CAMPAIGN = "campaign.manage"
+    MANAGE_UNITS = "unit.manage"
+    MANAGE_USERS = "user.manage"
+    SUBMIT_REPORT = "report.submit"
+
+
+PermissionName = Permission | Grant
+
+ROLE_PERMISSIONS: dict[Role, frozenset[PermissionName]] = {
+    Role.CLERK: frozenset(
+        {Grant.CREATE_CASE, Permission.SUBMIT_CASE, Permission.WITHDRAW_CASE,
+         Permission.FOLLOW_UP_CASE}
+    ),
+    Role.REVIEWER: frozenset({Permission.REVIEW_CASE, Permission.FOLLOW_UP_CASE}),
+    # An approving union may also send a case back or reject it at its level.
+    Role.APPROVER: frozenset({Permission.APPROVE_CASE, Permission.REVIEW_CASE}),
+    Role.FINANCE: frozenset({Permission.PAY_CASE, Grant.READ_PII}),
+    Role.MANAGER: frozenset(
+        {Grant.CREATE_CASE, Grant.OVERRIDE_GUARD, Grant.MANAGE_CAMPAIGN, Grant.SUBMIT_REPORT,
+         Grant.READ_PII, Permission.SUBMIT_CASE, Permission.WITHDRAW_CASE,
+         Permission.REVIEW_CASE, Permission.FOLLOW_UP_CASE}
+    ),
+    Role.AUDITOR: frozenset({Grant.READ_AUDIT, Grant.READ_PII}),
+    Role.ADMIN: frozenset({Grant.MANAGE_UNITS, Grant.MANAGE_USERS, Grant.MANAGE_CAMPAIGN}),
+    Role.SCHEDULER: frozenset({Permission.RUN_SCHEDULE}),
+}
+
+
+def permissions_of(roles: tuple[str, ...] | list[str]) -> frozenset[PermissionName]:
+    granted: set[PermissionName] = set()
+    for role in roles:
+        granted |= ROLE_PERMISSIONS.get(Role(role), frozenset())
+    return frozenset(granted)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who fires an event: their name, their unit (code, materialised path, level) and roles."""
+
+    username: str
+    unit_code: str | None
+    unit_path: str  # "/" for the scheduler: the whole tree
+    unit_level: str | None
+    roles: tuple[str, ...]
+
+    @property
+    def permissions(self) -> frozenset[PermissionName]:
+        return permissions_of(self.roles)
+
+    def may(self, permission: PermissionName) -> bool:
+        return permission in self.permissions
+
+    def sees(self, unit_path: str) -> bool:
+        return unit_path.startswith(self.unit_path)
+
+
+SCHEDULER = Actor(
+    username="scheduler", unit_code=None, unit_path="/", unit_level=None, roles=(Role.SCHEDULER,)
+)
+
+
+def permission_table() -> list[tuple[str, list[str]]]:
+    return [(role.value, sorted(p.value for p in perms)) for role, perms in ROLE_PERMISSIONS.items()]

@@ -1,0 +1,44 @@
+"""Union units: a tree (province / city / district / industry / street / grassroots)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+
+class UnitLevel(StrEnum):
+    PROVINCE = "province"  # 省总工会
+    CITY = "city"  # 市总工会
+    DISTRICT = "district"  # 区市县总工会
+    INDUSTRY = "industry"  # 产业工会 (answers as a district does)
+    STREET = "street"  # 街道 / 乡镇工会 (answers as a grassroots union does)
+    GRASSROOTS = "grassroots"  # 企事业单位 / 基层工会
+
+
+# Which approval level a unit may act at: Dalian's forms pair district with industry unions
+# and enterprise with street unions.
+ACTS_AS: dict[UnitLevel, str] = {
+    UnitLevel.PROVINCE: "province",
+    UnitLevel.CITY: "city",
+    UnitLevel.DISTRICT: "district",
+    UnitLevel.INDUSTRY: "district",
+    UnitLevel.STREET: "grassroots",
+    UnitLevel.GRASSROOTS: "grassroots",
+}
+
+
+class Unit(SQLModel, table=True):
+    __tablename__ = "unit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    level: str = Field(max_length=20)
+    parent_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
+    # Materialised path of ids, "/1/7/42/": a subtree is one indexed prefix scan.
+    path: str = Field(max_length=400, index=True)
+    contact_name: str | None = Field(default=None, max_length=100)
+    contact_email: str | None = Field(default=None, max_length=200)
+    contact_phone: str | None = Field(default=None, max_length=40)
+    webhook_url: str | None = Field(default=None, max_length=500)

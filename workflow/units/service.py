@@ -1,0 +1,80 @@
+"""Creating and finding units in the tree."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import Connection, insert, select
+
+from workflow.errors import Conflict, NotFound, ValidationFailed
+from workflow.units.models import Unit, UnitLevel
+
+unit_table = Unit.__table__  # type: ignore[attr-defined]
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class UnitCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    level: UnitLevel
+    parent: str | None = None
+    contact_name: str | None = Field(default=None, max_length=100)
+    contact_email: str | None = Field(default=None, max_length=200)
+    contact_phone: str | None = Field(default=None, max_length=40)
+    webhook_url: str | None = Field(default=None, max_length=500)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        if not CODE_PATTERN.match(v):
+            raise ValueError("单位代码只能包含字母、数字、下划线、点和连字符")
+        return v
+
+    @field_validator("contact_email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", v):
+            raise ValueError("邮箱格式不正确")
+        return v
+
+
+def child_path(parent_path: str, code: str) -> str:
+    return f"{parent_path}{code}/"
+
+
+def create_unit(conn: Connection, spec: UnitCreate) -> int:
+    if conn.execute(select(unit_table.c.id).where(unit_table.c.code == spec.code)).first():
+        raise Conflict(f"单位代码 {spec.code} 已存在", {"field": "code"})
+    parent_id: int | None = None
+    path = child_path("/", spec.code)
+    if spec.parent is not None:
+        parent = conn.execute(
+            select(unit_table.c.id, unit_table.c.path).where(unit_table.c.code == spec.parent)
+        ).first()
+        if parent is None:
+            raise ValidationFailed(
+                f"上级单位 {spec.parent} 不存在",
+                [{"field": "parent", "code": "unknown_parent", "message": "上级单位不存在"}],
+            )
+        parent_id, path = parent.id, child_path(parent.path, spec.code)
+    values = spec.model_dump(exclude={"parent"})
+    values.update(level=spec.level.value, parent_id=parent_id, path=path)
+    result = conn.execute(insert(unit_table).values(**values).returning(unit_table.c.id))
+    return int(result.scalar_one())
+
+
+def get_unit_by_code(conn: Connection, code: str) -> Unit:
+    row = conn.execute(select(unit_table).where(unit_table.c.code == code)).first()
+    if row is None:
+        raise NotFound(f"单位 {code} 不存在")
+    return Unit.model_validate(row._mapping)
+
+
+def children_codes(conn: Connection, unit_id: int) -> list[str]:
+    rows = conn.execute(
+        select(unit_table.c.code).where(unit_table.c.parent_id == unit_id).order_by(unit_table.c.code)
+    )
+    return [r.code for r in rows]

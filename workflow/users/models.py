@@ -1,0 +1,35 @@
+"""People who sign in: a unit and one or more roles."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import Column
+from sqlmodel import Field, SQLModel
+
+from workflow.sqltypes import JSONType, UTCDateTime
+
+
+class Role(StrEnum):
+    CLERK = "clerk"  # 基层经办
+    REVIEWER = "reviewer"  # 审核
+    APPROVER = "approver"  # 审批
+    FINANCE = "finance"  # 财务
+    MANAGER = "manager"  # 管理
+    AUDITOR = "auditor"  # 经审
+    ADMIN = "admin"
+    SCHEDULER = "scheduler"  # the service itself (publicity endings, reminders)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    password_hash: str = Field(max_length=200)
+    display_name: str = Field(default="", max_length=100)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    is_active: bool = True
+    created_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
