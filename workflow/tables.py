@@ -2,11 +2,17 @@
 
 from sqlmodel import SQLModel
 
-from workflow.audit.models import AuditEntry
-from workflow.campaigns.models import Campaign, CampaignDeadline, CampaignPhase, FundSource
+from workflow.audit.models import AuditEntry, PiiAccess
+from workflow.campaigns.models import (
+    Campaign,
+    CampaignDeadline,
+    CampaignPhase,
+    CampaignStateDeadline,
+    FundSource,
+)
 from workflow.cases.models import Case, Student, Worker
 from workflow.units.models import Unit
-from workflow.users.models import User
+from workflow.users.models import LoginFailure, User
 
 metadata = SQLModel.metadata
 
@@ -15,8 +21,11 @@ __all__ = [
     "Campaign",
     "CampaignDeadline",
     "CampaignPhase",
+    "CampaignStateDeadline",
     "Case",
     "FundSource",
+    "LoginFailure",
+    "PiiAccess",
     "Student",
     "Unit",
     "User",

@@ -28,3 +28,17 @@ class AuditEntry(SQLModel, table=True):
     at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class PiiAccess(SQLModel, table=True):
+    """Every read of a full identity or bank-card number: who, which case, which fields, when."""
+
+    __tablename__ = "pii_access"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="aid_case.id", index=True)
+    actor: str = Field(max_length=64)
+    actor_unit: str | None = Field(default=None, max_length=64)
+    fields: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    purpose: str = Field(max_length=64)  # e.g. "GET /api/cases/{id}"
+    at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))

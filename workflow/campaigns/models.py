@@ -42,6 +42,18 @@ class CampaignPhase(SQLModel, table=True):
     cases_leave: list[str] = Field(sa_column=Column(JSONType, nullable=False))
 
 
+class CampaignStateDeadline(SQLModel, table=True):
+    """By when cases must have left a state (from the phases' `cases_leave`): what "overdue" means."""
+
+    __tablename__ = "campaign_state_deadline"
+    __table_args__ = (UniqueConstraint("campaign_id", "state"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    state: str = Field(max_length=20)
+    leave_by: dt.date
+
+
 class CampaignDeadline(SQLModel, table=True):
     __tablename__ = "campaign_deadline"
     __table_args__ = (UniqueConstraint("campaign_id", "key"),)

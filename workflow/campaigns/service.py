@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from threading import Lock
@@ -10,7 +11,13 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from workflow.calendar import WorkingCalendar
-from workflow.campaigns.models import Campaign, CampaignDeadline, CampaignPhase, FundSource
+from workflow.campaigns.models import (
+    Campaign,
+    CampaignDeadline,
+    CampaignPhase,
+    CampaignStateDeadline,
+    FundSource,
+)
 from workflow.campaigns.schema import AidRule, CampaignFile
 from workflow.cases.facts import CampaignRules, PhaseWindow
 from workflow.clock import Clock
@@ -23,6 +30,7 @@ campaign_table = Campaign.__table__  # type: ignore[attr-defined]
 phase_table = CampaignPhase.__table__  # type: ignore[attr-defined]
 deadline_table = CampaignDeadline.__table__  # type: ignore[attr-defined]
 fund_table = FundSource.__table__  # type: ignore[attr-defined]
+leave_table = CampaignStateDeadline.__table__  # type: ignore[attr-defined]
 unit_table = Unit.__table__  # type: ignore[attr-defined]
 
 
@@ -70,6 +78,15 @@ def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
                  "starts": p.starts, "ends": p.ends, "cases_leave": [s.value for s in p.cases_leave]}
                 for i, p in enumerate(spec.phases)
             ],
+        )
+    leave_by: dict[str, dt.date] = {}
+    for phase in spec.phases:
+        for state in phase.cases_leave:
+            leave_by[state.value] = max(phase.ends, leave_by.get(state.value, phase.ends))
+    if leave_by:
+        conn.execute(
+            insert(leave_table),
+            [{"campaign_id": campaign_id, "state": s, "leave_by": d} for s, d in leave_by.items()],
         )
     if spec.deadlines:
         conn.execute(

@@ -138,3 +138,73 @@ def get_case_row(conn: Connection, case_id: int) -> Any:
     if row is None:
         raise NotFound(f"案件 {case_id} 不存在")
     return row
+
+
+AMEND_EVENT = "amend"
+
+
+def amend_case(
+    conn: Connection,
+    case_id: int,
+    *,
+    worker_changes: dict[str, Any],
+    student_changes: dict[str, Any],
+    expected_version: int | None,
+    actor: Actor,
+    clock: Clock,
+) -> int:
+    """Corrects the survey form of a case in `survey` (补正). Bumps the version and appends an
+    audit entry listing old and new values; returns the new version."""
+    from workflow.errors import Conflict, VersionConflict
+
+    if not actor.may(Grant.CREATE_CASE):
+        raise PermissionDenied("当前角色无权修改申请")
+    row = conn.execute(
+        select(case_t, unit_t.c.path).join(unit_t, unit_t.c.id == case_t.c.unit_id)
+        .where(case_t.c.id == case_id)
+    ).first()
+    if row is None or not actor.sees(row.path):
+        raise NotFound(f"案件 {case_id} 不存在")
+    if expected_version is not None and row.version != expected_version:
+        raise VersionConflict("案件已被他人修改，请刷新后重试",
+                              {"expected_version": expected_version, "current_version": row.version})
+    if row.state != CaseState.SURVEY.value:
+        raise Conflict("只有摸底申报状态的案件可以修改，请先退回补正", {"state": row.state})
+    changes: dict[str, Any] = {}
+    for table, key, new_values in ((worker_t, row.worker_id, worker_changes),
+                                   (student_t, row.student_id, student_changes)):
+        if not new_values:
+            continue
+        old = conn.execute(select(table).where(table.c.id == key)).one()._asdict()
+        diff = {k: v for k, v in new_values.items() if old.get(k) != v}
+        if diff:
+            conn.execute(table.update().where(table.c.id == key).values(**diff))
+            prefix = "worker" if table is worker_t else "student"
+            for k, v in diff.items():
+                changes[f"{prefix}.{k}"] = {"from": _plain(old.get(k)), "to": _plain(v)}
+    now = clock.now()
+    seq = row.audit_seq + 1
+    digest = entry_hash(
+        prev_hash=row.audit_head or GENESIS, case_id=case_id, seq=seq, actor=actor.username,
+        actor_unit=actor.unit_code, event=AMEND_EVENT, from_state=row.state, to_state=row.state,
+        opinion=None, data={"changes": changes}, at=now,
+    )
+    written = conn.execute(
+        case_t.update()
+        .where(case_t.c.id == case_id, case_t.c.version == row.version)
+        .values(version=row.version + 1, audit_seq=seq, audit_head=digest, updated_at=now)
+    )
+    if written.rowcount != 1:
+        raise VersionConflict("案件已被他人修改，请刷新后重试", {"expected_version": row.version})
+    conn.execute(
+        insert(audit_t).values(
+            case_id=case_id, seq=seq, actor=actor.username, actor_unit=actor.unit_code,
+            event=AMEND_EVENT, from_state=row.state, to_state=row.state, opinion=None,
+            data={"changes": changes}, at=now, prev_hash=row.audit_head or GENESIS, hash=digest,
+        )
+    )
+    return int(row.version + 1)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value

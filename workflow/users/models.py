@@ -33,3 +33,14 @@ class User(SQLModel, table=True):
     roles: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     is_active: bool = True
     created_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed sign-in, keyed by username and by client address; the throttle counts these
+    rows in a sliding window, so every `serve` process sees the same count."""
+
+    __tablename__ = "login_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, index=True)  # "user:<name>" or "addr:<ip>"
+    at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))

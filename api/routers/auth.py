@@ -1,0 +1,47 @@
+"""Sign-in: OAuth2 password flow → a signed bearer token. Repeated failures → 429."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import OAuth2PasswordRequestForm
+from sqlalchemy import select
+
+from api.deps import ServicesDep
+from api.errors import ErrorBody, Unauthorized
+from api.schemas import TokenOut
+from api.security import check_throttle, clear_failures, issue_token, record_failure, throttle_keys
+from workflow.db import transaction
+from workflow.users.models import User
+from workflow.users.service import password_matches
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+user_t = User.__table__  # type: ignore[attr-defined]
+
+
+@router.post(
+    "/token",
+    response_model=TokenOut,
+    responses={401: {"model": ErrorBody}, 429: {"model": ErrorBody}},
+)
+def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, svc: ServicesDep
+) -> TokenOut:
+    now = svc.clock.now()
+    keys = throttle_keys(form.username, request.client.host if request.client else None)
+    with svc.engine.connect() as conn:
+        check_throttle(conn, keys, now)
+        row = conn.execute(
+            select(user_t.c.password_hash, user_t.c.is_active).where(user_t.c.username == form.username)
+        ).first()
+    if row is None or not row.is_active or not password_matches(row.password_hash, form.password):
+        with transaction(svc.engine) as conn:
+            record_failure(conn, keys, now)
+        raise Unauthorized("用户名或密码错误")
+    with transaction(svc.engine) as conn:
+        clear_failures(conn, form.username)
+    return TokenOut(
+        access_token=issue_token(svc.settings, form.username, now),
+        expires_in=svc.settings.token_minutes * 60,
+    )

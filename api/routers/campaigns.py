@@ -1,0 +1,101 @@
+"""Campaigns: created from a campaign file, read by everyone they concern."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import Connection, select
+
+from api.deps import CurrentActor, ServicesDep, require
+from api.errors import ERROR_RESPONSES
+from api.schemas import CampaignOut, CampaignSummary, FundOut
+from workflow.campaigns.models import Campaign, CampaignDeadline, CampaignPhase, FundSource
+from workflow.campaigns.schema import CampaignFile
+from workflow.campaigns.service import load_campaign
+from workflow.db import transaction
+from workflow.errors import NotFound, ValidationFailed
+from workflow.money import format_yuan
+from workflow.roles import Actor, Grant
+from workflow.units.models import Unit
+
+router = APIRouter(prefix="/api/campaigns", tags=["campaigns"], responses=ERROR_RESPONSES)
+campaign_t = Campaign.__table__  # type: ignore[attr-defined]
+phase_t = CampaignPhase.__table__  # type: ignore[attr-defined]
+deadline_t = CampaignDeadline.__table__  # type: ignore[attr-defined]
+fund_t = FundSource.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
+ManageCampaigns = Annotated[Actor, Depends(require(Grant.MANAGE_CAMPAIGN))]
+
+
+def concerns(actor: Actor, organizer_path: str) -> bool:
+    """A campaign concerns the units under its organizer and the organizer's superiors."""
+    return actor.unit_path.startswith(organizer_path) or organizer_path.startswith(actor.unit_path)
+
+
+def campaign_in_scope(conn: Connection, campaign_id: int, actor: Actor) -> Any:
+    row = conn.execute(
+        select(campaign_t, unit_t.c.code.label("organizer"), unit_t.c.path.label("organizer_path"))
+        .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
+        .where(campaign_t.c.id == campaign_id)
+    ).first()
+    if row is None or not concerns(actor, row.organizer_path):
+        raise NotFound(f"活动 {campaign_id} 不存在")
+    return row
+
+
+def campaign_out(conn: Connection, row: Any) -> CampaignOut:
+    phases = conn.execute(
+        select(phase_t).where(phase_t.c.campaign_id == row.id).order_by(phase_t.c.position)
+    ).all()
+    deadlines = conn.execute(
+        select(deadline_t).where(deadline_t.c.campaign_id == row.id).order_by(deadline_t.c.due)
+    ).all()
+    funds = conn.execute(
+        select(fund_t).where(fund_t.c.campaign_id == row.id).order_by(fund_t.c.position)
+    ).all()
+    return CampaignOut(
+        id=row.id, name=row.name, year=row.year, organizer=row.organizer,
+        publicity_working_days=row.publicity_working_days, approval_levels=row.approval_levels,
+        phases=[{"key": p.key, "name": p.name, "starts": p.starts.isoformat(),
+                 "ends": p.ends.isoformat(), "cases_leave": p.cases_leave} for p in phases],
+        deadlines=[{"key": d.key, "title": d.title, "due": d.due.isoformat(),
+                    "responsible_level": d.responsible_level, "done_when": d.done_when}
+                   for d in deadlines],
+        reminders=row.reminders, eligibility=row.eligibility, aid_rules=row.aid_rules,
+        funds=[FundOut(source=f.source, budget=format_yuan(f.budget_fen),
+                       reserved=format_yuan(f.reserved_fen), paid=format_yuan(f.paid_fen),
+                       available=format_yuan(f.budget_fen - f.reserved_fen - f.paid_fen))
+               for f in funds],
+        calendar=row.calendar,
+    )
+
+
+@router.post("", status_code=201, response_model=CampaignOut)
+def create(body: CampaignFile, actor: ManageCampaigns, svc: ServicesDep) -> CampaignOut:
+    with transaction(svc.engine) as conn:
+        organizer = conn.execute(select(unit_t.c.path).where(unit_t.c.code == body.organizer)).first()
+        if organizer is None or not actor.sees(organizer.path):
+            raise ValidationFailed(f"主办单位 {body.organizer} 不存在", [
+                {"field": "organizer", "code": "unknown_unit", "message": "主办单位不存在"}])
+        campaign_id = load_campaign(conn, body, svc.clock)
+        return campaign_out(conn, campaign_in_scope(conn, campaign_id, actor))
+
+
+@router.get("", response_model=list[CampaignSummary])
+def list_campaigns(actor: CurrentActor, svc: ServicesDep) -> list[CampaignSummary]:
+    with svc.engine.connect() as conn:
+        rows = conn.execute(
+            select(campaign_t.c.id, campaign_t.c.name, campaign_t.c.year,
+                   unit_t.c.code.label("organizer"), unit_t.c.path)
+            .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
+            .order_by(campaign_t.c.year.desc(), campaign_t.c.id)
+        ).all()
+    return [CampaignSummary(id=r.id, name=r.name, year=r.year, organizer=r.organizer)
+            for r in rows if concerns(actor, r.path)]
+
+
+@router.get("/{campaign_id}", response_model=CampaignOut)
+def read(campaign_id: int, actor: CurrentActor, svc: ServicesDep) -> CampaignOut:
+    with svc.engine.connect() as conn:
+        return campaign_out(conn, campaign_in_scope(conn, campaign_id, actor))

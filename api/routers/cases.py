@@ -1,0 +1,212 @@
+"""Cases: create, list, read, correct, fire events (one or many), history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from sqlalchemy import select
+
+from api.deps import CurrentActor, ServicesDep
+from api.errors import ERROR_RESPONSES, ErrorBody
+from api.schemas import (
+    BulkEventIn,
+    BulkOut,
+    BulkResult,
+    CaseCreateIn,
+    CaseList,
+    CaseOut,
+    CasePatch,
+    CaseSummary,
+    EventIn,
+    EventOut,
+    HistoryItem,
+    StudentOut,
+    WorkerOut,
+)
+from states import CaseState
+from workflow.cases.engine import apply_event
+from workflow.cases.models import Case
+from workflow.cases.reads import CaseFilter, case_detail, list_cases, may_read_pii, record_pii_read
+from workflow.cases.schema import CaseCreate
+from workflow.cases.service import amend_case, case_history, create_case
+from workflow.db import transaction
+from workflow.errors import DomainError, NotFound, ValidationFailed
+from workflow.identity import mask_id_number
+from workflow.money import format_yuan
+
+router = APIRouter(prefix="/api/cases", tags=["cases"], responses=ERROR_RESPONSES)
+case_t = Case.__table__  # type: ignore[attr-defined]
+
+
+def mask_card(number: str | None) -> str | None:
+    if not number:
+        return number
+    return "*" * (len(number) - 4) + number[-4:]
+
+
+def money(fen: int | None) -> str | None:
+    return None if fen is None else format_yuan(fen)
+
+
+def case_out(detail: dict[str, Any], *, unmasked: bool) -> CaseOut:
+    case, worker, student = detail["case"], detail["worker"], detail["student"]
+    show_id = (lambda v: v) if unmasked else mask_id_number
+    return CaseOut(
+        id=case["id"], campaign=case["campaign_id"], unit=case["unit_code"],
+        unit_name=case["unit_name"], state=CaseState(case["state"]), version=case["version"],
+        approval_step=case["approval_step"], approval_level=detail["approval_level"],
+        objection_open=case["objection_open"], return_reason=case["return_reason"],
+        publicity_started_on=case["publicity_started_on"],
+        publicity_ends_on=case["publicity_ends_on"],
+        approved_amount=money(case["approved_amount_fen"]), fund_source=detail["fund_source"],
+        paid_on=case["paid_on"], payment_failures=case["payment_failures"],
+        allowed_events=detail["allowed_events"], pii_unmasked=unmasked,
+        worker=WorkerOut(
+            **{k: worker[k] for k in WorkerOut.model_fields
+               if k in worker and k not in {"id_number", "bank_card_number"}},
+            id_number=show_id(worker["id_number"]),
+            bank_card_number=worker["bank_card_number"] if unmasked else mask_card(worker["bank_card_number"]),
+            monthly_income_per_capita=money(worker["monthly_income_per_capita_fen"]),
+        ),
+        student=StudentOut(
+            **{k: student[k] for k in StudentOut.model_fields if k in student and k != "id_number"},
+            id_number=show_id(student["id_number"]),
+            tuition_invoice=money(student["tuition_invoice_fen"]),
+        ),
+        created_at=case["created_at"], updated_at=case["updated_at"],
+    )
+
+
+def read_case(svc: Any, case_id: int, actor: Any, purpose: str) -> CaseOut:
+    """One case for the caller; a full-number read by a PII holder is recorded first."""
+    unmasked = may_read_pii(actor)
+    now = svc.clock.now()
+    if unmasked:
+        with transaction(svc.engine) as conn:
+            detail = case_detail(conn, case_id, actor, today=now.date())
+            record_pii_read(conn, case_id, actor, purpose, now)
+    else:
+        with svc.engine.connect() as conn:
+            detail = case_detail(conn, case_id, actor, today=now.date())
+    return case_out(detail, unmasked=unmasked)
+
+
+@router.post("", status_code=201, response_model=CaseOut)
+def create(body: CaseCreateIn, actor: CurrentActor, svc: ServicesDep) -> CaseOut:
+    with transaction(svc.engine) as conn:
+        case_id = create_case(conn, CaseCreate.model_validate(body.model_dump()), actor=actor,
+                              clock=svc.clock)
+    return read_case(svc, case_id, actor, "POST /api/cases")
+
+
+@router.get("", response_model=CaseList)
+def list_(
+    actor: CurrentActor,
+    svc: ServicesDep,
+    campaign: int | None = None,
+    state: CaseState | None = None,
+    unit: Annotated[str | None, Query(max_length=64)] = None,
+    overdue: bool | None = None,
+    q: Annotated[str | None, Query(max_length=50)] = None,
+    approval_step: Annotated[int | None, Query(ge=0, le=10)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> CaseList:
+    flt = CaseFilter(campaign=campaign, state=state, unit=unit, overdue=overdue, q=q,
+                     approval_step=approval_step, page=page, page_size=page_size)
+    with svc.engine.connect() as conn:
+        rows, total = list_cases(conn, actor, flt, today=svc.clock.now().date())
+    items = [
+        CaseSummary(
+            id=r["id"], campaign=r["campaign_id"], unit=r["unit_code"], unit_name=r["unit_name"],
+            state=CaseState(r["state"]), version=r["version"], approval_step=r["approval_step"],
+            objection_open=r["objection_open"], worker_name=r["worker_name"],
+            student_name=r["student_name"], education_level=r["education_level"],
+            school=r["school"], approved_amount=money(r["approved_amount_fen"]),
+            publicity_ends_on=r["publicity_ends_on"], return_reason=r["return_reason"],
+            updated_at=r["updated_at"],
+        )
+        for r in rows
+    ]
+    return CaseList(items=items, total=total, page=page, page_size=page_size)
+
+
+@router.get("/{case_id}", response_model=CaseOut)
+def read(case_id: int, actor: CurrentActor, svc: ServicesDep, response: Response) -> CaseOut:
+    out = read_case(svc, case_id, actor, "GET /api/cases/{id}")
+    response.headers["ETag"] = f'W/"{out.version}"'
+    return out
+
+
+def parse_if_match(value: str | None) -> int | None:
+    if value is None:
+        return None
+    raw = value.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise ValidationFailed("If-Match 须为案件版本号", [
+            {"field": "If-Match", "code": "invalid", "message": "须为案件版本号"}])
+    return int(raw)
+
+
+@router.patch("/{case_id}", response_model=CaseOut)
+def patch(
+    case_id: int,
+    body: CasePatch,
+    actor: CurrentActor,
+    svc: ServicesDep,
+    response: Response,
+    if_match: Annotated[str | None, Header(description='the version read, e.g. W/"3"')] = None,
+) -> CaseOut:
+    with transaction(svc.engine) as conn:
+        amend_case(
+            conn, case_id,
+            worker_changes=body.worker.model_dump(exclude_unset=True) if body.worker else {},
+            student_changes=body.student.model_dump(exclude_unset=True) if body.student else {},
+            expected_version=parse_if_match(if_match), actor=actor, clock=svc.clock,
+        )
+    out = read_case(svc, case_id, actor, "PATCH /api/cases/{id}")
+    response.headers["ETag"] = f'W/"{out.version}"'
+    return out
+
+
+@router.post("/{case_id}/events", response_model=EventOut)
+def fire(case_id: int, body: EventIn, actor: CurrentActor, svc: ServicesDep) -> EventOut:
+    with transaction(svc.engine) as conn:
+        result = apply_event(
+            conn, case_id=case_id, event=body.event, expected_version=body.version, actor=actor,
+            clock=svc.clock, opinion=body.opinion, data=body.data,
+        )
+    return EventOut(id=result.id, state=result.state, version=result.version)
+
+
+@router.post("/bulk-events", response_model=BulkOut)
+def fire_many(body: BulkEventIn, actor: CurrentActor, svc: ServicesDep) -> BulkOut:
+    """One event with one opinion on many cases; each case is its own transaction."""
+    results: list[BulkResult] = []
+    for item in body.cases:
+        try:
+            with transaction(svc.engine) as conn:
+                result = apply_event(
+                    conn, case_id=item.id, event=body.event, expected_version=item.version,
+                    actor=actor, clock=svc.clock, opinion=body.opinion, data=body.data,
+                )
+            results.append(BulkResult(id=item.id, ok=True, state=result.state, version=result.version))
+        except DomainError as error:
+            results.append(BulkResult(id=item.id, ok=False, error=ErrorBody(**error.body())))
+    ok = sum(1 for r in results if r.ok)
+    return BulkOut(succeeded=ok, failed=len(results) - ok, results=results)
+
+
+@router.get("/{case_id}/history", response_model=list[HistoryItem])
+def history(case_id: int, actor: CurrentActor, svc: ServicesDep) -> list[dict[str, Any]]:
+    with svc.engine.connect() as conn:
+        from workflow.cases.reads import in_scope, unit_t
+
+        visible = conn.execute(
+            in_scope(select(case_t.c.id).join(unit_t, unit_t.c.id == case_t.c.unit_id)
+                     .where(case_t.c.id == case_id), actor)
+        ).first()
+        if visible is None:
+            raise NotFound(f"案件 {case_id} 不存在")
+        return case_history(conn, case_id)

@@ -1,0 +1,97 @@
+"""The union tree: create, read, list children, edit contacts. Outside the caller's subtree → 404."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import Connection, select
+
+from api.deps import CurrentActor, ServicesDep, require
+from api.errors import ERROR_RESPONSES
+from api.schemas import UnitOut, UnitPatch
+from workflow.db import transaction
+from workflow.errors import NotFound, ValidationFailed
+from workflow.roles import Actor, Grant
+from workflow.units.models import Unit
+from workflow.units.service import UnitCreate, children_codes, create_unit
+
+router = APIRouter(prefix="/api/units", tags=["units"], responses=ERROR_RESPONSES)
+unit_t = Unit.__table__  # type: ignore[attr-defined]
+ManageUnits = Annotated[Actor, Depends(require(Grant.MANAGE_UNITS))]
+
+
+def unit_in_scope(conn: Connection, code: str, actor: Actor) -> Any:
+    row = conn.execute(select(unit_t).where(unit_t.c.code == code)).first()
+    if row is None or not actor.sees(row.path):
+        raise NotFound(f"单位 {code} 不存在")
+    return row
+
+
+def unit_out(conn: Connection, row: Any) -> UnitOut:
+    parent = None
+    if row.parent_id is not None:
+        parent = conn.execute(select(unit_t.c.code).where(unit_t.c.id == row.parent_id)).scalar_one()
+    return UnitOut(
+        code=row.code, name=row.name, level=row.level, parent=parent,
+        contact_name=row.contact_name, contact_email=row.contact_email,
+        contact_phone=row.contact_phone, webhook_url=row.webhook_url,
+        children=children_codes(conn, row.id),
+    )
+
+
+@router.post("", status_code=201, response_model=UnitOut)
+def create(body: UnitCreate, actor: ManageUnits, svc: ServicesDep) -> UnitOut:
+    with transaction(svc.engine) as conn:
+        if body.parent is None and actor.unit_path != "/":
+            # Only the root of the tree may be created without a parent, and not over the API
+            # by someone who sits inside the tree: that is `jinqiu unit create`.
+            raise ValidationFailed("须指定上级单位", [{"field": "parent", "code": "missing",
+                                                     "message": "须指定上级单位"}])
+        if body.parent is not None:
+            parent = conn.execute(select(unit_t.c.path).where(unit_t.c.code == body.parent)).first()
+            if parent is None or not actor.sees(parent.path):
+                raise ValidationFailed(f"上级单位 {body.parent} 不存在", [
+                    {"field": "parent", "code": "unknown_parent", "message": "上级单位不存在"}])
+        create_unit(conn, body)
+        return unit_out(conn, unit_in_scope(conn, body.code, actor))
+
+
+@router.get("/{code}", response_model=UnitOut)
+def read(code: str, actor: CurrentActor, svc: ServicesDep) -> UnitOut:
+    with svc.engine.connect() as conn:
+        return unit_out(conn, unit_in_scope(conn, code, actor))
+
+
+@router.get("", response_model=list[UnitOut])
+def list_units(
+    actor: CurrentActor,
+    svc: ServicesDep,
+    parent: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[UnitOut]:
+    """The children of `parent` (default: the caller's own unit and its children)."""
+    with svc.engine.connect() as conn:
+        if parent is None:
+            own = unit_in_scope(conn, actor.unit_code, actor) if actor.unit_code else None
+            if own is None:
+                rows = conn.execute(select(unit_t).where(unit_t.c.parent_id.is_(None))).all()
+                return [unit_out(conn, r) for r in rows]
+            children = conn.execute(
+                select(unit_t).where(unit_t.c.parent_id == own.id).order_by(unit_t.c.code)
+            ).all()
+            return [unit_out(conn, own)] + [unit_out(conn, r) for r in children]
+        top = unit_in_scope(conn, parent, actor)
+        rows = conn.execute(
+            select(unit_t).where(unit_t.c.parent_id == top.id).order_by(unit_t.c.code)
+        ).all()
+        return [unit_out(conn, r) for r in rows]
+
+
+@router.patch("/{code}", response_model=UnitOut)
+def patch(code: str, body: UnitPatch, actor: ManageUnits, svc: ServicesDep) -> UnitOut:
+    with transaction(svc.engine) as conn:
+        row = unit_in_scope(conn, code, actor)
+        changes = body.model_dump(exclude_unset=True)
+        if changes:
+            conn.execute(unit_t.update().where(unit_t.c.id == row.id).values(**changes))
+        return unit_out(conn, unit_in_scope(conn, code, actor))

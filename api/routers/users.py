@@ -1,0 +1,92 @@
+"""User management (admins, within their subtree) and the caller's own profile."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import Connection, select
+
+from api.deps import CurrentActor, ServicesDep, require
+from api.errors import ERROR_RESPONSES
+from api.schemas import UserOut, UserPatch
+from workflow.db import transaction
+from workflow.errors import NotFound, ValidationFailed
+from workflow.roles import Actor, Grant
+from workflow.units.models import Unit
+from workflow.users.models import Role, User
+from workflow.users.service import UserCreate, create_user, hash_password
+
+router = APIRouter(prefix="/api/users", tags=["users"], responses=ERROR_RESPONSES)
+user_t = User.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
+ManageUsers = Annotated[Actor, Depends(require(Grant.MANAGE_USERS))]
+
+
+def user_in_scope(conn: Connection, username: str, actor: Actor) -> Any:
+    row = conn.execute(
+        select(user_t, unit_t.c.code.label("unit_code"), unit_t.c.path)
+        .join(unit_t, unit_t.c.id == user_t.c.unit_id)
+        .where(user_t.c.username == username)
+    ).first()
+    if row is None or not actor.sees(row.path):
+        raise NotFound(f"用户 {username} 不存在")
+    return row
+
+
+def user_out(row: Any) -> UserOut:
+    return UserOut(username=row.username, display_name=row.display_name, unit=row.unit_code,
+                   roles=list(row.roles), is_active=row.is_active)
+
+
+@router.post("", status_code=201, response_model=UserOut)
+def create(body: UserCreate, actor: ManageUsers, svc: ServicesDep) -> UserOut:
+    with transaction(svc.engine) as conn:
+        unit = conn.execute(select(unit_t.c.path).where(unit_t.c.code == body.unit)).first()
+        if unit is None or not actor.sees(unit.path):
+            raise ValidationFailed(f"单位 {body.unit} 不存在", [
+                {"field": "unit", "code": "unknown_unit", "message": "单位不存在"}])
+        create_user(conn, body, svc.clock)
+        return user_out(user_in_scope(conn, body.username, actor))
+
+
+@router.get("/me", response_model=UserOut)
+def me(actor: CurrentActor, svc: ServicesDep) -> UserOut:
+    with svc.engine.connect() as conn:
+        return user_out(user_in_scope(conn, actor.username, actor))
+
+
+@router.get("", response_model=list[UserOut])
+def list_users(actor: ManageUsers, svc: ServicesDep) -> list[UserOut]:
+    with svc.engine.connect() as conn:
+        rows = conn.execute(
+            select(user_t, unit_t.c.code.label("unit_code"), unit_t.c.path)
+            .join(unit_t, unit_t.c.id == user_t.c.unit_id)
+            .where(unit_t.c.path.startswith(actor.unit_path, autoescape=True))
+            .order_by(user_t.c.username)
+        ).all()
+    return [user_out(r) for r in rows]
+
+
+@router.get("/{username}", response_model=UserOut)
+def read(username: str, actor: ManageUsers, svc: ServicesDep) -> UserOut:
+    with svc.engine.connect() as conn:
+        return user_out(user_in_scope(conn, username, actor))
+
+
+@router.patch("/{username}", response_model=UserOut)
+def patch(username: str, body: UserPatch, actor: ManageUsers, svc: ServicesDep) -> UserOut:
+    with transaction(svc.engine) as conn:
+        row = user_in_scope(conn, username, actor)
+        changes = body.model_dump(exclude_unset=True)
+        if "roles" in changes:
+            try:
+                changes["roles"] = sorted({Role(r).value for r in changes["roles"]})
+            except ValueError as exc:
+                raise ValidationFailed("未知的角色", [
+                    {"field": "roles", "code": "enum", "message": "取值不在允许范围内"}]) from exc
+        if "password" in changes:
+            changes["password_hash"] = hash_password(changes.pop("password"))
+        if changes:
+            conn.execute(user_t.update().where(user_t.c.id == row.id).values(**changes))
+        return user_out(user_in_scope(conn, username, actor))

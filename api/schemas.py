@@ -1,0 +1,275 @@
+"""Request and response bodies of the HTTP API. Requests are strict: unknown fields are refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.errors import ErrorBody
+from states import CaseEvent, CaseState
+from workflow.cases.schema import StudentIn, WorkerIn
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class UnitOut(BaseModel):
+    code: str
+    name: str
+    level: str
+    parent: str | None
+    contact_name: str | None
+    contact_email: str | None
+    contact_phone: str | None
+    webhook_url: str | None
+    children: list[str]
+
+
+class UnitPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    contact_name: str | None = Field(default=None, max_length=100)
+    contact_email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    contact_phone: str | None = Field(default=None, max_length=40)
+    webhook_url: str | None = Field(default=None, max_length=500)
+
+
+class UserOut(BaseModel):
+    username: str
+    display_name: str
+    unit: str
+    roles: list[str]
+    is_active: bool
+
+
+class UserPatch(Strict):
+    display_name: str | None = Field(default=None, max_length=100)
+    roles: list[str] | None = Field(default=None, min_length=1)
+    is_active: bool | None = None
+    password: str | None = Field(default=None, min_length=8, max_length=200)
+
+
+class FundOut(BaseModel):
+    source: str
+    budget: str
+    reserved: str
+    paid: str
+    available: str
+
+
+class CampaignOut(BaseModel):
+    id: int
+    name: str
+    year: int
+    organizer: str
+    publicity_working_days: int
+    approval_levels: list[str]
+    phases: list[dict[str, Any]]
+    deadlines: list[dict[str, Any]]
+    reminders: dict[str, Any]
+    eligibility: dict[str, Any]
+    aid_rules: list[dict[str, Any]]
+    funds: list[FundOut]
+    calendar: dict[str, Any]
+
+
+class CampaignSummary(BaseModel):
+    id: int
+    name: str
+    year: int
+    organizer: str
+
+
+class WorkerOut(BaseModel):
+    name: str
+    id_number: str
+    gender: str
+    birth_date: dt.date
+    phone: str | None
+    work_unit: str | None
+    address: str | None
+    household_size: int | None
+    monthly_income_per_capita: str | None
+    employment_status: str | None
+    hardship_cause: str | None
+    archive_status: str
+    archived_on: dt.date | None
+    categories: list[str]
+    bank_card_number: str | None
+
+
+class StudentOut(BaseModel):
+    name: str
+    id_number: str
+    gender: str
+    birth_date: dt.date
+    relation: str | None
+    ethnicity: str | None
+    political_status: str | None
+    hukou_type: str | None
+    health_status: str | None
+    medical_insurance: str | None
+    education_level: str
+    school: str | None
+    major: str | None
+    enrollment_year: int | None
+    program_years: int | None
+    exam_score: int | None
+    admitted_school: str | None
+    tier: str | None
+    tuition_invoice: str | None
+    already_aided_by: str | None
+
+
+class CaseOut(BaseModel):
+    id: int
+    campaign: int
+    unit: str
+    unit_name: str
+    state: CaseState
+    version: int
+    approval_step: int
+    approval_level: str | None
+    objection_open: bool
+    return_reason: str | None
+    publicity_started_on: dt.date | None
+    publicity_ends_on: dt.date | None
+    approved_amount: str | None
+    fund_source: str | None
+    paid_on: dt.date | None
+    payment_failures: int
+    allowed_events: list[str]
+    pii_unmasked: bool
+    worker: WorkerOut
+    student: StudentOut
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CaseSummary(BaseModel):
+    id: int
+    campaign: int
+    unit: str
+    unit_name: str
+    state: CaseState
+    version: int
+    approval_step: int
+    objection_open: bool
+    worker_name: str
+    student_name: str
+    education_level: str
+    school: str | None
+    approved_amount: str | None
+    publicity_ends_on: dt.date | None
+    return_reason: str | None
+    updated_at: dt.datetime
+
+
+class CaseList(BaseModel):
+    items: list[CaseSummary]
+    total: int
+    page: int
+    page_size: int
+
+
+class CaseCreateIn(Strict):
+    campaign: int
+    unit: str = Field(min_length=1, max_length=64)
+    worker: WorkerIn
+    student: StudentIn
+
+
+class WorkerPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=50)
+    phone: str | None = Field(default=None, max_length=30)
+    work_unit: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=300)
+    household_size: int | None = Field(default=None, ge=1, le=30)
+    employment_status: str | None = Field(default=None, max_length=50)
+    hardship_cause: str | None = Field(default=None, max_length=500)
+    archive_status: str | None = Field(default=None, pattern=r"^(deep|relative|accident|none)$")
+    archived_on: dt.date | None = None
+    bank_card_number: str | None = Field(default=None, pattern=r"^\d{12,19}$")
+
+
+class StudentPatch(Strict):
+    school: str | None = Field(default=None, max_length=200)
+    major: str | None = Field(default=None, max_length=200)
+    enrollment_year: int | None = Field(default=None, ge=1990, le=2100)
+    program_years: int | None = Field(default=None, ge=1, le=10)
+    exam_score: int | None = Field(default=None, ge=0, le=1000)
+    admitted_school: str | None = Field(default=None, max_length=200)
+    tier: str | None = Field(default=None, max_length=20)
+    already_aided_by: str | None = Field(default=None, max_length=200)
+
+
+class CasePatch(Strict):
+    """Corrections while a case is in survey (补正). State, version, amounts and audit data are
+    not fields a client sets: the version goes in If-Match."""
+
+    worker: WorkerPatch | None = None
+    student: StudentPatch | None = None
+
+
+class EventIn(Strict):
+    event: CaseEvent
+    version: int = Field(ge=1)
+    opinion: str | None = Field(default=None, max_length=2000)
+    data: dict[str, Any] | None = None
+
+
+class EventOut(BaseModel):
+    id: int
+    state: CaseState
+    version: int
+
+
+class BulkCase(Strict):
+    id: int
+    version: int = Field(ge=1)
+
+
+class BulkEventIn(Strict):
+    event: CaseEvent
+    opinion: str | None = Field(default=None, max_length=2000)
+    data: dict[str, Any] | None = None
+    cases: list[BulkCase] = Field(min_length=1, max_length=500)
+
+
+class BulkResult(BaseModel):
+    id: int
+    ok: bool
+    state: CaseState | None = None
+    version: int | None = None
+    error: ErrorBody | None = None
+
+
+class BulkOut(BaseModel):
+    succeeded: int
+    failed: int
+    results: list[BulkResult]
+
+
+class HistoryItem(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    event: str
+    from_: str | None = Field(alias="from")
+    to: str
+    actor: str
+    unit: str | None
+    opinion: str | None
+    data: dict[str, Any]
+    at: dt.datetime
+
+
+class Health(BaseModel):
+    status: str

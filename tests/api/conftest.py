@@ -1,0 +1,67 @@
+"""An app on the `db` fixture (SQLite, then PostgreSQL) with the Weihai tree, the 2024 campaign
+and one user per role at the city, a district and two sibling grassroots unions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from api.app import create_app
+from tests.factories import weihai
+from workflow.clock import ManualClock
+from workflow.config import Settings
+from workflow.db import transaction
+from workflow.users.models import Role, User
+from workflow.users.service import hash_password
+
+PASSWORD = "correct-horse-42"
+UNITS = ("WH", "WH-HC", "WH-HC-001", "WH-HC-002", "WH-WD", "WH-WD-001")
+user_t = User.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class World:
+    client: TestClient
+    engine: Engine
+    clock: ManualClock
+    campaign: int
+    settings: Settings
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def token(self, username: str) -> str:
+        """Signs in once per user and test (Argon2 verification is slow on purpose)."""
+        if username in self.tokens:
+            return self.tokens[username]
+        response = self.client.post("/api/auth/token", data={"username": username, "password": PASSWORD})
+        assert response.status_code == 200, response.text
+        self.tokens[username] = str(response.json()["access_token"])
+        return self.tokens[username]
+
+    def as_(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(username)}"}
+
+
+def username(role: str, unit: str) -> str:
+    return f"{role}.{unit.lower()}"
+
+
+@pytest.fixture
+def world(db: Engine, clock: ManualClock) -> Iterator[World]:
+    _tree, campaign = weihai(db, clock)
+    password_hash = hash_password(PASSWORD)  # one Argon2 hash for all: hashing is slow on purpose
+    with transaction(db) as conn:
+        units = {r.code: r.id for r in conn.execute(text("SELECT id, code FROM unit"))}
+        conn.execute(user_t.insert(), [
+            {"username": username(role.value, unit), "password_hash": password_hash,
+             "display_name": f"{role.value}@{unit}", "unit_id": units[unit], "roles": [role.value],
+             "is_active": True, "created_at": clock.now()}
+            for unit in UNITS for role in Role if role is not Role.SCHEDULER
+        ])
+    settings = Settings(secret_key="test-secret-key-0123456789abcdef", token_minutes=60)
+    app = create_app(engine=db, clock=clock, settings=settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield World(client=client, engine=db, clock=clock, campaign=campaign, settings=settings)

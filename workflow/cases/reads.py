@@ -1,0 +1,143 @@
+"""Reading cases for people: one case with its household, and filtered, scoped lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Select, exists, func, insert, or_, select
+
+from states import CaseState
+from workflow.audit.models import PiiAccess
+from workflow.campaigns.models import Campaign, CampaignStateDeadline, FundSource
+from workflow.campaigns.service import RULES
+from workflow.cases.engine import allowed_events, current_approval_level, load_context
+from workflow.cases.models import Case, Student, Worker
+from workflow.errors import NotFound
+from workflow.roles import Actor, Grant
+from workflow.units.models import Unit
+
+case_t = Case.__table__  # type: ignore[attr-defined]
+worker_t = Worker.__table__  # type: ignore[attr-defined]
+student_t = Student.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
+campaign_t = Campaign.__table__  # type: ignore[attr-defined]
+fund_t = FundSource.__table__  # type: ignore[attr-defined]
+pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
+leave_t = CampaignStateDeadline.__table__  # type: ignore[attr-defined]
+
+PII_FIELDS = ("worker.id_number", "worker.bank_card_number", "student.id_number")
+
+
+def in_scope(query: Select[Any], actor: Actor) -> Select[Any]:
+    """Only cases of units inside the actor's subtree."""
+    return query.where(unit_t.c.path.startswith(actor.unit_path, autoescape=True))
+
+
+def case_detail(conn: Connection, case_id: int, actor: Actor, *, today: dt.date) -> dict[str, Any]:
+    row = conn.execute(
+        in_scope(
+            select(case_t, unit_t.c.code.label("unit_code"), unit_t.c.name.label("unit_name"))
+            .join(unit_t, unit_t.c.id == case_t.c.unit_id)
+            .where(case_t.c.id == case_id),
+            actor,
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"案件 {case_id} 不存在")
+    worker = conn.execute(select(worker_t).where(worker_t.c.id == row.worker_id)).one()
+    student = conn.execute(select(student_t).where(student_t.c.id == row.student_id)).one()
+    facts, _ = load_context(conn, case_id, today=today)
+    fund_source = None
+    if row.fund_source_id is not None:
+        fund_source = conn.execute(
+            select(fund_t.c.source).where(fund_t.c.id == row.fund_source_id)
+        ).scalar_one()
+    return {
+        "case": row._asdict(),
+        "worker": worker._asdict(),
+        "student": student._asdict(),
+        "fund_source": fund_source,
+        "approval_level": current_approval_level(facts.case, facts.campaign),
+        "allowed_events": [e.value for e in allowed_events(actor, facts.case, facts.campaign)],
+    }
+
+
+def record_pii_read(conn: Connection, case_id: int, actor: Actor, purpose: str, at: dt.datetime) -> None:
+    conn.execute(
+        insert(pii_t).values(
+            case_id=case_id, actor=actor.username, actor_unit=actor.unit_code,
+            fields=list(PII_FIELDS), purpose=purpose, at=at,
+        )
+    )
+
+
+def may_read_pii(actor: Actor) -> bool:
+    return actor.may(Grant.READ_PII)
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    campaign: int | None = None
+    state: CaseState | None = None
+    unit: str | None = None  # a unit code: its whole subtree
+    overdue: bool | None = None
+    q: str | None = None
+    approval_step: int | None = None
+    page: int = 1
+    page_size: int = 50
+
+
+def list_cases(
+    conn: Connection, actor: Actor, flt: CaseFilter, *, today: dt.date
+) -> tuple[list[dict[str, Any]], int]:
+    query = (
+        select(
+            case_t.c.id, case_t.c.campaign_id, case_t.c.state, case_t.c.version,
+            case_t.c.approval_step, case_t.c.objection_open, case_t.c.publicity_ends_on,
+            case_t.c.approved_amount_fen, case_t.c.updated_at, case_t.c.return_reason,
+            unit_t.c.code.label("unit_code"), unit_t.c.name.label("unit_name"),
+            worker_t.c.name.label("worker_name"), student_t.c.name.label("student_name"),
+            student_t.c.education_level, student_t.c.school,
+        )
+        .join(unit_t, unit_t.c.id == case_t.c.unit_id)
+        .join(worker_t, worker_t.c.id == case_t.c.worker_id)
+        .join(student_t, student_t.c.id == case_t.c.student_id)
+    )
+    query = in_scope(query, actor)
+    if flt.campaign is not None:
+        query = query.where(case_t.c.campaign_id == flt.campaign)
+    if flt.state is not None:
+        query = query.where(case_t.c.state == flt.state.value)
+    if flt.approval_step is not None:
+        query = query.where(case_t.c.approval_step == flt.approval_step)
+    if flt.unit is not None:
+        unit = conn.execute(select(unit_t.c.path).where(unit_t.c.code == flt.unit)).first()
+        if unit is None or not actor.sees(unit.path):
+            raise NotFound(f"单位 {flt.unit} 不存在")
+        query = query.where(unit_t.c.path.startswith(unit.path, autoescape=True))
+    if flt.overdue is not None:
+        overdue = overdue_condition(today)
+        query = query.where(overdue if flt.overdue else ~overdue)
+    if flt.q:
+        like = f"%{flt.q}%"
+        query = query.where(or_(worker_t.c.name.like(like), student_t.c.name.like(like),
+                                student_t.c.school.like(like)))
+    total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = conn.execute(
+        query.order_by(case_t.c.id).limit(flt.page_size).offset((flt.page - 1) * flt.page_size)
+    )
+    return [r._asdict() for r in rows], int(total)
+
+
+def overdue_condition(today: dt.date) -> Any:
+    """A case is overdue once the phase by whose end it should have left its state has ended."""
+    return exists().where(
+        leave_t.c.campaign_id == case_t.c.campaign_id,
+        leave_t.c.state == case_t.c.state,
+        leave_t.c.leave_by < today,
+    )
+
+
+__all__ = ["RULES", "CaseFilter", "case_detail", "list_cases", "may_read_pii", "record_pii_read"]
