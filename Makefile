@@ -1,0 +1,101 @@
+# Jinqiu — developer and CI entry points.  `make help` lists the targets.
+#
+# Needs only make and Python >= 3.11: the virtual environment (.venv) is created and the
+# project installed (`pip install -e '.[dev]'`) on first use, and re-installed whenever
+# pyproject.toml changes (stamp file .venv/.installed).  Pick the interpreter with
+# `make PYTHON=/path/to/python3.12 ...`; by default scripts/find-python chooses one.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+# The PostgreSQL server of the tests and the bench (trust auth, database `test`).
+PG_URL  ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+# Extra arguments, e.g. `make test PYTEST_ARGS='-x -k engine'`, `make demo DEMO_ARGS='--cases 50'`.
+PYTEST_ARGS ?=
+DEMO_ARGS   ?=
+BENCH_ARGS  ?=
+
+.PHONY: help venv install demo test lint typecheck pytest format-check bench clean distclean
+
+help:
+	@echo "make demo          run the Weihai 2024 demo (.venv/bin/jinqiu demo) on a fresh SQLite file"
+	@echo "make test          lint + type check + the whole pytest suite (what CI runs)"
+	@echo "make lint          ruff check ."
+	@echo "make typecheck     mypy (strict on states, workflow, notifications, api)"
+	@echo "make pytest        the pytest suite only (PYTEST_ARGS=... to pass options)"
+	@echo "make format-check  ruff format --check . (not part of 'make test')"
+	@echo "make bench         python -m bench lifecycle on SQLite, then on PostgreSQL ($(PG_URL))"
+	@echo "make install       create .venv and install the project, if not up to date"
+	@echo "make clean         remove caches and build products (keeps .venv and *.db files)"
+	@echo "make distclean     clean, and remove .venv too"
+
+# -- the virtual environment ---------------------------------------------------------------
+
+$(BIN)/python:
+	@py=$$(bash scripts/find-python) || exit 1; \
+	echo "creating $(VENV) with $$py ($$("$$py" -c 'import sys; print(sys.version.split()[0])'))"; \
+	"$$py" -m venv $(VENV) || { rm -rf $(VENV); echo "error: '$$py -m venv $(VENV)' failed" >&2; exit 1; }
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@echo "installing the project into $(VENV): pip install -e '.[dev]'"
+	$(BIN)/python -m pip install --no-input -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/python
+install: $(STAMP)
+
+# -- checks --------------------------------------------------------------------------------
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+format-check: $(STAMP)
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Runs all three even when one fails (so one run shows every problem), then fails if any
+# did.  pytest's own exit status is kept (5 = no tests collected is a failure too).
+test: $(STAMP)
+	@lint=0; types=0; tests=0; \
+	echo "== ruff check ."; $(BIN)/ruff check . || lint=$$?; \
+	echo "== mypy"; $(BIN)/mypy || types=$$?; \
+	echo "== pytest $(PYTEST_ARGS)"; $(BIN)/python -m pytest $(PYTEST_ARGS) || tests=$$?; \
+	say() { if [ "$$2" -eq 0 ]; then echo "  $$1: ok"; else echo "  $$1: FAILED (exit $$2)"; fi; }; \
+	echo "== summary"; say "ruff check" $$lint; say "mypy" $$types; say "pytest" $$tests; \
+	if [ $$tests -ne 0 ]; then exit $$tests; fi; \
+	if [ $$lint -ne 0 ] || [ $$types -ne 0 ]; then exit 1; fi
+
+# -- running it ----------------------------------------------------------------------------
+
+demo: $(STAMP)
+	$(BIN)/jinqiu demo $(DEMO_ARGS)
+
+# The bench gets its database the way the service does, from JINQIU_DATABASE_URL: a fresh
+# SQLite file in a temporary directory, then the PostgreSQL server.
+bench: $(STAMP)
+	@tmp=$$(mktemp -d -t jinqiu-bench-XXXXXX); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "== bench lifecycle on SQLite ($$tmp/bench.db)"; \
+	JINQIU_DATABASE_URL="sqlite:///$$tmp/bench.db" $(BIN)/python -m bench lifecycle $(BENCH_ARGS) || exit $$?; \
+	echo "== bench lifecycle on PostgreSQL ($(PG_URL))"; \
+	JINQIU_DATABASE_URL="$(PG_URL)" $(BIN)/python -m bench lifecycle $(BENCH_ARGS)
+
+# -- cleaning up ---------------------------------------------------------------------------
+
+# Never deletes *.db: ./jinqiu.db is the service's default database.
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
