@@ -61,7 +61,8 @@ def world(db: Engine, clock: ManualClock) -> Iterator[World]:
              "is_active": True, "created_at": clock.now()}
             for unit in UNITS for role in Role if role is not Role.SCHEDULER
         ])
-    settings = Settings(secret_key="test-secret-key-0123456789abcdef", token_minutes=60)
+    # Tokens outlive the campaign clock moving across a whole campaign in one test.
+    settings = Settings(secret_key="test-secret-key-0123456789abcdef", token_minutes=60 * 24 * 120)
     app = create_app(engine=db, clock=clock, settings=settings)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield World(client=client, engine=db, clock=clock, campaign=campaign, settings=settings)
