@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench NAME`; see docs/PERFORMANCE.md."""

@@ -1,0 +1,30 @@
+"""`python -m bench NAME [options]`: run one benchmark, print its result as JSON on the last line.
+
+Each benchmark is a module `bench/NAME.py` with a `main(argv) -> dict` returning the result.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from bench.common import emit
+
+BENCHMARKS = {
+    "lifecycle": "bench.lifecycle",  # a case's whole life through the engine vs the bare driver
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in BENCHMARKS:
+        names = ", ".join(sorted(BENCHMARKS))
+        print(f"usage: python -m bench NAME [options]   (NAME: {names}; NAME --help for options)",
+              file=sys.stderr)
+        return 0 if argv and argv[0] in {"-h", "--help"} else 2
+    module = importlib.import_module(BENCHMARKS[argv[0]])
+    emit(module.main(argv[1:]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

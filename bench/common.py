@@ -1,0 +1,152 @@
+"""Shared pieces of the benchmarks: timing, the JSON result line, and a database of their own
+(a fresh temporary SQLite file, or a fresh schema on PostgreSQL that is dropped at the end)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from workflow.db import make_engine, normalise_url
+from workflow.migrate import upgrade
+
+DbKind = Literal["sqlite", "postgresql"]
+
+
+def say(message: str) -> None:
+    """A human-readable progress line (the JSON result is always the last line)."""
+    print(message, flush=True)
+
+
+def emit(result: dict[str, Any]) -> None:
+    print(json.dumps(result, ensure_ascii=False), flush=True)
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+@dataclass
+class Timings:
+    """Durations of individual operations, in nanoseconds."""
+
+    ns: list[int] = field(default_factory=list)
+
+    def add(self, started_ns: int) -> None:
+        self.ns.append(time.perf_counter_ns() - started_ns)
+
+    @property
+    def count(self) -> int:
+        return len(self.ns)
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.ns) / 1e9
+
+    def per_s(self) -> float:
+        return self.count / self.total_s if self.ns else 0.0
+
+    def ms_at(self, pct: float) -> float:
+        return percentile(sorted(self.ns), pct) / 1e6
+
+
+def db_kind(url: str) -> DbKind:
+    backend = make_url(normalise_url(url)).get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise SystemExit(f"unsupported database: {backend} (sqlite:/// or postgresql://)")
+    return "sqlite" if backend == "sqlite" else "postgresql"
+
+
+def libpq_url(url: str) -> str:
+    """The URL psycopg itself takes: `postgresql://…` without SQLAlchemy's `+psycopg`."""
+    return make_url(normalise_url(url)).set(drivername="postgresql").render_as_string(
+        hide_password=False
+    )
+
+
+@contextmanager
+def pg_temp_schema(url: str, prefix: str) -> Iterator[str]:
+    """A fresh schema, dropped with everything in it at the end: other data is never touched."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@dataclass(frozen=True)
+class BenchDatabase:
+    """The migrated service database and a scratch place for the bare-driver baseline."""
+
+    kind: DbKind
+    engine: Engine
+    scratch_sqlite: Path | None = None  # a separate SQLite file, same pragmas
+    pg_url: str | None = None  # libpq URL …
+    pg_scratch_schema: str | None = None  # … and a schema of its own for the baseline
+
+
+@contextmanager
+def bench_database(url: str | None, *, name: str) -> Iterator[BenchDatabase]:
+    """A fresh, migrated database for one run: a temp SQLite file by default."""
+    if url is None or db_kind(url) == "sqlite":
+        with _sqlite(url, name) as db:
+            yield db
+    else:
+        with _postgres(url, name) as db:
+            yield db
+
+
+@contextmanager
+def _sqlite(url: str | None, name: str) -> Iterator[BenchDatabase]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"jinqiu-bench-{name}-"))
+    try:
+        if url is None:
+            path = workdir / "jinqiu.db"
+        else:
+            database = make_url(url).database
+            if not database or database == ":memory:":
+                raise SystemExit("give a SQLite file (sqlite:///path.db): commits are measured")
+            path = Path(database)
+            if path.exists():
+                raise SystemExit(f"{path} exists: the benchmark only writes into a new database")
+        engine = make_engine(f"sqlite:///{path}")
+        try:
+            upgrade(engine)
+            yield BenchDatabase("sqlite", engine, scratch_sqlite=workdir / "raw.db")
+        finally:
+            engine.dispose()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def _postgres(url: str, name: str) -> Iterator[BenchDatabase]:
+    with pg_temp_schema(url, f"jq_bench_{name}") as schema, \
+            pg_temp_schema(url, f"jq_bench_{name}_raw") as scratch:
+        engine = make_engine(url, pool_size=5, connect_args={"options": f"-csearch_path={schema}"})
+        try:
+            upgrade(engine)
+            yield BenchDatabase(
+                "postgresql", engine, pg_url=libpq_url(url), pg_scratch_schema=scratch
+            )
+        finally:
+            engine.dispose()
