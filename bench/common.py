@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -64,6 +65,12 @@ class Timings:
 
     def ms_at(self, pct: float) -> float:
         return percentile(sorted(self.ns), pct) / 1e6
+
+
+def default_db_url() -> str | None:
+    """JINQIU_DATABASE_URL when set (as `make bench` does), else None: a fresh temp SQLite file.
+    Either way the benchmark writes only into a new SQLite file or a new PostgreSQL schema."""
+    return os.environ.get("JINQIU_DATABASE_URL") or None
 
 
 def db_kind(url: str) -> DbKind:

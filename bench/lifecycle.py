@@ -27,7 +27,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine, func, select
 
-from bench.common import BenchDatabase, Timings, bench_database, say
+from bench.common import BenchDatabase, Timings, bench_database, default_db_url, say
 from states import CaseEvent, CaseState
 from workflow.audit.chain import verify_chains
 from workflow.audit.models import AuditEntry
@@ -67,9 +67,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench lifecycle", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument("--db", default=None,
-                        help="sqlite:///new-file.db or postgresql://user@host:port/db "
-                             "(default: a fresh temporary SQLite file)")
+    parser.add_argument("--db", default=default_db_url(),
+                        help="sqlite:///new-file.db or postgresql://user@host:port/db (a fresh "
+                             "schema is made and dropped); default: JINQIU_DATABASE_URL if set, "
+                             "else a fresh temporary SQLite file")
     parser.add_argument("--cases", type=int, default=None,
                         help="cases to drive (default 300 on SQLite, 200 on PostgreSQL)")
     parser.add_argument("--seed", type=int, default=2024)
