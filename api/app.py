@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from api import errors
 from api.deps import Services
-from api.routers import auth, campaigns, cases, units, users
+from api.routers import auth, campaigns, cases, notices, units, users
 from api.schemas import Health
 from workflow.clock import Clock, SystemClock
 from workflow.config import Settings, get_settings
 from workflow.runtime import open_database
+from workflow.tick import tick
+
+log = logging.getLogger("jinqiu.scheduler")
 
 DESCRIPTION = """金秋助学 workflow service. Every error body is `{"code", "message", "details"}`:
 `code` is stable snake_case for programs, `message` is Chinese for people, `details` names the
@@ -22,18 +30,51 @@ def create_app(
     engine: Engine | None = None, clock: Clock | None = None, settings: Settings | None = None
 ) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="Jinqiu 金秋助学", version="0.1.0", description=DESCRIPTION)
-    app.state.services = Services(
+    services = Services(
         engine=engine or open_database(settings.database_url),
         clock=clock or SystemClock(),
         settings=settings,
     )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        scheduler = start_scheduler(services) if settings.run_scheduler else None
+        yield
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+
+    app = FastAPI(title="Jinqiu 金秋助学", version="0.1.0", description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.services = services
     errors.install(app)
 
     @app.get("/api/health", response_model=Health, tags=["health"])
     def health() -> Health:
         return Health(status="ok")
 
-    for router in (auth.router, units.router, users.router, campaigns.router, cases.router):
+    for router in (auth.router, units.router, users.router, campaigns.router, cases.router,
+                   notices.router):
         app.include_router(router)
     return app
+
+
+def start_scheduler(services: Services) -> BackgroundScheduler:
+    """APScheduler only wakes the sweep; what is due and what was sent live in the database,
+    so every `serve` process may run its own scheduler. The first run is immediate: a catch-up
+    after downtime."""
+
+    def run() -> None:
+        try:
+            report = tick(services.engine, services.clock, services.settings)
+            log.info("sweep: %d reminders, %d publicity ended, %d sent",
+                     len(report.sweep.reminders), len(report.sweep.publicity.ended),
+                     report.delivery.sent)
+        except Exception:  # one failed sweep must not stop the next
+            log.exception("sweep failed")
+
+    scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
+    scheduler.add_job(run, "interval", seconds=services.settings.sweep_interval_seconds,
+                      next_run_time=services.clock.now(), max_instances=1, coalesce=True,
+                      id="sweep")
+    scheduler.start()
+    return scheduler

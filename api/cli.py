@@ -134,6 +134,39 @@ def audit_verify() -> None:
     typer.echo("audit chains intact")
 
 
+@app.command("tick")
+def tick_command(
+    now: Annotated[str | None, typer.Option(help="ISO-8601 instant to sweep as of (default: now)")] = None,
+) -> None:
+    """Run one scheduler sweep as of NOW, deliver the due outbox messages, print what happened."""
+    import datetime as dt
+
+    from workflow.clock import ManualClock
+    from workflow.config import get_settings
+    from workflow.tick import tick
+
+    clock: SystemClock | ManualClock = SystemClock()
+    if now is not None:
+        try:
+            clock = ManualClock(dt.datetime.fromisoformat(now))
+        except ValueError:
+            typer.echo(f"error [invalid_now]: --now 须为 ISO-8601 时间，收到 {now!r}", err=True)
+            raise typer.Exit(code=2) from None
+    engine = open_database()
+    report = tick(engine, clock, get_settings())
+    swept = report.sweep
+    typer.echo(f"sweep as of {swept.now.isoformat()}")
+    typer.echo(f"  publicity ended: {len(swept.publicity.ended)}, held by objection: "
+               f"{len(swept.publicity.held_by_objection)}")
+    for r in swept.reminders:
+        target = r.unit_code if r.notified_unit_code == r.unit_code else f"{r.unit_code} → {r.notified_unit_code}"
+        typer.echo(f"  {r.kind:<10} {r.deadline_key:<20} {target:<24} occurrence {r.occurrence:>2}, "
+                   f"pending {r.pending_total}")
+    typer.echo(f"  reminders: {len(swept.reminders)} new, {swept.already_sent} already sent")
+    d = report.delivery
+    typer.echo(f"delivery: {d.sent} sent, {d.retried} to retry, {d.failed} failed")
+
+
 @app.command("demo")
 def demo(
     cases: Annotated[int, typer.Option(help="synthetic cases to survey")] = 300,
@@ -160,9 +193,12 @@ def serve(
     workers: Annotated[int, typer.Option()] = 1,
 ) -> None:
     """Run the HTTP API (schema created or upgraded first)."""
+    import os
+
     import uvicorn
 
     open_database().dispose()
+    os.environ["JINQIU_RUN_SCHEDULER"] = "1"  # every worker sweeps; the ledger keeps it exactly once
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     smtp_from: str = "jinqiu@localhost"
     base_url: str = "http://127.0.0.1:8000"
     sqlite_synchronous: str = "NORMAL"  # WAL + NORMAL: durable across process crashes
+    run_scheduler: bool = False  # `jinqiu serve` turns it on: a sweep every minute, one at start
+    sweep_interval_seconds: int = 60
 
 
 @lru_cache(maxsize=1)

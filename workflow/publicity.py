@@ -4,19 +4,27 @@ so one refusal or lost race never holds up the others, and two sweeps never doub
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
+from notifications.models import Channel
+from notifications.outbox import InboxItem, Outgoing, enqueue, post_to_inbox
+from notifications.render import render
 from states import CaseEvent, CaseState
 from workflow.cases.engine import apply_event
-from workflow.cases.models import Case
+from workflow.cases.models import Case, Student
 from workflow.clock import Clock
 from workflow.db import transaction
 from workflow.errors import DomainError
 from workflow.roles import SCHEDULER
+from workflow.units.models import Unit
 
 case_t = Case.__table__  # type: ignore[attr-defined]
+student_t = Student.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -26,9 +34,18 @@ class PublicityOutcome:
     skipped: int = 0  # another sweep got there first
 
 
-def end_due_publicity(engine: Engine, clock: Clock, *, campaign_id: int | None = None) -> PublicityOutcome:
-    today = clock.now().date()
-    query = select(case_t.c.id, case_t.c.version, case_t.c.objection_open).where(
+def end_due_publicity(
+    engine: Engine, clock: Clock, *, base_url: str = "", campaign_id: int | None = None
+) -> PublicityOutcome:
+    now = clock.now()
+    today = now.date()
+    query = select(
+        case_t.c.id, case_t.c.version, case_t.c.objection_open, case_t.c.publicity_ends_on,
+        unit_t.c.code.label("unit_code"), unit_t.c.name.label("unit_name"),
+        unit_t.c.contact_email, student_t.c.name.label("student_name"),
+    ).join(unit_t, unit_t.c.id == case_t.c.unit_id).join(
+        student_t, student_t.c.id == case_t.c.student_id
+    ).where(
         case_t.c.state == CaseState.PUBLICITY.value, case_t.c.publicity_ends_on <= today
     )
     if campaign_id is not None:
@@ -39,6 +56,8 @@ def end_due_publicity(engine: Engine, clock: Clock, *, campaign_id: int | None =
     for row in due:
         if row.objection_open:
             outcome.held_by_objection.append(row.id)
+            with transaction(engine) as conn:
+                _tell_unit_objection_holds(conn, row, base_url, now)
             continue
         try:
             with transaction(engine) as conn:
@@ -48,3 +67,15 @@ def end_due_publicity(engine: Engine, clock: Clock, *, campaign_id: int | None =
         except DomainError:
             outcome.skipped += 1
     return outcome
+
+
+def _tell_unit_objection_holds(conn: Connection, row: Any, base_url: str, now: dt.datetime) -> None:
+    """Once per case and publicity period (the idempotency key says so), however often we sweep."""
+    link = f"{base_url.rstrip('/')}/cases/{row.id}"
+    text = render("publicity_held.txt", unit_name=row.unit_name, case_id=row.id,
+                  student_name=row.student_name, ends_on=row.publicity_ends_on.isoformat(), link=link)
+    subject = f"【公示异议待处理】案件 {row.id}（{row.student_name}）"
+    key = f"publicity-held:{row.id}:{row.publicity_ends_on.isoformat()}"
+    if row.contact_email:
+        enqueue(conn, [Outgoing(f"{key}:email", Channel.EMAIL.value, row.contact_email, subject, text)], now)
+    post_to_inbox(conn, [InboxItem(f"{key}:inbox", row.unit_code, subject, text, link)], now)

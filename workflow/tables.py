@@ -11,6 +11,8 @@ from workflow.campaigns.models import (
     FundSource,
 )
 from workflow.cases.models import Case, Student, Worker
+from notifications.models import InboxMessage, OutboxMessage
+from workflow.deadlines.models import ReminderLedger, ReportSubmission
 from workflow.units.models import Unit
 from workflow.users.models import LoginFailure, User
 
@@ -24,6 +26,10 @@ __all__ = [
     "CampaignStateDeadline",
     "Case",
     "FundSource",
+    "InboxMessage",
+    "OutboxMessage",
+    "ReminderLedger",
+    "ReportSubmission",
     "LoginFailure",
     "PiiAccess",
     "Student",

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlmodel
-import workflow.sqltypes
+import notifications.sqltypes
 from alembic import op
 
 
@@ -25,7 +25,7 @@ def upgrade() -> None:
         "login_failure",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("at", workflow.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("at", notifications.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("login_failure", schema=None) as batch_op:
@@ -53,7 +53,7 @@ def upgrade() -> None:
         sa.Column("actor_unit", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("fields", sa.JSON(), nullable=False),
         sa.Column("purpose", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("at", workflow.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("at", notifications.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["case_id"],
             ["aid_case.id"],

@@ -1,0 +1,116 @@
+"""The in-app inbox, the reports deadlines wait for, and the outbox for admins."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select, update
+
+from api.deps import CurrentActor, ServicesDep, require
+from api.errors import ERROR_RESPONSES
+from api.routers.campaigns import campaign_in_scope
+from api.schemas import Strict
+from notifications.models import InboxMessage, OutboxMessage, OutboxStatus
+from workflow.db import transaction
+from workflow.deadlines.reports import submit_report
+from workflow.errors import NotFound
+from workflow.roles import Actor, Grant
+
+router = APIRouter(tags=["notifications"], responses=ERROR_RESPONSES)
+inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
+outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
+
+
+class InboxItemOut(BaseModel):
+    id: int
+    unit: str
+    title: str
+    body: str
+    link: str | None
+    created_at: dt.datetime
+    read_at: dt.datetime | None
+    read_by: str | None
+
+
+class ReportIn(Strict):
+    unit: str = Field(min_length=1, max_length=64)
+    kind: str = Field(default="statistics", pattern=r"^[a-z_]{1,32}$")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ReportOut(BaseModel):
+    id: int
+    campaign: int
+    unit: str
+    kind: str
+
+
+class OutboxItemOut(BaseModel):
+    id: int
+    idempotency_key: str
+    channel: str
+    recipient: str
+    subject: str
+    status: str
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_error: str | None
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
+@router.get("/api/inbox", response_model=list[InboxItemOut])
+def inbox(
+    actor: CurrentActor, svc: ServicesDep,
+    unread: bool = False, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[InboxItemOut]:
+    """Notifications addressed to the caller's unit, newest first."""
+    query = select(inbox_t).where(inbox_t.c.unit_code == actor.unit_code)
+    if unread:
+        query = query.where(inbox_t.c.read_at.is_(None))
+    with svc.engine.connect() as conn:
+        rows = conn.execute(query.order_by(inbox_t.c.id.desc()).limit(limit)).all()
+    return [InboxItemOut(id=r.id, unit=r.unit_code, title=r.title, body=r.body, link=r.link,
+                         created_at=r.created_at, read_at=r.read_at, read_by=r.read_by) for r in rows]
+
+
+@router.post("/api/inbox/{item_id}/read", response_model=InboxItemOut)
+def mark_read(item_id: int, actor: CurrentActor, svc: ServicesDep) -> InboxItemOut:
+    with transaction(svc.engine) as conn:
+        row = conn.execute(select(inbox_t).where(inbox_t.c.id == item_id,
+                                                 inbox_t.c.unit_code == actor.unit_code)).first()
+        if row is None:
+            raise NotFound(f"通知 {item_id} 不存在")
+        if row.read_at is None:
+            conn.execute(update(inbox_t).where(inbox_t.c.id == item_id)
+                         .values(read_at=svc.clock.now(), read_by=actor.username))
+        row = conn.execute(select(inbox_t).where(inbox_t.c.id == item_id)).one()
+    return InboxItemOut(id=row.id, unit=row.unit_code, title=row.title, body=row.body, link=row.link,
+                        created_at=row.created_at, read_at=row.read_at, read_by=row.read_by)
+
+
+@router.post("/api/campaigns/{campaign_id}/reports", status_code=201, response_model=ReportOut)
+def report(campaign_id: int, body: ReportIn, actor: CurrentActor, svc: ServicesDep) -> ReportOut:
+    with transaction(svc.engine) as conn:
+        campaign_in_scope(conn, campaign_id, actor)
+        report_id = submit_report(conn, campaign_id=campaign_id, unit_code=body.unit, kind=body.kind,
+                                  note=body.note, actor=actor, clock=svc.clock)
+    return ReportOut(id=report_id, campaign=campaign_id, unit=body.unit, kind=body.kind)
+
+
+@router.get("/api/admin/outbox", response_model=list[OutboxItemOut])
+def outbox(
+    _admin: Annotated[Actor, Depends(require(Grant.MANAGE_USERS))], svc: ServicesDep,
+    status: OutboxStatus | None = OutboxStatus.FAILED,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[OutboxItemOut]:
+    """Messages by delivery status (default: the failed ones, after their last retry)."""
+    query = select(outbox_t)
+    if status is not None:
+        query = query.where(outbox_t.c.status == status.value)
+    with svc.engine.connect() as conn:
+        rows = conn.execute(query.order_by(outbox_t.c.id.desc()).limit(limit)).all()
+    return [OutboxItemOut(**{k: getattr(r, k) for k in OutboxItemOut.model_fields}) for r in rows]

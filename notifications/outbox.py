@@ -1,0 +1,125 @@
+"""Enqueueing messages (inside the caller's transaction) and claiming due ones for delivery."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from notifications.models import InboxMessage, OutboxMessage, OutboxStatus
+
+outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
+inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
+
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = dt.timedelta(seconds=30)  # 30 s, 1 min, 2 min, 4 min, 8 min, then failed
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    idempotency_key: str
+    channel: str
+    recipient: str
+    subject: str
+    body_text: str
+    body_html: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    idempotency_key: str
+    unit_code: str
+    title: str
+    body: str
+    link: str | None = None
+
+
+def message_id(idempotency_key: str, domain: str = "jinqiu.local") -> str:
+    """The e-mail Message-ID of a message: the same key always gives the same id."""
+    return f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}@{domain}>"
+
+
+def _insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]), rows)
+
+
+def enqueue(conn: Connection, messages: Sequence[Outgoing], now: dt.datetime) -> None:
+    _insert_ignoring_duplicates(conn, outbox_t, [
+        {"idempotency_key": m.idempotency_key, "channel": m.channel, "recipient": m.recipient,
+         "subject": m.subject, "body_text": m.body_text, "body_html": m.body_html,
+         "payload": m.payload, "status": OutboxStatus.PENDING.value, "attempts": 0,
+         "next_attempt_at": now, "created_at": now}
+        for m in messages
+    ])
+
+
+def post_to_inbox(conn: Connection, items: Sequence[InboxItem], now: dt.datetime) -> None:
+    _insert_ignoring_duplicates(conn, inbox_t, [
+        {"idempotency_key": i.idempotency_key, "unit_code": i.unit_code, "title": i.title,
+         "body": i.body, "link": i.link, "created_at": now}
+        for i in items
+    ])
+
+
+def claim_due(conn: Connection, *, worker: str, now: dt.datetime, lease: dt.timedelta,
+              limit: int) -> list[Any]:
+    """Leases up to `limit` due messages to `worker`. A lease that ran out (its holder died)
+    may be claimed again. On PostgreSQL, SKIP LOCKED lets several workers claim side by side."""
+    due = (
+        select(outbox_t.c.id)
+        .where(
+            outbox_t.c.status == OutboxStatus.PENDING.value,
+            outbox_t.c.next_attempt_at <= now,
+            or_(outbox_t.c.claimed_until.is_(None), outbox_t.c.claimed_until < now),
+        )
+        .order_by(outbox_t.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    ids = [r.id for r in conn.execute(due)]
+    if not ids:
+        return []
+    conn.execute(
+        update(outbox_t)
+        .where(outbox_t.c.id.in_(ids))
+        .values(claimed_by=worker, claimed_until=now + lease)
+    )
+    return list(conn.execute(select(outbox_t).where(outbox_t.c.id.in_(ids)).order_by(outbox_t.c.id)))
+
+
+def mark_sent(conn: Connection, message_id_: int, *, worker: str, now: dt.datetime) -> None:
+    conn.execute(
+        update(outbox_t)
+        .where(and_(outbox_t.c.id == message_id_, outbox_t.c.claimed_by == worker))
+        .values(status=OutboxStatus.SENT.value, sent_at=now, claimed_until=None,
+                attempts=outbox_t.c.attempts + 1, last_error=None)
+    )
+
+
+def mark_failed(conn: Connection, message: Any, *, worker: str, now: dt.datetime, error: str) -> bool:
+    """Schedules a retry with exponential backoff; True when this was the last attempt."""
+    attempts = message.attempts + 1
+    final = attempts >= MAX_ATTEMPTS
+    conn.execute(
+        update(outbox_t)
+        .where(and_(outbox_t.c.id == message.id, outbox_t.c.claimed_by == worker))
+        .values(
+            attempts=attempts,
+            status=(OutboxStatus.FAILED if final else OutboxStatus.PENDING).value,
+            next_attempt_at=now + BACKOFF_BASE * (2 ** (attempts - 1)),
+            claimed_until=None,
+            last_error=error[:2000],
+        )
+    )
+    return final

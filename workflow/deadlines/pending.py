@@ -1,0 +1,112 @@
+"""Who still owes what for a deadline: the responsible units with work pending.
+
+Proportional to what is pending, not to the tree: for `no_cases_in` one GROUP BY over the
+campaign's cases in the covered states, then each unit's responsible ancestor found by its
+materialised path; for `report_submitted` the responsible units without that report."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, func, select
+
+from workflow.cases.models import Case
+from workflow.deadlines.models import ReportSubmission
+from workflow.units.models import ACTS_AS, Unit, UnitLevel
+
+case_t = Case.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
+report_t = ReportSubmission.__table__  # type: ignore[attr-defined]
+
+
+@dataclass
+class PendingUnit:
+    unit_id: int
+    code: str
+    name: str
+    parent_id: int | None
+    contact_name: str | None
+    contact_email: str | None
+    webhook_url: str | None
+    counts: dict[str, int] = field(default_factory=dict)  # state → cases still in it
+    report_kind: str | None = None  # the report not yet submitted
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values()) if self.report_kind is None else 1
+
+
+def responsible_levels(level: str) -> list[str]:
+    """District deadlines fall to district and industry unions alike, and so on."""
+    acts = ACTS_AS[UnitLevel(level)]
+    return sorted(lv.value for lv, a in ACTS_AS.items() if a == acts)
+
+
+def prefixes(path: str) -> list[str]:
+    parts = [p for p in path.split("/") if p]
+    return ["/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
+
+
+_UNIT_COLUMNS = (unit_t.c.id, unit_t.c.code, unit_t.c.name, unit_t.c.path, unit_t.c.parent_id,
+                 unit_t.c.contact_name, unit_t.c.contact_email, unit_t.c.webhook_url)
+
+
+def _pending(row: Any) -> PendingUnit:
+    return PendingUnit(unit_id=row.id, code=row.code, name=row.name, parent_id=row.parent_id,
+                       contact_name=row.contact_name, contact_email=row.contact_email,
+                       webhook_url=row.webhook_url)
+
+
+def pending_units(
+    conn: Connection, *, campaign_id: int, organizer_path: str, responsible_level: str,
+    done_when: dict[str, Any],
+) -> list[PendingUnit]:
+    levels = responsible_levels(responsible_level)
+    if "report_submitted" in done_when:
+        kind = str(done_when["report_submitted"])
+        submitted = exists().where(and_(report_t.c.campaign_id == campaign_id,
+                                        report_t.c.unit_id == unit_t.c.id, report_t.c.kind == kind))
+        rows = conn.execute(
+            select(*_UNIT_COLUMNS)
+            .where(unit_t.c.level.in_(levels),
+                   unit_t.c.path.startswith(organizer_path, autoescape=True), ~submitted)
+            .order_by(unit_t.c.id)
+        )
+        out = []
+        for row in rows:
+            unit = _pending(row)
+            unit.report_kind = kind
+            out.append(unit)
+        return out
+
+    states = list(done_when.get("no_cases_in", []))
+    groups = conn.execute(
+        select(unit_t.c.path, case_t.c.state, func.count())
+        .join(unit_t, unit_t.c.id == case_t.c.unit_id)
+        .where(case_t.c.campaign_id == campaign_id, case_t.c.state.in_(states))
+        .group_by(unit_t.c.path, case_t.c.state)
+    ).all()
+    if not groups:
+        return []
+    candidates = sorted({p for path, _s, _n in groups for p in prefixes(path)
+                         if p.startswith(organizer_path)})
+    responsible: dict[str, PendingUnit] = {}
+    for i in range(0, len(candidates), 900):  # stay under SQLite's bound-parameter limit
+        for row in conn.execute(
+            select(*_UNIT_COLUMNS).where(unit_t.c.path.in_(candidates[i:i + 900]),
+                                         unit_t.c.level.in_(levels))
+        ):
+            responsible[row.path] = _pending(row)
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for path, state, n in groups:
+        owner = next((p for p in reversed(prefixes(path)) if p in responsible), None)
+        if owner is not None:
+            counts[owner][state] = counts[owner].get(state, 0) + int(n)
+    out = []
+    for path, unit in sorted(responsible.items()):
+        if path in counts:
+            unit.counts = counts[path]
+            out.append(unit)
+    return out

@@ -1,0 +1,202 @@
+"""One scheduler sweep as of `now`: publicity endings, then reminders, overdue notices and
+escalations for every deadline that has something due today.
+
+Exactly once: each reminder is claimed by inserting its ledger row (unique on deadline, unit,
+kind, occurrence) with ON CONFLICT DO NOTHING, and only the rows this sweep inserted get their
+outbox messages — in the same transaction. Two sweeps at once, a crash halfway (committed
+chunks stay, the rest is redone next time) or a catch-up after downtime all end with one
+ledger row and one set of messages per reminder."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from notifications.channels import robot_payload
+from notifications.models import Channel
+from notifications.outbox import InboxItem, Outgoing, enqueue, post_to_inbox
+from notifications.render import render
+from workflow.campaigns.models import Campaign, CampaignDeadline
+from workflow.campaigns.service import RULES
+from workflow.clock import Clock
+from workflow.db import transaction
+from workflow.deadlines.models import ReminderLedger
+from workflow.deadlines.pending import PendingUnit, pending_units
+from workflow.deadlines.schedule import Occurrence, ReminderKind, due_occurrences
+from workflow.publicity import PublicityOutcome, end_due_publicity
+from workflow.units.models import Unit
+
+ledger_t = ReminderLedger.__table__  # type: ignore[attr-defined]
+deadline_t = CampaignDeadline.__table__  # type: ignore[attr-defined]
+campaign_t = Campaign.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
+
+STATE_LABELS = {
+    "survey": "摸底申报", "archive_check": "档案核查", "publicity": "公示", "approval": "审批",
+    "disbursement": "发放", "follow_up": "回访",
+}
+REPORT_LABELS = {"statistics": "活动总结和统计表", "interim": "阶段性情况报告",
+                 "demand_summary": "资金需求情况汇总表"}
+LOOKBACK = dt.timedelta(days=120)  # deadlines further back than this no longer remind
+CHUNK = 500  # reminders per transaction
+
+
+@dataclass(frozen=True)
+class SentReminder:
+    campaign_id: int
+    deadline_key: str
+    unit_code: str
+    notified_unit_code: str
+    kind: str
+    occurrence: int
+    pending_total: int
+
+
+@dataclass
+class SweepReport:
+    now: dt.datetime
+    publicity: PublicityOutcome = field(default_factory=PublicityOutcome)
+    reminders: list[SentReminder] = field(default_factory=list)
+    already_sent: int = 0  # claimed by an earlier or concurrent sweep
+
+    def count(self, kind: ReminderKind) -> int:
+        return sum(1 for r in self.reminders if r.kind == kind.value)
+
+
+def sweep(engine: Engine, clock: Clock, *, base_url: str, chunk: int = CHUNK) -> SweepReport:
+    now = clock.now()
+    report = SweepReport(now=now)
+    report.publicity = end_due_publicity(engine, clock, base_url=base_url)
+    today = now.date()
+    with engine.connect() as conn:
+        deadlines = conn.execute(
+            select(deadline_t, campaign_t.c.name.label("campaign_name"),
+                   campaign_t.c.revision, campaign_t.c.reminders,
+                   unit_t.c.path.label("organizer_path"))
+            .join(campaign_t, campaign_t.c.id == deadline_t.c.campaign_id)
+            .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
+            .where(deadline_t.c.due >= today - LOOKBACK, deadline_t.c.due <= today + LOOKBACK)
+            .order_by(deadline_t.c.due, deadline_t.c.id)
+        ).all()
+    for deadline in deadlines:
+        with engine.connect() as conn:
+            rules = RULES.get(conn, deadline.campaign_id, deadline.revision)
+        settings = deadline.reminders
+        occurrences = due_occurrences(
+            today, deadline.due,
+            before_working_days=list(settings.get("before_working_days", [3, 1, 0])),
+            overdue_every=int(settings.get("overdue_every_working_days", 1)),
+            escalate_after=int(settings.get("escalate_after_working_days", 2)),
+            calendar=rules.calendar,
+        )
+        if not occurrences:
+            continue  # nothing due for this deadline today: no query over its units
+        with engine.connect() as conn:
+            owing = pending_units(
+                conn, campaign_id=deadline.campaign_id, organizer_path=deadline.organizer_path,
+                responsible_level=deadline.responsible_level, done_when=deadline.done_when,
+            )
+        for start in range(0, len(owing), chunk):
+            with transaction(engine) as conn:
+                _remind(conn, deadline, owing[start:start + chunk], occurrences, now,
+                        base_url, report)
+    return report
+
+
+def _insert_ledger(conn: Connection, rows: list[dict[str, Any]]) -> set[tuple[int, str]]:
+    """Inserts what is not there yet; returns the (unit, kind) pairs this call claimed."""
+    if not rows:
+        return set()
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        dialect_insert(ledger_t)
+        .on_conflict_do_nothing(index_elements=["deadline_id", "unit_id", "kind", "occurrence"])
+        .returning(ledger_t.c.unit_id, ledger_t.c.kind)
+    )
+    result = conn.execute(statement, rows)
+    return {(r.unit_id, r.kind) for r in result}
+
+
+def _remind(conn: Connection, deadline: Any, owing: list[PendingUnit],
+            occurrences: list[Occurrence], now: dt.datetime, base_url: str,
+            report: SweepReport) -> None:
+    parent_ids = {u.parent_id for u in owing if u.parent_id is not None}
+    parents = {r.id: r for r in conn.execute(
+        select(unit_t).where(unit_t.c.id.in_(sorted(parent_ids))))} if parent_ids else {}
+    rows: list[dict[str, Any]] = []
+    plans: list[tuple[PendingUnit, Occurrence, Any]] = []
+    for unit in owing:
+        for occ in occurrences:
+            notified: Any = unit
+            if occ.kind is ReminderKind.ESCALATION:
+                notified = parents.get(unit.parent_id) if unit.parent_id is not None else None
+                if notified is None:
+                    continue  # the root owes nobody an explanation
+            rows.append({
+                "campaign_id": deadline.campaign_id, "deadline_id": deadline.id,
+                "unit_id": unit.unit_id, "kind": occ.kind.value, "occurrence": occ.occurrence,
+                "notified_unit_id": notified.unit_id if isinstance(notified, PendingUnit) else notified.id,
+                "pending_total": unit.total, "created_at": now,
+            })
+            plans.append((unit, occ, notified))
+    claimed = _insert_ledger(conn, rows)
+    report.already_sent += len(rows) - len(claimed)
+    outgoing: list[Outgoing] = []
+    inbox: list[InboxItem] = []
+    for unit, occ, notified in plans:
+        if (unit.unit_id, occ.kind.value) not in claimed:
+            continue
+        message = _compose(deadline, unit, occ, notified, base_url)
+        key = f"reminder:{deadline.id}:{unit.unit_id}:{occ.kind.value}:{occ.occurrence}"
+        email, webhook = notified.contact_email, notified.webhook_url
+        if email:
+            outgoing.append(Outgoing(f"{key}:email", Channel.EMAIL.value, email, message["subject"],
+                                     message["text"], message["html"]))
+        if webhook:
+            outgoing.append(Outgoing(f"{key}:webhook", Channel.WEBHOOK.value, webhook,
+                                     message["subject"], message["text"],
+                                     payload=robot_payload(message["subject"], message["markdown"],
+                                                           message["data"])))
+        inbox.append(InboxItem(f"{key}:inbox", notified.code, message["subject"], message["text"],
+                               message["link"]))
+        report.reminders.append(SentReminder(
+            campaign_id=deadline.campaign_id, deadline_key=deadline.key, unit_code=unit.code,
+            notified_unit_code=notified.code, kind=occ.kind.value, occurrence=occ.occurrence,
+            pending_total=unit.total))
+    enqueue(conn, outgoing, now)
+    post_to_inbox(conn, inbox, now)
+
+
+def _compose(deadline: Any, unit: PendingUnit, occ: Occurrence, notified: Any,
+             base_url: str) -> dict[str, Any]:
+    link = f"{base_url.rstrip('/')}/queue?campaign={deadline.campaign_id}&unit={unit.code}"
+    pending = [{"label": STATE_LABELS.get(s, s), "state": s, "count": n}
+               for s, n in sorted(unit.counts.items(), key=lambda kv: list(STATE_LABELS).index(kv[0])
+                                  if kv[0] in STATE_LABELS else 99)]
+    context: dict[str, Any] = {
+        "kind": occ.kind.value, "working_days": occ.occurrence,
+        "campaign_name": deadline.campaign_name, "deadline_title": deadline.title,
+        "due": deadline.due.isoformat(), "unit_name": unit.name, "unit_code": unit.code,
+        "late_unit_name": unit.name, "recipient_name": notified.contact_name or notified.name,
+        "pending": pending, "pending_total": sum(unit.counts.values()),
+        "report_label": REPORT_LABELS.get(unit.report_kind or "", unit.report_kind or ""),
+        "link": link,
+    }
+    subject = render("reminder_subject.txt", **context).strip()
+    context["subject"] = subject
+    return {
+        "subject": subject,
+        "text": render("reminder.txt", **context),
+        "html": render("reminder.html", **context),
+        "markdown": render("reminder.md", **context),
+        "link": link,
+        "data": {"deadline": deadline.key, "due": deadline.due.isoformat(), "unit": unit.code,
+                 "kind": occ.kind.value, "occurrence": occ.occurrence,
+                 "pending": {p["state"]: p["count"] for p in pending},
+                 "report": unit.report_kind},
+    }

@@ -1,0 +1,35 @@
+"""One scheduler tick: a sweep as of `now`, then delivery of the outbox messages that are due.
+`jinqiu tick`, the scheduler inside `jinqiu serve` and the demo all run this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from notifications.channels import Sender, SmtpSender, WebhookSender
+from notifications.delivery import DeliveryReport, deliver_due
+from notifications.models import Channel
+from workflow.clock import Clock
+from workflow.config import Settings
+from workflow.deadlines.sweep import SweepReport, sweep
+
+
+@dataclass
+class TickReport:
+    sweep: SweepReport
+    delivery: DeliveryReport
+
+
+def senders_from(settings: Settings) -> dict[str, Sender]:
+    return {
+        Channel.EMAIL.value: SmtpSender(settings.smtp_host, settings.smtp_port, settings.smtp_from),
+        Channel.WEBHOOK.value: WebhookSender(),
+    }
+
+
+def tick(engine: Engine, clock: Clock, settings: Settings,
+         senders: dict[str, Sender] | None = None) -> TickReport:
+    swept = sweep(engine, clock, base_url=settings.base_url)
+    delivered = deliver_due(engine, clock.now, senders or senders_from(settings))
+    return TickReport(sweep=swept, delivery=delivered)
