@@ -59,9 +59,13 @@ class WebhookSender:
     def send(self, message: Any) -> None:
         body = json.dumps(message.payload, ensure_ascii=False).encode("utf-8")
         request = urllib.request.Request(
-            message.recipient, data=body, method="POST",
-            headers={"Content-Type": "application/json; charset=utf-8",
-                     "Idempotency-Key": message.idempotency_key},
+            message.recipient,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "Idempotency-Key": message.idempotency_key,
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:

@@ -39,7 +39,9 @@ class OutboxMessage(SQLModel, table=True):
     subject: str = Field(max_length=300)
     body_text: str
     body_html: str | None = None
-    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    payload: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+    )
     status: str = Field(default=OutboxStatus.PENDING.value, max_length=10)
     attempts: int = 0
     next_attempt_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -50,29 +50,55 @@ def _insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[st
     if not rows:
         return
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]), rows)
+    conn.execute(
+        dialect_insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]), rows
+    )
 
 
 def enqueue(conn: Connection, messages: Sequence[Outgoing], now: dt.datetime) -> None:
-    _insert_ignoring_duplicates(conn, outbox_t, [
-        {"idempotency_key": m.idempotency_key, "channel": m.channel, "recipient": m.recipient,
-         "subject": m.subject, "body_text": m.body_text, "body_html": m.body_html,
-         "payload": m.payload, "status": OutboxStatus.PENDING.value, "attempts": 0,
-         "next_attempt_at": now, "created_at": now}
-        for m in messages
-    ])
+    _insert_ignoring_duplicates(
+        conn,
+        outbox_t,
+        [
+            {
+                "idempotency_key": m.idempotency_key,
+                "channel": m.channel,
+                "recipient": m.recipient,
+                "subject": m.subject,
+                "body_text": m.body_text,
+                "body_html": m.body_html,
+                "payload": m.payload,
+                "status": OutboxStatus.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for m in messages
+        ],
+    )
 
 
 def post_to_inbox(conn: Connection, items: Sequence[InboxItem], now: dt.datetime) -> None:
-    _insert_ignoring_duplicates(conn, inbox_t, [
-        {"idempotency_key": i.idempotency_key, "unit_code": i.unit_code, "title": i.title,
-         "body": i.body, "link": i.link, "created_at": now}
-        for i in items
-    ])
+    _insert_ignoring_duplicates(
+        conn,
+        inbox_t,
+        [
+            {
+                "idempotency_key": i.idempotency_key,
+                "unit_code": i.unit_code,
+                "title": i.title,
+                "body": i.body,
+                "link": i.link,
+                "created_at": now,
+            }
+            for i in items
+        ],
+    )
 
 
-def claim_due(conn: Connection, *, worker: str, now: dt.datetime, lease: dt.timedelta,
-              limit: int) -> list[Any]:
+def claim_due(
+    conn: Connection, *, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int
+) -> list[Any]:
     """Leases up to `limit` due messages to `worker`. A lease that ran out (its holder died)
     may be claimed again. On PostgreSQL, SKIP LOCKED lets several workers claim side by side."""
     due = (
@@ -95,19 +121,28 @@ def claim_due(conn: Connection, *, worker: str, now: dt.datetime, lease: dt.time
         .where(outbox_t.c.id.in_(ids))
         .values(claimed_by=worker, claimed_until=now + lease)
     )
-    return list(conn.execute(select(outbox_t).where(outbox_t.c.id.in_(ids)).order_by(outbox_t.c.id)))
+    return list(
+        conn.execute(select(outbox_t).where(outbox_t.c.id.in_(ids)).order_by(outbox_t.c.id))
+    )
 
 
 def mark_sent(conn: Connection, message_id_: int, *, worker: str, now: dt.datetime) -> None:
     conn.execute(
         update(outbox_t)
         .where(and_(outbox_t.c.id == message_id_, outbox_t.c.claimed_by == worker))
-        .values(status=OutboxStatus.SENT.value, sent_at=now, claimed_until=None,
-                attempts=outbox_t.c.attempts + 1, last_error=None)
+        .values(
+            status=OutboxStatus.SENT.value,
+            sent_at=now,
+            claimed_until=None,
+            attempts=outbox_t.c.attempts + 1,
+            last_error=None,
+        )
     )
 
 
-def mark_failed(conn: Connection, message: Any, *, worker: str, now: dt.datetime, error: str) -> bool:
+def mark_failed(
+    conn: Connection, message: Any, *, worker: str, now: dt.datetime, error: str
+) -> bool:
     """Schedules a retry with exponential backoff; True when this was the last attempt."""
     attempts = message.attempts + 1
     final = attempts >= MAX_ATTEMPTS

@@ -39,14 +39,23 @@ def end_due_publicity(
 ) -> PublicityOutcome:
     now = clock.now()
     today = now.date()
-    query = select(
-        case_t.c.id, case_t.c.version, case_t.c.objection_open, case_t.c.publicity_ends_on,
-        unit_t.c.code.label("unit_code"), unit_t.c.name.label("unit_name"),
-        unit_t.c.contact_email, student_t.c.name.label("student_name"),
-    ).join(unit_t, unit_t.c.id == case_t.c.unit_id).join(
-        student_t, student_t.c.id == case_t.c.student_id
-    ).where(
-        case_t.c.state == CaseState.PUBLICITY.value, case_t.c.publicity_ends_on <= today
+    query = (
+        select(
+            case_t.c.id,
+            case_t.c.version,
+            case_t.c.objection_open,
+            case_t.c.publicity_ends_on,
+            unit_t.c.code.label("unit_code"),
+            unit_t.c.name.label("unit_name"),
+            unit_t.c.contact_email,
+            student_t.c.name.label("student_name"),
+        )
+        .join(unit_t, unit_t.c.id == case_t.c.unit_id)
+        .join(student_t, student_t.c.id == case_t.c.student_id)
+        .where(
+            case_t.c.state == CaseState.PUBLICITY.value,
+            case_t.c.publicity_ends_on < today,  # the last day counts in full
+        )
     )
     if campaign_id is not None:
         query = query.where(case_t.c.campaign_id == campaign_id)
@@ -61,8 +70,14 @@ def end_due_publicity(
             continue
         try:
             with transaction(engine) as conn:
-                apply_event(conn, case_id=row.id, event=CaseEvent.END_PUBLICITY,
-                            expected_version=row.version, actor=SCHEDULER, clock=clock)
+                apply_event(
+                    conn,
+                    case_id=row.id,
+                    event=CaseEvent.END_PUBLICITY,
+                    expected_version=row.version,
+                    actor=SCHEDULER,
+                    clock=clock,
+                )
             outcome.ended.append(row.id)
         except DomainError:
             outcome.skipped += 1
@@ -72,10 +87,20 @@ def end_due_publicity(
 def _tell_unit_objection_holds(conn: Connection, row: Any, base_url: str, now: dt.datetime) -> None:
     """Once per case and publicity period (the idempotency key says so), however often we sweep."""
     link = f"{base_url.rstrip('/')}/cases/{row.id}"
-    text = render("publicity_held.txt", unit_name=row.unit_name, case_id=row.id,
-                  student_name=row.student_name, ends_on=row.publicity_ends_on.isoformat(), link=link)
+    text = render(
+        "publicity_held.txt",
+        unit_name=row.unit_name,
+        case_id=row.id,
+        student_name=row.student_name,
+        ends_on=row.publicity_ends_on.isoformat(),
+        link=link,
+    )
     subject = f"【公示异议待处理】案件 {row.id}（{row.student_name}）"
     key = f"publicity-held:{row.id}:{row.publicity_ends_on.isoformat()}"
     if row.contact_email:
-        enqueue(conn, [Outgoing(f"{key}:email", Channel.EMAIL.value, row.contact_email, subject, text)], now)
+        enqueue(
+            conn,
+            [Outgoing(f"{key}:email", Channel.EMAIL.value, row.contact_email, subject, text)],
+            now,
+        )
     post_to_inbox(conn, [InboxItem(f"{key}:inbox", row.unit_code, subject, text, link)], now)

@@ -28,8 +28,9 @@ def senders_from(settings: Settings) -> dict[str, Sender]:
     }
 
 
-def tick(engine: Engine, clock: Clock, settings: Settings,
-         senders: dict[str, Sender] | None = None) -> TickReport:
+def tick(
+    engine: Engine, clock: Clock, settings: Settings, senders: dict[str, Sender] | None = None
+) -> TickReport:
     swept = sweep(engine, clock, base_url=settings.base_url)
     delivered = deliver_due(engine, clock.now, senders or senders_from(settings))
     return TickReport(sweep=swept, delivery=delivered)

@@ -31,6 +31,11 @@ _MESSAGES = {
     "list_type": "须为列表",
     "dict_type": "须为对象",
     "model_type": "须为对象",
+    "finite_number": "须为有限的数",
+    "decimal_type": "须为数字",
+    "float_type": "须为数字",
+    "string_pattern_mismatch": "格式不正确",
+    "date_from_datetime_inexact": "须为 YYYY-MM-DD 格式的日期",
 }
 
 

@@ -64,8 +64,10 @@ class OutboxItemOut(BaseModel):
 
 @router.get("/api/inbox", response_model=list[InboxItemOut])
 def inbox(
-    actor: CurrentActor, svc: ServicesDep,
-    unread: bool = False, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    actor: CurrentActor,
+    svc: ServicesDep,
+    unread: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[InboxItemOut]:
     """Notifications addressed to the caller's unit, newest first."""
     query = select(inbox_t).where(inbox_t.c.unit_code == actor.unit_code)
@@ -73,37 +75,68 @@ def inbox(
         query = query.where(inbox_t.c.read_at.is_(None))
     with svc.engine.connect() as conn:
         rows = conn.execute(query.order_by(inbox_t.c.id.desc()).limit(limit)).all()
-    return [InboxItemOut(id=r.id, unit=r.unit_code, title=r.title, body=r.body, link=r.link,
-                         created_at=r.created_at, read_at=r.read_at, read_by=r.read_by) for r in rows]
+    return [
+        InboxItemOut(
+            id=r.id,
+            unit=r.unit_code,
+            title=r.title,
+            body=r.body,
+            link=r.link,
+            created_at=r.created_at,
+            read_at=r.read_at,
+            read_by=r.read_by,
+        )
+        for r in rows
+    ]
 
 
 @router.post("/api/inbox/{item_id}/read", response_model=InboxItemOut)
 def mark_read(item_id: int, actor: CurrentActor, svc: ServicesDep) -> InboxItemOut:
     with transaction(svc.engine) as conn:
-        row = conn.execute(select(inbox_t).where(inbox_t.c.id == item_id,
-                                                 inbox_t.c.unit_code == actor.unit_code)).first()
+        row = conn.execute(
+            select(inbox_t).where(inbox_t.c.id == item_id, inbox_t.c.unit_code == actor.unit_code)
+        ).first()
         if row is None:
             raise NotFound(f"通知 {item_id} 不存在")
         if row.read_at is None:
-            conn.execute(update(inbox_t).where(inbox_t.c.id == item_id)
-                         .values(read_at=svc.clock.now(), read_by=actor.username))
+            conn.execute(
+                update(inbox_t)
+                .where(inbox_t.c.id == item_id)
+                .values(read_at=svc.clock.now(), read_by=actor.username)
+            )
         row = conn.execute(select(inbox_t).where(inbox_t.c.id == item_id)).one()
-    return InboxItemOut(id=row.id, unit=row.unit_code, title=row.title, body=row.body, link=row.link,
-                        created_at=row.created_at, read_at=row.read_at, read_by=row.read_by)
+    return InboxItemOut(
+        id=row.id,
+        unit=row.unit_code,
+        title=row.title,
+        body=row.body,
+        link=row.link,
+        created_at=row.created_at,
+        read_at=row.read_at,
+        read_by=row.read_by,
+    )
 
 
 @router.post("/api/campaigns/{campaign_id}/reports", status_code=201, response_model=ReportOut)
 def report(campaign_id: int, body: ReportIn, actor: CurrentActor, svc: ServicesDep) -> ReportOut:
     with transaction(svc.engine) as conn:
         campaign_in_scope(conn, campaign_id, actor)
-        report_id = submit_report(conn, campaign_id=campaign_id, unit_code=body.unit, kind=body.kind,
-                                  note=body.note, actor=actor, clock=svc.clock)
+        report_id = submit_report(
+            conn,
+            campaign_id=campaign_id,
+            unit_code=body.unit,
+            kind=body.kind,
+            note=body.note,
+            actor=actor,
+            clock=svc.clock,
+        )
     return ReportOut(id=report_id, campaign=campaign_id, unit=body.unit, kind=body.kind)
 
 
 @router.get("/api/admin/outbox", response_model=list[OutboxItemOut])
 def outbox(
-    _admin: Annotated[Actor, Depends(require(Grant.MANAGE_USERS))], svc: ServicesDep,
+    _admin: Annotated[Actor, Depends(require(Grant.MANAGE_USERS))],
+    svc: ServicesDep,
     status: OutboxStatus | None = OutboxStatus.FAILED,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[OutboxItemOut]:

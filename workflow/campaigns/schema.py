@@ -6,10 +6,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from states import CaseState
-from workflow.money import yuan_to_fen
+from workflow.money import InvalidAmount, yuan_to_fen
 from workflow.units.models import UnitLevel
 
 EducationLevel = Literal[
@@ -19,6 +19,18 @@ EducationLevel = Literal[
 FundSourceName = Literal["government", "donation", "union", "other"]
 ApprovalLevel = Literal["province", "city", "district", "grassroots"]
 Category = Literal["migrant_worker", "gig_worker", "single_mother", "model_worker"]
+
+
+def exact_money(v: object) -> object:
+    """Yuan as an integer or a decimal string: never a float, never below a fen, never negative."""
+    if isinstance(v, float):
+        raise ValueError("金额须写成整数或字符串，不能是浮点数")
+    if isinstance(v, (int, str, Decimal)) and not isinstance(v, bool):
+        try:
+            yuan_to_fen(v)
+        except InvalidAmount as exc:
+            raise ValueError(str(exc)) from exc
+    return v
 
 
 class _Strict(BaseModel):
@@ -32,11 +44,13 @@ class Phase(_Strict):
     ends: dt.date
     cases_leave: list[CaseState] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.ends < self.starts:
+    @field_validator("ends")
+    @classmethod
+    def _ordered(cls, ends: dt.date, info: ValidationInfo) -> dt.date:
+        starts = info.data.get("starts")
+        if starts is not None and ends < starts:
             raise ValueError("阶段结束日期早于开始日期")
-        return self
+        return ends
 
 
 class DoneWhen(_Strict):
@@ -76,22 +90,20 @@ class AidRule(_Strict):
     basis: Literal["fixed", "tuition_invoice"] = "fixed"
     cap: Decimal
 
-    @field_validator("amount", "cap", mode="before")
+    _exact = field_validator("amount", "cap", mode="before")(exact_money)
+
+    @field_validator("cap")
     @classmethod
-    def _exact(cls, v: object) -> object:
-        if isinstance(v, float):
-            raise ValueError("金额须写成整数或字符串，不能是浮点数")
-        return v
+    def _not_below_amount(cls, cap: Decimal, info: ValidationInfo) -> Decimal:
+        amount = info.data.get("amount")
+        if amount is not None and amount > cap:
+            raise ValueError("资助金额 amount 不能超过上限 cap")
+        return cap
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.basis == "fixed" and self.amount is None:
             raise ValueError("固定金额的资助标准须给出 amount")
-        if self.amount is not None and self.amount > self.cap:
-            raise ValueError("资助金额不能超过上限 cap")
-        yuan_to_fen(self.cap)
-        if self.amount is not None:
-            yuan_to_fen(self.amount)
         return self
 
     @property
@@ -107,12 +119,7 @@ class Fund(_Strict):
     source: FundSourceName
     budget: Decimal = Field(ge=0)
 
-    @field_validator("budget", mode="before")
-    @classmethod
-    def _exact(cls, v: object) -> object:
-        if isinstance(v, float):
-            raise ValueError("金额须写成整数或字符串，不能是浮点数")
-        return v
+    _exact = field_validator("budget", mode="before")(exact_money)
 
 
 class CalendarOverrides(_Strict):

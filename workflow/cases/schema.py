@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from workflow.campaigns.schema import Category, EducationLevel
 from workflow.identity import problem_with
@@ -17,8 +18,8 @@ ArchiveStatus = Literal["deep", "relative", "accident", "none"]
 
 def _valid_id_number(v: str) -> str:
     problem = problem_with(v)
-    if problem is not None:
-        raise ValueError(problem.message)
+    if problem is not None:  # keeps the specific code (id_number_checksum, …) for programs
+        raise PydanticCustomError(problem.code, problem.message)
     return v.strip().upper()
 
 

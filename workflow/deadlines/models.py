@@ -16,8 +16,9 @@ class ReminderLedger(SQLModel, table=True):
     as its outbox messages."""
 
     __tablename__ = "reminder_ledger"
-    __table_args__ = (UniqueConstraint("deadline_id", "unit_id", "kind", "occurrence",
-                                       name="uq_reminder_once"),)
+    __table_args__ = (
+        UniqueConstraint("deadline_id", "unit_id", "kind", "occurrence", name="uq_reminder_once"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", index=True)

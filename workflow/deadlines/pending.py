@@ -49,29 +49,55 @@ def prefixes(path: str) -> list[str]:
     return ["/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
 
 
-_UNIT_COLUMNS = (unit_t.c.id, unit_t.c.code, unit_t.c.name, unit_t.c.path, unit_t.c.parent_id,
-                 unit_t.c.contact_name, unit_t.c.contact_email, unit_t.c.webhook_url)
+_UNIT_COLUMNS = (
+    unit_t.c.id,
+    unit_t.c.code,
+    unit_t.c.name,
+    unit_t.c.path,
+    unit_t.c.parent_id,
+    unit_t.c.contact_name,
+    unit_t.c.contact_email,
+    unit_t.c.webhook_url,
+)
 
 
 def _pending(row: Any) -> PendingUnit:
-    return PendingUnit(unit_id=row.id, code=row.code, name=row.name, parent_id=row.parent_id,
-                       contact_name=row.contact_name, contact_email=row.contact_email,
-                       webhook_url=row.webhook_url)
+    return PendingUnit(
+        unit_id=row.id,
+        code=row.code,
+        name=row.name,
+        parent_id=row.parent_id,
+        contact_name=row.contact_name,
+        contact_email=row.contact_email,
+        webhook_url=row.webhook_url,
+    )
 
 
 def pending_units(
-    conn: Connection, *, campaign_id: int, organizer_path: str, responsible_level: str,
+    conn: Connection,
+    *,
+    campaign_id: int,
+    organizer_path: str,
+    responsible_level: str,
     done_when: dict[str, Any],
 ) -> list[PendingUnit]:
     levels = responsible_levels(responsible_level)
     if "report_submitted" in done_when:
         kind = str(done_when["report_submitted"])
-        submitted = exists().where(and_(report_t.c.campaign_id == campaign_id,
-                                        report_t.c.unit_id == unit_t.c.id, report_t.c.kind == kind))
+        submitted = exists().where(
+            and_(
+                report_t.c.campaign_id == campaign_id,
+                report_t.c.unit_id == unit_t.c.id,
+                report_t.c.kind == kind,
+            )
+        )
         rows = conn.execute(
             select(*_UNIT_COLUMNS)
-            .where(unit_t.c.level.in_(levels),
-                   unit_t.c.path.startswith(organizer_path, autoescape=True), ~submitted)
+            .where(
+                unit_t.c.level.in_(levels),
+                unit_t.c.path.startswith(organizer_path, autoescape=True),
+                ~submitted,
+            )
             .order_by(unit_t.c.id)
         )
         out = []
@@ -90,13 +116,15 @@ def pending_units(
     ).all()
     if not groups:
         return []
-    candidates = sorted({p for path, _s, _n in groups for p in prefixes(path)
-                         if p.startswith(organizer_path)})
+    candidates = sorted(
+        {p for path, _s, _n in groups for p in prefixes(path) if p.startswith(organizer_path)}
+    )
     responsible: dict[str, PendingUnit] = {}
     for i in range(0, len(candidates), 900):  # stay under SQLite's bound-parameter limit
         for row in conn.execute(
-            select(*_UNIT_COLUMNS).where(unit_t.c.path.in_(candidates[i:i + 900]),
-                                         unit_t.c.level.in_(levels))
+            select(*_UNIT_COLUMNS).where(
+                unit_t.c.path.in_(candidates[i : i + 900]), unit_t.c.level.in_(levels)
+            )
         ):
             responsible[row.path] = _pending(row)
     counts: dict[str, dict[str, int]] = defaultdict(dict)

@@ -19,21 +19,43 @@ class ReportAlreadySubmitted(Conflict):
     code = "report_already_submitted"
 
 
-def submit_report(conn: Connection, *, campaign_id: int, unit_code: str, kind: str,
-                  note: str | None, actor: Actor, clock: Clock) -> int:
+def submit_report(
+    conn: Connection,
+    *,
+    campaign_id: int,
+    unit_code: str,
+    kind: str,
+    note: str | None,
+    actor: Actor,
+    clock: Clock,
+) -> int:
     if not actor.may(Grant.SUBMIT_REPORT):
         raise PermissionDenied("当前角色无权报送")
-    unit = conn.execute(select(unit_t.c.id, unit_t.c.path).where(unit_t.c.code == unit_code)).first()
+    unit = conn.execute(
+        select(unit_t.c.id, unit_t.c.path).where(unit_t.c.code == unit_code)
+    ).first()
     if unit is None or not actor.sees(unit.path):
-        raise ValidationFailed(f"单位 {unit_code} 不存在",
-                               [{"field": "unit", "code": "unknown_unit", "message": "单位不存在"}])
+        raise ValidationFailed(
+            f"单位 {unit_code} 不存在",
+            [{"field": "unit", "code": "unknown_unit", "message": "单位不存在"}],
+        )
     try:
         with conn.begin_nested():
-            return int(conn.execute(
-                insert(report_t).values(campaign_id=campaign_id, unit_id=unit.id, kind=kind,
-                                        note=note, submitted_by=actor.username,
-                                        submitted_at=clock.now())
-                .returning(report_t.c.id)
-            ).scalar_one())
+            return int(
+                conn.execute(
+                    insert(report_t)
+                    .values(
+                        campaign_id=campaign_id,
+                        unit_id=unit.id,
+                        kind=kind,
+                        note=note,
+                        submitted_by=actor.username,
+                        submitted_at=clock.now(),
+                    )
+                    .returning(report_t.c.id)
+                ).scalar_one()
+            )
     except IntegrityError as exc:
-        raise ReportAlreadySubmitted(f"{unit_code} 已报送过该报表", {"unit": unit_code, "kind": kind}) from exc
+        raise ReportAlreadySubmitted(
+            f"{unit_code} 已报送过该报表", {"unit": unit_code, "kind": kind}
+        ) from exc

@@ -37,11 +37,18 @@ campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 
 STATE_LABELS = {
-    "survey": "摸底申报", "archive_check": "档案核查", "publicity": "公示", "approval": "审批",
-    "disbursement": "发放", "follow_up": "回访",
+    "survey": "摸底申报",
+    "archive_check": "档案核查",
+    "publicity": "公示",
+    "approval": "审批",
+    "disbursement": "发放",
+    "follow_up": "回访",
 }
-REPORT_LABELS = {"statistics": "活动总结和统计表", "interim": "阶段性情况报告",
-                 "demand_summary": "资金需求情况汇总表"}
+REPORT_LABELS = {
+    "statistics": "活动总结和统计表",
+    "interim": "阶段性情况报告",
+    "demand_summary": "资金需求情况汇总表",
+}
 LOOKBACK = dt.timedelta(days=120)  # deadlines further back than this no longer remind
 CHUNK = 500  # reminders per transaction
 
@@ -75,9 +82,13 @@ def sweep(engine: Engine, clock: Clock, *, base_url: str, chunk: int = CHUNK) ->
     today = now.date()
     with engine.connect() as conn:
         deadlines = conn.execute(
-            select(deadline_t, campaign_t.c.name.label("campaign_name"),
-                   campaign_t.c.revision, campaign_t.c.reminders,
-                   unit_t.c.path.label("organizer_path"))
+            select(
+                deadline_t,
+                campaign_t.c.name.label("campaign_name"),
+                campaign_t.c.revision,
+                campaign_t.c.reminders,
+                unit_t.c.path.label("organizer_path"),
+            )
             .join(campaign_t, campaign_t.c.id == deadline_t.c.campaign_id)
             .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
             .where(deadline_t.c.due >= today - LOOKBACK, deadline_t.c.due <= today + LOOKBACK)
@@ -88,7 +99,8 @@ def sweep(engine: Engine, clock: Clock, *, base_url: str, chunk: int = CHUNK) ->
             rules = RULES.get(conn, deadline.campaign_id, deadline.revision)
         settings = deadline.reminders
         occurrences = due_occurrences(
-            today, deadline.due,
+            today,
+            deadline.due,
             before_working_days=list(settings.get("before_working_days", [3, 1, 0])),
             overdue_every=int(settings.get("overdue_every_working_days", 1)),
             escalate_after=int(settings.get("escalate_after_working_days", 2)),
@@ -98,13 +110,17 @@ def sweep(engine: Engine, clock: Clock, *, base_url: str, chunk: int = CHUNK) ->
             continue  # nothing due for this deadline today: no query over its units
         with engine.connect() as conn:
             owing = pending_units(
-                conn, campaign_id=deadline.campaign_id, organizer_path=deadline.organizer_path,
-                responsible_level=deadline.responsible_level, done_when=deadline.done_when,
+                conn,
+                campaign_id=deadline.campaign_id,
+                organizer_path=deadline.organizer_path,
+                responsible_level=deadline.responsible_level,
+                done_when=deadline.done_when,
             )
         for start in range(0, len(owing), chunk):
             with transaction(engine) as conn:
-                _remind(conn, deadline, owing[start:start + chunk], occurrences, now,
-                        base_url, report)
+                _remind(
+                    conn, deadline, owing[start : start + chunk], occurrences, now, base_url, report
+                )
     return report
 
 
@@ -122,12 +138,21 @@ def _insert_ledger(conn: Connection, rows: list[dict[str, Any]]) -> set[tuple[in
     return {(r.unit_id, r.kind) for r in result}
 
 
-def _remind(conn: Connection, deadline: Any, owing: list[PendingUnit],
-            occurrences: list[Occurrence], now: dt.datetime, base_url: str,
-            report: SweepReport) -> None:
+def _remind(
+    conn: Connection,
+    deadline: Any,
+    owing: list[PendingUnit],
+    occurrences: list[Occurrence],
+    now: dt.datetime,
+    base_url: str,
+    report: SweepReport,
+) -> None:
     parent_ids = {u.parent_id for u in owing if u.parent_id is not None}
-    parents = {r.id: r for r in conn.execute(
-        select(unit_t).where(unit_t.c.id.in_(sorted(parent_ids))))} if parent_ids else {}
+    parents = (
+        {r.id: r for r in conn.execute(select(unit_t).where(unit_t.c.id.in_(sorted(parent_ids))))}
+        if parent_ids
+        else {}
+    )
     rows: list[dict[str, Any]] = []
     plans: list[tuple[PendingUnit, Occurrence, Any]] = []
     for unit in owing:
@@ -137,12 +162,20 @@ def _remind(conn: Connection, deadline: Any, owing: list[PendingUnit],
                 notified = parents.get(unit.parent_id) if unit.parent_id is not None else None
                 if notified is None:
                     continue  # the root owes nobody an explanation
-            rows.append({
-                "campaign_id": deadline.campaign_id, "deadline_id": deadline.id,
-                "unit_id": unit.unit_id, "kind": occ.kind.value, "occurrence": occ.occurrence,
-                "notified_unit_id": notified.unit_id if isinstance(notified, PendingUnit) else notified.id,
-                "pending_total": unit.total, "created_at": now,
-            })
+            rows.append(
+                {
+                    "campaign_id": deadline.campaign_id,
+                    "deadline_id": deadline.id,
+                    "unit_id": unit.unit_id,
+                    "kind": occ.kind.value,
+                    "occurrence": occ.occurrence,
+                    "notified_unit_id": notified.unit_id
+                    if isinstance(notified, PendingUnit)
+                    else notified.id,
+                    "pending_total": unit.total,
+                    "created_at": now,
+                }
+            )
             plans.append((unit, occ, notified))
     claimed = _insert_ledger(conn, rows)
     report.already_sent += len(rows) - len(claimed)
@@ -155,35 +188,70 @@ def _remind(conn: Connection, deadline: Any, owing: list[PendingUnit],
         key = f"reminder:{deadline.id}:{unit.unit_id}:{occ.kind.value}:{occ.occurrence}"
         email, webhook = notified.contact_email, notified.webhook_url
         if email:
-            outgoing.append(Outgoing(f"{key}:email", Channel.EMAIL.value, email, message["subject"],
-                                     message["text"], message["html"]))
+            outgoing.append(
+                Outgoing(
+                    f"{key}:email",
+                    Channel.EMAIL.value,
+                    email,
+                    message["subject"],
+                    message["text"],
+                    message["html"],
+                )
+            )
         if webhook:
-            outgoing.append(Outgoing(f"{key}:webhook", Channel.WEBHOOK.value, webhook,
-                                     message["subject"], message["text"],
-                                     payload=robot_payload(message["subject"], message["markdown"],
-                                                           message["data"])))
-        inbox.append(InboxItem(f"{key}:inbox", notified.code, message["subject"], message["text"],
-                               message["link"]))
-        report.reminders.append(SentReminder(
-            campaign_id=deadline.campaign_id, deadline_key=deadline.key, unit_code=unit.code,
-            notified_unit_code=notified.code, kind=occ.kind.value, occurrence=occ.occurrence,
-            pending_total=unit.total))
+            outgoing.append(
+                Outgoing(
+                    f"{key}:webhook",
+                    Channel.WEBHOOK.value,
+                    webhook,
+                    message["subject"],
+                    message["text"],
+                    payload=robot_payload(message["subject"], message["markdown"], message["data"]),
+                )
+            )
+        inbox.append(
+            InboxItem(
+                f"{key}:inbox", notified.code, message["subject"], message["text"], message["link"]
+            )
+        )
+        report.reminders.append(
+            SentReminder(
+                campaign_id=deadline.campaign_id,
+                deadline_key=deadline.key,
+                unit_code=unit.code,
+                notified_unit_code=notified.code,
+                kind=occ.kind.value,
+                occurrence=occ.occurrence,
+                pending_total=unit.total,
+            )
+        )
     enqueue(conn, outgoing, now)
     post_to_inbox(conn, inbox, now)
 
 
-def _compose(deadline: Any, unit: PendingUnit, occ: Occurrence, notified: Any,
-             base_url: str) -> dict[str, Any]:
+def _compose(
+    deadline: Any, unit: PendingUnit, occ: Occurrence, notified: Any, base_url: str
+) -> dict[str, Any]:
     link = f"{base_url.rstrip('/')}/queue?campaign={deadline.campaign_id}&unit={unit.code}"
-    pending = [{"label": STATE_LABELS.get(s, s), "state": s, "count": n}
-               for s, n in sorted(unit.counts.items(), key=lambda kv: list(STATE_LABELS).index(kv[0])
-                                  if kv[0] in STATE_LABELS else 99)]
+    pending = [
+        {"label": STATE_LABELS.get(s, s), "state": s, "count": n}
+        for s, n in sorted(
+            unit.counts.items(),
+            key=lambda kv: list(STATE_LABELS).index(kv[0]) if kv[0] in STATE_LABELS else 99,
+        )
+    ]
     context: dict[str, Any] = {
-        "kind": occ.kind.value, "working_days": occ.occurrence,
-        "campaign_name": deadline.campaign_name, "deadline_title": deadline.title,
-        "due": deadline.due.isoformat(), "unit_name": unit.name, "unit_code": unit.code,
-        "late_unit_name": unit.name, "recipient_name": notified.contact_name or notified.name,
-        "pending": pending, "pending_total": sum(unit.counts.values()),
+        "kind": occ.kind.value,
+        "working_days": occ.occurrence,
+        "campaign_name": deadline.campaign_name,
+        "deadline_title": deadline.title,
+        "due": deadline.due.isoformat(),
+        "unit_name": unit.name,
+        "unit_code": unit.code,
+        "late_unit_name": unit.name,
+        "recipient_name": notified.contact_name or notified.name,
+        "pending": pending,
+        "pending_total": sum(unit.counts.values()),
         "report_label": REPORT_LABELS.get(unit.report_kind or "", unit.report_kind or ""),
         "link": link,
     }
@@ -195,8 +263,13 @@ def _compose(deadline: Any, unit: PendingUnit, occ: Occurrence, notified: Any,
         "html": render("reminder.html", **context),
         "markdown": render("reminder.md", **context),
         "link": link,
-        "data": {"deadline": deadline.key, "due": deadline.due.isoformat(), "unit": unit.code,
-                 "kind": occ.kind.value, "occurrence": occ.occurrence,
-                 "pending": {p["state"]: p["count"] for p in pending},
-                 "report": unit.report_kind},
+        "data": {
+            "deadline": deadline.key,
+            "due": deadline.due.isoformat(),
+            "unit": unit.code,
+            "kind": occ.kind.value,
+            "occurrence": occ.occurrence,
+            "pending": {p["state"]: p["count"] for p in pending},
+            "report": unit.report_kind,
+        },
     }

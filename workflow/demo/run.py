@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
+from notifications.channels import Sender, SmtpSender
+from notifications.models import Channel
 from states import CaseEvent, CaseState
 from workflow.audit.chain import verify_chains
 from workflow.campaigns.models import FundSource
@@ -29,13 +31,16 @@ from workflow.cases.models import Case
 from workflow.cases.schema import CaseCreate
 from workflow.cases.service import create_case
 from workflow.clock import ManualClock
+from workflow.config import get_settings
 from workflow.db import transaction
+from workflow.deadlines.reports import submit_report
+from workflow.deadlines.schedule import ReminderKind
 from workflow.demo.synthetic import family
-from workflow.demo.units import Tree, seed_weihai_tree
+from workflow.demo.units import seed_weihai_tree
 from workflow.errors import DomainError, GuardFailed
 from workflow.money import format_yuan
-from workflow.publicity import end_due_publicity
 from workflow.roles import Actor
+from workflow.tick import TickReport, tick
 from workflow.units.models import Unit
 
 case_t = Case.__table__  # type: ignore[attr-defined]
@@ -44,16 +49,29 @@ unit_t = Unit.__table__  # type: ignore[attr-defined]
 
 CAMPAIGN_FILE = Path("examples/campaigns/weihai-2024.json")
 STATE_NAMES = {
-    "survey": "摸底申报", "archive_check": "档案核查", "publicity": "公示", "approval": "审批",
-    "disbursement": "发放", "follow_up": "回访", "closed": "办结", "rejected": "不予资助",
+    "survey": "摸底申报",
+    "archive_check": "档案核查",
+    "publicity": "公示",
+    "approval": "审批",
+    "disbursement": "发放",
+    "follow_up": "回访",
+    "closed": "办结",
+    "rejected": "不予资助",
     "withdrawn": "撤回",
 }
-FUND_NAMES = {"government": "各级党政资金", "donation": "社会捐助", "union": "各级工会投入",
-              "other": "其他方面筹集"}
+FUND_NAMES = {
+    "government": "各级党政资金",
+    "donation": "社会捐助",
+    "union": "各级工会投入",
+    "other": "其他方面筹集",
+}
 
 
 def find_campaign_file() -> Path:
-    for candidate in (Path.cwd() / CAMPAIGN_FILE, Path(__file__).resolve().parents[2] / CAMPAIGN_FILE):
+    for candidate in (
+        Path.cwd() / CAMPAIGN_FILE,
+        Path(__file__).resolve().parents[2] / CAMPAIGN_FILE,
+    ):
         if candidate.exists():
             return candidate
     raise FileNotFoundError(f"{CAMPAIGN_FILE} not found (run from the project root)")
@@ -63,13 +81,30 @@ def find_campaign_file() -> Path:
 class Tally:
     refusals: Counter[str] = field(default_factory=Counter)
     events: Counter[str] = field(default_factory=Counter)
+    reminders: Counter[str] = field(default_factory=Counter)
+    created: int = 0
     overrides: int = 0
     insufficient_funds: int = 0
+    payment_failures: int = 0
+    emails: int = 0
+    publicity_ended: int = 0
 
 
 class Demo:
-    def __init__(self, engine: Engine, *, cases: int, seed: int, say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        cases: int,
+        seed: int,
+        say: Callable[[str], None],
+        senders: dict[str, Sender],
+    ) -> None:
         self.engine = engine
+        self.senders = senders
+        self.settings = get_settings()
+        self.returned: list[tuple[int, str]] = []
+        self.objected: list[tuple[int, str]] = []
         self.rng = random.Random(seed)
         self.cases = cases
         self.say = say
@@ -83,21 +118,39 @@ class Demo:
         if key not in self._actors:
             with self.engine.connect() as conn:
                 row = conn.execute(select(unit_t).where(unit_t.c.code == unit_code)).one()
-            self._actors[key] = Actor(f"{role}.{unit_code.lower()}", unit_code, row.path, row.level, (role,))
+            self._actors[key] = Actor(
+                f"{role}.{unit_code.lower()}", unit_code, row.path, row.level, (role,)
+            )
         return self._actors[key]
 
     def parent_of(self, unit_code: str) -> str:
         return unit_code.rsplit("-", 1)[0]
 
     # -- one event, its own transaction -------------------------------------------------
-    def fire(self, case_id: int, event: CaseEvent, who: Actor, opinion: str | None = None,
-             data: dict[str, Any] | None = None) -> bool:
+    def fire(
+        self,
+        case_id: int,
+        event: CaseEvent,
+        who: Actor,
+        opinion: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> bool:
         with self.engine.connect() as conn:
-            version = conn.execute(select(case_t.c.version).where(case_t.c.id == case_id)).scalar_one()
+            version = conn.execute(
+                select(case_t.c.version).where(case_t.c.id == case_id)
+            ).scalar_one()
         try:
             with transaction(self.engine) as conn:
-                apply_event(conn, case_id=case_id, event=event, expected_version=version, actor=who,
-                            clock=self.clock, opinion=opinion, data=data)
+                apply_event(
+                    conn,
+                    case_id=case_id,
+                    event=event,
+                    expected_version=version,
+                    actor=who,
+                    clock=self.clock,
+                    opinion=opinion,
+                    data=data,
+                )
         except GuardFailed as refused:
             for reason in refused.reasons:
                 self.tally.refusals[reason.code] += 1
@@ -124,146 +177,299 @@ class Demo:
     def day(self, when: dt.date, hour: int = 9) -> None:
         self.clock.set(dt.datetime.combine(when, dt.time(hour)))
 
-    # -- the campaign ---------------------------------------------------------------------
+    # -- the campaign, day by day ------------------------------------------------------------
     def run(self) -> None:
-        spec = CampaignFile.model_validate(json.loads(find_campaign_file().read_text(encoding="utf-8")))
+        spec = CampaignFile.model_validate(
+            json.loads(find_campaign_file().read_text(encoding="utf-8"))
+        )
         with transaction(self.engine) as conn:
-            tree = seed_weihai_tree(conn)
-            campaign_id = load_campaign(conn, spec, self.clock)
-        self.say(f"活动：{spec.name}（id {campaign_id}），主办 {tree.city}，"
-                 f"{len(tree.districts)} 个区市/产业工会，{len(tree.grassroots)} 个基层工会")
+            self.tree = seed_weihai_tree(conn)
+            self.campaign_id = load_campaign(conn, spec, self.clock)
+        self.spec = spec
+        tree = self.tree
+        self.say(
+            f"活动：{spec.name}（id {self.campaign_id}），主办 {tree.city}，"
+            f"{len(tree.districts)} 个区市/产业工会，{len(tree.grassroots)} 个基层工会"
+        )
         for phase in spec.phases:
             self.say(f"  阶段 {phase.starts:%m-%d}–{phase.ends:%m-%d} {phase.name}")
-        self.survey(tree, campaign_id, spec)
-        self.archive_check(campaign_id)
-        self.publicity()
-        self.approval()
-        self.disbursement()
-        self.follow_up()
+        for deadline in spec.deadlines:
+            self.say(
+                f"  截止 {deadline.due:%m-%d} {deadline.title}（{deadline.responsible_level.value}）"
+            )
+        # Deliberately late: three grassroots unions sit on their surveyed cases until 8/5,
+        # and one district union submits its statistics table only on 9/3.
+        self.late_grassroots = set(self.rng.sample(tree.grassroots, 3))
+        self.late_district = "WH-RS"
+        self.say(
+            f"  （演示：{', '.join(sorted(self.late_grassroots))} 逾期报送摸底材料，"
+            f"{self.late_district} 逾期报送统计表）"
+        )
+        self.say("\n日期         提醒 逾期 督办 公示期满 邮件  当日办理")
+        start, end = dt.date(2024, 7, 16), dt.date(2024, 9, 5)
+        per_day = self.plan_surveys(start)
+        day = start
+        while day <= end:
+            self.day(day, hour=8)
+            swept = self.morning_tick()
+            self.day(day, hour=10)
+            done = self.work(day, per_day.get(day, 0))
+            self.print_day(day, swept, done)
+            day += dt.timedelta(days=1)
 
-    def survey(self, tree: Tree, campaign_id: int, spec: CampaignFile) -> None:
-        self.say("\n第一阶段 宣传发动，调查摸底（7/16–7/31）")
-        survey_days = [spec.phases[0].starts + dt.timedelta(days=i)
-                       for i in range((spec.phases[0].ends - spec.phases[0].starts).days + 1)]
-        created = 0
-        for i in range(self.cases):
-            self.day(self.rng.choice(survey_days[:-2]), hour=9 + i % 8)
-            unit = self.rng.choice(tree.grassroots)
-            fam = family(self.rng, spec.year, today=self.clock.now().date())
+    def plan_surveys(self, start: dt.date) -> dict[dt.date, int]:
+        days = [start + dt.timedelta(days=i) for i in range(14)]  # 7/16–7/29
+        plan: Counter[dt.date] = Counter()
+        for _ in range(self.cases):
+            plan[self.rng.choice(days)] += 1
+        return dict(plan)
+
+    def morning_tick(self) -> TickReport:
+        report = tick(self.engine, self.clock, self.settings, senders=self.senders)
+        self.tally.reminders.update(r.kind for r in report.sweep.reminders)
+        self.tally.emails += report.delivery.sent
+        self.tally.publicity_ended += len(report.sweep.publicity.ended)
+        return report
+
+    def work(self, day: dt.date, surveys: int) -> Counter[str]:
+        before = Counter(self.tally.events)
+        md = (day.month, day.day)
+        if surveys:
+            self.survey_day(surveys)
+        if md == (7, 31):
+            self.withdraw_ineligible()
+        if dt.date(2024, 8, 1) <= day <= dt.date(2024, 8, 12) and day.weekday() < 5:
+            self.archive_check_day(day)
+        if md == (8, 5):
+            self.late_units_submit()
+            self.raise_objections()
+        if md == (8, 14):
+            self.resubmit_returned()
+        if md == (8, 16):
+            self.resolve_objections()
+        if md == (8, 23):
+            self.approve_level(0, lambda unit: unit)
+        if md == (8, 26):
+            self.approve_level(1, self.parent_of)
+        if md == (8, 27):
+            self.approve_level(2, lambda _unit: "WH")
+        if md in {(8, 28), (8, 29)}:
+            self.pay_day(retry=md == (8, 29))
+        if md in {(8, 27), (8, 28), (8, 29), (8, 30)}:
+            self.submit_reports(day)
+        if md == (9, 3):
+            self.submit_report(self.late_district)
+        if md == (9, 5):
+            for case_id, unit in self.cases_in(CaseState.FOLLOW_UP):
+                self.fire(case_id, CaseEvent.CLOSE, self.actor(unit, "clerk"))
+        return Counter(self.tally.events) - before
+
+    def survey_day(self, n: int) -> None:
+        for _ in range(n):
+            unit = self.rng.choice(self.tree.grassroots)
+            fam = family(self.rng, self.spec.year, today=self.clock.now().date())
             clerk = self.actor(unit, "clerk")
             try:
                 with transaction(self.engine) as conn:
-                    case_id = create_case(conn, CaseCreate.model_validate(
-                        {"campaign": campaign_id, "unit": unit, **fam}), actor=clerk, clock=self.clock)
+                    case_id = create_case(
+                        conn,
+                        CaseCreate.model_validate(
+                            {"campaign": self.campaign_id, "unit": unit, **fam}
+                        ),
+                        actor=clerk,
+                        clock=self.clock,
+                    )
             except DomainError as refused:
                 self.tally.refusals[refused.code] += 1
                 continue
-            created += 1
-            self.fire(case_id, CaseEvent.SUBMIT, clerk)
-        self.say(f"  摸底建档 {created} 件，提交 {self.tally.events['submit']} 件；"
-                 f"未通过：{self.refusal_text()}")
-        # Families outside the archive or with an archive over a year old cannot go on: withdrawn.
-        self.day(dt.date(2024, 7, 31), hour=17)
-        for case_id, unit in self.cases_in(CaseState.SURVEY):
-            self.fire(case_id, CaseEvent.WITHDRAW, self.actor(unit, "clerk"))
-        self.say(f"  7/31 截止：撤回不符合条件的申请 {self.tally.events['withdraw']} 件")
+            self.tally.created += 1
+            if unit not in self.late_grassroots:
+                self.fire(case_id, CaseEvent.SUBMIT, clerk)
 
-    def archive_check(self, campaign_id: int) -> None:
-        self.say("\n第二阶段 审核档案，信息核查（7/31–8/22）")
+    def withdraw_ineligible(self) -> None:
+        """Families outside the archive, or archived over a year ago, cannot go on: withdrawn."""
+        self.day(self.clock.now().date(), hour=17)
+        for case_id, unit in self.cases_in(CaseState.SURVEY):
+            if unit not in self.late_grassroots:
+                self.fire(case_id, CaseEvent.WITHDRAW, self.actor(unit, "clerk"))
+
+    def late_units_submit(self) -> None:
+        """The late unions finally submit; past the window, their district manager overrides it."""
+        for case_id, unit in self.cases_in(CaseState.SURVEY):
+            if unit in self.late_grassroots:
+                override = {
+                    "override": {
+                        "guards": ["within_survey_window"],
+                        "reason": "基层工会逾期报送，经区总工会同意补报",
+                    }
+                }
+                if self.fire(
+                    case_id,
+                    CaseEvent.SUBMIT,
+                    self.actor(self.parent_of(unit), "manager"),
+                    data=override,
+                ):
+                    self.tally.overrides += 1
+                else:
+                    self.fire(case_id, CaseEvent.WITHDRAW, self.actor(unit, "clerk"))
+
+    def archive_check_day(self, day: dt.date) -> None:
         pending = self.cases_in(CaseState.ARCHIVE_CHECK)
-        returned: list[tuple[int, str]] = []
-        for n, (case_id, unit) in enumerate(pending):
-            self.day(dt.date(2024, 8, 1) + dt.timedelta(days=n % 12), hour=10)
+        share = max(1, len(pending) // max(1, (dt.date(2024, 8, 12) - day).days // 2 + 1))
+        for case_id, unit in pending[:share]:
             reviewer = self.actor(self.parent_of(unit), "reviewer")
             roll = self.rng.random()
-            if roll < 0.06:
-                self.fire(case_id, CaseEvent.RETURN, reviewer, opinion="缺少录取通知书复印件，请补正")
-                returned.append((case_id, unit))
+            if roll < 0.06 and case_id not in self.returned:
+                if self.fire(
+                    case_id, CaseEvent.RETURN, reviewer, opinion="缺少录取通知书复印件，请补正"
+                ):
+                    self.returned.append((case_id, unit))
             elif roll < 0.09:
-                self.fire(case_id, CaseEvent.REJECT, reviewer, opinion="家庭月人均收入高于当地困难标准")
+                self.fire(
+                    case_id, CaseEvent.REJECT, reviewer, opinion="家庭月人均收入高于当地困难标准"
+                )
             else:
                 self.fire(case_id, CaseEvent.VERIFY, reviewer, opinion="档案核查无误，同意公示")
-        # Corrected cases come back after the survey window: the district manager overrides it.
-        for case_id, unit in returned:
-            self.day(dt.date(2024, 8, 14), hour=11)
+
+    def resubmit_returned(self) -> None:
+        """Corrected cases come back after the survey window: the district manager overrides it."""
+        for case_id, unit in self.returned:
             district = self.parent_of(unit)
-            override = {"override": {"guards": ["within_survey_window"],
-                                     "reason": "补正材料后重新报送，同意逾期受理"}}
+            override = {
+                "override": {
+                    "guards": ["within_survey_window"],
+                    "reason": "补正材料后重新报送，同意逾期受理",
+                }
+            }
             if self.fire(case_id, CaseEvent.SUBMIT, self.actor(district, "manager"), data=override):
                 self.tally.overrides += 1
-                self.fire(case_id, CaseEvent.VERIFY, self.actor(district, "reviewer"), opinion="补正后核查无误")
-        self.say(f"  核查通过进入公示 {self.tally.events['verify']} 件，退回补正 {self.tally.events['return']} 件"
-                 f"（其中 {self.tally.overrides} 件经管理员特批逾期重报），不予资助 {self.tally.events['reject']} 件")
+                self.fire(
+                    case_id,
+                    CaseEvent.VERIFY,
+                    self.actor(district, "reviewer"),
+                    opinion="补正后核查无误",
+                )
 
-    def publicity(self) -> None:
-        self.say("\n公示（5个工作日），异议处理")
+    def raise_objections(self) -> None:
         in_publicity = self.cases_in(CaseState.PUBLICITY)
-        objected = self.rng.sample(in_publicity, k=max(1, len(in_publicity) // 60))
-        for case_id, unit in objected:
-            self.day(dt.date(2024, 8, 5), hour=15)
-            self.fire(case_id, CaseEvent.OBJECT, self.actor(self.parent_of(unit), "reviewer"),
-                      opinion="群众反映该户有经营性收入")
-        ended = held = 0
-        for offset in range(0, 25):
-            today = dt.date(2024, 8, 1) + dt.timedelta(days=offset)
-            self.day(today, hour=18)
-            if today == dt.date(2024, 8, 16):
-                for case_id, unit in objected:
-                    self.fire(case_id, CaseEvent.RESOLVE_OBJECTION,
-                              self.actor(self.parent_of(unit), "reviewer"), opinion="经核实，经营性收入已计入，仍符合条件")
-            outcome = end_due_publicity(self.engine, self.clock)
-            ended += len(outcome.ended)
-            held = max(held, len(outcome.held_by_objection))
-        self.say(f"  公示期满转入审批 {ended} 件；因异议暂缓 {len(objected)} 件（核实后继续）")
+        self.objected = self.rng.sample(
+            in_publicity, k=min(len(in_publicity), max(1, len(in_publicity) // 60))
+        )
+        for case_id, unit in self.objected:
+            self.fire(
+                case_id,
+                CaseEvent.OBJECT,
+                self.actor(self.parent_of(unit), "reviewer"),
+                opinion="群众反映该户有经营性收入",
+            )
 
-    def approval(self) -> None:
-        self.say("\n第三阶段 确定对象（三级审批：基层审查 → 区市审核 → 市总审批）")
-        self.day(dt.date(2024, 8, 23), hour=9)
-        for case_id, unit in self.cases_in(CaseState.APPROVAL, approval_step=0):
-            self.fire(case_id, CaseEvent.APPROVE, self.actor(unit, "approver"), opinion="情况属实，同意上报")
-        self.day(dt.date(2024, 8, 26), hour=9)
-        for case_id, unit in self.cases_in(CaseState.APPROVAL, approval_step=1):
-            self.fire(case_id, CaseEvent.APPROVE, self.actor(self.parent_of(unit), "approver"), opinion="审核同意")
-        self.day(dt.date(2024, 8, 27), hour=9)
-        for case_id, _unit in self.cases_in(CaseState.APPROVAL, approval_step=2):
-            self.fire(case_id, CaseEvent.APPROVE, self.actor("WH", "approver"), opinion="审批同意资助")
-        self.say(f"  审批通过 {len(self.cases_in(CaseState.DISBURSEMENT))} 件；"
-                 f"资金不足未能审批 {self.tally.insufficient_funds} 件")
+    def resolve_objections(self) -> None:
+        for case_id, unit in self.objected:
+            self.fire(
+                case_id,
+                CaseEvent.RESOLVE_OBJECTION,
+                self.actor(self.parent_of(unit), "reviewer"),
+                opinion="经核实，经营性收入已计入，仍符合条件",
+            )
 
-    def disbursement(self) -> None:
-        self.say("\n发助学金（银行卡发放，8/28–8/29）")
+    def approve_level(self, step: int, approver_unit: Callable[[str], str]) -> None:
+        for case_id, unit in self.cases_in(CaseState.APPROVAL, approval_step=step):
+            opinion = ("情况属实，同意上报", "审核同意", "审批同意资助")[step]
+            self.fire(
+                case_id,
+                CaseEvent.APPROVE,
+                self.actor(approver_unit(unit), "approver"),
+                opinion=opinion,
+            )
+
+    def pay_day(self, *, retry: bool) -> None:
         finance = self.actor("WH", "finance")
-        self.day(dt.date(2024, 8, 28), hour=10)
-        failed = 0
         for case_id, _unit in self.cases_in(CaseState.DISBURSEMENT):
-            if self.rng.random() < 0.03:
-                self.fire(case_id, CaseEvent.PAYMENT_FAILED, finance, opinion="银行卡号与户名不符，退回")
-                failed += 1
+            if not retry and self.rng.random() < 0.03:
+                self.fire(
+                    case_id, CaseEvent.PAYMENT_FAILED, finance, opinion="银行卡号与户名不符，退回"
+                )
+                self.tally.payment_failures += 1
             else:
-                self.fire(case_id, CaseEvent.PAY, finance, data={"payment_reference": f"WH2024-{case_id:05d}"})
-        self.day(dt.date(2024, 8, 29), hour=10)
-        for case_id, _unit in self.cases_in(CaseState.DISBURSEMENT):
-            self.fire(case_id, CaseEvent.PAY, finance, data={"payment_reference": f"WH2024-{case_id:05d}-R"})
-        self.say(f"  发放 {self.tally.events['pay']} 笔，其中 {failed} 笔首次发放失败后重发成功")
+                self.fire(
+                    case_id,
+                    CaseEvent.PAY,
+                    finance,
+                    data={"payment_reference": f"WH2024-{case_id:05d}"},
+                )
 
-    def follow_up(self) -> None:
-        self.say("\n第四阶段 回访与总结（8/30–9/5）")
-        self.day(dt.date(2024, 9, 5), hour=16)
-        for case_id, unit in self.cases_in(CaseState.FOLLOW_UP):
-            self.fire(case_id, CaseEvent.CLOSE, self.actor(unit, "clerk"))
-        self.say(f"  回访办结 {self.tally.events['close']} 件")
+    def submit_reports(self, day: dt.date) -> None:
+        for i, district in enumerate(self.tree.districts):
+            if district != self.late_district and i % 4 == (day.day - 27):
+                self.submit_report(district)
+
+    def submit_report(self, district: str) -> None:
+        try:
+            with transaction(self.engine) as conn:
+                submit_report(
+                    conn,
+                    campaign_id=self.campaign_id,
+                    unit_code=district,
+                    kind="statistics",
+                    note="活动总结和统计表",
+                    actor=self.actor(district, "manager"),
+                    clock=self.clock,
+                )
+            self.tally.events["report"] += 1
+        except DomainError as refused:
+            self.tally.refusals[refused.code] += 1
+
+    def print_day(self, day: dt.date, swept: TickReport, done: Counter[str]) -> None:
+        s = swept.sweep
+        before, overdue, escalated = (s.count(k) for k in ReminderKind)
+        ended = len(s.publicity.ended)
+        if not (before or overdue or escalated or ended or swept.delivery.sent or done):
+            return
+        names = {
+            "submit": "提交",
+            "verify": "核查",
+            "return": "退回",
+            "reject": "不予资助",
+            "withdraw": "撤回",
+            "object": "异议",
+            "resolve_objection": "异议处理",
+            "approve": "审批",
+            "pay": "发放",
+            "payment_failed": "发放失败",
+            "close": "办结",
+            "report": "报送统计表",
+        }
+        work = "，".join(f"{names.get(k, k)}{n}" for k, n in done.items() if n)
+        weekday = "一二三四五六日"[day.weekday()]
+        self.say(
+            f"{day:%m-%d} 周{weekday}   {before:>4} {overdue:>4} {escalated:>4} {ended:>8} "
+            f"{swept.delivery.sent:>4}  {work}"
+        )
+        escalations = [r for r in s.reminders if r.kind == ReminderKind.ESCALATION.value]
+        if escalations:
+            late = "、".join(
+                f"{r.unit_code}（逾期{r.occurrence}日）→{r.notified_unit_code}"
+                for r in escalations[:4]
+            )
+            more = f" 等{len(escalations)}个单位" if len(escalations) > 4 else ""
+            self.say(f"             ↳ 督办 {late}{more}")
 
     def refusal_text(self) -> str:
-        names = {"archive_expired": "建档满一年须重新申报", "not_in_archive": "不在困难职工档案内",
-                 "already_aided": "已获其他资助", "duplicate_student": "重复申报"}
+        names = {
+            "archive_expired": "建档满一年须重新申报",
+            "not_in_archive": "不在困难职工档案内",
+            "already_aided": "已获其他资助",
+            "duplicate_student": "重复申报",
+        }
         parts = [f"{names.get(code, code)} {n}" for code, n in self.tally.refusals.most_common()]
         return "，".join(parts) or "无"
 
     # -- the summary ------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            states = dict(conn.execute(
-                select(case_t.c.state, func.count()).group_by(case_t.c.state)).all())
+            states = dict(
+                conn.execute(select(case_t.c.state, func.count()).group_by(case_t.c.state)).all()
+            )
             funds = conn.execute(select(fund_t).order_by(fund_t.c.position)).all()
             broken = list(verify_chains(conn))
         return {"states": states, "funds": funds, "broken": broken}
@@ -281,18 +487,69 @@ class Demo:
         self.say(f"  {'来源':<12}{'预算':>14}{'已预留':>12}{'已发放':>14}{'结余':>14}")
         for f in result["funds"]:
             left = f.budget_fen - f.reserved_fen - f.paid_fen
-            self.say(f"  {FUND_NAMES[f.source]:<10}{format_yuan(f.budget_fen):>14}"
-                     f"{format_yuan(f.reserved_fen):>12}{format_yuan(f.paid_fen):>14}{format_yuan(left):>14}")
+            self.say(
+                f"  {FUND_NAMES[f.source]:<10}{format_yuan(f.budget_fen):>14}"
+                f"{format_yuan(f.reserved_fen):>12}{format_yuan(f.paid_fen):>14}{format_yuan(left):>14}"
+            )
         broken = len(result["broken"])
         self.say("\n审计链校验：" + ("全部完整" if not broken else f"发现 {broken} 处断裂"))
 
 
-def run_demo(engine: Engine, *, cases: int = 300, seed: int = 2024,
-             say: Callable[[str], None] = print) -> dict[str, Any]:
-    demo = Demo(engine, cases=cases, seed=seed, say=say)
-    demo.run()
-    demo.print_summary()
-    return demo.summary()
+def run_demo(
+    engine: Engine, *, cases: int = 300, seed: int = 2024, say: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Runs the campaign; reminders go by e-mail to an SMTP server the demo starts on loopback."""
+    with LoopbackMailbox() as mailbox:
+        senders: dict[str, Sender] = {
+            Channel.EMAIL.value: SmtpSender(
+                mailbox.host, mailbox.port, "jinqiu@weihai.example.org"
+            ),
+        }
+        demo = Demo(engine, cases=cases, seed=seed, say=say, senders=senders)
+        demo.run()
+        demo.print_summary()
+        say(
+            f"提醒：截止前 {demo.tally.reminders['before']}，逾期 {demo.tally.reminders['overdue']}，"
+            f"督办 {demo.tally.reminders['escalation']}；本地 SMTP 服务器收到邮件 {len(mailbox.messages)} 封"
+            f"（{mailbox.host}:{mailbox.port}）"
+        )
+        if mailbox.messages:
+            say(f"  例：{mailbox.messages[-1]}")
+        return demo.summary()
+
+
+class LoopbackMailbox:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 for the demo's reminders; keeps subjects."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.host = "127.0.0.1"
+        self.port = 0
+
+    def __enter__(self) -> LoopbackMailbox:
+        import socket
+        from email import message_from_bytes
+        from email.header import decode_header, make_header
+
+        from aiosmtpd.controller import Controller
+
+        mailbox = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                mail = message_from_bytes(envelope.original_content)
+                mailbox.messages.append(str(make_header(decode_header(mail["Subject"] or ""))))
+                return "250 OK"
+
+        with socket.socket() as probe:
+            probe.bind((self.host, 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(Handler(), hostname=self.host, port=self.port)
+        self.controller.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.controller.stop()
 
 
 def count_cases(conn: Connection) -> int:

@@ -55,10 +55,10 @@ class TestPublicityPeriodOver:
     def test_publicity_is_running_the_day_before_its_last_working_day(self) -> None:
         assert self.over(dt.date(2024, 8, 7)) == ["publicity_running"]
 
-    def test_publicity_may_end_on_its_last_working_day(self) -> None:
-        assert self.over(ENDS) == []
+    def test_the_last_working_day_counts_in_full(self) -> None:
+        assert self.over(ENDS) == ["publicity_running"]
 
-    def test_publicity_may_end_any_day_after(self) -> None:
+    def test_publicity_may_end_any_day_after_its_last_day(self) -> None:
         assert self.over(dt.date(2024, 8, 9)) == []
         assert self.over(dt.date(2024, 9, 30)) == []
 
