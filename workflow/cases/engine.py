@@ -25,6 +25,7 @@ from workflow.cases.effects import EFFECTS, EffectContext
 from workflow.cases.facts import CampaignRules, CaseFacts, GuardContext, StudentFacts, WorkerFacts
 from workflow.cases.models import Case, Student, Worker
 from workflow.clock import Clock
+from workflow.dashboard.counters import count_state_change
 from workflow.errors import (
     EventNotAllowed,
     GuardFailed,
@@ -71,6 +72,12 @@ _load = (
     .where(case_t.c.id == bindparam("case_id"))
 )
 
+# Built once: the SET clause comes from the parameters' keys (the fixed ones below plus the
+# effects' changes), so each combination is compiled once and then found in the compiled cache,
+# instead of building, coercing and cache-keying a new UPDATE on every transition.
+_write_case = update(case_t).where(
+    case_t.c.id == bindparam("b_case_id"), case_t.c.version == bindparam("b_expected_version")
+)
 _insert_audit = insert(audit_t)
 
 
@@ -255,21 +262,19 @@ def apply_event(
         to_state=transition.dest.value, opinion=opinion, data=audit_data, at=now,
     )
     written = conn.execute(
-        update(case_t)
-        .where(case_t.c.id == case.id, case_t.c.version == expected_version)
-        .values(
-            state=transition.dest.value,
-            version=expected_version + 1,
-            audit_seq=seq,
-            audit_head=digest,
-            updated_at=now,
-            **effect.changes,
-        )
+        _write_case,
+        {
+            "b_case_id": case.id, "b_expected_version": expected_version,
+            "state": transition.dest.value, "version": expected_version + 1, "audit_seq": seq,
+            "audit_head": digest, "updated_at": now, **effect.changes,
+        },
     )
     if written.rowcount != 1:  # a concurrent transition committed first
         raise VersionConflict(
             "案件已被他人修改，请刷新后重试", {"expected_version": expected_version}
         )
+    # Dashboard counters of every unit on the case's path, in this same transaction.
+    count_state_change(conn, rules.id, case.unit_path, case.state.value, transition.dest.value)
     conn.execute(
         _insert_audit,
         {
