@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from api import errors
 from api.deps import Services
-from api.routers import auth, campaigns, cases, notices, units, users
+from api.routers import auth, campaigns, cases, notices, reports, units, users
 from api.schemas import Health
 from workflow.clock import Clock, SystemClock
 from workflow.config import Settings, get_settings
@@ -53,7 +53,7 @@ def create_app(
         return Health(status="ok")
 
     for router in (auth.router, units.router, users.router, campaigns.router, cases.router,
-                   notices.router):
+                   notices.router, reports.router):
         app.include_router(router)
     return app
 

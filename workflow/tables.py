@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from notifications.models import InboxMessage, OutboxMessage
 from workflow.audit.models import AuditEntry, PiiAccess
 from workflow.campaigns.models import (
     Campaign,
@@ -11,7 +12,7 @@ from workflow.campaigns.models import (
     FundSource,
 )
 from workflow.cases.models import Case, Student, Worker
-from notifications.models import InboxMessage, OutboxMessage
+from workflow.dashboard.counters import CaseCount
 from workflow.deadlines.models import ReminderLedger, ReportSubmission
 from workflow.units.models import Unit
 from workflow.users.models import LoginFailure, User
@@ -25,13 +26,14 @@ __all__ = [
     "CampaignPhase",
     "CampaignStateDeadline",
     "Case",
+    "CaseCount",
     "FundSource",
     "InboxMessage",
+    "LoginFailure",
     "OutboxMessage",
+    "PiiAccess",
     "ReminderLedger",
     "ReportSubmission",
-    "LoginFailure",
-    "PiiAccess",
     "Student",
     "Unit",
     "User",

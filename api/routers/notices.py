@@ -39,6 +39,10 @@ class ReportIn(Strict):
     unit: str = Field(min_length=1, max_length=64)
     kind: str = Field(default="statistics", pattern=r"^[a-z_]{1,32}$")
     note: str | None = Field(default=None, max_length=2000)
+    figures: dict[str, int | str | dict[str, int | str]] = Field(
+        default_factory=dict,
+        description="figures no case records, by item code (e.g. H, I; employment.06A)",
+    )
 
 
 class ReportOut(BaseModel):

@@ -14,6 +14,7 @@ from workflow.campaigns.models import Campaign
 from workflow.cases.models import Case, Student, Worker
 from workflow.cases.schema import CaseCreate
 from workflow.clock import Clock
+from workflow.dashboard.counters import count_state_change
 from workflow.errors import DuplicateStudent, NotFound, PermissionDenied, ValidationFailed
 from workflow.identity import parse_id_number
 from workflow.money import yuan_to_fen
@@ -119,6 +120,7 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
     conn.execute(
         case_t.update().where(case_t.c.id == case_id).values(audit_seq=1, audit_head=digest)
     )
+    count_state_change(conn, spec.campaign, unit.path, None, CaseState.SURVEY.value)
     return int(case_id)
 
 

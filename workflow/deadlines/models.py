@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from workflow.sqltypes import UTCDateTime
+from workflow.sqltypes import JSONType, UTCDateTime
 
 
 class ReminderLedger(SQLModel, table=True):
@@ -42,5 +43,7 @@ class ReportSubmission(SQLModel, table=True):
     unit_id: int = Field(foreign_key="unit.id", index=True)
     kind: str = Field(max_length=32)
     note: str | None = None
+    # Figures no case records (work-study posts, graduates helped into jobs, donors), by item code.
+    figures: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
     submitted_by: str = Field(max_length=64)
     submitted_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

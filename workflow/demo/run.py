@@ -319,7 +319,7 @@ class Demo:
         for case_id, unit in pending[:share]:
             reviewer = self.actor(self.parent_of(unit), "reviewer")
             roll = self.rng.random()
-            if roll < 0.06 and case_id not in self.returned:
+            if roll < 0.06 and case_id not in {c for c, _ in self.returned}:
                 if self.fire(
                     case_id, CaseEvent.RETURN, reviewer, opinion="缺少录取通知书复印件，请补正"
                 ):

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlmodel
-import notifications.sqltypes
 from alembic import op
 
+import notifications.sqltypes
 
 revision: str = "0003"
 down_revision: str | None = "0002"

@@ -1,0 +1,113 @@
+"""Cases per (campaign, unit, state), for every unit on the case's path to the root, kept right
+inside each transition's transaction — dashboards read a few counter rows, never scan cases.
+
+One multi-row upsert per transition (two rows per ancestor: −1 for the old state, +1 for the
+new). Rows are written in (unit, state) order, so concurrent transactions lock them in the same
+order and cannot deadlock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, UniqueConstraint, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Field, SQLModel
+
+
+class CaseCount(SQLModel, table=True):
+    __tablename__ = "case_count"
+    __table_args__ = (
+        # No CHECK (n >= 0): SQLite checks it on the row an upsert proposes (n = -1) before the
+        # conflict turns it into an update. The property test compares counters with a recount.
+        UniqueConstraint("campaign_id", "unit_code", "state", name="uq_case_count"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    unit_code: str = Field(max_length=64)  # the unit and everything below it
+    state: str = Field(max_length=20)
+    n: int = 0
+
+
+count_t = CaseCount.__table__  # type: ignore[attr-defined]
+
+
+def path_codes(unit_path: str) -> list[str]:
+    """'/WH/WH-HC/WH-HC-001/' → ['WH', 'WH-HC', 'WH-HC-001']."""
+    return [code for code in unit_path.split("/") if code]
+
+
+def _upsert(conn: Connection, rows: list[dict[str, object]]) -> None:
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(count_t)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["campaign_id", "unit_code", "state"],
+            set_={"n": count_t.c.n + statement.excluded.n},
+        ),
+        rows,
+    )
+
+
+def count_state_change(
+    conn: Connection, campaign_id: int, unit_path: str, old: str | None, new: str
+) -> None:
+    """A case of the unit at `unit_path` moved from `old` (None: it was just created) to `new`."""
+    if old == new:
+        return
+    rows: list[dict[str, object]] = []
+    for code in sorted(path_codes(unit_path)):
+        for state, delta in sorted(((old, -1), (new, 1)), key=lambda sd: sd[0] or ""):
+            if state is not None:
+                rows.append({"campaign_id": campaign_id, "unit_code": code, "state": state,
+                             "n": delta})
+    # One statement with all the rows: the VALUES list is in lock order.
+    _upsert(conn, rows)
+
+
+def counts_for(
+    conn: Connection, campaign_id: int, unit_codes: Iterable[str]
+) -> dict[str, dict[str, int]]:
+    codes = sorted(set(unit_codes))
+    out: dict[str, dict[str, int]] = {code: {} for code in codes}
+    for i in range(0, len(codes), 900):
+        for row in conn.execute(
+            select(count_t.c.unit_code, count_t.c.state, count_t.c.n).where(
+                count_t.c.campaign_id == campaign_id, count_t.c.unit_code.in_(codes[i:i + 900]),
+                count_t.c.n != 0,
+            )
+        ):
+            out[row.unit_code][row.state] = int(row.n)
+    return out
+
+
+def recount(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]:
+    """The same figures from the cases themselves (tests and `jinqiu counters verify`)."""
+    from workflow.cases.models import Case
+    from workflow.units.models import Unit
+
+    case_t = Case.__table__  # type: ignore[attr-defined]
+    unit_t = Unit.__table__  # type: ignore[attr-defined]
+    out: dict[str, dict[str, int]] = {}
+    rows = conn.execute(
+        select(unit_t.c.path, case_t.c.state, func.count())
+        .join(unit_t, unit_t.c.id == case_t.c.unit_id)
+        .where(case_t.c.campaign_id == campaign_id)
+        .group_by(unit_t.c.path, case_t.c.state)
+    )
+    for path, state, n in rows:
+        for code in path_codes(path):
+            out.setdefault(code, {})
+            out[code][state] = out[code].get(state, 0) + int(n)
+    return out
+
+
+def stored(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for row in conn.execute(
+        select(count_t.c.unit_code, count_t.c.state, count_t.c.n).where(
+            count_t.c.campaign_id == campaign_id, count_t.c.n != 0)
+    ):
+        out.setdefault(row.unit_code, {})[row.state] = int(row.n)
+    return out

@@ -1,0 +1,213 @@
+"""The phase dashboard of one campaign for one unit: where the cases are, which child units are
+behind, what reminders went out, what the funds look like, what is due next.
+
+Read from counters and small tables only: the cost grows with the number of child units shown,
+not with the number of cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from states import CaseState
+from workflow.campaigns.models import (
+    Campaign,
+    CampaignDeadline,
+    CampaignPhase,
+    CampaignStateDeadline,
+    FundSource,
+)
+from workflow.campaigns.service import RULES
+from workflow.dashboard.counters import counts_for, path_codes
+from workflow.deadlines.models import ReminderLedger, ReportSubmission
+from workflow.deadlines.pending import responsible_levels
+from workflow.errors import NotFound
+from workflow.money import format_yuan
+from workflow.roles import Actor
+from workflow.units.models import Unit
+
+campaign_t = Campaign.__table__  # type: ignore[attr-defined]
+phase_t = CampaignPhase.__table__  # type: ignore[attr-defined]
+deadline_t = CampaignDeadline.__table__  # type: ignore[attr-defined]
+leave_t = CampaignStateDeadline.__table__  # type: ignore[attr-defined]
+fund_t = FundSource.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
+ledger_t = ReminderLedger.__table__  # type: ignore[attr-defined]
+report_t = ReportSubmission.__table__  # type: ignore[attr-defined]
+
+FUNNEL = [s.value for s in CaseState]
+
+
+@dataclass(frozen=True)
+class DashboardQuery:
+    campaign_id: int
+    unit_code: str | None  # None: the actor's own unit
+
+
+def _overdue(counts: dict[str, int], overdue_states: set[str]) -> int:
+    return sum(n for state, n in counts.items() if state in overdue_states)
+
+
+def dashboard(conn: Connection, query: DashboardQuery, actor: Actor, *, today: dt.date) -> dict[str, Any]:
+    campaign = conn.execute(
+        select(campaign_t, unit_t.c.path.label("organizer_path"))
+        .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
+        .where(campaign_t.c.id == query.campaign_id)
+    ).first()
+    if campaign is None or not (
+        actor.unit_path.startswith(campaign.organizer_path)
+        or campaign.organizer_path.startswith(actor.unit_path)
+    ):
+        raise NotFound(f"活动 {query.campaign_id} 不存在")
+    code = query.unit_code or actor.unit_code
+    unit = conn.execute(select(unit_t).where(unit_t.c.code == code)).first() if code else None
+    if unit is None or not actor.sees(unit.path):
+        raise NotFound(f"单位 {code} 不存在")
+    rules = RULES.get(conn, campaign.id, campaign.revision)
+    children = conn.execute(
+        select(unit_t.c.id, unit_t.c.code, unit_t.c.name, unit_t.c.level, unit_t.c.path)
+        .where(unit_t.c.parent_id == unit.id)
+        .order_by(unit_t.c.code)
+    ).all()
+    counts = counts_for(conn, campaign.id, [unit.code, *(c.code for c in children)])
+    overdue_states = {
+        r.state for r in conn.execute(
+            select(leave_t.c.state).where(leave_t.c.campaign_id == campaign.id, leave_t.c.leave_by < today)
+        )
+    }
+    sent = _reminders_by_child(conn, campaign.id, unit.path, {c.path: c.code for c in children})
+    units = [
+        {
+            "code": c.code, "name": c.name, "level": c.level,
+            "states": counts.get(c.code, {}),
+            "total": sum(counts.get(c.code, {}).values()),
+            "overdue": _overdue(counts.get(c.code, {}), overdue_states),
+            "reminders_sent": sent.get(c.code, 0),
+        }
+        for c in children
+    ]
+    own = counts.get(unit.code, {})
+    return {
+        "campaign": {"id": campaign.id, "name": campaign.name, "year": campaign.year},
+        "unit": {"code": unit.code, "name": unit.name, "level": unit.level,
+                 "parent": _parent_code(conn, unit.parent_id),
+                 "breadcrumb": _breadcrumb(conn, unit.path, actor)},
+        "phase": _phase(conn, campaign.id, today, rules.calendar),
+        "states": {state: own.get(state, 0) for state in FUNNEL},
+        "total": sum(own.values()),
+        "overdue": _overdue(own, overdue_states),
+        "units": units,
+        "funds": _funds(conn, campaign.id),
+        "deadlines": _deadlines(conn, campaign.id, unit, counts, today, rules.calendar),
+    }
+
+
+def _parent_code(conn: Connection, parent_id: int | None) -> str | None:
+    if parent_id is None:
+        return None
+    return conn.execute(select(unit_t.c.code).where(unit_t.c.id == parent_id)).scalar_one()
+
+
+def _breadcrumb(conn: Connection, path: str, actor: Actor) -> list[dict[str, str]]:
+    codes = path_codes(path)
+    rows = {r.code: r for r in conn.execute(
+        select(unit_t.c.code, unit_t.c.name, unit_t.c.path).where(unit_t.c.code.in_(codes)))}
+    return [{"code": c, "name": rows[c].name} for c in codes if c in rows and actor.sees(rows[c].path)]
+
+
+def _reminders_by_child(conn: Connection, campaign_id: int, path: str,
+                        children: dict[str, str]) -> dict[str, int]:
+    rows = conn.execute(
+        select(unit_t.c.path, func.count())
+        .select_from(ledger_t.join(unit_t, unit_t.c.id == ledger_t.c.unit_id))
+        .where(ledger_t.c.campaign_id == campaign_id,
+               unit_t.c.path.startswith(path, autoescape=True))
+        .group_by(unit_t.c.path)
+    )
+    out: dict[str, int] = {}
+    depth = len(path_codes(path))
+    for unit_path, n in rows:
+        codes = path_codes(unit_path)
+        if len(codes) > depth:
+            child = codes[depth]
+            out[child] = out.get(child, 0) + int(n)
+    return out
+
+
+def _phase(conn: Connection, campaign_id: int, today: dt.date, calendar: Any) -> dict[str, Any]:
+    phases = conn.execute(
+        select(phase_t).where(phase_t.c.campaign_id == campaign_id).order_by(phase_t.c.position)
+    ).all()
+    current = next((p for p in phases if p.starts <= today <= p.ends), None)
+    upcoming = next((p for p in phases if p.starts > today), None)
+    def describe(p: Any) -> dict[str, Any]:
+        return {"key": p.key, "name": p.name, "starts": p.starts.isoformat(),
+                "ends": p.ends.isoformat()}
+    out: dict[str, Any] = {"current": describe(current) if current else None,
+                           "next": describe(upcoming) if upcoming else None,
+                           "all": [describe(p) for p in phases]}
+    if current is not None:
+        out["working_days_left"] = _working_days(calendar, today, current.ends)
+    return out
+
+
+def _working_days(calendar: Any, today: dt.date, end: dt.date) -> int | None:
+    try:
+        return int(calendar.working_days_between(today, end))
+    except ValueError:  # the calendar of that year is not known
+        return None
+
+
+def _funds(conn: Connection, campaign_id: int) -> dict[str, Any]:
+    rows = conn.execute(
+        select(fund_t).where(fund_t.c.campaign_id == campaign_id).order_by(fund_t.c.position)
+    ).all()
+    total = {k: sum(getattr(r, f"{k}_fen") for r in rows) for k in ("budget", "reserved", "paid")}
+    return {
+        "sources": [
+            {"source": r.source, "budget": format_yuan(r.budget_fen),
+             "reserved": format_yuan(r.reserved_fen), "paid": format_yuan(r.paid_fen),
+             "available": format_yuan(r.budget_fen - r.reserved_fen - r.paid_fen)}
+            for r in rows
+        ],
+        "budget": format_yuan(total["budget"]),
+        "reserved": format_yuan(total["reserved"]),
+        "paid": format_yuan(total["paid"]),
+        "available": format_yuan(total["budget"] - total["reserved"] - total["paid"]),
+    }
+
+
+def _deadlines(conn: Connection, campaign_id: int, unit: Any, counts: dict[str, dict[str, int]],
+               today: dt.date, calendar: Any) -> list[dict[str, Any]]:
+    out = []
+    for d in conn.execute(
+        select(deadline_t).where(deadline_t.c.campaign_id == campaign_id).order_by(deadline_t.c.due)
+    ):
+        item: dict[str, Any] = {
+            "key": d.key, "title": d.title, "due": d.due.isoformat(),
+            "responsible_level": d.responsible_level,
+            "working_days_left": _working_days(calendar, today, d.due),
+            "passed": d.due < today,
+        }
+        if "no_cases_in" in d.done_when:
+            states = set(d.done_when["no_cases_in"])
+            pending = sum(n for s, n in counts.get(unit.code, {}).items() if s in states)
+            item.update(pending_cases=pending, done=pending == 0)
+        else:
+            kind = d.done_when.get("report_submitted")
+            levels = responsible_levels(d.responsible_level)
+            owing = conn.execute(
+                select(func.count()).select_from(unit_t).where(
+                    unit_t.c.level.in_(levels),
+                    unit_t.c.path.startswith(unit.path, autoescape=True),
+                    ~select(report_t.c.id).where(
+                        report_t.c.campaign_id == campaign_id, report_t.c.unit_id == unit_t.c.id,
+                        report_t.c.kind == kind).exists(),
+                )
+            ).scalar_one()
+            item.update(report=kind, units_owing=int(owing), done=int(owing) == 0)
+        out.append(item)
+    return out

@@ -1,0 +1,58 @@
+"""The statistics tables as an .xlsx workbook laid out like the notices' tables: one sheet per
+table, its title, 填报单位 / 填报人 / date, the three columns, item codes, units, the note."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from decimal import Decimal
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, Side
+
+THIN = Side(style="thin")
+BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+
+
+def workbook(stats: dict[str, Any], *, today: dt.date) -> bytes:
+    book = Workbook()
+    book.remove(book.active)  # type: ignore[arg-type]
+    for table in stats["tables"]:
+        sheet = book.create_sheet(title=table["key"][:31])
+        sheet.merge_cells("A1:D1")
+        sheet["A1"] = table["title"]
+        sheet["A1"].font = Font(size=14, bold=True)
+        sheet["A1"].alignment = Alignment(horizontal="center")
+        sheet["A2"] = f"填报单位：{stats['unit_name']}"
+        sheet["C2"] = "填报人："
+        sheet["D2"] = f"{today.year}年{today.month}月{today.day}日"
+        header = [table["columns"][0], "代码", table["columns"][1], table["columns"][2]]
+        for col, text in enumerate(header, start=1):
+            cell = sheet.cell(row=3, column=col, value=text)
+            cell.font = Font(bold=True)
+            cell.border = BOX
+            cell.alignment = Alignment(horizontal="center")
+        for offset, item in enumerate(table["items"]):
+            row = 4 + offset
+            value: Any = item["value"]
+            if isinstance(value, str):
+                value = float(Decimal(value)) if item["unit"] in {"万元", "元"} else value
+            cells = [item["group"], item["code"], item["label"], value]
+            for col, content in enumerate(cells, start=1):
+                cell = sheet.cell(row=row, column=col, value=content)
+                cell.border = BOX
+            if item["unit"] == "万元":
+                sheet.cell(row=row, column=4).number_format = "0.0000"
+            elif item["unit"] == "元":
+                sheet.cell(row=row, column=4).number_format = "0.00"
+        last = 4 + len(table["items"])
+        if table["note"]:
+            sheet.cell(row=last + 1, column=1, value=table["note"])
+        sheet.column_dimensions["A"].width = 8
+        sheet.column_dimensions["B"].width = 7
+        sheet.column_dimensions["C"].width = 60
+        sheet.column_dimensions["D"].width = 14
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
