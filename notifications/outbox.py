@@ -144,7 +144,7 @@ def mark_failed(
     conn: Connection, message: Any, *, worker: str, now: dt.datetime, error: str
 ) -> bool:
     """Schedules a retry with exponential backoff; True when this was the last attempt."""
-    attempts = message.attempts + 1
+    attempts = int(message.attempts) + 1
     final = attempts >= MAX_ATTEMPTS
     conn.execute(
         update(outbox_t)

@@ -214,9 +214,9 @@ def _compile(machine: Machine) -> dict[tuple[CaseState, CaseEvent], tuple[Transi
     for name, event in machine.events.items():
         for source, candidates in event.transitions.items():
             for candidate in candidates:
-                routes = [c.func for c in candidate.conditions]
+                routes = [str(c.func) for c in candidate.conditions]
                 route = Route(routes[0]) if routes else None
-                key = (CaseEvent(name), CaseState(source), CaseState(candidate.dest), route)
+                key = (CaseEvent(name), CaseState(source), CaseState(str(candidate.dest)), route)
                 table.setdefault((CaseState(source), CaseEvent(name)), []).append(by_key[key])
     return {k: tuple(v) for k, v in table.items()}
 

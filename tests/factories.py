@@ -10,13 +10,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from workflow.db import transaction
 from workflow.campaigns.schema import CampaignFile
 from workflow.campaigns.service import load_campaign
 from workflow.cases.models import Case
 from workflow.cases.schema import CaseCreate
 from workflow.cases.service import create_case
 from workflow.clock import Clock
+from workflow.db import transaction
 from workflow.demo.synthetic import family
 from workflow.demo.units import Tree, seed_weihai_tree
 from workflow.identity import make_id_number

@@ -13,7 +13,7 @@ class InvalidAmount(ValueError):
 
 def yuan_to_fen(value: str | int | Decimal) -> int:
     """'3000', 3000, '3000.5' → fen. Refuses floats, negatives and sub-fen precision."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise InvalidAmount("金额须为整数或十进制字符串，不能是浮点数")
     try:
         amount = Decimal(str(value).strip())

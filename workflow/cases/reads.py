@@ -92,7 +92,7 @@ class CaseFilter:
 def list_cases(
     conn: Connection, actor: Actor, flt: CaseFilter, *, today: dt.date
 ) -> tuple[list[dict[str, Any]], int]:
-    query = (
+    query: Select[Any] = (
         select(
             case_t.c.id, case_t.c.campaign_id, case_t.c.state, case_t.c.version,
             case_t.c.approval_step, case_t.c.objection_open, case_t.c.publicity_ends_on,

@@ -108,7 +108,7 @@ def dashboard(conn: Connection, query: DashboardQuery, actor: Actor, *, today: d
 def _parent_code(conn: Connection, parent_id: int | None) -> str | None:
     if parent_id is None:
         return None
-    return conn.execute(select(unit_t.c.code).where(unit_t.c.id == parent_id)).scalar_one()
+    return str(conn.execute(select(unit_t.c.code).where(unit_t.c.id == parent_id)).scalar_one())
 
 
 def _breadcrumb(conn: Connection, path: str, actor: Actor) -> list[dict[str, str]]:

@@ -467,7 +467,7 @@ class Demo:
     # -- the summary ------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            states = dict(
+            states: dict[str, int] = dict(
                 conn.execute(select(case_t.c.state, func.count()).group_by(case_t.c.state)).all()
             )
             funds = conn.execute(select(fund_t).order_by(fund_t.c.position)).all()

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlmodel
+import sqlmodel.sql.sqltypes
 import notifications.sqltypes
 from alembic import op
 ${imports if imports else ""}

@@ -120,21 +120,43 @@ def wan(fen: int) -> Decimal:
 
 
 Metric = Callable[[Facts], Decimal | int]
+
+
+def _raised(source: str) -> Metric:
+    return lambda f: wan(f.raised_fen[source])
+
+
+def _paid(tag: str) -> Metric:
+    return lambda f: wan(f.paid_fen[tag])
+
+
+def _aided(tag: str) -> Metric:
+    return lambda f: f.aided[tag]
+
+
+def _entering(group: str) -> Metric:
+    return lambda f: f.entering[group]
+
+
+def _donation_yuan(f: Facts) -> Decimal:
+    return (Decimal(f.paid_fen["donation"]) / FEN_PER_YUAN).quantize(Decimal("0.01"))
+
+
 METRICS: dict[str, Metric] = {
-    **{f"raised_{s}": (lambda f, s=s: wan(f.raised_fen[s])) for s in SOURCES},
-    **{f"paid_{g}": (lambda f, g=g: wan(f.paid_fen[g])) for g in GROUPS},
-    **{f"aided_{g}": (lambda f, g=g: f.aided[g]) for g in GROUPS},
-    **{f"entering_{g}": (lambda f, g=g: f.entering[g]) for g in GROUPS},
-    "aided_migrant": lambda f: f.aided["migrant_worker"],
-    "paid_migrant": lambda f: wan(f.paid_fen["migrant_worker"]),
-    "aided_gig": lambda f: f.aided["gig_worker"],
-    "paid_gig": lambda f: wan(f.paid_fen["gig_worker"]),
-    "aided_single_mother": lambda f: f.aided["single_mother"],
-    "paid_single_mother": lambda f: wan(f.paid_fen["single_mother"]),
-    **{f"aided_migrant_{g}": (lambda f, g=g: f.aided[f"migrant_worker:{g}"]) for g in GROUPS},
-    **{f"paid_migrant_{g}": (lambda f, g=g: wan(f.paid_fen[f"migrant_worker:{g}"])) for g in GROUPS},
-    "donation_paid_yuan": lambda f: (Decimal(f.paid_fen["donation"]) / FEN_PER_YUAN).quantize(Decimal("0.01")),
-    "aided_by_donation": lambda f: f.aided["donation"],
+    **{f"raised_{s}": _raised(s) for s in SOURCES},
+    **{f"paid_{g}": _paid(g) for g in GROUPS},
+    **{f"aided_{g}": _aided(g) for g in GROUPS},
+    **{f"entering_{g}": _entering(g) for g in GROUPS},
+    "aided_migrant": _aided("migrant_worker"),
+    "paid_migrant": _paid("migrant_worker"),
+    "aided_gig": _aided("gig_worker"),
+    "paid_gig": _paid("gig_worker"),
+    "aided_single_mother": _aided("single_mother"),
+    "paid_single_mother": _paid("single_mother"),
+    **{f"aided_migrant_{g}": _aided(f"migrant_worker:{g}") for g in GROUPS},
+    **{f"paid_migrant_{g}": _paid(f"migrant_worker:{g}") for g in GROUPS},
+    "donation_paid_yuan": _donation_yuan,
+    "aided_by_donation": _aided("donation"),
 }
 
 

@@ -17,7 +17,8 @@ BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 
 def workbook(stats: dict[str, Any], *, today: dt.date) -> bytes:
     book = Workbook()
-    book.remove(book.active)  # type: ignore[arg-type]
+    if book.active is not None:
+        book.remove(book.active)
     for table in stats["tables"]:
         sheet = book.create_sheet(title=table["key"][:31])
         sheet.merge_cells("A1:D1")

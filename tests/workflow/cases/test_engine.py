@@ -9,11 +9,11 @@ from sqlalchemy import Engine, func, select
 
 from states import CaseEvent, CaseState
 from tests.factories import actor_of, case_row, new_case, weihai
-from workflow.db import transaction
 from workflow.audit.models import AuditEntry
 from workflow.campaigns.models import FundSource
 from workflow.cases.engine import apply_event
 from workflow.clock import ManualClock
+from workflow.db import transaction
 from workflow.errors import (
     EventNotAllowed,
     GuardFailed,
