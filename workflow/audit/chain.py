@@ -17,6 +17,8 @@ from workflow.audit.models import AuditEntry
 from workflow.cases.models import Case
 
 GENESIS = "0" * 64
+# One encoder for every hash (json.dumps with options builds a new one per call).
+_canonical_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 
 audit_table = AuditEntry.__table__  # type: ignore[attr-defined]
 case_table = Case.__table__  # type: ignore[attr-defined]
@@ -40,12 +42,9 @@ def entry_hash(
     data: dict[str, Any],
     at: dt.datetime,
 ) -> str:
-    body = json.dumps(
+    body = _canonical_json(
         [case_id, seq, actor, actor_unit, event, from_state, to_state, opinion, data,
-         canonical_time(at)],
-        ensure_ascii=False,
-        sort_keys=True,
-        separators=(",", ":"),
+         canonical_time(at)]
     )
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 

@@ -7,13 +7,16 @@ update fund rows with conditional UPDATEs so concurrent approvals never overdraw
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
 from states import TRANSITIONS
+from workflow.calendar import WorkingCalendar
 from workflow.campaigns.models import FundSource
 from workflow.cases.aid import decide_aid
 from workflow.cases.facts import GuardContext
@@ -33,10 +36,17 @@ class EffectContext:
     audit: dict[str, Any] = field(default_factory=dict)
 
 
+@lru_cache(maxsize=4096)
+def publicity_ends(calendar: WorkingCalendar, start: dt.date, working_days: int) -> dt.date:
+    """Memoised: the calendar is immutable and every case verified on a day ends on the same day
+    (walking the official calendar day by day is the costly part of a `verify`)."""
+    return calendar.add_working_days(start, working_days)
+
+
 def start_publicity(ctx: EffectContext) -> None:
     """公示: the period ends after the campaign's number of working days (default 5)."""
     campaign, today = ctx.facts.campaign, ctx.facts.today
-    ends = campaign.calendar.add_working_days(today, campaign.publicity_working_days)
+    ends = publicity_ends(campaign.calendar, today, campaign.publicity_working_days)
     ctx.changes.update(publicity_started_on=today, publicity_ends_on=ends, objection_open=False)
     ctx.audit["publicity_ends_on"] = ends.isoformat()
 
@@ -94,11 +104,21 @@ def reserve_aid(ctx: EffectContext) -> None:
     )
 
 
+_funds = (
+    select(fund_table.c.id, fund_table.c.source)
+    .where(fund_table.c.campaign_id == bindparam("b_campaign_id"))
+    .order_by(fund_table.c.position)
+)
+_funds_of_source = _funds.where(fund_table.c.source == bindparam("b_source"))
+
+
 def conn_fund_ids(conn: Connection, campaign_id: int, wanted: object) -> list[tuple[int, str]]:
-    query = select(fund_table.c.id, fund_table.c.source).where(fund_table.c.campaign_id == campaign_id)
-    if wanted is not None:
-        query = query.where(fund_table.c.source == str(wanted))
-    return [(r.id, r.source) for r in conn.execute(query.order_by(fund_table.c.position))]
+    """The campaign's fund sources in order, or only the one asked for."""
+    if wanted is None:
+        rows = conn.execute(_funds, {"b_campaign_id": campaign_id})
+    else:
+        rows = conn.execute(_funds_of_source, {"b_campaign_id": campaign_id, "b_source": str(wanted)})
+    return [(r.id, r.source) for r in rows]
 
 
 _pay = (
