@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, UniqueConstraint, func, select
+from sqlalchemy import Connection, Executable, UniqueConstraint, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
@@ -38,16 +38,22 @@ def path_codes(unit_path: str) -> list[str]:
     return [code for code in unit_path.split("/") if code]
 
 
-def _upsert(conn: Connection, rows: list[dict[str, object]]) -> None:
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+def _upsert_statement(dialect_name: str) -> Executable:
+    dialect_insert = pg_insert if dialect_name == "postgresql" else sqlite_insert
     statement = dialect_insert(count_t)
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["campaign_id", "unit_code", "state"],
-            set_={"n": count_t.c.n + statement.excluded.n},
-        ),
-        rows,
+    return statement.on_conflict_do_update(
+        index_elements=["campaign_id", "unit_code", "state"],
+        set_={"n": count_t.c.n + statement.excluded.n},
     )
+
+
+# Built once per dialect: building it per transition (the `excluded` alias, the ON CONFLICT
+# clause, a new cache key) cost more than executing it.
+_UPSERTS = {name: _upsert_statement(name) for name in ("postgresql", "sqlite")}
+
+
+def _upsert(conn: Connection, rows: list[dict[str, object]]) -> None:
+    conn.execute(_UPSERTS["postgresql" if conn.dialect.name == "postgresql" else "sqlite"], rows)
 
 
 def count_state_change(
