@@ -5,13 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlencode
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
-from api import errors
+from api import errors, pages
 from api.deps import Services
+from api.pages import LoginRequired
 from api.routers import auth, campaigns, cases, notices, reports, units, users
 from api.schemas import Health
 from workflow.clock import Clock, SystemClock
@@ -52,6 +57,13 @@ def create_app(
     def health() -> Health:
         return Health(status="ok")
 
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(_request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(f"/login?{urlencode({'next': exc.next_url})}", status_code=303)
+
+    app.include_router(pages.router)
     for router in (auth.router, units.router, users.router, campaigns.router, cases.router,
                    notices.router, reports.router):
         app.include_router(router)

@@ -44,7 +44,10 @@ bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 def current_actor(svc: ServicesDep, token: Annotated[str | None, Depends(bearer)]) -> Actor:
     if not token:
         raise Unauthorized("请先登录")
-    username = read_token(svc.settings, token, svc.clock.now())
+    return actor_named(svc, read_token(svc.settings, token, svc.clock.now()))
+
+
+def actor_named(svc: Services, username: str) -> Actor:
     with svc.engine.connect() as conn:
         row = conn.execute(
             select(user_t.c.username, user_t.c.roles, user_t.c.is_active, unit_t.c.code,

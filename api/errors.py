@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -82,9 +82,28 @@ def error_response(status: int, code: str, message: str, details: Any = None,
                         status_code=status, headers=headers)
 
 
+def wants_html(request: Request) -> bool:
+    """Pages get an HTML error; the API (and anything asking for JSON) gets the contract body."""
+    path = request.url.path
+    if path.startswith(("/api/", "/docs", "/openapi", "/static/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def html_error(request: Request, status: int, code: str, message: str) -> Response:
+    from api.pages import templates  # the pages' templates; imported late to keep this module light
+
+    return templates.TemplateResponse(
+        request, "error.html", {"code": code, "message": message, "actor": None, "csrf": ""},
+        status_code=status,
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        if wants_html(request):
+            return html_error(request, exc.status, exc.code, exc.message)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         if isinstance(exc, TooManyAttempts) and isinstance(exc.details, dict):
             headers = {"Retry-After": str(exc.details.get("retry_after_seconds", 900))}
@@ -109,8 +128,10 @@ def install(app: FastAPI) -> None:
                               details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code, message = _HTTP_CODES.get(exc.status_code, ("http_error", "请求无法处理"))
+        if wants_html(request):
+            return html_error(request, exc.status_code, code, message)
         return error_response(exc.status_code, code, message, None, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

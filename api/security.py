@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Any
 
 import jwt
@@ -26,6 +27,28 @@ def issue_token(settings: Settings, username: str, now: dt.datetime) -> str:
         "typ": "access",
     }
     return jwt.encode(claims, settings.secret_key, algorithm=ALGORITHM)
+
+
+def session_token(settings: Settings, username: str, now: dt.datetime) -> tuple[str, str]:
+    """A token for the pages' cookie, carrying the CSRF secret its forms must echo back."""
+    csrf = secrets.token_urlsafe(24)
+    claims: dict[str, Any] = {
+        "sub": username, "iat": int(now.timestamp()), "typ": "session", "csrf": csrf,
+        "exp": int((now + dt.timedelta(minutes=settings.token_minutes)).timestamp()),
+    }
+    return jwt.encode(claims, settings.secret_key, algorithm=ALGORITHM), csrf
+
+
+def read_session(settings: Settings, token: str, now: dt.datetime) -> tuple[str, str]:
+    """(username, csrf secret) of a valid session cookie; Unauthorized otherwise."""
+    try:
+        claims = jwt.decode(token, settings.secret_key, algorithms=[ALGORITHM],
+                            options={"require": ["sub", "exp", "csrf"], "verify_exp": False})
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("登录已失效") from exc
+    if claims.get("typ") != "session" or int(claims["exp"]) <= int(now.timestamp()):
+        raise Unauthorized("登录已过期，请重新登录")
+    return str(claims["sub"]), str(claims["csrf"])
 
 
 def read_token(settings: Settings, token: str, now: dt.datetime) -> str:

@@ -85,6 +85,7 @@ class CaseFilter:
     overdue: bool | None = None
     q: str | None = None
     approval_step: int | None = None
+    states: tuple[CaseState, ...] = ()  # any of these (the work queue)
     page: int = 1
     page_size: int = 50
 
@@ -110,6 +111,8 @@ def list_cases(
         query = query.where(case_t.c.campaign_id == flt.campaign)
     if flt.state is not None:
         query = query.where(case_t.c.state == flt.state.value)
+    if flt.states:
+        query = query.where(case_t.c.state.in_([s.value for s in flt.states]))
     if flt.approval_step is not None:
         query = query.where(case_t.c.approval_step == flt.approval_step)
     if flt.unit is not None:

@@ -1,0 +1,331 @@
+"""The HTML pages: sign-in, the phase dashboard, the reviewer's work queue, a case with its
+timeline, the state machine. Server-rendered Jinja2; a signed cookie session whose CSRF secret
+every form echoes back; the same services the JSON API uses."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from api.deps import Services, ServicesDep, actor_named
+from api.errors import TooManyAttempts, Unauthorized
+from api.security import (
+    check_throttle,
+    clear_failures,
+    read_session,
+    record_failure,
+    session_token,
+    throttle_keys,
+)
+from states import CaseEvent, CaseState
+from states.diagram import LABELS, to_svg
+from workflow.campaigns.models import Campaign
+from workflow.cases.engine import apply_event
+from workflow.cases.reads import CaseFilter, case_detail, list_cases
+from workflow.cases.service import case_history
+from workflow.dashboard.service import DashboardQuery, dashboard
+from workflow.db import transaction
+from workflow.errors import DomainError, GuardFailed, NotFound
+from workflow.money import format_yuan
+from workflow.roles import Actor, Grant, permissions_of
+from workflow.statistics.compute import statistics
+from workflow.statistics.xlsx import workbook
+from workflow.units.models import ACTS_AS, Unit, UnitLevel
+from workflow.users.models import Role, User
+from workflow.users.service import password_matches
+
+COOKIE = "jinqiu_session"
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+router = APIRouter(include_in_schema=False)
+campaign_t = Campaign.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
+user_t = User.__table__  # type: ignore[attr-defined]
+
+EVENT_LABELS = {
+    "create": "新建", "amend": "修改", "submit": "提交", "verify": "核查通过", "return": "退回补正",
+    "reject": "不予资助", "withdraw": "撤回", "object": "登记异议", "resolve_objection": "异议处理",
+    "end_publicity": "公示期满", "approve": "审批通过", "pay": "发放", "payment_failed": "发放失败",
+    "close": "回访办结",
+}
+STATE_LABELS = {s.value: LABELS[s] for s in CaseState}
+
+
+class LoginRequired(Exception):
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+class Session:
+    def __init__(self, actor: Actor, csrf: str) -> None:
+        self.actor = actor
+        self.csrf = csrf
+
+
+def page_session(request: Request, svc: ServicesDep) -> Session:
+    token = request.cookies.get(COOKIE)
+    if not token:
+        raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+    try:
+        username, csrf = read_session(svc.settings, token, svc.clock.now())
+        return Session(actor_named(svc, username), csrf)
+    except Unauthorized:
+        raise LoginRequired(str(request.url.path)) from None
+
+
+PageSession = Annotated[Session, Depends(page_session)]
+
+
+def check_csrf(session: Session, token: str) -> None:
+    if token != session.csrf:
+        raise DomainError("表单已过期，请刷新页面后重试")
+
+
+def render(request: Request, name: str, session: Session | None, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, name,
+        {"session": session, "actor": session.actor if session else None,
+         "csrf": session.csrf if session else "", "state_labels": STATE_LABELS,
+         "event_labels": EVENT_LABELS, "yuan": format_yuan, **context},
+    )
+
+
+def visible_campaigns(svc: Services, actor: Actor) -> list[Any]:
+    with svc.engine.connect() as conn:
+        rows = conn.execute(
+            select(campaign_t.c.id, campaign_t.c.name, campaign_t.c.year, unit_t.c.path)
+            .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
+            .order_by(campaign_t.c.year.desc(), campaign_t.c.id.desc())
+        ).all()
+    return [r for r in rows if actor.unit_path.startswith(r.path) or r.path.startswith(actor.unit_path)]
+
+
+def pick_campaign(svc: Services, actor: Actor, campaign: int | None) -> Any:
+    campaigns = visible_campaigns(svc, actor)
+    if not campaigns:
+        raise NotFound("暂无可查看的活动")
+    if campaign is None:
+        return campaigns[0], campaigns
+    for c in campaigns:
+        if c.id == campaign:
+            return c, campaigns
+    raise NotFound(f"活动 {campaign} 不存在")
+
+
+# -- signing in ---------------------------------------------------------------------------------
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/") -> HTMLResponse:
+    return render(request, "login.html", None, next=next, error=None)
+
+
+@router.post("/login")
+def login(
+    request: Request, svc: ServicesDep,
+    username: Annotated[str, Form()], password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    now = svc.clock.now()
+    keys = throttle_keys(username, request.client.host if request.client else None)
+    try:
+        with svc.engine.connect() as conn:
+            check_throttle(conn, keys, now)
+            row = conn.execute(select(user_t.c.password_hash, user_t.c.is_active)
+                               .where(user_t.c.username == username)).first()
+    except TooManyAttempts as exc:
+        response = render(request, "login.html", None, next=next, error=exc.message)
+        response.status_code = 429
+        return response
+    if row is None or not row.is_active or not password_matches(row.password_hash, password):
+        with transaction(svc.engine) as conn:
+            record_failure(conn, keys, now)
+        response = render(request, "login.html", None, next=next, error="用户名或密码错误")
+        response.status_code = 401
+        return response
+    with transaction(svc.engine) as conn:
+        clear_failures(conn, username)
+    token, _csrf = session_token(svc.settings, username, now)
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    redirect = RedirectResponse(target, status_code=303)
+    redirect.set_cookie(COOKIE, token, httponly=True, samesite="lax",
+                        secure=svc.settings.base_url.startswith("https://"),
+                        max_age=svc.settings.token_minutes * 60)
+    return redirect
+
+
+@router.post("/logout")
+def logout(session: PageSession, csrf_token: Annotated[str, Form()]) -> Response:
+    check_csrf(session, csrf_token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+@router.get("/")
+def home(session: PageSession) -> Response:
+    roles = set(session.actor.roles)
+    if roles & {Role.REVIEWER.value, Role.APPROVER.value, Role.CLERK.value, Role.FINANCE.value} \
+            and not roles & {Role.MANAGER.value}:
+        return RedirectResponse("/queue", status_code=303)
+    return RedirectResponse("/dashboard", status_code=303)
+
+
+# -- the phase dashboard --------------------------------------------------------------------------
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard_page(
+    request: Request, session: PageSession, svc: ServicesDep,
+    campaign: int | None = None, unit: Annotated[str | None, Query(max_length=64)] = None,
+    partial: bool = False, refresh: Annotated[int, Query(ge=1, le=3600)] = 30,
+) -> HTMLResponse:
+    chosen, campaigns = pick_campaign(svc, session.actor, campaign)
+    with svc.engine.connect() as conn:
+        data = dashboard(conn, DashboardQuery(chosen.id, unit), session.actor,
+                         today=svc.clock.now().date())
+    current = next((d for d in data["deadlines"] if not d["passed"]), None)
+    funnel_max = max([*data["states"].values(), 1])
+    return render(request, "dashboard_body.html" if partial else "dashboard.html", session,
+                  data=data, campaigns=campaigns, campaign=chosen, current_deadline=current,
+                  funnel_max=funnel_max, today=svc.clock.now().date(), refresh=refresh)
+
+
+@router.get("/statistics.xlsx")
+def statistics_xlsx(session: PageSession, svc: ServicesDep, campaign: int,
+                    unit: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+    chosen, _ = pick_campaign(svc, session.actor, campaign)
+    code = unit or session.actor.unit_code
+    with svc.engine.connect() as conn:
+        row = conn.execute(select(unit_t).where(unit_t.c.code == code)).first()
+        if row is None or not session.actor.sees(row.path):
+            raise NotFound(f"单位 {code} 不存在")
+        stats = statistics(conn, chosen.id, row)
+    content = workbook(stats, today=svc.clock.now().date())
+    return Response(content, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="statistics-{chosen.id}-{quote(row.code)}.xlsx"'})
+
+
+# -- the work queue -----------------------------------------------------------------------------
+def queue_filter(actor: Actor, approval_levels: list[str]) -> tuple[tuple[CaseState, ...], int | None]:
+    """The states (and approval step) of the cases waiting at this actor's level."""
+    roles = set(actor.roles)
+    if Role.APPROVER.value in roles and actor.unit_level:
+        acts_as = ACTS_AS[UnitLevel(actor.unit_level)]
+        step = approval_levels.index(acts_as) if acts_as in approval_levels else None
+        if step is not None:
+            return (CaseState.APPROVAL,), step
+    if Role.REVIEWER.value in roles:
+        return (CaseState.ARCHIVE_CHECK, CaseState.PUBLICITY), None
+    if Role.FINANCE.value in roles:
+        return (CaseState.DISBURSEMENT,), None
+    if Role.CLERK.value in roles:
+        return (CaseState.SURVEY, CaseState.FOLLOW_UP), None
+    return tuple(s for s in CaseState if s not in {CaseState.CLOSED, CaseState.REJECTED,
+                                                   CaseState.WITHDRAWN}), None
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue_page(
+    request: Request, session: PageSession, svc: ServicesDep,
+    campaign: int | None = None, unit: Annotated[str | None, Query(max_length=64)] = None,
+    state: CaseState | None = None, q: Annotated[str | None, Query(max_length=50)] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> HTMLResponse:
+    chosen, campaigns = pick_campaign(svc, session.actor, campaign)
+    with svc.engine.connect() as conn:
+        levels = conn.execute(select(campaign_t.c.approval_levels)
+                              .where(campaign_t.c.id == chosen.id)).scalar_one()
+        states, step = queue_filter(session.actor, list(levels))
+        flt = CaseFilter(campaign=chosen.id, unit=unit or None, q=q or None,
+                         state=state, states=() if state else states, approval_step=step,
+                         page=page, page_size=50)
+        rows, total = list_cases(conn, session.actor, flt, today=svc.clock.now().date())
+    bulk_events = [e for e in ("approve", "verify", "return") if _may_fire_somewhere(session.actor, e)]
+    flash = request.query_params.get("flash")
+    return render(request, "queue.html", session, rows=rows, total=total, campaigns=campaigns,
+                  campaign=chosen, states=states, step=step, levels=levels, unit=unit or "",
+                  q=q or "", state=state.value if state else "", page=page,
+                  bulk_events=bulk_events, flash=flash)
+
+
+def _may_fire_somewhere(actor: Actor, event: str) -> bool:
+    from states import TRANSITIONS
+
+    return any(t.event.value == event and t.permission in permissions_of(actor.roles)
+               for t in TRANSITIONS)
+
+
+@router.post("/queue/bulk")
+def queue_bulk(
+    session: PageSession, svc: ServicesDep,
+    csrf_token: Annotated[str, Form()], event: Annotated[CaseEvent, Form()],
+    cases: Annotated[list[str], Form()], opinion: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "/queue",
+) -> Response:
+    """One event with one opinion on the ticked cases; each case its own transaction."""
+    check_csrf(session, csrf_token)
+    ok, failed = 0, []
+    for item in cases:
+        case_id, _, version = item.partition(":")
+        try:
+            with transaction(svc.engine) as conn:
+                apply_event(conn, case_id=int(case_id), event=event, expected_version=int(version),
+                            actor=session.actor, clock=svc.clock, opinion=opinion or None)
+            ok += 1
+        except (DomainError, ValueError) as error:
+            failed.append(f"{case_id}：{getattr(error, 'message', str(error))}")
+    message = f"已{EVENT_LABELS.get(event.value, event.value)} {ok} 件"
+    if failed:
+        message += f"；{len(failed)} 件未能办理（{'；'.join(failed[:3])}{'…' if len(failed) > 3 else ''}）"
+    target = back if back.startswith("/") and not back.startswith("//") else "/queue"
+    sep = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{sep}{urlencode({'flash': message})}", status_code=303)
+
+
+# -- one case -----------------------------------------------------------------------------------
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(request: Request, case_id: int, session: PageSession, svc: ServicesDep) -> HTMLResponse:
+    with svc.engine.connect() as conn:
+        detail = case_detail(conn, case_id, session.actor, today=svc.clock.now().date())
+        history = case_history(conn, case_id)
+    refusal = request.query_params.get("refusal")
+    flash = request.query_params.get("flash")
+    return render(request, "case.html", session, detail=detail, history=history,
+                  refusal=refusal.split("\n") if refusal else [], flash=flash,
+                  may_read_pii=session.actor.may(Grant.READ_PII))
+
+
+@router.post("/cases/{case_id}/events")
+def case_event(
+    case_id: int, session: PageSession, svc: ServicesDep,
+    csrf_token: Annotated[str, Form()], event: Annotated[CaseEvent, Form()],
+    version: Annotated[int, Form()], opinion: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(session, csrf_token)
+    try:
+        with transaction(svc.engine) as conn:
+            apply_event(conn, case_id=case_id, event=event, expected_version=version,
+                        actor=session.actor, clock=svc.clock, opinion=opinion or None)
+    except GuardFailed as refused:
+        text = "\n".join(r.message for r in refused.reasons)
+        return RedirectResponse(f"/cases/{case_id}?{urlencode({'refusal': text})}", status_code=303)
+    except DomainError as error:
+        return RedirectResponse(f"/cases/{case_id}?{urlencode({'refusal': error.message})}",
+                                status_code=303)
+    done = f"已{EVENT_LABELS.get(event.value, event.value)}"
+    return RedirectResponse(f"/cases/{case_id}?{urlencode({'flash': done})}", status_code=303)
+
+
+# -- help -----------------------------------------------------------------------------------------
+@router.get("/help/machine", response_class=HTMLResponse)
+def machine_page(request: Request, session: PageSession) -> HTMLResponse:
+    from states import TRANSITIONS
+
+    return render(request, "machine.html", session, svg=to_svg(), transitions=TRANSITIONS)
+
+
+def today_of(svc: Services) -> dt.date:
+    return svc.clock.now().date()

@@ -1,0 +1,22 @@
+// Small behaviours only: the dashboard refreshes itself; "select all" in the work queue.
+document.addEventListener("DOMContentLoaded", () => {
+  const live = document.querySelector("[data-refresh]");
+  if (live) {
+    const every = Number(live.dataset.every || 30) * 1000;
+    setInterval(async () => {
+      try {
+        const response = await fetch(live.dataset.refresh, { credentials: "same-origin" });
+        if (response.ok) {
+          live.innerHTML = await response.text();
+          live.dataset.refreshedAt = new Date().toISOString();
+        }
+      } catch (_) { /* offline for a moment: try again next time */ }
+    }, every);
+  }
+  const all = document.querySelector("[data-select-all]");
+  if (all) {
+    all.addEventListener("change", () => {
+      document.querySelectorAll('input[name="cases"]').forEach((box) => { box.checked = all.checked; });
+    });
+  }
+});
