@@ -78,7 +78,9 @@ _load = (
 _write_case = update(case_t).where(
     case_t.c.id == bindparam("b_case_id"), case_t.c.version == bindparam("b_expected_version")
 )
-_insert_audit = insert(audit_t)
+# inline(): the new entry's id is not needed, so PostgreSQL gets no `RETURNING audit_entry.id`
+# (a result set to send, fetch and process on every transition).
+_insert_audit = insert(audit_t).inline()
 
 
 @dataclass(frozen=True, slots=True)
