@@ -45,12 +45,23 @@ def percentile(sorted_values: list[float], pct: float) -> float:
 
 @dataclass
 class Timings:
-    """Durations of individual operations, in nanoseconds."""
+    """Durations of individual operations (wall clock), and the CPU time this process spent
+    on them: on a busy machine the CPU time is the steadier measure of our own overhead."""
 
     ns: list[int] = field(default_factory=list)
+    cpu_ns: int = 0
 
-    def add(self, started_ns: int) -> None:
-        self.ns.append(time.perf_counter_ns() - started_ns)
+    @staticmethod
+    def start() -> tuple[int, int]:
+        return time.perf_counter_ns(), time.process_time_ns()
+
+    def add(self, started: tuple[int, int]) -> None:
+        wall, cpu = started
+        self.ns.append(time.perf_counter_ns() - wall)
+        self.cpu_ns += time.process_time_ns() - cpu
+
+    def cpu_us_each(self) -> float:
+        return self.cpu_ns / self.count / 1e3 if self.ns else math.nan
 
     @property
     def count(self) -> int:
