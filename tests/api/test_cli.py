@@ -1,0 +1,341 @@
+"""The real `jinqiu` console script, run as a subprocess from the project root, against a
+fresh SQLite file (and against a PostgreSQL schema of its own)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shlex
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from states import CaseEvent
+from tests.conftest import postgres_engine
+from tests.factories import ROOT, WEIHAI, actor_of, new_case
+from tests.workflow.cases.test_engine import DISTRICT, GRASSROOTS, fire
+from workflow.clock import ManualClock
+from workflow.db import make_engine, normalise_url
+
+JINQIU = Path(sys.executable).parent / "jinqiu"
+TIMEOUT = 120
+INTACT = "audit chains intact"
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+class Cli:
+    """`jinqiu` with JINQIU_DATABASE_URL set; `command` is split like a shell would, `extra`
+    arguments (paths) are passed as they are."""
+
+    def __init__(self, database_url: str, tmp: Path, **env: str) -> None:
+        self.env = {
+            **os.environ,
+            "JINQIU_DATABASE_URL": database_url,
+            "PYTHONUTF8": "1",
+            "TMPDIR": str(tmp),  # where `jinqiu demo` makes its database
+            **env,
+        }
+
+    def __call__(self, command: str, *extra: str) -> Run:
+        done = subprocess.run(
+            [str(JINQIU), *shlex.split(command), *extra],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=TIMEOUT,
+            check=False,
+        )
+        return Run(done.returncode, done.stdout, done.stderr)
+
+    def ok(self, command: str, *extra: str) -> str:
+        run = self(command, *extra)
+        assert run.code == 0, f"jinqiu {command} exited {run.code}:\n{run.out}\n{run.err}"
+        return run.out
+
+    def seed(self) -> int:
+        """The city, a district and a grassroots union, then the Weihai campaign (its id)."""
+        self.ok("unit create --code WH --name 威海市总工会 --level city")
+        self.ok(f"unit create --code {DISTRICT} --name 环翠区总工会 --level district --parent WH")
+        self.ok(
+            f"unit create --code {GRASSROOTS} --name 环翠区纺织公司工会 --level grassroots"
+            f" --parent {DISTRICT}"
+        )
+        return int(self.ok("campaign load", str(WEIHAI)).strip())
+
+
+def copy_database(template: Path, target: Path) -> None:
+    src, dst = sqlite3.connect(template), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int]:
+    """Made once with the CLI: a migrated empty database and a seeded one (and its campaign)."""
+    where = tmp_path_factory.mktemp("cli-templates")
+    migrated, seeded = where / "migrated.db", where / "seeded.db"
+    Cli(f"sqlite:///{migrated}", where).ok("db upgrade")
+    copy_database(migrated, seeded)
+    campaign = Cli(f"sqlite:///{seeded}", where).seed()
+    return migrated, seeded, campaign
+
+
+@pytest.fixture
+def sqlite_file(tmp_path: Path) -> Path:
+    return tmp_path / "jinqiu.db"
+
+
+@pytest.fixture
+def cli(sqlite_file: Path, tmp_path: Path) -> Cli:
+    return Cli(f"sqlite:///{sqlite_file}", tmp_path)
+
+
+@pytest.fixture
+def migrated(templates: tuple[Path, Path, int], sqlite_file: Path) -> None:
+    copy_database(templates[0], sqlite_file)
+
+
+@pytest.fixture
+def seeded(templates: tuple[Path, Path, int], sqlite_file: Path) -> int:
+    copy_database(templates[1], sqlite_file)
+    return templates[2]
+
+
+def rows(sqlite_file: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(sqlite_file)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def test_db_upgrade_creates_the_schema_and_is_idempotent(cli: Cli, sqlite_file: Path) -> None:
+    assert JINQIU.exists(), f"{JINQIU} missing: `pip install -e .` installs it"
+    assert not sqlite_file.exists()
+    assert "schema up to date" in cli.ok("db upgrade")
+    tables = {r[0] for r in rows(sqlite_file, "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"unit", "aid_case", "audit_entry", "fund_source", "alembic_version"} <= tables
+    (version,) = rows(sqlite_file, "SELECT version_num FROM alembic_version")
+    cli.ok("db upgrade")
+    assert rows(sqlite_file, "SELECT version_num FROM alembic_version") == [version]
+
+
+def test_units_are_created_under_their_parent(cli: Cli, sqlite_file: Path, migrated: None) -> None:
+    out = cli.ok("unit create --code WH --name 威海市总工会 --level city")
+    assert re.fullmatch(r"unit WH created \(id \d+\)\n", out)
+    cli.ok("unit create --code WH-HC --name 环翠区总工会 --level district --parent WH")
+    assert dict(rows(sqlite_file, "SELECT code, path FROM unit")) == {
+        "WH": "/WH/",
+        "WH-HC": "/WH/WH-HC/",
+    }
+    assert rows(sqlite_file, "SELECT name, level FROM unit WHERE code = 'WH'") == [
+        ("威海市总工会", "city")
+    ]
+
+
+def test_an_unknown_parent_is_refused_in_chinese(
+    cli: Cli, sqlite_file: Path, migrated: None
+) -> None:
+    run = cli("unit create --code WH-WD --name 文登区总工会 --level district --parent NOPE")
+    assert run.code != 0
+    assert "上级单位 NOPE 不存在" in run.err
+    assert "parent" in run.err
+    assert rows(sqlite_file, "SELECT count(*) FROM unit") == [(0,)]
+
+
+def test_a_user_gets_several_roles(cli: Cli, sqlite_file: Path, seeded: int) -> None:
+    out = cli.ok(
+        f"user create --username liu.hc --password correct-horse-9 --unit {DISTRICT}"
+        " --role reviewer --role approver --display-name 刘审核"
+    )
+    assert re.fullmatch(r"user liu\.hc created \(id \d+\)\n", out)
+    ((roles, name, password_hash),) = rows(
+        sqlite_file,
+        "SELECT roles, display_name, password_hash FROM app_user WHERE username = 'liu.hc'",
+    )
+    assert (sorted(json.loads(str(roles))), name) == (["approver", "reviewer"], "刘审核")
+    assert "correct-horse-9" not in str(password_hash)
+
+
+def test_campaign_load_prints_the_new_id(cli: Cli, sqlite_file: Path, seeded: int) -> None:
+    out = cli.ok("campaign load", str(WEIHAI))
+    assert re.fullmatch(r"\d+\n", out)
+    second = int(out)
+    assert second != seeded
+    assert rows(sqlite_file, "SELECT id FROM campaign ORDER BY id") == [(seeded,), (second,)]
+    funds = rows(
+        sqlite_file,
+        "SELECT source, budget_fen FROM fund_source WHERE campaign_id = ? ORDER BY position",
+        second,
+    )
+    assert funds[0] == ("government", 40_000_000)
+
+
+def test_a_campaign_file_with_a_bad_field_is_refused_naming_it(
+    cli: Cli, sqlite_file: Path, tmp_path: Path, seeded: int
+) -> None:
+    bad = tmp_path / "bad.json"
+    raw = json.loads(WEIHAI.read_text(encoding="utf-8"))
+    raw["publicity_working_days"] = "five"
+    bad.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    run = cli("campaign load", str(bad))
+    assert (run.code != 0, run.out) == (True, "")
+    assert "publicity_working_days" in run.err
+    raw = json.loads(WEIHAI.read_text(encoding="utf-8"))
+    raw["funds"][1]["budget"] = 100000.5  # money is never a float
+    bad.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    run = cli("campaign load", str(bad))
+    assert (run.code != 0, run.out) == (True, "")
+    assert "funds.1.budget" in run.err
+    assert rows(sqlite_file, "SELECT id FROM campaign") == [(seeded,)]
+
+
+def test_machine_prints_a_mermaid_diagram_with_every_event(cli: Cli) -> None:
+    out = cli.ok("machine --format mermaid")
+    assert out.startswith("stateDiagram-v2\n")
+    labels = re.findall(r"^\s+\S+ --> \S+: (\w+)", out, flags=re.MULTILINE)
+    assert set(labels) == {e.value for e in CaseEvent}
+    run = cli("machine --format dot")
+    assert run.code != 0
+    assert "mermaid" in run.err
+
+
+def test_audit_verify_passes_clean_and_names_a_tampered_entry(
+    cli: Cli, sqlite_file: Path, clock: ManualClock, seeded: int
+) -> None:
+    run = cli("audit verify")
+    assert (run.code, run.out.strip(), run.err) == (0, INTACT, "")  # no cases yet
+    engine = make_engine(f"sqlite:///{sqlite_file}")
+    try:
+        cases = [new_case(engine, clock, seeded, GRASSROOTS) for _ in range(2)]
+        for case_id in cases:
+            fire(engine, clock, case_id, "submit", actor_of(engine, GRASSROOTS, "clerk"))
+        reviewer = actor_of(engine, DISTRICT, "reviewer")
+        fire(engine, clock, cases[1], "return", reviewer, opinion="缺少录取通知书")
+    finally:
+        engine.dispose()
+    assert cli.ok("audit verify").strip() == INTACT
+
+    conn = sqlite3.connect(sqlite_file)
+    try:
+        with conn:
+            ((entry_id,),) = conn.execute(
+                "SELECT id FROM audit_entry WHERE case_id = ? AND seq = 2", (cases[1],)
+            ).fetchall()
+            conn.execute(
+                "UPDATE audit_entry SET opinion = '同意（已改）' WHERE id = ?", (entry_id,)
+            )
+    finally:
+        conn.close()
+    run = cli("audit verify")
+    assert run.code == 1
+    assert f"case {cases[1]}, seq 2, audit entry #{entry_id}" in run.err
+    assert f"case {cases[0]}," not in run.err
+    assert INTACT not in run.out
+
+
+def test_demo_runs_the_campaign_and_prints_the_tables(cli: Cli, tmp_path: Path) -> None:
+    run = cli("demo --cases 40")
+    assert run.code == 0, run.err
+    counts = {k: int(v) for k, v in re.findall(r"^  (\w+)\s+\S+\s+(\d+)$", run.out, re.MULTILINE)}
+    assert {"closed", "withdrawn", "total"} <= counts.keys()
+    total = counts.pop("total")
+    assert total == sum(counts.values()) == 40
+    assert counts["closed"] > 0
+    assert "审计链校验：全部完整" in run.out
+    assert re.search(r"^demo database: .+demo\.db$", run.out, flags=re.MULTILINE)
+    assert list(tmp_path.glob("jinqiu-demo-*/demo.db")), "the demo database went elsewhere"
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_schema(postgres_schema_url: tuple[str, str]) -> Iterator[tuple[str, str]]:
+    """A schema of this test's own (the session's schema belongs to `pg`), dropped after."""
+    url, _session_schema = postgres_schema_url
+    schema = f"jq_cli_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(normalise_url(url))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield url, schema
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """`postgresql+psycopg://…/test?options=-csearch_path%3D<schema>`"""
+    return (
+        make_url(normalise_url(url))
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("schema_in", ["url-options", "PGOPTIONS"])
+def test_audit_verify_on_postgresql(
+    cli_schema: tuple[str, str], tmp_path: Path, schema_in: str
+) -> None:
+    """The schema chosen in the URL itself (`?options=-csearch_path%3D<schema>`, which psycopg
+    hands to the server), or the URL left plain and the schema set through libpq's PGOPTIONS."""
+    url, schema = cli_schema
+    if schema_in == "url-options":
+        cli_url = with_search_path(url, schema)
+        assert cli_url.endswith(f"?options=-csearch_path%3D{schema}")
+        cli = Cli(cli_url, tmp_path)
+        engine: Engine = make_engine(cli_url, pool_size=2)
+    else:
+        cli = Cli(normalise_url(url), tmp_path, PGOPTIONS=f"-csearch_path={schema}")
+        engine = postgres_engine(url, schema, pool_size=2)
+    try:
+        cli.ok("db upgrade")
+        campaign = cli.seed()
+        with engine.connect() as conn:  # the CLI wrote into this test's schema
+            assert conn.execute(text("SELECT current_schema()")).scalar_one() == schema
+            assert conn.execute(text("SELECT count(*) FROM unit")).scalar_one() == 3
+        assert cli.ok("audit verify").strip() == INTACT
+        clock = ManualClock(dt.datetime(2024, 7, 20, 9, 0))
+        case_id = new_case(engine, clock, campaign, GRASSROOTS)
+        fire(engine, clock, case_id, "submit", actor_of(engine, GRASSROOTS, "clerk"))
+        clock.set(dt.datetime(2024, 8, 1, 10))
+        reviewer = actor_of(engine, DISTRICT, "reviewer")
+        fire(engine, clock, case_id, "verify", reviewer, opinion="档案核查无误")
+        assert cli.ok("audit verify").strip() == INTACT
+        with engine.begin() as conn:
+            entry_id = conn.execute(
+                text(
+                    "UPDATE audit_entry SET opinion = '同意（已改）'"
+                    " WHERE case_id = :c AND seq = 3 RETURNING id"
+                ),
+                {"c": case_id},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    run = cli("audit verify")
+    assert run.code == 1
+    assert f"case {case_id}, seq 3, audit entry #{entry_id}" in run.err

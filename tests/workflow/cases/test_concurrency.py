@@ -1,0 +1,354 @@
+"""Real threads, each on its own connection and transaction, released together by a barrier.
+
+Two kinds of race:
+
+* "released together": the threads start at one barrier and the database decides who wins,
+  on SQLite (writers queue on BEGIN IMMEDIATE) and on PostgreSQL (the `db` fixture).
+* "all read before any write" (PostgreSQL only): a second barrier, in a `before_cursor_execute`
+  hook, holds every thread just before its first write until all of them have read the same
+  row and passed every check in Python. Only the conditional UPDATE (or the unique index) can
+  then keep the outcome right, whatever the scheduling: that race is forced, not hoped for.
+
+The tests assert outcomes only, never how long anything took.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, func, select
+
+from states import CaseEvent
+from tests.factories import actor_of, case_row, new_case, student, weihai, worker
+from tests.workflow.cases.test_engine import CITY, DISTRICT, GRASSROOTS, drive_to_approval, fire
+from workflow.audit.chain import verify_chains
+from workflow.audit.models import AuditEntry
+from workflow.campaigns.models import FundSource
+from workflow.cases.engine import TransitionResult, apply_event
+from workflow.cases.models import Case, Student, Worker
+from workflow.cases.schema import CaseCreate
+from workflow.cases.service import create_case
+from workflow.clock import ManualClock
+from workflow.db import transaction
+from workflow.errors import DuplicateStudent, InsufficientFunds, VersionConflict
+
+audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
+case_t = Case.__table__  # type: ignore[attr-defined]
+fund_t = FundSource.__table__  # type: ignore[attr-defined]
+worker_t = Worker.__table__  # type: ignore[attr-defined]
+student_t = Student.__table__  # type: ignore[attr-defined]
+
+THREADS = 20
+JOIN_TIMEOUT = 60.0
+UNDERGRADUATE_FIRST_TIER_FEN = 300_000  # 3000 yuan
+FIVE_GRANTS = [{"source": "government", "budget": "15000"}]  # 5 x 3000 yuan, not one more
+
+
+class Gate:
+    """Holds each racing thread before its first statement starting with `prefix` until all
+    `parties` threads got there. A thread that finishes without reaching it breaks the gate,
+    so the others fail at once instead of waiting for the timeout."""
+
+    def __init__(self, prefix: str, parties: int) -> None:
+        self.prefix = prefix.upper()
+        self.barrier = threading.Barrier(parties)
+        self.reached = 0
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def before_cursor_execute(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not getattr(self._local, "racing", False) or getattr(self._local, "passed", False):
+            return
+        if statement.lstrip().upper().startswith(self.prefix):
+            self._local.passed = True
+            with self._lock:
+                self.reached += 1
+            self.barrier.wait(timeout=JOIN_TIMEOUT)
+
+    def enter(self) -> None:
+        self._local.racing = True
+
+    def leave(self) -> None:
+        if not getattr(self._local, "passed", False):
+            self.barrier.abort()
+
+
+@contextmanager
+def gate(engine: Engine, prefix: str, parties: int = THREADS) -> Iterator[Gate]:
+    g = Gate(prefix, parties)
+    event.listen(engine, "before_cursor_execute", g.before_cursor_execute)
+    try:
+        yield g
+    finally:
+        event.remove(engine, "before_cursor_execute", g.before_cursor_execute)
+
+
+def race(work: Callable[[int], Any], n: int = THREADS, hold: Gate | None = None) -> list[Any]:
+    """Runs work(0..n-1) on n threads released together; returns each result or exception."""
+    start = threading.Barrier(n)
+    outcomes: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        try:
+            if hold is not None:
+                hold.enter()
+            start.wait(timeout=JOIN_TIMEOUT)
+            outcomes[i] = work(i)
+        except BaseException as exc:
+            outcomes[i] = exc
+        finally:
+            if hold is not None:
+                hold.leave()
+
+    threads = [
+        threading.Thread(target=run, args=(i,), name=f"racer-{i}", daemon=True) for i in range(n)
+    ]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + JOIN_TIMEOUT
+    for t in threads:
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    stuck = [t.name for t in threads if t.is_alive()]
+    assert not stuck, f"threads still running after {JOIN_TIMEOUT:.0f} s: {stuck}"
+    return outcomes
+
+
+def split(outcomes: list[Any], expected_error: type[Exception]) -> tuple[list[Any], list[Any]]:
+    """(successes, expected errors); any other exception fails the test."""
+    errors = [o for o in outcomes if isinstance(o, expected_error)]
+    unexpected = [o for o in outcomes if isinstance(o, BaseException) and o not in errors]
+    if unexpected:
+        raise AssertionError(
+            f"{len(unexpected)} unexpected errors: {unexpected!r}"
+        ) from unexpected[0]
+    return [o for o in outcomes if not isinstance(o, BaseException)], errors
+
+
+@contextmanager
+def racing(engine: Engine, kind: str, prefix: str) -> Iterator[Gate | None]:
+    if kind == "released-together":
+        yield None
+        return
+    with gate(engine, prefix) as g:
+        yield g
+    assert g.reached == THREADS, (
+        f"only {g.reached} of {THREADS} threads reached {prefix!r}: the race was not forced"
+    )
+
+
+def audit_rows(engine: Engine, case_id: int | None = None) -> list[Any]:
+    query = select(audit_t).order_by(audit_t.c.case_id, audit_t.c.seq)
+    if case_id is not None:
+        query = query.where(audit_t.c.case_id == case_id)
+    with engine.connect() as conn:
+        return list(conn.execute(query))
+
+
+def broken_chains(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return [b.describe() for b in verify_chains(conn)]
+
+
+def count(engine: Engine, table: Any, *where: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+
+# -- one case, one version, twenty writers ------------------------------------------------------
+
+
+def same_event_same_version(engine: Engine, clock: ManualClock, hold: Gate | None) -> None:
+    _tree, campaign = weihai(engine, clock)
+    case_id = new_case(engine, clock, campaign, GRASSROOTS)
+    clerk = actor_of(engine, GRASSROOTS, "clerk")
+    before = case_row(engine, case_id)
+    assert (before.state, before.version, len(audit_rows(engine, case_id))) == ("survey", 1, 1)
+
+    def submit(_i: int) -> TransitionResult:
+        with transaction(engine) as conn:
+            return apply_event(
+                conn,
+                case_id=case_id,
+                event=CaseEvent.SUBMIT,
+                expected_version=before.version,
+                actor=clerk,
+                clock=clock,
+            )
+
+    won, conflicts = split(race(submit, hold=hold), VersionConflict)
+
+    assert len(won) == 1 and len(conflicts) == THREADS - 1
+    after = case_row(engine, case_id)
+    assert (after.state, after.version, after.audit_seq) == ("archive_check", 2, 2)
+    assert won[0].version == after.version
+    entries = audit_rows(engine, case_id)
+    assert [(e.seq, e.event) for e in entries] == [(1, "create"), (2, "submit")]
+    assert after.audit_head == entries[-1].hash
+    assert broken_chains(engine) == []
+
+
+def test_twenty_submits_of_one_case_at_one_version_one_wins(db: Engine, clock: ManualClock) -> None:
+    """On SQLite and PostgreSQL: one success, 19 conflicts, one audit entry, one new version."""
+    same_event_same_version(db, clock, hold=None)
+
+
+@pytest.mark.postgres
+def test_twenty_submits_all_past_the_version_check_still_one_wins(
+    pg: Engine, clock: ManualClock
+) -> None:
+    """All 20 read version 1 and pass every check; `WHERE version = :expected` decides."""
+    with racing(pg, "all-read-before-any-write", "UPDATE aid_case") as hold:
+        same_event_same_version(pg, clock, hold=hold)
+
+
+# -- twenty final approvals, money for five -------------------------------------------------
+
+
+def cases_awaiting_city_approval(
+    engine: Engine, clock: ManualClock, campaign: int, n: int
+) -> list[int]:
+    ids = []
+    for _ in range(n):
+        clock.set(dt.datetime(2024, 7, 20, 9, 0))  # inside the survey window for each submit
+        case_id = new_case(engine, clock, campaign, GRASSROOTS)
+        drive_to_approval(engine, clock, case_id)
+        for unit in (GRASSROOTS, DISTRICT):
+            fire(
+                engine,
+                clock,
+                case_id,
+                "approve",
+                actor_of(engine, unit, "approver"),
+                opinion="同意",
+            )
+        ids.append(case_id)
+    return ids
+
+
+def test_twenty_final_approvals_against_money_for_five(db: Engine, clock: ManualClock) -> None:
+    """On SQLite and PostgreSQL: 5 approvals fit the budget, 15 are refused, nothing overdrawn."""
+    final_approvals_against_money_for_five(db, clock, "released-together")
+
+
+@pytest.mark.postgres
+def test_twenty_final_approvals_all_past_their_checks_still_pay_only_five(
+    pg: Engine, clock: ManualClock
+) -> None:
+    """All 20 pass every check before any reserves; `budget - reserved - paid >= amount` decides."""
+    final_approvals_against_money_for_five(pg, clock, "all-read-before-any-write")
+
+
+def final_approvals_against_money_for_five(db: Engine, clock: ManualClock, kind: str) -> None:
+    _tree, campaign = weihai(db, clock, funds=FIVE_GRANTS)
+    case_ids = cases_awaiting_city_approval(db, clock, campaign, THREADS)
+    before = {c: case_row(db, c) for c in case_ids}
+    assert {(r.state, r.approval_step) for r in before.values()} == {("approval", 2)}
+    city = actor_of(db, CITY, "approver")
+
+    def approve(i: int) -> TransitionResult:
+        case_id = case_ids[i]
+        with transaction(db) as conn:
+            return apply_event(
+                conn,
+                case_id=case_id,
+                event=CaseEvent.APPROVE,
+                expected_version=before[case_id].version,
+                actor=city,
+                clock=clock,
+                opinion="审批同意资助",
+            )
+
+    with racing(db, kind, "UPDATE fund_source") as hold:
+        won, refused = split(race(approve, hold=hold), InsufficientFunds)
+
+    assert (len(won), len(refused)) == (5, THREADS - 5)
+    with db.connect() as conn:
+        fund = conn.execute(select(fund_t).where(fund_t.c.campaign_id == campaign)).one()
+    assert fund.budget_fen == 5 * UNDERGRADUATE_FIRST_TIER_FEN
+    assert (fund.reserved_fen, fund.paid_fen) == (5 * UNDERGRADUATE_FIRST_TIER_FEN, 0)
+    assert fund.budget_fen - fund.reserved_fen - fund.paid_fen >= 0
+
+    after = {c: case_row(db, c) for c in case_ids}
+    paid_for = {r.id for r in won}
+    assert {c for c, r in after.items() if r.state == "disbursement"} == paid_for
+    for c, row in after.items():
+        if c in paid_for:
+            assert (row.approved_amount_fen, row.fund_source_id) == (
+                UNDERGRADUATE_FIRST_TIER_FEN,
+                fund.id,
+            )
+            assert (row.version, row.audit_seq) == (before[c].version + 1, before[c].audit_seq + 1)
+        else:  # refused: untouched, still waiting for the city
+            assert (row.state, row.approval_step, row.approved_amount_fen, row.fund_source_id) == (
+                "approval",
+                2,
+                None,
+                None,
+            )
+            assert (row.version, row.audit_seq) == (before[c].version, before[c].audit_seq)
+    assert count(db, case_t, case_t.c.state == "approval", case_t.c.approval_step == 2) == 15
+    assert count(db, case_t, case_t.c.state == "disbursement") == 5
+    approvals_by_city = [
+        e for e in audit_rows(db) if e.event == "approve" and e.to_state == "disbursement"
+    ]
+    assert sorted(e.case_id for e in approvals_by_city) == sorted(paid_for)
+    assert broken_chains(db) == []
+
+
+# -- twenty clerks file the same student ----------------------------------------------------
+
+
+def test_twenty_applications_for_one_student_make_one_case(db: Engine, clock: ManualClock) -> None:
+    """On SQLite and PostgreSQL: one case, 19 DuplicateStudent, nothing left of the losers."""
+    applications_for_one_student(db, clock, "released-together")
+
+
+@pytest.mark.postgres
+def test_twenty_applications_all_past_the_duplicate_check_still_make_one_case(
+    pg: Engine, clock: ManualClock
+) -> None:
+    """All 20 find no active case and insert; the partial unique index decides."""
+    applications_for_one_student(pg, clock, "all-read-before-any-write")
+
+
+def applications_for_one_student(db: Engine, clock: ManualClock, kind: str) -> None:
+    _tree, campaign = weihai(db, clock)
+    clerk = actor_of(db, GRASSROOTS, "clerk")
+    spec = CaseCreate.model_validate(
+        {"campaign": campaign, "unit": GRASSROOTS, "worker": worker(), "student": student()}
+    )
+    number = spec.student.id_number
+
+    def create(_i: int) -> int:
+        with transaction(db) as conn:
+            return create_case(conn, spec, actor=clerk, clock=clock)
+
+    with racing(db, kind, "INSERT INTO aid_case") as hold:
+        won, duplicates = split(race(create, hold=hold), DuplicateStudent)
+
+    assert (len(won), len(duplicates)) == (1, THREADS - 1)
+    case_id = won[0]
+    # The losers rolled back everything, the worker and student rows they wrote too.
+    assert count(db, case_t) == 1
+    assert count(db, case_t, case_t.c.student_id_number == number) == 1
+    assert (count(db, worker_t), count(db, student_t), count(db, audit_t)) == (1, 1, 1)
+    row = case_row(db, case_id)
+    assert (row.state, row.version, row.audit_seq) == ("survey", 1, 1)
+    assert broken_chains(db) == []
+
+    fire(db, clock, case_id, "withdraw", clerk)
+    assert case_row(db, case_id).state == "withdrawn"
+    with transaction(db) as conn:
+        again = create_case(conn, spec, actor=clerk, clock=clock)
+    assert again != case_id
+    assert case_row(db, again).state == "survey"
+    with pytest.raises(DuplicateStudent), transaction(db) as conn:
+        create_case(conn, spec, actor=clerk, clock=clock)
+    assert count(db, case_t, case_t.c.student_id_number == number) == 2
+    assert broken_chains(db) == []
