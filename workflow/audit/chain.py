@@ -73,13 +73,25 @@ def verify_chains(conn: Connection) -> Iterator[BrokenChain]:
     current: int | None = None
     prev_hash, expected_seq, broken = GENESIS, 1, False
     seen: set[int] = set()
+    ids_by_seq: dict[int, int] = {}  # of the current case's intact chain
 
     def close(case_id: int) -> Iterator[BrokenChain]:
+        """The chain is intact entry by entry; does it end where the case row says it does?"""
+        if broken:
+            return
         length, head = heads.get(case_id, (0, ""))
-        if not broken and (expected_seq - 1 != length or prev_hash != head):
-            yield BrokenChain(case_id, expected_seq, None,
-                              f"chain ends at seq {expected_seq - 1} but the case records "
-                              f"{length} entries (an entry was deleted or added)")
+        found = expected_seq - 1
+        if found > length:
+            yield BrokenChain(case_id, length + 1, ids_by_seq.get(length + 1),
+                              f"the case records {length} entries but the chain goes on to seq "
+                              f"{found} (an entry was added)")
+        elif found < length:
+            yield BrokenChain(case_id, found + 1, None,
+                              f"the case records {length} entries but the chain ends at seq "
+                              f"{found} (an entry was deleted)")
+        elif prev_hash != head:
+            yield BrokenChain(case_id, found, ids_by_seq.get(found),
+                              "the last entry is not the one the case row recorded (replaced)")
 
     for row in rows:
         if row.case_id != current:
@@ -87,6 +99,7 @@ def verify_chains(conn: Connection) -> Iterator[BrokenChain]:
                 yield from close(current)
             current, prev_hash, expected_seq, broken = row.case_id, GENESIS, 1, False
             seen.add(row.case_id)
+            ids_by_seq = {}
         if broken:
             continue
         if row.seq != expected_seq:
@@ -107,6 +120,7 @@ def verify_chains(conn: Connection) -> Iterator[BrokenChain]:
             broken = True
             yield BrokenChain(row.case_id, row.seq, row.id, "contents were altered (hash mismatch)")
             continue
+        ids_by_seq[row.seq] = row.id
         prev_hash, expected_seq = row.hash, expected_seq + 1
     if current is not None:
         yield from close(current)
