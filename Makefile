@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS   ?=
 BENCH_ARGS  ?=
 
-.PHONY: help venv install demo test lint typecheck pytest format-check bench clean distclean
+.PHONY: help venv install browser demo test lint typecheck pytest format-check bench clean distclean
 
 help:
 	@echo "make demo          run the Weihai 2024 demo (.venv/bin/jinqiu demo) on a fresh SQLite file"
@@ -31,7 +31,8 @@ help:
 	@echo "make pytest        the pytest suite only (PYTEST_ARGS=... to pass options)"
 	@echo "make format-check  ruff format --check . (not part of 'make test')"
 	@echo "make bench         python -m bench lifecycle on SQLite, then on PostgreSQL ($(PG_URL))"
-	@echo "make install       create .venv and install the project, if not up to date"
+	@echo "make install       create .venv and install the project, if not up to date; as root"
+	@echo "                   with apt-get, also Debian's chromium + fonts-noto-cjk (make browser)"
 	@echo "make clean         remove caches and build products (keeps .venv and *.db files)"
 	@echo "make distclean     clean, and remove .venv too"
 
@@ -48,7 +49,36 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $@
 
 venv: $(BIN)/python
-install: $(STAMP)
+install: $(STAMP) browser
+
+# The browser tests (tests/api/test_browser.py) drive Debian's Chromium through Playwright's
+# `executable_path`; Playwright never downloads a browser of its own. Missing, it is installed
+# from Debian when we are root with apt-get (CI, the project's machines); anywhere else this
+# only prints a hint and those tests skip (in CI they fail instead). A failed apt-get does not
+# stop the install: the test run then says what is missing.
+CHROMIUM     := /usr/bin/chromium
+BROWSER_PKGS := chromium fonts-noto-cjk
+
+browser:
+	@missing=""; \
+	[ -x $(CHROMIUM) ] || missing="chromium"; \
+	if command -v dpkg-query >/dev/null 2>&1 && ! dpkg-query -W -f='$${Status}' fonts-noto-cjk 2>/dev/null | grep -q 'install ok installed'; then \
+		missing="$$missing fonts-noto-cjk"; \
+	fi; \
+	missing="$${missing# }"; \
+	if [ -z "$$missing" ]; then \
+		echo "browser tests: $(CHROMIUM) and fonts-noto-cjk are installed"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "browser tests: missing $$missing; installing Debian's $(BROWSER_PKGS):"; \
+		echo "  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PKGS)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PKGS); } \
+			|| echo "warning: apt-get failed (exit $$?): the browser tests will fail in CI and skip elsewhere"; \
+	else \
+		echo "hint: missing $$missing ($(CHROMIUM), fonts-noto-cjk), and not root with apt-get:"; \
+		echo "      without chromium the browser tests (tests/api/test_browser.py) skip; without the"; \
+		echo "      fonts their screenshots show no Chinese. To install both on Debian/Ubuntu:"; \
+		echo "      sudo apt-get install $(BROWSER_PKGS)"; \
+	fi
 
 # -- checks --------------------------------------------------------------------------------
 

@@ -1,0 +1,528 @@
+"""The statistics tables on both databases, after a whole Weihai campaign (the demo, 80 cases):
+the .xlsx the API serves lists every item of every table with its code and label; the notices'
+formulas hold; the figures equal a recount done here with plain SQL from the raw cases; the
+districts' tables add up to the city's; report figures of two districts add up at the city.
+
+The demo runs once per database (module-scoped: it takes seconds), so no test here may use
+`db` or `world`, whose wipe would remove it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+from sqlalchemy import Engine, text
+
+from api.app import create_app
+from api.security import issue_token
+from tests.conftest import _wipe
+from workflow.clock import ManualClock
+from workflow.config import Settings
+from workflow.db import transaction
+from workflow.demo.run import run_demo
+from workflow.statistics.tables import TABLES
+from workflow.users.models import User
+
+user_t = User.__table__  # type: ignore[attr-defined]
+SETTINGS = Settings(secret_key="statistics-test-secret-0123456789abcdef", token_minutes=600)
+DISTRICTS = ("WH-GQ", "WH-HC", "WH-RC", "WH-RS", "WH-SZ", "WH-WD")
+FOUR = Decimal("0.0001")
+
+# The education groups of the notices, written out here rather than imported.
+GROUP = {
+    "postgraduate": "university",
+    "undergraduate": "university",
+    "college": "university",
+    "senior": "senior",
+    "vocational": "senior",
+    "junior": "basic",
+    "primary": "basic",
+    "preschool": "basic",
+}
+
+# The notices' formulas, copied from the printed tables.
+FORMULAS: dict[str, dict[str, tuple[str, ...]]] = {
+    "weihai_2024_a1": {
+        "A": ("A1", "A2", "A3", "A4"),
+        "B": ("B1", "B2", "B3"),
+        "C": ("C1", "C2", "C3"),
+    },
+    "qingpu_2017_aid": {
+        "01A": ("01B", "01C", "01D", "01E"),
+        "02A": ("02B", "02C", "02D"),
+        "03A": ("03B", "03C", "03D"),
+        "04A": ("04B", "04C", "04D"),
+        "05A": ("05B", "05C", "05D"),
+        "05A$": ("05B$", "05C$", "05D$"),
+    },
+    "dalian_2011": {
+        "01A": ("01B", "01C", "01D", "01E"),
+        "02A": ("02B", "02C", "02D"),
+        "03A": ("03B", "03C", "03D"),
+        "04A": ("04B", "04C", "04D"),
+        "04A$": ("04B$", "04C$", "04D$"),
+    },
+}
+WEIHAI_CODES = [
+    "A",
+    "A1",
+    "A2",
+    "A3",
+    "A4",
+    "B",
+    "B1",
+    "B2",
+    "B3",
+    "C",
+    "C1",
+    "C2",
+    "C3",
+    "D",
+    "E",
+    "F",
+    "G",
+    "H",
+    "I",
+]
+# Funds raised: the organiser reports its budgets, a district what its cases drew; these do
+# not add up from districts to the city, every other case-derived item does.
+RAISED = {
+    "weihai_2024_a1": {"A", "A1", "A2", "A3", "A4"},
+    "qingpu_2017_aid": {"01A", "01B", "01C", "01D", "01E"},
+    "dalian_2011": {"01A", "01B", "01C", "01D", "01E"},
+}
+
+
+@dataclass
+class Run:
+    engine: Engine
+    campaign: int
+    client: TestClient
+    clock: ManualClock
+
+    def headers(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(SETTINGS, username, self.clock.now())}"}
+
+    def get(self, unit: str | None, **params: Any) -> Any:
+        params = {**params, **({"unit": unit} if unit else {})}
+        response = self.client.get(
+            f"/api/campaigns/{self.campaign}/statistics",
+            params=params,
+            headers=self.headers("manager.wh"),
+        )
+        assert response.status_code == 200, response.text
+        return response
+
+    def xlsx(self, unit: str | None = None) -> dict[str, Any]:
+        """{table key: sheet} of the workbook the API serves for the unit (default: the city)."""
+        response = self.get(unit, format="xlsx")
+        assert response.headers["content-type"].startswith(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
+        book = load_workbook(io.BytesIO(response.content))
+        return {name: book[name] for name in book.sheetnames}
+
+    def values(self, unit: str | None = None) -> dict[str, dict[str, Decimal]]:
+        """{table key: {item code: value}} read back from the workbook's cells."""
+        return {key: read_items(sheet)[1] for key, sheet in self.xlsx(unit).items()}
+
+
+def read_items(sheet: Any) -> tuple[list[tuple[str, str]], dict[str, Decimal]]:
+    """(code, label) rows and code → value, from row 4 on, until the codes stop."""
+    rows: list[tuple[str, str]] = []
+    values: dict[str, Decimal] = {}
+    for row in sheet.iter_rows(min_row=4, values_only=True):
+        _group, code, label, value = row[:4]
+        if code is None:
+            break
+        rows.append((code, label))
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), (code, value)
+        values[code] = Decimal(str(value))
+    return rows, values
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def run(request: pytest.FixtureRequest) -> Iterator[Run]:
+    engine: Engine = request.getfixturevalue(f"{request.param.replace('postgresql', 'pg')}_engine")
+    _wipe(engine)
+    run_demo(engine, cases=80, say=lambda _line: None)
+    clock = ManualClock(dt.datetime(2024, 9, 6, 9))
+    with transaction(engine) as conn:
+        campaign = conn.execute(text("SELECT max(id) FROM campaign")).scalar_one()
+        units = dict(conn.execute(text("SELECT code, id FROM unit")).all())
+        # Tokens are issued directly below: no password is ever checked for these users.
+        conn.execute(
+            user_t.insert(),
+            [
+                {
+                    "username": f"manager.{code.lower()}",
+                    "password_hash": "!",
+                    "display_name": code,
+                    "unit_id": units[code],
+                    "roles": ["manager"],
+                    "is_active": True,
+                    "created_at": clock.now(),
+                }
+                for code in ("WH", "WH-HC", "WH-WD")
+            ],
+        )
+    app = create_app(engine=engine, clock=clock, settings=SETTINGS)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Run(engine=engine, campaign=int(campaign), client=client, clock=clock)
+    _wipe(engine)
+
+
+# -- the recount, in plain SQL ----------------------------------------------------------------
+def wan(fen: int) -> Decimal:
+    return (Decimal(fen) / Decimal(1_000_000)).quantize(FOUR)  # 1 万元 = 10 000 元 = 1 000 000 分
+
+
+def categories_of(raw: Any) -> list[str]:
+    return json.loads(raw) if isinstance(raw, str) else list(raw or [])
+
+
+def recount(engine: Engine, campaign: int, unit: str) -> dict[str, Decimal]:
+    """The case-derived figures of the unit's subtree, by metric name, from the raw rows:
+    aided = paid out (the case reached follow-up or closed), amounts in 万元."""
+    with engine.connect() as conn:
+        path = conn.execute(text("SELECT path FROM unit WHERE code = :c"), {"c": unit}).scalar_one()
+        year, organizer = conn.execute(
+            text(
+                "SELECT c.year, u.code FROM campaign c JOIN unit u ON u.id = c.organizer_unit_id"
+                " WHERE c.id = :c"
+            ),
+            {"c": campaign},
+        ).one()
+        rows = conn.execute(
+            text(
+                "SELECT k.state, k.approved_amount_fen AS amount, s.education_level AS level,"
+                "       s.enrollment_year, w.categories, w.archive_status, f.source"
+                "  FROM aid_case k"
+                "  JOIN unit u ON u.id = k.unit_id"
+                "  JOIN student s ON s.id = k.student_id"
+                "  JOIN worker w ON w.id = k.worker_id"
+                "  LEFT JOIN fund_source f ON f.id = k.fund_source_id"
+                " WHERE k.campaign_id = :c AND u.path LIKE :p"
+            ),
+            {"c": campaign, "p": f"{path}%"},
+        ).all()
+        budgets = dict(
+            conn.execute(
+                text("SELECT source, budget_fen FROM fund_source WHERE campaign_id = :c"),
+                {"c": campaign},
+            ).all()
+        )
+    paid_fen: Counter[str] = Counter()
+    aided: Counter[str] = Counter()
+    drawn: Counter[str] = Counter()
+    entering: Counter[str] = Counter()
+    for r in rows:
+        group = GROUP[r.level]
+        if r.amount is not None and r.source is not None:
+            drawn[r.source] += r.amount
+        if (
+            r.state not in ("rejected", "withdrawn")
+            and r.archive_status != "none"
+            and r.enrollment_year == year
+        ):
+            entering[group] += 1
+        if r.state not in ("follow_up", "closed"):
+            continue
+        tags = [
+            group,
+            *categories_of(r.categories),
+            *(f"{c}:{group}" for c in categories_of(r.categories)),
+        ]
+        if r.source == "donation":
+            tags.append("donation")
+        for tag in tags:
+            paid_fen[tag] += r.amount
+            aided[tag] += 1
+    raised = budgets if unit == organizer else drawn
+    out: dict[str, Decimal] = {}
+    for source in ("government", "donation", "union", "other"):
+        out[f"raised_{source}"] = wan(raised.get(source, 0))
+    for group in ("university", "senior", "basic"):
+        out[f"paid_{group}"] = wan(paid_fen[group])
+        out[f"aided_{group}"] = Decimal(aided[group])
+        out[f"entering_{group}"] = Decimal(entering[group])
+        out[f"paid_migrant_{group}"] = wan(paid_fen[f"migrant_worker:{group}"])
+        out[f"aided_migrant_{group}"] = Decimal(aided[f"migrant_worker:{group}"])
+    for category, name in (
+        ("migrant_worker", "migrant"),
+        ("gig_worker", "gig"),
+        ("single_mother", "single_mother"),
+    ):
+        out[f"paid_{name}"] = wan(paid_fen[category])
+        out[f"aided_{name}"] = Decimal(aided[category])
+    out["donation_paid_yuan"] = (Decimal(paid_fen["donation"]) / 100).quantize(Decimal("0.01"))
+    out["aided_by_donation"] = Decimal(aided["donation"])
+    return out
+
+
+# Where each case-derived item of each table comes from, written out from the notices.
+EXPECTED_METRIC: dict[str, dict[str, str]] = {
+    "weihai_2024_a1": {
+        "A1": "raised_government",
+        "A2": "raised_donation",
+        "A3": "raised_union",
+        "A4": "raised_other",
+        "B1": "paid_university",
+        "B2": "paid_senior",
+        "B3": "paid_basic",
+        "C1": "aided_university",
+        "C2": "aided_senior",
+        "C3": "aided_basic",
+        "D": "aided_migrant",
+        "E": "paid_migrant",
+        "F": "aided_gig",
+        "G": "paid_gig",
+    },
+    "weihai_2024_a2": {"S1": "donation_paid_yuan", "S2": "aided_by_donation"},
+    "qingpu_2017_aid": {
+        "01B": "raised_government",
+        "01C": "raised_donation",
+        "01D": "raised_union",
+        "01E": "raised_other",
+        "02B": "paid_basic",
+        "02C": "paid_senior",
+        "02D": "paid_university",
+        "03B": "entering_basic",
+        "03C": "entering_senior",
+        "03D": "entering_university",
+        "04B": "aided_basic",
+        "04C": "aided_senior",
+        "04D": "aided_university",
+        "05B": "aided_migrant_basic",
+        "05B$": "paid_migrant_basic",
+        "05C": "aided_migrant_senior",
+        "05C$": "paid_migrant_senior",
+        "05D": "aided_migrant_university",
+        "05D$": "paid_migrant_university",
+    },
+    "dalian_2011": {
+        "01B": "raised_government",
+        "01C": "raised_donation",
+        "01D": "raised_union",
+        "01E": "raised_other",
+        "02B": "paid_basic",
+        "02C": "paid_senior",
+        "02D": "paid_university",
+        "03B": "aided_basic",
+        "03C": "aided_senior",
+        "03D": "aided_university",
+        "04B": "aided_migrant_basic",
+        "04B$": "paid_migrant_basic",
+        "04C": "aided_migrant_senior",
+        "04C$": "paid_migrant_senior",
+        "04D": "aided_migrant_university",
+        "04D$": "paid_migrant_university",
+        "05A": "aided_single_mother",
+        "05A$": "paid_single_mother",
+    },
+}
+
+
+def report_figures(engine: Engine, campaign: int, unit: str) -> dict[str, Decimal]:
+    """The submitted figures of the unit's subtree, summed by (flattened) key."""
+    with engine.connect() as conn:
+        path = conn.execute(text("SELECT path FROM unit WHERE code = :c"), {"c": unit}).scalar_one()
+        raws = conn.execute(
+            text(
+                "SELECT r.figures FROM report_submission r JOIN unit u ON u.id = r.unit_id"
+                " WHERE r.campaign_id = :c AND u.path LIKE :p"
+            ),
+            {"c": campaign, "p": f"{path}%"},
+        ).scalars()
+        totals: Counter[str] = Counter()
+        for raw in raws:
+            figures = json.loads(raw) if isinstance(raw, str) else raw or {}
+            for key, value in figures.items():
+                pairs = value.items() if isinstance(value, dict) else [("", value)]
+                for sub, v in pairs:
+                    totals[f"{key}.{sub}" if sub else key] += Decimal(str(v))
+    return dict(totals)
+
+
+# -- the tests -----------------------------------------------------------------------------------
+def test_the_workbook_has_every_item_of_every_table_with_code_and_label(run: Run) -> None:
+    sheets = run.xlsx()
+    assert list(sheets) == [t.key for t in TABLES]
+    for table in TABLES:
+        sheet = sheets[table.key]
+        assert sheet["A1"].value == table.title
+        assert sheet["A2"].value == "填报单位：威海市总工会"
+        assert [c.value for c in sheet[3]][:4] == [
+            table.columns[0],
+            "代码",
+            table.columns[1],
+            table.columns[2],
+        ]
+        rows, _values = read_items(sheet)
+        assert rows == [(i.code, i.label) for i in table.items], table.key
+        if table.note:
+            assert sheet.cell(row=4 + len(rows) + 1, column=1).value == table.note
+    weihai, _ = read_items(sheets["weihai_2024_a1"])
+    assert [code for code, _ in weihai] == WEIHAI_CODES
+    assert dict(weihai)["B"] == "发放助学款总额（万元）B=B1+B2+B3"
+    for row, (code, _label) in enumerate(weihai, start=4):
+        unit_of_item = next(i.unit for i in TABLES[0].items if i.code == code)
+        if unit_of_item == "万元":
+            assert sheets["weihai_2024_a1"].cell(row=row, column=4).number_format == "0.0000"
+
+
+@pytest.mark.parametrize("unit", [None, "WH-HC"])
+def test_the_notices_formulas_hold(run: Run, unit: str | None) -> None:
+    values = run.values(unit)
+    for key, formulas in FORMULAS.items():
+        for total, parts in formulas.items():
+            assert values[key][total] == sum(values[key][p] for p in parts), (unit, key, total)
+    # The same facts in the other tables: Weihai's B and C are Qingpu's and Dalian's 02A, 04A/03A.
+    assert (
+        values["weihai_2024_a1"]["B"]
+        == values["qingpu_2017_aid"]["02A"]
+        == values["dalian_2011"]["02A"]
+    )
+    assert (
+        values["weihai_2024_a1"]["C"]
+        == values["qingpu_2017_aid"]["04A"]
+        == values["dalian_2011"]["03A"]
+    )
+    assert (
+        values["weihai_2024_a1"]["D"]
+        == values["qingpu_2017_aid"]["05A"]
+        == values["dalian_2011"]["04A"]
+    )
+    assert (
+        values["weihai_2024_a1"]["E"]
+        == values["qingpu_2017_aid"]["05A$"]
+        == values["dalian_2011"]["04A$"]
+    )
+
+
+@pytest.mark.parametrize("unit", ["WH", "WH-HC", "WH-WD"])
+def test_the_figures_equal_a_recount_from_the_cases(run: Run, unit: str) -> None:
+    values = run.values(unit)
+    expected = recount(run.engine, run.campaign, unit)
+    for key, items in EXPECTED_METRIC.items():
+        for code, metric in items.items():
+            assert values[key][code] == expected[metric], (unit, key, code, metric)
+    # Against the cases' own totals too: every paid case is aided exactly once.
+    with run.engine.connect() as conn:
+        paid, fen = conn.execute(
+            text(
+                "SELECT count(*), coalesce(sum(k.approved_amount_fen), 0) FROM aid_case k"
+                " JOIN unit u ON u.id = k.unit_id WHERE k.campaign_id = :c AND k.paid_on IS NOT NULL"
+                " AND u.path LIKE :p"
+            ),
+            {"c": run.campaign, "p": f"%/{unit}/%"},
+        ).one()
+    assert values["weihai_2024_a1"]["C"] == paid
+    assert values["weihai_2024_a1"]["B"] == wan(fen)
+    if unit == "WH":
+        # The demo's campaign is realistic enough for the recount to mean something.
+        assert paid >= 40
+        assert all(expected[f"aided_{g}"] > 0 for g in ("university", "senior", "basic"))
+        assert expected["aided_migrant"] + expected["aided_gig"] > 0
+        with run.engine.connect() as conn:
+            budget = conn.execute(
+                text("SELECT sum(budget_fen) FROM fund_source WHERE campaign_id = :c"),
+                {"c": run.campaign},
+            ).scalar_one()
+        assert values["weihai_2024_a1"]["A"] == wan(budget) == Decimal("75.0000")
+
+
+def test_the_districts_add_up_to_the_city(run: Run) -> None:
+    city = run.values()
+    districts = [run.values(code) for code in DISTRICTS]
+    for table in TABLES:
+        for item in table.items:
+            if item.input is not None or item.code in RAISED.get(table.key, set()):
+                continue
+            total = sum(d[table.key][item.code] for d in districts)
+            assert total == city[table.key][item.code], (table.key, item.code)
+    # What the districts drew from each fund source adds up to the money reserved or paid.
+    drawn = sum(d["weihai_2024_a1"]["A"] for d in districts)
+    with run.engine.connect() as conn:
+        used = conn.execute(
+            text("SELECT sum(reserved_fen + paid_fen) FROM fund_source WHERE campaign_id = :c"),
+            {"c": run.campaign},
+        ).scalar_one()
+    assert drawn == wan(used)
+
+
+def city_inputs(run: Run, unit: str | None = None) -> dict[str, Decimal]:
+    values = run.values(unit)
+    return {
+        "H": values["weihai_2024_a1"]["H"],
+        "I": values["weihai_2024_a1"]["I"],
+        "S3": values["weihai_2024_a2"]["S3"],
+        "01A": values["qingpu_2017_employment"]["01A"],
+    }
+
+
+def test_report_figures_in_the_database_add_up_at_the_city(run: Run) -> None:
+    """The figures the districts' statistics reports carry (set on the demo's own reports)."""
+    before = city_inputs(run)
+    own = {
+        "WH-HC": {"H": 12, "I": 30, "donors": 3, "employment": {"01A": 5}},
+        "WH-WD": {"H": 7, "I": "18", "donors": 2, "employment": {"01A": 4}},
+    }
+    with transaction(run.engine) as conn:
+        for code, figures in own.items():
+            updated = conn.execute(
+                text(
+                    "UPDATE report_submission SET figures = :f WHERE campaign_id = :c AND kind = 'statistics'"
+                    " AND unit_id = (SELECT id FROM unit WHERE code = :u)"
+                ),
+                {"f": json.dumps(figures), "c": run.campaign, "u": code},
+            )
+            assert updated.rowcount == 1, code
+    after = city_inputs(run)
+    assert after == {
+        "H": before["H"] + 19,
+        "I": before["I"] + 48,
+        "S3": before["S3"] + 5,
+        "01A": before["01A"] + 9,
+    }
+    assert city_inputs(run, "WH-HC") == {"H": 12, "I": 30, "S3": 3, "01A": 5}
+    assert city_inputs(run, "WH-RC") == {"H": 0, "I": 0, "S3": 0, "01A": 0}
+    summed = report_figures(run.engine, run.campaign, "WH")
+    assert after == {
+        "H": summed["H"],
+        "I": summed["I"],
+        "S3": summed["donors"],
+        "01A": summed["employment.01A"],
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "POST /api/campaigns/{id}/reports drops `figures`: api/routers/notices.py report() does not "
+        "pass body.figures on, and workflow/deadlines/reports.py submit_report() has no figures "
+        "parameter (its INSERT leaves the column at its '{}' default)"
+    ),
+)
+def test_report_figures_submitted_through_the_api_add_up_at_the_city(run: Run) -> None:
+    before = city_inputs(run)
+    for code, figures in (("WH-HC", {"H": 4, "I": 9}), ("WH-WD", {"H": 6, "I": 11})):
+        response = run.client.post(
+            f"/api/campaigns/{run.campaign}/reports",
+            json={"unit": code, "kind": "work_study", "note": "勤工俭学岗位", "figures": figures},
+            headers=run.headers(f"manager.{code.lower()}"),
+        )
+        assert response.status_code == 201, response.text
+    after = city_inputs(run)
+    assert (after["H"], after["I"]) == (before["H"] + 10, before["I"] + 20)
