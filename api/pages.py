@@ -30,6 +30,7 @@ from workflow.campaigns.models import Campaign
 from workflow.cases.engine import apply_event
 from workflow.cases.reads import CaseFilter, case_detail, list_cases
 from workflow.cases.service import case_history
+from workflow.clock import as_china
 from workflow.dashboard.service import DashboardQuery, dashboard
 from workflow.db import transaction
 from workflow.errors import DomainError, GuardFailed, NotFound
@@ -55,6 +56,30 @@ EVENT_LABELS = {
     "close": "回访办结",
 }
 STATE_LABELS = {s.value: LABELS[s] for s in CaseState}
+EDUCATION_LABELS = {
+    "preschool": "学前", "primary": "小学", "junior": "初中", "senior": "高中",
+    "vocational": "中职", "college": "大专", "undergraduate": "本科", "postgraduate": "研究生",
+}
+TIER_LABELS = {"first": "一本", "second": "二本", "third": "三本"}
+ARCHIVE_LABELS = {"deep": "深度困难", "relative": "相对困难", "accident": "意外致困", "none": "未建档"}
+LEVEL_LABELS = {"grassroots": "基层工会", "district": "区市（产业）工会", "city": "市总工会",
+                "province": "省总工会"}
+# What a queue of each kind may do to many cases at once.
+BULK_EVENTS = {
+    CaseState.APPROVAL: ("approve", "return"),
+    CaseState.ARCHIVE_CHECK: ("verify", "return"),
+    CaseState.DISBURSEMENT: ("pay",),
+    CaseState.SURVEY: ("submit",),
+}
+
+
+def china_time(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """UTC from the database → Asia/Shanghai, as people read it: 2024-07-20 09:00."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if not isinstance(value, dt.datetime):
+        return ""
+    return as_china(value).strftime(fmt)
 
 
 class LoginRequired(Exception):
@@ -87,12 +112,17 @@ def check_csrf(session: Session, token: str) -> None:
         raise DomainError("表单已过期，请刷新页面后重试")
 
 
+templates.env.filters["china"] = china_time
+
+
 def render(request: Request, name: str, session: Session | None, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(
         request, name,
         {"session": session, "actor": session.actor if session else None,
          "csrf": session.csrf if session else "", "state_labels": STATE_LABELS,
-         "event_labels": EVENT_LABELS, "yuan": format_yuan, **context},
+         "event_labels": EVENT_LABELS, "yuan": format_yuan, "education_labels": EDUCATION_LABELS,
+         "tier_labels": TIER_LABELS, "archive_labels": ARCHIVE_LABELS,
+         "level_labels": LEVEL_LABELS, **context},
     )
 
 
@@ -243,7 +273,8 @@ def queue_page(
                          state=state, states=() if state else states, approval_step=step,
                          page=page, page_size=50)
         rows, total = list_cases(conn, session.actor, flt, today=svc.clock.now().date())
-    bulk_events = [e for e in ("approve", "verify", "return") if _may_fire_somewhere(session.actor, e)]
+    offered = dict.fromkeys(e for s in states for e in BULK_EVENTS.get(s, ()))
+    bulk_events = [e for e in offered if _may_fire_somewhere(session.actor, e)]
     flash = request.query_params.get("flash")
     return render(request, "queue.html", session, rows=rows, total=total, campaigns=campaigns,
                   campaign=chosen, states=states, step=step, levels=levels, unit=unit or "",

@@ -58,6 +58,12 @@ class Permission(StrEnum):
     RUN_SCHEDULE = "schedule.run"
 
 
+STATE_NAMES: dict[CaseState, str] = {
+    CaseState.SURVEY: "摸底申报", CaseState.ARCHIVE_CHECK: "档案核查", CaseState.PUBLICITY: "公示",
+    CaseState.APPROVAL: "审批", CaseState.DISBURSEMENT: "发放", CaseState.FOLLOW_UP: "回访",
+    CaseState.CLOSED: "办结", CaseState.REJECTED: "不予资助", CaseState.WITHDRAWN: "撤回",
+}
+
 TERMINAL_STATES: frozenset[CaseState] = frozenset(
     {CaseState.CLOSED, CaseState.REJECTED, CaseState.WITHDRAWN}
 )

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 from html import escape
 
-from states.case_lifecycle import TRANSITIONS, CaseState
+from states.case_lifecycle import STATE_NAMES, TRANSITIONS, CaseState
 
 MAIN = [CaseState.SURVEY, CaseState.ARCHIVE_CHECK, CaseState.PUBLICITY, CaseState.APPROVAL,
         CaseState.DISBURSEMENT, CaseState.FOLLOW_UP, CaseState.CLOSED]
 BELOW = [CaseState.REJECTED, CaseState.WITHDRAWN]
-LABELS = {
-    CaseState.SURVEY: "摸底申报", CaseState.ARCHIVE_CHECK: "档案核查", CaseState.PUBLICITY: "公示",
-    CaseState.APPROVAL: "审批", CaseState.DISBURSEMENT: "发放", CaseState.FOLLOW_UP: "回访",
-    CaseState.CLOSED: "办结", CaseState.REJECTED: "不予资助", CaseState.WITHDRAWN: "撤回",
-}
+LABELS = STATE_NAMES
 BOX_W, BOX_H, GAP, TOP = 120, 46, 80, 170
 
 

@@ -133,6 +133,7 @@ def report(campaign_id: int, body: ReportIn, actor: CurrentActor, svc: ServicesD
             note=body.note,
             actor=actor,
             clock=svc.clock,
+            figures=body.figures,
         )
     return ReportOut(id=report_id, campaign=campaign_id, unit=body.unit, kind=body.kind)
 

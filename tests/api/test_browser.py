@@ -455,14 +455,6 @@ def test_a_bulk_post_with_a_wrong_csrf_token_is_refused(browser: Any, site: Site
     page.context.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "pages print times in UTC, not China time: api/templates/case.html shows h.at[:16] of "
-        "case_history()'s UTC isoformat (workflow/cases/service.py), api/templates/queue.html "
-        "r.updated_at.strftime() of the UTC value; a case created at 09:00 shows 01:00"
-    ),
-)
 def test_the_pages_show_times_in_china_time(browser: Any, site: Site) -> None:
     page = signed_in(browser, site, "approver.wh-hc-001", f"/cases/{site.aided}")
     try:

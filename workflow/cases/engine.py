@@ -16,7 +16,15 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from states import CaseEvent, CaseState, Permission, Transition, events_from, select_transition
+from states import (
+    STATE_NAMES,
+    CaseEvent,
+    CaseState,
+    Permission,
+    Transition,
+    events_from,
+    select_transition,
+)
 from workflow.audit.chain import GENESIS, entry_hash
 from workflow.audit.models import AuditEntry
 from workflow.campaigns.models import Campaign
@@ -231,7 +239,7 @@ def apply_event(
     if transition is None:
         allowed = [e.value for e in allowed_events(actor, case, rules)]
         raise EventNotAllowed(
-            f"案件处于“{case.state.value}”状态，不能执行“{event.value}”",
+            f"案件处于“{STATE_NAMES[case.state]}”环节，不能执行“{event.value}”",
             {"state": case.state.value, "allowed_events": allowed},
         )
     refusal = refusal_by_role(actor, transition, case, rules)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +30,7 @@ def submit_report(
     note: str | None,
     actor: Actor,
     clock: Clock,
+    figures: dict[str, Any] | None = None,
 ) -> int:
     if not actor.may(Grant.SUBMIT_REPORT):
         raise PermissionDenied("当前角色无权报送")
@@ -49,6 +52,7 @@ def submit_report(
                         unit_id=unit.id,
                         kind=kind,
                         note=note,
+                        figures=figures or {},
                         submitted_by=actor.username,
                         submitted_at=clock.now(),
                     )

@@ -507,14 +507,6 @@ def test_report_figures_in_the_database_add_up_at_the_city(run: Run) -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "POST /api/campaigns/{id}/reports drops `figures`: api/routers/notices.py report() does not "
-        "pass body.figures on, and workflow/deadlines/reports.py submit_report() has no figures "
-        "parameter (its INSERT leaves the column at its '{}' default)"
-    ),
-)
 def test_report_figures_submitted_through_the_api_add_up_at_the_city(run: Run) -> None:
     before = city_inputs(run)
     for code, figures in (("WH-HC", {"H": 4, "I": 9}), ("WH-WD", {"H": 6, "I": 11})):
