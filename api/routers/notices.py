@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
@@ -66,6 +66,12 @@ class OutboxItemOut(BaseModel):
     sent_at: dt.datetime | None
 
 
+def inbox_out(row: Any) -> InboxItemOut:
+    return InboxItemOut(id=row.id, unit=row.unit_code, title=row.title, body=row.body,
+                        link=row.link, created_at=row.created_at, read_at=row.read_at,
+                        read_by=row.read_by)
+
+
 @router.get("/api/inbox", response_model=list[InboxItemOut])
 def inbox(
     actor: CurrentActor,
@@ -79,19 +85,7 @@ def inbox(
         query = query.where(inbox_t.c.read_at.is_(None))
     with svc.engine.connect() as conn:
         rows = conn.execute(query.order_by(inbox_t.c.id.desc()).limit(limit)).all()
-    return [
-        InboxItemOut(
-            id=r.id,
-            unit=r.unit_code,
-            title=r.title,
-            body=r.body,
-            link=r.link,
-            created_at=r.created_at,
-            read_at=r.read_at,
-            read_by=r.read_by,
-        )
-        for r in rows
-    ]
+    return [inbox_out(r) for r in rows]
 
 
 @router.post("/api/inbox/{item_id}/read", response_model=InboxItemOut)
@@ -109,16 +103,7 @@ def mark_read(item_id: int, actor: CurrentActor, svc: ServicesDep) -> InboxItemO
                 .values(read_at=svc.clock.now(), read_by=actor.username)
             )
         row = conn.execute(select(inbox_t).where(inbox_t.c.id == item_id)).one()
-    return InboxItemOut(
-        id=row.id,
-        unit=row.unit_code,
-        title=row.title,
-        body=row.body,
-        link=row.link,
-        created_at=row.created_at,
-        read_at=row.read_at,
-        read_by=row.read_by,
-    )
+    return inbox_out(row)
 
 
 @router.post("/api/campaigns/{campaign_id}/reports", status_code=201, response_model=ReportOut)
