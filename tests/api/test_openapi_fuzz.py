@@ -1,0 +1,383 @@
+"""Property-based fuzzing of the OpenAPI document with Schemathesis, in-process (ASGI, no server).
+
+For every operation, Hypothesis generates requests from the schema (valid and invalid ones) and
+sends them signed in as a manager-and-admin of the city union WH. Every response must be no 5xx
+and conform to the document: a documented status code, the documented content type and headers,
+and a body that validates against the response schema.
+
+Bounded and deterministic for CI: `derandomize=True` (the examples follow from the test alone),
+no example database, MAX_EXAMPLES per operation. Each operation runs against a fresh database
+seeded with the Weihai tree, the 2024 campaign and a few cases, so small generated ids hit real
+rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, assume, settings
+from sqlalchemy import Engine, create_engine, text
+
+from api.app import create_app
+from api.deps import Services
+from api.security import issue_token
+from tests.factories import new_case, student, weihai, worker
+from workflow.clock import ManualClock
+from workflow.config import Settings
+from workflow.db import make_engine, transaction
+from workflow.migrate import upgrade
+from workflow.users.models import User
+
+MAX_EXAMPLES = 25
+FUZZER = "fuzz.wh"
+SETTINGS = Settings(secret_key="fuzz-secret-key-0123456789abcdef", token_minutes=60 * 24)
+user_t = User.__table__  # type: ignore[attr-defined]
+
+# The document is the app's own; the database behind it is swapped in per test (`fuzz_db`).
+APP = create_app(
+    engine=create_engine("sqlite://"),
+    clock=ManualClock(dt.datetime(2024, 7, 20, 9)),
+    settings=SETTINGS,
+)
+SCHEMA = schemathesis.openapi.from_asgi("/openapi.json", APP)
+
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+    schemathesis.checks.response_headers_conformance,
+    schemathesis.checks.response_schema_conformance,
+]
+
+
+def seed(engine: Engine, clock: ManualClock) -> None:
+    _tree, campaign = weihai(engine, clock)
+    with transaction(engine) as conn:
+        wh = conn.execute(text("SELECT id FROM unit WHERE code = 'WH'")).scalar_one()
+        conn.execute(
+            user_t.insert().values(
+                username=FUZZER,
+                password_hash="signs-in-by-minted-token-only",
+                display_name="模糊测试",
+                unit_id=wh,
+                roles=["manager", "admin"],
+                is_active=True,
+                created_at=clock.now(),
+            )
+        )
+    for unit in ("WH-HC-001", "WH-HC-002", "WH-WD-001"):
+        new_case(engine, clock, campaign, unit)
+
+
+INT32 = range(-(2**31), 2**31)
+
+
+def ints(value: Any) -> Iterator[int]:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from ints(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from ints(v)
+
+
+def strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, bytes):
+        yield value.decode("utf-8", errors="replace").replace("\\u0000", "\x00")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from strings(k)
+            yield from strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from strings(v)
+
+
+def known_bug(case: schemathesis.Case, dialect: str) -> str | None:
+    """Inputs that hit a bug pinned (strict xfail) below; kept out of the general run so that it
+    keeps checking everything else. Remove each filter together with the bug's xfail."""
+    values = [case.path_parameters, case.query, case.body]
+    if any(v not in INT32 for v in ints(values)):
+        return "integer beyond the database's range"
+    if isinstance(case.body, bytes):
+        try:
+            case.body.decode("utf-8")
+        except UnicodeDecodeError:
+            return "request body that is not UTF-8"
+    if dialect == "postgresql" and any("\x00" in v for v in strings(values)):
+        return "NUL character in a string that reaches PostgreSQL"
+    return None
+
+
+def serve_from(engine: Engine) -> dict[str, str]:
+    """Seeds `engine`, puts it behind APP; the bearer header of the manager-and-admin at WH."""
+    clock = ManualClock(dt.datetime(2024, 7, 20, 9, 0))
+    seed(engine, clock)
+    APP.state.services = Services(engine=engine, clock=clock, settings=SETTINGS)
+    return {"Authorization": f"Bearer {issue_token(SETTINGS, FUZZER, clock.now())}"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def fuzz_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A fresh database (SQLite, then PostgreSQL) behind APP; the fuzzer's bearer header."""
+    if request.param == "postgresql":
+        yield serve_from(request.getfixturevalue("pg"))
+        return
+    engine = make_engine(f"sqlite:///{tmp_path / 'fuzz.db'}")
+    upgrade(engine)
+    try:
+        yield serve_from(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def fuzz_pg(pg: Engine) -> dict[str, str]:
+    """PostgreSQL only behind APP."""
+    return serve_from(pg)
+
+
+@SCHEMA.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_every_response_is_documented_and_no_5xx(
+    case: schemathesis.Case, fuzz_db: dict[str, str]
+) -> None:
+    assume(known_bug(case, APP.state.services.engine.dialect.name) is None)
+    case.call_and_validate(headers=fuzz_db, checks=CHECKS)
+
+
+# -- what the fuzzing found, pinned -------------------------------------------------------------
+
+BEYOND_RANGE = [
+    ("GET", "/api/cases/{big}", None),
+    ("PATCH", "/api/cases/{big}", {"student": {"school": "青岛大学"}}),
+    ("GET", "/api/cases/{big}/history", None),
+    ("POST", "/api/cases/{big}/events", {"event": "submit", "version": 1}),
+    (
+        "POST",
+        "/api/cases/bulk-events",
+        {"event": "submit", "cases": [{"id": "{big}", "version": 1}]},
+    ),
+    ("GET", "/api/cases?campaign={big}", None),
+    (
+        "POST",
+        "/api/cases",
+        {"campaign": "{big}", "unit": "WH-HC-001", "worker": "{worker}", "student": "{student}"},
+    ),
+    ("GET", "/api/campaigns/{big}", None),
+    ("POST", "/api/campaigns/{big}/reports", {"unit": "WH-HC", "kind": "statistics"}),
+    ("GET", "/api/campaigns/{big}/statistics", None),
+    ("GET", "/api/dashboard?campaign={big}", None),
+    ("POST", "/api/inbox/{big}/read", None),
+]
+
+
+def fill(value: Any, big: int) -> Any:
+    if value == "{big}":
+        return big
+    if value == "{worker}":
+        return worker()
+    if value == "{student}":
+        return student()
+    if isinstance(value, dict):
+        return {k: fill(v, big) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill(v, big) for v in value]
+    return value
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "integer ids are not bounded in the API (path, query and body `int` without le=), so an id "
+        "beyond the column's range reaches the driver: OverflowError on SQLite (>= 2**63), "
+        "NumericValueOutOfRange on PostgreSQL's INTEGER columns (>= 2**31) → 500 internal_error. "
+        "Bound them (e.g. Path/Query/Field(ge=1, le=2**31 - 1)) or treat DataError as not found"
+    ),
+)
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    BEYOND_RANGE,
+    ids=[f"{m} {u.split('?')[0]}" for m, u, _b in BEYOND_RANGE],
+)
+def test_an_id_beyond_the_database_range_is_refused_not_a_500(
+    fuzz_db: dict[str, str], method: str, url: str, body: Any
+) -> None:
+    engine = APP.state.services.engine
+    big = 2**31 if engine.dialect.name == "postgresql" else 2**63
+    with TestClient(APP, raise_server_exceptions=False) as client:
+        response = client.request(
+            method, url.replace("{big}", str(big)), json=fill(body, big), headers=fuzz_db
+        )
+    assert response.status_code < 500, response.text
+    assert response.status_code in {200, 404, 422}, response.text
+    if response.status_code == 200:  # bulk: one result per case, that one not found
+        assert response.json()["results"][0]["error"]["code"] == "not_found", response.text
+    else:
+        assert response.json()["code"] in {"not_found", "validation_error"}, response.text
+
+
+def test_a_small_unknown_id_is_a_plain_404(fuzz_db: dict[str, str]) -> None:
+    """The same routes with an id that fits the column: no 500, the contract's 404/422."""
+    with TestClient(APP, raise_server_exceptions=False) as client:
+        for method, url, body in BEYOND_RANGE:
+            response = client.request(
+                method,
+                url.replace("{big}", "2147483000"),
+                json=fill(body, 2147483000),
+                headers=fuzz_db,
+            )
+            assert response.status_code in {200, 404, 422}, f"{method} {url}: {response.text}"
+
+
+def json_body_operations() -> list[tuple[str, str, set[str]]]:
+    out = []
+    for path, operations in APP.openapi()["paths"].items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                out.append((method.upper(), path, set(operation["responses"])))
+    return out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "a request body that is not UTF-8 (e.g. b'\\xb2' as application/json) makes FastAPI raise "
+        "HTTPException(400) ('There was an error parsing the body'), answered as 400 bad_request, "
+        "but no operation documents 400: add 400 to api/errors.py ERROR_RESPONSES (and the auth "
+        "router's responses), or answer it as 422 json_invalid like other unreadable JSON"
+    ),
+)
+def test_an_undecodable_body_gets_a_documented_status(fuzz_db: dict[str, str]) -> None:
+    operations = json_body_operations()
+    assert len(operations) >= 8
+    undocumented = []
+    with TestClient(APP, raise_server_exceptions=False) as client:
+        for method, path, documented in operations:
+            url = path.replace("{case_id}", "1").replace("{campaign_id}", "1")
+            url = url.replace("{code}", "WH-HC").replace("{username}", FUZZER)
+            response = client.request(
+                method,
+                url,
+                content=b"\xb2",
+                headers={**fuzz_db, "Content-Type": "application/json"},
+            )
+            assert response.status_code < 500
+            assert set(response.json()) == {"code", "message", "details"}
+            if str(response.status_code) not in documented:
+                undocumented.append(f"{method} {path}: {response.status_code}")
+    assert not undocumented, undocumented
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "api/routers/cases.py fire_many(): only DomainError is caught per item, so a database error "
+        "in one item (here an id beyond the column's range) ends the whole request in a 500 after "
+        "the earlier items were already committed; the client never learns they succeeded. Catch "
+        "per item (after bounding the ids) and report it as that item's error"
+    ),
+)
+def test_one_bad_item_does_not_hide_the_bulk_results_already_committed(
+    fuzz_db: dict[str, str],
+) -> None:
+    engine = APP.state.services.engine
+    big = 2**31 if engine.dialect.name == "postgresql" else 2**63
+    with TestClient(APP, raise_server_exceptions=False) as client:
+        response = client.post(
+            "/api/cases/bulk-events",
+            headers=fuzz_db,
+            json={
+                "event": "withdraw",
+                "cases": [{"id": 1, "version": 1}, {"id": big, "version": 1}],
+            },
+        )
+        case = client.get("/api/cases/1", headers=fuzz_db).json()
+    assert case["state"] == "withdrawn"  # the first item was committed either way
+    assert response.status_code == 200, response.text
+    assert [r["ok"] for r in response.json()["results"]] == [True, False]
+
+
+NUL_INPUTS = [
+    ("GET", "/api/units/%00", None),
+    ("GET", "/api/units?parent=%00", None),
+    ("PATCH", "/api/units/%00", {"name": "改名"}),
+    ("GET", "/api/users/%00", None),
+    ("GET", "/api/cases?q=%00", None),
+    ("GET", "/api/cases?unit=%00", None),
+    ("GET", "/api/dashboard?campaign=1&unit=%00", None),
+    ("GET", "/api/campaigns/1/statistics?unit=%00", None),
+    (
+        "POST",
+        "/api/users",
+        {
+            "username": "new.user",
+            "password": "long-enough-1",
+            "display_name": "x",
+            "unit": "\x00",
+            "roles": ["clerk"],
+        },
+    ),
+    ("POST", "/api/units", {"code": "WH-X", "name": "\x00", "level": "grassroots", "parent": "WH"}),
+    (
+        "POST",
+        "/api/cases",
+        {"campaign": 1, "unit": "\x00", "worker": "{worker}", "student": "{student}"},
+    ),
+    ("POST", "/api/campaigns/1/reports", {"unit": "\x00", "kind": "statistics"}),
+]
+
+
+@pytest.mark.postgres
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "PostgreSQL text cannot hold NUL (0x00) and no input refuses it, so a NUL in a path, query or "
+        "body string reaches psycopg: DataError → 500 internal_error (SQLite stores it and is fine). "
+        "Refuse \\x00 at the edge (a validator on the str fields / a check of path and query) as 422"
+    ),
+)
+@pytest.mark.parametrize(
+    ("method", "url", "body"), NUL_INPUTS, ids=[f"{m} {u}" for m, u, _b in NUL_INPUTS]
+)
+def test_a_nul_character_is_refused_not_a_500_on_postgresql(
+    fuzz_pg: dict[str, str], method: str, url: str, body: Any
+) -> None:
+    with TestClient(APP, raise_server_exceptions=False) as client:
+        response = client.request(method, url, json=fill(body, 0), headers=fuzz_pg)
+    assert response.status_code in {404, 422}, response.text
+
+
+@pytest.mark.postgres
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "api/routers/auth.py token(): a NUL in the form's username reaches PostgreSQL (the throttle "
+        "key and the user lookup) → 500 for an anonymous caller, and the failure is not counted"
+    ),
+)
+def test_signing_in_with_a_nul_in_the_username_is_a_401_on_postgresql(
+    fuzz_pg: dict[str, str],
+) -> None:
+    with TestClient(APP, raise_server_exceptions=False) as client:
+        response = client.post("/api/auth/token", data={"username": "a\x00b", "password": "x"})
+    assert response.status_code == 401, response.text
