@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from api import errors, pages
 from api.deps import Services
+from api.middleware import RejectNul
 from api.pages import LoginRequired
 from api.routers import auth, campaigns, cases, notices, reports, units, users
 from api.schemas import Health
@@ -52,6 +53,7 @@ def create_app(
                   lifespan=lifespan)
     app.state.services = services
     errors.install(app)
+    app.add_middleware(RejectNul)
 
     @app.get("/api/health", response_model=Health, tags=["health"])
     def health() -> Health:

@@ -68,6 +68,7 @@ _FIELD_MESSAGES = {
 }
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "请求体无法解析（例如不是 UTF-8）"},
     401: {"model": ErrorBody, "description": "未登录或令牌无效"},
     403: {"model": ErrorBody, "description": "角色无权执行"},
     404: {"model": ErrorBody, "description": "不存在或不在本单位管辖范围内"},
@@ -117,6 +118,8 @@ def install(app: FastAPI) -> None:
             if loc and loc[0] in {"body", "query", "path", "header", "cookie"}:
                 loc = loc[1:] if loc[0] == "body" else loc
             kind = str(err.get("type", "invalid"))
+            if kind == "json_invalid":  # the location is a byte offset, not a field
+                loc = ("body",)
             if kind == "value_error":
                 message = str(err.get("ctx", {}).get("error", err.get("msg", "")))
                 kind = "invalid"

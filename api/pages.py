@@ -40,7 +40,7 @@ from workflow.statistics.compute import statistics
 from workflow.statistics.xlsx import workbook
 from workflow.units.models import ACTS_AS, Unit, UnitLevel
 from workflow.users.models import Role, User
-from workflow.users.service import password_matches
+from workflow.users.service import DUMMY_HASH, password_matches
 
 COOKIE = "jinqiu_session"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -171,7 +171,8 @@ def login(
         response = render(request, "login.html", None, next=next, error=exc.message)
         response.status_code = 429
         return response
-    if row is None or not row.is_active or not password_matches(row.password_hash, password):
+    known_hash = row.password_hash if row is not None else DUMMY_HASH
+    if not password_matches(known_hash, password) or row is None or not row.is_active:
         with transaction(svc.engine) as conn:
             record_failure(conn, keys, now)
         response = render(request, "login.html", None, next=next, error="用户名或密码错误")

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.errors import ErrorBody
 from states import CaseEvent, CaseState
 from workflow.cases.schema import StudentIn, WorkerIn
+
+MAX_DB_INT = 2**31 - 1  # PostgreSQL INTEGER; larger ids cannot exist, so say so with a 422
+DbId = Annotated[int, Field(ge=1, le=MAX_DB_INT)]
+PathId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
+QueryId = Annotated[int, Query(ge=1, le=MAX_DB_INT)]
 
 
 class Strict(BaseModel):
@@ -181,7 +187,7 @@ class CaseList(BaseModel):
 
 
 class CaseCreateIn(Strict):
-    campaign: int
+    campaign: DbId
     unit: str = Field(min_length=1, max_length=64)
     worker: WorkerIn
     student: StudentIn
@@ -221,7 +227,7 @@ class CasePatch(Strict):
 
 class EventIn(Strict):
     event: CaseEvent
-    version: int = Field(ge=1)
+    version: DbId
     opinion: str | None = Field(default=None, max_length=2000)
     data: dict[str, Any] | None = None
 
@@ -233,8 +239,8 @@ class EventOut(BaseModel):
 
 
 class BulkCase(Strict):
-    id: int
-    version: int = Field(ge=1)
+    id: DbId
+    version: DbId
 
 
 class BulkEventIn(Strict):

@@ -36,6 +36,7 @@ class OutboxMessage(SQLModel, table=True):
     idempotency_key: str = Field(max_length=200, unique=True)
     channel: str = Field(max_length=16)
     recipient: str = Field(max_length=500)  # an e-mail address or a webhook URL
+    unit_code: str | None = Field(default=None, max_length=64, index=True)  # whose contact it is
     subject: str = Field(max_length=300)
     body_text: str
     body_html: str | None = None

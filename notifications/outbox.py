@@ -30,6 +30,7 @@ class Outgoing:
     body_text: str
     body_html: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
+    unit_code: str | None = None  # the unit whose contact receives it (scopes the admin view)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ def enqueue(conn: Connection, messages: Sequence[Outgoing], now: dt.datetime) ->
                 "body_text": m.body_text,
                 "body_html": m.body_html,
                 "payload": m.payload,
+                "unit_code": m.unit_code,
                 "status": OutboxStatus.PENDING.value,
                 "attempts": 0,
                 "next_attempt_at": now,

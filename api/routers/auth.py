@@ -14,7 +14,7 @@ from api.schemas import TokenOut
 from api.security import check_throttle, clear_failures, issue_token, record_failure, throttle_keys
 from workflow.db import transaction
 from workflow.users.models import User
-from workflow.users.service import password_matches
+from workflow.users.service import DUMMY_HASH, password_matches
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 user_t = User.__table__  # type: ignore[attr-defined]
@@ -23,7 +23,8 @@ user_t = User.__table__  # type: ignore[attr-defined]
 @router.post(
     "/token",
     response_model=TokenOut,
-    responses={401: {"model": ErrorBody}, 429: {"model": ErrorBody}},
+    responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 422: {"model": ErrorBody},
+               429: {"model": ErrorBody}},
 )
 def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, svc: ServicesDep
@@ -35,7 +36,9 @@ def token(
         row = conn.execute(
             select(user_t.c.password_hash, user_t.c.is_active).where(user_t.c.username == form.username)
         ).first()
-    if row is None or not row.is_active or not password_matches(row.password_hash, form.password):
+    # Unknown users cost one Argon2 verification too: timing must not tell which names exist.
+    known_hash = row.password_hash if row is not None else DUMMY_HASH
+    if not password_matches(known_hash, form.password) or row is None or not row.is_active:
         with transaction(svc.engine) as conn:
             record_failure(conn, keys, now)
         raise Unauthorized("用户名或密码错误")

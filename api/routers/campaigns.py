@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select
 
 from api.deps import CurrentActor, ServicesDep, require
 from api.errors import ERROR_RESPONSES
-from api.schemas import CampaignOut, CampaignSummary, FundOut
+from api.schemas import CampaignOut, CampaignSummary, FundOut, PathId
 from workflow.campaigns.models import Campaign, CampaignDeadline, CampaignPhase, FundSource
 from workflow.campaigns.schema import CampaignFile
 from workflow.campaigns.service import load_campaign
@@ -96,6 +96,6 @@ def list_campaigns(actor: CurrentActor, svc: ServicesDep) -> list[CampaignSummar
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut)
-def read(campaign_id: int, actor: CurrentActor, svc: ServicesDep) -> CampaignOut:
+def read(campaign_id: PathId, actor: CurrentActor, svc: ServicesDep) -> CampaignOut:
     with svc.engine.connect() as conn:
         return campaign_out(conn, campaign_in_scope(conn, campaign_id, actor))

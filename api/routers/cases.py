@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from api.deps import CurrentActor, ServicesDep
 from api.errors import ERROR_RESPONSES, ErrorBody
 from api.schemas import (
+    MAX_DB_INT,
     BulkEventIn,
     BulkOut,
     BulkResult,
@@ -21,6 +23,7 @@ from api.schemas import (
     EventIn,
     EventOut,
     HistoryItem,
+    PathId,
     StudentOut,
     WorkerOut,
 )
@@ -35,6 +38,7 @@ from workflow.errors import DomainError, NotFound, ValidationFailed
 from workflow.identity import mask_id_number
 from workflow.money import format_yuan
 
+log = logging.getLogger("jinqiu.api")
 router = APIRouter(prefix="/api/cases", tags=["cases"], responses=ERROR_RESPONSES)
 case_t = Case.__table__  # type: ignore[attr-defined]
 
@@ -104,7 +108,7 @@ def create(body: CaseCreateIn, actor: CurrentActor, svc: ServicesDep) -> CaseOut
 def list_(
     actor: CurrentActor,
     svc: ServicesDep,
-    campaign: int | None = None,
+    campaign: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
     state: CaseState | None = None,
     unit: Annotated[str | None, Query(max_length=64)] = None,
     overdue: bool | None = None,
@@ -133,7 +137,7 @@ def list_(
 
 
 @router.get("/{case_id}", response_model=CaseOut)
-def read(case_id: int, actor: CurrentActor, svc: ServicesDep, response: Response) -> CaseOut:
+def read(case_id: PathId, actor: CurrentActor, svc: ServicesDep, response: Response) -> CaseOut:
     out = read_case(svc, case_id, actor, "GET /api/cases/{id}")
     response.headers["ETag"] = f'W/"{out.version}"'
     return out
@@ -143,7 +147,7 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None:
         return None
     raw = value.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DB_INT:
         raise ValidationFailed("If-Match 须为案件版本号", [
             {"field": "If-Match", "code": "invalid", "message": "须为案件版本号"}])
     return int(raw)
@@ -151,7 +155,7 @@ def parse_if_match(value: str | None) -> int | None:
 
 @router.patch("/{case_id}", response_model=CaseOut)
 def patch(
-    case_id: int,
+    case_id: PathId,
     body: CasePatch,
     actor: CurrentActor,
     svc: ServicesDep,
@@ -171,7 +175,7 @@ def patch(
 
 
 @router.post("/{case_id}/events", response_model=EventOut)
-def fire(case_id: int, body: EventIn, actor: CurrentActor, svc: ServicesDep) -> EventOut:
+def fire(case_id: PathId, body: EventIn, actor: CurrentActor, svc: ServicesDep) -> EventOut:
     with transaction(svc.engine) as conn:
         result = apply_event(
             conn, case_id=case_id, event=body.event, expected_version=body.version, actor=actor,
@@ -194,12 +198,16 @@ def fire_many(body: BulkEventIn, actor: CurrentActor, svc: ServicesDep) -> BulkO
             results.append(BulkResult(id=item.id, ok=True, state=result.state, version=result.version))
         except DomainError as error:
             results.append(BulkResult(id=item.id, ok=False, error=ErrorBody(**error.body())))
+        except Exception:  # one broken item must not hide what happened to the others
+            log.exception("bulk event %s on case %s failed", body.event.value, item.id)
+            results.append(BulkResult(id=item.id, ok=False, error=ErrorBody(
+                code="internal_error", message="服务器内部错误，该案件未办理")))
     ok = sum(1 for r in results if r.ok)
     return BulkOut(succeeded=ok, failed=len(results) - ok, results=results)
 
 
 @router.get("/{case_id}/history", response_model=list[HistoryItem])
-def history(case_id: int, actor: CurrentActor, svc: ServicesDep) -> list[dict[str, Any]]:
+def history(case_id: PathId, actor: CurrentActor, svc: ServicesDep) -> list[dict[str, Any]]:
     with svc.engine.connect() as conn:
         from workflow.cases.reads import in_scope, unit_t
 

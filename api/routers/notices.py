@@ -12,16 +12,18 @@ from sqlalchemy import select, update
 from api.deps import CurrentActor, ServicesDep, require
 from api.errors import ERROR_RESPONSES
 from api.routers.campaigns import campaign_in_scope
-from api.schemas import Strict
+from api.schemas import PathId, Strict
 from notifications.models import InboxMessage, OutboxMessage, OutboxStatus
 from workflow.db import transaction
 from workflow.deadlines.reports import submit_report
 from workflow.errors import NotFound
 from workflow.roles import Actor, Grant
+from workflow.units.models import Unit
 
 router = APIRouter(tags=["notifications"], responses=ERROR_RESPONSES)
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
 
 
 class InboxItemOut(BaseModel):
@@ -89,7 +91,7 @@ def inbox(
 
 
 @router.post("/api/inbox/{item_id}/read", response_model=InboxItemOut)
-def mark_read(item_id: int, actor: CurrentActor, svc: ServicesDep) -> InboxItemOut:
+def mark_read(item_id: PathId, actor: CurrentActor, svc: ServicesDep) -> InboxItemOut:
     with transaction(svc.engine) as conn:
         row = conn.execute(
             select(inbox_t).where(inbox_t.c.id == item_id, inbox_t.c.unit_code == actor.unit_code)
@@ -107,7 +109,7 @@ def mark_read(item_id: int, actor: CurrentActor, svc: ServicesDep) -> InboxItemO
 
 
 @router.post("/api/campaigns/{campaign_id}/reports", status_code=201, response_model=ReportOut)
-def report(campaign_id: int, body: ReportIn, actor: CurrentActor, svc: ServicesDep) -> ReportOut:
+def report(campaign_id: PathId, body: ReportIn, actor: CurrentActor, svc: ServicesDep) -> ReportOut:
     with transaction(svc.engine) as conn:
         campaign_in_scope(conn, campaign_id, actor)
         report_id = submit_report(
@@ -125,13 +127,18 @@ def report(campaign_id: int, body: ReportIn, actor: CurrentActor, svc: ServicesD
 
 @router.get("/api/admin/outbox", response_model=list[OutboxItemOut])
 def outbox(
-    _admin: Annotated[Actor, Depends(require(Grant.MANAGE_USERS))],
+    admin: Annotated[Actor, Depends(require(Grant.MANAGE_USERS))],
     svc: ServicesDep,
     status: OutboxStatus | None = OutboxStatus.FAILED,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[OutboxItemOut]:
-    """Messages by delivery status (default: the failed ones, after their last retry)."""
-    query = select(outbox_t)
+    """Messages to contacts inside the admin's subtree, by delivery status (default: the failed
+    ones, after their last retry)."""
+    query = (
+        select(outbox_t)
+        .join(unit_t, unit_t.c.code == outbox_t.c.unit_code)
+        .where(unit_t.c.path.startswith(admin.unit_path, autoescape=True))
+    )
     if status is not None:
         query = query.where(outbox_t.c.status == status.value)
     with svc.engine.connect() as conn:

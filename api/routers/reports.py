@@ -11,6 +11,7 @@ from sqlalchemy import select
 from api.deps import CurrentActor, ServicesDep
 from api.errors import ERROR_RESPONSES
 from api.routers.campaigns import campaign_in_scope
+from api.schemas import PathId, QueryId
 from workflow.dashboard.service import DashboardQuery, dashboard
 from workflow.errors import NotFound, ValidationFailed
 from workflow.statistics.compute import statistics
@@ -25,7 +26,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @router.get("/api/dashboard")
 def get_dashboard(
-    campaign: int, actor: CurrentActor, svc: ServicesDep,
+    campaign: QueryId, actor: CurrentActor, svc: ServicesDep,
     unit: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     """Cases per state for the unit's subtree, one row per child unit, funds and deadlines."""
@@ -38,7 +39,7 @@ def get_dashboard(
     responses={200: {"content": {"application/json": {}, XLSX: {}}}},
 )
 def get_statistics(
-    campaign_id: int, actor: CurrentActor, svc: ServicesDep,
+    campaign_id: PathId, actor: CurrentActor, svc: ServicesDep,
     unit: Annotated[str | None, Query(max_length=64)] = None,
     format: Annotated[str, Query(pattern="^(json|xlsx)$")] = "json",
     table: Annotated[list[str] | None, Query()] = None,

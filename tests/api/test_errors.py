@@ -100,14 +100,6 @@ def test_a_malformed_json_body_says_so(world: World, auth: dict[str, str]) -> No
     assert "JSON" in body["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "api/errors.py invalid_request(): for json_invalid pydantic's loc is ('body', <byte offset>), "
-        "so details[0].field is the offset ('15'), not a field; it should name 'body' and give the "
-        "position separately"
-    ),
-)
 def test_a_malformed_json_body_names_the_body_not_a_byte_offset(
     world: World, auth: dict[str, str]
 ) -> None:

@@ -160,7 +160,6 @@ def fuzz_pg(pg: Engine) -> dict[str, str]:
 def test_every_response_is_documented_and_no_5xx(
     case: schemathesis.Case, fuzz_db: dict[str, str]
 ) -> None:
-    assume(known_bug(case, APP.state.services.engine.dialect.name) is None)
     case.call_and_validate(headers=fuzz_db, checks=CHECKS)
 
 
@@ -204,15 +203,6 @@ def fill(value: Any, big: int) -> Any:
     return value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "integer ids are not bounded in the API (path, query and body `int` without le=), so an id "
-        "beyond the column's range reaches the driver: OverflowError on SQLite (>= 2**63), "
-        "NumericValueOutOfRange on PostgreSQL's INTEGER columns (>= 2**31) → 500 internal_error. "
-        "Bound them (e.g. Path/Query/Field(ge=1, le=2**31 - 1)) or treat DataError as not found"
-    ),
-)
 @pytest.mark.parametrize(
     ("method", "url", "body"),
     BEYOND_RANGE,
@@ -258,15 +248,6 @@ def json_body_operations() -> list[tuple[str, str, set[str]]]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a request body that is not UTF-8 (e.g. b'\\xb2' as application/json) makes FastAPI raise "
-        "HTTPException(400) ('There was an error parsing the body'), answered as 400 bad_request, "
-        "but no operation documents 400: add 400 to api/errors.py ERROR_RESPONSES (and the auth "
-        "router's responses), or answer it as 422 json_invalid like other unreadable JSON"
-    ),
-)
 def test_an_undecodable_body_gets_a_documented_status(fuzz_db: dict[str, str]) -> None:
     operations = json_body_operations()
     assert len(operations) >= 8
@@ -288,16 +269,7 @@ def test_an_undecodable_body_gets_a_documented_status(fuzz_db: dict[str, str]) -
     assert not undocumented, undocumented
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "api/routers/cases.py fire_many(): only DomainError is caught per item, so a database error "
-        "in one item (here an id beyond the column's range) ends the whole request in a 500 after "
-        "the earlier items were already committed; the client never learns they succeeded. Catch "
-        "per item (after bounding the ids) and report it as that item's error"
-    ),
-)
-def test_one_bad_item_does_not_hide_the_bulk_results_already_committed(
+def test_an_out_of_range_item_refuses_the_whole_bulk_request_before_anything_happens(
     fuzz_db: dict[str, str],
 ) -> None:
     engine = APP.state.services.engine
@@ -312,9 +284,9 @@ def test_one_bad_item_does_not_hide_the_bulk_results_already_committed(
             },
         )
         case = client.get("/api/cases/1", headers=fuzz_db).json()
-    assert case["state"] == "withdrawn"  # the first item was committed either way
-    assert response.status_code == 200, response.text
-    assert [r["ok"] for r in response.json()["results"]] == [True, False]
+    assert response.status_code == 422, response.text
+    assert response.json()["details"][0]["field"] == "cases.1.id"
+    assert case["state"] == "survey"  # validated at the door: no item was fired
 
 
 NUL_INPUTS = [
@@ -348,14 +320,6 @@ NUL_INPUTS = [
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "PostgreSQL text cannot hold NUL (0x00) and no input refuses it, so a NUL in a path, query or "
-        "body string reaches psycopg: DataError → 500 internal_error (SQLite stores it and is fine). "
-        "Refuse \\x00 at the edge (a validator on the str fields / a check of path and query) as 422"
-    ),
-)
 @pytest.mark.parametrize(
     ("method", "url", "body"), NUL_INPUTS, ids=[f"{m} {u}" for m, u, _b in NUL_INPUTS]
 )
@@ -368,16 +332,10 @@ def test_a_nul_character_is_refused_not_a_500_on_postgresql(
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "api/routers/auth.py token(): a NUL in the form's username reaches PostgreSQL (the throttle "
-        "key and the user lookup) → 500 for an anonymous caller, and the failure is not counted"
-    ),
-)
-def test_signing_in_with_a_nul_in_the_username_is_a_401_on_postgresql(
+def test_signing_in_with_a_nul_in_the_username_is_refused_at_the_door_on_postgresql(
     fuzz_pg: dict[str, str],
 ) -> None:
     with TestClient(APP, raise_server_exceptions=False) as client:
         response = client.post("/api/auth/token", data={"username": "a\x00b", "password": "x"})
-    assert response.status_code == 401, response.text
+    assert response.status_code == 422, response.text
+    assert response.json()["details"][0]["code"] == "nul_character"

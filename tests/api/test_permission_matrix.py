@@ -430,9 +430,6 @@ MATRIX: tuple[Route, ...] = (
         in_scope=parent("clerk"),
         ok=status(201),
         in_scope_request=lambda t: Req("/api/cases", json=case_body(t.campaign_hc, "WH-HC-001")),
-        xfail="workflow/cases/service.py create_case(): the campaign is looked up by id only, "
-        "not checked to concern the actor or the case's unit — a clerk of WH-WD files a "
-        "case of WH-WD-001 into the campaign organised by WH-HC (201)",
     ),
     Route(
         "GET",
@@ -575,8 +572,6 @@ MATRIX: tuple[Route, ...] = (
         gate=Grant.MANAGE_USERS,
         in_scope=parent("admin"),
         ok=listing(True, lambda m, t: m["id"] == t.outbox),
-        xfail="api/routers/notices.py outbox(): the outbox is not scoped to the admin's "
-        "subtree — an admin of WH-HC-002 lists the failed e-mail to WH-HC-001's contact",
     ),
 )
 
@@ -649,6 +644,7 @@ def matrix(world: World) -> Iterator[tuple[World, Target]]:
                 idempotency_key="matrix:outbox",
                 channel="email",
                 recipient="wh-hc-001@example.org",
+                unit_code="WH-HC-001",
                 subject="WH-HC-001 逾期提醒",
                 body_text="WH-HC-001 的摸底表已逾期",
                 payload={},

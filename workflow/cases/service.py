@@ -50,7 +50,13 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
             f"单位 {spec.unit} 不存在",
             [{"field": "unit", "code": "unknown_unit", "message": "单位不存在"}],
         )
-    if conn.execute(select(campaign_t.c.id).where(campaign_t.c.id == spec.campaign)).first() is None:
+    campaign = conn.execute(
+        select(campaign_t.c.id, unit_t.c.path)
+        .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
+        .where(campaign_t.c.id == spec.campaign)
+    ).first()
+    # A campaign concerns the units under its organiser; anything else is not "there" for this unit.
+    if campaign is None or not unit.path.startswith(campaign.path):
         raise ValidationFailed(
             f"活动 {spec.campaign} 不存在",
             [{"field": "campaign", "code": "unknown_campaign", "message": "活动不存在"}],

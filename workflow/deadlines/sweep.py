@@ -208,6 +208,7 @@ def _remind(
                     message["subject"],
                     message["text"],
                     message["html"],
+                    unit_code=notified.code,
                 )
             )
         if webhook:
@@ -219,6 +220,7 @@ def _remind(
                     message["subject"],
                     message["text"],
                     payload=robot_payload(message["subject"], message["markdown"], message["data"]),
+                    unit_code=notified.code,
                 )
             )
         inbox.append(

@@ -14,6 +14,8 @@ from workflow.users.models import Role, User
 
 user_table = User.__table__  # type: ignore[attr-defined]
 _hasher = PasswordHasher()
+# Verified against when a username is unknown, so both answers take one Argon2 check.
+DUMMY_HASH = _hasher.hash("jinqiu-no-such-user")
 
 
 class UserCreate(BaseModel):
