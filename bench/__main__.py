@@ -12,6 +12,7 @@ from bench.common import emit
 
 BENCHMARKS = {
     "lifecycle": "bench.lifecycle",  # a case's whole life through the engine vs the bare driver
+    "sweep": "bench.sweep",  # one reminder sweep over a province vs the same rows on the bare driver
 }
 
 
