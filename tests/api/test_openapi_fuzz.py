@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, assume, settings
+from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, create_engine, text
 
 from api.app import create_app
@@ -73,52 +73,6 @@ def seed(engine: Engine, clock: ManualClock) -> None:
         )
     for unit in ("WH-HC-001", "WH-HC-002", "WH-WD-001"):
         new_case(engine, clock, campaign, unit)
-
-
-INT32 = range(-(2**31), 2**31)
-
-
-def ints(value: Any) -> Iterator[int]:
-    if isinstance(value, bool):
-        return
-    if isinstance(value, int):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from ints(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            yield from ints(v)
-
-
-def strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, bytes):
-        yield value.decode("utf-8", errors="replace").replace("\\u0000", "\x00")
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from strings(k)
-            yield from strings(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            yield from strings(v)
-
-
-def known_bug(case: schemathesis.Case, dialect: str) -> str | None:
-    """Inputs that hit a bug pinned (strict xfail) below; kept out of the general run so that it
-    keeps checking everything else. Remove each filter together with the bug's xfail."""
-    values = [case.path_parameters, case.query, case.body]
-    if any(v not in INT32 for v in ints(values)):
-        return "integer beyond the database's range"
-    if isinstance(case.body, bytes):
-        try:
-            case.body.decode("utf-8")
-        except UnicodeDecodeError:
-            return "request body that is not UTF-8"
-    if dialect == "postgresql" and any("\x00" in v for v in strings(values)):
-        return "NUL character in a string that reaches PostgreSQL"
-    return None
 
 
 def serve_from(engine: Engine) -> dict[str, str]:
