@@ -1,0 +1,308 @@
+"""`python -m bench dashboard [--db URL] [--units N] [--cases N] [--calls N]`: the phase
+dashboard of a province-sized campaign (1,000,000 cases, 100,000 units) for the province, a city
+and a district, next to the plain GROUP BY over the campaign's cases that it replaces.
+
+The world (bench/seeding.py): province → 20 cities → 200 districts → 99,779 grassroots unions;
+the province's campaign with four deadlines (two of them reports, submitted by 90% of the
+districts and cities); the cases spread evenly over the grassroots unions, in every state of the
+funnel as in mid-August (5% survey, 15% archive check, 10% publicity, 25% approval, 10%
+disbursement, 10% follow-up, 15% closed, 5% rejected, 5% withdrawn); the dashboard's case_count
+rows computed from the loaded cases the way migration 0004's backfill does (and checked
+against `recount` afterwards); 3 reminders each for 10% of the grassroots unions in the ledger.
+
+Timed (wall clock, in this process): `workflow.dashboard.service.dashboard()` on its own
+connection, as GET /api/dashboard calls it, for the province (20 children), a city (10) and a
+district (~500), `--calls` times each; interleaved with the baselines the counters replace:
+`SELECT state, count(*) FROM aid_case WHERE campaign_id = ? GROUP BY state` (the whole
+campaign), the same per city for the province (the case's unit path gives its city), and the
+state counts of the city's and the district's subtree (a path-prefix join over the cases).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from bench.common import BenchDatabase, bench_database, default_db_url, percentile, say
+from bench.seeding import (
+    COUNTER_COLUMNS,
+    LEDGER_COLUMNS,
+    PENDING_EVERY,
+    Households,
+    Loader,
+    ProvinceTree,
+    UnitRow,
+    counter_rows,
+    load_cases,
+    load_province_campaign,
+    load_reports,
+    load_tree,
+    loadavg,
+    province_tree,
+    say_load,
+    sql_time,
+    timed,
+)
+from workflow.clock import ManualClock
+from workflow.dashboard.counters import recount, stored
+from workflow.dashboard.service import DashboardQuery, dashboard
+from workflow.roles import Actor
+
+TARGET_MS = 300.0
+TODAY = dt.date(2024, 8, 14)  # archive checks and publicity under way; the survey is over
+SURVEY_START = dt.datetime(2024, 7, 16, 9, 0)
+# 20 slots: the share of each state in mid-August.
+FUNNEL = (["survey"] * 1 + ["archive_check"] * 3 + ["publicity"] * 2 + ["approval"] * 5
+          + ["disbursement"] * 2 + ["follow_up"] * 2 + ["closed"] * 3 + ["rejected"] * 1
+          + ["withdrawn"] * 1)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench dashboard", description=(__doc__ or "").split("\n")[0]
+    )
+    parser.add_argument("--db", default=default_db_url(),
+                        help="sqlite:///new-file.db or postgresql://user@host:port/db (a fresh "
+                             "schema is made and dropped); default: JINQIU_DATABASE_URL if set, "
+                             "else a fresh temporary SQLite file")
+    parser.add_argument("--units", type=int, default=100_000, help="units in the tree")
+    parser.add_argument("--cases", type=int, default=1_000_000, help="cases in the campaign")
+    parser.add_argument("--calls", type=int, default=50,
+                        help="dashboard calls per unit (p50/p99 over them)")
+    parser.add_argument("--baseline-calls", type=int, default=10,
+                        help="calls of each GROUP BY baseline (each scans the cases)")
+    parser.add_argument("--no-check", action="store_true",
+                        help="skip the recount of every counter after loading")
+    parser.add_argument("--profile", metavar="FILE", default=None,
+                        help="cProfile extra, uncounted dashboard calls into FILE (pstats)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> dict[str, Any]:
+    args = parse_args(argv)
+    with bench_database(args.db, name="dashboard") as db:
+        return run(db, args)
+
+
+# -- the world ---------------------------------------------------------------------------------
+
+
+def assignments(tree: ProvinceTree, cases: int) -> list[tuple[UnitRow, str]]:
+    base, extra = divmod(cases, len(tree.grassroots))
+    out: list[tuple[UnitRow, str]] = []
+    for j, unit in enumerate(tree.grassroots):
+        for k in range(base + (1 if j < extra else 0)):
+            out.append((unit, FUNNEL[(k * 7 + j) % len(FUNNEL)]))
+    return out
+
+
+def ledger_rows(tree: ProvinceTree, campaign_id: int, deadlines: dict[str, int]
+                ) -> list[tuple[Any, ...]]:
+    """T-3, T-1 and T-0 reminders of the survey deadline to every 10th grassroots union, and
+    overdue notices with escalations for every 10th district."""
+    rows: list[tuple[Any, ...]] = []
+    survey = deadlines["survey_materials"]
+    for i, unit in enumerate(tree.grassroots[::PENDING_EVERY]):
+        for occurrence, day in ((3, 26), (1, 30), (0, 31)):
+            at = sql_time(dt.datetime(2024, 7, day, 0, 5))
+            rows.append((campaign_id, survey, unit.id, "before", occurrence, unit.id,
+                         1 + i % 3, at))
+    archive = deadlines["archive_review"]
+    for district in tree.districts[::PENDING_EVERY]:
+        for step in (1, 2, 3):
+            at = sql_time(dt.datetime(2024, 7, 28 + step, 0, 5))
+            rows.append((campaign_id, archive, district.id, "overdue", step, district.id, 4, at))
+            if step >= 2:
+                assert district.parent_id is not None
+                rows.append((campaign_id, archive, district.id, "escalation", step,
+                             district.parent_id, 4, at))
+    return rows
+
+
+def build(db: BenchDatabase, units: int, cases: int) -> tuple[ProvinceTree, int, dict[str, float]]:
+    load: dict[str, float] = {}
+    clock = ManualClock(SURVEY_START)
+    tree, load["tree_build_s"] = timed(lambda: province_tree(units))
+    with Loader(db) as loader:
+        _, load["units_s"] = timed(lambda: load_tree(loader, tree))
+        say_load(f"{len(tree):,} units", load["units_s"], len(tree))
+        (campaign_id, deadlines), load["campaign_s"] = timed(
+            lambda: load_province_campaign(db.engine, clock))
+        households = Households(campaign_id=campaign_id, created=clock.now())
+        loaded, load["cases_s"] = timed(
+            lambda: load_cases(loader, households, assignments(tree, cases)))
+        say_load(f"{loaded.count:,} cases with their workers and students", load["cases_s"],
+                 loaded.count * 3)
+        started = time.perf_counter()
+        counters = counter_rows(tree, campaign_id, loaded.by_unit_state)
+        loader.copy("case_count", COUNTER_COLUMNS, counters)
+        load["counters_s"] = time.perf_counter() - started
+        say_load(f"{len(counters):,} counters (computed from the cases)", load["counters_s"],
+                 len(counters))
+        started = time.perf_counter()
+        load_reports(loader, tree, campaign_id, when=dt.datetime(2024, 7, 30, 10, 0))
+        ledger = ledger_rows(tree, campaign_id, deadlines)
+        loader.copy("reminder_ledger", LEDGER_COLUMNS, ledger)
+        load["reports_ledger_s"] = time.perf_counter() - started
+        _, load["finish_s"] = timed(loader.finish)
+        say(f"  loaded reports and {len(ledger):,} ledger rows; sequences and statistics in "
+            f"{load['finish_s']:.1f} s")
+    return tree, campaign_id, load
+
+
+def check(engine: Engine, campaign_id: int, cases: int) -> float:
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        if recount(conn, campaign_id) != stored(conn, campaign_id):
+            raise SystemExit("case_count rows differ from a recount of the cases")
+    elapsed = time.perf_counter() - started
+    say(f"  checked: every counter equals a recount of the {cases:,} cases ({elapsed:.1f} s)")
+    return elapsed
+
+
+# -- the baselines -----------------------------------------------------------------------------
+
+
+def campaign_groupby(conn: Connection, campaign_id: int, _unit: UnitRow) -> int:
+    rows = conn.execute(
+        text("SELECT state, count(*) FROM aid_case WHERE campaign_id = :c GROUP BY state"),
+        {"c": campaign_id},
+    ).all()
+    return sum(int(n) for _s, n in rows)
+
+
+def children_groupby(conn: Connection, campaign_id: int, unit: UnitRow) -> int:
+    """State counts per child unit, from the cases: the child's code is the path element after
+    the unit's own path."""
+    start = len(unit.path) + 1
+    if conn.dialect.name == "postgresql":
+        child = f"split_part(substr(u.path, {start}), '/', 1)"
+    else:
+        child = f"substr(u.path, {start}, instr(substr(u.path, {start}), '/') - 1)"
+    rows = conn.execute(
+        text(f"SELECT {child} AS child, c.state, count(*) FROM aid_case c "
+             "JOIN unit u ON u.id = c.unit_id WHERE c.campaign_id = :c AND u.path LIKE :p "
+             "GROUP BY 1, 2"),
+        {"c": campaign_id, "p": unit.path + "%"},
+    ).all()
+    return sum(int(n) for _c, _s, n in rows)
+
+
+def subtree_groupby(conn: Connection, campaign_id: int, unit: UnitRow) -> int:
+    rows = conn.execute(
+        text("SELECT c.state, count(*) FROM aid_case c JOIN unit u ON u.id = c.unit_id "
+             "WHERE c.campaign_id = :c AND u.path LIKE :p GROUP BY c.state"),
+        {"c": campaign_id, "p": unit.path + "%"},
+    ).all()
+    return sum(int(n) for _s, n in rows)
+
+
+# -- the timed part ----------------------------------------------------------------------------
+
+
+def stats_ms(ns: list[int]) -> dict[str, float]:
+    values = sorted(ns)
+    return {"p50_ms": round(percentile(values, 50) / 1e6, 2),
+            "p99_ms": round(percentile(values, 99) / 1e6, 2),
+            "calls": len(values)}
+
+
+def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
+    say(f"dashboard on {db.kind}: {args.units:,} units, {args.cases:,} cases")
+    tree, campaign_id, load = build(db, args.units, args.cases)
+    load["check_s"] = 0.0 if args.no_check else check(db.engine, campaign_id, args.cases)
+    province = tree.province
+    city = tree.cities[len(tree.cities) // 2]
+    district = tree.districts[len(tree.districts) // 2]
+    targets = {"root": province, "city": city, "district": district}
+    actor = Actor(f"manager.{province.code.lower()}", province.code, province.path,
+                  province.level, ("manager",))
+
+    def call(unit: UnitRow) -> dict[str, Any]:
+        with db.engine.connect() as conn:
+            return dashboard(conn, DashboardQuery(campaign_id, unit.code), actor, today=TODAY)
+
+    # What each dashboard must show, before any timing: the counters agree with the cases.
+    with db.engine.connect() as conn:
+        for name, unit in targets.items():
+            board = call(unit)
+            expected = subtree_groupby(conn, campaign_id, unit)
+            if board["total"] != expected:
+                raise SystemExit(f"{name} dashboard shows {board['total']} cases, not {expected}")
+        say(f"  dashboards agree with the cases: {args.cases:,} in the province, "
+            f"{call(city)['total']:,} in {city.code}, {call(district)['total']:,} in "
+            f"{district.code} ({len(call(district)['units'])} child units)")
+
+    baselines: dict[str, tuple[Callable[[Connection, int, UnitRow], int], UnitRow]] = {
+        "campaign_groupby": (campaign_groupby, province),
+        "root_children_groupby": (children_groupby, province),
+        "city_subtree_groupby": (subtree_groupby, city),
+        "district_subtree_groupby": (subtree_groupby, district),
+    }
+    board_ns: dict[str, list[int]] = {name: [] for name in targets}
+    board_cpu: dict[str, int] = {name: 0 for name in targets}
+    base_ns: dict[str, list[int]] = {name: [] for name in baselines}
+    for unit in targets.values():  # one warm-up call each (plans, caches)
+        call(unit)
+    every = max(1, args.calls // max(1, args.baseline_calls))
+    for i in range(args.calls):
+        for name, unit in targets.items():
+            started, cpu = time.perf_counter_ns(), time.process_time_ns()
+            call(unit)
+            board_ns[name].append(time.perf_counter_ns() - started)
+            board_cpu[name] += time.process_time_ns() - cpu
+        if i % every == 0 and len(base_ns["campaign_groupby"]) < args.baseline_calls:
+            for name, (query, unit) in baselines.items():
+                with db.engine.connect() as conn:
+                    started = time.perf_counter_ns()
+                    query(conn, campaign_id, unit)
+                    base_ns[name].append(time.perf_counter_ns() - started)
+    if args.profile:
+        profiler = cProfile.Profile()
+        for _ in range(5):
+            for unit in targets.values():
+                profiler.enable()
+                call(unit)
+                profiler.disable()
+        profiler.dump_stats(args.profile)
+        say(f"  profile of 15 extra, uncounted dashboard calls written to {args.profile}")
+
+    dashboards = {name: {**stats_ms(ns), "cpu_ms": round(board_cpu[name] / len(ns) / 1e6, 2)}
+                  for name, ns in board_ns.items()}
+    groupbys = {name: stats_ms(ns) for name, ns in base_ns.items()}
+    for name, figures in dashboards.items():
+        say(f"  dashboard {name:8} p50 {figures['p50_ms']:8.2f} ms  p99 {figures['p99_ms']:8.2f} "
+            f"ms  ({figures['cpu_ms']:.2f} ms CPU here)")
+    for name, figures in groupbys.items():
+        say(f"  {name:24} p50 {figures['p50_ms']:8.2f} ms  p99 {figures['p99_ms']:8.2f} ms")
+    root_p50 = dashboards["root"]["p50_ms"]
+    worst_p99 = max(d["p99_ms"] for d in dashboards.values())
+    return {
+        "bench": "dashboard",
+        "db": db.kind,
+        "units": len(tree),
+        "cases": args.cases,
+        "dashboard_ms": dashboards,
+        "baseline_ms": groupbys,
+        "ratio": round(root_p50 / groupbys["campaign_groupby"]["p50_ms"], 4),
+        "ratios": {
+            "root_vs_campaign_groupby": round(root_p50 / groupbys["campaign_groupby"]["p50_ms"], 4),
+            "root_vs_children_groupby": round(
+                root_p50 / groupbys["root_children_groupby"]["p50_ms"], 4),
+            "city_vs_subtree_groupby": round(
+                dashboards["city"]["p50_ms"] / groupbys["city_subtree_groupby"]["p50_ms"], 4),
+            "district_vs_subtree_groupby": round(
+                dashboards["district"]["p50_ms"] / groupbys["district_subtree_groupby"]["p50_ms"],
+                4),
+        },
+        "target_ms": TARGET_MS,
+        "within_target": worst_p99 <= TARGET_MS,
+        "load_s": {k: round(v, 1) for k, v in load.items()},
+        "loadavg": loadavg(),
+    }
