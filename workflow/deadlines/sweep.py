@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import Template
-from sqlalchemy import Connection, Engine, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from notifications.channels import robot_payload
@@ -130,13 +129,33 @@ def sweep(engine: Engine, clock: Clock, *, base_url: str, chunk: int = CHUNK) ->
     return report
 
 
+_LEDGER_COLUMNS = ("campaign_id", "deadline_id", "unit_id", "kind", "occurrence",
+                   "notified_unit_id", "pending_total", "created_at")
+# PostgreSQL: the chunk as one array per column, one short statement. The executemany with
+# RETURNING it replaces became one INSERT with thousands of placeholders per chunk, which psycopg
+# parses anew each time: a 10,000-reminder sweep spent a third of its time claiming.
+_PG_CLAIM = text(
+    f"INSERT INTO reminder_ledger ({', '.join(_LEDGER_COLUMNS)}) "
+    "SELECT * FROM unnest(CAST(:campaign_id AS integer[]), CAST(:deadline_id AS integer[]), "
+    "CAST(:unit_id AS integer[]), CAST(:kind AS varchar[]), CAST(:occurrence AS integer[]), "
+    "CAST(:notified_unit_id AS integer[]), CAST(:pending_total AS integer[]), "
+    "CAST(:created_at AS timestamp[])) "
+    "ON CONFLICT (deadline_id, unit_id, kind, occurrence) DO NOTHING "
+    "RETURNING unit_id, kind"
+)
+
+
 def _insert_ledger(conn: Connection, rows: list[dict[str, Any]]) -> set[tuple[int, str]]:
     """Inserts what is not there yet; returns the (unit, kind) pairs this call claimed."""
     if not rows:
         return set()
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    if conn.dialect.name == "postgresql":
+        stamp = ledger_t.c.created_at.type.process_bind_param  # aware → naive UTC, as stored
+        arrays: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in _LEDGER_COLUMNS}
+        arrays["created_at"] = [stamp(t, conn.dialect) for t in arrays["created_at"]]
+        return {(r.unit_id, r.kind) for r in conn.execute(_PG_CLAIM, arrays)}
     statement = (
-        dialect_insert(ledger_t)
+        sqlite_insert(ledger_t)
         .on_conflict_do_nothing(index_elements=["deadline_id", "unit_id", "kind", "occurrence"])
         .returning(ledger_t.c.unit_id, ledger_t.c.kind)
     )
