@@ -14,6 +14,7 @@ BENCHMARKS = {
     "lifecycle": "bench.lifecycle",  # a case's whole life through the engine vs the bare driver
     "sweep": "bench.sweep",  # one reminder sweep over a province vs the same rows on the bare driver
     "dashboard": "bench.dashboard",  # dashboards of a 1M-case campaign vs GROUP BY over its cases
+    "http": "bench.http",  # events/s through `jinqiu serve --workers 2` vs its GET /api/health
 }
 
 

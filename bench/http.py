@@ -1,0 +1,558 @@
+"""`python -m bench http [--db URL] [--cases N] [--concurrency N] [--workers N]`: events per
+second and latency through HTTP against `jinqiu serve --workers 2`, next to the same server's
+ceiling for a trivial endpoint (GET /api/health) measured in the same run.
+
+The world: the Weihai tree (city, 6 districts, 42 grassroots unions), a campaign like Weihai
+2024 whose survey window covers today (the server runs on the real clock), one clerk per
+grassroots union and one reviewer per district (created through the service), and N cases
+created through the service in survey, spread over the grassroots unions. Then `jinqiu serve
+--workers 2` is started as a subprocess on a free loopback port, with JINQIU_DATABASE_URL
+pointing at this run's database (PostgreSQL: `?options=-csearch_path%3D<schema>`) and
+JINQIU_SECRET_KEY set; its scheduler runs as in production (the campaign has no deadlines, so
+its sweeps find nothing to do).
+
+Timed, one phase after the other, each with a fixed number of requests in flight (`--concurrency`,
+httpx.AsyncClient in this process): GET /api/health ×N; POST /api/cases/{id}/events submit
+(clerk, survey → archive check) on every case; health ×N; verify (district reviewer, archive
+check → publicity, which computes the publicity period) on every case; health ×N. Afterwards
+every case must be in publicity with 3 audit entries and the counters must equal a recount.
+The server is stopped at the end, whatever happens.
+
+Two servers, one after the other, each with its own N cases: `jinqiu serve` as shipped (the
+headline figures), then the same command with uvicorn's listening socket marked IPPROTO_TCP
+(`with_tcp_nodelay`): with --workers > 1 uvicorn leaves TCP_NODELAY off on accepted connections
+(Kludex/uvicorn#3149), so every keep-alive response waits ~40 ms for the client's delayed ACK and
+each connection is capped near 22 requests/s whatever the server does. `--as-shipped-only`
+skips the second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import make_url
+
+from bench.common import BenchDatabase, bench_database, default_db_url, percentile, say
+from bench.seeding import IdNumbers, loadavg, pg_schema
+from workflow.audit.models import AuditEntry
+from workflow.campaigns.schema import CampaignFile
+from workflow.campaigns.service import load_campaign
+from workflow.cases.models import Case
+from workflow.cases.schema import CaseCreate
+from workflow.cases.service import create_case
+from workflow.clock import SystemClock
+from workflow.dashboard.counters import recount, stored
+from workflow.db import transaction
+from workflow.demo.units import seed_weihai_tree
+from workflow.roles import Actor
+from workflow.units.models import Unit
+from workflow.users.models import Role
+from workflow.users.service import UserCreate, create_user
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIHAI = ROOT / "examples" / "campaigns" / "weihai-2024.json"
+JINQIU = Path(sys.executable).parent / "jinqiu"
+PASSWORD = "bench-password-2024"
+SECRET = "bench-http-secret-0123456789abcdef"
+case_t = Case.__table__  # type: ignore[attr-defined]
+audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench http", description=(__doc__ or "").split("\n")[0]
+    )
+    parser.add_argument("--db", default=default_db_url(),
+                        help="sqlite:///new-file.db or postgresql://user@host:port/db (a fresh "
+                             "schema is made and dropped); default: JINQIU_DATABASE_URL if set, "
+                             "else a fresh temporary SQLite file")
+    parser.add_argument("--cases", type=int, default=2000,
+                        help="cases; each gets 2 events (submit, verify)")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
+    parser.add_argument("--workers", type=int, default=2, help="jinqiu serve --workers")
+    parser.add_argument("--health", type=int, default=None,
+                        help="requests per health phase (default: --cases)")
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                        help="raw: a minimal asyncio HTTP/1.1 client (default, light on CPU); "
+                             "httpx: httpx.AsyncClient")
+    parser.add_argument("--as-shipped-only", action="store_true",
+                        help="skip the second server, whose listening socket has TCP_NODELAY")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> dict[str, Any]:
+    args = parse_args(argv)
+    with bench_database(args.db, name="http") as db:
+        return run(db, args)
+
+
+# -- the world ---------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    campaign_id: int
+    cases: list[tuple[int, str, str]]  # case id, grassroots code, district code
+    users: list[str]
+
+
+def campaign_spec(today: dt.date) -> CampaignFile:
+    """Weihai 2024's rules, with the phases moved so that the survey is open today, no
+    deadlines (no reminders while we measure) and funds for every case."""
+    raw = json.loads(WEIHAI.read_text(encoding="utf-8"))
+    day = dt.timedelta(days=1)
+    survey_start, survey_end = today - 15 * day, today + 15 * day
+    raw.update(
+        name=f"{today.year}年度金秋助学活动（压测）", year=today.year, deadlines=[],
+        phases=[
+            {"key": "survey", "name": "宣传发动，调查摸底", "starts": survey_start.isoformat(),
+             "ends": survey_end.isoformat(), "cases_leave": ["survey"]},
+            {"key": "archive_check", "name": "审核档案，信息核查",
+             "starts": survey_start.isoformat(), "ends": (survey_end + 20 * day).isoformat(),
+             "cases_leave": ["archive_check"]},
+            {"key": "award", "name": "确定对象，发助学金",
+             "starts": (survey_end + 21 * day).isoformat(),
+             "ends": (survey_end + 30 * day).isoformat(),
+             "cases_leave": ["publicity", "approval", "disbursement"]},
+        ],
+    )
+    for fund in raw["funds"]:
+        fund["budget"] = "20000000"
+    return CampaignFile.model_validate(raw)
+
+
+def family(n: int, today: dt.date, workers: IdNumbers, students: IdNumbers) -> dict[str, Any]:
+    """An eligible household: archived two months ago, a first-tier undergraduate."""
+    w_number, _born, _gender = workers(n)
+    s_number, _s_born, s_gender = students(n)
+    return {
+        "worker": {
+            "name": "王建国", "id_number": w_number, "phone": "13806301234",
+            "work_unit": "威海市某纺织有限公司", "household_size": 4,
+            "monthly_income_per_capita": "850", "hardship_cause": "配偶患重病，长期医治",
+            "archive_status": "deep", "archived_on": (today - dt.timedelta(days=60)).isoformat(),
+            "categories": [],
+        },
+        "student": {
+            "name": "王小明", "id_number": s_number, "relation": "子" if s_gender == "male" else "女",
+            "education_level": "undergraduate", "tier": "first", "school": "山东大学（威海）",
+            "major": "机械工程", "enrollment_year": today.year, "program_years": 4,
+            "exam_score": 612, "admitted_school": "山东大学（威海）",
+        },
+    }
+
+
+def build(engine: Engine, cases: int) -> World:
+    clock = SystemClock()
+    today = clock.now().date()
+    with transaction(engine) as conn:
+        tree = seed_weihai_tree(conn)
+        campaign_id = load_campaign(conn, campaign_spec(today), clock)
+        users = []
+        for code in tree.grassroots:
+            users.append(f"clerk.{code.lower()}")
+            create_user(conn, UserCreate(username=users[-1], password=PASSWORD, unit=code,
+                                         roles=[Role.CLERK]), clock)
+        for code in tree.districts:
+            users.append(f"reviewer.{code.lower()}")
+            create_user(conn, UserCreate(username=users[-1], password=PASSWORD, unit=code,
+                                         roles=[Role.REVIEWER]), clock)
+    with engine.connect() as conn:
+        paths = {r.code: r.path for r in conn.execute(select(unit_t.c.code, unit_t.c.path))}
+    workers = IdNumbers("371002", dt.date(1975, 1, 1), 3000)
+    students = IdNumbers("371082", dt.date(2005, 1, 1), 1500)
+    made: list[tuple[int, str, str]] = []
+    for start in range(0, cases, 200):
+        with transaction(engine) as conn:
+            for n in range(start, min(cases, start + 200)):
+                code = tree.grassroots[n % len(tree.grassroots)]
+                clerk = Actor(f"clerk.{code.lower()}", code, paths[code], "grassroots",
+                              ("clerk",))
+                spec = CaseCreate.model_validate(
+                    {"campaign": campaign_id, "unit": code,
+                     **family(n + 1, today, workers, students)})
+                case_id = create_case(conn, spec, actor=clerk, clock=clock)
+                made.append((case_id, code, code.rsplit("-", 1)[0]))
+    return World(campaign_id, made, users)
+
+
+# -- the server --------------------------------------------------------------------------------
+
+
+def server_url(db: BenchDatabase) -> str:
+    if db.kind == "sqlite":
+        return f"sqlite:///{db.engine.url.database}"
+    assert db.pg_url is not None
+    return (make_url(db.pg_url)
+            .update_query_dict({"options": f"-csearch_path={pg_schema(db.engine)}"})
+            .render_as_string(hide_password=False))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log: Path
+
+    def tail(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
+
+    def cpu_s(self) -> float:
+        """User + system CPU of the server so far: the supervisor and its children (the
+        workers), from /proc. Not the database's own processes."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid, ppid = int(entry.name), int(fields[1])
+            if pid == self.process.pid or ppid == self.process.pid:
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
+
+
+# `jinqiu serve` with uvicorn's listening socket marked IPPROTO_TCP (the one-line fix proposed
+# upstream, Kludex/uvicorn#3149/#3155): with --workers N uvicorn binds the socket itself with
+# proto 0, so asyncio never sets TCP_NODELAY on accepted connections and every keep-alive
+# response waits ~40 ms for the client's delayed ACK (Nagle). Only the socket is changed.
+NODELAY_LAUNCHER = """
+import socket, sys
+import uvicorn.config
+_bind = uvicorn.config.Config.bind_socket
+def bind_socket(self):
+    sock = _bind(self)
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto != socket.IPPROTO_TCP:
+        sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+        sock.set_inheritable(True)
+    return sock
+uvicorn.config.Config.bind_socket = bind_socket
+from api.cli import main
+sys.argv[0] = "jinqiu"
+main()
+"""
+
+
+def start_server(url: str, workers: int, log: Path, *, nodelay: bool = False) -> Server:
+    """`jinqiu serve --workers N` as a subprocess on a free loopback port; with `nodelay`,
+    the same command through NODELAY_LAUNCHER."""
+    env = {**os.environ, "JINQIU_DATABASE_URL": url, "JINQIU_SECRET_KEY": SECRET,
+           "PYTHONUTF8": "1"}
+    env.pop("PGOPTIONS", None)
+    port = free_port()
+    command = [sys.executable, "-c", NODELAY_LAUNCHER] if nodelay else [str(JINQIU)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(workers)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"jinqiu serve exited {process.returncode}:\n{server.tail()}")
+        try:
+            if httpx.get(f"{server.base_url}/api/health", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    stop_server(server)
+    raise SystemExit(f"jinqiu serve not healthy after 90 s:\n{server.tail()}")
+
+
+def stop_server(server: Server) -> None:
+    """SIGTERM to the uvicorn supervisor we started (it stops its workers); if it does not
+    go within 30 s, SIGKILL to the session it leads (its own workers)."""
+    if server.process.poll() is None:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait(timeout=10)
+
+
+# -- the client --------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    name: str
+    wall_s: float = 0.0
+    cpu_s: float = 0.0  # this (client) process
+    server_cpu_s: float = 0.0  # the server's processes (uvicorn supervisor and workers)
+    ns: list[int] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def per_s(self) -> float:
+        return len(self.ns) / self.wall_s if self.wall_s else 0.0
+
+    def ms(self, pct: float) -> float:
+        return percentile(sorted(self.ns), pct) / 1e6
+
+    def figures(self) -> dict[str, Any]:
+        return {"requests": len(self.ns), "per_s": round(self.per_s, 1),
+                "p50_ms": round(self.ms(50), 2), "p99_ms": round(self.ms(99), 2),
+                "client_cpu_share": round(self.cpu_s / self.wall_s, 2) if self.wall_s else 0.0,
+                "server_cpu_ms_each": round(self.server_cpu_s / len(self.ns) * 1e3, 3)
+                if self.ns else 0.0}
+
+
+Request = tuple[str, str, dict[str, Any] | None, str | None]  # method, path, json, token
+
+
+class RawHttp:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams: what httpx does per request,
+    minus most of the CPU (a few tens of µs instead of ~1-2 ms), so that on a 2-core machine the
+    client takes less from the server it measures. Enough HTTP for this server: Content-Length
+    or chunked bodies, no redirects."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def request(self, method: str, path: str, body: dict[str, Any] | None,
+                      token: str | None) -> tuple[int, bytes]:
+        if self._streams is None:
+            self._streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self._streams
+        payload = b"" if body is None else json.dumps(body, ensure_ascii=False).encode()
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        if token:
+            head.append(f"Authorization: Bearer {token}")
+        if body is not None:
+            head += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+        status_line, _, header_block = (await reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
+        status = int(status_line.split(b" ", 2)[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in
+                   (line.partition(b":") for line in header_block.split(b"\r\n") if line)}
+        if b"content-length" in headers:
+            content = await reader.readexactly(int(headers[b"content-length"]))
+        elif headers.get(b"transfer-encoding") == b"chunked":
+            parts = []
+            while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
+                parts.append(await reader.readexactly(size))
+                await reader.readexactly(2)
+            await reader.readuntil(b"\r\n")
+            content = b"".join(parts)
+        else:
+            content = await reader.read()
+        if headers.get(b"connection") == b"close":
+            writer.close()
+            self._streams = None
+        return status, content
+
+    async def close(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+            self._streams = None
+
+
+async def _fire(send: list[Any], requests: list[Request], phase: Phase) -> None:
+    """One task per connection, each taking the next request off a shared queue."""
+    queue: asyncio.Queue[Request] = asyncio.Queue()
+    for r in requests:
+        queue.put_nowait(r)
+
+    async def worker(call: Any) -> None:
+        while True:
+            try:
+                method, path, body, token = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            started = time.perf_counter_ns()
+            status, content = await call(method, path, body, token)
+            phase.ns.append(time.perf_counter_ns() - started)
+            if status != 200:
+                phase.failures.append(f"{method} {path}: {status} {content[:300]!r}")
+
+    await asyncio.gather(*(worker(call) for call in send))
+
+
+def fire(base_url: str, name: str, requests: list[Request], concurrency: int, *,
+         client: str = "raw", server: Server | None = None) -> Phase:
+    phase = Phase(name)
+    host, port = base_url.removeprefix("http://").split(":")
+
+    async def go() -> None:
+        raws = [RawHttp(host, int(port)) for _ in range(concurrency)]
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=120) as httpx_client:
+
+            async def via_httpx(method: str, path: str, body: dict[str, Any] | None,
+                                token: str | None) -> tuple[int, bytes]:
+                headers = {"Authorization": f"Bearer {token}"} if token else None
+                response = await httpx_client.request(method, path, json=body, headers=headers)
+                return response.status_code, response.content
+
+            send = [via_httpx] * concurrency if client == "httpx" else [r.request for r in raws]
+            # Open the connections before the clock starts.
+            await asyncio.gather(*(call("GET", "/api/health", None, None) for call in send))
+            server_cpu = server.cpu_s() if server is not None else 0.0
+            started, cpu = time.perf_counter(), time.process_time()
+            await _fire(send, requests, phase)
+            phase.wall_s = time.perf_counter() - started
+            phase.cpu_s = time.process_time() - cpu
+            if server is not None:
+                phase.server_cpu_s = server.cpu_s() - server_cpu
+        for r in raws:
+            await r.close()
+
+    asyncio.run(go())
+    server_ms = (f", server {phase.server_cpu_s / len(phase.ns) * 1e3:.2f} ms CPU each"
+                 if server is not None else "")
+    say(f"  {name:8} {len(phase.ns):6,} requests {phase.per_s:8,.0f}/s  p50 {phase.ms(50):7.2f} ms"
+        f"  p99 {phase.ms(99):7.2f} ms  (client {phase.cpu_s / phase.wall_s:.0%} of a core"
+        f"{server_ms})")
+    if phase.failures:
+        raise SystemExit(f"{name}: {len(phase.failures)} requests failed, e.g. "
+                         f"{phase.failures[0]}")
+    return phase
+
+
+def login(base_url: str, users: list[str]) -> dict[str, str]:
+    tokens = {}
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        for username in users:
+            response = client.post("/api/auth/token",
+                                   data={"username": username, "password": PASSWORD})
+            if response.status_code != 200:
+                raise SystemExit(f"login {username}: {response.status_code} {response.text}")
+            tokens[username] = response.json()["access_token"]
+    return tokens
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def check(engine: Engine, world: World) -> str:
+    with engine.connect() as conn:
+        states = dict(conn.execute(select(case_t.c.state, func.count()).group_by(case_t.c.state))
+                      .all())
+        if states != {"publicity": len(world.cases)}:
+            raise SystemExit(f"cases are not all in publicity: {states}")
+        entries = conn.execute(select(func.count()).select_from(audit_t)).scalar_one()
+        if entries != 3 * len(world.cases):
+            raise SystemExit(f"{entries} audit entries, not {3 * len(world.cases)}")
+        if recount(conn, world.campaign_id) != stored(conn, world.campaign_id):
+            raise SystemExit("dashboard counters differ from a recount of the cases")
+    return "every case in publicity with 3 audit entries; counters match a recount"
+
+
+def measure(db: BenchDatabase, args: argparse.Namespace, cases: list[tuple[int, str, str]],
+            users: list[str], *, nodelay: bool) -> dict[str, Any]:
+    """Start the server, fire the phases at it, stop it; the figures of one server variant."""
+    health_n = args.health or len(cases)
+    label = "jinqiu serve, listening socket with TCP_NODELAY" if nodelay else "jinqiu serve"
+    say(f"  -- {label} --workers {args.workers}")
+    with tempfile.TemporaryDirectory(prefix="jinqiu-bench-http-") as tmp:
+        server = start_server(server_url(db), args.workers, Path(tmp) / "serve.log",
+                              nodelay=nodelay)
+        try:
+            tokens = login(server.base_url, users)
+            url, c = server.base_url, args.concurrency
+            health: list[Request] = [("GET", "/api/health", None, None)] * health_n
+            warm: list[Request] = [
+                ("GET", f"/api/cases/{case_id}", None, tokens[f"clerk.{g.lower()}"])
+                for case_id, g, _d in cases[:200]
+            ]
+            submit: list[Request] = [
+                ("POST", f"/api/cases/{case_id}/events", {"event": "submit", "version": 1},
+                 tokens[f"clerk.{g.lower()}"])
+                for case_id, g, _d in cases
+            ]
+            verify: list[Request] = [
+                ("POST", f"/api/cases/{case_id}/events",
+                 {"event": "verify", "version": 2, "opinion": "档案核查无误，同意公示"},
+                 tokens[f"reviewer.{d.lower()}"])
+                for case_id, _g, d in cases
+            ]
+            kw: dict[str, Any] = {"client": args.client, "server": server}
+            fire(url, "warm-up", health[:500] + warm, c, **kw)
+            phases = [
+                fire(url, "health", health, c, **kw),
+                fire(url, "submit", submit, c, **kw),
+                fire(url, "health", health, c, **kw),
+                fire(url, "verify", verify, c, **kw),
+                fire(url, "health", health, c, **kw),
+            ]
+        finally:
+            stop_server(server)
+        say(f"  server stopped (exit {server.process.returncode})")
+    events = [p for p in phases if p.name in ("submit", "verify")]
+    healths = [p for p in phases if p.name == "health"]
+    event_ns = [n for p in events for n in p.ns]
+    events_wall = sum(p.wall_s for p in events)
+    events_per_s = len(event_ns) / events_wall
+    health_per_s = sorted(p.per_s for p in healths)[len(healths) // 2]
+    all_events = Phase("events", wall_s=events_wall, ns=event_ns,
+                       server_cpu_s=sum(p.server_cpu_s for p in events))
+    return {
+        "events": len(event_ns),
+        "events_per_s": round(events_per_s, 1),
+        "p50_ms": round(all_events.ms(50), 2),
+        "p99_ms": round(all_events.ms(99), 2),
+        "health_per_s": round(health_per_s, 1),
+        "ratio": round(events_per_s / health_per_s, 3),
+        "server_cpu_ms_per_event": round(all_events.server_cpu_s / len(event_ns) * 1e3, 3),
+        "phases": {f"{p.name}{i}": p.figures() for i, p in enumerate(phases, 1)},
+    }
+
+
+def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
+    variants = [False] if args.as_shipped_only else [False, True]
+    say(f"http on {db.kind}: jinqiu serve --workers {args.workers}, {args.cases:,} cases × 2 "
+        f"events per server variant, {args.concurrency} requests in flight")
+    started = time.perf_counter()
+    world = build(db.engine, args.cases * len(variants))
+    seed_s = time.perf_counter() - started
+    say(f"  seeded {len(world.cases):,} cases and {len(world.users)} users through the service "
+        f"in {seed_s:.1f} s")
+    figures = [
+        measure(db, args, world.cases[i * args.cases:(i + 1) * args.cases], world.users,
+                nodelay=nodelay)
+        for i, nodelay in enumerate(variants)
+    ]
+    say(f"  checked: {check(db.engine, world)}")
+    result: dict[str, Any] = {
+        "bench": "http",
+        "db": db.kind,
+        "workers": args.workers,
+        "concurrency": args.concurrency,
+        "client": args.client,
+        "cases": args.cases,
+        **figures[0],
+    }
+    if len(figures) > 1:
+        result["with_tcp_nodelay"] = figures[1]
+    result.update(seed_s=round(seed_s, 1), loadavg=loadavg())
+    return result
