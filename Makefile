@@ -30,7 +30,8 @@ help:
 	@echo "make typecheck     mypy (strict on states, workflow, notifications, api)"
 	@echo "make pytest        the pytest suite only (PYTEST_ARGS=... to pass options)"
 	@echo "make format-check  ruff format --check . (not part of 'make test')"
-	@echo "make bench         python -m bench lifecycle on SQLite, then on PostgreSQL ($(PG_URL))"
+	@echo "make bench         python -m bench NAME for NAME in BENCHES ($(BENCHES)), each on SQLite"
+	@echo "                   then on PostgreSQL ($(PG_URL))"
 	@echo "make install       create .venv and install the project, if not up to date; as root"
 	@echo "                   with apt-get, also Debian's chromium + fonts-noto-cjk (make browser)"
 	@echo "make clean         remove caches and build products (keeps .venv and *.db files)"
@@ -112,13 +113,18 @@ demo: $(STAMP)
 	$(BIN)/jinqiu demo $(DEMO_ARGS)
 
 # The bench gets its database the way the service does, from JINQIU_DATABASE_URL: a fresh
-# SQLite file in a temporary directory, then the PostgreSQL server.
+# SQLite file in a temporary directory, then the PostgreSQL server. BENCHES picks the benchmarks
+# (sweep, dashboard and http load a province: a few minutes each), e.g. `make bench BENCHES=sweep`.
+BENCHES ?= lifecycle sweep dashboard http
+
 bench: $(STAMP)
 	@tmp=$$(mktemp -d -t jinqiu-bench-XXXXXX); trap 'rm -rf "$$tmp"' EXIT; \
-	echo "== bench lifecycle on SQLite ($$tmp/bench.db)"; \
-	JINQIU_DATABASE_URL="sqlite:///$$tmp/bench.db" $(BIN)/python -m bench lifecycle $(BENCH_ARGS) || exit $$?; \
-	echo "== bench lifecycle on PostgreSQL ($(PG_URL))"; \
-	JINQIU_DATABASE_URL="$(PG_URL)" $(BIN)/python -m bench lifecycle $(BENCH_ARGS)
+	for name in $(BENCHES); do \
+		echo "== bench $$name on SQLite ($$tmp/$$name.db)"; \
+		JINQIU_DATABASE_URL="sqlite:///$$tmp/$$name.db" $(BIN)/python -m bench $$name $(BENCH_ARGS) || exit $$?; \
+		echo "== bench $$name on PostgreSQL ($(PG_URL))"; \
+		JINQIU_DATABASE_URL="$(PG_URL)" $(BIN)/python -m bench $$name $(BENCH_ARGS) || exit $$?; \
+	done
 
 # -- cleaning up ---------------------------------------------------------------------------
 
