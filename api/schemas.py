@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.errors import ErrorBody
 from states import CaseEvent, CaseState
@@ -205,8 +205,17 @@ class WorkerPatch(Strict):
     archived_on: dt.date | None = None
     bank_card_number: str | None = Field(default=None, pattern=r"^\d{12,19}$")
 
+    @field_validator("name", "archive_status")
+    @classmethod
+    def _required_on_the_form(cls, value: str | None) -> str:
+        # Omit a field to leave it; null would clear what the survey form requires.
+        if value is None:
+            raise ValueError("不能为空")
+        return value
+
 
 class StudentPatch(Strict):
+    # Every field may be cleared with null: none of them is required on the survey form.
     school: str | None = Field(default=None, max_length=200)
     major: str | None = Field(default=None, max_length=200)
     enrollment_year: int | None = Field(default=None, ge=1990, le=2100)

@@ -18,7 +18,10 @@ class Campaign(SQLModel, table=True):
     name: str = Field(max_length=200)
     year: int
     organizer_unit_id: int = Field(foreign_key="unit.id", index=True)
-    revision: int = 1  # bumped on any change; engines cache compiled rules per revision
+    revision: int = 1  # bumped on any change
+    # New and random whenever the row is written: processes cache compiled rules under it, so a
+    # changed campaign, or a deleted one whose id SQLite hands out again, is never mistaken.
+    rules_token: str = Field(default="", max_length=32)
     publicity_working_days: int = 5
     approval_levels: list[str] = Field(sa_column=Column(JSONType, nullable=False))
     reminders: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from pathlib import Path
 from threading import Lock
 from typing import Any
@@ -60,6 +61,7 @@ def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
             year=spec.year,
             organizer_unit_id=organizer.id,
             revision=1,
+            rules_token=uuid.uuid4().hex,
             publicity_working_days=spec.publicity_working_days,
             approval_levels=list(spec.approval_levels),
             reminders=spec.reminders.model_dump(mode="json"),
@@ -120,6 +122,7 @@ def compile_rules(conn: Connection, campaign_id: int) -> CampaignRules:
     return CampaignRules(
         id=row.id,
         revision=row.revision,
+        token=row.rules_token,
         name=row.name,
         year=row.year,
         approval_levels=tuple(row.approval_levels),
@@ -135,20 +138,19 @@ def compile_rules(conn: Connection, campaign_id: int) -> CampaignRules:
 
 
 class RulesCache:
-    """Compiled campaign rules per (id, revision). Campaign rows are the truth; a new revision
-    simply misses the cache, so any number of processes stay consistent."""
+    """Compiled campaign rules per (id, rules_token). Campaign rows are the truth; a rewritten
+    row carries a new token and simply misses the cache, so any number of processes agree."""
 
     def __init__(self) -> None:
-        self._rules: dict[tuple[int, int], CampaignRules] = {}
+        self._rules: dict[tuple[int, str], CampaignRules] = {}
         self._lock = Lock()
 
-    def get(self, conn: Connection, campaign_id: int, revision: int) -> CampaignRules:
-        key = (campaign_id, revision)
-        rules = self._rules.get(key)
+    def get(self, conn: Connection, campaign_id: int, token: str) -> CampaignRules:
+        rules = self._rules.get((campaign_id, token))
         if rules is None:
             rules = compile_rules(conn, campaign_id)
             with self._lock:
-                self._rules[(campaign_id, rules.revision)] = rules
+                self._rules[(campaign_id, rules.token)] = rules
         return rules
 
 

@@ -65,7 +65,7 @@ _load = (
         case_t.c.id, case_t.c.campaign_id, case_t.c.state, case_t.c.version, case_t.c.approval_step,
         case_t.c.objection_open, case_t.c.publicity_ends_on, case_t.c.approved_amount_fen,
         case_t.c.fund_source_id, case_t.c.payment_failures, case_t.c.audit_seq, case_t.c.audit_head,
-        unit_t.c.path.label("unit_path"), campaign_t.c.revision,
+        unit_t.c.path.label("unit_path"), campaign_t.c.rules_token,
         worker_t.c.id_number.label("worker_id_number"), worker_t.c.archive_status,
         worker_t.c.archived_on, worker_t.c.categories,
         student_t.c.id_number.label("student_id_number"), student_t.c.education_level,
@@ -105,7 +105,7 @@ def load_context(conn: Connection, case_id: int, *, today: Any) -> tuple[GuardCo
     row = conn.execute(_load, {"case_id": case_id}).first()
     if row is None:
         raise NotFound(f"案件 {case_id} 不存在")
-    rules = RULES.get(conn, row.campaign_id, row.revision)
+    rules = RULES.get(conn, row.campaign_id, row.rules_token)
     facts = GuardContext(
         case=CaseFacts(
             id=row.id, state=CaseState(row.state), version=row.version,

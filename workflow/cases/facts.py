@@ -26,6 +26,7 @@ class CampaignRules:
 
     id: int
     revision: int
+    token: str  # the campaign row's rules_token: the cache key
     name: str
     year: int
     approval_levels: tuple[str, ...]

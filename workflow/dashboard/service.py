@@ -66,7 +66,7 @@ def dashboard(conn: Connection, query: DashboardQuery, actor: Actor, *, today: d
     unit = conn.execute(select(unit_t).where(unit_t.c.code == code)).first() if code else None
     if unit is None or not actor.sees(unit.path):
         raise NotFound(f"单位 {code} 不存在")
-    rules = RULES.get(conn, campaign.id, campaign.revision)
+    rules = RULES.get(conn, campaign.id, campaign.rules_token)
     children = conn.execute(
         select(unit_t.c.id, unit_t.c.code, unit_t.c.name, unit_t.c.level, unit_t.c.path)
         .where(unit_t.c.parent_id == unit.id)

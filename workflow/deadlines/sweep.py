@@ -86,7 +86,7 @@ def sweep(engine: Engine, clock: Clock, *, base_url: str, chunk: int = CHUNK) ->
             select(
                 deadline_t,
                 campaign_t.c.name.label("campaign_name"),
-                campaign_t.c.revision,
+                campaign_t.c.rules_token,
                 campaign_t.c.reminders,
                 unit_t.c.path.label("organizer_path"),
             )
@@ -100,7 +100,7 @@ def sweep(engine: Engine, clock: Clock, *, base_url: str, chunk: int = CHUNK) ->
     templates = {name: environment().get_template(name) for name in TEMPLATES}
     for deadline in deadlines:
         with engine.connect() as conn:
-            rules = RULES.get(conn, deadline.campaign_id, deadline.revision)
+            rules = RULES.get(conn, deadline.campaign_id, deadline.rules_token)
         settings = deadline.reminders
         occurrences = due_occurrences(
             today,

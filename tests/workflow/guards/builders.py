@@ -37,6 +37,7 @@ def compile_campaign(spec: CampaignFile, campaign_id: int = 1) -> CampaignRules:
     return CampaignRules(
         id=campaign_id,
         revision=1,
+        token="test",
         name=spec.name,
         year=spec.year,
         approval_levels=tuple(spec.approval_levels),
