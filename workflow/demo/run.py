@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -481,18 +482,29 @@ class Demo:
         for state in CaseState:
             n = int(result["states"].get(state.value, 0))
             total += n
-            self.say(f"  {state.value:<14}{STATE_NAMES[state.value]:<8}{n:>6}")
-        self.say(f"  {'total':<14}{'合计':<8}{total:>6}")
+            self.say(f"  {state.value:<14}{pad(STATE_NAMES[state.value], 10)}{n:>6}")
+        self.say(f"  {'total':<14}{pad('合计', 10)}{total:>6}")
         self.say("\n== 资金（元） ==")
-        self.say(f"  {'来源':<12}{'预算':>14}{'已预留':>12}{'已发放':>14}{'结余':>14}")
+        self.say(
+            "  "
+            + pad("来源", 14)
+            + "".join(pad(h, 14, right=True) for h in ("预算", "已预留", "已发放", "结余"))
+        )
         for f in result["funds"]:
             left = f.budget_fen - f.reserved_fen - f.paid_fen
             self.say(
-                f"  {FUND_NAMES[f.source]:<10}{format_yuan(f.budget_fen):>14}"
-                f"{format_yuan(f.reserved_fen):>12}{format_yuan(f.paid_fen):>14}{format_yuan(left):>14}"
+                f"  {pad(FUND_NAMES[f.source], 14)}{format_yuan(f.budget_fen):>14}"
+                f"{format_yuan(f.reserved_fen):>14}{format_yuan(f.paid_fen):>14}{format_yuan(left):>14}"
             )
         broken = len(result["broken"])
         self.say("\n审计链校验：" + ("全部完整" if not broken else f"发现 {broken} 处断裂"))
+
+
+def pad(text: str, width: int, *, right: bool = False) -> str:
+    """Pads to a terminal width where each Chinese character takes two columns."""
+    used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    space = " " * max(0, width - used)
+    return space + text if right else text + space
 
 
 def run_demo(
