@@ -18,7 +18,7 @@ from workflow.db import transaction
 from workflow.deadlines.reports import submit_report
 from workflow.errors import NotFound
 from workflow.roles import Actor, Grant
-from workflow.units.models import Unit
+from workflow.units.models import Unit, in_subtree
 
 router = APIRouter(tags=["notifications"], responses=ERROR_RESPONSES)
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
@@ -137,7 +137,7 @@ def outbox(
     query = (
         select(outbox_t)
         .join(unit_t, unit_t.c.code == outbox_t.c.unit_code)
-        .where(unit_t.c.path.startswith(admin.unit_path, autoescape=True))
+        .where(in_subtree(unit_t.c.path, admin.unit_path))
     )
     if status is not None:
         query = query.where(outbox_t.c.status == status.value)

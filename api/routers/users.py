@@ -13,7 +13,7 @@ from api.schemas import UserOut, UserPatch
 from workflow.db import transaction
 from workflow.errors import NotFound, ValidationFailed
 from workflow.roles import Actor, Grant
-from workflow.units.models import Unit
+from workflow.units.models import Unit, in_subtree
 from workflow.users.models import Role, User
 from workflow.users.service import UserCreate, create_user, hash_password
 
@@ -62,7 +62,7 @@ def list_users(actor: ManageUsers, svc: ServicesDep) -> list[UserOut]:
         rows = conn.execute(
             select(user_t, unit_t.c.code.label("unit_code"), unit_t.c.path)
             .join(unit_t, unit_t.c.id == user_t.c.unit_id)
-            .where(unit_t.c.path.startswith(actor.unit_path, autoescape=True))
+            .where(in_subtree(unit_t.c.path, actor.unit_path))
             .order_by(user_t.c.username)
         ).all()
     return [user_out(r) for r in rows]

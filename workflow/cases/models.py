@@ -80,6 +80,8 @@ class Case(SQLModel, table=True):
             postgresql_where=text(f"state NOT IN ({_ENDED_SQL})"),
         ),
         Index("ix_case_campaign_unit_state", "campaign_id", "unit_id", "state"),
+        # The sweep's "publicity over?" query reads only the cases whose period has ended.
+        Index("ix_case_state_publicity_end", "state", "publicity_ends_on"),
         UniqueConstraint("worker_id"),
         UniqueConstraint("student_id"),
     )

@@ -16,7 +16,7 @@ from workflow.cases.engine import allowed_events, current_approval_level, load_c
 from workflow.cases.models import Case, Student, Worker
 from workflow.errors import NotFound
 from workflow.roles import Actor, Grant
-from workflow.units.models import Unit
+from workflow.units.models import Unit, in_subtree
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 worker_t = Worker.__table__  # type: ignore[attr-defined]
@@ -32,7 +32,7 @@ PII_FIELDS = ("worker.id_number", "worker.bank_card_number", "student.id_number"
 
 def in_scope(query: Select[Any], actor: Actor) -> Select[Any]:
     """Only cases of units inside the actor's subtree."""
-    return query.where(unit_t.c.path.startswith(actor.unit_path, autoescape=True))
+    return query.where(in_subtree(unit_t.c.path, actor.unit_path))
 
 
 def case_detail(conn: Connection, case_id: int, actor: Actor, *, today: dt.date) -> dict[str, Any]:
@@ -119,7 +119,7 @@ def list_cases(
         unit = conn.execute(select(unit_t.c.path).where(unit_t.c.code == flt.unit)).first()
         if unit is None or not actor.sees(unit.path):
             raise NotFound(f"单位 {flt.unit} 不存在")
-        query = query.where(unit_t.c.path.startswith(unit.path, autoescape=True))
+        query = query.where(in_subtree(unit_t.c.path, unit.path))
     if flt.overdue is not None:
         overdue = overdue_condition(today)
         query = query.where(overdue if flt.overdue else ~overdue)

@@ -27,7 +27,7 @@ from workflow.deadlines.pending import responsible_levels
 from workflow.errors import NotFound
 from workflow.money import format_yuan
 from workflow.roles import Actor
-from workflow.units.models import Unit
+from workflow.units.models import Unit, in_subtree
 
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 phase_t = CampaignPhase.__table__  # type: ignore[attr-defined]
@@ -124,7 +124,7 @@ def _reminders_by_child(conn: Connection, campaign_id: int, path: str,
         select(unit_t.c.path, func.count())
         .select_from(ledger_t.join(unit_t, unit_t.c.id == ledger_t.c.unit_id))
         .where(ledger_t.c.campaign_id == campaign_id,
-               unit_t.c.path.startswith(path, autoescape=True))
+               in_subtree(unit_t.c.path, path))
         .group_by(unit_t.c.path)
     )
     out: dict[str, int] = {}
@@ -202,7 +202,7 @@ def _deadlines(conn: Connection, campaign_id: int, unit: Any, counts: dict[str, 
             owing = conn.execute(
                 select(func.count()).select_from(unit_t).where(
                     unit_t.c.level.in_(levels),
-                    unit_t.c.path.startswith(unit.path, autoescape=True),
+                    in_subtree(unit_t.c.path, unit.path),
                     ~select(report_t.c.id).where(
                         report_t.c.campaign_id == campaign_id, report_t.c.unit_id == unit_t.c.id,
                         report_t.c.kind == kind).exists(),

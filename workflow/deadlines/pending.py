@@ -14,7 +14,7 @@ from sqlalchemy import Connection, and_, exists, func, select
 
 from workflow.cases.models import Case
 from workflow.deadlines.models import ReportSubmission
-from workflow.units.models import ACTS_AS, Unit, UnitLevel
+from workflow.units.models import ACTS_AS, Unit, UnitLevel, in_subtree
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
@@ -95,7 +95,7 @@ def pending_units(
             select(*_UNIT_COLUMNS)
             .where(
                 unit_t.c.level.in_(levels),
-                unit_t.c.path.startswith(organizer_path, autoescape=True),
+                in_subtree(unit_t.c.path, organizer_path),
                 ~submitted,
             )
             .order_by(unit_t.c.id)

@@ -19,7 +19,7 @@ from workflow.cases.models import Case, Student, Worker
 from workflow.deadlines.models import ReportSubmission
 from workflow.money import FEN_PER_YUAN, format_wan_yuan
 from workflow.statistics.tables import TABLES, Item, Table
-from workflow.units.models import Unit
+from workflow.units.models import Unit, in_subtree
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 worker_t = Worker.__table__  # type: ignore[attr-defined]
@@ -62,7 +62,7 @@ def gather(conn: Connection, campaign_id: int, unit: Any) -> Facts:
         .join(student_t, student_t.c.id == case_t.c.student_id)
         .join(worker_t, worker_t.c.id == case_t.c.worker_id)
         .where(case_t.c.campaign_id == campaign_id,
-               unit_t.c.path.startswith(unit.path, autoescape=True))
+               in_subtree(unit_t.c.path, unit.path))
     )
     for r in rows:
         group = LEVEL_GROUP.get(r.education_level, "basic")
@@ -94,7 +94,7 @@ def _figures(conn: Connection, campaign_id: int, path: str) -> dict[str, Decimal
     for row in conn.execute(
         select(report_t.c.figures).join(unit_t, unit_t.c.id == report_t.c.unit_id)
         .where(report_t.c.campaign_id == campaign_id,
-               unit_t.c.path.startswith(path, autoescape=True))
+               in_subtree(unit_t.c.path, path))
     ):
         for key, value in _flatten(row.figures or {}).items():
             totals[key] = totals.get(key, Decimal(0)) + value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from sqlalchemy import ColumnElement, and_
 from sqlmodel import Field, SQLModel
 
 
@@ -26,6 +27,15 @@ ACTS_AS: dict[UnitLevel, str] = {
     UnitLevel.STREET: "grassroots",
     UnitLevel.GRASSROOTS: "grassroots",
 }
+
+
+def in_subtree(path_column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+    """Units whose materialised path starts with `prefix` ("/WH/WH-HC/"), as a range the path
+    index can serve on both databases (LIKE 'prefix%' cannot: SQLite's LIKE ignores case and
+    PostgreSQL's C.UTF-8 collation rules it out). Paths end in "/", and the next character,
+    "0", bounds exactly the strings that continue the prefix."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return and_(path_column >= prefix, path_column < upper)
 
 
 class Unit(SQLModel, table=True):
