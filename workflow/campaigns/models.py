@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from workflow.sqltypes import JSONType, UTCDateTime
@@ -84,6 +84,7 @@ class FundSource(SQLModel, table=True):
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
     position: int
     source: str = Field(max_length=32)  # government / donation / union / other (附件1 A1..A4)
-    budget_fen: int
-    reserved_fen: int = 0
-    paid_fen: int = 0
+    # BIGINT: a province's budget line passes INTEGER's 21,474,836.47 yuan.
+    budget_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    reserved_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    paid_fen: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
