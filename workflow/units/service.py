@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, insert, select
 
 from workflow.errors import Conflict, NotFound, ValidationFailed
-from workflow.units.models import Unit, UnitLevel
+from workflow.units.models import Unit, UnitLevel, level_may_sit_under
 
 unit_table = Unit.__table__  # type: ignore[attr-defined]
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -45,6 +45,18 @@ def child_path(parent_path: str, code: str) -> str:
     return f"{parent_path}{code}/"
 
 
+def check_level_under(level: UnitLevel, parent_level: str) -> None:
+    """A unit's level must be strictly below its parent's: a district cannot hold a "city"
+    that would then give the final approval (and reserve the city's money)."""
+    if not level_may_sit_under(level, parent_level):
+        allowed = [lv.value for lv in UnitLevel if level_may_sit_under(lv, parent_level)]
+        message = f"单位层级须低于上级单位（上级为 {parent_level}，可选：{'、'.join(allowed) or '无'}）"
+        raise ValidationFailed(
+            message,
+            [{"field": "level", "code": "level_not_below_parent", "message": message}],
+        )
+
+
 def create_unit(conn: Connection, spec: UnitCreate) -> int:
     if conn.execute(select(unit_table.c.id).where(unit_table.c.code == spec.code)).first():
         raise Conflict(f"单位代码 {spec.code} 已存在", {"field": "code"})
@@ -52,13 +64,16 @@ def create_unit(conn: Connection, spec: UnitCreate) -> int:
     path = child_path("/", spec.code)
     if spec.parent is not None:
         parent = conn.execute(
-            select(unit_table.c.id, unit_table.c.path).where(unit_table.c.code == spec.parent)
+            select(unit_table.c.id, unit_table.c.path, unit_table.c.level).where(
+                unit_table.c.code == spec.parent
+            )
         ).first()
         if parent is None:
             raise ValidationFailed(
                 f"上级单位 {spec.parent} 不存在",
                 [{"field": "parent", "code": "unknown_parent", "message": "上级单位不存在"}],
             )
+        check_level_under(spec.level, parent.level)
         parent_id, path = parent.id, child_path(parent.path, spec.code)
     values = spec.model_dump(exclude={"parent"})
     values.update(level=spec.level.value, parent_id=parent_id, path=path)
