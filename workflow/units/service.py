@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, insert, select
 
 from workflow.errors import Conflict, NotFound, ValidationFailed
-from workflow.units.models import Unit, UnitLevel, level_may_sit_under
+from workflow.units.models import ACTS_AS, Unit, UnitLevel, level_may_sit_under
 
 unit_table = Unit.__table__  # type: ignore[attr-defined]
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -93,3 +93,10 @@ def children_codes(conn: Connection, unit_id: int) -> list[str]:
         select(unit_table.c.code).where(unit_table.c.parent_id == unit_id).order_by(unit_table.c.code)
     )
     return [r.code for r in rows]
+
+
+def acting_levels_on_path(conn: Connection, path: str) -> frozenset[str]:
+    """The approval levels the units on a materialised path ("/WH/WH-ZS-001/") act at."""
+    codes = [c for c in path.split("/") if c]
+    rows = conn.execute(select(unit_table.c.level).where(unit_table.c.code.in_(codes)))
+    return frozenset(ACTS_AS[UnitLevel(r.level)] for r in rows)
