@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, select, text, update
 
 from api.pages import queue_filter
-from tests.api.conftest import World, world  # noqa: F401  (the fixture, used by name)
+from tests.api.conftest import World
 from tests.factories import actor_of, case_row, new_case, student, weihai, worker
 from tests.workflow.cases.test_engine import fire
 from workflow.audit.models import AuditEntry
@@ -37,8 +37,15 @@ PUBLICITY_OVER = dt.datetime(2024, 8, 9, 10)  # five working days after 8/1 is 8
 
 def add_city_direct_unit(engine: Engine) -> None:
     with transaction(engine) as conn:
-        create_unit(conn, UnitCreate(code=CITY_DIRECT, name="威海市直某局基层工会",
-                                     level=UnitLevel.GRASSROOTS, parent="WH"))
+        create_unit(
+            conn,
+            UnitCreate(
+                code=CITY_DIRECT,
+                name="威海市直某局基层工会",
+                level=UnitLevel.GRASSROOTS,
+                parent="WH",
+            ),
+        )
 
 
 def last_entry(engine: Engine, case_id: int) -> Any:
@@ -56,10 +63,19 @@ def may_fire(engine: Engine, case_id: int, who: Actor) -> tuple[str | None, list
     return current_approval_level(facts.case, facts.campaign), events
 
 
-def to_approval(engine: Engine, clock: ManualClock, case_id: int, unit: str, reviewer_unit: str) -> None:
+def to_approval(
+    engine: Engine, clock: ManualClock, case_id: int, unit: str, reviewer_unit: str
+) -> None:
     fire(engine, clock, case_id, "submit", actor_of(engine, unit, "clerk"))
     clock.set(VERIFIED)
-    fire(engine, clock, case_id, "verify", actor_of(engine, reviewer_unit, "reviewer"), opinion="档案核查无误")
+    fire(
+        engine,
+        clock,
+        case_id,
+        "verify",
+        actor_of(engine, reviewer_unit, "reviewer"),
+        opinion="档案核查无误",
+    )
     clock.set(PUBLICITY_OVER)
     fire(engine, clock, case_id, "end_publicity", SCHEDULER)
 
@@ -103,7 +119,9 @@ class TestTheEngine:
         states, step = queue_filter(city, ["grassroots", "district", "city"])
         with db.connect() as conn:
             rows, _total = list_cases(
-                conn, city, CaseFilter(campaign=campaign, states=states, approval_step=step),
+                conn,
+                city,
+                CaseFilter(campaign=campaign, states=states, approval_step=step),
                 today=PUBLICITY_OVER.date(),
             )
         assert [r["id"] for r in rows] == [case_id]
@@ -177,34 +195,56 @@ class TestTheEngine:
 def test_a_city_direct_case_is_approved_through_http(world: World) -> None:
     response = world.client.post(
         "/api/units",
-        json={"code": CITY_DIRECT, "name": "威海市直某局基层工会", "level": "grassroots", "parent": "WH"},
+        json={
+            "code": CITY_DIRECT,
+            "name": "威海市直某局基层工会",
+            "level": "grassroots",
+            "parent": "WH",
+        },
         headers=world.as_("admin.wh"),
     )
     assert response.status_code == 201, response.text
     with transaction(world.engine) as conn:  # its clerk and approver, with the fixture's password
-        unit_id = conn.execute(text("SELECT id FROM unit WHERE code = :c"), {"c": CITY_DIRECT}).scalar_one()
+        unit_id = conn.execute(
+            text("SELECT id FROM unit WHERE code = :c"), {"c": CITY_DIRECT}
+        ).scalar_one()
         password_hash = conn.execute(
             select(user_t.c.password_hash).where(user_t.c.username == "clerk.wh-hc-001")
         ).scalar_one()
-        conn.execute(user_t.insert(), [
-            {"username": f"{role}.{CITY_DIRECT.lower()}", "password_hash": password_hash,
-             "display_name": role, "unit_id": unit_id, "roles": [role], "is_active": True,
-             "created_at": world.clock.now()}
-            for role in (Role.CLERK.value, Role.APPROVER.value)
-        ])
+        conn.execute(
+            user_t.insert(),
+            [
+                {
+                    "username": f"{role}.{CITY_DIRECT.lower()}",
+                    "password_hash": password_hash,
+                    "display_name": role,
+                    "unit_id": unit_id,
+                    "roles": [role],
+                    "is_active": True,
+                    "created_at": world.clock.now(),
+                }
+                for role in (Role.CLERK.value, Role.APPROVER.value)
+            ],
+        )
     clerk, approver = f"clerk.{CITY_DIRECT.lower()}", f"approver.{CITY_DIRECT.lower()}"
 
     def event(case: dict[str, Any], who: str, name: str, **extra: Any) -> dict[str, Any]:
         response = world.client.post(
             f"/api/cases/{case['id']}/events",
-            json={"event": name, "version": case["version"], **extra}, headers=world.as_(who),
+            json={"event": name, "version": case["version"], **extra},
+            headers=world.as_(who),
         )
         assert response.status_code == 200, response.text
         return dict(response.json())
 
     response = world.client.post(
         "/api/cases",
-        json={"campaign": world.campaign, "unit": CITY_DIRECT, "worker": worker(), "student": student()},
+        json={
+            "campaign": world.campaign,
+            "unit": CITY_DIRECT,
+            "worker": worker(),
+            "student": student(),
+        },
         headers=world.as_(clerk),
     )
     assert response.status_code == 201, response.text
@@ -215,8 +255,14 @@ def test_a_city_direct_case_is_approved_through_http(world: World) -> None:
     with transaction(world.engine) as conn:
         from workflow.cases.engine import apply_event
 
-        apply_event(conn, case_id=case["id"], event="end_publicity", expected_version=case["version"],
-                    actor=SCHEDULER, clock=world.clock)
+        apply_event(
+            conn,
+            case_id=case["id"],
+            event="end_publicity",
+            expected_version=case["version"],
+            actor=SCHEDULER,
+            clock=world.clock,
+        )
     case = world.client.get(f"/api/cases/{case['id']}", headers=world.as_(approver)).json()
     assert (case["state"], case["approval_level"]) == ("approval", "grassroots")
     assert "approve" in case["allowed_events"]
@@ -225,7 +271,9 @@ def test_a_city_direct_case_is_approved_through_http(world: World) -> None:
     case = world.client.get(f"/api/cases/{case['id']}", headers=world.as_("approver.wh")).json()
     assert (case["state"], case["approval_level"]) == ("approval", "city")
     assert "approve" in case["allowed_events"]
-    history = world.client.get(f"/api/cases/{case['id']}/history", headers=world.as_("approver.wh")).json()
+    history = world.client.get(
+        f"/api/cases/{case['id']}/history", headers=world.as_("approver.wh")
+    ).json()
     assert history[-1]["data"]["skipped_levels"] == ["district"]
 
     case = event(case, "approver.wh", "approve", opinion="同意资助")

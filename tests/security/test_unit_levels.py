@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from tests.api.conftest import World, world  # noqa: F401  (the fixture, used by name)
-from tests.api.test_cli import Cli, cli, seeded, sqlite_file, templates  # noqa: F401
+from tests.api.conftest import World
+from tests.api.test_cli import Cli
 from tests.api.test_cli import rows as sqlite_rows
 from tests.factories import weihai
 from workflow.clock import ManualClock
@@ -70,9 +70,13 @@ class TestTheService:
     ) -> None:
         weihai(db, clock)
         with transaction(db) as conn:
-            create_unit(conn, UnitCreate(code="NEW-UNIT", name="新单位", level=level, parent=parent))
+            create_unit(
+                conn, UnitCreate(code="NEW-UNIT", name="新单位", level=level, parent=parent)
+            )
         with db.connect() as conn:
-            path = conn.execute(select(unit_t.c.path).where(unit_t.c.code == "NEW-UNIT")).scalar_one()
+            path = conn.execute(
+                select(unit_t.c.path).where(unit_t.c.code == "NEW-UNIT")
+            ).scalar_one()
         assert path.endswith(f"/{parent}/NEW-UNIT/")
 
     def test_the_order_is_strict_and_total_over_the_levels(self) -> None:
@@ -101,19 +105,30 @@ class TestTheApi:
         assert [(d["field"], d["code"]) for d in body["details"]] == [
             ("level", "level_not_below_parent")
         ]
-        assert world.client.get("/api/units/WH-HC-FAKE", headers=world.as_("admin.wh")).status_code == 404
+        assert (
+            world.client.get("/api/units/WH-HC-FAKE", headers=world.as_("admin.wh")).status_code
+            == 404
+        )
 
-    def test_a_district_admin_may_create_a_grassroots_union_under_itself(self, world: World) -> None:
+    def test_a_district_admin_may_create_a_grassroots_union_under_itself(
+        self, world: World
+    ) -> None:
         response = world.client.post(
             "/api/units",
-            json={"code": "WH-HC-NEW", "name": "环翠区新基层工会", "level": "grassroots",
-                  "parent": "WH-HC"},
+            json={
+                "code": "WH-HC-NEW",
+                "name": "环翠区新基层工会",
+                "level": "grassroots",
+                "parent": "WH-HC",
+            },
             headers=world.as_("admin.wh-hc"),
         )
         assert response.status_code == 201, response.text
 
     @pytest.mark.parametrize("change", [{"level": "city"}, {"parent": "WH"}, {"parent": None}])
-    def test_patch_neither_relevels_nor_moves_a_unit(self, world: World, change: dict[str, object]) -> None:
+    def test_patch_neither_relevels_nor_moves_a_unit(
+        self, world: World, change: dict[str, object]
+    ) -> None:
         response = world.client.patch(
             "/api/units/WH-HC-001", json=change, headers=world.as_("admin.wh-hc")
         )
@@ -124,11 +139,7 @@ class TestTheApi:
         assert (unit["level"], unit["parent"]) == ("grassroots", "WH-HC")
 
 
-def test_the_cli_refuses_a_city_under_a_district(
-    cli: Cli,  # noqa: F811
-    seeded: int,  # noqa: F811
-    sqlite_file: Path,  # noqa: F811
-) -> None:
+def test_the_cli_refuses_a_city_under_a_district(cli: Cli, seeded: int, sqlite_file: Path) -> None:
     run = cli("unit create --code WH-HC-FAKE --name 假市总工会 --level city --parent WH-HC")
     assert run.code == 2, run
     assert "Traceback" not in run.err

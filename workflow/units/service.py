@@ -7,6 +7,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, insert, select
 
+from notifications.outbound import WebhookPolicy, WebhookRefused, check_webhook_url
 from workflow.errors import Conflict, NotFound, ValidationFailed
 from workflow.units.models import ACTS_AS, Unit, UnitLevel, level_may_sit_under
 
@@ -39,6 +40,19 @@ class UnitCreate(BaseModel):
         if v is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", v):
             raise ValueError("邮箱格式不正确")
         return v
+
+
+def check_webhook(url: str | None, policy: WebhookPolicy) -> None:
+    """A unit's robot webhook must be a public https:// URL (see notifications/outbound.py).
+    It may look the name up in DNS: call it before opening the write transaction."""
+    if url is None:
+        return
+    try:
+        check_webhook_url(url, policy)
+    except WebhookRefused as exc:
+        raise ValidationFailed(
+            exc.message, [{"field": "webhook_url", "code": exc.code, "message": exc.message}]
+        ) from None
 
 
 def child_path(parent_path: str, code: str) -> str:
