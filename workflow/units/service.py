@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from notifications.outbound import WebhookPolicy, WebhookRefused, check_webhook_url
 from workflow.errors import Conflict, NotFound, ValidationFailed
@@ -109,8 +109,13 @@ def children_codes(conn: Connection, unit_id: int) -> list[str]:
     return [r.code for r in rows]
 
 
+# Built once (the engine runs it on every approval transition): no per-call statement building.
+_levels_of = select(unit_table.c.level).where(
+    unit_table.c.code.in_(bindparam("codes", expanding=True))
+)
+
+
 def acting_levels_on_path(conn: Connection, path: str) -> frozenset[str]:
     """The approval levels the units on a materialised path ("/WH/WH-ZS-001/") act at."""
-    codes = [c for c in path.split("/") if c]
-    rows = conn.execute(select(unit_table.c.level).where(unit_table.c.code.in_(codes)))
+    rows = conn.execute(_levels_of, {"codes": [c for c in path.split("/") if c]})
     return frozenset(ACTS_AS[UnitLevel(r.level)] for r in rows)
