@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from notifications.channels import DeliveryError, Sender
+from notifications.channels import DeliveryError, DeliveryRefused, Sender
 from notifications.outbox import claim_due, mark_failed, mark_sent
 
 Now = Callable[[], dt.datetime]
@@ -57,7 +57,14 @@ def deliver_due(
                 sender.send(message)
             except DeliveryError as exc:
                 with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
-                    final = mark_failed(conn, message, worker=worker, now=now(), error=str(exc))
+                    final = mark_failed(
+                        conn,
+                        message,
+                        worker=worker,
+                        now=now(),
+                        error=str(exc),
+                        permanent=isinstance(exc, DeliveryRefused),
+                    )
                 report.failed += int(final)
                 report.retried += int(not final)
                 report.errors.append(str(exc))

@@ -143,11 +143,18 @@ def mark_sent(conn: Connection, message_id_: int, *, worker: str, now: dt.dateti
 
 
 def mark_failed(
-    conn: Connection, message: Any, *, worker: str, now: dt.datetime, error: str
+    conn: Connection,
+    message: Any,
+    *,
+    worker: str,
+    now: dt.datetime,
+    error: str,
+    permanent: bool = False,
 ) -> bool:
-    """Schedules a retry with exponential backoff; True when this was the last attempt."""
+    """Schedules a retry with exponential backoff; True when this was the last attempt (or the
+    failure is `permanent`: retrying cannot help)."""
     attempts = int(message.attempts) + 1
-    final = attempts >= MAX_ATTEMPTS
+    final = permanent or attempts >= MAX_ATTEMPTS
     conn.execute(
         update(outbox_t)
         .where(and_(outbox_t.c.id == message.id, outbox_t.c.claimed_by == worker))

@@ -143,6 +143,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         S.APPROVAL,
         P.RUN_SCHEDULE,
         guards=("no_open_objection", "publicity_period_over"),
+        effects=("enter_approval",),  # the first approval level on the case's own unit path
     ),
     Transition(
         E.APPROVE,

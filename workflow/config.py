@@ -6,6 +6,8 @@ from functools import lru_cache
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from notifications.outbound import WebhookPolicy, parse_host_list
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JINQIU_", extra="ignore")
@@ -20,6 +22,16 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = "NORMAL"  # WAL + NORMAL: durable across process crashes
     run_scheduler: bool = False  # `jinqiu serve` turns it on: a sweep every minute, one at start
     sweep_interval_seconds: int = 60
+    webhook_allow_http: bool = False  # webhooks are https:// only unless the operator says so
+    # Comma-separated host names (qyapi.weixin.qq.com, oapi.dingtalk.com, open.feishu.cn): when
+    # set, the only hosts a webhook may point to.
+    webhook_allowed_hosts: str = ""
+
+    def webhook_policy(self) -> WebhookPolicy:
+        return WebhookPolicy(
+            allow_http=self.webhook_allow_http,
+            allowed_hosts=parse_host_list(self.webhook_allowed_hosts),
+        )
 
 
 @lru_cache(maxsize=1)

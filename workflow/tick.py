@@ -24,7 +24,7 @@ class TickReport:
 def senders_from(settings: Settings) -> dict[str, Sender]:
     return {
         Channel.EMAIL.value: SmtpSender(settings.smtp_host, settings.smtp_port, settings.smtp_from),
-        Channel.WEBHOOK.value: WebhookSender(),
+        Channel.WEBHOOK.value: WebhookSender(policy=settings.webhook_policy()),
     }
 
 

@@ -14,7 +14,7 @@ from workflow.db import transaction
 from workflow.errors import NotFound, ValidationFailed
 from workflow.roles import Actor, Grant
 from workflow.units.models import Unit
-from workflow.units.service import UnitCreate, children_codes, create_unit
+from workflow.units.service import UnitCreate, check_webhook, children_codes, create_unit
 
 router = APIRouter(prefix="/api/units", tags=["units"], responses=ERROR_RESPONSES)
 unit_t = Unit.__table__  # type: ignore[attr-defined]
@@ -42,6 +42,7 @@ def unit_out(conn: Connection, row: Any) -> UnitOut:
 
 @router.post("", status_code=201, response_model=UnitOut)
 def create(body: UnitCreate, actor: ManageUnits, svc: ServicesDep) -> UnitOut:
+    check_webhook(body.webhook_url, svc.settings.webhook_policy())  # DNS: outside the transaction
     with transaction(svc.engine) as conn:
         if body.parent is None and actor.unit_path != "/":
             # Only the root of the tree may be created without a parent, and not over the API
@@ -89,6 +90,7 @@ def list_units(
 
 @router.patch("/{code}", response_model=UnitOut)
 def patch(code: str, body: UnitPatch, actor: ManageUnits, svc: ServicesDep) -> UnitOut:
+    check_webhook(body.webhook_url, svc.settings.webhook_policy())  # DNS: outside the transaction
     with transaction(svc.engine) as conn:
         row = unit_in_scope(conn, code, actor)
         changes = body.model_dump(exclude_unset=True)

@@ -235,6 +235,17 @@ MATRIX: tuple[Route, ...] = (
         gate=Grant.MANAGE_UNITS,
         in_scope=parent("admin"),
         ok=status(201),
+        # Nothing sits below a grassroots union (a level strictly below its parent's): the
+        # parent shows it may create a grassroots union beside WH-HC-001, under itself.
+        in_scope_request=lambda t: Req(
+            "/api/units",
+            json={
+                "code": "WH-HC-009",
+                "name": "环翠区新基层工会",
+                "level": "grassroots",
+                "parent": "WH-HC",
+            },
+        ),
     ),
     Route(
         "GET",

@@ -59,10 +59,29 @@ def close_objection(ctx: EffectContext) -> None:
     ctx.changes["objection_open"] = False
 
 
+def _wait_at_next_level(ctx: EffectContext, approved: int | None) -> None:
+    """Moves the case on to the next campaign level that exists on its unit path (past the
+    end after the last one) and writes the levels skipped on the way into the audit entry."""
+    case, levels = ctx.facts.case, ctx.facts.campaign.approval_levels
+    start = case.approval_step if approved is None else approved + 1
+    following = next((i for i in case.approval_chain if i >= start), len(levels))
+    ctx.changes["approval_step"] = following
+    skipped = [levels[i] for i in range(case.approval_step, following) if i != approved]
+    if skipped:
+        ctx.audit["skipped_levels"] = skipped
+
+
+def enter_approval(ctx: EffectContext) -> None:
+    """Publicity over: the case waits at the first of the campaign's levels on its path."""
+    _wait_at_next_level(ctx, None)
+
+
 def advance_approval_level(ctx: EffectContext) -> None:
-    step = ctx.facts.case.approval_step
-    ctx.changes["approval_step"] = step + 1
+    step = ctx.facts.case.pending_step()
+    if step is None:  # refused by role before the effects run; kept for a clear failure
+        raise GuardFailed([Reason("no_approval_level", "该案件所在单位的上级中没有本活动的审批层级")])
     ctx.audit["approval_level"] = ctx.facts.campaign.approval_levels[step]
+    _wait_at_next_level(ctx, step)
 
 
 _reserve = (
@@ -166,6 +185,7 @@ EFFECTS: dict[str, Effect] = {
     "start_publicity": start_publicity,
     "open_objection": open_objection,
     "close_objection": close_objection,
+    "enter_approval": enter_approval,
     "advance_approval_level": advance_approval_level,
     "reserve_aid": reserve_aid,
     "record_payment": record_payment,

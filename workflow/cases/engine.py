@@ -45,6 +45,7 @@ from workflow.errors import (
 from workflow.guards import run_guards
 from workflow.roles import Actor, Grant
 from workflow.units.models import ACTS_AS, Unit, UnitLevel
+from workflow.units.service import acting_levels_on_path
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 worker_t = Worker.__table__  # type: ignore[attr-defined]
@@ -106,13 +107,18 @@ def load_context(conn: Connection, case_id: int, *, today: Any) -> tuple[GuardCo
     if row is None:
         raise NotFound(f"案件 {case_id} 不存在")
     rules = RULES.get(conn, row.campaign_id, row.rules_token)
+    state = CaseState(row.state)
+    chain: tuple[int, ...] = ()
+    if state in (CaseState.PUBLICITY, CaseState.APPROVAL):  # one small query, only where needed
+        on_path = acting_levels_on_path(conn, row.unit_path)
+        chain = tuple(i for i, level in enumerate(rules.approval_levels) if level in on_path)
     facts = GuardContext(
         case=CaseFacts(
-            id=row.id, state=CaseState(row.state), version=row.version,
+            id=row.id, state=state, version=row.version,
             approval_step=row.approval_step, objection_open=bool(row.objection_open),
             publicity_ends_on=row.publicity_ends_on, approved_amount_fen=row.approved_amount_fen,
             fund_source_id=row.fund_source_id, payment_failures=row.payment_failures,
-            unit_path=row.unit_path,
+            unit_path=row.unit_path, approval_chain=chain,
         ),
         worker=WorkerFacts(
             id_number=row.worker_id_number, archive_status=row.archive_status,
@@ -129,9 +135,21 @@ def load_context(conn: Connection, case_id: int, *, today: Any) -> tuple[GuardCo
 
 
 def current_approval_level(case: CaseFacts, rules: CampaignRules) -> str | None:
+    """The level an approval case waits at: the next of the campaign's levels on its path."""
     if case.state is not CaseState.APPROVAL:
         return None
-    return rules.approval_levels[min(case.approval_step, len(rules.approval_levels) - 1)]
+    step = case.pending_step()
+    return None if step is None else rules.approval_levels[step]
+
+
+def transition_for(case: CaseFacts, event: CaseEvent, rules: CampaignRules) -> Transition | None:
+    """The lifecycle's transition, the approval route counted along the case's own chain: a
+    市直 union's grassroots approval is followed by the city's, the last one."""
+    step, levels = case.approval_step, len(rules.approval_levels)
+    pending = case.pending_step() if case.state is CaseState.APPROVAL else None
+    if pending is not None:
+        step, levels = case.approval_chain.index(pending), len(case.approval_chain)
+    return select_transition(case.state, event, approval_step=step, approval_levels=levels)
 
 
 def refusal_by_role(
@@ -140,8 +158,10 @@ def refusal_by_role(
     """Why this actor may not fire this transition on this case (None: they may)."""
     if not actor.may(transition.permission):
         return "当前角色无权执行该操作"
-    level = current_approval_level(case, rules)
-    if level is not None and transition.permission is not Permission.WITHDRAW_CASE:
+    if case.state is CaseState.APPROVAL and transition.permission is not Permission.WITHDRAW_CASE:
+        level = current_approval_level(case, rules)
+        if level is None:  # no unit on the path acts at any of the campaign's levels
+            return "该案件所在单位的上级中没有本活动的审批层级，只能撤回"
         acts_as = ACTS_AS.get(UnitLevel(actor.unit_level)) if actor.unit_level else None
         if acts_as != level:
             return f"该案件正处于“{level}”层级审批，须由该层级的单位办理"
@@ -152,10 +172,7 @@ def allowed_events(actor: Actor, case: CaseFacts, rules: CampaignRules) -> list[
     """The events this actor may fire on this case now (before guards): the buttons to draw."""
     out: list[CaseEvent] = []
     for event in events_from(case.state):
-        t = select_transition(
-            case.state, event, approval_step=case.approval_step,
-            approval_levels=len(rules.approval_levels),
-        )
+        t = transition_for(case, event, rules)
         if t is not None and refusal_by_role(actor, t, case, rules) is None:
             out.append(event)
     return out
@@ -233,9 +250,7 @@ def apply_event(
             "案件已被他人修改，请刷新后重试",
             {"expected_version": expected_version, "current_version": case.version},
         )
-    transition = select_transition(
-        case.state, event, approval_step=case.approval_step, approval_levels=len(rules.approval_levels)
-    )
+    transition = transition_for(case, event, rules)
     if transition is None:
         allowed = [e.value for e in allowed_events(actor, case, rules)]
         raise EventNotAllowed(

@@ -74,6 +74,13 @@ class CaseFacts:
     fund_source_id: int | None
     payment_failures: int
     unit_path: str
+    # Indices into the campaign's approval levels that exist on this case's unit path (市直
+    # unions have no district): loaded in publicity and approval, the states where it matters.
+    approval_chain: tuple[int, ...] = ()
+
+    def pending_step(self) -> int | None:
+        """The campaign level this case waits at: the first of its chain not yet passed."""
+        return next((i for i in self.approval_chain if i >= self.approval_step), None)
 
 
 @dataclass(frozen=True, slots=True)

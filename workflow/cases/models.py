@@ -94,7 +94,9 @@ class Case(SQLModel, table=True):
     student_id_number: str = Field(max_length=18)
     state: str = Field(max_length=20, index=True)
     version: int = 1
-    approval_step: int = 0  # approval levels already passed
+    # Index into the campaign's approval levels of the one the case waits at; the levels before
+    # it were approved or are not on the unit's path (skipped, audited).
+    approval_step: int = 0
     objection_open: bool = False
     return_reason: str | None = None  # kept when a case is returned for correction (补正)
     publicity_started_on: dt.date | None = None

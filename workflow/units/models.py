@@ -17,6 +17,23 @@ class UnitLevel(StrEnum):
     GRASSROOTS = "grassroots"  # 企事业单位 / 基层工会
 
 
+# The one order of the levels: a unit sits strictly below its parent (rank greater than the
+# parent's). District and industry unions are peers, as are none of the others.
+LEVEL_RANK: dict[UnitLevel, int] = {
+    UnitLevel.PROVINCE: 0,
+    UnitLevel.CITY: 1,
+    UnitLevel.DISTRICT: 2,
+    UnitLevel.INDUSTRY: 2,
+    UnitLevel.STREET: 3,
+    UnitLevel.GRASSROOTS: 4,
+}
+
+
+def level_may_sit_under(child: UnitLevel | str, parent: UnitLevel | str) -> bool:
+    """True when a unit of level `child` may have a parent of level `parent`."""
+    return LEVEL_RANK[UnitLevel(child)] > LEVEL_RANK[UnitLevel(parent)]
+
+
 # Which approval level a unit may act at: Dalian's forms pair district with industry unions
 # and enterprise with street unions.
 ACTS_AS: dict[UnitLevel, str] = {

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
+from notifications.outbound import WebhookPolicy, WebhookRefused, check_webhook_url
 from workflow.errors import Conflict, NotFound, ValidationFailed
-from workflow.units.models import Unit, UnitLevel
+from workflow.units.models import ACTS_AS, Unit, UnitLevel, level_may_sit_under
 
 unit_table = Unit.__table__  # type: ignore[attr-defined]
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -41,8 +42,33 @@ class UnitCreate(BaseModel):
         return v
 
 
+def check_webhook(url: str | None, policy: WebhookPolicy) -> None:
+    """A unit's robot webhook must be a public https:// URL (see notifications/outbound.py).
+    It may look the name up in DNS: call it before opening the write transaction."""
+    if url is None:
+        return
+    try:
+        check_webhook_url(url, policy)
+    except WebhookRefused as exc:
+        raise ValidationFailed(
+            exc.message, [{"field": "webhook_url", "code": exc.code, "message": exc.message}]
+        ) from None
+
+
 def child_path(parent_path: str, code: str) -> str:
     return f"{parent_path}{code}/"
+
+
+def check_level_under(level: UnitLevel, parent_level: str) -> None:
+    """A unit's level must be strictly below its parent's: a district cannot hold a "city"
+    that would then give the final approval (and reserve the city's money)."""
+    if not level_may_sit_under(level, parent_level):
+        allowed = [lv.value for lv in UnitLevel if level_may_sit_under(lv, parent_level)]
+        message = f"单位层级须低于上级单位（上级为 {parent_level}，可选：{'、'.join(allowed) or '无'}）"
+        raise ValidationFailed(
+            message,
+            [{"field": "level", "code": "level_not_below_parent", "message": message}],
+        )
 
 
 def create_unit(conn: Connection, spec: UnitCreate) -> int:
@@ -52,13 +78,16 @@ def create_unit(conn: Connection, spec: UnitCreate) -> int:
     path = child_path("/", spec.code)
     if spec.parent is not None:
         parent = conn.execute(
-            select(unit_table.c.id, unit_table.c.path).where(unit_table.c.code == spec.parent)
+            select(unit_table.c.id, unit_table.c.path, unit_table.c.level).where(
+                unit_table.c.code == spec.parent
+            )
         ).first()
         if parent is None:
             raise ValidationFailed(
                 f"上级单位 {spec.parent} 不存在",
                 [{"field": "parent", "code": "unknown_parent", "message": "上级单位不存在"}],
             )
+        check_level_under(spec.level, parent.level)
         parent_id, path = parent.id, child_path(parent.path, spec.code)
     values = spec.model_dump(exclude={"parent"})
     values.update(level=spec.level.value, parent_id=parent_id, path=path)
@@ -78,3 +107,15 @@ def children_codes(conn: Connection, unit_id: int) -> list[str]:
         select(unit_table.c.code).where(unit_table.c.parent_id == unit_id).order_by(unit_table.c.code)
     )
     return [r.code for r in rows]
+
+
+# Built once (the engine runs it on every approval transition): no per-call statement building.
+_levels_of = select(unit_table.c.level).where(
+    unit_table.c.code.in_(bindparam("codes", expanding=True))
+)
+
+
+def acting_levels_on_path(conn: Connection, path: str) -> frozenset[str]:
+    """The approval levels the units on a materialised path ("/WH/WH-ZS-001/") act at."""
+    rows = conn.execute(_levels_of, {"codes": [c for c in path.split("/") if c]})
+    return frozenset(ACTS_AS[UnitLevel(r.level)] for r in rows)
