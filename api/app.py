@@ -18,9 +18,9 @@ from api import errors, pages
 from api.deps import Services
 from api.middleware import RejectNul
 from api.pages import LoginRequired
-from api.security import check_settings
 from api.routers import auth, campaigns, cases, notices, reports, units, users
 from api.schemas import Health
+from api.security import check_settings
 from workflow.clock import Clock, SystemClock
 from workflow.config import Settings, get_settings
 from workflow.runtime import open_database

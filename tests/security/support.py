@@ -55,8 +55,14 @@ class Run:
 
 def jinqiu(env: dict[str, str], *args: str, timeout: float = TIMEOUT) -> Run:
     done = subprocess.run(
-        [str(JINQIU), *args], cwd=ROOT, env=env, capture_output=True, text=True,
-        encoding="utf-8", timeout=timeout, check=False,
+        [str(JINQIU), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=timeout,
+        check=False,
     )
     return Run(done.returncode, done.stdout, done.stderr)
 
@@ -80,7 +86,11 @@ def serving(env: dict[str, str], log: Path) -> Iterator[str]:
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(JINQIU), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
     try:

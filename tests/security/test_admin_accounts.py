@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
-from tests.api.conftest import World, username, world  # noqa: F401
+from tests.api.conftest import World, username
 from workflow.db import transaction
 from workflow.errors import DomainError
 from workflow.users.models import User
@@ -43,12 +43,16 @@ def account(engine: Engine, name: str) -> Any:
 @pytest.mark.parametrize("who", [ROOT_ADMIN, DISTRICT_ADMIN])
 @pytest.mark.parametrize(
     "body",
-    [{"roles": ["admin", "manager", "finance"]}, {"roles": ["manager"]},
-     {"roles": ["admin"], "is_active": False}, {"is_active": False}],
+    [
+        {"roles": ["admin", "manager", "finance"]},
+        {"roles": ["manager"]},
+        {"roles": ["admin"], "is_active": False},
+        {"is_active": False},
+    ],
     ids=["raise", "swap", "same-roles-but-deactivate", "deactivate"],
 )
 def test_an_admin_cannot_change_their_own_roles_or_deactivate_themselves(
-    world: World, who: str, body: dict[str, Any]  # noqa: F811
+    world: World, who: str, body: dict[str, Any]
 ) -> None:
     before = account(world.engine, who)
     body_out = refused(patch(world, who, who, body), 403, "own_account_change")
@@ -59,15 +63,19 @@ def test_an_admin_cannot_change_their_own_roles_or_deactivate_themselves(
 
 
 def test_an_admin_may_rename_themselves_and_resend_their_own_roles(
-    world: World,  # noqa: F811
+    world: World,
 ) -> None:
-    response = patch(world, DISTRICT_ADMIN, DISTRICT_ADMIN,
-                     {"display_name": "区总管理员", "roles": ["admin"], "is_active": True})
+    response = patch(
+        world,
+        DISTRICT_ADMIN,
+        DISTRICT_ADMIN,
+        {"display_name": "区总管理员", "roles": ["admin"], "is_active": True},
+    )
     assert response.status_code == 200, response.text
     assert response.json()["display_name"] == "区总管理员"
 
 
-def test_another_admin_may_change_them(world: World) -> None:  # noqa: F811
+def test_another_admin_may_change_them(world: World) -> None:
     response = patch(world, ROOT_ADMIN, DISTRICT_ADMIN, {"roles": ["admin", "manager"]})
     assert response.status_code == 200, response.text
     assert response.json()["roles"] == ["admin", "manager"]
@@ -77,16 +85,20 @@ def test_another_admin_may_change_them(world: World) -> None:  # noqa: F811
 
 
 def second_root_admin(world: World, name: str = "admin2.wh") -> str:
-    response = world.client.post("/api/users", headers=world.as_(ROOT_ADMIN), json={
-        "username": name, "password": "long-enough-1", "unit": "WH", "roles": ["admin"]})
+    response = world.client.post(
+        "/api/users",
+        headers=world.as_(ROOT_ADMIN),
+        json={"username": name, "password": "long-enough-1", "unit": "WH", "roles": ["admin"]},
+    )
     assert response.status_code == 201, response.text
     return name
 
 
-@pytest.mark.parametrize("change", [{"is_active": False}, {"roles": ["manager"]}],
-                         ids=["deactivate", "demote"])
+@pytest.mark.parametrize(
+    "change", [{"is_active": False}, {"roles": ["manager"]}], ids=["deactivate", "demote"]
+)
 def test_the_last_active_admin_of_the_root_unit_cannot_be_removed(
-    world: World, change: dict[str, Any]  # noqa: F811
+    world: World, change: dict[str, Any]
 ) -> None:
     other = second_root_admin(world)
     assert patch(world, ROOT_ADMIN, other, change).status_code == 200
@@ -100,14 +112,14 @@ def test_the_last_active_admin_of_the_root_unit_cannot_be_removed(
 
 
 def test_two_root_admins_removing_each_other_at_once_leave_one(
-    world: World,  # noqa: F811
+    world: World,
 ) -> None:
     for round_ in range(5):
         other = second_root_admin(world, f"admin{round_}.wh")
         barrier = threading.Barrier(2)
         outcomes: list[str] = []
 
-        def remove(target: str, by: str) -> None:
+        def remove(target: str, by: str, barrier: threading.Barrier, outcomes: list[str]) -> None:
             barrier.wait()
             try:
                 with transaction(world.engine) as conn:
@@ -116,16 +128,25 @@ def test_two_root_admins_removing_each_other_at_once_leave_one(
             except DomainError as error:
                 outcomes.append(error.code)
 
-        threads = [threading.Thread(target=remove, args=(ROOT_ADMIN, other)),
-                   threading.Thread(target=remove, args=(other, ROOT_ADMIN))]
+        threads = [
+            threading.Thread(target=remove, args=(ROOT_ADMIN, other, barrier, outcomes)),
+            threading.Thread(target=remove, args=(other, ROOT_ADMIN, barrier, outcomes)),
+        ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         assert sorted(outcomes) == ["last_admin", "removed"], outcomes
         with world.engine.connect() as conn:
-            active = conn.execute(select(user_t.c.username).where(
-                user_t.c.username.in_([ROOT_ADMIN, other]), user_t.c.is_active)).scalars().all()
+            active = (
+                conn.execute(
+                    select(user_t.c.username).where(
+                        user_t.c.username.in_([ROOT_ADMIN, other]), user_t.c.is_active
+                    )
+                )
+                .scalars()
+                .all()
+            )
         assert len(active) == 1, active
         if active == [other]:  # the usual administrator alone again for the next round
             with transaction(world.engine) as conn:
@@ -135,10 +156,17 @@ def test_two_root_admins_removing_each_other_at_once_leave_one(
             world.tokens.clear()
 
 
-def test_the_scheduler_role_is_not_given_to_people(world: World) -> None:  # noqa: F811
-    created = world.client.post("/api/users", headers=world.as_(ROOT_ADMIN), json={
-        "username": "robot.wh", "password": "long-enough-1", "unit": "WH",
-        "roles": ["scheduler"]})
+def test_the_scheduler_role_is_not_given_to_people(world: World) -> None:
+    created = world.client.post(
+        "/api/users",
+        headers=world.as_(ROOT_ADMIN),
+        json={
+            "username": "robot.wh",
+            "password": "long-enough-1",
+            "unit": "WH",
+            "roles": ["scheduler"],
+        },
+    )
     body = refused(created, 422, "validation_error")
     assert body["details"][0]["field"].startswith("roles"), body
     changed = patch(world, ROOT_ADMIN, DISTRICT_ADMIN, {"roles": ["admin", "scheduler"]})

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.security import InvalidSetting
-from tests.api.conftest import PASSWORD, World, username, world  # noqa: F401
+from tests.api.conftest import PASSWORD, World, username
 from tests.security.support import environment, jinqiu, ok, serving, url_of
 from workflow.config import Settings
 
@@ -31,11 +31,17 @@ def with_proxies(world: World, proxies: str, peer: str) -> TestClient:
     return TestClient(app, client=(peer, 50000), raise_server_exceptions=False)
 
 
-def login(client: TestClient | httpx.Client, user: str, password: str,
-          forwarded: str | None = None, base: str = "") -> int:
+def login(
+    client: TestClient | httpx.Client,
+    user: str,
+    password: str,
+    forwarded: str | None = None,
+    base: str = "",
+) -> int:
     headers = {"X-Forwarded-For": forwarded} if forwarded else {}
-    response = client.post(f"{base}/api/auth/token", headers=headers,
-                           data={"username": user, "password": password})
+    response = client.post(
+        f"{base}/api/auth/token", headers=headers, data={"username": user, "password": password}
+    )
     assert response.status_code in {200, 401, 429}, response.text
     return response.status_code
 
@@ -47,13 +53,13 @@ def fail_five_times_from(client: TestClient, forwarded: list[str] | str | None) 
         assert login(client, f"nobody-{i}", "guess", hop) == 401
 
 
-def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(world: World) -> None:  # noqa: F811
+def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(world: World) -> None:
     client = with_proxies(world, "10.9.0.0/16", peer="10.2.2.2")
     fail_five_times_from(client, [f"192.0.2.{i}" for i in range(5)])
     assert login(client, CLERK, PASSWORD, "192.0.2.99") == 429
 
 
-def test_x_forwarded_for_from_a_trusted_proxy_names_the_client(world: World) -> None:  # noqa: F811
+def test_x_forwarded_for_from_a_trusted_proxy_names_the_client(world: World) -> None:
     proxy = with_proxies(world, "10.9.0.0/16, 10.8.0.1", peer="10.9.0.5")
     fail_five_times_from(proxy, "198.51.100.7")
     assert login(proxy, CLERK, PASSWORD, "198.51.100.7") == 429
@@ -65,7 +71,7 @@ def test_x_forwarded_for_from_a_trusted_proxy_names_the_client(world: World) -> 
     assert login(proxy, CLERK, PASSWORD, "198.51.100.7, 198.51.100.9, 10.8.0.1") == 200
 
 
-def test_an_invalid_proxy_setting_is_refused_by_name(world: World) -> None:  # noqa: F811
+def test_an_invalid_proxy_setting_is_refused_by_name(world: World) -> None:
     with pytest.raises(InvalidSetting, match="JINQIU_TRUSTED_PROXIES"):
         with_proxies(world, "10.0.0.0/8, proxy.example", peer="10.2.2.2")
 
@@ -84,13 +90,14 @@ def test_serve_ignores_x_forwarded_for_from_loopback(db: Engine, tmp_path: Path)
 
 def lock(world: World, user: str) -> None:
     for i in range(5):
-        client = TestClient(world.client.app, client=(f"10.4.4.{i}", 50000),
-                            raise_server_exceptions=False)
+        client = TestClient(
+            world.client.app, client=(f"10.4.4.{i}", 50000), raise_server_exceptions=False
+        )
         assert login(client, user, "wrong-password") == 401
     assert login(world.client, user, PASSWORD) == 429
 
 
-def test_the_unlock_command_clears_the_username_lock(world: World) -> None:  # noqa: F811
+def test_the_unlock_command_clears_the_username_lock(world: World) -> None:
     lock(world, CLERK)
     env = environment(url_of(world.engine))
     run = jinqiu(env, "user", "unlock", "--username", CLERK)
@@ -99,13 +106,13 @@ def test_the_unlock_command_clears_the_username_lock(world: World) -> None:  # n
     assert login(world.client, CLERK, PASSWORD) == 200
 
 
-def test_the_unlock_command_refuses_an_unknown_user(world: World) -> None:  # noqa: F811
+def test_the_unlock_command_refuses_an_unknown_user(world: World) -> None:
     run = jinqiu(environment(url_of(world.engine)), "user", "unlock", "--username", "ghost")
     assert run.code == 2
     assert "ghost" in run.err and "Traceback" not in run.err
 
 
-def test_set_password_unlocks_and_ends_the_sessions(world: World) -> None:  # noqa: F811
+def test_set_password_unlocks_and_ends_the_sessions(world: World) -> None:
     token = world.token(CLERK)
     lock(world, CLERK)
     env = environment(url_of(world.engine))
@@ -116,7 +123,7 @@ def test_set_password_unlocks_and_ends_the_sessions(world: World) -> None:  # no
     assert login(world.client, CLERK, "new-password-99") == 200
 
 
-def test_an_admin_of_the_unit_may_unlock_it_and_a_sibling_may_not(world: World) -> None:  # noqa: F811
+def test_an_admin_of_the_unit_may_unlock_it_and_a_sibling_may_not(world: World) -> None:
     lock(world, CLERK)
     hidden = world.client.post(f"/api/users/{CLERK}/unlock", headers=world.as_(SIBLING_ADMIN))
     assert (hidden.status_code, hidden.json()["code"]) == (404, "not_found")

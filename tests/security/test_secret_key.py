@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.security import ALGORITHM, SecretKeyProblem, resolve_secret_key
-from tests.api.conftest import PASSWORD, World, username, world  # noqa: F401
+from tests.api.conftest import PASSWORD, World, username
 from tests.conftest import POSTGRES_URL
 from tests.factories import new_case
 from tests.security.support import JINQIU, environment, free_port, jinqiu, ok, serving
@@ -39,8 +39,14 @@ def b64(data: bytes) -> str:
 
 def forged(key: str, user: str, typ: str, now: dt.datetime, **extra: Any) -> str:
     """An HS256 JWT signed by hand (PyJWT will not sign with an empty key; an attacker will)."""
-    claims = {"sub": user, "iat": int(now.timestamp()), "typ": typ, "gen": 0,
-              "exp": int((now + dt.timedelta(hours=1)).timestamp()), **extra}
+    claims = {
+        "sub": user,
+        "iat": int(now.timestamp()),
+        "typ": typ,
+        "gen": 0,
+        "exp": int((now + dt.timedelta(hours=1)).timestamp()),
+        **extra,
+    }
     head = b64(json.dumps({"alg": ALGORITHM, "typ": "JWT"}).encode())
     body = b64(json.dumps(claims).encode())
     mac = hmac.new(key.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
@@ -57,7 +63,7 @@ def one_chinese_line(text: str) -> str:
 
 @pytest.mark.parametrize("key", FORGED_KEYS, ids=["old-default", "empty"])
 def test_an_app_configured_from_the_environment_refuses_forged_tokens_and_cookies(
-    world: World, monkeypatch: pytest.MonkeyPatch, key: str  # noqa: F811
+    world: World, monkeypatch: pytest.MonkeyPatch, key: str
 ) -> None:
     """Built as `serve` builds it (settings from the environment, no key set): on PostgreSQL it
     does not start; on a SQLite file it signs with a generated key, so forgeries fail."""
@@ -77,14 +83,15 @@ def test_an_app_configured_from_the_environment_refuses_forged_tokens_and_cookie
 
     case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
     cookie = forged(key, MANAGER, "session", now, csrf="x")
-    page = client.get(f"/cases/{case_id}", headers={"Cookie": f"jinqiu_session={cookie}"},
-                      follow_redirects=False)
+    page = client.get(
+        f"/cases/{case_id}", headers={"Cookie": f"jinqiu_session={cookie}"}, follow_redirects=False
+    )
     assert page.status_code == 303, page.text
     assert page.headers["location"].startswith("/login")
 
 
 @pytest.mark.parametrize("key", [*FORGED_KEYS, "x" * 31], ids=["old-default", "empty", "31-bytes"])
-def test_an_app_refuses_to_be_built_with_a_short_key(world: World, key: str) -> None:  # noqa: F811
+def test_an_app_refuses_to_be_built_with_a_short_key(world: World, key: str) -> None:
     with pytest.raises(SecretKeyProblem, match="JINQIU_SECRET_KEY"):
         create_app(engine=world.engine, clock=world.clock, settings=Settings(secret_key=key))
 
@@ -154,8 +161,15 @@ def serve_exit(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`jinqiu serve` must refuse at once; a server that starts instead is stopped after 60 s."""
     command = [str(JINQIU), "serve", "--host", "127.0.0.1", "--port", str(free_port())]
     try:
-        return subprocess.run(command, env=env, capture_output=True, text=True, encoding="utf-8",
-                              timeout=60, check=False)
+        return subprocess.run(
+            command,
+            env=env,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=60,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("jinqiu serve started without a usable secret key")
 
@@ -180,18 +194,29 @@ def test_serve_on_a_sqlite_file_generates_its_key_once_and_sessions_survive_a_re
 ) -> None:
     env = environment(f"sqlite:///{tmp_path / 'jinqiu.db'}")
     ok(env, "unit", "create", "--code", "WH", "--name", "威海市总工会", "--level", "city")
-    ok(env, "user", "create", "--username", ADMIN, "--password", PASSWORD, "--unit", "WH",
-       "--role", "admin")
+    ok(
+        env,
+        "user",
+        "create",
+        "--username",
+        ADMIN,
+        "--password",
+        PASSWORD,
+        "--unit",
+        "WH",
+        "--role",
+        "admin",
+    )
     key_file = tmp_path / "jinqiu.db.secret"
     with serving(env, tmp_path / "first.log") as base:
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         key = key_file.read_bytes()
-        response = httpx.post(f"{base}/api/auth/token",
-                              data={"username": ADMIN, "password": PASSWORD})
+        response = httpx.post(
+            f"{base}/api/auth/token", data={"username": ADMIN, "password": PASSWORD}
+        )
         assert response.status_code == 200, response.text
         token = response.json()["access_token"]
-        forgery = forged("change-me-in-production", ADMIN, "access",
-                         dt.datetime.now(dt.UTC))
+        forgery = forged("change-me-in-production", ADMIN, "access", dt.datetime.now(dt.UTC))
         refused = httpx.get(f"{base}/api/users", headers={"Authorization": f"Bearer {forgery}"})
         assert refused.status_code == 401, refused.text
     with serving(env, tmp_path / "second.log") as base:

@@ -10,7 +10,7 @@ from typing import Any
 import jwt
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import PASSWORD, World, username, world  # noqa: F401
+from tests.api.conftest import PASSWORD, World, username
 from tests.factories import new_case
 
 CLERK = username("clerk", "WH-HC-001")
@@ -53,13 +53,15 @@ def browser(world: World) -> TestClient:
 
 def page(world: World, cookie: str, path: str, **kwargs: Any) -> Any:
     client = browser(world)
-    return client.get(path, headers={"Cookie": f"jinqiu_session={cookie}"},
-                      follow_redirects=False, **kwargs)
+    return client.get(
+        path, headers={"Cookie": f"jinqiu_session={cookie}"}, follow_redirects=False, **kwargs
+    )
 
 
 def sign_in_page(world: World, user: str, password: str = PASSWORD) -> str:
-    response = browser(world).post("/login", data={"username": user, "password": password},
-                                   follow_redirects=False)
+    response = browser(world).post(
+        "/login", data={"username": user, "password": password}, follow_redirects=False
+    )
     assert response.status_code == 303, response.text
     return str(response.cookies["jinqiu_session"])
 
@@ -82,20 +84,28 @@ def patch_user(world: World, user: str, body: dict[str, Any]) -> None:
     assert response.status_code == 200, response.text
 
 
-def test_a_password_change_ends_every_token_and_cookie(world: World) -> None:  # noqa: F811
+def test_a_password_change_ends_every_token_and_cookie(world: World) -> None:
     s = sessions_of(world, MANAGER)
     patch_user(world, MANAGER, {"password": NEW_PASSWORD})
     assert not s.api_alive()
     assert not s.page_alive()
-    assert world.client.post("/api/auth/token", data={
-        "username": MANAGER, "password": PASSWORD}).status_code == 401
-    fresh = Sessions(world, sign_in_api(world, MANAGER, NEW_PASSWORD),
-                     sign_in_page(world, MANAGER, NEW_PASSWORD), s.case_id)
+    assert (
+        world.client.post(
+            "/api/auth/token", data={"username": MANAGER, "password": PASSWORD}
+        ).status_code
+        == 401
+    )
+    fresh = Sessions(
+        world,
+        sign_in_api(world, MANAGER, NEW_PASSWORD),
+        sign_in_page(world, MANAGER, NEW_PASSWORD),
+        s.case_id,
+    )
     assert fresh.api_alive() and fresh.page_alive()
 
 
 def test_deactivation_ends_them_and_reactivation_does_not_bring_them_back(
-    world: World,  # noqa: F811
+    world: World,
 ) -> None:
     s = sessions_of(world, MANAGER)
     patch_user(world, MANAGER, {"is_active": False})
@@ -107,7 +117,7 @@ def test_deactivation_ends_them_and_reactivation_does_not_bring_them_back(
     assert sessions_of(world, MANAGER).api_alive()
 
 
-def test_a_role_change_ends_them(world: World) -> None:  # noqa: F811
+def test_a_role_change_ends_them(world: World) -> None:
     s = sessions_of(world, MANAGER)
     patch_user(world, MANAGER, {"roles": ["manager", "reviewer"]})
     assert not s.api_alive()
@@ -115,7 +125,7 @@ def test_a_role_change_ends_them(world: World) -> None:  # noqa: F811
 
 
 def test_a_display_name_change_or_an_unchanged_role_list_ends_nothing(
-    world: World,  # noqa: F811
+    world: World,
 ) -> None:
     s = sessions_of(world, MANAGER)
     patch_user(world, MANAGER, {"display_name": "王经办"})
@@ -123,19 +133,22 @@ def test_a_display_name_change_or_an_unchanged_role_list_ends_nothing(
     assert s.api_alive() and s.page_alive()
 
 
-def test_signing_out_of_the_pages_ends_the_cookie_and_the_tokens(world: World) -> None:  # noqa: F811
+def test_signing_out_of_the_pages_ends_the_cookie_and_the_tokens(world: World) -> None:
     s = sessions_of(world, MANAGER)
     stolen = s.cookie  # a copy the browser no longer holds after signing out still must not work
     csrf = jwt.decode(stolen, options={"verify_signature": False})["csrf"]
-    out = browser(world).post("/logout", data={"csrf_token": csrf},
-                              headers={"Cookie": f"jinqiu_session={stolen}"},
-                              follow_redirects=False)
+    out = browser(world).post(
+        "/logout",
+        data={"csrf_token": csrf},
+        headers={"Cookie": f"jinqiu_session={stolen}"},
+        follow_redirects=False,
+    )
     assert out.status_code == 303, out.text
     assert not s.page_alive()
     assert not s.api_alive()
 
 
-def test_signing_out_of_the_api_ends_the_token_and_the_cookies(world: World) -> None:  # noqa: F811
+def test_signing_out_of_the_api_ends_the_token_and_the_cookies(world: World) -> None:
     s = sessions_of(world, MANAGER)
     out = world.client.post("/api/auth/logout", headers=bearer(s.token))
     assert out.status_code == 204, out.text
@@ -145,13 +158,13 @@ def test_signing_out_of_the_api_ends_the_token_and_the_cookies(world: World) -> 
     assert again.status_code == 401, again.text
 
 
-def test_one_user_signing_out_leaves_the_others_signed_in(world: World) -> None:  # noqa: F811
+def test_one_user_signing_out_leaves_the_others_signed_in(world: World) -> None:
     mine, theirs = sessions_of(world, MANAGER), sessions_of(world, CLERK)
     assert world.client.post("/api/auth/logout", headers=bearer(mine.token)).status_code == 204
     assert theirs.api_alive() and theirs.page_alive()
 
 
-def test_a_token_without_a_generation_is_refused(world: World) -> None:  # noqa: F811
+def test_a_token_without_a_generation_is_refused(world: World) -> None:
     s = sessions_of(world, MANAGER)
     claims = jwt.decode(s.token, options={"verify_signature": False})
     del claims["gen"]
