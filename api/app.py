@@ -20,6 +20,7 @@ from api.middleware import RejectNul
 from api.pages import LoginRequired
 from api.routers import auth, campaigns, cases, notices, reports, units, users
 from api.schemas import Health
+from api.security import check_settings
 from workflow.clock import Clock, SystemClock
 from workflow.config import Settings, get_settings
 from workflow.runtime import open_database
@@ -36,6 +37,10 @@ def create_app(
     engine: Engine | None = None, clock: Clock | None = None, settings: Settings | None = None
 ) -> FastAPI:
     settings = settings or get_settings()
+    # Refused here, before anything is opened: no app signs or accepts tokens with a missing or
+    # short key, nor starts with an unreadable proxy list (api.security.InvalidSetting).
+    url = engine.url.render_as_string(hide_password=False) if engine else None
+    settings = check_settings(settings, url)
     services = Services(
         engine=engine or open_database(settings.database_url),
         clock=clock or SystemClock(),

@@ -92,6 +92,57 @@ def user_create(
     typer.echo(f"user {username} created (id {user_id})")
 
 
+@user_app.command("unlock")
+def user_unlock(
+    username: Annotated[str | None, typer.Option(help="lift this username's sign-in lock")] = None,
+    address: Annotated[str | None, typer.Option(help="lift this client address's lock")] = None,
+) -> None:
+    """Lift the sign-in lock that five failures in 15 minutes put on a username (or address)."""
+    from sqlalchemy import select
+
+    from api.security import clear_address, clear_failures
+    from workflow.errors import NotFound, ValidationFailed
+    from workflow.users.models import User
+
+    engine = open_database()
+    try:
+        if username is None and address is None:
+            raise ValidationFailed("请指定 --username 或 --address")
+        with transaction(engine) as conn:
+            if username is not None:
+                user_t = User.__table__  # type: ignore[attr-defined]
+                if conn.execute(select(user_t.c.id).where(user_t.c.username == username)).first() is None:
+                    raise NotFound(f"用户 {username} 不存在")
+                cleared = clear_failures(conn, username)
+                typer.echo(f"user {username} unlocked ({cleared} recent failures cleared)")
+            if address is not None:
+                cleared = clear_address(conn, address)
+                typer.echo(f"address {address} unlocked ({cleared} recent failures cleared)")
+    except DomainError as error:
+        fail(error)
+
+
+@user_app.command("set-password")
+def user_set_password(
+    username: Annotated[str, typer.Option()],
+    password: Annotated[str, typer.Option(prompt="新密码", hide_input=True,
+                                          confirmation_prompt=True,
+                                          help="asked for when not given (keeps it out of the shell history)")],
+) -> None:
+    """Set a user's password: ends all their sessions and lifts their sign-in lock."""
+    from api.security import clear_failures
+    from workflow.users.service import set_password
+
+    engine = open_database()
+    try:
+        with transaction(engine) as conn:
+            set_password(conn, username, password)
+            clear_failures(conn, username)
+    except DomainError as error:
+        fail(error)
+    typer.echo(f"password of {username} set; their sessions are ended")
+
+
 @campaign_app.command("load")
 def campaign_load(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Load a campaign file; prints its id."""
@@ -197,9 +248,19 @@ def serve(
 
     import uvicorn
 
+    from api.security import check_settings
+    from workflow.config import get_settings
+
+    try:  # before anything starts: a missing or short key is refused, a SQLite file gets one
+        check_settings(get_settings())
+    except DomainError as error:
+        fail(error)
     open_database().dispose()
     os.environ["JINQIU_RUN_SCHEDULER"] = "1"  # every worker sweeps; the ledger keeps it exactly once
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
+    # proxy_headers=False: uvicorn would believe X-Forwarded-For from loopback; the app itself
+    # believes it only from JINQIU_TRUSTED_PROXIES (api.security.client_address).
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                proxy_headers=False)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine, select
 
 from api.errors import Unauthorized
-from api.security import read_token
+from api.security import Bearer, read_token
 from workflow.clock import Clock
 from workflow.config import Settings
 from workflow.errors import PermissionDenied
@@ -44,19 +44,23 @@ bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 def current_actor(svc: ServicesDep, token: Annotated[str | None, Depends(bearer)]) -> Actor:
     if not token:
         raise Unauthorized("请先登录")
-    return actor_named(svc, read_token(svc.settings, token, svc.clock.now()))
+    return actor_of(svc, read_token(svc.settings, token, svc.clock.now()))
 
 
-def actor_named(svc: Services, username: str) -> Actor:
+def actor_of(svc: Services, bearer: Bearer) -> Actor:
+    """The signed-in actor, read fresh on every request: a token issued before the user's last
+    password change, deactivation, role change or sign-out (an older generation) is refused."""
     with svc.engine.connect() as conn:
         row = conn.execute(
-            select(user_t.c.username, user_t.c.roles, user_t.c.is_active, unit_t.c.code,
-                   unit_t.c.path, unit_t.c.level)
+            select(user_t.c.username, user_t.c.roles, user_t.c.is_active,
+                   user_t.c.token_generation, unit_t.c.code, unit_t.c.path, unit_t.c.level)
             .join(unit_t, unit_t.c.id == user_t.c.unit_id)
-            .where(user_t.c.username == username)
+            .where(user_t.c.username == bearer.username)
         ).first()
     if row is None or not row.is_active:
         raise Unauthorized("用户不存在或已停用")
+    if row.token_generation != bearer.generation:
+        raise Unauthorized("登录已失效（已退出、改密或权限变更），请重新登录")
     return Actor(username=row.username, unit_code=row.code, unit_path=row.path,
                  unit_level=row.level, roles=tuple(row.roles))
 

@@ -14,11 +14,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
-from api.deps import Services, ServicesDep, actor_named
+from api.deps import Services, ServicesDep, actor_of
 from api.errors import TooManyAttempts, Unauthorized
 from api.security import (
     check_throttle,
     clear_failures,
+    client_address,
     read_session,
     record_failure,
     session_token,
@@ -40,7 +41,7 @@ from workflow.statistics.compute import statistics
 from workflow.statistics.xlsx import workbook
 from workflow.units.models import ACTS_AS, Unit, UnitLevel
 from workflow.users.models import Role, User
-from workflow.users.service import DUMMY_HASH, password_matches
+from workflow.users.service import DUMMY_HASH, password_matches, revoke_sessions
 
 COOKIE = "jinqiu_session"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -98,8 +99,8 @@ def page_session(request: Request, svc: ServicesDep) -> Session:
     if not token:
         raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
     try:
-        username, csrf = read_session(svc.settings, token, svc.clock.now())
-        return Session(actor_named(svc, username), csrf)
+        bearer, csrf = read_session(svc.settings, token, svc.clock.now())
+        return Session(actor_of(svc, bearer), csrf)
     except Unauthorized:
         raise LoginRequired(str(request.url.path)) from None
 
@@ -161,11 +162,12 @@ def login(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     now = svc.clock.now()
-    keys = throttle_keys(username, request.client.host if request.client else None)
+    keys = throttle_keys(username, client_address(request, svc.settings))
     try:
         with svc.engine.connect() as conn:
             check_throttle(conn, keys, now)
-            row = conn.execute(select(user_t.c.password_hash, user_t.c.is_active)
+            row = conn.execute(select(user_t.c.password_hash, user_t.c.is_active,
+                                      user_t.c.token_generation)
                                .where(user_t.c.username == username)).first()
     except TooManyAttempts as exc:
         response = render(request, "login.html", None, next=next, error=exc.message)
@@ -180,7 +182,7 @@ def login(
         return response
     with transaction(svc.engine) as conn:
         clear_failures(conn, username)
-    token, _csrf = session_token(svc.settings, username, now)
+    token, _csrf = session_token(svc.settings, username, now, row.token_generation)
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     redirect = RedirectResponse(target, status_code=303)
     redirect.set_cookie(COOKIE, token, httponly=True, samesite="lax",
@@ -190,8 +192,11 @@ def login(
 
 
 @router.post("/logout")
-def logout(session: PageSession, csrf_token: Annotated[str, Form()]) -> Response:
+def logout(session: PageSession, svc: ServicesDep, csrf_token: Annotated[str, Form()]) -> Response:
+    """Signs out everywhere: a copy of this cookie (or a token) kept elsewhere stops working."""
     check_csrf(session, csrf_token)
+    with transaction(svc.engine) as conn:
+        revoke_sessions(conn, session.actor.username)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
     return response

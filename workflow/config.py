@@ -13,7 +13,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JINQIU_", extra="ignore")
 
     database_url: str = "sqlite:///./jinqiu.db"
-    secret_key: str = "change-me-in-production"
+    # No usable default: `api.security.resolve_secret_key` demands one of at least 32 bytes, or
+    # generates one beside a SQLite file. A known default would let anyone sign as an admin.
+    secret_key: str | None = None
     token_minutes: int = 480
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
@@ -22,6 +24,8 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = "NORMAL"  # WAL + NORMAL: durable across process crashes
     run_scheduler: bool = False  # `jinqiu serve` turns it on: a sweep every minute, one at start
     sweep_interval_seconds: int = 60
+    # Comma-separated IPs or CIDRs of the reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: str = ""
     webhook_allow_http: bool = False  # webhooks are https:// only unless the operator says so
     # Comma-separated host names (qyapi.weixin.qq.com, oapi.dingtalk.com, open.feishu.cn): when
     # set, the only hosts a webhook may point to.

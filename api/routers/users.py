@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from sqlalchemy import Connection, select
 
 from api.deps import CurrentActor, ServicesDep, require
 from api.errors import ERROR_RESPONSES
 from api.schemas import UserOut, UserPatch
+from api.security import clear_failures
 from workflow.db import transaction
 from workflow.errors import NotFound, ValidationFailed
 from workflow.roles import Actor, Grant
 from workflow.units.models import Unit, in_subtree
-from workflow.users.models import Role, User
-from workflow.users.service import UserCreate, create_user, hash_password
+from workflow.users.models import User
+from workflow.users.service import UserCreate, create_user, update_user
 
 router = APIRouter(prefix="/api/users", tags=["users"], responses=ERROR_RESPONSES)
 user_t = User.__table__  # type: ignore[attr-defined]
@@ -76,17 +77,18 @@ def read(username: str, actor: ManageUsers, svc: ServicesDep) -> UserOut:
 
 @router.patch("/{username}", response_model=UserOut)
 def patch(username: str, body: UserPatch, actor: ManageUsers, svc: ServicesDep) -> UserOut:
+    """A password change, deactivation or role change signs the user out everywhere. Nobody
+    changes their own roles or deactivates themselves (403 `own_account_change`); the root unit
+    keeps an active administrator (409 `last_admin`)."""
     with transaction(svc.engine) as conn:
-        row = user_in_scope(conn, username, actor)
-        changes = body.model_dump(exclude_unset=True)
-        if "roles" in changes:
-            try:
-                changes["roles"] = sorted({Role(r).value for r in changes["roles"]})
-            except ValueError as exc:
-                raise ValidationFailed("未知的角色", [
-                    {"field": "roles", "code": "enum", "message": "取值不在允许范围内"}]) from exc
-        if "password" in changes:
-            changes["password_hash"] = hash_password(changes.pop("password"))
-        if changes:
-            conn.execute(user_t.update().where(user_t.c.id == row.id).values(**changes))
+        user_in_scope(conn, username, actor)
+        update_user(conn, username, by=actor.username, **body.model_dump(exclude_unset=True))
         return user_out(user_in_scope(conn, username, actor))
+
+
+@router.post("/{username}/unlock", status_code=204)
+def unlock(username: str, actor: ManageUsers, svc: ServicesDep) -> Response:
+    """Lifts the sign-in lock of a username after repeated failures (as `jinqiu user unlock`)."""
+    with transaction(svc.engine) as conn:
+        clear_failures(conn, user_in_scope(conn, username, actor).username)
+    return Response(status_code=204)

@@ -59,7 +59,7 @@ def assert_throttled(response: httpx.Response) -> int:
 
 def claims(world: World, **changes: Any) -> dict[str, Any]:
     now = int(world.clock.now().timestamp())
-    out: dict[str, Any] = {"sub": CLERK, "iat": now, "exp": now + 600, "typ": "access"}
+    out: dict[str, Any] = {"sub": CLERK, "iat": now, "exp": now + 600, "typ": "access", "gen": 0}
     out.update(changes)
     return {k: v for k, v in out.items() if v is not None}
 
@@ -118,8 +118,12 @@ class TestTokens:
             {"typ": "refresh"},
             {"sub": 42},
             {"sub": "nobody.at.all"},
+            {"gen": None},
+            {"gen": 1},
+            {"gen": "0"},
         ],
-        ids=["no-exp", "no-iat", "no-sub", "not-access", "sub-not-a-string", "unknown-user"],
+        ids=["no-exp", "no-iat", "no-sub", "not-access", "sub-not-a-string", "unknown-user",
+             "no-generation", "another-generation", "generation-not-an-int"],
     )
     def test_a_well_signed_token_with_wrong_claims_is_refused(
         self, world: World, changes: dict[str, Any]

@@ -32,6 +32,9 @@ class User(SQLModel, table=True):
     unit_id: int = Field(foreign_key="unit.id", index=True)
     roles: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     is_active: bool = True
+    # Carried by every token and cookie; bumped by a password change, deactivation, a role
+    # change and signing out, so every token issued before stops working at once.
+    token_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
