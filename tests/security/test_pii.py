@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.api.conftest import PASSWORD, World, world  # noqa: F401  (the fixture)
+from tests.api.conftest import PASSWORD, World
 from tests.factories import student, worker
 from workflow.audit.chain import verify_chains
 from workflow.audit.models import PiiAccess
@@ -27,8 +27,12 @@ WRONG_CHECK = _VALID[:-1] + ("0" if _VALID[-1] != "0" else "1")
 
 
 def create(w: World, unit: str = "WH-HC-001", **worker_changes: Any) -> dict[str, Any]:
-    body = {"campaign": w.campaign, "unit": unit, "worker": worker(**worker_changes),
-            "student": student()}
+    body = {
+        "campaign": w.campaign,
+        "unit": unit,
+        "worker": worker(**worker_changes),
+        "student": student(),
+    }
     response = w.client.post("/api/cases", json=body, headers=w.as_(f"clerk.{unit.lower()}"))
     assert response.status_code == 201, response.text
     return dict(response.json())
@@ -58,7 +62,8 @@ def pii_reads(w: World) -> list[Any]:
 
 def change_card(w: World, case: dict[str, Any]) -> None:
     response = w.client.patch(
-        f"/api/cases/{case['id']}", json={"worker": {"bank_card_number": NEW_CARD}},
+        f"/api/cases/{case['id']}",
+        json={"worker": {"bank_card_number": NEW_CARD}},
         headers={**w.as_("clerk.wh-hc-001"), "If-Match": f'W/"{case["version"]}"'},
     )
     assert response.status_code == 200, response.text
@@ -73,8 +78,9 @@ def history(w: World, case_id: int, who: str) -> Any:
 def page_client(w: World, username: str) -> TestClient:
     """A browser of its own (its own cookie jar), signed in through the login form."""
     client = TestClient(w.client.app, raise_server_exceptions=False)
-    response = client.post("/login", data={"username": username, "password": PASSWORD},
-                           follow_redirects=False)
+    response = client.post(
+        "/login", data={"username": username, "password": PASSWORD}, follow_redirects=False
+    )
     assert response.status_code == 303, response.text
     return client
 
@@ -90,7 +96,9 @@ class TestHistory:
             assert OLD_CARD not in response.text and NEW_CARD not in response.text, who
             amend = next(h for h in response.json() if h["event"] == "amend")
             assert amend["data"]["changes"]["worker.bank_card_number"] == {
-                "from": "*" * 15 + OLD_CARD[-4:], "to": "*" * 15 + NEW_CARD[-4:]}
+                "from": "*" * 15 + OLD_CARD[-4:],
+                "to": "*" * 15 + NEW_CARD[-4:],
+            }
         assert pii_reads(world) == []
 
     def test_a_pii_holder_reads_the_history_in_clear_and_the_read_is_recorded(
@@ -100,7 +108,10 @@ class TestHistory:
         change_card(world, case)
         response = history(world, case["id"], "manager.wh-hc")
         amend = next(h for h in response.json() if h["event"] == "amend")
-        assert amend["data"]["changes"]["worker.bank_card_number"] == {"from": OLD_CARD, "to": NEW_CARD}
+        assert amend["data"]["changes"]["worker.bank_card_number"] == {
+            "from": OLD_CARD,
+            "to": NEW_CARD,
+        }
         (read,) = pii_reads(world)
         assert (read.case_id, read.actor) == (case["id"], "manager.wh-hc")
         assert "worker.bank_card_number" in read.fields
@@ -123,8 +134,11 @@ class TestHistory:
         numbers = full_numbers(world, case["id"])
         response = world.client.post(
             f"/api/cases/{case['id']}/events",
-            json={"event": "withdraw", "version": case["version"],
-                  "opinion": f"学生身份证号 {numbers['student']} 与户籍不符，卡号 {OLD_CARD}"},
+            json={
+                "event": "withdraw",
+                "version": case["version"],
+                "opinion": f"学生身份证号 {numbers['student']} 与户籍不符，卡号 {OLD_CARD}",
+            },
             headers=world.as_("clerk.wh-hc-001"),
         )
         assert response.status_code == 200, response.text
@@ -173,8 +187,12 @@ class TestErrorMessages:
     def test_a_refused_number_is_not_echoed_back(
         self, world: World, path: tuple[str, str], value: str
     ) -> None:
-        body: dict[str, Any] = {"campaign": world.campaign, "unit": "WH-HC-001",
-                                "worker": worker(), "student": student()}
+        body: dict[str, Any] = {
+            "campaign": world.campaign,
+            "unit": "WH-HC-001",
+            "worker": worker(),
+            "student": student(),
+        }
         body[path[0]][path[1]] = value
         response = world.client.post("/api/cases", json=body, headers=world.as_("clerk.wh-hc-001"))
         assert response.status_code == 422
@@ -185,7 +203,8 @@ class TestErrorMessages:
         case = create(world)
         bad = "6222-0202-0011-2233"
         response = world.client.patch(
-            f"/api/cases/{case['id']}", json={"worker": {"bank_card_number": bad}},
+            f"/api/cases/{case['id']}",
+            json={"worker": {"bank_card_number": bad}},
             headers=world.as_("clerk.wh-hc-001"),
         )
         assert response.status_code == 422
@@ -197,8 +216,12 @@ class TestErrorMessages:
         both in the request validation errors and in the domain's."""
         case = create(world)
         number = full_numbers(world, case["id"])["worker"]
-        body: dict[str, Any] = {"campaign": world.campaign, "unit": "WH-HC-001",
-                                "worker": {**worker(), OLD_CARD: "x"}, "student": student()}
+        body: dict[str, Any] = {
+            "campaign": world.campaign,
+            "unit": "WH-HC-001",
+            "worker": {**worker(), OLD_CARD: "x"},
+            "student": student(),
+        }
         refused = world.client.post("/api/cases", json=body, headers=world.as_("clerk.wh-hc-001"))
         assert refused.status_code == 422
         assert OLD_CARD not in refused.text and OLD_CARD[-4:] in refused.text
@@ -217,16 +240,27 @@ class TestDuplicateStudent:
     ) -> None:
         first = create(world, unit="WH-HC-001")
         number = full_numbers(world, first["id"])["student"]
-        body = {"campaign": world.campaign, "unit": "WH-HC-002", "worker": worker(),
-                "student": student(id_number=number)}
+        body = {
+            "campaign": world.campaign,
+            "unit": "WH-HC-002",
+            "worker": worker(),
+            "student": student(id_number=number),
+        }
         with caplog.at_level(logging.INFO):
-            response = world.client.post("/api/cases", json=body,
-                                         headers=world.as_("clerk.wh-hc-002"))
+            response = world.client.post(
+                "/api/cases", json=body, headers=world.as_("clerk.wh-hc-002")
+            )
         assert (response.status_code, response.json()["code"]) == (409, "duplicate_student")
         error = response.json()
         assert "本次活动" in error["message"]
         shown = response.text
-        for secret in ("WH-HC-001", "环翠", f'"case": {first["id"]}', f"案件 {first['id']}", number):
+        for secret in (
+            "WH-HC-001",
+            "环翠",
+            f'"case": {first["id"]}',
+            f"案件 {first['id']}",
+            number,
+        ):
             assert secret not in shown, secret
         assert "case" not in (error["details"] or {}) and "unit" not in (error["details"] or {})
         attempts = [r for r in caplog.records if getattr(r, "event", None) == "duplicate_student"]

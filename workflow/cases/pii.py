@@ -76,15 +76,20 @@ class Disclosure:
             return value
         return masked_text(value)
 
-    def record(self, conn: Connection, case_id: int, actor: Actor, purpose: str,
-               at: dt.datetime) -> None:
+    def record(
+        self, conn: Connection, case_id: int, actor: Actor, purpose: str, at: dt.datetime
+    ) -> None:
         """A pii_access row for what this read showed in full (none when nothing was)."""
         if not self.revealed:
             return
         conn.execute(
             insert(pii_t).values(
-                case_id=case_id, actor=actor.username, actor_unit=actor.unit_code,
-                fields=list(self.revealed), purpose=purpose[:PURPOSE_MAX], at=at,
+                case_id=case_id,
+                actor=actor.username,
+                actor_unit=actor.unit_code,
+                fields=list(self.revealed),
+                purpose=purpose[:PURPOSE_MAX],
+                at=at,
             )
         )
 
@@ -94,7 +99,7 @@ def _named(path: str) -> str:
     case row's copy of the student number is the student's number."""
     for prefix in ("detail.", "history."):
         if path.startswith(prefix):
-            path = path[len(prefix):]
+            path = path[len(prefix) :]
     parts = path.split(".")
     if parts and parts[0].isdigit():  # the history entry's position
         parts = parts[1:]
@@ -130,19 +135,23 @@ def view_case(
     disclosure = Disclosure.for_actor(actor)
     now = clock.now()
     # Only a read that may show numbers in full writes; the others stay plain reads.
-    with (transaction(engine) if disclosure.in_full else engine.connect()) as conn:
+    with transaction(engine) if disclosure.in_full else engine.connect() as conn:
         shown_detail = shown_history = None
         if detail:
             raw = case_detail(conn, case_id, actor, today=now.date())
             shown_detail = disclosure.data(
-                {k: raw[k] for k in ("case", "worker", "student")}, "detail")
+                {k: raw[k] for k in ("case", "worker", "student")}, "detail"
+            )
             shown_detail.update({k: v for k, v in raw.items() if k not in shown_detail})
         else:
             _check_visible(conn, case_id, actor)
         if history:
             shown_history = [
-                {**entry, "opinion": disclosure.data(entry["opinion"], f"history.{i}.opinion"),
-                 "data": disclosure.data(entry["data"], f"history.{i}.data")}
+                {
+                    **entry,
+                    "opinion": disclosure.data(entry["opinion"], f"history.{i}.opinion"),
+                    "data": disclosure.data(entry["data"], f"history.{i}.data"),
+                }
                 for i, entry in enumerate(case_history(conn, case_id))
             ]
         disclosure.record(conn, case_id, actor, purpose, now)
@@ -151,8 +160,12 @@ def view_case(
 
 def _check_visible(conn: Connection, case_id: int, actor: Actor) -> None:
     visible = conn.execute(
-        in_scope(select(case_t.c.id).join(unit_t, unit_t.c.id == case_t.c.unit_id)
-                 .where(case_t.c.id == case_id), actor)
+        in_scope(
+            select(case_t.c.id)
+            .join(unit_t, unit_t.c.id == case_t.c.unit_id)
+            .where(case_t.c.id == case_id),
+            actor,
+        )
     ).first()
     if visible is None:
         raise NotFound(f"案件 {case_id} 不存在")

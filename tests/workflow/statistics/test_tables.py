@@ -512,7 +512,7 @@ def test_report_figures_submitted_through_the_api_add_up_at_the_city(run: Run) -
     for code, figures in (("WH-HC", {"H": 4, "I": 9}), ("WH-WD", {"H": 6, "I": 11})):
         response = run.client.post(
             f"/api/campaigns/{run.campaign}/reports",
-            json={"unit": code, "kind": "work_study", "note": "勤工俭学岗位", "figures": figures},
+            json={"unit": code, "kind": "statistics", "note": "勤工俭学岗位", "figures": figures},
             headers=run.headers(f"manager.{code.lower()}"),
         )
         assert response.status_code == 201, response.text
