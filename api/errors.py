@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from workflow.errors import DomainError
+from workflow.masking import masked_data, masked_text
 from workflow.validation import field_path
 
 log = logging.getLogger("jinqiu.api")
@@ -79,7 +80,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def error_response(status: int, code: str, message: str, details: Any = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"code": code, "message": message, "details": details},
+    # Whatever echoed the input, no full identity or card number leaves in an error.
+    return JSONResponse({"code": code, "message": masked_text(message), "details": masked_data(details)},
                         status_code=status, headers=headers)
 
 

@@ -29,14 +29,14 @@ from states import CaseEvent, CaseState
 from states.diagram import LABELS, to_svg
 from workflow.campaigns.models import Campaign
 from workflow.cases.engine import apply_event
-from workflow.cases.reads import CaseFilter, case_detail, list_cases
-from workflow.cases.service import case_history
+from workflow.cases.pii import view_case
+from workflow.cases.reads import CaseFilter, list_cases
 from workflow.clock import as_china
 from workflow.dashboard.service import DashboardQuery, dashboard
 from workflow.db import transaction
 from workflow.errors import DomainError, GuardFailed, NotFound
 from workflow.money import format_yuan
-from workflow.roles import Actor, Grant, permissions_of
+from workflow.roles import Actor, permissions_of
 from workflow.statistics.compute import statistics
 from workflow.statistics.xlsx import workbook
 from workflow.units.models import ACTS_AS, Unit, UnitLevel
@@ -325,14 +325,14 @@ def queue_bulk(
 # -- one case -----------------------------------------------------------------------------------
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 def case_page(request: Request, case_id: int, session: PageSession, svc: ServicesDep) -> HTMLResponse:
-    with svc.engine.connect() as conn:
-        detail = case_detail(conn, case_id, session.actor, today=svc.clock.now().date())
-        history = case_history(conn, case_id)
+    # The same path as the API: numbers masked unless pii.read, and then the read is recorded.
+    view = view_case(svc.engine, case_id, session.actor, purpose=f"GET /cases/{case_id}",
+                     clock=svc.clock, history=True)
     refusal = request.query_params.get("refusal")
     flash = request.query_params.get("flash")
-    return render(request, "case.html", session, detail=detail, history=history,
+    return render(request, "case.html", session, detail=view.detail, history=view.history,
                   refusal=refusal.split("\n") if refusal else [], flash=flash,
-                  may_read_pii=session.actor.may(Grant.READ_PII))
+                  may_read_pii=view.in_full)
 
 
 @router.post("/cases/{case_id}/events")

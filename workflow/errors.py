@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from workflow.masking import masked_data, masked_text
+
 
 @dataclass(frozen=True, slots=True)
 class Reason:
@@ -23,6 +25,8 @@ class DomainError(Exception):
     status = 400
 
     def __init__(self, message: str, details: Any = None) -> None:
+        # An error never carries a full identity or card number to whoever reads it.
+        message, details = masked_text(message), masked_data(details)
         super().__init__(message)
         self.message = message
         self.details = details

@@ -6,7 +6,6 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
-from sqlalchemy import select
 
 from api.deps import CurrentActor, ServicesDep
 from api.errors import ERROR_RESPONSES, ErrorBody
@@ -30,12 +29,12 @@ from api.schemas import (
 from states import CaseState
 from workflow.cases.engine import apply_event
 from workflow.cases.models import Case
-from workflow.cases.reads import CaseFilter, case_detail, list_cases, may_read_pii, record_pii_read
+from workflow.cases.pii import view_case
+from workflow.cases.reads import CaseFilter, list_cases
 from workflow.cases.schema import CaseCreate
-from workflow.cases.service import amend_case, case_history, create_case
+from workflow.cases.service import amend_case, create_case
 from workflow.db import transaction
-from workflow.errors import DomainError, NotFound, ValidationFailed
-from workflow.identity import mask_id_number
+from workflow.errors import DomainError, ValidationFailed
 from workflow.money import format_yuan
 
 log = logging.getLogger("jinqiu.api")
@@ -43,19 +42,13 @@ router = APIRouter(prefix="/api/cases", tags=["cases"], responses=ERROR_RESPONSE
 case_t = Case.__table__  # type: ignore[attr-defined]
 
 
-def mask_card(number: str | None) -> str | None:
-    if not number:
-        return number
-    return "*" * (len(number) - 4) + number[-4:]
-
-
 def money(fen: int | None) -> str | None:
     return None if fen is None else format_yuan(fen)
 
 
 def case_out(detail: dict[str, Any], *, unmasked: bool) -> CaseOut:
+    """The case as workflow.cases.pii showed it: numbers already masked unless `unmasked`."""
     case, worker, student = detail["case"], detail["worker"], detail["student"]
-    show_id = (lambda v: v) if unmasked else mask_id_number
     return CaseOut(
         id=case["id"], campaign=case["campaign_id"], unit=case["unit_code"],
         unit_name=case["unit_name"], state=CaseState(case["state"]), version=case["version"],
@@ -67,15 +60,11 @@ def case_out(detail: dict[str, Any], *, unmasked: bool) -> CaseOut:
         paid_on=case["paid_on"], payment_failures=case["payment_failures"],
         allowed_events=detail["allowed_events"], pii_unmasked=unmasked,
         worker=WorkerOut(
-            **{k: worker[k] for k in WorkerOut.model_fields
-               if k in worker and k not in {"id_number", "bank_card_number"}},
-            id_number=show_id(worker["id_number"]),
-            bank_card_number=worker["bank_card_number"] if unmasked else mask_card(worker["bank_card_number"]),
+            **{k: worker[k] for k in WorkerOut.model_fields if k in worker},
             monthly_income_per_capita=money(worker["monthly_income_per_capita_fen"]),
         ),
         student=StudentOut(
-            **{k: student[k] for k in StudentOut.model_fields if k in student and k != "id_number"},
-            id_number=show_id(student["id_number"]),
+            **{k: student[k] for k in StudentOut.model_fields if k in student},
             tuition_invoice=money(student["tuition_invoice_fen"]),
         ),
         created_at=case["created_at"], updated_at=case["updated_at"],
@@ -84,16 +73,9 @@ def case_out(detail: dict[str, Any], *, unmasked: bool) -> CaseOut:
 
 def read_case(svc: Any, case_id: int, actor: Any, purpose: str) -> CaseOut:
     """One case for the caller; a full-number read by a PII holder is recorded first."""
-    unmasked = may_read_pii(actor)
-    now = svc.clock.now()
-    if unmasked:
-        with transaction(svc.engine) as conn:
-            detail = case_detail(conn, case_id, actor, today=now.date())
-            record_pii_read(conn, case_id, actor, purpose, now)
-    else:
-        with svc.engine.connect() as conn:
-            detail = case_detail(conn, case_id, actor, today=now.date())
-    return case_out(detail, unmasked=unmasked)
+    view = view_case(svc.engine, case_id, actor, purpose=purpose, clock=svc.clock)
+    assert view.detail is not None
+    return case_out(view.detail, unmasked=view.in_full)
 
 
 @router.post("", status_code=201, response_model=CaseOut)
@@ -208,13 +190,8 @@ def fire_many(body: BulkEventIn, actor: CurrentActor, svc: ServicesDep) -> BulkO
 
 @router.get("/{case_id}/history", response_model=list[HistoryItem])
 def history(case_id: PathId, actor: CurrentActor, svc: ServicesDep) -> list[dict[str, Any]]:
-    with svc.engine.connect() as conn:
-        from workflow.cases.reads import in_scope, unit_t
-
-        visible = conn.execute(
-            in_scope(select(case_t.c.id).join(unit_t, unit_t.c.id == case_t.c.unit_id)
-                     .where(case_t.c.id == case_id), actor)
-        ).first()
-        if visible is None:
-            raise NotFound(f"案件 {case_id} 不存在")
-        return case_history(conn, case_id)
+    """The audit trail of the case; identity and card numbers in it masked unless the caller
+    holds pii.read (and then the read is recorded)."""
+    view = view_case(svc.engine, case_id, actor, purpose="GET /api/cases/{id}/history",
+                     clock=svc.clock, detail=False, history=True)
+    return view.history or []

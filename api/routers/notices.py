@@ -15,7 +15,7 @@ from api.routers.campaigns import campaign_in_scope
 from api.schemas import PathId, Strict
 from notifications.models import InboxMessage, OutboxMessage, OutboxStatus
 from workflow.db import transaction
-from workflow.deadlines.reports import submit_report
+from workflow.deadlines.reports import report_revisions, submit_report
 from workflow.errors import NotFound
 from workflow.roles import Actor, Grant
 from workflow.units.models import Unit, in_subtree
@@ -39,11 +39,18 @@ class InboxItemOut(BaseModel):
 
 class ReportIn(Strict):
     unit: str = Field(min_length=1, max_length=64)
-    kind: str = Field(default="statistics", pattern=r"^[a-z_]{1,32}$")
+    kind: str = Field(
+        default="statistics", pattern=r"^[a-z_]{1,32}$",
+        description="statistics, demand_summary, interim, or a report the campaign's deadlines name",
+    )
     note: str | None = Field(default=None, max_length=2000)
-    figures: dict[str, int | str | dict[str, int | str]] = Field(
+    # Checked item by item against the kind's declaration (workflow.deadlines.reports), so each
+    # refusal names its item: unknown items, wrong types and out-of-range values are 422.
+    figures: dict[str, Any] = Field(
         default_factory=dict,
-        description="figures no case records, by item code (e.g. H, I; employment.06A)",
+        description="figures no case records, by item code (e.g. H, I; employment.06A or "
+        "{\"employment\": {\"06A\": …}}): counts as integers 0…10,000,000, money (万元, 元) "
+        "as decimal strings or integers, not negative",
     )
 
 
@@ -52,6 +59,19 @@ class ReportOut(BaseModel):
     campaign: int
     unit: str
     kind: str
+    revision: int = Field(description="1 for the first filing; each resubmission is the next")
+
+
+class ReportRevisionOut(BaseModel):
+    id: int
+    unit: str
+    kind: str
+    revision: int
+    latest: bool
+    note: str | None
+    figures: dict[str, Any]
+    submitted_by: str
+    submitted_at: dt.datetime
 
 
 class OutboxItemOut(BaseModel):
@@ -110,9 +130,10 @@ def mark_read(item_id: PathId, actor: CurrentActor, svc: ServicesDep) -> InboxIt
 
 @router.post("/api/campaigns/{campaign_id}/reports", status_code=201, response_model=ReportOut)
 def report(campaign_id: PathId, body: ReportIn, actor: CurrentActor, svc: ServicesDep) -> ReportOut:
+    """Files a report; filing the same kind again is its next revision (the latest counts)."""
     with transaction(svc.engine) as conn:
         campaign_in_scope(conn, campaign_id, actor)
-        report_id = submit_report(
+        filed = submit_report(
             conn,
             campaign_id=campaign_id,
             unit_code=body.unit,
@@ -122,7 +143,28 @@ def report(campaign_id: PathId, body: ReportIn, actor: CurrentActor, svc: Servic
             clock=svc.clock,
             figures=body.figures,
         )
-    return ReportOut(id=report_id, campaign=campaign_id, unit=body.unit, kind=body.kind)
+    return ReportOut(id=filed.id, campaign=campaign_id, unit=body.unit, kind=body.kind,
+                     revision=filed.revision)
+
+
+@router.get("/api/campaigns/{campaign_id}/reports", response_model=list[ReportRevisionOut])
+def reports(
+    campaign_id: PathId, actor: CurrentActor, svc: ServicesDep,
+    unit: Annotated[str | None, Query(max_length=64)] = None,
+    kind: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[ReportRevisionOut]:
+    """Every revision of the reports of the caller's subtree (or of `unit`'s), newest first."""
+    with svc.engine.connect() as conn:
+        campaign_in_scope(conn, campaign_id, actor)
+        path = actor.unit_path
+        if unit is not None:
+            row = conn.execute(select(unit_t.c.path).where(unit_t.c.code == unit)).first()
+            if row is None or not actor.sees(row.path):
+                raise NotFound(f"单位 {unit} 不存在")
+            path = row.path
+        rows = report_revisions(conn, campaign_id, path, kind=kind, limit=limit)
+    return [ReportRevisionOut(**r) for r in rows]
 
 
 @router.get("/api/admin/outbox", response_model=list[OutboxItemOut])

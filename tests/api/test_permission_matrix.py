@@ -413,6 +413,25 @@ MATRIX: tuple[Route, ...] = (
         in_scope=parent("manager"),
         ok=status(201),
     ),
+    Route(
+        "GET",
+        "/api/campaigns/{campaign_id}/reports",
+        "WH campaign, ?unit=WH-HC-001",
+        lambda t: Req(f"/api/campaigns/{t.campaign_wh}/reports", params={"unit": "WH-HC-001"}),
+        sibling=not_found,
+        in_scope=readers(),
+        ok=status(200),
+    ),
+    Route(
+        "GET",
+        "/api/campaigns/{campaign_id}/reports",
+        "campaign organised by WH-HC",
+        lambda t: Req(f"/api/campaigns/{t.campaign_hc}/reports"),
+        sibling_unit="WH-WD",
+        sibling=not_found,
+        in_scope=readers(),
+        ok=status(200),
+    ),
     # -- cases --
     Route(
         "GET",

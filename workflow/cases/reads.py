@@ -1,4 +1,5 @@
-"""Reading cases for people: one case with its household, and filtered, scoped lists."""
+"""Reading cases for people: one case with its household, and filtered, scoped lists.
+Personal numbers leave only through workflow.cases.pii (masked, or in full and recorded)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,15 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, exists, func, insert, or_, select
+from sqlalchemy import Connection, Select, exists, func, or_, select
 
 from states import CaseState
-from workflow.audit.models import PiiAccess
 from workflow.campaigns.models import Campaign, CampaignStateDeadline, FundSource
 from workflow.campaigns.service import RULES
 from workflow.cases.engine import allowed_events, current_approval_level, load_context
 from workflow.cases.models import Case, Student, Worker
 from workflow.errors import NotFound
-from workflow.roles import Actor, Grant
+from workflow.roles import Actor
 from workflow.units.models import Unit, in_subtree
 
 case_t = Case.__table__  # type: ignore[attr-defined]
@@ -24,10 +24,7 @@ student_t = Student.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
-pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
 leave_t = CampaignStateDeadline.__table__  # type: ignore[attr-defined]
-
-PII_FIELDS = ("worker.id_number", "worker.bank_card_number", "student.id_number")
 
 
 def in_scope(query: Select[Any], actor: Actor) -> Select[Any]:
@@ -62,19 +59,6 @@ def case_detail(conn: Connection, case_id: int, actor: Actor, *, today: dt.date)
         "approval_level": current_approval_level(facts.case, facts.campaign),
         "allowed_events": [e.value for e in allowed_events(actor, facts.case, facts.campaign)],
     }
-
-
-def record_pii_read(conn: Connection, case_id: int, actor: Actor, purpose: str, at: dt.datetime) -> None:
-    conn.execute(
-        insert(pii_t).values(
-            case_id=case_id, actor=actor.username, actor_unit=actor.unit_code,
-            fields=list(PII_FIELDS), purpose=purpose, at=at,
-        )
-    )
-
-
-def may_read_pii(actor: Actor) -> bool:
-    return actor.may(Grant.READ_PII)
 
 
 @dataclass(frozen=True)
@@ -143,4 +127,4 @@ def overdue_condition(today: dt.date) -> Any:
     )
 
 
-__all__ = ["RULES", "CaseFilter", "case_detail", "list_cases", "may_read_pii", "record_pii_read"]
+__all__ = ["RULES", "CaseFilter", "case_detail", "list_cases"]

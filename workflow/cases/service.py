@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
@@ -16,7 +17,7 @@ from workflow.cases.schema import CaseCreate
 from workflow.clock import Clock
 from workflow.dashboard.counters import count_state_change
 from workflow.errors import DuplicateStudent, NotFound, PermissionDenied, ValidationFailed
-from workflow.identity import parse_id_number
+from workflow.identity import mask_id_number, parse_id_number
 from workflow.money import yuan_to_fen
 from workflow.roles import Actor, Grant
 from workflow.units.models import Unit
@@ -29,11 +30,31 @@ campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 
 CREATE_EVENT = "create"
+log = logging.getLogger("jinqiu.cases")
 
 
-def _duplicate(campaign_id: int, student_id_number: str) -> DuplicateStudent:
+def _duplicate(
+    conn: Connection, campaign_id: int, student_id_number: str, actor: Actor, unit_code: str
+) -> DuplicateStudent:
+    """The refusal says only that the student already applied in this campaign: which unit and
+    which case hold that application are outside what the caller may see (another unit's
+    subtree). The attempt goes to the log, with the other case, for whoever watches for probing."""
+    other = conn.execute(
+        select(case_t.c.id, unit_t.c.code).join(unit_t, unit_t.c.id == case_t.c.unit_id).where(
+            case_t.c.campaign_id == campaign_id,
+            case_t.c.student_id_number == student_id_number,
+            case_t.c.state.not_in([s.value for s in ENDED_WITHOUT_AID]),
+        )
+    ).first()
+    log.warning(
+        "duplicate_student: %s (unit %s) applied in campaign %s for student %s at %s, "
+        "who already has case %s at %s",
+        actor.username, actor.unit_code, campaign_id, mask_id_number(student_id_number), unit_code,
+        other.id if other else "?", other.code if other else "?",
+        extra={"event": "duplicate_student", "actor": actor.username, "campaign": campaign_id},
+    )
     return DuplicateStudent(
-        "该学生在本次活动中已有在办的申请",
+        "该学生在本次活动中已有在办的申请，不能重复申请",
         {"campaign": campaign_id, "field": "student.id_number"},
     )
 
@@ -70,7 +91,7 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
         )
     ).first()
     if active is not None:
-        raise _duplicate(spec.campaign, student_number)
+        raise _duplicate(conn, spec.campaign, student_number, actor, spec.unit)
 
     w, s = spec.worker, spec.student
     wid, sid = parse_id_number(w.id_number), parse_id_number(s.id_number)
@@ -109,7 +130,7 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
             ).scalar_one()
     except IntegrityError as exc:
         if "uq_active_case_per_student" in str(exc.orig) or "student_id_number" in str(exc.orig):
-            raise _duplicate(spec.campaign, student_number) from exc
+            raise _duplicate(conn, spec.campaign, student_number, actor, spec.unit) from exc
         raise
     digest = entry_hash(
         prev_hash=GENESIS, case_id=case_id, seq=1, actor=actor.username, actor_unit=actor.unit_code,

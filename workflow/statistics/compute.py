@@ -18,7 +18,7 @@ from workflow.campaigns.models import Campaign, FundSource
 from workflow.cases.models import Case, Student, Worker
 from workflow.deadlines.models import ReportSubmission
 from workflow.money import FEN_PER_YUAN, format_wan_yuan
-from workflow.statistics.tables import TABLES, Item, Table
+from workflow.statistics.tables import STATISTICS_KIND, TABLES, Item, Table
 from workflow.units.models import Unit, in_subtree
 
 case_t = Case.__table__  # type: ignore[attr-defined]
@@ -90,11 +90,21 @@ def gather(conn: Connection, campaign_id: int, unit: Any) -> Facts:
 
 
 def _figures(conn: Connection, campaign_id: int, path: str) -> dict[str, Decimal]:
+    """The submitted figures of the subtree's units, summed over units: per unit only the latest
+    revision of its statistics report counts, and no other kind's figures (never twice)."""
+    latest = report_t.alias("latest")
+    newer = (
+        select(latest.c.id)
+        .where(latest.c.campaign_id == report_t.c.campaign_id,
+               latest.c.unit_id == report_t.c.unit_id, latest.c.kind == report_t.c.kind,
+               latest.c.revision > report_t.c.revision)
+        .exists()
+    )
     totals: dict[str, Decimal] = {}
     for row in conn.execute(
         select(report_t.c.figures).join(unit_t, unit_t.c.id == report_t.c.unit_id)
-        .where(report_t.c.campaign_id == campaign_id,
-               in_subtree(unit_t.c.path, path))
+        .where(report_t.c.campaign_id == campaign_id, report_t.c.kind == STATISTICS_KIND,
+               in_subtree(unit_t.c.path, path), ~newer)
     ):
         for key, value in _flatten(row.figures or {}).items():
             totals[key] = totals.get(key, Decimal(0)) + value

@@ -508,13 +508,20 @@ def test_report_figures_in_the_database_add_up_at_the_city(run: Run) -> None:
 
 
 def test_report_figures_submitted_through_the_api_add_up_at_the_city(run: Run) -> None:
+    """Filed again, a district's statistics report replaces its earlier figures (the latest
+    revision counts); the city adds up each district's latest once."""
     before = city_inputs(run)
+    earlier = {code: city_inputs(run, code) for code in ("WH-HC", "WH-WD")}
     for code, figures in (("WH-HC", {"H": 4, "I": 9}), ("WH-WD", {"H": 6, "I": 11})):
         response = run.client.post(
             f"/api/campaigns/{run.campaign}/reports",
-            json={"unit": code, "kind": "work_study", "note": "勤工俭学岗位", "figures": figures},
+            json={"unit": code, "kind": "statistics", "note": "勤工俭学岗位", "figures": figures},
             headers=run.headers(f"manager.{code.lower()}"),
         )
         assert response.status_code == 201, response.text
     after = city_inputs(run)
-    assert (after["H"], after["I"]) == (before["H"] + 10, before["I"] + 20)
+    replaced = {k: earlier["WH-HC"][k] + earlier["WH-WD"][k] for k in ("H", "I")}
+    assert (after["H"], after["I"]) == (
+        before["H"] - replaced["H"] + 10,
+        before["I"] - replaced["I"] + 20,
+    )
