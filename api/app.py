@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from api import errors, pages
 from api.deps import Services
-from api.middleware import RejectNul
+from api.middleware import LimitBody, RejectNul
 from api.pages import LoginRequired
 from api.routers import auth, campaigns, cases, notices, reports, units, users
 from api.schemas import Health
@@ -54,6 +54,7 @@ def create_app(
     app.state.services = services
     errors.install(app)
     app.add_middleware(RejectNul)
+    app.add_middleware(LimitBody)  # added last, so outermost: nothing reads a body before it
 
     @app.get("/api/health", response_model=Health, tags=["health"])
     def health() -> Health:

@@ -9,14 +9,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import select as io_select
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import func, select
 
-from tests.api.conftest import PASSWORD, World, username, world  # noqa: F401  (the fixture)
+from tests.api.conftest import PASSWORD, World, username
+from tests.api.conftest import world as world  # the HTTP fixture, on both databases
 from tests.api.test_cli import Cli
 from tests.factories import WEIHAI, new_case, student, worker
 from workflow.audit.models import AuditEntry
@@ -363,3 +370,103 @@ class TestCaseValidationGaps:
     def test_archived_today_is_accepted(self, world: World) -> None:
         body = case_body(world, worker_changes={"archived_on": "2024-07-20"})
         assert world.client.post("/api/cases", json=body, headers=world.as_(CLERK)).status_code == 201
+
+
+# -- #13: request bodies are limited before anything parses them ----------------------------------------
+MB = 1024 * 1024
+
+
+def chunks_of(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    block = b" " * size
+    for _ in range(total // size):
+        yield block
+
+
+class TestBodySize:
+    def test_a_json_body_over_1_mb_is_413_unauthenticated(self, world: World) -> None:
+        body = b'{"campaign": 1, "pad": "' + b"x" * (2 * MB) + b'"}'
+        response = world.client.post("/api/cases", content=body, headers={"Content-Type": "application/json"})
+        assert refused(response)["code"] == "too_large" and response.status_code == 413
+
+    def test_a_sign_in_form_over_1_mb_is_413(self, world: World) -> None:
+        response = world.client.post("/api/auth/token", data={"username": "x" * (2 * MB), "password": "y"})
+        assert (response.status_code, response.json()["code"]) == (413, "too_large")
+
+    def test_a_chunked_body_without_content_length_is_counted(self, world: World) -> None:
+        response = world.client.post("/api/cases", content=chunks_of(3 * MB),
+                                     headers={"Content-Type": "application/json", **world.as_(CLERK)})
+        assert "content-length" not in {k.lower() for k in response.request.headers}
+        assert (response.status_code, response.json()["code"]) == (413, "too_large")
+
+    def test_a_body_just_under_the_limit_reaches_the_route(self, world: World) -> None:
+        body = json.dumps(case_body(world)).encode()
+        padded = body[:-1] + b"," + b'"pad": "' + b"x" * (MB - len(body) - 20) + b'"}'
+        assert len(padded) <= MB
+        response = world.client.post("/api/cases", content=padded,
+                                     headers={"Content-Type": "application/json", **world.as_(CLERK)})
+        assert refused(response, "pad")["code"] == "validation_error"  # parsed: the unknown field
+
+    def test_an_upload_has_the_larger_documented_limit(self, world: World) -> None:
+        files = {"file": ("scan.pdf", b"%PDF" + b"0" * (5 * MB), "application/pdf")}
+        response = world.client.post("/api/cases", files=files, headers=world.as_(CLERK))
+        assert response.status_code != 413  # read whole (and refused by the route: not JSON)
+        files = {"file": ("scan.pdf", b"%PDF" + b"0" * (21 * MB), "application/pdf")}
+        response = world.client.post("/api/cases", files=files, headers=world.as_(CLERK))
+        assert (response.status_code, response.json()["code"]) == (413, "too_large")
+
+
+@pytest.fixture
+def served(world: World) -> Iterator[int]:
+    """The world's application behind a real uvicorn on loopback (its port)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(world.client.app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(500):
+        if server.started:
+            break
+        time.sleep(0.01)
+    assert server.started
+    yield port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def post_50_mb(port: int, *, chunked: bool) -> tuple[bytes, int]:
+    """Sends the head, then 50 MB in 64 KB pieces until the server answers (or drops the
+    connection); returns the answer and how many body bytes went out."""
+    total = 50 * MB
+    framing = b"Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {total}\r\n".encode()
+    head = b"POST /api/cases HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" + framing + b"\r\n"
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head)
+        for piece in chunks_of(total):
+            if io_select.select([sock], [], [], 0)[0]:
+                break  # the answer is there: stop sending
+            data = b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece
+            try:
+                sock.sendall(data)
+            except OSError:  # closed by the server after its answer
+                break
+            sent += len(piece)
+        answer = b""
+        try:
+            while b"\r\n\r\n" not in answer:
+                got = sock.recv(65536)
+                if not got:
+                    break
+                answer += got
+        except OSError:
+            pass
+    return answer, sent
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_50_mb_is_answered_413_without_being_read_whole(served: int, chunked: bool) -> None:
+    answer, sent = post_50_mb(served, chunked=chunked)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert sent < 25 * MB, sent  # the server stopped reading long before the end
