@@ -1,6 +1,7 @@
-"""Guards before any handler: a body above its size limit is a 413 (LimitBody), and input
-PostgreSQL cannot store — a NUL character anywhere in the path, the query or
-the body is a 422 on every database alike, before any handler (or login throttle) sees it."""
+"""Guards around every request: the browser-side security headers (SecurityHeaders); a body
+above its size limit is a 413 (LimitBody); and input PostgreSQL cannot store — a NUL character
+anywhere in the path, the query or the body — is a 422 on every database alike (RejectNul),
+before any handler (or login throttle) sees it."""
 
 from __future__ import annotations
 
@@ -129,3 +130,45 @@ async def _too_large(send: Send, limit: int) -> None:
                             (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})  # the unread rest of the body is dropped
     await send({"type": "http.response.body", "body": body})
+
+
+# Scripts, styles, images and fetches from this origin only: no inline script or style (the
+# pages keep theirs in /static), no framing, no plugins, forms post only here.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+_SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),  # a page's address (and its ?flash=) stays on this site
+]
+
+
+class SecurityHeaders:
+    """The browser-side protections on every response. Everything but /static is personal or
+    per-user (pages, API answers with case data, errors naming them), so no cache keeps it:
+    Cache-Control no-store unless the response set its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = str(scope.get("path", "")).startswith("/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", [])
+                           if h[0].lower() not in {name for name, _ in _SECURITY_HEADERS}]
+                headers += _SECURITY_HEADERS
+                if not static and not any(h[0].lower() == b"cache-control" for h in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from api.deps import Services, ServicesDep, actor_named
 from api.errors import TooManyAttempts, Unauthorized
+from api.flash import read_message, sign_message
 from api.schemas import MAX_DB_INT, BulkEventIn, EventIn, PathId, QueryId
 from api.security import (
     check_throttle,
@@ -129,6 +130,17 @@ def form_model(model: type[M], fields: dict[str, Any]) -> M:
         return model.model_validate(fields)
     except ValidationError as exc:
         raise validation_failed(exc) from exc
+
+
+def carried(svc: Services, session: Session, name: str, text: str) -> str:
+    """`name=<signed text>` for a redirect's query: only the server's own words travel."""
+    return urlencode({name: sign_message(svc.settings, session.actor.username, text, svc.clock.now())})
+
+
+def shown(request: Request, svc: Services, session: Session, name: str) -> str | None:
+    """The text a redirect carried in `name`, if the server signed it for this user lately."""
+    return read_message(svc.settings, session.actor.username, request.query_params.get(name),
+                        svc.clock.now())
 
 
 def form_int(text: str) -> int | str:
@@ -298,7 +310,7 @@ def queue_page(
         rows, total = list_cases(conn, session.actor, flt, today=svc.clock.now().date())
     offered = dict.fromkeys(e for s in states for e in BULK_EVENTS.get(s, ()))
     bulk_events = [e for e in offered if _may_fire_somewhere(session.actor, e)]
-    flash = request.query_params.get("flash")
+    flash = shown(request, svc, session, "flash")
     return render(request, "queue.html", session, rows=rows, total=total, campaigns=campaigns,
                   campaign=chosen, states=states, step=step, levels=levels, unit=unit or "",
                   q=q or "", state=state.value if state else "", page=page,
@@ -342,7 +354,7 @@ def queue_bulk(
         message += f"；{len(failed)} 件未能办理（{'；'.join(failed[:3])}{'…' if len(failed) > 3 else ''}）"
     target = back if back.startswith("/") and not back.startswith("//") else "/queue"
     sep = "&" if "?" in target else "?"
-    return RedirectResponse(f"{target}{sep}{urlencode({'flash': message})}", status_code=303)
+    return RedirectResponse(f"{target}{sep}{carried(svc, session, 'flash', message)}", status_code=303)
 
 
 # -- one case -----------------------------------------------------------------------------------
@@ -351,8 +363,8 @@ def case_page(request: Request, case_id: PathId, session: PageSession, svc: Serv
     with svc.engine.connect() as conn:
         detail = case_detail(conn, case_id, session.actor, today=svc.clock.now().date())
         history = case_history(conn, case_id)
-    refusal = request.query_params.get("refusal")
-    flash = request.query_params.get("flash")
+    refusal = shown(request, svc, session, "refusal")
+    flash = shown(request, svc, session, "flash")
     return render(request, "case.html", session, detail=detail, history=history,
                   refusal=refusal.split("\n") if refusal else [], flash=flash,
                   may_read_pii=session.actor.may(Grant.READ_PII))
@@ -375,12 +387,13 @@ def case_event(
                         actor=session.actor, clock=svc.clock, opinion=body.opinion)
     except GuardFailed as refused:
         text = "\n".join(r.message for r in refused.reasons)
-        return RedirectResponse(f"/cases/{case_id}?{urlencode({'refusal': text})}", status_code=303)
+        return RedirectResponse(f"/cases/{case_id}?{carried(svc, session, 'refusal', text)}",
+                                status_code=303)
     except DomainError as error:
-        return RedirectResponse(f"/cases/{case_id}?{urlencode({'refusal': error.message})}",
+        return RedirectResponse(f"/cases/{case_id}?{carried(svc, session, 'refusal', error.message)}",
                                 status_code=303)
     done = f"已{EVENT_LABELS.get(body.event.value, body.event.value)}"
-    return RedirectResponse(f"/cases/{case_id}?{urlencode({'flash': done})}", status_code=303)
+    return RedirectResponse(f"/cases/{case_id}?{carried(svc, session, 'flash', done)}", status_code=303)
 
 
 # -- help -----------------------------------------------------------------------------------------
