@@ -470,3 +470,9 @@ def test_50_mb_is_answered_413_without_being_read_whole(served: int, chunked: bo
     answer, sent = post_50_mb(served, chunked=chunked)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert sent < 25 * MB, sent  # the server stopped reading long before the end
+
+
+def test_the_demo_refuses_a_case_count_past_its_maximum(tmp_path: Path) -> None:
+    run = Cli(f"sqlite:///{tmp_path / 'demo.db'}", tmp_path)("demo --cases 10000000000")
+    assert run.code == 2 and "--cases" in run.err and "Traceback" not in run.err, run
+    assert not (tmp_path / "demo.db").exists()  # refused before anything was written
