@@ -88,7 +88,7 @@ class LimitBody:
         upload = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
         limit = self.max_upload_bytes if upload else self.max_bytes
         declared = headers.get(b"content-length", b"").strip()
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isdigit() and (len(declared) > 12 or int(declared) > limit):
             await _too_large(send, limit)
             return
         chunks: list[bytes] = []

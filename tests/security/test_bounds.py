@@ -476,3 +476,12 @@ def test_the_demo_refuses_a_case_count_past_its_maximum(tmp_path: Path) -> None:
     run = Cli(f"sqlite:///{tmp_path / 'demo.db'}", tmp_path)("demo --cases 10000000000")
     assert run.code == 2 and "--cases" in run.err and "Traceback" not in run.err, run
     assert not (tmp_path / "demo.db").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("value", ['W/"²"', 'W/"１"', '"' + "9" * 5000 + '"', f'W/"{HUGE}"', 'W/"0"'])
+def test_an_if_match_that_is_no_version_is_refused(world: World, value: str) -> None:
+    case_id = a_case(world)
+    raw = value.encode("latin-1") if value.isascii() or "²" in value else value.encode("utf-8")
+    response = world.client.patch(f"/api/cases/{case_id}", headers={**world.as_(CLERK), "If-Match": raw},  # type: ignore[dict-item]
+                                  json={"worker": {"phone": "13800000000"}})
+    refused(response, "If-Match")
