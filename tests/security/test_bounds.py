@@ -89,7 +89,8 @@ class TestTheReportedOverflows:
         sign_in_page(world, REVIEWER)
         refused(world.client.get(f"/cases/{HUGE}"), "case_id")
         html = world.client.get(f"/cases/{HUGE}", headers={"Accept": "text/html"})
-        assert 400 <= html.status_code < 500
+        assert html.status_code == 422 and html.headers["content-type"].startswith("text/html")
+        assert "case_id" in html.text  # a browser gets a page naming what was wrong
 
     def test_a_page_event_on_an_id_past_the_database_integer(self, world: World) -> None:
         csrf = sign_in_page(world, REVIEWER)
