@@ -19,7 +19,9 @@ _ALGORITHM = "HS256"
 
 def _key(settings: Settings) -> bytes:
     # A key of its own: a message can never pass for a session or an access token, nor back.
-    return hmac.new(settings.secret_key.encode("utf-8"), b"jinqiu page message", hashlib.sha256).digest()
+    return hmac.new(
+        settings.secret_key.encode("utf-8"), b"jinqiu page message", hashlib.sha256
+    ).digest()
 
 
 def sign_message(settings: Settings, username: str, text: str, now: dt.datetime) -> str:
@@ -28,17 +30,27 @@ def sign_message(settings: Settings, username: str, text: str, now: dt.datetime)
     return jwt.encode(claims, _key(settings), algorithm=_ALGORITHM)
 
 
-def read_message(settings: Settings, username: str, value: str | None, now: dt.datetime) -> str | None:
+def read_message(
+    settings: Settings, username: str, value: str | None, now: dt.datetime
+) -> str | None:
     """The text the server signed for this user less than MESSAGE_MINUTES ago, else None."""
     if not value or len(value) > 8000:
         return None
     try:
-        claims = jwt.decode(value, _key(settings), algorithms=[_ALGORITHM],
-                            options={"require": ["sub", "msg", "exp"], "verify_exp": False})
+        claims = jwt.decode(
+            value,
+            _key(settings),
+            algorithms=[_ALGORITHM],
+            options={"require": ["sub", "msg", "exp"], "verify_exp": False},
+        )
     except jwt.PyJWTError:
         return None
     # Expiry by the injected clock, not the wall clock.
-    if claims["sub"] != username or not isinstance(claims["msg"], str) \
-            or not isinstance(claims["exp"], int) or claims["exp"] <= int(now.timestamp()):
+    if (
+        claims["sub"] != username
+        or not isinstance(claims["msg"], str)
+        or not isinstance(claims["exp"], int)
+        or claims["exp"] <= int(now.timestamp())
+    ):
         return None
     return claims["msg"]

@@ -51,7 +51,9 @@ def yuan_to_fen(value: str | int | Decimal, *, max_fen: int = MAX_BIGINT_FEN) ->
         if not _PLAIN_YUAN.fullmatch(text):
             if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text, re.ASCII):
                 raise InvalidAmount(f"金额过大：最多 {limit} 元")
-            raise InvalidAmount(f"无法识别的金额：{value[:40]!r}（须写成十进制数，如 3000 或 3000.50）")
+            raise InvalidAmount(
+                f"无法识别的金额：{value[:40]!r}（须写成十进制数，如 3000 或 3000.50）"
+            )
         amount = Decimal(text)
     elif isinstance(value, Decimal):
         amount = value

@@ -55,8 +55,11 @@ def refused(response: httpx.Response, field: str | None = None) -> dict[str, Any
 
 def sign_in_page(world: World, who: str) -> str:
     """Signs in through the login form (the pages' cookie); returns the CSRF token its forms carry."""
-    response = world.client.post("/login", data={"username": who, "password": PASSWORD, "next": "/queue"},
-                                 follow_redirects=False)
+    response = world.client.post(
+        "/login",
+        data={"username": who, "password": PASSWORD, "next": "/queue"},
+        follow_redirects=False,
+    )
     assert response.status_code == 303, response.text[:300]
     page = world.client.get("/queue")
     assert page.status_code == 200, page.text[:300]
@@ -65,11 +68,20 @@ def sign_in_page(world: World, who: str) -> str:
     return found.group(1)
 
 
-def case_body(world: World, *, worker_changes: dict[str, Any] | None = None,
-              student_changes: dict[str, Any] | None = None, **top: Any) -> dict[str, Any]:
-    return {"campaign": world.campaign, "unit": "WH-HC-001",
-            "worker": worker(**(worker_changes or {})), "student": student(**(student_changes or {})),
-            **top}
+def case_body(
+    world: World,
+    *,
+    worker_changes: dict[str, Any] | None = None,
+    student_changes: dict[str, Any] | None = None,
+    **top: Any,
+) -> dict[str, Any]:
+    return {
+        "campaign": world.campaign,
+        "unit": "WH-HC-001",
+        "worker": worker(**(worker_changes or {})),
+        "student": student(**(student_changes or {})),
+        **top,
+    }
 
 
 def campaign_file(**changes: Any) -> dict[str, Any]:
@@ -94,18 +106,26 @@ class TestTheReportedOverflows:
 
     def test_a_page_event_on_an_id_past_the_database_integer(self, world: World) -> None:
         csrf = sign_in_page(world, REVIEWER)
-        response = world.client.post(f"/cases/{HUGE}/events", follow_redirects=False,
-                                     data={"csrf_token": csrf, "event": "verify", "version": "1"})
+        response = world.client.post(
+            f"/cases/{HUGE}/events",
+            follow_redirects=False,
+            data={"csrf_token": csrf, "event": "verify", "version": "1"},
+        )
         refused(response, "case_id")
 
     def test_a_bulk_item_past_the_database_integer(self, world: World) -> None:
         case_id = a_case(world)
         csrf = sign_in_page(world, username("clerk", "WH-HC-001"))
-        response = world.client.post("/queue/bulk", follow_redirects=False, data={
-            "csrf_token": csrf, "event": "submit", "cases": [f"{HUGE}:1", f"{case_id}:1"]})
+        response = world.client.post(
+            "/queue/bulk",
+            follow_redirects=False,
+            data={"csrf_token": csrf, "event": "submit", "cases": [f"{HUGE}:1", f"{case_id}:1"]},
+        )
         refused(response, "cases")
         with world.engine.connect() as conn:  # refused whole, before any case was touched
-            assert conn.execute(select(case_t.c.version).where(case_t.c.id == case_id)).scalar() == 1
+            assert (
+                conn.execute(select(case_t.c.version).where(case_t.c.id == case_id)).scalar() == 1
+            )
 
     @pytest.mark.parametrize(
         ("where", "field", "value"),
@@ -119,30 +139,54 @@ class TestTheReportedOverflows:
         self, world: World, where: str, field: str, value: str
     ) -> None:
         body = case_body(world, **{f"{where}_changes": {field: value}})  # type: ignore[arg-type]
-        refused(world.client.post("/api/cases", json=body, headers=world.as_(CLERK)), f"{where}.{field}")
+        refused(
+            world.client.post("/api/cases", json=body, headers=world.as_(CLERK)), f"{where}.{field}"
+        )
 
     def test_a_campaign_budget_past_the_documented_maximum(self, world: World) -> None:
         raw = campaign_file()
         raw["funds"][0]["budget"] = "99999999999999999"
-        refused(world.client.post("/api/campaigns", json=raw, headers=world.as_(ADMIN)), "funds.0.budget")
+        refused(
+            world.client.post("/api/campaigns", json=raw, headers=world.as_(ADMIN)),
+            "funds.0.budget",
+        )
 
 
 # -- the class: every number at every door ------------------------------------------------------------
 class TestMoney:
     @pytest.mark.parametrize(
         "value",
-        ["NaN", "Infinity", "-Infinity", "sNaN", "1e3", "1E+2", "0x10", "1_000", "١٢٣",
-         "1.0000000000000000000000000001", "1e-999999999", "9" * 5000],
+        [
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "sNaN",
+            "1e3",
+            "1E+2",
+            "0x10",
+            "1_000",
+            "١٢٣",
+            "1.0000000000000000000000000001",
+            "1e-999999999",
+            "9" * 5000,
+        ],
     )
-    def test_a_case_amount_that_is_not_plain_bounded_yuan_is_refused(self, world: World, value: str) -> None:
+    def test_a_case_amount_that_is_not_plain_bounded_yuan_is_refused(
+        self, world: World, value: str
+    ) -> None:
         body = case_body(world, student_changes={"tuition_invoice": value})
-        refused(world.client.post("/api/cases", json=body, headers=world.as_(CLERK)),
-                "student.tuition_invoice")
+        refused(
+            world.client.post("/api/cases", json=body, headers=world.as_(CLERK)),
+            "student.tuition_invoice",
+        )
 
     def test_a_huge_json_integer_amount_is_refused(self, world: World) -> None:
         raw = json.dumps(case_body(world)).replace('"850"', "1" + "0" * 40)
-        response = world.client.post("/api/cases", content=raw.encode(),
-                                     headers={**world.as_(CLERK), "Content-Type": "application/json"})
+        response = world.client.post(
+            "/api/cases",
+            content=raw.encode(),
+            headers={**world.as_(CLERK), "Content-Type": "application/json"},
+        )
         refused(response, "worker.monthly_income_per_capita")
 
     def test_the_case_maximum_is_accepted_and_a_fen_more_is_not(self, world: World) -> None:
@@ -151,8 +195,10 @@ class TestMoney:
         assert ok.status_code == 201, ok.text
         assert ok.json()["student"]["tuition_invoice"] == f"{MAX_CASE_AMOUNT_YUAN}.00"
         over = case_body(world, student_changes={"tuition_invoice": f"{MAX_CASE_AMOUNT_YUAN}.01"})
-        body = refused(world.client.post("/api/cases", json=over, headers=world.as_(CLERK)),
-                       "student.tuition_invoice")
+        body = refused(
+            world.client.post("/api/cases", json=over, headers=world.as_(CLERK)),
+            "student.tuition_invoice",
+        )
         assert str(MAX_CASE_AMOUNT_YUAN) in json.dumps(body, ensure_ascii=False)
 
     def test_the_budget_maximum_is_accepted_and_a_fen_more_is_not(self, world: World) -> None:
@@ -163,33 +209,50 @@ class TestMoney:
         assert ok.json()["funds"][0]["budget"] == f"{MAX_BUDGET_YUAN}.00"
         raw = campaign_file(name="越界测试活动二")
         raw["funds"][0]["budget"] = f"{MAX_BUDGET_YUAN}.01"
-        refused(world.client.post("/api/campaigns", json=raw, headers=world.as_(ADMIN)), "funds.0.budget")
+        refused(
+            world.client.post("/api/campaigns", json=raw, headers=world.as_(ADMIN)),
+            "funds.0.budget",
+        )
 
     @pytest.mark.parametrize("field", ["amount", "cap"])
-    def test_an_aid_rule_amount_past_the_case_maximum_is_refused(self, world: World, field: str) -> None:
+    def test_an_aid_rule_amount_past_the_case_maximum_is_refused(
+        self, world: World, field: str
+    ) -> None:
         raw = campaign_file()
         raw["aid_rules"][0].update(amount="3000", cap="3000")
         raw["aid_rules"][0][field] = str(MAX_CASE_AMOUNT_YUAN * 10)
         if field == "amount":
             raw["aid_rules"][0]["cap"] = raw["aid_rules"][0]["amount"]
-        refused(world.client.post("/api/campaigns", json=raw, headers=world.as_(ADMIN)),
-                f"aid_rules.0.{field}")
+        refused(
+            world.client.post("/api/campaigns", json=raw, headers=world.as_(ADMIN)),
+            f"aid_rules.0.{field}",
+        )
 
 
 class TestIdsAndCounts:
     @pytest.mark.parametrize(
         "path",
-        [f"/api/cases/{HUGE}", f"/api/cases/{HUGE}/history", f"/api/campaigns/{HUGE}",
-         f"/api/dashboard?campaign={HUGE}", f"/api/cases?campaign={HUGE}",
-         f"/api/campaigns/{HUGE}/statistics"],
+        [
+            f"/api/cases/{HUGE}",
+            f"/api/cases/{HUGE}/history",
+            f"/api/campaigns/{HUGE}",
+            f"/api/dashboard?campaign={HUGE}",
+            f"/api/cases?campaign={HUGE}",
+            f"/api/campaigns/{HUGE}/statistics",
+        ],
     )
     def test_api_ids_past_the_database_integer(self, world: World, path: str) -> None:
         refused(world.client.get(path, headers=world.as_(MANAGER)))
 
     @pytest.mark.parametrize(
         "path",
-        [f"/dashboard?campaign={HUGE}", f"/queue?campaign={HUGE}", f"/queue?page={HUGE}",
-         f"/statistics.xlsx?campaign={HUGE}", f"/dashboard?refresh={HUGE}"],
+        [
+            f"/dashboard?campaign={HUGE}",
+            f"/queue?campaign={HUGE}",
+            f"/queue?page={HUGE}",
+            f"/statistics.xlsx?campaign={HUGE}",
+            f"/dashboard?refresh={HUGE}",
+        ],
     )
     def test_page_numbers_past_their_maximum(self, world: World, path: str) -> None:
         sign_in_page(world, MANAGER)
@@ -198,21 +261,34 @@ class TestIdsAndCounts:
     def test_a_page_event_with_a_version_past_the_database_integer(self, world: World) -> None:
         case_id = a_case(world)
         csrf = sign_in_page(world, CLERK)
-        response = world.client.post(f"/cases/{case_id}/events", follow_redirects=False,
-                                     data={"csrf_token": csrf, "event": "submit", "version": HUGE})
+        response = world.client.post(
+            f"/cases/{case_id}/events",
+            follow_redirects=False,
+            data={"csrf_token": csrf, "event": "submit", "version": HUGE},
+        )
         refused(response, "version")
 
     @pytest.mark.parametrize("item", ["abc:1", "1:", ":1", "1:2:3", "１:1", "-1:1", "0:1"])
     def test_a_malformed_bulk_item_is_refused(self, world: World, item: str) -> None:
         csrf = sign_in_page(world, CLERK)
-        response = world.client.post("/queue/bulk", follow_redirects=False,
-                                     data={"csrf_token": csrf, "event": "submit", "cases": [item]})
+        response = world.client.post(
+            "/queue/bulk",
+            follow_redirects=False,
+            data={"csrf_token": csrf, "event": "submit", "cases": [item]},
+        )
         refused(response, "cases")
 
     def test_a_bulk_of_more_cases_than_the_api_allows_is_refused(self, world: World) -> None:
         csrf = sign_in_page(world, CLERK)
-        response = world.client.post("/queue/bulk", follow_redirects=False, data={
-            "csrf_token": csrf, "event": "submit", "cases": [f"{n}:1" for n in range(1, 502)]})
+        response = world.client.post(
+            "/queue/bulk",
+            follow_redirects=False,
+            data={
+                "csrf_token": csrf,
+                "event": "submit",
+                "cases": [f"{n}:1" for n in range(1, 502)],
+            },
+        )
         refused(response, "cases")
 
     @pytest.mark.parametrize("kind", ["true", "float", "string"])
@@ -225,29 +301,43 @@ class TestIdsAndCounts:
     @pytest.mark.parametrize("value", [True, "1", 1.0])
     def test_a_version_in_a_json_body_is_a_json_integer(self, world: World, value: Any) -> None:
         case_id = a_case(world)
-        response = world.client.post(f"/api/cases/{case_id}/events",
-                                     json={"event": "submit", "version": value}, headers=world.as_(CLERK))
+        response = world.client.post(
+            f"/api/cases/{case_id}/events",
+            json={"event": "submit", "version": value},
+            headers=world.as_(CLERK),
+        )
         refused(response, "version")
 
     @pytest.mark.parametrize(
         ("where", "field", "value"),
-        [("worker", "household_size", True), ("student", "exam_score", True),
-         ("student", "enrollment_year", 2024.0)],
+        [
+            ("worker", "household_size", True),
+            ("student", "exam_score", True),
+            ("student", "enrollment_year", 2024.0),
+        ],
     )
     def test_a_count_in_a_json_body_is_a_json_integer(
         self, world: World, where: str, field: str, value: Any
     ) -> None:
         body = case_body(world, **{f"{where}_changes": {field: value}})  # type: ignore[arg-type]
-        refused(world.client.post("/api/cases", json=body, headers=world.as_(CLERK)), f"{where}.{field}")
+        refused(
+            world.client.post("/api/cases", json=body, headers=world.as_(CLERK)), f"{where}.{field}"
+        )
 
     @pytest.mark.parametrize(
         ("path", "value"),
-        [(("publicity_working_days",), True), (("reminders", "overdue_every_working_days"), 10**20),
-         (("reminders", "escalate_after_working_days"), 10**20),
-         (("eligibility", "archive_max_age_months"), 10**20), (("calendar", "years"), [10**20]),
-         (("year",), True)],
+        [
+            (("publicity_working_days",), True),
+            (("reminders", "overdue_every_working_days"), 10**20),
+            (("reminders", "escalate_after_working_days"), 10**20),
+            (("eligibility", "archive_max_age_months"), 10**20),
+            (("calendar", "years"), [10**20]),
+            (("year",), True),
+        ],
     )
-    def test_campaign_counts_are_bounded(self, world: World, path: tuple[str, ...], value: Any) -> None:
+    def test_campaign_counts_are_bounded(
+        self, world: World, path: tuple[str, ...], value: Any
+    ) -> None:
         raw = campaign_file()
         target = raw
         for key in path[:-1]:
@@ -271,18 +361,28 @@ class TestTheCli:
 
 # -- #15: the pages and the API share one validation -------------------------------------------------
 class TestPageFormsShareTheApiValidation:
-    def test_an_opinion_of_50000_characters_is_refused_on_the_page_as_by_the_api(self, world: World) -> None:
+    def test_an_opinion_of_50000_characters_is_refused_on_the_page_as_by_the_api(
+        self, world: World
+    ) -> None:
         case_id = a_case(world)
         opinion = "异" * 50_000
-        api = world.client.post(f"/api/cases/{case_id}/events", headers=world.as_(CLERK),
-                                json={"event": "withdraw", "version": 1, "opinion": opinion})
+        api = world.client.post(
+            f"/api/cases/{case_id}/events",
+            headers=world.as_(CLERK),
+            json={"event": "withdraw", "version": 1, "opinion": opinion},
+        )
         refused(api, "opinion")
         csrf = sign_in_page(world, CLERK)
-        page = world.client.post(f"/cases/{case_id}/events", follow_redirects=False, data={
-            "csrf_token": csrf, "event": "withdraw", "version": "1", "opinion": opinion})
+        page = world.client.post(
+            f"/cases/{case_id}/events",
+            follow_redirects=False,
+            data={"csrf_token": csrf, "event": "withdraw", "version": "1", "opinion": opinion},
+        )
         refused(page, "opinion")
         with world.engine.connect() as conn:
-            row = conn.execute(select(case_t.c.state, case_t.c.version).where(case_t.c.id == case_id)).one()
+            row = conn.execute(
+                select(case_t.c.state, case_t.c.version).where(case_t.c.id == case_id)
+            ).one()
             longest = conn.execute(select(func.max(func.length(audit_t.c.opinion)))).scalar()
         assert (row.state, row.version) == ("survey", 1)
         assert longest is None
@@ -290,17 +390,31 @@ class TestPageFormsShareTheApiValidation:
     def test_the_page_opinion_at_the_api_limit_is_accepted(self, world: World) -> None:
         case_id = a_case(world)
         csrf = sign_in_page(world, CLERK)
-        page = world.client.post(f"/cases/{case_id}/events", follow_redirects=False, data={
-            "csrf_token": csrf, "event": "withdraw", "version": "1", "opinion": "撤" * 2000})
+        page = world.client.post(
+            f"/cases/{case_id}/events",
+            follow_redirects=False,
+            data={"csrf_token": csrf, "event": "withdraw", "version": "1", "opinion": "撤" * 2000},
+        )
         assert page.status_code == 303, page.text[:300]
         with world.engine.connect() as conn:
-            assert conn.execute(select(case_t.c.state).where(case_t.c.id == case_id)).scalar() == "withdrawn"
+            assert (
+                conn.execute(select(case_t.c.state).where(case_t.c.id == case_id)).scalar()
+                == "withdrawn"
+            )
 
     def test_the_bulk_opinion_is_bounded_as_by_the_api(self, world: World) -> None:
         case_id = a_case(world)
         csrf = sign_in_page(world, CLERK)
-        response = world.client.post("/queue/bulk", follow_redirects=False, data={
-            "csrf_token": csrf, "event": "submit", "cases": [f"{case_id}:1"], "opinion": "异" * 2001})
+        response = world.client.post(
+            "/queue/bulk",
+            follow_redirects=False,
+            data={
+                "csrf_token": csrf,
+                "event": "submit",
+                "cases": [f"{case_id}:1"],
+                "opinion": "异" * 2001,
+            },
+        )
         refused(response, "opinion")
 
     def test_the_case_page_form_says_the_limit(self, world: World) -> None:
@@ -316,61 +430,105 @@ FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
 
 class TestCaseValidationGaps:
     def test_full_width_digits_in_a_bank_card_are_stored_as_ascii(self, world: World) -> None:
-        body = case_body(world, worker_changes={"bank_card_number": "6222021234567890123".translate(FULL_WIDTH)})
+        body = case_body(
+            world, worker_changes={"bank_card_number": "6222021234567890123".translate(FULL_WIDTH)}
+        )
         response = world.client.post("/api/cases", json=body, headers=world.as_(CLERK))
         assert response.status_code == 201, response.text
         assert response.json()["worker"]["bank_card_number"].endswith("0123")
-        full = world.client.get(f"/api/cases/{response.json()['id']}", headers=world.as_(username("finance", "WH-HC-001")))
+        full = world.client.get(
+            f"/api/cases/{response.json()['id']}",
+            headers=world.as_(username("finance", "WH-HC-001")),
+        )
         assert full.json()["worker"]["bank_card_number"] == "6222021234567890123"
 
-    @pytest.mark.parametrize("card", ["622202123456789٠١٢", "6222 0212 3456 7890", "6222021234567890123４５"])
+    @pytest.mark.parametrize(
+        "card", ["622202123456789٠١٢", "6222 0212 3456 7890", "6222021234567890123４５"]
+    )
     def test_other_digits_in_a_bank_card_are_refused(self, world: World, card: str) -> None:
         body = case_body(world, worker_changes={"bank_card_number": card})
-        refused(world.client.post("/api/cases", json=body, headers=world.as_(CLERK)), "worker.bank_card_number")
+        refused(
+            world.client.post("/api/cases", json=body, headers=world.as_(CLERK)),
+            "worker.bank_card_number",
+        )
 
     def test_a_full_width_identity_number_is_the_same_student(self, world: World) -> None:
         number = make_id_number("371002", dt.date(2006, 5, 5), 123)
-        first = world.client.post("/api/cases", json=case_body(world, student_changes={"id_number": number}),
-                                  headers=world.as_(CLERK))
+        first = world.client.post(
+            "/api/cases",
+            json=case_body(world, student_changes={"id_number": number}),
+            headers=world.as_(CLERK),
+        )
         assert first.status_code == 201, first.text
         again = case_body(world, student_changes={"id_number": number.translate(FULL_WIDTH)})
         response = world.client.post("/api/cases", json=again, headers=world.as_(CLERK))
         assert (response.status_code, response.json()["code"]) == (409, "duplicate_student")
 
-    def test_a_bank_card_patch_with_full_width_digits_is_stored_as_ascii(self, world: World) -> None:
+    def test_a_bank_card_patch_with_full_width_digits_is_stored_as_ascii(
+        self, world: World
+    ) -> None:
         case_id = a_case(world)
         response = world.client.patch(
-            f"/api/cases/{case_id}", headers={**world.as_(CLERK), "If-Match": 'W/"1"'},
-            json={"worker": {"bank_card_number": "6222021234567890".translate(FULL_WIDTH)}})
+            f"/api/cases/{case_id}",
+            headers={**world.as_(CLERK), "If-Match": 'W/"1"'},
+            json={"worker": {"bank_card_number": "6222021234567890".translate(FULL_WIDTH)}},
+        )
         assert response.status_code == 200, response.text
-        full = world.client.get(f"/api/cases/{case_id}", headers=world.as_(username("finance", "WH-HC-001")))
+        full = world.client.get(
+            f"/api/cases/{case_id}", headers=world.as_(username("finance", "WH-HC-001"))
+        )
         assert full.json()["worker"]["bank_card_number"] == "6222021234567890"
 
     @pytest.mark.parametrize("born", [dt.date(2099, 1, 1), dt.date(2024, 7, 21)])
     def test_a_student_born_after_today_is_refused(self, world: World, born: dt.date) -> None:
         body = case_body(world, student_changes={"id_number": make_id_number("371002", born, 11)})
-        refused(world.client.post("/api/cases", json=body, headers=world.as_(CLERK)), "student.id_number")
+        refused(
+            world.client.post("/api/cases", json=body, headers=world.as_(CLERK)),
+            "student.id_number",
+        )
 
     def test_a_worker_born_after_today_is_refused(self, world: World) -> None:
-        body = case_body(world, worker_changes={"id_number": make_id_number("371002", dt.date(2030, 1, 1), 31)})
-        refused(world.client.post("/api/cases", json=body, headers=world.as_(CLERK)), "worker.id_number")
+        body = case_body(
+            world, worker_changes={"id_number": make_id_number("371002", dt.date(2030, 1, 1), 31)}
+        )
+        refused(
+            world.client.post("/api/cases", json=body, headers=world.as_(CLERK)), "worker.id_number"
+        )
 
     def test_a_student_born_before_1900_is_refused(self, world: World) -> None:
-        body = case_body(world, student_changes={"id_number": make_id_number("371002", dt.date(1899, 12, 31), 11)})
-        refused(world.client.post("/api/cases", json=body, headers=world.as_(CLERK)), "student.id_number")
+        body = case_body(
+            world,
+            student_changes={"id_number": make_id_number("371002", dt.date(1899, 12, 31), 11)},
+        )
+        refused(
+            world.client.post("/api/cases", json=body, headers=world.as_(CLERK)),
+            "student.id_number",
+        )
 
-    @pytest.mark.parametrize("archived_on", ["2024-07-21", "2099-01-01", "1989-12-31", "0001-01-01"])
-    def test_archived_on_in_the_future_or_before_1990_is_refused(self, world: World, archived_on: str) -> None:
+    @pytest.mark.parametrize(
+        "archived_on", ["2024-07-21", "2099-01-01", "1989-12-31", "0001-01-01"]
+    )
+    def test_archived_on_in_the_future_or_before_1990_is_refused(
+        self, world: World, archived_on: str
+    ) -> None:
         body = case_body(world, worker_changes={"archived_on": archived_on})
-        refused(world.client.post("/api/cases", json=body, headers=world.as_(CLERK)), "worker.archived_on")
+        refused(
+            world.client.post("/api/cases", json=body, headers=world.as_(CLERK)),
+            "worker.archived_on",
+        )
         case_id = a_case(world)
-        response = world.client.patch(f"/api/cases/{case_id}", headers={**world.as_(CLERK), "If-Match": 'W/"1"'},
-                                      json={"worker": {"archived_on": archived_on}})
+        response = world.client.patch(
+            f"/api/cases/{case_id}",
+            headers={**world.as_(CLERK), "If-Match": 'W/"1"'},
+            json={"worker": {"archived_on": archived_on}},
+        )
         refused(response, "worker.archived_on")
 
     def test_archived_today_is_accepted(self, world: World) -> None:
         body = case_body(world, worker_changes={"archived_on": "2024-07-20"})
-        assert world.client.post("/api/cases", json=body, headers=world.as_(CLERK)).status_code == 201
+        assert (
+            world.client.post("/api/cases", json=body, headers=world.as_(CLERK)).status_code == 201
+        )
 
 
 # -- #13: request bodies are limited before anything parses them ----------------------------------------
@@ -386,16 +544,23 @@ def chunks_of(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
 class TestBodySize:
     def test_a_json_body_over_1_mb_is_413_unauthenticated(self, world: World) -> None:
         body = b'{"campaign": 1, "pad": "' + b"x" * (2 * MB) + b'"}'
-        response = world.client.post("/api/cases", content=body, headers={"Content-Type": "application/json"})
+        response = world.client.post(
+            "/api/cases", content=body, headers={"Content-Type": "application/json"}
+        )
         assert refused(response)["code"] == "too_large" and response.status_code == 413
 
     def test_a_sign_in_form_over_1_mb_is_413(self, world: World) -> None:
-        response = world.client.post("/api/auth/token", data={"username": "x" * (2 * MB), "password": "y"})
+        response = world.client.post(
+            "/api/auth/token", data={"username": "x" * (2 * MB), "password": "y"}
+        )
         assert (response.status_code, response.json()["code"]) == (413, "too_large")
 
     def test_a_chunked_body_without_content_length_is_counted(self, world: World) -> None:
-        response = world.client.post("/api/cases", content=chunks_of(3 * MB),
-                                     headers={"Content-Type": "application/json", **world.as_(CLERK)})
+        response = world.client.post(
+            "/api/cases",
+            content=chunks_of(3 * MB),
+            headers={"Content-Type": "application/json", **world.as_(CLERK)},
+        )
         assert "content-length" not in {k.lower() for k in response.request.headers}
         assert (response.status_code, response.json()["code"]) == (413, "too_large")
 
@@ -403,8 +568,11 @@ class TestBodySize:
         body = json.dumps(case_body(world)).encode()
         padded = body[:-1] + b"," + b'"pad": "' + b"x" * (MB - len(body) - 20) + b'"}'
         assert len(padded) <= MB
-        response = world.client.post("/api/cases", content=padded,
-                                     headers={"Content-Type": "application/json", **world.as_(CLERK)})
+        response = world.client.post(
+            "/api/cases",
+            content=padded,
+            headers={"Content-Type": "application/json", **world.as_(CLERK)},
+        )
         assert refused(response, "pad")["code"] == "validation_error"  # parsed: the unknown field
 
     def test_an_upload_has_the_larger_documented_limit(self, world: World) -> None:
@@ -422,8 +590,11 @@ def served(world: World) -> Iterator[int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(world.client.app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            world.client.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(500):
@@ -440,8 +611,14 @@ def post_50_mb(port: int, *, chunked: bool) -> tuple[bytes, int]:
     """Sends the head, then 50 MB in 64 KB pieces until the server answers (or drops the
     connection); returns the answer and how many body bytes went out."""
     total = 50 * MB
-    framing = b"Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {total}\r\n".encode()
-    head = b"POST /api/cases HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" + framing + b"\r\n"
+    framing = (
+        b"Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {total}\r\n".encode()
+    )
+    head = (
+        b"POST /api/cases HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + framing
+        + b"\r\n"
+    )
     sent = 0
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(head)
@@ -479,10 +656,15 @@ def test_the_demo_refuses_a_case_count_past_its_maximum(tmp_path: Path) -> None:
     assert not (tmp_path / "demo.db").exists()  # refused before anything was written
 
 
-@pytest.mark.parametrize("value", ['W/"²"', 'W/"１"', '"' + "9" * 5000 + '"', f'W/"{HUGE}"', 'W/"0"'])
+@pytest.mark.parametrize(
+    "value", ['W/"²"', 'W/"１"', '"' + "9" * 5000 + '"', f'W/"{HUGE}"', 'W/"0"']
+)
 def test_an_if_match_that_is_no_version_is_refused(world: World, value: str) -> None:
     case_id = a_case(world)
     raw = value.encode("latin-1") if value.isascii() or "²" in value else value.encode("utf-8")
-    response = world.client.patch(f"/api/cases/{case_id}", headers={**world.as_(CLERK), "If-Match": raw},  # type: ignore[dict-item]
-                                  json={"worker": {"phone": "13800000000"}})
+    response = world.client.patch(
+        f"/api/cases/{case_id}",
+        headers={**world.as_(CLERK), "If-Match": raw},  # type: ignore[dict-item]
+        json={"worker": {"phone": "13800000000"}},
+    )
     refused(response, "If-Match")

@@ -32,7 +32,11 @@ def assert_security_headers(response: httpx.Response) -> None:
     assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp, csp
     assert headers.get("x-frame-options") == "DENY"
     assert headers.get("x-content-type-options") == "nosniff"
-    assert headers.get("referrer-policy") in {"no-referrer", "same-origin", "strict-origin-when-cross-origin"}
+    assert headers.get("referrer-policy") in {
+        "no-referrer",
+        "same-origin",
+        "strict-origin-when-cross-origin",
+    }
 
 
 def assert_not_stored(response: httpx.Response) -> None:
@@ -62,18 +66,24 @@ class TestHeaders:
             no_inline_code(response.text)
 
     def test_the_login_page_and_errors_carry_the_headers(self, world: World) -> None:
-        for response in (world.client.get("/login"),
-                         world.client.get("/nope", headers={"Accept": "text/html"}),
-                         world.client.get("/api/nope"),
-                         world.client.post("/api/cases", json={})):
+        for response in (
+            world.client.get("/login"),
+            world.client.get("/nope", headers={"Accept": "text/html"}),
+            world.client.get("/api/nope"),
+            world.client.post("/api/cases", json={}),
+        ):
             assert_security_headers(response)
         no_inline_code(world.client.get("/login").text)
 
     def test_api_answers_with_case_data_are_not_stored(self, world: World) -> None:
         case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
         auth = world.as_(username("finance", "WH-HC-001"))
-        for path in (f"/api/cases/{case_id}", "/api/cases", f"/api/cases/{case_id}/history",
-                     "/api/users/me"):
+        for path in (
+            f"/api/cases/{case_id}",
+            "/api/cases",
+            f"/api/cases/{case_id}/history",
+            "/api/users/me",
+        ):
             response = world.client.get(path, headers=auth)
             assert response.status_code == 200, (path, response.text)
             assert_security_headers(response)
@@ -91,7 +101,9 @@ def query_of(location: str, name: str) -> str:
 
 class TestMessagesInLinks:
     @pytest.mark.parametrize("param", ["flash", "refusal"])
-    def test_attacker_text_in_a_link_is_not_shown_on_the_case_page(self, world: World, param: str) -> None:
+    def test_attacker_text_in_a_link_is_not_shown_on_the_case_page(
+        self, world: World, param: str
+    ) -> None:
         case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
         sign_in_page(world, CLERK)
         page = world.client.get(f"/cases/{case_id}", params={param: ATTACK})
@@ -107,8 +119,11 @@ class TestMessagesInLinks:
         case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
         csrf = sign_in_page(world, CLERK)
         # A clerk may not verify: the engine's refusal travels in the redirect, signed.
-        response = world.client.post(f"/cases/{case_id}/events", follow_redirects=False,
-                                     data={"csrf_token": csrf, "event": "verify", "version": "1"})
+        response = world.client.post(
+            f"/cases/{case_id}/events",
+            follow_redirects=False,
+            data={"csrf_token": csrf, "event": "verify", "version": "1"},
+        )
         assert response.status_code == 303
         token = query_of(response.headers["location"], "refusal")
         page = world.client.get(response.headers["location"])
@@ -116,11 +131,16 @@ class TestMessagesInLinks:
         assert shown is not None and "未能办理" in shown.group(1), page.text
         assert token not in shown.group(1)  # words, not the signed value
 
-    def test_the_servers_own_flash_is_shown_and_only_to_its_user_and_only_shortly(self, world: World) -> None:
+    def test_the_servers_own_flash_is_shown_and_only_to_its_user_and_only_shortly(
+        self, world: World
+    ) -> None:
         case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
         csrf = sign_in_page(world, CLERK)
-        response = world.client.post("/queue/bulk", follow_redirects=False, data={
-            "csrf_token": csrf, "event": "submit", "cases": [f"{case_id}:1"]})
+        response = world.client.post(
+            "/queue/bulk",
+            follow_redirects=False,
+            data={"csrf_token": csrf, "event": "submit", "cases": [f"{case_id}:1"]},
+        )
         assert response.status_code == 303
         location = response.headers["location"]
         assert "已提交 1 件" in world.client.get(location).text
@@ -132,7 +152,9 @@ class TestMessagesInLinks:
 
 
 class TestDocs:
-    def test_docs_reference_no_external_host_and_load_their_assets_from_static(self, world: World) -> None:
+    def test_docs_reference_no_external_host_and_load_their_assets_from_static(
+        self, world: World
+    ) -> None:
         docs = world.client.get("/docs")
         assert docs.status_code == 200
         assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", docs.text), docs.text
@@ -153,7 +175,9 @@ class TestDocs:
         self, world: World
     ) -> None:
         docs = world.client.get("/docs")
-        init = [u for u in re.findall(r"<script[^>]*src=\"([^\"]+)\"", docs.text) if "bundle" not in u]
+        init = [
+            u for u in re.findall(r"<script[^>]*src=\"([^\"]+)\"", docs.text) if "bundle" not in u
+        ]
         assert init, docs.text
         text = world.client.get(init[0]).text
         assert "/openapi.json" in text and "validatorUrl: null" in text

@@ -126,11 +126,21 @@ def not_after_today(today: dt.date, *, worker: dict[str, Any], student: dict[str
     for prefix, values in (("worker", worker), ("student", student)):
         number = values.get("id_number")
         if isinstance(number, str) and parse_id_number(number).birth_date > today:
-            details.append({"field": f"{prefix}.id_number", "code": "id_number_birth_date",
-                            "message": "身份证号码中的出生日期晚于今天"})
+            details.append(
+                {
+                    "field": f"{prefix}.id_number",
+                    "code": "id_number_birth_date",
+                    "message": "身份证号码中的出生日期晚于今天",
+                }
+            )
         archived = values.get("archived_on")
         if isinstance(archived, dt.date) and archived > today:
-            details.append({"field": f"{prefix}.archived_on", "code": "date_in_future",
-                            "message": "建档日期不能晚于今天"})
+            details.append(
+                {
+                    "field": f"{prefix}.archived_on",
+                    "code": "date_in_future",
+                    "message": "建档日期不能晚于今天",
+                }
+            )
     if details:
         raise ValidationFailed(f"输入有误：{details[0]['field']} {details[0]['message']}", details)
