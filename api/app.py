@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from api import errors, pages
 from api.deps import Services
-from api.middleware import RejectNul
+from api.middleware import LimitBody, RejectNul, SecurityHeaders
 from api.pages import LoginRequired
 from api.routers import auth, campaigns, cases, notices, reports, units, users
 from api.schemas import Health
@@ -54,15 +54,22 @@ def create_app(
         if scheduler is not None:
             scheduler.shutdown(wait=False)
 
+    # /docs is served below from the package's own files; /redoc would need a CDN, so it is off.
     app = FastAPI(title="Jinqiu 金秋助学", version="0.1.0", description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.services = services
     errors.install(app)
     app.add_middleware(RejectNul)
+    app.add_middleware(LimitBody)  # nothing reads a body before it
+    app.add_middleware(SecurityHeaders)  # added last, so outermost: on every answer, 413 included
 
     @app.get("/api/health", response_model=Health, tags=["health"])
     def health() -> Health:
         return Health(status="ok")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> Response:
+        return pages.templates.TemplateResponse(request, "docs.html", {"title": app.title})
 
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 

@@ -14,7 +14,7 @@ from workflow.audit.chain import verify_chains
 from workflow.campaigns.service import load_campaign, read_campaign_file
 from workflow.clock import SystemClock
 from workflow.db import transaction
-from workflow.errors import DomainError
+from workflow.errors import DomainError, ValidationFailed
 from workflow.roles import permission_table
 from workflow.runtime import open_database
 from workflow.units.models import UnitLevel
@@ -34,6 +34,9 @@ app.add_typer(unit_app, name="unit")
 app.add_typer(user_app, name="user")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(audit_app, name="audit")
+
+
+DEMO_MAX_CASES = 100_000
 
 
 def fail(error: DomainError) -> None:
@@ -227,6 +230,9 @@ def demo(
     """Run the 2024 Weihai campaign end to end on a fresh database and print what happened."""
     from workflow.demo.run import run_demo
 
+    if not 1 <= cases <= DEMO_MAX_CASES:  # every case is rows and a day's work: bound it at the door
+        fail(ValidationFailed(f"--cases 须在 1 到 {DEMO_MAX_CASES} 之间", [
+            {"field": "--cases", "code": "out_of_range", "message": f"须在 1 到 {DEMO_MAX_CASES} 之间"}]))
     if database is None:
         path = Path(tempfile.mkdtemp(prefix="jinqiu-demo-")) / "demo.db"
         database = f"sqlite:///{path}"

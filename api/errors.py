@@ -113,7 +113,7 @@ def install(app: FastAPI) -> None:
         return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         details = []
         for err in exc.errors():
             loc = tuple(err.get("loc", ()))
@@ -129,8 +129,10 @@ def install(app: FastAPI) -> None:
                 message = _FIELD_MESSAGES.get(kind, str(err.get("msg", "输入无效")))
             details.append({"field": field_path(loc), "code": kind, "message": message})
         first = details[0] if details else {"field": "body", "message": "输入无效"}
-        return error_response(422, "validation_error", f"输入有误：{first['field']} {first['message']}",
-                              details)
+        message = f"输入有误：{first['field']} {first['message']}"
+        if wants_html(request):  # a page's link or form: a page, as for every other refusal
+            return html_error(request, 422, "validation_error", message)
+        return error_response(422, "validation_error", message, details)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -1,5 +1,7 @@
-"""Refusing input PostgreSQL cannot store: a NUL character anywhere in the path, the query or
-the body is a 422 on every database alike, before any handler (or login throttle) sees it."""
+"""Guards around every request: the browser-side security headers (SecurityHeaders); a body
+above its size limit is a 413 (LimitBody); and input PostgreSQL cannot store — a NUL character
+anywhere in the path, the query or the body — is a 422 on every database alike (RejectNul),
+before any handler (or login throttle) sees it."""
 
 from __future__ import annotations
 
@@ -60,3 +62,113 @@ async def _refuse(send: Send, where: str) -> None:
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+MAX_BODY_BYTES = 1024 * 1024  # JSON bodies and forms: the largest real one (a 500-case bulk) is ~40 KB
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # multipart/form-data: room for scanned documents
+
+
+class LimitBody:
+    """Refuses a request body above its limit before anything parses it, signed in or not:
+    at once when Content-Length says so, otherwise by counting the chunks as they arrive
+    (chunked bodies); the rest is never read. 413 in the contract's shape, connection closed.
+    The accepted body is buffered (at most the limit) and replayed to the application."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES,
+                 max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        upload = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        limit = self.max_upload_bytes if upload else self.max_bytes
+        declared = headers.get(b"content-length", b"").strip()
+        if declared.isdigit() and (len(declared) > 12 or int(declared) > limit):
+            await _too_large(send, limit)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: let the app see it
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await _too_large(send, limit)
+                return
+            chunks.append(chunk)
+            more = bool(message.get("more_body"))
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    payload: dict[str, Any] = {
+        "code": "too_large",
+        "message": f"请求内容过大：最多 {limit // (1024 * 1024)} MB",
+        "details": {"max_bytes": limit},
+    }
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})  # the unread rest of the body is dropped
+    await send({"type": "http.response.body", "body": body})
+
+
+# Scripts, styles, images and fetches from this origin only: no inline script or style (the
+# pages keep theirs in /static), no framing, no plugins, forms post only here.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+_SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),  # a page's address (and its ?flash=) stays on this site
+]
+
+
+class SecurityHeaders:
+    """The browser-side protections on every response. Everything but /static is personal or
+    per-user (pages, API answers with case data, errors naming them), so no cache keeps it:
+    Cache-Control no-store unless the response set its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = str(scope.get("path", "")).startswith("/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", [])
+                           if h[0].lower() not in {name for name, _ in _SECURITY_HEADERS}]
+                headers += _SECURITY_HEADERS
+                if not static and not any(h[0].lower() == b"cache-control" for h in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -5,17 +5,21 @@ every form echoes back; the same services the JSON API uses."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
 from api.deps import Services, ServicesDep, actor_of
 from api.errors import TooManyAttempts, Unauthorized
+from api.flash import read_message, sign_message
+from api.schemas import MAX_DB_INT, BulkEventIn, EventIn, PathId, QueryId
 from api.security import (
     check_throttle,
     clear_failures,
@@ -25,7 +29,7 @@ from api.security import (
     session_token,
     throttle_keys,
 )
-from states import CaseEvent, CaseState
+from states import CaseState
 from states.diagram import LABELS, to_svg
 from workflow.campaigns.models import Campaign
 from workflow.cases.engine import apply_event
@@ -42,6 +46,7 @@ from workflow.statistics.xlsx import workbook
 from workflow.units.models import ACTS_AS, Unit, UnitLevel
 from workflow.users.models import Role, User
 from workflow.users.service import DUMMY_HASH, password_matches, revoke_sessions
+from workflow.validation import validation_failed
 
 COOKIE = "jinqiu_session"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -114,6 +119,35 @@ def check_csrf(session: Session, token: str) -> None:
 
 
 templates.env.filters["china"] = china_time
+M = TypeVar("M", bound=BaseModel)
+_DIGITS = re.compile(r"[0-9]{1,30}", re.ASCII)
+OptionalCampaign = Annotated[int | None, Query(ge=1, le=MAX_DB_INT)]
+
+
+def form_model(model: type[M], fields: dict[str, Any]) -> M:
+    """A page form validated by the API route's own body model: one validation for both faces
+    (lengths, ranges, ids within the database's INTEGER); a refusal is the API's 422."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise validation_failed(exc) from exc
+
+
+def carried(svc: Services, session: Session, name: str, text: str) -> str:
+    """`name=<signed text>` for a redirect's query: only the server's own words travel."""
+    return urlencode({name: sign_message(svc.settings, session.actor.username, text, svc.clock.now())})
+
+
+def shown(request: Request, svc: Services, session: Session, name: str) -> str | None:
+    """The text a redirect carried in `name`, if the server signed it for this user lately."""
+    return read_message(svc.settings, session.actor.username, request.query_params.get(name),
+                        svc.clock.now())
+
+
+def form_int(text: str) -> int | str:
+    """A form's number as the JSON integer the API's model expects; anything but ASCII digits
+    stays text, for the model to refuse (its strict ints take no "１", "1.0" or "true")."""
+    return int(text) if _DIGITS.fullmatch(text) else text
 
 
 def render(request: Request, name: str, session: Session | None, **context: Any) -> HTMLResponse:
@@ -215,7 +249,7 @@ def home(session: PageSession) -> Response:
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(
     request: Request, session: PageSession, svc: ServicesDep,
-    campaign: int | None = None, unit: Annotated[str | None, Query(max_length=64)] = None,
+    campaign: OptionalCampaign = None, unit: Annotated[str | None, Query(max_length=64)] = None,
     partial: bool = False, refresh: Annotated[int, Query(ge=1, le=3600)] = 30,
 ) -> HTMLResponse:
     chosen, campaigns = pick_campaign(svc, session.actor, campaign)
@@ -230,7 +264,7 @@ def dashboard_page(
 
 
 @router.get("/statistics.xlsx")
-def statistics_xlsx(session: PageSession, svc: ServicesDep, campaign: int,
+def statistics_xlsx(session: PageSession, svc: ServicesDep, campaign: QueryId,
                     unit: Annotated[str | None, Query(max_length=64)] = None) -> Response:
     chosen, _ = pick_campaign(svc, session.actor, campaign)
     code = unit or session.actor.unit_code
@@ -266,9 +300,9 @@ def queue_filter(actor: Actor, approval_levels: list[str]) -> tuple[tuple[CaseSt
 @router.get("/queue", response_class=HTMLResponse)
 def queue_page(
     request: Request, session: PageSession, svc: ServicesDep,
-    campaign: int | None = None, unit: Annotated[str | None, Query(max_length=64)] = None,
+    campaign: OptionalCampaign = None, unit: Annotated[str | None, Query(max_length=64)] = None,
     state: CaseState | None = None, q: Annotated[str | None, Query(max_length=50)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
     chosen, campaigns = pick_campaign(svc, session.actor, campaign)
     with svc.engine.connect() as conn:
@@ -281,7 +315,7 @@ def queue_page(
         rows, total = list_cases(conn, session.actor, flt, today=svc.clock.now().date())
     offered = dict.fromkeys(e for s in states for e in BULK_EVENTS.get(s, ()))
     bulk_events = [e for e in offered if _may_fire_somewhere(session.actor, e)]
-    flash = request.query_params.get("flash")
+    flash = shown(request, svc, session, "flash")
     return render(request, "queue.html", session, rows=rows, total=total, campaigns=campaigns,
                   campaign=chosen, states=states, step=step, levels=levels, unit=unit or "",
                   q=q or "", state=state.value if state else "", page=page,
@@ -298,38 +332,44 @@ def _may_fire_somewhere(actor: Actor, event: str) -> bool:
 @router.post("/queue/bulk")
 def queue_bulk(
     session: PageSession, svc: ServicesDep,
-    csrf_token: Annotated[str, Form()], event: Annotated[CaseEvent, Form()],
+    csrf_token: Annotated[str, Form()], event: Annotated[str, Form()],
     cases: Annotated[list[str], Form()], opinion: Annotated[str, Form()] = "",
     back: Annotated[str, Form()] = "/queue",
 ) -> Response:
-    """One event with one opinion on the ticked cases; each case its own transaction."""
+    """One event with one opinion on the ticked cases; each case its own transaction. The form
+    is the API's BulkEventIn: a malformed item refuses the whole request before any case."""
     check_csrf(session, csrf_token)
+    items = [{key: form_int(part) for key, part in zip(("id", "version"), item.split(":", 1), strict=False)}
+             for item in cases]
+    fields: dict[str, Any] = {"event": event, "cases": items}
+    if opinion:
+        fields["opinion"] = opinion
+    body = form_model(BulkEventIn, fields)
     ok, failed = 0, []
-    for item in cases:
-        case_id, _, version = item.partition(":")
+    for item in body.cases:
         try:
             with transaction(svc.engine) as conn:
-                apply_event(conn, case_id=int(case_id), event=event, expected_version=int(version),
-                            actor=session.actor, clock=svc.clock, opinion=opinion or None)
+                apply_event(conn, case_id=item.id, event=body.event, expected_version=item.version,
+                            actor=session.actor, clock=svc.clock, opinion=body.opinion)
             ok += 1
-        except (DomainError, ValueError) as error:
-            failed.append(f"{case_id}：{getattr(error, 'message', str(error))}")
-    message = f"已{EVENT_LABELS.get(event.value, event.value)} {ok} 件"
+        except DomainError as error:
+            failed.append(f"{item.id}：{error.message}")
+    message = f"已{EVENT_LABELS.get(body.event.value, body.event.value)} {ok} 件"
     if failed:
         message += f"；{len(failed)} 件未能办理（{'；'.join(failed[:3])}{'…' if len(failed) > 3 else ''}）"
     target = back if back.startswith("/") and not back.startswith("//") else "/queue"
     sep = "&" if "?" in target else "?"
-    return RedirectResponse(f"{target}{sep}{urlencode({'flash': message})}", status_code=303)
+    return RedirectResponse(f"{target}{sep}{carried(svc, session, 'flash', message)}", status_code=303)
 
 
 # -- one case -----------------------------------------------------------------------------------
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(request: Request, case_id: int, session: PageSession, svc: ServicesDep) -> HTMLResponse:
+def case_page(request: Request, case_id: PathId, session: PageSession, svc: ServicesDep) -> HTMLResponse:
     # The same path as the API: numbers masked unless pii.read, and then the read is recorded.
     view = view_case(svc.engine, case_id, session.actor, purpose=f"GET /cases/{case_id}",
                      clock=svc.clock, history=True)
-    refusal = request.query_params.get("refusal")
-    flash = request.query_params.get("flash")
+    refusal = shown(request, svc, session, "refusal")
+    flash = shown(request, svc, session, "flash")
     return render(request, "case.html", session, detail=view.detail, history=view.history,
                   refusal=refusal.split("\n") if refusal else [], flash=flash,
                   may_read_pii=view.in_full)
@@ -337,23 +377,28 @@ def case_page(request: Request, case_id: int, session: PageSession, svc: Service
 
 @router.post("/cases/{case_id}/events")
 def case_event(
-    case_id: int, session: PageSession, svc: ServicesDep,
-    csrf_token: Annotated[str, Form()], event: Annotated[CaseEvent, Form()],
-    version: Annotated[int, Form()], opinion: Annotated[str, Form()] = "",
+    case_id: PathId, session: PageSession, svc: ServicesDep,
+    csrf_token: Annotated[str, Form()], event: Annotated[str, Form()],
+    version: Annotated[str, Form()], opinion: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(session, csrf_token)
+    fields: dict[str, Any] = {"event": event, "version": form_int(version)}
+    if opinion:
+        fields["opinion"] = opinion
+    body = form_model(EventIn, fields)
     try:
         with transaction(svc.engine) as conn:
-            apply_event(conn, case_id=case_id, event=event, expected_version=version,
-                        actor=session.actor, clock=svc.clock, opinion=opinion or None)
+            apply_event(conn, case_id=case_id, event=body.event, expected_version=body.version,
+                        actor=session.actor, clock=svc.clock, opinion=body.opinion)
     except GuardFailed as refused:
         text = "\n".join(r.message for r in refused.reasons)
-        return RedirectResponse(f"/cases/{case_id}?{urlencode({'refusal': text})}", status_code=303)
-    except DomainError as error:
-        return RedirectResponse(f"/cases/{case_id}?{urlencode({'refusal': error.message})}",
+        return RedirectResponse(f"/cases/{case_id}?{carried(svc, session, 'refusal', text)}",
                                 status_code=303)
-    done = f"已{EVENT_LABELS.get(event.value, event.value)}"
-    return RedirectResponse(f"/cases/{case_id}?{urlencode({'flash': done})}", status_code=303)
+    except DomainError as error:
+        return RedirectResponse(f"/cases/{case_id}?{carried(svc, session, 'refusal', error.message)}",
+                                status_code=303)
+    done = f"已{EVENT_LABELS.get(body.event.value, body.event.value)}"
+    return RedirectResponse(f"/cases/{case_id}?{carried(svc, session, 'flash', done)}", status_code=303)
 
 
 # -- help -----------------------------------------------------------------------------------------

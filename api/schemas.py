@@ -10,10 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.errors import ErrorBody
 from states import CaseEvent, CaseState
-from workflow.cases.schema import StudentIn, WorkerIn
+from workflow.cases.schema import (
+    ArchivedOn,
+    BankCard,
+    EnrollmentYear,
+    ExamScore,
+    HouseholdSize,
+    ProgramYears,
+    StudentIn,
+    WorkerIn,
+)
+from workflow.validation import MAX_DB_INT as MAX_DB_INT  # one definition, re-exported
+from workflow.validation import DbId as DbId
 
-MAX_DB_INT = 2**31 - 1  # PostgreSQL INTEGER; larger ids cannot exist, so say so with a 422
-DbId = Annotated[int, Field(ge=1, le=MAX_DB_INT)]
 PathId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 QueryId = Annotated[int, Query(ge=1, le=MAX_DB_INT)]
 
@@ -198,12 +207,12 @@ class WorkerPatch(Strict):
     phone: str | None = Field(default=None, max_length=30)
     work_unit: str | None = Field(default=None, max_length=200)
     address: str | None = Field(default=None, max_length=300)
-    household_size: int | None = Field(default=None, ge=1, le=30)
+    household_size: HouseholdSize | None = None
     employment_status: str | None = Field(default=None, max_length=50)
     hardship_cause: str | None = Field(default=None, max_length=500)
     archive_status: str | None = Field(default=None, pattern=r"^(deep|relative|accident|none)$")
-    archived_on: dt.date | None = None
-    bank_card_number: str | None = Field(default=None, pattern=r"^\d{12,19}$")
+    archived_on: ArchivedOn | None = None
+    bank_card_number: BankCard | None = None
 
     @field_validator("name", "archive_status")
     @classmethod
@@ -218,9 +227,9 @@ class StudentPatch(Strict):
     # Every field may be cleared with null: none of them is required on the survey form.
     school: str | None = Field(default=None, max_length=200)
     major: str | None = Field(default=None, max_length=200)
-    enrollment_year: int | None = Field(default=None, ge=1990, le=2100)
-    program_years: int | None = Field(default=None, ge=1, le=10)
-    exam_score: int | None = Field(default=None, ge=0, le=1000)
+    enrollment_year: EnrollmentYear | None = None
+    program_years: ProgramYears | None = None
+    exam_score: ExamScore | None = None
     admitted_school: str | None = Field(default=None, max_length=200)
     tier: str | None = Field(default=None, max_length=20)
     already_aided_by: str | None = Field(default=None, max_length=200)

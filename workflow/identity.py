@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
+_SHAPE = re.compile(r"[0-9]{17}[0-9X]", re.ASCII)
 # First two digits: provinces, autonomous regions and municipalities (GB/T 2260), HK/MO/TW.
 _PROVINCES = frozenset(
     {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46,
@@ -48,7 +50,7 @@ def problem_with(raw: str) -> IdNumberProblem | None:
     value = raw.strip().upper()
     if len(value) != 18:
         return IdNumberProblem("id_number_length", "身份证号码应为18位")
-    if not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+    if not _SHAPE.fullmatch(value):  # ASCII only: int() would also read "３" or "٣"
         return IdNumberProblem("id_number_format", "身份证号码前17位须为数字，末位为数字或X")
     if int(value[:2]) not in _PROVINCES:
         return IdNumberProblem("id_number_region", "身份证号码的地区码无效")

@@ -3,11 +3,15 @@ field (dotted path), a stable code and a Chinese message."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from workflow.errors import ValidationFailed
+
+MAX_DB_INT = 2**31 - 1  # PostgreSQL INTEGER: ids, versions and counts larger than this cannot exist
+# An id or version in a JSON body is a JSON integer: true, 1.0 and "1" are refused, not read as 1.
+DbId = Annotated[int, Field(strict=True, ge=1, le=MAX_DB_INT)]
 
 _MESSAGES = {
     "missing": "必填项缺失",
@@ -36,6 +40,7 @@ _MESSAGES = {
     "float_type": "须为数字",
     "string_pattern_mismatch": "格式不正确",
     "date_from_datetime_inexact": "须为 YYYY-MM-DD 格式的日期",
+    "int_from_float": "须为整数",
 }
 
 

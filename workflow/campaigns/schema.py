@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from states import CaseState
-from workflow.money import InvalidAmount, yuan_to_fen
+from workflow.money import (
+    MAX_BUDGET_FEN,
+    MAX_CASE_AMOUNT_FEN,
+    InvalidAmount,
+    yuan_to_fen,
+)
 from workflow.units.models import UnitLevel
 
 EducationLevel = Literal[
@@ -21,16 +27,25 @@ ApprovalLevel = Literal["province", "city", "district", "grassroots"]
 Category = Literal["migrant_worker", "gig_worker", "single_mother", "model_worker"]
 
 
-def exact_money(v: object) -> object:
-    """Yuan as an integer or a decimal string: never a float, never below a fen, never negative."""
-    if isinstance(v, float):
-        raise ValueError("金额须写成整数或字符串，不能是浮点数")
-    if isinstance(v, (int, str, Decimal)) and not isinstance(v, bool):
-        try:
-            yuan_to_fen(v)
-        except InvalidAmount as exc:
-            raise ValueError(str(exc)) from exc
-    return v
+def exact_money(max_fen: int) -> Callable[[object], object]:
+    """Yuan as an integer or a plain decimal string: never a float, never below a fen, never
+    negative, never above `max_fen` (workflow/money.py's documented maxima)."""
+
+    def check(v: object) -> object:
+        if isinstance(v, float):
+            raise ValueError("金额须写成整数或字符串，不能是浮点数")
+        if isinstance(v, (int, str, Decimal)) and not isinstance(v, bool):
+            try:
+                yuan_to_fen(v, max_fen=max_fen)
+            except InvalidAmount as exc:
+                raise ValueError(str(exc)) from exc
+        return v
+
+    return check
+
+
+# Counts of working days and months: a campaign spans a season, so a few dozen at most.
+WorkingDays = Annotated[int, Field(strict=True, ge=0, le=60)]
 
 
 class _Strict(BaseModel):
@@ -42,7 +57,7 @@ class Phase(_Strict):
     name: str = Field(min_length=1, max_length=200)
     starts: dt.date
     ends: dt.date
-    cases_leave: list[CaseState] = Field(default_factory=list)
+    cases_leave: list[CaseState] = Field(default_factory=list, max_length=20)
 
     @field_validator("ends")
     @classmethod
@@ -54,8 +69,8 @@ class Phase(_Strict):
 
 
 class DoneWhen(_Strict):
-    no_cases_in: list[CaseState] | None = None
-    report_submitted: str | None = None
+    no_cases_in: list[CaseState] | None = Field(default=None, max_length=20)
+    report_submitted: str | None = Field(default=None, max_length=64)
 
     @model_validator(mode="after")
     def _one(self) -> Self:
@@ -73,24 +88,24 @@ class Deadline(_Strict):
 
 
 class Reminders(_Strict):
-    before_working_days: list[int] = Field(default_factory=lambda: [3, 1, 0])
-    overdue_every_working_days: int = Field(default=1, ge=1)
-    escalate_after_working_days: int = Field(default=2, ge=0)
+    before_working_days: list[WorkingDays] = Field(default_factory=lambda: [3, 1, 0], max_length=20)
+    overdue_every_working_days: int = Field(default=1, strict=True, ge=1, le=60)
+    escalate_after_working_days: int = Field(default=2, strict=True, ge=0, le=60)
 
 
 class Eligibility(_Strict):
-    archive_max_age_months: int = Field(default=12, ge=1)
-    categories: list[Category] = Field(default_factory=list)
+    archive_max_age_months: int = Field(default=12, strict=True, ge=1, le=120)
+    categories: list[Category] = Field(default_factory=list, max_length=10)
 
 
 class AidRule(_Strict):
     education_level: EducationLevel
-    tier: str | None = None
+    tier: str | None = Field(default=None, max_length=20)
     amount: Decimal | None = None
     basis: Literal["fixed", "tuition_invoice"] = "fixed"
     cap: Decimal
 
-    _exact = field_validator("amount", "cap", mode="before")(exact_money)
+    _exact = field_validator("amount", "cap", mode="before")(exact_money(MAX_CASE_AMOUNT_FEN))
 
     @field_validator("cap")
     @classmethod
@@ -119,27 +134,28 @@ class Fund(_Strict):
     source: FundSourceName
     budget: Decimal = Field(ge=0)
 
-    _exact = field_validator("budget", mode="before")(exact_money)
+    _exact = field_validator("budget", mode="before")(exact_money(MAX_BUDGET_FEN))
 
 
 class CalendarOverrides(_Strict):
-    holidays: list[dt.date] = Field(default_factory=list)
-    workdays: list[dt.date] = Field(default_factory=list)
-    years: list[int] = Field(default_factory=list)
+    holidays: list[dt.date] = Field(default_factory=list, max_length=400)
+    workdays: list[dt.date] = Field(default_factory=list, max_length=400)
+    years: list[Annotated[int, Field(strict=True, ge=2000, le=2100)]] = Field(
+        default_factory=list, max_length=10)
 
 
 class CampaignFile(_Strict):
     name: str = Field(min_length=1, max_length=200)
-    year: int = Field(ge=2000, le=2100)
+    year: int = Field(strict=True, ge=2000, le=2100)
     organizer: str = Field(min_length=1, max_length=64)
-    publicity_working_days: int = Field(default=5, ge=1, le=30)
+    publicity_working_days: int = Field(default=5, strict=True, ge=1, le=30)
     approval_levels: list[ApprovalLevel] = Field(min_length=1, max_length=4)
-    phases: list[Phase] = Field(min_length=1)
-    deadlines: list[Deadline] = Field(default_factory=list)
+    phases: list[Phase] = Field(min_length=1, max_length=20)
+    deadlines: list[Deadline] = Field(default_factory=list, max_length=50)
     reminders: Reminders = Field(default_factory=Reminders)
     eligibility: Eligibility = Field(default_factory=Eligibility)
-    aid_rules: list[AidRule] = Field(min_length=1)
-    funds: list[Fund] = Field(min_length=1)
+    aid_rules: list[AidRule] = Field(min_length=1, max_length=100)
+    funds: list[Fund] = Field(min_length=1, max_length=10)
     calendar: CalendarOverrides = Field(default_factory=CalendarOverrides)
 
     @model_validator(mode="after")

@@ -1,38 +1,70 @@
-"""Case input (CONTRACT.md's worker and student fields), strict: unknown fields are refused."""
+"""Case input (CONTRACT.md's worker and student fields), strict: unknown fields are refused.
+
+The field types here are the one validation of a case's input: the API's create and patch
+bodies and the CLI/demo all use them. Numbers are bounded before they reach the database
+(money by workflow/money.py's maxima, counts by the form's sane ranges, JSON integers strictly);
+full-width digits (what a Chinese input method types) are normalised to ASCII in identity and
+bank-card numbers, any other non-ASCII digit is refused."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from workflow.campaigns.schema import Category, EducationLevel
-from workflow.identity import problem_with
-from workflow.money import InvalidAmount, yuan_to_fen
+from workflow.errors import ValidationFailed
+from workflow.identity import parse_id_number, problem_with
+from workflow.money import MAX_CASE_AMOUNT_FEN, InvalidAmount, yuan_to_fen
+from workflow.validation import DbId
 
 ArchiveStatus = Literal["deep", "relative", "accident", "none"]
+EARLIEST_ARCHIVE = dt.date(1990, 1, 1)  # hardship archives (困难职工档案) began in the 1990s
+_FULL_WIDTH = str.maketrans({**{chr(0xFF10 + d): str(d) for d in range(10)}, "Ｘ": "X", "ｘ": "x"})
+
+
+def ascii_digits(v: object) -> object:
+    """'６２２２…' → '6222…'; other characters are left for the pattern to refuse."""
+    return v.translate(_FULL_WIDTH) if isinstance(v, str) else v
 
 
 def _valid_id_number(v: str) -> str:
+    v = str(ascii_digits(v))
     problem = problem_with(v)
     if problem is not None:  # keeps the specific code (id_number_checksum, …) for programs
         raise PydanticCustomError(problem.code, problem.message)
     return v.strip().upper()
 
 
-def _money(v: object) -> object:
+def case_money(v: object) -> object:
+    """Yuan of one case (at most MAX_CASE_AMOUNT_YUAN), checked before any arithmetic."""
     if v is None:
         return v
     if isinstance(v, float):
         raise ValueError("金额须写成整数或字符串，不能是浮点数")
     try:
-        yuan_to_fen(v)  # type: ignore[arg-type]
+        yuan_to_fen(v, max_fen=MAX_CASE_AMOUNT_FEN)  # type: ignore[arg-type]
     except InvalidAmount as exc:
         raise ValueError(str(exc)) from exc
     return v
+
+
+def _archived_in_range(v: dt.date | None) -> dt.date | None:
+    if v is not None and v < EARLIEST_ARCHIVE:
+        raise PydanticCustomError("date_too_early", "建档日期不能早于 1990-01-01")
+    return v
+
+
+BankCard = Annotated[str, BeforeValidator(ascii_digits), Field(pattern=r"^[0-9]{12,19}$")]
+ArchivedOn = Annotated[dt.date, AfterValidator(_archived_in_range)]
+CaseMoney = Annotated[Decimal, BeforeValidator(case_money)]
+HouseholdSize = Annotated[int, Field(strict=True, ge=1, le=30)]
+EnrollmentYear = Annotated[int, Field(strict=True, ge=1990, le=2100)]
+ProgramYears = Annotated[int, Field(strict=True, ge=1, le=10)]
+ExamScore = Annotated[int, Field(strict=True, ge=0, le=1000)]
 
 
 class _Strict(BaseModel):
@@ -45,17 +77,16 @@ class WorkerIn(_Strict):
     phone: str | None = Field(default=None, max_length=30)
     work_unit: str | None = Field(default=None, max_length=200)
     address: str | None = Field(default=None, max_length=300)
-    household_size: int | None = Field(default=None, ge=1, le=30)
-    monthly_income_per_capita: Decimal | None = None
+    household_size: HouseholdSize | None = None
+    monthly_income_per_capita: CaseMoney | None = None
     employment_status: str | None = Field(default=None, max_length=50)
     hardship_cause: str | None = Field(default=None, max_length=500)
     archive_status: ArchiveStatus = "none"
-    archived_on: dt.date | None = None
-    categories: list[Category] = Field(default_factory=list)
-    bank_card_number: str | None = Field(default=None, pattern=r"^\d{12,19}$")
+    archived_on: ArchivedOn | None = None
+    categories: list[Category] = Field(default_factory=list, max_length=10)
+    bank_card_number: BankCard | None = None
 
     _id = field_validator("id_number")(_valid_id_number)
-    _income = field_validator("monthly_income_per_capita", mode="before")(_money)
 
 
 class StudentIn(_Strict):
@@ -70,20 +101,46 @@ class StudentIn(_Strict):
     education_level: EducationLevel
     school: str | None = Field(default=None, max_length=200)
     major: str | None = Field(default=None, max_length=200)
-    enrollment_year: int | None = Field(default=None, ge=1990, le=2100)
-    program_years: int | None = Field(default=None, ge=1, le=10)
-    exam_score: int | None = Field(default=None, ge=0, le=1000)
+    enrollment_year: EnrollmentYear | None = None
+    program_years: ProgramYears | None = None
+    exam_score: ExamScore | None = None
     admitted_school: str | None = Field(default=None, max_length=200)
     tier: str | None = Field(default=None, max_length=20)
-    tuition_invoice: Decimal | None = None
+    tuition_invoice: CaseMoney | None = None
     already_aided_by: str | None = Field(default=None, max_length=200)
 
     _id = field_validator("id_number")(_valid_id_number)
-    _tuition = field_validator("tuition_invoice", mode="before")(_money)
 
 
 class CaseCreate(_Strict):
-    campaign: int
-    unit: str
+    campaign: DbId
+    unit: str = Field(min_length=1, max_length=64)
     worker: WorkerIn
     student: StudentIn
+
+
+def not_after_today(today: dt.date, *, worker: dict[str, Any], student: dict[str, Any]) -> None:
+    """What only the clock can refuse: a birth date (from the identity number) or an archive
+    date after today. Raises ValidationFailed naming every such field."""
+    details = []
+    for prefix, values in (("worker", worker), ("student", student)):
+        number = values.get("id_number")
+        if isinstance(number, str) and parse_id_number(number).birth_date > today:
+            details.append(
+                {
+                    "field": f"{prefix}.id_number",
+                    "code": "id_number_birth_date",
+                    "message": "身份证号码中的出生日期晚于今天",
+                }
+            )
+        archived = values.get("archived_on")
+        if isinstance(archived, dt.date) and archived > today:
+            details.append(
+                {
+                    "field": f"{prefix}.archived_on",
+                    "code": "date_in_future",
+                    "message": "建档日期不能晚于今天",
+                }
+            )
+    if details:
+        raise ValidationFailed(f"输入有误：{details[0]['field']} {details[0]['message']}", details)

@@ -13,7 +13,7 @@ from workflow.audit.chain import GENESIS, entry_hash
 from workflow.audit.models import AuditEntry
 from workflow.campaigns.models import Campaign
 from workflow.cases.models import Case, Student, Worker
-from workflow.cases.schema import CaseCreate
+from workflow.cases.schema import CaseCreate, not_after_today
 from workflow.clock import Clock
 from workflow.dashboard.counters import count_state_change
 from workflow.errors import DuplicateStudent, NotFound, PermissionDenied, ValidationFailed
@@ -63,6 +63,9 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
     """A new case in `survey`, with its worker and student rows and its first audit entry."""
     if not actor.may(Grant.CREATE_CASE):
         raise PermissionDenied("当前角色无权新建申请")
+    not_after_today(clock.now().date(),
+                    worker={"id_number": spec.worker.id_number, "archived_on": spec.worker.archived_on},
+                    student={"id_number": spec.student.id_number})
     unit = conn.execute(
         select(unit_t.c.id, unit_t.c.path).where(unit_t.c.code == spec.unit)
     ).first()
@@ -199,6 +202,7 @@ def amend_case(
                               {"expected_version": expected_version, "current_version": row.version})
     if row.state != CaseState.SURVEY.value:
         raise Conflict("只有摸底申报状态的案件可以修改，请先退回补正", {"state": row.state})
+    not_after_today(clock.now().date(), worker=worker_changes, student=student_changes)
     changes: dict[str, Any] = {}
     for table, key, new_values in ((worker_t, row.worker_id, worker_changes),
                                    (student_t, row.student_id, student_changes)):
