@@ -72,6 +72,13 @@ def create_app(
     return app
 
 
+def serve_app() -> FastAPI:
+    """What `jinqiu serve` hands uvicorn (factory=True), in each worker: fresh settings from the
+    environment with the scheduler on, passed explicitly (never through os.environ and a
+    cached settings object, which the single-worker process had already read without it)."""
+    return create_app(settings=Settings(run_scheduler=True))
+
+
 def start_scheduler(services: Services) -> BackgroundScheduler:
     """APScheduler only wakes the sweep; what is due and what was sent live in the database,
     so every `serve` process may run its own scheduler. The first run is immediate: a catch-up

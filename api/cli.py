@@ -192,14 +192,13 @@ def serve(
     port: Annotated[int, typer.Option()] = 8000,
     workers: Annotated[int, typer.Option()] = 1,
 ) -> None:
-    """Run the HTTP API (schema created or upgraded first)."""
-    import os
-
+    """Run the HTTP API and the scheduler (schema created or upgraded first)."""
     import uvicorn
 
     open_database().dispose()
-    os.environ["JINQIU_RUN_SCHEDULER"] = "1"  # every worker sweeps; the ledger keeps it exactly once
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers)
+    # Every worker builds its app with the scheduler on (api.app.serve_app); the ledger keeps
+    # each reminder exactly once however many sweep.
+    uvicorn.run("api.app:serve_app", factory=True, host=host, port=port, workers=workers)
 
 
 def main() -> None:
