@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
-from typing import Literal, Self
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from states import CaseState
+from workflow.deadlines.schedule import MAX_WORKING_DAYS
 from workflow.money import InvalidAmount, yuan_to_fen
 from workflow.units.models import UnitLevel
 
@@ -21,11 +23,24 @@ ApprovalLevel = Literal["province", "city", "district", "grassroots"]
 Category = Literal["migrant_worker", "gig_worker", "single_mother", "model_worker"]
 
 
+MAX_YUAN = Decimal("10000000000")  # 100亿元: far above any province's line, far below BIGINT fen
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+WorkingDays = Annotated[int, Field(ge=0, le=MAX_WORKING_DAYS)]
+CalendarYear = Annotated[int, Field(ge=2000, le=2100)]
+
+
 def exact_money(v: object) -> object:
-    """Yuan as an integer or a decimal string: never a float, never below a fen, never negative."""
+    """Yuan as an integer or a decimal string: never a float, never below a fen, never negative,
+    never more than MAX_YUAN (checked before converting: '1e999999' is a valid Decimal)."""
     if isinstance(v, float):
         raise ValueError("金额须写成整数或字符串，不能是浮点数")
     if isinstance(v, (int, str, Decimal)) and not isinstance(v, bool):
+        try:
+            amount = Decimal(str(v).strip())
+        except InvalidOperation:
+            amount = Decimal(0)  # yuan_to_fen names the problem below
+        if amount.is_finite() and amount > MAX_YUAN:
+            raise ValueError(f"金额超出上限（不超过 {MAX_YUAN} 元）")
         try:
             yuan_to_fen(v)
         except InvalidAmount as exc:
@@ -36,13 +51,21 @@ def exact_money(v: object) -> object:
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*")
+    @classmethod
+    def _no_control_characters(cls, v: object) -> object:
+        # NUL cannot be stored by PostgreSQL; the others garble mails, pages and terminals.
+        if isinstance(v, str) and CONTROL_CHARACTERS.search(v):
+            raise ValueError("不能包含控制字符（如 NUL、换行、制表符）")
+        return v
+
 
 class Phase(_Strict):
     key: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
     starts: dt.date
     ends: dt.date
-    cases_leave: list[CaseState] = Field(default_factory=list)
+    cases_leave: list[CaseState] = Field(default_factory=list, max_length=10)
 
     @field_validator("ends")
     @classmethod
@@ -73,19 +96,21 @@ class Deadline(_Strict):
 
 
 class Reminders(_Strict):
-    before_working_days: list[int] = Field(default_factory=lambda: [3, 1, 0])
-    overdue_every_working_days: int = Field(default=1, ge=1)
-    escalate_after_working_days: int = Field(default=2, ge=0)
+    """Offsets in working days, a few dozen at most: the sweep walks the calendar that far."""
+
+    before_working_days: list[WorkingDays] = Field(default_factory=lambda: [3, 1, 0], max_length=10)
+    overdue_every_working_days: int = Field(default=1, ge=1, le=MAX_WORKING_DAYS)
+    escalate_after_working_days: int = Field(default=2, ge=0, le=MAX_WORKING_DAYS)
 
 
 class Eligibility(_Strict):
-    archive_max_age_months: int = Field(default=12, ge=1)
-    categories: list[Category] = Field(default_factory=list)
+    archive_max_age_months: int = Field(default=12, ge=1, le=240)
+    categories: list[Category] = Field(default_factory=list, max_length=10)
 
 
 class AidRule(_Strict):
     education_level: EducationLevel
-    tier: str | None = None
+    tier: str | None = Field(default=None, max_length=32)
     amount: Decimal | None = None
     basis: Literal["fixed", "tuition_invoice"] = "fixed"
     cap: Decimal
@@ -123,9 +148,9 @@ class Fund(_Strict):
 
 
 class CalendarOverrides(_Strict):
-    holidays: list[dt.date] = Field(default_factory=list)
-    workdays: list[dt.date] = Field(default_factory=list)
-    years: list[int] = Field(default_factory=list)
+    holidays: list[dt.date] = Field(default_factory=list, max_length=400)
+    workdays: list[dt.date] = Field(default_factory=list, max_length=400)
+    years: list[CalendarYear] = Field(default_factory=list, max_length=10)
 
 
 class CampaignFile(_Strict):
@@ -134,12 +159,12 @@ class CampaignFile(_Strict):
     organizer: str = Field(min_length=1, max_length=64)
     publicity_working_days: int = Field(default=5, ge=1, le=30)
     approval_levels: list[ApprovalLevel] = Field(min_length=1, max_length=4)
-    phases: list[Phase] = Field(min_length=1)
-    deadlines: list[Deadline] = Field(default_factory=list)
+    phases: list[Phase] = Field(min_length=1, max_length=20)
+    deadlines: list[Deadline] = Field(default_factory=list, max_length=50)
     reminders: Reminders = Field(default_factory=Reminders)
     eligibility: Eligibility = Field(default_factory=Eligibility)
-    aid_rules: list[AidRule] = Field(min_length=1)
-    funds: list[Fund] = Field(min_length=1)
+    aid_rules: list[AidRule] = Field(min_length=1, max_length=100)
+    funds: list[Fund] = Field(min_length=1, max_length=20)
     calendar: CalendarOverrides = Field(default_factory=CalendarOverrides)
 
     @model_validator(mode="after")

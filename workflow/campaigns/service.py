@@ -19,10 +19,11 @@ from workflow.campaigns.models import (
     CampaignStateDeadline,
     FundSource,
 )
+from workflow.campaigns.checks import campaign_problems
 from workflow.campaigns.schema import AidRule, CampaignFile
 from workflow.cases.facts import CampaignRules, PhaseWindow
 from workflow.clock import Clock
-from workflow.errors import NotFound, ValidationFailed
+from workflow.errors import DuplicateCampaign, NotFound, ValidationFailed
 from workflow.money import yuan_to_fen
 from workflow.units.models import Unit
 from workflow.validation import parse
@@ -48,11 +49,32 @@ def read_campaign_file(path: Path) -> CampaignFile:
 
 def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
     """Writes the campaign with its phases, deadlines and funds; all or nothing."""
-    organizer = conn.execute(select(unit_table.c.id).where(unit_table.c.code == spec.organizer)).first()
+    problems = campaign_problems(spec)
+    if problems:
+        first = problems[0]
+        raise ValidationFailed(f"输入有误：{first['field']} {first['message']}", problems)
+    # FOR UPDATE on the organizer (PostgreSQL): two loads of the same campaign queue here, so
+    # the second sees the first and is refused; SQLite writers are serialised anyway.
+    organizer = conn.execute(
+        select(unit_table.c.id).where(unit_table.c.code == spec.organizer).with_for_update()
+    ).first()
     if organizer is None:
         raise ValidationFailed(
             f"主办单位 {spec.organizer} 不存在",
             [{"field": "organizer", "code": "unknown_unit", "message": "主办单位不存在"}],
+        )
+    existing = conn.execute(
+        select(campaign_table.c.id).where(
+            campaign_table.c.organizer_unit_id == organizer.id,
+            campaign_table.c.name == spec.name,
+            campaign_table.c.year == spec.year,
+        )
+    ).first()
+    if existing is not None:
+        raise DuplicateCampaign(
+            f"主办单位 {spec.organizer} 已有 {spec.year} 年度的活动「{spec.name}」（编号 {existing.id}），"
+            "不能重复创建；如需另建，请换一个名称",
+            {"campaign": existing.id},
         )
     campaign_id = conn.execute(
         insert(campaign_table)

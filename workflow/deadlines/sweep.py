@@ -27,7 +27,7 @@ from workflow.clock import Clock
 from workflow.db import transaction
 from workflow.deadlines.models import ReminderLedger
 from workflow.deadlines.pending import PendingUnit, pending_units
-from workflow.deadlines.schedule import Occurrence, ReminderKind, due_occurrences
+from workflow.deadlines.schedule import LOOKBACK, Occurrence, ReminderKind, due_occurrences
 from workflow.publicity import PublicityOutcome, end_due_publicity
 from workflow.units.models import Unit
 
@@ -49,7 +49,6 @@ REPORT_LABELS = {
     "interim": "阶段性情况报告",
     "demand_summary": "资金需求情况汇总表",
 }
-LOOKBACK = dt.timedelta(days=120)  # deadlines further back than this no longer remind
 CHUNK = 500  # reminders per transaction
 TEMPLATES = ("reminder_subject.txt", "reminder.txt", "reminder.html", "reminder.md")
 
