@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from workflow.calendar import WorkingCalendar
+from workflow.campaigns.checks import campaign_problems
 from workflow.campaigns.models import (
     Campaign,
     CampaignDeadline,
@@ -19,7 +20,6 @@ from workflow.campaigns.models import (
     CampaignStateDeadline,
     FundSource,
 )
-from workflow.campaigns.checks import campaign_problems
 from workflow.campaigns.schema import AidRule, CampaignFile
 from workflow.cases.facts import CampaignRules, PhaseWindow
 from workflow.clock import Clock
