@@ -51,11 +51,12 @@ def _outside_the_year(spec: CampaignFile) -> list[Problem]:
 def uncovered_years(spec: CampaignFile) -> list[int]:
     """The years neither the official calendar nor the campaign's overrides know, among those
     the campaign's working-day counts touch. Each pass finds one; a campaign spans a few years."""
-    overrides = spec.calendar.model_dump(mode="json")
     missing: list[int] = []
     for _ in range(12):
-        calendar = WorkingCalendar.from_overrides(
-            {**overrides, "years": [*overrides["years"], *missing]}
+        calendar = WorkingCalendar(
+            holidays=frozenset(spec.calendar.holidays),
+            workdays=frozenset(spec.calendar.workdays),
+            known_years=frozenset([*spec.calendar.years, *missing]),
         )
         try:
             _count_every_day_the_campaign_will(spec, calendar)
