@@ -22,6 +22,7 @@ from api.routers import auth, campaigns, cases, notices, reports, units, users
 from api.schemas import Health
 from workflow.clock import Clock, SystemClock
 from workflow.config import Settings, get_settings
+from workflow.deadlines.failures import count_sweep_errors
 from workflow.runtime import open_database
 from workflow.tick import tick
 
@@ -57,7 +58,7 @@ def create_app(
 
     @app.get("/api/health", response_model=Health, tags=["health"])
     def health() -> Health:
-        return Health(status="ok")
+        return Health(status="ok", sweep_errors=count_sweep_errors(services.engine))
 
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
@@ -87,9 +88,9 @@ def start_scheduler(services: Services) -> BackgroundScheduler:
     def run() -> None:
         try:
             report = tick(services.engine, services.clock, services.settings)
-            log.info("sweep: %d reminders, %d publicity ended, %d sent",
+            log.info("sweep: %d reminders, %d publicity ended, %d sent, %d failures",
                      len(report.sweep.reminders), len(report.sweep.publicity.ended),
-                     report.delivery.sent)
+                     report.delivery.sent, len(report.sweep.failures))
         except Exception:  # one failed sweep must not stop the next
             log.exception("sweep failed")
 
