@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from api import errors, pages
-from api.deps import Services
+from api.deps import Services, ServicesDep
 from api.middleware import RejectNul
 from api.pages import LoginRequired
 from api.routers import auth, campaigns, cases, notices, reports, units, users
@@ -57,8 +57,8 @@ def create_app(
     app.add_middleware(RejectNul)
 
     @app.get("/api/health", response_model=Health, tags=["health"])
-    def health() -> Health:
-        return Health(status="ok", sweep_errors=count_sweep_errors(services.engine))
+    def health(svc: ServicesDep) -> Health:
+        return Health(status="ok", sweep_errors=count_sweep_errors(svc.engine))
 
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 

@@ -42,7 +42,9 @@ def moved_to(year: int, **changes: Any) -> dict[str, Any]:
 
 
 def post(world: World, body: dict[str, Any]) -> Any:
-    return world.client.post("/api/campaigns", json=body, headers=world.as_(username("admin", "WH")))
+    return world.client.post(
+        "/api/campaigns", json=body, headers=world.as_(username("admin", "WH"))
+    )
 
 
 def campaigns(engine: Engine) -> int:
@@ -78,8 +80,11 @@ def test_reminder_offsets_beyond_a_few_dozen_working_days_are_refused(
 
 
 def test_reasonable_reminder_offsets_are_accepted(world: World) -> None:
-    reminders = {"before_working_days": [10, 5, 0], "overdue_every_working_days": 2,
-                 "escalate_after_working_days": 4}
+    reminders = {
+        "before_working_days": [10, 5, 0],
+        "overdue_every_working_days": 2,
+        "escalate_after_working_days": 4,
+    }
     response = post(world, weihai(reminders=reminders))
     assert response.status_code == 201, response.text
     assert response.json()["reminders"] == reminders
@@ -109,8 +114,15 @@ def test_an_overdue_window_running_into_an_unknown_year_needs_that_year_too(
 def test_reminders_looking_back_into_an_unknown_year_need_that_year(world: World) -> None:
     """30 working days before 2004-01-20 is in 2003, before the official calendar starts."""
     early = moved_to(2004, reminders={"before_working_days": [30]})
-    early["phases"] = [{"key": "survey", "name": "摸底", "starts": "2004-01-05",
-                        "ends": "2004-01-20", "cases_leave": ["survey"]}]
+    early["phases"] = [
+        {
+            "key": "survey",
+            "name": "摸底",
+            "starts": "2004-01-05",
+            "ends": "2004-01-20",
+            "cases_leave": ["survey"],
+        }
+    ]
     early["deadlines"] = [dict(early["deadlines"][0], due="2004-01-20")]
     (problem,) = refused(post(world, early), "calendar")
     assert "2003" in problem["message"]
@@ -162,8 +174,10 @@ def test_money_beyond_any_budget_is_refused_naming_the_field(world: World, amoun
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        (lambda r: r["eligibility"].update(archive_max_age_months=10**12),
-         "eligibility.archive_max_age_months"),
+        (
+            lambda r: r["eligibility"].update(archive_max_age_months=10**12),
+            "eligibility.archive_max_age_months",
+        ),
         (lambda r: r["calendar"].update(years=[10**9]), "calendar.years.0"),
         (lambda r: r["calendar"].update(holidays=["2024-10-01"] * 5000), "calendar.holidays"),
         (lambda r: r.update(phases=[r["phases"][0]] * 500), "phases"),

@@ -76,8 +76,11 @@ def named(name: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("encoding", "name"),
-    [("gbk", "2024年度金秋助学活动（GBK）"), ("gb18030", "2024年度金秋助学活动（GB18030）"),
-     ("utf-8-sig", "2024年度金秋助学活动（记事本）")],
+    [
+        ("gbk", "2024年度金秋助学活动（GBK）"),
+        ("gb18030", "2024年度金秋助学活动（GB18030）"),
+        ("utf-8-sig", "2024年度金秋助学活动（记事本）"),
+    ],
 )
 def test_campaign_files_as_windows_saves_them_load(
     cli: Cli, sqlite_file: Path, tmp_path: Path, seeded: int, encoding: str, name: str
@@ -165,9 +168,9 @@ def test_tick_reports_a_broken_campaign_and_sweeps_the_others(
     try:
         with transaction(engine) as conn:
             conn.execute(
-                update(campaign_t).where(campaign_t.c.id == seeded).values(
-                    reminders={"before_working_days": [1_000_000]}, rules_token="hand-edited"
-                )
+                update(campaign_t)
+                .where(campaign_t.c.id == seeded)
+                .values(reminders={"before_working_days": [1_000_000]}, rules_token="hand-edited")
             )
     finally:
         engine.dispose()
@@ -195,7 +198,9 @@ def test_demo_refuses_a_database_with_data_unless_reset(
 
 
 def test_demo_runs_on_a_migrated_empty_database(
-    cli: Cli, sqlite_file: Path, templates: tuple[Path, Path, int]  # noqa: F811
+    cli: Cli,
+    sqlite_file: Path,
+    templates: tuple[Path, Path, int],  # noqa: F811
 ) -> None:
     copy_database(templates[0], sqlite_file)
     assert cli("demo --cases 5 --database", f"sqlite:///{sqlite_file}").code == 0

@@ -50,13 +50,21 @@ def campaign_due_today(today: dt.date) -> CampaignFile:
             "organizer": "WH",
             "approval_levels": ["district", "city"],
             "phases": [
-                {"key": "summary", "name": "总结", "starts": today.isoformat(),
-                 "ends": today.isoformat()}
+                {
+                    "key": "summary",
+                    "name": "总结",
+                    "starts": today.isoformat(),
+                    "ends": today.isoformat(),
+                }
             ],
             "deadlines": [
-                {"key": "statistics_report", "title": TITLE, "due": today.isoformat(),
-                 "responsible_level": "district",
-                 "done_when": {"report_submitted": "statistics"}}
+                {
+                    "key": "statistics_report",
+                    "title": TITLE,
+                    "due": today.isoformat(),
+                    "responsible_level": "district",
+                    "done_when": {"report_submitted": "statistics"},
+                }
             ],
             "aid_rules": [{"education_level": "college", "amount": "2500", "cap": "2500"}],
             "funds": [{"source": "union", "budget": "100000"}],
@@ -74,8 +82,13 @@ def seed(path: Path) -> None:
             create_unit(conn, UnitCreate(code="WH", name="威海市总工会", level=UnitLevel.CITY))
             create_unit(
                 conn,
-                UnitCreate(code="WH-HC", name="环翠区总工会", level=UnitLevel.DISTRICT,
-                           parent="WH", contact_email="wh-hc@example.org"),
+                UnitCreate(
+                    code="WH-HC",
+                    name="环翠区总工会",
+                    level=UnitLevel.DISTRICT,
+                    parent="WH",
+                    contact_email="wh-hc@example.org",
+                ),
             )
             load_campaign(conn, campaign_due_today(clock.now().date()), clock)
     finally:
@@ -102,7 +115,11 @@ def test_serve_with_default_options_sweeps_at_start_up_and_delivers_a_reminder(
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(JINQIU), "serve", "--port", str(port)],  # default host and workers (one)
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     server = Server(process, f"http://127.0.0.1:{port}", log)
     try:

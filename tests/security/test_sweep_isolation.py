@@ -42,8 +42,9 @@ case_t = Case.__table__  # type: ignore[attr-defined]
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
 sweep_error_t = SweepError.__table__  # type: ignore[attr-defined]
 
-DISTRICT_MAILS = {f"{code.lower()}@example.org" for code in
-                  ("WH-HC", "WH-WD", "WH-RC", "WH-RS", "WH-GQ", "WH-SZ")}
+DISTRICT_MAILS = {
+    f"{code.lower()}@example.org" for code in ("WH-HC", "WH-WD", "WH-RC", "WH-RS", "WH-GQ", "WH-SZ")
+}
 ORGANIZER_MAIL = "whzhfwzx@example.org"  # the city union, organizer of both campaigns
 GOOD, BAD = "2026年度金秋助学活动", "2026年度金秋助学活动（手工录入）"
 

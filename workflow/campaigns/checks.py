@@ -24,25 +24,33 @@ def campaign_problems(spec: CampaignFile) -> list[Problem]:
     if missing:
         years = sorted({*spec.calendar.years, *missing})
         named = "、".join(str(y) for y in missing)
-        problems.append({
-            "field": "calendar",
-            "code": "calendar_unknown",
-            "message": (
-                f"{named} 年的法定节假日安排未知（活动的阶段、公示期、截止日前提醒或逾期通知会用到）："
-                f'请在活动文件的 calendar 中补充，例如 "calendar": {{"years": {json.dumps(years)}}}'
-                "（该年按周一至周五为工作日），并在 holidays、workdays 中列出该年的放假日和调休上班日"
-            ),
-        })
+        problems.append(
+            {
+                "field": "calendar",
+                "code": "calendar_unknown",
+                "message": (
+                    f"{named} 年的法定节假日安排未知（活动的阶段、公示期、截止日前提醒或逾期通知会用到）："
+                    f'请在活动文件的 calendar 中补充，例如 "calendar": {{"years": {json.dumps(years)}}}'
+                    "（该年按周一至周五为工作日），并在 holidays、workdays 中列出该年的放假日和调休上班日"
+                ),
+            }
+        )
     return problems
 
 
 def _outside_the_year(spec: CampaignFile) -> list[Problem]:
-    dated = [(f"phases.{i}.{end}", getattr(p, end)) for i, p in enumerate(spec.phases)
-             for end in ("starts", "ends")]
+    dated = [
+        (f"phases.{i}.{end}", getattr(p, end))
+        for i, p in enumerate(spec.phases)
+        for end in ("starts", "ends")
+    ]
     dated += [(f"deadlines.{i}.due", d.due) for i, d in enumerate(spec.deadlines)]
     return [
-        {"field": field, "code": "outside_campaign_year",
-         "message": f"日期 {day.isoformat()} 不在活动年度 {spec.year} 年内"}
+        {
+            "field": field,
+            "code": "outside_campaign_year",
+            "message": f"日期 {day.isoformat()} 不在活动年度 {spec.year} 年内",
+        }
         for field, day in dated
         if day.year != spec.year
     ]

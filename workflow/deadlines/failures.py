@@ -84,6 +84,10 @@ def record_failures(
 ) -> None:
     """Replaces the last sweep's failures with these and tells each organizer (once a day)."""
     current = first_per_campaign(failures)
+    if not current:
+        with engine.connect() as conn:
+            if conn.execute(select(sweep_error_t.c.id).limit(1)).first() is None:
+                return  # the usual sweep: nothing failed, nothing to clear, no write lock
     with transaction(engine) as conn:
         if conn.dialect.name == "postgresql":  # concurrent sweeps replace the rows one at a time
             conn.execute(text("LOCK TABLE sweep_error IN EXCLUSIVE MODE"))
@@ -110,20 +114,24 @@ def record_failures(
                 ],
             )
         ids = [f.campaign_id for f in current if f.campaign_id is not None]
-        organizers = {
-            r.campaign_id: r
-            for r in conn.execute(
-                select(
-                    campaign_t.c.id.label("campaign_id"),
-                    unit_t.c.code,
-                    unit_t.c.name,
-                    unit_t.c.contact_name,
-                    unit_t.c.contact_email,
+        organizers = (
+            {
+                r.campaign_id: r
+                for r in conn.execute(
+                    select(
+                        campaign_t.c.id.label("campaign_id"),
+                        unit_t.c.code,
+                        unit_t.c.name,
+                        unit_t.c.contact_name,
+                        unit_t.c.contact_email,
+                    )
+                    .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
+                    .where(campaign_t.c.id.in_(ids))
                 )
-                .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
-                .where(campaign_t.c.id.in_(ids))
-            )
-        } if ids else {}
+            }
+            if ids
+            else {}
+        )
         for f in current:
             organizer = organizers.get(f.campaign_id)
             if organizer is not None:
@@ -148,8 +156,16 @@ def _tell_organizer(
     if organizer.contact_email:
         enqueue(
             conn,
-            [Outgoing(f"{key}:email", Channel.EMAIL.value, organizer.contact_email, subject, body,
-                      unit_code=organizer.code)],
+            [
+                Outgoing(
+                    f"{key}:email",
+                    Channel.EMAIL.value,
+                    organizer.contact_email,
+                    subject,
+                    body,
+                    unit_code=organizer.code,
+                )
+            ],
             now,
         )
     post_to_inbox(conn, [InboxItem(f"{key}:inbox", organizer.code, subject, body, link)], now)

@@ -34,7 +34,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("sweep_error", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_sweep_error_campaign_id"), ["campaign_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_sweep_error_campaign_id"), ["campaign_id"], unique=False
+        )
 
 
 def downgrade() -> None:
