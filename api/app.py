@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from api import errors, pages
-from api.deps import Services
+from api.deps import Services, ServicesDep
 from api.middleware import LimitBody, RejectNul, SecurityHeaders
 from api.pages import LoginRequired
 from api.routers import auth, campaigns, cases, notices, reports, units, users
@@ -23,6 +23,7 @@ from api.schemas import Health
 from api.security import check_settings
 from workflow.clock import Clock, SystemClock
 from workflow.config import Settings, get_settings
+from workflow.deadlines.failures import count_sweep_errors
 from workflow.runtime import open_database
 from workflow.tick import tick
 
@@ -64,8 +65,8 @@ def create_app(
     app.add_middleware(SecurityHeaders)  # added last, so outermost: on every answer, 413 included
 
     @app.get("/api/health", response_model=Health, tags=["health"])
-    def health() -> Health:
-        return Health(status="ok")
+    def health(svc: ServicesDep) -> Health:
+        return Health(status="ok", sweep_errors=count_sweep_errors(svc.engine))
 
     @app.get("/docs", include_in_schema=False)
     def docs(request: Request) -> Response:
@@ -84,6 +85,13 @@ def create_app(
     return app
 
 
+def serve_app() -> FastAPI:
+    """What `jinqiu serve` hands uvicorn (factory=True), in each worker: fresh settings from the
+    environment with the scheduler on, passed explicitly (never through os.environ and a
+    cached settings object, which the single-worker process had already read without it)."""
+    return create_app(settings=Settings(run_scheduler=True))
+
+
 def start_scheduler(services: Services) -> BackgroundScheduler:
     """APScheduler only wakes the sweep; what is due and what was sent live in the database,
     so every `serve` process may run its own scheduler. The first run is immediate: a catch-up
@@ -92,9 +100,9 @@ def start_scheduler(services: Services) -> BackgroundScheduler:
     def run() -> None:
         try:
             report = tick(services.engine, services.clock, services.settings)
-            log.info("sweep: %d reminders, %d publicity ended, %d sent",
+            log.info("sweep: %d reminders, %d publicity ended, %d sent, %d failures",
                      len(report.sweep.reminders), len(report.sweep.publicity.ended),
-                     report.delivery.sent)
+                     report.delivery.sent, len(report.sweep.failures))
         except Exception:  # one failed sweep must not stop the next
             log.exception("sweep failed")
 

@@ -1,13 +1,23 @@
-"""The `jinqiu` command line (CONTRACT.md)."""
+"""The `jinqiu` command line (CONTRACT.md).
+
+Every error is one line in Chinese on stderr and exit code 2, never a traceback: `main()` turns
+domain errors, usage errors, database and system errors into that line; anything unexpected
+too, its traceback written to a log file the line names."""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import os
+import re
 import sys
 import tempfile
+import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TextIO
 
 import typer
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from states import to_mermaid
 from workflow.audit.chain import verify_chains
@@ -16,7 +26,12 @@ from workflow.clock import SystemClock
 from workflow.db import transaction
 from workflow.errors import DomainError, ValidationFailed
 from workflow.roles import permission_table
-from workflow.runtime import open_database
+from workflow.runtime import (
+    database_is_empty,
+    open_database,
+    open_existing_database,
+    reset_database,
+)
 from workflow.units.models import UnitLevel
 from workflow.units.service import UnitCreate, create_unit
 from workflow.users.models import Role
@@ -36,15 +51,39 @@ app.add_typer(campaign_app, name="campaign")
 app.add_typer(audit_app, name="audit")
 
 
-DEMO_MAX_CASES = 100_000
+class CliError(DomainError):
+    """A refusal of the command line itself (an option's value, a database with data)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
-def fail(error: DomainError) -> None:
-    typer.echo(f"error [{error.code}]: {error.message}", err=True)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+EARLIEST, LATEST = 2000, 2100  # the instants `tick --now` accepts (the calendar's range, and more)
+
+
+def one_line(text: str) -> str:
+    """Whitespace collapsed and control characters shown as '?': never a second line."""
+    return _CONTROL.sub("?", " ".join(text.split()))
+
+
+def say_error(code: str, message: str, out: TextIO | None = None) -> None:
+    print(one_line(f"错误 [{code}]：{message}"), file=out or sys.stderr)
+
+
+def error_message(error: DomainError) -> str:
+    """The message, then the problems whose field it does not name (all on the same line)."""
+    message = error.message
     if isinstance(error.details, list):
-        for item in error.details:
-            typer.echo(f"  - {item.get('field')}: {item.get('message')}", err=True)
-    raise typer.Exit(code=2)
+        more = [d for d in error.details
+                if isinstance(d, dict) and d.get("field") and str(d["field"]) not in message
+                and str(d.get("message")) not in message]
+        if more:
+            listed = "；".join(f"{d['field']}：{d.get('message')}" for d in more[:5])
+            extra = f" 等共 {len(more)} 项" if len(more) > 5 else ""
+            message += f"（{listed}{extra}）"
+    return message
 
 
 @db_app.command("upgrade")
@@ -64,14 +103,11 @@ def unit_create(
     contact_name: Annotated[str | None, typer.Option(help="contact person")] = None,
 ) -> None:
     """Create a unit (how the first, root unit comes to be)."""
-    engine = open_database()
-    try:
-        spec = parse(UnitCreate, {"code": code, "name": name, "level": level, "parent": parent,
-                                  "contact_email": contact_email, "contact_name": contact_name})
-        with transaction(engine) as conn:
-            unit_id = create_unit(conn, spec)
-    except DomainError as error:
-        fail(error)
+    spec = parse(UnitCreate, {"code": code, "name": name, "level": level, "parent": parent,
+                              "contact_email": contact_email, "contact_name": contact_name})
+    engine = open_existing_database()
+    with transaction(engine) as conn:
+        unit_id = create_unit(conn, spec)
     typer.echo(f"unit {code} created (id {unit_id})")
 
 
@@ -84,14 +120,11 @@ def user_create(
     display_name: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Create a user with one or more roles in a unit."""
-    engine = open_database()
-    try:
-        spec = parse(UserCreate, {"username": username, "password": password, "unit": unit,
-                                  "roles": role, "display_name": display_name})
-        with transaction(engine) as conn:
-            user_id = create_user(conn, spec, SystemClock())
-    except DomainError as error:
-        fail(error)
+    spec = parse(UserCreate, {"username": username, "password": password, "unit": unit,
+                              "roles": role, "display_name": display_name})
+    engine = open_existing_database()
+    with transaction(engine) as conn:
+        user_id = create_user(conn, spec, SystemClock())
     typer.echo(f"user {username} created (id {user_id})")
 
 
@@ -104,25 +137,22 @@ def user_unlock(
     from sqlalchemy import select
 
     from api.security import clear_address, clear_failures
-    from workflow.errors import NotFound, ValidationFailed
+    from workflow.errors import NotFound
     from workflow.users.models import User
 
-    engine = open_database()
-    try:
-        if username is None and address is None:
-            raise ValidationFailed("请指定 --username 或 --address")
-        with transaction(engine) as conn:
-            if username is not None:
-                user_t = User.__table__  # type: ignore[attr-defined]
-                if conn.execute(select(user_t.c.id).where(user_t.c.username == username)).first() is None:
-                    raise NotFound(f"用户 {username} 不存在")
-                cleared = clear_failures(conn, username)
-                typer.echo(f"user {username} unlocked ({cleared} recent failures cleared)")
-            if address is not None:
-                cleared = clear_address(conn, address)
-                typer.echo(f"address {address} unlocked ({cleared} recent failures cleared)")
-    except DomainError as error:
-        fail(error)
+    if username is None and address is None:
+        raise ValidationFailed("请指定 --username 或 --address")
+    engine = open_existing_database()
+    with transaction(engine) as conn:
+        if username is not None:
+            user_t = User.__table__  # type: ignore[attr-defined]
+            if conn.execute(select(user_t.c.id).where(user_t.c.username == username)).first() is None:
+                raise NotFound(f"用户 {username} 不存在")
+            cleared = clear_failures(conn, username)
+            typer.echo(f"user {username} unlocked ({cleared} recent failures cleared)")
+        if address is not None:
+            cleared = clear_address(conn, address)
+            typer.echo(f"address {address} unlocked ({cleared} recent failures cleared)")
 
 
 @user_app.command("set-password")
@@ -136,26 +166,20 @@ def user_set_password(
     from api.security import clear_failures
     from workflow.users.service import set_password
 
-    engine = open_database()
-    try:
-        with transaction(engine) as conn:
-            set_password(conn, username, password)
-            clear_failures(conn, username)
-    except DomainError as error:
-        fail(error)
+    engine = open_existing_database()
+    with transaction(engine) as conn:
+        set_password(conn, username, password)
+        clear_failures(conn, username)
     typer.echo(f"password of {username} set; their sessions are ended")
 
 
 @campaign_app.command("load")
-def campaign_load(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
-    """Load a campaign file; prints its id."""
-    engine = open_database()
-    try:
-        spec = read_campaign_file(file)
-        with transaction(engine) as conn:
-            campaign_id = load_campaign(conn, spec, SystemClock())
-    except DomainError as error:
-        fail(error)
+def campaign_load(file: Annotated[Path, typer.Argument(help="the campaign file (JSON)")]) -> None:
+    """Load a campaign file (UTF-8, or GB18030/GBK as Chinese Windows saves it); prints its id."""
+    spec = read_campaign_file(file)
+    engine = open_existing_database()
+    with transaction(engine) as conn:
+        campaign_id = load_campaign(conn, spec, SystemClock())
     typer.echo(campaign_id)
 
 
@@ -163,8 +187,7 @@ def campaign_load(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fal
 def machine(fmt: Annotated[str, typer.Option("--format", help="mermaid")] = "mermaid") -> None:
     """Print the case state machine."""
     if fmt != "mermaid":
-        typer.echo("only --format mermaid is supported", err=True)
-        raise typer.Exit(code=2)
+        raise CliError("invalid_format", f"只支持 --format mermaid，收到 {fmt!r}")
     typer.echo(to_mermaid(), nl=False)
 
 
@@ -178,7 +201,7 @@ def roles() -> None:
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check every case's audit chain; exit 1 naming the first broken entry."""
-    engine = open_database()
+    engine = open_existing_database()
     with engine.connect() as conn:
         broken = list(verify_chains(conn))
     if broken:
@@ -192,21 +215,16 @@ def audit_verify() -> None:
 def tick_command(
     now: Annotated[str | None, typer.Option(help="ISO-8601 instant to sweep as of (default: now)")] = None,
 ) -> None:
-    """Run one scheduler sweep as of NOW, deliver the due outbox messages, print what happened."""
-    import datetime as dt
-
+    """Run one scheduler sweep as of NOW, deliver the due outbox messages, print what happened.
+    Exits 1 when a campaign could not be swept (each named on stderr; the others were)."""
     from workflow.clock import ManualClock
     from workflow.config import get_settings
     from workflow.tick import tick
 
     clock: SystemClock | ManualClock = SystemClock()
     if now is not None:
-        try:
-            clock = ManualClock(dt.datetime.fromisoformat(now))
-        except ValueError:
-            typer.echo(f"error [invalid_now]: --now 须为 ISO-8601 时间，收到 {now!r}", err=True)
-            raise typer.Exit(code=2) from None
-    engine = open_database()
+        clock = ManualClock(parse_instant(now))
+    engine = open_existing_database()
     report = tick(engine, clock, get_settings())
     swept = report.sweep
     typer.echo(f"sweep as of {swept.now.isoformat()}")
@@ -217,26 +235,55 @@ def tick_command(
         typer.echo(f"  {r.kind:<10} {r.deadline_key:<20} {target:<24} occurrence {r.occurrence:>2}, "
                    f"pending {r.pending_total}")
     typer.echo(f"  reminders: {len(swept.reminders)} new, {swept.already_sent} already sent")
+    typer.echo(f"  failed campaigns: {len(swept.failed_campaigns)}")
     d = report.delivery
     typer.echo(f"delivery: {d.sent} sent, {d.retried} to retry, {d.failed} failed")
+    if swept.failures:
+        seen: set[int | None] = set()
+        for f in swept.failures:
+            if f.campaign_id in seen:
+                continue
+            seen.add(f.campaign_id)
+            what = "定时任务整体" if f.campaign_id is None else f"活动 {f.campaign_id}「{f.campaign_name}」"
+            stages = sum(1 for g in swept.failures if g.campaign_id == f.campaign_id)
+            print(one_line(f"警告 [sweep_failed]：{what}在「{f.stage}」出错"
+                           f"{f'（共 {stages} 处）' if stages > 1 else ''}：{f.error}；其他活动已照常处理"
+                           f"{log_note()}"), file=sys.stderr)
+        raise typer.Exit(code=1)
+
+
+def parse_instant(value: str) -> dt.datetime:
+    try:
+        instant = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError("invalid_now", f"--now 须为 ISO-8601 时间（如 2024-07-29T09:00:00+08:00），收到 {value!r}") from None
+    if not EARLIEST <= instant.year <= LATEST:
+        raise CliError("invalid_now", f"--now 须在 {EARLIEST} 年至 {LATEST} 年之间，收到 {value!r}")
+    return instant
 
 
 @app.command("demo")
 def demo(
-    cases: Annotated[int, typer.Option(help="synthetic cases to survey")] = 300,
+    cases: Annotated[int, typer.Option(min=1, max=100_000, help="synthetic cases to survey")] = 300,
     seed: Annotated[int, typer.Option(help="random seed for the synthetic families")] = 2024,
     database: Annotated[str | None, typer.Option(help="database URL (default: a fresh SQLite file)")] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="empty --database first: deletes the SQLite file, or drops and recreates the PostgreSQL schema")] = False,
 ) -> None:
     """Run the 2024 Weihai campaign end to end on a fresh database and print what happened."""
     from workflow.demo.run import run_demo
 
-    if not 1 <= cases <= DEMO_MAX_CASES:  # every case is rows and a day's work: bound it at the door
-        fail(ValidationFailed(f"--cases 须在 1 到 {DEMO_MAX_CASES} 之间", [
-            {"field": "--cases", "code": "out_of_range", "message": f"须在 1 到 {DEMO_MAX_CASES} 之间"}]))
     if database is None:
         path = Path(tempfile.mkdtemp(prefix="jinqiu-demo-")) / "demo.db"
         database = f"sqlite:///{path}"
         typer.echo(f"demo database: {path}")
+    elif reset:
+        reset_database(database)
+    elif not database_is_empty(database):
+        raise CliError(
+            "database_not_empty",
+            "演示会写入自己的单位和活动，需要空数据库；该数据库中已有数据。"
+            "确认可以清空（全部删除）后加 --reset 再运行，或去掉 --database 使用新的临时数据库",
+        )
     engine = open_database(database)
     summary = run_demo(engine, cases=cases, seed=seed)
     if summary["broken"]:
@@ -249,28 +296,118 @@ def serve(
     port: Annotated[int, typer.Option()] = 8000,
     workers: Annotated[int, typer.Option()] = 1,
 ) -> None:
-    """Run the HTTP API (schema created or upgraded first)."""
-    import os
-
+    """Run the HTTP API and the scheduler (schema created or upgraded first)."""
     import uvicorn
 
     from api.security import check_settings
     from workflow.config import get_settings
 
-    try:  # before anything starts: a missing or short key is refused, a SQLite file gets one
-        check_settings(get_settings())
-    except DomainError as error:
-        fail(error)
+    # Before anything starts: a missing or short key is refused, a SQLite file gets one.
+    check_settings(get_settings())
     open_database().dispose()
-    os.environ["JINQIU_RUN_SCHEDULER"] = "1"  # every worker sweeps; the ledger keeps it exactly once
-    # proxy_headers=False: uvicorn would believe X-Forwarded-For from loopback; the app itself
-    # believes it only from JINQIU_TRUSTED_PROXIES (api.security.client_address).
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+    # Every worker builds its app with the scheduler on (api.app.serve_app); the ledger keeps
+    # each reminder exactly once however many sweep. proxy_headers=False: uvicorn would believe
+    # X-Forwarded-For from loopback; the app believes it only from JINQIU_TRUSTED_PROXIES.
+    uvicorn.run("api.app:serve_app", factory=True, host=host, port=port, workers=workers,
                 proxy_headers=False)
 
 
 def main() -> None:
+    sys.exit(run(sys.argv[1:]))
+
+
+def run(argv: list[str]) -> int:
+    """The command's exit code: 0, 1 for findings (`audit verify`, `tick`), 2 for any error."""
+    _log_to_file()
     try:
-        app()
+        result = app(args=argv, prog_name="jinqiu", standalone_mode=False)
     except KeyboardInterrupt:
-        sys.exit(130)
+        return 130
+    except DomainError as error:
+        say_error(error.code, error_message(error))
+        return 2
+    except OperationalError as error:  # cannot connect, locked, a table missing...
+        log.error("database error", exc_info=error)
+        say_error("database_error", f"数据库出错：{first_line(error.orig)}{log_note()}")
+        return 2
+    except ArgumentError as error:
+        say_error("invalid_database_url", f"数据库地址（JINQIU_DATABASE_URL 或 --database）无效：{error}")
+        return 2
+    except OSError as error:
+        say_error("os_error", f"系统错误：{error.strerror or error}（{error.filename or ''}）")
+        return 2
+    except Exception as error:  # a bug or an unforeseen state: one line, the traceback logged
+        if _is(error, "Exit"):  # typer.Exit, raised outside a command
+            return int(getattr(error, "exit_code", 1))
+        if _is(error, "Abort"):
+            return 130
+        if _is(error, "NoArgsIsHelpError"):  # `jinqiu unit`: the help, as before
+            print(error.format_message(), file=sys.stderr)  # type: ignore[attr-defined]
+            return 2
+        if _is(error, "ClickException"):
+            say_error("usage_error", usage_message(error))
+            return 2
+        log.error("unexpected error", exc_info=error)
+        kind = "数据库" if isinstance(error, SQLAlchemyError) else "程序"
+        text = first_line(getattr(error, "orig", None) or error)
+        say_error("internal_error", f"意外的{kind}错误 {type(error).__name__}：{text[:200]}{log_note()}")
+        return 2
+    return result if isinstance(result, int) else 0
+
+
+def _is(error: BaseException, name: str) -> bool:
+    """By class name: typer raises its own vendored click's exceptions (or click's, in older
+    releases), so neither import would match both."""
+    return any(cls.__name__ == name for cls in type(error).__mro__)
+
+
+def usage_message(error: Exception) -> str:
+    hint = "；用 jinqiu --help 查看用法"
+    param = getattr(error, "param", None)
+    opts = "/".join(getattr(param, "opts", None) or [getattr(param, "name", None) or "参数"])
+    message = str(getattr(error, "message", "") or error)
+    if _is(error, "NoSuchOption"):
+        return f"没有选项 {getattr(error, 'option_name', message)}{hint}"
+    if _is(error, "MissingParameter"):
+        return f"缺少参数 {opts}{hint}"
+    if _is(error, "BadParameter"):
+        return f"{opts} 的取值无效：{message}{hint}"
+    if message.startswith("No such command"):
+        return f"没有这个命令：{message.removeprefix('No such command').strip(' .')}{hint}"
+    return f"命令行参数有误：{message}{hint}"
+
+
+def first_line(value: Any) -> str:
+    lines = str(value).strip().splitlines()
+    return lines[0] if lines else type(value).__name__
+
+
+log = logging.getLogger("jinqiu")
+
+
+class _LazyFileHandler(logging.Handler):
+    """The CLI's log: a file in the temp directory, made on the first record (most runs log
+    nothing), so tracebacks never reach the terminal."""
+
+    path: Path | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if _LazyFileHandler.path is None:
+            fd, name = tempfile.mkstemp(prefix="jinqiu-error-", suffix=".log")
+            os.close(fd)
+            _LazyFileHandler.path = Path(name)
+        with _LazyFileHandler.path.open("a", encoding="utf-8") as out:
+            if record.exc_info:
+                out.write("".join(traceback.format_exception(*record.exc_info)))
+            out.write(f"{record.levelname} {record.name}: {record.getMessage()}\n")
+
+
+def _log_to_file() -> None:
+    if not any(isinstance(h, _LazyFileHandler) for h in log.handlers):
+        log.addHandler(_LazyFileHandler(logging.WARNING))
+        log.propagate = False  # not to the last-resort handler, which prints tracebacks
+
+
+def log_note() -> str:
+    path = _LazyFileHandler.path
+    return f"（详情见 {path}）" if path is not None else ""

@@ -11,6 +11,7 @@ import hmac
 
 import jwt
 
+from api.security import signing_key
 from workflow.config import Settings
 
 MESSAGE_MINUTES = 10
@@ -20,7 +21,7 @@ _ALGORITHM = "HS256"
 def _key(settings: Settings) -> bytes:
     # A key of its own: a message can never pass for a session or an access token, nor back.
     return hmac.new(
-        settings.secret_key.encode("utf-8"), b"jinqiu page message", hashlib.sha256
+        signing_key(settings).encode("utf-8"), b"jinqiu page message", hashlib.sha256
     ).digest()
 
 

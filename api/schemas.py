@@ -297,3 +297,6 @@ class HistoryItem(BaseModel):
 
 class Health(BaseModel):
     status: str
+    sweep_errors: int = Field(
+        default=0, description="campaigns the last scheduler sweep failed for (admins: GET /api/admin/sweep-errors)"
+    )

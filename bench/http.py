@@ -50,6 +50,7 @@ from sqlalchemy.engine import make_url
 from bench.common import BenchDatabase, bench_database, default_db_url, percentile, say
 from bench.seeding import IdNumbers, loadavg, pg_schema
 from workflow.audit.models import AuditEntry
+from workflow.campaigns.checks import uncovered_years
 from workflow.campaigns.schema import CampaignFile
 from workflow.campaigns.service import load_campaign
 from workflow.cases.models import Case
@@ -114,27 +115,36 @@ class World:
 
 def campaign_spec(today: dt.date) -> CampaignFile:
     """Weihai 2024's rules, with the phases moved so that the survey is open today, no
-    deadlines (no reminders while we measure) and funds for every case."""
+    deadlines (no reminders while we measure) and funds for every case. Every date stays in
+    today's year (a campaign's dates must), and the years the official calendar does not know
+    yet are given as plain weekday years (a campaign must cover every year it counts in)."""
     raw = json.loads(WEIHAI.read_text(encoding="utf-8"))
     day = dt.timedelta(days=1)
+    first, last = dt.date(today.year, 1, 1), dt.date(today.year, 12, 31)
+
+    def within(d: dt.date) -> str:
+        return min(max(d, first), last).isoformat()
+
     survey_start, survey_end = today - 15 * day, today + 15 * day
     raw.update(
         name=f"{today.year}年度金秋助学活动（压测）", year=today.year, deadlines=[],
         phases=[
-            {"key": "survey", "name": "宣传发动，调查摸底", "starts": survey_start.isoformat(),
-             "ends": survey_end.isoformat(), "cases_leave": ["survey"]},
+            {"key": "survey", "name": "宣传发动，调查摸底", "starts": within(survey_start),
+             "ends": within(survey_end), "cases_leave": ["survey"]},
             {"key": "archive_check", "name": "审核档案，信息核查",
-             "starts": survey_start.isoformat(), "ends": (survey_end + 20 * day).isoformat(),
+             "starts": within(survey_start), "ends": within(survey_end + 20 * day),
              "cases_leave": ["archive_check"]},
             {"key": "award", "name": "确定对象，发助学金",
-             "starts": (survey_end + 21 * day).isoformat(),
-             "ends": (survey_end + 30 * day).isoformat(),
+             "starts": within(survey_end + 21 * day),
+             "ends": within(survey_end + 30 * day),
              "cases_leave": ["publicity", "approval", "disbursement"]},
         ],
     )
     for fund in raw["funds"]:
         fund["budget"] = "20000000"
-    return CampaignFile.model_validate(raw)
+    spec = CampaignFile.model_validate(raw)
+    spec.calendar.years = uncovered_years(spec)
+    return spec
 
 
 def family(n: int, today: dt.date, workers: IdNumbers, students: IdNumbers) -> dict[str, Any]:

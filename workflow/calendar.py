@@ -17,6 +17,10 @@ import chinese_calendar
 class CalendarUnknown(ValueError):
     """The official calendar for this date is not known (neither the package nor the overrides)."""
 
+    def __init__(self, message: str, year: int) -> None:
+        super().__init__(message)
+        self.year = year  # which year a campaign's `calendar` override must cover
+
 
 @dataclass(frozen=True)
 class WorkingCalendar:
@@ -46,7 +50,8 @@ class WorkingCalendar:
             return bool(chinese_calendar.is_workday(day))
         except NotImplementedError as exc:
             raise CalendarUnknown(
-                f"{day.isoformat()} 所在年度的法定节假日安排未知，请在活动的 calendar 中补充"
+                f"{day.isoformat()} 所在年度的法定节假日安排未知，请在活动的 calendar 中补充",
+                day.year,
             ) from exc
 
     def add_working_days(self, start: dt.date, days: int) -> dt.date:

@@ -87,3 +87,10 @@ class InsufficientFunds(DomainError):
 class Conflict(DomainError):
     code = "conflict"
     status = 409
+
+
+class DuplicateCampaign(DomainError):
+    """The organizer already runs a campaign of that name and year."""
+
+    code = "duplicate_campaign"
+    status = 409

@@ -1,6 +1,7 @@
 """Ending publicity periods: every case whose period is over and has no open objection moves
 on to approval, fired by the scheduler (and audited as such). Each case is its own transaction,
-so one refusal or lost race never holds up the others, and two sweeps never double-fire."""
+so one refusal or lost race never holds up the others, and two sweeps never double-fire; a case
+whose campaign cannot be read is reported against its campaign and the others go on."""
 
 from __future__ import annotations
 
@@ -14,16 +15,19 @@ from notifications.models import Channel
 from notifications.outbox import InboxItem, Outgoing, enqueue, post_to_inbox
 from notifications.render import render
 from states import CaseEvent, CaseState
+from workflow.campaigns.models import Campaign
 from workflow.cases.engine import apply_event
 from workflow.cases.models import Case, Student
 from workflow.clock import Clock
 from workflow.db import transaction
+from workflow.deadlines.failures import CampaignFailure, failed
 from workflow.errors import DomainError
 from workflow.roles import SCHEDULER
 from workflow.units.models import Unit
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 student_t = Student.__table__  # type: ignore[attr-defined]
+campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 
 
@@ -32,6 +36,7 @@ class PublicityOutcome:
     ended: list[int] = field(default_factory=list)
     held_by_objection: list[int] = field(default_factory=list)
     skipped: int = 0  # another sweep got there first
+    failures: list[CampaignFailure] = field(default_factory=list)  # per case, named by campaign
 
 
 def end_due_publicity(
@@ -45,6 +50,8 @@ def end_due_publicity(
             case_t.c.version,
             case_t.c.objection_open,
             case_t.c.publicity_ends_on,
+            case_t.c.campaign_id,
+            campaign_t.c.name.label("campaign_name"),
             unit_t.c.code.label("unit_code"),
             unit_t.c.name.label("unit_name"),
             unit_t.c.contact_email,
@@ -52,6 +59,7 @@ def end_due_publicity(
         )
         .join(unit_t, unit_t.c.id == case_t.c.unit_id)
         .join(student_t, student_t.c.id == case_t.c.student_id)
+        .join(campaign_t, campaign_t.c.id == case_t.c.campaign_id)
         .where(
             case_t.c.state == CaseState.PUBLICITY.value,
             case_t.c.publicity_ends_on < today,  # the last day counts in full
@@ -63,12 +71,12 @@ def end_due_publicity(
         due = conn.execute(query.order_by(case_t.c.id)).all()
     outcome = PublicityOutcome()
     for row in due:
-        if row.objection_open:
-            outcome.held_by_objection.append(row.id)
-            with transaction(engine) as conn:
-                _tell_unit_objection_holds(conn, row, base_url, now)
-            continue
         try:
+            if row.objection_open:
+                with transaction(engine) as conn:
+                    _tell_unit_objection_holds(conn, row, base_url, now)
+                outcome.held_by_objection.append(row.id)
+                continue
             with transaction(engine) as conn:
                 apply_event(
                     conn,
@@ -81,6 +89,10 @@ def end_due_publicity(
             outcome.ended.append(row.id)
         except DomainError:
             outcome.skipped += 1
+        except Exception as exc:  # the campaign's trouble, not the other campaigns'
+            outcome.failures.append(
+                failed(row.campaign_id, row.campaign_name, f"公示结束（案件 {row.id}）", exc)
+            )
     return outcome
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from pathlib import Path
 
-from workflow.db import make_engine
+from sqlalchemy import Engine, inspect, literal, select, text
+from sqlalchemy.engine import make_url
+
+from workflow.config import get_settings
+from workflow.db import make_engine, normalise_url
+from workflow.errors import DomainError
 from workflow.migrate import upgrade
+from workflow.tables import metadata
 
 
 def open_database(url: str | None = None, *, migrate: bool = True) -> Engine:
@@ -13,3 +19,67 @@ def open_database(url: str | None = None, *, migrate: bool = True) -> Engine:
     if migrate:
         upgrade(engine)
     return engine
+
+
+class DatabaseMissing(DomainError):
+    code = "database_missing"
+    status = 404
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None: not SQLite, or in memory)."""
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def open_existing_database(url: str | None = None) -> Engine:
+    """As open_database, but a SQLite file that is not there is an error, not a new empty
+    database: `audit verify` on a mistyped path must not answer "intact"."""
+    path = sqlite_path(url or get_settings().database_url)
+    if path is not None and not path.exists():
+        raise DatabaseMissing(
+            f"数据库文件 {path} 不存在：请先运行 jinqiu db upgrade 创建，或检查 JINQIU_DATABASE_URL"
+        )
+    return open_database(url)
+
+
+def database_is_empty(url: str) -> bool:
+    """No table but the service's own, and those without a row (a fresh `db upgrade` is empty)."""
+    path = sqlite_path(url)
+    if path is not None and (not path.exists() or path.stat().st_size == 0):
+        return True
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            names = set(inspect(conn).get_table_names())
+            ours = {t.name for t in metadata.sorted_tables}
+            if names - ours - {"alembic_version"}:
+                return False
+            return not any(
+                conn.execute(select(literal(1)).select_from(metadata.tables[name]).limit(1)).first()
+                for name in sorted(names & ours)
+            )
+    finally:
+        engine.dispose()
+
+
+def reset_database(url: str) -> None:
+    """Drops everything: the SQLite file, or the current PostgreSQL schema (recreated empty)."""
+    path = sqlite_path(url)
+    if path is not None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            schema = conn.execute(text("SELECT current_schema()")).scalar()
+            if schema is None:
+                raise DatabaseMissing("数据库的 search_path 指向的 schema 不存在，无法重置")
+            quoted = conn.dialect.identifier_preparer.quote(str(schema))
+            conn.execute(text(f"DROP SCHEMA {quoted} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {quoted}"))
+    finally:
+        engine.dispose()

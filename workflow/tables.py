@@ -13,6 +13,7 @@ from workflow.campaigns.models import (
 )
 from workflow.cases.models import Case, Student, Worker
 from workflow.dashboard.counters import CaseCount
+from workflow.deadlines.failures import SweepError
 from workflow.deadlines.models import ReminderLedger, ReportSubmission
 from workflow.units.models import Unit
 from workflow.users.models import LoginFailure, User
@@ -35,6 +36,7 @@ __all__ = [
     "ReminderLedger",
     "ReportSubmission",
     "Student",
+    "SweepError",
     "Unit",
     "User",
     "Worker",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -12,7 +13,10 @@ from notifications.delivery import DeliveryReport, deliver_due
 from notifications.models import Channel
 from workflow.clock import Clock
 from workflow.config import Settings
+from workflow.deadlines.failures import failed, record_failures
 from workflow.deadlines.sweep import SweepReport, sweep
+
+log = logging.getLogger("jinqiu.sweep")
 
 
 @dataclass
@@ -31,6 +35,13 @@ def senders_from(settings: Settings) -> dict[str, Sender]:
 def tick(
     engine: Engine, clock: Clock, settings: Settings, senders: dict[str, Sender] | None = None
 ) -> TickReport:
-    swept = sweep(engine, clock, base_url=settings.base_url)
+    try:
+        swept = sweep(engine, clock, base_url=settings.base_url)
+    except Exception as exc:  # not one campaign's: still deliver what is due, and say so
+        swept = SweepReport(now=clock.now(), failures=[failed(None, "", "定时任务", exc)])
+        try:
+            record_failures(engine, swept.failures, swept.now, settings.base_url)
+        except Exception:
+            log.exception("sweep: the failure could not be recorded")
     delivered = deliver_due(engine, clock.now, senders or senders_from(settings))
     return TickReport(sweep=swept, delivery=delivered)

@@ -11,10 +11,12 @@ from sqlalchemy import select, update
 
 from api.deps import CurrentActor, ServicesDep, require
 from api.errors import ERROR_RESPONSES
-from api.routers.campaigns import campaign_in_scope
+from api.routers.campaigns import campaign_in_scope, concerns
 from api.schemas import PathId, Strict
 from notifications.models import InboxMessage, OutboxMessage, OutboxStatus
+from workflow.campaigns.models import Campaign
 from workflow.db import transaction
+from workflow.deadlines.failures import SweepError
 from workflow.deadlines.reports import report_revisions, submit_report
 from workflow.errors import NotFound
 from workflow.roles import Actor, Grant
@@ -24,6 +26,8 @@ router = APIRouter(tags=["notifications"], responses=ERROR_RESPONSES)
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
+campaign_t = Campaign.__table__  # type: ignore[attr-defined]
+sweep_error_t = SweepError.__table__  # type: ignore[attr-defined]
 
 
 class InboxItemOut(BaseModel):
@@ -186,3 +190,38 @@ def outbox(
     with svc.engine.connect() as conn:
         rows = conn.execute(query.order_by(outbox_t.c.id.desc()).limit(limit)).all()
     return [OutboxItemOut(**{k: getattr(r, k) for k in OutboxItemOut.model_fields}) for r in rows]
+
+
+class SweepErrorOut(BaseModel):
+    campaign: int | None = Field(description="the campaign; null when the sweep as a whole failed")
+    campaign_name: str
+    stage: str
+    error: str
+    failures: int = Field(description="consecutive sweeps that failed for it")
+    first_failed_at: dt.datetime
+    last_failed_at: dt.datetime
+
+
+@router.get("/api/admin/sweep-errors", response_model=list[SweepErrorOut])
+def sweep_errors(
+    admin: Annotated[Actor, Depends(require(Grant.MANAGE_USERS))], svc: ServicesDep
+) -> list[SweepErrorOut]:
+    """The campaigns the last scheduler sweep failed for (the others were swept), among those
+    that concern the admin's unit; /api/health counts them all."""
+    query = (
+        select(sweep_error_t, unit_t.c.path.label("organizer_path"))
+        .select_from(
+            sweep_error_t.outerjoin(campaign_t, campaign_t.c.id == sweep_error_t.c.campaign_id)
+            .outerjoin(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
+        )
+        .order_by(sweep_error_t.c.id)
+    )
+    with svc.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        SweepErrorOut(campaign=r.campaign_id, campaign_name=r.campaign_name, stage=r.stage,
+                      error=r.error, failures=r.failures, first_failed_at=r.first_failed_at,
+                      last_failed_at=r.last_failed_at)
+        for r in rows
+        if r.organizer_path is None or concerns(admin, r.organizer_path)
+    ]

@@ -160,7 +160,7 @@ class TestTokens:
             response = world.client.request(method, url)
             assert response.status_code == 401, f"{method} {path}: {response.status_code}"
             assert_unauthorized(response)
-        assert world.client.get("/api/health").json() == {"status": "ok"}
+        assert world.client.get("/api/health").json() == {"status": "ok", "sweep_errors": 0}
 
 
 class TestThrottle:

@@ -178,8 +178,14 @@ def test_a_user_gets_several_roles(cli: Cli, sqlite_file: Path, seeded: int) -> 
     assert "correct-horse-9" not in str(password_hash)
 
 
-def test_campaign_load_prints_the_new_id(cli: Cli, sqlite_file: Path, seeded: int) -> None:
-    out = cli.ok("campaign load", str(WEIHAI))
+def test_campaign_load_prints_the_new_id(
+    cli: Cli, sqlite_file: Path, tmp_path: Path, seeded: int
+) -> None:
+    other = tmp_path / "weihai-supplement.json"  # the same file again is a duplicate (409)
+    raw = json.loads(WEIHAI.read_text(encoding="utf-8"))
+    raw["name"] = "2024年度金秋助学活动（补充）"
+    other.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    out = cli.ok("campaign load", str(other))
     assert re.fullmatch(r"\d+\n", out)
     second = int(out)
     assert second != seeded

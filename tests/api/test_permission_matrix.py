@@ -46,6 +46,7 @@ from tests.factories import new_case, student, weihai_file, worker
 from workflow.campaigns.service import load_campaign
 from workflow.config import Settings
 from workflow.db import transaction
+from workflow.deadlines.failures import SweepError
 from workflow.roles import ROLE_PERMISSIONS, Grant
 from workflow.tables import metadata
 from workflow.users.models import Role
@@ -56,6 +57,7 @@ PUBLIC = {("GET", "/api/health"), ("POST", "/api/auth/token")}
 SELF_ONLY = {("POST", "/api/auth/logout")}
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
+sweep_error_t = SweepError.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -615,6 +617,17 @@ MATRIX: tuple[Route, ...] = (
         in_scope=parent("admin"),
         ok=listing(True, lambda m, t: m["id"] == t.outbox),
     ),
+    Route(
+        "GET",
+        "/api/admin/sweep-errors",
+        "the sweep failed for WH-HC's campaign",
+        lambda t: Req("/api/admin/sweep-errors"),
+        sibling=listing(False, lambda e, t: e["campaign"] == t.campaign_hc),
+        sibling_unit="WH-WD",
+        gate=Grant.MANAGE_USERS,
+        in_scope=parent("admin"),
+        ok=listing(True, lambda e, t: e["campaign"] == t.campaign_hc),
+    ),
 )
 
 
@@ -698,6 +711,17 @@ def matrix(world: World) -> Iterator[tuple[World, Target]]:
             )
             .returning(outbox_t.c.id)
         ).scalar_one()
+        conn.execute(
+            insert(sweep_error_t).values(
+                campaign_id=campaign_hc,
+                campaign_name="环翠区2024年度",
+                stage="截止事项 survey_materials",
+                error="CalendarUnknown: 2003-12-31 所在年度的法定节假日安排未知",
+                failures=1,
+                first_failed_at=now,
+                last_failed_at=now,
+            )
+        )
     case = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
     # Signing in is Argon2 on purpose (slow); the matrix is about scoping, so mint the tokens.
     for unit in ("WH-HC", "WH-HC-001", "WH-HC-002", "WH-WD"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Literal, Self
@@ -10,6 +11,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from states import CaseState
+from workflow.deadlines.schedule import MAX_WORKING_DAYS
 from workflow.money import (
     MAX_BUDGET_FEN,
     MAX_CASE_AMOUNT_FEN,
@@ -25,6 +27,12 @@ EducationLevel = Literal[
 FundSourceName = Literal["government", "donation", "union", "other"]
 ApprovalLevel = Literal["province", "city", "district", "grassroots"]
 Category = Literal["migrant_worker", "gig_worker", "single_mother", "model_worker"]
+
+
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Working-day offsets: a campaign spans a season, so a few dozen at most (the sweep walks them).
+WorkingDays = Annotated[int, Field(strict=True, ge=0, le=MAX_WORKING_DAYS)]
+CalendarYear = Annotated[int, Field(strict=True, ge=2000, le=2100)]
 
 
 def exact_money(max_fen: int) -> Callable[[object], object]:
@@ -44,12 +52,18 @@ def exact_money(max_fen: int) -> Callable[[object], object]:
     return check
 
 
-# Counts of working days and months: a campaign spans a season, so a few dozen at most.
-WorkingDays = Annotated[int, Field(strict=True, ge=0, le=60)]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_control_characters(cls, v: object) -> object:
+        # NUL cannot be stored by PostgreSQL; the others garble mails, pages and terminals.
+        if isinstance(v, str) and CONTROL_CHARACTERS.search(v):
+            raise ValueError("不能包含控制字符（如 NUL、换行、制表符）")
+        return v
 
 
 class Phase(_Strict):
@@ -57,7 +71,7 @@ class Phase(_Strict):
     name: str = Field(min_length=1, max_length=200)
     starts: dt.date
     ends: dt.date
-    cases_leave: list[CaseState] = Field(default_factory=list, max_length=20)
+    cases_leave: list[CaseState] = Field(default_factory=list, max_length=10)
 
     @field_validator("ends")
     @classmethod
@@ -88,9 +102,11 @@ class Deadline(_Strict):
 
 
 class Reminders(_Strict):
-    before_working_days: list[WorkingDays] = Field(default_factory=lambda: [3, 1, 0], max_length=20)
-    overdue_every_working_days: int = Field(default=1, strict=True, ge=1, le=60)
-    escalate_after_working_days: int = Field(default=2, strict=True, ge=0, le=60)
+    """Offsets in working days, a few dozen at most: the sweep walks the calendar that far."""
+
+    before_working_days: list[WorkingDays] = Field(default_factory=lambda: [3, 1, 0], max_length=10)
+    overdue_every_working_days: int = Field(default=1, strict=True, ge=1, le=MAX_WORKING_DAYS)
+    escalate_after_working_days: int = Field(default=2, strict=True, ge=0, le=MAX_WORKING_DAYS)
 
 
 class Eligibility(_Strict):
@@ -140,8 +156,7 @@ class Fund(_Strict):
 class CalendarOverrides(_Strict):
     holidays: list[dt.date] = Field(default_factory=list, max_length=400)
     workdays: list[dt.date] = Field(default_factory=list, max_length=400)
-    years: list[Annotated[int, Field(strict=True, ge=2000, le=2100)]] = Field(
-        default_factory=list, max_length=10)
+    years: list[CalendarYear] = Field(default_factory=list, max_length=10)
 
 
 class CampaignFile(_Strict):

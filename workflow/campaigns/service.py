@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import json
 import uuid
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from workflow.calendar import WorkingCalendar
+from workflow.campaigns.checks import campaign_problems
 from workflow.campaigns.models import (
     Campaign,
     CampaignDeadline,
@@ -22,7 +24,7 @@ from workflow.campaigns.models import (
 from workflow.campaigns.schema import AidRule, CampaignFile
 from workflow.cases.facts import CampaignRules, PhaseWindow
 from workflow.clock import Clock
-from workflow.errors import NotFound, ValidationFailed
+from workflow.errors import DuplicateCampaign, NotFound, ValidationFailed
 from workflow.money import yuan_to_fen
 from workflow.units.models import Unit
 from workflow.validation import parse
@@ -35,24 +37,89 @@ leave_table = CampaignStateDeadline.__table__  # type: ignore[attr-defined]
 unit_table = Unit.__table__  # type: ignore[attr-defined]
 
 
+MAX_FILE_BYTES = 5 * 1024 * 1024  # a campaign file is a few kilobytes
+
+
 def read_campaign_file(path: Path) -> CampaignFile:
+    """A campaign file as people save it: UTF-8 (with or without the BOM Notepad writes) or
+    GB18030/GBK (what Chinese Windows and Excel write); anything else is refused, saying so."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise _bad_file(f"活动文件 {path} 过大（上限 {MAX_FILE_BYTES // 1024 // 1024} MB）",
+                            "too_large")
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise _bad_file(f"活动文件 {path} 不存在", "not_found") from exc
+    except IsADirectoryError as exc:
+        raise _bad_file(f"{path} 是目录，不是活动文件", "not_a_file") from exc
+    except OSError as exc:
+        raise _bad_file(f"无法读取活动文件 {path}：{exc.strerror}", "unreadable") from exc
+    text = decode_campaign_text(data)
+    try:
+        raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationFailed(
-            f"活动文件不是有效的 JSON（第{exc.lineno}行）",
+            f"活动文件不是有效的 JSON（第{exc.lineno}行第{exc.colno}列：{exc.msg}）",
             [{"field": "body", "code": "invalid_json", "message": str(exc)}],
         ) from exc
+    except RecursionError as exc:
+        raise _bad_file("活动文件嵌套过深，不是有效的活动文件", "too_deep") from exc
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise _bad_file(f"活动文件不是有效的 JSON：{exc}", "invalid_json") from exc
     return parse(CampaignFile, raw)
+
+
+def decode_campaign_text(data: bytes) -> str:
+    utf8_again = "请用“另存为”选择 UTF-8 编码后再导入"
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        raise _bad_file(f"活动文件是 UTF-32 编码，{utf8_again}", "unsupported_encoding")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise _bad_file(f"活动文件是 UTF-16（Unicode）编码，{utf8_again}", "unsupported_encoding")
+    for encoding in ("utf-8-sig", "gb18030"):  # utf-8-sig: with or without the BOM
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if "\x00" in text:  # UTF-16 without its BOM decodes to text full of NULs
+            raise _bad_file(f"活动文件含有 NUL 字符（可能是 UTF-16 编码），{utf8_again}",
+                            "unsupported_encoding")
+        return text
+    raise _bad_file(f"无法识别活动文件的编码（支持 UTF-8 和 GB18030/GBK），{utf8_again}",
+                    "unsupported_encoding")
+
+
+def _bad_file(message: str, code: str) -> ValidationFailed:
+    return ValidationFailed(message, [{"field": "file", "code": code, "message": message}])
 
 
 def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
     """Writes the campaign with its phases, deadlines and funds; all or nothing."""
-    organizer = conn.execute(select(unit_table.c.id).where(unit_table.c.code == spec.organizer)).first()
+    problems = campaign_problems(spec)
+    if problems:
+        first = problems[0]
+        raise ValidationFailed(f"输入有误：{first['field']} {first['message']}", problems)
+    # FOR UPDATE on the organizer (PostgreSQL): two loads of the same campaign queue here, so
+    # the second sees the first and is refused; SQLite writers are serialised anyway.
+    organizer = conn.execute(
+        select(unit_table.c.id).where(unit_table.c.code == spec.organizer).with_for_update()
+    ).first()
     if organizer is None:
         raise ValidationFailed(
             f"主办单位 {spec.organizer} 不存在",
             [{"field": "organizer", "code": "unknown_unit", "message": "主办单位不存在"}],
+        )
+    existing = conn.execute(
+        select(campaign_table.c.id).where(
+            campaign_table.c.organizer_unit_id == organizer.id,
+            campaign_table.c.name == spec.name,
+            campaign_table.c.year == spec.year,
+        )
+    ).first()
+    if existing is not None:
+        raise DuplicateCampaign(
+            f"主办单位 {spec.organizer} 已有 {spec.year} 年度的活动「{spec.name}」（编号 {existing.id}），"
+            "不能重复创建；如需另建，请换一个名称",
+            {"campaign": existing.id},
         )
     campaign_id = conn.execute(
         insert(campaign_table)

@@ -5,7 +5,11 @@ Exactly once: each reminder is claimed by inserting its ledger row (unique on de
 kind, occurrence) with ON CONFLICT DO NOTHING, and only the rows this sweep inserted get their
 outbox messages — in the same transaction. Two sweeps at once, a crash halfway (committed
 chunks stay, the rest is redone next time) or a catch-up after downtime all end with one
-ledger row and one set of messages per reminder."""
+ledger row and one set of messages per reminder.
+
+Isolated per campaign: a deadline or a publicity ending that fails (a campaign whose calendar
+is unknown, a row edited by hand) is caught, logged and reported (`SweepReport.failures`, the
+`sweep_error` table, a daily notice to its organizer); the other campaigns go on."""
 
 from __future__ import annotations
 
@@ -25,9 +29,10 @@ from workflow.campaigns.models import Campaign, CampaignDeadline
 from workflow.campaigns.service import RULES
 from workflow.clock import Clock
 from workflow.db import transaction
+from workflow.deadlines.failures import CampaignFailure, failed, record_failures
 from workflow.deadlines.models import ReminderLedger
 from workflow.deadlines.pending import PendingUnit, pending_units
-from workflow.deadlines.schedule import Occurrence, ReminderKind, due_occurrences
+from workflow.deadlines.schedule import LOOKBACK, Occurrence, ReminderKind, due_occurrences
 from workflow.publicity import PublicityOutcome, end_due_publicity
 from workflow.units.models import Unit
 
@@ -49,7 +54,6 @@ REPORT_LABELS = {
     "interim": "阶段性情况报告",
     "demand_summary": "资金需求情况汇总表",
 }
-LOOKBACK = dt.timedelta(days=120)  # deadlines further back than this no longer remind
 CHUNK = 500  # reminders per transaction
 TEMPLATES = ("reminder_subject.txt", "reminder.txt", "reminder.html", "reminder.md")
 
@@ -71,6 +75,12 @@ class SweepReport:
     publicity: PublicityOutcome = field(default_factory=PublicityOutcome)
     reminders: list[SentReminder] = field(default_factory=list)
     already_sent: int = 0  # claimed by an earlier or concurrent sweep
+    failures: list[CampaignFailure] = field(default_factory=list)  # campaigns that failed
+
+    @property
+    def failed_campaigns(self) -> list[int | None]:
+        """Each failing campaign once (None: the sweep as a whole), in the order they failed."""
+        return list(dict.fromkeys(f.campaign_id for f in self.failures))
 
     def count(self, kind: ReminderKind) -> int:
         return sum(1 for r in self.reminders if r.kind == kind.value)
@@ -99,34 +109,54 @@ def sweep(engine: Engine, clock: Clock, *, base_url: str, chunk: int = CHUNK) ->
     # (Jinja's auto_reload), a tenth of the rendering time of a 10,000-reminder sweep.
     templates = {name: environment().get_template(name) for name in TEMPLATES}
     for deadline in deadlines:
-        with engine.connect() as conn:
-            rules = RULES.get(conn, deadline.campaign_id, deadline.rules_token)
-        settings = deadline.reminders
-        occurrences = due_occurrences(
-            today,
-            deadline.due,
-            before_working_days=list(settings.get("before_working_days", [3, 1, 0])),
-            overdue_every=int(settings.get("overdue_every_working_days", 1)),
-            escalate_after=int(settings.get("escalate_after_working_days", 2)),
-            calendar=rules.calendar,
-        )
-        if not occurrences:
-            continue  # nothing due for this deadline today: no query over its units
-        with engine.connect() as conn:
-            owing = pending_units(
-                conn,
-                campaign_id=deadline.campaign_id,
-                organizer_path=deadline.organizer_path,
-                responsible_level=deadline.responsible_level,
-                done_when=deadline.done_when,
+        try:
+            _sweep_deadline(engine, deadline, today, now, base_url, chunk, report, templates)
+        except Exception as exc:  # this campaign's trouble: the others go on
+            report.failures.append(
+                failed(deadline.campaign_id, deadline.campaign_name, f"截止事项 {deadline.key}", exc)
             )
-        for start in range(0, len(owing), chunk):
-            with transaction(engine) as conn:
-                _remind(
-                    conn, deadline, owing[start : start + chunk], occurrences, now, base_url,
-                    report, templates,
-                )
+    report.failures[:0] = report.publicity.failures
+    record_failures(engine, report.failures, now, base_url)
     return report
+
+
+def _sweep_deadline(
+    engine: Engine,
+    deadline: Any,
+    today: dt.date,
+    now: dt.datetime,
+    base_url: str,
+    chunk: int,
+    report: SweepReport,
+    templates: dict[str, Template],
+) -> None:
+    with engine.connect() as conn:
+        rules = RULES.get(conn, deadline.campaign_id, deadline.rules_token)
+    settings = deadline.reminders
+    occurrences = due_occurrences(
+        today,
+        deadline.due,
+        before_working_days=list(settings.get("before_working_days", [3, 1, 0])),
+        overdue_every=int(settings.get("overdue_every_working_days", 1)),
+        escalate_after=int(settings.get("escalate_after_working_days", 2)),
+        calendar=rules.calendar,
+    )
+    if not occurrences:
+        return  # nothing due for this deadline today: no query over its units
+    with engine.connect() as conn:
+        owing = pending_units(
+            conn,
+            campaign_id=deadline.campaign_id,
+            organizer_path=deadline.organizer_path,
+            responsible_level=deadline.responsible_level,
+            done_when=deadline.done_when,
+        )
+    for start in range(0, len(owing), chunk):
+        with transaction(engine) as conn:
+            _remind(
+                conn, deadline, owing[start : start + chunk], occurrences, now, base_url,
+                report, templates,
+            )
 
 
 _LEDGER_COLUMNS = ("campaign_id", "deadline_id", "unit_id", "kind", "occurrence",

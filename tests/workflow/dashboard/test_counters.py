@@ -131,6 +131,7 @@ def test_counters_equal_a_recount_after_any_mix_of_events(db: Engine) -> None:
     actors = Actors(db)
     applied: Counter[str] = Counter()
     refused: Counter[str] = Counter()
+    examples = iter(range(1, 10**6))  # one campaign name per example: names are unique per year
 
     @settings(
         max_examples=25,
@@ -147,8 +148,9 @@ def test_counters_equal_a_recount_after_any_mix_of_events(db: Engine) -> None:
         # Each example has its own campaign (one student, one application per campaign), so
         # examples do not see each other's cases; the tree is shared.
         clock = ManualClock(dt.datetime(2024, 7, 18, 9))
+        name = f"2024年度金秋助学活动（样例 {next(examples)}）"
         with transaction(db) as conn:
-            campaign = load_campaign(conn, weihai_file(), clock)
+            campaign = load_campaign(conn, weihai_file(name=name), clock)
         cases: list[tuple[int, str]] = []
         students: list[str] = []
         # The simplest example (first choices everywhere) is the happy path: one case moving

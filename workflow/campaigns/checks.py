@@ -1,0 +1,93 @@
+"""What a campaign file must satisfy beyond its fields' own shapes, checked before it is written
+(API and CLI both load through `load_campaign`): its dates lie in its year, and the working-day
+calendar is known for every day the engine and the sweep will ever count for it — so no
+campaign can make the sweep fail later."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from workflow.calendar import CalendarUnknown, WorkingCalendar
+from workflow.campaigns.schema import CampaignFile
+from workflow.deadlines.schedule import LOOKBACK, working_days_before
+
+Problem = dict[str, str]
+
+
+def campaign_problems(spec: CampaignFile) -> list[Problem]:
+    """Every problem, each naming its field (as `ValidationFailed.details`)."""
+    problems = _outside_the_year(spec)
+    if problems:
+        return problems  # the calendar check would only repeat them
+    missing = uncovered_years(spec)
+    if missing:
+        years = sorted({*spec.calendar.years, *missing})
+        named = "、".join(str(y) for y in missing)
+        problems.append(
+            {
+                "field": "calendar",
+                "code": "calendar_unknown",
+                "message": (
+                    f"{named} 年的法定节假日安排未知（活动的阶段、公示期、截止日前提醒或逾期通知会用到）："
+                    f'请在活动文件的 calendar 中补充，例如 "calendar": {{"years": {json.dumps(years)}}}'
+                    "（该年按周一至周五为工作日），并在 holidays、workdays 中列出该年的放假日和调休上班日"
+                ),
+            }
+        )
+    return problems
+
+
+def _outside_the_year(spec: CampaignFile) -> list[Problem]:
+    dated = [
+        (f"phases.{i}.{end}", getattr(p, end))
+        for i, p in enumerate(spec.phases)
+        for end in ("starts", "ends")
+    ]
+    dated += [(f"deadlines.{i}.due", d.due) for i, d in enumerate(spec.deadlines)]
+    return [
+        {
+            "field": field,
+            "code": "outside_campaign_year",
+            "message": f"日期 {day.isoformat()} 不在活动年度 {spec.year} 年内",
+        }
+        for field, day in dated
+        if day.year != spec.year
+    ]
+
+
+def uncovered_years(spec: CampaignFile) -> list[int]:
+    """The years neither the official calendar nor the campaign's overrides know, among those
+    the campaign's working-day counts touch. Each pass finds one; a campaign spans a few years."""
+    missing: list[int] = []
+    for _ in range(12):
+        calendar = WorkingCalendar(
+            holidays=frozenset(spec.calendar.holidays),
+            workdays=frozenset(spec.calendar.workdays),
+            known_years=frozenset([*spec.calendar.years, *missing]),
+        )
+        try:
+            _count_every_day_the_campaign_will(spec, calendar)
+        except CalendarUnknown as exc:
+            if exc.year in missing:
+                break  # cannot happen: a year in `years` is known
+            missing.append(exc.year)
+            continue
+        break
+    return sorted(missing)
+
+
+def _count_every_day_the_campaign_will(spec: CampaignFile, calendar: WorkingCalendar) -> None:
+    """Walks the calendar as the engine and the sweep do: every day of every phase (a verify on
+    any of them starts a publicity period), the publicity period after the last day, the
+    reminders before each due date and the overdue notices up to the sweep's look-back."""
+    for phase in spec.phases:
+        day = phase.starts
+        while day <= phase.ends:
+            calendar.is_working_day(day)
+            day += dt.timedelta(days=1)
+        calendar.add_working_days(phase.ends, spec.publicity_working_days)
+    lead = max(spec.reminders.before_working_days, default=0)
+    for deadline in spec.deadlines:
+        working_days_before(calendar, deadline.due, lead)
+        calendar.working_days_between(deadline.due, deadline.due + LOOKBACK)
