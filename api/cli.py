@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
+from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from states import to_mermaid
 from workflow.audit.chain import verify_chains
 from workflow.campaigns.service import load_campaign, read_campaign_file
 from workflow.clock import SystemClock
+from workflow.config import get_settings
 from workflow.db import transaction
 from workflow.errors import DomainError, ValidationFailed
 from workflow.roles import permission_table
@@ -31,6 +33,7 @@ from workflow.runtime import (
     open_database,
     open_existing_database,
     reset_database,
+    sqlite_path,
 )
 from workflow.units.models import UnitLevel
 from workflow.units.service import UnitCreate, create_unit
@@ -86,6 +89,19 @@ def error_message(error: DomainError) -> str:
     return message
 
 
+def open_for_writing() -> Engine:
+    """The database a command that adds data writes to: created (and migrated) when missing,
+    as bootstrapping a service starts with `unit create`, with a note naming where it went so
+    that a command run from the wrong folder is noticed."""
+    url = get_settings().database_url
+    path = sqlite_path(url)
+    created = path is not None and not path.exists()
+    engine = open_database(url)
+    if created:
+        print(f"注意：数据库文件 {path} 原不存在，已新建（JINQIU_DATABASE_URL 可指定位置）", file=sys.stderr)
+    return engine
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the migrations (Alembic) to JINQIU_DATABASE_URL (default ./jinqiu.db)."""
@@ -105,7 +121,7 @@ def unit_create(
     """Create a unit (how the first, root unit comes to be)."""
     spec = parse(UnitCreate, {"code": code, "name": name, "level": level, "parent": parent,
                               "contact_email": contact_email, "contact_name": contact_name})
-    engine = open_existing_database()
+    engine = open_for_writing()
     with transaction(engine) as conn:
         unit_id = create_unit(conn, spec)
     typer.echo(f"unit {code} created (id {unit_id})")
@@ -122,7 +138,7 @@ def user_create(
     """Create a user with one or more roles in a unit."""
     spec = parse(UserCreate, {"username": username, "password": password, "unit": unit,
                               "roles": role, "display_name": display_name})
-    engine = open_existing_database()
+    engine = open_for_writing()
     with transaction(engine) as conn:
         user_id = create_user(conn, spec, SystemClock())
     typer.echo(f"user {username} created (id {user_id})")
@@ -177,7 +193,7 @@ def user_set_password(
 def campaign_load(file: Annotated[Path, typer.Argument(help="the campaign file (JSON)")]) -> None:
     """Load a campaign file (UTF-8, or GB18030/GBK as Chinese Windows saves it); prints its id."""
     spec = read_campaign_file(file)
-    engine = open_existing_database()
+    engine = open_for_writing()
     with transaction(engine) as conn:
         campaign_id = load_campaign(conn, spec, SystemClock())
     typer.echo(campaign_id)

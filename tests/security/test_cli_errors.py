@@ -236,11 +236,24 @@ def test_demo_reset_on_postgresql_empties_the_schema_first(
 def test_commands_on_a_missing_sqlite_file_say_so_and_create_nothing(
     cli: Cli, sqlite_file: Path, tmp_path: Path
 ) -> None:
-    for command in ("audit verify", "tick", "unit create --code WH --name 威海 --level city"):
+    for command in ("audit verify", "tick"):
         refused(cli(command), "db upgrade")
     assert not sqlite_file.exists()
     elsewhere = Cli(f"sqlite:///{tmp_path}/no/such/dir/x.db", tmp_path)
     refused(elsewhere("db upgrade"))
+
+
+def test_the_first_unit_creates_the_database_and_says_where(
+    cli: Cli, sqlite_file: Path
+) -> None:
+    """Bootstrapping starts with `unit create` (the root unit): it may create the file, and says
+    so on stderr, so that a command run in the wrong folder is noticed."""
+    run = cli("unit create --code WH --name 威海市总工会 --level city")
+    assert run.code == 0, run.err
+    assert str(sqlite_file) in run.err and "已新建" in run.err
+    assert sqlite_file.exists()
+    again = cli("unit create --code WH-HC --name 环翠区总工会 --level district --parent WH")
+    assert again.code == 0 and "已新建" not in again.err
 
 
 def test_an_unreadable_database_url_is_one_line(tmp_path: Path) -> None:
