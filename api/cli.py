@@ -80,10 +80,14 @@ def error_message(error: DomainError) -> str:
     message = error.message
     if isinstance(error.details, list):
         more = [d for d in error.details
-                if isinstance(d, dict) and d.get("field") and str(d["field"]) not in message
-                and str(d.get("message")) not in message]
+                if isinstance(d, dict) and d.get("field") and str(d["field"]) not in message]
         if more:
-            listed = "；".join(f"{d['field']}：{d.get('message')}" for d in more[:5])
+            # The field is always named; its message only when the main one does not say it.
+            listed = "；".join(
+                str(d["field"]) if str(d.get("message")) in message
+                else f"{d['field']}：{d.get('message')}"
+                for d in more[:5]
+            )
             extra = f" 等共 {len(more)} 项" if len(more) > 5 else ""
             message += f"（{listed}{extra}）"
     return message
