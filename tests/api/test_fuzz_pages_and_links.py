@@ -1,0 +1,389 @@
+"""Schemathesis beyond the API's single operations: the HTML pages' forms, and the API's OpenAPI
+links followed as chains (create → read / correct / fire an event → onward).
+
+Pages: the pages router is left out of /openapi.json (`include_in_schema=False`), so the test
+draws its own document from the same routes (FastAPI's get_openapi; form parameters become
+application/x-www-form-urlencoded bodies), telling the generator what the forms really send
+(event names, "id:version" items, digits for a version, the fuzzer's own name and password
+besides others). Every request carries a real session cookie and its CSRF secret, so the
+handlers are reached; the other fields are generated, valid and invalid. Status codes are not
+a contract for pages, so each answer is checked for: no 5xx, the security headers, and a
+redirect that stays on this site (then followed once, and that page checked the same way).
+
+Links: the state machine of the API's own document (as_state_machine) chains POST /api/cases
+into GET / PATCH / events / history of the case it created, with the version the answer
+carried, and onward from each answer. Same checks as tests/api/test_openapi_fuzz.py.
+
+Bounded and deterministic for CI (derandomize, no example database); SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import schemathesis
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from sqlalchemy import Engine, create_engine, select, text
+
+from api import pages
+from api.app import create_app
+from api.deps import Services
+from api.pages import COOKIE
+from api.security import issue_token, session_token
+from states import CaseEvent
+from tests.factories import new_case, student, weihai, worker
+from workflow.clock import ManualClock
+from workflow.config import Settings
+from workflow.db import make_engine, transaction
+from workflow.migrate import upgrade
+from workflow.users.models import Role, User
+from workflow.users.service import hash_password
+
+MAX_EXAMPLES = 25
+STEPS = 6
+FUZZER = "fuzz.all"
+PASSWORD = "fuzz-password-42"
+# Every role but the service's own, at the city union: each handler is reached past its
+# permission check, so the fuzzing exercises the work itself.
+ROLES = [r.value for r in Role if r is not Role.SCHEDULER]
+SETTINGS = Settings(secret_key="fuzz-secret-key-0123456789abcdef", token_minutes=60 * 24)
+NOW = dt.datetime(2024, 7, 20, 9, 0)
+BOUNDED = settings(
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+user_t = User.__table__  # type: ignore[attr-defined]
+
+# One app, its database swapped in per test (`fuzzed`), as in test_openapi_fuzz.
+APP = create_app(engine=create_engine("sqlite://"), clock=ManualClock(NOW), settings=SETTINGS)
+
+
+@dataclass
+class Fuzzed:
+    engine: Engine
+    campaign: int
+    client: TestClient
+
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(SETTINGS, FUZZER, NOW, self.generation())}"}
+
+    def session(self) -> tuple[str, str]:
+        """A page cookie and its CSRF secret, minted for the user's current token generation
+        (a fuzzed /logout revokes the one before)."""
+        return session_token(SETTINGS, FUZZER, NOW, self.generation())
+
+    def generation(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(user_t.c.token_generation).where(user_t.c.username == FUZZER)
+                ).scalar_one()
+            )
+
+
+@functools.cache
+def password_hash() -> str:
+    return hash_password(PASSWORD)  # once: Argon2 is slow on purpose
+
+
+def serve_from(engine: Engine) -> Iterator[Fuzzed]:
+    """The Weihai tree, the 2024 campaign, three cases and the fuzzer, behind APP."""
+    clock = ManualClock(NOW)
+    _tree, campaign = weihai(engine, clock)
+    with transaction(engine) as conn:
+        wh = conn.execute(text("SELECT id FROM unit WHERE code = 'WH'")).scalar_one()
+        conn.execute(
+            user_t.insert().values(
+                username=FUZZER,
+                password_hash=password_hash(),
+                display_name="模糊测试",
+                unit_id=wh,
+                roles=ROLES,
+                is_active=True,
+                created_at=clock.now(),
+            )
+        )
+    for unit in ("WH-HC-001", "WH-HC-002", "WH-WD-001"):
+        new_case(engine, clock, campaign, unit)
+    APP.state.services = Services(engine=engine, clock=clock, settings=SETTINGS)
+    with TestClient(APP, raise_server_exceptions=False, follow_redirects=False) as client:
+        yield Fuzzed(engine=engine, campaign=campaign, client=client)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def fuzzed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fuzzed]:
+    """A fresh database (SQLite, then PostgreSQL) behind APP."""
+    if request.param == "postgresql":
+        yield from serve_from(request.getfixturevalue("pg"))
+        return
+    engine = make_engine(f"sqlite:///{tmp_path / 'fuzz.db'}")
+    upgrade(engine)
+    try:
+        yield from serve_from(engine)
+    finally:
+        engine.dispose()
+
+
+# -- the pages' forms ---------------------------------------------------------------------------
+
+# What the pages' forms send, where a bare "string" would keep the generator at the door: the
+# event <select>, hidden "id:version" items and version, the sign-in of a real user or another.
+FORM_FIELDS: dict[str, dict[str, Any]] = {
+    "event": {"enum": [e.value for e in CaseEvent]},
+    "version": {"pattern": "^[0-9]{1,12}$"},
+    "username": {"enum": [FUZZER, "nobody.here"]},
+    "password": {"enum": [PASSWORD, "not-the-password"]},
+}
+BULK_ITEM = {"type": "string", "pattern": "^[0-9]{1,12}:[0-9]{1,12}$"}
+
+
+def pages_document() -> dict[str, Any]:
+    """An OpenAPI document of the pages router alone, its routes shown for once."""
+    routes = []
+    for route in pages.router.routes:
+        assert isinstance(route, APIRoute)
+        shown = copy.copy(route)
+        shown.include_in_schema = True
+        routes.append(shown)
+    document = get_openapi(title="Jinqiu pages", version="fuzz", routes=routes)
+    for name, schema in document["components"]["schemas"].items():
+        if not name.startswith("Body_"):
+            continue
+        for field, hints in FORM_FIELDS.items():
+            if field in schema["properties"]:
+                schema["properties"][field].update(hints)
+        if "cases" in schema["properties"]:
+            schema["properties"]["cases"]["items"] = BULK_ITEM
+    return document
+
+
+PAGES = schemathesis.openapi.from_dict(pages_document())
+PAGES.app = APP  # called in-process, like from_asgi
+
+
+def header(response: Any, name: str) -> str | None:
+    """One header of a Schemathesis response (its headers map names to lists of values)."""
+    values = {k.lower(): v for k, v in response.headers.items()}.get(name)
+    return values[0] if values else None
+
+
+def has_security_headers(_ctx: Any, response: Any, _case: Any) -> bool:
+    assert header(response, "content-security-policy"), "no Content-Security-Policy"
+    assert header(response, "x-frame-options") == "DENY", "no X-Frame-Options: DENY"
+    return True
+
+
+def same_site(location: str) -> bool:
+    """A redirect target a browser keeps on this site: a path, no scheme or host, also once the
+    browser has dropped tabs and newlines and read backslashes as slashes."""
+    seen = location.replace("\\", "/").replace("\t", "").replace("\n", "").replace("\r", "")
+    parts = urlsplit(seen)
+    return not parts.scheme and not parts.netloc and seen.startswith("/") and not seen.startswith("//")
+
+
+def redirects_stay_here(_ctx: Any, response: Any, _case: Any) -> bool:
+    if 300 <= response.status_code < 400:
+        target = header(response, "location")
+        assert target is not None and same_site(target), f"redirect off this site: {target!r}"
+    return True
+
+
+PAGE_CHECKS = [schemathesis.checks.not_a_server_error, has_security_headers, redirects_stay_here]
+
+
+def check_page(response: Any) -> None:
+    """The same checks on a page reached by following a redirect."""
+    assert response.status_code < 500, response.text
+    assert "content-security-policy" in response.headers
+    assert response.headers.get("x-frame-options") == "DENY"
+
+
+@PAGES.parametrize()
+@BOUNDED
+def test_every_page_form_answers_without_a_server_error(
+    case: schemathesis.Case, fuzzed: Fuzzed
+) -> None:
+    cookie, csrf = fuzzed.session()
+    if isinstance(case.body, dict) and "csrf_token" in case.body:
+        case.body["csrf_token"] = csrf  # a valid form, so the handler runs past the CSRF check
+    response = case.call(cookies={COOKIE: cookie}, max_redirects=0)
+    case.validate_response(response, checks=PAGE_CHECKS)
+    if 300 <= response.status_code < 400:
+        fuzzed.client.cookies.set(COOKIE, cookie)
+        check_page(fuzzed.client.get(str(header(response, "location"))))
+        fuzzed.client.cookies.clear()
+
+
+def test_the_pages_document_covers_every_page_route() -> None:
+    """A page added later is fuzzed too: the document is drawn from the router itself."""
+    drawn = {
+        (method.upper(), path)
+        for path, operations in pages_document()["paths"].items()
+        for method in operations
+    }
+    routed = {
+        (method, route.path)
+        for route in pages.router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+    assert drawn == routed
+    assert ("POST", "/queue/bulk") in drawn
+    assert ("POST", "/cases/{case_id}/events") in drawn
+
+
+# -- the API's links, followed ------------------------------------------------------------------
+
+API = schemathesis.openapi.from_asgi("/openapi.json", APP)
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+    schemathesis.checks.response_headers_conformance,
+    schemathesis.checks.response_schema_conformance,
+]
+CALL: dict[str, Any] = {}  # the bearer header of the database behind APP, set per test
+CREATE_UNITS = ("WH-HC-001", "WH-HC-002", "WH-WD-001")
+# Text the generator may choose in a new case: the rest (identity numbers with their check
+# digit, a campaign and unit that exist, a unique student) it could hardly hit by chance.
+FREE_TEXT = {
+    "worker": ("name", "phone", "work_unit", "address", "employment_status", "hardship_cause"),
+    "student": ("name", "school", "major", "admitted_school", "ethnicity", "relation"),
+}
+
+
+class CaseChains(API.as_state_machine()):  # type: ignore[misc]
+    created = 0
+
+    def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+        return {"headers": CALL["headers"]}
+
+    def before_call(self, case: schemathesis.Case) -> None:
+        if case.method.upper() == "POST" and case.path == "/api/cases":
+            case.body = creatable(case.body, CALL["campaign"])
+
+    def validate_response(
+        self,
+        response: Any,
+        case: schemathesis.Case,
+        additional_checks: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs or None)
+
+
+def creatable(generated: Any, campaign: int) -> dict[str, Any]:
+    """A new case that can be created, with the generator's free text where it gave some."""
+    CaseChains.created += 1
+    body: dict[str, Any] = {
+        "campaign": campaign,
+        "unit": CREATE_UNITS[CaseChains.created % len(CREATE_UNITS)],
+        "worker": worker(),
+        "student": student(),
+    }
+    if isinstance(generated, dict):
+        for part, fields in FREE_TEXT.items():
+            given = generated.get(part)
+            if isinstance(given, dict):
+                body[part].update({k: v for k, v in given.items() if k in fields})
+    return body
+
+
+def test_case_answers_link_to_the_case_with_its_version() -> None:
+    document = APP.openapi()
+    for path, method, status in [
+        ("/api/cases", "post", "201"),
+        ("/api/cases/{case_id}", "get", "200"),
+        ("/api/cases/{case_id}", "patch", "200"),
+        ("/api/cases/{case_id}/events", "post", "200"),
+    ]:
+        links = document["paths"][path][method]["responses"][status]["links"]
+        assert set(links) == {"ReadCase", "AmendCase", "FireEvent", "ReadHistory"}, path
+        assert links["FireEvent"]["requestBody"] == {"version": "$response.body#/version"}
+        assert links["AmendCase"]["parameters"]["header.If-Match"] == "$response.body#/version"
+
+
+def test_chains_of_create_patch_and_events_never_fail_the_contract(fuzzed: Fuzzed) -> None:
+    CALL.update(headers=fuzzed.bearer(), campaign=fuzzed.campaign)
+    CaseChains.run(
+        settings=settings(
+            BOUNDED,
+            stateful_step_count=STEPS,
+        )
+    )
+    with fuzzed.engine.connect() as conn:
+        created = conn.execute(text("SELECT count(*) FROM aid_case")).scalar_one()
+        fired = conn.execute(
+            text("SELECT count(*) FROM audit_entry WHERE event NOT IN ('create', 'amend')")
+        ).scalar_one()
+    assert created > 3, "no chain started: POST /api/cases never created a case"
+    assert fired > 0, "no chain reached an event"
+
+
+# -- what the fuzzing found, pinned -------------------------------------------------------------
+
+
+def nullable_fields(schema: dict[str, Any], components: dict[str, Any], at: str = "") -> list[str]:
+    """Every property of a request body (nested objects too), as dotted paths."""
+    if "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[1]]
+    out = []
+    for name, prop in schema.get("properties", {}).items():
+        out.append(f"{at}{name}")
+        for option in [prop, *prop.get("anyOf", [])]:
+            if "$ref" in option:
+                out += nullable_fields(option, components, f"{at}{name}.")
+    return out
+
+
+def patch_fields() -> list[tuple[str, str]]:
+    document = APP.openapi()
+    components = document["components"]["schemas"]
+    out = []
+    for path, operations in document["paths"].items():
+        body = operations.get("patch", {}).get("requestBody", {}).get("content", {})
+        if "application/json" in body:
+            for field in nullable_fields(body["application/json"]["schema"], components):
+                out.append((path, field))
+    return out
+
+
+def nested(field: str, value: Any) -> dict[str, Any]:
+    head, _, rest = field.partition(".")
+    return {head: nested(rest, value) if rest else value}
+
+
+PATCH_FIELDS = patch_fields()
+
+
+def test_every_patch_field_is_tried_with_null() -> None:
+    assert ("/api/units/{code}", "name") in PATCH_FIELDS
+    assert ("/api/cases/{case_id}", "worker.name") in PATCH_FIELDS
+    assert ("/api/users/{username}", "display_name") in PATCH_FIELDS
+
+
+@pytest.mark.parametrize(("path", "field"), PATCH_FIELDS, ids=[f"{p} {f}" for p, f in PATCH_FIELDS])
+def test_a_null_in_any_patch_field_is_refused_or_clears_never_a_500(
+    fuzzed: Fuzzed, path: str, field: str
+) -> None:
+    """Found by the chains (PATCH /api/units/WH {"name": null} → NOT NULL violation, 500): null
+    either clears a field that may be empty or is a 422 naming the field."""
+    url = path.format(code="WH-HC-001", case_id=1, username="fuzz.all")
+    response = fuzzed.client.patch(url, json=nested(field, None), headers=fuzzed.bearer())
+    assert response.status_code in {200, 422}, response.text
+    if response.status_code == 422:
+        assert response.json()["details"][0]["field"] == field, response.text
