@@ -20,12 +20,13 @@ Bounded and deterministic for CI (derandomize, no example database); SQLite and 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import functools
 import itertools
-import datetime as dt
+import os
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,19 +44,21 @@ from api.deps import Services
 from api.pages import COOKIE
 from api.security import issue_token, session_token
 from states import CaseEvent
+from tests.conftest import _wipe as wipe
 from tests.factories import actor_of, new_case, student, weihai, worker
 from workflow.cases.engine import apply_event
 from workflow.cases.models import Case
 from workflow.clock import ManualClock
 from workflow.config import Settings
-from workflow.db import make_engine, transaction
-from workflow.migrate import upgrade
+from workflow.db import transaction
+from workflow.identity import make_id_number
 from workflow.roles import SCHEDULER, Actor
 from workflow.users.models import Role, User
 from workflow.users.service import hash_password
 
-MAX_EXAMPLES = 25
-STEPS = 6
+# CI's budget; JINQIU_FUZZ_EXAMPLES=500 JINQIU_FUZZ_RANDOM=1 searches deeper, with new examples.
+MAX_EXAMPLES = int(os.environ.get("JINQIU_FUZZ_EXAMPLES", "25"))
+STEPS = 8
 FUZZER = "fuzz.all"
 PASSWORD = "fuzz-password-42"
 # Every role but the service's own, at the city union: each handler is reached past its
@@ -65,7 +68,7 @@ SETTINGS = Settings(secret_key="fuzz-secret-key-0123456789abcdef", token_minutes
 NOW = dt.datetime(2024, 7, 20, 9, 0)
 BOUNDED = settings(
     max_examples=MAX_EXAMPLES,
-    derandomize=True,
+    derandomize=not os.environ.get("JINQIU_FUZZ_RANDOM"),
     database=None,
     deadline=None,
     suppress_health_check=list(HealthCheck),
@@ -77,12 +80,74 @@ case_t = Case.__table__  # type: ignore[attr-defined]
 APP = create_app(engine=create_engine("sqlite://"), clock=ManualClock(NOW), settings=SETTINGS)
 
 
+@functools.cache
+def password_hash() -> str:
+    return hash_password(PASSWORD)  # once: Argon2 is slow on purpose
+
+
+def fire(engine: Engine, clock: ManualClock, case_id: int, event: str, who: Actor) -> None:
+    with transaction(engine) as conn:
+        version = conn.execute(select(case_t.c.version).where(case_t.c.id == case_id)).scalar_one()
+        apply_event(conn, case_id=case_id, event=event, expected_version=version, actor=who,
+                    clock=clock, opinion="同意")
+
+
+def seed(engine: Engine, clock: ManualClock) -> int:
+    """The Weihai tree, the 2024 campaign (its id returned), the fuzzer; three cases in survey,
+    then one case waiting in each later state (the city's approval step, disbursement and
+    follow-up included), so fuzzed events reach every effect. The clock ends on 2024-08-09."""
+    _tree, campaign = weihai(engine, clock)
+    with transaction(engine) as conn:
+        wh = conn.execute(text("SELECT id FROM unit WHERE code = 'WH'")).scalar_one()
+        conn.execute(
+            user_t.insert().values(
+                username=FUZZER,
+                password_hash=password_hash(),
+                display_name="模糊测试",
+                unit_id=wh,
+                roles=ROLES,
+                is_active=True,
+                created_at=clock.now(),
+            )
+        )
+    for unit in ("WH-HC-001", "WH-HC-002", "WH-WD-001"):
+        new_case(engine, clock, campaign, unit)
+    later = [new_case(engine, clock, campaign, "WH-HC-001") for _ in range(5)]
+    clerk, reviewer = actor_of(engine, "WH-HC-001", "clerk"), actor_of(engine, "WH-HC", "reviewer")
+    for case_id in later:
+        fire(engine, clock, case_id, "submit", clerk)
+    clock.set(dt.datetime(2024, 8, 1, 10))
+    for case_id in later[1:]:
+        fire(engine, clock, case_id, "verify", reviewer)
+    clock.set(dt.datetime(2024, 8, 9, 10))  # five working days after 8/1: publicity is over
+    for case_id in later[2:]:
+        fire(engine, clock, case_id, "end_publicity", SCHEDULER)
+        for unit in ("WH-HC-001", "WH-HC"):
+            fire(engine, clock, case_id, "approve", actor_of(engine, unit, "approver"))
+    for case_id in later[3:]:
+        fire(engine, clock, case_id, "approve", actor_of(engine, "WH", "approver"))
+    fire(engine, clock, later[4], "pay", actor_of(engine, "WH", "finance"))
+    return campaign
+
+
 @dataclass
 class Fuzzed:
+    """The seeded database behind APP, and how the fuzzer signs in to it."""
+
     engine: Engine
     clock: ManualClock
-    campaign: int
     client: TestClient
+    campaign: int = 0
+    created: Iterator[int] = field(default_factory=itertools.count)
+    answered: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+
+    def reset(self) -> None:
+        """The same data again, ids included: each chain starts from one state, so Hypothesis
+        replays a chain exactly (to shrink it) and the run does not depend on the ones before."""
+        wipe(self.engine)
+        self.clock.set(NOW)
+        self.campaign = seed(self.engine, self.clock)
+        self.created = itertools.count()
 
     def bearer(self) -> dict[str, str]:
         token = issue_token(SETTINGS, FUZZER, self.clock.now(), self.generation())
@@ -102,76 +167,15 @@ class Fuzzed:
             )
 
 
-@functools.cache
-def password_hash() -> str:
-    return hash_password(PASSWORD)  # once: Argon2 is slow on purpose
-
-
-def fire(engine: Engine, clock: ManualClock, case_id: int, event: str, who: Actor) -> None:
-    with transaction(engine) as conn:
-        version = conn.execute(select(case_t.c.version).where(case_t.c.id == case_id)).scalar_one()
-        apply_event(conn, case_id=case_id, event=event, expected_version=version, actor=who,
-                    clock=clock, opinion="同意")
-
-
-def seed_cases(engine: Engine, clock: ManualClock, campaign: int) -> None:
-    """Three cases in survey, then one case waiting in each later state (the city's approval
-    step, disbursement, follow-up included), so the fuzzed events reach every effect. The clock
-    ends on 2024-08-09, publicity over."""
-    for unit in ("WH-HC-001", "WH-HC-002", "WH-WD-001"):
-        new_case(engine, clock, campaign, unit)
-    later = [new_case(engine, clock, campaign, "WH-HC-001") for _ in range(5)]
-    clerk, reviewer = actor_of(engine, "WH-HC-001", "clerk"), actor_of(engine, "WH-HC", "reviewer")
-    for case_id in later:
-        fire(engine, clock, case_id, "submit", clerk)
-    clock.set(dt.datetime(2024, 8, 1, 10))
-    for case_id in later[1:]:
-        fire(engine, clock, case_id, "verify", reviewer)
-    clock.set(dt.datetime(2024, 8, 9, 10))  # five working days after 8/1
-    for case_id in later[2:]:
-        fire(engine, clock, case_id, "end_publicity", SCHEDULER)
-        for unit in ("WH-HC-001", "WH-HC"):
-            fire(engine, clock, case_id, "approve", actor_of(engine, unit, "approver"))
-    for case_id in later[3:]:
-        fire(engine, clock, case_id, "approve", actor_of(engine, "WH", "approver"))
-    fire(engine, clock, later[4], "pay", actor_of(engine, "WH", "finance"))
-
-
-def serve_from(engine: Engine) -> Iterator[Fuzzed]:
-    """The Weihai tree, the 2024 campaign, cases in every state and the fuzzer, behind APP."""
+@pytest.fixture
+def fuzzed(db: Engine) -> Iterator[Fuzzed]:
+    """The seeded database (SQLite, then PostgreSQL) behind APP."""
     clock = ManualClock(NOW)
-    _tree, campaign = weihai(engine, clock)
-    with transaction(engine) as conn:
-        wh = conn.execute(text("SELECT id FROM unit WHERE code = 'WH'")).scalar_one()
-        conn.execute(
-            user_t.insert().values(
-                username=FUZZER,
-                password_hash=password_hash(),
-                display_name="模糊测试",
-                unit_id=wh,
-                roles=ROLES,
-                is_active=True,
-                created_at=clock.now(),
-            )
-        )
-    seed_cases(engine, clock, campaign)
-    APP.state.services = Services(engine=engine, clock=clock, settings=SETTINGS)
+    APP.state.services = Services(engine=db, clock=clock, settings=SETTINGS)
     with TestClient(APP, raise_server_exceptions=False, follow_redirects=False) as client:
-        yield Fuzzed(engine=engine, clock=clock, campaign=campaign, client=client)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def fuzzed(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fuzzed]:
-    """A fresh database (SQLite, then PostgreSQL) behind APP."""
-    if request.param == "postgresql":
-        yield from serve_from(request.getfixturevalue("pg"))
-        return
-    engine = make_engine(f"sqlite:///{tmp_path / 'fuzz.db'}")
-    upgrade(engine)
-    try:
-        yield from serve_from(engine)
-    finally:
-        engine.dispose()
+        state = Fuzzed(engine=db, clock=clock, client=client)
+        state.reset()
+        yield state
 
 
 # -- the pages' forms ---------------------------------------------------------------------------
@@ -210,9 +214,9 @@ def pages_document() -> dict[str, Any]:
     for name, schema in document["components"]["schemas"].items():
         if not name.startswith("Body_"):
             continue
-        for field, hints in FORM_FIELDS.items():
-            if field in schema["properties"]:
-                schema["properties"][field].update(hints)
+        for key, hints in FORM_FIELDS.items():
+            if key in schema["properties"]:
+                schema["properties"][key].update(hints)
         if "cases" in schema["properties"]:
             schema["properties"]["cases"].update(items=BULK_ITEM, minItems=1)
     return document
@@ -311,16 +315,16 @@ FREE_TEXT = {
     "worker": ("name", "phone", "work_unit", "address", "employment_status", "hardship_cause"),
     "student": ("name", "school", "major", "admitted_school", "ethnicity", "relation"),
 }
-_created = itertools.count()
 
 
-def creatable(generated: Any, campaign: int) -> dict[str, Any]:
+def creatable(generated: Any, state: Fuzzed) -> dict[str, Any]:
     """A new case that can be created, with the generator's free text where it gave some."""
+    n = next(state.created)
     body: dict[str, Any] = {
-        "campaign": campaign,
-        "unit": CREATE_UNITS[next(_created) % len(CREATE_UNITS)],
+        "campaign": state.campaign,
+        "unit": CREATE_UNITS[n % len(CREATE_UNITS)],
         "worker": worker(),
-        "student": student(),
+        "student": student(id_number=make_id_number("371002", dt.date(2007, 1, 1), 100 + n)),
     }
     if isinstance(generated, dict):
         for part, fields in FREE_TEXT.items():
@@ -334,12 +338,19 @@ class Signed:
     """Each step signed in afresh (a step that changed the fuzzer's password revoked the token
     before), checked like test_openapi_fuzz; a new case is one that can be created."""
 
+    def setup(self) -> None:
+        BEHIND[-1].reset()
+
     def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
         return {"headers": BEHIND[-1].bearer()}
 
     def before_call(self, case: schemathesis.Case) -> None:
         if case.method.upper() == "POST" and case.path == "/api/cases":
-            case.body = creatable(case.body, BEHIND[-1].campaign)
+            case.body = creatable(case.body, BEHIND[-1])
+
+    def after_call(self, response: Any, case: schemathesis.Case) -> None:
+        BEHIND[-1].answered[(case.method.upper(), case.path, response.status_code)] += 1
+        super().after_call(response, case)  # type: ignore[misc]  # the machine records it
 
     def validate_response(
         self, response: Any, case: schemathesis.Case, additional_checks: Any = None, **kwargs: Any
@@ -422,16 +433,13 @@ def test_case_answers_link_to_the_case_with_its_version() -> None:
 
 def test_chains_of_create_patch_and_events_never_fail_the_contract(fuzzed: Fuzzed) -> None:
     run_chains(CaseChains, fuzzed)
-    with fuzzed.engine.connect() as conn:
-        created = conn.execute(text("SELECT count(*) FROM aid_case")).scalar_one()
-        amended = conn.execute(
-            text("SELECT count(*) FROM audit_entry WHERE event = 'amend'")
-        ).scalar_one()
-        fired = conn.execute(
-            text("SELECT count(*) FROM audit_entry WHERE event NOT IN ('create', 'amend')")
-        ).scalar_one()
     # The chains went past the door: cases created, corrected and moved by events.
-    assert created > 3 and amended > 0 and fired > 0, (created, amended, fired)
+    done = {(method, path) for method, path, status in fuzzed.answered if status < 300}
+    assert {
+        ("POST", "/api/cases"),
+        ("PATCH", "/api/cases/{case_id}"),
+        ("POST", "/api/cases/{case_id}/events"),
+    } <= done, fuzzed.answered
 
 
 def test_chains_across_the_whole_api_never_fail_the_contract(fuzzed: Fuzzed) -> None:
@@ -484,10 +492,10 @@ def test_a_null_in_any_patch_field_is_refused_or_clears_never_a_500(fuzzed: Fuzz
     """Found by the chains (PATCH /api/units/WH {"name": null} → NOT NULL violation, 500): null
     either clears a field that may be empty or is a 422 naming the field."""
     wrong = []
-    for path, field in PATCH_FIELDS:
+    for path, name in PATCH_FIELDS:
         url = path.format(code="WH-HC-001", case_id=1, username=FUZZER)
-        response = fuzzed.client.patch(url, json=nested(field, None), headers=fuzzed.bearer())
-        refused_here = response.status_code == 422 and response.json()["details"][0]["field"] == field
+        response = fuzzed.client.patch(url, json=nested(name, None), headers=fuzzed.bearer())
+        refused_here = response.status_code == 422 and response.json()["details"][0]["field"] == name
         if response.status_code != 200 and not refused_here:
-            wrong.append(f"PATCH {url} {field}=null: {response.status_code} {response.text[:200]}")
+            wrong.append(f"PATCH {url} {name}=null: {response.status_code} {response.text[:200]}")
     assert not wrong, wrong
