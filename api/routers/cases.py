@@ -52,17 +52,27 @@ _FROM_BODY = {"case_id": "$response.body#/id"}
 
 def case_links() -> dict[str, Any]:
     return {
-        "ReadCase": {"operationRef": f"{_CASE}/get", "parameters": _FROM_BODY,
-                     "description": "读取该案件"},
-        "AmendCase": {"operationRef": f"{_CASE}/patch",
-                      "parameters": {**_FROM_BODY,
-                                     "header.If-Match": 'W/"{$response.body#/version}"'},
-                      "description": "补正该案件（If-Match 为返回的版本号）"},
-        "FireEvent": {"operationRef": f"{_CASE}~1events/post", "parameters": _FROM_BODY,
-                      "requestBody": {"version": "$response.body#/version"},
-                      "description": "对该案件办理事件（version 为返回的版本号）"},
-        "ReadHistory": {"operationRef": f"{_CASE}~1history/get", "parameters": _FROM_BODY,
-                        "description": "该案件的办理记录"},
+        "ReadCase": {
+            "operationRef": f"{_CASE}/get",
+            "parameters": _FROM_BODY,
+            "description": "读取该案件",
+        },
+        "AmendCase": {
+            "operationRef": f"{_CASE}/patch",
+            "parameters": {**_FROM_BODY, "header.If-Match": 'W/"{$response.body#/version}"'},
+            "description": "补正该案件（If-Match 为返回的版本号）",
+        },
+        "FireEvent": {
+            "operationRef": f"{_CASE}~1events/post",
+            "parameters": _FROM_BODY,
+            "requestBody": {"version": "$response.body#/version"},
+            "description": "对该案件办理事件（version 为返回的版本号）",
+        },
+        "ReadHistory": {
+            "operationRef": f"{_CASE}~1history/get",
+            "parameters": _FROM_BODY,
+            "description": "该案件的办理记录",
+        },
     }
 
 

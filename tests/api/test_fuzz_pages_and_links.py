@@ -1,18 +1,24 @@
 """Schemathesis beyond the API's single operations: the HTML pages' forms, and the API's OpenAPI
 links followed as chains (create → read / correct / fire an event → onward).
 
+The data: the Weihai tree and campaign, the fuzzer holding every role at the city union (so
+handlers are reached past their permission checks), three cases in survey and one waiting in
+each later state (archive check, publicity, the city's approval step, disbursement, follow-up).
+
 Pages: the pages router is left out of /openapi.json (`include_in_schema=False`), so the test
 draws its own document from the same routes (FastAPI's get_openapi; form parameters become
 application/x-www-form-urlencoded bodies), telling the generator what the forms really send
-(event names, "id:version" items, digits for a version, the fuzzer's own name and password
-besides others). Every request carries a real session cookie and its CSRF secret, so the
-handlers are reached; the other fields are generated, valid and invalid. Status codes are not
-a contract for pages, so each answer is checked for: no 5xx, the security headers, and a
-redirect that stays on this site (then followed once, and that page checked the same way).
+(event names, "id:version" items, small versions and ids, the fuzzer's own name and password
+besides others). Every request carries a real session cookie and its CSRF secret, the other
+fields are generated, valid and invalid. Status codes are not a contract for pages, so each
+answer is checked for: no 5xx, the security headers, a redirect that stays on this site (then
+followed once, and that page checked the same way).
 
-Links: the state machine of the API's own document (as_state_machine) chains POST /api/cases
-into GET / PATCH / events / history of the case it created, with the version the answer
-carried, and onward from each answer. Same checks as tests/api/test_openapi_fuzz.py.
+Links: Schemathesis' state machine follows the links the case answers carry (api/routers/
+cases.py) — plus, for these chains only, "open a listed case" and "fire an event the answer
+allows" — through the cases' operations; a second machine follows every link Schemathesis
+infers across the whole API. Each chain starts from the same seeded data (replayable, so
+Hypothesis can shrink a failure). Same checks as tests/api/test_openapi_fuzz.py.
 
 Bounded and deterministic for CI (derandomize, no example database); SQLite and PostgreSQL.
 """
@@ -88,8 +94,15 @@ def password_hash() -> str:
 def fire(engine: Engine, clock: ManualClock, case_id: int, event: str, who: Actor) -> None:
     with transaction(engine) as conn:
         version = conn.execute(select(case_t.c.version).where(case_t.c.id == case_id)).scalar_one()
-        apply_event(conn, case_id=case_id, event=event, expected_version=version, actor=who,
-                    clock=clock, opinion="同意")
+        apply_event(
+            conn,
+            case_id=case_id,
+            event=event,
+            expected_version=version,
+            actor=who,
+            clock=clock,
+            opinion="同意",
+        )
 
 
 def seed(engine: Engine, clock: ManualClock) -> int:
@@ -243,7 +256,9 @@ def same_site(location: str) -> bool:
     browser has dropped tabs and newlines and read backslashes as slashes."""
     seen = location.replace("\\", "/").replace("\t", "").replace("\n", "").replace("\r", "")
     parts = urlsplit(seen)
-    return not parts.scheme and not parts.netloc and seen.startswith("/") and not seen.startswith("//")
+    return (
+        not parts.scheme and not parts.netloc and seen.startswith("/") and not seen.startswith("//")
+    )
 
 
 def redirects_stay_here(_ctx: Any, response: Any, _case: Any) -> bool:
@@ -381,17 +396,19 @@ def chains_document() -> dict[str, Any]:
         for k in range(LISTED)
     }
     for path, method, status in CASE_ANSWERS:
-        document["paths"][path][method]["responses"][status]["links"].update({
-            f"FireAllowed{i}": {
-                "operationRef": f"{CASE}~1events/post",
-                "parameters": {"case_id": "$response.body#/id"},
-                "requestBody": {
-                    "event": f"$response.body#/allowed_events/{i}",
-                    "version": "$response.body#/version",
-                },
+        document["paths"][path][method]["responses"][status]["links"].update(
+            {
+                f"FireAllowed{i}": {
+                    "operationRef": f"{CASE}~1events/post",
+                    "parameters": {"case_id": "$response.body#/id"},
+                    "requestBody": {
+                        "event": f"$response.body#/allowed_events/{i}",
+                        "version": "$response.body#/version",
+                    },
+                }
+                for i in range(ALLOWED)
             }
-            for i in range(ALLOWED)
-        })
+        )
     return document
 
 
@@ -428,7 +445,9 @@ def test_case_answers_link_to_the_case_with_its_version() -> None:
         links = document["paths"][path][method]["responses"][status]["links"]
         assert set(links) == {"ReadCase", "AmendCase", "FireEvent", "ReadHistory"}, path
         assert links["FireEvent"]["requestBody"] == {"version": "$response.body#/version"}
-        assert links["AmendCase"]["parameters"]["header.If-Match"] == 'W/"{$response.body#/version}"'
+        assert (
+            links["AmendCase"]["parameters"]["header.If-Match"] == 'W/"{$response.body#/version}"'
+        )
 
 
 def test_chains_of_create_patch_and_events_never_fail_the_contract(fuzzed: Fuzzed) -> None:
@@ -495,7 +514,9 @@ def test_a_null_in_any_patch_field_is_refused_or_clears_never_a_500(fuzzed: Fuzz
     for path, name in PATCH_FIELDS:
         url = path.format(code="WH-HC-001", case_id=1, username=FUZZER)
         response = fuzzed.client.patch(url, json=nested(name, None), headers=fuzzed.bearer())
-        refused_here = response.status_code == 422 and response.json()["details"][0]["field"] == name
+        refused_here = (
+            response.status_code == 422 and response.json()["details"][0]["field"] == name
+        )
         if response.status_code != 200 and not refused_here:
             wrong.append(f"PATCH {url} {name}=null: {response.status_code} {response.text[:200]}")
     assert not wrong, wrong
