@@ -66,9 +66,8 @@ from workflow.users.service import hash_password
 MAX_EXAMPLES = int(os.environ.get("JINQIU_FUZZ_EXAMPLES", "25"))
 STEPS = 8
 FUZZER = "fuzz.all"
-CLERK = (
-    "fuzz.clerk"  # a clerk of WH-HC-002: the pages as most users see them, most cases not theirs
-)
+# A clerk of WH-HC-002: the pages as most users see them, most seeded cases outside their scope.
+CLERK = "fuzz.clerk"
 PASSWORD = "fuzz-password-42"
 # Every role but the service's own, at the city union: each handler is reached past its
 # permission check, so the fuzzing exercises the work itself.
