@@ -16,11 +16,11 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
-from api.deps import Services, ServicesDep, actor_of
-from api.errors import TooManyAttempts, Unauthorized
-from api.flash import read_message, sign_message
-from api.schemas import MAX_DB_INT, BulkEventIn, EventIn, PathId, QueryId
-from api.security import (
+from jinqiu.api.deps import Services, ServicesDep, actor_of
+from jinqiu.api.errors import TooManyAttempts, Unauthorized
+from jinqiu.api.flash import read_message, sign_message
+from jinqiu.api.schemas import MAX_DB_INT, BulkEventIn, EventIn, PathId, QueryId
+from jinqiu.api.security import (
     check_throttle,
     clear_failures,
     client_address,
@@ -29,24 +29,24 @@ from api.security import (
     session_token,
     throttle_keys,
 )
-from states import CaseState
-from states.diagram import LABELS, to_svg
-from workflow.campaigns.models import Campaign
-from workflow.cases.engine import apply_event
-from workflow.cases.pii import view_case
-from workflow.cases.reads import CaseFilter, list_cases
-from workflow.clock import as_china
-from workflow.dashboard.service import DashboardQuery, dashboard
-from workflow.db import transaction
-from workflow.errors import DomainError, GuardFailed, NotFound
-from workflow.money import format_yuan
-from workflow.roles import Actor, permissions_of
-from workflow.statistics.compute import statistics
-from workflow.statistics.xlsx import workbook
-from workflow.units.models import ACTS_AS, Unit, UnitLevel
-from workflow.users.models import Role, User
-from workflow.users.service import DUMMY_HASH, password_matches, revoke_sessions
-from workflow.validation import validation_failed
+from jinqiu.states import CaseState
+from jinqiu.states.diagram import LABELS, to_svg
+from jinqiu.workflow.campaigns.models import Campaign
+from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.cases.pii import view_case
+from jinqiu.workflow.cases.reads import CaseFilter, list_cases
+from jinqiu.workflow.clock import as_china
+from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.errors import DomainError, GuardFailed, NotFound
+from jinqiu.workflow.money import format_yuan
+from jinqiu.workflow.roles import Actor, permissions_of
+from jinqiu.workflow.statistics.compute import statistics
+from jinqiu.workflow.statistics.xlsx import workbook
+from jinqiu.workflow.units.models import ACTS_AS, Unit, UnitLevel
+from jinqiu.workflow.users.models import Role, User
+from jinqiu.workflow.users.service import DUMMY_HASH, password_matches, revoke_sessions
+from jinqiu.workflow.validation import validation_failed
 
 COOKIE = "jinqiu_session"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -323,7 +323,7 @@ def queue_page(
 
 
 def _may_fire_somewhere(actor: Actor, event: str) -> bool:
-    from states import TRANSITIONS
+    from jinqiu.states import TRANSITIONS
 
     return any(t.event.value == event and t.permission in permissions_of(actor.roles)
                for t in TRANSITIONS)
@@ -404,7 +404,7 @@ def case_event(
 # -- help -----------------------------------------------------------------------------------------
 @router.get("/help/machine", response_class=HTMLResponse)
 def machine_page(request: Request, session: PageSession) -> HTMLResponse:
-    from states import TRANSITIONS
+    from jinqiu.states import TRANSITIONS
 
     return render(request, "machine.html", session, svg=to_svg(), transitions=TRANSITIONS)
 

@@ -49,10 +49,10 @@ from bench.seeding import (
     sql_time,
     timed,
 )
-from workflow.clock import ManualClock
-from workflow.dashboard.counters import recount, stored
-from workflow.dashboard.service import DashboardQuery, dashboard
-from workflow.roles import Actor
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.dashboard.counters import recount, stored
+from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
+from jinqiu.workflow.roles import Actor
 
 TARGET_MS = 300.0
 TODAY = dt.date(2024, 8, 14)  # archive checks and publicity under way; the survey is over

@@ -49,21 +49,21 @@ from sqlalchemy.engine import make_url
 
 from bench.common import BenchDatabase, bench_database, default_db_url, percentile, say
 from bench.seeding import IdNumbers, loadavg, pg_schema
-from workflow.audit.models import AuditEntry
-from workflow.campaigns.checks import uncovered_years
-from workflow.campaigns.schema import CampaignFile
-from workflow.campaigns.service import load_campaign
-from workflow.cases.models import Case
-from workflow.cases.schema import CaseCreate
-from workflow.cases.service import create_case
-from workflow.clock import SystemClock
-from workflow.dashboard.counters import recount, stored
-from workflow.db import transaction
-from workflow.demo.units import seed_weihai_tree
-from workflow.roles import Actor
-from workflow.units.models import Unit
-from workflow.users.models import Role
-from workflow.users.service import UserCreate, create_user
+from jinqiu.demo.units import seed_weihai_tree
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.campaigns.checks import uncovered_years
+from jinqiu.workflow.campaigns.schema import CampaignFile
+from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.cases.schema import CaseCreate
+from jinqiu.workflow.cases.service import create_case
+from jinqiu.workflow.clock import SystemClock
+from jinqiu.workflow.dashboard.counters import recount, stored
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.units.models import Unit
+from jinqiu.workflow.users.models import Role
+from jinqiu.workflow.users.service import UserCreate, create_user
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIHAI = ROOT / "examples" / "campaigns" / "weihai-2024.json"
@@ -262,7 +262,7 @@ def bind_socket(self):
         sock.set_inheritable(True)
     return sock
 uvicorn.config.Config.bind_socket = bind_socket
-from api.cli import main
+from jinqiu.api.cli import main
 sys.argv[0] = "jinqiu"
 main()
 """

@@ -28,23 +28,23 @@ import psycopg
 from sqlalchemy import Engine, func, select
 
 from bench.common import BenchDatabase, Timings, bench_database, default_db_url, say
-from states import CaseEvent, CaseState
-from workflow.audit.chain import verify_chains
-from workflow.audit.models import AuditEntry
-from workflow.campaigns.models import FundSource
-from workflow.campaigns.schema import CampaignFile
-from workflow.campaigns.service import load_campaign
-from workflow.cases.engine import apply_event
-from workflow.cases.models import Case
-from workflow.cases.schema import CaseCreate
-from workflow.cases.service import create_case
-from workflow.clock import ManualClock
-from workflow.dashboard.counters import recount, stored
-from workflow.db import transaction
-from workflow.demo.synthetic import SCHOOLS, family
-from workflow.demo.units import seed_weihai_tree
-from workflow.roles import SCHEDULER, Actor
-from workflow.units.models import Unit
+from jinqiu.demo.synthetic import SCHOOLS, family
+from jinqiu.demo.units import seed_weihai_tree
+from jinqiu.states import CaseEvent, CaseState
+from jinqiu.workflow.audit.chain import verify_chains
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.campaigns.models import FundSource
+from jinqiu.workflow.campaigns.schema import CampaignFile
+from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.cases.schema import CaseCreate
+from jinqiu.workflow.cases.service import create_case
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.dashboard.counters import recount, stored
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.roles import SCHEDULER, Actor
+from jinqiu.workflow.units.models import Unit
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGN_FILE = ROOT / "examples" / "campaigns" / "weihai-2024.json"

@@ -29,10 +29,10 @@ import psycopg
 from sqlalchemy import Engine, text
 
 from bench.common import BenchDatabase, say
-from workflow.campaigns.schema import CampaignFile
-from workflow.campaigns.service import load_campaign
-from workflow.clock import ManualClock
-from workflow.db import transaction
+from jinqiu.workflow.campaigns.schema import CampaignFile
+from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import transaction
 
 T = TypeVar("T")
 

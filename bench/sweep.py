@@ -53,8 +53,8 @@ from bench.seeding import (
     say_load,
     timed,
 )
-from workflow.clock import ManualClock
-from workflow.deadlines.sweep import SweepReport, sweep
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.deadlines.sweep import SweepReport, sweep
 
 BASE_URL = "https://jinqiu.example.org"
 WRITTEN = ("reminder_ledger", "outbox_message", "inbox_message")  # what a sweep writes

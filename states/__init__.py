@@ -1,6 +1,6 @@
 """The case lifecycle, declared as data with `transitions`; imports nothing of the service."""
 
-from states.case_lifecycle import (
+from jinqiu.states.case_lifecycle import (
     ENDED_WITHOUT_AID,
     MACHINE,
     OPEN_STATES,

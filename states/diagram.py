@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from states.case_lifecycle import STATE_NAMES, TRANSITIONS, CaseState
+from jinqiu.states.case_lifecycle import STATE_NAMES, TRANSITIONS, CaseState
 
 MAIN = [CaseState.SURVEY, CaseState.ARCHIVE_CHECK, CaseState.PUBLICITY, CaseState.APPROVAL,
         CaseState.DISBURSEMENT, CaseState.FOLLOW_UP, CaseState.CLOSED]

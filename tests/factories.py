@@ -10,18 +10,18 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from workflow.campaigns.schema import CampaignFile
-from workflow.campaigns.service import load_campaign
-from workflow.cases.models import Case
-from workflow.cases.schema import CaseCreate
-from workflow.cases.service import create_case
-from workflow.clock import Clock
-from workflow.db import transaction
-from workflow.demo.synthetic import family
-from workflow.demo.units import Tree, seed_weihai_tree
-from workflow.identity import make_id_number
-from workflow.roles import Actor
-from workflow.units.models import Unit
+from jinqiu.demo.synthetic import family
+from jinqiu.demo.units import Tree, seed_weihai_tree
+from jinqiu.workflow.campaigns.schema import CampaignFile
+from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.cases.schema import CaseCreate
+from jinqiu.workflow.cases.service import create_case
+from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.identity import make_id_number
+from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.units.models import Unit
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIHAI = ROOT / "examples" / "campaigns" / "weihai-2024.json"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from states import Permission
-from workflow.users.models import Role
+from jinqiu.states import Permission
+from jinqiu.workflow.users.models import Role
 
 
 class Grant(StrEnum):

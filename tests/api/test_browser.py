@@ -33,19 +33,19 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine, select, text
 
-from api.app import create_app
-from states import CaseState
-from states.diagram import LABELS
+from jinqiu.api.app import create_app
+from jinqiu.states import CaseState
+from jinqiu.states.diagram import LABELS
+from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.config import Settings
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.roles import SCHEDULER
+from jinqiu.workflow.users.models import User
+from jinqiu.workflow.users.service import hash_password
 from tests.conftest import IN_CI, _wipe
 from tests.factories import ROOT, actor, new_case, weihai
-from workflow.cases.engine import apply_event
-from workflow.cases.models import Case
-from workflow.clock import ManualClock
-from workflow.config import Settings
-from workflow.db import transaction
-from workflow.roles import SCHEDULER
-from workflow.users.models import User
-from workflow.users.service import hash_password
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [

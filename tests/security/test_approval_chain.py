@@ -11,21 +11,21 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text, update
 
-from api.pages import queue_filter
+from jinqiu.api.pages import queue_filter
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.cases.engine import allowed_events, current_approval_level, load_context
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.cases.reads import CaseFilter, list_cases
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.errors import PermissionDenied
+from jinqiu.workflow.roles import SCHEDULER, Actor
+from jinqiu.workflow.units.models import UnitLevel
+from jinqiu.workflow.units.service import UnitCreate, create_unit
+from jinqiu.workflow.users.models import Role, User
 from tests.api.conftest import World
 from tests.factories import actor_of, case_row, new_case, student, weihai, worker
 from tests.workflow.cases.test_engine import fire
-from workflow.audit.models import AuditEntry
-from workflow.cases.engine import allowed_events, current_approval_level, load_context
-from workflow.cases.models import Case
-from workflow.cases.reads import CaseFilter, list_cases
-from workflow.clock import ManualClock
-from workflow.db import transaction
-from workflow.errors import PermissionDenied
-from workflow.roles import SCHEDULER, Actor
-from workflow.units.models import UnitLevel
-from workflow.units.service import UnitCreate, create_unit
-from workflow.users.models import Role, User
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
@@ -253,7 +253,7 @@ def test_a_city_direct_case_is_approved_through_http(world: World) -> None:
     case = event(case, "reviewer.wh", "verify", opinion="档案核查无误")
     world.clock.set(PUBLICITY_OVER)
     with transaction(world.engine) as conn:
-        from workflow.cases.engine import apply_event
+        from jinqiu.workflow.cases.engine import apply_event
 
         apply_event(
             conn,

@@ -10,8 +10,8 @@ from collections import deque
 import pytest
 from transitions import Machine
 
-import states
-from states import (
+import jinqiu.states
+from jinqiu.states import (
     ENDED_WITHOUT_AID,
     MACHINE,
     OPEN_STATES,
@@ -24,7 +24,7 @@ from states import (
     select_transition,
     to_mermaid,
 )
-from states.case_lifecycle import TABLE, build_machine
+from jinqiu.states.case_lifecycle import TABLE, build_machine
 
 S, E = CaseState, CaseEvent
 REVIEWABLE = {S.ARCHIVE_CHECK, S.PUBLICITY, S.APPROVAL}
@@ -68,10 +68,10 @@ class TestTheTableCompilesIntoTheMachine:
 class TestTheMachineIsSharedNotPerCase:
     def test_the_machine_is_one_shared_object(self) -> None:
         assert isinstance(MACHINE, Machine)
-        assert states.MACHINE is states.case_lifecycle.MACHINE
+        assert jinqiu.states.MACHINE is jinqiu.states.case_lifecycle.MACHINE
 
     def test_no_case_is_attached_to_the_machine_as_a_model(self) -> None:
-        import workflow.cases.engine  # noqa: F401  (the engine must not attach models either)
+        import jinqiu.workflow.cases.engine  # noqa: F401  (the engine must not attach models either)
 
         for state in CaseState:
             for event in events_from(state):
@@ -197,8 +197,8 @@ class TestTheMainPath:
             assert select_transition(state, E.PAY, approval_step=0, approval_levels=1) is None
 
     def test_guards_and_effects_named_in_the_table_are_implemented(self) -> None:
-        from workflow.cases.effects import EFFECTS
-        from workflow.guards import GUARDS
+        from jinqiu.workflow.cases.effects import EFFECTS
+        from jinqiu.workflow.guards import GUARDS
 
         for t in TRANSITIONS:
             assert set(t.guards) <= GUARDS.keys(), t.event

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from states import (
+from jinqiu.states import (
     STATE_NAMES,
     CaseEvent,
     CaseState,
@@ -25,16 +25,22 @@ from states import (
     events_from,
     select_transition,
 )
-from workflow.audit.chain import GENESIS, entry_hash
-from workflow.audit.models import AuditEntry
-from workflow.campaigns.models import Campaign
-from workflow.campaigns.service import RULES
-from workflow.cases.effects import EFFECTS, EffectContext
-from workflow.cases.facts import CampaignRules, CaseFacts, GuardContext, StudentFacts, WorkerFacts
-from workflow.cases.models import Case, Student, Worker
-from workflow.clock import Clock
-from workflow.dashboard.counters import count_state_change
-from workflow.errors import (
+from jinqiu.workflow.audit.chain import GENESIS, entry_hash
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.campaigns.models import Campaign
+from jinqiu.workflow.campaigns.service import RULES
+from jinqiu.workflow.cases.effects import EFFECTS, EffectContext
+from jinqiu.workflow.cases.facts import (
+    CampaignRules,
+    CaseFacts,
+    GuardContext,
+    StudentFacts,
+    WorkerFacts,
+)
+from jinqiu.workflow.cases.models import Case, Student, Worker
+from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.dashboard.counters import count_state_change
+from jinqiu.workflow.errors import (
     EventNotAllowed,
     GuardFailed,
     NotFound,
@@ -42,10 +48,10 @@ from workflow.errors import (
     ValidationFailed,
     VersionConflict,
 )
-from workflow.guards import run_guards
-from workflow.roles import Actor, Grant
-from workflow.units.models import ACTS_AS, Unit, UnitLevel
-from workflow.units.service import acting_levels_on_path
+from jinqiu.workflow.guards import run_guards
+from jinqiu.workflow.roles import Actor, Grant
+from jinqiu.workflow.units.models import ACTS_AS, Unit, UnitLevel
+from jinqiu.workflow.units.service import acting_levels_on_path
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 worker_t = Worker.__table__  # type: ignore[attr-defined]

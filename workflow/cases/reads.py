@@ -9,14 +9,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, exists, func, or_, select
 
-from states import CaseState
-from workflow.campaigns.models import Campaign, CampaignStateDeadline, FundSource
-from workflow.campaigns.service import RULES
-from workflow.cases.engine import allowed_events, current_approval_level, load_context
-from workflow.cases.models import Case, Student, Worker
-from workflow.errors import NotFound
-from workflow.roles import Actor
-from workflow.units.models import Unit, in_subtree
+from jinqiu.states import CaseState
+from jinqiu.workflow.campaigns.models import Campaign, CampaignStateDeadline, FundSource
+from jinqiu.workflow.campaigns.service import RULES
+from jinqiu.workflow.cases.engine import allowed_events, current_approval_level, load_context
+from jinqiu.workflow.cases.models import Case, Student, Worker
+from jinqiu.workflow.errors import NotFound
+from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.units.models import Unit, in_subtree
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 worker_t = Worker.__table__  # type: ignore[attr-defined]

@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from workflow.campaigns.models import Campaign, FundSource
-from workflow.cases.models import Case, Student, Worker
-from workflow.deadlines.models import ReportSubmission
-from workflow.money import FEN_PER_YUAN, format_wan_yuan
-from workflow.statistics.tables import STATISTICS_KIND, TABLES, Item, Table
-from workflow.units.models import Unit, in_subtree
+from jinqiu.workflow.campaigns.models import Campaign, FundSource
+from jinqiu.workflow.cases.models import Case, Student, Worker
+from jinqiu.workflow.deadlines.models import ReportSubmission
+from jinqiu.workflow.money import FEN_PER_YUAN, format_wan_yuan
+from jinqiu.workflow.statistics.tables import STATISTICS_KIND, TABLES, Item, Table
+from jinqiu.workflow.units.models import Unit, in_subtree
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 worker_t = Worker.__table__  # type: ignore[attr-defined]

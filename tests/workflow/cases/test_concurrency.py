@@ -24,19 +24,19 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, func, select
 
-from states import CaseEvent
+from jinqiu.states import CaseEvent
+from jinqiu.workflow.audit.chain import verify_chains
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.campaigns.models import FundSource
+from jinqiu.workflow.cases.engine import TransitionResult, apply_event
+from jinqiu.workflow.cases.models import Case, Student, Worker
+from jinqiu.workflow.cases.schema import CaseCreate
+from jinqiu.workflow.cases.service import create_case
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.errors import DuplicateStudent, InsufficientFunds, VersionConflict
 from tests.factories import actor_of, case_row, new_case, student, weihai, worker
 from tests.workflow.cases.test_engine import CITY, DISTRICT, GRASSROOTS, drive_to_approval, fire
-from workflow.audit.chain import verify_chains
-from workflow.audit.models import AuditEntry
-from workflow.campaigns.models import FundSource
-from workflow.cases.engine import TransitionResult, apply_event
-from workflow.cases.models import Case, Student, Worker
-from workflow.cases.schema import CaseCreate
-from workflow.cases.service import create_case
-from workflow.clock import ManualClock
-from workflow.db import transaction
-from workflow.errors import DuplicateStudent, InsufficientFunds, VersionConflict
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
