@@ -52,7 +52,10 @@ unit_t = Unit.__table__  # type: ignore[attr-defined]
 CAMPAIGN_FILE = "weihai-2024.json"
 STATE_NAMES = {s.value: label for s, label in MACHINE.state_labels.items()}
 # The day's work: the lifecycle's event labels, and the statistics tables submitted.
-WORK_NAMES = {**{e.value: label for e, label in MACHINE.event_labels.items()}, "report": "报送统计表"}
+WORK_NAMES = {
+    **{e.value: label for e, label in MACHINE.event_labels.items()},
+    "report": "报送统计表",
+}
 FUND_NAMES = {
     "government": "各级党政资金",
     "donation": "社会捐助",

@@ -122,7 +122,11 @@ class _LibraryMachine(GraphMachine):
         "node": {
             "default": {"fillcolor": "#eef3f8", "stroke": "#2f6690"},
             Kind.TERMINAL.value: {"fillcolor": "#f3f3f3", "stroke": "#555555"},
-            Kind.ENDED_WITHOUT_AID.value: {"fillcolor": "#f3f3f3", "stroke": "#888888", "color": "#555555"},
+            Kind.ENDED_WITHOUT_AID.value: {
+                "fillcolor": "#f3f3f3",
+                "stroke": "#888888",
+                "color": "#555555",
+            },
         },
     }
 
@@ -365,7 +369,7 @@ def _check(machine: Machine[Any, Any, Any]) -> None:
     if len(set(names)) != len(names):
         problems.append("a state is declared twice")
     if machine.initial not in names:
-        problems.append(f"the initial state {machine.initial!r} is not declared")
+        problems.append(f"the initial state {str(machine.initial)!r} is not declared")
     elif machine.state(machine.initial).kind is not Kind.OPEN:
         problems.append("the initial state must be open")
     if isinstance(machine.initial, Enum) and set(type(machine.initial)) != set(names):
@@ -376,30 +380,34 @@ def _check(machine: Machine[Any, Any, Any]) -> None:
     used = {t.event for t in machine.transitions}
     for e in events:
         if e not in used:
-            problems.append(f"event {e!r} has no transition")
+            problems.append(f"event {str(e)!r} has no transition")
     for t in machine.transitions:
         if t.event not in events:
-            problems.append(f"event {t.event!r} is not declared")
+            problems.append(f"event {str(t.event)!r} is not declared")
         for s in (*t.sources, t.dest):
             if s not in names:
-                problems.append(f"{t.event!r}: state {s!r} is not declared")
+                problems.append(f"{str(t.event)!r}: state {str(s)!r} is not declared")
         if not set(t.overridable) <= set(t.guards):
-            problems.append(f"{t.event!r}: only guards it runs can be overridable")
+            problems.append(f"{str(t.event)!r}: only guards it runs can be overridable")
         if t.route is not None and getattr(t.route, "__name__", "<lambda>") == "<lambda>":
-            problems.append(f"{t.event!r}: a route condition needs a name (the diagram shows it)")
+            problems.append(
+                f"{str(t.event)!r}: a route condition needs a name (the diagram shows it)"
+            )
     for e in events:
         declared = machine.of_event(e)
         if len({t.label for t in declared}) > 1 or len({t.data_keys for t in declared}) > 1:
-            problems.append(f"event {e!r}: its transitions must share one label and data keys")
+            problems.append(f"event {str(e)!r}: its transitions must share one label and data keys")
     if not problems:
         leaving = {s for t in machine.transitions for s in t.sources}
         for s in machine.states:
             if s.kind is Kind.OPEN and s.name not in leaving:
-                problems.append(f"open state {s.name!r} has no transition out")
+                problems.append(f"open state {str(s.name)!r} has no transition out")
             if s.kind is not Kind.OPEN and s.name in leaving:
-                problems.append(f"{s.kind.value} state {s.name!r} has a transition out")
+                problems.append(f"{s.kind.value} state {str(s.name)!r} has a transition out")
         unreachable = set(names) - _ranks(machine).keys()
         if unreachable:
-            problems.append(f"unreachable from {machine.initial!r}: {sorted(unreachable)}")
+            problems.append(
+                f"unreachable from {str(machine.initial)!r}: {sorted(map(str, unreachable))}"
+            )
     if problems:
         raise MachineError(f"machine {machine.name!r}: " + "; ".join(problems))
