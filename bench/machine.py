@@ -40,8 +40,14 @@ def per_call_us(fn: Callable[[], object], number: int, repeat: int) -> float:
 
 
 def rebuild() -> Machine[Any, Any, Any]:
-    return Machine(name="case", label="案件状态机", states=MACHINE.states, events=CaseEvent,
-                   transitions=TRANSITIONS, initial=S.SURVEY)
+    return Machine(
+        name="case",
+        label="案件状态机",
+        states=MACHINE.states,
+        events=CaseEvent,
+        transitions=TRANSITIONS,
+        initial=S.SURVEY,
+    )
 
 
 def main(argv: list[str]) -> dict[str, Any]:
