@@ -304,6 +304,8 @@ def check(engine: Engine, world: World) -> str:
 # -- the bare-driver baseline ------------------------------------------------------------------
 
 _RAW_HASH = "ab" * 32
+# Plain strings, as a bare driver would bind them.
+SURVEY, APPROVAL, APPROVE = CaseState.SURVEY.value, CaseState.APPROVAL.value, CaseEvent.APPROVE.value
 _RAW_DATA = json.dumps({"amount": "3000.00", "fund_source": "government"})
 _RAW_CASE = (
     "CREATE TABLE raw_case (id integer PRIMARY KEY, state varchar(20) NOT NULL, "
@@ -351,7 +353,7 @@ class RawDriver:
             lite.execute(_RAW_AUDIT.format(serial="integer", json="text", ts="timestamp"))
             lite.execute("BEGIN")
             lite.executemany(
-                "INSERT INTO raw_case VALUES (?, 'survey', 1, 1, ?, '2024-07-20 01:00:00')", cases
+                f"INSERT INTO raw_case VALUES (?, '{SURVEY}', 1, 1, ?, '2024-07-20 01:00:00')", cases
             )
             lite.execute("COMMIT")
         else:
@@ -362,7 +364,7 @@ class RawDriver:
             pg.execute(_RAW_AUDIT.format(serial="serial", json="json", ts="timestamp"))
             with pg.cursor() as cur:
                 cur.executemany(
-                    "INSERT INTO raw_case VALUES (%s, 'survey', 1, 1, %s, '2024-07-20 01:00:00')",
+                    f"INSERT INTO raw_case VALUES (%s, '{SURVEY}', 1, 1, %s, '2024-07-20 01:00:00')",
                     cases,
                 )
             pg.commit()
@@ -373,8 +375,8 @@ class RawDriver:
             case_id, version = n % self.rows + 1, n // self.rows + 1
             when = base + dt.timedelta(seconds=n)
             at: object = when.isoformat(" ") if self._sqlite is not None else when
-            update = ("approval", version + 1, version + 1, _RAW_HASH, at, case_id, version)
-            insert = (case_id, version + 1, "approver.wh", "approve", "approval", "approval",
+            update = (APPROVAL, version + 1, version + 1, _RAW_HASH, at, case_id, version)
+            insert = (case_id, version + 1, "approver.wh", APPROVE, APPROVAL, APPROVAL,
                       "同意", _RAW_DATA, at, _RAW_HASH, _RAW_HASH)
             if self._sqlite is not None:
                 lite = self._sqlite

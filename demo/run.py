@@ -25,7 +25,7 @@ from jinqiu.demo.synthetic import family
 from jinqiu.demo.units import seed_weihai_tree
 from jinqiu.notifications.channels import Sender, SmtpSender
 from jinqiu.notifications.models import Channel
-from jinqiu.states import CaseEvent, CaseState
+from jinqiu.states import MACHINE, CaseEvent, CaseState
 from jinqiu.workflow.audit.chain import verify_chains
 from jinqiu.workflow.campaigns.models import FundSource
 from jinqiu.workflow.campaigns.schema import CampaignFile
@@ -50,16 +50,11 @@ fund_t = FundSource.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 
 CAMPAIGN_FILE = "weihai-2024.json"
-STATE_NAMES = {
-    "survey": "摸底申报",
-    "archive_check": "档案核查",
-    "publicity": "公示",
-    "approval": "审批",
-    "disbursement": "发放",
-    "follow_up": "回访",
-    "closed": "办结",
-    "rejected": "不予资助",
-    "withdrawn": "撤回",
+STATE_NAMES = {s.value: label for s, label in MACHINE.state_labels.items()}
+# The day's work: the lifecycle's event labels, and the statistics tables submitted.
+WORK_NAMES = {
+    **{e.value: label for e, label in MACHINE.event_labels.items()},
+    "report": "报送统计表",
 }
 FUND_NAMES = {
     "government": "各级党政资金",
@@ -428,21 +423,7 @@ class Demo:
         ended = len(s.publicity.ended)
         if not (before or overdue or escalated or ended or swept.delivery.sent or done):
             return
-        names = {
-            "submit": "提交",
-            "verify": "核查",
-            "return": "退回",
-            "reject": "不予资助",
-            "withdraw": "撤回",
-            "object": "异议",
-            "resolve_objection": "异议处理",
-            "approve": "审批",
-            "pay": "发放",
-            "payment_failed": "发放失败",
-            "close": "办结",
-            "report": "报送统计表",
-        }
-        work = "，".join(f"{names.get(k, k)}{n}" for k, n in done.items() if n)
+        work = "，".join(f"{WORK_NAMES.get(k, k)}{n}" for k, n in done.items() if n)
         weekday = "一二三四五六日"[day.weekday()]
         self.say(
             f"{day:%m-%d} 周{weekday}   {before:>4} {overdue:>4} {escalated:>4} {ended:>8} "
@@ -481,7 +462,7 @@ class Demo:
         result = self.summary()
         self.say("\n== 各状态案件数 ==")
         total = 0
-        for state in CaseState:
+        for state in MACHINE.state_names:
             n = int(result["states"].get(state.value, 0))
             total += n
             self.say(f"  {state.value:<14}{pad(STATE_NAMES[state.value], 10)}{n:>6}")

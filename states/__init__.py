@@ -1,4 +1,4 @@
-"""The case lifecycle, declared as data with `transitions`; imports nothing of the service."""
+"""The lifecycles, declared as data (states/machine.py); imports nothing of the service."""
 
 from jinqiu.states.case_lifecycle import (
     ENDED_WITHOUT_AID,
@@ -7,15 +7,16 @@ from jinqiu.states.case_lifecycle import (
     STATE_NAMES,
     TERMINAL_STATES,
     TRANSITIONS,
+    ApprovalProgress,
     CaseEvent,
     CaseState,
+    CaseTransition,
     Permission,
-    Route,
-    Transition,
     events_from,
     select_transition,
     to_mermaid,
 )
+from jinqiu.states.machine import Kind, Machine, MachineError, State, Transition
 
 __all__ = [
     "ENDED_WITHOUT_AID",
@@ -24,10 +25,15 @@ __all__ = [
     "STATE_NAMES",
     "TERMINAL_STATES",
     "TRANSITIONS",
+    "ApprovalProgress",
     "CaseEvent",
     "CaseState",
+    "CaseTransition",
+    "Kind",
+    "Machine",
+    "MachineError",
     "Permission",
-    "Route",
+    "State",
     "Transition",
     "events_from",
     "select_transition",

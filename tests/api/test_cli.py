@@ -219,9 +219,10 @@ def test_a_campaign_file_with_a_bad_field_is_refused_naming_it(
 
 def test_machine_prints_a_mermaid_diagram_with_every_event(cli: Cli) -> None:
     out = cli.ok("machine --format mermaid")
-    assert out.startswith("stateDiagram-v2\n")
-    labels = re.findall(r"^\s+\S+ --> \S+: (\w+)", out, flags=re.MULTILINE)
-    assert set(labels) == {e.value for e in CaseEvent}
+    assert out.startswith("---\n案件状态机\n---\nstateDiagram-v2\n")  # titled by the library
+    edges = re.findall(r"^\s+\S+ --> \S+: (.+)$", out, flags=re.MULTILINE)
+    labels = {label.split()[0] for edge in edges for label in edge.split(" | ")}
+    assert labels == {e.value for e in CaseEvent}
     run = cli("machine --format dot")
     assert run.code != 0
     assert "mermaid" in run.err

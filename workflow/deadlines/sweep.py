@@ -25,6 +25,7 @@ from jinqiu.notifications.channels import robot_payload
 from jinqiu.notifications.models import Channel
 from jinqiu.notifications.outbox import InboxItem, Outgoing, enqueue, post_to_inbox
 from jinqiu.notifications.render import environment
+from jinqiu.states import MACHINE
 from jinqiu.workflow.campaigns.models import Campaign, CampaignDeadline
 from jinqiu.workflow.campaigns.service import RULES
 from jinqiu.workflow.clock import Clock
@@ -41,14 +42,8 @@ deadline_t = CampaignDeadline.__table__  # type: ignore[attr-defined]
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 
-STATE_LABELS = {
-    "survey": "摸底申报",
-    "archive_check": "档案核查",
-    "publicity": "公示",
-    "approval": "审批",
-    "disbursement": "发放",
-    "follow_up": "回访",
-}
+# What a pending unit still has, by open state in lifecycle order (labels from states/).
+STATE_LABELS = {s.value: MACHINE.state_labels[s] for s in MACHINE.open_states}
 REPORT_LABELS = {
     "statistics": "活动总结和统计表",
     "interim": "阶段性情况报告",

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from jinqiu.states import ENDED_WITHOUT_AID
 from jinqiu.workflow.campaigns.models import Campaign, FundSource
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.deadlines.models import ReportSubmission
@@ -66,7 +67,7 @@ def gather(conn: Connection, campaign_id: int, unit: Any) -> Facts:
     )
     for r in rows:
         group = LEVEL_GROUP.get(r.education_level, "basic")
-        if r.state not in {"rejected", "withdrawn"} and r.archive_status != "none" \
+        if r.state not in ENDED_WITHOUT_AID and r.archive_status != "none" \
                 and r.enrollment_year == campaign.year:
             facts.entering[group] += 1
         if r.approved_amount_fen is not None and r.fund_source_id is not None:

@@ -21,7 +21,7 @@ from jinqiu.workflow.errors import (
     VersionConflict,
 )
 from jinqiu.workflow.roles import SCHEDULER, Actor
-from tests.factories import actor_of, case_row, new_case, weihai
+from tests.factories import actor_of, case_in, case_row, new_case, weihai
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
@@ -120,8 +120,7 @@ class TestRefusalsWriteNothing:
 
     def test_approver_of_the_wrong_level_is_refused(self, db: Engine, clock: ManualClock) -> None:
         _tree, campaign = weihai(db, clock)
-        case_id = new_case(db, clock, campaign, GRASSROOTS)
-        drive_to_approval(db, clock, case_id)
+        case_id = case_in(db, clock, campaign, GRASSROOTS, CaseState.APPROVAL)
         with pytest.raises(PermissionDenied), transaction(db) as conn:
             apply_event(conn, case_id=case_id, event="approve", expected_version=4,
                         actor=actor_of(db, CITY, "approver"), clock=clock)
