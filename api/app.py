@@ -14,18 +14,18 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
-from api import errors, pages
-from api.deps import Services, ServicesDep
-from api.middleware import LimitBody, RejectNul, SecurityHeaders
-from api.pages import LoginRequired
-from api.routers import auth, campaigns, cases, notices, reports, units, users
-from api.schemas import Health
-from api.security import check_settings
-from workflow.clock import Clock, SystemClock
-from workflow.config import Settings, get_settings
-from workflow.deadlines.failures import count_sweep_errors
-from workflow.runtime import open_database
-from workflow.tick import tick
+from jinqiu.api import errors, pages
+from jinqiu.api.deps import Services, ServicesDep
+from jinqiu.api.middleware import LimitBody, RejectNul, SecurityHeaders
+from jinqiu.api.pages import LoginRequired
+from jinqiu.api.routers import auth, campaigns, cases, notices, reports, units, users
+from jinqiu.api.schemas import Health
+from jinqiu.api.security import check_settings
+from jinqiu.workflow.clock import Clock, SystemClock
+from jinqiu.workflow.config import Settings, get_settings
+from jinqiu.workflow.deadlines.failures import count_sweep_errors
+from jinqiu.workflow.runtime import open_database
+from jinqiu.workflow.tick import tick
 
 log = logging.getLogger("jinqiu.scheduler")
 

@@ -20,26 +20,26 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
-from states import to_mermaid
-from workflow.audit.chain import verify_chains
-from workflow.campaigns.service import load_campaign, read_campaign_file
-from workflow.clock import SystemClock
-from workflow.config import get_settings
-from workflow.db import transaction
-from workflow.errors import DomainError, ValidationFailed
-from workflow.roles import permission_table
-from workflow.runtime import (
+from jinqiu.states import to_mermaid
+from jinqiu.workflow.audit.chain import verify_chains
+from jinqiu.workflow.campaigns.service import load_campaign, read_campaign_file
+from jinqiu.workflow.clock import SystemClock
+from jinqiu.workflow.config import get_settings
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.errors import DomainError, ValidationFailed
+from jinqiu.workflow.roles import permission_table
+from jinqiu.workflow.runtime import (
     database_is_empty,
     open_database,
     open_existing_database,
     reset_database,
     sqlite_path,
 )
-from workflow.units.models import UnitLevel
-from workflow.units.service import UnitCreate, create_unit
-from workflow.users.models import Role
-from workflow.users.service import UserCreate, create_user
-from workflow.validation import parse
+from jinqiu.workflow.units.models import UnitLevel
+from jinqiu.workflow.units.service import UnitCreate, create_unit
+from jinqiu.workflow.users.models import Role
+from jinqiu.workflow.users.service import UserCreate, create_user
+from jinqiu.workflow.validation import parse
 
 app = typer.Typer(help="金秋助学 workflow service", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="database schema", no_args_is_help=True)
@@ -156,9 +156,9 @@ def user_unlock(
     """Lift the sign-in lock that five failures in 15 minutes put on a username (or address)."""
     from sqlalchemy import select
 
-    from api.security import clear_address, clear_failures
-    from workflow.errors import NotFound
-    from workflow.users.models import User
+    from jinqiu.api.security import clear_address, clear_failures
+    from jinqiu.workflow.errors import NotFound
+    from jinqiu.workflow.users.models import User
 
     if username is None and address is None:
         raise ValidationFailed("请指定 --username 或 --address")
@@ -183,8 +183,8 @@ def user_set_password(
                                           help="asked for when not given (keeps it out of the shell history)")],
 ) -> None:
     """Set a user's password: ends all their sessions and lifts their sign-in lock."""
-    from api.security import clear_failures
-    from workflow.users.service import set_password
+    from jinqiu.api.security import clear_failures
+    from jinqiu.workflow.users.service import set_password
 
     engine = open_existing_database()
     with transaction(engine) as conn:
@@ -237,9 +237,9 @@ def tick_command(
 ) -> None:
     """Run one scheduler sweep as of NOW, deliver the due outbox messages, print what happened.
     Exits 1 when a campaign could not be swept (each named on stderr; the others were)."""
-    from workflow.clock import ManualClock
-    from workflow.config import get_settings
-    from workflow.tick import tick
+    from jinqiu.workflow.clock import ManualClock
+    from jinqiu.workflow.config import get_settings
+    from jinqiu.workflow.tick import tick
 
     clock: SystemClock | ManualClock = SystemClock()
     if now is not None:
@@ -290,7 +290,7 @@ def demo(
     reset: Annotated[bool, typer.Option("--reset", help="empty --database first: deletes the SQLite file, or drops and recreates the PostgreSQL schema")] = False,
 ) -> None:
     """Run the 2024 Weihai campaign end to end on a fresh database and print what happened."""
-    from workflow.demo.run import run_demo
+    from jinqiu.demo.run import run_demo
 
     if database is None:
         path = Path(tempfile.mkdtemp(prefix="jinqiu-demo-")) / "demo.db"
@@ -306,7 +306,7 @@ def demo(
         )
     engine = open_database(database)
     summary = run_demo(engine, cases=cases, seed=seed)
-    if summary["broken"]:
+    if summary["broken"] or summary["sweep_failures"]:
         raise typer.Exit(code=1)
 
 
@@ -319,16 +319,16 @@ def serve(
     """Run the HTTP API and the scheduler (schema created or upgraded first)."""
     import uvicorn
 
-    from api.security import check_settings
-    from workflow.config import get_settings
+    from jinqiu.api.security import check_settings
+    from jinqiu.workflow.config import get_settings
 
     # Before anything starts: a missing or short key is refused, a SQLite file gets one.
     check_settings(get_settings())
     open_database().dispose()
-    # Every worker builds its app with the scheduler on (api.app.serve_app); the ledger keeps
+    # Every worker builds its app with the scheduler on (jinqiu.api.app.serve_app); the ledger keeps
     # each reminder exactly once however many sweep. proxy_headers=False: uvicorn would believe
     # X-Forwarded-For from loopback; the app believes it only from JINQIU_TRUSTED_PROXIES.
-    uvicorn.run("api.app:serve_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("jinqiu.api.app:serve_app", factory=True, host=host, port=port, workers=workers,
                 proxy_headers=False)
 
 

@@ -10,14 +10,14 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Engine, select
 
-from api.errors import Unauthorized
-from api.security import Bearer, read_token
-from workflow.clock import Clock
-from workflow.config import Settings
-from workflow.errors import PermissionDenied
-from workflow.roles import Actor, PermissionName
-from workflow.units.models import Unit
-from workflow.users.models import User
+from jinqiu.api.errors import Unauthorized
+from jinqiu.api.security import Bearer, read_token
+from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.config import Settings
+from jinqiu.workflow.errors import PermissionDenied
+from jinqiu.workflow.roles import Actor, PermissionName
+from jinqiu.workflow.units.models import Unit
+from jinqiu.workflow.users.models import User
 
 user_t = User.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]

@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from workflow.errors import DomainError
-from workflow.masking import masked_data, masked_text
-from workflow.validation import field_path
+from jinqiu.workflow.errors import DomainError
+from jinqiu.workflow.masking import masked_data, masked_text
+from jinqiu.workflow.validation import field_path
 
 log = logging.getLogger("jinqiu.api")
 
@@ -94,7 +94,9 @@ def wants_html(request: Request) -> bool:
 
 
 def html_error(request: Request, status: int, code: str, message: str) -> Response:
-    from api.pages import templates  # the pages' templates; imported late to keep this module light
+    from jinqiu.api.pages import (
+        templates,  # the pages' templates; imported late to keep this module light
+    )
 
     return templates.TemplateResponse(
         request, "error.html", {"code": code, "message": message, "actor": None, "csrf": ""},

@@ -11,8 +11,8 @@ import hmac
 
 import jwt
 
-from api.security import signing_key
-from workflow.config import Settings
+from jinqiu.api.security import signing_key
+from jinqiu.workflow.config import Settings
 
 MESSAGE_MINUTES = 10
 _ALGORITHM = "HS256"

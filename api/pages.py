@@ -16,11 +16,11 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
-from api.deps import Services, ServicesDep, actor_of
-from api.errors import TooManyAttempts, Unauthorized
-from api.flash import read_message, sign_message
-from api.schemas import MAX_DB_INT, BulkEventIn, EventIn, PathId, QueryId
-from api.security import (
+from jinqiu.api.deps import Services, ServicesDep, actor_of
+from jinqiu.api.errors import TooManyAttempts, Unauthorized
+from jinqiu.api.flash import read_message, sign_message
+from jinqiu.api.schemas import MAX_DB_INT, BulkEventIn, EventIn, PathId, QueryId
+from jinqiu.api.security import (
     check_throttle,
     clear_failures,
     client_address,
@@ -29,24 +29,25 @@ from api.security import (
     session_token,
     throttle_keys,
 )
-from states import CaseState
-from states.diagram import LABELS, to_svg
-from workflow.campaigns.models import Campaign
-from workflow.cases.engine import apply_event
-from workflow.cases.pii import view_case
-from workflow.cases.reads import CaseFilter, list_cases
-from workflow.clock import as_china
-from workflow.dashboard.service import DashboardQuery, dashboard
-from workflow.db import transaction
-from workflow.errors import DomainError, GuardFailed, NotFound
-from workflow.money import format_yuan
-from workflow.roles import Actor, permissions_of
-from workflow.statistics.compute import statistics
-from workflow.statistics.xlsx import workbook
-from workflow.units.models import ACTS_AS, Unit, UnitLevel
-from workflow.users.models import Role, User
-from workflow.users.service import DUMMY_HASH, password_matches, revoke_sessions
-from workflow.validation import validation_failed
+from jinqiu.states import MACHINE, CaseState
+from jinqiu.states.diagram import to_svg
+from jinqiu.workflow.campaigns.models import Campaign
+from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.cases.pii import view_case
+from jinqiu.workflow.cases.reads import CaseFilter, list_cases
+from jinqiu.workflow.cases.service import AMEND_EVENT, CREATE_EVENT
+from jinqiu.workflow.clock import as_china
+from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.errors import DomainError, GuardFailed, NotFound
+from jinqiu.workflow.money import format_yuan
+from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.statistics.compute import statistics
+from jinqiu.workflow.statistics.xlsx import workbook
+from jinqiu.workflow.units.models import ACTS_AS, Unit, UnitLevel
+from jinqiu.workflow.users.models import Role, User
+from jinqiu.workflow.users.service import DUMMY_HASH, password_matches, revoke_sessions
+from jinqiu.workflow.validation import validation_failed
 
 COOKIE = "jinqiu_session"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -55,13 +56,15 @@ campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 user_t = User.__table__  # type: ignore[attr-defined]
 
+# The lifecycle's labels (states/), plus the two audit entries that are not transitions.
 EVENT_LABELS = {
-    "create": "新建", "amend": "修改", "submit": "提交", "verify": "核查通过", "return": "退回补正",
-    "reject": "不予资助", "withdraw": "撤回", "object": "登记异议", "resolve_objection": "异议处理",
-    "end_publicity": "公示期满", "approve": "审批通过", "pay": "发放", "payment_failed": "发放失败",
-    "close": "回访办结",
+    CREATE_EVENT: "新建", AMEND_EVENT: "修改",
+    **{e.value: label for e, label in MACHINE.event_labels.items()},
 }
-STATE_LABELS = {s.value: LABELS[s] for s in CaseState}
+STATE_LABELS = {s.value: label for s, label in MACHINE.state_labels.items()}
+LEVEL_STATES = frozenset(s.value for s in MACHINE.level_states)  # shown with their level
+# Events that do not move a case on (return, reject, withdraw): drawn as secondary buttons.
+SETBACK_EVENTS = frozenset(e.value for e in MACHINE.events if e not in MACHINE.forward_events)
 EDUCATION_LABELS = {
     "preschool": "学前", "primary": "小学", "junior": "初中", "senior": "高中",
     "vocational": "中职", "college": "大专", "undergraduate": "本科", "postgraduate": "研究生",
@@ -70,13 +73,8 @@ TIER_LABELS = {"first": "一本", "second": "二本", "third": "三本"}
 ARCHIVE_LABELS = {"deep": "深度困难", "relative": "相对困难", "accident": "意外致困", "none": "未建档"}
 LEVEL_LABELS = {"grassroots": "基层工会", "district": "区市（产业）工会", "city": "市总工会",
                 "province": "省总工会"}
-# What a queue of each kind may do to many cases at once.
-BULK_EVENTS = {
-    CaseState.APPROVAL: ("approve", "return"),
-    CaseState.ARCHIVE_CHECK: ("verify", "return"),
-    CaseState.DISBURSEMENT: ("pay",),
-    CaseState.SURVEY: ("submit",),
-}
+# What may be done to many cases of each state at once (declared per transition in states/).
+BULK_EVENTS = MACHINE.bulk_events_by_state
 
 
 def china_time(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -157,7 +155,8 @@ def render(request: Request, name: str, session: Session | None, **context: Any)
          "csrf": session.csrf if session else "", "state_labels": STATE_LABELS,
          "event_labels": EVENT_LABELS, "yuan": format_yuan, "education_labels": EDUCATION_LABELS,
          "tier_labels": TIER_LABELS, "archive_labels": ARCHIVE_LABELS,
-         "level_labels": LEVEL_LABELS, **context},
+         "level_labels": LEVEL_LABELS, "level_states": LEVEL_STATES,
+         "setback_events": SETBACK_EVENTS, **context},
     )
 
 
@@ -280,21 +279,29 @@ def statistics_xlsx(session: PageSession, svc: ServicesDep, campaign: QueryId,
 
 # -- the work queue -----------------------------------------------------------------------------
 def queue_filter(actor: Actor, approval_levels: list[str]) -> tuple[tuple[CaseState, ...], int | None]:
-    """The states (and approval step) of the cases waiting at this actor's level."""
-    roles = set(actor.roles)
-    if Role.APPROVER.value in roles and actor.unit_level:
-        acts_as = ACTS_AS[UnitLevel(actor.unit_level)]
-        step = approval_levels.index(acts_as) if acts_as in approval_levels else None
-        if step is not None:
-            return (CaseState.APPROVAL,), step
-    if Role.REVIEWER.value in roles:
-        return (CaseState.ARCHIVE_CHECK, CaseState.PUBLICITY), None
-    if Role.FINANCE.value in roles:
-        return (CaseState.DISBURSEMENT,), None
-    if Role.CLERK.value in roles:
-        return (CaseState.SURVEY, CaseState.FOLLOW_UP), None
-    return tuple(s for s in CaseState if s not in {CaseState.CLOSED, CaseState.REJECTED,
-                                                   CaseState.WITHDRAWN}), None
+    """The states (and approval step) of the cases waiting for this actor, from the lifecycle:
+    the states from which one of the actor's permissions moves a case on; in the states that
+    wait by level, only at the level the actor's unit acts at (the step). A role that moves no
+    case on (an auditor) sees every open case."""
+    acts_as = ACTS_AS.get(UnitLevel(actor.unit_level)) if actor.unit_level else None
+    step = approval_levels.index(acts_as) if acts_as in approval_levels else None
+    states = MACHINE.waiting_for(actor.permissions, at_level=step is not None)
+    if not states:
+        return MACHINE.open_states, None
+    return states, step if set(states) & set(MACHINE.level_states) else None
+
+
+def bulk_events_for(actor: Actor, states: tuple[CaseState, ...]) -> list[str]:
+    """What this actor may do to many of these cases at once: the bulk transitions out of the
+    queue's states that the actor's permissions fire."""
+    offered = dict.fromkeys(
+        t.event.value
+        for state in states
+        for event in MACHINE.bulk_events(state)
+        for t in MACHINE.candidates(state, event)
+        if t.bulk and actor.may(t.permission)
+    )
+    return list(offered)
 
 
 @router.get("/queue", response_class=HTMLResponse)
@@ -311,22 +318,14 @@ def queue_page(
         states, step = queue_filter(session.actor, list(levels))
         flt = CaseFilter(campaign=chosen.id, unit=unit or None, q=q or None,
                          state=state, states=() if state else states, approval_step=step,
-                         page=page, page_size=50)
+                         step_states=MACHINE.level_states, page=page, page_size=50)
         rows, total = list_cases(conn, session.actor, flt, today=svc.clock.now().date())
-    offered = dict.fromkeys(e for s in states for e in BULK_EVENTS.get(s, ()))
-    bulk_events = [e for e in offered if _may_fire_somewhere(session.actor, e)]
+    bulk_events = bulk_events_for(session.actor, states)
     flash = shown(request, svc, session, "flash")
     return render(request, "queue.html", session, rows=rows, total=total, campaigns=campaigns,
                   campaign=chosen, states=states, step=step, levels=levels, unit=unit or "",
                   q=q or "", state=state.value if state else "", page=page,
                   bulk_events=bulk_events, flash=flash)
-
-
-def _may_fire_somewhere(actor: Actor, event: str) -> bool:
-    from states import TRANSITIONS
-
-    return any(t.event.value == event and t.permission in permissions_of(actor.roles)
-               for t in TRANSITIONS)
 
 
 @router.post("/queue/bulk")
@@ -404,9 +403,7 @@ def case_event(
 # -- help -----------------------------------------------------------------------------------------
 @router.get("/help/machine", response_class=HTMLResponse)
 def machine_page(request: Request, session: PageSession) -> HTMLResponse:
-    from states import TRANSITIONS
-
-    return render(request, "machine.html", session, svg=to_svg(), transitions=TRANSITIONS)
+    return render(request, "machine.html", session, svg=to_svg(), transitions=MACHINE.transitions)
 
 
 def today_of(svc: Services) -> dt.date:

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.errors import ErrorBody
-from states import CaseEvent, CaseState
-from workflow.cases.schema import (
+from jinqiu.api.errors import ErrorBody
+from jinqiu.states import CaseEvent, CaseState
+from jinqiu.workflow.cases.schema import (
     ArchivedOn,
     BankCard,
     EnrollmentYear,
@@ -20,8 +20,8 @@ from workflow.cases.schema import (
     StudentIn,
     WorkerIn,
 )
-from workflow.validation import MAX_DB_INT as MAX_DB_INT  # one definition, re-exported
-from workflow.validation import DbId as DbId
+from jinqiu.workflow.validation import MAX_DB_INT as MAX_DB_INT  # one definition, re-exported
+from jinqiu.workflow.validation import DbId as DbId
 
 PathId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 QueryId = Annotated[int, Query(ge=1, le=MAX_DB_INT)]

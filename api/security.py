@@ -18,11 +18,11 @@ from fastapi import Request
 from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.engine import make_url
 
-from api.errors import TooManyAttempts, Unauthorized
-from workflow.config import Settings
-from workflow.db import normalise_url
-from workflow.errors import DomainError
-from workflow.users.models import LoginFailure
+from jinqiu.api.errors import TooManyAttempts, Unauthorized
+from jinqiu.workflow.config import Settings
+from jinqiu.workflow.db import normalise_url
+from jinqiu.workflow.errors import DomainError
+from jinqiu.workflow.users.models import LoginFailure
 
 failure_t = LoginFailure.__table__  # type: ignore[attr-defined]
 ALGORITHM = "HS256"

@@ -15,6 +15,7 @@ BENCHMARKS = {
     "sweep": "bench.sweep",  # one reminder sweep over a province vs the same rows on the bare driver
     "dashboard": "bench.dashboard",  # dashboards of a 1M-case campaign vs GROUP BY over its cases
     "http": "bench.http",  # events/s through `jinqiu serve --workers 2` vs its GET /api/health
+    "machine": "bench.machine",  # transition selection by the transitions machine vs a dict
 }
 
 

@@ -20,8 +20,8 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from workflow.db import make_engine, normalise_url
-from workflow.migrate import upgrade
+from jinqiu.workflow.db import make_engine, normalise_url
+from jinqiu.workflow.migrate import upgrade
 
 DbKind = Literal["sqlite", "postgresql"]
 

@@ -49,18 +49,20 @@ from bench.seeding import (
     sql_time,
     timed,
 )
-from workflow.clock import ManualClock
-from workflow.dashboard.counters import recount, stored
-from workflow.dashboard.service import DashboardQuery, dashboard
-from workflow.roles import Actor
+from jinqiu.states import CaseState
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.dashboard.counters import recount, stored
+from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
+from jinqiu.workflow.roles import Actor
 
 TARGET_MS = 300.0
 TODAY = dt.date(2024, 8, 14)  # archive checks and publicity under way; the survey is over
 SURVEY_START = dt.datetime(2024, 7, 16, 9, 0)
 # 20 slots: the share of each state in mid-August.
-FUNNEL = (["survey"] * 1 + ["archive_check"] * 3 + ["publicity"] * 2 + ["approval"] * 5
-          + ["disbursement"] * 2 + ["follow_up"] * 2 + ["closed"] * 3 + ["rejected"] * 1
-          + ["withdrawn"] * 1)
+_SHARE = {CaseState.SURVEY: 1, CaseState.ARCHIVE_CHECK: 3, CaseState.PUBLICITY: 2,
+          CaseState.APPROVAL: 5, CaseState.DISBURSEMENT: 2, CaseState.FOLLOW_UP: 2,
+          CaseState.CLOSED: 3, CaseState.REJECTED: 1, CaseState.WITHDRAWN: 1}
+FUNNEL = [state.value for state, n in _SHARE.items() for _ in range(n)]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

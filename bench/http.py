@@ -49,27 +49,30 @@ from sqlalchemy.engine import make_url
 
 from bench.common import BenchDatabase, bench_database, default_db_url, percentile, say
 from bench.seeding import IdNumbers, loadavg, pg_schema
-from workflow.audit.models import AuditEntry
-from workflow.campaigns.checks import uncovered_years
-from workflow.campaigns.schema import CampaignFile
-from workflow.campaigns.service import load_campaign
-from workflow.cases.models import Case
-from workflow.cases.schema import CaseCreate
-from workflow.cases.service import create_case
-from workflow.clock import SystemClock
-from workflow.dashboard.counters import recount, stored
-from workflow.db import transaction
-from workflow.demo.units import seed_weihai_tree
-from workflow.roles import Actor
-from workflow.units.models import Unit
-from workflow.users.models import Role
-from workflow.users.service import UserCreate, create_user
+from jinqiu.demo.units import seed_weihai_tree
+from jinqiu.states import CaseEvent
+from jinqiu.states import CaseState as S
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.campaigns.checks import uncovered_years
+from jinqiu.workflow.campaigns.schema import CampaignFile
+from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.cases.schema import CaseCreate
+from jinqiu.workflow.cases.service import create_case
+from jinqiu.workflow.clock import SystemClock
+from jinqiu.workflow.dashboard.counters import recount, stored
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.units.models import Unit
+from jinqiu.workflow.users.models import Role
+from jinqiu.workflow.users.service import UserCreate, create_user
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIHAI = ROOT / "examples" / "campaigns" / "weihai-2024.json"
 JINQIU = Path(sys.executable).parent / "jinqiu"
 PASSWORD = "bench-password-2024"
 SECRET = "bench-http-secret-0123456789abcdef"
+SUBMIT, VERIFY = CaseEvent.SUBMIT.value, CaseEvent.VERIFY.value  # the events the phases fire
 case_t = Case.__table__  # type: ignore[attr-defined]
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
@@ -129,15 +132,15 @@ def campaign_spec(today: dt.date) -> CampaignFile:
     raw.update(
         name=f"{today.year}年度金秋助学活动（压测）", year=today.year, deadlines=[],
         phases=[
-            {"key": "survey", "name": "宣传发动，调查摸底", "starts": within(survey_start),
-             "ends": within(survey_end), "cases_leave": ["survey"]},
-            {"key": "archive_check", "name": "审核档案，信息核查",
+            {"key": "mobilise", "name": "宣传发动，调查摸底", "starts": within(survey_start),
+             "ends": within(survey_end), "cases_leave": [S.SURVEY.value]},
+            {"key": "check", "name": "审核档案，信息核查",
              "starts": within(survey_start), "ends": within(survey_end + 20 * day),
-             "cases_leave": ["archive_check"]},
+             "cases_leave": [S.ARCHIVE_CHECK.value]},
             {"key": "award", "name": "确定对象，发助学金",
              "starts": within(survey_end + 21 * day),
              "ends": within(survey_end + 30 * day),
-             "cases_leave": ["publicity", "approval", "disbursement"]},
+             "cases_leave": [S.PUBLICITY.value, S.APPROVAL.value, S.DISBURSEMENT.value]},
         ],
     )
     for fund in raw["funds"]:
@@ -262,7 +265,7 @@ def bind_socket(self):
         sock.set_inheritable(True)
     return sock
 uvicorn.config.Config.bind_socket = bind_socket
-from api.cli import main
+from jinqiu.api.cli import main
 sys.argv[0] = "jinqiu"
 main()
 """
@@ -468,7 +471,7 @@ def check(engine: Engine, world: World) -> str:
     with engine.connect() as conn:
         states = dict(conn.execute(select(case_t.c.state, func.count()).group_by(case_t.c.state))
                       .all())
-        if states != {"publicity": len(world.cases)}:
+        if states != {S.PUBLICITY.value: len(world.cases)}:
             raise SystemExit(f"cases are not all in publicity: {states}")
         entries = conn.execute(select(func.count()).select_from(audit_t)).scalar_one()
         if entries != 3 * len(world.cases):
@@ -496,13 +499,13 @@ def measure(db: BenchDatabase, args: argparse.Namespace, cases: list[tuple[int, 
                 for case_id, g, _d in cases[:200]
             ]
             submit: list[Request] = [
-                ("POST", f"/api/cases/{case_id}/events", {"event": "submit", "version": 1},
+                ("POST", f"/api/cases/{case_id}/events", {"event": SUBMIT, "version": 1},
                  tokens[f"clerk.{g.lower()}"])
                 for case_id, g, _d in cases
             ]
             verify: list[Request] = [
                 ("POST", f"/api/cases/{case_id}/events",
-                 {"event": "verify", "version": 2, "opinion": "档案核查无误，同意公示"},
+                 {"event": VERIFY, "version": 2, "opinion": "档案核查无误，同意公示"},
                  tokens[f"reviewer.{d.lower()}"])
                 for case_id, _g, d in cases
             ]
@@ -510,15 +513,15 @@ def measure(db: BenchDatabase, args: argparse.Namespace, cases: list[tuple[int, 
             fire(url, "warm-up", health[:500] + warm, c, **kw)
             phases = [
                 fire(url, "health", health, c, **kw),
-                fire(url, "submit", submit, c, **kw),
+                fire(url, SUBMIT, submit, c, **kw),
                 fire(url, "health", health, c, **kw),
-                fire(url, "verify", verify, c, **kw),
+                fire(url, VERIFY, verify, c, **kw),
                 fire(url, "health", health, c, **kw),
             ]
         finally:
             stop_server(server)
         say(f"  server stopped (exit {server.process.returncode})")
-    events = [p for p in phases if p.name in ("submit", "verify")]
+    events = [p for p in phases if p.name in (SUBMIT, VERIFY)]
     healths = [p for p in phases if p.name == "health"]
     event_ns = [n for p in events for n in p.ns]
     events_wall = sum(p.wall_s for p in events)

@@ -28,23 +28,23 @@ import psycopg
 from sqlalchemy import Engine, func, select
 
 from bench.common import BenchDatabase, Timings, bench_database, default_db_url, say
-from states import CaseEvent, CaseState
-from workflow.audit.chain import verify_chains
-from workflow.audit.models import AuditEntry
-from workflow.campaigns.models import FundSource
-from workflow.campaigns.schema import CampaignFile
-from workflow.campaigns.service import load_campaign
-from workflow.cases.engine import apply_event
-from workflow.cases.models import Case
-from workflow.cases.schema import CaseCreate
-from workflow.cases.service import create_case
-from workflow.clock import ManualClock
-from workflow.dashboard.counters import recount, stored
-from workflow.db import transaction
-from workflow.demo.synthetic import SCHOOLS, family
-from workflow.demo.units import seed_weihai_tree
-from workflow.roles import SCHEDULER, Actor
-from workflow.units.models import Unit
+from jinqiu.demo.synthetic import SCHOOLS, family
+from jinqiu.demo.units import seed_weihai_tree
+from jinqiu.states import CaseEvent, CaseState
+from jinqiu.workflow.audit.chain import verify_chains
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.campaigns.models import FundSource
+from jinqiu.workflow.campaigns.schema import CampaignFile
+from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.cases.schema import CaseCreate
+from jinqiu.workflow.cases.service import create_case
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.dashboard.counters import recount, stored
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.roles import SCHEDULER, Actor
+from jinqiu.workflow.units.models import Unit
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGN_FILE = ROOT / "examples" / "campaigns" / "weihai-2024.json"
@@ -304,6 +304,8 @@ def check(engine: Engine, world: World) -> str:
 # -- the bare-driver baseline ------------------------------------------------------------------
 
 _RAW_HASH = "ab" * 32
+# Plain strings, as a bare driver would bind them.
+SURVEY, APPROVAL, APPROVE = CaseState.SURVEY.value, CaseState.APPROVAL.value, CaseEvent.APPROVE.value
 _RAW_DATA = json.dumps({"amount": "3000.00", "fund_source": "government"})
 _RAW_CASE = (
     "CREATE TABLE raw_case (id integer PRIMARY KEY, state varchar(20) NOT NULL, "
@@ -351,7 +353,7 @@ class RawDriver:
             lite.execute(_RAW_AUDIT.format(serial="integer", json="text", ts="timestamp"))
             lite.execute("BEGIN")
             lite.executemany(
-                "INSERT INTO raw_case VALUES (?, 'survey', 1, 1, ?, '2024-07-20 01:00:00')", cases
+                f"INSERT INTO raw_case VALUES (?, '{SURVEY}', 1, 1, ?, '2024-07-20 01:00:00')", cases
             )
             lite.execute("COMMIT")
         else:
@@ -362,7 +364,7 @@ class RawDriver:
             pg.execute(_RAW_AUDIT.format(serial="serial", json="json", ts="timestamp"))
             with pg.cursor() as cur:
                 cur.executemany(
-                    "INSERT INTO raw_case VALUES (%s, 'survey', 1, 1, %s, '2024-07-20 01:00:00')",
+                    f"INSERT INTO raw_case VALUES (%s, '{SURVEY}', 1, 1, %s, '2024-07-20 01:00:00')",
                     cases,
                 )
             pg.commit()
@@ -373,8 +375,8 @@ class RawDriver:
             case_id, version = n % self.rows + 1, n // self.rows + 1
             when = base + dt.timedelta(seconds=n)
             at: object = when.isoformat(" ") if self._sqlite is not None else when
-            update = ("approval", version + 1, version + 1, _RAW_HASH, at, case_id, version)
-            insert = (case_id, version + 1, "approver.wh", "approve", "approval", "approval",
+            update = (APPROVAL, version + 1, version + 1, _RAW_HASH, at, case_id, version)
+            insert = (case_id, version + 1, "approver.wh", APPROVE, APPROVAL, APPROVAL,
                       "同意", _RAW_DATA, at, _RAW_HASH, _RAW_HASH)
             if self._sqlite is not None:
                 lite = self._sqlite

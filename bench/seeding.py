@@ -29,10 +29,12 @@ import psycopg
 from sqlalchemy import Engine, text
 
 from bench.common import BenchDatabase, say
-from workflow.campaigns.schema import CampaignFile
-from workflow.campaigns.service import load_campaign
-from workflow.clock import ManualClock
-from workflow.db import transaction
+from jinqiu.states import CaseState
+from jinqiu.states.case_lifecycle import history_to
+from jinqiu.workflow.campaigns.schema import CampaignFile
+from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import transaction
 
 T = TypeVar("T")
 
@@ -49,10 +51,11 @@ QUIET_DAY = dt.datetime(2024, 7, 22, 8, 0)  # Mon: no deadline has anything due 
 DEADLINES = (
     # grassroots: no case left in survey, due today (T-0 reminders)
     {"key": "survey_materials", "title": "报送新增困难职工档案申报材料和摸底表", "due": "2024-07-31",
-     "responsible_level": "grassroots", "done_when": {"no_cases_in": ["survey"]}},
+     "responsible_level": "grassroots", "done_when": {"no_cases_in": [CaseState.SURVEY.value]}},
     # districts: archive checks done, 3 working days overdue (overdue + escalation to the city)
     {"key": "archive_review", "title": "完成困难职工档案核查", "due": "2024-07-26",
-     "responsible_level": "district", "done_when": {"no_cases_in": ["archive_check"]}},
+     "responsible_level": "district",
+     "done_when": {"no_cases_in": [CaseState.ARCHIVE_CHECK.value]}},
     # districts: the statistics table, due tomorrow (T-1 reminders)
     {"key": "statistics_report", "title": "报送活动总结和统计表", "due": "2024-08-01",
      "responsible_level": "district", "done_when": {"report_submitted": "statistics"}},
@@ -266,18 +269,16 @@ CASE_COLUMNS = ("id", "campaign_id", "unit_id", "worker_id", "student_id", "stud
                 "publicity_ends_on", "approved_amount_fen", "paid_on", "payment_failures",
                 "audit_seq", "audit_head", "created_by", "created_at", "updated_at")
 
-# How far a case in each state has come: (version, approval_step, publicity, amount, paid).
-_STATE_SHAPE = {
-    "survey": (1, 0, False, False, False),
-    "archive_check": (2, 0, False, False, False),
-    "publicity": (3, 0, True, False, False),
-    "approval": (4, 1, True, False, False),
-    "disbursement": (7, 3, True, True, False),
-    "follow_up": (8, 3, True, True, True),
-    "closed": (9, 3, True, True, True),
-    "rejected": (3, 0, False, False, False),
-    "withdrawn": (2, 0, False, False, False),
-}
+
+def _shape(state: CaseState, levels: int = 3) -> tuple[int, int, bool, bool, bool]:
+    """How far a case in `state` has come, from the lifecycle's shortest way there (the
+    Weihai campaign's three levels): (version, approval_step, publicity, amount, paid)."""
+    effects = [e for t in history_to(state, levels=levels) for e in t.effects]
+    return (1 + len(history_to(state, levels=levels)), effects.count("advance_approval_level"),
+            "start_publicity" in effects, "reserve_aid" in effects, "record_payment" in effects)
+
+
+_STATE_SHAPE = {state.value: _shape(state) for state in CaseState}
 
 
 @dataclass

@@ -53,8 +53,9 @@ from bench.seeding import (
     say_load,
     timed,
 )
-from workflow.clock import ManualClock
-from workflow.deadlines.sweep import SweepReport, sweep
+from jinqiu.states import CaseState
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.deadlines.sweep import SweepReport, sweep
 
 BASE_URL = "https://jinqiu.example.org"
 WRITTEN = ("reminder_ledger", "outbox_message", "inbox_message")  # what a sweep writes
@@ -93,19 +94,20 @@ def main(argv: list[str]) -> dict[str, Any]:
 def assignments(tree: ProvinceTree, cases: int) -> list[tuple[UnitRow, str]]:
     """Cases spread evenly over the grassroots unions: every 10th union's are still in survey,
     the others' are past it; plus one case in archive check under every 10th district."""
-    done_states = ("approval", "disbursement", "follow_up", "closed", "publicity", "rejected",
-                   "withdrawn")
+    s = CaseState
+    done_states = tuple(x.value for x in (s.APPROVAL, s.DISBURSEMENT, s.FOLLOW_UP, s.CLOSED,
+                                          s.PUBLICITY, s.REJECTED, s.WITHDRAWN))
     base, extra = divmod(cases - len(tree.districts[::PENDING_EVERY]), len(tree.grassroots))
     out: list[tuple[UnitRow, str]] = []
     for j, unit in enumerate(tree.grassroots):
         for k in range(base + (1 if j < extra else 0)):
-            out.append((unit, "survey" if j % PENDING_EVERY == 0 else
+            out.append((unit, s.SURVEY.value if j % PENDING_EVERY == 0 else
                         done_states[(j + k) % len(done_states)]))
     first_under = {}
     for unit in tree.grassroots:
         first_under.setdefault(unit.parent_id, unit)
     for district in tree.districts[::PENDING_EVERY]:
-        out.append((first_under[district.id], "archive_check"))
+        out.append((first_under[district.id], s.ARCHIVE_CHECK.value))
     return out
 
 

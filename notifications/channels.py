@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any, Protocol
 
-from notifications.outbound import (
+from jinqiu.notifications.outbound import (
     Resolver,
     WebhookPolicy,
     WebhookRefused,
@@ -22,7 +22,7 @@ from notifications.outbound import (
     parse_target,
     resolve_host,
 )
-from notifications.outbox import message_id
+from jinqiu.notifications.outbox import message_id
 
 
 class DeliveryError(Exception):

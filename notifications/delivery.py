@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from notifications.channels import DeliveryError, DeliveryRefused, Sender
-from notifications.outbox import claim_due, mark_failed, mark_sent
+from jinqiu.notifications.channels import DeliveryError, DeliveryRefused, Sender
+from jinqiu.notifications.outbox import claim_due, mark_failed, mark_sent
 
 Now = Callable[[], dt.datetime]
 

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from notifications.models import InboxMessage, OutboxMessage, OutboxStatus
+from jinqiu.notifications.models import InboxMessage, OutboxMessage, OutboxStatus
 
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]

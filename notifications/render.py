@@ -11,7 +11,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     return Environment(
-        loader=PackageLoader("notifications", "templates"),
+        loader=PackageLoader("jinqiu.notifications", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=StrictUndefined,  # a missing variable is a bug, not an empty string
         trim_blocks=True,

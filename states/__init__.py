@@ -1,21 +1,22 @@
-"""The case lifecycle, declared as data with `transitions`; imports nothing of the service."""
+"""The lifecycles, declared as data (states/machine.py); imports nothing of the service."""
 
-from states.case_lifecycle import (
+from jinqiu.states.case_lifecycle import (
     ENDED_WITHOUT_AID,
     MACHINE,
     OPEN_STATES,
     STATE_NAMES,
     TERMINAL_STATES,
     TRANSITIONS,
+    ApprovalProgress,
     CaseEvent,
     CaseState,
+    CaseTransition,
     Permission,
-    Route,
-    Transition,
     events_from,
     select_transition,
     to_mermaid,
 )
+from jinqiu.states.machine import Kind, Machine, MachineError, State, Transition
 
 __all__ = [
     "ENDED_WITHOUT_AID",
@@ -24,10 +25,15 @@ __all__ = [
     "STATE_NAMES",
     "TERMINAL_STATES",
     "TRANSITIONS",
+    "ApprovalProgress",
     "CaseEvent",
     "CaseState",
+    "CaseTransition",
+    "Kind",
+    "Machine",
+    "MachineError",
     "Permission",
-    "Route",
+    "State",
     "Transition",
     "events_from",
     "select_transition",

@@ -4,19 +4,23 @@
            → disbursement → follow_up → closed
     plus `return` (补正: back to survey, reason kept), `reject` and `withdraw`.
 
-This module is pure: no database, no HTTP. The table below is the single source of
-truth; one `transitions.Machine` is built from it once at import (never one per case),
-and the engine reads its compiled table. Guards are named here and implemented in
-`workflow.guards` (one function per name, each returning the reasons it refuses).
+This module is pure: no database, no HTTP. The declaration below is the single source of
+truth (states/machine.py says what a declaration holds and what `transitions` does with it).
+Guards and effects are named here and implemented in `workflow.guards` and
+`workflow.cases.effects` (one function per name).
+
+Adding a state: declare it here (label, kind) with its transitions; add a migration only if it
+stores new data, its guards and effects in workflow/, and tests. Pages, queues, the sweep, the
+demo, statistics, the diagrams and the factories read it from here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from transitions import Machine
+from jinqiu.states.machine import Kind, Machine, State, Transition
 
 
 class CaseState(StrEnum):
@@ -58,52 +62,48 @@ class Permission(StrEnum):
     RUN_SCHEDULE = "schedule.run"
 
 
-STATE_NAMES: dict[CaseState, str] = {
-    CaseState.SURVEY: "摸底申报", CaseState.ARCHIVE_CHECK: "档案核查", CaseState.PUBLICITY: "公示",
-    CaseState.APPROVAL: "审批", CaseState.DISBURSEMENT: "发放", CaseState.FOLLOW_UP: "回访",
-    CaseState.CLOSED: "办结", CaseState.REJECTED: "不予资助", CaseState.WITHDRAWN: "撤回",
-}
-
-TERMINAL_STATES: frozenset[CaseState] = frozenset(
-    {CaseState.CLOSED, CaseState.REJECTED, CaseState.WITHDRAWN}
-)
-# Cases that ended without aid; any other case (closed ones too) counts as the student's
-# one application in a campaign.
-ENDED_WITHOUT_AID: frozenset[CaseState] = frozenset({CaseState.REJECTED, CaseState.WITHDRAWN})
-OPEN_STATES: tuple[CaseState, ...] = tuple(s for s in CaseState if s not in TERMINAL_STATES)
-
-
-class Route(StrEnum):
-    """Conditions that pick between two transitions of the same event (not refusals)."""
-
-    MORE_APPROVAL_LEVELS = "more_approval_levels"
-    LAST_APPROVAL_LEVEL = "last_approval_level"
-
-
 @dataclass(frozen=True, slots=True)
-class Transition:
-    event: CaseEvent
-    sources: tuple[CaseState, ...]
-    dest: CaseState
-    permission: Permission
-    guards: tuple[str, ...] = ()  # names in workflow.guards.GUARDS, all run, all reasons kept
-    route: Route | None = None
-    opinion_required: bool = False  # returning or rejecting must say why
-    overridable: tuple[str, ...] = ()  # guards a manager may override, with a reason (audited)
-    effects: tuple[str, ...] = ()  # names in workflow.effects.EFFECTS, run after the guards pass
+class ApprovalProgress:
+    """What the approval routes read: levels approved so far (0-based) on the case's chain of
+    levels, and how many levels that chain has."""
+
+    step: int
+    levels: int
+
+
+def more_approval_levels(progress: ApprovalProgress) -> bool:
+    return progress.step + 1 < progress.levels
+
+
+def last_approval_level(progress: ApprovalProgress) -> bool:
+    return progress.step + 1 >= progress.levels
 
 
 S = CaseState
 E = CaseEvent
 P = Permission
+CaseTransition = Transition[CaseState, CaseEvent, ApprovalProgress]
 _REVIEWABLE = (S.ARCHIVE_CHECK, S.PUBLICITY, S.APPROVAL)
 
-TRANSITIONS: tuple[Transition, ...] = (
+STATES: tuple[State[CaseState], ...] = (
+    State(S.SURVEY, "摸底申报"),
+    State(S.ARCHIVE_CHECK, "档案核查"),
+    State(S.PUBLICITY, "公示"),
+    State(S.APPROVAL, "审批", levels=True),
+    State(S.DISBURSEMENT, "发放"),
+    State(S.FOLLOW_UP, "回访"),
+    State(S.CLOSED, "办结", Kind.TERMINAL),
+    State(S.REJECTED, "不予资助", Kind.ENDED_WITHOUT_AID),
+    State(S.WITHDRAWN, "撤回", Kind.ENDED_WITHOUT_AID),
+)
+
+TRANSITIONS: tuple[CaseTransition, ...] = (
     Transition(
         E.SUBMIT,
         (S.SURVEY,),
         S.ARCHIVE_CHECK,
         P.SUBMIT_CASE,
+        "提交",
         guards=(
             "identity_numbers_valid",
             "worker_is_eligible",
@@ -111,20 +111,24 @@ TRANSITIONS: tuple[Transition, ...] = (
             "within_survey_window",
         ),
         overridable=("not_already_aided", "within_survey_window"),
+        bulk=True,
     ),
     Transition(
         E.VERIFY,
         (S.ARCHIVE_CHECK,),
         S.PUBLICITY,
         P.REVIEW_CASE,
+        "核查通过",
         guards=("identity_numbers_valid", "worker_is_eligible", "aid_rule_applies"),
         effects=("start_publicity",),
+        bulk=True,
     ),
     Transition(
         E.OBJECT,
         (S.PUBLICITY,),
         S.PUBLICITY,
         P.REVIEW_CASE,
+        "登记异议",
         opinion_required=True,
         effects=("open_objection",),
     ),
@@ -133,6 +137,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         (S.PUBLICITY,),
         S.PUBLICITY,
         P.REVIEW_CASE,
+        "异议处理",
         guards=("objection_is_open",),
         opinion_required=True,
         effects=("close_objection",),
@@ -142,6 +147,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         (S.PUBLICITY,),
         S.APPROVAL,
         P.RUN_SCHEDULE,
+        "公示期满",
         guards=("no_open_objection", "publicity_period_over"),
         effects=("enter_approval",),  # the first approval level on the case's own unit path
     ),
@@ -150,129 +156,135 @@ TRANSITIONS: tuple[Transition, ...] = (
         (S.APPROVAL,),
         S.APPROVAL,
         P.APPROVE_CASE,
-        route=Route.MORE_APPROVAL_LEVELS,
+        "审批通过",
+        route=more_approval_levels,
         effects=("advance_approval_level",),
+        data_keys=("fund_source",),  # accepted at every level, used at the last
+        bulk=True,
     ),
     Transition(
         E.APPROVE,
         (S.APPROVAL,),
         S.DISBURSEMENT,
         P.APPROVE_CASE,
+        "审批通过",
         guards=("aid_rule_applies",),
-        route=Route.LAST_APPROVAL_LEVEL,
+        route=last_approval_level,
         effects=("advance_approval_level", "reserve_aid"),  # reserve fails: insufficient_funds
+        data_keys=("fund_source",),
+        bulk=True,
     ),
-    Transition(E.PAY, (S.DISBURSEMENT,), S.FOLLOW_UP, P.PAY_CASE, effects=("record_payment",)),
+    Transition(
+        E.PAY,
+        (S.DISBURSEMENT,),
+        S.FOLLOW_UP,
+        P.PAY_CASE,
+        "发放",
+        effects=("record_payment",),
+        data_keys=("payment_reference",),
+        bulk=True,
+    ),
     Transition(
         E.PAYMENT_FAILED,
         (S.DISBURSEMENT,),
         S.DISBURSEMENT,
         P.PAY_CASE,
+        "发放失败",
         opinion_required=True,
         effects=("record_payment_failure",),
+        notifies=("case_payment_failed",),
     ),
-    Transition(E.CLOSE, (S.FOLLOW_UP,), S.CLOSED, P.FOLLOW_UP_CASE),
+    Transition(E.CLOSE, (S.FOLLOW_UP,), S.CLOSED, P.FOLLOW_UP_CASE, "回访办结"),
     Transition(
         E.RETURN,
         _REVIEWABLE,
         S.SURVEY,
         P.REVIEW_CASE,
+        "退回补正",
         opinion_required=True,
         effects=("keep_return_reason",),
+        notifies=("case_returned",),
+        bulk=True,
     ),
-    Transition(E.REJECT, _REVIEWABLE, S.REJECTED, P.REVIEW_CASE, opinion_required=True),
-    Transition(E.WITHDRAW, (S.SURVEY, *_REVIEWABLE), S.WITHDRAWN, P.WITHDRAW_CASE),
+    Transition(
+        E.REJECT,
+        _REVIEWABLE,
+        S.REJECTED,
+        P.REVIEW_CASE,
+        "不予资助",
+        opinion_required=True,
+        notifies=("case_rejected",),
+    ),
+    # The applicant may withdraw whatever level the approval waits at.
+    Transition(
+        E.WITHDRAW, (S.SURVEY, *_REVIEWABLE), S.WITHDRAWN, P.WITHDRAW_CASE, "撤回", any_level=True
+    ),
 )
 
+MACHINE: Machine[CaseState, CaseEvent, ApprovalProgress] = Machine(
+    name="case",
+    label="案件状态机",
+    states=STATES,
+    events=CaseEvent,
+    transitions=TRANSITIONS,
+    initial=S.SURVEY,
+)
 
-def build_machine() -> Machine:
-    """The lifecycle as a `transitions` machine: the diagram and the compiled table come from it.
-
-    Built with `auto_transitions=False` (no implicit `to_<state>` events) and no model:
-    cases are rows, and the engine never attaches one model per case.
-    """
-    return Machine(
-        model=None,
-        states=[s.value for s in CaseState],
-        initial=CaseState.SURVEY.value,
-        transitions=[_as_machine_dict(t) for t in TRANSITIONS],
-        auto_transitions=False,
-    )
-
-
-def _as_machine_dict(t: Transition) -> dict[str, object]:
-    spec: dict[str, object] = {
-        "trigger": t.event.value,
-        "source": [s.value for s in t.sources],
-        "dest": t.dest.value,
-    }
-    if t.route is not None:
-        spec["conditions"] = [t.route.value]
-    return spec
-
-
-MACHINE: Machine = build_machine()
-
-
-def _compile(machine: Machine) -> dict[tuple[CaseState, CaseEvent], tuple[Transition, ...]]:
-    """(state, event) → candidate transitions, read from the machine once at start-up."""
-    by_key = {(t.event, s, t.dest, t.route): t for t in TRANSITIONS for s in t.sources}
-    table: dict[tuple[CaseState, CaseEvent], list[Transition]] = {}
-    for name, event in machine.events.items():
-        for source, candidates in event.transitions.items():
-            for candidate in candidates:
-                routes = [str(c.func) for c in candidate.conditions]
-                route = Route(routes[0]) if routes else None
-                key = (CaseEvent(name), CaseState(source), CaseState(str(candidate.dest)), route)
-                table.setdefault((CaseState(source), CaseEvent(name)), []).append(by_key[key])
-    return {k: tuple(v) for k, v in table.items()}
-
-
-TABLE: dict[tuple[CaseState, CaseEvent], tuple[Transition, ...]] = _compile(MACHINE)
+# The declaration's answers under the names the service has always imported.
+STATE_NAMES: Mapping[CaseState, str] = MACHINE.state_labels
+TERMINAL_STATES: frozenset[CaseState] = MACHINE.terminal_states
+# Cases that ended without aid; any other case (closed ones too) counts as the student's
+# one application in a campaign.
+ENDED_WITHOUT_AID: frozenset[CaseState] = MACHINE.ended_without_aid
+OPEN_STATES: tuple[CaseState, ...] = MACHINE.open_states
 
 
 def events_from(state: CaseState) -> list[CaseEvent]:
     """Events the lifecycle allows from a state, in declaration order (before roles and guards)."""
-    return [e for e in CaseEvent if (state, e) in TABLE]
+    return MACHINE.events_from(state)
 
 
 def select_transition(
     state: CaseState, event: CaseEvent, *, approval_step: int, approval_levels: int
-) -> Transition | None:
+) -> CaseTransition | None:
     """The transition `event` takes from `state`, or None when the lifecycle does not allow it.
 
     `approval_step` counts levels already approved (0-based); with three levels the third
     `approve` is the last one and moves the case on to disbursement.
     """
-    candidates = TABLE.get((state, event))
-    if not candidates:
-        return None
-    last_level = approval_step + 1 >= approval_levels
-    for t in candidates:
-        if t.route is None:
-            return t
-        if (t.route is Route.LAST_APPROVAL_LEVEL) == last_level:
-            return t
-    return None
+    return MACHINE.select(state, event, ApprovalProgress(approval_step, approval_levels))
 
 
-def transitions_for(event: CaseEvent) -> Iterable[Transition]:
-    return (t for t in TRANSITIONS if t.event is event)
+def history_to(state: CaseState, *, levels: int, approved: int = 0) -> list[CaseTransition]:
+    """The transitions a new case takes to reach `state` on the shortest way, the approval
+    routes applied along a chain of `levels` levels: reaching disbursement with three levels is
+    two approvals that stay in approval, then the last one. A case left waiting in approval has
+    `approved` levels behind it. For factories and benchmarks that create cases in a state."""
+    history: list[CaseTransition] = []
+    at, step = MACHINE.initial, 0
+
+    def fire(event: CaseEvent) -> CaseTransition:
+        nonlocal at, step
+        t = MACHINE.select(at, event, ApprovalProgress(step, levels))
+        if t is None:
+            raise ValueError(f"{event} is not possible from {at} with {levels} levels")
+        history.append(t)
+        if MACHINE.level_bound(t, at) and MACHINE.forward(t, at):  # one level approved
+            step += 1
+        at = t.dest
+        return t
+
+    for planned in MACHINE.path_to(state):
+        while fire(planned.event).dest != planned.dest:  # the levels before the last
+            pass
+    for _ in range(approved):
+        (loop,) = {t.event for t in MACHINE.work(state) if t.dest == state}
+        fire(loop)
+    if at != state:
+        raise ValueError(f"{approved} approvals of {levels} leave the case in {at}, not {state}")
+    return history
 
 
 def to_mermaid() -> str:
-    """The machine as a Mermaid state diagram, drawn from the same table."""
-    lines = ["stateDiagram-v2", f"    [*] --> {CaseState.SURVEY.value}"]
-    for t in TRANSITIONS:
-        label = t.event.value
-        if t.route is not None:
-            label += f" [{t.route.value}]"
-        if t.guards:
-            label += " / " + ", ".join(t.guards)
-        if t.effects:
-            label += " → " + ", ".join(t.effects)
-        for s in t.sources:
-            lines.append(f"    {s.value} --> {t.dest.value}: {label}")
-    for s in sorted(TERMINAL_STATES):
-        lines.append(f"    {s.value} --> [*]")
-    return "\n".join(lines) + "\n"
+    """The machine as a Mermaid state diagram, drawn by `transitions` from the machine."""
+    return MACHINE.to_mermaid()

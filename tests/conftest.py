@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from workflow.clock import ManualClock
-from workflow.db import make_engine, normalise_url, transaction
-from workflow.migrate import upgrade
-from workflow.tables import metadata
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import make_engine, normalise_url, transaction
+from jinqiu.workflow.migrate import upgrade
+from jinqiu.workflow.tables import metadata
 
 POSTGRES_URL = os.environ.get(
     "JINQIU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -8,25 +8,33 @@ import random
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, insert, select, update
 
-from workflow.campaigns.schema import CampaignFile
-from workflow.campaigns.service import load_campaign
-from workflow.cases.models import Case
-from workflow.cases.schema import CaseCreate
-from workflow.cases.service import create_case
-from workflow.clock import Clock
-from workflow.db import transaction
-from workflow.demo.synthetic import family
-from workflow.demo.units import Tree, seed_weihai_tree
-from workflow.identity import make_id_number
-from workflow.roles import Actor
-from workflow.units.models import Unit
+from jinqiu.demo.synthetic import family
+from jinqiu.demo.units import Tree, seed_weihai_tree
+from jinqiu.states import MACHINE, CaseEvent, CaseState
+from jinqiu.workflow.audit.chain import GENESIS, entry_hash
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.campaigns.schema import CampaignFile
+from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.effects import EFFECTS, EffectContext
+from jinqiu.workflow.cases.engine import load_context, transition_for
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.cases.schema import CaseCreate
+from jinqiu.workflow.cases.service import create_case
+from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.dashboard.counters import count_state_change
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.identity import make_id_number
+from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.units.models import Unit
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIHAI = ROOT / "examples" / "campaigns" / "weihai-2024.json"
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
+audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
+FACTORY = "factory"  # the actor of the audit entries a factory writes
 
 
 def weihai_file(**changes: Any) -> CampaignFile:
@@ -126,3 +134,66 @@ def random_case_input(rng: random.Random, campaign_id: int, unit: str) -> CaseCr
 def case_row(engine: Engine, case_id: int) -> Any:
     with engine.connect() as conn:
         return conn.execute(select(case_t).where(case_t.c.id == case_id)).one()
+
+
+def case_in(
+    engine: Engine,
+    clock: Clock,
+    campaign_id: int,
+    unit: str,
+    state: CaseState,
+    *,
+    approved: int = 0,
+    worker_changes: dict[str, Any] | None = None,
+    student_changes: dict[str, Any] | None = None,
+) -> int:
+    """A new case put straight into `state`, consistent as if it had got there: each transition
+    of the lifecycle's shortest way there (MACHINE.path_to; the approvals along the case's own
+    chain of levels) is written as the engine writes it — its effects (publicity dates, approval
+    step, the fund reservation, the payment), the version, the counters and an audit entry by
+    `factory` — but without guards, roles or dates, so a test sets up in one call what it would
+    otherwise drive event by event. In approval, `approved` levels are behind it."""
+    case_id = new_case(engine, clock, campaign_id, unit, worker_changes=worker_changes,
+                       student_changes=student_changes)
+    with transaction(engine) as conn:
+        for planned in MACHINE.path_to(state):
+            while _write_transition(conn, case_id, planned.event, clock) != planned.dest:
+                pass  # an approval level before the last
+        for _ in range(approved):
+            (loop,) = {t.event for t in MACHINE.work(state) if t.dest == state}
+            _write_transition(conn, case_id, loop, clock)
+        reached = conn.execute(select(case_t.c.state).where(case_t.c.id == case_id)).scalar_one()
+    if reached != state:
+        raise ValueError(f"{approved} approvals take the case past {state} to {reached}")
+    return case_id
+
+
+def _write_transition(conn: Connection, case_id: int, event: CaseEvent, clock: Clock) -> str:
+    """One transition as the engine writes it, minus the checks (the engine's own selection
+    along the case's chain, the named effects, the version-bumped row, counters, audit)."""
+    now = clock.now()
+    facts, row = load_context(conn, case_id, today=now.date())
+    t = transition_for(facts.case, event, facts.campaign)
+    if t is None:
+        raise ValueError(f"{event} is not possible from {facts.case.state}")
+    opinion = "（测试数据）" if t.opinion_required else None
+    effect = EffectContext(conn=conn, facts=facts, opinion=opinion, data={})
+    for name in t.effects:
+        EFFECTS[name](effect)
+    seq, prev_hash = row.audit_seq + 1, row.audit_head or GENESIS
+    entry = {
+        "case_id": case_id, "seq": seq, "actor": FACTORY, "actor_unit": None,
+        "event": event.value, "from_state": facts.case.state.value, "to_state": t.dest.value,
+        "opinion": opinion, "data": effect.audit, "at": now,
+    }
+    digest = entry_hash(prev_hash=prev_hash, **entry)
+    conn.execute(
+        update(case_t).where(case_t.c.id == case_id).values(
+            **effect.changes, state=t.dest.value, version=row.version + 1, audit_seq=seq,
+            audit_head=digest, updated_at=now,
+        )
+    )
+    count_state_change(conn, facts.campaign.id, facts.case.unit_path, facts.case.state.value,
+                       t.dest.value)
+    conn.execute(insert(audit_t).values(**entry, prev_hash=prev_hash, hash=digest))
+    return t.dest.value

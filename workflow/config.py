@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from notifications.outbound import WebhookPolicy, parse_host_list
+from jinqiu.notifications.outbound import WebhookPolicy, parse_host_list
 
 
 class Settings(BaseSettings):

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from workflow.config import get_settings
+from jinqiu.workflow.config import get_settings
 
 
 def is_sqlite(engine: Engine | Connection) -> bool:

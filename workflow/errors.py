@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workflow.masking import masked_data, masked_text
+from jinqiu.workflow.masking import masked_data, masked_text
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from workflow.identity import mask_id_number, problem_with
+from jinqiu.workflow.identity import mask_id_number, problem_with
 
 
 def mask_card(number: str | None) -> str | None:

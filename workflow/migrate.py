@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-from workflow.db import transaction
+from jinqiu.workflow.db import transaction
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -11,19 +11,19 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from notifications.models import Channel
-from notifications.outbox import InboxItem, Outgoing, enqueue, post_to_inbox
-from notifications.render import render
-from states import CaseEvent, CaseState
-from workflow.campaigns.models import Campaign
-from workflow.cases.engine import apply_event
-from workflow.cases.models import Case, Student
-from workflow.clock import Clock
-from workflow.db import transaction
-from workflow.deadlines.failures import CampaignFailure, failed
-from workflow.errors import DomainError
-from workflow.roles import SCHEDULER
-from workflow.units.models import Unit
+from jinqiu.notifications.models import Channel
+from jinqiu.notifications.outbox import InboxItem, Outgoing, enqueue, post_to_inbox
+from jinqiu.notifications.render import render
+from jinqiu.states import CaseEvent, CaseState
+from jinqiu.workflow.campaigns.models import Campaign
+from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.cases.models import Case, Student
+from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.deadlines.failures import CampaignFailure, failed
+from jinqiu.workflow.errors import DomainError
+from jinqiu.workflow.roles import SCHEDULER
+from jinqiu.workflow.units.models import Unit
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 student_t = Student.__table__  # type: ignore[attr-defined]

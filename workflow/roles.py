@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from states import Permission
-from workflow.users.models import Role
+from jinqiu.states import Permission
+from jinqiu.workflow.users.models import Role
 
 
 class Grant(StrEnum):
@@ -65,7 +65,8 @@ class Actor:
     def permissions(self) -> frozenset[PermissionName]:
         return permissions_of(self.roles)
 
-    def may(self, permission: PermissionName) -> bool:
+    def may(self, permission: str) -> bool:
+        """A Permission, a Grant, or the permission a declared transition names (states/)."""
         return permission in self.permissions
 
     def sees(self, unit_path: str) -> bool:

@@ -7,11 +7,11 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect, literal, select, text
 from sqlalchemy.engine import make_url
 
-from workflow.config import get_settings
-from workflow.db import make_engine, normalise_url
-from workflow.errors import DomainError
-from workflow.migrate import upgrade
-from workflow.tables import metadata
+from jinqiu.workflow.config import get_settings
+from jinqiu.workflow.db import make_engine, normalise_url
+from jinqiu.workflow.errors import DomainError
+from jinqiu.workflow.migrate import upgrade
+from jinqiu.workflow.tables import metadata
 
 
 def open_database(url: str | None = None, *, migrate: bool = True) -> Engine:

@@ -2,21 +2,21 @@
 
 from sqlmodel import SQLModel
 
-from notifications.models import InboxMessage, OutboxMessage
-from workflow.audit.models import AuditEntry, PiiAccess
-from workflow.campaigns.models import (
+from jinqiu.notifications.models import InboxMessage, OutboxMessage
+from jinqiu.workflow.audit.models import AuditEntry, PiiAccess
+from jinqiu.workflow.campaigns.models import (
     Campaign,
     CampaignDeadline,
     CampaignPhase,
     CampaignStateDeadline,
     FundSource,
 )
-from workflow.cases.models import Case, Student, Worker
-from workflow.dashboard.counters import CaseCount
-from workflow.deadlines.failures import SweepError
-from workflow.deadlines.models import ReminderLedger, ReportSubmission
-from workflow.units.models import Unit
-from workflow.users.models import LoginFailure, User
+from jinqiu.workflow.cases.models import Case, Student, Worker
+from jinqiu.workflow.dashboard.counters import CaseCount
+from jinqiu.workflow.deadlines.failures import SweepError
+from jinqiu.workflow.deadlines.models import ReminderLedger, ReportSubmission
+from jinqiu.workflow.units.models import Unit
+from jinqiu.workflow.users.models import LoginFailure, User
 
 metadata = SQLModel.metadata
 

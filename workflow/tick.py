@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from notifications.channels import Sender, SmtpSender, WebhookSender
-from notifications.delivery import DeliveryReport, deliver_due
-from notifications.models import Channel
-from workflow.clock import Clock
-from workflow.config import Settings
-from workflow.deadlines.failures import failed, record_failures
-from workflow.deadlines.sweep import SweepReport, sweep
+from jinqiu.notifications.channels import Sender, SmtpSender, WebhookSender
+from jinqiu.notifications.delivery import DeliveryReport, deliver_due
+from jinqiu.notifications.models import Channel
+from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.config import Settings
+from jinqiu.workflow.deadlines.failures import failed, record_failures
+from jinqiu.workflow.deadlines.sweep import SweepReport, sweep
 
 log = logging.getLogger("jinqiu.sweep")
 

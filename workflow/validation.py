@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
-from workflow.errors import ValidationFailed
+from jinqiu.workflow.errors import ValidationFailed
 
 MAX_DB_INT = 2**31 - 1  # PostgreSQL INTEGER: ids, versions and counts larger than this cannot exist
 # An id or version in a JSON body is a JSON integer: true, 1.0 and "1" are refused, not read as 1.

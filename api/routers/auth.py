@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
-from api.deps import CurrentActor, ServicesDep
-from api.errors import ERROR_RESPONSES, ErrorBody, Unauthorized
-from api.schemas import TokenOut
-from api.security import (
+from jinqiu.api.deps import CurrentActor, ServicesDep
+from jinqiu.api.errors import ERROR_RESPONSES, ErrorBody, Unauthorized
+from jinqiu.api.schemas import TokenOut
+from jinqiu.api.security import (
     check_throttle,
     clear_failures,
     client_address,
@@ -19,9 +19,9 @@ from api.security import (
     record_failure,
     throttle_keys,
 )
-from workflow.db import transaction
-from workflow.users.models import User
-from workflow.users.service import DUMMY_HASH, password_matches, revoke_sessions
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.users.models import User
+from jinqiu.workflow.users.service import DUMMY_HASH, password_matches, revoke_sessions
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 user_t = User.__table__  # type: ignore[attr-defined]

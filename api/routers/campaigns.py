@@ -7,17 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from sqlalchemy import Connection, select
 
-from api.deps import CurrentActor, ServicesDep, require
-from api.errors import ERROR_RESPONSES
-from api.schemas import CampaignOut, CampaignSummary, FundOut, PathId
-from workflow.campaigns.models import Campaign, CampaignDeadline, CampaignPhase, FundSource
-from workflow.campaigns.schema import CampaignFile
-from workflow.campaigns.service import load_campaign
-from workflow.db import transaction
-from workflow.errors import NotFound, ValidationFailed
-from workflow.money import format_yuan
-from workflow.roles import Actor, Grant
-from workflow.units.models import Unit
+from jinqiu.api.deps import CurrentActor, ServicesDep, require
+from jinqiu.api.errors import ERROR_RESPONSES
+from jinqiu.api.schemas import CampaignOut, CampaignSummary, FundOut, PathId
+from jinqiu.workflow.campaigns.models import Campaign, CampaignDeadline, CampaignPhase, FundSource
+from jinqiu.workflow.campaigns.schema import CampaignFile
+from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.errors import NotFound, ValidationFailed
+from jinqiu.workflow.money import format_yuan
+from jinqiu.workflow.roles import Actor, Grant
+from jinqiu.workflow.units.models import Unit
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"], responses=ERROR_RESPONSES)
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
-from api.deps import CurrentActor, ServicesDep
-from api.errors import ERROR_RESPONSES, ErrorBody
-from api.schemas import (
+from jinqiu.api.deps import CurrentActor, ServicesDep
+from jinqiu.api.errors import ERROR_RESPONSES, ErrorBody
+from jinqiu.api.schemas import (
     MAX_DB_INT,
     BulkEventIn,
     BulkOut,
@@ -27,16 +27,16 @@ from api.schemas import (
     StudentOut,
     WorkerOut,
 )
-from states import CaseState
-from workflow.cases.engine import apply_event
-from workflow.cases.models import Case
-from workflow.cases.pii import view_case
-from workflow.cases.reads import CaseFilter, list_cases
-from workflow.cases.schema import CaseCreate
-from workflow.cases.service import amend_case, create_case
-from workflow.db import transaction
-from workflow.errors import DomainError, ValidationFailed
-from workflow.money import format_yuan
+from jinqiu.states import CaseState
+from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.cases.pii import view_case
+from jinqiu.workflow.cases.reads import CaseFilter, list_cases
+from jinqiu.workflow.cases.schema import CaseCreate
+from jinqiu.workflow.cases.service import amend_case, create_case
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.errors import DomainError, ValidationFailed
+from jinqiu.workflow.money import format_yuan
 
 log = logging.getLogger("jinqiu.api")
 router = APIRouter(prefix="/api/cases", tags=["cases"], responses=ERROR_RESPONSES)

@@ -9,18 +9,18 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 
-from api.deps import CurrentActor, ServicesDep, require
-from api.errors import ERROR_RESPONSES
-from api.routers.campaigns import campaign_in_scope, concerns
-from api.schemas import PathId, Strict
-from notifications.models import InboxMessage, OutboxMessage, OutboxStatus
-from workflow.campaigns.models import Campaign
-from workflow.db import transaction
-from workflow.deadlines.failures import SweepError
-from workflow.deadlines.reports import report_revisions, submit_report
-from workflow.errors import NotFound
-from workflow.roles import Actor, Grant
-from workflow.units.models import Unit, in_subtree
+from jinqiu.api.deps import CurrentActor, ServicesDep, require
+from jinqiu.api.errors import ERROR_RESPONSES
+from jinqiu.api.routers.campaigns import campaign_in_scope, concerns
+from jinqiu.api.schemas import PathId, Strict
+from jinqiu.notifications.models import InboxMessage, OutboxMessage, OutboxStatus
+from jinqiu.workflow.campaigns.models import Campaign
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.deadlines.failures import SweepError
+from jinqiu.workflow.deadlines.reports import report_revisions, submit_report
+from jinqiu.workflow.errors import NotFound
+from jinqiu.workflow.roles import Actor, Grant
+from jinqiu.workflow.units.models import Unit, in_subtree
 
 router = APIRouter(tags=["notifications"], responses=ERROR_RESPONSES)
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]

@@ -8,16 +8,16 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from api.deps import CurrentActor, ServicesDep
-from api.errors import ERROR_RESPONSES
-from api.routers.campaigns import campaign_in_scope
-from api.schemas import PathId, QueryId
-from workflow.dashboard.service import DashboardQuery, dashboard
-from workflow.errors import NotFound, ValidationFailed
-from workflow.statistics.compute import statistics
-from workflow.statistics.tables import BY_KEY
-from workflow.statistics.xlsx import workbook
-from workflow.units.models import Unit
+from jinqiu.api.deps import CurrentActor, ServicesDep
+from jinqiu.api.errors import ERROR_RESPONSES
+from jinqiu.api.routers.campaigns import campaign_in_scope
+from jinqiu.api.schemas import PathId, QueryId
+from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
+from jinqiu.workflow.errors import NotFound, ValidationFailed
+from jinqiu.workflow.statistics.compute import statistics
+from jinqiu.workflow.statistics.tables import BY_KEY
+from jinqiu.workflow.statistics.xlsx import workbook
+from jinqiu.workflow.units.models import Unit
 
 router = APIRouter(tags=["dashboard"], responses=ERROR_RESPONSES)
 unit_t = Unit.__table__  # type: ignore[attr-defined]

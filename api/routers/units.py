@@ -7,14 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import Connection, select
 
-from api.deps import CurrentActor, ServicesDep, require
-from api.errors import ERROR_RESPONSES
-from api.schemas import UnitOut, UnitPatch
-from workflow.db import transaction
-from workflow.errors import NotFound, ValidationFailed
-from workflow.roles import Actor, Grant
-from workflow.units.models import Unit
-from workflow.units.service import UnitCreate, check_webhook, children_codes, create_unit
+from jinqiu.api.deps import CurrentActor, ServicesDep, require
+from jinqiu.api.errors import ERROR_RESPONSES
+from jinqiu.api.schemas import UnitOut, UnitPatch
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.errors import NotFound, ValidationFailed
+from jinqiu.workflow.roles import Actor, Grant
+from jinqiu.workflow.units.models import Unit
+from jinqiu.workflow.units.service import UnitCreate, check_webhook, children_codes, create_unit
 
 router = APIRouter(prefix="/api/units", tags=["units"], responses=ERROR_RESPONSES)
 unit_t = Unit.__table__  # type: ignore[attr-defined]

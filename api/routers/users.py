@@ -7,16 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy import Connection, select
 
-from api.deps import CurrentActor, ServicesDep, require
-from api.errors import ERROR_RESPONSES
-from api.schemas import UserOut, UserPatch
-from api.security import clear_failures
-from workflow.db import transaction
-from workflow.errors import NotFound, ValidationFailed
-from workflow.roles import Actor, Grant
-from workflow.units.models import Unit, in_subtree
-from workflow.users.models import User
-from workflow.users.service import UserCreate, create_user, update_user
+from jinqiu.api.deps import CurrentActor, ServicesDep, require
+from jinqiu.api.errors import ERROR_RESPONSES
+from jinqiu.api.schemas import UserOut, UserPatch
+from jinqiu.api.security import clear_failures
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.errors import NotFound, ValidationFailed
+from jinqiu.workflow.roles import Actor, Grant
+from jinqiu.workflow.units.models import Unit, in_subtree
+from jinqiu.workflow.users.models import User
+from jinqiu.workflow.users.service import UserCreate, create_user, update_user
 
 router = APIRouter(prefix="/api/users", tags=["users"], responses=ERROR_RESPONSES)
 user_t = User.__table__  # type: ignore[attr-defined]

@@ -10,13 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from api.app import create_app
+from jinqiu.api.app import create_app
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.config import Settings
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.users.models import Role, User
+from jinqiu.workflow.users.service import hash_password
 from tests.factories import weihai
-from workflow.clock import ManualClock
-from workflow.config import Settings
-from workflow.db import transaction
-from workflow.users.models import Role, User
-from workflow.users.service import hash_password
 
 PASSWORD = "correct-horse-42"
 UNITS = ("WH", "WH-HC", "WH-HC-001", "WH-HC-002", "WH-WD", "WH-WD-001")

@@ -16,7 +16,7 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from api.security import ALGORITHM
+from jinqiu.api.security import ALGORITHM
 from tests.api.conftest import PASSWORD, World, username
 
 CLERK = username("clerk", "WH-HC-001")

@@ -33,19 +33,16 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine, select, text
 
-from api.app import create_app
-from states import CaseState
-from states.diagram import LABELS
+from jinqiu.api.app import create_app
+from jinqiu.states import MACHINE, CaseState
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.config import Settings
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.users.models import User
+from jinqiu.workflow.users.service import hash_password
 from tests.conftest import IN_CI, _wipe
-from tests.factories import ROOT, actor, new_case, weihai
-from workflow.cases.engine import apply_event
-from workflow.cases.models import Case
-from workflow.clock import ManualClock
-from workflow.config import Settings
-from workflow.db import transaction
-from workflow.roles import SCHEDULER
-from workflow.users.models import User
-from workflow.users.service import hash_password
+from tests.factories import ROOT, case_in, new_case, weihai
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -165,30 +162,10 @@ class Site:
             return conn.execute(select(case_t).where(case_t.c.id == case_id)).one()
 
 
-def _fire(
-    engine: Engine,
-    clock: ManualClock,
-    case_id: int,
-    event: str,
-    who: Any,
-    opinion: str | None = None,
-) -> None:
-    with transaction(engine) as conn:
-        version = conn.execute(select(case_t.c.version).where(case_t.c.id == case_id)).scalar_one()
-        apply_event(
-            conn,
-            case_id=case_id,
-            event=event,
-            expected_version=version,
-            actor=who,
-            clock=clock,
-            opinion=opinion,
-        )
-
-
 def _seed(engine: Engine, clock: ManualClock) -> tuple[int, list[int], int]:
-    """The Weihai tree and campaign, the users, ten cases at approval step 0 of WH-HC-001 and
-    one survey case whose student already gets a state grant."""
+    """The Weihai tree and campaign, the users, ten cases at approval step 0 of WH-HC-001 (put
+    there by the factory on 2024-08-09) and one survey case whose student already gets a state
+    grant."""
     _tree, campaign = weihai(engine, clock)
     password_hash = hash_password(PASSWORD)
     with transaction(engine) as conn:
@@ -208,19 +185,13 @@ def _seed(engine: Engine, clock: ManualClock) -> tuple[int, list[int], int]:
                 for name, (unit, role) in USERS.items()
             ],
         )
-        clerk, reviewer = actor(conn, "WH-HC-001", "clerk"), actor(conn, "WH-HC", "reviewer")
-    waiting = [new_case(engine, clock, campaign, "WH-HC-001") for _ in range(CASES)]
     aided = new_case(
         engine, clock, campaign, "WH-HC-001", student_changes={"already_aided_by": "国家助学金"}
     )
-    for case_id in waiting:
-        _fire(engine, clock, case_id, "submit", clerk)
-    clock.set(dt.datetime(2024, 8, 1, 10))
-    for case_id in waiting:
-        _fire(engine, clock, case_id, "verify", reviewer, "档案核查无误")
     clock.set(dt.datetime(2024, 8, 9, 10))  # five working days of publicity are over
-    for case_id in waiting:
-        _fire(engine, clock, case_id, "end_publicity", SCHEDULER)
+    waiting = [
+        case_in(engine, clock, campaign, "WH-HC-001", CaseState.APPROVAL) for _ in range(CASES)
+    ]
     return campaign, waiting, aided
 
 
@@ -416,7 +387,7 @@ def test_the_state_machine_page_draws_every_state(browser: Any, site: Site) -> N
     for state in CaseState:
         box = svg.locator(f"g.state[data-state={state.value}]")
         expect(box).to_have_count(1)
-        expect(box).to_contain_text(LABELS[state])
+        expect(box).to_contain_text(MACHINE.state_labels[state])
         assert box.bounding_box() is not None  # drawn, with a size
     site.shot(page, "machine")
     page.context.close()

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from jinqiu.workflow.audit.models import AuditEntry, PiiAccess
 from tests.api.conftest import World
 from tests.factories import student, worker
-from workflow.audit.models import AuditEntry, PiiAccess
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 pii_t = PiiAccess.__table__  # type: ignore[attr-defined]

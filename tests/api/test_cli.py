@@ -20,12 +20,12 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from states import CaseEvent
+from jinqiu.states import CaseEvent
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import make_engine, normalise_url
 from tests.conftest import postgres_engine
 from tests.factories import ROOT, WEIHAI, actor_of, new_case
 from tests.workflow.cases.test_engine import DISTRICT, GRASSROOTS, fire
-from workflow.clock import ManualClock
-from workflow.db import make_engine, normalise_url
 
 JINQIU = Path(sys.executable).parent / "jinqiu"
 TIMEOUT = 120
@@ -219,9 +219,10 @@ def test_a_campaign_file_with_a_bad_field_is_refused_naming_it(
 
 def test_machine_prints_a_mermaid_diagram_with_every_event(cli: Cli) -> None:
     out = cli.ok("machine --format mermaid")
-    assert out.startswith("stateDiagram-v2\n")
-    labels = re.findall(r"^\s+\S+ --> \S+: (\w+)", out, flags=re.MULTILINE)
-    assert set(labels) == {e.value for e in CaseEvent}
+    assert out.startswith("---\n案件状态机\n---\nstateDiagram-v2\n")  # titled by the library
+    edges = re.findall(r"^\s+\S+ --> \S+: (.+)$", out, flags=re.MULTILINE)
+    labels = {label.split()[0] for edge in edges for label in edge.split(" | ")}
+    assert labels == {e.value for e in CaseEvent}
     run = cli("machine --format dot")
     assert run.code != 0
     assert "mermaid" in run.err
@@ -270,6 +271,10 @@ def test_demo_runs_the_campaign_and_prints_the_tables(cli: Cli, tmp_path: Path) 
     assert total == sum(counts.values()) == 40
     assert counts["closed"] > 0
     assert "审计链校验：全部完整" in run.out
+    # The sweep ran every morning and reminded the late unions (a failing sweep is an exit 1).
+    mails = re.search(r"本地 SMTP 服务器收到邮件 (\d+) 封", run.out)
+    assert mails is not None and int(mails.group(1)) > 0, run.out[-800:]
+    assert "定时任务出错" not in run.out
     assert re.search(r"^demo database: .+demo\.db$", run.out, flags=re.MULTILINE)
     assert list(tmp_path.glob("jinqiu-demo-*/demo.db")), "the demo database went elsewhere"
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.security import issue_token
+from jinqiu.api.app import create_app
+from jinqiu.api.security import issue_token
 from tests.api.conftest import World, username
 
 MANAGER = username("manager", "WH")

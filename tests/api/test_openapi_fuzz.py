@@ -24,15 +24,15 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, create_engine, text
 
-from api.app import create_app
-from api.deps import Services
-from api.security import issue_token
+from jinqiu.api.app import create_app
+from jinqiu.api.deps import Services
+from jinqiu.api.security import issue_token
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.config import Settings
+from jinqiu.workflow.db import make_engine, transaction
+from jinqiu.workflow.migrate import upgrade
+from jinqiu.workflow.users.models import User
 from tests.factories import new_case, student, weihai, worker
-from workflow.clock import ManualClock
-from workflow.config import Settings
-from workflow.db import make_engine, transaction
-from workflow.migrate import upgrade
-from workflow.users.models import User
 
 MAX_EXAMPLES = 25
 FUZZER = "fuzz.wh"

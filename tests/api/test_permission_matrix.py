@@ -38,18 +38,18 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, insert, select
 
-from api.app import create_app
-from api.security import issue_token
-from notifications.models import InboxMessage, OutboxMessage
+from jinqiu.api.app import create_app
+from jinqiu.api.security import issue_token
+from jinqiu.notifications.models import InboxMessage, OutboxMessage
+from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.config import Settings
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.deadlines.failures import SweepError
+from jinqiu.workflow.roles import ROLE_PERMISSIONS, Grant
+from jinqiu.workflow.tables import metadata
+from jinqiu.workflow.users.models import Role
 from tests.api.conftest import PASSWORD, World, username
 from tests.factories import new_case, student, weihai_file, worker
-from workflow.campaigns.service import load_campaign
-from workflow.config import Settings
-from workflow.db import transaction
-from workflow.deadlines.failures import SweepError
-from workflow.roles import ROLE_PERMISSIONS, Grant
-from workflow.tables import metadata
-from workflow.users.models import Role
 
 ROLES = tuple(r.value for r in Role if r is not Role.SCHEDULER)
 PUBLIC = {("GET", "/api/health"), ("POST", "/api/auth/token")}

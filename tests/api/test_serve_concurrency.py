@@ -27,9 +27,9 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.db import make_engine, normalise_url
 from tests.factories import ROOT, WEIHAI, student, worker
-from workflow.audit.models import AuditEntry
-from workflow.db import make_engine, normalise_url
 
 pytestmark = pytest.mark.postgres
 

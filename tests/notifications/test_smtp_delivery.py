@@ -22,19 +22,19 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, select, update
 
-from notifications.channels import SmtpSender
-from notifications.delivery import deliver_due
-from notifications.models import OutboxMessage
-from notifications.outbox import BACKOFF_BASE, MAX_ATTEMPTS, message_id
+from jinqiu.notifications.channels import SmtpSender
+from jinqiu.notifications.delivery import deliver_due
+from jinqiu.notifications.models import OutboxMessage
+from jinqiu.notifications.outbox import BACKOFF_BASE, MAX_ATTEMPTS, message_id
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.config import Settings
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.deadlines.sweep import sweep
+from jinqiu.workflow.tick import tick
+from jinqiu.workflow.units.models import Unit
 from tests.api.conftest import World, username
 from tests.api.conftest import world as world  # the HTTP fixture, on both databases
 from tests.factories import new_case, weihai
-from workflow.clock import ManualClock
-from workflow.config import Settings
-from workflow.db import transaction
-from workflow.deadlines.sweep import sweep
-from workflow.tick import tick
-from workflow.units.models import Unit
 
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]

@@ -15,16 +15,16 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, update
 
-from notifications.channels import WebhookSender
-from notifications.delivery import deliver_due
-from notifications.models import InboxMessage, OutboxMessage
-from notifications.outbound import WebhookPolicy
-from notifications.outbox import BACKOFF_BASE
+from jinqiu.notifications.channels import WebhookSender
+from jinqiu.notifications.delivery import deliver_due
+from jinqiu.notifications.models import InboxMessage, OutboxMessage
+from jinqiu.notifications.outbound import WebhookPolicy
+from jinqiu.notifications.outbox import BACKOFF_BASE
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.deadlines.sweep import sweep
+from jinqiu.workflow.units.models import Unit
 from tests.factories import new_case, weihai
-from workflow.clock import ManualClock
-from workflow.db import transaction
-from workflow.deadlines.sweep import sweep
-from workflow.units.models import Unit
 
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]

@@ -18,9 +18,9 @@ import httpx
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from jinqiu.workflow.db import normalise_url
 from tests.conftest import POSTGRES_URL
 from tests.factories import ROOT
-from workflow.db import normalise_url
 
 JINQIU = Path(sys.executable).parent / "jinqiu"
 TIMEOUT = 120

@@ -12,11 +12,11 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.errors import DomainError
+from jinqiu.workflow.users.models import User
+from jinqiu.workflow.users.service import LastAdmin, update_user
 from tests.api.conftest import World, username
-from workflow.db import transaction
-from workflow.errors import DomainError
-from workflow.users.models import User
-from workflow.users.service import LastAdmin, update_user
 
 user_t = User.__table__  # type: ignore[attr-defined]
 ROOT_ADMIN = username("admin", "WH")

@@ -11,21 +11,22 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text, update
 
-from api.pages import queue_filter
+from jinqiu.api.pages import queue_filter
+from jinqiu.states import CaseState
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.cases.engine import allowed_events, current_approval_level, load_context
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.cases.reads import CaseFilter, list_cases
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.errors import PermissionDenied
+from jinqiu.workflow.roles import SCHEDULER, Actor
+from jinqiu.workflow.units.models import UnitLevel
+from jinqiu.workflow.units.service import UnitCreate, create_unit
+from jinqiu.workflow.users.models import Role, User
 from tests.api.conftest import World
-from tests.factories import actor_of, case_row, new_case, student, weihai, worker
+from tests.factories import actor_of, case_in, case_row, student, weihai, worker
 from tests.workflow.cases.test_engine import fire
-from workflow.audit.models import AuditEntry
-from workflow.cases.engine import allowed_events, current_approval_level, load_context
-from workflow.cases.models import Case
-from workflow.cases.reads import CaseFilter, list_cases
-from workflow.clock import ManualClock
-from workflow.db import transaction
-from workflow.errors import PermissionDenied
-from workflow.roles import SCHEDULER, Actor
-from workflow.units.models import UnitLevel
-from workflow.units.service import UnitCreate, create_unit
-from workflow.users.models import Role, User
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
@@ -63,21 +64,12 @@ def may_fire(engine: Engine, case_id: int, who: Actor) -> tuple[str | None, list
     return current_approval_level(facts.case, facts.campaign), events
 
 
-def to_approval(
-    engine: Engine, clock: ManualClock, case_id: int, unit: str, reviewer_unit: str
-) -> None:
-    fire(engine, clock, case_id, "submit", actor_of(engine, unit, "clerk"))
+def to_approval(engine: Engine, clock: ManualClock, campaign: int, unit: str) -> int:
+    """A new case of `unit` whose publicity ended: waiting at the first level on its path."""
     clock.set(VERIFIED)
-    fire(
-        engine,
-        clock,
-        case_id,
-        "verify",
-        actor_of(engine, reviewer_unit, "reviewer"),
-        opinion="档案核查无误",
-    )
+    case_id = case_in(engine, clock, campaign, unit, CaseState.APPROVAL)
     clock.set(PUBLICITY_OVER)
-    fire(engine, clock, case_id, "end_publicity", SCHEDULER)
+    return case_id
 
 
 class TestTheEngine:
@@ -86,8 +78,7 @@ class TestTheEngine:
     ) -> None:
         _tree, campaign = weihai(db, clock)
         add_city_direct_unit(db)
-        case_id = new_case(db, clock, campaign, CITY_DIRECT)
-        to_approval(db, clock, case_id, CITY_DIRECT, "WH")
+        case_id = to_approval(db, clock, campaign, CITY_DIRECT)
         grassroots, city = actor_of(db, CITY_DIRECT, "approver"), actor_of(db, "WH", "approver")
         assert may_fire(db, case_id, grassroots) == ("grassroots", ["return", "reject", "approve"])
 
@@ -112,8 +103,7 @@ class TestTheEngine:
     ) -> None:
         _tree, campaign = weihai(db, clock)
         add_city_direct_unit(db)
-        case_id = new_case(db, clock, campaign, CITY_DIRECT)
-        to_approval(db, clock, case_id, CITY_DIRECT, "WH")
+        case_id = to_approval(db, clock, campaign, CITY_DIRECT)
         fire(db, clock, case_id, "approve", actor_of(db, CITY_DIRECT, "approver"), opinion="同意")
         city = actor_of(db, "WH", "approver")
         states, step = queue_filter(city, ["grassroots", "district", "city"])
@@ -130,8 +120,7 @@ class TestTheEngine:
         self, db: Engine, clock: ManualClock
     ) -> None:
         _tree, campaign = weihai(db, clock)
-        case_id = new_case(db, clock, campaign, "WH-HC")
-        to_approval(db, clock, case_id, "WH-HC", "WH")
+        case_id = to_approval(db, clock, campaign, "WH-HC")
         entry = last_entry(db, case_id)
         assert (entry.event, entry.data["skipped_levels"]) == ("end_publicity", ["grassroots"])
         assert may_fire(db, case_id, actor_of(db, "WH-HC", "approver"))[0] == "district"
@@ -145,8 +134,7 @@ class TestTheEngine:
         # What today's code left behind: a 市直 case waiting for a district that is not there.
         _tree, campaign = weihai(db, clock)
         add_city_direct_unit(db)
-        case_id = new_case(db, clock, campaign, CITY_DIRECT)
-        to_approval(db, clock, case_id, CITY_DIRECT, "WH")
+        case_id = to_approval(db, clock, campaign, CITY_DIRECT)
         with transaction(db) as conn:
             conn.execute(update(case_t).where(case_t.c.id == case_id).values(approval_step=1))
         city = actor_of(db, "WH", "approver")
@@ -159,8 +147,7 @@ class TestTheEngine:
     ) -> None:
         _tree, campaign = weihai(db, clock, approval_levels=["grassroots", "district"])
         add_city_direct_unit(db)
-        case_id = new_case(db, clock, campaign, CITY_DIRECT)
-        to_approval(db, clock, case_id, CITY_DIRECT, "WH")
+        case_id = to_approval(db, clock, campaign, CITY_DIRECT)
         fire(db, clock, case_id, "approve", actor_of(db, CITY_DIRECT, "approver"), opinion="同意")
         assert case_row(db, case_id).state == "disbursement"
         assert last_entry(db, case_id).data["skipped_levels"] == ["district"]
@@ -170,8 +157,7 @@ class TestTheEngine:
     ) -> None:
         _tree, campaign = weihai(db, clock, approval_levels=["district"])
         add_city_direct_unit(db)
-        case_id = new_case(db, clock, campaign, CITY_DIRECT)
-        to_approval(db, clock, case_id, CITY_DIRECT, "WH")
+        case_id = to_approval(db, clock, campaign, CITY_DIRECT)
         assert last_entry(db, case_id).data["skipped_levels"] == ["district"]
         for unit in (CITY_DIRECT, "WH"):
             assert may_fire(db, case_id, actor_of(db, unit, "approver")) == (None, [])
@@ -183,8 +169,7 @@ class TestTheEngine:
         self, db: Engine, clock: ManualClock
     ) -> None:
         _tree, campaign = weihai(db, clock)
-        case_id = new_case(db, clock, campaign, "WH-HC-001")
-        to_approval(db, clock, case_id, "WH-HC-001", "WH-HC")
+        case_id = to_approval(db, clock, campaign, "WH-HC-001")
         assert "skipped_levels" not in last_entry(db, case_id).data
         fire(db, clock, case_id, "approve", actor_of(db, "WH-HC-001", "approver"), opinion="同意")
         assert "skipped_levels" not in last_entry(db, case_id).data
@@ -253,7 +238,7 @@ def test_a_city_direct_case_is_approved_through_http(world: World) -> None:
     case = event(case, "reviewer.wh", "verify", opinion="档案核查无误")
     world.clock.set(PUBLICITY_OVER)
     with transaction(world.engine) as conn:
-        from workflow.cases.engine import apply_event
+        from jinqiu.workflow.cases.engine import apply_event
 
         apply_event(
             conn,

@@ -22,14 +22,14 @@ import pytest
 import uvicorn
 from sqlalchemy import func, select
 
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.identity import make_id_number
+from jinqiu.workflow.money import MAX_BUDGET_YUAN, MAX_CASE_AMOUNT_YUAN
 from tests.api.conftest import PASSWORD, World, username
 from tests.api.conftest import world as world  # the HTTP fixture, on both databases
 from tests.api.test_cli import Cli
 from tests.factories import WEIHAI, new_case, student, worker
-from workflow.audit.models import AuditEntry
-from workflow.cases.models import Case
-from workflow.identity import make_id_number
-from workflow.money import MAX_BUDGET_YUAN, MAX_CASE_AMOUNT_YUAN
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]

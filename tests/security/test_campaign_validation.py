@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
+from jinqiu.workflow.campaigns.models import Campaign
 from tests.api.conftest import World, username
 from tests.api.conftest import world as world  # the HTTP fixture, on both databases
 from tests.factories import WEIHAI
-from workflow.campaigns.models import Campaign
 
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 RAW: dict[str, Any] = json.loads(WEIHAI.read_text(encoding="utf-8"))

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from jinqiu.workflow.campaigns.models import Campaign
+from jinqiu.workflow.db import make_engine, transaction
 from tests.api.test_cli import (
     Cli,
     Run,
@@ -26,8 +28,6 @@ from tests.api.test_cli import (
     with_search_path,
 )
 from tests.factories import WEIHAI
-from workflow.campaigns.models import Campaign
-from workflow.db import make_engine, transaction
 
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 RAW: dict[str, Any] = json.loads(WEIHAI.read_text(encoding="utf-8"))

@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from api.app import create_app
-from api.security import InvalidSetting
+from jinqiu.api.app import create_app
+from jinqiu.api.security import InvalidSetting
+from jinqiu.workflow.config import Settings
 from tests.api.conftest import PASSWORD, World, username
 from tests.security.support import environment, jinqiu, ok, serving, url_of
-from workflow.config import Settings
 
 CLERK = username("clerk", "WH-HC-001")
 ADMIN = username("admin", "WH-HC")

@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from jinqiu.workflow.audit.chain import verify_chains
+from jinqiu.workflow.audit.models import PiiAccess
+from jinqiu.workflow.identity import make_id_number, mask_id_number
 from tests.api.conftest import PASSWORD, World
 from tests.factories import student, worker
-from workflow.audit.chain import verify_chains
-from workflow.audit.models import PiiAccess
-from workflow.identity import make_id_number, mask_id_number
 
 pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
 
@@ -41,7 +41,7 @@ def create(w: World, unit: str = "WH-HC-001", **worker_changes: Any) -> dict[str
 def full_numbers(w: World, case_id: int) -> dict[str, str]:
     """The case's numbers as stored (straight from the database, not through any face)."""
     with w.engine.connect() as conn:
-        from workflow.cases.models import Case, Student, Worker
+        from jinqiu.workflow.cases.models import Case, Student, Worker
 
         case_t, worker_t = Case.__table__, Worker.__table__  # type: ignore[attr-defined]
         student_t = Student.__table__  # type: ignore[attr-defined]

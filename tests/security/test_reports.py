@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from jinqiu.workflow.db import transaction
 from tests.api.conftest import World
-from workflow.db import transaction
 
 
 def file_report(

@@ -19,14 +19,14 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.security import ALGORITHM, SecretKeyProblem, resolve_secret_key
+from jinqiu.api.app import create_app
+from jinqiu.api.security import ALGORITHM, SecretKeyProblem, resolve_secret_key
+from jinqiu.workflow.config import Settings
+from jinqiu.workflow.db import normalise_url
 from tests.api.conftest import PASSWORD, World, username
 from tests.conftest import POSTGRES_URL
 from tests.factories import new_case
 from tests.security.support import JINQIU, environment, free_port, jinqiu, ok, serving
-from workflow.config import Settings
-from workflow.db import normalise_url
 
 ADMIN = username("admin", "WH")
 MANAGER = username("manager", "WH")

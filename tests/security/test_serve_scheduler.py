@@ -16,16 +16,16 @@ import chinese_calendar
 import httpx
 import pytest
 
+from jinqiu.workflow.campaigns.schema import CampaignFile
+from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.clock import SystemClock
+from jinqiu.workflow.db import make_engine, transaction
+from jinqiu.workflow.migrate import upgrade
+from jinqiu.workflow.units.models import UnitLevel
+from jinqiu.workflow.units.service import UnitCreate, create_unit
 from tests.api.test_serve_concurrency import JINQIU, SECRET, Server, free_port, stop
 from tests.factories import ROOT
 from tests.notifications.test_smtp_delivery import SmtpServer
-from workflow.campaigns.schema import CampaignFile
-from workflow.campaigns.service import load_campaign
-from workflow.clock import SystemClock
-from workflow.db import make_engine, transaction
-from workflow.migrate import upgrade
-from workflow.units.models import UnitLevel
-from workflow.units.service import UnitCreate, create_unit
 
 TITLE = "报送活动总结和统计表（今日截止）"
 

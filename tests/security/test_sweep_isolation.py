@@ -19,22 +19,22 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, update
 
-from notifications.models import InboxMessage
+from jinqiu.demo.units import seed_weihai_tree
+from jinqiu.notifications.models import InboxMessage
+from jinqiu.workflow.campaigns.models import Campaign, CampaignDeadline
+from jinqiu.workflow.campaigns.schema import CampaignFile
+from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.deadlines.failures import SweepError
+from jinqiu.workflow.deadlines.sweep import sweep
+from jinqiu.workflow.tick import tick
 from tests.api.conftest import World, username
 from tests.api.conftest import world as world  # the HTTP fixture, on both databases
 from tests.factories import WEIHAI, actor_of, new_case, weihai, weihai_file
 from tests.notifications.test_smtp_delivery import SmtpServer, settings_for
 from tests.workflow.cases.test_engine import fire
-from workflow.campaigns.models import Campaign, CampaignDeadline
-from workflow.campaigns.schema import CampaignFile
-from workflow.campaigns.service import load_campaign
-from workflow.cases.models import Case
-from workflow.clock import ManualClock
-from workflow.db import transaction
-from workflow.deadlines.failures import SweepError
-from workflow.deadlines.sweep import sweep
-from workflow.demo.units import seed_weihai_tree
-from workflow.tick import tick
 
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 deadline_t = CampaignDeadline.__table__  # type: ignore[attr-defined]

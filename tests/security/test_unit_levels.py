@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.errors import ValidationFailed
+from jinqiu.workflow.units.models import Unit, UnitLevel
+from jinqiu.workflow.units.service import UnitCreate, create_unit
 from tests.api.conftest import World
 from tests.api.test_cli import Cli
 from tests.api.test_cli import rows as sqlite_rows
 from tests.factories import weihai
-from workflow.clock import ManualClock
-from workflow.db import transaction
-from workflow.errors import ValidationFailed
-from workflow.units.models import Unit, UnitLevel
-from workflow.units.service import UnitCreate, create_unit
 
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 L = UnitLevel
@@ -80,7 +80,7 @@ class TestTheService:
         assert path.endswith(f"/{parent}/NEW-UNIT/")
 
     def test_the_order_is_strict_and_total_over_the_levels(self) -> None:
-        from workflow.units.models import level_may_sit_under
+        from jinqiu.workflow.units.models import level_may_sit_under
 
         # Every level sits under exactly the levels above it; none under itself.
         order = [L.PROVINCE, L.CITY, L.DISTRICT, L.STREET, L.GRASSROOTS]

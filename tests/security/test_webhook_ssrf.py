@@ -18,19 +18,24 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 
-from api.app import create_app
-from notifications.channels import WebhookSender
-from notifications.delivery import deliver_due
-from notifications.models import OutboxMessage
-from notifications.outbound import WebhookPolicy, WebhookRefused, check_address, check_webhook_url
+from jinqiu.api.app import create_app
+from jinqiu.notifications.channels import WebhookSender
+from jinqiu.notifications.delivery import deliver_due
+from jinqiu.notifications.models import OutboxMessage
+from jinqiu.notifications.outbound import (
+    WebhookPolicy,
+    WebhookRefused,
+    check_address,
+    check_webhook_url,
+)
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.config import Settings
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.deadlines.sweep import sweep
+from jinqiu.workflow.tick import tick
+from jinqiu.workflow.units.models import Unit
 from tests.api.conftest import World
 from tests.factories import new_case, weihai
-from workflow.clock import ManualClock
-from workflow.config import Settings
-from workflow.db import transaction
-from workflow.deadlines.sweep import sweep
-from workflow.tick import tick
-from workflow.units.models import Unit
 
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]

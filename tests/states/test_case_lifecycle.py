@@ -1,30 +1,29 @@
-"""The lifecycle table (states/case_lifecycle.py): survey → archive check → publicity →
-approval (one step per level) → disbursement → follow-up → closed, plus return (补正),
-reject and withdraw. Pure: no database."""
+"""The case lifecycle declared in states/case_lifecycle.py: survey → archive check → publicity →
+approval (one step per level) → disbursement → follow-up → closed, plus return (补正), reject
+and withdraw. Pure: no database (tests/security/test_machine_declaration.py holds the checks
+against the database and the consumers)."""
 
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import Counter, deque
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
-from transitions import Machine
 
-import states
-from states import (
-    ENDED_WITHOUT_AID,
+from jinqiu.states import (
     MACHINE,
-    OPEN_STATES,
     TERMINAL_STATES,
     TRANSITIONS,
     CaseEvent,
     CaseState,
-    Route,
+    Kind,
     events_from,
     select_transition,
     to_mermaid,
 )
-from states.case_lifecycle import TABLE, build_machine
+from jinqiu.states.case_lifecycle import history_to
 
 S, E = CaseState, CaseEvent
 REVIEWABLE = {S.ARCHIVE_CHECK, S.PUBLICITY, S.APPROVAL}
@@ -34,49 +33,77 @@ def sources_of(event: CaseEvent) -> set[CaseState]:
     return {s for t in TRANSITIONS if t.event is event for s in t.sources}
 
 
-class TestTheTableCompilesIntoTheMachine:
+def route(t: Any) -> str | None:
+    return None if t is None else t.route_name
+
+
+class TestTheLibraryHoldsTheDeclaration:
     def test_the_machine_knows_exactly_the_lifecycle_states(self) -> None:
-        assert set(MACHINE.states) == {s.value for s in CaseState}
+        assert set(MACHINE.library.states) == {s.value for s in CaseState}
 
     def test_a_new_machine_starts_in_survey(self) -> None:
-        assert MACHINE.initial == S.SURVEY.value
+        assert MACHINE.library.initial == S.SURVEY.value
 
     def test_the_machine_has_exactly_the_lifecycle_events_and_no_implicit_to_state_ones(
         self,
     ) -> None:
-        assert set(MACHINE.events) == {e.value for e in CaseEvent}
-        assert not any(name.startswith("to_") for name in MACHINE.events)
+        assert set(MACHINE.library.events) == {e.value for e in CaseEvent}
+        assert not any(name.startswith("to_") for name in MACHINE.library.events)
 
-    def test_every_declared_transition_is_in_the_compiled_table(self) -> None:
-        for t in TRANSITIONS:
-            for source in t.sources:
-                assert t in TABLE[(source, t.event)], (source, t.event)
+    def test_each_declared_transition_is_in_the_library_once_per_source_and_nothing_else(
+        self,
+    ) -> None:
+        """Every library transition carries the declaration it was built from, between the
+        same states; together they are the declared transitions, each once per source."""
+        held: Counter[tuple[int, str]] = Counter()
+        for name, event in MACHINE.library.events.items():
+            for source, candidates in event.transitions.items():
+                for candidate in candidates:
+                    declared = candidate.declaration
+                    assert (declared.event, candidate.source, candidate.dest) == (
+                        name,
+                        source,
+                        declared.dest,
+                    )
+                    assert source in declared.sources
+                    held[(id(declared), source)] += 1
+        assert held == Counter((id(t), s.value) for t in TRANSITIONS for s in t.sources)
 
-    def test_the_compiled_table_holds_nothing_but_the_declared_transitions(self) -> None:
-        compiled = sum(len(candidates) for candidates in TABLE.values())
-        assert compiled == sum(len(t.sources) for t in TRANSITIONS)
+    def test_each_route_is_a_condition_the_library_evaluates(self) -> None:
+        for candidate in MACHINE.library.events[E.APPROVE.value].transitions[S.APPROVAL.value]:
+            assert [c.func for c in candidate.conditions] == [candidate.declaration.route]
 
-    def test_a_fresh_build_yields_the_same_transitions(self) -> None:
-        rebuilt = build_machine()
-        assert set(rebuilt.events) == set(MACHINE.events)
-        for name, event in MACHINE.events.items():
-            got = {(s, c.dest) for s, cs in rebuilt.events[name].transitions.items() for c in cs}
-            want = {(s, c.dest) for s, cs in event.transitions.items() for c in cs}
-            assert got == want, name
+    def test_selecting_for_any_case_attaches_no_model_and_adds_no_event(self) -> None:
+        """Never one model per case: the engine asks the shared machine for every case and
+        every approval chain, and the library machine stays as built."""
+        from jinqiu.workflow.cases.engine import allowed_events, transition_for
+        from jinqiu.workflow.cases.facts import CaseFacts
+        from jinqiu.workflow.roles import SCHEDULER, Actor
 
-
-class TestTheMachineIsSharedNotPerCase:
-    def test_the_machine_is_one_shared_object(self) -> None:
-        assert isinstance(MACHINE, Machine)
-        assert states.MACHINE is states.case_lifecycle.MACHINE
-
-    def test_no_case_is_attached_to_the_machine_as_a_model(self) -> None:
-        import workflow.cases.engine  # noqa: F401  (the engine must not attach models either)
-
+        clerk = Actor("c", "WH-HC-001", "/WH/WH-HC/WH-HC-001/", "grassroots", ("clerk",))
+        rules: Any = SimpleNamespace(approval_levels=("grassroots", "district", "city"))
         for state in CaseState:
-            for event in events_from(state):
-                select_transition(state, event, approval_step=0, approval_levels=3)
-        assert MACHINE.models == []
+            for chain in ((0, 1, 2), (0, 2), (2,)):
+                for step in chain:
+                    case = CaseFacts(
+                        id=1,
+                        state=state,
+                        version=1,
+                        approval_step=step,
+                        objection_open=False,
+                        publicity_ends_on=None,
+                        approved_amount_fen=None,
+                        fund_source_id=None,
+                        payment_failures=0,
+                        unit_path="/WH/",
+                        approval_chain=chain,
+                    )
+                    for actor in (clerk, SCHEDULER):
+                        allowed_events(actor, case, rules)
+                    for event in CaseEvent:
+                        transition_for(case, event, rules)
+        assert MACHINE.library.models == []
+        assert set(MACHINE.library.events) == {e.value for e in CaseEvent}
 
 
 class TestReachability:
@@ -86,7 +113,7 @@ class TestReachability:
         while queue:
             state = queue.popleft()
             for event in events_from(state):
-                for t in TABLE[(state, event)]:
+                for t in MACHINE.candidates(state, event):
                     if t.dest not in seen:
                         seen.add(t.dest)
                         queue.append(t.dest)
@@ -114,17 +141,27 @@ class TestTerminalStates:
         for event in CaseEvent:
             assert select_transition(state, event, approval_step=0, approval_levels=1) is None
 
-    @pytest.mark.parametrize("state", OPEN_STATES)
+    @pytest.mark.parametrize("state", MACHINE.open_states)
     def test_every_open_state_allows_some_event(self, state: CaseState) -> None:
         assert events_from(state) != []
 
-    def test_terminal_and_open_states_partition_the_lifecycle(self) -> None:
-        assert set(OPEN_STATES) | TERMINAL_STATES == set(CaseState)
-        assert not set(OPEN_STATES) & TERMINAL_STATES
-
-    def test_only_rejected_and_withdrawn_cases_ended_without_aid(self) -> None:
-        assert set(ENDED_WITHOUT_AID) == {S.REJECTED, S.WITHDRAWN}
-        assert S.CLOSED not in ENDED_WITHOUT_AID
+    def test_a_case_ends_aided_exactly_when_every_way_to_its_end_passes_a_payment(self) -> None:
+        """`closed` counts as the student's one application, `rejected` and `withdrawn` free
+        the student: the kind each end is declared with must agree with the money."""
+        unpaid = {MACHINE.initial}  # reachable without a payment on the way
+        queue = deque(unpaid)
+        while queue:
+            at = queue.popleft()
+            for t in TRANSITIONS:
+                if at in t.sources and "record_payment" not in t.effects and t.dest not in unpaid:
+                    unpaid.add(t.dest)
+                    queue.append(t.dest)
+        for state in MACHINE.states:
+            if state.kind is Kind.ENDED_WITHOUT_AID:
+                assert state.name in unpaid, state.name
+            elif state.kind is Kind.TERMINAL:
+                assert state.name not in unpaid, state.name
+        assert MACHINE.ended_without_aid and MACHINE.terminal_states - MACHINE.ended_without_aid
 
     def test_a_new_case_may_only_be_submitted_or_withdrawn(self) -> None:
         assert events_from(S.SURVEY) == [E.SUBMIT, E.WITHDRAW]
@@ -196,13 +233,67 @@ class TestTheMainPath:
         for state in (S.SURVEY, S.ARCHIVE_CHECK, S.PUBLICITY, S.APPROVAL):
             assert select_transition(state, E.PAY, approval_step=0, approval_levels=1) is None
 
-    def test_guards_and_effects_named_in_the_table_are_implemented(self) -> None:
-        from workflow.cases.effects import EFFECTS
-        from workflow.guards import GUARDS
+    def test_every_implemented_guard_and_effect_is_named_by_some_transition(self) -> None:
+        """The registries refuse at import a name the declaration uses but nothing implements;
+        the other way round, an implemented rule no transition names is one a transition lost."""
+        from jinqiu.workflow.cases.effects import EFFECTS
+        from jinqiu.workflow.guards import GUARDS
 
+        assert {g for t in TRANSITIONS for g in t.guards} == GUARDS.keys()
+        assert {e for t in TRANSITIONS for e in t.effects} == EFFECTS.keys()
+
+
+class TestWhatEachTransitionTakesAndOffers:
+    def test_the_events_take_only_their_declared_data(self) -> None:
+        from jinqiu.workflow.cases.engine import EVENT_DATA_KEYS
+
+        assert {e: keys for e, keys in EVENT_DATA_KEYS.items() if keys} == {
+            E.APPROVE: {"fund_source"},
+            E.PAY: {"payment_reference"},
+        }
+
+    def test_in_approval_only_withdrawing_is_not_bound_to_the_level(self) -> None:
+        free = {
+            t.event
+            for e in events_from(S.APPROVAL)
+            for t in MACHINE.candidates(S.APPROVAL, e)
+            if not MACHINE.level_bound(t, S.APPROVAL)
+        }
+        assert free == {E.WITHDRAW}
+        assert not any(
+            MACHINE.level_bound(t, s) for t in TRANSITIONS for s in t.sources if s is not S.APPROVAL
+        )
+
+    def test_decisions_that_need_their_own_reason_are_never_done_in_bulk(self) -> None:
         for t in TRANSITIONS:
-            assert set(t.guards) <= GUARDS.keys(), t.event
-            assert set(t.effects) <= EFFECTS.keys(), t.event
+            if t.event in (E.REJECT, E.WITHDRAW, E.OBJECT, E.RESOLVE_OBJECTION, E.PAYMENT_FAILED):
+                assert not t.bulk, t.event
+        assert MACHINE.bulk_events(S.APPROVAL) == [E.RETURN, E.APPROVE]
+
+    def test_returning_rejecting_and_a_failed_payment_tell_the_applicant_union(self) -> None:
+        notifying = {t.event for t in TRANSITIONS if t.notifies}
+        assert notifying == {E.RETURN, E.REJECT, E.PAYMENT_FAILED}
+        names = [n for t in TRANSITIONS for n in t.notifies]
+        assert all(re.fullmatch(r"[a-z][a-z_]*", n) for n in names) and len(set(names)) == len(
+            names
+        )
+
+    def test_a_case_in_each_state_has_come_the_shortest_way(self) -> None:
+        assert [t.event for t in history_to(S.CLOSED, levels=3)] == [
+            E.SUBMIT,
+            E.VERIFY,
+            E.END_PUBLICITY,
+            E.APPROVE,
+            E.APPROVE,
+            E.APPROVE,
+            E.PAY,
+            E.CLOSE,
+        ]
+        assert [t.event for t in history_to(S.REJECTED, levels=1)] == [E.SUBMIT, E.REJECT]
+        assert [t.event for t in history_to(S.APPROVAL, levels=3, approved=2)][-2:] == [
+            E.APPROVE,
+            E.APPROVE,
+        ]
 
 
 class TestApprovalLevels:
@@ -211,17 +302,17 @@ class TestApprovalLevels:
     def test_with_three_levels_the_first_approval_stays_in_approval(self) -> None:
         t = select_transition(S.APPROVAL, E.APPROVE, approval_step=0, approval_levels=3)
         assert t is not None
-        assert (t.dest, t.route) == (S.APPROVAL, Route.MORE_APPROVAL_LEVELS)
+        assert (t.dest, route(t)) == (S.APPROVAL, "more_approval_levels")
 
     def test_with_three_levels_the_second_approval_stays_in_approval(self) -> None:
         t = select_transition(S.APPROVAL, E.APPROVE, approval_step=1, approval_levels=3)
         assert t is not None
-        assert (t.dest, t.route) == (S.APPROVAL, Route.MORE_APPROVAL_LEVELS)
+        assert (t.dest, route(t)) == (S.APPROVAL, "more_approval_levels")
 
     def test_with_three_levels_the_third_approval_goes_to_disbursement(self) -> None:
         t = select_transition(S.APPROVAL, E.APPROVE, approval_step=2, approval_levels=3)
         assert t is not None
-        assert (t.dest, t.route) == (S.DISBURSEMENT, Route.LAST_APPROVAL_LEVEL)
+        assert (t.dest, route(t)) == (S.DISBURSEMENT, "last_approval_level")
 
     def test_with_one_level_the_first_approval_goes_to_disbursement(self) -> None:
         t = select_transition(S.APPROVAL, E.APPROVE, approval_step=0, approval_levels=1)
@@ -280,25 +371,37 @@ class TestReturnRejectWithdraw:
 
 
 class TestMermaidDiagram:
-    EDGE = re.compile(r"^    (\w+) --> (\w+): (\w+)")
+    EDGE = re.compile(r"^  (\w+) --> (\w+): (.+)$")
+
+    def drawn(self) -> set[tuple[str, str, str]]:
+        return {
+            (m[1], m[2], label.split()[0])
+            for line in to_mermaid().splitlines()
+            if (m := self.EDGE.match(line))
+            for label in m[3].split(" | ")
+        }
 
     def test_the_diagram_draws_every_transition_and_nothing_else(self) -> None:
-        drawn = {
-            (m[1], m[2], m[3]) for line in to_mermaid().splitlines() if (m := self.EDGE.match(line))
-        }
         declared = {(s.value, t.dest.value, t.event.value) for t in TRANSITIONS for s in t.sources}
-        assert drawn == declared
+        assert self.drawn() == declared
 
-    def test_the_diagram_starts_in_survey_and_ends_in_each_terminal_state(self) -> None:
+    def test_the_diagram_starts_in_survey_and_marks_each_end_by_its_kind(self) -> None:
         lines = to_mermaid().splitlines()
-        assert lines[0] == "stateDiagram-v2"
-        assert "    [*] --> survey" in lines
+        assert "stateDiagram-v2" in lines
+        assert "  [*] --> survey" in lines
+        for state in MACHINE.states:
+            assert f'  state "{state.label}" as {state.name.value}' in lines
         for state in TERMINAL_STATES:
-            assert f"    {state.value} --> [*]" in lines
+            kind = MACHINE.state(state).kind.value
+            assert f"  Class {state.value} s_{kind}" in lines
 
     def test_the_diagram_labels_approval_routes_guards_and_effects(self) -> None:
         text = to_mermaid()
-        assert "approval --> approval: approve [more_approval_levels]" in text
-        assert "approval --> disbursement: approve [last_approval_level] / aid_rule_applies" in text
-        assert "archive_check --> publicity: verify / " in text
+        assert (
+            "approval --> approval: approve 审批通过 → advance_approval_level [more_approval_levels]"
+            in text
+        )
+        assert "approval --> disbursement: approve 审批通过 / aid_rule_applies → " in text
+        assert "reserve_aid [last_approval_level]" in text
+        assert "archive_check --> publicity: verify 核查通过 / " in text
         assert "→ start_publicity" in text

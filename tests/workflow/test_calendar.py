@@ -8,8 +8,8 @@ import datetime as dt
 import chinese_calendar
 import pytest
 
-from workflow.calendar import OFFICIAL, CalendarUnknown, WorkingCalendar
-from workflow.campaigns.schema import CalendarOverrides
+from jinqiu.workflow.calendar import OFFICIAL, CalendarUnknown, WorkingCalendar
+from jinqiu.workflow.campaigns.schema import CalendarOverrides
 
 D = dt.date
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflow.identity import (
+from jinqiu.workflow.identity import (
     Gender,
     check_character,
     make_id_number,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflow.money import (
+from jinqiu.workflow.money import (
     InvalidAmount,
     fen_to_yuan,
     format_wan_yuan,

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from workflow.audit.models import AuditEntry
-from workflow.cases.models import Case
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.cases.models import Case
 
 GENESIS = "0" * 64
 # One encoder for every hash (json.dumps with options builds a new one per call).

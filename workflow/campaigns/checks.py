@@ -8,9 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from workflow.calendar import CalendarUnknown, WorkingCalendar
-from workflow.campaigns.schema import CampaignFile
-from workflow.deadlines.schedule import LOOKBACK, working_days_before
+from jinqiu.workflow.calendar import CalendarUnknown, WorkingCalendar
+from jinqiu.workflow.campaigns.schema import CampaignFile
+from jinqiu.workflow.deadlines.schedule import LOOKBACK, working_days_before
 
 Problem = dict[str, str]
 

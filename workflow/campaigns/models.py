@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from workflow.sqltypes import JSONType, UTCDateTime
+from jinqiu.workflow.sqltypes import JSONType, UTCDateTime
 
 
 class Campaign(SQLModel, table=True):

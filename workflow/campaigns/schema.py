@@ -10,15 +10,15 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from states import CaseState
-from workflow.deadlines.schedule import MAX_WORKING_DAYS
-from workflow.money import (
+from jinqiu.states import CaseState
+from jinqiu.workflow.deadlines.schedule import MAX_WORKING_DAYS
+from jinqiu.workflow.money import (
     MAX_BUDGET_FEN,
     MAX_CASE_AMOUNT_FEN,
     InvalidAmount,
     yuan_to_fen,
 )
-from workflow.units.models import UnitLevel
+from jinqiu.workflow.units.models import UnitLevel
 
 EducationLevel = Literal[
     "preschool", "primary", "junior", "senior", "vocational", "college", "undergraduate",

@@ -12,22 +12,22 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from workflow.calendar import WorkingCalendar
-from workflow.campaigns.checks import campaign_problems
-from workflow.campaigns.models import (
+from jinqiu.workflow.calendar import WorkingCalendar
+from jinqiu.workflow.campaigns.checks import campaign_problems
+from jinqiu.workflow.campaigns.models import (
     Campaign,
     CampaignDeadline,
     CampaignPhase,
     CampaignStateDeadline,
     FundSource,
 )
-from workflow.campaigns.schema import AidRule, CampaignFile
-from workflow.cases.facts import CampaignRules, PhaseWindow
-from workflow.clock import Clock
-from workflow.errors import DuplicateCampaign, NotFound, ValidationFailed
-from workflow.money import yuan_to_fen
-from workflow.units.models import Unit
-from workflow.validation import parse
+from jinqiu.workflow.campaigns.schema import AidRule, CampaignFile
+from jinqiu.workflow.cases.facts import CampaignRules, PhaseWindow
+from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.errors import DuplicateCampaign, NotFound, ValidationFailed
+from jinqiu.workflow.money import yuan_to_fen
+from jinqiu.workflow.units.models import Unit
+from jinqiu.workflow.validation import parse
 
 campaign_table = Campaign.__table__  # type: ignore[attr-defined]
 phase_table = CampaignPhase.__table__  # type: ignore[attr-defined]

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from workflow.campaigns.schema import AidRule
-from workflow.errors import Reason
+from jinqiu.workflow.campaigns.schema import AidRule
+from jinqiu.workflow.errors import Reason
 
 
 @dataclass(frozen=True, slots=True)

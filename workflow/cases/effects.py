@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from states import TRANSITIONS
-from workflow.calendar import WorkingCalendar
-from workflow.campaigns.models import FundSource
-from workflow.cases.aid import decide_aid
-from workflow.cases.facts import GuardContext
-from workflow.errors import GuardFailed, InsufficientFunds, Reason
-from workflow.money import format_yuan
+from jinqiu.states import TRANSITIONS
+from jinqiu.workflow.calendar import WorkingCalendar
+from jinqiu.workflow.campaigns.models import FundSource
+from jinqiu.workflow.cases.aid import decide_aid
+from jinqiu.workflow.cases.facts import GuardContext
+from jinqiu.workflow.errors import GuardFailed, InsufficientFunds, Reason
+from jinqiu.workflow.money import format_yuan
 
 fund_table = FundSource.__table__  # type: ignore[attr-defined]
 

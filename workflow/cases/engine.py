@@ -6,7 +6,8 @@
 
 Any refusal raises a typed error before or instead of the write, and the caller's transaction
 (`with engine.begin()`) rolls back whatever was written: nothing half-happens. The machine is
-the compiled table of `states.case_lifecycle`; no `transitions` model is attached per case.
+the declaration of `states.case_lifecycle` (selection by its `transitions` machine, which has
+no model: none is attached per case).
 """
 
 from __future__ import annotations
@@ -16,25 +17,23 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from states import (
-    STATE_NAMES,
-    CaseEvent,
-    CaseState,
-    Permission,
-    Transition,
-    events_from,
-    select_transition,
+from jinqiu.states import MACHINE, ApprovalProgress, CaseEvent, CaseState, CaseTransition
+from jinqiu.workflow.audit.chain import GENESIS, entry_hash
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.campaigns.models import Campaign
+from jinqiu.workflow.campaigns.service import RULES
+from jinqiu.workflow.cases.effects import EFFECTS, EffectContext
+from jinqiu.workflow.cases.facts import (
+    CampaignRules,
+    CaseFacts,
+    GuardContext,
+    StudentFacts,
+    WorkerFacts,
 )
-from workflow.audit.chain import GENESIS, entry_hash
-from workflow.audit.models import AuditEntry
-from workflow.campaigns.models import Campaign
-from workflow.campaigns.service import RULES
-from workflow.cases.effects import EFFECTS, EffectContext
-from workflow.cases.facts import CampaignRules, CaseFacts, GuardContext, StudentFacts, WorkerFacts
-from workflow.cases.models import Case, Student, Worker
-from workflow.clock import Clock
-from workflow.dashboard.counters import count_state_change
-from workflow.errors import (
+from jinqiu.workflow.cases.models import Case, Student, Worker
+from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.dashboard.counters import count_state_change
+from jinqiu.workflow.errors import (
     EventNotAllowed,
     GuardFailed,
     NotFound,
@@ -42,10 +41,10 @@ from workflow.errors import (
     ValidationFailed,
     VersionConflict,
 )
-from workflow.guards import run_guards
-from workflow.roles import Actor, Grant
-from workflow.units.models import ACTS_AS, Unit, UnitLevel
-from workflow.units.service import acting_levels_on_path
+from jinqiu.workflow.guards import run_guards
+from jinqiu.workflow.roles import Actor, Grant
+from jinqiu.workflow.units.models import ACTS_AS, Unit, UnitLevel
+from jinqiu.workflow.units.service import acting_levels_on_path
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 worker_t = Worker.__table__  # type: ignore[attr-defined]
@@ -54,12 +53,16 @@ unit_t = Unit.__table__  # type: ignore[attr-defined]
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 
-# Keys clients may put in an event's `data`; anything else is refused, never ignored.
-EVENT_DATA_KEYS: dict[CaseEvent, frozenset[str]] = {
-    CaseEvent.APPROVE: frozenset({"fund_source"}),
-    CaseEvent.PAY: frozenset({"payment_reference"}),
-}
+# Keys clients may put in an event's `data` (declared per transition in states/); anything
+# else is refused, never ignored. `override` goes with every event (a manager's override).
+EVENT_DATA_KEYS: dict[CaseEvent, frozenset[str]] = {e: MACHINE.data_keys(e) for e in CaseEvent}
 COMMON_DATA_KEYS = frozenset({"override"})
+
+# Where the approval chain (the campaign's levels on the case's unit path) is read: in the
+# states that wait by level and in those a transition leaves for one.
+_NEEDS_CHAIN = frozenset(MACHINE.level_states) | {
+    s for t in MACHINE.transitions if t.dest in MACHINE.level_states for s in t.sources
+}
 
 _load = (
     select(
@@ -109,7 +112,7 @@ def load_context(conn: Connection, case_id: int, *, today: Any) -> tuple[GuardCo
     rules = RULES.get(conn, row.campaign_id, row.rules_token)
     state = CaseState(row.state)
     chain: tuple[int, ...] = ()
-    if state in (CaseState.PUBLICITY, CaseState.APPROVAL):  # one small query, only where needed
+    if state in _NEEDS_CHAIN:  # one small query, only where needed
         on_path = acting_levels_on_path(conn, row.unit_path)
         chain = tuple(i for i, level in enumerate(rules.approval_levels) if level in on_path)
     facts = GuardContext(
@@ -136,29 +139,31 @@ def load_context(conn: Connection, case_id: int, *, today: Any) -> tuple[GuardCo
 
 def current_approval_level(case: CaseFacts, rules: CampaignRules) -> str | None:
     """The level an approval case waits at: the next of the campaign's levels on its path."""
-    if case.state is not CaseState.APPROVAL:
+    if case.state not in MACHINE.level_states:
         return None
     step = case.pending_step()
     return None if step is None else rules.approval_levels[step]
 
 
-def transition_for(case: CaseFacts, event: CaseEvent, rules: CampaignRules) -> Transition | None:
+def transition_for(
+    case: CaseFacts, event: CaseEvent, rules: CampaignRules
+) -> CaseTransition | None:
     """The lifecycle's transition, the approval route counted along the case's own chain: a
     市直 union's grassroots approval is followed by the city's, the last one."""
     step, levels = case.approval_step, len(rules.approval_levels)
-    pending = case.pending_step() if case.state is CaseState.APPROVAL else None
+    pending = case.pending_step() if case.state in MACHINE.level_states else None
     if pending is not None:
         step, levels = case.approval_chain.index(pending), len(case.approval_chain)
-    return select_transition(case.state, event, approval_step=step, approval_levels=levels)
+    return MACHINE.select(case.state, event, ApprovalProgress(step, levels))
 
 
 def refusal_by_role(
-    actor: Actor, transition: Transition, case: CaseFacts, rules: CampaignRules
+    actor: Actor, transition: CaseTransition, case: CaseFacts, rules: CampaignRules
 ) -> str | None:
     """Why this actor may not fire this transition on this case (None: they may)."""
     if not actor.may(transition.permission):
         return "当前角色无权执行该操作"
-    if case.state is CaseState.APPROVAL and transition.permission is not Permission.WITHDRAW_CASE:
+    if MACHINE.level_bound(transition, case.state):
         level = current_approval_level(case, rules)
         if level is None:  # no unit on the path acts at any of the campaign's levels
             return "该案件所在单位的上级中没有本活动的审批层级，只能撤回"
@@ -171,14 +176,14 @@ def refusal_by_role(
 def allowed_events(actor: Actor, case: CaseFacts, rules: CampaignRules) -> list[CaseEvent]:
     """The events this actor may fire on this case now (before guards): the buttons to draw."""
     out: list[CaseEvent] = []
-    for event in events_from(case.state):
+    for event in MACHINE.events_from(case.state):
         t = transition_for(case, event, rules)
         if t is not None and refusal_by_role(actor, t, case, rules) is None:
             out.append(event)
     return out
 
 
-def _overrides(actor: Actor, transition: Transition, data: dict[str, Any]) -> tuple[frozenset[str], str | None]:
+def _overrides(actor: Actor, transition: CaseTransition, data: dict[str, Any]) -> tuple[frozenset[str], str | None]:
     spec = data.get("override")
     if spec is None:
         return frozenset(), None
@@ -254,7 +259,7 @@ def apply_event(
     if transition is None:
         allowed = [e.value for e in allowed_events(actor, case, rules)]
         raise EventNotAllowed(
-            f"案件处于“{STATE_NAMES[case.state]}”环节，不能执行“{event.value}”",
+            f"案件处于“{MACHINE.state_labels[case.state]}”环节，不能执行“{event.value}”",
             {"state": case.state.value, "allowed_events": allowed},
         )
     refusal = refusal_by_role(actor, transition, case, rules)

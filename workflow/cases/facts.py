@@ -6,9 +6,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from states import CaseState
-from workflow.calendar import WorkingCalendar
-from workflow.campaigns.schema import AidRule
+from jinqiu.states import CaseState
+from jinqiu.workflow.calendar import WorkingCalendar
+from jinqiu.workflow.campaigns.schema import AidRule
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ import datetime as dt
 from sqlalchemy import Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from states import ENDED_WITHOUT_AID
-from workflow.sqltypes import JSONType, UTCDateTime
+from jinqiu.states import ENDED_WITHOUT_AID
+from jinqiu.workflow.sqltypes import JSONType, UTCDateTime
 
 _ENDED_SQL = ", ".join(f"'{s.value}'" for s in sorted(ENDED_WITHOUT_AID))
 

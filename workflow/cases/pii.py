@@ -12,16 +12,16 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select
 
-from workflow.audit.models import PiiAccess
-from workflow.cases.models import Case
-from workflow.cases.reads import case_detail, in_scope
-from workflow.cases.service import case_history
-from workflow.clock import Clock
-from workflow.db import transaction
-from workflow.errors import NotFound
-from workflow.masking import has_number, is_pii_field, mask_value, masked_text
-from workflow.roles import Actor, Grant
-from workflow.units.models import Unit
+from jinqiu.workflow.audit.models import PiiAccess
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.cases.reads import case_detail, in_scope
+from jinqiu.workflow.cases.service import case_history
+from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.errors import NotFound
+from jinqiu.workflow.masking import has_number, is_pii_field, mask_value, masked_text
+from jinqiu.workflow.roles import Actor, Grant
+from jinqiu.workflow.units.models import Unit
 
 pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]

@@ -9,14 +9,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, exists, func, or_, select
 
-from states import CaseState
-from workflow.campaigns.models import Campaign, CampaignStateDeadline, FundSource
-from workflow.campaigns.service import RULES
-from workflow.cases.engine import allowed_events, current_approval_level, load_context
-from workflow.cases.models import Case, Student, Worker
-from workflow.errors import NotFound
-from workflow.roles import Actor
-from workflow.units.models import Unit, in_subtree
+from jinqiu.states import CaseState
+from jinqiu.workflow.campaigns.models import Campaign, CampaignStateDeadline, FundSource
+from jinqiu.workflow.campaigns.service import RULES
+from jinqiu.workflow.cases.engine import allowed_events, current_approval_level, load_context
+from jinqiu.workflow.cases.models import Case, Student, Worker
+from jinqiu.workflow.errors import NotFound
+from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.units.models import Unit, in_subtree
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 worker_t = Worker.__table__  # type: ignore[attr-defined]
@@ -70,6 +70,7 @@ class CaseFilter:
     q: str | None = None
     approval_step: int | None = None
     states: tuple[CaseState, ...] = ()  # any of these (the work queue)
+    step_states: tuple[CaseState, ...] = ()  # approval_step filters only these (empty: all)
     page: int = 1
     page_size: int = 50
 
@@ -98,7 +99,10 @@ def list_cases(
     if flt.states:
         query = query.where(case_t.c.state.in_([s.value for s in flt.states]))
     if flt.approval_step is not None:
-        query = query.where(case_t.c.approval_step == flt.approval_step)
+        at_step = case_t.c.approval_step == flt.approval_step
+        if flt.step_states:  # the queue: other states' cases are not waiting at a level
+            at_step = or_(case_t.c.state.not_in([s.value for s in flt.step_states]), at_step)
+        query = query.where(at_step)
     if flt.unit is not None:
         unit = conn.execute(select(unit_t.c.path).where(unit_t.c.code == flt.unit)).first()
         if unit is None or not actor.sees(unit.path):

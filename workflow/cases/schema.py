@@ -15,11 +15,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from workflow.campaigns.schema import Category, EducationLevel
-from workflow.errors import ValidationFailed
-from workflow.identity import parse_id_number, problem_with
-from workflow.money import MAX_CASE_AMOUNT_FEN, InvalidAmount, yuan_to_fen
-from workflow.validation import DbId
+from jinqiu.workflow.campaigns.schema import Category, EducationLevel
+from jinqiu.workflow.errors import ValidationFailed
+from jinqiu.workflow.identity import parse_id_number, problem_with
+from jinqiu.workflow.money import MAX_CASE_AMOUNT_FEN, InvalidAmount, yuan_to_fen
+from jinqiu.workflow.validation import DbId
 
 ArchiveStatus = Literal["deep", "relative", "accident", "none"]
 EARLIEST_ARCHIVE = dt.date(1990, 1, 1)  # hardship archives (困难职工档案) began in the 1990s

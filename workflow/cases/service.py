@@ -8,19 +8,19 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from states import ENDED_WITHOUT_AID, CaseState
-from workflow.audit.chain import GENESIS, entry_hash
-from workflow.audit.models import AuditEntry
-from workflow.campaigns.models import Campaign
-from workflow.cases.models import Case, Student, Worker
-from workflow.cases.schema import CaseCreate, not_after_today
-from workflow.clock import Clock
-from workflow.dashboard.counters import count_state_change
-from workflow.errors import DuplicateStudent, NotFound, PermissionDenied, ValidationFailed
-from workflow.identity import mask_id_number, parse_id_number
-from workflow.money import yuan_to_fen
-from workflow.roles import Actor, Grant
-from workflow.units.models import Unit
+from jinqiu.states import ENDED_WITHOUT_AID, CaseState
+from jinqiu.workflow.audit.chain import GENESIS, entry_hash
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.campaigns.models import Campaign
+from jinqiu.workflow.cases.models import Case, Student, Worker
+from jinqiu.workflow.cases.schema import CaseCreate, not_after_today
+from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.dashboard.counters import count_state_change
+from jinqiu.workflow.errors import DuplicateStudent, NotFound, PermissionDenied, ValidationFailed
+from jinqiu.workflow.identity import mask_id_number, parse_id_number
+from jinqiu.workflow.money import yuan_to_fen
+from jinqiu.workflow.roles import Actor, Grant
+from jinqiu.workflow.units.models import Unit
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 worker_t = Worker.__table__  # type: ignore[attr-defined]
@@ -187,7 +187,7 @@ def amend_case(
 ) -> int:
     """Corrects the survey form of a case in `survey` (补正). Bumps the version and appends an
     audit entry listing old and new values; returns the new version."""
-    from workflow.errors import Conflict, VersionConflict
+    from jinqiu.workflow.errors import Conflict, VersionConflict
 
     if not actor.may(Grant.CREATE_CASE):
         raise PermissionDenied("当前角色无权修改申请")

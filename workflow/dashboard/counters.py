@@ -90,8 +90,8 @@ def counts_for(
 
 def recount(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]:
     """The same figures from the cases themselves (tests and `jinqiu counters verify`)."""
-    from workflow.cases.models import Case
-    from workflow.units.models import Unit
+    from jinqiu.workflow.cases.models import Case
+    from jinqiu.workflow.units.models import Unit
 
     case_t = Case.__table__  # type: ignore[attr-defined]
     unit_t = Unit.__table__  # type: ignore[attr-defined]

@@ -12,22 +12,22 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from states import CaseState
-from workflow.campaigns.models import (
+from jinqiu.states import CaseState
+from jinqiu.workflow.campaigns.models import (
     Campaign,
     CampaignDeadline,
     CampaignPhase,
     CampaignStateDeadline,
     FundSource,
 )
-from workflow.campaigns.service import RULES
-from workflow.dashboard.counters import counts_for, path_codes
-from workflow.deadlines.models import ReminderLedger, ReportSubmission
-from workflow.deadlines.pending import responsible_levels
-from workflow.errors import NotFound
-from workflow.money import format_yuan
-from workflow.roles import Actor
-from workflow.units.models import Unit, in_subtree
+from jinqiu.workflow.campaigns.service import RULES
+from jinqiu.workflow.dashboard.counters import counts_for, path_codes
+from jinqiu.workflow.deadlines.models import ReminderLedger, ReportSubmission
+from jinqiu.workflow.deadlines.pending import responsible_levels
+from jinqiu.workflow.errors import NotFound
+from jinqiu.workflow.money import format_yuan
+from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.units.models import Unit, in_subtree
 
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 phase_t = CampaignPhase.__table__  # type: ignore[attr-defined]

@@ -19,12 +19,12 @@ from sqlalchemy import Column, Engine, delete, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, SQLModel
 
-from notifications.models import Channel
-from notifications.outbox import InboxItem, Outgoing, enqueue, post_to_inbox
-from workflow.campaigns.models import Campaign
-from workflow.db import transaction
-from workflow.sqltypes import UTCDateTime
-from workflow.units.models import Unit
+from jinqiu.notifications.models import Channel
+from jinqiu.notifications.outbox import InboxItem, Outgoing, enqueue, post_to_inbox
+from jinqiu.workflow.campaigns.models import Campaign
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.sqltypes import UTCDateTime
+from jinqiu.workflow.units.models import Unit
 
 log = logging.getLogger("jinqiu.sweep")
 ERROR_LENGTH = 500

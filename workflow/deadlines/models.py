@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from workflow.sqltypes import JSONType, UTCDateTime
+from jinqiu.workflow.sqltypes import JSONType, UTCDateTime
 
 
 class ReminderLedger(SQLModel, table=True):

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, exists, func, select
 
-from workflow.cases.models import Case
-from workflow.deadlines.models import ReportSubmission
-from workflow.units.models import ACTS_AS, Unit, UnitLevel, in_subtree
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.deadlines.models import ReportSubmission
+from jinqiu.workflow.units.models import ACTS_AS, Unit, UnitLevel, in_subtree
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]

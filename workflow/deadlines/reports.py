@@ -15,13 +15,13 @@ from typing import Any, Literal
 from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from workflow.campaigns.models import CampaignDeadline
-from workflow.clock import Clock
-from workflow.deadlines.models import ReportSubmission
-from workflow.errors import Conflict, PermissionDenied, ValidationFailed
-from workflow.roles import Actor, Grant
-from workflow.statistics.tables import STATISTICS_KIND, TABLES
-from workflow.units.models import Unit, in_subtree
+from jinqiu.workflow.campaigns.models import CampaignDeadline
+from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.deadlines.models import ReportSubmission
+from jinqiu.workflow.errors import Conflict, PermissionDenied, ValidationFailed
+from jinqiu.workflow.roles import Actor, Grant
+from jinqiu.workflow.statistics.tables import STATISTICS_KIND, TABLES
+from jinqiu.workflow.units.models import Unit, in_subtree
 
 report_t = ReportSubmission.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from workflow.calendar import WorkingCalendar
+from jinqiu.workflow.calendar import WorkingCalendar
 
 LOOKBACK = dt.timedelta(days=120)  # the sweep stops reminding this long after a due date
 MAX_WORKING_DAYS = 30  # the largest reminder offset a campaign may set

@@ -21,34 +21,29 @@ from jinja2 import Template
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from notifications.channels import robot_payload
-from notifications.models import Channel
-from notifications.outbox import InboxItem, Outgoing, enqueue, post_to_inbox
-from notifications.render import environment
-from workflow.campaigns.models import Campaign, CampaignDeadline
-from workflow.campaigns.service import RULES
-from workflow.clock import Clock
-from workflow.db import transaction
-from workflow.deadlines.failures import CampaignFailure, failed, record_failures
-from workflow.deadlines.models import ReminderLedger
-from workflow.deadlines.pending import PendingUnit, pending_units
-from workflow.deadlines.schedule import LOOKBACK, Occurrence, ReminderKind, due_occurrences
-from workflow.publicity import PublicityOutcome, end_due_publicity
-from workflow.units.models import Unit
+from jinqiu.notifications.channels import robot_payload
+from jinqiu.notifications.models import Channel
+from jinqiu.notifications.outbox import InboxItem, Outgoing, enqueue, post_to_inbox
+from jinqiu.notifications.render import environment
+from jinqiu.states import MACHINE
+from jinqiu.workflow.campaigns.models import Campaign, CampaignDeadline
+from jinqiu.workflow.campaigns.service import RULES
+from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.deadlines.failures import CampaignFailure, failed, record_failures
+from jinqiu.workflow.deadlines.models import ReminderLedger
+from jinqiu.workflow.deadlines.pending import PendingUnit, pending_units
+from jinqiu.workflow.deadlines.schedule import LOOKBACK, Occurrence, ReminderKind, due_occurrences
+from jinqiu.workflow.publicity import PublicityOutcome, end_due_publicity
+from jinqiu.workflow.units.models import Unit
 
 ledger_t = ReminderLedger.__table__  # type: ignore[attr-defined]
 deadline_t = CampaignDeadline.__table__  # type: ignore[attr-defined]
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 
-STATE_LABELS = {
-    "survey": "摸底申报",
-    "archive_check": "档案核查",
-    "publicity": "公示",
-    "approval": "审批",
-    "disbursement": "发放",
-    "follow_up": "回访",
-}
+# What a pending unit still has, by open state in lifecycle order (labels from states/).
+STATE_LABELS = {s.value: MACHINE.state_labels[s] for s in MACHINE.open_states}
 REPORT_LABELS = {
     "statistics": "活动总结和统计表",
     "interim": "阶段性情况报告",

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from states import TRANSITIONS
-from workflow.cases.facts import GuardContext
-from workflow.errors import Reason
-from workflow.guards.aid_amount import aid_rule_applies
-from workflow.guards.double_aid import not_already_aided
-from workflow.guards.eligibility import worker_is_eligible
-from workflow.guards.identity import identity_numbers_valid
-from workflow.guards.phase_window import within_survey_window
-from workflow.guards.publicity import (
+from jinqiu.states import TRANSITIONS
+from jinqiu.workflow.cases.facts import GuardContext
+from jinqiu.workflow.errors import Reason
+from jinqiu.workflow.guards.aid_amount import aid_rule_applies
+from jinqiu.workflow.guards.double_aid import not_already_aided
+from jinqiu.workflow.guards.eligibility import worker_is_eligible
+from jinqiu.workflow.guards.identity import identity_numbers_valid
+from jinqiu.workflow.guards.phase_window import within_survey_window
+from jinqiu.workflow.guards.publicity import (
     no_open_objection,
     objection_is_open,
     publicity_period_over,

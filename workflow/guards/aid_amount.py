@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from workflow.cases.aid import decide_aid
-from workflow.cases.facts import GuardContext
-from workflow.errors import Reason
+from jinqiu.workflow.cases.aid import decide_aid
+from jinqiu.workflow.cases.facts import GuardContext
+from jinqiu.workflow.errors import Reason
 
 
 def aid_rule_applies(ctx: GuardContext) -> list[Reason]:

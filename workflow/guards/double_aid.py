@@ -3,8 +3,8 @@ summaries); Dalian: "避免重复救助". A manager may override with a reason, 
 
 from __future__ import annotations
 
-from workflow.cases.facts import GuardContext
-from workflow.errors import Reason
+from jinqiu.workflow.cases.facts import GuardContext
+from jinqiu.workflow.errors import Reason
 
 
 def not_already_aided(ctx: GuardContext) -> list[Reason]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from workflow.cases.facts import GuardContext
-from workflow.errors import Reason
+from jinqiu.workflow.cases.facts import GuardContext
+from jinqiu.workflow.errors import Reason
 
 ARCHIVE_STATUSES = frozenset({"deep", "relative", "accident"})
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from workflow.cases.facts import GuardContext
-from workflow.errors import Reason
-from workflow.identity import problem_with
+from jinqiu.workflow.cases.facts import GuardContext
+from jinqiu.workflow.errors import Reason
+from jinqiu.workflow.identity import problem_with
 
 
 def identity_numbers_valid(ctx: GuardContext) -> list[Reason]:

@@ -3,9 +3,9 @@ manager overrides with a reason (audited)."""
 
 from __future__ import annotations
 
-from states import CaseState
-from workflow.cases.facts import GuardContext
-from workflow.errors import Reason
+from jinqiu.states import CaseState
+from jinqiu.workflow.cases.facts import GuardContext
+from jinqiu.workflow.errors import Reason
 
 
 def within_survey_window(ctx: GuardContext) -> list[Reason]:

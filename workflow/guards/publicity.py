@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from workflow.cases.facts import GuardContext
-from workflow.errors import Reason
+from jinqiu.workflow.cases.facts import GuardContext
+from jinqiu.workflow.errors import Reason
 
 
 def no_open_objection(ctx: GuardContext) -> list[Reason]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from workflow.db import make_engine
-from workflow.tables import metadata
+from jinqiu.workflow.db import make_engine
+from jinqiu.workflow.tables import metadata
 
 config = context.config
 

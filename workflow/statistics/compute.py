@@ -14,12 +14,13 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from workflow.campaigns.models import Campaign, FundSource
-from workflow.cases.models import Case, Student, Worker
-from workflow.deadlines.models import ReportSubmission
-from workflow.money import FEN_PER_YUAN, format_wan_yuan
-from workflow.statistics.tables import STATISTICS_KIND, TABLES, Item, Table
-from workflow.units.models import Unit, in_subtree
+from jinqiu.states import ENDED_WITHOUT_AID
+from jinqiu.workflow.campaigns.models import Campaign, FundSource
+from jinqiu.workflow.cases.models import Case, Student, Worker
+from jinqiu.workflow.deadlines.models import ReportSubmission
+from jinqiu.workflow.money import FEN_PER_YUAN, format_wan_yuan
+from jinqiu.workflow.statistics.tables import STATISTICS_KIND, TABLES, Item, Table
+from jinqiu.workflow.units.models import Unit, in_subtree
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 worker_t = Worker.__table__  # type: ignore[attr-defined]
@@ -66,7 +67,7 @@ def gather(conn: Connection, campaign_id: int, unit: Any) -> Facts:
     )
     for r in rows:
         group = LEVEL_GROUP.get(r.education_level, "basic")
-        if r.state not in {"rejected", "withdrawn"} and r.archive_status != "none" \
+        if r.state not in ENDED_WITHOUT_AID and r.archive_status != "none" \
                 and r.enrollment_year == campaign.year:
             facts.entering[group] += 1
         if r.approved_amount_fen is not None and r.fund_source_id is not None:

@@ -7,9 +7,9 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, bindparam, insert, select
 
-from notifications.outbound import WebhookPolicy, WebhookRefused, check_webhook_url
-from workflow.errors import Conflict, NotFound, ValidationFailed
-from workflow.units.models import ACTS_AS, Unit, UnitLevel, level_may_sit_under
+from jinqiu.notifications.outbound import WebhookPolicy, WebhookRefused, check_webhook_url
+from jinqiu.workflow.errors import Conflict, NotFound, ValidationFailed
+from jinqiu.workflow.units.models import ACTS_AS, Unit, UnitLevel, level_may_sit_under
 
 unit_table = Unit.__table__  # type: ignore[attr-defined]
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -10,11 +10,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, insert, select, update
 
-from workflow.clock import Clock
-from workflow.errors import Conflict, DomainError, NotFound, ValidationFailed
-from workflow.units.models import Unit
-from workflow.units.service import get_unit_by_code
-from workflow.users.models import Role, User
+from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.errors import Conflict, DomainError, NotFound, ValidationFailed
+from jinqiu.workflow.units.models import Unit
+from jinqiu.workflow.units.service import get_unit_by_code
+from jinqiu.workflow.users.models import Role, User
 
 user_table = User.__table__  # type: ignore[attr-defined]
 unit_table = Unit.__table__  # type: ignore[attr-defined]

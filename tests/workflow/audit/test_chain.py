@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text
 
+from jinqiu.workflow.audit.chain import BrokenChain, entry_hash, verify_chains
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.roles import SCHEDULER
 from tests.factories import actor_of, case_row, new_case, weihai
 from tests.workflow.cases.test_engine import DISTRICT, GRASSROOTS, fire
-from workflow.audit.chain import BrokenChain, entry_hash, verify_chains
-from workflow.audit.models import AuditEntry
-from workflow.clock import ManualClock
-from workflow.db import transaction
-from workflow.roles import SCHEDULER
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 

@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
+from jinqiu.workflow.campaigns.models import FundSource
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import transaction
 from tests.factories import weihai
-from workflow.campaigns.models import FundSource
-from workflow.clock import ManualClock
-from workflow.db import transaction
 
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
 

@@ -9,12 +9,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import Engine
 
+from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.errors import GuardFailed
 from tests.conftest import _wipe
 from tests.factories import actor_of, new_case, weihai
-from workflow.cases.engine import apply_event
-from workflow.clock import ManualClock
-from workflow.db import transaction
-from workflow.errors import GuardFailed
 
 
 def submit(engine: Engine, clock: ManualClock, case_id: int) -> None:

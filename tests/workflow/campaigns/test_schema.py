@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from workflow.campaigns.schema import CampaignFile
-from workflow.errors import ValidationFailed
-from workflow.validation import parse
+from jinqiu.workflow.campaigns.schema import CampaignFile
+from jinqiu.workflow.errors import ValidationFailed
+from jinqiu.workflow.validation import parse
 
 WEIHAI_FILE = Path(__file__).resolve().parents[3] / "examples" / "campaigns" / "weihai-2024.json"
 WEIHAI_RAW: dict[str, Any] = json.loads(WEIHAI_FILE.read_text(encoding="utf-8"))

@@ -24,19 +24,19 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, func, select
 
-from states import CaseEvent
-from tests.factories import actor_of, case_row, new_case, student, weihai, worker
-from tests.workflow.cases.test_engine import CITY, DISTRICT, GRASSROOTS, drive_to_approval, fire
-from workflow.audit.chain import verify_chains
-from workflow.audit.models import AuditEntry
-from workflow.campaigns.models import FundSource
-from workflow.cases.engine import TransitionResult, apply_event
-from workflow.cases.models import Case, Student, Worker
-from workflow.cases.schema import CaseCreate
-from workflow.cases.service import create_case
-from workflow.clock import ManualClock
-from workflow.db import transaction
-from workflow.errors import DuplicateStudent, InsufficientFunds, VersionConflict
+from jinqiu.states import CaseEvent, CaseState
+from jinqiu.workflow.audit.chain import verify_chains
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.campaigns.models import FundSource
+from jinqiu.workflow.cases.engine import TransitionResult, apply_event
+from jinqiu.workflow.cases.models import Case, Student, Worker
+from jinqiu.workflow.cases.schema import CaseCreate
+from jinqiu.workflow.cases.service import create_case
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.errors import DuplicateStudent, InsufficientFunds, VersionConflict
+from tests.factories import actor_of, case_in, case_row, new_case, student, weihai, worker
+from tests.workflow.cases.test_engine import CITY, GRASSROOTS, fire
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
@@ -213,22 +213,12 @@ def test_twenty_submits_all_past_the_version_check_still_one_wins(
 def cases_awaiting_city_approval(
     engine: Engine, clock: ManualClock, campaign: int, n: int
 ) -> list[int]:
-    ids = []
-    for _ in range(n):
-        clock.set(dt.datetime(2024, 7, 20, 9, 0))  # inside the survey window for each submit
-        case_id = new_case(engine, clock, campaign, GRASSROOTS)
-        drive_to_approval(engine, clock, case_id)
-        for unit in (GRASSROOTS, DISTRICT):
-            fire(
-                engine,
-                clock,
-                case_id,
-                "approve",
-                actor_of(engine, unit, "approver"),
-                opinion="同意",
-            )
-        ids.append(case_id)
-    return ids
+    """Cases whose grassroots and district approvals are done (made by the factory)."""
+    clock.set(dt.datetime(2024, 8, 9, 10))
+    return [
+        case_in(engine, clock, campaign, GRASSROOTS, CaseState.APPROVAL, approved=2)
+        for _ in range(n)
+    ]
 
 
 def test_twenty_final_approvals_against_money_for_five(db: Engine, clock: ManualClock) -> None:

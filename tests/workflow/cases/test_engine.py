@@ -7,21 +7,21 @@ import datetime as dt
 import pytest
 from sqlalchemy import Engine, func, select
 
-from states import CaseEvent, CaseState
-from tests.factories import actor_of, case_row, new_case, weihai
-from workflow.audit.models import AuditEntry
-from workflow.campaigns.models import FundSource
-from workflow.cases.engine import apply_event
-from workflow.clock import ManualClock
-from workflow.db import transaction
-from workflow.errors import (
+from jinqiu.states import CaseEvent, CaseState
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.campaigns.models import FundSource
+from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.errors import (
     EventNotAllowed,
     GuardFailed,
     PermissionDenied,
     ValidationFailed,
     VersionConflict,
 )
-from workflow.roles import SCHEDULER, Actor
+from jinqiu.workflow.roles import SCHEDULER, Actor
+from tests.factories import actor_of, case_in, case_row, new_case, weihai
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
@@ -120,8 +120,7 @@ class TestRefusalsWriteNothing:
 
     def test_approver_of_the_wrong_level_is_refused(self, db: Engine, clock: ManualClock) -> None:
         _tree, campaign = weihai(db, clock)
-        case_id = new_case(db, clock, campaign, GRASSROOTS)
-        drive_to_approval(db, clock, case_id)
+        case_id = case_in(db, clock, campaign, GRASSROOTS, CaseState.APPROVAL)
         with pytest.raises(PermissionDenied), transaction(db) as conn:
             apply_event(conn, case_id=case_id, event="approve", expected_version=4,
                         actor=actor_of(db, CITY, "approver"), clock=clock)

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from workflow.cases.schema import CaseCreate
-from workflow.errors import ValidationFailed
-from workflow.identity import make_id_number
-from workflow.validation import parse
+from jinqiu.workflow.cases.schema import CaseCreate
+from jinqiu.workflow.errors import ValidationFailed
+from jinqiu.workflow.identity import make_id_number
+from jinqiu.workflow.validation import parse
 
 WORKER_ID = make_id_number("371002", dt.date(1978, 3, 14), 31)
 STUDENT_ID = make_id_number("371002", dt.date(2006, 9, 1), 12)

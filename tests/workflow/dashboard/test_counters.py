@@ -13,22 +13,22 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, text
 
-from states import CaseEvent, CaseState, events_from
+from jinqiu.demo.units import seed_weihai_tree
+from jinqiu.states import CaseEvent, CaseState, events_from
+from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.cases.schema import CaseCreate
+from jinqiu.workflow.cases.service import create_case
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.dashboard.counters import recount, stored
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.deadlines.sweep import sweep
+from jinqiu.workflow.errors import DomainError
+from jinqiu.workflow.roles import SCHEDULER, Actor
 from tests.api import conftest as api_conftest
 from tests.api.conftest import World, username
 from tests.factories import actor, new_case, student, weihai_file, worker
-from workflow.campaigns.service import load_campaign
-from workflow.cases.engine import apply_event
-from workflow.cases.models import Case
-from workflow.cases.schema import CaseCreate
-from workflow.cases.service import create_case
-from workflow.clock import ManualClock
-from workflow.dashboard.counters import recount, stored
-from workflow.db import transaction
-from workflow.deadlines.sweep import sweep
-from workflow.demo.units import seed_weihai_tree
-from workflow.errors import DomainError
-from workflow.roles import SCHEDULER, Actor
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 

@@ -28,16 +28,16 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, insert, select, text
 
-from notifications.models import InboxMessage, OutboxMessage
+from jinqiu.demo.units import DISTRICTS
+from jinqiu.notifications.models import InboxMessage, OutboxMessage
+from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.models import Case, Student, Worker
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.deadlines.models import ReminderLedger
+from jinqiu.workflow.units.models import Unit
 from tests.factories import ROOT, weihai_file
 from tests.notifications.test_smtp_delivery import SmtpServer
-from workflow.campaigns.service import load_campaign
-from workflow.cases.models import Case, Student, Worker
-from workflow.clock import ManualClock
-from workflow.db import transaction
-from workflow.deadlines.models import ReminderLedger
-from workflow.demo.units import DISTRICTS
-from workflow.units.models import Unit
 
 pytestmark = pytest.mark.postgres
 

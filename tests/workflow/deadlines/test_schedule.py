@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflow.calendar import OFFICIAL, WorkingCalendar
-from workflow.deadlines.schedule import (
+from jinqiu.workflow.calendar import OFFICIAL, WorkingCalendar
+from jinqiu.workflow.deadlines.schedule import (
     Occurrence,
     ReminderKind,
     due_occurrences,

@@ -9,16 +9,16 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from notifications.models import InboxMessage, OutboxMessage
+from jinqiu.notifications.models import InboxMessage, OutboxMessage
+from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.deadlines.models import ReminderLedger
+from jinqiu.workflow.deadlines.reports import submit_report
+from jinqiu.workflow.deadlines.sweep import SweepReport, sweep
+from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.units.models import Unit
 from tests.factories import actor_of, case_row, new_case, weihai
-from workflow.cases.engine import apply_event
-from workflow.clock import ManualClock
-from workflow.db import transaction
-from workflow.deadlines.models import ReminderLedger
-from workflow.deadlines.reports import submit_report
-from workflow.deadlines.sweep import SweepReport, sweep
-from workflow.roles import Actor
-from workflow.units.models import Unit
 
 ledger_t = ReminderLedger.__table__  # type: ignore[attr-defined]
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]

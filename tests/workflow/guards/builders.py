@@ -10,10 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from states import CaseState
-from workflow.calendar import WorkingCalendar
-from workflow.campaigns.schema import AidRule, CampaignFile
-from workflow.cases.facts import (
+from jinqiu.states import CaseState
+from jinqiu.workflow.calendar import WorkingCalendar
+from jinqiu.workflow.campaigns.schema import AidRule, CampaignFile
+from jinqiu.workflow.cases.facts import (
     CampaignRules,
     CaseFacts,
     GuardContext,
@@ -21,7 +21,7 @@ from workflow.cases.facts import (
     StudentFacts,
     WorkerFacts,
 )
-from workflow.identity import make_id_number
+from jinqiu.workflow.identity import make_id_number
 
 WEIHAI_FILE = Path(__file__).resolve().parents[3] / "examples" / "campaigns" / "weihai-2024.json"
 IN_SURVEY = dt.date(2024, 7, 20)  # inside Weihai's 宣传发动，调查摸底 phase (7/16–7/31)

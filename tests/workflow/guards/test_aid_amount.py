@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from jinqiu.workflow.campaigns.schema import AidRule
+from jinqiu.workflow.cases.aid import AidDecision, decide_aid, matching_rule
+from jinqiu.workflow.errors import Reason
+from jinqiu.workflow.guards.aid_amount import aid_rule_applies
 from tests.workflow.guards.builders import WEIHAI, codes, context, student, weihai_raw, weihai_rules
-from workflow.campaigns.schema import AidRule
-from workflow.cases.aid import AidDecision, decide_aid, matching_rule
-from workflow.errors import Reason
-from workflow.guards.aid_amount import aid_rule_applies
 
 
 def aid(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from jinqiu.workflow.guards import GUARDS
+from jinqiu.workflow.guards.double_aid import not_already_aided
 from tests.workflow.guards.builders import codes, context, student
-from workflow.guards import GUARDS
-from workflow.guards.double_aid import not_already_aided
 
 
 class TestNoDoubleAid:

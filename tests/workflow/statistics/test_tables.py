@@ -22,15 +22,15 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import Engine, text
 
-from api.app import create_app
-from api.security import issue_token
+from jinqiu.api.app import create_app
+from jinqiu.api.security import issue_token
+from jinqiu.demo.run import run_demo
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.config import Settings
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.statistics.tables import TABLES
+from jinqiu.workflow.users.models import User
 from tests.conftest import _wipe
-from workflow.clock import ManualClock
-from workflow.config import Settings
-from workflow.db import transaction
-from workflow.demo.run import run_demo
-from workflow.statistics.tables import TABLES
-from workflow.users.models import User
 
 user_t = User.__table__  # type: ignore[attr-defined]
 SETTINGS = Settings(secret_key="statistics-test-secret-0123456789abcdef", token_minutes=600)

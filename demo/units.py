@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert
 
-from workflow.units.models import Unit, UnitLevel
-from workflow.units.service import child_path
+from jinqiu.workflow.units.models import Unit, UnitLevel
+from jinqiu.workflow.units.service import child_path
 
 unit_table = Unit.__table__  # type: ignore[attr-defined]
 

@@ -8,7 +8,7 @@ import datetime as dt
 import random
 from typing import Any
 
-from workflow.identity import make_id_number
+from jinqiu.workflow.identity import make_id_number
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英文华建国志红玉梅晓东海燕鹏飞宇浩然子涵欣怡梓萱一诺雨桐思远佳琪俊杰嘉怡"

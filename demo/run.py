@@ -15,50 +15,46 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
-from notifications.channels import Sender, SmtpSender
-from notifications.models import Channel
-from states import CaseEvent, CaseState
-from workflow.audit.chain import verify_chains
-from workflow.campaigns.models import FundSource
-from workflow.campaigns.schema import CampaignFile
-from workflow.campaigns.service import load_campaign
-from workflow.cases.engine import apply_event
-from workflow.cases.models import Case
-from workflow.cases.schema import CaseCreate
-from workflow.cases.service import create_case
-from workflow.clock import ManualClock
-from workflow.config import get_settings
-from workflow.db import transaction
-from workflow.deadlines.reports import submit_report
-from workflow.deadlines.schedule import ReminderKind
-from workflow.demo.synthetic import family
-from workflow.demo.units import seed_weihai_tree
-from workflow.errors import DomainError, GuardFailed
-from workflow.money import format_yuan
-from workflow.roles import Actor
-from workflow.tick import TickReport, tick
-from workflow.units.models import Unit
+from jinqiu.demo.synthetic import family
+from jinqiu.demo.units import seed_weihai_tree
+from jinqiu.notifications.channels import Sender, SmtpSender
+from jinqiu.notifications.models import Channel
+from jinqiu.states import MACHINE, CaseEvent, CaseState
+from jinqiu.workflow.audit.chain import verify_chains
+from jinqiu.workflow.campaigns.models import FundSource
+from jinqiu.workflow.campaigns.schema import CampaignFile
+from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.cases.schema import CaseCreate
+from jinqiu.workflow.cases.service import create_case
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.config import get_settings
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.deadlines.reports import submit_report
+from jinqiu.workflow.deadlines.schedule import ReminderKind
+from jinqiu.workflow.errors import DomainError, GuardFailed
+from jinqiu.workflow.money import format_yuan
+from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.tick import TickReport, tick
+from jinqiu.workflow.units.models import Unit
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 
-CAMPAIGN_FILE = Path("examples/campaigns/weihai-2024.json")
-STATE_NAMES = {
-    "survey": "摸底申报",
-    "archive_check": "档案核查",
-    "publicity": "公示",
-    "approval": "审批",
-    "disbursement": "发放",
-    "follow_up": "回访",
-    "closed": "办结",
-    "rejected": "不予资助",
-    "withdrawn": "撤回",
+CAMPAIGN_FILE = "weihai-2024.json"
+STATE_NAMES = {s.value: label for s, label in MACHINE.state_labels.items()}
+# The day's work: the lifecycle's event labels, and the statistics tables submitted.
+WORK_NAMES = {
+    **{e.value: label for e, label in MACHINE.event_labels.items()},
+    "report": "报送统计表",
 }
 FUND_NAMES = {
     "government": "各级党政资金",
@@ -68,14 +64,10 @@ FUND_NAMES = {
 }
 
 
-def find_campaign_file() -> Path:
-    for candidate in (
-        Path.cwd() / CAMPAIGN_FILE,
-        Path(__file__).resolve().parents[2] / CAMPAIGN_FILE,
-    ):
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError(f"{CAMPAIGN_FILE} not found (run from the project root)")
+def find_campaign_file() -> Traversable:
+    """examples/campaigns/weihai-2024.json, shipped in the package as `jinqiu.examples`, so an
+    installed `jinqiu demo` finds it wherever it runs."""
+    return resources.files("jinqiu.examples").joinpath("campaigns", CAMPAIGN_FILE)
 
 
 @dataclass
@@ -89,6 +81,7 @@ class Tally:
     payment_failures: int = 0
     emails: int = 0
     publicity_ended: int = 0
+    sweep_failures: list[str] = field(default_factory=list)
 
 
 class Demo:
@@ -230,6 +223,10 @@ class Demo:
         self.tally.reminders.update(r.kind for r in report.sweep.reminders)
         self.tally.emails += report.delivery.sent
         self.tally.publicity_ended += len(report.sweep.publicity.ended)
+        self.tally.sweep_failures.extend(
+            f"{self.clock.now().date()} {f.campaign_name or '全部'}（{f.stage}）：{f.error}"
+            for f in report.sweep.failures
+        )
         return report
 
     def work(self, day: dt.date, surveys: int) -> Counter[str]:
@@ -426,21 +423,7 @@ class Demo:
         ended = len(s.publicity.ended)
         if not (before or overdue or escalated or ended or swept.delivery.sent or done):
             return
-        names = {
-            "submit": "提交",
-            "verify": "核查",
-            "return": "退回",
-            "reject": "不予资助",
-            "withdraw": "撤回",
-            "object": "异议",
-            "resolve_objection": "异议处理",
-            "approve": "审批",
-            "pay": "发放",
-            "payment_failed": "发放失败",
-            "close": "办结",
-            "report": "报送统计表",
-        }
-        work = "，".join(f"{names.get(k, k)}{n}" for k, n in done.items() if n)
+        work = "，".join(f"{WORK_NAMES.get(k, k)}{n}" for k, n in done.items() if n)
         weekday = "一二三四五六日"[day.weekday()]
         self.say(
             f"{day:%m-%d} 周{weekday}   {before:>4} {overdue:>4} {escalated:>4} {ended:>8} "
@@ -479,7 +462,7 @@ class Demo:
         result = self.summary()
         self.say("\n== 各状态案件数 ==")
         total = 0
-        for state in CaseState:
+        for state in MACHINE.state_names:
             n = int(result["states"].get(state.value, 0))
             total += n
             self.say(f"  {state.value:<14}{pad(STATE_NAMES[state.value], 10)}{n:>6}")
@@ -527,7 +510,10 @@ def run_demo(
         )
         if mailbox.messages:
             say(f"  例：{mailbox.messages[-1]}")
-        return demo.summary()
+        failures = demo.tally.sweep_failures
+        if failures:  # the sweep isolates failures to keep going; a demo must not hide them
+            say(f"定时任务出错 {len(failures)} 次，例：{failures[0]}")
+        return {**demo.summary(), "sweep_failures": failures}
 
 
 class LoopbackMailbox:
