@@ -44,23 +44,23 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, create_engine, select, text
 
-from api import pages
-from api.app import create_app
-from api.deps import Services
-from api.pages import COOKIE
-from api.security import issue_token, session_token
-from states import CaseEvent
+from jinqiu.api import pages
+from jinqiu.api.app import create_app
+from jinqiu.api.deps import Services
+from jinqiu.api.pages import COOKIE
+from jinqiu.api.security import issue_token, session_token
+from jinqiu.states import CaseEvent
+from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.config import Settings
+from jinqiu.workflow.db import transaction
+from jinqiu.workflow.identity import make_id_number
+from jinqiu.workflow.roles import SCHEDULER, Actor
+from jinqiu.workflow.tables import metadata
+from jinqiu.workflow.users.models import Role, User
+from jinqiu.workflow.users.service import hash_password
 from tests.factories import actor_of, new_case, student, weihai, worker
-from workflow.cases.engine import apply_event
-from workflow.cases.models import Case
-from workflow.clock import ManualClock
-from workflow.config import Settings
-from workflow.db import transaction
-from workflow.identity import make_id_number
-from workflow.roles import SCHEDULER, Actor
-from workflow.tables import metadata
-from workflow.users.models import Role, User
-from workflow.users.service import hash_password
 
 # CI's budget; JINQIU_FUZZ_EXAMPLES=500 JINQIU_FUZZ_RANDOM=1 searches deeper, with new examples.
 MAX_EXAMPLES = int(os.environ.get("JINQIU_FUZZ_EXAMPLES", "25"))
