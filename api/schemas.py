@@ -56,6 +56,14 @@ class UnitPatch(Strict):
     contact_phone: str | None = Field(default=None, max_length=40)
     webhook_url: str | None = Field(default=None, max_length=500)
 
+    @field_validator("name")
+    @classmethod
+    def _name_stays(cls, value: str | None) -> str:
+        # Omit it to leave it; null would clear a unit's name (the contacts and webhook may be).
+        if value is None:
+            raise ValueError("不能为空")
+        return value
+
 
 class UserOut(BaseModel):
     username: str

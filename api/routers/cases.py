@@ -43,6 +43,43 @@ router = APIRouter(prefix="/api/cases", tags=["cases"], responses=ERROR_RESPONSE
 case_t = Case.__table__  # type: ignore[attr-defined]
 
 
+# OpenAPI links: where a case answer leads next, with the id and the version it carries — a
+# client (and the stateful fuzzing) follows create → read / correct / fire an event → onward.
+# `requestBody` holds runtime expressions inside the body: the event's `version` is the case's.
+_CASE = "#/paths/~1api~1cases~1{case_id}"
+_FROM_BODY = {"case_id": "$response.body#/id"}
+
+
+def case_links() -> dict[str, Any]:
+    return {
+        "ReadCase": {
+            "operationRef": f"{_CASE}/get",
+            "parameters": _FROM_BODY,
+            "description": "读取该案件",
+        },
+        "AmendCase": {
+            "operationRef": f"{_CASE}/patch",
+            "parameters": {**_FROM_BODY, "header.If-Match": 'W/"{$response.body#/version}"'},
+            "description": "补正该案件（If-Match 为返回的版本号）",
+        },
+        "FireEvent": {
+            "operationRef": f"{_CASE}~1events/post",
+            "parameters": _FROM_BODY,
+            "requestBody": {"version": "$response.body#/version"},
+            "description": "对该案件办理事件（version 为返回的版本号）",
+        },
+        "ReadHistory": {
+            "operationRef": f"{_CASE}~1history/get",
+            "parameters": _FROM_BODY,
+            "description": "该案件的办理记录",
+        },
+    }
+
+
+def linked(status: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"links": case_links()}}
+
+
 def money(fen: int | None) -> str | None:
     return None if fen is None else format_yuan(fen)
 
@@ -79,7 +116,7 @@ def read_case(svc: Any, case_id: int, actor: Any, purpose: str) -> CaseOut:
     return case_out(view.detail, unmasked=view.in_full)
 
 
-@router.post("", status_code=201, response_model=CaseOut)
+@router.post("", status_code=201, response_model=CaseOut, responses=linked(201))
 def create(body: CaseCreateIn, actor: CurrentActor, svc: ServicesDep) -> CaseOut:
     with transaction(svc.engine) as conn:
         case_id = create_case(conn, CaseCreate.model_validate(body.model_dump()), actor=actor,
@@ -119,7 +156,7 @@ def list_(
     return CaseList(items=items, total=total, page=page, page_size=page_size)
 
 
-@router.get("/{case_id}", response_model=CaseOut)
+@router.get("/{case_id}", response_model=CaseOut, responses=linked(200))
 def read(case_id: PathId, actor: CurrentActor, svc: ServicesDep, response: Response) -> CaseOut:
     out = read_case(svc, case_id, actor, "GET /api/cases/{id}")
     response.headers["ETag"] = f'W/"{out.version}"'
@@ -137,7 +174,7 @@ def parse_if_match(value: str | None) -> int | None:
     return int(raw)
 
 
-@router.patch("/{case_id}", response_model=CaseOut)
+@router.patch("/{case_id}", response_model=CaseOut, responses=linked(200))
 def patch(
     case_id: PathId,
     body: CasePatch,
@@ -158,7 +195,7 @@ def patch(
     return out
 
 
-@router.post("/{case_id}/events", response_model=EventOut)
+@router.post("/{case_id}/events", response_model=EventOut, responses=linked(200))
 def fire(case_id: PathId, body: EventIn, actor: CurrentActor, svc: ServicesDep) -> EventOut:
     with transaction(svc.engine) as conn:
         result = apply_event(
