@@ -21,8 +21,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from jinqiu.states import to_mermaid
-from jinqiu.workflow.audit.chain import verify_chains
 from jinqiu.workflow.campaigns.service import load_campaign, read_campaign_file
+from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.clock import SystemClock
 from jinqiu.workflow.config import get_settings
 from jinqiu.workflow.db import transaction
@@ -223,7 +223,7 @@ def audit_verify() -> None:
     """Check every case's audit chain; exit 1 naming the first broken entry."""
     engine = open_existing_database()
     with engine.connect() as conn:
-        broken = list(verify_chains(conn))
+        broken = list(verify_case_chains(conn))
     if broken:
         for item in broken:
             typer.echo(f"BROKEN {item.describe()}", err=True)

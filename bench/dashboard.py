@@ -49,8 +49,8 @@ from bench.seeding import (
     sql_time,
     timed,
 )
+from jinqiu.workflow.cases.counters import recount, stored
 from jinqiu.workflow.clock import ManualClock
-from jinqiu.workflow.dashboard.counters import recount, stored
 from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
 from jinqiu.workflow.roles import Actor
 

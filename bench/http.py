@@ -54,11 +54,11 @@ from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.checks import uncovered_years
 from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.counters import recount, stored
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.schema import CaseCreate
 from jinqiu.workflow.cases.service import create_case
 from jinqiu.workflow.clock import SystemClock
-from jinqiu.workflow.dashboard.counters import recount, stored
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.units.models import Unit

@@ -44,9 +44,9 @@ from jinqiu.notifications.models import InboxMessage, OutboxMessage
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
-from jinqiu.workflow.deadlines.failures import SweepError
+from jinqiu.workflow.failures import SweepError
+from jinqiu.workflow.metadata import metadata
 from jinqiu.workflow.roles import ROLE_PERMISSIONS, Grant
-from jinqiu.workflow.tables import metadata
 from jinqiu.workflow.users.models import Role
 from tests.api.conftest import PASSWORD, World, username
 from tests.factories import new_case, student, weihai_file, worker

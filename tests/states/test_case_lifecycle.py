@@ -198,7 +198,7 @@ class TestTheMainPath:
 
     def test_guards_and_effects_named_in_the_table_are_implemented(self) -> None:
         from jinqiu.workflow.cases.effects import EFFECTS
-        from jinqiu.workflow.guards import GUARDS
+        from jinqiu.workflow.cases.guards import GUARDS
 
         for t in TRANSITIONS:
             assert set(t.guards) <= GUARDS.keys(), t.event

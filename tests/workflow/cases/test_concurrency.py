@@ -25,13 +25,13 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 
 from jinqiu.states import CaseEvent
-from jinqiu.workflow.audit.chain import verify_chains
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.models import FundSource
 from jinqiu.workflow.cases.engine import TransitionResult, apply_event
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.cases.schema import CaseCreate
 from jinqiu.workflow.cases.service import create_case
+from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.errors import DuplicateStudent, InsufficientFunds, VersionConflict
@@ -152,7 +152,7 @@ def audit_rows(engine: Engine, case_id: int | None = None) -> list[Any]:
 
 def broken_chains(engine: Engine) -> list[str]:
     with engine.connect() as conn:
-        return [b.describe() for b in verify_chains(conn)]
+        return [b.describe() for b in verify_case_chains(conn)]
 
 
 def count(engine: Engine, table: Any, *where: Any) -> int:

@@ -16,12 +16,12 @@ from sqlalchemy import Engine, func, select, text
 from jinqiu.demo.units import seed_weihai_tree
 from jinqiu.states import CaseEvent, CaseState, events_from
 from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.counters import recount, stored
 from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.schema import CaseCreate
 from jinqiu.workflow.cases.service import create_case
 from jinqiu.workflow.clock import ManualClock
-from jinqiu.workflow.dashboard.counters import recount, stored
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.deadlines.sweep import sweep
 from jinqiu.workflow.errors import DomainError
