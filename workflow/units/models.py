@@ -63,7 +63,8 @@ class Unit(SQLModel, table=True):
     name: str = Field(max_length=200)
     level: str = Field(max_length=20)
     parent_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
-    # Materialised path of ids, "/1/7/42/": a subtree is one indexed prefix scan.
+    # Materialised path of codes, "/WH/WH-HC/WH-HC-001/": a subtree is one indexed range
+    # (in_subtree), and the counters and scopes read a unit's ancestors from it without a join.
     path: str = Field(max_length=400, index=True)
     contact_name: str | None = Field(default=None, max_length=100)
     contact_email: str | None = Field(default=None, max_length=200)
