@@ -8,8 +8,7 @@ its worker and student rows, valid identity numbers (unique per campaign), and t
 case_count rows are computed from the loaded cases exactly as migration 0004's backfill does
 (every unit on a case's path). Two shortcuts, said where they matter: loaded cases carry no audit
 entries (audit_seq 0, audit_head '': an empty chain, which `verify_chains` accepts), and the fund
-rows are not charged for the approved amounts (a province's 1,000,000 cases at 3,000 yuan do not
-fit the int4 `*_fen` columns of fund_source).
+rows are not charged for the approved amounts (no bench here measures funds).
 """
 
 from __future__ import annotations
@@ -202,7 +201,7 @@ def province_campaign(organizer: str = PROVINCE[0]) -> CampaignFile:
     raw = json.loads(CAMPAIGN_FILE.read_text(encoding="utf-8"))
     raw.update(name="2024年度全省金秋助学活动", organizer=organizer, deadlines=list(DEADLINES))
     for fund in raw["funds"]:
-        fund["budget"] = "20000000"  # int4 fen: at most 21,474,836.47 yuan per fund source
+        fund["budget"] = "20000000"  # 20 million yuan per source (BIGINT fen, migration 0008)
     return CampaignFile.model_validate(raw)
 
 
