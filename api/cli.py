@@ -1,4 +1,4 @@
-"""The `jinqiu` command line (CONTRACT.md).
+"""The `jinqiu` command line (docs/CONTRACT.md).
 
 Every error is one line in Chinese on stderr and exit code 2, never a traceback: `main()` turns
 domain errors, usage errors, database and system errors into that line; anything unexpected

@@ -16,7 +16,7 @@ What "refused" means, decided per route (the `Route` rows below say which applie
   exactly as for an id that does not exist, so nothing about its existence leaks;
 * a unit or campaign organiser named in the **request body** of a create (POST /api/units
   `parent`, POST /api/users `unit`, POST /api/cases `unit`, POST /api/campaigns `organizer`,
-  a report's `unit`) → **422 `validation_error` naming that field**, as CONTRACT.md specifies for
+  a report's `unit`) → **422 `validation_error` naming that field**, as docs/CONTRACT.md specifies for
   "422 unknown parent" — the same answer as for a code that does not exist;
 * routes that check a *role* before looking anything up (`gate` below: managing units or users,
   managing campaigns, creating/correcting cases, submitting reports) answer **403 `forbidden`**

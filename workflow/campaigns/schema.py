@@ -1,4 +1,4 @@
-"""The campaign file (CONTRACT.md), validated field by field before anything is written."""
+"""The campaign file (docs/CONTRACT.md), validated field by field before anything is written."""
 
 from __future__ import annotations
 
