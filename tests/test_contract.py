@@ -55,10 +55,16 @@ def backticked(text: str) -> list[str]:
 
 
 def tracked_files() -> list[Path]:
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     return [ROOT / name for name in listed if name and (ROOT / name).is_file()]
 
 
@@ -67,7 +73,8 @@ def test_every_citation_of_the_contract_names_its_path_in_the_repository() -> No
     loose = []
     for path in tracked_files():
         if path.suffix not in {".py", ".md", ".html", ".toml", ".txt", ".cfg"} or path in (
-            CONTRACT, Path(__file__)
+            CONTRACT,
+            Path(__file__),
         ):
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -89,7 +96,9 @@ def test_nothing_points_outside_the_repository() -> None:
 
 def test_every_built_command_exists_with_its_options() -> None:
     commands = [
-        re.match(r"\| `jinqiu ([^`]*)`", row) for row in built_rows() if row.startswith("| `jinqiu ")
+        re.match(r"\| `jinqiu ([^`]*)`", row)
+        for row in built_rows()
+        if row.startswith("| `jinqiu ")
     ]
     assert len(commands) >= 12
     runner = CliRunner()
@@ -130,8 +139,10 @@ def test_every_built_endpoint_exists(openapi: dict[str, dict[str, object]]) -> N
 def test_the_error_codes_listed_are_the_services() -> None:
     table = [row for row in built_rows() if re.match(r"\| `[a-z_]+`.* \| [0-9]", row)]
     listed = {code for row in table for code in backticked(row.split("|")[1])}
+
     def codes(cls: type[DomainError]) -> set[str]:
         return {cls.code}.union(*(codes(sub) for sub in cls.__subclasses__()))
+
     known = codes(DomainError) | {code for code, _message in _HTTP_CODES.values()}
     known.add("internal_error")  # a bulk item that failed unexpectedly
     assert listed and listed <= known, listed - known

@@ -15,8 +15,12 @@ from tests.factories import ROOT
 
 def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JINQIU_")}
-    return {**env, "JINQIU_DATABASE_URL": f"sqlite:///{tmp_path / 'jinqiu.db'}",
-            "PYTHONUTF8": "1", **extra}
+    return {
+        **env,
+        "JINQIU_DATABASE_URL": f"sqlite:///{tmp_path / 'jinqiu.db'}",
+        "PYTHONUTF8": "1",
+        **extra,
+    }
 
 
 def test_a_server_that_exits_is_reported_with_its_exit_code_and_log(tmp_path: Path) -> None:

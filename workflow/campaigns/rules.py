@@ -57,7 +57,9 @@ def compile_rules(conn: Connection, campaign_id: int) -> CampaignRules:
     if row is None:
         raise NotFound(f"活动 {campaign_id} 不存在")
     phases = conn.execute(
-        select(phase_table).where(phase_table.c.campaign_id == campaign_id).order_by(phase_table.c.position)
+        select(phase_table)
+        .where(phase_table.c.campaign_id == campaign_id)
+        .order_by(phase_table.c.position)
     ).all()
     eligibility: dict[str, Any] = row.eligibility
     return CampaignRules(

@@ -27,6 +27,8 @@ class ReportSubmission(SQLModel, table=True):
     revision: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     note: str | None = None
     # Figures no case records (work-study posts, graduates helped into jobs, donors), by item code.
-    figures: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    figures: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+    )
     submitted_by: str = Field(max_length=64)
     submitted_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
