@@ -289,6 +289,9 @@ def test_counters_verify_names_each_difference_and_repair_sets_it_right(
         "counters repaired: 1",
     ]
     assert cli.ok("counters verify").strip() == MATCH
+    missing = cli(f"counters verify --campaign {campaign + 1}")
+    assert (missing.code, missing.out) == (2, "")
+    assert missing.err.startswith("错误 [not_found]") and str(campaign + 1) in missing.err
 
 
 def test_demo_runs_the_campaign_and_prints_the_tables(cli: Cli, tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
 
+from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.units.models import Unit
 
 
@@ -37,6 +39,7 @@ class CaseCount(SQLModel, table=True):
 count_t = CaseCount.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
+campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 
 
 def path_codes(unit_path: str) -> list[str]:
@@ -146,8 +149,10 @@ def counter_differences(
             *conn.execute(select(case_t.c.campaign_id).distinct()).scalars(),
             *conn.execute(select(count_t.c.campaign_id).where(count_t.c.n != 0).distinct()).scalars(),
         })
-    else:
+    elif conn.execute(select(campaign_t.c.id).where(campaign_t.c.id == campaign_id)).first():
         ids = [campaign_id]
+    else:  # a mistyped id must not answer "the counters match"
+        raise NotFound(f"活动 {campaign_id} 不存在")
     out: list[CounterDifference] = []
     for cid in ids:
         counted, kept = recount(conn, cid), stored(conn, cid)

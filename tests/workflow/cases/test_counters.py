@@ -31,7 +31,7 @@ from jinqiu.workflow.cases.service import create_case
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import snapshot, transaction
 from jinqiu.workflow.deadlines.sweep import sweep
-from jinqiu.workflow.errors import DomainError
+from jinqiu.workflow.errors import DomainError, NotFound
 from jinqiu.workflow.roles import SCHEDULER, Actor
 from tests.api import conftest as api_conftest
 from tests.api.conftest import World, username
@@ -368,8 +368,8 @@ def test_counters_written_around_the_engine_are_found_and_repaired(db: Engine) -
         (campaign, "WH-WD-001", "survey", 0, 1),
     ]
     assert found[0].describe() == f"campaign {campaign}, unit WH, state survey: counter 3, cases 2"
-    with snapshot(db) as conn:
-        assert counter_differences(conn, campaign + 1) == []  # another campaign: nothing of it
+    with snapshot(db) as conn, pytest.raises(NotFound):
+        counter_differences(conn, campaign + 1)  # no such campaign: not "the counters match"
 
     with transaction(db) as conn:
         assert repair_counters(conn) == found
