@@ -23,7 +23,7 @@ from jinqiu.api.schemas import Health
 from jinqiu.api.security import check_settings
 from jinqiu.workflow.clock import Clock, SystemClock
 from jinqiu.workflow.config import Settings, get_settings
-from jinqiu.workflow.deadlines.failures import count_sweep_errors
+from jinqiu.workflow.failures import count_sweep_errors
 from jinqiu.workflow.runtime import open_database
 from jinqiu.workflow.tick import tick
 

@@ -1,4 +1,4 @@
-"""The `jinqiu` command line (CONTRACT.md).
+"""The `jinqiu` command line (docs/CONTRACT.md).
 
 Every error is one line in Chinese on stderr and exit code 2, never a traceback: `main()` turns
 domain errors, usage errors, database and system errors into that line; anything unexpected
@@ -21,11 +21,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from jinqiu.states import to_mermaid
-from jinqiu.workflow.audit.chain import verify_chains
 from jinqiu.workflow.campaigns.service import load_campaign, read_campaign_file
+from jinqiu.workflow.cases.counters import counter_differences, repair_counters
+from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.clock import SystemClock
 from jinqiu.workflow.config import get_settings
-from jinqiu.workflow.db import transaction
+from jinqiu.workflow.db import snapshot, transaction
 from jinqiu.workflow.errors import DomainError, ValidationFailed
 from jinqiu.workflow.roles import permission_table
 from jinqiu.workflow.runtime import (
@@ -47,11 +48,13 @@ unit_app = typer.Typer(help="union units", no_args_is_help=True)
 user_app = typer.Typer(help="users", no_args_is_help=True)
 campaign_app = typer.Typer(help="campaigns", no_args_is_help=True)
 audit_app = typer.Typer(help="the audit trail", no_args_is_help=True)
+counters_app = typer.Typer(help="the dashboard counters", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(unit_app, name="unit")
 app.add_typer(user_app, name="user")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(audit_app, name="audit")
+app.add_typer(counters_app, name="counters")
 
 
 class CliError(DomainError):
@@ -223,12 +226,36 @@ def audit_verify() -> None:
     """Check every case's audit chain; exit 1 naming the first broken entry."""
     engine = open_existing_database()
     with engine.connect() as conn:
-        broken = list(verify_chains(conn))
+        broken = list(verify_case_chains(conn))
     if broken:
         for item in broken:
             typer.echo(f"BROKEN {item.describe()}", err=True)
         raise typer.Exit(code=1)
     typer.echo("audit chains intact")
+
+
+@counters_app.command("verify")
+def counters_verify(
+    campaign: Annotated[int | None, typer.Option(help="only this campaign (default: every one)")] = None,
+    repair: Annotated[bool, typer.Option("--repair", help="set differing counters to the recount")] = False,
+) -> None:
+    """Recount the dashboard's counters from the cases; exit 1 naming each difference, or with
+    --repair set those counters to the recount (printing each) and exit 0."""
+    engine = open_existing_database()
+    if repair:
+        with transaction(engine) as conn:
+            repaired = repair_counters(conn, campaign)
+        for item in repaired:
+            typer.echo(f"REPAIRED {item.describe()}")
+        typer.echo(f"counters repaired: {len(repaired)}" if repaired else "counters match the cases")
+        return
+    with snapshot(engine) as conn:
+        differences = counter_differences(conn, campaign)
+    if differences:
+        for item in differences:
+            typer.echo(f"DIFFERS {item.describe()}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo("counters match the cases")
 
 
 @app.command("tick")

@@ -1,4 +1,4 @@
-"""Every error leaves as CONTRACT.md's body: {"code", "message" (zh-CN), "details"}."""
+"""Every error leaves as docs/CONTRACT.md's body: {"code", "message" (zh-CN), "details"}."""
 
 from __future__ import annotations
 

@@ -33,9 +33,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +46,8 @@ from sqlalchemy.engine import make_url
 
 from bench.common import BenchDatabase, bench_database, default_db_url, percentile, say
 from bench.seeding import IdNumbers, loadavg, pg_schema
+from jinqiu.demo.server import Server, ServerFailed
+from jinqiu.demo.server import start_server as start_server_process
 from jinqiu.demo.units import seed_weihai_tree
 from jinqiu.states import CaseEvent
 from jinqiu.states import CaseState as S
@@ -56,11 +55,11 @@ from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.checks import uncovered_years
 from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.counters import recount, stored
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.schema import CaseCreate
 from jinqiu.workflow.cases.service import create_case
 from jinqiu.workflow.clock import SystemClock
-from jinqiu.workflow.dashboard.counters import recount, stored
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.units.models import Unit
@@ -69,7 +68,6 @@ from jinqiu.workflow.users.service import UserCreate, create_user
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIHAI = ROOT / "examples" / "campaigns" / "weihai-2024.json"
-JINQIU = Path(sys.executable).parent / "jinqiu"
 PASSWORD = "bench-password-2024"
 SECRET = "bench-http-secret-0123456789abcdef"
 SUBMIT, VERIFY = CaseEvent.SUBMIT.value, CaseEvent.VERIFY.value  # the events the phases fire
@@ -217,37 +215,22 @@ def server_url(db: BenchDatabase) -> str:
             .render_as_string(hide_password=False))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    log: Path
-
-    def tail(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
-
-    def cpu_s(self) -> float:
-        """User + system CPU of the server so far: the supervisor and its children (the
-        workers), from /proc. Not the database's own processes."""
-        tick = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            pid, ppid = int(entry.name), int(fields[1])
-            if pid == self.process.pid or ppid == self.process.pid:
-                total += int(fields[11]) + int(fields[12])
-        return total / tick
+def server_cpu_s(server: Server) -> float:
+    """User + system CPU of the server so far: the supervisor and its children (the workers),
+    from /proc. Not the database's own processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry.name), int(fields[1])
+        if pid == server.process.pid or ppid == server.process.pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 # `jinqiu serve` with uvicorn's listening socket marked IPPROTO_TCP (the one-line fix proposed
@@ -272,44 +255,18 @@ main()
 
 
 def start_server(url: str, workers: int, log: Path, *, nodelay: bool = False) -> Server:
-    """`jinqiu serve --workers N` as a subprocess on a free loopback port; with `nodelay`,
-    the same command through NODELAY_LAUNCHER."""
+    """`jinqiu serve --workers N` through the shared harness (jinqiu.demo.server), healthy; with
+    `nodelay`, the same command through NODELAY_LAUNCHER."""
     env = {**os.environ, "JINQIU_DATABASE_URL": url, "JINQIU_SECRET_KEY": SECRET,
            "PYTHONUTF8": "1"}
     env.pop("PGOPTIONS", None)
-    port = free_port()
-    command = [sys.executable, "-c", NODELAY_LAUNCHER] if nodelay else [str(JINQIU)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"jinqiu serve exited {process.returncode}:\n{server.tail()}")
-        try:
-            if httpx.get(f"{server.base_url}/api/health", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    stop_server(server)
-    raise SystemExit(f"jinqiu serve not healthy after 90 s:\n{server.tail()}")
-
-
-def stop_server(server: Server) -> None:
-    """SIGTERM to the uvicorn supervisor we started (it stops its workers); if it does not
-    go within 30 s, SIGKILL to the session it leads (its own workers)."""
-    if server.process.poll() is None:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait(timeout=10)
+    command = [sys.executable, "-c", NODELAY_LAUNCHER] if nodelay else None
+    server = start_server_process(env, log, workers=workers, command=command, cwd=ROOT)
+    try:
+        server.wait_healthy(90)
+    except ServerFailed as failed:
+        raise SystemExit(str(failed)) from None
+    return server
 
 
 # -- the client --------------------------------------------------------------------------------
@@ -430,13 +387,13 @@ def fire(base_url: str, name: str, requests: list[Request], concurrency: int, *,
             send = [via_httpx] * concurrency if client == "httpx" else [r.request for r in raws]
             # Open the connections before the clock starts.
             await asyncio.gather(*(call("GET", "/api/health", None, None) for call in send))
-            server_cpu = server.cpu_s() if server is not None else 0.0
+            server_cpu = server_cpu_s(server) if server is not None else 0.0
             started, cpu = time.perf_counter(), time.process_time()
             await _fire(send, requests, phase)
             phase.wall_s = time.perf_counter() - started
             phase.cpu_s = time.process_time() - cpu
             if server is not None:
-                phase.server_cpu_s = server.cpu_s() - server_cpu
+                phase.server_cpu_s = server_cpu_s(server) - server_cpu
         for r in raws:
             await r.close()
 
@@ -519,7 +476,7 @@ def measure(db: BenchDatabase, args: argparse.Namespace, cases: list[tuple[int, 
                 fire(url, "health", health, c, **kw),
             ]
         finally:
-            stop_server(server)
+            server.stop()
         say(f"  server stopped (exit {server.process.returncode})")
     events = [p for p in phases if p.name in (SUBMIT, VERIFY)]
     healths = [p for p in phases if p.name == "health"]

@@ -31,17 +31,17 @@ from bench.common import BenchDatabase, Timings, bench_database, default_db_url,
 from jinqiu.demo.synthetic import SCHOOLS, family
 from jinqiu.demo.units import seed_weihai_tree
 from jinqiu.states import CaseEvent, CaseState
-from jinqiu.workflow.audit.chain import verify_chains
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.models import FundSource
 from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.counters import recount, stored
 from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.schema import CaseCreate
 from jinqiu.workflow.cases.service import create_case
+from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.clock import ManualClock
-from jinqiu.workflow.dashboard.counters import recount, stored
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.roles import SCHEDULER, Actor
 from jinqiu.workflow.units.models import Unit
@@ -291,7 +291,7 @@ def check(engine: Engine, world: World) -> str:
             raise SystemExit(f"funds do not add up: paid, reserved {paid}; approved {approved}")
         if recount(conn, world.campaign_id) != stored(conn, world.campaign_id):
             raise SystemExit("dashboard counters differ from a recount of the cases")
-        broken = list(verify_chains(conn))
+        broken = list(verify_case_chains(conn))
         if broken:
             raise SystemExit(f"audit chains broken: {broken[0].describe()}")
         digest = hashlib.sha256()

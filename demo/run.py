@@ -26,7 +26,6 @@ from jinqiu.demo.units import seed_weihai_tree
 from jinqiu.notifications.channels import Sender, SmtpSender
 from jinqiu.notifications.models import Channel
 from jinqiu.states import MACHINE, CaseEvent, CaseState
-from jinqiu.workflow.audit.chain import verify_chains
 from jinqiu.workflow.campaigns.models import FundSource
 from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.campaigns.service import load_campaign
@@ -34,14 +33,15 @@ from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.schema import CaseCreate
 from jinqiu.workflow.cases.service import create_case
+from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.config import get_settings
 from jinqiu.workflow.db import transaction
-from jinqiu.workflow.deadlines.reports import submit_report
 from jinqiu.workflow.deadlines.schedule import ReminderKind
 from jinqiu.workflow.errors import DomainError, GuardFailed
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.statistics.reports import submit_report
 from jinqiu.workflow.tick import TickReport, tick
 from jinqiu.workflow.units.models import Unit
 
@@ -455,7 +455,7 @@ class Demo:
                 conn.execute(select(case_t.c.state, func.count()).group_by(case_t.c.state)).all()
             )
             funds = conn.execute(select(fund_t).order_by(fund_t.c.position)).all()
-            broken = list(verify_chains(conn))
+            broken = list(verify_case_chains(conn))
         return {"states": states, "funds": funds, "broken": broken}
 
     def print_summary(self) -> None:

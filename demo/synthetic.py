@@ -52,7 +52,7 @@ def id_number(rng: random.Random, born: dt.date, *, male: bool | None = None) ->
 
 
 def family(rng: random.Random, campaign_year: int, *, today: dt.date) -> dict[str, Any]:
-    """One worker and one student, as the case-creation input (CONTRACT.md field names)."""
+    """One worker and one student, as the case-creation input (docs/CONTRACT.md field names)."""
     level = rng.choices([lv for lv, _ in LEVELS], weights=[w for _, w in LEVELS])[0]
     age = {"preschool": 5, "primary": 9, "junior": 13, "senior": 16, "vocational": 16,
            "college": 18, "undergraduate": 18, "postgraduate": 23}[level] + rng.randrange(0, 3)

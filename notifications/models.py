@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Column, Index
 from sqlmodel import Field, SQLModel
 
-from jinqiu.notifications.sqltypes import JSONType, UTCDateTime
+from jinqiu.storage.sqltypes import JSONType, UTCDateTime
 
 
 class Channel(StrEnum):

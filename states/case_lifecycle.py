@@ -6,7 +6,7 @@
 
 This module is pure: no database, no HTTP. The declaration below is the single source of
 truth (states/machine.py says what a declaration holds and what `transitions` does with it).
-Guards and effects are named here and implemented in `workflow.guards` and
+Guards and effects are named here and implemented in `workflow.cases.guards` and
 `workflow.cases.effects` (one function per name).
 
 Adding a state: declare it here (label, kind) with its transitions; add a migration only if it

@@ -18,8 +18,8 @@ from sqlalchemy import Engine, create_engine, text
 
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import make_engine, normalise_url, transaction
+from jinqiu.workflow.metadata import metadata
 from jinqiu.workflow.migrate import upgrade
-from jinqiu.workflow.tables import metadata
 
 POSTGRES_URL = os.environ.get(
     "JINQIU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -17,13 +17,13 @@ from jinqiu.workflow.audit.chain import GENESIS, entry_hash
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.counters import count_state_change
 from jinqiu.workflow.cases.effects import EFFECTS, EffectContext
 from jinqiu.workflow.cases.engine import load_context, transition_for
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.schema import CaseCreate
 from jinqiu.workflow.cases.service import create_case
 from jinqiu.workflow.clock import Clock
-from jinqiu.workflow.dashboard.counters import count_state_change
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.identity import make_id_number
 from jinqiu.workflow.roles import Actor

@@ -69,6 +69,15 @@ class WorkingCalendar:
                 counted += 1
         return day
 
+    def working_days_before(self, due: dt.date, n: int) -> dt.date:
+        """The n-th working day before `due` (n = 0: `due` itself)."""
+        day, counted = due, 0
+        while counted < n:
+            day -= dt.timedelta(days=1)
+            if self.is_working_day(day):
+                counted += 1
+        return day
+
     def working_days_between(self, start: dt.date, end: dt.date) -> int:
         """Working days in (start, end]; negative when end is before start."""
         if end < start:

@@ -74,3 +74,15 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """Reads that see one instant, for checks comparing two tables (counters with cases):
+    REPEATABLE READ on PostgreSQL, whose READ COMMITTED gives each statement its own; SQLite's
+    deferred transaction in WAL mode is one snapshot already. Writes nothing, waits for no one."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn.begin():
+            yield conn

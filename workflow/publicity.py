@@ -20,8 +20,8 @@ from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.cases.models import Case, Student
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.db import transaction
-from jinqiu.workflow.deadlines.failures import CampaignFailure, failed
 from jinqiu.workflow.errors import DomainError
+from jinqiu.workflow.failures import CampaignFailure, failed
 from jinqiu.workflow.roles import SCHEDULER
 from jinqiu.workflow.units.models import Unit
 

@@ -10,8 +10,8 @@ from sqlalchemy.engine import make_url
 from jinqiu.workflow.config import get_settings
 from jinqiu.workflow.db import make_engine, normalise_url
 from jinqiu.workflow.errors import DomainError
+from jinqiu.workflow.metadata import metadata
 from jinqiu.workflow.migrate import upgrade
-from jinqiu.workflow.tables import metadata
 
 
 def open_database(url: str | None = None, *, migrate: bool = True) -> Engine:

@@ -13,8 +13,8 @@ from jinqiu.notifications.delivery import DeliveryReport, deliver_due
 from jinqiu.notifications.models import Channel
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import Settings
-from jinqiu.workflow.deadlines.failures import failed, record_failures
 from jinqiu.workflow.deadlines.sweep import SweepReport, sweep
+from jinqiu.workflow.failures import failed, record_failures
 
 log = logging.getLogger("jinqiu.sweep")
 

@@ -16,10 +16,10 @@ from jinqiu.api.schemas import PathId, Strict
 from jinqiu.notifications.models import InboxMessage, OutboxMessage, OutboxStatus
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.db import transaction
-from jinqiu.workflow.deadlines.failures import SweepError
-from jinqiu.workflow.deadlines.reports import report_revisions, submit_report
 from jinqiu.workflow.errors import NotFound
+from jinqiu.workflow.failures import SweepError
 from jinqiu.workflow.roles import Actor, Grant
+from jinqiu.workflow.statistics.reports import report_revisions, submit_report
 from jinqiu.workflow.units.models import Unit, in_subtree
 
 router = APIRouter(tags=["notifications"], responses=ERROR_RESPONSES)

@@ -22,14 +22,16 @@ from sqlalchemy.engine import make_url
 
 from jinqiu.states import CaseEvent
 from jinqiu.workflow.clock import ManualClock
-from jinqiu.workflow.db import make_engine, normalise_url
+from jinqiu.workflow.db import make_engine, normalise_url, transaction
 from tests.conftest import postgres_engine
-from tests.factories import ROOT, WEIHAI, actor_of, new_case
+from tests.factories import ROOT, WEIHAI, actor_of, new_case, weihai
+from tests.security.support import url_of
 from tests.workflow.cases.test_engine import DISTRICT, GRASSROOTS, fire
 
 JINQIU = Path(sys.executable).parent / "jinqiu"
 TIMEOUT = 120
 INTACT = "audit chains intact"
+MATCH = "counters match the cases"
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,37 @@ def test_audit_verify_passes_clean_and_names_a_tampered_entry(
     assert f"case {cases[1]}, seq 2, audit entry #{entry_id}" in run.err
     assert f"case {cases[0]}," not in run.err
     assert INTACT not in run.out
+
+
+def test_counters_verify_names_each_difference_and_repair_sets_it_right(
+    db: Engine, clock: ManualClock, tmp_path: Path
+) -> None:
+    _tree, campaign = weihai(db, clock)
+    new_case(db, clock, campaign, GRASSROOTS)
+    cli = Cli(url_of(db), tmp_path)
+    cli.env.pop("PGOPTIONS", None)  # the schema is in the URL
+    assert cli.ok("counters verify").strip() == MATCH
+    with transaction(db) as conn:  # a counter edited around the engine
+        conn.execute(
+            text("UPDATE case_count SET n = n + 2 WHERE unit_code = :u AND state = 'survey'"),
+            {"u": DISTRICT},
+        )
+    run = cli("counters verify")
+    assert run.code == 1
+    assert run.err.splitlines() == [
+        f"DIFFERS campaign {campaign}, unit {DISTRICT}, state survey: counter 3, cases 1"
+    ]
+    assert MATCH not in run.out
+    run = cli(f"counters verify --campaign {campaign} --repair")
+    assert run.code == 0, run.err
+    assert run.out.splitlines() == [
+        f"REPAIRED campaign {campaign}, unit {DISTRICT}, state survey: counter 3, cases 1",
+        "counters repaired: 1",
+    ]
+    assert cli.ok("counters verify").strip() == MATCH
+    missing = cli(f"counters verify --campaign {campaign + 1}")
+    assert (missing.code, missing.out) == (2, "")
+    assert missing.err.startswith("错误 [not_found]") and str(campaign + 1) in missing.err
 
 
 def test_demo_runs_the_campaign_and_prints_the_tables(cli: Cli, tmp_path: Path) -> None:

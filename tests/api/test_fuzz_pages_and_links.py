@@ -56,8 +56,8 @@ from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.identity import make_id_number
+from jinqiu.workflow.metadata import metadata
 from jinqiu.workflow.roles import SCHEDULER, Actor
-from jinqiu.workflow.tables import metadata
 from jinqiu.workflow.users.models import Role, User
 from jinqiu.workflow.users.service import hash_password
 from tests.factories import actor_of, new_case, student, weihai, worker

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
-import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,13 +24,13 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from jinqiu.demo.server import JINQIU, start_server
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.db import make_engine, normalise_url
 from tests.factories import ROOT, WEIHAI, student, worker
 
 pytestmark = pytest.mark.postgres
 
-JINQIU = Path(sys.executable).parent / "jinqiu"
 CLIENTS = 50
 PASSWORD = "correct-horse-42"
 CLERK = "clerk.wh-hc-001"
@@ -140,69 +137,6 @@ def seed(env: dict[str, str]) -> int:
     return int(jinqiu(env, "campaign", "load", str(WEIHAI)).strip())
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    log: Path
-
-    def log_tail(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
-
-
-def start(env: dict[str, str], log: Path, workers: int = 2) -> Server:
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                str(JINQIU),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Server(process, f"http://127.0.0.1:{port}", log)
-
-
-def wait_healthy(server: Server, within: float = 90.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"jinqiu serve exited {server.process.returncode}:\n{server.log_tail()}")
-        try:
-            if httpx.get(f"{server.base_url}/api/health", timeout=2).json().get("status") == "ok":
-                return
-        except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"jinqiu serve not healthy after {within}s:\n{server.log_tail()}")
-
-
-def stop(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.terminate()  # uvicorn's supervisor stops its workers on SIGTERM
-        try:
-            server.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.process.pid, 9)  # the session this test started for it
-            server.process.wait(timeout=10)
-
-
 def fire_together(base_url: str, token: str, case_id: int) -> list[tuple[int, str | None]]:
     """50 clients, each with its own connection, released by one barrier."""
     barrier = threading.Barrier(CLIENTS)
@@ -242,9 +176,9 @@ def test_fifty_clients_fire_the_same_event_at_two_workers_and_exactly_one_wins(
     env = database.env()
     assert f"?options=-csearch_path%3D{database.schema}" in env["JINQIU_DATABASE_URL"]
     campaign = seed(env)
-    server = start(env, tmp_path / "serve.log")
+    server = start_server(env, tmp_path / "serve.log", workers=2, cwd=ROOT)
     try:
-        wait_healthy(server)
+        server.wait_healthy()
         with httpx.Client(base_url=server.base_url, timeout=60) as client:
             login = client.post("/api/auth/token", data={"username": CLERK, "password": PASSWORD})
             assert login.status_code == 200, login.text
@@ -269,12 +203,12 @@ def test_fifty_clients_fire_the_same_event_at_two_workers_and_exactly_one_wins(
 
             after = client.get(f"/api/cases/{case['id']}", headers=auth).json()
             history = client.get(f"/api/cases/{case['id']}/history", headers=auth).json()
-        assert server.process.poll() is None, server.log_tail()
+        assert server.running(), server.tail()
     finally:
-        stop(server)
+        server.stop()
 
     workers = set(re.findall(r"Started server process \[(\d+)\]", server.log.read_text("utf-8")))
-    assert len(workers) == 2, server.log_tail()  # uvicorn's two worker processes
+    assert len(workers) == 2, server.tail()  # uvicorn's two worker processes
     assert len(results) == CLIENTS
     statuses = sorted(status for status, _ in results)
     assert statuses.count(200) == 1, results

@@ -4,25 +4,21 @@ and a real `jinqiu serve` on a loopback port."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from jinqiu.demo.server import JINQIU
+from jinqiu.demo.server import serving as serve_process
 from jinqiu.workflow.db import normalise_url
 from tests.conftest import POSTGRES_URL
 from tests.factories import ROOT
 
-JINQIU = Path(sys.executable).parent / "jinqiu"
 TIMEOUT = 120
 
 
@@ -73,43 +69,9 @@ def ok(env: dict[str, str], *args: str) -> str:
     return run.out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def serving(env: dict[str, str], log: Path) -> Iterator[str]:
-    """`jinqiu serve` on a free loopback port until the block ends; yields its base URL."""
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(JINQIU), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"serve exited {process.returncode}:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"serve did not answer:\n{log.read_text()}"
-            time.sleep(0.2)
-        yield base
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    """`jinqiu serve` on a free loopback port until the block ends (the shared harness,
+    jinqiu.demo.server); yields its base URL."""
+    with serve_process(env, log, within=60, cwd=ROOT) as server:
+        yield server.base_url

@@ -25,12 +25,12 @@ import jinqiu.states
 from jinqiu.api.pages import bulk_events_for, queue_filter
 from jinqiu.states import MACHINE, CaseState, Machine
 from jinqiu.states.case_lifecycle import history_to
-from jinqiu.workflow.audit.chain import verify_chains
 from jinqiu.workflow.campaigns.models import FundSource
+from jinqiu.workflow.cases.counters import recount, stored
 from jinqiu.workflow.cases.engine import allowed_events, load_context
 from jinqiu.workflow.cases.reads import CaseFilter, list_cases
+from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.clock import ManualClock
-from jinqiu.workflow.dashboard.counters import recount, stored
 from jinqiu.workflow.errors import DuplicateStudent
 from jinqiu.workflow.identity import make_id_number
 from jinqiu.workflow.roles import Actor
@@ -254,7 +254,7 @@ def test_a_factory_case_is_as_the_engine_would_leave_it(
     assert (row.approved_amount_fen is not None) == ("reserve_aid" in effects)
     assert (row.paid_on is not None) == ("record_payment" in effects)
     with db.connect() as conn:
-        assert list(verify_chains(conn)) == []
+        assert list(verify_case_chains(conn)) == []
         assert recount(conn, campaign) == stored(conn, campaign)
         funds = conn.execute(select(fund_t.c.reserved_fen, fund_t.c.paid_fen)).all()
     reserved, paid = sum(f.reserved_fen for f in funds), sum(f.paid_fen for f in funds)

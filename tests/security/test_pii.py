@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from jinqiu.workflow.audit.chain import verify_chains
 from jinqiu.workflow.audit.models import PiiAccess
+from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.identity import make_id_number, mask_id_number
 from tests.api.conftest import PASSWORD, World
 from tests.factories import student, worker
@@ -123,7 +123,7 @@ class TestHistory:
         history(world, case["id"], "clerk.wh-hc-001")
         history(world, case["id"], "auditor.wh")
         with world.engine.connect() as conn:
-            assert list(verify_chains(conn)) == []
+            assert list(verify_case_chains(conn)) == []
 
     def test_identity_numbers_anywhere_in_an_entry_are_masked_by_field_name(
         self, world: World

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import chinese_calendar
 import httpx
 import pytest
 
+from jinqiu.demo.server import start_server
 from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.clock import SystemClock
@@ -23,7 +23,7 @@ from jinqiu.workflow.db import make_engine, transaction
 from jinqiu.workflow.migrate import upgrade
 from jinqiu.workflow.units.models import UnitLevel
 from jinqiu.workflow.units.service import UnitCreate, create_unit
-from tests.api.test_serve_concurrency import JINQIU, SECRET, Server, free_port, stop
+from tests.api.test_serve_concurrency import SECRET
 from tests.factories import ROOT
 from tests.notifications.test_smtp_delivery import SmtpServer
 
@@ -101,7 +101,6 @@ def test_serve_with_default_options_sweeps_at_start_up_and_delivers_a_reminder(
     database = tmp_path / "serve.db"
     seed(database)
     smtp = SmtpServer().start()
-    port = free_port()
     env = {
         **os.environ,
         "JINQIU_DATABASE_URL": f"sqlite:///{database}",
@@ -111,28 +110,19 @@ def test_serve_with_default_options_sweeps_at_start_up_and_delivers_a_reminder(
         "PYTHONUTF8": "1",
     }
     env.pop("JINQIU_RUN_SCHEDULER", None)
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(JINQIU), "serve", "--port", str(port)],  # default host and workers (one)
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
+    # Default host and workers (one), as an operator starts it.
+    server = start_server(env, tmp_path / "serve.log", host=None, cwd=ROOT)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not smtp.received:
-            if process.poll() is not None:
-                pytest.fail(f"jinqiu serve exited {process.returncode}:\n{server.log_tail()}")
+            if not server.running():
+                pytest.fail(f"jinqiu serve exited {server.process.returncode}:\n{server.tail()}")
             time.sleep(0.2)
         received = smtp.received
         health = httpx.get(f"{server.base_url}/api/health", timeout=10).json()
     finally:
-        stop(server)
+        server.stop()
         smtp.stop()
-    assert [r.rcpt_tos for r in received] == [["wh-hc@example.org"]], server.log_tail()
+    assert [r.rcpt_tos for r in received] == [["wh-hc@example.org"]], server.tail()
     assert TITLE in str(received[0].message["Subject"])
     assert health["status"] == "ok"

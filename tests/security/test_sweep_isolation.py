@@ -27,8 +27,8 @@ from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
-from jinqiu.workflow.deadlines.failures import SweepError
 from jinqiu.workflow.deadlines.sweep import sweep
+from jinqiu.workflow.failures import SweepError
 from jinqiu.workflow.tick import tick
 from tests.api.conftest import World, username
 from tests.api.conftest import world as world  # the HTTP fixture, on both databases

@@ -237,7 +237,7 @@ class TestTheMainPath:
         """The registries refuse at import a name the declaration uses but nothing implements;
         the other way round, an implemented rule no transition names is one a transition lost."""
         from jinqiu.workflow.cases.effects import EFFECTS
-        from jinqiu.workflow.guards import GUARDS
+        from jinqiu.workflow.cases.guards import GUARDS
 
         assert {g for t in TRANSITIONS for g in t.guards} == GUARDS.keys()
         assert {e for t in TRANSITIONS for e in t.effects} == EFFECTS.keys()

@@ -15,10 +15,17 @@ D = dt.date
 
 
 class TestTheOfficialCalendar2024:
-    @pytest.mark.parametrize("day", [D(2024, 9, 29), D(2024, 10, 12)])
-    def test_national_day_make_up_weekends_are_working_days(self, day: dt.date) -> None:
-        assert day.weekday() >= 5  # a Sunday and a Saturday
-        assert OFFICIAL.is_working_day(day)
+    @pytest.mark.parametrize(
+        ("worked", "off"),
+        [(D(2024, 9, 29), D(2024, 9, 28)), (D(2024, 10, 12), D(2024, 10, 13))],
+    )
+    def test_a_national_day_make_up_day_is_worked_and_the_rest_of_its_weekend_is_not(
+        self, worked: dt.date, off: dt.date
+    ) -> None:
+        # Sun 9/29 and Sat 10/12 are worked by the State Council's arrangement; Sat 9/28 and
+        # Sun 10/13 stay off: neither "weekends are off" nor "these weekends are worked" passes.
+        assert OFFICIAL.is_working_day(worked)
+        assert not OFFICIAL.is_working_day(off)
 
     @pytest.mark.parametrize("day", [D(2024, 10, d) for d in range(1, 8)])
     def test_the_national_day_week_is_off(self, day: dt.date) -> None:

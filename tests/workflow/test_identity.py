@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 from jinqiu.workflow.identity import (
     Gender,
     check_character,
+    check_character_of,
     make_id_number,
     mask_id_number,
     parse_id_number,
     problem_with,
+    weighted_sum,
 )
 
 # The standard's own example: Beijing Chaoyang, born 1949-12-31, sequence 002, check X.
@@ -48,6 +50,28 @@ class TestValidNumbers:
     def test_the_check_character_is_the_mod_11_weighted_sum(self) -> None:
         assert check_character("11010519491231002") == "X"
         assert check_character("37010219800106123") == "4"
+
+    @given(
+        region=st.sampled_from(["110105", "370102", "371002", "810000"]),
+        born=st.dates(dt.date(1900, 1, 1), dt.date(2099, 12, 31)),
+        sequence=st.integers(0, 999),
+    )
+    def test_parts_summed_apart_give_a_valid_number(
+        self, region: str, born: dt.date, sequence: int
+    ) -> None:
+        # How a generator of many numbers (the bench) builds them: each part weighed where it
+        # stands, the sums added, one check character.
+        digits, seq = born.strftime("%Y%m%d"), f"{sequence:03d}"
+        total = weighted_sum(region, 0) + weighted_sum(digits, 6) + weighted_sum(seq, 14)
+        number = f"{region}{digits}{seq}{check_character_of(total)}"
+        assert problem_with(number) is None
+        assert number == make_id_number(region, born, sequence)
+
+    def test_a_part_that_runs_past_the_17th_digit_is_refused(self) -> None:
+        with pytest.raises(ValueError):
+            weighted_sum("1234", 15)
+        with pytest.raises(ValueError):
+            check_character("3701021980010612")
 
 
 class TestEachProblemHasItsOwnCode:

@@ -1,27 +1,28 @@
 """Hash chain of audit entries: each entry's hash covers its fields and the previous hash,
 and the case row keeps the head (hash and length), so an edited, deleted or inserted entry
-breaks the chain at a place `verify_chains` names."""
+breaks the chain at a place `verify_chains` names.
+
+The audit knows entries, not the rows that keep their heads: the caller passes the heads
+(`cases.trail.verify_case_chains` for the cases), so the audit sits below every writer."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from jinqiu.workflow.audit.models import AuditEntry
-from jinqiu.workflow.cases.models import Case
 
 GENESIS = "0" * 64
 # One encoder for every hash (json.dumps with options builds a new one per call).
 _canonical_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 
 audit_table = AuditEntry.__table__  # type: ignore[attr-defined]
-case_table = Case.__table__  # type: ignore[attr-defined]
 
 
 def canonical_time(at: dt.datetime) -> str:
@@ -61,12 +62,9 @@ class BrokenChain:
         return f"case {self.case_id}, seq {self.seq}, {where}: {self.problem}"
 
 
-def verify_chains(conn: Connection) -> Iterator[BrokenChain]:
-    """Yields the first break of every broken case chain, in case order."""
-    heads = {
-        row.id: (row.audit_seq, row.audit_head)
-        for row in conn.execute(select(case_table.c.id, case_table.c.audit_seq, case_table.c.audit_head))
-    }
+def verify_chains(conn: Connection, heads: Mapping[int, tuple[int, str]]) -> Iterator[BrokenChain]:
+    """Yields the first break of every broken case chain, in case order. `heads`: for each
+    case, the length of its chain and the hash of its last entry, as its row records them."""
     rows = conn.execution_options(yield_per=5000).execute(
         select(audit_table).order_by(audit_table.c.case_id, audit_table.c.seq)
     )

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from jinqiu.workflow.sqltypes import JSONType, UTCDateTime
+from jinqiu.storage.sqltypes import JSONType, UTCDateTime
 
 
 class AuditEntry(SQLModel, table=True):

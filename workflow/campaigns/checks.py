@@ -9,8 +9,7 @@ import datetime as dt
 import json
 
 from jinqiu.workflow.calendar import CalendarUnknown, WorkingCalendar
-from jinqiu.workflow.campaigns.schema import CampaignFile
-from jinqiu.workflow.deadlines.schedule import LOOKBACK, working_days_before
+from jinqiu.workflow.campaigns.schema import LOOKBACK, CampaignFile
 
 Problem = dict[str, str]
 
@@ -89,5 +88,5 @@ def _count_every_day_the_campaign_will(spec: CampaignFile, calendar: WorkingCale
         calendar.add_working_days(phase.ends, spec.publicity_working_days)
     lead = max(spec.reminders.before_working_days, default=0)
     for deadline in spec.deadlines:
-        working_days_before(calendar, deadline.due, lead)
+        calendar.working_days_before(deadline.due, lead)
         calendar.working_days_between(deadline.due, deadline.due + LOOKBACK)

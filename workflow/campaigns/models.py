@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from jinqiu.workflow.sqltypes import JSONType, UTCDateTime
+from jinqiu.storage.sqltypes import JSONType, UTCDateTime
 
 
 class Campaign(SQLModel, table=True):
@@ -18,7 +18,9 @@ class Campaign(SQLModel, table=True):
     name: str = Field(max_length=200)
     year: int
     organizer_unit_id: int = Field(foreign_key="unit.id", index=True)
-    revision: int = 1  # bumped on any change
+    # Always 1: a loaded campaign is never edited (no command or endpoint changes the row; the
+    # same name and year cannot be loaded twice). Caches key on rules_token, not on this.
+    revision: int = 1
     # New and random whenever the row is written: processes cache compiled rules under it, so a
     # changed campaign, or a deleted one whose id SQLite hands out again, is never mistaken.
     rules_token: str = Field(default="", max_length=32)

@@ -1,4 +1,4 @@
-"""The campaign file (CONTRACT.md), validated field by field before anything is written."""
+"""The campaign file (docs/CONTRACT.md), validated field by field before anything is written."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from jinqiu.states import CaseState
-from jinqiu.workflow.deadlines.schedule import MAX_WORKING_DAYS
 from jinqiu.workflow.money import (
     MAX_BUDGET_FEN,
     MAX_CASE_AMOUNT_FEN,
@@ -28,6 +27,10 @@ FundSourceName = Literal["government", "donation", "union", "other"]
 ApprovalLevel = Literal["province", "city", "district", "grassroots"]
 Category = Literal["migrant_worker", "gig_worker", "single_mother", "model_worker"]
 
+# How far a campaign's reminders reach, in working days (the sweep walks them), and how long
+# after a due date the sweep still reminds: what a campaign's calendar must cover.
+MAX_WORKING_DAYS = 30
+LOOKBACK = dt.timedelta(days=120)
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Working-day offsets: a campaign spans a season, so a few dozen at most (the sweep walks them).

@@ -1,4 +1,5 @@
-"""Loading a campaign file, and the compiled rules the engine checks cases against."""
+"""Loading a campaign file: read, checked, written with its phases, deadlines and funds
+(the compiled rules the engine reads are in campaigns/rules.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,9 @@ import datetime as dt
 import json
 import uuid
 from pathlib import Path
-from threading import Lock
-from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from jinqiu.workflow.calendar import WorkingCalendar
 from jinqiu.workflow.campaigns.checks import campaign_problems
 from jinqiu.workflow.campaigns.models import (
     Campaign,
@@ -21,10 +19,9 @@ from jinqiu.workflow.campaigns.models import (
     CampaignStateDeadline,
     FundSource,
 )
-from jinqiu.workflow.campaigns.schema import AidRule, CampaignFile
-from jinqiu.workflow.cases.facts import CampaignRules, PhaseWindow
+from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.clock import Clock
-from jinqiu.workflow.errors import DuplicateCampaign, NotFound, ValidationFailed
+from jinqiu.workflow.errors import DuplicateCampaign, ValidationFailed
 from jinqiu.workflow.money import yuan_to_fen
 from jinqiu.workflow.units.models import Unit
 from jinqiu.workflow.validation import parse
@@ -176,49 +173,3 @@ def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
         ],
     )
     return int(campaign_id)
-
-
-def compile_rules(conn: Connection, campaign_id: int) -> CampaignRules:
-    row = conn.execute(select(campaign_table).where(campaign_table.c.id == campaign_id)).first()
-    if row is None:
-        raise NotFound(f"活动 {campaign_id} 不存在")
-    phases = conn.execute(
-        select(phase_table).where(phase_table.c.campaign_id == campaign_id).order_by(phase_table.c.position)
-    ).all()
-    eligibility: dict[str, Any] = row.eligibility
-    return CampaignRules(
-        id=row.id,
-        revision=row.revision,
-        token=row.rules_token,
-        name=row.name,
-        year=row.year,
-        approval_levels=tuple(row.approval_levels),
-        publicity_working_days=row.publicity_working_days,
-        archive_max_age_months=int(eligibility.get("archive_max_age_months", 12)),
-        admitted_categories=frozenset(eligibility.get("categories", [])),
-        aid_rules=tuple(AidRule.model_validate(r) for r in row.aid_rules),
-        phases=tuple(
-            PhaseWindow(p.key, p.name, p.starts, p.ends, tuple(p.cases_leave)) for p in phases
-        ),
-        calendar=WorkingCalendar.from_overrides(row.calendar),
-    )
-
-
-class RulesCache:
-    """Compiled campaign rules per (id, rules_token). Campaign rows are the truth; a rewritten
-    row carries a new token and simply misses the cache, so any number of processes agree."""
-
-    def __init__(self) -> None:
-        self._rules: dict[tuple[int, str], CampaignRules] = {}
-        self._lock = Lock()
-
-    def get(self, conn: Connection, campaign_id: int, token: str) -> CampaignRules:
-        rules = self._rules.get((campaign_id, token))
-        if rules is None:
-            rules = compile_rules(conn, campaign_id)
-            with self._lock:
-                self._rules[(campaign_id, rules.token)] = rules
-        return rules
-
-
-RULES = RulesCache()

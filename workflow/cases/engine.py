@@ -21,18 +21,18 @@ from jinqiu.states import MACHINE, ApprovalProgress, CaseEvent, CaseState, CaseT
 from jinqiu.workflow.audit.chain import GENESIS, entry_hash
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.models import Campaign
-from jinqiu.workflow.campaigns.service import RULES
+from jinqiu.workflow.campaigns.rules import RULES, CampaignRules
+from jinqiu.workflow.cases.counters import count_state_change
 from jinqiu.workflow.cases.effects import EFFECTS, EffectContext
 from jinqiu.workflow.cases.facts import (
-    CampaignRules,
     CaseFacts,
     GuardContext,
     StudentFacts,
     WorkerFacts,
 )
+from jinqiu.workflow.cases.guards import run_guards
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.clock import Clock
-from jinqiu.workflow.dashboard.counters import count_state_change
 from jinqiu.workflow.errors import (
     EventNotAllowed,
     GuardFailed,
@@ -41,7 +41,6 @@ from jinqiu.workflow.errors import (
     ValidationFailed,
     VersionConflict,
 )
-from jinqiu.workflow.guards import run_guards
 from jinqiu.workflow.roles import Actor, Grant
 from jinqiu.workflow.units.models import ACTS_AS, Unit, UnitLevel
 from jinqiu.workflow.units.service import acting_levels_on_path

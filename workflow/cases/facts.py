@@ -7,42 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jinqiu.states import CaseState
-from jinqiu.workflow.calendar import WorkingCalendar
-from jinqiu.workflow.campaigns.schema import AidRule
-
-
-@dataclass(frozen=True, slots=True)
-class PhaseWindow:
-    key: str
-    name: str
-    starts: dt.date
-    ends: dt.date
-    cases_leave: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignRules:
-    """A campaign compiled for the engine: built once per campaign revision and reused."""
-
-    id: int
-    revision: int
-    token: str  # the campaign row's rules_token: the cache key
-    name: str
-    year: int
-    approval_levels: tuple[str, ...]
-    publicity_working_days: int
-    archive_max_age_months: int
-    admitted_categories: frozenset[str]
-    aid_rules: tuple[AidRule, ...]
-    phases: tuple[PhaseWindow, ...]
-    calendar: WorkingCalendar
-
-    def phase_cases_leave(self, state: str) -> PhaseWindow | None:
-        """The phase by whose end cases in `state` must have moved on (e.g. survey)."""
-        for phase in self.phases:
-            if state in phase.cases_leave:
-                return phase
-        return None
+from jinqiu.workflow.campaigns.rules import CampaignRules
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from sqlalchemy import Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from jinqiu.states import ENDED_WITHOUT_AID
-from jinqiu.workflow.sqltypes import JSONType, UTCDateTime
+from jinqiu.storage.sqltypes import JSONType, UTCDateTime
 
 _ENDED_SQL = ", ".join(f"'{s.value}'" for s in sorted(ENDED_WITHOUT_AID))
 

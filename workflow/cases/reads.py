@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Select, exists, func, or_, select
 
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.models import Campaign, CampaignStateDeadline, FundSource
-from jinqiu.workflow.campaigns.service import RULES
+from jinqiu.workflow.campaigns.rules import RULES
 from jinqiu.workflow.cases.engine import allowed_events, current_approval_level, load_context
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.errors import NotFound

@@ -1,4 +1,4 @@
-"""Case input (CONTRACT.md's worker and student fields), strict: unknown fields are refused.
+"""Case input (docs/CONTRACT.md's worker and student fields), strict: unknown fields are refused.
 
 The field types here are the one validation of a case's input: the API's create and patch
 bodies and the CLI/demo all use them. Numbers are bounded before they reach the database

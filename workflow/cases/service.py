@@ -12,10 +12,10 @@ from jinqiu.states import ENDED_WITHOUT_AID, CaseState
 from jinqiu.workflow.audit.chain import GENESIS, entry_hash
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.models import Campaign
+from jinqiu.workflow.cases.counters import count_state_change
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.cases.schema import CaseCreate, not_after_today
 from jinqiu.workflow.clock import Clock
-from jinqiu.workflow.dashboard.counters import count_state_change
 from jinqiu.workflow.errors import DuplicateStudent, NotFound, PermissionDenied, ValidationFailed
 from jinqiu.workflow.identity import mask_id_number, parse_id_number
 from jinqiu.workflow.money import yuan_to_fen

@@ -20,13 +20,14 @@ from jinqiu.workflow.campaigns.models import (
     CampaignStateDeadline,
     FundSource,
 )
-from jinqiu.workflow.campaigns.service import RULES
-from jinqiu.workflow.dashboard.counters import counts_for, path_codes
-from jinqiu.workflow.deadlines.models import ReminderLedger, ReportSubmission
+from jinqiu.workflow.campaigns.rules import RULES
+from jinqiu.workflow.cases.counters import counts_for, path_codes
+from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.deadlines.pending import responsible_levels
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.statistics.models import ReportSubmission
 from jinqiu.workflow.units.models import Unit, in_subtree
 
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]

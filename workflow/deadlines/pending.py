@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, exists, func, select
 
 from jinqiu.workflow.cases.models import Case
-from jinqiu.workflow.deadlines.models import ReportSubmission
+from jinqiu.workflow.statistics.models import ReportSubmission
 from jinqiu.workflow.units.models import ACTS_AS, Unit, UnitLevel, in_subtree
 
 case_t = Case.__table__  # type: ignore[attr-defined]

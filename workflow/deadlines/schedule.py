@@ -16,9 +16,6 @@ from enum import StrEnum
 
 from jinqiu.workflow.calendar import WorkingCalendar
 
-LOOKBACK = dt.timedelta(days=120)  # the sweep stops reminding this long after a due date
-MAX_WORKING_DAYS = 30  # the largest reminder offset a campaign may set
-
 
 class ReminderKind(StrEnum):
     BEFORE = "before"
@@ -32,16 +29,6 @@ class Occurrence:
     occurrence: int  # working days before due (before) or overdue (overdue, escalation)
 
 
-def working_days_before(calendar: WorkingCalendar, due: dt.date, n: int) -> dt.date:
-    """The n-th working day before `due` (n = 0: `due` itself)."""
-    day, counted = due, 0
-    while counted < n:
-        day -= dt.timedelta(days=1)
-        if calendar.is_working_day(day):
-            counted += 1
-    return day
-
-
 def due_occurrences(
     today: dt.date,
     due: dt.date,
@@ -52,7 +39,7 @@ def due_occurrences(
     calendar: WorkingCalendar,
 ) -> list[Occurrence]:
     if today <= due:
-        started = [n for n in before_working_days if working_days_before(calendar, due, n) <= today]
+        started = [n for n in before_working_days if calendar.working_days_before(due, n) <= today]
         return [Occurrence(ReminderKind.BEFORE, min(started))] if started else []
     overdue_days = calendar.working_days_between(due, today)
     step = (overdue_days // overdue_every) * overdue_every

@@ -27,13 +27,14 @@ from jinqiu.notifications.outbox import InboxItem, Outgoing, enqueue, post_to_in
 from jinqiu.notifications.render import environment
 from jinqiu.states import MACHINE
 from jinqiu.workflow.campaigns.models import Campaign, CampaignDeadline
-from jinqiu.workflow.campaigns.service import RULES
+from jinqiu.workflow.campaigns.rules import RULES
+from jinqiu.workflow.campaigns.schema import LOOKBACK
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.db import transaction
-from jinqiu.workflow.deadlines.failures import CampaignFailure, failed, record_failures
 from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.deadlines.pending import PendingUnit, pending_units
-from jinqiu.workflow.deadlines.schedule import LOOKBACK, Occurrence, ReminderKind, due_occurrences
+from jinqiu.workflow.deadlines.schedule import Occurrence, ReminderKind, due_occurrences
+from jinqiu.workflow.failures import CampaignFailure, failed, record_failures
 from jinqiu.workflow.publicity import PublicityOutcome, end_due_publicity
 from jinqiu.workflow.units.models import Unit
 

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from jinqiu.workflow.db import make_engine
-from jinqiu.workflow.tables import metadata
+from jinqiu.workflow.metadata import metadata
 
 config = context.config
 

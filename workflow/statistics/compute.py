@@ -17,8 +17,8 @@ from sqlalchemy import Connection, select
 from jinqiu.states import ENDED_WITHOUT_AID
 from jinqiu.workflow.campaigns.models import Campaign, FundSource
 from jinqiu.workflow.cases.models import Case, Student, Worker
-from jinqiu.workflow.deadlines.models import ReportSubmission
 from jinqiu.workflow.money import FEN_PER_YUAN, format_wan_yuan
+from jinqiu.workflow.statistics.models import ReportSubmission
 from jinqiu.workflow.statistics.tables import STATISTICS_KIND, TABLES, Item, Table
 from jinqiu.workflow.units.models import Unit, in_subtree
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Unit = Literal["万元", "人次", "人", "个", "场", "元", "家"]
-# The report kind whose figures the `input` items are taken from (workflow.deadlines.reports
+# The report kind whose figures the `input` items are taken from (workflow.statistics.reports
 # declares its items from these tables): the latest revision per unit, no other kind.
 STATISTICS_KIND = "statistics"
 

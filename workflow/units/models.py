@@ -51,8 +51,13 @@ def in_subtree(path_column: ColumnElement[str], prefix: str) -> ColumnElement[bo
     index can serve on both databases (LIKE 'prefix%' cannot: SQLite's LIKE ignores case and
     PostgreSQL's C.UTF-8 collation rules it out). Paths end in "/", and the next character,
     "0", bounds exactly the strings that continue the prefix."""
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return and_(path_column >= prefix, path_column < upper)
+    lower, upper = subtree_bounds(prefix)
+    return and_(path_column >= lower, path_column < upper)
+
+
+def subtree_bounds(prefix: str) -> tuple[str, str]:
+    """[lower, upper) of the paths in the subtree at `prefix` (for SQL written by hand)."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 class Unit(SQLModel, table=True):
@@ -63,7 +68,8 @@ class Unit(SQLModel, table=True):
     name: str = Field(max_length=200)
     level: str = Field(max_length=20)
     parent_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
-    # Materialised path of ids, "/1/7/42/": a subtree is one indexed prefix scan.
+    # Materialised path of codes, "/WH/WH-HC/WH-HC-001/": a subtree is one indexed range
+    # (in_subtree), and the counters and scopes read a unit's ancestors from it without a join.
     path: str = Field(max_length=400, index=True)
     contact_name: str | None = Field(default=None, max_length=100)
     contact_email: str | None = Field(default=None, max_length=200)

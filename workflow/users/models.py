@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
-from jinqiu.workflow.sqltypes import JSONType, UTCDateTime
+from jinqiu.storage.sqltypes import JSONType, UTCDateTime
 
 
 class Role(StrEnum):

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, text
 
-from jinqiu.workflow.audit.chain import BrokenChain, entry_hash, verify_chains
+from jinqiu.workflow.audit.chain import BrokenChain, entry_hash
 from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.roles import SCHEDULER
@@ -66,7 +67,7 @@ def entry(db: Engine, case_id: int, seq: int) -> Any:
 
 def broken(db: Engine) -> list[BrokenChain]:
     with db.connect() as conn:
-        return list(verify_chains(conn))
+        return list(verify_case_chains(conn))
 
 
 def where(db: Engine) -> list[tuple[int, int, int | None]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -10,7 +11,9 @@ from sqlalchemy import Engine, func, select
 from jinqiu.states import CaseEvent, CaseState
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.models import FundSource
+from jinqiu.workflow.cases.counters import CaseCount
 from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.errors import (
@@ -25,6 +28,8 @@ from tests.factories import actor_of, case_in, case_row, new_case, weihai
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
+case_t = Case.__table__  # type: ignore[attr-defined]
+count_t = CaseCount.__table__  # type: ignore[attr-defined]
 GRASSROOTS, DISTRICT, CITY = "WH-HC-001", "WH-HC", "WH"
 
 
@@ -43,6 +48,26 @@ def audit_count(engine: Engine, case_id: int) -> int:
         return int(conn.execute(
             select(func.count()).select_from(audit_t).where(audit_t.c.case_id == case_id)
         ).scalar_one())
+
+
+def traces(engine: Engine, case_id: int) -> dict[str, Any]:
+    """Everything a transition writes: the case row (state, version, step, amounts, audit head),
+    the case's audit entries, every dashboard counter, every fund row."""
+    with engine.connect() as conn:
+        return {
+            "case": conn.execute(select(case_t).where(case_t.c.id == case_id)).one()._asdict(),
+            "audit": conn.execute(
+                select(audit_t.c.seq, audit_t.c.event, audit_t.c.hash)
+                .where(audit_t.c.case_id == case_id).order_by(audit_t.c.seq)
+            ).all(),
+            "counters": conn.execute(
+                select(count_t.c.unit_code, count_t.c.state, count_t.c.n)
+                .order_by(count_t.c.unit_code, count_t.c.state)
+            ).all(),
+            "funds": conn.execute(
+                select(fund_t.c.id, fund_t.c.reserved_fen, fund_t.c.paid_fen).order_by(fund_t.c.id)
+            ).all(),
+        }
 
 
 def drive_to_approval(engine: Engine, clock: ManualClock, case_id: int) -> None:
@@ -87,22 +112,28 @@ class TestWholeLifecycle:
 
 
 class TestRefusalsWriteNothing:
+    """Each refusal raises its own error, and the case, its audit trail, the counters and the
+    funds are exactly as before: nothing written, not even a version bump or an audit entry."""
+
     def test_stale_version_is_a_conflict(self, db: Engine, clock: ManualClock) -> None:
         _tree, campaign = weihai(db, clock)
         case_id = new_case(db, clock, campaign, GRASSROOTS)
+        before = traces(db, case_id)
         with pytest.raises(VersionConflict), transaction(db) as conn:
             apply_event(conn, case_id=case_id, event="submit", expected_version=7,
                         actor=actor_of(db, GRASSROOTS, "clerk"), clock=clock)
+        assert traces(db, case_id) == before
         assert (case_row(db, case_id).version, audit_count(db, case_id)) == (1, 1)
 
     def test_event_not_allowed_lists_the_allowed_events(self, db: Engine, clock: ManualClock) -> None:
         _tree, campaign = weihai(db, clock)
         case_id = new_case(db, clock, campaign, GRASSROOTS)
+        before = traces(db, case_id)
         with pytest.raises(EventNotAllowed) as caught, transaction(db) as conn:
             apply_event(conn, case_id=case_id, event="pay", expected_version=1,
                         actor=actor_of(db, GRASSROOTS, "clerk"), clock=clock)
         assert caught.value.details["allowed_events"] == ["submit", "withdraw"]
-        assert audit_count(db, case_id) == 1
+        assert traces(db, case_id) == before
 
     def test_guard_failure_names_every_reason(self, db: Engine, clock: ManualClock) -> None:
         _tree, campaign = weihai(db, clock)
@@ -111,9 +142,11 @@ class TestRefusalsWriteNothing:
             worker_changes={"archived_on": "2023-05-01"},
             student_changes={"already_aided_by": "国家助学金"},
         )
+        before = traces(db, case_id)
         with pytest.raises(GuardFailed) as caught, transaction(db) as conn:
             apply_event(conn, case_id=case_id, event="submit", expected_version=1,
                         actor=actor_of(db, GRASSROOTS, "clerk"), clock=clock)
+        assert traces(db, case_id) == before
         codes = [r.code for r in caught.value.reasons]
         assert codes == ["archive_expired", "already_aided"]
         assert (case_row(db, case_id).state, audit_count(db, case_id)) == ("survey", 1)
@@ -121,18 +154,22 @@ class TestRefusalsWriteNothing:
     def test_approver_of_the_wrong_level_is_refused(self, db: Engine, clock: ManualClock) -> None:
         _tree, campaign = weihai(db, clock)
         case_id = case_in(db, clock, campaign, GRASSROOTS, CaseState.APPROVAL)
+        before = traces(db, case_id)
+        assert (before["case"]["state"], before["case"]["version"]) == ("approval", 4)
         with pytest.raises(PermissionDenied), transaction(db) as conn:
             apply_event(conn, case_id=case_id, event="approve", expected_version=4,
                         actor=actor_of(db, CITY, "approver"), clock=clock)
-        assert case_row(db, case_id).approval_step == 0
+        assert traces(db, case_id) == before
 
     def test_return_without_a_reason_is_refused(self, db: Engine, clock: ManualClock) -> None:
         _tree, campaign = weihai(db, clock)
         case_id = new_case(db, clock, campaign, GRASSROOTS)
         fire(db, clock, case_id, "submit", actor_of(db, GRASSROOTS, "clerk"))
+        before = traces(db, case_id)
         with pytest.raises(ValidationFailed) as caught:
             fire(db, clock, case_id, "return", actor_of(db, DISTRICT, "reviewer"))
         assert caught.value.details[0]["field"] == "opinion"
+        assert traces(db, case_id) == before
 
 
 class TestOverrides:

@@ -16,7 +16,6 @@ from jinqiu.workflow.deadlines.schedule import (
     Occurrence,
     ReminderKind,
     due_occurrences,
-    working_days_before,
 )
 
 B, OV, E = ReminderKind.BEFORE, ReminderKind.OVERDUE, ReminderKind.ESCALATION
@@ -54,7 +53,7 @@ class TestWorkingDaysBefore:
         self, n: int, expected: dt.date
     ) -> None:
         # Wed 7/31: T-1 Tue 7/30, T-2 Mon 7/29, T-3 the Friday before (7/27, 7/28 are a weekend).
-        assert working_days_before(OFFICIAL, WEIHAI_DUE, n) == expected
+        assert OFFICIAL.working_days_before(WEIHAI_DUE, n) == expected
 
     @pytest.mark.parametrize(
         ("n", "expected"), [(0, d(10, 8)), (1, d(9, 30)), (2, d(9, 29)), (3, d(9, 27))]
@@ -64,16 +63,16 @@ class TestWorkingDaysBefore:
     ) -> None:
         # Due Tue 10/8, the first working day after the holiday: 10/1–10/7 do not count,
         # Sun 9/29 (调休 make-up day) does, Sat 9/28 does not.
-        assert working_days_before(OFFICIAL, d(10, 8), n) == expected
+        assert OFFICIAL.working_days_before(d(10, 8), n) == expected
 
     @pytest.mark.parametrize(("n", "expected"), [(1, d(10, 12)), (2, d(10, 11)), (3, d(10, 10))])
     def test_the_make_up_saturday_10_12_is_a_working_day(self, n: int, expected: dt.date) -> None:
-        assert working_days_before(OFFICIAL, d(10, 14), n) == expected
+        assert OFFICIAL.working_days_before(d(10, 14), n) == expected
 
     def test_a_campaign_calendar_override_is_honoured(self) -> None:
         # A campaign declaring Mon 7/29 a local holiday pushes T-3 back to Thursday 7/25.
         local = WorkingCalendar(holidays=frozenset({d(7, 29)}))
-        assert working_days_before(local, WEIHAI_DUE, 3) == d(7, 25)
+        assert local.working_days_before(WEIHAI_DUE, 3) == d(7, 25)
 
 
 class TestBeforeTheDeadline:
@@ -182,12 +181,12 @@ class TestCatchUpSendsOnlyTheLatest:
             if B in by_kind:
                 n = by_kind[B]
                 assert n in before
-                assert working_days_before(OFFICIAL, due_on, n) <= today
+                assert OFFICIAL.working_days_before(due_on, n) <= today
                 # the latest one: no smaller `before` day has started yet
-                started = [m for m in before if working_days_before(OFFICIAL, due_on, m) <= today]
+                started = [m for m in before if OFFICIAL.working_days_before(due_on, m) <= today]
                 assert n == min(started)
             else:
-                assert all(working_days_before(OFFICIAL, due_on, m) > today for m in before)
+                assert all(OFFICIAL.working_days_before(due_on, m) > today for m in before)
         else:
             assert B not in by_kind
             overdue = OFFICIAL.working_days_between(due_on, today)

@@ -14,9 +14,9 @@ from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.deadlines.models import ReminderLedger
-from jinqiu.workflow.deadlines.reports import submit_report
 from jinqiu.workflow.deadlines.sweep import SweepReport, sweep
 from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.statistics.reports import submit_report
 from jinqiu.workflow.units.models import Unit
 from tests.factories import actor_of, case_row, new_case, weihai
 

@@ -12,7 +12,7 @@ import sqlmodel
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import jinqiu.notifications.sqltypes
+import jinqiu.storage.sqltypes
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -105,7 +105,7 @@ def upgrade() -> None:
         sa.Column("unit_id", sa.Integer(), nullable=False),
         sa.Column("roles", sa.JSON(), nullable=False),
         sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", jinqiu.notifications.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("created_at", jinqiu.storage.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["unit_id"],
             ["unit.id"],
@@ -129,7 +129,7 @@ def upgrade() -> None:
         sa.Column("eligibility", sa.JSON(), nullable=False),
         sa.Column("aid_rules", sa.JSON(), nullable=False),
         sa.Column("calendar", sa.JSON(), nullable=False),
-        sa.Column("created_at", jinqiu.notifications.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("created_at", jinqiu.storage.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["organizer_unit_id"],
             ["unit.id"],
@@ -229,8 +229,8 @@ def upgrade() -> None:
         sa.Column("audit_seq", sa.Integer(), nullable=False),
         sa.Column("audit_head", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("created_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("created_at", jinqiu.notifications.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", jinqiu.notifications.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("created_at", jinqiu.storage.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", jinqiu.storage.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaign.id"],
@@ -284,7 +284,7 @@ def upgrade() -> None:
         sa.Column("to_state", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("opinion", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("data", sa.JSON(), nullable=False),
-        sa.Column("at", jinqiu.notifications.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("at", jinqiu.storage.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("prev_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.ForeignKeyConstraint(

@@ -12,7 +12,7 @@ import sqlmodel
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import jinqiu.notifications.sqltypes
+import jinqiu.storage.sqltypes
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -26,7 +26,7 @@ def upgrade() -> None:
         "login_failure",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("at", jinqiu.notifications.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("at", jinqiu.storage.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("login_failure", schema=None) as batch_op:
@@ -54,7 +54,7 @@ def upgrade() -> None:
         sa.Column("actor_unit", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("fields", sa.JSON(), nullable=False),
         sa.Column("purpose", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("at", jinqiu.notifications.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("at", jinqiu.storage.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["case_id"],
             ["aid_case.id"],

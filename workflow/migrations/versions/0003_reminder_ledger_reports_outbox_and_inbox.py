@@ -12,7 +12,7 @@ import sqlmodel
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-import jinqiu.notifications.sqltypes
+import jinqiu.storage.sqltypes
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -30,8 +30,8 @@ def upgrade() -> None:
         sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
         sa.Column("body", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("link", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
-        sa.Column("created_at", jinqiu.notifications.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("read_at", jinqiu.notifications.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("created_at", jinqiu.storage.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("read_at", jinqiu.storage.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("read_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("idempotency_key"),
@@ -51,12 +51,12 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", jinqiu.notifications.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("next_attempt_at", jinqiu.storage.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("claimed_by", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
-        sa.Column("claimed_until", jinqiu.notifications.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("claimed_until", jinqiu.storage.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("created_at", jinqiu.notifications.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("sent_at", jinqiu.notifications.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("created_at", jinqiu.storage.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("sent_at", jinqiu.storage.sqltypes.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("idempotency_key"),
     )
@@ -71,7 +71,7 @@ def upgrade() -> None:
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("note", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("submitted_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("submitted_at", jinqiu.notifications.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("submitted_at", jinqiu.storage.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaign.id"],
@@ -96,7 +96,7 @@ def upgrade() -> None:
         sa.Column("occurrence", sa.Integer(), nullable=False),
         sa.Column("notified_unit_id", sa.Integer(), nullable=False),
         sa.Column("pending_total", sa.Integer(), nullable=False),
-        sa.Column("created_at", jinqiu.notifications.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("created_at", jinqiu.storage.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaign.id"],

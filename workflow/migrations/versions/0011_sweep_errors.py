@@ -12,7 +12,7 @@ import sqlmodel
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-from jinqiu.notifications.sqltypes import UTCDateTime
+from jinqiu.storage.sqltypes import UTCDateTime
 
 revision: str = "0011"
 down_revision: str | None = "0010"

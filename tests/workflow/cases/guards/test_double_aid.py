@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from jinqiu.workflow.guards import GUARDS
-from jinqiu.workflow.guards.double_aid import not_already_aided
-from tests.workflow.guards.builders import codes, context, student
+from jinqiu.workflow.cases.guards import GUARDS
+from jinqiu.workflow.cases.guards.double_aid import not_already_aided
+from tests.workflow.cases.guards.builders import codes, context, student
 
 
 class TestNoDoubleAid:

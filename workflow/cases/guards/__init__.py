@@ -11,17 +11,17 @@ from collections.abc import Callable
 
 from jinqiu.states import TRANSITIONS
 from jinqiu.workflow.cases.facts import GuardContext
-from jinqiu.workflow.errors import Reason
-from jinqiu.workflow.guards.aid_amount import aid_rule_applies
-from jinqiu.workflow.guards.double_aid import not_already_aided
-from jinqiu.workflow.guards.eligibility import worker_is_eligible
-from jinqiu.workflow.guards.identity import identity_numbers_valid
-from jinqiu.workflow.guards.phase_window import within_survey_window
-from jinqiu.workflow.guards.publicity import (
+from jinqiu.workflow.cases.guards.aid_amount import aid_rule_applies
+from jinqiu.workflow.cases.guards.double_aid import not_already_aided
+from jinqiu.workflow.cases.guards.eligibility import worker_is_eligible
+from jinqiu.workflow.cases.guards.identity import identity_numbers_valid
+from jinqiu.workflow.cases.guards.phase_window import within_survey_window
+from jinqiu.workflow.cases.guards.publicity import (
     no_open_objection,
     objection_is_open,
     publicity_period_over,
 )
+from jinqiu.workflow.errors import Reason
 
 Guard = Callable[[GuardContext], list[Reason]]
 

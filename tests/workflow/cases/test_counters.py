@@ -1,6 +1,7 @@
 """Dashboard counters on both databases: a property test (random creations and transitions, most
 of them refused by a guard, a role or a stale version) keeps `stored` equal to `recount` after
-every step; and GET /api/dashboard read as a city, a district and a grassroots manager."""
+every step; counters written around the engine are found and repaired (`jinqiu counters
+verify`); and GET /api/dashboard read as a city, a district and a grassroots manager."""
 
 from __future__ import annotations
 
@@ -11,26 +12,33 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, delete, func, insert, select, text, update
 
 from jinqiu.demo.units import seed_weihai_tree
 from jinqiu.states import CaseEvent, CaseState, events_from
 from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.counters import (
+    CaseCount,
+    counter_differences,
+    recount,
+    repair_counters,
+    stored,
+)
 from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.schema import CaseCreate
 from jinqiu.workflow.cases.service import create_case
 from jinqiu.workflow.clock import ManualClock
-from jinqiu.workflow.dashboard.counters import recount, stored
-from jinqiu.workflow.db import transaction
+from jinqiu.workflow.db import snapshot, transaction
 from jinqiu.workflow.deadlines.sweep import sweep
-from jinqiu.workflow.errors import DomainError
+from jinqiu.workflow.errors import DomainError, NotFound
 from jinqiu.workflow.roles import SCHEDULER, Actor
 from tests.api import conftest as api_conftest
 from tests.api.conftest import World, username
-from tests.factories import actor, new_case, student, weihai_file, worker
+from tests.factories import actor, new_case, student, weihai, weihai_file, worker
 
 case_t = Case.__table__  # type: ignore[attr-defined]
+count_t = CaseCount.__table__  # type: ignore[attr-defined]
 
 # Cases are opened at grassroots unions of two districts, so the counters of WH, WH-HC and
 # WH-WD each add up several units.
@@ -332,6 +340,51 @@ def test_counters_equal_a_recount_along_a_whole_campaign_of_cases(db: Engine) ->
     assert final["WH-HC"] == {"closed": 1, "survey": 1, "withdrawn": 1}
     assert final["WH-WD-001"] == {"closed": 1, "rejected": 1}
     assert "WH-RC" not in final
+
+
+def test_counters_written_around_the_engine_are_found_and_repaired(db: Engine) -> None:
+    clock = ManualClock(dt.datetime(2024, 7, 20, 9))
+    _tree, campaign = weihai(db, clock)
+    edited, kept = new_case(db, clock, campaign, "WH-HC-001"), new_case(db, clock, campaign, "WH-HC-001")
+    new_case(db, clock, campaign, "WH-WD-001")
+    with snapshot(db) as conn:
+        assert counter_differences(conn) == []
+        assert counter_differences(conn, campaign) == []
+    # Drift: a state changed by hand, a unit's counters lost, a counter for a unit with no cases.
+    with transaction(db) as conn:
+        conn.execute(update(case_t).where(case_t.c.id == edited).values(state="withdrawn"))
+        conn.execute(delete(count_t).where(count_t.c.unit_code == "WH-WD-001"))
+        conn.execute(insert(count_t).values(campaign_id=campaign, unit_code="WH-RC", state="closed", n=4))
+    with snapshot(db) as conn:
+        found = counter_differences(conn)
+    assert [(d.campaign_id, d.unit_code, d.state, d.stored, d.counted) for d in found] == [
+        (campaign, "WH", "survey", 3, 2),
+        (campaign, "WH", "withdrawn", 0, 1),
+        (campaign, "WH-HC", "survey", 2, 1),
+        (campaign, "WH-HC", "withdrawn", 0, 1),
+        (campaign, "WH-HC-001", "survey", 2, 1),
+        (campaign, "WH-HC-001", "withdrawn", 0, 1),
+        (campaign, "WH-RC", "closed", 4, 0),
+        (campaign, "WH-WD-001", "survey", 0, 1),
+    ]
+    assert found[0].describe() == f"campaign {campaign}, unit WH, state survey: counter 3, cases 2"
+    with snapshot(db) as conn, pytest.raises(NotFound):
+        counter_differences(conn, campaign + 1)  # no such campaign: not "the counters match"
+
+    with transaction(db) as conn:
+        assert repair_counters(conn) == found
+    with snapshot(db) as conn:
+        assert counter_differences(conn) == []
+        assert stored(conn, campaign) == recount(conn, campaign)
+    # The repaired counters go on counting: the next transition moves them, still exact.
+    with transaction(db) as conn:
+        apply_event(conn, case_id=kept, event="submit", expected_version=1,
+                    actor=actor(conn, "WH-HC-001", "clerk"), clock=clock)
+    with snapshot(db) as conn:
+        assert counter_differences(conn) == []
+        assert stored(conn, campaign)["WH-HC-001"] == {"withdrawn": 1, "archive_check": 1}
+    with transaction(db) as conn:
+        assert repair_counters(conn) == []
 
 
 # -- GET /api/dashboard -------------------------------------------------------------------------

@@ -8,8 +8,12 @@ import datetime as dt
 
 import pytest
 
-from jinqiu.workflow.guards.eligibility import add_months, archive_is_current, worker_is_eligible
-from tests.workflow.guards.builders import codes, context, weihai_rules, worker
+from jinqiu.workflow.cases.guards.eligibility import (
+    add_months,
+    archive_is_current,
+    worker_is_eligible,
+)
+from tests.workflow.cases.guards.builders import codes, context, weihai_rules, worker
 
 TODAY = dt.date(2024, 7, 20)
 

@@ -21,9 +21,9 @@ from sqlmodel import Field, SQLModel
 
 from jinqiu.notifications.models import Channel
 from jinqiu.notifications.outbox import InboxItem, Outgoing, enqueue, post_to_inbox
+from jinqiu.storage.sqltypes import UTCDateTime
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.db import transaction
-from jinqiu.workflow.sqltypes import UTCDateTime
 from jinqiu.workflow.units.models import Unit
 
 log = logging.getLogger("jinqiu.sweep")

@@ -1,5 +1,5 @@
 """Guard contexts built by hand, no database: the Weihai 2024 campaign compiled the way the
-engine compiles it (workflow.campaigns.service.compile_rules), and a family that passes every
+engine compiles it (workflow.campaigns.rules.compile_rules), and a family that passes every
 guard on 2024-07-20 unless a test changes one fact."""
 
 from __future__ import annotations
@@ -7,23 +7,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Any
 
 from jinqiu.states import CaseState
 from jinqiu.workflow.calendar import WorkingCalendar
+from jinqiu.workflow.campaigns.rules import CampaignRules, PhaseWindow
 from jinqiu.workflow.campaigns.schema import AidRule, CampaignFile
-from jinqiu.workflow.cases.facts import (
-    CampaignRules,
-    CaseFacts,
-    GuardContext,
-    PhaseWindow,
-    StudentFacts,
-    WorkerFacts,
-)
+from jinqiu.workflow.cases.facts import CaseFacts, GuardContext, StudentFacts, WorkerFacts
 from jinqiu.workflow.identity import make_id_number
+from tests.factories import WEIHAI as WEIHAI_FILE
 
-WEIHAI_FILE = Path(__file__).resolve().parents[3] / "examples" / "campaigns" / "weihai-2024.json"
 IN_SURVEY = dt.date(2024, 7, 20)  # inside Weihai's 宣传发动，调查摸底 phase (7/16–7/31)
 
 
@@ -36,7 +29,6 @@ def compile_campaign(spec: CampaignFile, campaign_id: int = 1) -> CampaignRules:
     eligibility = spec.eligibility.model_dump(mode="json")
     return CampaignRules(
         id=campaign_id,
-        revision=1,
         token="test",
         name=spec.name,
         year=spec.year,

@@ -8,9 +8,16 @@ import pytest
 
 from jinqiu.workflow.campaigns.schema import AidRule
 from jinqiu.workflow.cases.aid import AidDecision, decide_aid, matching_rule
+from jinqiu.workflow.cases.guards.aid_amount import aid_rule_applies
 from jinqiu.workflow.errors import Reason
-from jinqiu.workflow.guards.aid_amount import aid_rule_applies
-from tests.workflow.guards.builders import WEIHAI, codes, context, student, weihai_raw, weihai_rules
+from tests.workflow.cases.guards.builders import (
+    WEIHAI,
+    codes,
+    context,
+    student,
+    weihai_raw,
+    weihai_rules,
+)
 
 
 def aid(

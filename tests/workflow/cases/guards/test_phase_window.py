@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from jinqiu.workflow.guards.phase_window import within_survey_window
-from tests.workflow.guards.builders import WEIHAI, codes, context, weihai_raw, weihai_rules
+from jinqiu.workflow.cases.guards.phase_window import within_survey_window
+from tests.workflow.cases.guards.builders import WEIHAI, codes, context, weihai_raw, weihai_rules
 
 
 def refusals(today: dt.date, campaign: object = None) -> list[str]:

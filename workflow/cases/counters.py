@@ -8,11 +8,17 @@ order and cannot deadlock."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, Executable, UniqueConstraint, func, select
+from sqlalchemy import Connection, Executable, UniqueConstraint, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel
+
+from jinqiu.workflow.campaigns.models import Campaign
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.errors import NotFound
+from jinqiu.workflow.units.models import Unit
 
 
 class CaseCount(SQLModel, table=True):
@@ -31,6 +37,9 @@ class CaseCount(SQLModel, table=True):
 
 
 count_t = CaseCount.__table__  # type: ignore[attr-defined]
+case_t = Case.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
+campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 
 
 def path_codes(unit_path: str) -> list[str]:
@@ -90,11 +99,6 @@ def counts_for(
 
 def recount(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]:
     """The same figures from the cases themselves (tests and `jinqiu counters verify`)."""
-    from jinqiu.workflow.cases.models import Case
-    from jinqiu.workflow.units.models import Unit
-
-    case_t = Case.__table__  # type: ignore[attr-defined]
-    unit_t = Unit.__table__  # type: ignore[attr-defined]
     out: dict[str, dict[str, int]] = {}
     rows = conn.execute(
         select(unit_t.c.path, case_t.c.state, func.count())
@@ -117,3 +121,64 @@ def stored(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]:
     ):
         out.setdefault(row.unit_code, {})[row.state] = int(row.n)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class CounterDifference:
+    """A counter that does not say what the cases say."""
+
+    campaign_id: int
+    unit_code: str
+    state: str
+    stored: int
+    counted: int
+
+    def describe(self) -> str:
+        return (f"campaign {self.campaign_id}, unit {self.unit_code}, state {self.state}: "
+                f"counter {self.stored}, cases {self.counted}")
+
+
+def counter_differences(
+    conn: Connection, campaign_id: int | None = None
+) -> list[CounterDifference]:
+    """Every counter of the campaign (None: of every campaign) that differs from a recount of
+    its cases, in (campaign, unit, state) order. Read both in one snapshot (`db.snapshot`, or
+    a write transaction), or a transition committing in between shows as a difference."""
+    if campaign_id is None:
+        ids = sorted({
+            *conn.execute(select(case_t.c.campaign_id).distinct()).scalars(),
+            *conn.execute(select(count_t.c.campaign_id).where(count_t.c.n != 0).distinct()).scalars(),
+        })
+    elif conn.execute(select(campaign_t.c.id).where(campaign_t.c.id == campaign_id)).first():
+        ids = [campaign_id]
+    else:  # a mistyped id must not answer "the counters match"
+        raise NotFound(f"活动 {campaign_id} 不存在")
+    out: list[CounterDifference] = []
+    for cid in ids:
+        counted, kept = recount(conn, cid), stored(conn, cid)
+        for code in sorted(counted.keys() | kept.keys()):
+            states = counted.get(code, {}).keys() | kept.get(code, {}).keys()
+            for state in sorted(states):
+                c, k = counted.get(code, {}).get(state, 0), kept.get(code, {}).get(state, 0)
+                if c != k:
+                    out.append(CounterDifference(cid, code, state, k, c))
+    return out
+
+
+def repair_counters(conn: Connection, campaign_id: int | None = None) -> list[CounterDifference]:
+    """Sets every differing counter to the recount of its cases; returns what it changed. Runs
+    inside the caller's write transaction, which it first makes the counters' only writer:
+    SQLite's BEGIN IMMEDIATE is already; on PostgreSQL the table lock waits for the transitions
+    that have counted and holds back the others until commit, which then add their own change
+    to the repaired figure (the repair adds differences, it does not overwrite)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("LOCK TABLE case_count IN EXCLUSIVE MODE"))
+    differences = counter_differences(conn, campaign_id)
+    rows: list[dict[str, object]] = [
+        {"campaign_id": d.campaign_id, "unit_code": d.unit_code, "state": d.state,
+         "n": d.counted - d.stored}
+        for d in differences
+    ]
+    if rows:
+        _upsert(conn, rows)
+    return differences

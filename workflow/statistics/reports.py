@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 
 from jinqiu.workflow.campaigns.models import CampaignDeadline
 from jinqiu.workflow.clock import Clock
-from jinqiu.workflow.deadlines.models import ReportSubmission
 from jinqiu.workflow.errors import Conflict, PermissionDenied, ValidationFailed
 from jinqiu.workflow.roles import Actor, Grant
+from jinqiu.workflow.statistics.models import ReportSubmission
 from jinqiu.workflow.statistics.tables import STATISTICS_KIND, TABLES
 from jinqiu.workflow.units.models import Unit, in_subtree
 

@@ -11,10 +11,11 @@ from jinqiu.workflow.campaigns.models import (
     CampaignStateDeadline,
     FundSource,
 )
+from jinqiu.workflow.cases.counters import CaseCount
 from jinqiu.workflow.cases.models import Case, Student, Worker
-from jinqiu.workflow.dashboard.counters import CaseCount
-from jinqiu.workflow.deadlines.failures import SweepError
-from jinqiu.workflow.deadlines.models import ReminderLedger, ReportSubmission
+from jinqiu.workflow.deadlines.models import ReminderLedger
+from jinqiu.workflow.failures import SweepError
+from jinqiu.workflow.statistics.models import ReportSubmission
 from jinqiu.workflow.units.models import Unit
 from jinqiu.workflow.users.models import LoginFailure, User
 

@@ -1,4 +1,4 @@
-"""Column types shared by every table (here because notifications/ may not import workflow/)."""
+"""Column types shared by every table, in notifications/ and workflow/ alike."""
 
 from __future__ import annotations
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import datetime as dt
 
 from jinqiu.states import CaseState
-from jinqiu.workflow.guards.publicity import (
+from jinqiu.workflow.cases.guards.publicity import (
     no_open_objection,
     objection_is_open,
     publicity_period_over,
 )
-from tests.workflow.guards.builders import case, codes, context
+from tests.workflow.cases.guards.builders import case, codes, context
 
 # Verified on Thu 2024-08-01; five working days: 8/2, 8/5, 8/6, 8/7, 8/8.
 ENDS = dt.date(2024, 8, 8)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from jinqiu.workflow.guards import GUARDS
-from jinqiu.workflow.guards.identity import identity_numbers_valid
+from jinqiu.workflow.cases.guards import GUARDS
+from jinqiu.workflow.cases.guards.identity import identity_numbers_valid
 from jinqiu.workflow.identity import check_character, make_id_number
-from tests.workflow.guards.builders import codes, context, student, worker
+from tests.workflow.cases.guards.builders import codes, context, student, worker
 
 GOOD_WORKER = make_id_number("371002", dt.date(1978, 3, 14), 31)
 GOOD_STUDENT = make_id_number("371002", dt.date(2006, 9, 1), 12)

@@ -1,0 +1,99 @@
+"""A campaign compiled for the engine and the sweep: the rules cases are checked against, built
+once per campaign row (its rules_token) and cached in each process."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from threading import Lock
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from jinqiu.workflow.calendar import WorkingCalendar
+from jinqiu.workflow.campaigns.models import Campaign, CampaignPhase
+from jinqiu.workflow.campaigns.schema import AidRule
+from jinqiu.workflow.errors import NotFound
+
+campaign_table = Campaign.__table__  # type: ignore[attr-defined]
+phase_table = CampaignPhase.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseWindow:
+    key: str
+    name: str
+    starts: dt.date
+    ends: dt.date
+    cases_leave: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRules:
+    """A campaign compiled for the engine: built once per campaign row and reused."""
+
+    id: int
+    token: str  # the campaign row's rules_token: the cache key
+    name: str
+    year: int
+    approval_levels: tuple[str, ...]
+    publicity_working_days: int
+    archive_max_age_months: int
+    admitted_categories: frozenset[str]
+    aid_rules: tuple[AidRule, ...]
+    phases: tuple[PhaseWindow, ...]
+    calendar: WorkingCalendar
+
+    def phase_cases_leave(self, state: str) -> PhaseWindow | None:
+        """The phase by whose end cases in `state` must have moved on (e.g. survey)."""
+        for phase in self.phases:
+            if state in phase.cases_leave:
+                return phase
+        return None
+
+
+def compile_rules(conn: Connection, campaign_id: int) -> CampaignRules:
+    row = conn.execute(select(campaign_table).where(campaign_table.c.id == campaign_id)).first()
+    if row is None:
+        raise NotFound(f"活动 {campaign_id} 不存在")
+    phases = conn.execute(
+        select(phase_table)
+        .where(phase_table.c.campaign_id == campaign_id)
+        .order_by(phase_table.c.position)
+    ).all()
+    eligibility: dict[str, Any] = row.eligibility
+    return CampaignRules(
+        id=row.id,
+        token=row.rules_token,
+        name=row.name,
+        year=row.year,
+        approval_levels=tuple(row.approval_levels),
+        publicity_working_days=row.publicity_working_days,
+        archive_max_age_months=int(eligibility.get("archive_max_age_months", 12)),
+        admitted_categories=frozenset(eligibility.get("categories", [])),
+        aid_rules=tuple(AidRule.model_validate(r) for r in row.aid_rules),
+        phases=tuple(
+            PhaseWindow(p.key, p.name, p.starts, p.ends, tuple(p.cases_leave)) for p in phases
+        ),
+        calendar=WorkingCalendar.from_overrides(row.calendar),
+    )
+
+
+class RulesCache:
+    """Compiled campaign rules per (id, rules_token). Campaign rows are the truth; a rewritten
+    row carries a new token and simply misses the cache, so any number of processes agree."""
+
+    def __init__(self) -> None:
+        self._rules: dict[tuple[int, str], CampaignRules] = {}
+        self._lock = Lock()
+
+    def get(self, conn: Connection, campaign_id: int, token: str) -> CampaignRules:
+        rules = self._rules.get((campaign_id, token))
+        if rules is None:
+            rules = compile_rules(conn, campaign_id)
+            with self._lock:
+                self._rules[(campaign_id, rules.token)] = rules
+        return rules
+
+
+RULES = RulesCache()
