@@ -16,10 +16,10 @@ from sqlalchemy import Engine
 
 from jinqiu.api import errors, pages
 from jinqiu.api.deps import Services, ServicesDep
+from jinqiu.api.http import auth, campaigns, cases, notices, statistics, units, users
+from jinqiu.api.http.schemas import Health
 from jinqiu.api.middleware import LimitBody, RejectNul, SecurityHeaders
 from jinqiu.api.pages import LoginRequired
-from jinqiu.api.routers import auth, campaigns, cases, notices, reports, units, users
-from jinqiu.api.schemas import Health
 from jinqiu.api.security import check_settings
 from jinqiu.workflow.clock import Clock, SystemClock
 from jinqiu.workflow.config import Settings, get_settings
@@ -72,7 +72,7 @@ def create_app(
     def docs(request: Request) -> Response:
         return pages.templates.TemplateResponse(request, "docs.html", {"title": app.title})
 
-    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+    app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
 
     @app.exception_handler(LoginRequired)
     async def login_required(_request: Request, exc: LoginRequired) -> Response:
@@ -80,7 +80,7 @@ def create_app(
 
     app.include_router(pages.router)
     for router in (auth.router, units.router, users.router, campaigns.router, cases.router,
-                   notices.router, reports.router):
+                   notices.router, statistics.router):
         app.include_router(router)
     return app
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from jinqiu.api.deps import CurrentActor, ServicesDep
 from jinqiu.api.errors import ERROR_RESPONSES, ErrorBody, Unauthorized
-from jinqiu.api.schemas import TokenOut
+from jinqiu.api.http.schemas import TokenOut
 from jinqiu.api.security import (
     check_throttle,
     clear_failures,

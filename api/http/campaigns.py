@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select
 
 from jinqiu.api.deps import CurrentActor, ServicesDep, require
 from jinqiu.api.errors import ERROR_RESPONSES
-from jinqiu.api.schemas import CampaignOut, CampaignSummary, FundOut, PathId
+from jinqiu.api.http.schemas import CampaignOut, CampaignSummary, FundOut, PathId
 from jinqiu.workflow.campaigns.models import Campaign, CampaignDeadline, CampaignPhase, FundSource
 from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.campaigns.service import load_campaign

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Response
 
 from jinqiu.api.deps import CurrentActor, ServicesDep
 from jinqiu.api.errors import ERROR_RESPONSES, ErrorBody
-from jinqiu.api.schemas import (
+from jinqiu.api.http.schemas import (
     MAX_DB_INT,
     BulkEventIn,
     BulkOut,

@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 
 from jinqiu.api.deps import CurrentActor, ServicesDep, require
 from jinqiu.api.errors import ERROR_RESPONSES
-from jinqiu.api.routers.campaigns import campaign_in_scope, concerns
-from jinqiu.api.schemas import PathId, Strict
+from jinqiu.api.http.campaigns import campaign_in_scope, concerns
+from jinqiu.api.http.schemas import PathId, Strict
 from jinqiu.notifications.models import InboxMessage, OutboxMessage, OutboxStatus
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.db import transaction

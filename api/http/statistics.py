@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from jinqiu.api.deps import CurrentActor, ServicesDep
 from jinqiu.api.errors import ERROR_RESPONSES
-from jinqiu.api.routers.campaigns import campaign_in_scope
-from jinqiu.api.schemas import PathId, QueryId
+from jinqiu.api.http.campaigns import campaign_in_scope
+from jinqiu.api.http.schemas import PathId, QueryId
 from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
 from jinqiu.workflow.errors import NotFound, ValidationFailed
 from jinqiu.workflow.statistics.compute import statistics

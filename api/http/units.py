@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select
 
 from jinqiu.api.deps import CurrentActor, ServicesDep, require
 from jinqiu.api.errors import ERROR_RESPONSES
-from jinqiu.api.schemas import UnitOut, UnitPatch
+from jinqiu.api.http.schemas import UnitOut, UnitPatch
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.errors import NotFound, ValidationFailed
 from jinqiu.workflow.roles import Actor, Grant

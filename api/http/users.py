@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select
 
 from jinqiu.api.deps import CurrentActor, ServicesDep, require
 from jinqiu.api.errors import ERROR_RESPONSES
-from jinqiu.api.schemas import UserOut, UserPatch
+from jinqiu.api.http.schemas import UserOut, UserPatch
 from jinqiu.api.security import clear_failures
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.errors import NotFound, ValidationFailed

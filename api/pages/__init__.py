@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from jinqiu.api.deps import Services, ServicesDep, actor_of
 from jinqiu.api.errors import TooManyAttempts, Unauthorized
-from jinqiu.api.flash import read_message, sign_message
-from jinqiu.api.schemas import MAX_DB_INT, BulkEventIn, EventIn, PathId, QueryId
+from jinqiu.api.http.schemas import MAX_DB_INT, BulkEventIn, EventIn, PathId, QueryId
+from jinqiu.api.pages.flash import read_message, sign_message
 from jinqiu.api.security import (
     check_throttle,
     clear_failures,
