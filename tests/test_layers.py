@@ -153,7 +153,7 @@ CYCLES_LEFT = pytest.mark.xfail(strict=True, reason="import cycles left to untan
     "folder",
     [
         pytest.param("workflow", marks=CYCLES_LEFT),
-        pytest.param("api", marks=CYCLES_LEFT),
+        "api",
         "notifications",
         "states",
     ],

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from sqlalchemy import Connection, select
 
-from jinqiu.api.deps import CurrentActor, ServicesDep, require
+from jinqiu.api.deps import (
+    Conn,
+    CurrentActor,
+    ParentUnit,
+    ServicesDep,
+    UnitInScope,
+    after_body,
+    require,
+    unit_in_scope,
+)
 from jinqiu.api.errors import ERROR_RESPONSES
 from jinqiu.api.http.schemas import UnitOut, UnitPatch
-from jinqiu.workflow.db import transaction
-from jinqiu.workflow.errors import NotFound, ValidationFailed
+from jinqiu.workflow.errors import ValidationFailed
 from jinqiu.workflow.roles import Actor, Grant
 from jinqiu.workflow.units.models import Unit
 from jinqiu.workflow.units.service import UnitCreate, check_webhook, children_codes, create_unit
@@ -19,13 +27,6 @@ from jinqiu.workflow.units.service import UnitCreate, check_webhook, children_co
 router = APIRouter(prefix="/api/units", tags=["units"], responses=ERROR_RESPONSES)
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 ManageUnits = Annotated[Actor, Depends(require(Grant.MANAGE_UNITS))]
-
-
-def unit_in_scope(conn: Connection, code: str, actor: Actor) -> Any:
-    row = conn.execute(select(unit_t).where(unit_t.c.code == code)).first()
-    if row is None or not actor.sees(row.path):
-        raise NotFound(f"单位 {code} 不存在")
-    return row
 
 
 def unit_out(conn: Connection, row: Any) -> UnitOut:
@@ -40,60 +41,65 @@ def unit_out(conn: Connection, row: Any) -> UnitOut:
     )
 
 
+# The webhook address is resolved (DNS) before the request's transaction opens: these run
+# ahead of `Conn` and of anything that uses it.
+def checked_create(body: UnitCreate, svc: ServicesDep) -> UnitCreate:
+    check_webhook(body.webhook_url, svc.settings.webhook_policy())
+    return body
+
+
+def checked_patch(body: UnitPatch, svc: ServicesDep) -> UnitPatch:
+    check_webhook(body.webhook_url, svc.settings.webhook_policy())
+    return body
+
+
 @router.post("", status_code=201, response_model=UnitOut)
-def create(body: UnitCreate, actor: ManageUnits, svc: ServicesDep) -> UnitOut:
-    check_webhook(body.webhook_url, svc.settings.webhook_policy())  # DNS: outside the transaction
-    with transaction(svc.engine) as conn:
-        if body.parent is None and actor.unit_path != "/":
-            # Only the root of the tree may be created without a parent, and not over the API
-            # by someone who sits inside the tree: that is `jinqiu unit create`.
-            raise ValidationFailed("须指定上级单位", [{"field": "parent", "code": "missing",
-                                                     "message": "须指定上级单位"}])
-        if body.parent is not None:
-            parent = conn.execute(select(unit_t.c.path).where(unit_t.c.code == body.parent)).first()
-            if parent is None or not actor.sees(parent.path):
-                raise ValidationFailed(f"上级单位 {body.parent} 不存在", [
-                    {"field": "parent", "code": "unknown_parent", "message": "上级单位不存在"}])
-        create_unit(conn, body)
-        return unit_out(conn, unit_in_scope(conn, body.code, actor))
+def create(
+    actor: ManageUnits, body: Annotated[UnitCreate, Depends(checked_create)], conn: Conn
+) -> UnitOut:
+    if body.parent is None and actor.unit_path != "/":
+        # Only the root of the tree may be created without a parent, and not over the API
+        # by someone who sits inside the tree: that is `jinqiu unit create`.
+        raise ValidationFailed("须指定上级单位", [{"field": "parent", "code": "missing",
+                                                 "message": "须指定上级单位"}])
+    if body.parent is not None:
+        parent = conn.execute(select(unit_t.c.path).where(unit_t.c.code == body.parent)).first()
+        if parent is None or not actor.sees(parent.path):
+            raise ValidationFailed(f"上级单位 {body.parent} 不存在", [
+                {"field": "parent", "code": "unknown_parent", "message": "上级单位不存在"}])
+    unit_id = create_unit(conn, body)
+    return unit_out(conn, conn.execute(select(unit_t).where(unit_t.c.id == unit_id)).one())
 
 
 @router.get("/{code}", response_model=UnitOut)
-def read(code: str, actor: CurrentActor, svc: ServicesDep) -> UnitOut:
-    with svc.engine.connect() as conn:
-        return unit_out(conn, unit_in_scope(conn, code, actor))
+def read(unit: UnitInScope, conn: Conn) -> UnitOut:
+    return unit_out(conn, unit)
 
 
 @router.get("", response_model=list[UnitOut])
-def list_units(
-    actor: CurrentActor,
-    svc: ServicesDep,
-    parent: Annotated[str | None, Query(max_length=64)] = None,
-) -> list[UnitOut]:
+def list_units(actor: CurrentActor, top: ParentUnit, conn: Conn) -> list[UnitOut]:
     """The children of `parent` (default: the caller's own unit and its children)."""
-    with svc.engine.connect() as conn:
-        if parent is None:
-            own = unit_in_scope(conn, actor.unit_code, actor) if actor.unit_code else None
-            if own is None:
-                rows = conn.execute(select(unit_t).where(unit_t.c.parent_id.is_(None))).all()
-                return [unit_out(conn, r) for r in rows]
-            children = conn.execute(
-                select(unit_t).where(unit_t.c.parent_id == own.id).order_by(unit_t.c.code)
-            ).all()
-            return [unit_out(conn, own)] + [unit_out(conn, r) for r in children]
-        top = unit_in_scope(conn, parent, actor)
-        rows = conn.execute(
-            select(unit_t).where(unit_t.c.parent_id == top.id).order_by(unit_t.c.code)
+    if top is None:
+        own = conn.execute(select(unit_t).where(unit_t.c.code == actor.unit_code)).first()
+        if own is None:
+            rows = conn.execute(select(unit_t).where(unit_t.c.parent_id.is_(None))).all()
+            return [unit_out(conn, r) for r in rows]
+        children = conn.execute(
+            select(unit_t).where(unit_t.c.parent_id == own.id).order_by(unit_t.c.code)
         ).all()
-        return [unit_out(conn, r) for r in rows]
+        return [unit_out(conn, own)] + [unit_out(conn, r) for r in children]
+    rows = conn.execute(
+        select(unit_t).where(unit_t.c.parent_id == top.id).order_by(unit_t.c.code)
+    ).all()
+    return [unit_out(conn, r) for r in rows]
 
 
 @router.patch("/{code}", response_model=UnitOut)
-def patch(code: str, body: UnitPatch, actor: ManageUnits, svc: ServicesDep) -> UnitOut:
-    check_webhook(body.webhook_url, svc.settings.webhook_policy())  # DNS: outside the transaction
-    with transaction(svc.engine) as conn:
-        row = unit_in_scope(conn, code, actor)
-        changes = body.model_dump(exclude_unset=True)
-        if changes:
-            conn.execute(unit_t.update().where(unit_t.c.id == row.id).values(**changes))
-        return unit_out(conn, unit_in_scope(conn, code, actor))
+def patch(
+    actor: ManageUnits, body: Annotated[UnitPatch, Depends(checked_patch)],
+    unit: Annotated[Any, Depends(after_body(unit_in_scope, UnitPatch))], conn: Conn,
+) -> UnitOut:
+    changes = body.model_dump(exclude_unset=True)
+    if changes:
+        conn.execute(unit_t.update().where(unit_t.c.id == unit.id).values(**changes))
+    return unit_out(conn, conn.execute(select(unit_t).where(unit_t.c.id == unit.id)).one())

@@ -1,6 +1,7 @@
 """Issue 9, "Authorisation pasted into handlers": the object a path names (a unit, a user, a
 campaign, a case, a notification) is loaded — or refused with 404 outside the caller's subtree —
-by one dependency of jinqiu.api.deps, never by the handler itself; and `audit.read`, granted to
+by a dependency (jinqiu.api.deps; the pages' with the page session's actor), never by the
+handler itself; and `audit.read`, granted to
 auditors, is what the log of full-number reads requires."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from fastapi.routing import APIRoute
 from sqlalchemy import create_engine
 
-from jinqiu.api.app import create_app
+from jinqiu.api.app import ROUTERS, create_app
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.roles import ROLE_PERMISSIONS, Grant
 from jinqiu.workflow.users.models import Role
@@ -17,8 +18,11 @@ from tests.factories import new_case
 
 
 def routes() -> list[APIRoute]:
+    found = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
     app = create_app(engine=create_engine("sqlite://"), settings=Settings(secret_key="x" * 32))
-    return [r for r in app.routes if isinstance(r, APIRoute)]
+    documented = {(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops}
+    assert documented <= {(m, r.path) for r in found for m in r.methods} | {("GET", "/api/health")}
+    return found
 
 
 def test_every_path_parameter_is_resolved_by_a_scope_dependency() -> None:
@@ -29,7 +33,8 @@ def test_every_path_parameter_is_resolved_by_a_scope_dependency() -> None:
         sub.call.__module__  # type: ignore[union-attr]
         for r in routes() for sub in r.dependant.dependencies if sub.path_params
     }
-    assert resolvers == {"jinqiu.api.deps"}
+    # The pages resolve with the page session's actor, through api.deps's loaders.
+    assert resolvers == {"jinqiu.api.deps", "jinqiu.api.pages"}
 
 
 def test_the_log_of_full_reads_is_for_auditors_of_the_subtree(world: World) -> None:

@@ -112,10 +112,10 @@ class StudentIn(_Strict):
     _id = field_validator("id_number")(_valid_id_number)
 
 
+# The worker's fields a correction may change (comments, not docstrings: these are the API's
+# schemas too). Not the identity number, nor what follows from it (gender, birth date): a wrong
+# one means withdrawing and applying again.
 class WorkerPatch(_Strict):
-    """The worker's fields a correction may change. The identity number is not among them (nor
-    what follows from it: gender, birth date): a wrong one means withdrawing and applying again."""
-
     name: str | None = Field(default=None, min_length=1, max_length=50)
     phone: str | None = Field(default=None, max_length=30)
     work_unit: str | None = Field(default=None, max_length=200)
@@ -136,11 +136,11 @@ class WorkerPatch(_Strict):
         return value
 
 
+# The student's fields a correction may change. Not the identity number: it is the key of the
+# one-application-per-student rule (aid_case.student_id_number, which must stay equal to
+# student.id_number), so it never changes under an existing case; nor the education level,
+# which decides the amount.
 class StudentPatch(_Strict):
-    """The student's fields a correction may change. Not the identity number: it is the key of
-    the one-application-per-student rule (aid_case.student_id_number), so it never changes
-    under an existing case; nor the education level, which decides the amount."""
-
     # Every field may be cleared with null: none of them is required on the survey form.
     school: str | None = Field(default=None, max_length=200)
     major: str | None = Field(default=None, max_length=200)
