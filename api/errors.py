@@ -114,7 +114,14 @@ def install(app: FastAPI, html_error: HtmlError) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         details = []
+        seen: set[tuple[Any, ...]] = set()
         for err in exc.errors():
+            # A body that a scope dependency takes too (api.deps.after_body, so that it is
+            # checked before any lookup) is validated twice: each problem is reported once.
+            key = (tuple(err.get("loc", ())), err.get("type"), str(err.get("msg")))
+            if key in seen:
+                continue
+            seen.add(key)
             loc = tuple(err.get("loc", ()))
             if loc and loc[0] in {"body", "query", "path", "header", "cookie"}:
                 loc = loc[1:] if loc[0] == "body" else loc

@@ -39,7 +39,6 @@ from jinqiu.api.http.schemas import (
 )
 from jinqiu.states import CaseState
 from jinqiu.workflow.cases.engine import apply_event
-from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.pii import view_case
 from jinqiu.workflow.cases.reads import CaseFilter, list_cases
 from jinqiu.workflow.cases.schema import CaseCreate
@@ -50,7 +49,6 @@ from jinqiu.workflow.roles import Actor, Grant
 
 log = logging.getLogger("jinqiu.api")
 router = APIRouter(prefix="/api/cases", tags=["cases"], responses=ERROR_RESPONSES)
-case_t = Case.__table__  # type: ignore[attr-defined]
 # Checked before the case is looked up: a role that may not correct learns nothing of it.
 Correctors = Annotated[Actor, Depends(require(Grant.CREATE_CASE, "当前角色无权修改申请"))]
 # The case a body is about: looked up only once the body is valid (422 before 404).

@@ -66,3 +66,26 @@ def test_the_log_of_full_reads_is_for_auditors_of_the_subtree(world: World) -> N
         refused = world.client.get("/api/audit/pii-access",
                                    headers=world.as_(username(role.value, "WH")))
         assert (refused.status_code, refused.json()["code"]) == (403, "forbidden"), role
+
+
+def test_an_invalid_body_is_named_once_and_before_any_lookup(world: World) -> None:
+    """The contract's order is 401, 403, 422, then 404: a body is checked before the object it
+    is about is looked up (the scope dependency takes the body too), and each problem is named
+    once although two dependants read the body."""
+    case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
+    outsider = world.as_(username("manager", "WH-HC-002"))
+    for method, path, body, field in [
+        ("PATCH", f"/api/cases/{case_id}", {"student": {"exam_score": 5000}}, "student.exam_score"),
+        ("POST", f"/api/cases/{case_id}/events", {"event": "fly", "version": 1}, "event"),
+        ("POST", f"/api/campaigns/{world.campaign + 99}/reports", {"unit": ""}, "unit"),
+    ]:
+        response = world.client.request(method, path, json=body, headers=outsider)
+        assert response.status_code == 422, (path, response.text)
+        assert [d["field"] for d in response.json()["details"]] == [field], response.text
+    admin = world.as_(username("admin", "WH-HC-002"))
+    response = world.client.patch("/api/units/WH-HC-001", json={"name": ""}, headers=admin)
+    assert response.status_code == 422, response.text
+    assert [d["field"] for d in response.json()["details"]] == ["name"]
+    response = world.client.patch("/api/users/nobody", json={"roles": []}, headers=admin)
+    assert response.status_code == 422, response.text
+    assert [d["field"] for d in response.json()["details"]] == ["roles"]
