@@ -70,8 +70,15 @@ def actor_of(svc: Services, bearer: Bearer) -> Actor:
     part of what they do, and a refused token never opens (or locks) anything."""
     with svc.engine.connect() as conn:
         row = conn.execute(
-            select(user_t.c.username, user_t.c.roles, user_t.c.is_active,
-                   user_t.c.token_generation, unit_t.c.code, unit_t.c.path, unit_t.c.level)
+            select(
+                user_t.c.username,
+                user_t.c.roles,
+                user_t.c.is_active,
+                user_t.c.token_generation,
+                unit_t.c.code,
+                unit_t.c.path,
+                unit_t.c.level,
+            )
             .join(unit_t, unit_t.c.id == user_t.c.unit_id)
             .where(user_t.c.username == bearer.username)
         ).first()
@@ -79,14 +86,21 @@ def actor_of(svc: Services, bearer: Bearer) -> Actor:
         raise Unauthorized("用户不存在或已停用")
     if row.token_generation != bearer.generation:
         raise Unauthorized("登录已失效（已退出、改密或权限变更），请重新登录")
-    return Actor(username=row.username, unit_code=row.code, unit_path=row.path,
-                 unit_level=row.level, roles=tuple(row.roles))
+    return Actor(
+        username=row.username,
+        unit_code=row.code,
+        unit_path=row.path,
+        unit_level=row.level,
+        roles=tuple(row.roles),
+    )
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
-def require(permission: PermissionName, message: str = "当前角色无权执行该操作") -> Callable[[Actor], Actor]:
+def require(
+    permission: PermissionName, message: str = "当前角色无权执行该操作"
+) -> Callable[[Actor], Actor]:
     """A dependency that lets only actors holding `permission` through (403 otherwise). Listed
     before the objects a route loads, so a role without the grant learns nothing of them."""
 
@@ -187,7 +201,8 @@ def case_of(conn: Connection, case_id: int, actor: Actor) -> int:
     engine and the PII read are called from other faces too); this check answers 404 before
     anything else is looked at."""
     found = conn.execute(
-        select(case_t.c.id).join(unit_t, unit_t.c.id == case_t.c.unit_id)
+        select(case_t.c.id)
+        .join(unit_t, unit_t.c.id == case_t.c.unit_id)
         .where(case_t.c.id == case_id, in_subtree(unit_t.c.path, actor.unit_path))
     ).first()
     if found is None:
@@ -202,7 +217,8 @@ def case_in_scope(
 
 
 def queried_case(
-    actor: CurrentActor, conn: Conn,
+    actor: CurrentActor,
+    conn: Conn,
     case: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
 ) -> int | None:
     """?case=: a case of the caller's subtree, or None when not given."""

@@ -31,7 +31,9 @@ class PiiAccessOut(BaseModel):
 
 @router.get("/pii-access", response_model=list[PiiAccessOut])
 def pii_access(
-    auditor: Auditor, case: QueriedCase, conn: Conn,
+    auditor: Auditor,
+    case: QueriedCase,
+    conn: Conn,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[PiiAccessOut]:
     """Who was shown which identity or bank-card numbers in full, of which case, when and

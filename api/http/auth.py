@@ -19,8 +19,12 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 @router.post(
     "/token",
     response_model=TokenOut,
-    responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 422: {"model": ErrorBody},
-               429: {"model": ErrorBody}},
+    responses={
+        400: {"model": ErrorBody},
+        401: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+        429: {"model": ErrorBody},
+    },
 )
 def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, svc: ServicesDep

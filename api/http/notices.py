@@ -51,9 +51,16 @@ class OutboxItemOut(BaseModel):
 
 
 def inbox_out(row: Any) -> InboxItemOut:
-    return InboxItemOut(id=row.id, unit=row.unit_code, title=row.title, body=row.body,
-                        link=row.link, created_at=row.created_at, read_at=row.read_at,
-                        read_by=row.read_by)
+    return InboxItemOut(
+        id=row.id,
+        unit=row.unit_code,
+        title=row.title,
+        body=row.body,
+        link=row.link,
+        created_at=row.created_at,
+        read_at=row.read_at,
+        read_by=row.read_by,
+    )
 
 
 @router.get("/api/inbox", response_model=list[InboxItemOut])
@@ -72,7 +79,9 @@ def inbox(
 
 
 @router.post("/api/inbox/{item_id}/read", response_model=InboxItemOut)
-def mark_read(item: InboxItemInScope, actor: CurrentActor, svc: ServicesDep, conn: Conn) -> InboxItemOut:
+def mark_read(
+    item: InboxItemInScope, actor: CurrentActor, svc: ServicesDep, conn: Conn
+) -> InboxItemOut:
     if item.read_at is None:
         conn.execute(
             update(inbox_t)
@@ -121,16 +130,23 @@ def sweep_errors(
     query = (
         select(sweep_error_t, unit_t.c.path.label("organizer_path"))
         .select_from(
-            sweep_error_t.outerjoin(campaign_t, campaign_t.c.id == sweep_error_t.c.campaign_id)
-            .outerjoin(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
+            sweep_error_t.outerjoin(
+                campaign_t, campaign_t.c.id == sweep_error_t.c.campaign_id
+            ).outerjoin(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
         )
         .order_by(sweep_error_t.c.id)
     )
     rows = conn.execute(query).all()
     return [
-        SweepErrorOut(campaign=r.campaign_id, campaign_name=r.campaign_name, stage=r.stage,
-                      error=r.error, failures=r.failures, first_failed_at=r.first_failed_at,
-                      last_failed_at=r.last_failed_at)
+        SweepErrorOut(
+            campaign=r.campaign_id,
+            campaign_name=r.campaign_name,
+            stage=r.stage,
+            error=r.error,
+            failures=r.failures,
+            first_failed_at=r.first_failed_at,
+            last_failed_at=r.last_failed_at,
+        )
         for r in rows
         if r.organizer_path is None or admin.concerned_by(r.organizer_path)
     ]

@@ -28,7 +28,8 @@ router = APIRouter(tags=["reports"], responses=ERROR_RESPONSES)
 class ReportIn(Strict):
     unit: str = Field(min_length=1, max_length=64)
     kind: str = Field(
-        default="statistics", pattern=r"^[a-z_]{1,32}$",
+        default="statistics",
+        pattern=r"^[a-z_]{1,32}$",
         description="statistics, demand_summary, interim, or a report the campaign's deadlines name",
     )
     note: str | None = Field(default=None, max_length=2000)
@@ -37,7 +38,7 @@ class ReportIn(Strict):
     figures: dict[str, Any] = Field(
         default_factory=dict,
         description="figures no case records, by item code (e.g. H, I; employment.06A or "
-        "{\"employment\": {\"06A\": …}}): counts as integers 0…10,000,000, money (万元, 元) "
+        '{"employment": {"06A": …}}): counts as integers 0…10,000,000, money (万元, 元) '
         "as decimal strings or integers, not negative",
     )
 
@@ -64,7 +65,11 @@ class ReportRevisionOut(BaseModel):
 
 @router.post("/api/campaigns/{campaign_id}/reports", status_code=201, response_model=ReportOut)
 def report(
-    campaign: Annotated[Any, Depends(after_body(campaign_in_scope, ReportIn))], body: ReportIn, actor: CurrentActor, svc: ServicesDep, conn: Conn
+    campaign: Annotated[Any, Depends(after_body(campaign_in_scope, ReportIn))],
+    body: ReportIn,
+    actor: CurrentActor,
+    svc: ServicesDep,
+    conn: Conn,
 ) -> ReportOut:
     """Files a report; filing the same kind again is its next revision (the latest counts)."""
     filed = submit_report(
@@ -77,13 +82,16 @@ def report(
         clock=svc.clock,
         figures=body.figures,
     )
-    return ReportOut(id=filed.id, campaign=campaign.id, unit=body.unit, kind=body.kind,
-                     revision=filed.revision)
+    return ReportOut(
+        id=filed.id, campaign=campaign.id, unit=body.unit, kind=body.kind, revision=filed.revision
+    )
 
 
 @router.get("/api/campaigns/{campaign_id}/reports", response_model=list[ReportRevisionOut])
 def reports(
-    campaign: CampaignInScope, unit: QueriedUnit, conn: Conn,
+    campaign: CampaignInScope,
+    unit: QueriedUnit,
+    conn: Conn,
     kind: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ReportRevisionOut]:

@@ -32,11 +32,18 @@ ManageUnits = Annotated[Actor, Depends(require(Grant.MANAGE_UNITS))]
 def unit_out(conn: Connection, row: Any) -> UnitOut:
     parent = None
     if row.parent_id is not None:
-        parent = conn.execute(select(unit_t.c.code).where(unit_t.c.id == row.parent_id)).scalar_one()
+        parent = conn.execute(
+            select(unit_t.c.code).where(unit_t.c.id == row.parent_id)
+        ).scalar_one()
     return UnitOut(
-        code=row.code, name=row.name, level=row.level, parent=parent,
-        contact_name=row.contact_name, contact_email=row.contact_email,
-        contact_phone=row.contact_phone, webhook_url=row.webhook_url,
+        code=row.code,
+        name=row.name,
+        level=row.level,
+        parent=parent,
+        contact_name=row.contact_name,
+        contact_email=row.contact_email,
+        contact_phone=row.contact_phone,
+        webhook_url=row.webhook_url,
         children=children_codes(conn, row.id),
     )
 
@@ -60,13 +67,16 @@ def create(
     if body.parent is None and actor.unit_path != "/":
         # Only the root of the tree may be created without a parent, and not over the API
         # by someone who sits inside the tree: that is `jinqiu unit create`.
-        raise ValidationFailed("须指定上级单位", [{"field": "parent", "code": "missing",
-                                                 "message": "须指定上级单位"}])
+        raise ValidationFailed(
+            "须指定上级单位", [{"field": "parent", "code": "missing", "message": "须指定上级单位"}]
+        )
     if body.parent is not None:
         parent = conn.execute(select(unit_t.c.path).where(unit_t.c.code == body.parent)).first()
         if parent is None or not actor.sees(parent.path):
-            raise ValidationFailed(f"上级单位 {body.parent} 不存在", [
-                {"field": "parent", "code": "unknown_parent", "message": "上级单位不存在"}])
+            raise ValidationFailed(
+                f"上级单位 {body.parent} 不存在",
+                [{"field": "parent", "code": "unknown_parent", "message": "上级单位不存在"}],
+            )
     unit_id = create_unit(conn, body)
     return unit_out(conn, conn.execute(select(unit_t).where(unit_t.c.id == unit_id)).one())
 
@@ -96,8 +106,10 @@ def list_units(actor: CurrentActor, top: ParentUnit, conn: Conn) -> list[UnitOut
 
 @router.patch("/{code}", response_model=UnitOut)
 def patch(
-    actor: ManageUnits, body: Annotated[UnitPatch, Depends(checked_patch)],
-    unit: Annotated[Any, Depends(after_body(unit_in_scope, UnitPatch))], conn: Conn,
+    actor: ManageUnits,
+    body: Annotated[UnitPatch, Depends(checked_patch)],
+    unit: Annotated[Any, Depends(after_body(unit_in_scope, UnitPatch))],
+    conn: Conn,
 ) -> UnitOut:
     changes = body.model_dump(exclude_unset=True)
     if changes:

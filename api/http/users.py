@@ -32,16 +32,23 @@ ManageUsers = Annotated[Actor, Depends(require(Grant.MANAGE_USERS))]
 
 
 def user_out(row: Any) -> UserOut:
-    return UserOut(username=row.username, display_name=row.display_name, unit=row.unit_code,
-                   roles=list(row.roles), is_active=row.is_active)
+    return UserOut(
+        username=row.username,
+        display_name=row.display_name,
+        unit=row.unit_code,
+        roles=list(row.roles),
+        is_active=row.is_active,
+    )
 
 
 @router.post("", status_code=201, response_model=UserOut)
 def create(body: UserCreate, actor: ManageUsers, svc: ServicesDep, conn: Conn) -> UserOut:
     unit = conn.execute(select(unit_t.c.path).where(unit_t.c.code == body.unit)).first()
     if unit is None or not actor.sees(unit.path):
-        raise ValidationFailed(f"单位 {body.unit} 不存在", [
-            {"field": "unit", "code": "unknown_unit", "message": "单位不存在"}])
+        raise ValidationFailed(
+            f"单位 {body.unit} 不存在",
+            [{"field": "unit", "code": "unknown_unit", "message": "单位不存在"}],
+        )
     create_user(conn, body, svc.clock)
     return user_out(user_in_scope(body.username, actor, conn))
 
@@ -69,8 +76,10 @@ def read(_admin: ManageUsers, user: UserInScope) -> UserOut:
 
 @router.patch("/{username}", response_model=UserOut)
 def patch(
-    actor: ManageUsers, user: Annotated[Any, Depends(after_body(user_in_scope, UserPatch))],
-    body: UserPatch, conn: Conn,
+    actor: ManageUsers,
+    user: Annotated[Any, Depends(after_body(user_in_scope, UserPatch))],
+    body: UserPatch,
+    conn: Conn,
 ) -> UserOut:
     """A password change, deactivation or role change signs the user out everywhere. Nobody
     changes their own roles or deactivates themselves (403 `own_account_change`); the root unit

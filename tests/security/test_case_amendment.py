@@ -29,9 +29,13 @@ OTHER_STUDENT = make_id_number("371002", dt.date(2005, 9, 9), 77)
 def amend(engine: Engine, clock: ManualClock, case_id: int, **changes: dict[str, Any]) -> int:
     with transaction(engine) as conn:
         return amend_case(
-            conn, case_id, worker_changes=changes.get("worker", {}),
-            student_changes=changes.get("student", {}), expected_version=None,
-            actor=actor_of(engine, "WH-HC-001", "clerk"), clock=clock,
+            conn,
+            case_id,
+            worker_changes=changes.get("worker", {}),
+            student_changes=changes.get("student", {}),
+            expected_version=None,
+            actor=actor_of(engine, "WH-HC-001", "clerk"),
+            clock=clock,
         )
 
 
@@ -43,7 +47,9 @@ def rows(engine: Engine, case_id: int) -> tuple[Any, Any, Any]:
     return case, student, worker
 
 
-def refused_field(engine: Engine, clock: ManualClock, case_id: int, **changes: dict[str, Any]) -> str:
+def refused_field(
+    engine: Engine, clock: ManualClock, case_id: int, **changes: dict[str, Any]
+) -> str:
     before = rows(engine, case_id)
     with pytest.raises(ValidationFailed) as refused:
         amend(engine, clock, case_id, **changes)
@@ -62,7 +68,9 @@ def case(db: Engine, clock: ManualClock) -> int:
 def test_the_student_identity_number_cannot_be_amended_out_of_step(
     db: Engine, clock: ManualClock, case: int
 ) -> None:
-    assert refused_field(db, clock, case, student={"id_number": OTHER_STUDENT}) == "student.id_number"
+    assert (
+        refused_field(db, clock, case, student={"id_number": OTHER_STUDENT}) == "student.id_number"
+    )
     found, student, _worker = rows(db, case)
     assert found.student_id_number == student.id_number
 
@@ -70,7 +78,10 @@ def test_the_student_identity_number_cannot_be_amended_out_of_step(
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"worker": {"id_number": make_id_number("371002", dt.date(1980, 1, 1), 5)}}, "worker.id_number"),
+        (
+            {"worker": {"id_number": make_id_number("371002", dt.date(1980, 1, 1), 5)}},
+            "worker.id_number",
+        ),
         ({"worker": {"gender": "F"}}, "worker.gender"),  # follows from the identity number
         ({"student": {"birth_date": dt.date(2010, 1, 1)}}, "student.birth_date"),
         ({"worker": {"id": 999}}, "worker.id"),
@@ -105,8 +116,13 @@ def test_the_limits_of_a_correction_are_the_domains(
 def test_a_correction_within_the_form_is_written_and_audited(
     db: Engine, clock: ManualClock, case: int
 ) -> None:
-    version = amend(db, clock, case, worker={"bank_card_number": "６２２２０２１２３４５６７８９０"},
-                    student={"school": "青岛大学", "exam_score": None})
+    version = amend(
+        db,
+        clock,
+        case,
+        worker={"bank_card_number": "６２２２０２１２３４５６７８９０"},
+        student={"school": "青岛大学", "exam_score": None},
+    )
     found, student, worker = rows(db, case)
     assert (version, found.version) == (2, 2)
     assert worker.bank_card_number == "6222021234567890"

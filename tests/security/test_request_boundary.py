@@ -60,8 +60,12 @@ def count(engine: Engine, table: Any) -> int:
 
 
 def new_case_body(world: World) -> dict[str, Any]:
-    return {"campaign": world.campaign, "unit": "WH-HC-001", "worker": worker(),
-            "student": student()}
+    return {
+        "campaign": world.campaign,
+        "unit": "WH-HC-001",
+        "worker": worker(),
+        "student": student(),
+    }
 
 
 def test_a_failed_commit_answers_an_error_and_stores_nothing(world: World) -> None:
@@ -95,8 +99,9 @@ def test_a_correction_and_the_record_of_its_full_read_are_one_transaction(world:
     case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
     headers = {**world.as_(username("manager", "WH-HC")), "If-Match": 'W/"1"'}
     with listening(world.engine, "before_cursor_execute", failing_insert_into("pii_access")):
-        response = world.client.patch(f"/api/cases/{case_id}", headers=headers,
-                                      json={"student": {"school": "青岛大学"}})
+        response = world.client.patch(
+            f"/api/cases/{case_id}", headers=headers, json={"student": {"school": "青岛大学"}}
+        )
     assert response.status_code == 500, response.text
     with world.engine.connect() as conn:
         assert conn.execute(select(case_t.c.version).where(case_t.c.id == case_id)).scalar() == 1
@@ -122,8 +127,7 @@ def test_a_request_commits_at_most_once(
     headers = {**world.as_(username(role, "WH-HC")), "If-Match": 'W/"1"'}
     json = new_case_body(world) if body == "new" else body
     with commits_counted(world.engine) as seen:
-        response = world.client.request(method, path.format(id=case_id), json=json,
-                                        headers=headers)
+        response = world.client.request(method, path.format(id=case_id), json=json, headers=headers)
     assert response.status_code < 300, response.text
     assert len(seen) == commits
 
@@ -133,8 +137,11 @@ def test_a_refused_write_leaves_nothing_behind(world: World) -> None:
     looked up: the refusal rolls the request back (the tables are as before)."""
     headers = world.as_(username("manager", "WH-HC-002"))
     with commits_counted(world.engine) as seen:
-        response = world.client.post(f"/api/campaigns/{world.campaign}/reports", headers=headers,
-                                     json={"unit": "WH-HC-001", "kind": "statistics"})
+        response = world.client.post(
+            f"/api/campaigns/{world.campaign}/reports",
+            headers=headers,
+            json={"unit": "WH-HC-001", "kind": "statistics"},
+        )
     assert response.status_code == 422, response.text
     assert seen == []
 
@@ -143,9 +150,11 @@ def test_the_full_read_of_a_case_page_is_recorded_with_the_page(world: World) ->
     """The case page shows a manager the numbers in full: the page and its access record are
     one transaction, so when the record cannot be written the page is not shown."""
     case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
-    login = world.client.post("/login", data={"username": username("manager", "WH-HC"),
-                                              "password": "correct-horse-42"},
-                              follow_redirects=False)
+    login = world.client.post(
+        "/login",
+        data={"username": username("manager", "WH-HC"), "password": "correct-horse-42"},
+        follow_redirects=False,
+    )
     assert login.status_code == 303, login.text
     before = count(world.engine, pii_t)
     with listening(world.engine, "before_cursor_execute", failing_insert_into("pii_access")):

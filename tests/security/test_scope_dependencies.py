@@ -26,12 +26,17 @@ def routes() -> list[APIRoute]:
 
 
 def test_every_path_parameter_is_resolved_by_a_scope_dependency() -> None:
-    by_handler = [f"{sorted(r.methods)} {r.path}: {[p.name for p in r.dependant.path_params]}"
-                  for r in routes() if r.dependant.path_params]
+    by_handler = [
+        f"{sorted(r.methods)} {r.path}: {[p.name for p in r.dependant.path_params]}"
+        for r in routes()
+        if r.dependant.path_params
+    ]
     assert not by_handler, "handlers reading an object's key themselves:\n" + "\n".join(by_handler)
     resolvers = {
         sub.call.__module__  # type: ignore[union-attr]
-        for r in routes() for sub in r.dependant.dependencies if sub.path_params
+        for r in routes()
+        for sub in r.dependant.dependencies
+        if sub.path_params
     }
     # The pages resolve with the page session's actor, through api.deps's loaders.
     assert resolvers == {"jinqiu.api.deps", "jinqiu.api.pages"}
@@ -39,7 +44,9 @@ def test_every_path_parameter_is_resolved_by_a_scope_dependency() -> None:
 
 def test_the_log_of_full_reads_is_for_auditors_of_the_subtree(world: World) -> None:
     case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
-    shown = world.client.get(f"/api/cases/{case_id}", headers=world.as_(username("manager", "WH-HC")))
+    shown = world.client.get(
+        f"/api/cases/{case_id}", headers=world.as_(username("manager", "WH-HC"))
+    )
     assert shown.json()["pii_unmasked"] is True
 
     log = world.client.get("/api/audit/pii-access", headers=world.as_(username("auditor", "WH-HC")))
@@ -49,22 +56,30 @@ def test_the_log_of_full_reads_is_for_auditors_of_the_subtree(world: World) -> N
     ]
     assert "worker.id_number" in log.json()[0]["fields"]
     # The auditor's own reads of the log are not reads of numbers: nothing more is recorded.
-    again = world.client.get("/api/audit/pii-access", params={"case": case_id},
-                             headers=world.as_(username("auditor", "WH-HC")))
+    again = world.client.get(
+        "/api/audit/pii-access",
+        params={"case": case_id},
+        headers=world.as_(username("auditor", "WH-HC")),
+    )
     assert again.json() == log.json()
 
-    sibling = world.client.get("/api/audit/pii-access",
-                               headers=world.as_(username("auditor", "WH-HC-002")))
+    sibling = world.client.get(
+        "/api/audit/pii-access", headers=world.as_(username("auditor", "WH-HC-002"))
+    )
     assert sibling.status_code == 200 and sibling.json() == []
-    named = world.client.get("/api/audit/pii-access", params={"case": case_id},
-                             headers=world.as_(username("auditor", "WH-HC-002")))
+    named = world.client.get(
+        "/api/audit/pii-access",
+        params={"case": case_id},
+        headers=world.as_(username("auditor", "WH-HC-002")),
+    )
     assert named.status_code == 404 and named.json()["code"] == "not_found"
 
     for role in Role:
         if role is Role.SCHEDULER or Grant.READ_AUDIT in ROLE_PERMISSIONS[role]:
             continue
-        refused = world.client.get("/api/audit/pii-access",
-                                   headers=world.as_(username(role.value, "WH")))
+        refused = world.client.get(
+            "/api/audit/pii-access", headers=world.as_(username(role.value, "WH"))
+        )
         assert (refused.status_code, refused.json()["code"]) == (403, "forbidden"), role
 
 
