@@ -154,7 +154,7 @@ def parse_if_match(value: str | None) -> int | None:
     return int(raw)
 
 
-def expected_version(
+async def expected_version(
     if_match: Annotated[str | None, Header(description='the version read, e.g. W/"3"')] = None,
 ) -> int | None:
     return parse_if_match(if_match)

@@ -31,7 +31,7 @@ def get_dashboard(
     return dashboard(conn, DashboardQuery(campaign, unit), actor, today=svc.clock.now().date())
 
 
-def known_tables(table: Annotated[list[str] | None, Query()] = None) -> list[str] | None:
+async def known_tables(table: Annotated[list[str] | None, Query()] = None) -> list[str] | None:
     """?table=: the tables asked for, each one of statistics.tables (checked before anything
     is looked up)."""
     for key in table or ():

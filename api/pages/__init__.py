@@ -126,7 +126,7 @@ def page_case(case_id: PathId, session: PageSession, conn: Conn) -> int:
 PageCase = Annotated[int, Depends(page_case)]
 
 
-def page_records_full_reads(request: Request, session: PageSession) -> None:
+async def page_records_full_reads(request: Request, session: PageSession) -> None:
     """A page that shows a case's numbers writes its pii_access row for a pii.read holder."""
     declare_writes(request, session.actor.may(Grant.READ_PII))
 
