@@ -23,7 +23,7 @@ from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import Settings
-from jinqiu.workflow.db import transaction
+from jinqiu.workflow.db import for_writing
 from jinqiu.workflow.errors import NotFound, PermissionDenied
 from jinqiu.workflow.roles import Actor, Grant, PermissionName
 from jinqiu.workflow.units.models import Unit, in_subtree
@@ -134,15 +134,24 @@ RecordsFullReads = Depends(records_full_reads)
 
 def unit_of_work(request: Request, svc: ServicesDep) -> Iterator[Connection]:
     """The request's one connection. A request that writes — any method but GET/HEAD, or a read
-    declared to write — is one transaction (BEGIN IMMEDIATE on SQLite, workflow.db.transaction):
-    committed once, after the handler returned, before the answer is sent; rolled back on any
-    error, so a refusal leaves nothing behind. Other reads get a plain connection."""
-    if request.method not in SAFE_METHODS or getattr(request.state, "writes", False):
-        with transaction(svc.engine) as conn:
-            yield conn
-    else:
-        with svc.engine.connect() as conn:
-            yield conn
+    declared to write — is one transaction (BEGIN IMMEDIATE on SQLite: workflow.db.for_writing),
+    committed once, after the handler returned and before the answer is sent; any error rolls
+    it back (closing the connection), so a refusal leaves nothing behind. Other reads get a
+    plain connection. The transaction begins at the first statement, not here: SQLite's write
+    lock is not held while FastAPI is still resolving what the request needs."""
+    writes = request.method not in SAFE_METHODS or getattr(request.state, "writes", False)
+    with svc.engine.connect() as conn:
+        if writes:
+            for_writing(conn)
+        yield conn
+        if writes:
+            try:
+                conn.commit()
+            except BaseException:
+                # Whatever state a failed COMMIT left the driver in, this connection does not go
+                # back to the pool: closed, its transaction is discarded by the database.
+                conn.invalidate()
+                raise
 
 
 # scope="function": the exit code (the commit) runs when the handler returns, before the response

@@ -78,6 +78,10 @@ def test_a_failed_commit_answers_an_error_and_stores_nothing(world: World) -> No
     assert response.status_code == 500, response.text
     assert response.json()["code"] == "internal_error"
     assert count(world.engine, case_t) == before
+    # The connection whose commit failed went nowhere near the next request.
+    again = world.client.post("/api/cases", json=new_case_body(world), headers=headers)
+    assert again.status_code == 201, again.text
+    assert count(world.engine, case_t) == before + 1
 
 
 def test_a_new_case_and_the_record_of_its_full_read_are_one_transaction(world: World) -> None:
