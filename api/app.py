@@ -15,11 +15,21 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from jinqiu.api import errors, pages
-from jinqiu.api.deps import Services, ServicesDep
+from jinqiu.api.deps import Conn, Services
+from jinqiu.api.http import (
+    audit,
+    auth,
+    campaigns,
+    cases,
+    notices,
+    reports,
+    statistics,
+    units,
+    users,
+)
+from jinqiu.api.http.schemas import Health
 from jinqiu.api.middleware import LimitBody, RejectNul, SecurityHeaders
 from jinqiu.api.pages import LoginRequired
-from jinqiu.api.routers import auth, campaigns, cases, notices, reports, units, users
-from jinqiu.api.schemas import Health
 from jinqiu.api.security import check_settings
 from jinqiu.workflow.clock import Clock, SystemClock
 from jinqiu.workflow.config import Settings, get_settings
@@ -28,6 +38,9 @@ from jinqiu.workflow.runtime import open_database
 from jinqiu.workflow.tick import tick
 
 log = logging.getLogger("jinqiu.scheduler")
+# The faces' routers: the pages, then the JSON API by subject.
+ROUTERS = (pages.router, auth.router, units.router, users.router, campaigns.router, cases.router,
+           notices.router, reports.router, statistics.router, audit.router)
 
 DESCRIPTION = """金秋助学 workflow service. Every error body is `{"code", "message", "details"}`:
 `code` is stable snake_case for programs, `message` is Chinese for people, `details` names the
@@ -59,28 +72,26 @@ def create_app(
     app = FastAPI(title="Jinqiu 金秋助学", version="0.1.0", description=DESCRIPTION,
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.services = services
-    errors.install(app)
+    errors.install(app, pages.error_page)
     app.add_middleware(RejectNul)
     app.add_middleware(LimitBody)  # nothing reads a body before it
     app.add_middleware(SecurityHeaders)  # added last, so outermost: on every answer, 413 included
 
     @app.get("/api/health", response_model=Health, tags=["health"])
-    def health(svc: ServicesDep) -> Health:
-        return Health(status="ok", sweep_errors=count_sweep_errors(svc.engine))
+    def health(conn: Conn) -> Health:
+        return Health(status="ok", sweep_errors=count_sweep_errors(conn))
 
     @app.get("/docs", include_in_schema=False)
     def docs(request: Request) -> Response:
         return pages.templates.TemplateResponse(request, "docs.html", {"title": app.title})
 
-    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+    app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
 
     @app.exception_handler(LoginRequired)
     async def login_required(_request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(f"/login?{urlencode({'next': exc.next_url})}", status_code=303)
 
-    app.include_router(pages.router)
-    for router in (auth.router, units.router, users.router, campaigns.router, cases.router,
-                   notices.router, reports.router):
+    for router in ROUTERS:
         app.include_router(router)
     return app
 

@@ -1,26 +1,40 @@
-"""Dependencies: the process's services, the signed-in actor, declared permissions."""
+"""Dependencies every face shares: the process's services, the signed-in actor, declared
+permissions, the request's one unit of work (`Conn`), and the objects a path or query names,
+loaded within the caller's subtree or refused with 404 (`UnitInScope`, `CampaignInScope`,
+`CaseInScope`, `UserInScope`, `InboxItemInScope`; from the query `QueriedUnit`, `ParentUnit`,
+`QueriedCase`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import Engine, select
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine, select
 
 from jinqiu.api.errors import Unauthorized
 from jinqiu.api.security import Bearer, read_token
+from jinqiu.notifications.models import InboxMessage
+from jinqiu.workflow.campaigns.models import Campaign
+from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import Settings
-from jinqiu.workflow.errors import PermissionDenied
-from jinqiu.workflow.roles import Actor, PermissionName
-from jinqiu.workflow.units.models import Unit
+from jinqiu.workflow.db import for_writing
+from jinqiu.workflow.errors import NotFound, PermissionDenied
+from jinqiu.workflow.roles import Actor, Grant, PermissionName
+from jinqiu.workflow.units.models import Unit, in_subtree
 from jinqiu.workflow.users.models import User
+from jinqiu.workflow.validation import MAX_DB_INT
 
 user_t = User.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
+campaign_t = Campaign.__table__  # type: ignore[attr-defined]
+case_t = Case.__table__  # type: ignore[attr-defined]
+inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -32,7 +46,9 @@ class Services:
     settings: Settings
 
 
-def services(request: Request) -> Services:
+# Dependencies that only compute are `async def`: FastAPI runs a plain `def` in the thread pool,
+# a hop of ~45 µs of CPU each; those that touch the database (or DNS) stay `def`.
+async def services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
 
@@ -41,6 +57,7 @@ ServicesDep = Annotated[Services, Depends(services)]
 bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
+# -- who is calling ---------------------------------------------------------------------------------
 def current_actor(svc: ServicesDep, token: Annotated[str | None, Depends(bearer)]) -> Actor:
     if not token:
         raise Unauthorized("请先登录")
@@ -49,11 +66,20 @@ def current_actor(svc: ServicesDep, token: Annotated[str | None, Depends(bearer)
 
 def actor_of(svc: Services, bearer: Bearer) -> Actor:
     """The signed-in actor, read fresh on every request: a token issued before the user's last
-    password change, deactivation, role change or sign-out (an older generation) is refused."""
+    password change, deactivation, role change or sign-out (an older generation) is refused.
+    Read on its own short connection, before the request's unit of work: who is asking is not
+    part of what they do, and a refused token never opens (or locks) anything."""
     with svc.engine.connect() as conn:
         row = conn.execute(
-            select(user_t.c.username, user_t.c.roles, user_t.c.is_active,
-                   user_t.c.token_generation, unit_t.c.code, unit_t.c.path, unit_t.c.level)
+            select(
+                user_t.c.username,
+                user_t.c.roles,
+                user_t.c.is_active,
+                user_t.c.token_generation,
+                unit_t.c.code,
+                unit_t.c.path,
+                unit_t.c.level,
+            )
             .join(unit_t, unit_t.c.id == user_t.c.unit_id)
             .where(user_t.c.username == bearer.username)
         ).first()
@@ -61,19 +87,208 @@ def actor_of(svc: Services, bearer: Bearer) -> Actor:
         raise Unauthorized("用户不存在或已停用")
     if row.token_generation != bearer.generation:
         raise Unauthorized("登录已失效（已退出、改密或权限变更），请重新登录")
-    return Actor(username=row.username, unit_code=row.code, unit_path=row.path,
-                 unit_level=row.level, roles=tuple(row.roles))
+    return Actor(
+        username=row.username,
+        unit_code=row.code,
+        unit_path=row.path,
+        unit_level=row.level,
+        roles=tuple(row.roles),
+    )
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
-def require(permission: PermissionName) -> Callable[[Actor], Actor]:
-    """A dependency that lets only actors holding `permission` through (403 otherwise)."""
+def require(
+    permission: PermissionName, message: str = "当前角色无权执行该操作"
+) -> Callable[[Actor], Awaitable[Actor]]:
+    """A dependency that lets only actors holding `permission` through (403 otherwise). Listed
+    before the objects a route loads, so a role without the grant learns nothing of them."""
 
-    def check(actor: CurrentActor) -> Actor:
+    async def check(actor: CurrentActor) -> Actor:
         if not actor.may(permission):
-            raise PermissionDenied("当前角色无权执行该操作", {"permission": permission.value})
+            raise PermissionDenied(message, {"permission": permission.value})
         return actor
 
     return check
+
+
+# -- the unit of work -------------------------------------------------------------------------------
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def declare_writes(request: Request, writes: bool) -> None:
+    """A read that writes after all (it records that personal numbers were shown in full):
+    declared by a route-level dependency, which FastAPI resolves before the unit of work."""
+    request.state.writes = writes
+
+
+async def records_full_reads(request: Request, actor: CurrentActor) -> None:
+    """For routes that show a case's numbers: a pii.read holder sees them in full and that read
+    writes its pii_access row, so their request is a write transaction; others' stay reads."""
+    declare_writes(request, actor.may(Grant.READ_PII))
+
+
+RecordsFullReads = Depends(records_full_reads)
+
+
+def unit_of_work(request: Request, svc: ServicesDep) -> Iterator[Connection]:
+    """The request's one connection. A request that writes — any method but GET/HEAD, or a read
+    declared to write — is one transaction (BEGIN IMMEDIATE on SQLite: workflow.db.for_writing),
+    committed once, after the handler returned and before the answer is sent; any error rolls
+    it back (closing the connection), so a refusal leaves nothing behind. Other reads get a
+    plain connection. The transaction begins at the first statement, not here: SQLite's write
+    lock is not held while FastAPI is still resolving what the request needs."""
+    writes = request.method not in SAFE_METHODS or getattr(request.state, "writes", False)
+    with svc.engine.connect() as conn:
+        if writes:
+            for_writing(conn)
+        yield conn
+        if writes:
+            try:
+                conn.commit()
+            except BaseException:
+                # Whatever state a failed COMMIT left the driver in, this connection does not go
+                # back to the pool: closed, its transaction is discarded by the database.
+                conn.invalidate()
+                raise
+
+
+# scope="function": the exit code (the commit) runs when the handler returns, before the response
+# is sent; with FastAPI's default, "request", it runs after the client already has its answer, so
+# a failed commit would follow a 200 for something never stored.
+Conn = Annotated[Connection, Depends(unit_of_work, scope="function")]
+
+
+# -- what a request names, within the caller's subtree ----------------------------------------------
+def unit_named(conn: Connection, code: str | None, actor: Actor) -> Any:
+    """The unit called `code`, if it is the actor's or below it."""
+    row = conn.execute(select(unit_t).where(unit_t.c.code == code)).first() if code else None
+    if row is None or not actor.sees(row.path):
+        raise NotFound(f"单位 {code} 不存在")
+    return row
+
+
+def unit_in_scope(code: str, actor: CurrentActor, conn: Conn) -> Any:
+    """/…/{code}: the unit, if it is the caller's or below it."""
+    return unit_named(conn, code, actor)
+
+
+def queried_unit(
+    actor: CurrentActor, conn: Conn, unit: Annotated[str | None, Query(max_length=64)] = None
+) -> Any:
+    """?unit=: a unit of the caller's subtree; by default the caller's own."""
+    return unit_named(conn, unit or actor.unit_code, actor)
+
+
+def parent_unit(
+    actor: CurrentActor, conn: Conn, parent: Annotated[str | None, Query(max_length=64)] = None
+) -> Any:
+    """?parent=: a unit of the caller's subtree, or None when not given."""
+    return None if parent is None else unit_named(conn, parent, actor)
+
+
+def campaign_of(conn: Connection, campaign_id: int, actor: Actor) -> Any:
+    """The campaign with its organiser, if it concerns the caller (Actor.concerned_by)."""
+    row = conn.execute(
+        select(campaign_t, unit_t.c.code.label("organizer"), unit_t.c.path.label("organizer_path"))
+        .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
+        .where(campaign_t.c.id == campaign_id)
+    ).first()
+    if row is None or not actor.concerned_by(row.organizer_path):
+        raise NotFound(f"活动 {campaign_id} 不存在")
+    return row
+
+
+def campaign_in_scope(
+    campaign_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)], actor: CurrentActor, conn: Conn
+) -> Any:
+    return campaign_of(conn, campaign_id, actor)
+
+
+def case_of(conn: Connection, case_id: int, actor: Actor) -> int:
+    """The case's id, if its unit is in the actor's subtree. The domain checks again (the
+    engine and the PII read are called from other faces too); this check answers 404 before
+    anything else is looked at."""
+    found = conn.execute(
+        select(case_t.c.id)
+        .join(unit_t, unit_t.c.id == case_t.c.unit_id)
+        .where(case_t.c.id == case_id, in_subtree(unit_t.c.path, actor.unit_path))
+    ).first()
+    if found is None:
+        raise NotFound(f"案件 {case_id} 不存在")
+    return case_id
+
+
+def case_in_scope(
+    case_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)], actor: CurrentActor, conn: Conn
+) -> int:
+    return case_of(conn, case_id, actor)
+
+
+def queried_case(
+    actor: CurrentActor,
+    conn: Conn,
+    case: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
+) -> int | None:
+    """?case=: a case of the caller's subtree, or None when not given."""
+    return None if case is None else case_of(conn, case, actor)
+
+
+def user_in_scope(username: str, actor: CurrentActor, conn: Conn) -> Any:
+    row = conn.execute(
+        select(user_t, unit_t.c.code.label("unit_code"), unit_t.c.path)
+        .join(unit_t, unit_t.c.id == user_t.c.unit_id)
+        .where(user_t.c.username == username)
+    ).first()
+    if row is None or not actor.sees(row.path):
+        raise NotFound(f"用户 {username} 不存在")
+    return row
+
+
+def inbox_item_in_scope(
+    item_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)], actor: CurrentActor, conn: Conn
+) -> Any:
+    """A notification addressed to the caller's own unit (an inbox is one unit's, not a subtree's)."""
+    row = conn.execute(
+        select(inbox_t).where(inbox_t.c.id == item_id, inbox_t.c.unit_code == actor.unit_code)
+    ).first()
+    if row is None:
+        raise NotFound(f"通知 {item_id} 不存在")
+    return row
+
+
+def after_body(scope: Callable[..., Any], model: type[BaseModel]) -> Callable[..., Any]:
+    """`scope` as a dependency that also takes the route's body (named `body`, as the route
+    names it). FastAPI calls a dependency only when all its own parameters are valid, so an
+    invalid body is answered 422 before anything is looked up — the contract's order: 401,
+    403, 422, then 404. (The body is then validated by two dependants; api.errors reports each
+    problem once.)"""
+    signature = inspect.signature(scope, eval_str=True)
+    body = inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=model)
+    if inspect.iscoroutinefunction(scope):
+
+        async def dependency(**values: Any) -> Any:
+            values.pop("body")
+            return await scope(**values)
+
+    else:
+
+        def dependency(**values: Any) -> Any:  # type: ignore[misc]
+            values.pop("body")
+            return scope(**values)
+
+    dependency.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), body]
+    )
+    return dependency
+
+
+UnitInScope = Annotated[Any, Depends(unit_in_scope)]
+QueriedUnit = Annotated[Any, Depends(queried_unit)]
+ParentUnit = Annotated[Any, Depends(parent_unit)]
+CampaignInScope = Annotated[Any, Depends(campaign_in_scope)]
+CaseInScope = Annotated[int, Depends(case_in_scope)]
+QueriedCase = Annotated[int | None, Depends(queried_case)]
+UserInScope = Annotated[Any, Depends(user_in_scope)]
+InboxItemInScope = Annotated[Any, Depends(inbox_item_in_scope)]

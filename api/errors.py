@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -93,18 +94,14 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def html_error(request: Request, status: int, code: str, message: str) -> Response:
-    from jinqiu.api.pages import (
-        templates,  # the pages' templates; imported late to keep this module light
-    )
-
-    return templates.TemplateResponse(
-        request, "error.html", {"code": code, "message": message, "actor": None, "csrf": ""},
-        status_code=status,
-    )
+HtmlError = Callable[[Request, int, str, str], Response]
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, html_error: HtmlError) -> None:
+    """The handlers that turn every refusal into the contract's body, or, for a page asking for
+    HTML, into the page `html_error` renders (the pages' own template: passed in, so this module
+    needs nothing of the pages)."""
+
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
         if wants_html(request):
@@ -117,7 +114,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         details = []
+        seen: set[tuple[Any, ...]] = set()
         for err in exc.errors():
+            # A body that a scope dependency takes too (api.deps.after_body, so that it is
+            # checked before any lookup) is validated twice: each problem is reported once.
+            key = (tuple(err.get("loc", ())), err.get("type"), str(err.get("msg")))
+            if key in seen:
+                continue
+            seen.add(key)
             loc = tuple(err.get("loc", ()))
             if loc and loc[0] in {"body", "query", "path", "header", "cookie"}:
                 loc = loc[1:] if loc[0] == "body" else loc

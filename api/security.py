@@ -15,16 +15,18 @@ from typing import Any
 
 import jwt
 from fastapi import Request
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlalchemy.engine import make_url
 
 from jinqiu.api.errors import TooManyAttempts, Unauthorized
 from jinqiu.workflow.config import Settings
-from jinqiu.workflow.db import normalise_url
+from jinqiu.workflow.db import normalise_url, transaction
 from jinqiu.workflow.errors import DomainError
-from jinqiu.workflow.users.models import LoginFailure
+from jinqiu.workflow.users.models import LoginFailure, User
+from jinqiu.workflow.users.service import DUMMY_HASH, password_matches
 
 failure_t = LoginFailure.__table__  # type: ignore[attr-defined]
+user_t = User.__table__  # type: ignore[attr-defined]
 ALGORITHM = "HS256"
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 THROTTLE_LIMIT = 5  # failures per username or per address inside the window
@@ -313,3 +315,32 @@ def clear_address(conn: Connection, address: str) -> int:
     """Lifts an address's lock (`jinqiu user unlock --address`)."""
     result = conn.execute(delete(failure_t).where(failure_t.c.key == f"addr:{address}"))
     return int(result.rowcount)
+
+
+# -- signing in (the API's token and the pages' cookie) ---------------------------------------------
+
+
+def sign_in(
+    engine: Engine, username: str, password: str, keys: list[str], now: dt.datetime
+) -> int | None:
+    """The user's token generation when `password` is theirs and they are active; None
+    otherwise, the failure recorded against `keys`. TooManyAttempts before anything is checked.
+
+    The one request that is two short transactions instead of one unit of work: the password
+    check between them is Argon2, slow on purpose, and a write transaction held across it
+    (SQLite's single write lock) would let anyone stall every writer just by signing in."""
+    with engine.connect() as conn:
+        check_throttle(conn, keys, now)
+        row = conn.execute(
+            select(user_t.c.password_hash, user_t.c.is_active, user_t.c.token_generation)
+            .where(user_t.c.username == username)
+        ).first()
+    # Unknown users cost one Argon2 verification too: timing must not tell which names exist.
+    known_hash = row.password_hash if row is not None else DUMMY_HASH
+    accepted = password_matches(known_hash, password) and row is not None and row.is_active
+    with transaction(engine) as conn:
+        if accepted:
+            clear_failures(conn, username)
+        else:
+            record_failure(conn, keys, now)
+    return int(row.token_generation) if accepted and row is not None else None

@@ -3,7 +3,11 @@
 Each claim and each outcome is its own short transaction, so a crash loses at most the
 outcome of the message in flight: its lease runs out and it is sent again with the same
 idempotency key (e-mail Message-ID, webhook Idempotency-Key header) for the receiver to
-recognise. Retries back off exponentially; after the last one the message is `failed`."""
+recognise. Retries back off exponentially; after the last one the message is `failed`.
+
+The caller gives the transactions (`Transaction`, e.g. workflow.db.transaction bound to an
+engine): how a write starts (BEGIN IMMEDIATE on SQLite) is the database layer's, not this
+package's, which knows nothing of the domain above it."""
 
 from __future__ import annotations
 
@@ -11,14 +15,17 @@ import datetime as dt
 import os
 import socket
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection
 
 from jinqiu.notifications.channels import DeliveryError, DeliveryRefused, Sender
 from jinqiu.notifications.outbox import claim_due, mark_failed, mark_sent
 
 Now = Callable[[], dt.datetime]
+# One short write transaction: commits when the block ends, rolls back on any error.
+Transaction = Callable[[], AbstractContextManager[Connection]]
 
 
 @dataclass
@@ -34,7 +41,7 @@ def worker_name() -> str:
 
 
 def deliver_due(
-    engine: Engine,
+    transaction: Transaction,
     now: Now,
     senders: Mapping[str, Sender],
     *,
@@ -45,7 +52,7 @@ def deliver_due(
     report = DeliveryReport()
     worker = worker_name()
     for _ in range(max_batches):
-        with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
+        with transaction() as conn:
             claimed = claim_due(conn, worker=worker, now=now(), lease=lease, limit=batch)
         if not claimed:
             break
@@ -56,7 +63,7 @@ def deliver_due(
                     raise DeliveryError(f"no sender configured for channel {message.channel}")
                 sender.send(message)
             except DeliveryError as exc:
-                with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
+                with transaction() as conn:
                     final = mark_failed(
                         conn,
                         message,
@@ -69,7 +76,7 @@ def deliver_due(
                 report.retried += int(not final)
                 report.errors.append(str(exc))
                 continue
-            with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
+            with transaction() as conn:
                 mark_sent(conn, message.id, worker=worker, now=now())
             report.sent += 1
     return report

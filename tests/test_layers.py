@@ -148,15 +148,11 @@ def cycles(folder: str) -> list[list[str]]:
     return found
 
 
-# Known and being untangled (the engine rework): strict, so the mark must go when they are gone.
-CYCLES_LEFT = pytest.mark.xfail(strict=True, reason="import cycles left to untangle")
-
-
 @pytest.mark.parametrize(
     "folder",
     [
         "workflow",
-        pytest.param("api", marks=CYCLES_LEFT),
+        "api",
         "notifications",
         "states",
         "storage",

@@ -65,15 +65,20 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def for_writing(conn: Connection) -> Connection:
+    """Marks the connection's transactions as writes: on SQLite the "begin" hook above issues
+    BEGIN IMMEDIATE (when the transaction begins: explicitly, or at the first statement)."""
+    # Set on the connection, in place: engine.execution_options() would build a new
+    # OptionEngine per call, ~25 µs of CPU, a third of an empty transaction (docs/PERFORMANCE.md).
+    conn.execution_options(sqlite_begin="IMMEDIATE")
+    return conn
+
+
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
     """One unit of work that writes: commits when the block ends, rolls back on any error."""
-    # The option is set on the connection, in place: engine.execution_options() would build a
-    # new OptionEngine per call, ~25 µs of CPU, a third of an empty transaction (docs/PERFORMANCE.md).
-    with engine.connect() as conn:
-        conn.execution_options(sqlite_begin="IMMEDIATE")
-        with conn.begin():
-            yield conn
+    with engine.connect() as conn, for_writing(conn).begin():
+        yield conn
 
 
 @contextmanager

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Engine, delete, func, insert, select, text
+from sqlalchemy import Column, Connection, Engine, delete, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, SQLModel
 
@@ -171,6 +171,5 @@ def _tell_organizer(
     post_to_inbox(conn, [InboxItem(f"{key}:inbox", organizer.code, subject, body, link)], now)
 
 
-def count_sweep_errors(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(sweep_error_t)).scalar_one())
+def count_sweep_errors(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(sweep_error_t)).scalar_one())

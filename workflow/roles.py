@@ -72,6 +72,10 @@ class Actor:
     def sees(self, unit_path: str) -> bool:
         return unit_path.startswith(self.unit_path)
 
+    def concerned_by(self, organizer_path: str) -> bool:
+        """A campaign concerns the units under its organiser and the organiser's superiors."""
+        return self.unit_path.startswith(organizer_path) or organizer_path.startswith(self.unit_path)
+
 
 SCHEDULER = Actor(
     username="scheduler", unit_code=None, unit_path="/", unit_level=None, roles=(Role.SCHEDULER,)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import Engine
 
@@ -13,6 +14,7 @@ from jinqiu.notifications.delivery import DeliveryReport, deliver_due
 from jinqiu.notifications.models import Channel
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import Settings
+from jinqiu.workflow.db import transaction
 from jinqiu.workflow.deadlines.sweep import SweepReport, sweep
 from jinqiu.workflow.failures import failed, record_failures
 
@@ -43,5 +45,6 @@ def tick(
             record_failures(engine, swept.failures, swept.now, settings.base_url)
         except Exception:
             log.exception("sweep: the failure could not be recorded")
-    delivered = deliver_due(engine, clock.now, senders or senders_from(settings))
+    delivered = deliver_due(partial(transaction, engine), clock.now,
+                            senders or senders_from(settings))
     return TickReport(sweep=swept, delivery=delivered)

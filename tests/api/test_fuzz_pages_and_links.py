@@ -14,7 +14,7 @@ fields are generated, valid and invalid. Status codes are not a contract for pag
 answer is checked for: no 5xx, the security headers, a redirect that stays on this site (then
 followed once, and that page checked the same way).
 
-Links: Schemathesis' state machine follows the links the case answers carry (api/routers/
+Links: Schemathesis' state machine follows the links the case answers carry (api/http/
 cases.py) — plus, for these chains only, "open a listed case" and "fire an event the answer
 allows" — through the cases' operations; a second machine follows every link Schemathesis
 infers across the whole API. Each chain starts from the same seeded data (replayable, so

@@ -19,7 +19,8 @@ What "refused" means, decided per route (the `Route` rows below say which applie
   a report's `unit`) → **422 `validation_error` naming that field**, as docs/CONTRACT.md specifies for
   "422 unknown parent" — the same answer as for a code that does not exist;
 * routes that check a *role* before looking anything up (`gate` below: managing units or users,
-  managing campaigns, creating/correcting cases, submitting reports) answer **403 `forbidden`**
+  managing campaigns, creating/correcting cases, submitting reports, reading the audit record)
+  answer **403 `forbidden`**
   to roles without that grant — for any id, existing or not, so again nothing leaks;
 * lists answer 200 for the sibling and the target is simply not in them;
 * bulk events answer 200 with that case's result an error with code `not_found`.
@@ -42,6 +43,7 @@ from jinqiu.api.app import create_app
 from jinqiu.api.security import issue_token
 from jinqiu.notifications.models import InboxMessage, OutboxMessage
 from jinqiu.states import CaseEvent
+from jinqiu.workflow.audit.models import PiiAccess
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
@@ -59,6 +61,7 @@ SELF_ONLY = {("POST", "/api/auth/logout")}
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
 sweep_error_t = SweepError.__table__  # type: ignore[attr-defined]
+pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -589,6 +592,27 @@ MATRIX: tuple[Route, ...] = (
         in_scope=readers(),
         ok=status(200),
     ),
+    # -- the record of full reads (auditors) --
+    Route(
+        "GET",
+        "/api/audit/pii-access",
+        "a full read of the case at WH-HC-001",
+        lambda t: Req("/api/audit/pii-access"),
+        sibling=listing(False, lambda a, t: a["case"] == t.case),
+        gate=Grant.READ_AUDIT,
+        in_scope=parent("auditor"),
+        ok=listing(True, lambda a, t: a["case"] == t.case),
+    ),
+    Route(
+        "GET",
+        "/api/audit/pii-access",
+        "?case= the case at WH-HC-001",
+        lambda t: Req("/api/audit/pii-access", params={"case": t.case}),
+        sibling=not_found,
+        gate=Grant.READ_AUDIT,
+        in_scope=parent("auditor"),
+        ok=listing(True, lambda a, t: a["case"] == t.case),
+    ),
     # -- notifications (addressed to one unit: its own users read them) --
     Route(
         "GET",
@@ -724,6 +748,10 @@ def matrix(world: World) -> Iterator[tuple[World, Target]]:
             )
         )
     case = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
+    with transaction(world.engine) as conn:  # a manager of WH-HC was shown its numbers in full
+        conn.execute(insert(pii_t).values(
+            case_id=case, actor=username("manager", "WH-HC"), actor_unit="WH-HC",
+            fields=["worker.id_number"], purpose="GET /api/cases/{id}", at=now))
     # Signing in is Argon2 on purpose (slow); the matrix is about scoping, so mint the tokens.
     for unit in ("WH-HC", "WH-HC-001", "WH-HC-002", "WH-WD"):
         for role in ROLES:

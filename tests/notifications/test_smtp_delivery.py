@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
+from functools import partial
 from typing import Any
 
 import pytest
@@ -212,13 +213,13 @@ class TestResend:
         sweep(db, clock, base_url=BASE_URL)
         sender = SmtpSender("127.0.0.1", smtp.port, SENDER)
         with pytest.raises(Crash):
-            deliver_due(db, clock.now, {"email": SendThenCrash(sender)})
+            deliver_due(partial(transaction, db), clock.now, {"email": SendThenCrash(sender)})
         [row] = outbox(db)
         assert (row.status, row.attempts) == ("pending", 0)  # the outcome was lost in the crash
         # Within the lease nobody else may take it; once the lease has run out it goes again.
-        assert deliver_due(db, clock.now, {"email": sender}).sent == 0
+        assert deliver_due(partial(transaction, db), clock.now, {"email": sender}).sent == 0
         clock.advance(dt.timedelta(minutes=3))
-        assert deliver_due(db, clock.now, {"email": sender}).sent == 1
+        assert deliver_due(partial(transaction, db), clock.now, {"email": sender}).sent == 1
         first, second = smtp.received
         assert first.key == second.key == row.idempotency_key
         assert (
@@ -230,7 +231,7 @@ class TestResend:
         [row] = outbox(db)
         assert (row.status, row.attempts) == ("sent", 1)
         clock.advance(dt.timedelta(hours=1))
-        assert deliver_due(db, clock.now, {"email": sender}).sent == 0
+        assert deliver_due(partial(transaction, db), clock.now, {"email": sender}).sent == 0
         assert len(smtp.received) == 2
 
 
@@ -290,7 +291,7 @@ class TestServerDown:
             assert row.status == "pending"
             clock.set(row.next_attempt_at)
             attempts_at.append(clock.now())
-            deliver_due(db, clock.now, {"email": dead})
+            deliver_due(partial(transaction, db), clock.now, {"email": dead})
         [row] = outbox(db)
         assert (row.status, row.attempts) == ("failed", MAX_ATTEMPTS)
         gaps = [(b - a) / BACKOFF_BASE for a, b in itertools.pairwise(attempts_at)]
@@ -300,7 +301,7 @@ class TestServerDown:
         try:
             clock.advance(dt.timedelta(days=2))
             report = deliver_due(
-                db, clock.now, {"email": SmtpSender("127.0.0.1", server.port, SENDER)}
+                partial(transaction, db), clock.now, {"email": SmtpSender("127.0.0.1", server.port, SENDER)}
             )
             assert (report.sent, report.retried, report.failed) == (0, 0, 0)
             assert server.received == []

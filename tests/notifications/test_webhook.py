@@ -9,6 +9,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -118,29 +119,29 @@ def test_fails_twice_then_gets_the_message_on_the_third_attempt_exactly_once(
     senders = {"webhook": WebhookSender(timeout=5, policy=local)}
     start = clock.now()
 
-    first = deliver_due(db, clock.now, senders)
+    first = deliver_due(partial(transaction, db), clock.now, senders)
     assert (first.sent, first.retried, len(receiver.hits)) == (0, 1, 1)
     assert "500" in first.errors[0]
 
     clock.set(start + BACKOFF_BASE - dt.timedelta(seconds=1))  # before the backoff: no attempt
-    assert deliver_due(db, clock.now, senders).retried == 0
+    assert deliver_due(partial(transaction, db), clock.now, senders).retried == 0
     assert len(receiver.hits) == 1
     clock.set(start + BACKOFF_BASE)
-    second = deliver_due(db, clock.now, senders)
+    second = deliver_due(partial(transaction, db), clock.now, senders)
     assert (second.sent, second.retried, len(receiver.hits)) == (0, 1, 2)
 
     [row] = outbox(db)
     assert row.next_attempt_at == start + BACKOFF_BASE * 3  # 30 s, then 60 s more
     clock.set(start + BACKOFF_BASE * 3 - dt.timedelta(seconds=1))
-    assert deliver_due(db, clock.now, senders).sent == 0
+    assert deliver_due(partial(transaction, db), clock.now, senders).sent == 0
     assert len(receiver.hits) == 2
     clock.set(start + BACKOFF_BASE * 3)
-    third = deliver_due(db, clock.now, senders)
+    third = deliver_due(partial(transaction, db), clock.now, senders)
     assert (third.sent, third.retried, third.failed) == (1, 0, 0)
 
     for later in (dt.timedelta(minutes=10), dt.timedelta(days=1)):
         clock.set(start + later)
-        assert deliver_due(db, clock.now, senders).sent == 0
+        assert deliver_due(partial(transaction, db), clock.now, senders).sent == 0
     assert [h.answered for h in receiver.hits] == [500, 500, 200]
     [hit] = receiver.delivered
     [row] = outbox(db)

@@ -11,6 +11,7 @@ import datetime as dt
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -299,7 +300,7 @@ class TestAtSendTime:
     ) -> None:
         reminder_to(db, clock, template.format(port=receiver.port))
         report = deliver_due(
-            db,
+            partial(transaction, db),
             clock.now,
             {"webhook": WebhookSender(timeout=5, policy=WebhookPolicy(allow_http=True))},
         )
@@ -338,7 +339,7 @@ class TestAtSendTime:
         sender = WebhookSender(
             timeout=5, resolve=resolve, policy=WebhookPolicy(allow_http=True, allow_private=True)
         )
-        assert deliver_due(db, clock.now, {"webhook": sender}).sent == 1
+        assert deliver_due(partial(transaction, db), clock.now, {"webhook": sender}).sent == 1
         assert lookups == ["robot.example.test"]
         [hit] = receiver.hits
         assert hit["path"] == "/hook?key=1"
@@ -349,7 +350,7 @@ class TestAtSendTime:
     ) -> None:
         reminder_to(db, clock, "https://robot.example.test/hook")
         sender = WebhookSender(timeout=5, resolve=lambda _h, _p: ["1.1.1.1", "127.0.0.1"])
-        assert deliver_due(db, clock.now, {"webhook": sender}).failed == 1
+        assert deliver_due(partial(transaction, db), clock.now, {"webhook": sender}).failed == 1
         assert "127.0.0.1" in the_message(db).last_error
 
     def test_a_redirect_is_not_followed(
@@ -359,7 +360,7 @@ class TestAtSendTime:
         receiver.headers = {"Location": f"http://127.0.0.1:{receiver.port}/elsewhere"}
         reminder_to(db, clock, f"http://127.0.0.1:{receiver.port}/hook")
         sender = WebhookSender(timeout=5, policy=WebhookPolicy(allow_http=True, allow_private=True))
-        report = deliver_due(db, clock.now, {"webhook": sender})
+        report = deliver_due(partial(transaction, db), clock.now, {"webhook": sender})
         assert (report.sent, report.retried) == (0, 1)
         assert [h["path"] for h in receiver.hits] == ["/hook"]
         assert "302" in the_message(db).last_error

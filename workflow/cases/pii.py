@@ -10,15 +10,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, insert, select
 
 from jinqiu.workflow.audit.models import PiiAccess
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.reads import case_detail, in_scope
 from jinqiu.workflow.cases.service import case_history
 from jinqiu.workflow.clock import Clock
-from jinqiu.workflow.db import transaction
-from jinqiu.workflow.errors import NotFound
+from jinqiu.workflow.errors import NotFound, PermissionDenied
 from jinqiu.workflow.masking import has_number, is_pii_field, mask_value, masked_text
 from jinqiu.workflow.roles import Actor, Grant
 from jinqiu.workflow.units.models import Unit
@@ -121,7 +120,7 @@ class CaseView:
 
 
 def view_case(
-    engine: Engine,
+    conn: Connection,
     case_id: int,
     actor: Actor,
     *,
@@ -131,30 +130,28 @@ def view_case(
     history: bool = False,
 ) -> CaseView:
     """The case (detail, history or both) for the caller, masked unless they hold pii.read; an
-    unmasked read is recorded before it is returned. Outside the caller's subtree → NotFound."""
+    unmasked read is recorded on `conn`, in the transaction of the read itself, so the caller
+    commits both or neither (for a pii.read holder `conn` must be a writing transaction).
+    Outside the caller's subtree → NotFound."""
     disclosure = Disclosure.for_actor(actor)
     now = clock.now()
-    # Only a read that may show numbers in full writes; the others stay plain reads.
-    with transaction(engine) if disclosure.in_full else engine.connect() as conn:
-        shown_detail = shown_history = None
-        if detail:
-            raw = case_detail(conn, case_id, actor, today=now.date())
-            shown_detail = disclosure.data(
-                {k: raw[k] for k in ("case", "worker", "student")}, "detail"
-            )
-            shown_detail.update({k: v for k, v in raw.items() if k not in shown_detail})
-        else:
-            _check_visible(conn, case_id, actor)
-        if history:
-            shown_history = [
-                {
-                    **entry,
-                    "opinion": disclosure.data(entry["opinion"], f"history.{i}.opinion"),
-                    "data": disclosure.data(entry["data"], f"history.{i}.data"),
-                }
-                for i, entry in enumerate(case_history(conn, case_id))
-            ]
-        disclosure.record(conn, case_id, actor, purpose, now)
+    shown_detail = shown_history = None
+    if detail:
+        raw = case_detail(conn, case_id, actor, today=now.date())
+        shown_detail = disclosure.data({k: raw[k] for k in ("case", "worker", "student")}, "detail")
+        shown_detail.update({k: v for k, v in raw.items() if k not in shown_detail})
+    else:
+        _check_visible(conn, case_id, actor)
+    if history:
+        shown_history = [
+            {
+                **entry,
+                "opinion": disclosure.data(entry["opinion"], f"history.{i}.opinion"),
+                "data": disclosure.data(entry["data"], f"history.{i}.data"),
+            }
+            for i, entry in enumerate(case_history(conn, case_id))
+        ]
+    disclosure.record(conn, case_id, actor, purpose, now)
     return CaseView(in_full=disclosure.in_full, detail=shown_detail, history=shown_history)
 
 
@@ -169,3 +166,26 @@ def _check_visible(conn: Connection, case_id: int, actor: Actor) -> None:
     ).first()
     if visible is None:
         raise NotFound(f"案件 {case_id} 不存在")
+
+
+def access_log(
+    conn: Connection, actor: Actor, *, case_id: int | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The record of full reads (pii_access) of the cases in the actor's subtree, or of one
+    case, newest first: who saw which numbers of which case, when, and through what. It names
+    fields, never their values, so reading it is not itself a read of numbers."""
+    if not actor.may(Grant.READ_AUDIT):
+        raise PermissionDenied("当前角色无权查看审计记录", {"permission": Grant.READ_AUDIT.value})
+    query = in_scope(
+        select(pii_t).join(case_t, case_t.c.id == pii_t.c.case_id)
+        .join(unit_t, unit_t.c.id == case_t.c.unit_id),
+        actor,
+    )
+    if case_id is not None:
+        query = query.where(pii_t.c.case_id == case_id)
+    rows = conn.execute(query.order_by(pii_t.c.id.desc()).limit(limit)).all()
+    return [
+        {"id": r.id, "case": r.case_id, "actor": r.actor, "actor_unit": r.actor_unit,
+         "fields": list(r.fields), "purpose": r.purpose, "at": r.at}
+        for r in rows
+    ]

@@ -112,6 +112,53 @@ class StudentIn(_Strict):
     _id = field_validator("id_number")(_valid_id_number)
 
 
+# The worker's fields a correction may change (comments, not docstrings: these are the API's
+# schemas too). Not the identity number, nor what follows from it (gender, birth date): a wrong
+# one means withdrawing and applying again.
+class WorkerPatch(_Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=50)
+    phone: str | None = Field(default=None, max_length=30)
+    work_unit: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=300)
+    household_size: HouseholdSize | None = None
+    employment_status: str | None = Field(default=None, max_length=50)
+    hardship_cause: str | None = Field(default=None, max_length=500)
+    archive_status: str | None = Field(default=None, pattern=r"^(deep|relative|accident|none)$")
+    archived_on: ArchivedOn | None = None
+    bank_card_number: BankCard | None = None
+
+    @field_validator("name", "archive_status")
+    @classmethod
+    def _required_on_the_form(cls, value: str | None) -> str:
+        # Omit a field to leave it; null would clear what the survey form requires.
+        if value is None:
+            raise ValueError("不能为空")
+        return value
+
+
+# The student's fields a correction may change. Not the identity number: it is the key of the
+# one-application-per-student rule (aid_case.student_id_number, which must stay equal to
+# student.id_number), so it never changes under an existing case; nor the education level,
+# which decides the amount.
+class StudentPatch(_Strict):
+    # Every field may be cleared with null: none of them is required on the survey form.
+    school: str | None = Field(default=None, max_length=200)
+    major: str | None = Field(default=None, max_length=200)
+    enrollment_year: EnrollmentYear | None = None
+    program_years: ProgramYears | None = None
+    exam_score: ExamScore | None = None
+    admitted_school: str | None = Field(default=None, max_length=200)
+    tier: str | None = Field(default=None, max_length=20)
+    already_aided_by: str | None = Field(default=None, max_length=200)
+
+
+class CaseAmendment(_Strict):
+    """A correction (补正): what `amend_case` writes, whoever calls it."""
+
+    worker: WorkerPatch = Field(default_factory=WorkerPatch)
+    student: StudentPatch = Field(default_factory=StudentPatch)
+
+
 class CaseCreate(_Strict):
     campaign: DbId
     unit: str = Field(min_length=1, max_length=64)

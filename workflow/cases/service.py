@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -14,13 +15,14 @@ from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.counters import count_state_change
 from jinqiu.workflow.cases.models import Case, Student, Worker
-from jinqiu.workflow.cases.schema import CaseCreate, not_after_today
+from jinqiu.workflow.cases.schema import CaseAmendment, CaseCreate, not_after_today
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.errors import DuplicateStudent, NotFound, PermissionDenied, ValidationFailed
 from jinqiu.workflow.identity import mask_id_number, parse_id_number
 from jinqiu.workflow.money import yuan_to_fen
 from jinqiu.workflow.roles import Actor, Grant
 from jinqiu.workflow.units.models import Unit
+from jinqiu.workflow.validation import validation_failed
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 worker_t = Worker.__table__  # type: ignore[attr-defined]
@@ -186,11 +188,19 @@ def amend_case(
     clock: Clock,
 ) -> int:
     """Corrects the survey form of a case in `survey` (补正). Bumps the version and appends an
-    audit entry listing old and new values; returns the new version."""
+    audit entry listing old and new values; returns the new version. Only the fields of the
+    correction form (CaseAmendment), within its limits: anything else is ValidationFailed
+    naming the field, before anything is read."""
     from jinqiu.workflow.errors import Conflict, VersionConflict
 
     if not actor.may(Grant.CREATE_CASE):
         raise PermissionDenied("当前角色无权修改申请")
+    try:
+        amendment = CaseAmendment.model_validate({"worker": worker_changes, "student": student_changes})
+    except ValidationError as exc:
+        raise validation_failed(exc) from exc
+    worker_changes = amendment.worker.model_dump(exclude_unset=True)
+    student_changes = amendment.student.model_dump(exclude_unset=True)
     row = conn.execute(
         select(case_t, unit_t.c.path).join(unit_t, unit_t.c.id == case_t.c.unit_id)
         .where(case_t.c.id == case_id)

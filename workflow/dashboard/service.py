@@ -58,10 +58,7 @@ def dashboard(conn: Connection, query: DashboardQuery, actor: Actor, *, today: d
         .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
         .where(campaign_t.c.id == query.campaign_id)
     ).first()
-    if campaign is None or not (
-        actor.unit_path.startswith(campaign.organizer_path)
-        or campaign.organizer_path.startswith(actor.unit_path)
-    ):
+    if campaign is None or not actor.concerned_by(campaign.organizer_path):
         raise NotFound(f"活动 {query.campaign_id} 不存在")
     code = query.unit_code or actor.unit_code
     unit = conn.execute(select(unit_t).where(unit_t.c.code == code)).first() if code else None

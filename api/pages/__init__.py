@@ -14,19 +14,25 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
-from jinqiu.api.deps import Services, ServicesDep, actor_of
+from jinqiu.api.deps import (
+    Conn,
+    Services,
+    ServicesDep,
+    actor_of,
+    case_of,
+    declare_writes,
+    unit_named,
+)
 from jinqiu.api.errors import TooManyAttempts, Unauthorized
-from jinqiu.api.flash import read_message, sign_message
-from jinqiu.api.schemas import MAX_DB_INT, BulkEventIn, EventIn, PathId, QueryId
+from jinqiu.api.http.schemas import MAX_DB_INT, BulkEventIn, EventIn, PathId, QueryId
+from jinqiu.api.pages.flash import read_message, sign_message
 from jinqiu.api.security import (
-    check_throttle,
-    clear_failures,
     client_address,
     read_session,
-    record_failure,
     session_token,
+    sign_in,
     throttle_keys,
 )
 from jinqiu.states import MACHINE, CaseState
@@ -38,15 +44,14 @@ from jinqiu.workflow.cases.reads import CaseFilter, list_cases
 from jinqiu.workflow.cases.service import AMEND_EVENT, CREATE_EVENT
 from jinqiu.workflow.clock import as_china
 from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
-from jinqiu.workflow.db import transaction
 from jinqiu.workflow.errors import DomainError, GuardFailed, NotFound
 from jinqiu.workflow.money import format_yuan
-from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.roles import Actor, Grant
 from jinqiu.workflow.statistics.compute import statistics
 from jinqiu.workflow.statistics.xlsx import workbook
 from jinqiu.workflow.units.models import ACTS_AS, Unit, UnitLevel
-from jinqiu.workflow.users.models import Role, User
-from jinqiu.workflow.users.service import DUMMY_HASH, password_matches, revoke_sessions
+from jinqiu.workflow.users.models import Role
+from jinqiu.workflow.users.service import revoke_sessions
 from jinqiu.workflow.validation import validation_failed
 
 COOKIE = "jinqiu_session"
@@ -54,7 +59,6 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
-user_t = User.__table__  # type: ignore[attr-defined]
 
 # The lifecycle's labels (states/), plus the two audit entries that are not transitions.
 EVENT_LABELS = {
@@ -111,6 +115,20 @@ def page_session(request: Request, svc: ServicesDep) -> Session:
 PageSession = Annotated[Session, Depends(page_session)]
 
 
+# What a page's path names, within the signed-in user's subtree (api.deps's loaders, with the
+# page session's actor instead of a bearer token's).
+def page_case(case_id: PathId, session: PageSession, conn: Conn) -> int:
+    return case_of(conn, case_id, session.actor)
+
+
+PageCase = Annotated[int, Depends(page_case)]
+
+
+async def page_records_full_reads(request: Request, session: PageSession) -> None:
+    """A page that shows a case's numbers writes its pii_access row for a pii.read holder."""
+    declare_writes(request, session.actor.may(Grant.READ_PII))
+
+
 def check_csrf(session: Session, token: str) -> None:
     if token != session.csrf:
         raise DomainError("表单已过期，请刷新页面后重试")
@@ -148,6 +166,14 @@ def form_int(text: str) -> int | str:
     return int(text) if _DIGITS.fullmatch(text) else text
 
 
+def error_page(request: Request, status: int, code: str, message: str) -> Response:
+    """A refusal as a page, for a browser asking for HTML (api.errors installs it)."""
+    return templates.TemplateResponse(
+        request, "error.html", {"code": code, "message": message, "actor": None, "csrf": ""},
+        status_code=status,
+    )
+
+
 def render(request: Request, name: str, session: Session | None, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(
         request, name,
@@ -160,18 +186,17 @@ def render(request: Request, name: str, session: Session | None, **context: Any)
     )
 
 
-def visible_campaigns(svc: Services, actor: Actor) -> list[Any]:
-    with svc.engine.connect() as conn:
-        rows = conn.execute(
-            select(campaign_t.c.id, campaign_t.c.name, campaign_t.c.year, unit_t.c.path)
-            .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
-            .order_by(campaign_t.c.year.desc(), campaign_t.c.id.desc())
-        ).all()
-    return [r for r in rows if actor.unit_path.startswith(r.path) or r.path.startswith(actor.unit_path)]
+def visible_campaigns(conn: Connection, actor: Actor) -> list[Any]:
+    rows = conn.execute(
+        select(campaign_t.c.id, campaign_t.c.name, campaign_t.c.year, unit_t.c.path)
+        .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
+        .order_by(campaign_t.c.year.desc(), campaign_t.c.id.desc())
+    ).all()
+    return [r for r in rows if actor.concerned_by(r.path)]
 
 
-def pick_campaign(svc: Services, actor: Actor, campaign: int | None) -> Any:
-    campaigns = visible_campaigns(svc, actor)
+def pick_campaign(conn: Connection, actor: Actor, campaign: int | None) -> Any:
+    campaigns = visible_campaigns(conn, actor)
     if not campaigns:
         raise NotFound("暂无可查看的活动")
     if campaign is None:
@@ -197,25 +222,16 @@ def login(
     now = svc.clock.now()
     keys = throttle_keys(username, client_address(request, svc.settings))
     try:
-        with svc.engine.connect() as conn:
-            check_throttle(conn, keys, now)
-            row = conn.execute(select(user_t.c.password_hash, user_t.c.is_active,
-                                      user_t.c.token_generation)
-                               .where(user_t.c.username == username)).first()
+        generation = sign_in(svc.engine, username, password, keys, now)
     except TooManyAttempts as exc:
         response = render(request, "login.html", None, next=next, error=exc.message)
         response.status_code = 429
         return response
-    known_hash = row.password_hash if row is not None else DUMMY_HASH
-    if not password_matches(known_hash, password) or row is None or not row.is_active:
-        with transaction(svc.engine) as conn:
-            record_failure(conn, keys, now)
+    if generation is None:
         response = render(request, "login.html", None, next=next, error="用户名或密码错误")
         response.status_code = 401
         return response
-    with transaction(svc.engine) as conn:
-        clear_failures(conn, username)
-    token, _csrf = session_token(svc.settings, username, now, row.token_generation)
+    token, _csrf = session_token(svc.settings, username, now, generation)
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     redirect = RedirectResponse(target, status_code=303)
     redirect.set_cookie(COOKIE, token, httponly=True, samesite="lax",
@@ -225,11 +241,10 @@ def login(
 
 
 @router.post("/logout")
-def logout(session: PageSession, svc: ServicesDep, csrf_token: Annotated[str, Form()]) -> Response:
+def logout(session: PageSession, conn: Conn, csrf_token: Annotated[str, Form()]) -> Response:
     """Signs out everywhere: a copy of this cookie (or a token) kept elsewhere stops working."""
     check_csrf(session, csrf_token)
-    with transaction(svc.engine) as conn:
-        revoke_sessions(conn, session.actor.username)
+    revoke_sessions(conn, session.actor.username)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
     return response
@@ -247,14 +262,13 @@ def home(session: PageSession) -> Response:
 # -- the phase dashboard --------------------------------------------------------------------------
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(
-    request: Request, session: PageSession, svc: ServicesDep,
+    request: Request, session: PageSession, svc: ServicesDep, conn: Conn,
     campaign: OptionalCampaign = None, unit: Annotated[str | None, Query(max_length=64)] = None,
     partial: bool = False, refresh: Annotated[int, Query(ge=1, le=3600)] = 30,
 ) -> HTMLResponse:
-    chosen, campaigns = pick_campaign(svc, session.actor, campaign)
-    with svc.engine.connect() as conn:
-        data = dashboard(conn, DashboardQuery(chosen.id, unit), session.actor,
-                         today=svc.clock.now().date())
+    chosen, campaigns = pick_campaign(conn, session.actor, campaign)
+    data = dashboard(conn, DashboardQuery(chosen.id, unit), session.actor,
+                     today=svc.clock.now().date())
     current = next((d for d in data["deadlines"] if not d["passed"]), None)
     funnel_max = max([*data["states"].values(), 1])
     return render(request, "dashboard_body.html" if partial else "dashboard.html", session,
@@ -263,15 +277,11 @@ def dashboard_page(
 
 
 @router.get("/statistics.xlsx")
-def statistics_xlsx(session: PageSession, svc: ServicesDep, campaign: QueryId,
+def statistics_xlsx(session: PageSession, svc: ServicesDep, conn: Conn, campaign: QueryId,
                     unit: Annotated[str | None, Query(max_length=64)] = None) -> Response:
-    chosen, _ = pick_campaign(svc, session.actor, campaign)
-    code = unit or session.actor.unit_code
-    with svc.engine.connect() as conn:
-        row = conn.execute(select(unit_t).where(unit_t.c.code == code)).first()
-        if row is None or not session.actor.sees(row.path):
-            raise NotFound(f"单位 {code} 不存在")
-        stats = statistics(conn, chosen.id, row)
+    chosen, _ = pick_campaign(conn, session.actor, campaign)
+    row = unit_named(conn, unit or session.actor.unit_code, session.actor)
+    stats = statistics(conn, chosen.id, row)
     content = workbook(stats, today=svc.clock.now().date())
     return Response(content, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="statistics-{chosen.id}-{quote(row.code)}.xlsx"'})
@@ -306,20 +316,19 @@ def bulk_events_for(actor: Actor, states: tuple[CaseState, ...]) -> list[str]:
 
 @router.get("/queue", response_class=HTMLResponse)
 def queue_page(
-    request: Request, session: PageSession, svc: ServicesDep,
+    request: Request, session: PageSession, svc: ServicesDep, conn: Conn,
     campaign: OptionalCampaign = None, unit: Annotated[str | None, Query(max_length=64)] = None,
     state: CaseState | None = None, q: Annotated[str | None, Query(max_length=50)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
-    chosen, campaigns = pick_campaign(svc, session.actor, campaign)
-    with svc.engine.connect() as conn:
-        levels = conn.execute(select(campaign_t.c.approval_levels)
-                              .where(campaign_t.c.id == chosen.id)).scalar_one()
-        states, step = queue_filter(session.actor, list(levels))
-        flt = CaseFilter(campaign=chosen.id, unit=unit or None, q=q or None,
-                         state=state, states=() if state else states, approval_step=step,
-                         step_states=MACHINE.level_states, page=page, page_size=50)
-        rows, total = list_cases(conn, session.actor, flt, today=svc.clock.now().date())
+    chosen, campaigns = pick_campaign(conn, session.actor, campaign)
+    levels = conn.execute(select(campaign_t.c.approval_levels)
+                          .where(campaign_t.c.id == chosen.id)).scalar_one()
+    states, step = queue_filter(session.actor, list(levels))
+    flt = CaseFilter(campaign=chosen.id, unit=unit or None, q=q or None,
+                     state=state, states=() if state else states, approval_step=step,
+                     step_states=MACHINE.level_states, page=page, page_size=50)
+    rows, total = list_cases(conn, session.actor, flt, today=svc.clock.now().date())
     bulk_events = bulk_events_for(session.actor, states)
     flash = shown(request, svc, session, "flash")
     return render(request, "queue.html", session, rows=rows, total=total, campaigns=campaigns,
@@ -330,13 +339,14 @@ def queue_page(
 
 @router.post("/queue/bulk")
 def queue_bulk(
-    session: PageSession, svc: ServicesDep,
+    session: PageSession, svc: ServicesDep, conn: Conn,
     csrf_token: Annotated[str, Form()], event: Annotated[str, Form()],
     cases: Annotated[list[str], Form()], opinion: Annotated[str, Form()] = "",
     back: Annotated[str, Form()] = "/queue",
 ) -> Response:
-    """One event with one opinion on the ticked cases; each case its own transaction. The form
-    is the API's BulkEventIn: a malformed item refuses the whole request before any case."""
+    """One event with one opinion on the ticked cases; each case a savepoint of the request's
+    transaction. The form is the API's BulkEventIn: a malformed item refuses the whole request
+    before any case."""
     check_csrf(session, csrf_token)
     items = [{key: form_int(part) for key, part in zip(("id", "version"), item.split(":", 1), strict=False)}
              for item in cases]
@@ -347,7 +357,7 @@ def queue_bulk(
     ok, failed = 0, []
     for item in body.cases:
         try:
-            with transaction(svc.engine) as conn:
+            with conn.begin_nested():
                 apply_event(conn, case_id=item.id, event=body.event, expected_version=item.version,
                             actor=session.actor, clock=svc.clock, opinion=body.opinion)
             ok += 1
@@ -362,10 +372,13 @@ def queue_bulk(
 
 
 # -- one case -----------------------------------------------------------------------------------
-@router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(request: Request, case_id: PathId, session: PageSession, svc: ServicesDep) -> HTMLResponse:
+@router.get("/cases/{case_id}", response_class=HTMLResponse,
+            dependencies=[Depends(page_records_full_reads)])
+def case_page(
+    request: Request, case_id: PageCase, session: PageSession, svc: ServicesDep, conn: Conn
+) -> HTMLResponse:
     # The same path as the API: numbers masked unless pii.read, and then the read is recorded.
-    view = view_case(svc.engine, case_id, session.actor, purpose=f"GET /cases/{case_id}",
+    view = view_case(conn, case_id, session.actor, purpose=f"GET /cases/{case_id}",
                      clock=svc.clock, history=True)
     refusal = shown(request, svc, session, "refusal")
     flash = shown(request, svc, session, "flash")
@@ -376,7 +389,7 @@ def case_page(request: Request, case_id: PathId, session: PageSession, svc: Serv
 
 @router.post("/cases/{case_id}/events")
 def case_event(
-    case_id: PathId, session: PageSession, svc: ServicesDep,
+    case_id: PageCase, session: PageSession, svc: ServicesDep, conn: Conn,
     csrf_token: Annotated[str, Form()], event: Annotated[str, Form()],
     version: Annotated[str, Form()], opinion: Annotated[str, Form()] = "",
 ) -> Response:
@@ -386,7 +399,9 @@ def case_event(
         fields["opinion"] = opinion
     body = form_model(EventIn, fields)
     try:
-        with transaction(svc.engine) as conn:
+        # A refusal is answered with a page, not raised: the savepoint takes back what the
+        # refused event had written before the request's transaction commits.
+        with conn.begin_nested():
             apply_event(conn, case_id=case_id, event=body.event, expected_version=body.version,
                         actor=session.actor, clock=svc.clock, opinion=body.opinion)
     except GuardFailed as refused:

@@ -7,14 +7,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from sqlalchemy import Connection, select
 
-from jinqiu.api.deps import CurrentActor, ServicesDep, require
+from jinqiu.api.deps import (
+    CampaignInScope,
+    Conn,
+    CurrentActor,
+    ServicesDep,
+    campaign_of,
+    require,
+)
 from jinqiu.api.errors import ERROR_RESPONSES
-from jinqiu.api.schemas import CampaignOut, CampaignSummary, FundOut, PathId
+from jinqiu.api.http.schemas import CampaignOut, CampaignSummary, FundOut
 from jinqiu.workflow.campaigns.models import Campaign, CampaignDeadline, CampaignPhase, FundSource
 from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.campaigns.service import load_campaign
-from jinqiu.workflow.db import transaction
-from jinqiu.workflow.errors import NotFound, ValidationFailed
+from jinqiu.workflow.errors import ValidationFailed
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import Actor, Grant
 from jinqiu.workflow.units.models import Unit
@@ -26,22 +32,6 @@ deadline_t = CampaignDeadline.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 ManageCampaigns = Annotated[Actor, Depends(require(Grant.MANAGE_CAMPAIGN))]
-
-
-def concerns(actor: Actor, organizer_path: str) -> bool:
-    """A campaign concerns the units under its organizer and the organizer's superiors."""
-    return actor.unit_path.startswith(organizer_path) or organizer_path.startswith(actor.unit_path)
-
-
-def campaign_in_scope(conn: Connection, campaign_id: int, actor: Actor) -> Any:
-    row = conn.execute(
-        select(campaign_t, unit_t.c.code.label("organizer"), unit_t.c.path.label("organizer_path"))
-        .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
-        .where(campaign_t.c.id == campaign_id)
-    ).first()
-    if row is None or not concerns(actor, row.organizer_path):
-        raise NotFound(f"活动 {campaign_id} 不存在")
-    return row
 
 
 def campaign_out(conn: Connection, row: Any) -> CampaignOut:
@@ -72,30 +62,27 @@ def campaign_out(conn: Connection, row: Any) -> CampaignOut:
 
 
 @router.post("", status_code=201, response_model=CampaignOut)
-def create(body: CampaignFile, actor: ManageCampaigns, svc: ServicesDep) -> CampaignOut:
-    with transaction(svc.engine) as conn:
-        organizer = conn.execute(select(unit_t.c.path).where(unit_t.c.code == body.organizer)).first()
-        if organizer is None or not actor.sees(organizer.path):
-            raise ValidationFailed(f"主办单位 {body.organizer} 不存在", [
-                {"field": "organizer", "code": "unknown_unit", "message": "主办单位不存在"}])
-        campaign_id = load_campaign(conn, body, svc.clock)
-        return campaign_out(conn, campaign_in_scope(conn, campaign_id, actor))
+def create(body: CampaignFile, actor: ManageCampaigns, svc: ServicesDep, conn: Conn) -> CampaignOut:
+    organizer = conn.execute(select(unit_t.c.path).where(unit_t.c.code == body.organizer)).first()
+    if organizer is None or not actor.sees(organizer.path):
+        raise ValidationFailed(f"主办单位 {body.organizer} 不存在", [
+            {"field": "organizer", "code": "unknown_unit", "message": "主办单位不存在"}])
+    campaign_id = load_campaign(conn, body, svc.clock)
+    return campaign_out(conn, campaign_of(conn, campaign_id, actor))
 
 
 @router.get("", response_model=list[CampaignSummary])
-def list_campaigns(actor: CurrentActor, svc: ServicesDep) -> list[CampaignSummary]:
-    with svc.engine.connect() as conn:
-        rows = conn.execute(
-            select(campaign_t.c.id, campaign_t.c.name, campaign_t.c.year,
-                   unit_t.c.code.label("organizer"), unit_t.c.path)
-            .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
-            .order_by(campaign_t.c.year.desc(), campaign_t.c.id)
-        ).all()
+def list_campaigns(actor: CurrentActor, conn: Conn) -> list[CampaignSummary]:
+    rows = conn.execute(
+        select(campaign_t.c.id, campaign_t.c.name, campaign_t.c.year,
+               unit_t.c.code.label("organizer"), unit_t.c.path)
+        .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
+        .order_by(campaign_t.c.year.desc(), campaign_t.c.id)
+    ).all()
     return [CampaignSummary(id=r.id, name=r.name, year=r.year, organizer=r.organizer)
-            for r in rows if concerns(actor, r.path)]
+            for r in rows if actor.concerned_by(r.path)]
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut)
-def read(campaign_id: PathId, actor: CurrentActor, svc: ServicesDep) -> CampaignOut:
-    with svc.engine.connect() as conn:
-        return campaign_out(conn, campaign_in_scope(conn, campaign_id, actor))
+def read(campaign: CampaignInScope, conn: Conn) -> CampaignOut:
+    return campaign_out(conn, campaign)

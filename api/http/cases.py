@@ -6,11 +6,22 @@ import logging
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
+from sqlalchemy import Connection
 
-from jinqiu.api.deps import CurrentActor, ServicesDep
+from jinqiu.api.deps import (
+    CaseInScope,
+    Conn,
+    CurrentActor,
+    RecordsFullReads,
+    Services,
+    ServicesDep,
+    after_body,
+    case_in_scope,
+    require,
+)
 from jinqiu.api.errors import ERROR_RESPONSES, ErrorBody
-from jinqiu.api.schemas import (
+from jinqiu.api.http.schemas import (
     MAX_DB_INT,
     BulkEventIn,
     BulkOut,
@@ -23,24 +34,26 @@ from jinqiu.api.schemas import (
     EventIn,
     EventOut,
     HistoryItem,
-    PathId,
     StudentOut,
     WorkerOut,
 )
 from jinqiu.states import CaseState
 from jinqiu.workflow.cases.engine import apply_event
-from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.pii import view_case
 from jinqiu.workflow.cases.reads import CaseFilter, list_cases
 from jinqiu.workflow.cases.schema import CaseCreate
 from jinqiu.workflow.cases.service import amend_case, create_case
-from jinqiu.workflow.db import transaction
 from jinqiu.workflow.errors import DomainError, ValidationFailed
 from jinqiu.workflow.money import format_yuan
+from jinqiu.workflow.roles import Actor, Grant
 
 log = logging.getLogger("jinqiu.api")
 router = APIRouter(prefix="/api/cases", tags=["cases"], responses=ERROR_RESPONSES)
-case_t = Case.__table__  # type: ignore[attr-defined]
+# Checked before the case is looked up: a role that may not correct learns nothing of it.
+Correctors = Annotated[Actor, Depends(require(Grant.CREATE_CASE, "当前角色无权修改申请"))]
+# The case a body is about: looked up only once the body is valid (422 before 404).
+CaseToCorrect = Annotated[int, Depends(after_body(case_in_scope, CasePatch))]
+CaseToFire = Annotated[int, Depends(after_body(case_in_scope, EventIn))]
 
 
 # OpenAPI links: where a case answer leads next, with the id and the version it carries — a
@@ -109,25 +122,26 @@ def case_out(detail: dict[str, Any], *, unmasked: bool) -> CaseOut:
     )
 
 
-def read_case(svc: Any, case_id: int, actor: Any, purpose: str) -> CaseOut:
-    """One case for the caller; a full-number read by a PII holder is recorded first."""
-    view = view_case(svc.engine, case_id, actor, purpose=purpose, clock=svc.clock)
+def read_case(conn: Connection, svc: Services, case_id: int, actor: Actor, purpose: str) -> CaseOut:
+    """One case for the caller; a full-number read by a PII holder is recorded in the same
+    transaction (the route writes for them: RecordsFullReads, or it is a write anyway)."""
+    view = view_case(conn, case_id, actor, purpose=purpose, clock=svc.clock)
     assert view.detail is not None
     return case_out(view.detail, unmasked=view.in_full)
 
 
 @router.post("", status_code=201, response_model=CaseOut, responses=linked(201))
-def create(body: CaseCreateIn, actor: CurrentActor, svc: ServicesDep) -> CaseOut:
-    with transaction(svc.engine) as conn:
-        case_id = create_case(conn, CaseCreate.model_validate(body.model_dump()), actor=actor,
-                              clock=svc.clock)
-    return read_case(svc, case_id, actor, "POST /api/cases")
+def create(body: CaseCreateIn, actor: CurrentActor, svc: ServicesDep, conn: Conn) -> CaseOut:
+    case_id = create_case(conn, CaseCreate.model_validate(body.model_dump()), actor=actor,
+                          clock=svc.clock)
+    return read_case(conn, svc, case_id, actor, "POST /api/cases")
 
 
 @router.get("", response_model=CaseList)
 def list_(
     actor: CurrentActor,
     svc: ServicesDep,
+    conn: Conn,
     campaign: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
     state: CaseState | None = None,
     unit: Annotated[str | None, Query(max_length=64)] = None,
@@ -137,10 +151,11 @@ def list_(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> CaseList:
+    # Scoped by the read itself (workflow.cases.reads.list_cases): only the caller's subtree,
+    # and `unit` outside it is 404 there.
     flt = CaseFilter(campaign=campaign, state=state, unit=unit, overdue=overdue, q=q,
                      approval_step=approval_step, page=page, page_size=page_size)
-    with svc.engine.connect() as conn:
-        rows, total = list_cases(conn, actor, flt, today=svc.clock.now().date())
+    rows, total = list_cases(conn, actor, flt, today=svc.clock.now().date())
     items = [
         CaseSummary(
             id=r["id"], campaign=r["campaign_id"], unit=r["unit_code"], unit_name=r["unit_name"],
@@ -156,9 +171,11 @@ def list_(
     return CaseList(items=items, total=total, page=page, page_size=page_size)
 
 
-@router.get("/{case_id}", response_model=CaseOut, responses=linked(200))
-def read(case_id: PathId, actor: CurrentActor, svc: ServicesDep, response: Response) -> CaseOut:
-    out = read_case(svc, case_id, actor, "GET /api/cases/{id}")
+@router.get("/{case_id}", response_model=CaseOut, responses=linked(200), dependencies=[RecordsFullReads])
+def read(
+    case_id: CaseInScope, actor: CurrentActor, svc: ServicesDep, conn: Conn, response: Response
+) -> CaseOut:
+    out = read_case(conn, svc, case_id, actor, "GET /api/cases/{id}")
     response.headers["ETag"] = f'W/"{out.version}"'
     return out
 
@@ -174,44 +191,54 @@ def parse_if_match(value: str | None) -> int | None:
     return int(raw)
 
 
+async def expected_version(
+    if_match: Annotated[str | None, Header(description='the version read, e.g. W/"3"')] = None,
+) -> int | None:
+    return parse_if_match(if_match)
+
+
 @router.patch("/{case_id}", response_model=CaseOut, responses=linked(200))
 def patch(
-    case_id: PathId,
+    actor: Correctors,
+    expected: Annotated[int | None, Depends(after_body(expected_version, CasePatch))],
+    case_id: CaseToCorrect,
     body: CasePatch,
-    actor: CurrentActor,
     svc: ServicesDep,
+    conn: Conn,
     response: Response,
-    if_match: Annotated[str | None, Header(description='the version read, e.g. W/"3"')] = None,
 ) -> CaseOut:
-    with transaction(svc.engine) as conn:
-        amend_case(
-            conn, case_id,
-            worker_changes=body.worker.model_dump(exclude_unset=True) if body.worker else {},
-            student_changes=body.student.model_dump(exclude_unset=True) if body.student else {},
-            expected_version=parse_if_match(if_match), actor=actor, clock=svc.clock,
-        )
-    out = read_case(svc, case_id, actor, "PATCH /api/cases/{id}")
+    amend_case(
+        conn, case_id,
+        worker_changes=body.worker.model_dump(exclude_unset=True) if body.worker else {},
+        student_changes=body.student.model_dump(exclude_unset=True) if body.student else {},
+        expected_version=expected, actor=actor, clock=svc.clock,
+    )
+    out = read_case(conn, svc, case_id, actor, "PATCH /api/cases/{id}")
     response.headers["ETag"] = f'W/"{out.version}"'
     return out
 
 
 @router.post("/{case_id}/events", response_model=EventOut, responses=linked(200))
-def fire(case_id: PathId, body: EventIn, actor: CurrentActor, svc: ServicesDep) -> EventOut:
-    with transaction(svc.engine) as conn:
-        result = apply_event(
-            conn, case_id=case_id, event=body.event, expected_version=body.version, actor=actor,
-            clock=svc.clock, opinion=body.opinion, data=body.data,
-        )
+def fire(
+    case_id: CaseToFire, body: EventIn, actor: CurrentActor, svc: ServicesDep, conn: Conn
+) -> EventOut:
+    result = apply_event(
+        conn, case_id=case_id, event=body.event, expected_version=body.version, actor=actor,
+        clock=svc.clock, opinion=body.opinion, data=body.data,
+    )
     return EventOut(id=result.id, state=result.state, version=result.version)
 
 
 @router.post("/bulk-events", response_model=BulkOut)
-def fire_many(body: BulkEventIn, actor: CurrentActor, svc: ServicesDep) -> BulkOut:
-    """One event with one opinion on many cases; each case is its own transaction."""
+def fire_many(body: BulkEventIn, actor: CurrentActor, svc: ServicesDep, conn: Conn) -> BulkOut:
+    """One event with one opinion on many cases; each case succeeds or is refused on its own
+    (a result per case), and the successes are stored together."""
+    # Each case is a savepoint of the request's one transaction: a refused case leaves nothing.
+    # Scope is the engine's, case by case (a case outside the subtree is that item's 404).
     results: list[BulkResult] = []
     for item in body.cases:
         try:
-            with transaction(svc.engine) as conn:
+            with conn.begin_nested():
                 result = apply_event(
                     conn, case_id=item.id, event=body.event, expected_version=item.version,
                     actor=actor, clock=svc.clock, opinion=body.opinion, data=body.data,
@@ -227,10 +254,13 @@ def fire_many(body: BulkEventIn, actor: CurrentActor, svc: ServicesDep) -> BulkO
     return BulkOut(succeeded=ok, failed=len(results) - ok, results=results)
 
 
-@router.get("/{case_id}/history", response_model=list[HistoryItem])
-def history(case_id: PathId, actor: CurrentActor, svc: ServicesDep) -> list[dict[str, Any]]:
+@router.get("/{case_id}/history", response_model=list[HistoryItem],
+            dependencies=[RecordsFullReads])
+def history(
+    case_id: CaseInScope, actor: CurrentActor, svc: ServicesDep, conn: Conn
+) -> list[dict[str, Any]]:
     """The audit trail of the case; identity and card numbers in it masked unless the caller
     holds pii.read (and then the read is recorded)."""
-    view = view_case(svc.engine, case_id, actor, purpose="GET /api/cases/{id}/history",
+    view = view_case(conn, case_id, actor, purpose="GET /api/cases/{id}/history",
                      clock=svc.clock, detail=False, history=True)
     return view.history or []

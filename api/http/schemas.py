@@ -10,16 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jinqiu.api.errors import ErrorBody
 from jinqiu.states import CaseEvent, CaseState
-from jinqiu.workflow.cases.schema import (
-    ArchivedOn,
-    BankCard,
-    EnrollmentYear,
-    ExamScore,
-    HouseholdSize,
-    ProgramYears,
-    StudentIn,
-    WorkerIn,
-)
+from jinqiu.workflow.cases.schema import StudentIn, StudentPatch, WorkerIn, WorkerPatch
 from jinqiu.workflow.validation import MAX_DB_INT as MAX_DB_INT  # one definition, re-exported
 from jinqiu.workflow.validation import DbId as DbId
 
@@ -208,39 +199,6 @@ class CaseCreateIn(Strict):
     unit: str = Field(min_length=1, max_length=64)
     worker: WorkerIn
     student: StudentIn
-
-
-class WorkerPatch(Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=50)
-    phone: str | None = Field(default=None, max_length=30)
-    work_unit: str | None = Field(default=None, max_length=200)
-    address: str | None = Field(default=None, max_length=300)
-    household_size: HouseholdSize | None = None
-    employment_status: str | None = Field(default=None, max_length=50)
-    hardship_cause: str | None = Field(default=None, max_length=500)
-    archive_status: str | None = Field(default=None, pattern=r"^(deep|relative|accident|none)$")
-    archived_on: ArchivedOn | None = None
-    bank_card_number: BankCard | None = None
-
-    @field_validator("name", "archive_status")
-    @classmethod
-    def _required_on_the_form(cls, value: str | None) -> str:
-        # Omit a field to leave it; null would clear what the survey form requires.
-        if value is None:
-            raise ValueError("不能为空")
-        return value
-
-
-class StudentPatch(Strict):
-    # Every field may be cleared with null: none of them is required on the survey form.
-    school: str | None = Field(default=None, max_length=200)
-    major: str | None = Field(default=None, max_length=200)
-    enrollment_year: EnrollmentYear | None = None
-    program_years: ProgramYears | None = None
-    exam_score: ExamScore | None = None
-    admitted_school: str | None = Field(default=None, max_length=200)
-    tier: str | None = Field(default=None, max_length=20)
-    already_aided_by: str | None = Field(default=None, max_length=200)
 
 
 class CasePatch(Strict):

@@ -1,0 +1,60 @@
+"""The phase dashboard and the official statistics tables (JSON and .xlsx)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from jinqiu.api.deps import CampaignInScope, Conn, CurrentActor, QueriedUnit, ServicesDep
+from jinqiu.api.errors import ERROR_RESPONSES
+from jinqiu.api.http.schemas import QueryId
+from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
+from jinqiu.workflow.errors import ValidationFailed
+from jinqiu.workflow.statistics.compute import statistics
+from jinqiu.workflow.statistics.tables import BY_KEY
+from jinqiu.workflow.statistics.xlsx import workbook
+
+router = APIRouter(tags=["dashboard"], responses=ERROR_RESPONSES)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get("/api/dashboard")
+def get_dashboard(
+    campaign: QueryId, actor: CurrentActor, svc: ServicesDep, conn: Conn,
+    unit: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    """Cases per state for the unit's subtree, one row per child unit, funds and deadlines."""
+    # Scoped by the dashboard itself (the pages show the same): a campaign that does not concern
+    # the caller, or a unit outside their subtree, is 404 there.
+    return dashboard(conn, DashboardQuery(campaign, unit), actor, today=svc.clock.now().date())
+
+
+async def known_tables(table: Annotated[list[str] | None, Query()] = None) -> list[str] | None:
+    """?table=: the tables asked for, each one of statistics.tables (checked before anything
+    is looked up)."""
+    for key in table or ():
+        if key not in BY_KEY:
+            raise ValidationFailed(f"未知的统计表 {key}", [
+                {"field": "table", "code": "unknown_table", "message": f"可选：{', '.join(BY_KEY)}"}])
+    return table
+
+
+@router.get(
+    "/api/campaigns/{campaign_id}/statistics",
+    responses={200: {"content": {"application/json": {}, XLSX: {}}}},
+)
+def get_statistics(
+    table: Annotated[list[str] | None, Depends(known_tables)],
+    campaign: CampaignInScope, unit: QueriedUnit, svc: ServicesDep, conn: Conn,
+    format: Annotated[str, Query(pattern="^(json|xlsx)$")] = "json",
+) -> Any:
+    """The statistics tables for the unit's subtree (default: the caller's unit)."""
+    stats = statistics(conn, campaign.id, unit, table)
+    if format == "xlsx":
+        content = workbook(stats, today=svc.clock.now().date())
+        filename = f"statistics-{campaign.id}-{unit.code}.xlsx"
+        return Response(content, media_type=XLSX,
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return stats

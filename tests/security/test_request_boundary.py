@@ -1,0 +1,170 @@
+"""Issue 9, "One unit of work per request": a request is one connection and at most one
+transaction, committed once after the handler succeeded and before the answer leaves; any error
+rolls everything back; the PII access record is written in the transaction of the read it
+records. Failures are injected at the database (its COMMIT, one INSERT), never into the code
+under test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, func, select
+
+from jinqiu.workflow.audit.models import PiiAccess
+from jinqiu.workflow.cases.models import Case
+from tests.api.conftest import World, username
+from tests.factories import new_case, student, worker
+
+case_t = Case.__table__  # type: ignore[attr-defined]
+pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
+
+
+class DiskFull(Exception):
+    """What the injected failure raises (as a full disk or a lost server would)."""
+
+
+@contextmanager
+def listening(engine: Engine, name: str, fn: Callable[..., Any]) -> Iterator[None]:
+    event.listen(engine, name, fn)
+    try:
+        yield
+    finally:
+        event.remove(engine, name, fn)
+
+
+@contextmanager
+def commits_counted(engine: Engine) -> Iterator[list[int]]:
+    seen: list[int] = []
+    with listening(engine, "commit", lambda _conn: seen.append(1)):
+        yield seen
+
+
+def failing_commit(_conn: Any) -> None:
+    raise DiskFull("disk I/O error at COMMIT")
+
+
+def failing_insert_into(table: str) -> Callable[..., None]:
+    def fail(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO " + table.upper()):
+            raise DiskFull(f"disk I/O error writing {table}")
+
+    return fail
+
+
+def count(engine: Engine, table: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def new_case_body(world: World) -> dict[str, Any]:
+    return {
+        "campaign": world.campaign,
+        "unit": "WH-HC-001",
+        "worker": worker(),
+        "student": student(),
+    }
+
+
+def test_a_failed_commit_answers_an_error_and_stores_nothing(world: World) -> None:
+    """The commit happens before the answer is sent: a COMMIT that fails is a 500 in the
+    contract's shape, never a 201 for a case that was not stored."""
+    headers = world.as_(username("clerk", "WH-HC"))
+    before = count(world.engine, case_t)
+    with listening(world.engine, "commit", failing_commit):
+        response = world.client.post("/api/cases", json=new_case_body(world), headers=headers)
+    assert response.status_code == 500, response.text
+    assert response.json()["code"] == "internal_error"
+    assert count(world.engine, case_t) == before
+    # The connection whose commit failed went nowhere near the next request.
+    again = world.client.post("/api/cases", json=new_case_body(world), headers=headers)
+    assert again.status_code == 201, again.text
+    assert count(world.engine, case_t) == before + 1
+
+
+def test_a_new_case_and_the_record_of_its_full_read_are_one_transaction(world: World) -> None:
+    """A manager (pii.read) creates a case and gets it back in full: when recording that read
+    fails, the case is not stored either — a client that retries does not meet its own case as
+    a duplicate application."""
+    headers = world.as_(username("manager", "WH-HC"))
+    before = count(world.engine, case_t)
+    with listening(world.engine, "before_cursor_execute", failing_insert_into("pii_access")):
+        response = world.client.post("/api/cases", json=new_case_body(world), headers=headers)
+    assert response.status_code == 500, response.text
+    assert count(world.engine, case_t) == before
+    retried = world.client.post("/api/cases", json=new_case_body(world), headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["pii_unmasked"] is True
+
+
+def test_a_correction_and_the_record_of_its_full_read_are_one_transaction(world: World) -> None:
+    case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
+    headers = {**world.as_(username("manager", "WH-HC")), "If-Match": 'W/"1"'}
+    with listening(world.engine, "before_cursor_execute", failing_insert_into("pii_access")):
+        response = world.client.patch(
+            f"/api/cases/{case_id}", headers=headers, json={"student": {"school": "青岛大学"}}
+        )
+    assert response.status_code == 500, response.text
+    with world.engine.connect() as conn:
+        assert conn.execute(select(case_t.c.version).where(case_t.c.id == case_id)).scalar() == 1
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "path", "body", "commits"),
+    [
+        ("manager", "POST", "/api/cases", "new", 1),
+        ("clerk", "POST", "/api/cases", "new", 1),
+        ("manager", "PATCH", "/api/cases/{id}", {"student": {"school": "青岛大学"}}, 1),
+        ("manager", "POST", "/api/cases/{id}/events", {"event": "withdraw", "version": 1}, 1),
+        ("manager", "GET", "/api/cases/{id}", None, 1),  # the full read is recorded
+        ("reviewer", "GET", "/api/cases/{id}", None, 0),  # masked: a plain read
+        ("reviewer", "GET", "/api/cases/{id}/history", None, 0),
+        ("reviewer", "GET", "/api/cases", None, 0),
+    ],
+)
+def test_a_request_commits_at_most_once(
+    world: World, role: str, method: str, path: str, body: Any, commits: int
+) -> None:
+    case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
+    headers = {**world.as_(username(role, "WH-HC")), "If-Match": 'W/"1"'}
+    json = new_case_body(world) if body == "new" else body
+    with commits_counted(world.engine) as seen:
+        response = world.client.request(method, path.format(id=case_id), json=json, headers=headers)
+    assert response.status_code < 300, response.text
+    assert len(seen) == commits
+
+
+def test_a_refused_write_leaves_nothing_behind(world: World) -> None:
+    """A report for a unit outside the caller's subtree is refused after the campaign was
+    looked up: the refusal rolls the request back (the tables are as before)."""
+    headers = world.as_(username("manager", "WH-HC-002"))
+    with commits_counted(world.engine) as seen:
+        response = world.client.post(
+            f"/api/campaigns/{world.campaign}/reports",
+            headers=headers,
+            json={"unit": "WH-HC-001", "kind": "statistics"},
+        )
+    assert response.status_code == 422, response.text
+    assert seen == []
+
+
+def test_the_full_read_of_a_case_page_is_recorded_with_the_page(world: World) -> None:
+    """The case page shows a manager the numbers in full: the page and its access record are
+    one transaction, so when the record cannot be written the page is not shown."""
+    case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
+    login = world.client.post(
+        "/login",
+        data={"username": username("manager", "WH-HC"), "password": "correct-horse-42"},
+        follow_redirects=False,
+    )
+    assert login.status_code == 303, login.text
+    before = count(world.engine, pii_t)
+    with listening(world.engine, "before_cursor_execute", failing_insert_into("pii_access")):
+        refused = world.client.get(f"/cases/{case_id}")
+    assert refused.status_code == 500
+    assert count(world.engine, pii_t) == before
+    shown = world.client.get(f"/cases/{case_id}")
+    assert shown.status_code == 200
+    assert count(world.engine, pii_t) == before + 1
