@@ -25,11 +25,11 @@ BENCH_ARGS  ?=
 
 help:
 	@echo "make demo          run the Weihai 2024 demo (.venv/bin/jinqiu demo) on a fresh SQLite file"
-	@echo "make test          lint + type check + the whole pytest suite (what CI runs)"
+	@echo "make test          lint + format check + type check + the whole pytest suite (what CI runs)"
 	@echo "make lint          ruff check ."
 	@echo "make typecheck     mypy (strict on states, workflow, notifications, api)"
 	@echo "make pytest        the pytest suite only (PYTEST_ARGS=... to pass options)"
-	@echo "make format-check  ruff format --check . (not part of 'make test')"
+	@echo "make format-check  ruff format --check . (part of 'make test')"
 	@echo "make bench         python -m bench NAME for NAME in BENCHES ($(BENCHES)), each on SQLite"
 	@echo "                   then on PostgreSQL ($(PG_URL))"
 	@echo "make install       create .venv and install the project, if not up to date; as root"
@@ -100,6 +100,7 @@ pytest: $(STAMP)
 test: $(STAMP)
 	@lint=0; types=0; tests=0; \
 	echo "== ruff check ."; $(BIN)/ruff check . || lint=$$?; \
+	echo "== ruff format --check ."; $(BIN)/ruff format --check . || lint=$$?; \
 	echo "== mypy"; $(BIN)/mypy || types=$$?; \
 	echo "== pytest $(PYTEST_ARGS)"; $(BIN)/python -m pytest $(PYTEST_ARGS) || tests=$$?; \
 	say() { if [ "$$2" -eq 0 ]; then echo "  $$1: ok"; else echo "  $$1: FAILED (exit $$2)"; fi; }; \

@@ -39,8 +39,18 @@ from jinqiu.workflow.tick import tick
 
 log = logging.getLogger("jinqiu.scheduler")
 # The faces' routers: the pages, then the JSON API by subject.
-ROUTERS = (pages.router, auth.router, units.router, users.router, campaigns.router, cases.router,
-           notices.router, reports.router, statistics.router, audit.router)
+ROUTERS = (
+    pages.router,
+    auth.router,
+    units.router,
+    users.router,
+    campaigns.router,
+    cases.router,
+    notices.router,
+    reports.router,
+    statistics.router,
+    audit.router,
+)
 
 DESCRIPTION = """金秋助学 workflow service. Every error body is `{"code", "message", "details"}`:
 `code` is stable snake_case for programs, `message` is Chinese for people, `details` names the
@@ -69,8 +79,14 @@ def create_app(
             scheduler.shutdown(wait=False)
 
     # /docs is served below from the package's own files; /redoc would need a CDN, so it is off.
-    app = FastAPI(title="Jinqiu 金秋助学", version="0.1.0", description=DESCRIPTION,
-                  lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Jinqiu 金秋助学",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.services = services
     errors.install(app, pages.error_page)
     app.add_middleware(RejectNul)
@@ -85,7 +101,9 @@ def create_app(
     def docs(request: Request) -> Response:
         return pages.templates.TemplateResponse(request, "docs.html", {"title": app.title})
 
-    app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
+    app.mount(
+        "/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static"
+    )
 
     @app.exception_handler(LoginRequired)
     async def login_required(_request: Request, exc: LoginRequired) -> Response:
@@ -111,15 +129,25 @@ def start_scheduler(services: Services) -> BackgroundScheduler:
     def run() -> None:
         try:
             report = tick(services.engine, services.clock, services.settings)
-            log.info("sweep: %d reminders, %d publicity ended, %d sent, %d failures",
-                     len(report.sweep.reminders), len(report.sweep.publicity.ended),
-                     report.delivery.sent, len(report.sweep.failures))
+            log.info(
+                "sweep: %d reminders, %d publicity ended, %d sent, %d failures",
+                len(report.sweep.reminders),
+                len(report.sweep.publicity.ended),
+                report.delivery.sent,
+                len(report.sweep.failures),
+            )
         except Exception:  # one failed sweep must not stop the next
             log.exception("sweep failed")
 
     scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
-    scheduler.add_job(run, "interval", seconds=services.settings.sweep_interval_seconds,
-                      next_run_time=services.clock.now(), max_instances=1, coalesce=True,
-                      id="sweep")
+    scheduler.add_job(
+        run,
+        "interval",
+        seconds=services.settings.sweep_interval_seconds,
+        next_run_time=services.clock.now(),
+        max_instances=1,
+        coalesce=True,
+        id="sweep",
+    )
     scheduler.start()
     return scheduler

@@ -79,11 +79,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def error_response(status: int, code: str, message: str, details: Any = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     # Whatever echoed the input, no full identity or card number leaves in an error.
-    return JSONResponse({"code": code, "message": masked_text(message), "details": masked_data(details)},
-                        status_code=status, headers=headers)
+    return JSONResponse(
+        {"code": code, "message": masked_text(message), "details": masked_data(details)},
+        status_code=status,
+        headers=headers,
+    )
 
 
 def wants_html(request: Request) -> bool:

@@ -58,13 +58,22 @@ async def _refuse(send: Send, where: str) -> None:
         "details": [{"field": where, "code": "nul_character", "message": "不能包含空字符"}],
     }
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    await send({"type": "http.response.start", "status": 422,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 422,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
-MAX_BODY_BYTES = 1024 * 1024  # JSON bodies and forms: the largest real one (a 500-case bulk) is ~40 KB
+MAX_BODY_BYTES = (
+    1024 * 1024
+)  # JSON bodies and forms: the largest real one (a 500-case bulk) is ~40 KB
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # multipart/form-data: room for scanned documents
 
 
@@ -74,8 +83,12 @@ class LimitBody:
     (chunked bodies); the rest is never read. 413 in the contract's shape, connection closed.
     The accepted body is buffered (at most the limit) and replayed to the application."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES,
-                 max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int = MAX_BODY_BYTES,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_upload_bytes = max_upload_bytes
@@ -125,10 +138,17 @@ async def _too_large(send: Send, limit: int) -> None:
         "details": {"max_bytes": limit},
     }
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})  # the unread rest of the body is dropped
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )  # the unread rest of the body is dropped
     await send({"type": "http.response.body", "body": body})
 
 
@@ -163,8 +183,11 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", [])
-                           if h[0].lower() not in {name for name, _ in _SECURITY_HEADERS}]
+                headers = [
+                    h
+                    for h in message.get("headers", [])
+                    if h[0].lower() not in {name for name, _ in _SECURITY_HEADERS}
+                ]
                 headers += _SECURITY_HEADERS
                 if not static and not any(h[0].lower() == b"cache-control" for h in headers):
                     headers.append((b"cache-control", b"no-store"))

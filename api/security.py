@@ -169,7 +169,10 @@ def session_token(
     """A token for the pages' cookie, carrying the CSRF secret its forms must echo back."""
     csrf = secrets.token_urlsafe(24)
     claims: dict[str, Any] = {
-        "sub": username, "iat": int(now.timestamp()), "typ": "session", "csrf": csrf,
+        "sub": username,
+        "iat": int(now.timestamp()),
+        "typ": "session",
+        "csrf": csrf,
         "exp": int((now + dt.timedelta(minutes=settings.token_minutes)).timestamp()),
         "gen": generation,
     }
@@ -186,13 +189,19 @@ def _generation(claims: dict[str, Any]) -> int:
 def read_session(settings: Settings, token: str, now: dt.datetime) -> tuple[Bearer, str]:
     """(who, csrf secret) of a valid session cookie; Unauthorized otherwise."""
     try:
-        claims = jwt.decode(token, signing_key(settings), algorithms=[ALGORITHM],
-                            options={"require": ["sub", "exp", "csrf", "gen"],
-                                     "verify_exp": False})
+        claims = jwt.decode(
+            token,
+            signing_key(settings),
+            algorithms=[ALGORITHM],
+            options={"require": ["sub", "exp", "csrf", "gen"], "verify_exp": False},
+        )
     except jwt.PyJWTError as exc:
         raise Unauthorized("登录已失效") from exc
-    if claims.get("typ") != "session" or not isinstance(claims["exp"], int) \
-            or claims["exp"] <= int(now.timestamp()):
+    if (
+        claims.get("typ") != "session"
+        or not isinstance(claims["exp"], int)
+        or claims["exp"] <= int(now.timestamp())
+    ):
         raise Unauthorized("登录已过期，请重新登录")
     if not isinstance(claims["sub"], str) or not isinstance(claims["csrf"], str):
         raise Unauthorized("登录已失效")
@@ -203,7 +212,9 @@ def read_token(settings: Settings, token: str, now: dt.datetime) -> Bearer:
     """Who a valid token names; Unauthorized for a bad signature, expiry or shape."""
     try:
         claims = jwt.decode(
-            token, signing_key(settings), algorithms=[ALGORITHM],
+            token,
+            signing_key(settings),
+            algorithms=[ALGORITHM],
             options={"require": ["sub", "exp", "iat", "gen"], "verify_exp": False},
         )
     except jwt.PyJWTError as exc:
@@ -332,8 +343,9 @@ def sign_in(
     with engine.connect() as conn:
         check_throttle(conn, keys, now)
         row = conn.execute(
-            select(user_t.c.password_hash, user_t.c.is_active, user_t.c.token_generation)
-            .where(user_t.c.username == username)
+            select(user_t.c.password_hash, user_t.c.is_active, user_t.c.token_generation).where(
+                user_t.c.username == username
+            )
         ).first()
     # Unknown users cost one Argon2 verification too: timing must not tell which names exist.
     known_hash = row.password_hash if row is not None else DUMMY_HASH

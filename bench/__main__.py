@@ -22,8 +22,10 @@ BENCHMARKS = {
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help"} or argv[0] not in BENCHMARKS:
         names = ", ".join(sorted(BENCHMARKS))
-        print(f"usage: python -m bench NAME [options]   (NAME: {names}; NAME --help for options)",
-              file=sys.stderr)
+        print(
+            f"usage: python -m bench NAME [options]   (NAME: {names}; NAME --help for options)",
+            file=sys.stderr,
+        )
         return 0 if argv and argv[0] in {"-h", "--help"} else 2
     module = importlib.import_module(BENCHMARKS[argv[0]])
     emit(module.main(argv[1:]))

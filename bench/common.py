@@ -93,8 +93,10 @@ def db_kind(url: str) -> DbKind:
 
 def libpq_url(url: str) -> str:
     """The URL psycopg itself takes: `postgresql://…` without SQLAlchemy's `+psycopg`."""
-    return make_url(normalise_url(url)).set(drivername="postgresql").render_as_string(
-        hide_password=False
+    return (
+        make_url(normalise_url(url))
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
     )
 
 
@@ -158,8 +160,10 @@ def _sqlite(url: str | None, name: str) -> Iterator[BenchDatabase]:
 
 @contextmanager
 def _postgres(url: str, name: str) -> Iterator[BenchDatabase]:
-    with pg_temp_schema(url, f"jq_bench_{name}") as schema, \
-            pg_temp_schema(url, f"jq_bench_{name}_raw") as scratch:
+    with (
+        pg_temp_schema(url, f"jq_bench_{name}") as schema,
+        pg_temp_schema(url, f"jq_bench_{name}_raw") as scratch,
+    ):
         engine = make_engine(url, pool_size=5, connect_args={"options": f"-csearch_path={schema}"})
         try:
             upgrade(engine)

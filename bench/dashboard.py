@@ -60,9 +60,17 @@ TARGET_MS = 300.0
 TODAY = dt.date(2024, 8, 14)  # archive checks and publicity under way; the survey is over
 SURVEY_START = dt.datetime(2024, 7, 16, 9, 0)
 # 20 slots: the share of each state in mid-August.
-_SHARE = {CaseState.SURVEY: 1, CaseState.ARCHIVE_CHECK: 3, CaseState.PUBLICITY: 2,
-          CaseState.APPROVAL: 5, CaseState.DISBURSEMENT: 2, CaseState.FOLLOW_UP: 2,
-          CaseState.CLOSED: 3, CaseState.REJECTED: 1, CaseState.WITHDRAWN: 1}
+_SHARE = {
+    CaseState.SURVEY: 1,
+    CaseState.ARCHIVE_CHECK: 3,
+    CaseState.PUBLICITY: 2,
+    CaseState.APPROVAL: 5,
+    CaseState.DISBURSEMENT: 2,
+    CaseState.FOLLOW_UP: 2,
+    CaseState.CLOSED: 3,
+    CaseState.REJECTED: 1,
+    CaseState.WITHDRAWN: 1,
+}
 FUNNEL = [state.value for state, n in _SHARE.items() for _ in range(n)]
 
 
@@ -70,20 +78,33 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench dashboard", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument("--db", default=default_db_url(),
-                        help="sqlite:///new-file.db or postgresql://user@host:port/db (a fresh "
-                             "schema is made and dropped); default: JINQIU_DATABASE_URL if set, "
-                             "else a fresh temporary SQLite file")
+    parser.add_argument(
+        "--db",
+        default=default_db_url(),
+        help="sqlite:///new-file.db or postgresql://user@host:port/db (a fresh "
+        "schema is made and dropped); default: JINQIU_DATABASE_URL if set, "
+        "else a fresh temporary SQLite file",
+    )
     parser.add_argument("--units", type=int, default=100_000, help="units in the tree")
     parser.add_argument("--cases", type=int, default=1_000_000, help="cases in the campaign")
-    parser.add_argument("--calls", type=int, default=50,
-                        help="dashboard calls per unit (p50/p99 over them)")
-    parser.add_argument("--baseline-calls", type=int, default=10,
-                        help="calls of each GROUP BY baseline (each scans the cases)")
-    parser.add_argument("--no-check", action="store_true",
-                        help="skip the recount of every counter after loading")
-    parser.add_argument("--profile", metavar="FILE", default=None,
-                        help="cProfile extra, uncounted dashboard calls into FILE (pstats)")
+    parser.add_argument(
+        "--calls", type=int, default=50, help="dashboard calls per unit (p50/p99 over them)"
+    )
+    parser.add_argument(
+        "--baseline-calls",
+        type=int,
+        default=10,
+        help="calls of each GROUP BY baseline (each scans the cases)",
+    )
+    parser.add_argument(
+        "--no-check", action="store_true", help="skip the recount of every counter after loading"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        default=None,
+        help="cProfile extra, uncounted dashboard calls into FILE (pstats)",
+    )
     return parser.parse_args(argv)
 
 
@@ -105,8 +126,9 @@ def assignments(tree: ProvinceTree, cases: int) -> list[tuple[UnitRow, str]]:
     return out
 
 
-def ledger_rows(tree: ProvinceTree, campaign_id: int, deadlines: dict[str, int]
-                ) -> list[tuple[Any, ...]]:
+def ledger_rows(
+    tree: ProvinceTree, campaign_id: int, deadlines: dict[str, int]
+) -> list[tuple[Any, ...]]:
     """T-3, T-1 and T-0 reminders of the survey deadline to every 10th grassroots union, and
     overdue notices with escalations for every 10th district."""
     rows: list[tuple[Any, ...]] = []
@@ -114,8 +136,9 @@ def ledger_rows(tree: ProvinceTree, campaign_id: int, deadlines: dict[str, int]
     for i, unit in enumerate(tree.grassroots[::PENDING_EVERY]):
         for occurrence, day in ((3, 26), (1, 30), (0, 31)):
             at = sql_time(dt.datetime(2024, 7, day, 0, 5))
-            rows.append((campaign_id, survey, unit.id, "before", occurrence, unit.id,
-                         1 + i % 3, at))
+            rows.append(
+                (campaign_id, survey, unit.id, "before", occurrence, unit.id, 1 + i % 3, at)
+            )
     archive = deadlines["archive_review"]
     for district in tree.districts[::PENDING_EVERY]:
         for step in (1, 2, 3):
@@ -123,8 +146,18 @@ def ledger_rows(tree: ProvinceTree, campaign_id: int, deadlines: dict[str, int]
             rows.append((campaign_id, archive, district.id, "overdue", step, district.id, 4, at))
             if step >= 2:
                 assert district.parent_id is not None
-                rows.append((campaign_id, archive, district.id, "escalation", step,
-                             district.parent_id, 4, at))
+                rows.append(
+                    (
+                        campaign_id,
+                        archive,
+                        district.id,
+                        "escalation",
+                        step,
+                        district.parent_id,
+                        4,
+                        at,
+                    )
+                )
     return rows
 
 
@@ -136,26 +169,36 @@ def build(db: BenchDatabase, units: int, cases: int) -> tuple[ProvinceTree, int,
         _, load["units_s"] = timed(lambda: load_tree(loader, tree))
         say_load(f"{len(tree):,} units", load["units_s"], len(tree))
         (campaign_id, deadlines), load["campaign_s"] = timed(
-            lambda: load_province_campaign(db.engine, clock))
+            lambda: load_province_campaign(db.engine, clock)
+        )
         households = Households(campaign_id=campaign_id, created=clock.now())
         loaded, load["cases_s"] = timed(
-            lambda: load_cases(loader, households, assignments(tree, cases)))
-        say_load(f"{loaded.count:,} cases with their workers and students", load["cases_s"],
-                 loaded.count * 3)
+            lambda: load_cases(loader, households, assignments(tree, cases))
+        )
+        say_load(
+            f"{loaded.count:,} cases with their workers and students",
+            load["cases_s"],
+            loaded.count * 3,
+        )
         started = time.perf_counter()
         counters = counter_rows(tree, campaign_id, loaded.by_unit_state)
         loader.copy("case_count", COUNTER_COLUMNS, counters)
         load["counters_s"] = time.perf_counter() - started
-        say_load(f"{len(counters):,} counters (computed from the cases)", load["counters_s"],
-                 len(counters))
+        say_load(
+            f"{len(counters):,} counters (computed from the cases)",
+            load["counters_s"],
+            len(counters),
+        )
         started = time.perf_counter()
         load_reports(loader, tree, campaign_id, when=dt.datetime(2024, 7, 30, 10, 0))
         ledger = ledger_rows(tree, campaign_id, deadlines)
         loader.copy("reminder_ledger", LEDGER_COLUMNS, ledger)
         load["reports_ledger_s"] = time.perf_counter() - started
         _, load["finish_s"] = timed(loader.finish)
-        say(f"  loaded reports and {len(ledger):,} ledger rows; sequences and statistics in "
-            f"{load['finish_s']:.1f} s")
+        say(
+            f"  loaded reports and {len(ledger):,} ledger rows; sequences and statistics in "
+            f"{load['finish_s']:.1f} s"
+        )
     return tree, campaign_id, load
 
 
@@ -196,9 +239,11 @@ def children_groupby(conn: Connection, campaign_id: int, unit: UnitRow) -> int:
     else:
         child = f"substr(u.path, {start}, instr(substr(u.path, {start}), '/') - 1)"
     rows = conn.execute(
-        text(f"SELECT {child} AS child, c.state, count(*) FROM aid_case c "
-             "JOIN unit u ON u.id = c.unit_id WHERE c.campaign_id = :c "
-             "AND u.path >= :lo AND u.path < :hi GROUP BY 1, 2"),
+        text(
+            f"SELECT {child} AS child, c.state, count(*) FROM aid_case c "
+            "JOIN unit u ON u.id = c.unit_id WHERE c.campaign_id = :c "
+            "AND u.path >= :lo AND u.path < :hi GROUP BY 1, 2"
+        ),
         {"c": campaign_id, **_subtree(unit)},
     ).all()
     return sum(int(n) for _c, _s, n in rows)
@@ -206,8 +251,10 @@ def children_groupby(conn: Connection, campaign_id: int, unit: UnitRow) -> int:
 
 def subtree_groupby(conn: Connection, campaign_id: int, unit: UnitRow) -> int:
     rows = conn.execute(
-        text("SELECT c.state, count(*) FROM aid_case c JOIN unit u ON u.id = c.unit_id "
-             "WHERE c.campaign_id = :c AND u.path >= :lo AND u.path < :hi GROUP BY c.state"),
+        text(
+            "SELECT c.state, count(*) FROM aid_case c JOIN unit u ON u.id = c.unit_id "
+            "WHERE c.campaign_id = :c AND u.path >= :lo AND u.path < :hi GROUP BY c.state"
+        ),
         {"c": campaign_id, **_subtree(unit)},
     ).all()
     return sum(int(n) for _s, n in rows)
@@ -218,9 +265,11 @@ def subtree_groupby(conn: Connection, campaign_id: int, unit: UnitRow) -> int:
 
 def stats_ms(ns: list[int]) -> dict[str, float]:
     values = sorted(ns)
-    return {"p50_ms": round(percentile(values, 50) / 1e6, 2),
-            "p99_ms": round(percentile(values, 99) / 1e6, 2),
-            "calls": len(values)}
+    return {
+        "p50_ms": round(percentile(values, 50) / 1e6, 2),
+        "p99_ms": round(percentile(values, 99) / 1e6, 2),
+        "calls": len(values),
+    }
 
 
 def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
@@ -231,8 +280,13 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
     city = tree.cities[len(tree.cities) // 2]
     district = tree.districts[len(tree.districts) // 2]
     targets = {"root": province, "city": city, "district": district}
-    actor = Actor(f"manager.{province.code.lower()}", province.code, province.path,
-                  province.level, ("manager",))
+    actor = Actor(
+        f"manager.{province.code.lower()}",
+        province.code,
+        province.path,
+        province.level,
+        ("manager",),
+    )
 
     def call(unit: UnitRow) -> dict[str, Any]:
         with db.engine.connect() as conn:
@@ -245,9 +299,11 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
             expected = subtree_groupby(conn, campaign_id, unit)
             if board["total"] != expected:
                 raise SystemExit(f"{name} dashboard shows {board['total']} cases, not {expected}")
-        say(f"  dashboards agree with the cases: {args.cases:,} in the province, "
+        say(
+            f"  dashboards agree with the cases: {args.cases:,} in the province, "
             f"{call(city)['total']:,} in {city.code}, {call(district)['total']:,} in "
-            f"{district.code} ({len(call(district)['units'])} child units)")
+            f"{district.code} ({len(call(district)['units'])} child units)"
+        )
 
     baselines: dict[str, tuple[Callable[[Connection, int, UnitRow], int], UnitRow]] = {
         "campaign_groupby": (campaign_groupby, province),
@@ -283,12 +339,16 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
         profiler.dump_stats(args.profile)
         say(f"  profile of 15 extra, uncounted dashboard calls written to {args.profile}")
 
-    dashboards = {name: {**stats_ms(ns), "cpu_ms": round(board_cpu[name] / len(ns) / 1e6, 2)}
-                  for name, ns in board_ns.items()}
+    dashboards = {
+        name: {**stats_ms(ns), "cpu_ms": round(board_cpu[name] / len(ns) / 1e6, 2)}
+        for name, ns in board_ns.items()
+    }
     groupbys = {name: stats_ms(ns) for name, ns in base_ns.items()}
     for name, figures in dashboards.items():
-        say(f"  dashboard {name:8} p50 {figures['p50_ms']:8.2f} ms  p99 {figures['p99_ms']:8.2f} "
-            f"ms  ({figures['cpu_ms']:.2f} ms CPU here)")
+        say(
+            f"  dashboard {name:8} p50 {figures['p50_ms']:8.2f} ms  p99 {figures['p99_ms']:8.2f} "
+            f"ms  ({figures['cpu_ms']:.2f} ms CPU here)"
+        )
     for name, figures in groupbys.items():
         say(f"  {name:24} p50 {figures['p50_ms']:8.2f} ms  p99 {figures['p99_ms']:8.2f} ms")
     root_p50 = dashboards["root"]["p50_ms"]
@@ -304,12 +364,14 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
         "ratios": {
             "root_vs_campaign_groupby": round(root_p50 / groupbys["campaign_groupby"]["p50_ms"], 4),
             "root_vs_children_groupby": round(
-                root_p50 / groupbys["root_children_groupby"]["p50_ms"], 4),
+                root_p50 / groupbys["root_children_groupby"]["p50_ms"], 4
+            ),
             "city_vs_subtree_groupby": round(
-                dashboards["city"]["p50_ms"] / groupbys["city_subtree_groupby"]["p50_ms"], 4),
+                dashboards["city"]["p50_ms"] / groupbys["city_subtree_groupby"]["p50_ms"], 4
+            ),
             "district_vs_subtree_groupby": round(
-                dashboards["district"]["p50_ms"] / groupbys["district_subtree_groupby"]["p50_ms"],
-                4),
+                dashboards["district"]["p50_ms"] / groupbys["district_subtree_groupby"]["p50_ms"], 4
+            ),
         },
         "target_ms": TARGET_MS,
         "within_target": worst_p99 <= TARGET_MS,

@@ -80,21 +80,33 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench http", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument("--db", default=default_db_url(),
-                        help="sqlite:///new-file.db or postgresql://user@host:port/db (a fresh "
-                             "schema is made and dropped); default: JINQIU_DATABASE_URL if set, "
-                             "else a fresh temporary SQLite file")
-    parser.add_argument("--cases", type=int, default=2000,
-                        help="cases; each gets 2 events (submit, verify)")
+    parser.add_argument(
+        "--db",
+        default=default_db_url(),
+        help="sqlite:///new-file.db or postgresql://user@host:port/db (a fresh "
+        "schema is made and dropped); default: JINQIU_DATABASE_URL if set, "
+        "else a fresh temporary SQLite file",
+    )
+    parser.add_argument(
+        "--cases", type=int, default=2000, help="cases; each gets 2 events (submit, verify)"
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     parser.add_argument("--workers", type=int, default=2, help="jinqiu serve --workers")
-    parser.add_argument("--health", type=int, default=None,
-                        help="requests per health phase (default: --cases)")
-    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
-                        help="raw: a minimal asyncio HTTP/1.1 client (default, light on CPU); "
-                             "httpx: httpx.AsyncClient")
-    parser.add_argument("--as-shipped-only", action="store_true",
-                        help="skip the second server, whose listening socket has TCP_NODELAY")
+    parser.add_argument(
+        "--health", type=int, default=None, help="requests per health phase (default: --cases)"
+    )
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="raw: a minimal asyncio HTTP/1.1 client (default, light on CPU); "
+        "httpx: httpx.AsyncClient",
+    )
+    parser.add_argument(
+        "--as-shipped-only",
+        action="store_true",
+        help="skip the second server, whose listening socket has TCP_NODELAY",
+    )
     return parser.parse_args(argv)
 
 
@@ -128,17 +140,31 @@ def campaign_spec(today: dt.date) -> CampaignFile:
 
     survey_start, survey_end = today - 15 * day, today + 15 * day
     raw.update(
-        name=f"{today.year}年度金秋助学活动（压测）", year=today.year, deadlines=[],
+        name=f"{today.year}年度金秋助学活动（压测）",
+        year=today.year,
+        deadlines=[],
         phases=[
-            {"key": "mobilise", "name": "宣传发动，调查摸底", "starts": within(survey_start),
-             "ends": within(survey_end), "cases_leave": [S.SURVEY.value]},
-            {"key": "check", "name": "审核档案，信息核查",
-             "starts": within(survey_start), "ends": within(survey_end + 20 * day),
-             "cases_leave": [S.ARCHIVE_CHECK.value]},
-            {"key": "award", "name": "确定对象，发助学金",
-             "starts": within(survey_end + 21 * day),
-             "ends": within(survey_end + 30 * day),
-             "cases_leave": [S.PUBLICITY.value, S.APPROVAL.value, S.DISBURSEMENT.value]},
+            {
+                "key": "mobilise",
+                "name": "宣传发动，调查摸底",
+                "starts": within(survey_start),
+                "ends": within(survey_end),
+                "cases_leave": [S.SURVEY.value],
+            },
+            {
+                "key": "check",
+                "name": "审核档案，信息核查",
+                "starts": within(survey_start),
+                "ends": within(survey_end + 20 * day),
+                "cases_leave": [S.ARCHIVE_CHECK.value],
+            },
+            {
+                "key": "award",
+                "name": "确定对象，发助学金",
+                "starts": within(survey_end + 21 * day),
+                "ends": within(survey_end + 30 * day),
+                "cases_leave": [S.PUBLICITY.value, S.APPROVAL.value, S.DISBURSEMENT.value],
+            },
         ],
     )
     for fund in raw["funds"]:
@@ -154,17 +180,29 @@ def family(n: int, today: dt.date, workers: IdNumbers, students: IdNumbers) -> d
     s_number, _s_born, s_gender = students(n)
     return {
         "worker": {
-            "name": "王建国", "id_number": w_number, "phone": "13806301234",
-            "work_unit": "威海市某纺织有限公司", "household_size": 4,
-            "monthly_income_per_capita": "850", "hardship_cause": "配偶患重病，长期医治",
-            "archive_status": "deep", "archived_on": (today - dt.timedelta(days=60)).isoformat(),
+            "name": "王建国",
+            "id_number": w_number,
+            "phone": "13806301234",
+            "work_unit": "威海市某纺织有限公司",
+            "household_size": 4,
+            "monthly_income_per_capita": "850",
+            "hardship_cause": "配偶患重病，长期医治",
+            "archive_status": "deep",
+            "archived_on": (today - dt.timedelta(days=60)).isoformat(),
             "categories": [],
         },
         "student": {
-            "name": "王小明", "id_number": s_number, "relation": "子" if s_gender == "male" else "女",
-            "education_level": "undergraduate", "tier": "first", "school": "山东大学（威海）",
-            "major": "机械工程", "enrollment_year": today.year, "program_years": 4,
-            "exam_score": 612, "admitted_school": "山东大学（威海）",
+            "name": "王小明",
+            "id_number": s_number,
+            "relation": "子" if s_gender == "male" else "女",
+            "education_level": "undergraduate",
+            "tier": "first",
+            "school": "山东大学（威海）",
+            "major": "机械工程",
+            "enrollment_year": today.year,
+            "program_years": 4,
+            "exam_score": 612,
+            "admitted_school": "山东大学（威海）",
         },
     }
 
@@ -178,12 +216,18 @@ def build(engine: Engine, cases: int) -> World:
         users = []
         for code in tree.grassroots:
             users.append(f"clerk.{code.lower()}")
-            create_user(conn, UserCreate(username=users[-1], password=PASSWORD, unit=code,
-                                         roles=[Role.CLERK]), clock)
+            create_user(
+                conn,
+                UserCreate(username=users[-1], password=PASSWORD, unit=code, roles=[Role.CLERK]),
+                clock,
+            )
         for code in tree.districts:
             users.append(f"reviewer.{code.lower()}")
-            create_user(conn, UserCreate(username=users[-1], password=PASSWORD, unit=code,
-                                         roles=[Role.REVIEWER]), clock)
+            create_user(
+                conn,
+                UserCreate(username=users[-1], password=PASSWORD, unit=code, roles=[Role.REVIEWER]),
+                clock,
+            )
     with engine.connect() as conn:
         paths = {r.code: r.path for r in conn.execute(select(unit_t.c.code, unit_t.c.path))}
     workers = IdNumbers("371002", dt.date(1975, 1, 1), 3000)
@@ -193,11 +237,14 @@ def build(engine: Engine, cases: int) -> World:
         with transaction(engine) as conn:
             for n in range(start, min(cases, start + 200)):
                 code = tree.grassroots[n % len(tree.grassroots)]
-                clerk = Actor(f"clerk.{code.lower()}", code, paths[code], "grassroots",
-                              ("clerk",))
+                clerk = Actor(f"clerk.{code.lower()}", code, paths[code], "grassroots", ("clerk",))
                 spec = CaseCreate.model_validate(
-                    {"campaign": campaign_id, "unit": code,
-                     **family(n + 1, today, workers, students)})
+                    {
+                        "campaign": campaign_id,
+                        "unit": code,
+                        **family(n + 1, today, workers, students),
+                    }
+                )
                 case_id = create_case(conn, spec, actor=clerk, clock=clock)
                 made.append((case_id, code, code.rsplit("-", 1)[0]))
     return World(campaign_id, made, users)
@@ -210,9 +257,11 @@ def server_url(db: BenchDatabase) -> str:
     if db.kind == "sqlite":
         return f"sqlite:///{db.engine.url.database}"
     assert db.pg_url is not None
-    return (make_url(db.pg_url)
-            .update_query_dict({"options": f"-csearch_path={pg_schema(db.engine)}"})
-            .render_as_string(hide_password=False))
+    return (
+        make_url(db.pg_url)
+        .update_query_dict({"options": f"-csearch_path={pg_schema(db.engine)}"})
+        .render_as_string(hide_password=False)
+    )
 
 
 def server_cpu_s(server: Server) -> float:
@@ -257,8 +306,7 @@ main()
 def start_server(url: str, workers: int, log: Path, *, nodelay: bool = False) -> Server:
     """`jinqiu serve --workers N` through the shared harness (jinqiu.demo.server), healthy; with
     `nodelay`, the same command through NODELAY_LAUNCHER."""
-    env = {**os.environ, "JINQIU_DATABASE_URL": url, "JINQIU_SECRET_KEY": SECRET,
-           "PYTHONUTF8": "1"}
+    env = {**os.environ, "JINQIU_DATABASE_URL": url, "JINQIU_SECRET_KEY": SECRET, "PYTHONUTF8": "1"}
     env.pop("PGOPTIONS", None)
     command = [sys.executable, "-c", NODELAY_LAUNCHER] if nodelay else None
     server = start_server_process(env, log, workers=workers, command=command, cwd=ROOT)
@@ -289,11 +337,16 @@ class Phase:
         return percentile(sorted(self.ns), pct) / 1e6
 
     def figures(self) -> dict[str, Any]:
-        return {"requests": len(self.ns), "per_s": round(self.per_s, 1),
-                "p50_ms": round(self.ms(50), 2), "p99_ms": round(self.ms(99), 2),
-                "client_cpu_share": round(self.cpu_s / self.wall_s, 2) if self.wall_s else 0.0,
-                "server_cpu_ms_each": round(self.server_cpu_s / len(self.ns) * 1e3, 3)
-                if self.ns else 0.0}
+        return {
+            "requests": len(self.ns),
+            "per_s": round(self.per_s, 1),
+            "p50_ms": round(self.ms(50), 2),
+            "p99_ms": round(self.ms(99), 2),
+            "client_cpu_share": round(self.cpu_s / self.wall_s, 2) if self.wall_s else 0.0,
+            "server_cpu_ms_each": round(self.server_cpu_s / len(self.ns) * 1e3, 3)
+            if self.ns
+            else 0.0,
+        }
 
 
 Request = tuple[str, str, dict[str, Any] | None, str | None]  # method, path, json, token
@@ -309,8 +362,9 @@ class RawHttp:
         self.host, self.port = host, port
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
-    async def request(self, method: str, path: str, body: dict[str, Any] | None,
-                      token: str | None) -> tuple[int, bytes]:
+    async def request(
+        self, method: str, path: str, body: dict[str, Any] | None, token: str | None
+    ) -> tuple[int, bytes]:
         if self._streams is None:
             self._streams = await asyncio.open_connection(self.host, self.port)
         reader, writer = self._streams
@@ -323,8 +377,10 @@ class RawHttp:
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
         status_line, _, header_block = (await reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
         status = int(status_line.split(b" ", 2)[1])
-        headers = {k.strip().lower(): v.strip() for k, _, v in
-                   (line.partition(b":") for line in header_block.split(b"\r\n") if line)}
+        headers = {
+            k.strip().lower(): v.strip()
+            for k, _, v in (line.partition(b":") for line in header_block.split(b"\r\n") if line)
+        }
         if b"content-length" in headers:
             content = await reader.readexactly(int(headers[b"content-length"]))
         elif headers.get(b"transfer-encoding") == b"chunked":
@@ -368,8 +424,15 @@ async def _fire(send: list[Any], requests: list[Request], phase: Phase) -> None:
     await asyncio.gather(*(worker(call) for call in send))
 
 
-def fire(base_url: str, name: str, requests: list[Request], concurrency: int, *,
-         client: str = "raw", server: Server | None = None) -> Phase:
+def fire(
+    base_url: str,
+    name: str,
+    requests: list[Request],
+    concurrency: int,
+    *,
+    client: str = "raw",
+    server: Server | None = None,
+) -> Phase:
     phase = Phase(name)
     host, port = base_url.removeprefix("http://").split(":")
 
@@ -378,8 +441,9 @@ def fire(base_url: str, name: str, requests: list[Request], concurrency: int, *,
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=120) as httpx_client:
 
-            async def via_httpx(method: str, path: str, body: dict[str, Any] | None,
-                                token: str | None) -> tuple[int, bytes]:
+            async def via_httpx(
+                method: str, path: str, body: dict[str, Any] | None, token: str | None
+            ) -> tuple[int, bytes]:
                 headers = {"Authorization": f"Bearer {token}"} if token else None
                 response = await httpx_client.request(method, path, json=body, headers=headers)
                 return response.status_code, response.content
@@ -398,14 +462,18 @@ def fire(base_url: str, name: str, requests: list[Request], concurrency: int, *,
             await r.close()
 
     asyncio.run(go())
-    server_ms = (f", server {phase.server_cpu_s / len(phase.ns) * 1e3:.2f} ms CPU each"
-                 if server is not None else "")
-    say(f"  {name:8} {len(phase.ns):6,} requests {phase.per_s:8,.0f}/s  p50 {phase.ms(50):7.2f} ms"
+    server_ms = (
+        f", server {phase.server_cpu_s / len(phase.ns) * 1e3:.2f} ms CPU each"
+        if server is not None
+        else ""
+    )
+    say(
+        f"  {name:8} {len(phase.ns):6,} requests {phase.per_s:8,.0f}/s  p50 {phase.ms(50):7.2f} ms"
         f"  p99 {phase.ms(99):7.2f} ms  (client {phase.cpu_s / phase.wall_s:.0%} of a core"
-        f"{server_ms})")
+        f"{server_ms})"
+    )
     if phase.failures:
-        raise SystemExit(f"{name}: {len(phase.failures)} requests failed, e.g. "
-                         f"{phase.failures[0]}")
+        raise SystemExit(f"{name}: {len(phase.failures)} requests failed, e.g. {phase.failures[0]}")
     return phase
 
 
@@ -413,8 +481,9 @@ def login(base_url: str, users: list[str]) -> dict[str, str]:
     tokens = {}
     with httpx.Client(base_url=base_url, timeout=60) as client:
         for username in users:
-            response = client.post("/api/auth/token",
-                                   data={"username": username, "password": PASSWORD})
+            response = client.post(
+                "/api/auth/token", data={"username": username, "password": PASSWORD}
+            )
             if response.status_code != 200:
                 raise SystemExit(f"login {username}: {response.status_code} {response.text}")
             tokens[username] = response.json()["access_token"]
@@ -426,8 +495,9 @@ def login(base_url: str, users: list[str]) -> dict[str, str]:
 
 def check(engine: Engine, world: World) -> str:
     with engine.connect() as conn:
-        states = dict(conn.execute(select(case_t.c.state, func.count()).group_by(case_t.c.state))
-                      .all())
+        states = dict(
+            conn.execute(select(case_t.c.state, func.count()).group_by(case_t.c.state)).all()
+        )
         if states != {S.PUBLICITY.value: len(world.cases)}:
             raise SystemExit(f"cases are not all in publicity: {states}")
         entries = conn.execute(select(func.count()).select_from(audit_t)).scalar_one()
@@ -438,15 +508,22 @@ def check(engine: Engine, world: World) -> str:
     return "every case in publicity with 3 audit entries; counters match a recount"
 
 
-def measure(db: BenchDatabase, args: argparse.Namespace, cases: list[tuple[int, str, str]],
-            users: list[str], *, nodelay: bool) -> dict[str, Any]:
+def measure(
+    db: BenchDatabase,
+    args: argparse.Namespace,
+    cases: list[tuple[int, str, str]],
+    users: list[str],
+    *,
+    nodelay: bool,
+) -> dict[str, Any]:
     """Start the server, fire the phases at it, stop it; the figures of one server variant."""
     health_n = args.health or len(cases)
     label = "jinqiu serve, listening socket with TCP_NODELAY" if nodelay else "jinqiu serve"
     say(f"  -- {label} --workers {args.workers}")
     with tempfile.TemporaryDirectory(prefix="jinqiu-bench-http-") as tmp:
-        server = start_server(server_url(db), args.workers, Path(tmp) / "serve.log",
-                              nodelay=nodelay)
+        server = start_server(
+            server_url(db), args.workers, Path(tmp) / "serve.log", nodelay=nodelay
+        )
         try:
             tokens = login(server.base_url, users)
             url, c = server.base_url, args.concurrency
@@ -456,14 +533,21 @@ def measure(db: BenchDatabase, args: argparse.Namespace, cases: list[tuple[int, 
                 for case_id, g, _d in cases[:200]
             ]
             submit: list[Request] = [
-                ("POST", f"/api/cases/{case_id}/events", {"event": SUBMIT, "version": 1},
-                 tokens[f"clerk.{g.lower()}"])
+                (
+                    "POST",
+                    f"/api/cases/{case_id}/events",
+                    {"event": SUBMIT, "version": 1},
+                    tokens[f"clerk.{g.lower()}"],
+                )
                 for case_id, g, _d in cases
             ]
             verify: list[Request] = [
-                ("POST", f"/api/cases/{case_id}/events",
-                 {"event": VERIFY, "version": 2, "opinion": "档案核查无误，同意公示"},
-                 tokens[f"reviewer.{d.lower()}"])
+                (
+                    "POST",
+                    f"/api/cases/{case_id}/events",
+                    {"event": VERIFY, "version": 2, "opinion": "档案核查无误，同意公示"},
+                    tokens[f"reviewer.{d.lower()}"],
+                )
                 for case_id, _g, d in cases
             ]
             kw: dict[str, Any] = {"client": args.client, "server": server}
@@ -484,8 +568,9 @@ def measure(db: BenchDatabase, args: argparse.Namespace, cases: list[tuple[int, 
     events_wall = sum(p.wall_s for p in events)
     events_per_s = len(event_ns) / events_wall
     health_per_s = sorted(p.per_s for p in healths)[len(healths) // 2]
-    all_events = Phase("events", wall_s=events_wall, ns=event_ns,
-                       server_cpu_s=sum(p.server_cpu_s for p in events))
+    all_events = Phase(
+        "events", wall_s=events_wall, ns=event_ns, server_cpu_s=sum(p.server_cpu_s for p in events)
+    )
     return {
         "events": len(event_ns),
         "events_per_s": round(events_per_s, 1),
@@ -500,16 +585,25 @@ def measure(db: BenchDatabase, args: argparse.Namespace, cases: list[tuple[int, 
 
 def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
     variants = [False] if args.as_shipped_only else [False, True]
-    say(f"http on {db.kind}: jinqiu serve --workers {args.workers}, {args.cases:,} cases × 2 "
-        f"events per server variant, {args.concurrency} requests in flight")
+    say(
+        f"http on {db.kind}: jinqiu serve --workers {args.workers}, {args.cases:,} cases × 2 "
+        f"events per server variant, {args.concurrency} requests in flight"
+    )
     started = time.perf_counter()
     world = build(db.engine, args.cases * len(variants))
     seed_s = time.perf_counter() - started
-    say(f"  seeded {len(world.cases):,} cases and {len(world.users)} users through the service "
-        f"in {seed_s:.1f} s")
+    say(
+        f"  seeded {len(world.cases):,} cases and {len(world.users)} users through the service "
+        f"in {seed_s:.1f} s"
+    )
     figures = [
-        measure(db, args, world.cases[i * args.cases:(i + 1) * args.cases], world.users,
-                nodelay=nodelay)
+        measure(
+            db,
+            args,
+            world.cases[i * args.cases : (i + 1) * args.cases],
+            world.users,
+            nodelay=nodelay,
+        )
         for i, nodelay in enumerate(variants)
     ]
     say(f"  checked: {check(db.engine, world)}")

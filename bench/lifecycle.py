@@ -68,15 +68,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench lifecycle", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument("--db", default=default_db_url(),
-                        help="sqlite:///new-file.db or postgresql://user@host:port/db (a fresh "
-                             "schema is made and dropped); default: JINQIU_DATABASE_URL if set, "
-                             "else a fresh temporary SQLite file")
-    parser.add_argument("--cases", type=int, default=None,
-                        help="cases to drive (default 300 on SQLite, 200 on PostgreSQL)")
+    parser.add_argument(
+        "--db",
+        default=default_db_url(),
+        help="sqlite:///new-file.db or postgresql://user@host:port/db (a fresh "
+        "schema is made and dropped); default: JINQIU_DATABASE_URL if set, "
+        "else a fresh temporary SQLite file",
+    )
+    parser.add_argument(
+        "--cases",
+        type=int,
+        default=None,
+        help="cases to drive (default 300 on SQLite, 200 on PostgreSQL)",
+    )
     parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument("--profile", metavar="FILE", default=None,
-                        help="cProfile the timed transitions into FILE (pstats); slows them down")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        default=None,
+        help="cProfile the timed transitions into FILE (pstats); slows them down",
+    )
     return parser.parse_args(argv)
 
 
@@ -102,9 +113,11 @@ def run(db: BenchDatabase, *, cases: int, seed: int, profile: str | None) -> dic
         timings = drive(db.engine, world, profiler, raw)
     finally:
         raw.close()
-    say(f"  engine: {timings.per_s():,.0f} transitions/s, {timings.cpu_us_each():,.0f} µs CPU "
+    say(
+        f"  engine: {timings.per_s():,.0f} transitions/s, {timings.cpu_us_each():,.0f} µs CPU "
         f"each; raw driver: {raw.timings.per_s():,.0f} commits/s, "
-        f"{raw.timings.cpu_us_each():,.0f} µs CPU each ({time.perf_counter() - started:.1f} s)")
+        f"{raw.timings.cpu_us_each():,.0f} µs CPU each ({time.perf_counter() - started:.1f} s)"
+    )
     if profiler is not None and profile is not None:
         profiler.dump_stats(profile)
         say(f"  profile of the timed transitions written to {profile}")
@@ -166,8 +179,13 @@ def eligible_family(rng: random.Random, spec: CampaignFile) -> dict[str, Any]:
     if student["education_level"] not in fixed_levels:
         level = rng.choice(fixed_levels)
         school = rng.choice(SCHOOLS[level])
-        student.update(education_level=level, school=school, admitted_school=school,
-                       tuition_invoice=None, exam_score=rng.randrange(420, 650))
+        student.update(
+            education_level=level,
+            school=school,
+            admitted_school=school,
+            tuition_invoice=None,
+            exam_score=rng.randrange(420, 650),
+        )
         tier = rng.choice(("first", "second", "third")) if level == "undergraduate" else None
         student["tier"] = tier
     return fam
@@ -197,8 +215,12 @@ def build_world(engine: Engine, *, cases: int, seed: int) -> World:
     for _ in range(cases):
         grassroots = rng.choice(tree.grassroots)
         district = grassroots.rsplit("-", 1)[0]
-        for code, role in ((grassroots, "clerk"), (grassroots, "approver"),
-                           (district, "reviewer"), (district, "approver")):
+        for code, role in (
+            (grassroots, "clerk"),
+            (grassroots, "approver"),
+            (district, "reviewer"),
+            (district, "approver"),
+        ):
             actor(code, role)
         spec_in = CaseCreate.model_validate(
             {"campaign": campaign_id, "unit": grassroots, **eligible_family(rng, spec)}
@@ -260,8 +282,14 @@ def drive(
             started = Timings.start()
             with transaction(engine) as conn:
                 result = apply_event(
-                    conn, case_id=c.case_id, event=step.event, expected_version=versions[c.case_id],
-                    actor=who, clock=clock, opinion=step.opinion, data=data,
+                    conn,
+                    case_id=c.case_id,
+                    event=step.event,
+                    expected_version=versions[c.case_id],
+                    actor=who,
+                    clock=clock,
+                    opinion=step.opinion,
+                    data=data,
                 )
             timings.add(started)
             if profiler is not None:
@@ -277,11 +305,18 @@ def check(engine: Engine, world: World) -> str:
     either database and before or after any optimisation of the engine)."""
     with engine.connect() as conn:
         states = conn.execute(
-            select(case_t.c.state, case_t.c.version, case_t.c.audit_seq, func.count())
-            .group_by(case_t.c.state, case_t.c.version, case_t.c.audit_seq)
+            select(case_t.c.state, case_t.c.version, case_t.c.audit_seq, func.count()).group_by(
+                case_t.c.state, case_t.c.version, case_t.c.audit_seq
+            )
         ).all()
-        expected = [(CaseState.CLOSED.value, 1 + TRANSITIONS_PER_CASE, 1 + TRANSITIONS_PER_CASE,
-                     len(world.cases))]
+        expected = [
+            (
+                CaseState.CLOSED.value,
+                1 + TRANSITIONS_PER_CASE,
+                1 + TRANSITIONS_PER_CASE,
+                len(world.cases),
+            )
+        ]
         if [tuple(r) for r in states] != expected:
             raise SystemExit(f"cases did not all close: {states}")
         approved = conn.execute(select(func.sum(case_t.c.approved_amount_fen))).scalar_one()
@@ -297,15 +332,21 @@ def check(engine: Engine, world: World) -> str:
         digest = hashlib.sha256()
         for (h,) in conn.execute(select(audit_t.c.hash).order_by(audit_t.c.case_id, audit_t.c.seq)):
             digest.update(h.encode())
-    return (f"all closed, funds add up, counters match, audit chains intact; "
-            f"audit digest {digest.hexdigest()[:16]}")
+    return (
+        f"all closed, funds add up, counters match, audit chains intact; "
+        f"audit digest {digest.hexdigest()[:16]}"
+    )
 
 
 # -- the bare-driver baseline ------------------------------------------------------------------
 
 _RAW_HASH = "ab" * 32
 # Plain strings, as a bare driver would bind them.
-SURVEY, APPROVAL, APPROVE = CaseState.SURVEY.value, CaseState.APPROVAL.value, CaseEvent.APPROVE.value
+SURVEY, APPROVAL, APPROVE = (
+    CaseState.SURVEY.value,
+    CaseState.APPROVAL.value,
+    CaseEvent.APPROVE.value,
+)
 _RAW_DATA = json.dumps({"amount": "3000.00", "fund_source": "government"})
 _RAW_CASE = (
     "CREATE TABLE raw_case (id integer PRIMARY KEY, state varchar(20) NOT NULL, "
@@ -353,7 +394,8 @@ class RawDriver:
             lite.execute(_RAW_AUDIT.format(serial="integer", json="text", ts="timestamp"))
             lite.execute("BEGIN")
             lite.executemany(
-                f"INSERT INTO raw_case VALUES (?, '{SURVEY}', 1, 1, ?, '2024-07-20 01:00:00')", cases
+                f"INSERT INTO raw_case VALUES (?, '{SURVEY}', 1, 1, ?, '2024-07-20 01:00:00')",
+                cases,
             )
             lite.execute("COMMIT")
         else:
@@ -376,8 +418,19 @@ class RawDriver:
             when = base + dt.timedelta(seconds=n)
             at: object = when.isoformat(" ") if self._sqlite is not None else when
             update = (APPROVAL, version + 1, version + 1, _RAW_HASH, at, case_id, version)
-            insert = (case_id, version + 1, "approver.wh", APPROVE, APPROVAL, APPROVAL,
-                      "同意", _RAW_DATA, at, _RAW_HASH, _RAW_HASH)
+            insert = (
+                case_id,
+                version + 1,
+                "approver.wh",
+                APPROVE,
+                APPROVAL,
+                APPROVAL,
+                "同意",
+                _RAW_DATA,
+                at,
+                _RAW_HASH,
+                _RAW_HASH,
+            )
             if self._sqlite is not None:
                 lite = self._sqlite
                 started = Timings.start()

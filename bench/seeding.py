@@ -39,10 +39,34 @@ from jinqiu.workflow.identity import check_character_of, weighted_sum
 T = TypeVar("T")
 
 PROVINCE = ("SD", "山东省总工会")
-CITY_NAMES = ("济南", "青岛", "淄博", "枣庄", "东营", "烟台", "潍坊", "济宁", "泰安", "威海",
-              "日照", "临沂", "德州", "聊城", "滨州", "菏泽")
-GRASSROOTS_KINDS = ("纺织公司工会", "机械厂工会", "水产公司工会", "街道总工会", "物业公司工会",
-                    "汽车配件公司工会", "食品公司工会", "建筑公司工会")
+CITY_NAMES = (
+    "济南",
+    "青岛",
+    "淄博",
+    "枣庄",
+    "东营",
+    "烟台",
+    "潍坊",
+    "济宁",
+    "泰安",
+    "威海",
+    "日照",
+    "临沂",
+    "德州",
+    "聊城",
+    "滨州",
+    "菏泽",
+)
+GRASSROOTS_KINDS = (
+    "纺织公司工会",
+    "机械厂工会",
+    "水产公司工会",
+    "街道总工会",
+    "物业公司工会",
+    "汽车配件公司工会",
+    "食品公司工会",
+    "建筑公司工会",
+)
 
 # The province's campaign: the Weihai 2024 phases, with four deadlines around 2024-07-31.
 CAMPAIGN_FILE = Path(__file__).resolve().parents[1] / "examples" / "campaigns" / "weihai-2024.json"
@@ -50,18 +74,37 @@ SWEEP_DAY = dt.datetime(2024, 7, 31, 8, 0)  # Wed: every deadline has something 
 QUIET_DAY = dt.datetime(2024, 7, 22, 8, 0)  # Mon: no deadline has anything due yet
 DEADLINES = (
     # grassroots: no case left in survey, due today (T-0 reminders)
-    {"key": "survey_materials", "title": "报送新增困难职工档案申报材料和摸底表", "due": "2024-07-31",
-     "responsible_level": "grassroots", "done_when": {"no_cases_in": [CaseState.SURVEY.value]}},
+    {
+        "key": "survey_materials",
+        "title": "报送新增困难职工档案申报材料和摸底表",
+        "due": "2024-07-31",
+        "responsible_level": "grassroots",
+        "done_when": {"no_cases_in": [CaseState.SURVEY.value]},
+    },
     # districts: archive checks done, 3 working days overdue (overdue + escalation to the city)
-    {"key": "archive_review", "title": "完成困难职工档案核查", "due": "2024-07-26",
-     "responsible_level": "district",
-     "done_when": {"no_cases_in": [CaseState.ARCHIVE_CHECK.value]}},
+    {
+        "key": "archive_review",
+        "title": "完成困难职工档案核查",
+        "due": "2024-07-26",
+        "responsible_level": "district",
+        "done_when": {"no_cases_in": [CaseState.ARCHIVE_CHECK.value]},
+    },
     # districts: the statistics table, due tomorrow (T-1 reminders)
-    {"key": "statistics_report", "title": "报送活动总结和统计表", "due": "2024-08-01",
-     "responsible_level": "district", "done_when": {"report_submitted": "statistics"}},
+    {
+        "key": "statistics_report",
+        "title": "报送活动总结和统计表",
+        "due": "2024-08-01",
+        "responsible_level": "district",
+        "done_when": {"report_submitted": "statistics"},
+    },
     # cities: the demand summary, 1 working day overdue (no escalation yet)
-    {"key": "demand_summary", "title": "报送资金需求情况汇总表", "due": "2024-07-30",
-     "responsible_level": "city", "done_when": {"report_submitted": "demand_summary"}},
+    {
+        "key": "demand_summary",
+        "title": "报送资金需求情况汇总表",
+        "due": "2024-07-30",
+        "responsible_level": "city",
+        "done_when": {"report_submitted": "demand_summary"},
+    },
 )
 PENDING_EVERY = 10  # every 10th responsible unit owes something: 10% of units get a reminder
 
@@ -144,17 +187,35 @@ def province_tree(units: int) -> ProvinceTree:
     if grassroots_n < cities_n * per_city:
         raise SystemExit(f"--units {units} is too few for a 4-level tree")
     code, name = PROVINCE
-    province = UnitRow(1, code, name, "province", None, f"/{code}/", "省总工会帮扶中心",
-                       f"{code.lower()}@example.org", None)
+    province = UnitRow(
+        1,
+        code,
+        name,
+        "province",
+        None,
+        f"/{code}/",
+        "省总工会帮扶中心",
+        f"{code.lower()}@example.org",
+        None,
+    )
     next_id = 2
     cities: list[UnitRow] = []
     for c in range(cities_n):
         c_code = f"{code}-C{c + 1:02d}"
         c_name = f"{CITY_NAMES[c % len(CITY_NAMES)]}{'' if c < len(CITY_NAMES) else c + 1}市总工会"
-        cities.append(UnitRow(next_id, c_code, c_name, "city", province.id,
-                              f"{province.path}{c_code}/", f"{c_name}帮扶中心",
-                              f"{c_code.lower()}@example.org",
-                              f"https://robot.example.org/hook/{c_code.lower()}"))
+        cities.append(
+            UnitRow(
+                next_id,
+                c_code,
+                c_name,
+                "city",
+                province.id,
+                f"{province.path}{c_code}/",
+                f"{c_name}帮扶中心",
+                f"{c_code.lower()}@example.org",
+                f"https://robot.example.org/hook/{c_code.lower()}",
+            )
+        )
         next_id += 1
     districts: list[UnitRow] = []
     for city in cities:
@@ -162,10 +223,19 @@ def province_tree(units: int) -> ProvinceTree:
             d_code = f"{city.code}-D{d + 1:02d}"
             industry = len(districts) % 8 == 7
             d_name = f"{city.name[:-3]}{'第' + str(d + 1) + '产业' if industry else '第' + str(d + 1) + '区'}总工会"
-            districts.append(UnitRow(next_id, d_code, d_name, "industry" if industry else "district",
-                                     city.id, f"{city.path}{d_code}/", f"{d_name}帮扶中心",
-                                     f"{d_code.lower()}@example.org",
-                                     f"https://robot.example.org/hook/{d_code.lower()}"))
+            districts.append(
+                UnitRow(
+                    next_id,
+                    d_code,
+                    d_name,
+                    "industry" if industry else "district",
+                    city.id,
+                    f"{city.path}{d_code}/",
+                    f"{d_name}帮扶中心",
+                    f"{d_code.lower()}@example.org",
+                    f"https://robot.example.org/hook/{d_code.lower()}",
+                )
+            )
             next_id += 1
     grassroots: list[UnitRow] = []
     base, extra = divmod(grassroots_n, len(districts))
@@ -174,10 +244,19 @@ def province_tree(units: int) -> ProvinceTree:
             g_code = f"{district.code}-{g + 1:04d}"
             kind = GRASSROOTS_KINDS[g % len(GRASSROOTS_KINDS)]
             street = g % 10 == 5
-            grassroots.append(UnitRow(
-                next_id, g_code, f"{district.name[:-3]}{'第' + str(g + 1) + '街道' if street else kind}",
-                "street" if street else "grassroots", district.id, f"{district.path}{g_code}/",
-                "经办人", f"{g_code.lower()}@example.org", None))
+            grassroots.append(
+                UnitRow(
+                    next_id,
+                    g_code,
+                    f"{district.name[:-3]}{'第' + str(g + 1) + '街道' if street else kind}",
+                    "street" if street else "grassroots",
+                    district.id,
+                    f"{district.path}{g_code}/",
+                    "经办人",
+                    f"{g_code.lower()}@example.org",
+                    None,
+                )
+            )
             next_id += 1
     tree = ProvinceTree(province, cities, districts, grassroots, {})
     tree.by_id = {u.id: u for u in tree.units}
@@ -185,14 +264,32 @@ def province_tree(units: int) -> ProvinceTree:
     return tree
 
 
-UNIT_COLUMNS = ("id", "code", "name", "level", "parent_id", "path", "contact_name",
-                "contact_email", "webhook_url")
+UNIT_COLUMNS = (
+    "id",
+    "code",
+    "name",
+    "level",
+    "parent_id",
+    "path",
+    "contact_name",
+    "contact_email",
+    "webhook_url",
+)
 
 
 def unit_rows(tree: ProvinceTree) -> Iterator[tuple[Any, ...]]:
     for u in tree.units:
-        yield (u.id, u.code, u.name, u.level, u.parent_id, u.path, u.contact_name,
-               u.contact_email, u.webhook_url)
+        yield (
+            u.id,
+            u.code,
+            u.name,
+            u.level,
+            u.parent_id,
+            u.path,
+            u.contact_name,
+            u.contact_email,
+            u.webhook_url,
+        )
 
 
 # -- the campaign ------------------------------------------------------------------------------
@@ -224,9 +321,35 @@ def load_province_campaign(engine: Engine, clock: ManualClock) -> tuple[int, dic
 
 # -- synthetic households ----------------------------------------------------------------------
 
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡"
-GIVEN = ("伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰",
-         "建国", "志红", "晓东", "海燕", "子涵", "欣怡", "梓萱", "一诺", "雨桐", "思远")
+SURNAMES = (
+    "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡"
+)
+GIVEN = (
+    "伟",
+    "芳",
+    "娜",
+    "秀英",
+    "敏",
+    "静",
+    "丽",
+    "强",
+    "磊",
+    "军",
+    "洋",
+    "勇",
+    "艳",
+    "杰",
+    "建国",
+    "志红",
+    "晓东",
+    "海燕",
+    "子涵",
+    "欣怡",
+    "梓萱",
+    "一诺",
+    "雨桐",
+    "思远",
+)
 SCHOOLS = ("山东大学", "中国海洋大学", "青岛大学", "鲁东大学", "山东财经大学", "山东师范大学")
 
 
@@ -250,28 +373,72 @@ class IdNumbers:
         digits, day, day_sum = self.dates[n // 1000 % len(self.dates)]
         seq, seq_sum = self._seqs[n % 1000]
         check = check_character_of(self._region_sum + day_sum + seq_sum)
-        return (f"{self.region}{digits}{seq}{check}", day,
-                "male" if n % 2 else "female")
+        return (f"{self.region}{digits}{seq}{check}", day, "male" if n % 2 else "female")
 
 
-WORKER_COLUMNS = ("id", "name", "id_number", "gender", "birth_date", "phone", "household_size",
-                  "monthly_income_per_capita_fen", "hardship_cause", "archive_status",
-                  "archived_on", "categories")
-STUDENT_COLUMNS = ("id", "name", "id_number", "gender", "birth_date", "relation",
-                   "education_level", "school", "enrollment_year", "program_years",
-                   "admitted_school", "tier")
-CASE_COLUMNS = ("id", "campaign_id", "unit_id", "worker_id", "student_id", "student_id_number",
-                "state", "version", "approval_step", "objection_open", "publicity_started_on",
-                "publicity_ends_on", "approved_amount_fen", "paid_on", "payment_failures",
-                "audit_seq", "audit_head", "created_by", "created_at", "updated_at")
+WORKER_COLUMNS = (
+    "id",
+    "name",
+    "id_number",
+    "gender",
+    "birth_date",
+    "phone",
+    "household_size",
+    "monthly_income_per_capita_fen",
+    "hardship_cause",
+    "archive_status",
+    "archived_on",
+    "categories",
+)
+STUDENT_COLUMNS = (
+    "id",
+    "name",
+    "id_number",
+    "gender",
+    "birth_date",
+    "relation",
+    "education_level",
+    "school",
+    "enrollment_year",
+    "program_years",
+    "admitted_school",
+    "tier",
+)
+CASE_COLUMNS = (
+    "id",
+    "campaign_id",
+    "unit_id",
+    "worker_id",
+    "student_id",
+    "student_id_number",
+    "state",
+    "version",
+    "approval_step",
+    "objection_open",
+    "publicity_started_on",
+    "publicity_ends_on",
+    "approved_amount_fen",
+    "paid_on",
+    "payment_failures",
+    "audit_seq",
+    "audit_head",
+    "created_by",
+    "created_at",
+    "updated_at",
+)
 
 
 def _shape(state: CaseState, levels: int = 3) -> tuple[int, int, bool, bool, bool]:
     """How far a case in `state` has come, from the lifecycle's shortest way there (the
     Weihai campaign's three levels): (version, approval_step, publicity, amount, paid)."""
     effects = [e for t in history_to(state, levels=levels) for e in t.effects]
-    return (1 + len(history_to(state, levels=levels)), effects.count("advance_approval_level"),
-            "start_publicity" in effects, "reserve_aid" in effects, "record_payment" in effects)
+    return (
+        1 + len(history_to(state, levels=levels)),
+        effects.count("advance_approval_level"),
+        "start_publicity" in effects,
+        "reserve_aid" in effects,
+        "record_payment" in effects,
+    )
 
 
 _STATE_SHAPE = {state.value: _shape(state) for state in CaseState}
@@ -295,25 +462,65 @@ class Households:
         self.publicity = ("2024-08-01", "2024-08-08")
         self.paid_on = "2024-08-23"
 
-    def rows(self, n: int, unit_id: int, state: str, created_by: str) -> tuple[
-            tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]:
+    def rows(
+        self, n: int, unit_id: int, state: str, created_by: str
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]:
         """The n-th household (n ≥ 1): worker, student and case rows, all with id n."""
         w_number, w_born, w_gender = self.workers(n)
         s_number, s_born, s_gender = self.students(n)
         name = SURNAMES[n % len(SURNAMES)]
-        worker = (n, name + GIVEN[n % len(GIVEN)], w_number, w_gender, w_born.isoformat(),
-                  f"138{n % 100_000_000:08d}", 3 + n % 3, 60000 + n % 50 * 1000,
-                  "配偶患重病，长期医治", "deep", "2024-03-01", "[]")
+        worker = (
+            n,
+            name + GIVEN[n % len(GIVEN)],
+            w_number,
+            w_gender,
+            w_born.isoformat(),
+            f"138{n % 100_000_000:08d}",
+            3 + n % 3,
+            60000 + n % 50 * 1000,
+            "配偶患重病，长期医治",
+            "deep",
+            "2024-03-01",
+            "[]",
+        )
         school = SCHOOLS[n % len(SCHOOLS)]
-        student = (n, name + GIVEN[(n // 7) % len(GIVEN)], s_number, s_gender,
-                   s_born.isoformat(), "子" if s_gender == "male" else "女", "undergraduate",
-                   school, 2024, 4, school, "first")
+        student = (
+            n,
+            name + GIVEN[(n // 7) % len(GIVEN)],
+            s_number,
+            s_gender,
+            s_born.isoformat(),
+            "子" if s_gender == "male" else "女",
+            "undergraduate",
+            school,
+            2024,
+            4,
+            school,
+            "first",
+        )
         version, step, publicity, amount, paid = _STATE_SHAPE[state]
-        case = (n, self.campaign_id, unit_id, n, n, s_number, state, version, step, 0,
-                self.publicity[0] if publicity else None,
-                self.publicity[1] if publicity else None,
-                300000 if amount else None, self.paid_on if paid else None, 0, 0, "",
-                created_by, self.created, self.created)
+        case = (
+            n,
+            self.campaign_id,
+            unit_id,
+            n,
+            n,
+            s_number,
+            state,
+            version,
+            step,
+            0,
+            self.publicity[0] if publicity else None,
+            self.publicity[1] if publicity else None,
+            300000 if amount else None,
+            self.paid_on if paid else None,
+            0,
+            0,
+            "",
+            created_by,
+            self.created,
+            self.created,
+        )
         return worker, student, case
 
 
@@ -417,9 +624,7 @@ class Loader:
             assert self._lite is not None
             marks = ", ".join("?" for _ in columns)
             self._lite.execute("BEGIN IMMEDIATE")
-            cursor = self._lite.executemany(
-                f"INSERT INTO {table} ({names}) VALUES ({marks})", rows
-            )
+            cursor = self._lite.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
             count = cursor.rowcount
             self._lite.execute("COMMIT")
         self.rows += count
@@ -464,10 +669,25 @@ def load_tree(loader: Loader, tree: ProvinceTree) -> None:
     loader.copy("unit", UNIT_COLUMNS, unit_rows(tree))
 
 
-REPORT_COLUMNS = ("campaign_id", "unit_id", "kind", "note", "figures", "submitted_by",
-                  "submitted_at")
-LEDGER_COLUMNS = ("campaign_id", "deadline_id", "unit_id", "kind", "occurrence",
-                  "notified_unit_id", "pending_total", "created_at")
+REPORT_COLUMNS = (
+    "campaign_id",
+    "unit_id",
+    "kind",
+    "note",
+    "figures",
+    "submitted_by",
+    "submitted_at",
+)
+LEDGER_COLUMNS = (
+    "campaign_id",
+    "deadline_id",
+    "unit_id",
+    "kind",
+    "occurrence",
+    "notified_unit_id",
+    "pending_total",
+    "created_at",
+)
 
 
 def load_reports(

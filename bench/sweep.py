@@ -67,25 +67,33 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench sweep", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument("--db", default=default_db_url(),
-                        help="sqlite:///new-file.db or postgresql://user@host:port/db (a fresh "
-                             "schema is made and dropped); default: JINQIU_DATABASE_URL if set, "
-                             "else a fresh temporary SQLite file")
+    parser.add_argument(
+        "--db",
+        default=default_db_url(),
+        help="sqlite:///new-file.db or postgresql://user@host:port/db (a fresh "
+        "schema is made and dropped); default: JINQIU_DATABASE_URL if set, "
+        "else a fresh temporary SQLite file",
+    )
     parser.add_argument("--units", type=int, default=100_000, help="units in the tree")
-    parser.add_argument("--cases", type=int, default=200_000,
-                        help="cases, spread evenly over the grassroots unions")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="sweeps of each kind (median reported)")
-    parser.add_argument("--profile", metavar="FILE", default=None,
-                        help="cProfile one extra, uncounted sweep into FILE (pstats)")
+    parser.add_argument(
+        "--cases", type=int, default=200_000, help="cases, spread evenly over the grassroots unions"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="sweeps of each kind (median reported)"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        default=None,
+        help="cProfile one extra, uncounted sweep into FILE (pstats)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str]) -> dict[str, Any]:
     args = parse_args(argv)
     with bench_database(args.db, name="sweep") as db:
-        return run(db, units=args.units, cases=args.cases, repeat=args.repeat,
-                   profile=args.profile)
+        return run(db, units=args.units, cases=args.cases, repeat=args.repeat, profile=args.profile)
 
 
 # -- the world ---------------------------------------------------------------------------------
@@ -95,14 +103,30 @@ def assignments(tree: ProvinceTree, cases: int) -> list[tuple[UnitRow, str]]:
     """Cases spread evenly over the grassroots unions: every 10th union's are still in survey,
     the others' are past it; plus one case in archive check under every 10th district."""
     s = CaseState
-    done_states = tuple(x.value for x in (s.APPROVAL, s.DISBURSEMENT, s.FOLLOW_UP, s.CLOSED,
-                                          s.PUBLICITY, s.REJECTED, s.WITHDRAWN))
+    done_states = tuple(
+        x.value
+        for x in (
+            s.APPROVAL,
+            s.DISBURSEMENT,
+            s.FOLLOW_UP,
+            s.CLOSED,
+            s.PUBLICITY,
+            s.REJECTED,
+            s.WITHDRAWN,
+        )
+    )
     base, extra = divmod(cases - len(tree.districts[::PENDING_EVERY]), len(tree.grassroots))
     out: list[tuple[UnitRow, str]] = []
     for j, unit in enumerate(tree.grassroots):
         for k in range(base + (1 if j < extra else 0)):
-            out.append((unit, s.SURVEY.value if j % PENDING_EVERY == 0 else
-                        done_states[(j + k) % len(done_states)]))
+            out.append(
+                (
+                    unit,
+                    s.SURVEY.value
+                    if j % PENDING_EVERY == 0
+                    else done_states[(j + k) % len(done_states)],
+                )
+            )
     first_under = {}
     for unit in tree.grassroots:
         first_under.setdefault(unit.parent_id, unit)
@@ -119,7 +143,8 @@ def build(db: BenchDatabase, units: int, cases: int) -> tuple[dict[str, float], 
         _, load["units_s"] = timed(lambda: load_tree(loader, tree))
         say_load(f"{len(tree):,} units", load["units_s"], len(tree))
         (campaign_id, _deadlines), load["campaign_s"] = timed(
-            lambda: load_province_campaign(db.engine, clock))
+            lambda: load_province_campaign(db.engine, clock)
+        )
         households = Households(campaign_id=campaign_id, created=clock.now())
         started = time.perf_counter()
         loaded = load_cases(loader, households, assignments(tree, cases))
@@ -128,8 +153,11 @@ def build(db: BenchDatabase, units: int, cases: int) -> tuple[dict[str, float], 
         missing = load_reports(loader, tree, campaign_id, when=clock.now())
         loader.finish()
         load["cases_s"] = time.perf_counter() - started
-        say_load(f"{loaded.count:,} cases (+ workers, students, {len(counters):,} counters, "
-                 f"reports)", load["cases_s"], loaded.count * 3 + len(counters))
+        say_load(
+            f"{loaded.count:,} cases (+ workers, students, {len(counters):,} counters, reports)",
+            load["cases_s"],
+            loaded.count * 3 + len(counters),
+        )
     shape = {
         "units": len(tree),
         "grassroots": len(tree.grassroots),
@@ -147,8 +175,9 @@ def build(db: BenchDatabase, units: int, cases: int) -> tuple[dict[str, float], 
 # -- the timed part ----------------------------------------------------------------------------
 
 
-def one_sweep(engine: Engine, when: dt.datetime, profiler: cProfile.Profile | None = None
-              ) -> tuple[SweepReport, float, float]:
+def one_sweep(
+    engine: Engine, when: dt.datetime, profiler: cProfile.Profile | None = None
+) -> tuple[SweepReport, float, float]:
     """One sweep as of `when`: its report, wall time and this process's CPU time."""
     clock = ManualClock(when)
     if profiler is not None:
@@ -163,8 +192,9 @@ def one_sweep(engine: Engine, when: dt.datetime, profiler: cProfile.Profile | No
 
 def counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return {t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())
-                for t in WRITTEN}
+        return {
+            t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()) for t in WRITTEN
+        }
 
 
 def reset(engine: Engine) -> None:
@@ -177,8 +207,9 @@ def reset(engine: Engine) -> None:
                 conn.execute(text(f"DELETE FROM {table}"))
 
 
-def run(db: BenchDatabase, *, units: int, cases: int, repeat: int,
-        profile: str | None) -> dict[str, Any]:
+def run(
+    db: BenchDatabase, *, units: int, cases: int, repeat: int, profile: str | None
+) -> dict[str, Any]:
     say(f"sweep on {db.kind}: {units:,} units, {cases:,} cases, 4 deadlines, {repeat} repeats")
     load, shape = build(db, units, cases)
     raw = RawInserts(db)
@@ -214,9 +245,11 @@ def run(db: BenchDatabase, *, units: int, cases: int, repeat: int,
             if i == 0:
                 raw.capture()
             raw_s.append(raw.insert())
-            say(f"  run {i + 1}: sweep {elapsed:.3f} s ({cpu:.3f} s CPU here, {reminders:,} "
+            say(
+                f"  run {i + 1}: sweep {elapsed:.3f} s ({cpu:.3f} s CPU here, {reminders:,} "
                 f"reminders), again {elapsed2:.3f} s ({already:,} already sent), nothing due "
-                f"{elapsed3 * 1e3:.1f} ms; raw driver, same rows: {raw_s[-1]:.3f} s")
+                f"{elapsed3 * 1e3:.1f} ms; raw driver, same rows: {raw_s[-1]:.3f} s"
+            )
             reset(db.engine)
         if profiler is not None and profile is not None:
             # An extra sweep under the profiler, not counted in the figures.
@@ -278,20 +311,27 @@ class RawInserts:
             database = db.engine.url.database
             assert database is not None
             lite = self._lite = sqlite3.connect(database, isolation_level=None)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-                           "busy_timeout=30000"):
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "foreign_keys=ON",
+                "busy_timeout=30000",
+            ):
                 lite.execute(f"PRAGMA {pragma}")
             for table in WRITTEN:
                 # The same table and indexes in the same file, named bench_raw_*: the foreign
                 # keys point at the service's unit, campaign and deadline rows.
                 for (sql,) in lite.execute(
                     "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL "
-                    "ORDER BY type DESC", (table,)
+                    "ORDER BY type DESC",
+                    (table,),
                 ).fetchall():
-                    lite.execute(sql.replace(f'"{table}"', f'"bench_raw_{table}"')
-                                 .replace(f"{table} ", f"bench_raw_{table} ")
-                                 .replace(" ix_", " ix_bench_raw_")
-                                 .replace(" uq_", " uq_bench_raw_"))
+                    lite.execute(
+                        sql.replace(f'"{table}"', f'"bench_raw_{table}"')
+                        .replace(f"{table} ", f"bench_raw_{table} ")
+                        .replace(" ix_", " ix_bench_raw_")
+                        .replace(" uq_", " uq_bench_raw_")
+                    )
         else:
             assert db.pg_url is not None and db.pg_scratch_schema is not None
             schema, scratch = pg_schema(db.engine), db.pg_scratch_schema
@@ -300,7 +340,8 @@ class RawInserts:
                 pg.execute(f'CREATE TABLE "{scratch}".{table} (LIKE {table} INCLUDING ALL)')
                 for (definition,) in pg.execute(
                     "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
-                    "WHERE conrelid = %s::regclass AND contype = 'f'", (table,)
+                    "WHERE conrelid = %s::regclass AND contype = 'f'",
+                    (table,),
                 ).fetchall():
                     pg.execute(f'ALTER TABLE "{scratch}".{table} ADD {definition}')
             pg.commit()
@@ -320,12 +361,13 @@ class RawInserts:
                 cur2 = self._pg.execute(f"SELECT * FROM {table} ORDER BY id")
                 assert cur2.description is not None
                 names = [d.name for d in cur2.description]
-                rows = [tuple(Json(v) if isinstance(v, (dict, list)) else v for v in r)
-                        for r in cur2.fetchall()]
+                rows = [
+                    tuple(Json(v) if isinstance(v, (dict, list)) else v for v in r)
+                    for r in cur2.fetchall()
+                ]
                 self._pg.commit()
             keep = [i for i, n in enumerate(names) if n != "id"]
-            self.rows[table] = ([names[i] for i in keep],
-                                [tuple(r[i] for i in keep) for r in rows])
+            self.rows[table] = ([names[i] for i in keep], [tuple(r[i] for i in keep) for r in rows])
 
     def insert(self) -> float:
         """Inserts every captured row in one transaction; returns the wall time, then empties
@@ -337,8 +379,8 @@ class RawInserts:
             for table, (names, rows) in self.rows.items():
                 marks = ", ".join("?" for _ in names)
                 lite.executemany(
-                    f"INSERT INTO {self._target(table)} ({', '.join(names)}) VALUES ({marks})",
-                    rows)
+                    f"INSERT INTO {self._target(table)} ({', '.join(names)}) VALUES ({marks})", rows
+                )
             lite.execute("COMMIT")
         else:
             assert self._pg is not None
@@ -346,8 +388,9 @@ class RawInserts:
                 for table, (names, rows) in self.rows.items():
                     marks = ", ".join("%s" for _ in names)
                     cur.executemany(
-                        f"INSERT INTO {self._target(table)} ({', '.join(names)}) "
-                        f"VALUES ({marks})", rows)
+                        f"INSERT INTO {self._target(table)} ({', '.join(names)}) VALUES ({marks})",
+                        rows,
+                    )
             self._pg.commit()
         elapsed = time.perf_counter() - started
         for table in WRITTEN:

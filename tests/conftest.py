@@ -58,7 +58,9 @@ def postgres_schema_url() -> Iterator[tuple[str, str]]:
 
 
 def postgres_engine(url: str, schema: str, pool_size: int = 30) -> Engine:
-    return make_engine(url, pool_size=pool_size, connect_args={"options": f"-csearch_path={schema}"})
+    return make_engine(
+        url, pool_size=pool_size, connect_args={"options": f"-csearch_path={schema}"}
+    )
 
 
 @pytest.fixture(scope="session")

@@ -54,8 +54,11 @@ def weihai(engine: Engine, clock: Clock, **changes: Any) -> tuple[Tree, int]:
 def actor(conn: Connection, unit_code: str, *roles: str, username: str | None = None) -> Actor:
     row = conn.execute(select(unit_t).where(unit_t.c.code == unit_code)).one()
     return Actor(
-        username=username or f"{roles[0]}@{unit_code}", unit_code=unit_code, unit_path=row.path,
-        unit_level=row.level, roles=tuple(roles),
+        username=username or f"{roles[0]}@{unit_code}",
+        unit_code=unit_code,
+        unit_path=row.path,
+        unit_level=row.level,
+        roles=tuple(roles),
     )
 
 
@@ -118,11 +121,14 @@ def new_case(
     student_changes: dict[str, Any] | None = None,
 ) -> int:
     with transaction(engine) as conn:
-        spec = CaseCreate.model_validate({
-            "campaign": campaign_id, "unit": unit,
-            "worker": worker(**(worker_changes or {})),
-            "student": student(**(student_changes or {})),
-        })
+        spec = CaseCreate.model_validate(
+            {
+                "campaign": campaign_id,
+                "unit": unit,
+                "worker": worker(**(worker_changes or {})),
+                "student": student(**(student_changes or {})),
+            }
+        )
         return create_case(conn, spec, actor=actor(conn, unit, "clerk"), clock=clock)
 
 
@@ -153,8 +159,14 @@ def case_in(
     step, the fund reservation, the payment), the version, the counters and an audit entry by
     `factory` — but without guards, roles or dates, so a test sets up in one call what it would
     otherwise drive event by event. In approval, `approved` levels are behind it."""
-    case_id = new_case(engine, clock, campaign_id, unit, worker_changes=worker_changes,
-                       student_changes=student_changes)
+    case_id = new_case(
+        engine,
+        clock,
+        campaign_id,
+        unit,
+        worker_changes=worker_changes,
+        student_changes=student_changes,
+    )
     with transaction(engine) as conn:
         for planned in MACHINE.path_to(state):
             while _write_transition(conn, case_id, planned.event, clock) != planned.dest:
@@ -182,18 +194,32 @@ def _write_transition(conn: Connection, case_id: int, event: CaseEvent, clock: C
         EFFECTS[name](effect)
     seq, prev_hash = row.audit_seq + 1, row.audit_head or GENESIS
     entry = {
-        "case_id": case_id, "seq": seq, "actor": FACTORY, "actor_unit": None,
-        "event": event.value, "from_state": facts.case.state.value, "to_state": t.dest.value,
-        "opinion": opinion, "data": effect.audit, "at": now,
+        "case_id": case_id,
+        "seq": seq,
+        "actor": FACTORY,
+        "actor_unit": None,
+        "event": event.value,
+        "from_state": facts.case.state.value,
+        "to_state": t.dest.value,
+        "opinion": opinion,
+        "data": effect.audit,
+        "at": now,
     }
     digest = entry_hash(prev_hash=prev_hash, **entry)
     conn.execute(
-        update(case_t).where(case_t.c.id == case_id).values(
-            **effect.changes, state=t.dest.value, version=row.version + 1, audit_seq=seq,
-            audit_head=digest, updated_at=now,
+        update(case_t)
+        .where(case_t.c.id == case_id)
+        .values(
+            **effect.changes,
+            state=t.dest.value,
+            version=row.version + 1,
+            audit_seq=seq,
+            audit_head=digest,
+            updated_at=now,
         )
     )
-    count_state_change(conn, facts.campaign.id, facts.case.unit_path, facts.case.state.value,
-                       t.dest.value)
+    count_state_change(
+        conn, facts.campaign.id, facts.case.unit_path, facts.case.state.value, t.dest.value
+    )
     conn.execute(insert(audit_t).values(**entry, prev_hash=prev_hash, hash=digest))
     return t.dest.value

@@ -81,10 +81,20 @@ def test_the_packages_are_imported_only_as_jinqiu(folder: str) -> None:
 
 
 FORBIDDEN = {
-    "states": ("jinqiu.api", "jinqiu.workflow", "jinqiu.notifications", "jinqiu.storage",
-               "jinqiu.demo"),
-    "storage": ("jinqiu.api", "jinqiu.workflow", "jinqiu.notifications", "jinqiu.states",
-                "jinqiu.demo"),
+    "states": (
+        "jinqiu.api",
+        "jinqiu.workflow",
+        "jinqiu.notifications",
+        "jinqiu.storage",
+        "jinqiu.demo",
+    ),
+    "storage": (
+        "jinqiu.api",
+        "jinqiu.workflow",
+        "jinqiu.notifications",
+        "jinqiu.states",
+        "jinqiu.demo",
+    ),
     "notifications": ("jinqiu.api", "jinqiu.workflow", "jinqiu.demo"),
     "workflow": ("jinqiu.api", "jinqiu.demo"),
     "api": ("jinqiu.demo.synthetic", "jinqiu.demo.units"),  # the CLI may start the demo, no more

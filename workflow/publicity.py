@@ -112,8 +112,16 @@ def _tell_unit_objection_holds(conn: Connection, row: Any, base_url: str, now: d
     if row.contact_email:
         enqueue(
             conn,
-            [Outgoing(f"{key}:email", Channel.EMAIL.value, row.contact_email, subject, text,
-                      unit_code=row.unit_code)],
+            [
+                Outgoing(
+                    f"{key}:email",
+                    Channel.EMAIL.value,
+                    row.contact_email,
+                    subject,
+                    text,
+                    unit_code=row.unit_code,
+                )
+            ],
             now,
         )
     post_to_inbox(conn, [InboxItem(f"{key}:inbox", row.unit_code, subject, text, link)], now)

@@ -26,17 +26,29 @@ PermissionName = Permission | Grant
 
 ROLE_PERMISSIONS: dict[Role, frozenset[PermissionName]] = {
     Role.CLERK: frozenset(
-        {Grant.CREATE_CASE, Permission.SUBMIT_CASE, Permission.WITHDRAW_CASE,
-         Permission.FOLLOW_UP_CASE}
+        {
+            Grant.CREATE_CASE,
+            Permission.SUBMIT_CASE,
+            Permission.WITHDRAW_CASE,
+            Permission.FOLLOW_UP_CASE,
+        }
     ),
     Role.REVIEWER: frozenset({Permission.REVIEW_CASE, Permission.FOLLOW_UP_CASE}),
     # An approving union may also send a case back or reject it at its level.
     Role.APPROVER: frozenset({Permission.APPROVE_CASE, Permission.REVIEW_CASE}),
     Role.FINANCE: frozenset({Permission.PAY_CASE, Grant.READ_PII}),
     Role.MANAGER: frozenset(
-        {Grant.CREATE_CASE, Grant.OVERRIDE_GUARD, Grant.MANAGE_CAMPAIGN, Grant.SUBMIT_REPORT,
-         Grant.READ_PII, Permission.SUBMIT_CASE, Permission.WITHDRAW_CASE,
-         Permission.REVIEW_CASE, Permission.FOLLOW_UP_CASE}
+        {
+            Grant.CREATE_CASE,
+            Grant.OVERRIDE_GUARD,
+            Grant.MANAGE_CAMPAIGN,
+            Grant.SUBMIT_REPORT,
+            Grant.READ_PII,
+            Permission.SUBMIT_CASE,
+            Permission.WITHDRAW_CASE,
+            Permission.REVIEW_CASE,
+            Permission.FOLLOW_UP_CASE,
+        }
     ),
     Role.AUDITOR: frozenset({Grant.READ_AUDIT, Grant.READ_PII}),
     Role.ADMIN: frozenset({Grant.MANAGE_UNITS, Grant.MANAGE_USERS, Grant.MANAGE_CAMPAIGN}),
@@ -74,7 +86,9 @@ class Actor:
 
     def concerned_by(self, organizer_path: str) -> bool:
         """A campaign concerns the units under its organiser and the organiser's superiors."""
-        return self.unit_path.startswith(organizer_path) or organizer_path.startswith(self.unit_path)
+        return self.unit_path.startswith(organizer_path) or organizer_path.startswith(
+            self.unit_path
+        )
 
 
 SCHEDULER = Actor(
@@ -83,4 +97,6 @@ SCHEDULER = Actor(
 
 
 def permission_table() -> list[tuple[str, list[str]]]:
-    return [(role.value, sorted(p.value for p in perms)) for role, perms in ROLE_PERMISSIONS.items()]
+    return [
+        (role.value, sorted(p.value for p in perms)) for role, perms in ROLE_PERMISSIONS.items()
+    ]

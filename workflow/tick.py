@@ -45,6 +45,7 @@ def tick(
             record_failures(engine, swept.failures, swept.now, settings.base_url)
         except Exception:
             log.exception("sweep: the failure could not be recorded")
-    delivered = deliver_due(partial(transaction, engine), clock.now,
-                            senders or senders_from(settings))
+    delivered = deliver_due(
+        partial(transaction, engine), clock.now, senders or senders_from(settings)
+    )
     return TickReport(sweep=swept, delivery=delivered)

@@ -58,7 +58,9 @@ def problems(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[dict[st
         else:
             message = _MESSAGES.get(kind, err["msg"])
             code = kind
-        out.append({"field": field_path(prefix + tuple(err["loc"])), "code": code, "message": message})
+        out.append(
+            {"field": field_path(prefix + tuple(err["loc"])), "code": code, "message": message}
+        )
     return out
 
 

@@ -82,12 +82,16 @@ def error_message(error: DomainError) -> str:
     """The message, then the problems whose field it does not name (all on the same line)."""
     message = error.message
     if isinstance(error.details, list):
-        more = [d for d in error.details
-                if isinstance(d, dict) and d.get("field") and str(d["field"]) not in message]
+        more = [
+            d
+            for d in error.details
+            if isinstance(d, dict) and d.get("field") and str(d["field"]) not in message
+        ]
         if more:
             # The field is always named; its message only when the main one does not say it.
             listed = "；".join(
-                str(d["field"]) if str(d.get("message")) in message
+                str(d["field"])
+                if str(d.get("message")) in message
                 else f"{d['field']}：{d.get('message')}"
                 for d in more[:5]
             )
@@ -105,7 +109,10 @@ def open_for_writing() -> Engine:
     created = path is not None and not path.exists()
     engine = open_database(url)
     if created:
-        print(f"注意：数据库文件 {path} 原不存在，已新建（JINQIU_DATABASE_URL 可指定位置）", file=sys.stderr)
+        print(
+            f"注意：数据库文件 {path} 原不存在，已新建（JINQIU_DATABASE_URL 可指定位置）",
+            file=sys.stderr,
+        )
     return engine
 
 
@@ -126,8 +133,17 @@ def unit_create(
     contact_name: Annotated[str | None, typer.Option(help="contact person")] = None,
 ) -> None:
     """Create a unit (how the first, root unit comes to be)."""
-    spec = parse(UnitCreate, {"code": code, "name": name, "level": level, "parent": parent,
-                              "contact_email": contact_email, "contact_name": contact_name})
+    spec = parse(
+        UnitCreate,
+        {
+            "code": code,
+            "name": name,
+            "level": level,
+            "parent": parent,
+            "contact_email": contact_email,
+            "contact_name": contact_name,
+        },
+    )
     engine = open_for_writing()
     with transaction(engine) as conn:
         unit_id = create_unit(conn, spec)
@@ -143,8 +159,16 @@ def user_create(
     display_name: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Create a user with one or more roles in a unit."""
-    spec = parse(UserCreate, {"username": username, "password": password, "unit": unit,
-                              "roles": role, "display_name": display_name})
+    spec = parse(
+        UserCreate,
+        {
+            "username": username,
+            "password": password,
+            "unit": unit,
+            "roles": role,
+            "display_name": display_name,
+        },
+    )
     engine = open_for_writing()
     with transaction(engine) as conn:
         user_id = create_user(conn, spec, SystemClock())
@@ -169,7 +193,10 @@ def user_unlock(
     with transaction(engine) as conn:
         if username is not None:
             user_t = User.__table__  # type: ignore[attr-defined]
-            if conn.execute(select(user_t.c.id).where(user_t.c.username == username)).first() is None:
+            if (
+                conn.execute(select(user_t.c.id).where(user_t.c.username == username)).first()
+                is None
+            ):
                 raise NotFound(f"用户 {username} 不存在")
             cleared = clear_failures(conn, username)
             typer.echo(f"user {username} unlocked ({cleared} recent failures cleared)")
@@ -181,9 +208,15 @@ def user_unlock(
 @user_app.command("set-password")
 def user_set_password(
     username: Annotated[str, typer.Option()],
-    password: Annotated[str, typer.Option(prompt="新密码", hide_input=True,
-                                          confirmation_prompt=True,
-                                          help="asked for when not given (keeps it out of the shell history)")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt="新密码",
+            hide_input=True,
+            confirmation_prompt=True,
+            help="asked for when not given (keeps it out of the shell history)",
+        ),
+    ],
 ) -> None:
     """Set a user's password: ends all their sessions and lifts their sign-in lock."""
     from jinqiu.api.security import clear_failures
@@ -236,8 +269,12 @@ def audit_verify() -> None:
 
 @counters_app.command("verify")
 def counters_verify(
-    campaign: Annotated[int | None, typer.Option(help="only this campaign (default: every one)")] = None,
-    repair: Annotated[bool, typer.Option("--repair", help="set differing counters to the recount")] = False,
+    campaign: Annotated[
+        int | None, typer.Option(help="only this campaign (default: every one)")
+    ] = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="set differing counters to the recount")
+    ] = False,
 ) -> None:
     """Recount the dashboard's counters from the cases; exit 1 naming each difference, or with
     --repair set those counters to the recount (printing each) and exit 0."""
@@ -247,7 +284,9 @@ def counters_verify(
             repaired = repair_counters(conn, campaign)
         for item in repaired:
             typer.echo(f"REPAIRED {item.describe()}")
-        typer.echo(f"counters repaired: {len(repaired)}" if repaired else "counters match the cases")
+        typer.echo(
+            f"counters repaired: {len(repaired)}" if repaired else "counters match the cases"
+        )
         return
     with snapshot(engine) as conn:
         differences = counter_differences(conn, campaign)
@@ -260,7 +299,9 @@ def counters_verify(
 
 @app.command("tick")
 def tick_command(
-    now: Annotated[str | None, typer.Option(help="ISO-8601 instant to sweep as of (default: now)")] = None,
+    now: Annotated[
+        str | None, typer.Option(help="ISO-8601 instant to sweep as of (default: now)")
+    ] = None,
 ) -> None:
     """Run one scheduler sweep as of NOW, deliver the due outbox messages, print what happened.
     Exits 1 when a campaign could not be swept (each named on stderr; the others were)."""
@@ -275,12 +316,20 @@ def tick_command(
     report = tick(engine, clock, get_settings())
     swept = report.sweep
     typer.echo(f"sweep as of {swept.now.isoformat()}")
-    typer.echo(f"  publicity ended: {len(swept.publicity.ended)}, held by objection: "
-               f"{len(swept.publicity.held_by_objection)}")
+    typer.echo(
+        f"  publicity ended: {len(swept.publicity.ended)}, held by objection: "
+        f"{len(swept.publicity.held_by_objection)}"
+    )
     for r in swept.reminders:
-        target = r.unit_code if r.notified_unit_code == r.unit_code else f"{r.unit_code} → {r.notified_unit_code}"
-        typer.echo(f"  {r.kind:<10} {r.deadline_key:<20} {target:<24} occurrence {r.occurrence:>2}, "
-                   f"pending {r.pending_total}")
+        target = (
+            r.unit_code
+            if r.notified_unit_code == r.unit_code
+            else f"{r.unit_code} → {r.notified_unit_code}"
+        )
+        typer.echo(
+            f"  {r.kind:<10} {r.deadline_key:<20} {target:<24} occurrence {r.occurrence:>2}, "
+            f"pending {r.pending_total}"
+        )
     typer.echo(f"  reminders: {len(swept.reminders)} new, {swept.already_sent} already sent")
     typer.echo(f"  failed campaigns: {len(swept.failed_campaigns)}")
     d = report.delivery
@@ -291,11 +340,20 @@ def tick_command(
             if f.campaign_id in seen:
                 continue
             seen.add(f.campaign_id)
-            what = "定时任务整体" if f.campaign_id is None else f"活动 {f.campaign_id}「{f.campaign_name}」"
+            what = (
+                "定时任务整体"
+                if f.campaign_id is None
+                else f"活动 {f.campaign_id}「{f.campaign_name}」"
+            )
             stages = sum(1 for g in swept.failures if g.campaign_id == f.campaign_id)
-            print(one_line(f"警告 [sweep_failed]：{what}在「{f.stage}」出错"
-                           f"{f'（共 {stages} 处）' if stages > 1 else ''}：{f.error}；其他活动已照常处理"
-                           f"{log_note()}"), file=sys.stderr)
+            print(
+                one_line(
+                    f"警告 [sweep_failed]：{what}在「{f.stage}」出错"
+                    f"{f'（共 {stages} 处）' if stages > 1 else ''}：{f.error}；其他活动已照常处理"
+                    f"{log_note()}"
+                ),
+                file=sys.stderr,
+            )
         raise typer.Exit(code=1)
 
 
@@ -303,7 +361,10 @@ def parse_instant(value: str) -> dt.datetime:
     try:
         instant = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise CliError("invalid_now", f"--now 须为 ISO-8601 时间（如 2024-07-29T09:00:00+08:00），收到 {value!r}") from None
+        raise CliError(
+            "invalid_now",
+            f"--now 须为 ISO-8601 时间（如 2024-07-29T09:00:00+08:00），收到 {value!r}",
+        ) from None
     if not EARLIEST <= instant.year <= LATEST:
         raise CliError("invalid_now", f"--now 须在 {EARLIEST} 年至 {LATEST} 年之间，收到 {value!r}")
     return instant
@@ -313,8 +374,16 @@ def parse_instant(value: str) -> dt.datetime:
 def demo(
     cases: Annotated[int, typer.Option(min=1, max=100_000, help="synthetic cases to survey")] = 300,
     seed: Annotated[int, typer.Option(help="random seed for the synthetic families")] = 2024,
-    database: Annotated[str | None, typer.Option(help="database URL (default: a fresh SQLite file)")] = None,
-    reset: Annotated[bool, typer.Option("--reset", help="empty --database first: deletes the SQLite file, or drops and recreates the PostgreSQL schema")] = False,
+    database: Annotated[
+        str | None, typer.Option(help="database URL (default: a fresh SQLite file)")
+    ] = None,
+    reset: Annotated[
+        bool,
+        typer.Option(
+            "--reset",
+            help="empty --database first: deletes the SQLite file, or drops and recreates the PostgreSQL schema",
+        ),
+    ] = False,
 ) -> None:
     """Run the 2024 Weihai campaign end to end on a fresh database and print what happened."""
     from jinqiu.demo.run import run_demo
@@ -355,8 +424,14 @@ def serve(
     # Every worker builds its app with the scheduler on (jinqiu.api.app.serve_app); the ledger keeps
     # each reminder exactly once however many sweep. proxy_headers=False: uvicorn would believe
     # X-Forwarded-For from loopback; the app believes it only from JINQIU_TRUSTED_PROXIES.
-    uvicorn.run("jinqiu.api.app:serve_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=False)
+    uvicorn.run(
+        "jinqiu.api.app:serve_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+    )
 
 
 def main() -> None:
@@ -378,7 +453,9 @@ def run(argv: list[str]) -> int:
         say_error("database_error", f"数据库出错：{first_line(error.orig)}{log_note()}")
         return 2
     except ArgumentError as error:
-        say_error("invalid_database_url", f"数据库地址（JINQIU_DATABASE_URL 或 --database）无效：{error}")
+        say_error(
+            "invalid_database_url", f"数据库地址（JINQIU_DATABASE_URL 或 --database）无效：{error}"
+        )
         return 2
     except OSError as error:
         say_error("os_error", f"系统错误：{error.strerror or error}（{error.filename or ''}）")
@@ -397,7 +474,9 @@ def run(argv: list[str]) -> int:
         log.error("unexpected error", exc_info=error)
         kind = "数据库" if isinstance(error, SQLAlchemyError) else "程序"
         text = first_line(getattr(error, "orig", None) or error)
-        say_error("internal_error", f"意外的{kind}错误 {type(error).__name__}：{text[:200]}{log_note()}")
+        say_error(
+            "internal_error", f"意外的{kind}错误 {type(error).__name__}：{text[:200]}{log_note()}"
+        )
         return 2
     return result if isinstance(result, int) else 0
 

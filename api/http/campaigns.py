@@ -45,18 +45,45 @@ def campaign_out(conn: Connection, row: Any) -> CampaignOut:
         select(fund_t).where(fund_t.c.campaign_id == row.id).order_by(fund_t.c.position)
     ).all()
     return CampaignOut(
-        id=row.id, name=row.name, year=row.year, organizer=row.organizer,
-        publicity_working_days=row.publicity_working_days, approval_levels=row.approval_levels,
-        phases=[{"key": p.key, "name": p.name, "starts": p.starts.isoformat(),
-                 "ends": p.ends.isoformat(), "cases_leave": p.cases_leave} for p in phases],
-        deadlines=[{"key": d.key, "title": d.title, "due": d.due.isoformat(),
-                    "responsible_level": d.responsible_level, "done_when": d.done_when}
-                   for d in deadlines],
-        reminders=row.reminders, eligibility=row.eligibility, aid_rules=row.aid_rules,
-        funds=[FundOut(source=f.source, budget=format_yuan(f.budget_fen),
-                       reserved=format_yuan(f.reserved_fen), paid=format_yuan(f.paid_fen),
-                       available=format_yuan(f.budget_fen - f.reserved_fen - f.paid_fen))
-               for f in funds],
+        id=row.id,
+        name=row.name,
+        year=row.year,
+        organizer=row.organizer,
+        publicity_working_days=row.publicity_working_days,
+        approval_levels=row.approval_levels,
+        phases=[
+            {
+                "key": p.key,
+                "name": p.name,
+                "starts": p.starts.isoformat(),
+                "ends": p.ends.isoformat(),
+                "cases_leave": p.cases_leave,
+            }
+            for p in phases
+        ],
+        deadlines=[
+            {
+                "key": d.key,
+                "title": d.title,
+                "due": d.due.isoformat(),
+                "responsible_level": d.responsible_level,
+                "done_when": d.done_when,
+            }
+            for d in deadlines
+        ],
+        reminders=row.reminders,
+        eligibility=row.eligibility,
+        aid_rules=row.aid_rules,
+        funds=[
+            FundOut(
+                source=f.source,
+                budget=format_yuan(f.budget_fen),
+                reserved=format_yuan(f.reserved_fen),
+                paid=format_yuan(f.paid_fen),
+                available=format_yuan(f.budget_fen - f.reserved_fen - f.paid_fen),
+            )
+            for f in funds
+        ],
         calendar=row.calendar,
     )
 
@@ -65,8 +92,10 @@ def campaign_out(conn: Connection, row: Any) -> CampaignOut:
 def create(body: CampaignFile, actor: ManageCampaigns, svc: ServicesDep, conn: Conn) -> CampaignOut:
     organizer = conn.execute(select(unit_t.c.path).where(unit_t.c.code == body.organizer)).first()
     if organizer is None or not actor.sees(organizer.path):
-        raise ValidationFailed(f"主办单位 {body.organizer} 不存在", [
-            {"field": "organizer", "code": "unknown_unit", "message": "主办单位不存在"}])
+        raise ValidationFailed(
+            f"主办单位 {body.organizer} 不存在",
+            [{"field": "organizer", "code": "unknown_unit", "message": "主办单位不存在"}],
+        )
     campaign_id = load_campaign(conn, body, svc.clock)
     return campaign_out(conn, campaign_of(conn, campaign_id, actor))
 
@@ -74,13 +103,21 @@ def create(body: CampaignFile, actor: ManageCampaigns, svc: ServicesDep, conn: C
 @router.get("", response_model=list[CampaignSummary])
 def list_campaigns(actor: CurrentActor, conn: Conn) -> list[CampaignSummary]:
     rows = conn.execute(
-        select(campaign_t.c.id, campaign_t.c.name, campaign_t.c.year,
-               unit_t.c.code.label("organizer"), unit_t.c.path)
+        select(
+            campaign_t.c.id,
+            campaign_t.c.name,
+            campaign_t.c.year,
+            unit_t.c.code.label("organizer"),
+            unit_t.c.path,
+        )
         .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
         .order_by(campaign_t.c.year.desc(), campaign_t.c.id)
     ).all()
-    return [CampaignSummary(id=r.id, name=r.name, year=r.year, organizer=r.organizer)
-            for r in rows if actor.concerned_by(r.path)]
+    return [
+        CampaignSummary(id=r.id, name=r.name, year=r.year, organizer=r.organizer)
+        for r in rows
+        if actor.concerned_by(r.path)
+    ]
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut)

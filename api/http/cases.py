@@ -101,15 +101,24 @@ def case_out(detail: dict[str, Any], *, unmasked: bool) -> CaseOut:
     """The case as workflow.cases.pii showed it: numbers already masked unless `unmasked`."""
     case, worker, student = detail["case"], detail["worker"], detail["student"]
     return CaseOut(
-        id=case["id"], campaign=case["campaign_id"], unit=case["unit_code"],
-        unit_name=case["unit_name"], state=CaseState(case["state"]), version=case["version"],
-        approval_step=case["approval_step"], approval_level=detail["approval_level"],
-        objection_open=case["objection_open"], return_reason=case["return_reason"],
+        id=case["id"],
+        campaign=case["campaign_id"],
+        unit=case["unit_code"],
+        unit_name=case["unit_name"],
+        state=CaseState(case["state"]),
+        version=case["version"],
+        approval_step=case["approval_step"],
+        approval_level=detail["approval_level"],
+        objection_open=case["objection_open"],
+        return_reason=case["return_reason"],
         publicity_started_on=case["publicity_started_on"],
         publicity_ends_on=case["publicity_ends_on"],
-        approved_amount=money(case["approved_amount_fen"]), fund_source=detail["fund_source"],
-        paid_on=case["paid_on"], payment_failures=case["payment_failures"],
-        allowed_events=detail["allowed_events"], pii_unmasked=unmasked,
+        approved_amount=money(case["approved_amount_fen"]),
+        fund_source=detail["fund_source"],
+        paid_on=case["paid_on"],
+        payment_failures=case["payment_failures"],
+        allowed_events=detail["allowed_events"],
+        pii_unmasked=unmasked,
         worker=WorkerOut(
             **{k: worker[k] for k in WorkerOut.model_fields if k in worker},
             monthly_income_per_capita=money(worker["monthly_income_per_capita_fen"]),
@@ -118,7 +127,8 @@ def case_out(detail: dict[str, Any], *, unmasked: bool) -> CaseOut:
             **{k: student[k] for k in StudentOut.model_fields if k in student},
             tuition_invoice=money(student["tuition_invoice_fen"]),
         ),
-        created_at=case["created_at"], updated_at=case["updated_at"],
+        created_at=case["created_at"],
+        updated_at=case["updated_at"],
     )
 
 
@@ -132,8 +142,9 @@ def read_case(conn: Connection, svc: Services, case_id: int, actor: Actor, purpo
 
 @router.post("", status_code=201, response_model=CaseOut, responses=linked(201))
 def create(body: CaseCreateIn, actor: CurrentActor, svc: ServicesDep, conn: Conn) -> CaseOut:
-    case_id = create_case(conn, CaseCreate.model_validate(body.model_dump()), actor=actor,
-                          clock=svc.clock)
+    case_id = create_case(
+        conn, CaseCreate.model_validate(body.model_dump()), actor=actor, clock=svc.clock
+    )
     return read_case(conn, svc, case_id, actor, "POST /api/cases")
 
 
@@ -153,17 +164,34 @@ def list_(
 ) -> CaseList:
     # Scoped by the read itself (workflow.cases.reads.list_cases): only the caller's subtree,
     # and `unit` outside it is 404 there.
-    flt = CaseFilter(campaign=campaign, state=state, unit=unit, overdue=overdue, q=q,
-                     approval_step=approval_step, page=page, page_size=page_size)
+    flt = CaseFilter(
+        campaign=campaign,
+        state=state,
+        unit=unit,
+        overdue=overdue,
+        q=q,
+        approval_step=approval_step,
+        page=page,
+        page_size=page_size,
+    )
     rows, total = list_cases(conn, actor, flt, today=svc.clock.now().date())
     items = [
         CaseSummary(
-            id=r["id"], campaign=r["campaign_id"], unit=r["unit_code"], unit_name=r["unit_name"],
-            state=CaseState(r["state"]), version=r["version"], approval_step=r["approval_step"],
-            objection_open=r["objection_open"], worker_name=r["worker_name"],
-            student_name=r["student_name"], education_level=r["education_level"],
-            school=r["school"], approved_amount=money(r["approved_amount_fen"]),
-            publicity_ends_on=r["publicity_ends_on"], return_reason=r["return_reason"],
+            id=r["id"],
+            campaign=r["campaign_id"],
+            unit=r["unit_code"],
+            unit_name=r["unit_name"],
+            state=CaseState(r["state"]),
+            version=r["version"],
+            approval_step=r["approval_step"],
+            objection_open=r["objection_open"],
+            worker_name=r["worker_name"],
+            student_name=r["student_name"],
+            education_level=r["education_level"],
+            school=r["school"],
+            approved_amount=money(r["approved_amount_fen"]),
+            publicity_ends_on=r["publicity_ends_on"],
+            return_reason=r["return_reason"],
             updated_at=r["updated_at"],
         )
         for r in rows
@@ -171,7 +199,9 @@ def list_(
     return CaseList(items=items, total=total, page=page, page_size=page_size)
 
 
-@router.get("/{case_id}", response_model=CaseOut, responses=linked(200), dependencies=[RecordsFullReads])
+@router.get(
+    "/{case_id}", response_model=CaseOut, responses=linked(200), dependencies=[RecordsFullReads]
+)
 def read(
     case_id: CaseInScope, actor: CurrentActor, svc: ServicesDep, conn: Conn, response: Response
 ) -> CaseOut:
@@ -186,8 +216,10 @@ def parse_if_match(value: str | None) -> int | None:
     raw = value.strip().removeprefix("W/").strip('"')
     # ASCII digits, at most ten: str.isdigit() would pass "²" and int() choke on 5,000 digits.
     if not re.fullmatch(r"[0-9]{1,10}", raw, re.ASCII) or not 1 <= int(raw) <= MAX_DB_INT:
-        raise ValidationFailed("If-Match 须为案件版本号", [
-            {"field": "If-Match", "code": "invalid", "message": "须为案件版本号"}])
+        raise ValidationFailed(
+            "If-Match 须为案件版本号",
+            [{"field": "If-Match", "code": "invalid", "message": "须为案件版本号"}],
+        )
     return int(raw)
 
 
@@ -208,10 +240,13 @@ def patch(
     response: Response,
 ) -> CaseOut:
     amend_case(
-        conn, case_id,
+        conn,
+        case_id,
         worker_changes=body.worker.model_dump(exclude_unset=True) if body.worker else {},
         student_changes=body.student.model_dump(exclude_unset=True) if body.student else {},
-        expected_version=expected, actor=actor, clock=svc.clock,
+        expected_version=expected,
+        actor=actor,
+        clock=svc.clock,
     )
     out = read_case(conn, svc, case_id, actor, "PATCH /api/cases/{id}")
     response.headers["ETag"] = f'W/"{out.version}"'
@@ -223,8 +258,14 @@ def fire(
     case_id: CaseToFire, body: EventIn, actor: CurrentActor, svc: ServicesDep, conn: Conn
 ) -> EventOut:
     result = apply_event(
-        conn, case_id=case_id, event=body.event, expected_version=body.version, actor=actor,
-        clock=svc.clock, opinion=body.opinion, data=body.data,
+        conn,
+        case_id=case_id,
+        event=body.event,
+        expected_version=body.version,
+        actor=actor,
+        clock=svc.clock,
+        opinion=body.opinion,
+        data=body.data,
     )
     return EventOut(id=result.id, state=result.state, version=result.version)
 
@@ -240,27 +281,46 @@ def fire_many(body: BulkEventIn, actor: CurrentActor, svc: ServicesDep, conn: Co
         try:
             with conn.begin_nested():
                 result = apply_event(
-                    conn, case_id=item.id, event=body.event, expected_version=item.version,
-                    actor=actor, clock=svc.clock, opinion=body.opinion, data=body.data,
+                    conn,
+                    case_id=item.id,
+                    event=body.event,
+                    expected_version=item.version,
+                    actor=actor,
+                    clock=svc.clock,
+                    opinion=body.opinion,
+                    data=body.data,
                 )
-            results.append(BulkResult(id=item.id, ok=True, state=result.state, version=result.version))
+            results.append(
+                BulkResult(id=item.id, ok=True, state=result.state, version=result.version)
+            )
         except DomainError as error:
             results.append(BulkResult(id=item.id, ok=False, error=ErrorBody(**error.body())))
         except Exception:  # one broken item must not hide what happened to the others
             log.exception("bulk event %s on case %s failed", body.event.value, item.id)
-            results.append(BulkResult(id=item.id, ok=False, error=ErrorBody(
-                code="internal_error", message="服务器内部错误，该案件未办理")))
+            results.append(
+                BulkResult(
+                    id=item.id,
+                    ok=False,
+                    error=ErrorBody(code="internal_error", message="服务器内部错误，该案件未办理"),
+                )
+            )
     ok = sum(1 for r in results if r.ok)
     return BulkOut(succeeded=ok, failed=len(results) - ok, results=results)
 
 
-@router.get("/{case_id}/history", response_model=list[HistoryItem],
-            dependencies=[RecordsFullReads])
+@router.get("/{case_id}/history", response_model=list[HistoryItem], dependencies=[RecordsFullReads])
 def history(
     case_id: CaseInScope, actor: CurrentActor, svc: ServicesDep, conn: Conn
 ) -> list[dict[str, Any]]:
     """The audit trail of the case; identity and card numbers in it masked unless the caller
     holds pii.read (and then the read is recorded)."""
-    view = view_case(conn, case_id, actor, purpose="GET /api/cases/{id}/history",
-                     clock=svc.clock, detail=False, history=True)
+    view = view_case(
+        conn,
+        case_id,
+        actor,
+        purpose="GET /api/cases/{id}/history",
+        clock=svc.clock,
+        detail=False,
+        history=True,
+    )
     return view.history or []

@@ -43,7 +43,9 @@ class UnitOut(BaseModel):
 class UnitPatch(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     contact_name: str | None = Field(default=None, max_length=100)
-    contact_email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    contact_email: str | None = Field(
+        default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    )
     contact_phone: str | None = Field(default=None, max_length=40)
     webhook_url: str | None = Field(default=None, max_length=500)
 
@@ -264,5 +266,6 @@ class HistoryItem(BaseModel):
 class Health(BaseModel):
     status: str
     sweep_errors: int = Field(
-        default=0, description="campaigns the last scheduler sweep failed for (admins: GET /api/admin/sweep-errors)"
+        default=0,
+        description="campaigns the last scheduler sweep failed for (admins: GET /api/admin/sweep-errors)",
     )

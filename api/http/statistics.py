@@ -22,7 +22,10 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @router.get("/api/dashboard")
 def get_dashboard(
-    campaign: QueryId, actor: CurrentActor, svc: ServicesDep, conn: Conn,
+    campaign: QueryId,
+    actor: CurrentActor,
+    svc: ServicesDep,
+    conn: Conn,
     unit: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     """Cases per state for the unit's subtree, one row per child unit, funds and deadlines."""
@@ -36,8 +39,16 @@ async def known_tables(table: Annotated[list[str] | None, Query()] = None) -> li
     is looked up)."""
     for key in table or ():
         if key not in BY_KEY:
-            raise ValidationFailed(f"未知的统计表 {key}", [
-                {"field": "table", "code": "unknown_table", "message": f"可选：{', '.join(BY_KEY)}"}])
+            raise ValidationFailed(
+                f"未知的统计表 {key}",
+                [
+                    {
+                        "field": "table",
+                        "code": "unknown_table",
+                        "message": f"可选：{', '.join(BY_KEY)}",
+                    }
+                ],
+            )
     return table
 
 
@@ -47,7 +58,10 @@ async def known_tables(table: Annotated[list[str] | None, Query()] = None) -> li
 )
 def get_statistics(
     table: Annotated[list[str] | None, Depends(known_tables)],
-    campaign: CampaignInScope, unit: QueriedUnit, svc: ServicesDep, conn: Conn,
+    campaign: CampaignInScope,
+    unit: QueriedUnit,
+    svc: ServicesDep,
+    conn: Conn,
     format: Annotated[str, Query(pattern="^(json|xlsx)$")] = "json",
 ) -> Any:
     """The statistics tables for the unit's subtree (default: the caller's unit)."""
@@ -55,6 +69,9 @@ def get_statistics(
     if format == "xlsx":
         content = workbook(stats, today=svc.clock.now().date())
         filename = f"statistics-{campaign.id}-{unit.code}.xlsx"
-        return Response(content, media_type=XLSX,
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        return Response(
+            content,
+            media_type=XLSX,
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
     return stats

@@ -62,7 +62,8 @@ unit_t = Unit.__table__  # type: ignore[attr-defined]
 
 # The lifecycle's labels (states/), plus the two audit entries that are not transitions.
 EVENT_LABELS = {
-    CREATE_EVENT: "新建", AMEND_EVENT: "修改",
+    CREATE_EVENT: "新建",
+    AMEND_EVENT: "修改",
     **{e.value: label for e, label in MACHINE.event_labels.items()},
 }
 STATE_LABELS = {s.value: label for s, label in MACHINE.state_labels.items()}
@@ -70,13 +71,28 @@ LEVEL_STATES = frozenset(s.value for s in MACHINE.level_states)  # shown with th
 # Events that do not move a case on (return, reject, withdraw): drawn as secondary buttons.
 SETBACK_EVENTS = frozenset(e.value for e in MACHINE.events if e not in MACHINE.forward_events)
 EDUCATION_LABELS = {
-    "preschool": "学前", "primary": "小学", "junior": "初中", "senior": "高中",
-    "vocational": "中职", "college": "大专", "undergraduate": "本科", "postgraduate": "研究生",
+    "preschool": "学前",
+    "primary": "小学",
+    "junior": "初中",
+    "senior": "高中",
+    "vocational": "中职",
+    "college": "大专",
+    "undergraduate": "本科",
+    "postgraduate": "研究生",
 }
 TIER_LABELS = {"first": "一本", "second": "二本", "third": "三本"}
-ARCHIVE_LABELS = {"deep": "深度困难", "relative": "相对困难", "accident": "意外致困", "none": "未建档"}
-LEVEL_LABELS = {"grassroots": "基层工会", "district": "区市（产业）工会", "city": "市总工会",
-                "province": "省总工会"}
+ARCHIVE_LABELS = {
+    "deep": "深度困难",
+    "relative": "相对困难",
+    "accident": "意外致困",
+    "none": "未建档",
+}
+LEVEL_LABELS = {
+    "grassroots": "基层工会",
+    "district": "区市（产业）工会",
+    "city": "市总工会",
+    "province": "省总工会",
+}
 # What may be done to many cases of each state at once (declared per transition in states/).
 BULK_EVENTS = MACHINE.bulk_events_by_state
 
@@ -104,7 +120,9 @@ class Session:
 def page_session(request: Request, svc: ServicesDep) -> Session:
     token = request.cookies.get(COOKIE)
     if not token:
-        raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+        raise LoginRequired(
+            str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+        )
     try:
         bearer, csrf = read_session(svc.settings, token, svc.clock.now())
         return Session(actor_of(svc, bearer), csrf)
@@ -151,13 +169,16 @@ def form_model(model: type[M], fields: dict[str, Any]) -> M:
 
 def carried(svc: Services, session: Session, name: str, text: str) -> str:
     """`name=<signed text>` for a redirect's query: only the server's own words travel."""
-    return urlencode({name: sign_message(svc.settings, session.actor.username, text, svc.clock.now())})
+    return urlencode(
+        {name: sign_message(svc.settings, session.actor.username, text, svc.clock.now())}
+    )
 
 
 def shown(request: Request, svc: Services, session: Session, name: str) -> str | None:
     """The text a redirect carried in `name`, if the server signed it for this user lately."""
-    return read_message(svc.settings, session.actor.username, request.query_params.get(name),
-                        svc.clock.now())
+    return read_message(
+        svc.settings, session.actor.username, request.query_params.get(name), svc.clock.now()
+    )
 
 
 def form_int(text: str) -> int | str:
@@ -169,20 +190,32 @@ def form_int(text: str) -> int | str:
 def error_page(request: Request, status: int, code: str, message: str) -> Response:
     """A refusal as a page, for a browser asking for HTML (api.errors installs it)."""
     return templates.TemplateResponse(
-        request, "error.html", {"code": code, "message": message, "actor": None, "csrf": ""},
+        request,
+        "error.html",
+        {"code": code, "message": message, "actor": None, "csrf": ""},
         status_code=status,
     )
 
 
 def render(request: Request, name: str, session: Session | None, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(
-        request, name,
-        {"session": session, "actor": session.actor if session else None,
-         "csrf": session.csrf if session else "", "state_labels": STATE_LABELS,
-         "event_labels": EVENT_LABELS, "yuan": format_yuan, "education_labels": EDUCATION_LABELS,
-         "tier_labels": TIER_LABELS, "archive_labels": ARCHIVE_LABELS,
-         "level_labels": LEVEL_LABELS, "level_states": LEVEL_STATES,
-         "setback_events": SETBACK_EVENTS, **context},
+        request,
+        name,
+        {
+            "session": session,
+            "actor": session.actor if session else None,
+            "csrf": session.csrf if session else "",
+            "state_labels": STATE_LABELS,
+            "event_labels": EVENT_LABELS,
+            "yuan": format_yuan,
+            "education_labels": EDUCATION_LABELS,
+            "tier_labels": TIER_LABELS,
+            "archive_labels": ARCHIVE_LABELS,
+            "level_labels": LEVEL_LABELS,
+            "level_states": LEVEL_STATES,
+            "setback_events": SETBACK_EVENTS,
+            **context,
+        },
     )
 
 
@@ -215,8 +248,10 @@ def login_page(request: Request, next: str = "/") -> HTMLResponse:
 
 @router.post("/login")
 def login(
-    request: Request, svc: ServicesDep,
-    username: Annotated[str, Form()], password: Annotated[str, Form()],
+    request: Request,
+    svc: ServicesDep,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     now = svc.clock.now()
@@ -234,9 +269,14 @@ def login(
     token, _csrf = session_token(svc.settings, username, now, generation)
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     redirect = RedirectResponse(target, status_code=303)
-    redirect.set_cookie(COOKIE, token, httponly=True, samesite="lax",
-                        secure=svc.settings.base_url.startswith("https://"),
-                        max_age=svc.settings.token_minutes * 60)
+    redirect.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=svc.settings.base_url.startswith("https://"),
+        max_age=svc.settings.token_minutes * 60,
+    )
     return redirect
 
 
@@ -253,8 +293,12 @@ def logout(session: PageSession, conn: Conn, csrf_token: Annotated[str, Form()])
 @router.get("/")
 def home(session: PageSession) -> Response:
     roles = set(session.actor.roles)
-    if roles & {Role.REVIEWER.value, Role.APPROVER.value, Role.CLERK.value, Role.FINANCE.value} \
-            and not roles & {Role.MANAGER.value}:
+    if roles & {
+        Role.REVIEWER.value,
+        Role.APPROVER.value,
+        Role.CLERK.value,
+        Role.FINANCE.value,
+    } and not roles & {Role.MANAGER.value}:
         return RedirectResponse("/queue", status_code=303)
     return RedirectResponse("/dashboard", status_code=303)
 
@@ -262,33 +306,60 @@ def home(session: PageSession) -> Response:
 # -- the phase dashboard --------------------------------------------------------------------------
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(
-    request: Request, session: PageSession, svc: ServicesDep, conn: Conn,
-    campaign: OptionalCampaign = None, unit: Annotated[str | None, Query(max_length=64)] = None,
-    partial: bool = False, refresh: Annotated[int, Query(ge=1, le=3600)] = 30,
+    request: Request,
+    session: PageSession,
+    svc: ServicesDep,
+    conn: Conn,
+    campaign: OptionalCampaign = None,
+    unit: Annotated[str | None, Query(max_length=64)] = None,
+    partial: bool = False,
+    refresh: Annotated[int, Query(ge=1, le=3600)] = 30,
 ) -> HTMLResponse:
     chosen, campaigns = pick_campaign(conn, session.actor, campaign)
-    data = dashboard(conn, DashboardQuery(chosen.id, unit), session.actor,
-                     today=svc.clock.now().date())
+    data = dashboard(
+        conn, DashboardQuery(chosen.id, unit), session.actor, today=svc.clock.now().date()
+    )
     current = next((d for d in data["deadlines"] if not d["passed"]), None)
     funnel_max = max([*data["states"].values(), 1])
-    return render(request, "dashboard_body.html" if partial else "dashboard.html", session,
-                  data=data, campaigns=campaigns, campaign=chosen, current_deadline=current,
-                  funnel_max=funnel_max, today=svc.clock.now().date(), refresh=refresh)
+    return render(
+        request,
+        "dashboard_body.html" if partial else "dashboard.html",
+        session,
+        data=data,
+        campaigns=campaigns,
+        campaign=chosen,
+        current_deadline=current,
+        funnel_max=funnel_max,
+        today=svc.clock.now().date(),
+        refresh=refresh,
+    )
 
 
 @router.get("/statistics.xlsx")
-def statistics_xlsx(session: PageSession, svc: ServicesDep, conn: Conn, campaign: QueryId,
-                    unit: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+def statistics_xlsx(
+    session: PageSession,
+    svc: ServicesDep,
+    conn: Conn,
+    campaign: QueryId,
+    unit: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
     chosen, _ = pick_campaign(conn, session.actor, campaign)
     row = unit_named(conn, unit or session.actor.unit_code, session.actor)
     stats = statistics(conn, chosen.id, row)
     content = workbook(stats, today=svc.clock.now().date())
-    return Response(content, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="statistics-{chosen.id}-{quote(row.code)}.xlsx"'})
+    return Response(
+        content,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={
+            "Content-Disposition": f'attachment; filename="statistics-{chosen.id}-{quote(row.code)}.xlsx"'
+        },
+    )
 
 
 # -- the work queue -----------------------------------------------------------------------------
-def queue_filter(actor: Actor, approval_levels: list[str]) -> tuple[tuple[CaseState, ...], int | None]:
+def queue_filter(
+    actor: Actor, approval_levels: list[str]
+) -> tuple[tuple[CaseState, ...], int | None]:
     """The states (and approval step) of the cases waiting for this actor, from the lifecycle:
     the states from which one of the actor's permissions moves a case on; in the states that
     wait by level, only at the level the actor's unit acts at (the step). A role that moves no
@@ -316,40 +387,77 @@ def bulk_events_for(actor: Actor, states: tuple[CaseState, ...]) -> list[str]:
 
 @router.get("/queue", response_class=HTMLResponse)
 def queue_page(
-    request: Request, session: PageSession, svc: ServicesDep, conn: Conn,
-    campaign: OptionalCampaign = None, unit: Annotated[str | None, Query(max_length=64)] = None,
-    state: CaseState | None = None, q: Annotated[str | None, Query(max_length=50)] = None,
+    request: Request,
+    session: PageSession,
+    svc: ServicesDep,
+    conn: Conn,
+    campaign: OptionalCampaign = None,
+    unit: Annotated[str | None, Query(max_length=64)] = None,
+    state: CaseState | None = None,
+    q: Annotated[str | None, Query(max_length=50)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
     chosen, campaigns = pick_campaign(conn, session.actor, campaign)
-    levels = conn.execute(select(campaign_t.c.approval_levels)
-                          .where(campaign_t.c.id == chosen.id)).scalar_one()
+    levels = conn.execute(
+        select(campaign_t.c.approval_levels).where(campaign_t.c.id == chosen.id)
+    ).scalar_one()
     states, step = queue_filter(session.actor, list(levels))
-    flt = CaseFilter(campaign=chosen.id, unit=unit or None, q=q or None,
-                     state=state, states=() if state else states, approval_step=step,
-                     step_states=MACHINE.level_states, page=page, page_size=50)
+    flt = CaseFilter(
+        campaign=chosen.id,
+        unit=unit or None,
+        q=q or None,
+        state=state,
+        states=() if state else states,
+        approval_step=step,
+        step_states=MACHINE.level_states,
+        page=page,
+        page_size=50,
+    )
     rows, total = list_cases(conn, session.actor, flt, today=svc.clock.now().date())
     bulk_events = bulk_events_for(session.actor, states)
     flash = shown(request, svc, session, "flash")
-    return render(request, "queue.html", session, rows=rows, total=total, campaigns=campaigns,
-                  campaign=chosen, states=states, step=step, levels=levels, unit=unit or "",
-                  q=q or "", state=state.value if state else "", page=page,
-                  bulk_events=bulk_events, flash=flash)
+    return render(
+        request,
+        "queue.html",
+        session,
+        rows=rows,
+        total=total,
+        campaigns=campaigns,
+        campaign=chosen,
+        states=states,
+        step=step,
+        levels=levels,
+        unit=unit or "",
+        q=q or "",
+        state=state.value if state else "",
+        page=page,
+        bulk_events=bulk_events,
+        flash=flash,
+    )
 
 
 @router.post("/queue/bulk")
 def queue_bulk(
-    session: PageSession, svc: ServicesDep, conn: Conn,
-    csrf_token: Annotated[str, Form()], event: Annotated[str, Form()],
-    cases: Annotated[list[str], Form()], opinion: Annotated[str, Form()] = "",
+    session: PageSession,
+    svc: ServicesDep,
+    conn: Conn,
+    csrf_token: Annotated[str, Form()],
+    event: Annotated[str, Form()],
+    cases: Annotated[list[str], Form()],
+    opinion: Annotated[str, Form()] = "",
     back: Annotated[str, Form()] = "/queue",
 ) -> Response:
     """One event with one opinion on the ticked cases; each case a savepoint of the request's
     transaction. The form is the API's BulkEventIn: a malformed item refuses the whole request
     before any case."""
     check_csrf(session, csrf_token)
-    items = [{key: form_int(part) for key, part in zip(("id", "version"), item.split(":", 1), strict=False)}
-             for item in cases]
+    items = [
+        {
+            key: form_int(part)
+            for key, part in zip(("id", "version"), item.split(":", 1), strict=False)
+        }
+        for item in cases
+    ]
     fields: dict[str, Any] = {"event": event, "cases": items}
     if opinion:
         fields["opinion"] = opinion
@@ -358,40 +466,65 @@ def queue_bulk(
     for item in body.cases:
         try:
             with conn.begin_nested():
-                apply_event(conn, case_id=item.id, event=body.event, expected_version=item.version,
-                            actor=session.actor, clock=svc.clock, opinion=body.opinion)
+                apply_event(
+                    conn,
+                    case_id=item.id,
+                    event=body.event,
+                    expected_version=item.version,
+                    actor=session.actor,
+                    clock=svc.clock,
+                    opinion=body.opinion,
+                )
             ok += 1
         except DomainError as error:
             failed.append(f"{item.id}：{error.message}")
     message = f"已{EVENT_LABELS.get(body.event.value, body.event.value)} {ok} 件"
     if failed:
-        message += f"；{len(failed)} 件未能办理（{'；'.join(failed[:3])}{'…' if len(failed) > 3 else ''}）"
+        message += (
+            f"；{len(failed)} 件未能办理（{'；'.join(failed[:3])}{'…' if len(failed) > 3 else ''}）"
+        )
     target = back if back.startswith("/") and not back.startswith("//") else "/queue"
     sep = "&" if "?" in target else "?"
-    return RedirectResponse(f"{target}{sep}{carried(svc, session, 'flash', message)}", status_code=303)
+    return RedirectResponse(
+        f"{target}{sep}{carried(svc, session, 'flash', message)}", status_code=303
+    )
 
 
 # -- one case -----------------------------------------------------------------------------------
-@router.get("/cases/{case_id}", response_class=HTMLResponse,
-            dependencies=[Depends(page_records_full_reads)])
+@router.get(
+    "/cases/{case_id}", response_class=HTMLResponse, dependencies=[Depends(page_records_full_reads)]
+)
 def case_page(
     request: Request, case_id: PageCase, session: PageSession, svc: ServicesDep, conn: Conn
 ) -> HTMLResponse:
     # The same path as the API: numbers masked unless pii.read, and then the read is recorded.
-    view = view_case(conn, case_id, session.actor, purpose=f"GET /cases/{case_id}",
-                     clock=svc.clock, history=True)
+    view = view_case(
+        conn, case_id, session.actor, purpose=f"GET /cases/{case_id}", clock=svc.clock, history=True
+    )
     refusal = shown(request, svc, session, "refusal")
     flash = shown(request, svc, session, "flash")
-    return render(request, "case.html", session, detail=view.detail, history=view.history,
-                  refusal=refusal.split("\n") if refusal else [], flash=flash,
-                  may_read_pii=view.in_full)
+    return render(
+        request,
+        "case.html",
+        session,
+        detail=view.detail,
+        history=view.history,
+        refusal=refusal.split("\n") if refusal else [],
+        flash=flash,
+        may_read_pii=view.in_full,
+    )
 
 
 @router.post("/cases/{case_id}/events")
 def case_event(
-    case_id: PageCase, session: PageSession, svc: ServicesDep, conn: Conn,
-    csrf_token: Annotated[str, Form()], event: Annotated[str, Form()],
-    version: Annotated[str, Form()], opinion: Annotated[str, Form()] = "",
+    case_id: PageCase,
+    session: PageSession,
+    svc: ServicesDep,
+    conn: Conn,
+    csrf_token: Annotated[str, Form()],
+    event: Annotated[str, Form()],
+    version: Annotated[str, Form()],
+    opinion: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(session, csrf_token)
     fields: dict[str, Any] = {"event": event, "version": form_int(version)}
@@ -402,17 +535,28 @@ def case_event(
         # A refusal is answered with a page, not raised: the savepoint takes back what the
         # refused event had written before the request's transaction commits.
         with conn.begin_nested():
-            apply_event(conn, case_id=case_id, event=body.event, expected_version=body.version,
-                        actor=session.actor, clock=svc.clock, opinion=body.opinion)
+            apply_event(
+                conn,
+                case_id=case_id,
+                event=body.event,
+                expected_version=body.version,
+                actor=session.actor,
+                clock=svc.clock,
+                opinion=body.opinion,
+            )
     except GuardFailed as refused:
         text = "\n".join(r.message for r in refused.reasons)
-        return RedirectResponse(f"/cases/{case_id}?{carried(svc, session, 'refusal', text)}",
-                                status_code=303)
+        return RedirectResponse(
+            f"/cases/{case_id}?{carried(svc, session, 'refusal', text)}", status_code=303
+        )
     except DomainError as error:
-        return RedirectResponse(f"/cases/{case_id}?{carried(svc, session, 'refusal', error.message)}",
-                                status_code=303)
+        return RedirectResponse(
+            f"/cases/{case_id}?{carried(svc, session, 'refusal', error.message)}", status_code=303
+        )
     done = f"已{EVENT_LABELS.get(body.event.value, body.event.value)}"
-    return RedirectResponse(f"/cases/{case_id}?{carried(svc, session, 'flash', done)}", status_code=303)
+    return RedirectResponse(
+        f"/cases/{case_id}?{carried(svc, session, 'flash', done)}", status_code=303
+    )
 
 
 # -- help -----------------------------------------------------------------------------------------

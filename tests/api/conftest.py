@@ -36,7 +36,9 @@ class World:
         """Signs in once per user and test (Argon2 verification is slow on purpose)."""
         if username in self.tokens:
             return self.tokens[username]
-        response = self.client.post("/api/auth/token", data={"username": username, "password": PASSWORD})
+        response = self.client.post(
+            "/api/auth/token", data={"username": username, "password": PASSWORD}
+        )
         assert response.status_code == 200, response.text
         self.tokens[username] = str(response.json()["access_token"])
         return self.tokens[username]
@@ -55,12 +57,23 @@ def world(db: Engine, clock: ManualClock) -> Iterator[World]:
     password_hash = hash_password(PASSWORD)  # one Argon2 hash for all: hashing is slow on purpose
     with transaction(db) as conn:
         units = {r.code: r.id for r in conn.execute(text("SELECT id, code FROM unit"))}
-        conn.execute(user_t.insert(), [
-            {"username": username(role.value, unit), "password_hash": password_hash,
-             "display_name": f"{role.value}@{unit}", "unit_id": units[unit], "roles": [role.value],
-             "is_active": True, "created_at": clock.now()}
-            for unit in UNITS for role in Role if role is not Role.SCHEDULER
-        ])
+        conn.execute(
+            user_t.insert(),
+            [
+                {
+                    "username": username(role.value, unit),
+                    "password_hash": password_hash,
+                    "display_name": f"{role.value}@{unit}",
+                    "unit_id": units[unit],
+                    "roles": [role.value],
+                    "is_active": True,
+                    "created_at": clock.now(),
+                }
+                for unit in UNITS
+                for role in Role
+                if role is not Role.SCHEDULER
+            ],
+        )
     # Tokens outlive the campaign clock moving across a whole campaign in one test.
     settings = Settings(secret_key="test-secret-key-0123456789abcdef", token_minutes=60 * 24 * 120)
     app = create_app(engine=db, clock=clock, settings=settings)

@@ -122,8 +122,17 @@ class TestTokens:
             {"gen": 1},
             {"gen": "0"},
         ],
-        ids=["no-exp", "no-iat", "no-sub", "not-access", "sub-not-a-string", "unknown-user",
-             "no-generation", "another-generation", "generation-not-an-int"],
+        ids=[
+            "no-exp",
+            "no-iat",
+            "no-sub",
+            "not-access",
+            "sub-not-a-string",
+            "unknown-user",
+            "no-generation",
+            "another-generation",
+            "generation-not-an-int",
+        ],
     )
     def test_a_well_signed_token_with_wrong_claims_is_refused(
         self, world: World, changes: dict[str, Any]

@@ -18,8 +18,12 @@ pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
 def create(world: World, unit: str = "WH-HC-001", **student_changes: Any) -> dict[str, Any]:
     response = world.client.post(
         "/api/cases",
-        json={"campaign": world.campaign, "unit": unit, "worker": worker(),
-              "student": student(**student_changes)},
+        json={
+            "campaign": world.campaign,
+            "unit": unit,
+            "worker": worker(),
+            "student": student(**student_changes),
+        },
         headers=world.as_(f"clerk.{unit.lower()}"),
     )
     assert response.status_code == 201, response.text
@@ -35,15 +39,21 @@ def fire(world: World, case: dict[str, Any], who: str, event: str, **extra: Any)
 
 
 class TestCreate:
-    def test_new_case_starts_in_survey_at_version_one_with_numbers_masked(self, world: World) -> None:
+    def test_new_case_starts_in_survey_at_version_one_with_numbers_masked(
+        self, world: World
+    ) -> None:
         case = create(world)
         assert (case["state"], case["version"]) == ("survey", 1)
         assert case["allowed_events"] == ["submit", "withdraw"]
         assert "*" in case["worker"]["id_number"] and case["pii_unmasked"] is False
 
     def test_bad_id_number_checksum_names_the_field(self, world: World) -> None:
-        body = {"campaign": world.campaign, "unit": "WH-HC-001", "worker": worker(),
-                "student": student(id_number="371002200601010010")}
+        body = {
+            "campaign": world.campaign,
+            "unit": "WH-HC-001",
+            "worker": worker(),
+            "student": student(id_number="371002200601010010"),
+        }
         response = world.client.post("/api/cases", json=body, headers=world.as_("clerk.wh-hc-001"))
         assert response.status_code == 422
         error = response.json()
@@ -52,18 +62,30 @@ class TestCreate:
 
     def test_the_same_student_twice_is_a_duplicate(self, world: World) -> None:
         first = create(world)
-        body = {"campaign": world.campaign, "unit": "WH-HC-002", "worker": worker(),
-                "student": student(id_number=_unmasked_student_number(world, first["id"]))}
+        body = {
+            "campaign": world.campaign,
+            "unit": "WH-HC-002",
+            "worker": worker(),
+            "student": student(id_number=_unmasked_student_number(world, first["id"])),
+        }
         response = world.client.post("/api/cases", json=body, headers=world.as_("clerk.wh-hc-002"))
         assert (response.status_code, response.json()["code"]) == (409, "duplicate_student")
 
     def test_unknown_fields_and_state_are_refused(self, world: World) -> None:
-        body = {"campaign": world.campaign, "unit": "WH-HC-001", "worker": worker(),
-                "student": student(), "state": "approval"}
+        body = {
+            "campaign": world.campaign,
+            "unit": "WH-HC-001",
+            "worker": worker(),
+            "student": student(),
+            "state": "approval",
+        }
         response = world.client.post("/api/cases", json=body, headers=world.as_("clerk.wh-hc-001"))
         assert response.status_code == 422
         assert response.json()["details"][0] == {
-            "field": "state", "code": "extra_forbidden", "message": "不允许的字段"}
+            "field": "state",
+            "code": "extra_forbidden",
+            "message": "不允许的字段",
+        }
 
 
 def _unmasked_student_number(world: World, case_id: int) -> str:
@@ -82,11 +104,14 @@ class TestEvents:
         world.clock.set(dt.datetime(2024, 8, 1, 9))
         ok = fire(world, {**case, "version": 2}, "reviewer.wh-hc", "verify", opinion="核查无误")
         assert ok.json()["state"] == "publicity"
-        history = world.client.get(f"/api/cases/{case['id']}/history",
-                                   headers=world.as_("auditor.wh")).json()
+        history = world.client.get(
+            f"/api/cases/{case['id']}/history", headers=world.as_("auditor.wh")
+        ).json()
         assert [(h["event"], h["from"], h["to"]) for h in history] == [
-            ("create", None, "survey"), ("submit", "survey", "archive_check"),
-            ("verify", "archive_check", "publicity")]
+            ("create", None, "survey"),
+            ("submit", "survey", "archive_check"),
+            ("verify", "archive_check", "publicity"),
+        ]
         assert history[2]["opinion"] == "核查无误" and history[2]["actor"] == "reviewer.wh-hc"
 
     def test_event_not_allowed_lists_allowed_events(self, world: World) -> None:
@@ -112,8 +137,11 @@ class TestEvents:
         cases = [create(world) for _ in range(3)]
         results = world.client.post(
             "/api/cases/bulk-events",
-            json={"event": "submit", "cases": [{"id": c["id"], "version": c["version"]} for c in cases]
-                  + [{"id": cases[0]["id"], "version": 1}]},
+            json={
+                "event": "submit",
+                "cases": [{"id": c["id"], "version": c["version"]} for c in cases]
+                + [{"id": cases[0]["id"], "version": 1}],
+            },
             headers=world.as_("clerk.wh-hc-001"),
         ).json()
         assert (results["succeeded"], results["failed"]) == (3, 1)
@@ -121,7 +149,9 @@ class TestEvents:
 
 
 class TestPii:
-    def test_full_numbers_are_shown_to_pii_holders_and_every_read_is_recorded(self, world: World) -> None:
+    def test_full_numbers_are_shown_to_pii_holders_and_every_read_is_recorded(
+        self, world: World
+    ) -> None:
         case = create(world)
         masked = world.client.get(f"/api/cases/{case['id']}", headers=world.as_("reviewer.wh-hc"))
         assert "*" in masked.json()["worker"]["id_number"]
@@ -136,13 +166,15 @@ class TestPatch:
     def test_correction_in_survey_bumps_the_version_and_is_audited(self, world: World) -> None:
         case = create(world)
         response = world.client.patch(
-            f"/api/cases/{case['id']}", json={"student": {"school": "青岛大学"}},
+            f"/api/cases/{case['id']}",
+            json={"student": {"school": "青岛大学"}},
             headers={**world.as_("clerk.wh-hc-001"), "If-Match": 'W/"1"'},
         )
         assert response.status_code == 200, response.text
         assert (response.json()["version"], response.json()["student"]["school"]) == (2, "青岛大学")
         stale = world.client.patch(
-            f"/api/cases/{case['id']}", json={"student": {"school": "鲁东大学"}},
+            f"/api/cases/{case['id']}",
+            json={"student": {"school": "鲁东大学"}},
             headers={**world.as_("clerk.wh-hc-001"), "If-Match": 'W/"1"'},
         )
         assert stale.status_code == 409
@@ -150,6 +182,7 @@ class TestPatch:
     def test_version_and_state_cannot_be_patched(self, world: World) -> None:
         case = create(world)
         for body in ({"version": 5}, {"state": "closed"}, {"student": {"approved_amount": "1"}}):
-            response = world.client.patch(f"/api/cases/{case['id']}", json=body,
-                                          headers=world.as_("clerk.wh-hc-001"))
+            response = world.client.patch(
+                f"/api/cases/{case['id']}", json=body, headers=world.as_("clerk.wh-hc-001")
+            )
             assert response.status_code == 422, body

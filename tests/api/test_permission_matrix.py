@@ -749,9 +749,16 @@ def matrix(world: World) -> Iterator[tuple[World, Target]]:
         )
     case = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
     with transaction(world.engine) as conn:  # a manager of WH-HC was shown its numbers in full
-        conn.execute(insert(pii_t).values(
-            case_id=case, actor=username("manager", "WH-HC"), actor_unit="WH-HC",
-            fields=["worker.id_number"], purpose="GET /api/cases/{id}", at=now))
+        conn.execute(
+            insert(pii_t).values(
+                case_id=case,
+                actor=username("manager", "WH-HC"),
+                actor_unit="WH-HC",
+                fields=["worker.id_number"],
+                purpose="GET /api/cases/{id}",
+                at=now,
+            )
+        )
     # Signing in is Argon2 on purpose (slow); the matrix is about scoping, so mint the tokens.
     for unit in ("WH-HC", "WH-HC-001", "WH-HC-002", "WH-WD"):
         for role in ROLES:

@@ -301,7 +301,9 @@ class TestServerDown:
         try:
             clock.advance(dt.timedelta(days=2))
             report = deliver_due(
-                partial(transaction, db), clock.now, {"email": SmtpSender("127.0.0.1", server.port, SENDER)}
+                partial(transaction, db),
+                clock.now,
+                {"email": SmtpSender("127.0.0.1", server.port, SENDER)},
             )
             assert (report.sent, report.retried, report.failed) == (0, 0, 0)
             assert server.received == []

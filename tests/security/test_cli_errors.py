@@ -243,9 +243,7 @@ def test_commands_on_a_missing_sqlite_file_say_so_and_create_nothing(
     refused(elsewhere("db upgrade"))
 
 
-def test_the_first_unit_creates_the_database_and_says_where(
-    cli: Cli, sqlite_file: Path
-) -> None:
+def test_the_first_unit_creates_the_database_and_says_where(cli: Cli, sqlite_file: Path) -> None:
     """Bootstrapping starts with `unit create` (the root unit): it may create the file, and says
     so on stderr, so that a command run in the wrong folder is noticed."""
     run = cli("unit create --code WH --name 威海市总工会 --level city")

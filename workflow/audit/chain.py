@@ -44,8 +44,18 @@ def entry_hash(
     at: dt.datetime,
 ) -> str:
     body = _canonical_json(
-        [case_id, seq, actor, actor_unit, event, from_state, to_state, opinion, data,
-         canonical_time(at)]
+        [
+            case_id,
+            seq,
+            actor,
+            actor_unit,
+            event,
+            from_state,
+            to_state,
+            opinion,
+            data,
+            canonical_time(at),
+        ]
     )
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
@@ -80,16 +90,28 @@ def verify_chains(conn: Connection, heads: Mapping[int, tuple[int, str]]) -> Ite
         length, head = heads.get(case_id, (0, ""))
         found = expected_seq - 1
         if found > length:
-            yield BrokenChain(case_id, length + 1, ids_by_seq.get(length + 1),
-                              f"the case records {length} entries but the chain goes on to seq "
-                              f"{found} (an entry was added)")
+            yield BrokenChain(
+                case_id,
+                length + 1,
+                ids_by_seq.get(length + 1),
+                f"the case records {length} entries but the chain goes on to seq "
+                f"{found} (an entry was added)",
+            )
         elif found < length:
-            yield BrokenChain(case_id, found + 1, None,
-                              f"the case records {length} entries but the chain ends at seq "
-                              f"{found} (an entry was deleted)")
+            yield BrokenChain(
+                case_id,
+                found + 1,
+                None,
+                f"the case records {length} entries but the chain ends at seq "
+                f"{found} (an entry was deleted)",
+            )
         elif prev_hash != head:
-            yield BrokenChain(case_id, found, ids_by_seq.get(found),
-                              "the last entry is not the one the case row recorded (replaced)")
+            yield BrokenChain(
+                case_id,
+                found,
+                ids_by_seq.get(found),
+                "the last entry is not the one the case row recorded (replaced)",
+            )
 
     for row in rows:
         if row.case_id != current:
@@ -102,17 +124,31 @@ def verify_chains(conn: Connection, heads: Mapping[int, tuple[int, str]]) -> Ite
             continue
         if row.seq != expected_seq:
             broken = True
-            yield BrokenChain(row.case_id, expected_seq, row.id,
-                              f"expected seq {expected_seq}, found {row.seq} (an entry is missing)")
+            yield BrokenChain(
+                row.case_id,
+                expected_seq,
+                row.id,
+                f"expected seq {expected_seq}, found {row.seq} (an entry is missing)",
+            )
             continue
         if row.prev_hash != prev_hash:
             broken = True
-            yield BrokenChain(row.case_id, row.seq, row.id, "prev_hash does not match the entry before")
+            yield BrokenChain(
+                row.case_id, row.seq, row.id, "prev_hash does not match the entry before"
+            )
             continue
         recomputed = entry_hash(
-            prev_hash=row.prev_hash, case_id=row.case_id, seq=row.seq, actor=row.actor,
-            actor_unit=row.actor_unit, event=row.event, from_state=row.from_state,
-            to_state=row.to_state, opinion=row.opinion, data=row.data, at=row.at,
+            prev_hash=row.prev_hash,
+            case_id=row.case_id,
+            seq=row.seq,
+            actor=row.actor,
+            actor_unit=row.actor_unit,
+            event=row.event,
+            from_state=row.from_state,
+            to_state=row.to_state,
+            opinion=row.opinion,
+            data=row.data,
+            at=row.at,
         )
         if recomputed != row.hash:
             broken = True

@@ -20,7 +20,13 @@ from jinqiu.workflow.money import (
 from jinqiu.workflow.units.models import UnitLevel
 
 EducationLevel = Literal[
-    "preschool", "primary", "junior", "senior", "vocational", "college", "undergraduate",
+    "preschool",
+    "primary",
+    "junior",
+    "senior",
+    "vocational",
+    "college",
+    "undergraduate",
     "postgraduate",
 ]
 FundSourceName = Literal["government", "donation", "union", "other"]
@@ -53,8 +59,6 @@ def exact_money(max_fen: int) -> Callable[[object], object]:
         return v
 
     return check
-
-
 
 
 class _Strict(BaseModel):

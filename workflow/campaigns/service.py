@@ -42,8 +42,9 @@ def read_campaign_file(path: Path) -> CampaignFile:
     GB18030/GBK (what Chinese Windows and Excel write); anything else is refused, saying so."""
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            raise _bad_file(f"活动文件 {path} 过大（上限 {MAX_FILE_BYTES // 1024 // 1024} MB）",
-                            "too_large")
+            raise _bad_file(
+                f"活动文件 {path} 过大（上限 {MAX_FILE_BYTES // 1024 // 1024} MB）", "too_large"
+            )
         data = path.read_bytes()
     except FileNotFoundError as exc:
         raise _bad_file(f"活动文件 {path} 不存在", "not_found") from exc
@@ -78,11 +79,13 @@ def decode_campaign_text(data: bytes) -> str:
         except UnicodeDecodeError:
             continue
         if "\x00" in text:  # UTF-16 without its BOM decodes to text full of NULs
-            raise _bad_file(f"活动文件含有 NUL 字符（可能是 UTF-16 编码），{utf8_again}",
-                            "unsupported_encoding")
+            raise _bad_file(
+                f"活动文件含有 NUL 字符（可能是 UTF-16 编码），{utf8_again}", "unsupported_encoding"
+            )
         return text
-    raise _bad_file(f"无法识别活动文件的编码（支持 UTF-8 和 GB18030/GBK），{utf8_again}",
-                    "unsupported_encoding")
+    raise _bad_file(
+        f"无法识别活动文件的编码（支持 UTF-8 和 GB18030/GBK），{utf8_again}", "unsupported_encoding"
+    )
 
 
 def _bad_file(message: str, code: str) -> ValidationFailed:
@@ -140,8 +143,15 @@ def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
         conn.execute(
             insert(phase_table),
             [
-                {"campaign_id": campaign_id, "position": i, "key": p.key, "name": p.name,
-                 "starts": p.starts, "ends": p.ends, "cases_leave": [s.value for s in p.cases_leave]}
+                {
+                    "campaign_id": campaign_id,
+                    "position": i,
+                    "key": p.key,
+                    "name": p.name,
+                    "starts": p.starts,
+                    "ends": p.ends,
+                    "cases_leave": [s.value for s in p.cases_leave],
+                }
                 for i, p in enumerate(spec.phases)
             ],
         )
@@ -158,17 +168,28 @@ def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
         conn.execute(
             insert(deadline_table),
             [
-                {"campaign_id": campaign_id, "key": d.key, "title": d.title, "due": d.due,
-                 "responsible_level": d.responsible_level.value,
-                 "done_when": d.done_when.model_dump(mode="json", exclude_none=True)}
+                {
+                    "campaign_id": campaign_id,
+                    "key": d.key,
+                    "title": d.title,
+                    "due": d.due,
+                    "responsible_level": d.responsible_level.value,
+                    "done_when": d.done_when.model_dump(mode="json", exclude_none=True),
+                }
                 for d in spec.deadlines
             ],
         )
     conn.execute(
         insert(fund_table),
         [
-            {"campaign_id": campaign_id, "position": i, "source": f.source,
-             "budget_fen": yuan_to_fen(f.budget), "reserved_fen": 0, "paid_fen": 0}
+            {
+                "campaign_id": campaign_id,
+                "position": i,
+                "source": f.source,
+                "budget_fen": yuan_to_fen(f.budget),
+                "reserved_fen": 0,
+                "paid_fen": 0,
+            }
             for i, f in enumerate(spec.funds)
         ],
     )

@@ -18,7 +18,9 @@ class AidDecision:
     rule: AidRule
 
 
-def matching_rule(rules: Iterable[AidRule], education_level: str, tier: str | None) -> AidRule | None:
+def matching_rule(
+    rules: Iterable[AidRule], education_level: str, tier: str | None
+) -> AidRule | None:
     """A rule naming the student's tier wins over one for the whole education level."""
     general: AidRule | None = None
     for rule in rules:
@@ -32,7 +34,10 @@ def matching_rule(rules: Iterable[AidRule], education_level: str, tier: str | No
 
 
 def decide_aid(
-    rules: Iterable[AidRule], education_level: str, tier: str | None, tuition_invoice_fen: int | None
+    rules: Iterable[AidRule],
+    education_level: str,
+    tier: str | None,
+    tuition_invoice_fen: int | None,
 ) -> AidDecision | Reason:
     rule = matching_rule(rules, education_level, tier)
     if rule is None:

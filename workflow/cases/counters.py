@@ -75,8 +75,9 @@ def count_state_change(
     for code in sorted(path_codes(unit_path)):
         for state, delta in sorted(((old, -1), (new, 1)), key=lambda sd: sd[0] or ""):
             if state is not None:
-                rows.append({"campaign_id": campaign_id, "unit_code": code, "state": state,
-                             "n": delta})
+                rows.append(
+                    {"campaign_id": campaign_id, "unit_code": code, "state": state, "n": delta}
+                )
     # One statement with all the rows: the VALUES list is in lock order.
     _upsert(conn, rows)
 
@@ -89,7 +90,8 @@ def counts_for(
     for i in range(0, len(codes), 900):
         for row in conn.execute(
             select(count_t.c.unit_code, count_t.c.state, count_t.c.n).where(
-                count_t.c.campaign_id == campaign_id, count_t.c.unit_code.in_(codes[i:i + 900]),
+                count_t.c.campaign_id == campaign_id,
+                count_t.c.unit_code.in_(codes[i : i + 900]),
                 count_t.c.n != 0,
             )
         ):
@@ -117,7 +119,8 @@ def stored(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for row in conn.execute(
         select(count_t.c.unit_code, count_t.c.state, count_t.c.n).where(
-            count_t.c.campaign_id == campaign_id, count_t.c.n != 0)
+            count_t.c.campaign_id == campaign_id, count_t.c.n != 0
+        )
     ):
         out.setdefault(row.unit_code, {})[row.state] = int(row.n)
     return out
@@ -134,8 +137,10 @@ class CounterDifference:
     counted: int
 
     def describe(self) -> str:
-        return (f"campaign {self.campaign_id}, unit {self.unit_code}, state {self.state}: "
-                f"counter {self.stored}, cases {self.counted}")
+        return (
+            f"campaign {self.campaign_id}, unit {self.unit_code}, state {self.state}: "
+            f"counter {self.stored}, cases {self.counted}"
+        )
 
 
 def counter_differences(
@@ -145,10 +150,14 @@ def counter_differences(
     its cases, in (campaign, unit, state) order. Read both in one snapshot (`db.snapshot`, or
     a write transaction), or a transition committing in between shows as a difference."""
     if campaign_id is None:
-        ids = sorted({
-            *conn.execute(select(case_t.c.campaign_id).distinct()).scalars(),
-            *conn.execute(select(count_t.c.campaign_id).where(count_t.c.n != 0).distinct()).scalars(),
-        })
+        ids = sorted(
+            {
+                *conn.execute(select(case_t.c.campaign_id).distinct()).scalars(),
+                *conn.execute(
+                    select(count_t.c.campaign_id).where(count_t.c.n != 0).distinct()
+                ).scalars(),
+            }
+        )
     elif conn.execute(select(campaign_t.c.id).where(campaign_t.c.id == campaign_id)).first():
         ids = [campaign_id]
     else:  # a mistyped id must not answer "the counters match"
@@ -175,8 +184,12 @@ def repair_counters(conn: Connection, campaign_id: int | None = None) -> list[Co
         conn.execute(text("LOCK TABLE case_count IN EXCLUSIVE MODE"))
     differences = counter_differences(conn, campaign_id)
     rows: list[dict[str, object]] = [
-        {"campaign_id": d.campaign_id, "unit_code": d.unit_code, "state": d.state,
-         "n": d.counted - d.stored}
+        {
+            "campaign_id": d.campaign_id,
+            "unit_code": d.unit_code,
+            "state": d.state,
+            "n": d.counted - d.stored,
+        }
         for d in differences
     ]
     if rows:

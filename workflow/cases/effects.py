@@ -79,7 +79,9 @@ def enter_approval(ctx: EffectContext) -> None:
 def advance_approval_level(ctx: EffectContext) -> None:
     step = ctx.facts.case.pending_step()
     if step is None:  # refused by role before the effects run; kept for a clear failure
-        raise GuardFailed([Reason("no_approval_level", "该案件所在单位的上级中没有本活动的审批层级")])
+        raise GuardFailed(
+            [Reason("no_approval_level", "该案件所在单位的上级中没有本活动的审批层级")]
+        )
     ctx.audit["approval_level"] = ctx.facts.campaign.approval_levels[step]
     _wait_at_next_level(ctx, step)
 
@@ -136,13 +138,17 @@ def conn_fund_ids(conn: Connection, campaign_id: int, wanted: object) -> list[tu
     if wanted is None:
         rows = conn.execute(_funds, {"b_campaign_id": campaign_id})
     else:
-        rows = conn.execute(_funds_of_source, {"b_campaign_id": campaign_id, "b_source": str(wanted)})
+        rows = conn.execute(
+            _funds_of_source, {"b_campaign_id": campaign_id, "b_source": str(wanted)}
+        )
     return [(r.id, r.source) for r in rows]
 
 
 _pay = (
     update(fund_table)
-    .where(fund_table.c.id == bindparam("fund_id"), fund_table.c.reserved_fen >= bindparam("amount"))
+    .where(
+        fund_table.c.id == bindparam("fund_id"), fund_table.c.reserved_fen >= bindparam("amount")
+    )
     .values(
         reserved_fen=fund_table.c.reserved_fen - bindparam("amount"),
         paid_fen=fund_table.c.paid_fen + bindparam("amount"),
@@ -155,7 +161,9 @@ def record_payment(ctx: EffectContext) -> None:
     case = ctx.facts.case
     if case.fund_source_id is None or case.approved_amount_fen is None:
         raise GuardFailed([Reason("nothing_reserved", "该案件没有预留的助学金")])
-    result = ctx.conn.execute(_pay, {"fund_id": case.fund_source_id, "amount": case.approved_amount_fen})
+    result = ctx.conn.execute(
+        _pay, {"fund_id": case.fund_source_id, "amount": case.approved_amount_fen}
+    )
     if result.rowcount != 1:  # the check constraint makes this unreachable unless rows were edited
         raise GuardFailed([Reason("reservation_missing", "资金来源中的预留金额不足以支付")])
     ctx.changes["paid_on"] = ctx.facts.today

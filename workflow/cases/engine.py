@@ -65,14 +65,29 @@ _NEEDS_CHAIN = frozenset(MACHINE.level_states) | {
 
 _load = (
     select(
-        case_t.c.id, case_t.c.campaign_id, case_t.c.state, case_t.c.version, case_t.c.approval_step,
-        case_t.c.objection_open, case_t.c.publicity_ends_on, case_t.c.approved_amount_fen,
-        case_t.c.fund_source_id, case_t.c.payment_failures, case_t.c.audit_seq, case_t.c.audit_head,
-        unit_t.c.path.label("unit_path"), campaign_t.c.rules_token,
-        worker_t.c.id_number.label("worker_id_number"), worker_t.c.archive_status,
-        worker_t.c.archived_on, worker_t.c.categories,
-        student_t.c.id_number.label("student_id_number"), student_t.c.education_level,
-        student_t.c.tier, student_t.c.tuition_invoice_fen, student_t.c.already_aided_by,
+        case_t.c.id,
+        case_t.c.campaign_id,
+        case_t.c.state,
+        case_t.c.version,
+        case_t.c.approval_step,
+        case_t.c.objection_open,
+        case_t.c.publicity_ends_on,
+        case_t.c.approved_amount_fen,
+        case_t.c.fund_source_id,
+        case_t.c.payment_failures,
+        case_t.c.audit_seq,
+        case_t.c.audit_head,
+        unit_t.c.path.label("unit_path"),
+        campaign_t.c.rules_token,
+        worker_t.c.id_number.label("worker_id_number"),
+        worker_t.c.archive_status,
+        worker_t.c.archived_on,
+        worker_t.c.categories,
+        student_t.c.id_number.label("student_id_number"),
+        student_t.c.education_level,
+        student_t.c.tier,
+        student_t.c.tuition_invoice_fen,
+        student_t.c.already_aided_by,
     )
     .select_from(
         case_t.join(unit_t, unit_t.c.id == case_t.c.unit_id)
@@ -116,19 +131,30 @@ def load_context(conn: Connection, case_id: int, *, today: Any) -> tuple[GuardCo
         chain = tuple(i for i, level in enumerate(rules.approval_levels) if level in on_path)
     facts = GuardContext(
         case=CaseFacts(
-            id=row.id, state=state, version=row.version,
-            approval_step=row.approval_step, objection_open=bool(row.objection_open),
-            publicity_ends_on=row.publicity_ends_on, approved_amount_fen=row.approved_amount_fen,
-            fund_source_id=row.fund_source_id, payment_failures=row.payment_failures,
-            unit_path=row.unit_path, approval_chain=chain,
+            id=row.id,
+            state=state,
+            version=row.version,
+            approval_step=row.approval_step,
+            objection_open=bool(row.objection_open),
+            publicity_ends_on=row.publicity_ends_on,
+            approved_amount_fen=row.approved_amount_fen,
+            fund_source_id=row.fund_source_id,
+            payment_failures=row.payment_failures,
+            unit_path=row.unit_path,
+            approval_chain=chain,
         ),
         worker=WorkerFacts(
-            id_number=row.worker_id_number, archive_status=row.archive_status,
-            archived_on=row.archived_on, categories=tuple(row.categories or ()),
+            id_number=row.worker_id_number,
+            archive_status=row.archive_status,
+            archived_on=row.archived_on,
+            categories=tuple(row.categories or ()),
         ),
         student=StudentFacts(
-            id_number=row.student_id_number, education_level=row.education_level, tier=row.tier,
-            tuition_invoice_fen=row.tuition_invoice_fen, already_aided_by=row.already_aided_by,
+            id_number=row.student_id_number,
+            education_level=row.education_level,
+            tier=row.tier,
+            tuition_invoice_fen=row.tuition_invoice_fen,
+            already_aided_by=row.already_aided_by,
         ),
         campaign=rules,
         today=today,
@@ -182,13 +208,15 @@ def allowed_events(actor: Actor, case: CaseFacts, rules: CampaignRules) -> list[
     return out
 
 
-def _overrides(actor: Actor, transition: CaseTransition, data: dict[str, Any]) -> tuple[frozenset[str], str | None]:
+def _overrides(
+    actor: Actor, transition: CaseTransition, data: dict[str, Any]
+) -> tuple[frozenset[str], str | None]:
     spec = data.get("override")
     if spec is None:
         return frozenset(), None
     if not isinstance(spec, dict) or set(spec) - {"guards", "reason"}:
         raise ValidationFailed(
-            "override 须为 {guards: [...], reason: \"...\"}",
+            'override 须为 {guards: [...], reason: "..."}',
             [{"field": "data.override", "code": "invalid", "message": "格式不正确"}],
         )
     if not actor.may(Grant.OVERRIDE_GUARD):
@@ -204,8 +232,13 @@ def _overrides(actor: Actor, transition: CaseTransition, data: dict[str, Any]) -
     if not_overridable:
         raise ValidationFailed(
             f"这些条件不可特批：{', '.join(not_overridable)}",
-            [{"field": "data.override.guards", "code": "not_overridable",
-              "message": f"不可特批：{', '.join(not_overridable)}"}],
+            [
+                {
+                    "field": "data.override.guards",
+                    "code": "not_overridable",
+                    "message": f"不可特批：{', '.join(not_overridable)}",
+                }
+            ],
         )
     if not isinstance(reason, str) or not reason.strip():
         raise ValidationFailed(
@@ -241,8 +274,10 @@ def apply_event(
         field = sorted(unknown)[0]
         raise ValidationFailed(
             f"data.{field} 不允许用于事件 {event.value}",
-            [{"field": f"data.{k}", "code": "extra_forbidden", "message": "不允许的字段"}
-             for k in sorted(unknown)],
+            [
+                {"field": f"data.{k}", "code": "extra_forbidden", "message": "不允许的字段"}
+                for k in sorted(unknown)
+            ],
         )
     now = clock.now()
     facts, row = load_context(conn, case_id, today=now.date())
@@ -286,16 +321,29 @@ def apply_event(
     seq = row.audit_seq + 1
     prev_hash = row.audit_head or GENESIS
     digest = entry_hash(
-        prev_hash=prev_hash, case_id=case.id, seq=seq, actor=actor.username,
-        actor_unit=actor.unit_code, event=event.value, from_state=case.state.value,
-        to_state=transition.dest.value, opinion=opinion, data=audit_data, at=now,
+        prev_hash=prev_hash,
+        case_id=case.id,
+        seq=seq,
+        actor=actor.username,
+        actor_unit=actor.unit_code,
+        event=event.value,
+        from_state=case.state.value,
+        to_state=transition.dest.value,
+        opinion=opinion,
+        data=audit_data,
+        at=now,
     )
     written = conn.execute(
         _write_case,
         {
-            "b_case_id": case.id, "b_expected_version": expected_version,
-            "state": transition.dest.value, "version": expected_version + 1, "audit_seq": seq,
-            "audit_head": digest, "updated_at": now, **effect.changes,
+            "b_case_id": case.id,
+            "b_expected_version": expected_version,
+            "state": transition.dest.value,
+            "version": expected_version + 1,
+            "audit_seq": seq,
+            "audit_head": digest,
+            "updated_at": now,
+            **effect.changes,
         },
     )
     if written.rowcount != 1:  # a concurrent transition committed first
@@ -307,13 +355,25 @@ def apply_event(
     conn.execute(
         _insert_audit,
         {
-            "case_id": case.id, "seq": seq, "actor": actor.username, "actor_unit": actor.unit_code,
-            "event": event.value, "from_state": case.state.value, "to_state": transition.dest.value,
-            "opinion": opinion, "data": audit_data, "at": now, "prev_hash": prev_hash,
+            "case_id": case.id,
+            "seq": seq,
+            "actor": actor.username,
+            "actor_unit": actor.unit_code,
+            "event": event.value,
+            "from_state": case.state.value,
+            "to_state": transition.dest.value,
+            "opinion": opinion,
+            "data": audit_data,
+            "at": now,
+            "prev_hash": prev_hash,
             "hash": digest,
         },
     )
     return TransitionResult(
-        id=case.id, event=event, from_state=case.state, state=transition.dest,
-        version=expected_version + 1, audit_seq=seq,
+        id=case.id,
+        event=event,
+        from_state=case.state,
+        state=transition.dest,
+        version=expected_version + 1,
+        audit_seq=seq,
     )

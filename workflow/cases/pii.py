@@ -177,7 +177,8 @@ def access_log(
     if not actor.may(Grant.READ_AUDIT):
         raise PermissionDenied("当前角色无权查看审计记录", {"permission": Grant.READ_AUDIT.value})
     query = in_scope(
-        select(pii_t).join(case_t, case_t.c.id == pii_t.c.case_id)
+        select(pii_t)
+        .join(case_t, case_t.c.id == pii_t.c.case_id)
         .join(unit_t, unit_t.c.id == case_t.c.unit_id),
         actor,
     )
@@ -185,7 +186,14 @@ def access_log(
         query = query.where(pii_t.c.case_id == case_id)
     rows = conn.execute(query.order_by(pii_t.c.id.desc()).limit(limit)).all()
     return [
-        {"id": r.id, "case": r.case_id, "actor": r.actor, "actor_unit": r.actor_unit,
-         "fields": list(r.fields), "purpose": r.purpose, "at": r.at}
+        {
+            "id": r.id,
+            "case": r.case_id,
+            "actor": r.actor,
+            "actor_unit": r.actor_unit,
+            "fields": list(r.fields),
+            "purpose": r.purpose,
+            "at": r.at,
+        }
         for r in rows
     ]

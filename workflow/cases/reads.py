@@ -80,12 +80,22 @@ def list_cases(
 ) -> tuple[list[dict[str, Any]], int]:
     query: Select[Any] = (
         select(
-            case_t.c.id, case_t.c.campaign_id, case_t.c.state, case_t.c.version,
-            case_t.c.approval_step, case_t.c.objection_open, case_t.c.publicity_ends_on,
-            case_t.c.approved_amount_fen, case_t.c.updated_at, case_t.c.return_reason,
-            unit_t.c.code.label("unit_code"), unit_t.c.name.label("unit_name"),
-            worker_t.c.name.label("worker_name"), student_t.c.name.label("student_name"),
-            student_t.c.education_level, student_t.c.school,
+            case_t.c.id,
+            case_t.c.campaign_id,
+            case_t.c.state,
+            case_t.c.version,
+            case_t.c.approval_step,
+            case_t.c.objection_open,
+            case_t.c.publicity_ends_on,
+            case_t.c.approved_amount_fen,
+            case_t.c.updated_at,
+            case_t.c.return_reason,
+            unit_t.c.code.label("unit_code"),
+            unit_t.c.name.label("unit_name"),
+            worker_t.c.name.label("worker_name"),
+            student_t.c.name.label("student_name"),
+            student_t.c.education_level,
+            student_t.c.school,
         )
         .join(unit_t, unit_t.c.id == case_t.c.unit_id)
         .join(worker_t, worker_t.c.id == case_t.c.worker_id)
@@ -113,8 +123,13 @@ def list_cases(
         query = query.where(overdue if flt.overdue else ~overdue)
     if flt.q:
         like = f"%{flt.q}%"
-        query = query.where(or_(worker_t.c.name.like(like), student_t.c.name.like(like),
-                                student_t.c.school.like(like)))
+        query = query.where(
+            or_(
+                worker_t.c.name.like(like),
+                student_t.c.name.like(like),
+                student_t.c.school.like(like),
+            )
+        )
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = conn.execute(
         query.order_by(case_t.c.id).limit(flt.page_size).offset((flt.page - 1) * flt.page_size)

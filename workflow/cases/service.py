@@ -42,7 +42,9 @@ def _duplicate(
     which case hold that application are outside what the caller may see (another unit's
     subtree). The attempt goes to the log, with the other case, for whoever watches for probing."""
     other = conn.execute(
-        select(case_t.c.id, unit_t.c.code).join(unit_t, unit_t.c.id == case_t.c.unit_id).where(
+        select(case_t.c.id, unit_t.c.code)
+        .join(unit_t, unit_t.c.id == case_t.c.unit_id)
+        .where(
             case_t.c.campaign_id == campaign_id,
             case_t.c.student_id_number == student_id_number,
             case_t.c.state.not_in([s.value for s in ENDED_WITHOUT_AID]),
@@ -51,8 +53,13 @@ def _duplicate(
     log.warning(
         "duplicate_student: %s (unit %s) applied in campaign %s for student %s at %s, "
         "who already has case %s at %s",
-        actor.username, actor.unit_code, campaign_id, mask_id_number(student_id_number), unit_code,
-        other.id if other else "?", other.code if other else "?",
+        actor.username,
+        actor.unit_code,
+        campaign_id,
+        mask_id_number(student_id_number),
+        unit_code,
+        other.id if other else "?",
+        other.code if other else "?",
         extra={"event": "duplicate_student", "actor": actor.username, "campaign": campaign_id},
     )
     return DuplicateStudent(
@@ -65,9 +72,11 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
     """A new case in `survey`, with its worker and student rows and its first audit entry."""
     if not actor.may(Grant.CREATE_CASE):
         raise PermissionDenied("当前角色无权新建申请")
-    not_after_today(clock.now().date(),
-                    worker={"id_number": spec.worker.id_number, "archived_on": spec.worker.archived_on},
-                    student={"id_number": spec.student.id_number})
+    not_after_today(
+        clock.now().date(),
+        worker={"id_number": spec.worker.id_number, "archived_on": spec.worker.archived_on},
+        student={"id_number": spec.student.id_number},
+    )
     unit = conn.execute(
         select(unit_t.c.id, unit_t.c.path).where(unit_t.c.code == spec.unit)
     ).first()
@@ -105,10 +114,14 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
         gender=wid.gender.value,
         birth_date=wid.birth_date,
         monthly_income_per_capita_fen=(
-            None if w.monthly_income_per_capita is None else yuan_to_fen(w.monthly_income_per_capita)
+            None
+            if w.monthly_income_per_capita is None
+            else yuan_to_fen(w.monthly_income_per_capita)
         ),
     )
-    worker_id = conn.execute(insert(worker_t).values(**worker_values).returning(worker_t.c.id)).scalar_one()
+    worker_id = conn.execute(
+        insert(worker_t).values(**worker_values).returning(worker_t.c.id)
+    ).scalar_one()
     student_values: dict[str, Any] = s.model_dump(exclude={"tuition_invoice"})
     student_values.update(
         gender=sid.gender.value,
@@ -125,11 +138,21 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
             case_id = conn.execute(
                 insert(case_t)
                 .values(
-                    campaign_id=spec.campaign, unit_id=unit.id, worker_id=worker_id,
-                    student_id=student_id, student_id_number=student_number,
-                    state=CaseState.SURVEY.value, version=1, approval_step=0, objection_open=False,
-                    payment_failures=0, audit_seq=0, audit_head="", created_by=actor.username,
-                    created_at=now, updated_at=now,
+                    campaign_id=spec.campaign,
+                    unit_id=unit.id,
+                    worker_id=worker_id,
+                    student_id=student_id,
+                    student_id_number=student_number,
+                    state=CaseState.SURVEY.value,
+                    version=1,
+                    approval_step=0,
+                    objection_open=False,
+                    payment_failures=0,
+                    audit_seq=0,
+                    audit_head="",
+                    created_by=actor.username,
+                    created_at=now,
+                    updated_at=now,
                 )
                 .returning(case_t.c.id)
             ).scalar_one()
@@ -138,15 +161,32 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
             raise _duplicate(conn, spec.campaign, student_number, actor, spec.unit) from exc
         raise
     digest = entry_hash(
-        prev_hash=GENESIS, case_id=case_id, seq=1, actor=actor.username, actor_unit=actor.unit_code,
-        event=CREATE_EVENT, from_state=None, to_state=CaseState.SURVEY.value, opinion=None, data={},
+        prev_hash=GENESIS,
+        case_id=case_id,
+        seq=1,
+        actor=actor.username,
+        actor_unit=actor.unit_code,
+        event=CREATE_EVENT,
+        from_state=None,
+        to_state=CaseState.SURVEY.value,
+        opinion=None,
+        data={},
         at=now,
     )
     conn.execute(
         insert(audit_t).values(
-            case_id=case_id, seq=1, actor=actor.username, actor_unit=actor.unit_code,
-            event=CREATE_EVENT, from_state=None, to_state=CaseState.SURVEY.value, opinion=None,
-            data={}, at=now, prev_hash=GENESIS, hash=digest,
+            case_id=case_id,
+            seq=1,
+            actor=actor.username,
+            actor_unit=actor.unit_code,
+            event=CREATE_EVENT,
+            from_state=None,
+            to_state=CaseState.SURVEY.value,
+            opinion=None,
+            data={},
+            at=now,
+            prev_hash=GENESIS,
+            hash=digest,
         )
     )
     conn.execute(
@@ -157,12 +197,18 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
 
 
 def case_history(conn: Connection, case_id: int) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        select(audit_t).where(audit_t.c.case_id == case_id).order_by(audit_t.c.seq)
-    )
+    rows = conn.execute(select(audit_t).where(audit_t.c.case_id == case_id).order_by(audit_t.c.seq))
     return [
-        {"event": r.event, "from": r.from_state, "to": r.to_state, "actor": r.actor,
-         "unit": r.actor_unit, "opinion": r.opinion, "data": r.data, "at": r.at.isoformat()}
+        {
+            "event": r.event,
+            "from": r.from_state,
+            "to": r.to_state,
+            "actor": r.actor,
+            "unit": r.actor_unit,
+            "opinion": r.opinion,
+            "data": r.data,
+            "at": r.at.isoformat(),
+        }
         for r in rows
     ]
 
@@ -196,26 +242,33 @@ def amend_case(
     if not actor.may(Grant.CREATE_CASE):
         raise PermissionDenied("当前角色无权修改申请")
     try:
-        amendment = CaseAmendment.model_validate({"worker": worker_changes, "student": student_changes})
+        amendment = CaseAmendment.model_validate(
+            {"worker": worker_changes, "student": student_changes}
+        )
     except ValidationError as exc:
         raise validation_failed(exc) from exc
     worker_changes = amendment.worker.model_dump(exclude_unset=True)
     student_changes = amendment.student.model_dump(exclude_unset=True)
     row = conn.execute(
-        select(case_t, unit_t.c.path).join(unit_t, unit_t.c.id == case_t.c.unit_id)
+        select(case_t, unit_t.c.path)
+        .join(unit_t, unit_t.c.id == case_t.c.unit_id)
         .where(case_t.c.id == case_id)
     ).first()
     if row is None or not actor.sees(row.path):
         raise NotFound(f"案件 {case_id} 不存在")
     if expected_version is not None and row.version != expected_version:
-        raise VersionConflict("案件已被他人修改，请刷新后重试",
-                              {"expected_version": expected_version, "current_version": row.version})
+        raise VersionConflict(
+            "案件已被他人修改，请刷新后重试",
+            {"expected_version": expected_version, "current_version": row.version},
+        )
     if row.state != CaseState.SURVEY.value:
         raise Conflict("只有摸底申报状态的案件可以修改，请先退回补正", {"state": row.state})
     not_after_today(clock.now().date(), worker=worker_changes, student=student_changes)
     changes: dict[str, Any] = {}
-    for table, key, new_values in ((worker_t, row.worker_id, worker_changes),
-                                   (student_t, row.student_id, student_changes)):
+    for table, key, new_values in (
+        (worker_t, row.worker_id, worker_changes),
+        (student_t, row.student_id, student_changes),
+    ):
         if not new_values:
             continue
         old = conn.execute(select(table).where(table.c.id == key)).one()._asdict()
@@ -228,9 +281,17 @@ def amend_case(
     now = clock.now()
     seq = row.audit_seq + 1
     digest = entry_hash(
-        prev_hash=row.audit_head or GENESIS, case_id=case_id, seq=seq, actor=actor.username,
-        actor_unit=actor.unit_code, event=AMEND_EVENT, from_state=row.state, to_state=row.state,
-        opinion=None, data={"changes": changes}, at=now,
+        prev_hash=row.audit_head or GENESIS,
+        case_id=case_id,
+        seq=seq,
+        actor=actor.username,
+        actor_unit=actor.unit_code,
+        event=AMEND_EVENT,
+        from_state=row.state,
+        to_state=row.state,
+        opinion=None,
+        data={"changes": changes},
+        at=now,
     )
     written = conn.execute(
         case_t.update()
@@ -241,9 +302,18 @@ def amend_case(
         raise VersionConflict("案件已被他人修改，请刷新后重试", {"expected_version": row.version})
     conn.execute(
         insert(audit_t).values(
-            case_id=case_id, seq=seq, actor=actor.username, actor_unit=actor.unit_code,
-            event=AMEND_EVENT, from_state=row.state, to_state=row.state, opinion=None,
-            data={"changes": changes}, at=now, prev_hash=row.audit_head or GENESIS, hash=digest,
+            case_id=case_id,
+            seq=seq,
+            actor=actor.username,
+            actor_unit=actor.unit_code,
+            event=AMEND_EVENT,
+            from_state=row.state,
+            to_state=row.state,
+            opinion=None,
+            data={"changes": changes},
+            at=now,
+            prev_hash=row.audit_head or GENESIS,
+            hash=digest,
         )
     )
     return int(row.version + 1)

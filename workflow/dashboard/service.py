@@ -52,7 +52,9 @@ def _overdue(counts: dict[str, int], overdue_states: set[str]) -> int:
     return sum(n for state, n in counts.items() if state in overdue_states)
 
 
-def dashboard(conn: Connection, query: DashboardQuery, actor: Actor, *, today: dt.date) -> dict[str, Any]:
+def dashboard(
+    conn: Connection, query: DashboardQuery, actor: Actor, *, today: dt.date
+) -> dict[str, Any]:
     campaign = conn.execute(
         select(campaign_t, unit_t.c.path.label("organizer_path"))
         .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
@@ -72,14 +74,19 @@ def dashboard(conn: Connection, query: DashboardQuery, actor: Actor, *, today: d
     ).all()
     counts = counts_for(conn, campaign.id, [unit.code, *(c.code for c in children)])
     overdue_states = {
-        r.state for r in conn.execute(
-            select(leave_t.c.state).where(leave_t.c.campaign_id == campaign.id, leave_t.c.leave_by < today)
+        r.state
+        for r in conn.execute(
+            select(leave_t.c.state).where(
+                leave_t.c.campaign_id == campaign.id, leave_t.c.leave_by < today
+            )
         )
     }
     sent = _reminders_by_child(conn, campaign.id, unit.path, {c.path: c.code for c in children})
     units = [
         {
-            "code": c.code, "name": c.name, "level": c.level,
+            "code": c.code,
+            "name": c.name,
+            "level": c.level,
             "states": counts.get(c.code, {}),
             "total": sum(counts.get(c.code, {}).values()),
             "overdue": _overdue(counts.get(c.code, {}), overdue_states),
@@ -90,9 +97,13 @@ def dashboard(conn: Connection, query: DashboardQuery, actor: Actor, *, today: d
     own = counts.get(unit.code, {})
     return {
         "campaign": {"id": campaign.id, "name": campaign.name, "year": campaign.year},
-        "unit": {"code": unit.code, "name": unit.name, "level": unit.level,
-                 "parent": _parent_code(conn, unit.parent_id),
-                 "breadcrumb": _breadcrumb(conn, unit.path, actor)},
+        "unit": {
+            "code": unit.code,
+            "name": unit.name,
+            "level": unit.level,
+            "parent": _parent_code(conn, unit.parent_id),
+            "breadcrumb": _breadcrumb(conn, unit.path, actor),
+        },
         "phase": _phase(conn, campaign.id, today, rules.calendar),
         "states": {state: own.get(state, 0) for state in FUNNEL},
         "total": sum(own.values()),
@@ -111,18 +122,24 @@ def _parent_code(conn: Connection, parent_id: int | None) -> str | None:
 
 def _breadcrumb(conn: Connection, path: str, actor: Actor) -> list[dict[str, str]]:
     codes = path_codes(path)
-    rows = {r.code: r for r in conn.execute(
-        select(unit_t.c.code, unit_t.c.name, unit_t.c.path).where(unit_t.c.code.in_(codes)))}
-    return [{"code": c, "name": rows[c].name} for c in codes if c in rows and actor.sees(rows[c].path)]
+    rows = {
+        r.code: r
+        for r in conn.execute(
+            select(unit_t.c.code, unit_t.c.name, unit_t.c.path).where(unit_t.c.code.in_(codes))
+        )
+    }
+    return [
+        {"code": c, "name": rows[c].name} for c in codes if c in rows and actor.sees(rows[c].path)
+    ]
 
 
-def _reminders_by_child(conn: Connection, campaign_id: int, path: str,
-                        children: dict[str, str]) -> dict[str, int]:
+def _reminders_by_child(
+    conn: Connection, campaign_id: int, path: str, children: dict[str, str]
+) -> dict[str, int]:
     rows = conn.execute(
         select(unit_t.c.path, func.count())
         .select_from(ledger_t.join(unit_t, unit_t.c.id == ledger_t.c.unit_id))
-        .where(ledger_t.c.campaign_id == campaign_id,
-               in_subtree(unit_t.c.path, path))
+        .where(ledger_t.c.campaign_id == campaign_id, in_subtree(unit_t.c.path, path))
         .group_by(unit_t.c.path)
     )
     out: dict[str, int] = {}
@@ -141,12 +158,20 @@ def _phase(conn: Connection, campaign_id: int, today: dt.date, calendar: Any) ->
     ).all()
     current = next((p for p in phases if p.starts <= today <= p.ends), None)
     upcoming = next((p for p in phases if p.starts > today), None)
+
     def describe(p: Any) -> dict[str, Any]:
-        return {"key": p.key, "name": p.name, "starts": p.starts.isoformat(),
-                "ends": p.ends.isoformat()}
-    out: dict[str, Any] = {"current": describe(current) if current else None,
-                           "next": describe(upcoming) if upcoming else None,
-                           "all": [describe(p) for p in phases]}
+        return {
+            "key": p.key,
+            "name": p.name,
+            "starts": p.starts.isoformat(),
+            "ends": p.ends.isoformat(),
+        }
+
+    out: dict[str, Any] = {
+        "current": describe(current) if current else None,
+        "next": describe(upcoming) if upcoming else None,
+        "all": [describe(p) for p in phases],
+    }
     if current is not None:
         out["working_days_left"] = _working_days(calendar, today, current.ends)
     return out
@@ -166,9 +191,13 @@ def _funds(conn: Connection, campaign_id: int) -> dict[str, Any]:
     total = {k: sum(getattr(r, f"{k}_fen") for r in rows) for k in ("budget", "reserved", "paid")}
     return {
         "sources": [
-            {"source": r.source, "budget": format_yuan(r.budget_fen),
-             "reserved": format_yuan(r.reserved_fen), "paid": format_yuan(r.paid_fen),
-             "available": format_yuan(r.budget_fen - r.reserved_fen - r.paid_fen)}
+            {
+                "source": r.source,
+                "budget": format_yuan(r.budget_fen),
+                "reserved": format_yuan(r.reserved_fen),
+                "paid": format_yuan(r.paid_fen),
+                "available": format_yuan(r.budget_fen - r.reserved_fen - r.paid_fen),
+            }
             for r in rows
         ],
         "budget": format_yuan(total["budget"]),
@@ -178,14 +207,22 @@ def _funds(conn: Connection, campaign_id: int) -> dict[str, Any]:
     }
 
 
-def _deadlines(conn: Connection, campaign_id: int, unit: Any, counts: dict[str, dict[str, int]],
-               today: dt.date, calendar: Any) -> list[dict[str, Any]]:
+def _deadlines(
+    conn: Connection,
+    campaign_id: int,
+    unit: Any,
+    counts: dict[str, dict[str, int]],
+    today: dt.date,
+    calendar: Any,
+) -> list[dict[str, Any]]:
     out = []
     for d in conn.execute(
         select(deadline_t).where(deadline_t.c.campaign_id == campaign_id).order_by(deadline_t.c.due)
     ):
         item: dict[str, Any] = {
-            "key": d.key, "title": d.title, "due": d.due.isoformat(),
+            "key": d.key,
+            "title": d.title,
+            "due": d.due.isoformat(),
             "responsible_level": d.responsible_level,
             "working_days_left": _working_days(calendar, today, d.due),
             "passed": d.due < today,
@@ -198,12 +235,18 @@ def _deadlines(conn: Connection, campaign_id: int, unit: Any, counts: dict[str, 
             kind = d.done_when.get("report_submitted")
             levels = responsible_levels(d.responsible_level)
             owing = conn.execute(
-                select(func.count()).select_from(unit_t).where(
+                select(func.count())
+                .select_from(unit_t)
+                .where(
                     unit_t.c.level.in_(levels),
                     in_subtree(unit_t.c.path, unit.path),
-                    ~select(report_t.c.id).where(
-                        report_t.c.campaign_id == campaign_id, report_t.c.unit_id == unit_t.c.id,
-                        report_t.c.kind == kind).exists(),
+                    ~select(report_t.c.id)
+                    .where(
+                        report_t.c.campaign_id == campaign_id,
+                        report_t.c.unit_id == unit_t.c.id,
+                        report_t.c.kind == kind,
+                    )
+                    .exists(),
                 )
             ).scalar_one()
             item.update(report=kind, units_owing=int(owing), done=int(owing) == 0)

@@ -109,7 +109,9 @@ def sweep(engine: Engine, clock: Clock, *, base_url: str, chunk: int = CHUNK) ->
             _sweep_deadline(engine, deadline, today, now, base_url, chunk, report, templates)
         except Exception as exc:  # this campaign's trouble: the others go on
             report.failures.append(
-                failed(deadline.campaign_id, deadline.campaign_name, f"截止事项 {deadline.key}", exc)
+                failed(
+                    deadline.campaign_id, deadline.campaign_name, f"截止事项 {deadline.key}", exc
+                )
             )
     report.failures[:0] = report.publicity.failures
     record_failures(engine, report.failures, now, base_url)
@@ -150,13 +152,27 @@ def _sweep_deadline(
     for start in range(0, len(owing), chunk):
         with transaction(engine) as conn:
             _remind(
-                conn, deadline, owing[start : start + chunk], occurrences, now, base_url,
-                report, templates,
+                conn,
+                deadline,
+                owing[start : start + chunk],
+                occurrences,
+                now,
+                base_url,
+                report,
+                templates,
             )
 
 
-_LEDGER_COLUMNS = ("campaign_id", "deadline_id", "unit_id", "kind", "occurrence",
-                   "notified_unit_id", "pending_total", "created_at")
+_LEDGER_COLUMNS = (
+    "campaign_id",
+    "deadline_id",
+    "unit_id",
+    "kind",
+    "occurrence",
+    "notified_unit_id",
+    "pending_total",
+    "created_at",
+)
 # PostgreSQL: the chunk as one array per column, one short statement. The executemany with
 # RETURNING it replaces became one INSERT with thousands of placeholders per chunk, which psycopg
 # parses anew each time: a 10,000-reminder sweep spent a third of its time claiming.
@@ -241,8 +257,14 @@ def _remind(
         # Each part is rendered only for a channel that carries it: HTML for e-mail, markdown
         # for the robot webhook (most grassroots unions have no webhook).
         message = _compose(
-            deadline, unit, occ, notified, base_url, templates,
-            html=bool(email), markdown=bool(webhook),
+            deadline,
+            unit,
+            occ,
+            notified,
+            base_url,
+            templates,
+            html=bool(email),
+            markdown=bool(webhook),
         )
         if email:
             outgoing.append(

@@ -31,9 +31,14 @@ campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 report_t = ReportSubmission.__table__  # type: ignore[attr-defined]
 
 LEVEL_GROUP = {
-    "college": "university", "undergraduate": "university", "postgraduate": "university",
-    "senior": "senior", "vocational": "senior",
-    "preschool": "basic", "primary": "basic", "junior": "basic",
+    "college": "university",
+    "undergraduate": "university",
+    "postgraduate": "university",
+    "senior": "senior",
+    "vocational": "senior",
+    "preschool": "basic",
+    "primary": "basic",
+    "junior": "basic",
 }
 GROUPS = ("university", "senior", "basic")
 SOURCES = ("government", "donation", "union", "other")
@@ -53,22 +58,35 @@ class Facts:
 def gather(conn: Connection, campaign_id: int, unit: Any) -> Facts:
     campaign = conn.execute(select(campaign_t).where(campaign_t.c.id == campaign_id)).one()
     facts = Facts()
-    sources = {r.id: r.source for r in conn.execute(
-        select(fund_t.c.id, fund_t.c.source).where(fund_t.c.campaign_id == campaign_id))}
+    sources = {
+        r.id: r.source
+        for r in conn.execute(
+            select(fund_t.c.id, fund_t.c.source).where(fund_t.c.campaign_id == campaign_id)
+        )
+    }
     rows = conn.execution_options(yield_per=10_000).execute(
-        select(case_t.c.state, case_t.c.approved_amount_fen, case_t.c.fund_source_id,
-               case_t.c.paid_on, student_t.c.education_level, student_t.c.enrollment_year,
-               worker_t.c.categories, worker_t.c.archive_status)
+        select(
+            case_t.c.state,
+            case_t.c.approved_amount_fen,
+            case_t.c.fund_source_id,
+            case_t.c.paid_on,
+            student_t.c.education_level,
+            student_t.c.enrollment_year,
+            worker_t.c.categories,
+            worker_t.c.archive_status,
+        )
         .join(unit_t, unit_t.c.id == case_t.c.unit_id)
         .join(student_t, student_t.c.id == case_t.c.student_id)
         .join(worker_t, worker_t.c.id == case_t.c.worker_id)
-        .where(case_t.c.campaign_id == campaign_id,
-               in_subtree(unit_t.c.path, unit.path))
+        .where(case_t.c.campaign_id == campaign_id, in_subtree(unit_t.c.path, unit.path))
     )
     for r in rows:
         group = LEVEL_GROUP.get(r.education_level, "basic")
-        if r.state not in ENDED_WITHOUT_AID and r.archive_status != "none" \
-                and r.enrollment_year == campaign.year:
+        if (
+            r.state not in ENDED_WITHOUT_AID
+            and r.archive_status != "none"
+            and r.enrollment_year == campaign.year
+        ):
             facts.entering[group] += 1
         if r.approved_amount_fen is not None and r.fund_source_id is not None:
             facts.raised_fen[sources.get(r.fund_source_id, "other")] += r.approved_amount_fen
@@ -84,8 +102,16 @@ def gather(conn: Connection, campaign_id: int, unit: Any) -> Facts:
             facts.paid_fen[tag] += amount
             facts.aided[tag] += 1
     if campaign.organizer_unit_id == unit.id:
-        facts.raised_fen = Counter({r.source: r.budget_fen for r in conn.execute(
-            select(fund_t.c.source, fund_t.c.budget_fen).where(fund_t.c.campaign_id == campaign_id))})
+        facts.raised_fen = Counter(
+            {
+                r.source: r.budget_fen
+                for r in conn.execute(
+                    select(fund_t.c.source, fund_t.c.budget_fen).where(
+                        fund_t.c.campaign_id == campaign_id
+                    )
+                )
+            }
+        )
     facts.figures = _figures(conn, campaign_id, unit.path)
     return facts
 
@@ -96,16 +122,24 @@ def _figures(conn: Connection, campaign_id: int, path: str) -> dict[str, Decimal
     latest = report_t.alias("latest")
     newer = (
         select(latest.c.id)
-        .where(latest.c.campaign_id == report_t.c.campaign_id,
-               latest.c.unit_id == report_t.c.unit_id, latest.c.kind == report_t.c.kind,
-               latest.c.revision > report_t.c.revision)
+        .where(
+            latest.c.campaign_id == report_t.c.campaign_id,
+            latest.c.unit_id == report_t.c.unit_id,
+            latest.c.kind == report_t.c.kind,
+            latest.c.revision > report_t.c.revision,
+        )
         .exists()
     )
     totals: dict[str, Decimal] = {}
     for row in conn.execute(
-        select(report_t.c.figures).join(unit_t, unit_t.c.id == report_t.c.unit_id)
-        .where(report_t.c.campaign_id == campaign_id, report_t.c.kind == STATISTICS_KIND,
-               in_subtree(unit_t.c.path, path), ~newer)
+        select(report_t.c.figures)
+        .join(unit_t, unit_t.c.id == report_t.c.unit_id)
+        .where(
+            report_t.c.campaign_id == campaign_id,
+            report_t.c.kind == STATISTICS_KIND,
+            in_subtree(unit_t.c.path, path),
+            ~newer,
+        )
     ):
         for key, value in _flatten(row.figures or {}).items():
             totals[key] = totals.get(key, Decimal(0)) + value
@@ -176,7 +210,11 @@ def item_value(item: Item, facts: Facts, done: dict[str, Decimal | int]) -> Deci
         return METRICS[item.metric](facts)
     if item.sum_of:
         total: Decimal | int = sum((done[c] for c in item.sum_of), start=0)
-        return total.quantize(Decimal("0.0001")) if isinstance(total, Decimal) and item.unit == "万元" else total
+        return (
+            total.quantize(Decimal("0.0001"))
+            if isinstance(total, Decimal) and item.unit == "万元"
+            else total
+        )
     assert item.input is not None
     value = facts.figures.get(item.input, Decimal(0))
     if item.unit in {"万元", "元"}:
@@ -190,13 +228,21 @@ def compute_table(table: Table, facts: Facts) -> dict[str, Any]:
     for item in sorted(table.items, key=lambda i: bool(i.sum_of)):
         done[item.code] = item_value(item, facts, done)
     return {
-        "key": table.key, "title": table.title, "source": table.source,
-        "columns": list(table.columns), "note": table.note,
+        "key": table.key,
+        "title": table.title,
+        "source": table.source,
+        "columns": list(table.columns),
+        "note": table.note,
         "items": [
-            {"code": i.code, "label": i.label, "unit": i.unit, "group": i.group,
-             "value": _json_value(done[i.code]),
-             "kind": "metric" if i.metric else "sum" if i.sum_of else "input",
-             **({"sum_of": list(i.sum_of)} if i.sum_of else {})}
+            {
+                "code": i.code,
+                "label": i.label,
+                "unit": i.unit,
+                "group": i.group,
+                "value": _json_value(done[i.code]),
+                "kind": "metric" if i.metric else "sum" if i.sum_of else "input",
+                **({"sum_of": list(i.sum_of)} if i.sum_of else {}),
+            }
             for i in table.items
         ],
     }
@@ -206,9 +252,14 @@ def _json_value(value: Decimal | int) -> str | int:
     return str(value) if isinstance(value, Decimal) else value
 
 
-def statistics(conn: Connection, campaign_id: int, unit: Any,
-               keys: list[str] | None = None) -> dict[str, Any]:
+def statistics(
+    conn: Connection, campaign_id: int, unit: Any, keys: list[str] | None = None
+) -> dict[str, Any]:
     facts = gather(conn, campaign_id, unit)
     tables = [t for t in TABLES if keys is None or t.key in keys]
-    return {"campaign": campaign_id, "unit": unit.code, "unit_name": unit.name,
-            "tables": [compute_table(t, facts) for t in tables]}
+    return {
+        "campaign": campaign_id,
+        "unit": unit.code,
+        "unit_name": unit.name,
+        "tables": [compute_table(t, facts) for t in tables],
+    }

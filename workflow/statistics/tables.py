@@ -47,7 +47,13 @@ WEIHAI_2024_A1 = Table(
     source="威海市总工会 2024 附件1",
     note="填报说明：数据统计截止日期为2024年8月30日。",
     items=(
-        Item("A", "共筹集资金（万元）A=A1+A2+A3+A4", "万元", sum_of=("A1", "A2", "A3", "A4"), group="1"),
+        Item(
+            "A",
+            "共筹集资金（万元）A=A1+A2+A3+A4",
+            "万元",
+            sum_of=("A1", "A2", "A3", "A4"),
+            group="1",
+        ),
         Item("A1", "其中：各级党政资金（万元）", "万元", metric="raised_government"),
         Item("A2", "社会捐助（万元）", "万元", metric="raised_donation"),
         Item("A3", "各级工会投入（万元）", "万元", metric="raised_union"),
@@ -62,7 +68,9 @@ WEIHAI_2024_A1 = Table(
         Item("C3", "小学和初中学生及其他（人次）", "人次", metric="aided_basic"),
         Item("D", "资助困难农民工家庭子女（人次）", "人次", metric="aided_migrant", group="4"),
         Item("E", "共向困难农民工家庭子女发放助学款（万元）", "万元", metric="paid_migrant"),
-        Item("F", "资助困难新就业形态劳动者家庭子女（人次）", "人次", metric="aided_gig", group="5"),
+        Item(
+            "F", "资助困难新就业形态劳动者家庭子女（人次）", "人次", metric="aided_gig", group="5"
+        ),
         Item("G", "共向困难新就业形态劳动者家庭子女发放助学款（万元）", "万元", metric="paid_gig"),
         Item("H", "为困难职工家庭子女提供勤工俭学岗位（个）", "个", input="H", group="6"),
         Item("I", "困难职工家庭子女参加勤工俭学活动（人次）", "人次", input="I"),
@@ -75,19 +83,32 @@ WEIHAI_2024_A2 = Table(
     source="威海市总工会 2024 附件2",
     columns=("项目", "单位名称", "数额"),
     items=(
-        Item("S1", "动员爱心企业、社会机构、公益慈善组织等：助学资金（元）", "元", metric="donation_paid_yuan"),
+        Item(
+            "S1",
+            "动员爱心企业、社会机构、公益慈善组织等：助学资金（元）",
+            "元",
+            metric="donation_paid_yuan",
+        ),
         Item("S2", "资助困难职工家庭子女上学人数（人）", "人", metric="aided_by_donation"),
         Item("S3", "参与的爱心企业、社会机构、公益慈善组织（家）", "家", input="donors"),
     ),
 )
 
 _RAISED = (
-    Item("01A", "助学活动共筹集资金（万元）", "万元", sum_of=("01B", "01C", "01D", "01E"), group="（01）"),
+    Item(
+        "01A",
+        "助学活动共筹集资金（万元）",
+        "万元",
+        sum_of=("01B", "01C", "01D", "01E"),
+        group="（01）",
+    ),
     Item("01B", "其中各级党委政府资助（万元）", "万元", metric="raised_government"),
     Item("01C", "其中社会捐助（万元）", "万元", metric="raised_donation"),
     Item("01D", "其中各级工会投入（万元）", "万元", metric="raised_union"),
     Item("01E", "其中其它方面筹集（万元）", "万元", metric="raised_other"),
-    Item("02A", "助学活动共发放助学款（万元）", "万元", sum_of=("02B", "02C", "02D"), group="（02）"),
+    Item(
+        "02A", "助学活动共发放助学款（万元）", "万元", sum_of=("02B", "02C", "02D"), group="（02）"
+    ),
     Item("02B", "其中小学和初中阶段（万元）", "万元", metric="paid_basic"),
     Item("02C", "其中高中和中等职业教育阶段（万元）", "万元", metric="paid_senior"),
     Item("02D", "其中大专以上（万元）", "万元", metric="paid_university"),
@@ -100,15 +121,33 @@ QINGPU_2017_AID = Table(
     columns=("编号", "项目", "数量"),
     items=(
         *_RAISED,
-        Item("03A", "在档的困难职工和困难农民工家庭升学子女（人）", "人", sum_of=("03B", "03C", "03D"), group="（03）"),
+        Item(
+            "03A",
+            "在档的困难职工和困难农民工家庭升学子女（人）",
+            "人",
+            sum_of=("03B", "03C", "03D"),
+            group="（03）",
+        ),
         Item("03B", "其中小学和初中阶段（人）", "人", metric="entering_basic"),
         Item("03C", "高中和中等职业教育阶段（人）", "人", metric="entering_senior"),
         Item("03D", "大专以上（人）", "人", metric="entering_university"),
-        Item("04A", "助学活动中共资助困难职工和困难农民工子女（人）", "人", sum_of=("04B", "04C", "04D"), group="（04）"),
+        Item(
+            "04A",
+            "助学活动中共资助困难职工和困难农民工子女（人）",
+            "人",
+            sum_of=("04B", "04C", "04D"),
+            group="（04）",
+        ),
         Item("04B", "其中小学和初中阶段（人）", "人", metric="aided_basic"),
         Item("04C", "高中和中等职业教育阶段（人）", "人", metric="aided_senior"),
         Item("04D", "大专以上（人）", "人", metric="aided_university"),
-        Item("05A", "助学活动中共资助困难农民工子女（人）", "人", sum_of=("05B", "05C", "05D"), group="（05）"),
+        Item(
+            "05A",
+            "助学活动中共资助困难农民工子女（人）",
+            "人",
+            sum_of=("05B", "05C", "05D"),
+            group="（05）",
+        ),
         Item("05A$", "共发放助学款（万元）", "万元", sum_of=("05B$", "05C$", "05D$")),
         Item("05B", "其中小学和初中阶段（人）", "人", metric="aided_migrant_basic"),
         Item("05B$", "发放助学款（万元）", "万元", metric="paid_migrant_basic"),
@@ -134,7 +173,12 @@ _EMPLOYMENT_QINGPU = (
     ("03B", "帮助通过职业技能鉴定获得相应职业资格证书（人次）", "人次", ""),
     ("04A", "共举办就业招聘会等就业服务系列活动（场）", "场", "（04）"),
     ("04B", "提供适合高校毕业生的就业岗位（个）", "个", ""),
-    ("05A", "通过国有大中型企业、劳模企业、社会爱心企业及政府公益性岗位等为困难职工家庭高校毕业生提供就业岗位（个）", "个", "（05）"),
+    (
+        "05A",
+        "通过国有大中型企业、劳模企业、社会爱心企业及政府公益性岗位等为困难职工家庭高校毕业生提供就业岗位（个）",
+        "个",
+        "（05）",
+    ),
     ("06A", "共为困难职工家庭高校毕业生提供创业指导（人次）", "人次", "（06）"),
     ("06B", "提供创业培训（人次）", "人次", ""),
     ("06C", "提供小额担保贷款（人次）", "人次", ""),
@@ -143,7 +187,12 @@ _EMPLOYMENT_QINGPU = (
     ("08A", "共实际帮助困难职工家庭高校毕业生实现就业（人次）", "人次", "（08）"),
     ("09A", "共资助困难职工家庭高校毕业生求职（人次）", "人次", "（09）"),
     ("09B", "发放求职补贴（万元）", "万元", ""),
-    ("10A", "在本地就读的尚未签约就业的应届困难职工家庭高校毕业生（含本地和外地生源学生）（人）", "人", "（10）"),
+    (
+        "10A",
+        "在本地就读的尚未签约就业的应届困难职工家庭高校毕业生（含本地和外地生源学生）（人）",
+        "人",
+        "（10）",
+    ),
     ("11A", "往届未就业的困难职工家庭高校毕业生（人）", "人", "（11）"),
 )
 
@@ -153,8 +202,10 @@ QINGPU_2017_EMPLOYMENT = Table(
     source="青浦区总工会 2017 附件1",
     columns=("编号", "项目", "数量"),
     note="阳光就业的数字不由案件记录，取自各单位随统计表报送的数据（figures）。",
-    items=tuple(Item(code, label, unit, input=f"employment.{code}", group=group)  # type: ignore[arg-type]
-                for code, label, unit, group in _EMPLOYMENT_QINGPU),
+    items=tuple(
+        Item(code, label, unit, input=f"employment.{code}", group=group)  # type: ignore[arg-type]
+        for code, label, unit, group in _EMPLOYMENT_QINGPU
+    ),
 )
 
 DALIAN_2011 = Table(
@@ -165,11 +216,23 @@ DALIAN_2011 = Table(
     note="填报说明：数据统计截止日期为2011年8月31日。",
     items=(
         *_RAISED,
-        Item("03A", "助学活动中共资助困难职工和困难农民工子女（人）", "人", sum_of=("03B", "03C", "03D"), group="（03）"),
+        Item(
+            "03A",
+            "助学活动中共资助困难职工和困难农民工子女（人）",
+            "人",
+            sum_of=("03B", "03C", "03D"),
+            group="（03）",
+        ),
         Item("03B", "其中小学和初中阶段（人）", "人", metric="aided_basic"),
         Item("03C", "其中高中和中等职业教育阶段（人）", "人", metric="aided_senior"),
         Item("03D", "其中大专以上（人）", "人", metric="aided_university"),
-        Item("04A", "助学活动中共资助困难农民工子女（人）", "人", sum_of=("04B", "04C", "04D"), group="（04）"),
+        Item(
+            "04A",
+            "助学活动中共资助困难农民工子女（人）",
+            "人",
+            sum_of=("04B", "04C", "04D"),
+            group="（04）",
+        ),
         Item("04A$", "共发放助学款（万元）", "万元", sum_of=("04B$", "04C$", "04D$")),
         Item("04B", "其中小学和初中阶段（人）", "人", metric="aided_migrant_basic"),
         Item("04B$", "发放助学款（万元）", "万元", metric="paid_migrant_basic"),
@@ -177,31 +240,108 @@ DALIAN_2011 = Table(
         Item("04C$", "发放助学款（万元）", "万元", metric="paid_migrant_senior"),
         Item("04D", "大专以上（人）", "人", metric="aided_migrant_university"),
         Item("04D$", "发放助学款（万元）", "万元", metric="paid_migrant_university"),
-        Item("05A", "助学活动中共资助困难单亲女职工子女（人）", "人", metric="aided_single_mother", group="（05）"),
+        Item(
+            "05A",
+            "助学活动中共资助困难单亲女职工子女（人）",
+            "人",
+            metric="aided_single_mother",
+            group="（05）",
+        ),
         Item("05A$", "共发放助学款（万元）", "万元", metric="paid_single_mother"),
-        Item("06A", "共有困难职工家庭高校毕业生（人）", "人", input="employment.06A", group="（06）"),
+        Item(
+            "06A", "共有困难职工家庭高校毕业生（人）", "人", input="employment.06A", group="（06）"
+        ),
         Item("06B", "其中应届毕业生（人）", "人", input="employment.06B"),
         Item("06C", "其中往届毕业生（人）", "人", input="employment.06C"),
-        Item("07A", "共为困难职工家庭高校毕业生提供实习见习机会（人次）", "人次", input="employment.07A", group="（07）"),
-        Item("08A", "向困难职工家庭高校毕业生提供就业技能培训（人次）", "人次", input="employment.08A", group="（08）"),
-        Item("08B", "帮助通过职业技能鉴定获得相应职业资格证书（人次）", "人次", input="employment.08B"),
-        Item("09A", "共举办就业招聘会等就业服务系列活动（场）", "场", input="employment.09A", group="（09）"),
+        Item(
+            "07A",
+            "共为困难职工家庭高校毕业生提供实习见习机会（人次）",
+            "人次",
+            input="employment.07A",
+            group="（07）",
+        ),
+        Item(
+            "08A",
+            "向困难职工家庭高校毕业生提供就业技能培训（人次）",
+            "人次",
+            input="employment.08A",
+            group="（08）",
+        ),
+        Item(
+            "08B",
+            "帮助通过职业技能鉴定获得相应职业资格证书（人次）",
+            "人次",
+            input="employment.08B",
+        ),
+        Item(
+            "09A",
+            "共举办就业招聘会等就业服务系列活动（场）",
+            "场",
+            input="employment.09A",
+            group="（09）",
+        ),
         Item("09A+", "提供适合高校毕业生的就业岗位（个）", "个", input="employment.09A+"),
-        Item("10A", "运用国有大中型企业、劳模企业、社会爱心企业及政府公益性岗位等资源，为困难职工家庭高校毕业生提供就业岗位（个）", "个", input="employment.10A", group="（10）"),
-        Item("11A", "共为困难职工家庭高校毕业生提供创业指导（人次）", "人次", input="employment.11A", group="（11）"),
+        Item(
+            "10A",
+            "运用国有大中型企业、劳模企业、社会爱心企业及政府公益性岗位等资源，为困难职工家庭高校毕业生提供就业岗位（个）",
+            "个",
+            input="employment.10A",
+            group="（10）",
+        ),
+        Item(
+            "11A",
+            "共为困难职工家庭高校毕业生提供创业指导（人次）",
+            "人次",
+            input="employment.11A",
+            group="（11）",
+        ),
         Item("11B", "提供创业培训（人次）", "人次", input="employment.11B"),
         Item("11C", "提供小额担保贷款（人次）", "人次", input="employment.11C"),
         Item("11C$", "提供小额担保贷款（元）", "元", input="employment.11C$"),
-        Item("12A", "共帮助落实对困难职工家庭高校毕业生的就业扶持政策（人次）", "人次", input="employment.12A", group="（12）"),
-        Item("13A", "共帮助困难职工家庭高校毕业生实现就业（人次）", "人次", input="employment.13A", group="（13）"),
-        Item("14A", "共资助困难职工家庭高校毕业生（人次）", "人次", input="employment.14A", group="（14）"),
+        Item(
+            "12A",
+            "共帮助落实对困难职工家庭高校毕业生的就业扶持政策（人次）",
+            "人次",
+            input="employment.12A",
+            group="（12）",
+        ),
+        Item(
+            "13A",
+            "共帮助困难职工家庭高校毕业生实现就业（人次）",
+            "人次",
+            input="employment.13A",
+            group="（13）",
+        ),
+        Item(
+            "14A",
+            "共资助困难职工家庭高校毕业生（人次）",
+            "人次",
+            input="employment.14A",
+            group="（14）",
+        ),
         Item("14B", "发放求职补贴（万元）", "万元", input="employment.14B"),
-        Item("15A", "在本地就读的尚未签约就业的应届困难职工家庭高校毕业生（含本地和外地生源学生）（人）", "人", input="employment.15A", group="（15）"),
-        Item("16A", "往届未就业的困难职工家庭高校毕业生（人）", "人", input="employment.16A", group="（16）"),
+        Item(
+            "15A",
+            "在本地就读的尚未签约就业的应届困难职工家庭高校毕业生（含本地和外地生源学生）（人）",
+            "人",
+            input="employment.15A",
+            group="（15）",
+        ),
+        Item(
+            "16A",
+            "往届未就业的困难职工家庭高校毕业生（人）",
+            "人",
+            input="employment.16A",
+            group="（16）",
+        ),
     ),
 )
 
 TABLES: tuple[Table, ...] = (
-    WEIHAI_2024_A1, WEIHAI_2024_A2, QINGPU_2017_AID, QINGPU_2017_EMPLOYMENT, DALIAN_2011,
+    WEIHAI_2024_A1,
+    WEIHAI_2024_A2,
+    QINGPU_2017_AID,
+    QINGPU_2017_EMPLOYMENT,
+    DALIAN_2011,
 )
 BY_KEY = {t.key: t for t in TABLES}

@@ -64,7 +64,9 @@ def check_level_under(level: UnitLevel, parent_level: str) -> None:
     that would then give the final approval (and reserve the city's money)."""
     if not level_may_sit_under(level, parent_level):
         allowed = [lv.value for lv in UnitLevel if level_may_sit_under(lv, parent_level)]
-        message = f"单位层级须低于上级单位（上级为 {parent_level}，可选：{'、'.join(allowed) or '无'}）"
+        message = (
+            f"单位层级须低于上级单位（上级为 {parent_level}，可选：{'、'.join(allowed) or '无'}）"
+        )
         raise ValidationFailed(
             message,
             [{"field": "level", "code": "level_not_below_parent", "message": message}],
@@ -104,7 +106,9 @@ def get_unit_by_code(conn: Connection, code: str) -> Unit:
 
 def children_codes(conn: Connection, unit_id: int) -> list[str]:
     rows = conn.execute(
-        select(unit_table.c.code).where(unit_table.c.parent_id == unit_id).order_by(unit_table.c.code)
+        select(unit_table.c.code)
+        .where(unit_table.c.parent_id == unit_id)
+        .order_by(unit_table.c.code)
     )
     return [r.code for r in rows]
 

@@ -33,6 +33,8 @@ class LastAdmin(Conflict):
     """The root unit would be left without an active administrator."""
 
     code = "last_admin"
+
+
 _hasher = PasswordHasher()
 # Verified against when a username is unknown, so both answers take one Argon2 check.
 DUMMY_HASH = _hasher.hash("jinqiu-no-such-user")
@@ -90,8 +92,10 @@ def assignable_roles(roles: list[str]) -> list[str]:
     """Sorted, deduplicated; ValidationFailed naming `roles` for an unknown or internal role."""
     unknown = sorted(set(roles) - ASSIGNABLE_ROLES)
     if unknown:
-        raise ValidationFailed(f"不可分配的角色：{'、'.join(unknown)}", [
-            {"field": "roles", "code": "enum", "message": "取值不在允许范围内"}])
+        raise ValidationFailed(
+            f"不可分配的角色：{'、'.join(unknown)}",
+            [{"field": "roles", "code": "enum", "message": "取值不在允许范围内"}],
+        )
     return sorted(set(roles))
 
 
@@ -114,12 +118,16 @@ def update_user(
     deactivated = target.is_active and is_active is False
     if by == target.username and (roles_changed or deactivated):
         field = "roles" if roles_changed else "is_active"
-        raise OwnAccountChange("不能修改自己的角色或停用自己的账号，请由另一位管理员办理",
-                               {"field": field})
+        raise OwnAccountChange(
+            "不能修改自己的角色或停用自己的账号，请由另一位管理员办理", {"field": field}
+        )
     was_admin = target.is_active and Role.ADMIN.value in target.roles
     stays_admin = not deactivated and Role.ADMIN.value in new_roles
-    if was_admin and not stays_admin and target.root_unit and not any(
-        m.is_active and Role.ADMIN.value in m.roles for m in target.unit_mates
+    if (
+        was_admin
+        and not stays_admin
+        and target.root_unit
+        and not any(m.is_active and Role.ADMIN.value in m.roles for m in target.unit_mates)
     ):
         raise LastAdmin(
             f"{target.username} 是根单位最后一位在用的管理员，不能停用或取消其管理员角色；"
@@ -143,15 +151,20 @@ def update_user(
 
 def revoke_sessions(conn: Connection, username: str) -> None:
     """Every token and cookie the user holds stops working (signing out, everywhere)."""
-    conn.execute(update(user_table).where(user_table.c.username == username)
-                 .values(token_generation=user_table.c.token_generation + 1))
+    conn.execute(
+        update(user_table)
+        .where(user_table.c.username == username)
+        .values(token_generation=user_table.c.token_generation + 1)
+    )
 
 
 def set_password(conn: Connection, username: str, password: str) -> None:
     """`jinqiu user set-password`: the same rule (min 8, max 200) as the API."""
     if not 8 <= len(password) <= 200:
-        raise ValidationFailed("密码须为 8 至 200 个字符", [
-            {"field": "password", "code": "string_too_short", "message": "须为 8 至 200 个字符"}])
+        raise ValidationFailed(
+            "密码须为 8 至 200 个字符",
+            [{"field": "password", "code": "string_too_short", "message": "须为 8 至 200 个字符"}],
+        )
     update_user(conn, username, by=None, password=password)
 
 
@@ -172,8 +185,14 @@ def _locked_account(conn: Connection, username: str) -> _Account:
         select(user_table).where(scope).order_by(user_table.c.id).with_for_update()
     ).all()
     target = next(r for r in rows if r.username == username)
-    return _Account(target.id, target.username, list(target.roles), target.is_active, root,
-                    [r for r in rows if r.id != target.id])
+    return _Account(
+        target.id,
+        target.username,
+        list(target.roles),
+        target.is_active,
+        root,
+        [r for r in rows if r.id != target.id],
+    )
 
 
 @dataclass(frozen=True)
@@ -184,4 +203,3 @@ class _Account:
     is_active: bool
     root_unit: bool
     unit_mates: list[Any]  # the other accounts of a root unit, locked with it
-

@@ -289,9 +289,9 @@ def final_approvals_against_money_for_five(db: Engine, clock: ManualClock, kind:
     assert sorted(e.case_id for e in approvals_by_city) == sorted(paid_for)
     # The trail says what each winner reserved and from which source: the fund's 15,000 yuan
     # reserved are accounted for case by case, and no loser's attempt left an entry.
-    assert sorted((e.case_id, e.data["amount"], e.data["fund_source"]) for e in approvals_by_city) == [
-        (c, "3000.00", "government") for c in sorted(paid_for)
-    ]
+    assert sorted(
+        (e.case_id, e.data["amount"], e.data["fund_source"]) for e in approvals_by_city
+    ) == [(c, "3000.00", "government") for c in sorted(paid_for)]
     assert broken_chains(db) == []
 
 

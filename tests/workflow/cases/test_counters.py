@@ -345,7 +345,10 @@ def test_counters_equal_a_recount_along_a_whole_campaign_of_cases(db: Engine) ->
 def test_counters_written_around_the_engine_are_found_and_repaired(db: Engine) -> None:
     clock = ManualClock(dt.datetime(2024, 7, 20, 9))
     _tree, campaign = weihai(db, clock)
-    edited, kept = new_case(db, clock, campaign, "WH-HC-001"), new_case(db, clock, campaign, "WH-HC-001")
+    edited, kept = (
+        new_case(db, clock, campaign, "WH-HC-001"),
+        new_case(db, clock, campaign, "WH-HC-001"),
+    )
     new_case(db, clock, campaign, "WH-WD-001")
     with snapshot(db) as conn:
         assert counter_differences(conn) == []
@@ -354,7 +357,9 @@ def test_counters_written_around_the_engine_are_found_and_repaired(db: Engine) -
     with transaction(db) as conn:
         conn.execute(update(case_t).where(case_t.c.id == edited).values(state="withdrawn"))
         conn.execute(delete(count_t).where(count_t.c.unit_code == "WH-WD-001"))
-        conn.execute(insert(count_t).values(campaign_id=campaign, unit_code="WH-RC", state="closed", n=4))
+        conn.execute(
+            insert(count_t).values(campaign_id=campaign, unit_code="WH-RC", state="closed", n=4)
+        )
     with snapshot(db) as conn:
         found = counter_differences(conn)
     assert [(d.campaign_id, d.unit_code, d.state, d.stored, d.counted) for d in found] == [
@@ -378,8 +383,14 @@ def test_counters_written_around_the_engine_are_found_and_repaired(db: Engine) -
         assert stored(conn, campaign) == recount(conn, campaign)
     # The repaired counters go on counting: the next transition moves them, still exact.
     with transaction(db) as conn:
-        apply_event(conn, case_id=kept, event="submit", expected_version=1,
-                    actor=actor(conn, "WH-HC-001", "clerk"), clock=clock)
+        apply_event(
+            conn,
+            case_id=kept,
+            event="submit",
+            expected_version=1,
+            actor=actor(conn, "WH-HC-001", "clerk"),
+            clock=clock,
+        )
     with snapshot(db) as conn:
         assert counter_differences(conn) == []
         assert stored(conn, campaign)["WH-HC-001"] == {"withdrawn": 1, "archive_check": 1}

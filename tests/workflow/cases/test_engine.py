@@ -33,11 +33,18 @@ count_t = CaseCount.__table__  # type: ignore[attr-defined]
 GRASSROOTS, DISTRICT, CITY = "WH-HC-001", "WH-HC", "WH"
 
 
-def fire(engine: Engine, clock: ManualClock, case_id: int, event: str, who: Actor, **kw: object) -> int:
+def fire(
+    engine: Engine, clock: ManualClock, case_id: int, event: str, who: Actor, **kw: object
+) -> int:
     version = case_row(engine, case_id).version
     with transaction(engine) as conn:
         result = apply_event(
-            conn, case_id=case_id, event=event, expected_version=version, actor=who, clock=clock,
+            conn,
+            case_id=case_id,
+            event=event,
+            expected_version=version,
+            actor=who,
+            clock=clock,
             **kw,  # type: ignore[arg-type]
         )
     return result.version
@@ -45,9 +52,11 @@ def fire(engine: Engine, clock: ManualClock, case_id: int, event: str, who: Acto
 
 def audit_count(engine: Engine, case_id: int) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(
-            select(func.count()).select_from(audit_t).where(audit_t.c.case_id == case_id)
-        ).scalar_one())
+        return int(
+            conn.execute(
+                select(func.count()).select_from(audit_t).where(audit_t.c.case_id == case_id)
+            ).scalar_one()
+        )
 
 
 def traces(engine: Engine, case_id: int) -> dict[str, Any]:
@@ -58,11 +67,13 @@ def traces(engine: Engine, case_id: int) -> dict[str, Any]:
             "case": conn.execute(select(case_t).where(case_t.c.id == case_id)).one()._asdict(),
             "audit": conn.execute(
                 select(audit_t.c.seq, audit_t.c.event, audit_t.c.hash)
-                .where(audit_t.c.case_id == case_id).order_by(audit_t.c.seq)
+                .where(audit_t.c.case_id == case_id)
+                .order_by(audit_t.c.seq)
             ).all(),
             "counters": conn.execute(
-                select(count_t.c.unit_code, count_t.c.state, count_t.c.n)
-                .order_by(count_t.c.unit_code, count_t.c.state)
+                select(count_t.c.unit_code, count_t.c.state, count_t.c.n).order_by(
+                    count_t.c.unit_code, count_t.c.state
+                )
             ).all(),
             "funds": conn.execute(
                 select(fund_t.c.id, fund_t.c.reserved_fen, fund_t.c.paid_fen).order_by(fund_t.c.id)
@@ -73,19 +84,30 @@ def traces(engine: Engine, case_id: int) -> dict[str, Any]:
 def drive_to_approval(engine: Engine, clock: ManualClock, case_id: int) -> None:
     fire(engine, clock, case_id, "submit", actor_of(engine, GRASSROOTS, "clerk"))
     clock.set(dt.datetime(2024, 8, 1, 10))
-    fire(engine, clock, case_id, "verify", actor_of(engine, DISTRICT, "reviewer"), opinion="档案核查无误")
+    fire(
+        engine,
+        clock,
+        case_id,
+        "verify",
+        actor_of(engine, DISTRICT, "reviewer"),
+        opinion="档案核查无误",
+    )
     clock.set(dt.datetime(2024, 8, 9, 10))  # five working days after 8/1 is 8/8
     fire(engine, clock, case_id, "end_publicity", SCHEDULER)
 
 
 class TestWholeLifecycle:
-    def test_three_levels_of_approval_then_payment_and_follow_up(self, db: Engine, clock: ManualClock) -> None:
+    def test_three_levels_of_approval_then_payment_and_follow_up(
+        self, db: Engine, clock: ManualClock
+    ) -> None:
         _tree, campaign = weihai(db, clock)
         case_id = new_case(db, clock, campaign, GRASSROOTS)
         drive_to_approval(db, clock, case_id)
         assert case_row(db, case_id).state == "approval"
         for level_unit in (GRASSROOTS, DISTRICT):
-            fire(db, clock, case_id, "approve", actor_of(db, level_unit, "approver"), opinion="同意")
+            fire(
+                db, clock, case_id, "approve", actor_of(db, level_unit, "approver"), opinion="同意"
+            )
             row = case_row(db, case_id)
             assert (row.state, row.approved_amount_fen) == ("approval", None)
         fire(db, clock, case_id, "approve", actor_of(db, CITY, "approver"), opinion="同意资助")
@@ -106,7 +128,14 @@ class TestWholeLifecycle:
         _tree, campaign = weihai(db, clock)
         case_id = new_case(db, clock, campaign, GRASSROOTS)
         fire(db, clock, case_id, "submit", actor_of(db, GRASSROOTS, "clerk"))
-        fire(db, clock, case_id, "return", actor_of(db, DISTRICT, "reviewer"), opinion="缺少录取通知书")
+        fire(
+            db,
+            clock,
+            case_id,
+            "return",
+            actor_of(db, DISTRICT, "reviewer"),
+            opinion="缺少录取通知书",
+        )
         row = case_row(db, case_id)
         assert (row.state, row.return_reason) == ("survey", "缺少录取通知书")
 
@@ -120,32 +149,55 @@ class TestRefusalsWriteNothing:
         case_id = new_case(db, clock, campaign, GRASSROOTS)
         before = traces(db, case_id)
         with pytest.raises(VersionConflict), transaction(db) as conn:
-            apply_event(conn, case_id=case_id, event="submit", expected_version=7,
-                        actor=actor_of(db, GRASSROOTS, "clerk"), clock=clock)
+            apply_event(
+                conn,
+                case_id=case_id,
+                event="submit",
+                expected_version=7,
+                actor=actor_of(db, GRASSROOTS, "clerk"),
+                clock=clock,
+            )
         assert traces(db, case_id) == before
         assert (case_row(db, case_id).version, audit_count(db, case_id)) == (1, 1)
 
-    def test_event_not_allowed_lists_the_allowed_events(self, db: Engine, clock: ManualClock) -> None:
+    def test_event_not_allowed_lists_the_allowed_events(
+        self, db: Engine, clock: ManualClock
+    ) -> None:
         _tree, campaign = weihai(db, clock)
         case_id = new_case(db, clock, campaign, GRASSROOTS)
         before = traces(db, case_id)
         with pytest.raises(EventNotAllowed) as caught, transaction(db) as conn:
-            apply_event(conn, case_id=case_id, event="pay", expected_version=1,
-                        actor=actor_of(db, GRASSROOTS, "clerk"), clock=clock)
+            apply_event(
+                conn,
+                case_id=case_id,
+                event="pay",
+                expected_version=1,
+                actor=actor_of(db, GRASSROOTS, "clerk"),
+                clock=clock,
+            )
         assert caught.value.details["allowed_events"] == ["submit", "withdraw"]
         assert traces(db, case_id) == before
 
     def test_guard_failure_names_every_reason(self, db: Engine, clock: ManualClock) -> None:
         _tree, campaign = weihai(db, clock)
         case_id = new_case(
-            db, clock, campaign, GRASSROOTS,
+            db,
+            clock,
+            campaign,
+            GRASSROOTS,
             worker_changes={"archived_on": "2023-05-01"},
             student_changes={"already_aided_by": "国家助学金"},
         )
         before = traces(db, case_id)
         with pytest.raises(GuardFailed) as caught, transaction(db) as conn:
-            apply_event(conn, case_id=case_id, event="submit", expected_version=1,
-                        actor=actor_of(db, GRASSROOTS, "clerk"), clock=clock)
+            apply_event(
+                conn,
+                case_id=case_id,
+                event="submit",
+                expected_version=1,
+                actor=actor_of(db, GRASSROOTS, "clerk"),
+                clock=clock,
+            )
         assert traces(db, case_id) == before
         codes = [r.code for r in caught.value.reasons]
         assert codes == ["archive_expired", "already_aided"]
@@ -157,8 +209,14 @@ class TestRefusalsWriteNothing:
         before = traces(db, case_id)
         assert (before["case"]["state"], before["case"]["version"]) == ("approval", 4)
         with pytest.raises(PermissionDenied), transaction(db) as conn:
-            apply_event(conn, case_id=case_id, event="approve", expected_version=4,
-                        actor=actor_of(db, CITY, "approver"), clock=clock)
+            apply_event(
+                conn,
+                case_id=case_id,
+                event="approve",
+                expected_version=4,
+                actor=actor_of(db, CITY, "approver"),
+                clock=clock,
+            )
         assert traces(db, case_id) == before
 
     def test_return_without_a_reason_is_refused(self, db: Engine, clock: ManualClock) -> None:
@@ -182,7 +240,9 @@ class TestOverrides:
         with pytest.raises(GuardFailed) as caught:
             fire(db, clock, case_id, "submit", actor_of(db, GRASSROOTS, "clerk"))
         assert [r.code for r in caught.value.reasons] == ["survey_closed"]
-        override = {"override": {"guards": ["within_survey_window"], "reason": "台风停工，延期报送"}}
+        override = {
+            "override": {"guards": ["within_survey_window"], "reason": "台风停工，延期报送"}
+        }
         with pytest.raises(PermissionDenied):
             fire(db, clock, case_id, "submit", actor_of(db, GRASSROOTS, "clerk"), data=override)
         fire(db, clock, case_id, "submit", actor_of(db, DISTRICT, "manager"), data=override)
@@ -191,12 +251,26 @@ class TestOverrides:
                 select(audit_t).where(audit_t.c.case_id == case_id).order_by(audit_t.c.seq.desc())
             ).first()
         assert last is not None
-        assert last.data["override"] == {"guards": ["within_survey_window"], "reason": "台风停工，延期报送"}
+        assert last.data["override"] == {
+            "guards": ["within_survey_window"],
+            "reason": "台风停工，延期报送",
+        }
         assert case_row(db, case_id).state == CaseState.ARCHIVE_CHECK
 
-    def test_a_guard_that_is_not_overridable_stays_enforced(self, db: Engine, clock: ManualClock) -> None:
+    def test_a_guard_that_is_not_overridable_stays_enforced(
+        self, db: Engine, clock: ManualClock
+    ) -> None:
         _tree, campaign = weihai(db, clock)
-        case_id = new_case(db, clock, campaign, GRASSROOTS, worker_changes={"archive_status": "none"})
+        case_id = new_case(
+            db, clock, campaign, GRASSROOTS, worker_changes={"archive_status": "none"}
+        )
         override = {"override": {"guards": ["worker_is_eligible"], "reason": "特殊情况"}}
         with pytest.raises(ValidationFailed):
-            fire(db, clock, case_id, CaseEvent.SUBMIT, actor_of(db, DISTRICT, "manager"), data=override)
+            fire(
+                db,
+                clock,
+                case_id,
+                CaseEvent.SUBMIT,
+                actor_of(db, DISTRICT, "manager"),
+                data=override,
+            )

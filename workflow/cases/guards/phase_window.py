@@ -13,7 +13,9 @@ def within_survey_window(ctx: GuardContext) -> list[Reason]:
     if phase is None:
         return []  # the campaign sets no survey window
     if ctx.today < phase.starts:
-        return [Reason("survey_not_open", f"“{phase.name}”阶段尚未开始（{phase.starts.isoformat()}起）")]
+        return [
+            Reason("survey_not_open", f"“{phase.name}”阶段尚未开始（{phase.starts.isoformat()}起）")
+        ]
     if ctx.today > phase.ends:
         return [Reason("survey_closed", f"“{phase.name}”阶段已于{phase.ends.isoformat()}结束")]
     return []
