@@ -104,7 +104,7 @@ test: $(STAMP)
 	echo "== mypy"; $(BIN)/mypy || types=$$?; \
 	echo "== pytest $(PYTEST_ARGS)"; $(BIN)/python -m pytest $(PYTEST_ARGS) || tests=$$?; \
 	say() { if [ "$$2" -eq 0 ]; then echo "  $$1: ok"; else echo "  $$1: FAILED (exit $$2)"; fi; }; \
-	echo "== summary"; say "ruff check" $$lint; say "mypy" $$types; say "pytest" $$tests; \
+	echo "== summary"; say "ruff check + format" $$lint; say "mypy" $$types; say "pytest" $$tests; \
 	if [ $$tests -ne 0 ]; then exit $$tests; fi; \
 	if [ $$lint -ne 0 ] || [ $$types -ne 0 ]; then exit 1; fi
 
