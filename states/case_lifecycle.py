@@ -180,6 +180,7 @@ TRANSITIONS: tuple[CaseTransition, ...] = (
         S.FOLLOW_UP,
         P.PAY_CASE,
         "发放",
+        guards=("aid_reserved",),
         effects=("record_payment",),
         data_keys=("payment_reference",),
         bulk=True,

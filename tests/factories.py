@@ -8,23 +8,22 @@ import random
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, select
 
 from jinqiu.demo.synthetic import family
 from jinqiu.demo.units import Tree, seed_weihai_tree
 from jinqiu.states import MACHINE, CaseEvent, CaseState
-from jinqiu.workflow.audit.chain import GENESIS, entry_hash
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.campaigns.service import load_campaign
-from jinqiu.workflow.cases.counters import count_state_change
-from jinqiu.workflow.cases.effects import EFFECTS, EffectContext
-from jinqiu.workflow.cases.engine import load_context, transition_for
+from jinqiu.workflow.cases.engine import CASES
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.schema import CaseCreate
 from jinqiu.workflow.cases.service import create_case
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.db import transaction
+from jinqiu.workflow.engine import Decision, combined
+from jinqiu.workflow.engine.core import write
 from jinqiu.workflow.identity import make_id_number
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.units.models import Unit
@@ -180,46 +179,20 @@ def case_in(
     return case_id
 
 
+_FACTORY_ACTOR = Actor(FACTORY, None, "/", None, ())
+
+
 def _write_transition(conn: Connection, case_id: int, event: CaseEvent, clock: Clock) -> str:
-    """One transition as the engine writes it, minus the checks (the engine's own selection
-    along the case's chain, the named effects, the version-bumped row, counters, audit)."""
+    """One transition written by the engine's own writer, minus the checks: the engine's
+    selection along the case's chain, the named effects, the version-bumped row, counters,
+    audit (no guards, roles or dates)."""
     now = clock.now()
-    facts, row = load_context(conn, case_id, today=now.date())
-    t = transition_for(facts.case, event, facts.campaign)
+    loaded = CASES.load(conn, case_id, today=now.date(), data={})
+    assert loaded is not None
+    t = CASES.select(loaded, event)
     if t is None:
-        raise ValueError(f"{event} is not possible from {facts.case.state}")
+        raise ValueError(f"{event} is not possible from {loaded.state}")
     opinion = "（测试数据）" if t.opinion_required else None
-    effect = EffectContext(conn=conn, facts=facts, opinion=opinion, data={})
-    for name in t.effects:
-        EFFECTS[name](effect)
-    seq, prev_hash = row.audit_seq + 1, row.audit_head or GENESIS
-    entry = {
-        "case_id": case_id,
-        "seq": seq,
-        "actor": FACTORY,
-        "actor_unit": None,
-        "event": event.value,
-        "from_state": facts.case.state.value,
-        "to_state": t.dest.value,
-        "opinion": opinion,
-        "data": effect.audit,
-        "at": now,
-    }
-    digest = entry_hash(prev_hash=prev_hash, **entry)
-    conn.execute(
-        update(case_t)
-        .where(case_t.c.id == case_id)
-        .values(
-            **effect.changes,
-            state=t.dest.value,
-            version=row.version + 1,
-            audit_seq=seq,
-            audit_head=digest,
-            updated_at=now,
-        )
-    )
-    count_state_change(
-        conn, facts.campaign.id, facts.case.unit_path, facts.case.state.value, t.dest.value
-    )
-    conn.execute(insert(audit_t).values(**entry, prev_hash=prev_hash, hash=digest))
-    return t.dest.value
+    outcome = combined([CASES.effects[name](loaded.facts, opinion) for name in t.effects])
+    decision = Decision(t, outcome, opinion, dict(outcome.audit))
+    return str(write(conn, CASES, loaded, decision, actor=_FACTORY_ACTOR, now=now).state)

@@ -245,9 +245,8 @@ class TestTheMainPath:
 
 class TestWhatEachTransitionTakesAndOffers:
     def test_the_events_take_only_their_declared_data(self) -> None:
-        from jinqiu.workflow.cases.engine import EVENT_DATA_KEYS
-
-        assert {e: keys for e, keys in EVENT_DATA_KEYS.items() if keys} == {
+        taken = {e: MACHINE.data_keys(e) for e in E}
+        assert {e: keys for e, keys in taken.items() if keys} == {
             E.APPROVE: {"fund_source"},
             E.PAY: {"payment_reference"},
         }

@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, insert, select
 
 from jinqiu.workflow.audit.models import AuditEntry
 
@@ -32,7 +32,7 @@ def canonical_time(at: dt.datetime) -> str:
 def entry_hash(
     *,
     prev_hash: str,
-    case_id: int,
+    case_id: int,  # the subject's id (for the case's trail, the case)
     seq: int,
     actor: str,
     actor_unit: str | None,
@@ -58,6 +58,80 @@ def entry_hash(
         ]
     )
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One audit entry chained to its subject's head: the row to insert and the new head."""
+
+    row: dict[str, Any]
+    seq: int
+    hash: str
+
+
+def chain_entry(
+    *,
+    subject_column: str,
+    subject_id: int,
+    head_seq: int,
+    head_hash: str | None,
+    actor: str,
+    actor_unit: str | None,
+    event: str,
+    from_state: str | None,
+    to_state: str,
+    opinion: str | None,
+    data: dict[str, Any],
+    at: dt.datetime,
+) -> Link:
+    """The next entry of a subject's chain, given the head its row records (length and hash;
+    an empty hash before the first entry). The one way every writer makes an audit entry: the
+    engine, case creation and correction, bulk transitions and the test factories."""
+    prev_hash = head_hash or GENESIS
+    seq = head_seq + 1
+    digest = entry_hash(
+        prev_hash=prev_hash,
+        case_id=subject_id,
+        seq=seq,
+        actor=actor,
+        actor_unit=actor_unit,
+        event=event,
+        from_state=from_state,
+        to_state=to_state,
+        opinion=opinion,
+        data=data,
+        at=at,
+    )
+    row = {
+        subject_column: subject_id,
+        "seq": seq,
+        "actor": actor,
+        "actor_unit": actor_unit,
+        "event": event,
+        "from_state": from_state,
+        "to_state": to_state,
+        "opinion": opinion,
+        "data": data,
+        "at": at,
+        "prev_hash": prev_hash,
+        "hash": digest,
+    }
+    return Link(row, seq, digest)
+
+
+def append_entries(conn: Connection, table: Table, links: Sequence[Link]) -> None:
+    """Inserts chained entries (one statement, many rows); the caller writes the heads onto the
+    subjects' rows in the same transaction. `inline()`: no ids returned (none are needed)."""
+    if links:
+        statement = _inserts.get(table)
+        if (
+            statement is None
+        ):  # built once per table: building it per entry cost more than running it
+            statement = _inserts[table] = insert(table).inline()
+        conn.execute(statement, [link.row for link in links])
+
+
+_inserts: dict[Table, Any] = {}
 
 
 @dataclass(frozen=True, slots=True)

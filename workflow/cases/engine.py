@@ -1,47 +1,43 @@
-"""The engine: applies one event to one case, inside the caller's transaction.
+"""The case noun: how the engine (`workflow.engine`) loads a case's facts, who may act on it at
+which approval level, its guards and effects, the money its transitions move, its counters and
+the messages its transitions send. `apply_event` fires one event on one case.
 
-    load the case (one joined SELECT) → is the event allowed from this state, for this actor?
-    → run every guard, keep every reason → run the effects → write the state with
-    `version = version + 1 WHERE version = :expected` → append the audit entry, chained by hash.
-
-Any refusal raises a typed error before or instead of the write, and the caller's transaction
-(`with engine.begin()`) rolls back whatever was written: nothing half-happens. The machine is
-the declaration of `states.case_lifecycle` (selection by its `transitions` machine, which has
-no model: none is attached per case).
+The machine is the declaration of `states.case_lifecycle`; everything else a transition does
+(version check, guards with all reasons, the audit chain, the outbox) is the engine's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select
 
+from jinqiu.notifications.models import Channel
+from jinqiu.notifications.outbox import InboxItem, Outgoing
+from jinqiu.notifications.render import render
 from jinqiu.states import MACHINE, ApprovalProgress, CaseEvent, CaseState, CaseTransition
-from jinqiu.workflow.audit.chain import GENESIS, entry_hash
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.campaigns.rules import RULES, CampaignRules
+from jinqiu.workflow.cases import funds
 from jinqiu.workflow.cases.counters import count_state_change
-from jinqiu.workflow.cases.effects import EFFECTS, EffectContext
+from jinqiu.workflow.cases.effects import EFFECTS, Pay, Reserve
 from jinqiu.workflow.cases.facts import (
     CaseFacts,
     GuardContext,
     StudentFacts,
     WorkerFacts,
 )
-from jinqiu.workflow.cases.guards import run_guards
+from jinqiu.workflow.cases.guards import GUARDS
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.clock import Clock
-from jinqiu.workflow.errors import (
-    EventNotAllowed,
-    GuardFailed,
-    NotFound,
-    PermissionDenied,
-    ValidationFailed,
-    VersionConflict,
-)
-from jinqiu.workflow.roles import Actor, Grant
+from jinqiu.workflow.config import get_settings
+from jinqiu.workflow.engine import Fired, Loaded, Noun, Outcome, fire
+from jinqiu.workflow.errors import NotFound
+from jinqiu.workflow.money import format_yuan
+from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.units.models import ACTS_AS, Unit, UnitLevel
 from jinqiu.workflow.units.service import acting_levels_on_path
 
@@ -51,11 +47,6 @@ student_t = Student.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
-
-# Keys clients may put in an event's `data` (declared per transition in states/); anything
-# else is refused, never ignored. `override` goes with every event (a manager's override).
-EVENT_DATA_KEYS: dict[CaseEvent, frozenset[str]] = {e: MACHINE.data_keys(e) for e in CaseEvent}
-COMMON_DATA_KEYS = frozenset({"override"})
 
 # Where the approval chain (the campaign's levels on the case's unit path) is read: in the
 # states that wait by level and in those a transition leaves for one.
@@ -98,38 +89,17 @@ _load = (
     .where(case_t.c.id == bindparam("case_id"))
 )
 
-# Built once: the SET clause comes from the parameters' keys (the fixed ones below plus the
-# effects' changes), so each combination is compiled once and then found in the compiled cache,
-# instead of building, coercing and cache-keying a new UPDATE on every transition.
-_write_case = update(case_t).where(
-    case_t.c.id == bindparam("b_case_id"), case_t.c.version == bindparam("b_expected_version")
-)
-# inline(): the new entry's id is not needed, so PostgreSQL gets no `RETURNING audit_entry.id`
-# (a result set to send, fetch and process on every transition).
-_insert_audit = insert(audit_t).inline()
+TransitionResult = Fired  # what apply_event returns (states and events as strings)
 
 
-@dataclass(frozen=True, slots=True)
-class TransitionResult:
-    id: int
-    event: CaseEvent
-    from_state: CaseState
-    state: CaseState
-    version: int
-    audit_seq: int
-
-
-def load_context(conn: Connection, case_id: int, *, today: Any) -> tuple[GuardContext, Any]:
-    row = conn.execute(_load, {"case_id": case_id}).first()
-    if row is None:
-        raise NotFound(f"案件 {case_id} 不存在")
+def _facts(conn: Connection, row: Any, today: dt.date, data: Mapping[str, Any]) -> GuardContext:
     rules = RULES.get(conn, row.campaign_id, row.rules_token)
     state = CaseState(row.state)
     chain: tuple[int, ...] = ()
     if state in _NEEDS_CHAIN:  # one small query, only where needed
         on_path = acting_levels_on_path(conn, row.unit_path)
         chain = tuple(i for i, level in enumerate(rules.approval_levels) if level in on_path)
-    facts = GuardContext(
+    return GuardContext(
         case=CaseFacts(
             id=row.id,
             state=state,
@@ -158,8 +128,16 @@ def load_context(conn: Connection, case_id: int, *, today: Any) -> tuple[GuardCo
         ),
         campaign=rules,
         today=today,
+        data=dict(data),
     )
-    return facts, row
+
+
+def load_context(conn: Connection, case_id: int, *, today: Any) -> tuple[GuardContext, Any]:
+    """A case's facts and its row (NotFound when there is none): for reads and the engine."""
+    row = conn.execute(_load, {"case_id": case_id}).first()
+    if row is None:
+        raise NotFound(f"案件 {case_id} 不存在")
+    return _facts(conn, row, today, {}), row
 
 
 def current_approval_level(case: CaseFacts, rules: CampaignRules) -> str | None:
@@ -171,7 +149,7 @@ def current_approval_level(case: CaseFacts, rules: CampaignRules) -> str | None:
 
 
 def transition_for(
-    case: CaseFacts, event: CaseEvent, rules: CampaignRules
+    case: CaseFacts, event: CaseEvent | str, rules: CampaignRules
 ) -> CaseTransition | None:
     """The lifecycle's transition, the approval route counted along the case's own chain: a
     市直 union's grassroots approval is followed by the city's, the last one."""
@@ -208,44 +186,125 @@ def allowed_events(actor: Actor, case: CaseFacts, rules: CampaignRules) -> list[
     return out
 
 
-def _overrides(
-    actor: Actor, transition: CaseTransition, data: dict[str, Any]
-) -> tuple[frozenset[str], str | None]:
-    spec = data.get("override")
-    if spec is None:
-        return frozenset(), None
-    if not isinstance(spec, dict) or set(spec) - {"guards", "reason"}:
-        raise ValidationFailed(
-            'override 须为 {guards: [...], reason: "..."}',
-            [{"field": "data.override", "code": "invalid", "message": "格式不正确"}],
+_unit_of_case = (
+    select(
+        unit_t.c.code,
+        unit_t.c.name,
+        unit_t.c.contact_email,
+        student_t.c.name.label("student_name"),
+    )
+    .select_from(
+        case_t.join(unit_t, unit_t.c.id == case_t.c.unit_id).join(
+            student_t, student_t.c.id == case_t.c.student_id
         )
-    if not actor.may(Grant.OVERRIDE_GUARD):
-        raise PermissionDenied("只有管理人员可以特批越过办理条件")
-    guards = spec.get("guards")
-    reason = spec.get("reason")
-    if not isinstance(guards, list) or not guards or not all(isinstance(g, str) for g in guards):
-        raise ValidationFailed(
-            "须列出要特批越过的条件",
-            [{"field": "data.override.guards", "code": "missing", "message": "必填项缺失"}],
+    )
+    .where(case_t.c.id == bindparam("case_id"))
+)
+
+
+class CaseNoun(Noun[GuardContext]):
+    machine = MACHINE
+    table = case_t
+    audit_table = audit_t
+    audit_subject = "case_id"
+    label = "案件"
+    guards = GUARDS
+    effects = EFFECTS
+
+    def load(
+        self, conn: Connection, subject_id: int, *, today: dt.date, data: Mapping[str, Any]
+    ) -> Loaded[GuardContext] | None:
+        row = conn.execute(_load, {"case_id": subject_id}).first()
+        if row is None:
+            return None
+        return _loaded(row, _facts(conn, row, today, data))
+
+    def visible(self, actor: Actor, loaded: Loaded[GuardContext]) -> bool:
+        return actor.sees(loaded.facts.case.unit_path)
+
+    def select(self, loaded: Loaded[GuardContext], event: str) -> CaseTransition | None:
+        return transition_for(loaded.facts.case, event, loaded.facts.campaign)
+
+    def refusal(
+        self, actor: Actor, transition: CaseTransition, loaded: Loaded[GuardContext]
+    ) -> str | None:
+        return refusal_by_role(actor, transition, loaded.facts.case, loaded.facts.campaign)
+
+    def write_records(
+        self, conn: Connection, loaded: Loaded[GuardContext], records: tuple[object, ...]
+    ) -> Outcome:
+        changes: dict[str, Any] = {}
+        audit: dict[str, Any] = {}
+        for record in records:
+            if isinstance(record, Reserve):
+                campaign_id = loaded.facts.campaign.id
+                fund_id, source = funds.reserve(conn, campaign_id, record.amount_fen, record.source)
+                changes.update(approved_amount_fen=record.amount_fen, fund_source_id=fund_id)
+                audit.update(amount=format_yuan(record.amount_fen), fund_source=source)
+            elif isinstance(record, Pay):
+                funds.pay(conn, record.fund_id, record.amount_fen)
+            else:
+                raise TypeError(f"no writer for {record!r}")
+        return Outcome(changes, audit)
+
+    def moved(
+        self, conn: Connection, loaded: Loaded[GuardContext], transition: CaseTransition
+    ) -> None:
+        """Dashboard counters of every unit on the case's path, in this same transaction."""
+        case = loaded.facts.case
+        count_state_change(
+            conn, loaded.facts.campaign.id, case.unit_path, loaded.state, str(transition.dest)
         )
-    not_overridable = [g for g in guards if g not in transition.overridable]
-    if not_overridable:
-        raise ValidationFailed(
-            f"这些条件不可特批：{', '.join(not_overridable)}",
+
+    def messages(
+        self,
+        conn: Connection,
+        loaded: Loaded[GuardContext],
+        transition: CaseTransition,
+        notification: str,
+        *,
+        key: str,
+        opinion: str | None,
+        at: dt.datetime,
+    ) -> tuple[list[Outgoing], list[InboxItem]]:
+        """The unit that filed the case is told, by e-mail (when it has an address) and in its
+        inbox: templates `<notification>.txt` and `<notification>_subject.txt`."""
+        unit = conn.execute(_unit_of_case, {"case_id": loaded.id}).one()
+        link = f"{get_settings().base_url.rstrip('/')}/cases/{loaded.id}"
+        context = {
+            "unit_name": unit.name,
+            "case_id": loaded.id,
+            "student_name": unit.student_name,
+            "event_label": transition.label,
+            "state_label": MACHINE.state_labels[transition.dest],
+            "opinion": opinion or "",
+            "link": link,
+        }
+        subject = render(f"{notification}_subject.txt", **context).strip()
+        text = render(f"{notification}.txt", **context)
+        outgoing = (
             [
-                {
-                    "field": "data.override.guards",
-                    "code": "not_overridable",
-                    "message": f"不可特批：{', '.join(not_overridable)}",
-                }
-            ],
+                Outgoing(
+                    f"{key}:email",
+                    Channel.EMAIL.value,
+                    unit.contact_email,
+                    subject,
+                    text,
+                    unit_code=unit.code,
+                )
+            ]
+            if unit.contact_email
+            else []
         )
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationFailed(
-            "特批须说明理由",
-            [{"field": "data.override.reason", "code": "missing", "message": "特批须说明理由"}],
-        )
-    return frozenset(guards), reason.strip()
+        return outgoing, [InboxItem(f"{key}:inbox", unit.code, subject, text, link)]
+
+
+def _loaded(row: Any, facts: GuardContext) -> Loaded[GuardContext]:
+    return Loaded(row.id, row.state, row.version, row.audit_seq, row.audit_head, facts)
+
+
+CASES = CaseNoun()
+CASES.check_declaration()
 
 
 def apply_event(
@@ -258,122 +317,17 @@ def apply_event(
     clock: Clock,
     opinion: str | None = None,
     data: dict[str, Any] | None = None,
-) -> TransitionResult:
+) -> Fired:
     """Fires `event` on the case, or raises (NotFound, VersionConflict, EventNotAllowed,
     PermissionDenied, ValidationFailed, GuardFailed, InsufficientFunds). Does not commit."""
-    try:
-        event = CaseEvent(event)
-    except ValueError:
-        raise ValidationFailed(
-            f"未知的事件：{event}",
-            [{"field": "event", "code": "unknown_event", "message": "未知的事件"}],
-        ) from None
-    data = dict(data or {})
-    unknown = set(data) - COMMON_DATA_KEYS - EVENT_DATA_KEYS.get(event, frozenset())
-    if unknown:
-        field = sorted(unknown)[0]
-        raise ValidationFailed(
-            f"data.{field} 不允许用于事件 {event.value}",
-            [
-                {"field": f"data.{k}", "code": "extra_forbidden", "message": "不允许的字段"}
-                for k in sorted(unknown)
-            ],
-        )
-    now = clock.now()
-    facts, row = load_context(conn, case_id, today=now.date())
-    case, rules = facts.case, facts.campaign
-    if not actor.sees(case.unit_path):
-        raise NotFound(f"案件 {case_id} 不存在")  # outside the actor's subtree: not revealed
-    if case.version != expected_version:
-        raise VersionConflict(
-            "案件已被他人修改，请刷新后重试",
-            {"expected_version": expected_version, "current_version": case.version},
-        )
-    transition = transition_for(case, event, rules)
-    if transition is None:
-        allowed = [e.value for e in allowed_events(actor, case, rules)]
-        raise EventNotAllowed(
-            f"案件处于“{MACHINE.state_labels[case.state]}”环节，不能执行“{event.value}”",
-            {"state": case.state.value, "allowed_events": allowed},
-        )
-    refusal = refusal_by_role(actor, transition, case, rules)
-    if refusal is not None:
-        raise PermissionDenied(refusal, {"event": event.value})
-    opinion = opinion.strip() if opinion else None
-    if transition.opinion_required and not opinion:
-        raise ValidationFailed(
-            "该操作须填写意见或理由",
-            [{"field": "opinion", "code": "missing", "message": "该操作须填写意见或理由"}],
-        )
-    overridden, override_reason = _overrides(actor, transition, data)
-    facts = GuardContext(facts.case, facts.worker, facts.student, rules, facts.today, data)
-    reasons = run_guards(transition.guards, facts, skip=overridden)
-    if reasons:
-        raise GuardFailed(reasons)
-
-    effect = EffectContext(conn=conn, facts=facts, opinion=opinion, data=data)
-    for name in transition.effects:
-        EFFECTS[name](effect)
-    audit_data = effect.audit
-    if overridden:
-        audit_data["override"] = {"guards": sorted(overridden), "reason": override_reason}
-
-    seq = row.audit_seq + 1
-    prev_hash = row.audit_head or GENESIS
-    digest = entry_hash(
-        prev_hash=prev_hash,
-        case_id=case.id,
-        seq=seq,
-        actor=actor.username,
-        actor_unit=actor.unit_code,
-        event=event.value,
-        from_state=case.state.value,
-        to_state=transition.dest.value,
+    return fire(
+        conn,
+        CASES,
+        subject_id=case_id,
+        event=str(event),
+        expected_version=expected_version,
+        actor=actor,
+        clock=clock,
         opinion=opinion,
-        data=audit_data,
-        at=now,
-    )
-    written = conn.execute(
-        _write_case,
-        {
-            "b_case_id": case.id,
-            "b_expected_version": expected_version,
-            "state": transition.dest.value,
-            "version": expected_version + 1,
-            "audit_seq": seq,
-            "audit_head": digest,
-            "updated_at": now,
-            **effect.changes,
-        },
-    )
-    if written.rowcount != 1:  # a concurrent transition committed first
-        raise VersionConflict(
-            "案件已被他人修改，请刷新后重试", {"expected_version": expected_version}
-        )
-    # Dashboard counters of every unit on the case's path, in this same transaction.
-    count_state_change(conn, rules.id, case.unit_path, case.state.value, transition.dest.value)
-    conn.execute(
-        _insert_audit,
-        {
-            "case_id": case.id,
-            "seq": seq,
-            "actor": actor.username,
-            "actor_unit": actor.unit_code,
-            "event": event.value,
-            "from_state": case.state.value,
-            "to_state": transition.dest.value,
-            "opinion": opinion,
-            "data": audit_data,
-            "at": now,
-            "prev_hash": prev_hash,
-            "hash": digest,
-        },
-    )
-    return TransitionResult(
-        id=case.id,
-        event=event,
-        from_state=case.state,
-        state=transition.dest,
-        version=expected_version + 1,
-        audit_seq=seq,
+        data=data,
     )

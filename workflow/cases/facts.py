@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.rules import CampaignRules
+from jinqiu.workflow.cases.aid import AidDecision, decide_aid
+from jinqiu.workflow.errors import Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +51,24 @@ class CaseFacts:
         return next((i for i in self.approval_chain if i >= self.approval_step), None)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class GuardContext:
+    """A case's facts as the engine hands them to its guards and effects."""
+
     case: CaseFacts
     worker: WorkerFacts
     student: StudentFacts
     campaign: CampaignRules
     today: dt.date
     data: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def aid(self) -> AidDecision | Reason:
+        """The amount the campaign's rules give this student, or why none: decided once per
+        transition, read by the guard that refuses without it and the effect that reserves it."""
+        return decide_aid(
+            self.campaign.aid_rules,
+            self.student.education_level,
+            self.student.tier,
+            self.student.tuition_invoice_fen,
+        )

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from jinqiu.states import ENDED_WITHOUT_AID, CaseState
-from jinqiu.workflow.audit.chain import GENESIS, entry_hash
+from jinqiu.workflow.audit.chain import append_entries, chain_entry
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.counters import count_state_change
@@ -160,10 +160,11 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
         if "uq_active_case_per_student" in str(exc.orig) or "student_id_number" in str(exc.orig):
             raise _duplicate(conn, spec.campaign, student_number, actor, spec.unit) from exc
         raise
-    digest = entry_hash(
-        prev_hash=GENESIS,
-        case_id=case_id,
-        seq=1,
+    link = chain_entry(
+        subject_column="case_id",
+        subject_id=case_id,
+        head_seq=0,
+        head_hash=None,
         actor=actor.username,
         actor_unit=actor.unit_code,
         event=CREATE_EVENT,
@@ -173,24 +174,9 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
         data={},
         at=now,
     )
+    append_entries(conn, audit_t, [link])
     conn.execute(
-        insert(audit_t).values(
-            case_id=case_id,
-            seq=1,
-            actor=actor.username,
-            actor_unit=actor.unit_code,
-            event=CREATE_EVENT,
-            from_state=None,
-            to_state=CaseState.SURVEY.value,
-            opinion=None,
-            data={},
-            at=now,
-            prev_hash=GENESIS,
-            hash=digest,
-        )
-    )
-    conn.execute(
-        case_t.update().where(case_t.c.id == case_id).values(audit_seq=1, audit_head=digest)
+        case_t.update().where(case_t.c.id == case_id).values(audit_seq=1, audit_head=link.hash)
     )
     count_state_change(conn, spec.campaign, unit.path, None, CaseState.SURVEY.value)
     return int(case_id)
@@ -279,11 +265,11 @@ def amend_case(
             for k, v in diff.items():
                 changes[f"{prefix}.{k}"] = {"from": _plain(old.get(k)), "to": _plain(v)}
     now = clock.now()
-    seq = row.audit_seq + 1
-    digest = entry_hash(
-        prev_hash=row.audit_head or GENESIS,
-        case_id=case_id,
-        seq=seq,
+    link = chain_entry(
+        subject_column="case_id",
+        subject_id=case_id,
+        head_seq=row.audit_seq,
+        head_hash=row.audit_head,
         actor=actor.username,
         actor_unit=actor.unit_code,
         event=AMEND_EVENT,
@@ -296,26 +282,11 @@ def amend_case(
     written = conn.execute(
         case_t.update()
         .where(case_t.c.id == case_id, case_t.c.version == row.version)
-        .values(version=row.version + 1, audit_seq=seq, audit_head=digest, updated_at=now)
+        .values(version=row.version + 1, audit_seq=link.seq, audit_head=link.hash, updated_at=now)
     )
     if written.rowcount != 1:
         raise VersionConflict("案件已被他人修改，请刷新后重试", {"expected_version": row.version})
-    conn.execute(
-        insert(audit_t).values(
-            case_id=case_id,
-            seq=seq,
-            actor=actor.username,
-            actor_unit=actor.unit_code,
-            event=AMEND_EVENT,
-            from_state=row.state,
-            to_state=row.state,
-            opinion=None,
-            data={"changes": changes},
-            at=now,
-            prev_hash=row.audit_head or GENESIS,
-            hash=digest,
-        )
-    )
+    append_entries(conn, audit_t, [link])
     return int(row.version + 1)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from jinqiu.states import TRANSITIONS
 from jinqiu.workflow.cases.facts import GuardContext
-from jinqiu.workflow.cases.guards.aid_amount import aid_rule_applies
+from jinqiu.workflow.cases.guards.aid_amount import aid_reserved, aid_rule_applies
 from jinqiu.workflow.cases.guards.double_aid import not_already_aided
 from jinqiu.workflow.cases.guards.eligibility import worker_is_eligible
 from jinqiu.workflow.cases.guards.identity import identity_numbers_valid
@@ -31,6 +31,7 @@ GUARDS: dict[str, Guard] = {
     "not_already_aided": not_already_aided,
     "within_survey_window": within_survey_window,
     "aid_rule_applies": aid_rule_applies,
+    "aid_reserved": aid_reserved,
     "no_open_objection": no_open_objection,
     "objection_is_open": objection_is_open,
     "publicity_period_over": publicity_period_over,

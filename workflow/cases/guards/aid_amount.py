@@ -1,17 +1,18 @@
-"""An aid rule of the campaign covers the student, and so an amount can be computed."""
+"""An aid rule of the campaign covers the student, and so an amount can be computed; and, to
+pay, the amount was reserved at the final approval."""
 
 from __future__ import annotations
 
-from jinqiu.workflow.cases.aid import decide_aid
 from jinqiu.workflow.cases.facts import GuardContext
 from jinqiu.workflow.errors import Reason
 
 
 def aid_rule_applies(ctx: GuardContext) -> list[Reason]:
-    decision = decide_aid(
-        ctx.campaign.aid_rules,
-        ctx.student.education_level,
-        ctx.student.tier,
-        ctx.student.tuition_invoice_fen,
-    )
-    return [decision] if isinstance(decision, Reason) else []
+    return [ctx.aid] if isinstance(ctx.aid, Reason) else []
+
+
+def aid_reserved(ctx: GuardContext) -> list[Reason]:
+    case = ctx.case
+    if case.fund_source_id is None or case.approved_amount_fen is None:
+        return [Reason("nothing_reserved", "该案件没有预留的助学金")]
+    return []

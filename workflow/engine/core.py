@@ -1,0 +1,324 @@
+"""One event on one subject of any noun, inside the caller's transaction:
+
+    load the facts → select the transition (the machine) → authorise → run every guard, keep
+    every reason → compute the effects (pure) → write their side records → write the row with
+    `version = version + 1 WHERE version = :expected` → the noun's counters → append the audit
+    entry, chained by hash → enqueue the transition's declared notifications.
+
+Any refusal raises a typed error before or instead of the write, and the caller's transaction
+rolls back whatever was written: nothing half-happens. `decide` is the pure part, shared with
+the bulk path (`workflow.engine.bulk`), which writes many subjects with a few statements.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, update
+
+from jinqiu.notifications.outbox import enqueue, post_to_inbox
+from jinqiu.states.machine import Transition
+from jinqiu.workflow.audit.chain import Link, append_entries, chain_entry
+from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.engine.noun import ENGINE_COLUMNS, Loaded, Noun, Outcome
+from jinqiu.workflow.errors import (
+    EventNotAllowed,
+    GuardFailed,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+    VersionConflict,
+)
+from jinqiu.workflow.roles import Actor, Grant
+
+OVERRIDE_KEY = "override"  # goes with every event: a manager's override of named guards
+
+
+class EffectError(RuntimeError):
+    """An effect tried to write what only the engine writes (a programming error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """What a transition did; the event and states are the machine's own members (StrEnums)."""
+
+    id: int
+    event: str
+    from_state: str
+    state: str
+    version: int
+    audit_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a transition will write, decided from the facts alone (no I/O)."""
+
+    transition: Transition[Any, Any, Any]
+    outcome: Outcome
+    opinion: str | None
+    audit: dict[str, Any]  # the entry's data: the effects' notes and any override
+
+
+def checked_event(noun: Noun[Any], event: str, data: Mapping[str, Any]) -> str:
+    """The event, known to the machine, with only the data keys it takes; else ValidationFailed."""
+    if event not in noun.machine.events:
+        raise ValidationFailed(
+            f"未知的事件：{event}",
+            [{"field": "event", "code": "unknown_event", "message": "未知的事件"}],
+        )
+    unknown = set(data) - {OVERRIDE_KEY} - noun.machine.data_keys(event)
+    if unknown:
+        raise ValidationFailed(
+            f"data.{sorted(unknown)[0]} 不允许用于事件 {event}",
+            [
+                {"field": f"data.{k}", "code": "extra_forbidden", "message": "不允许的字段"}
+                for k in sorted(unknown)
+            ],
+        )
+    member: str = next(e for e in noun.machine.events if e == event)  # the machine's own
+    return member
+
+
+def decide(
+    noun: Noun[Any],
+    loaded: Loaded[Any],
+    *,
+    event: str,
+    expected_version: int,
+    actor: Actor,
+    opinion: str | None,
+    data: Mapping[str, Any],
+) -> Decision:
+    """Everything a transition decides before it writes, or the refusal (raised): the version,
+    the transition, the actor's right to fire it, the opinion, overrides, every guard, the
+    effects. Pure: reads only `loaded`, so the bulk path runs it item by item."""
+    if loaded.version != expected_version:
+        raise VersionConflict(
+            f"{noun.label}已被他人修改，请刷新后重试",
+            {"expected_version": expected_version, "current_version": loaded.version},
+        )
+    transition = noun.select(loaded, event)
+    if transition is None:
+        label = noun.machine.state_labels.get(loaded.state, loaded.state)
+        raise EventNotAllowed(
+            f"{noun.label}处于“{label}”环节，不能执行“{event}”",
+            {"state": loaded.state, "allowed_events": noun.allowed_events(actor, loaded)},
+        )
+    refusal = noun.refusal(actor, transition, loaded)
+    if refusal is not None:
+        raise PermissionDenied(refusal, {"event": event})
+    opinion = opinion.strip() if opinion else None
+    if transition.opinion_required and not opinion:
+        raise ValidationFailed(
+            "该操作须填写意见或理由",
+            [{"field": "opinion", "code": "missing", "message": "该操作须填写意见或理由"}],
+        )
+    overridden, override_reason = _overrides(actor, transition, data)
+    reasons = [
+        reason
+        for name in transition.guards
+        if name not in overridden
+        for reason in noun.guards[name](loaded.facts)
+    ]
+    if reasons:
+        raise GuardFailed(reasons)
+    outcome = combined([noun.effects[name](loaded.facts, opinion) for name in transition.effects])
+    audit = dict(outcome.audit)
+    if overridden:
+        audit["override"] = {"guards": sorted(overridden), "reason": override_reason}
+    return Decision(transition, outcome, opinion, audit)
+
+
+def combined(outcomes: list[Outcome]) -> Outcome:
+    """The effects' outcomes in order, refusing any that would write what the engine writes."""
+    changes: dict[str, Any] = {}
+    audit: dict[str, Any] = {}
+    records: list[object] = []
+    for outcome in outcomes:
+        taken = ENGINE_COLUMNS & outcome.changes.keys()
+        if taken:
+            raise EffectError(f"an effect may not change {sorted(taken)}")
+        changes.update(outcome.changes)
+        audit.update(outcome.audit)
+        records.extend(outcome.records)
+    return Outcome(changes, audit, tuple(records))
+
+
+def fire(
+    conn: Connection,
+    noun: Noun[Any],
+    *,
+    subject_id: int,
+    event: str,
+    expected_version: int,
+    actor: Actor,
+    clock: Clock,
+    opinion: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> Fired:
+    """Fires `event` on the subject, or raises (NotFound, VersionConflict, EventNotAllowed,
+    PermissionDenied, ValidationFailed, GuardFailed, or what the noun's side records refuse —
+    InsufficientFunds for a case). Does not commit."""
+    data = dict(data or {})
+    event = checked_event(noun, str(event), data)
+    now = clock.now()
+    loaded = noun.load(conn, subject_id, today=now.date(), data=data)
+    if loaded is None or not noun.visible(actor, loaded):
+        raise NotFound(f"{noun.label} {subject_id} 不存在")  # outside the subtree: not revealed
+    decision = decide(
+        noun,
+        loaded,
+        event=event,
+        expected_version=expected_version,
+        actor=actor,
+        opinion=opinion,
+        data=data,
+    )
+    return write(conn, noun, loaded, decision, actor=actor, now=now)
+
+
+def write(
+    conn: Connection,
+    noun: Noun[Any],
+    loaded: Loaded[Any],
+    decision: Decision,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+) -> Fired:
+    """Writes a decided transition: side records, the version-checked row, the noun's counters,
+    the audit entry, the outbox. (Test factories call it directly to put a subject in a state.)"""
+    written = noun.write_records(conn, loaded, decision.outcome.records)
+    changes = {**decision.outcome.changes, **combined([written]).changes}
+    audit = {**decision.audit, **written.audit}
+    link = entry_for(noun, loaded, decision, actor=actor, audit=audit, at=now)
+    result = conn.execute(
+        _write_statement(noun.table),
+        {
+            "b_id": loaded.id,
+            "b_expected_version": loaded.version,
+            "state": str(decision.transition.dest),
+            "version": loaded.version + 1,
+            "audit_seq": link.seq,
+            "audit_head": link.hash,
+            "updated_at": now,
+            **changes,
+        },
+    )
+    if result.rowcount != 1:  # a concurrent transition committed first
+        raise VersionConflict(
+            f"{noun.label}已被他人修改，请刷新后重试", {"expected_version": loaded.version}
+        )
+    noun.moved(conn, loaded, decision.transition)
+    append_entries(conn, noun.audit_table, [link])
+    notify(conn, noun, loaded, decision, link, now)
+    return Fired(
+        id=loaded.id,
+        event=decision.transition.event,
+        from_state=noun.machine.state(loaded.state).name,
+        state=decision.transition.dest,
+        version=loaded.version + 1,
+        audit_seq=link.seq,
+    )
+
+
+def entry_for(
+    noun: Noun[Any],
+    loaded: Loaded[Any],
+    decision: Decision,
+    *,
+    actor: Actor,
+    audit: dict[str, Any],
+    at: dt.datetime,
+) -> Link:
+    return chain_entry(
+        subject_column=noun.audit_subject,
+        subject_id=loaded.id,
+        head_seq=loaded.audit_seq,
+        head_hash=loaded.audit_head,
+        actor=actor.username,
+        actor_unit=actor.unit_code,
+        event=str(decision.transition.event),
+        from_state=loaded.state,
+        to_state=str(decision.transition.dest),
+        opinion=decision.opinion,
+        data=audit,
+        at=at,
+    )
+
+
+def notify(
+    conn: Connection,
+    noun: Noun[Any],
+    loaded: Loaded[Any],
+    decision: Decision,
+    link: Link,
+    now: dt.datetime,
+) -> None:
+    """The transition's declared notifications, into the outbox and inbox of this transaction."""
+    for name in decision.transition.notifies:
+        key = f"{noun.machine.name}:{loaded.id}:{link.seq}:{name}"
+        outgoing, inbox = noun.messages(
+            conn, loaded, decision.transition, name, key=key, opinion=decision.opinion, at=now
+        )
+        enqueue(conn, outgoing, now)
+        post_to_inbox(conn, inbox, now)
+
+
+# Built once per table: the SET clause comes from the parameters' keys (the engine's columns plus
+# the effects' changes), so each combination is compiled once and then found in the compiled
+# cache, instead of building and cache-keying a new UPDATE on every transition.
+_writes: dict[Table, Any] = {}
+
+
+def _write_statement(table: Table) -> Any:
+    statement = _writes.get(table)
+    if statement is None:
+        statement = _writes[table] = update(table).where(
+            table.c.id == bindparam("b_id"), table.c.version == bindparam("b_expected_version")
+        )
+    return statement
+
+
+def _overrides(
+    actor: Actor, transition: Transition[Any, Any, Any], data: Mapping[str, Any]
+) -> tuple[frozenset[str], str | None]:
+    spec = data.get(OVERRIDE_KEY)
+    if spec is None:
+        return frozenset(), None
+    if not isinstance(spec, dict) or set(spec) - {"guards", "reason"}:
+        raise ValidationFailed(
+            'override 须为 {guards: [...], reason: "..."}',
+            [{"field": "data.override", "code": "invalid", "message": "格式不正确"}],
+        )
+    if not actor.may(Grant.OVERRIDE_GUARD):
+        raise PermissionDenied("只有管理人员可以特批越过办理条件")
+    guards = spec.get("guards")
+    reason = spec.get("reason")
+    if not isinstance(guards, list) or not guards or not all(isinstance(g, str) for g in guards):
+        raise ValidationFailed(
+            "须列出要特批越过的条件",
+            [{"field": "data.override.guards", "code": "missing", "message": "必填项缺失"}],
+        )
+    not_overridable = [g for g in guards if g not in transition.overridable]
+    if not_overridable:
+        raise ValidationFailed(
+            f"这些条件不可特批：{', '.join(not_overridable)}",
+            [
+                {
+                    "field": "data.override.guards",
+                    "code": "not_overridable",
+                    "message": f"不可特批：{', '.join(not_overridable)}",
+                }
+            ],
+        )
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationFailed(
+            "特批须说明理由",
+            [{"field": "data.override.reason", "code": "missing", "message": "特批须说明理由"}],
+        )
+    return frozenset(guards), reason.strip()
