@@ -27,12 +27,14 @@ from jinqiu.api.http import (
     units,
     users,
 )
+from jinqiu.api.http.events import event_router
 from jinqiu.api.http.schemas import Health
 from jinqiu.api.middleware import LimitBody, RejectNul, SecurityHeaders
 from jinqiu.api.pages import LoginRequired
 from jinqiu.api.security import check_settings
 from jinqiu.workflow.clock import Clock, SystemClock
 from jinqiu.workflow.config import Settings, get_settings
+from jinqiu.workflow.engine.registry import SERVED
 from jinqiu.workflow.failures import count_sweep_errors
 from jinqiu.workflow.runtime import open_database
 from jinqiu.workflow.tick import tick
@@ -111,6 +113,8 @@ def create_app(
 
     for router in ROUTERS:
         app.include_router(router)
+    for name, noun in SERVED.items():  # the nouns served by the generic event route
+        app.include_router(event_router(name, noun))
     return app
 
 

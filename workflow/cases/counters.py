@@ -82,6 +82,28 @@ def count_state_change(
     _upsert(conn, rows)
 
 
+def count_state_changes(
+    conn: Connection, moves: Iterable[tuple[int, str, str | None, str]]
+) -> None:
+    """Many cases moved at once (a bulk transition): (campaign, unit path, old, new) each, summed
+    per counter row first, so a district's 3,000 approvals are one row per ancestor and state."""
+    deltas: dict[tuple[int, str, str], int] = {}
+    for campaign_id, unit_path, old, new in moves:
+        if old == new:
+            continue
+        for code in path_codes(unit_path):
+            if old is not None:
+                deltas[(campaign_id, code, old)] = deltas.get((campaign_id, code, old), 0) - 1
+            deltas[(campaign_id, code, new)] = deltas.get((campaign_id, code, new), 0) + 1
+    rows: list[dict[str, object]] = [
+        {"campaign_id": campaign_id, "unit_code": code, "state": state, "n": n}
+        for (campaign_id, code, state), n in sorted(deltas.items())
+        if n != 0
+    ]
+    if rows:  # in (campaign, unit, state) order: the lock order of the single path's upserts
+        _upsert(conn, rows)
+
+
 def counts_for(
     conn: Connection, campaign_id: int, unit_codes: Iterable[str]
 ) -> dict[str, dict[str, int]]:

@@ -9,7 +9,7 @@ The machine is the declaration of `states.case_lifecycle`; everything else a tra
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
@@ -22,7 +22,7 @@ from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.campaigns.rules import RULES, CampaignRules
 from jinqiu.workflow.cases import funds
-from jinqiu.workflow.cases.counters import count_state_change
+from jinqiu.workflow.cases.counters import count_state_change, count_state_changes
 from jinqiu.workflow.cases.effects import EFFECTS, Pay, Reserve
 from jinqiu.workflow.cases.facts import (
     CaseFacts,
@@ -34,7 +34,7 @@ from jinqiu.workflow.cases.guards import GUARDS
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import get_settings
-from jinqiu.workflow.engine import Fired, Loaded, Noun, Outcome, fire
+from jinqiu.workflow.engine import Fired, Loaded, Noun, Outcome, Plan, fire
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import Actor
@@ -54,50 +54,62 @@ _NEEDS_CHAIN = frozenset(MACHINE.level_states) | {
     s for t in MACHINE.transitions if t.dest in MACHINE.level_states for s in t.sources
 }
 
-_load = (
-    select(
-        case_t.c.id,
-        case_t.c.campaign_id,
-        case_t.c.state,
-        case_t.c.version,
-        case_t.c.approval_step,
-        case_t.c.objection_open,
-        case_t.c.publicity_ends_on,
-        case_t.c.approved_amount_fen,
-        case_t.c.fund_source_id,
-        case_t.c.payment_failures,
-        case_t.c.audit_seq,
-        case_t.c.audit_head,
-        unit_t.c.path.label("unit_path"),
-        campaign_t.c.rules_token,
-        worker_t.c.id_number.label("worker_id_number"),
-        worker_t.c.archive_status,
-        worker_t.c.archived_on,
-        worker_t.c.categories,
-        student_t.c.id_number.label("student_id_number"),
-        student_t.c.education_level,
-        student_t.c.tier,
-        student_t.c.tuition_invoice_fen,
-        student_t.c.already_aided_by,
-    )
-    .select_from(
-        case_t.join(unit_t, unit_t.c.id == case_t.c.unit_id)
-        .join(campaign_t, campaign_t.c.id == case_t.c.campaign_id)
-        .join(worker_t, worker_t.c.id == case_t.c.worker_id)
-        .join(student_t, student_t.c.id == case_t.c.student_id)
-    )
-    .where(case_t.c.id == bindparam("case_id"))
+_load_all = select(
+    case_t.c.id,
+    case_t.c.campaign_id,
+    case_t.c.state,
+    case_t.c.version,
+    case_t.c.approval_step,
+    case_t.c.objection_open,
+    case_t.c.publicity_ends_on,
+    case_t.c.approved_amount_fen,
+    case_t.c.fund_source_id,
+    case_t.c.payment_failures,
+    case_t.c.audit_seq,
+    case_t.c.audit_head,
+    unit_t.c.path.label("unit_path"),
+    campaign_t.c.rules_token,
+    worker_t.c.id_number.label("worker_id_number"),
+    worker_t.c.archive_status,
+    worker_t.c.archived_on,
+    worker_t.c.categories,
+    student_t.c.id_number.label("student_id_number"),
+    student_t.c.education_level,
+    student_t.c.tier,
+    student_t.c.tuition_invoice_fen,
+    student_t.c.already_aided_by,
+).select_from(
+    case_t.join(unit_t, unit_t.c.id == case_t.c.unit_id)
+    .join(campaign_t, campaign_t.c.id == case_t.c.campaign_id)
+    .join(worker_t, worker_t.c.id == case_t.c.worker_id)
+    .join(student_t, student_t.c.id == case_t.c.student_id)
 )
+_load = _load_all.where(case_t.c.id == bindparam("case_id"))
+_load_many = _load_all.where(case_t.c.id.in_(bindparam("case_ids", expanding=True)))
+# Bulk on PostgreSQL: the cases' rows held from the read to the commit, so the versions read are
+# the versions written over (SQLite's writer holds the whole database already).
+_load_many_locked = _load_many.with_for_update(of=case_t)
 
 TransitionResult = Fired  # what apply_event returns (states and events as strings)
 
 
-def _facts(conn: Connection, row: Any, today: dt.date, data: Mapping[str, Any]) -> GuardContext:
+def _facts(
+    conn: Connection,
+    row: Any,
+    today: dt.date,
+    data: Mapping[str, Any],
+    levels_on: dict[str, frozenset[str]] | None = None,
+) -> GuardContext:
+    """`levels_on`: the acting levels of unit paths already read (bulk: once per unit)."""
     rules = RULES.get(conn, row.campaign_id, row.rules_token)
     state = CaseState(row.state)
     chain: tuple[int, ...] = ()
     if state in _NEEDS_CHAIN:  # one small query, only where needed
-        on_path = acting_levels_on_path(conn, row.unit_path)
+        on_path = None if levels_on is None else levels_on.get(row.unit_path)
+        if on_path is None:
+            on_path = acting_levels_on_path(conn, row.unit_path)
+            if levels_on is not None:
+                levels_on[row.unit_path] = on_path
         chain = tuple(i for i, level in enumerate(rules.approval_levels) if level in on_path)
     return GuardContext(
         case=CaseFacts(
@@ -219,6 +231,22 @@ class CaseNoun(Noun[GuardContext]):
             return None
         return _loaded(row, _facts(conn, row, today, data))
 
+    def load_many(
+        self,
+        conn: Connection,
+        subject_ids: Sequence[int],
+        *,
+        today: dt.date,
+        data: Mapping[str, Any],
+        lock: bool,
+    ) -> dict[int, Loaded[GuardContext]]:
+        statement = _load_many_locked if lock else _load_many
+        levels_on: dict[str, frozenset[str]] = {}
+        return {
+            row.id: _loaded(row, _facts(conn, row, today, data, levels_on))
+            for row in conn.execute(statement, {"case_ids": list(subject_ids)})
+        }
+
     def visible(self, actor: Actor, loaded: Loaded[GuardContext]) -> bool:
         return actor.sees(loaded.facts.case.unit_path)
 
@@ -246,6 +274,24 @@ class CaseNoun(Noun[GuardContext]):
             else:
                 raise TypeError(f"no writer for {record!r}")
         return Outcome(changes, audit)
+
+    def plan_records(
+        self,
+        conn: Connection,
+        items: Sequence[tuple[Loaded[GuardContext], tuple[object, ...]]],
+    ) -> Plan:
+        return funds.plan(conn, [(loaded.facts.campaign.id, records) for loaded, records in items])
+
+    def moved_many(
+        self, conn: Connection, moves: Sequence[tuple[Loaded[GuardContext], CaseTransition]]
+    ) -> None:
+        count_state_changes(
+            conn,
+            (
+                (case.facts.campaign.id, case.facts.case.unit_path, case.state, str(t.dest))
+                for case, t in moves
+            ),
+        )
 
     def moved(
         self, conn: Connection, loaded: Loaded[GuardContext], transition: CaseTransition

@@ -4,10 +4,15 @@ conditional UPDATEs on the fund rows so that concurrent approvals never overdraw
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, bindparam, select, update
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, or_, select, update
 
 from jinqiu.workflow.campaigns.models import FundSource
-from jinqiu.workflow.errors import GuardFailed, InsufficientFunds, Reason
+from jinqiu.workflow.cases.effects import Pay, Reserve
+from jinqiu.workflow.engine import NOTHING, Outcome, Plan
+from jinqiu.workflow.errors import DomainError, GuardFailed, InsufficientFunds, Reason
 from jinqiu.workflow.money import format_yuan
 
 fund_table = FundSource.__table__  # type: ignore[attr-defined]
@@ -78,3 +83,112 @@ def pay(conn: Connection, fund_id: int, amount_fen: int) -> None:
     result = conn.execute(_pay, {"fund_id": fund_id, "amount": amount_fen})
     if result.rowcount != 1:  # the check constraint makes this unreachable unless rows were edited
         raise GuardFailed([Reason("reservation_missing", "资金来源中的预留金额不足以支付")])
+
+
+# -- many cases at once (bulk) ------------------------------------------------------------------
+
+_fund_rows = select(
+    fund_table.c.id,
+    fund_table.c.campaign_id,
+    fund_table.c.position,
+    fund_table.c.source,
+    (fund_table.c.budget_fen - fund_table.c.reserved_fen - fund_table.c.paid_fen).label("free"),
+    fund_table.c.reserved_fen,
+).order_by(fund_table.c.id)  # the lock order
+
+_move_totals = (
+    update(fund_table)
+    .where(
+        fund_table.c.id == bindparam("fund_id"),
+        fund_table.c.budget_fen - fund_table.c.reserved_fen - fund_table.c.paid_fen
+        >= bindparam("reserve"),
+        fund_table.c.reserved_fen >= bindparam("pay"),
+    )
+    .values(
+        reserved_fen=fund_table.c.reserved_fen + bindparam("reserve") - bindparam("pay"),
+        paid_fen=fund_table.c.paid_fen + bindparam("pay"),
+    )
+)
+
+
+def plan(conn: Connection, items: Sequence[tuple[int, tuple[object, ...]]]) -> Plan:
+    """The money of many transitions (campaign id, side records) decided together: the funds
+    concerned are read once — on PostgreSQL locked until the commit — and their free money shared
+    out in item order, each reservation taking from the first source that still has it, exactly
+    as that many single approvals one after the other would. The totals of the winners are
+    written by `Plan.write`, one conditional UPDATE per fund (a belt: it cannot fail while the
+    rows are held)."""
+    campaigns = sorted({c for c, records in items if any(isinstance(r, Reserve) for r in records)})
+    paying = sorted({r.fund_id for _, records in items for r in records if isinstance(r, Pay)})
+    if not campaigns and not paying:
+        return Plan([NOTHING] * len(items))
+    query = _fund_rows.where(
+        or_(fund_table.c.campaign_id.in_(campaigns), fund_table.c.id.in_(paying))
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    rows = conn.execute(query).all()
+    free = {r.id: int(r.free) for r in rows}
+    reserved = {r.id: int(r.reserved_fen) for r in rows}
+    in_order: dict[int, list[Any]] = {}
+    for r in sorted(rows, key=lambda r: (r.campaign_id, r.position)):
+        in_order.setdefault(r.campaign_id, []).append(r)
+
+    outcomes: list[Outcome | DomainError] = []
+    moves: list[list[tuple[int, int, int]]] = []  # per item: (fund, reserve, pay)
+    for campaign_id, records in items:
+        changes: dict[str, Any] = {}
+        audit: dict[str, Any] = {}
+        moved: list[tuple[int, int, int]] = []
+        refusal: DomainError | None = None
+        for record in records:
+            if isinstance(record, Reserve):
+                sources = [
+                    r
+                    for r in in_order.get(campaign_id, [])
+                    if record.source is None or r.source == record.source
+                ]
+                fund = next((r for r in sources if free[r.id] >= record.amount_fen), None)
+                if fund is None:
+                    refusal = insufficient(record.amount_fen, [r.source for r in sources])
+                    break
+                free[fund.id] -= record.amount_fen
+                moved.append((fund.id, record.amount_fen, 0))
+                changes.update(approved_amount_fen=record.amount_fen, fund_source_id=fund.id)
+                audit.update(amount=format_yuan(record.amount_fen), fund_source=fund.source)
+            elif isinstance(record, Pay):
+                if reserved.get(record.fund_id, 0) < record.amount_fen:
+                    refusal = GuardFailed(
+                        [Reason("reservation_missing", "资金来源中的预留金额不足以支付")]
+                    )
+                    break
+                reserved[record.fund_id] -= record.amount_fen
+                moved.append((record.fund_id, 0, record.amount_fen))
+            else:
+                raise TypeError(f"no writer for {record!r}")
+        if refusal is not None:  # give back what this item took before it was refused
+            for fund_id, reserve_fen, pay_fen in moved:
+                free[fund_id] += reserve_fen
+                reserved[fund_id] += pay_fen
+            outcomes.append(refusal)
+            moves.append([])
+        else:
+            outcomes.append(Outcome(changes, audit))
+            moves.append(moved)
+
+    def write(conn: Connection, winners: list[int]) -> None:
+        totals: dict[int, list[int]] = {}
+        for k in winners:
+            for fund_id, reserve_fen, pay_fen in moves[k]:
+                total = totals.setdefault(fund_id, [0, 0])
+                total[0] += reserve_fen
+                total[1] += pay_fen
+        for fund_id in sorted(totals):
+            reserve_fen, pay_fen = totals[fund_id]
+            done = conn.execute(
+                _move_totals, {"fund_id": fund_id, "reserve": reserve_fen, "pay": pay_fen}
+            )
+            if done.rowcount != 1:  # only if the rows were not held (they are)
+                raise RuntimeError(f"fund {fund_id} moved under a bulk transition")
+
+    return Plan(outcomes, write)

@@ -18,6 +18,7 @@ from jinqiu.workflow.engine.noun import (
     Loaded,
     Noun,
     Outcome,
+    Plan,
 )
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Loaded",
     "Noun",
     "Outcome",
+    "Plan",
     "checked_event",
     "combined",
     "decide",

@@ -190,28 +190,47 @@ def write(
     actor: Actor,
     now: dt.datetime,
 ) -> Fired:
-    """Writes a decided transition: side records, the version-checked row, the noun's counters,
-    the audit entry, the outbox. (Test factories call it directly to put a subject in a state.)"""
-    written = noun.write_records(conn, loaded, decision.outcome.records)
-    changes = {**decision.outcome.changes, **combined([written]).changes}
-    audit = {**decision.audit, **written.audit}
-    link = entry_for(noun, loaded, decision, actor=actor, audit=audit, at=now)
+    """Writes a decided transition: the version-checked row, its side records, the noun's
+    counters, the audit entry, the outbox. (Test factories call it directly to put a subject in
+    a state.) The row is written before the side records, as the bulk path locks rows before
+    funds: two writers never take the same two locks in opposite orders."""
+    statement = _write_statement(noun.table)
+    records = decision.outcome.records
+    link = (
+        None
+        if records
+        else entry_for(noun, loaded, decision, actor=actor, audit=decision.audit, at=now)
+    )
+    head = {} if link is None else {"audit_seq": link.seq, "audit_head": link.hash}
     result = conn.execute(
-        _write_statement(noun.table),
+        statement,
         {
             "b_id": loaded.id,
             "b_expected_version": loaded.version,
             "state": str(decision.transition.dest),
             "version": loaded.version + 1,
-            "audit_seq": link.seq,
-            "audit_head": link.hash,
             "updated_at": now,
-            **changes,
+            **head,
+            **decision.outcome.changes,
         },
     )
     if result.rowcount != 1:  # a concurrent transition committed first
         raise VersionConflict(
             f"{noun.label}已被他人修改，请刷新后重试", {"expected_version": loaded.version}
+        )
+    if link is None:  # the records say what the entry says (which fund): chain it now
+        written = noun.write_records(conn, loaded, records)
+        audit = {**decision.audit, **written.audit}
+        link = entry_for(noun, loaded, decision, actor=actor, audit=audit, at=now)
+        conn.execute(
+            statement,
+            {
+                "b_id": loaded.id,
+                "b_expected_version": loaded.version + 1,  # ours, held until the commit
+                "audit_seq": link.seq,
+                "audit_head": link.hash,
+                **combined([written]).changes,
+            },
         )
     noun.moved(conn, loaded, decision.transition)
     append_entries(conn, noun.audit_table, [link])

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Table
 
 from jinqiu.notifications.outbox import InboxItem, Outgoing
 from jinqiu.states.machine import Machine, Transition
-from jinqiu.workflow.errors import Reason
+from jinqiu.workflow.errors import DomainError, Reason
 from jinqiu.workflow.roles import Actor
 
 F = TypeVar("F")  # the facts a noun's guards and effects read
@@ -51,6 +51,16 @@ class Outcome:
 
 
 NOTHING = Outcome()
+
+
+@dataclass
+class Plan:
+    """A noun's side records for many items at once (bulk): per item its outcome (more changes
+    and audit notes) or its refusal, and `write` for those of the items whose rows were won."""
+
+    outcomes: list[Outcome | DomainError]
+    write: Callable[[Connection, list[int]], None] = lambda _conn, _won: None
+
 
 Guard = Callable[[F], list[Reason]]
 Effect = Callable[[F, "str | None"], Outcome]  # (facts, opinion) → outcome; pure
@@ -135,10 +145,28 @@ class Noun(Generic[F]):
             raise NotImplementedError(f"{self.machine.name} has no side records")
         return NOTHING
 
+    def plan_records(
+        self, conn: Connection, items: Sequence[tuple[Loaded[F], tuple[object, ...]]]
+    ) -> Plan:
+        """`write_records` for many items (bulk): decide every item's side records first (e.g.
+        share out a fund's free money in item order), write only the winners' afterwards."""
+        if any(records for _, records in items):
+            raise NotImplementedError(f"{self.machine.name} has no side records")
+        return Plan([NOTHING] * len(items))
+
     def moved(
         self, conn: Connection, loaded: Loaded[F], transition: Transition[Any, Any, Any]
     ) -> None:
         """After the version-checked write, in the same transaction (counters)."""
+
+    def moved_many(
+        self,
+        conn: Connection,
+        moves: Sequence[tuple[Loaded[F], Transition[Any, Any, Any]]],
+    ) -> None:
+        """`moved` for many subjects (bulk): override to write them together."""
+        for loaded, transition in moves:
+            self.moved(conn, loaded, transition)
 
     def messages(
         self,

@@ -1,0 +1,242 @@
+"""One event on many subjects of a noun, set-based, inside the caller's transaction.
+
+Per chunk of subjects, a few statements instead of a transaction each:
+
+    one read of every subject's facts (PostgreSQL: `FOR UPDATE`, so no version moves under us;
+    SQLite's writer already holds the database) → per item in Python, the single path's own
+    `decide` (versions, selection, roles, opinion, overrides, every guard, effects) → the noun
+    plans its side records for all items at once (a fund's free money read once, locked, and
+    shared out in item order: exact, never overdrawn) → each item's audit entry chained on its
+    head → one version-checked multi-row UPDATE from a VALUES list that RETURNs the rows it won →
+    the side records of the winners → counters in one upsert → every audit entry in one insert →
+    the declared notifications.
+
+Each item's result is what the single path would have given (a won transition with the same
+audit entry bytes, or the same typed refusal); a refused item writes nothing. A subject named
+twice in one call is refused the second time as a version conflict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table
+
+from jinqiu.workflow.audit.chain import Link, append_entries
+from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.engine.core import (
+    Decision,
+    Fired,
+    checked_event,
+    combined,
+    decide,
+    entry_for,
+    notify,
+)
+from jinqiu.workflow.engine.noun import Loaded, Noun
+from jinqiu.workflow.errors import DomainError, NotFound, VersionConflict
+from jinqiu.workflow.roles import Actor
+
+CHUNK = 1000  # subjects per statement: ~10 parameters each, far below both drivers' limits
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    id: int
+    version: int  # the version the caller saw
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    id: int
+    fired: Fired | None = None
+    error: DomainError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.fired is not None
+
+
+def fire_many(
+    conn: Connection,
+    noun: Noun[Any],
+    *,
+    items: Sequence[Item],
+    event: str,
+    actor: Actor,
+    clock: Clock,
+    opinion: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    chunk: int = CHUNK,
+) -> list[ItemResult]:
+    """Results in the order of `items`. Raises only for what is no item's fault (a database
+    error): the caller's transaction then holds nothing of the call."""
+    data = dict(data or {})
+    try:
+        event = checked_event(noun, str(event), data)
+    except DomainError as refused:  # the same refusal for every item, as the single path gives
+        return [ItemResult(item.id, error=refused) for item in items]
+    now = clock.now()
+    results: list[ItemResult] = []
+    seen: set[int] = set()
+    for start in range(0, len(items), chunk):
+        part = items[start : start + chunk]
+        results.extend(_fire_chunk(conn, noun, part, seen, event, actor, now, opinion, data))
+    return results
+
+
+def _fire_chunk(
+    conn: Connection,
+    noun: Noun[Any],
+    items: Sequence[Item],
+    seen: set[int],
+    event: str,
+    actor: Actor,
+    now: dt.datetime,
+    opinion: str | None,
+    data: dict[str, Any],
+) -> list[ItemResult]:
+    loaded = noun.load_many(
+        conn,
+        sorted({i.id for i in items}),
+        today=now.date(),
+        data=data,
+        lock=conn.dialect.name == "postgresql",
+    )
+    outcome: dict[int, ItemResult] = {}  # by position in `items`
+    decided: list[tuple[int, Loaded[Any], Decision]] = []
+    for position, item in enumerate(items):
+        subject = loaded.get(item.id)
+        try:
+            if subject is None or not noun.visible(actor, subject):
+                raise NotFound(f"{noun.label} {item.id} 不存在")
+            if item.id in seen:
+                raise VersionConflict(
+                    f"{noun.label}已被他人修改，请刷新后重试",
+                    {"expected_version": item.version},
+                )
+            seen.add(item.id)
+            decision = decide(
+                noun,
+                subject,
+                event=event,
+                expected_version=item.version,
+                actor=actor,
+                opinion=opinion,
+                data=data,
+            )
+        except DomainError as refused:
+            outcome[position] = ItemResult(item.id, error=refused)
+            continue
+        decided.append((position, subject, decision))
+
+    plan = noun.plan_records(conn, [(s, d.outcome.records) for _, s, d in decided])
+    rows: list[dict[str, Any]] = []
+    links: dict[int, Link] = {}
+    going: list[tuple[int, Loaded[Any], Decision, int]] = []  # (position, subject, decision, k)
+    for k, (position, subject, decision) in enumerate(decided):
+        planned = plan.outcomes[k]
+        if isinstance(planned, DomainError):
+            outcome[position] = ItemResult(subject.id, error=planned)
+            continue
+        changes = {**decision.outcome.changes, **combined([planned]).changes}
+        audit = {**decision.audit, **planned.audit}
+        link = entry_for(noun, subject, decision, actor=actor, audit=audit, at=now)
+        links[subject.id] = link
+        rows.append(
+            {
+                "id": subject.id,
+                "expected": subject.version,
+                "state": str(decision.transition.dest),
+                "version": subject.version + 1,
+                "audit_seq": link.seq,
+                "audit_head": link.hash,
+                "updated_at": now,
+                **changes,
+            }
+        )
+        going.append((position, subject, decision, k))
+
+    won = update_versioned(conn, noun.table, rows)
+    plan.write(conn, [k for _, s, _, k in going if s.id in won])
+    winners = [(p, s, d) for p, s, d, _ in going if s.id in won]
+    noun.moved_many(conn, [(s, d.transition) for _, s, d in winners])
+    append_entries(conn, noun.audit_table, [links[s.id] for _, s, _ in winners])
+    for position, subject, decision in winners:
+        notify(conn, noun, subject, decision, links[subject.id], now)
+        outcome[position] = ItemResult(
+            subject.id,
+            fired=Fired(
+                id=subject.id,
+                event=decision.transition.event,
+                from_state=noun.machine.state(subject.state).name,
+                state=decision.transition.dest,
+                version=subject.version + 1,
+                audit_seq=links[subject.id].seq,
+            ),
+        )
+    for position, subject, _decision, _k in going:
+        if subject.id not in won:  # a concurrent writer got there between our read and write
+            outcome[position] = ItemResult(
+                subject.id,
+                error=VersionConflict(
+                    f"{noun.label}已被他人修改，请刷新后重试",
+                    {"expected_version": subject.version},
+                ),
+            )
+    return [outcome[p] for p in range(len(items))]
+
+
+def update_versioned(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> set[int]:
+    """One `UPDATE … FROM (VALUES …) WHERE id = v.id AND version = v.expected RETURNING id` per
+    set of columns written (items whose effects change the same columns go together); returns
+    the ids whose row was at the expected version, i.e. the rows written."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    won: set[int] = set()
+    for keys, group in groups.items():
+        won.update(_update_group(conn, table, keys, group))
+    return won
+
+
+def _update_group(
+    conn: Connection, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]
+) -> list[int]:
+    dialect = conn.dialect
+    postgres = dialect.name == "postgresql"
+    marker = "%s" if dialect.paramstyle in {"format", "pyformat"} else "?"
+    written = [k for k in keys if k not in {"id", "expected"}]
+    preparer = dialect.identifier_preparer
+    name = preparer.format_table(table)
+
+    def cast(key: str) -> str:
+        # PostgreSQL types a VALUES column by its first row (NULL: text): say what each is.
+        # SQLite needs no cast (and CAST AS DATE would turn its ISO text into a number).
+        column = table.c.get(key)
+        if not postgres or column is None:
+            return f"v.{preparer.quote(key)}"
+        return f"CAST(v.{preparer.quote(key)} AS {column.type.compile(dialect)})"
+
+    processors = [
+        (table.c[k].type.bind_processor(dialect) if k in table.c else None)
+        for k in ("id", "expected", *written)
+    ]
+    params: list[Any] = []
+    for row in rows:
+        for process, key in zip(processors, ("id", "expected", *written), strict=True):
+            value = row[key]
+            params.append(process(value) if process is not None and value is not None else value)
+    columns = ", ".join(preparer.quote(k) for k in ("id", "expected", *written))
+    one_row = "(" + ", ".join([marker] * (2 + len(written))) + ")"
+    sets = ", ".join(f"{preparer.quote(k)} = {cast(k)}" for k in written)
+    sql = (
+        f"WITH v ({columns}) AS (VALUES {', '.join([one_row] * len(rows))}) "
+        f"UPDATE {name} SET {sets} FROM v "
+        f"WHERE {name}.id = {cast('id')} AND {name}.version = {cast('expected')} "
+        f"RETURNING {name}.id"
+    )
+    return [r[0] for r in conn.exec_driver_sql(sql, tuple(params))]
