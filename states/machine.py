@@ -163,6 +163,9 @@ class Machine(Generic[S, E, F]):
             s.name: tuple(self._event(e) for e in self.library.get_triggers(str(s.name)))
             for s in self.states
         }
+        self._data_keys: dict[str, frozenset[str]] = {  # asked on every event: answered once
+            str(e): frozenset(k for t in self.of_event(e) for k in t.data_keys) for e in self.events
+        }
         self.ranks: Mapping[S, int] = MappingProxyType(_ranks(self))
         self.state_labels: Mapping[S, str] = MappingProxyType(
             {s.name: s.label for s in self.states}
@@ -271,7 +274,7 @@ class Machine(Generic[S, E, F]):
         return None
 
     def data_keys(self, event: str) -> frozenset[str]:
-        return frozenset(k for t in self.of_event(event) for k in t.data_keys)
+        return self._data_keys.get(event, frozenset())
 
     def level_bound(self, transition: Transition[S, E, F], state: str) -> bool:
         """Only a unit acting at the case's current approval level may fire it from `state`."""

@@ -101,12 +101,12 @@ _move_totals = (
     .where(
         fund_table.c.id == bindparam("fund_id"),
         fund_table.c.budget_fen - fund_table.c.reserved_fen - fund_table.c.paid_fen
-        >= bindparam("reserve"),
-        fund_table.c.reserved_fen >= bindparam("pay"),
+        >= bindparam("reserving"),
+        fund_table.c.reserved_fen >= bindparam("paying"),
     )
     .values(
-        reserved_fen=fund_table.c.reserved_fen + bindparam("reserve") - bindparam("pay"),
-        paid_fen=fund_table.c.paid_fen + bindparam("pay"),
+        reserved_fen=fund_table.c.reserved_fen + bindparam("reserving") - bindparam("paying"),
+        paid_fen=fund_table.c.paid_fen + bindparam("paying"),
     )
 )
 
@@ -186,7 +186,7 @@ def plan(conn: Connection, items: Sequence[tuple[int, tuple[object, ...]]]) -> P
         for fund_id in sorted(totals):
             reserve_fen, pay_fen = totals[fund_id]
             done = conn.execute(
-                _move_totals, {"fund_id": fund_id, "reserve": reserve_fen, "pay": pay_fen}
+                _move_totals, {"fund_id": fund_id, "reserving": reserve_fen, "paying": pay_fen}
             )
             if done.rowcount != 1:  # only if the rows were not held (they are)
                 raise RuntimeError(f"fund {fund_id} moved under a bulk transition")
