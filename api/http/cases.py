@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -97,23 +98,32 @@ def money(fen: int | None) -> str | None:
     return None if fen is None else format_yuan(fen)
 
 
+def shared_fields(case: Mapping[str, Any]) -> dict[str, Any]:
+    """What a case's detail and its line in a list both show, from a row of either read
+    (workflow.cases.reads: case_detail's "case", list_cases' rows)."""
+    return {
+        "id": case["id"],
+        "campaign": case["campaign_id"],
+        "unit": case["unit_code"],
+        "unit_name": case["unit_name"],
+        "state": CaseState(case["state"]),
+        "version": case["version"],
+        "approval_step": case["approval_step"],
+        "objection_open": case["objection_open"],
+        "return_reason": case["return_reason"],
+        "publicity_ends_on": case["publicity_ends_on"],
+        "approved_amount": money(case["approved_amount_fen"]),
+        "updated_at": case["updated_at"],
+    }
+
+
 def case_out(detail: dict[str, Any], *, unmasked: bool) -> CaseOut:
     """The case as workflow.cases.pii showed it: numbers already masked unless `unmasked`."""
     case, worker, student = detail["case"], detail["worker"], detail["student"]
     return CaseOut(
-        id=case["id"],
-        campaign=case["campaign_id"],
-        unit=case["unit_code"],
-        unit_name=case["unit_name"],
-        state=CaseState(case["state"]),
-        version=case["version"],
-        approval_step=case["approval_step"],
+        **shared_fields(case),
         approval_level=detail["approval_level"],
-        objection_open=case["objection_open"],
-        return_reason=case["return_reason"],
         publicity_started_on=case["publicity_started_on"],
-        publicity_ends_on=case["publicity_ends_on"],
-        approved_amount=money(case["approved_amount_fen"]),
         fund_source=detail["fund_source"],
         paid_on=case["paid_on"],
         payment_failures=case["payment_failures"],
@@ -128,7 +138,17 @@ def case_out(detail: dict[str, Any], *, unmasked: bool) -> CaseOut:
             tuition_invoice=money(student["tuition_invoice_fen"]),
         ),
         created_at=case["created_at"],
-        updated_at=case["updated_at"],
+    )
+
+
+def case_summary(row: Mapping[str, Any]) -> CaseSummary:
+    """A case's line in a list: the shared fields, the two names and the school."""
+    return CaseSummary(
+        **shared_fields(row),
+        worker_name=row["worker_name"],
+        student_name=row["student_name"],
+        education_level=row["education_level"],
+        school=row["school"],
     )
 
 
@@ -175,27 +195,7 @@ def list_(
         page_size=page_size,
     )
     rows, total = list_cases(conn, actor, flt, today=svc.clock.now().date())
-    items = [
-        CaseSummary(
-            id=r["id"],
-            campaign=r["campaign_id"],
-            unit=r["unit_code"],
-            unit_name=r["unit_name"],
-            state=CaseState(r["state"]),
-            version=r["version"],
-            approval_step=r["approval_step"],
-            objection_open=r["objection_open"],
-            worker_name=r["worker_name"],
-            student_name=r["student_name"],
-            education_level=r["education_level"],
-            school=r["school"],
-            approved_amount=money(r["approved_amount_fen"]),
-            publicity_ends_on=r["publicity_ends_on"],
-            return_reason=r["return_reason"],
-            updated_at=r["updated_at"],
-        )
-        for r in rows
-    ]
+    items = [case_summary(r) for r in rows]
     return CaseList(items=items, total=total, page=page, page_size=page_size)
 
 
