@@ -22,6 +22,7 @@ from jinqiu.api.deps import (
     require,
 )
 from jinqiu.api.errors import ERROR_RESPONSES, ErrorBody
+from jinqiu.api.events import fire_event, fire_or_refuse
 from jinqiu.api.http.schemas import (
     MAX_DB_INT,
     BulkEventIn,
@@ -39,7 +40,7 @@ from jinqiu.api.http.schemas import (
     WorkerOut,
 )
 from jinqiu.states import CaseState
-from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.cases.engine import TransitionResult
 from jinqiu.workflow.cases.pii import view_case
 from jinqiu.workflow.cases.reads import CaseFilter, list_cases
 from jinqiu.workflow.cases.schema import CaseCreate
@@ -257,17 +258,14 @@ def patch(
 def fire(
     case_id: CaseToFire, body: EventIn, actor: CurrentActor, svc: ServicesDep, conn: Conn
 ) -> EventOut:
-    result = apply_event(
-        conn,
-        case_id=case_id,
-        event=body.event,
-        expected_version=body.version,
-        actor=actor,
-        clock=svc.clock,
-        opinion=body.opinion,
-        data=body.data,
-    )
+    result = fire_event(conn, case_id, body.version, body, actor, svc.clock)
     return EventOut(id=result.id, state=result.state, version=result.version)
+
+
+def bulk_result(case_id: int, outcome: TransitionResult | DomainError) -> BulkResult:
+    if isinstance(outcome, DomainError):
+        return BulkResult(id=case_id, ok=False, error=ErrorBody(**outcome.body()))
+    return BulkResult(id=case_id, ok=True, state=outcome.state, version=outcome.version)
 
 
 @router.post("/bulk-events", response_model=BulkOut)
@@ -279,22 +277,7 @@ def fire_many(body: BulkEventIn, actor: CurrentActor, svc: ServicesDep, conn: Co
     results: list[BulkResult] = []
     for item in body.cases:
         try:
-            with conn.begin_nested():
-                result = apply_event(
-                    conn,
-                    case_id=item.id,
-                    event=body.event,
-                    expected_version=item.version,
-                    actor=actor,
-                    clock=svc.clock,
-                    opinion=body.opinion,
-                    data=body.data,
-                )
-            results.append(
-                BulkResult(id=item.id, ok=True, state=result.state, version=result.version)
-            )
-        except DomainError as error:
-            results.append(BulkResult(id=item.id, ok=False, error=ErrorBody(**error.body())))
+            outcome = fire_or_refuse(conn, item.id, item.version, body, actor, svc.clock)
         except Exception:  # one broken item must not hide what happened to the others
             log.exception("bulk event %s on case %s failed", body.event.value, item.id)
             results.append(
@@ -304,6 +287,8 @@ def fire_many(body: BulkEventIn, actor: CurrentActor, svc: ServicesDep, conn: Co
                     error=ErrorBody(code="internal_error", message="服务器内部错误，该案件未办理"),
                 )
             )
+        else:
+            results.append(bulk_result(item.id, outcome))
     ok = sum(1 for r in results if r.ok)
     return BulkOut(succeeded=ok, failed=len(results) - ok, results=results)
 
