@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response
 from sqlalchemy import Connection
 
+from jinqiu.api.case_events import fire_event, fire_or_refuse
 from jinqiu.api.deps import (
     CaseInScope,
     Conn,
@@ -22,7 +23,6 @@ from jinqiu.api.deps import (
     require,
 )
 from jinqiu.api.errors import ERROR_RESPONSES, ErrorBody
-from jinqiu.api.events import fire_event, fire_or_refuse
 from jinqiu.api.http.schemas import (
     MAX_DB_INT,
     BulkEventIn,

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, select
 
+from jinqiu.api.case_events import fire_or_refuse
 from jinqiu.api.deps import (
     Conn,
     Services,
@@ -26,7 +27,6 @@ from jinqiu.api.deps import (
     unit_named,
 )
 from jinqiu.api.errors import TooManyAttempts, Unauthorized
-from jinqiu.api.events import fire_or_refuse
 from jinqiu.api.http.schemas import MAX_DB_INT, BulkEventIn, EventIn, PathId, QueryId
 from jinqiu.api.pages.flash import read_message, sign_message
 from jinqiu.api.security import (

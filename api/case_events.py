@@ -1,4 +1,4 @@
-"""Firing an event on a case, as both faces do it: the JSON API (api.http.cases) and the pages
+"""Firing a case's event as both faces do it: the JSON API (api.http.cases) and the pages
 (api.pages). Each face validates its input with the same body models and shows a refusal its own
 way (an error body, or a redirect with a flash); what they share is here."""
 
