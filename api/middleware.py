@@ -14,7 +14,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 _ESCAPED_NUL = re.compile(rb"\\u0000|%00", re.IGNORECASE)
 
 
-class RejectNul:
+class HttpOnly:
+    """An ASGI middleware that sees HTTP requests only (`handle`); anything else (the lifespan)
+    passes straight through to the application."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -22,53 +25,89 @@ class RejectNul:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        where = None
-        if "\x00" in scope.get("path", "") or _ESCAPED_NUL.search(scope.get("query_string", b"")):
-            where = "query"
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            more = bool(message.get("more_body"))
-        body = b"".join(chunks)
-        if where is None and (b"\x00" in body or _ESCAPED_NUL.search(body)):
-            where = "body"
-        if where is not None:
-            await _refuse(send, where)
-            return
-        replayed = False
+        await self.handle(scope, receive, send)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
 
 
-async def _refuse(send: Send, where: str) -> None:
-    payload: dict[str, Any] = {
-        "code": "validation_error",
-        "message": "输入有误：不能包含空字符（\\u0000）",
-        "details": [{"field": where, "code": "nul_character", "message": "不能包含空字符"}],
-    }
+async def read_body(receive: Receive, limit: int | None = None) -> bytes | None:
+    """The whole request body, chunk by chunk; None as soon as it passes `limit` (the rest is
+    never read)."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away: let the app see it
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            return None
+        chunks.append(chunk)
+        more = bool(message.get("more_body"))
+    return b"".join(chunks)
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """The application's `receive` once a middleware has read the body: that body in one
+    message, then whatever the server says next."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def refuse(
+    send: Send, status: int, payload: dict[str, Any], *headers: tuple[bytes, bytes]
+) -> None:
+    """A refusal in the contract's JSON shape, answered before the application sees anything."""
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
     await send(
         {
             "type": "http.response.start",
-            "status": 422,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *headers,
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class RejectNul(HttpOnly):
+    """A NUL in the path, the query or the body (raw or escaped): 422, whatever the route."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        where = None
+        if "\x00" in scope.get("path", "") or _ESCAPED_NUL.search(scope.get("query_string", b"")):
+            where = "query"
+        body = await read_body(receive)
+        assert body is not None  # no limit, never refused
+        if where is None and (b"\x00" in body or _ESCAPED_NUL.search(body)):
+            where = "body"
+        if where is not None:
+            details = [{"field": where, "code": "nul_character", "message": "不能包含空字符"}]
+            await refuse(
+                send,
+                422,
+                {
+                    "code": "validation_error",
+                    "message": "输入有误：不能包含空字符（\\u0000）",
+                    "details": details,
+                },
+            )
+            return
+        await self.app(scope, replaying(body, receive), send)
 
 
 MAX_BODY_BYTES = (
@@ -77,7 +116,7 @@ MAX_BODY_BYTES = (
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # multipart/form-data: room for scanned documents
 
 
-class LimitBody:
+class LimitBody(HttpOnly):
     """Refuses a request body above its limit before anything parses it, signed in or not:
     at once when Content-Length says so, otherwise by counting the chunks as they arrive
     (chunked bodies); the rest is never read. 413 in the contract's shape, connection closed.
@@ -89,67 +128,27 @@ class LimitBody:
         max_bytes: int = MAX_BODY_BYTES,
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
     ) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
         self.max_upload_bytes = max_upload_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         upload = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
         limit = self.max_upload_bytes if upload else self.max_bytes
         declared = headers.get(b"content-length", b"").strip()
-        if declared.isdigit() and (len(declared) > 12 or int(declared) > limit):
-            await _too_large(send, limit)
+        too_large = declared.isdigit() and (len(declared) > 12 or int(declared) > limit)
+        body = None if too_large else await read_body(receive, limit)
+        if body is None:
+            payload: dict[str, Any] = {
+                "code": "too_large",
+                "message": f"请求内容过大：最多 {limit // (1024 * 1024)} MB",
+                "details": {"max_bytes": limit},
+            }
+            # The unread rest of the body is dropped with the connection.
+            await refuse(send, 413, payload, (b"connection", b"close"))
             return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away: let the app see it
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await _too_large(send, limit)
-                return
-            chunks.append(chunk)
-            more = bool(message.get("more_body"))
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-
-async def _too_large(send: Send, limit: int) -> None:
-    payload: dict[str, Any] = {
-        "code": "too_large",
-        "message": f"请求内容过大：最多 {limit // (1024 * 1024)} MB",
-        "details": {"max_bytes": limit},
-    }
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )  # the unread rest of the body is dropped
-    await send({"type": "http.response.body", "body": body})
+        await self.app(scope, replaying(body, receive), send)
 
 
 # Scripts, styles, images and fetches from this origin only: no inline script or style (the
@@ -167,18 +166,12 @@ _SECURITY_HEADERS = [
 ]
 
 
-class SecurityHeaders:
+class SecurityHeaders(HttpOnly):
     """The browser-side protections on every response. Everything but /static is personal or
     per-user (pages, API answers with case data, errors naming them), so no cache keeps it:
     Cache-Control no-store unless the response set its own."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         static = str(scope.get("path", "")).startswith("/static/")
 
         async def with_headers(message: Message) -> None:

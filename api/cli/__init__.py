@@ -13,8 +13,9 @@ import re
 import sys
 import tempfile
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, Protocol, TextIO
 
 import typer
 from sqlalchemy import Engine
@@ -254,17 +255,27 @@ def roles() -> None:
         typer.echo(f"{role:<10} {', '.join(perms)}")
 
 
+class Finding(Protocol):
+    def describe(self) -> str: ...
+
+
+def exit_if_any(label: str, findings: Sequence[Finding], *, otherwise: str) -> None:
+    """What a `verify` command found, one line each on stderr after `label`, and exit 1; or,
+    when it found nothing, the `otherwise` line."""
+    if findings:
+        for item in findings:
+            typer.echo(f"{label} {item.describe()}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(otherwise)
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check every case's audit chain; exit 1 naming the first broken entry."""
     engine = open_existing_database()
     with engine.connect() as conn:
         broken = list(verify_case_chains(conn))
-    if broken:
-        for item in broken:
-            typer.echo(f"BROKEN {item.describe()}", err=True)
-        raise typer.Exit(code=1)
-    typer.echo("audit chains intact")
+    exit_if_any("BROKEN", broken, otherwise="audit chains intact")
 
 
 @counters_app.command("verify")
@@ -290,11 +301,7 @@ def counters_verify(
         return
     with snapshot(engine) as conn:
         differences = counter_differences(conn, campaign)
-    if differences:
-        for item in differences:
-            typer.echo(f"DIFFERS {item.describe()}", err=True)
-        raise typer.Exit(code=1)
-    typer.echo("counters match the cases")
+    exit_if_any("DIFFERS", differences, otherwise="counters match the cases")
 
 
 @app.command("tick")

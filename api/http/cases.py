@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from sqlalchemy import Connection
 
+from jinqiu.api.case_events import fire_event, fire_or_refuse
 from jinqiu.api.deps import (
     CaseInScope,
     Conn,
@@ -38,7 +40,7 @@ from jinqiu.api.http.schemas import (
     WorkerOut,
 )
 from jinqiu.states import CaseState
-from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.cases.engine import TransitionResult
 from jinqiu.workflow.cases.pii import view_case
 from jinqiu.workflow.cases.reads import CaseFilter, list_cases
 from jinqiu.workflow.cases.schema import CaseCreate
@@ -97,23 +99,32 @@ def money(fen: int | None) -> str | None:
     return None if fen is None else format_yuan(fen)
 
 
+def shared_fields(case: Mapping[str, Any]) -> dict[str, Any]:
+    """What a case's detail and its line in a list both show, from a row of either read
+    (workflow.cases.reads: case_detail's "case", list_cases' rows)."""
+    return {
+        "id": case["id"],
+        "campaign": case["campaign_id"],
+        "unit": case["unit_code"],
+        "unit_name": case["unit_name"],
+        "state": CaseState(case["state"]),
+        "version": case["version"],
+        "approval_step": case["approval_step"],
+        "objection_open": case["objection_open"],
+        "return_reason": case["return_reason"],
+        "publicity_ends_on": case["publicity_ends_on"],
+        "approved_amount": money(case["approved_amount_fen"]),
+        "updated_at": case["updated_at"],
+    }
+
+
 def case_out(detail: dict[str, Any], *, unmasked: bool) -> CaseOut:
     """The case as workflow.cases.pii showed it: numbers already masked unless `unmasked`."""
     case, worker, student = detail["case"], detail["worker"], detail["student"]
     return CaseOut(
-        id=case["id"],
-        campaign=case["campaign_id"],
-        unit=case["unit_code"],
-        unit_name=case["unit_name"],
-        state=CaseState(case["state"]),
-        version=case["version"],
-        approval_step=case["approval_step"],
+        **shared_fields(case),
         approval_level=detail["approval_level"],
-        objection_open=case["objection_open"],
-        return_reason=case["return_reason"],
         publicity_started_on=case["publicity_started_on"],
-        publicity_ends_on=case["publicity_ends_on"],
-        approved_amount=money(case["approved_amount_fen"]),
         fund_source=detail["fund_source"],
         paid_on=case["paid_on"],
         payment_failures=case["payment_failures"],
@@ -128,7 +139,17 @@ def case_out(detail: dict[str, Any], *, unmasked: bool) -> CaseOut:
             tuition_invoice=money(student["tuition_invoice_fen"]),
         ),
         created_at=case["created_at"],
-        updated_at=case["updated_at"],
+    )
+
+
+def case_summary(row: Mapping[str, Any]) -> CaseSummary:
+    """A case's line in a list: the shared fields, the two names and the school."""
+    return CaseSummary(
+        **shared_fields(row),
+        worker_name=row["worker_name"],
+        student_name=row["student_name"],
+        education_level=row["education_level"],
+        school=row["school"],
     )
 
 
@@ -175,27 +196,7 @@ def list_(
         page_size=page_size,
     )
     rows, total = list_cases(conn, actor, flt, today=svc.clock.now().date())
-    items = [
-        CaseSummary(
-            id=r["id"],
-            campaign=r["campaign_id"],
-            unit=r["unit_code"],
-            unit_name=r["unit_name"],
-            state=CaseState(r["state"]),
-            version=r["version"],
-            approval_step=r["approval_step"],
-            objection_open=r["objection_open"],
-            worker_name=r["worker_name"],
-            student_name=r["student_name"],
-            education_level=r["education_level"],
-            school=r["school"],
-            approved_amount=money(r["approved_amount_fen"]),
-            publicity_ends_on=r["publicity_ends_on"],
-            return_reason=r["return_reason"],
-            updated_at=r["updated_at"],
-        )
-        for r in rows
-    ]
+    items = [case_summary(r) for r in rows]
     return CaseList(items=items, total=total, page=page, page_size=page_size)
 
 
@@ -257,17 +258,14 @@ def patch(
 def fire(
     case_id: CaseToFire, body: EventIn, actor: CurrentActor, svc: ServicesDep, conn: Conn
 ) -> EventOut:
-    result = apply_event(
-        conn,
-        case_id=case_id,
-        event=body.event,
-        expected_version=body.version,
-        actor=actor,
-        clock=svc.clock,
-        opinion=body.opinion,
-        data=body.data,
-    )
+    result = fire_event(conn, case_id, body.version, body, actor, svc.clock)
     return EventOut(id=result.id, state=result.state, version=result.version)
+
+
+def bulk_result(case_id: int, outcome: TransitionResult | DomainError) -> BulkResult:
+    if isinstance(outcome, DomainError):
+        return BulkResult(id=case_id, ok=False, error=ErrorBody(**outcome.body()))
+    return BulkResult(id=case_id, ok=True, state=outcome.state, version=outcome.version)
 
 
 @router.post("/bulk-events", response_model=BulkOut)
@@ -279,22 +277,7 @@ def fire_many(body: BulkEventIn, actor: CurrentActor, svc: ServicesDep, conn: Co
     results: list[BulkResult] = []
     for item in body.cases:
         try:
-            with conn.begin_nested():
-                result = apply_event(
-                    conn,
-                    case_id=item.id,
-                    event=body.event,
-                    expected_version=item.version,
-                    actor=actor,
-                    clock=svc.clock,
-                    opinion=body.opinion,
-                    data=body.data,
-                )
-            results.append(
-                BulkResult(id=item.id, ok=True, state=result.state, version=result.version)
-            )
-        except DomainError as error:
-            results.append(BulkResult(id=item.id, ok=False, error=ErrorBody(**error.body())))
+            outcome = fire_or_refuse(conn, item.id, item.version, body, actor, svc.clock)
         except Exception:  # one broken item must not hide what happened to the others
             log.exception("bulk event %s on case %s failed", body.event.value, item.id)
             results.append(
@@ -304,6 +287,8 @@ def fire_many(body: BulkEventIn, actor: CurrentActor, svc: ServicesDep, conn: Co
                     error=ErrorBody(code="internal_error", message="服务器内部错误，该案件未办理"),
                 )
             )
+        else:
+            results.append(bulk_result(item.id, outcome))
     ok = sum(1 for r in results if r.ok)
     return BulkOut(succeeded=ok, failed=len(results) - ok, results=results)
 

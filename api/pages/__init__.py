@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, select
 
+from jinqiu.api.case_events import fire_or_refuse
 from jinqiu.api.deps import (
     Conn,
     Services,
@@ -38,7 +39,6 @@ from jinqiu.api.security import (
 from jinqiu.states import MACHINE, CaseState
 from jinqiu.states.diagram import to_svg
 from jinqiu.workflow.campaigns.models import Campaign
-from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.cases.pii import view_case
 from jinqiu.workflow.cases.reads import CaseFilter, list_cases
 from jinqiu.workflow.cases.service import AMEND_EVENT, CREATE_EVENT
@@ -464,20 +464,11 @@ def queue_bulk(
     body = form_model(BulkEventIn, fields)
     ok, failed = 0, []
     for item in body.cases:
-        try:
-            with conn.begin_nested():
-                apply_event(
-                    conn,
-                    case_id=item.id,
-                    event=body.event,
-                    expected_version=item.version,
-                    actor=session.actor,
-                    clock=svc.clock,
-                    opinion=body.opinion,
-                )
+        outcome = fire_or_refuse(conn, item.id, item.version, body, session.actor, svc.clock)
+        if isinstance(outcome, DomainError):
+            failed.append(f"{item.id}：{outcome.message}")
+        else:
             ok += 1
-        except DomainError as error:
-            failed.append(f"{item.id}：{error.message}")
     message = f"已{EVENT_LABELS.get(body.event.value, body.event.value)} {ok} 件"
     if failed:
         message += (
@@ -531,27 +522,17 @@ def case_event(
     if opinion:
         fields["opinion"] = opinion
     body = form_model(EventIn, fields)
-    try:
-        # A refusal is answered with a page, not raised: the savepoint takes back what the
-        # refused event had written before the request's transaction commits.
-        with conn.begin_nested():
-            apply_event(
-                conn,
-                case_id=case_id,
-                event=body.event,
-                expected_version=body.version,
-                actor=session.actor,
-                clock=svc.clock,
-                opinion=body.opinion,
-            )
-    except GuardFailed as refused:
-        text = "\n".join(r.message for r in refused.reasons)
+    # A refusal is answered with a page, not raised: the savepoint takes back what the refused
+    # event had written before the request's transaction commits.
+    outcome = fire_or_refuse(conn, case_id, body.version, body, session.actor, svc.clock)
+    if isinstance(outcome, DomainError):
+        text = (
+            "\n".join(r.message for r in outcome.reasons)
+            if isinstance(outcome, GuardFailed)
+            else outcome.message
+        )
         return RedirectResponse(
             f"/cases/{case_id}?{carried(svc, session, 'refusal', text)}", status_code=303
-        )
-    except DomainError as error:
-        return RedirectResponse(
-            f"/cases/{case_id}?{carried(svc, session, 'refusal', error.message)}", status_code=303
         )
     done = f"已{EVENT_LABELS.get(body.event.value, body.event.value)}"
     return RedirectResponse(
