@@ -35,6 +35,17 @@ class DomainError(Exception):
         return {"code": self.code, "message": self.message, "details": self.details}
 
 
+class ItemFailed(DomainError):
+    """One item of a bulk event failed unexpectedly (a bug, logged): that item was not handled,
+    the others were."""
+
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, noun_label: str = "案件") -> None:
+        super().__init__(f"服务器内部错误，该{noun_label}未办理")
+
+
 class NotFound(DomainError):
     code = "not_found"
     status = 404

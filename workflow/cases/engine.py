@@ -88,7 +88,11 @@ _load = _load_all.where(case_t.c.id == bindparam("case_id"))
 _load_many = _load_all.where(case_t.c.id.in_(bindparam("case_ids", expanding=True)))
 # Bulk on PostgreSQL: the cases' rows held from the read to the commit, so the versions read are
 # the versions written over (SQLite's writer holds the whole database already).
-_load_many_locked = _load_many.with_for_update(of=case_t)
+_load_many_locked = _load_many.order_by(case_t.c.id).with_for_update(of=case_t)
+# The events whose transitions write side records to fund rows (a bulk locks those rows first).
+_MOVES_MONEY = frozenset(
+    t.event for t in MACHINE.transitions if {"reserve_aid", "record_payment"} & set(t.effects)
+)
 
 TransitionResult = Fired  # what apply_event returns (states and events as strings)
 
@@ -246,6 +250,13 @@ class CaseNoun(Noun[GuardContext]):
             row.id: _loaded(row, _facts(conn, row, today, data, levels_on))
             for row in conn.execute(statement, {"case_ids": list(subject_ids)})
         }
+
+    def lock(self, conn: Connection, subject_ids: Sequence[int], event: str) -> None:
+        """The cases' rows, then — for an event that can move money — their campaigns' funds:
+        the order a single transition takes them (case row, then fund)."""
+        super().lock(conn, subject_ids, event)
+        if event in _MOVES_MONEY:
+            funds.lock_of_cases(conn, subject_ids)
 
     def visible(self, actor: Actor, loaded: Loaded[GuardContext]) -> bool:
         return actor.sees(loaded.facts.case.unit_path)

@@ -2,8 +2,9 @@
 
 Per chunk of subjects, a few statements instead of a transaction each:
 
-    one read of every subject's facts (PostgreSQL: `FOR UPDATE`, so no version moves under us;
-    SQLite's writer already holds the database) → per item in Python, the single path's own
+    one read of every subject's facts (on PostgreSQL every subject's row — and a money-moving
+    noun's fund rows — were locked before the first chunk, in the single path's lock order, so
+    no version moves under us; SQLite's writer already holds the database) → per item in Python, the single path's own
     `decide` (versions, selection, roles, opinion, overrides, every guard, effects) → the noun
     plans its side records for all items at once (a fund's free money read once, locked, and
     shared out in item order: exact, never overdrawn) → each item's audit entry chained on its
@@ -13,12 +14,15 @@ Per chunk of subjects, a few statements instead of a transaction each:
 
 Each item's result is what the single path would have given (a won transition with the same
 audit entry bytes, or the same typed refusal); a refused item writes nothing. A subject named
-twice in one call is refused the second time as a version conflict.
+twice in one call is refused the second time as a version conflict. An unexpected error met
+while deciding one item is that item's `ItemFailed` (logged); one in a statement over many
+items propagates, and the caller's transaction must roll back.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,9 +41,10 @@ from jinqiu.workflow.engine.core import (
     notify,
 )
 from jinqiu.workflow.engine.noun import Loaded, Noun
-from jinqiu.workflow.errors import DomainError, NotFound, VersionConflict
+from jinqiu.workflow.errors import DomainError, ItemFailed, NotFound, VersionConflict
 from jinqiu.workflow.roles import Actor
 
+log = logging.getLogger("jinqiu.engine")
 CHUNK = 1000  # subjects per statement: ~10 parameters each, far below both drivers' limits
 
 
@@ -80,6 +85,8 @@ def fire_many(
     except DomainError as refused:  # the same refusal for every item, as the single path gives
         return [ItemResult(item.id, error=refused) for item in items]
     now = clock.now()
+    if conn.dialect.name == "postgresql":  # SQLite: the writer holds the whole database already
+        noun.lock(conn, sorted({item.id for item in items}), event)
     results: list[ItemResult] = []
     seen: set[int] = set()
     for start in range(0, len(items), chunk):
@@ -104,7 +111,7 @@ def _fire_chunk(
         sorted({i.id for i in items}),
         today=now.date(),
         data=data,
-        lock=conn.dialect.name == "postgresql",
+        lock=False,  # held since fire_many began
     )
     outcome: dict[int, ItemResult] = {}  # by position in `items`
     decided: list[tuple[int, Loaded[Any], Decision]] = []
@@ -130,6 +137,10 @@ def _fire_chunk(
             )
         except DomainError as refused:
             outcome[position] = ItemResult(item.id, error=refused)
+            continue
+        except Exception:  # a bug met by one item's facts must not hide the others' results
+            log.exception("bulk %s on %s %s failed", event, noun.machine.name, item.id)
+            outcome[position] = ItemResult(item.id, error=ItemFailed(noun.label))
             continue
         decided.append((position, subject, decision))
 
