@@ -13,9 +13,9 @@ Per chunk of subjects, a few statements instead of a transaction each:
     the declared notifications.
 
 Each item's result is what the single path would have given (a won transition with the same
-audit entry bytes, or the same typed refusal); a refused item writes nothing. A subject named
-twice in one call is refused the second time as a version conflict. An unexpected error met
-while deciding one item is that item's `ItemFailed` (logged); one in a statement over many
+audit entry bytes, or the same typed refusal); a refused item writes nothing. A subject
+named again after an item that moved it is refused as a version conflict (after an item that
+was refused, it is decided on its own). An unexpected error met while deciding one item is that item's `ItemFailed` (logged); one in a statement over many
 items propagates, and the caller's transaction must roll back.
 """
 
@@ -120,12 +120,11 @@ def _fire_chunk(
         try:
             if subject is None or not noun.visible(actor, subject):
                 raise NotFound(f"{noun.label} {item.id} 不存在")
-            if item.id in seen:
+            if item.id in seen:  # moved by an earlier item of this call
                 raise VersionConflict(
                     f"{noun.label}已被他人修改，请刷新后重试",
                     {"expected_version": item.version},
                 )
-            seen.add(item.id)
             decision = decide(
                 noun,
                 subject,
@@ -142,6 +141,7 @@ def _fire_chunk(
             log.exception("bulk %s on %s %s failed", event, noun.machine.name, item.id)
             outcome[position] = ItemResult(item.id, error=ItemFailed(noun.label))
             continue
+        seen.add(item.id)  # a refused item wrote nothing: a later one may still move the subject
         decided.append((position, subject, decision))
 
     plan = noun.plan_records(conn, [(s, d.outcome.records) for _, s, d in decided])
