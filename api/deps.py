@@ -24,6 +24,7 @@ from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import for_writing
+from jinqiu.workflow.engine import Noun
 from jinqiu.workflow.errors import NotFound, PermissionDenied
 from jinqiu.workflow.roles import Actor, Grant, PermissionName
 from jinqiu.workflow.units.models import Unit, in_subtree
@@ -224,6 +225,24 @@ def case_in_scope(
     case_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)], actor: CurrentActor, conn: Conn
 ) -> int:
     return case_of(conn, case_id, actor)
+
+
+def subject_in_scope(noun: Noun[Any]) -> Callable[..., int]:
+    """The scope dependency of a noun served by the generic event route: its subject, or 404
+    when there is none or the noun says the caller may not see it."""
+
+    def in_scope(
+        subject_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)],
+        actor: CurrentActor,
+        svc: ServicesDep,
+        conn: Conn,
+    ) -> int:
+        loaded = noun.load(conn, subject_id, today=svc.clock.now().date(), data={})
+        if loaded is None or not noun.visible(actor, loaded):
+            raise NotFound(f"{noun.label} {subject_id} 不存在")
+        return subject_id
+
+    return in_scope
 
 
 def queried_case(

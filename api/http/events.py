@@ -1,21 +1,22 @@
 """The generic event route: `POST /api/<noun>/{id}/events` for every noun the engine's registry
 serves (workflow.engine.registry), the request and response models built from its machine so that
 OpenAPI lists its events. Authorisation and scope are the noun's (`refusal`, `visible`): a subject
-the caller may not see is 404, as everywhere."""
+the caller may not see is 404 — from the scope dependency, once the body is valid (422 before 404),
+as on every route."""
 
 from __future__ import annotations
 
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, create_model
 
-from jinqiu.api.deps import Conn, CurrentActor, ServicesDep
+from jinqiu.api.deps import Conn, CurrentActor, ServicesDep, after_body, subject_in_scope
 from jinqiu.api.errors import ERROR_RESPONSES
 from jinqiu.api.http.schemas import Strict
 from jinqiu.workflow.engine import Noun, fire
-from jinqiu.workflow.validation import MAX_DB_INT, DbId
+from jinqiu.workflow.validation import DbId
 
 
 def _names(values: tuple[Any, ...], title: str) -> type[Enum]:
@@ -43,7 +44,7 @@ def event_router(name: str, noun: Noun[Any]) -> APIRouter:
     router = APIRouter(prefix=f"/api/{name}", tags=[name], responses=ERROR_RESPONSES)
 
     def fire_event(
-        subject_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)],
+        subject_id: int,
         body: Any,
         actor: CurrentActor,
         svc: ServicesDep,
@@ -62,8 +63,11 @@ def event_router(name: str, noun: Noun[Any]) -> APIRouter:
         )
         return out_model(id=fired.id, state=str(fired.state), version=fired.version)
 
-    # The body's model is only known here: FastAPI reads it from the annotation.
+    # The body's model and the scope are only known here: FastAPI reads them from the annotations.
     fire_event.__annotations__["body"] = body_model
+    fire_event.__annotations__["subject_id"] = Annotated[
+        int, Depends(after_body(subject_in_scope(noun), body_model))
+    ]
     fire_event.__name__ = f"fire_{title.lower()}_event"
     router.add_api_route(
         "/{subject_id}/events",

@@ -410,3 +410,15 @@ class TestTheDiagram:
             assert label in svg
         mermaid = MACHINE.to_mermaid()
         assert "draft --> posted" in mermaid.replace('"', "")
+
+
+def test_the_generic_route_resolves_its_subject_by_a_scope_dependency() -> None:
+    """As every route (tests/security/test_scope_dependencies.py): not the handler itself."""
+    from fastapi.routing import APIRoute
+
+    from jinqiu.api.http.events import event_router
+
+    (route,) = [r for r in event_router("tiny-notices", NOTICES).routes if isinstance(r, APIRoute)]
+    assert route.dependant.path_params == []
+    resolvers = {sub.call.__module__ for sub in route.dependant.dependencies if sub.path_params}  # type: ignore[union-attr]
+    assert resolvers == {"jinqiu.api.deps"}
