@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -10,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response
 from sqlalchemy import Connection
 
-from jinqiu.api.case_events import fire_event, fire_or_refuse
+from jinqiu.api.case_events import fire_event
 from jinqiu.api.deps import (
     CaseInScope,
     Conn,
@@ -40,16 +39,15 @@ from jinqiu.api.http.schemas import (
     WorkerOut,
 )
 from jinqiu.states import CaseState
-from jinqiu.workflow.cases.engine import TransitionResult
+from jinqiu.workflow.cases.bulk import BulkItem, apply_bulk
 from jinqiu.workflow.cases.pii import view_case
 from jinqiu.workflow.cases.reads import CaseFilter, list_cases
 from jinqiu.workflow.cases.schema import CaseCreate
 from jinqiu.workflow.cases.service import amend_case, create_case
-from jinqiu.workflow.errors import DomainError, ValidationFailed
+from jinqiu.workflow.errors import ValidationFailed
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import Actor, Grant
 
-log = logging.getLogger("jinqiu.api")
 router = APIRouter(prefix="/api/cases", tags=["cases"], responses=ERROR_RESPONSES)
 # Checked before the case is looked up: a role that may not correct learns nothing of it.
 Correctors = Annotated[Actor, Depends(require(Grant.CREATE_CASE, "当前角色无权修改申请"))]
@@ -262,33 +260,31 @@ def fire(
     return EventOut(id=result.id, state=result.state, version=result.version)
 
 
-def bulk_result(case_id: int, outcome: TransitionResult | DomainError) -> BulkResult:
-    if isinstance(outcome, DomainError):
-        return BulkResult(id=case_id, ok=False, error=ErrorBody(**outcome.body()))
-    return BulkResult(id=case_id, ok=True, state=outcome.state, version=outcome.version)
-
-
 @router.post("/bulk-events", response_model=BulkOut)
 def fire_many(body: BulkEventIn, actor: CurrentActor, svc: ServicesDep, conn: Conn) -> BulkOut:
     """One event with one opinion on many cases; each case succeeds or is refused on its own
     (a result per case), and the successes are stored together."""
-    # Each case is a savepoint of the request's one transaction: a refused case leaves nothing.
-    # Scope is the engine's, case by case (a case outside the subtree is that item's 404).
-    results: list[BulkResult] = []
-    for item in body.cases:
-        try:
-            outcome = fire_or_refuse(conn, item.id, item.version, body, actor, svc.clock)
-        except Exception:  # one broken item must not hide what happened to the others
-            log.exception("bulk event %s on case %s failed", body.event.value, item.id)
-            results.append(
-                BulkResult(
-                    id=item.id,
-                    ok=False,
-                    error=ErrorBody(code="internal_error", message="服务器内部错误，该案件未办理"),
-                )
-            )
-        else:
-            results.append(bulk_result(item.id, outcome))
+    # Scope is the engine's, case by case (a case outside the subtree is that item's 404); a
+    # case that failed unexpectedly is that item's internal_error (apply_bulk logs it).
+    done = apply_bulk(
+        conn,
+        items=[BulkItem(id=item.id, version=item.version) for item in body.cases],
+        event=body.event,
+        actor=actor,
+        clock=svc.clock,
+        opinion=body.opinion,
+        data=body.data,
+    )
+    results = [
+        BulkResult(
+            id=r.id,
+            ok=r.ok,
+            state=r.state,
+            version=r.version,
+            error=None if r.error is None else ErrorBody(**r.error.body()),
+        )
+        for r in done
+    ]
     ok = sum(1 for r in results if r.ok)
     return BulkOut(succeeded=ok, failed=len(results) - ok, results=results)
 

@@ -1,0 +1,104 @@
+"""One event on many cases (批量办理), inside the caller's transaction, each case on its own.
+
+    apply_bulk(conn, items=[BulkItem(id, version), …], event=…, actor=…, clock=…)
+        → [BulkItemResult(id, ok, state, version, error), …]   in the order of `items`
+
+Each item succeeds or is refused exactly as `apply_event` would decide for that case alone, in
+the order given (the same id twice: the second sees the version the first wrote, so its stale
+version is a conflict). A refused item writes nothing; the successes are written in the
+caller's transaction and stored when the caller commits.
+
+This is the reference implementation: every item is `apply_event` in a savepoint of its own.
+A set-based one (one load, one UPDATE, one counter upsert, one audit INSERT per chunk) must
+give the same results and write the same rows, byte for byte (tests/workflow/cases/test_bulk.py,
+`python -m bench bulk`).
+
+Failures that are no refusal (a bug, a row that breaks an assumption): one that belongs to a
+single item — raised while that item alone was being handled — is logged and refuses that item
+with `ItemFailed` (code `internal_error`); the other items go on, as the API has always
+answered. One that cannot be pinned to an item (a statement over many items failing) propagates:
+the caller's transaction must then be rolled back, so nothing is stored and nothing is reported
+done that was not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from jinqiu.states import CaseEvent, CaseState
+from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.errors import DomainError
+from jinqiu.workflow.roles import Actor
+
+log = logging.getLogger("jinqiu.cases")
+
+
+class ItemFailed(DomainError):
+    """A bulk item that failed unexpectedly: that case was not handled (the error is logged)."""
+
+    code = "internal_error"
+    status = 500
+
+    def __init__(self) -> None:
+        super().__init__("服务器内部错误，该案件未办理")
+
+
+@dataclass(frozen=True, slots=True)
+class BulkItem:
+    id: int  # case id
+    version: int  # the version the caller saw (optimistic lock)
+
+
+@dataclass(frozen=True, slots=True)
+class BulkItemResult:
+    id: int
+    ok: bool
+    state: CaseState | None = None  # the new state when ok
+    version: int | None = None  # the new version when ok
+    # When not ok: VersionConflict, GuardFailed (.details has the reasons), InsufficientFunds,
+    # EventNotAllowed, PermissionDenied, NotFound, ValidationFailed; ItemFailed (unexpected).
+    error: DomainError | None = None
+
+
+def apply_bulk(
+    conn: Connection,
+    *,
+    items: Sequence[BulkItem],
+    event: CaseEvent | str,
+    actor: Actor,
+    clock: Clock,
+    opinion: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> list[BulkItemResult]:
+    """One event on many cases inside the caller's transaction; results in the order of `items`.
+    Each item succeeds or is refused on its own; a refused item writes nothing."""
+    results: list[BulkItemResult] = []
+    for item in items:
+        try:
+            with conn.begin_nested():  # a refused item rolls back to here: it leaves nothing
+                done = apply_event(
+                    conn,
+                    case_id=item.id,
+                    event=event,
+                    expected_version=item.version,
+                    actor=actor,
+                    clock=clock,
+                    opinion=opinion,
+                    data=data,
+                )
+        except DomainError as error:
+            results.append(BulkItemResult(id=item.id, ok=False, error=error))
+        except Exception:  # one broken item must not hide what happened to the others
+            log.exception("bulk event %s on case %s failed", event, item.id)
+            results.append(BulkItemResult(id=item.id, ok=False, error=ItemFailed()))
+        else:
+            results.append(
+                BulkItemResult(id=item.id, ok=True, state=done.state, version=done.version)
+            )
+    return results
