@@ -13,6 +13,15 @@ A set-based one (one load, one UPDATE, one counter upsert, one audit INSERT per 
 give the same results and write the same rows, byte for byte (tests/workflow/cases/test_bulk.py,
 `python -m bench bulk`).
 
+Locks (PostgreSQL): one transition takes its rows in the order fund → case → counters, and a
+single request holds them only for itself. A bulk that went item by item would hold the fund
+and counter rows of the cases done while it waits for the next case's row — which a single
+request may hold while it waits for those very counters: a deadlock (test_bulk.py, "submit").
+So the bulk first takes every row it may wait for, in that same order: the fund rows of the
+items' campaigns (only for an event that can move money), then the items' case rows by id.
+From then on it waits for nobody's case, and whoever waits for it holds nothing it needs.
+SQLite needs none of this: a writer holds the whole database.
+
 Failures that are no refusal (a bug, a row that breaks an assumption): one that belongs to a
 single item — raised while that item alone was being handled — is logged and refuses that item
 with `ItemFailed` (code `internal_error`); the other items go on, as the API has always
@@ -28,15 +37,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
-from jinqiu.states import CaseEvent, CaseState
+from jinqiu.states import MACHINE, CaseEvent, CaseState
+from jinqiu.workflow.campaigns.models import FundSource
 from jinqiu.workflow.cases.engine import apply_event
+from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.errors import DomainError
 from jinqiu.workflow.roles import Actor
 
 log = logging.getLogger("jinqiu.cases")
+case_t = Case.__table__  # type: ignore[attr-defined]
+fund_t = FundSource.__table__  # type: ignore[attr-defined]
+
+# The effects that write fund rows (effects.py), and the events with a transition naming one.
+_FUND_EFFECTS = frozenset({"reserve_aid", "record_payment"})
+_MOVES_MONEY = frozenset(t.event for t in MACHINE.transitions if _FUND_EFFECTS & set(t.effects))
+_LOCK_CHUNK = 5000  # ids per statement, well below the drivers' parameter limits
 
 
 class ItemFailed(DomainError):
@@ -78,6 +96,7 @@ def apply_bulk(
 ) -> list[BulkItemResult]:
     """One event on many cases inside the caller's transaction; results in the order of `items`.
     Each item succeeds or is refused on its own; a refused item writes nothing."""
+    _lock_in_engine_order(conn, sorted({item.id for item in items}), event)
     results: list[BulkItemResult] = []
     for item in items:
         try:
@@ -102,3 +121,31 @@ def apply_bulk(
                 BulkItemResult(id=item.id, ok=True, state=done.state, version=done.version)
             )
     return results
+
+
+def _lock_in_engine_order(conn: Connection, ids: list[int], event: CaseEvent | str) -> None:
+    """Takes the rows the items' transitions will write, before any is written (see above)."""
+    if conn.dialect.name != "postgresql" or not ids:
+        return
+    chunks = [ids[start : start + _LOCK_CHUNK] for start in range(0, len(ids), _LOCK_CHUNK)]
+    if event in _MOVES_MONEY:
+        campaigns = {
+            campaign
+            for chunk in chunks
+            for campaign in conn.execute(
+                select(case_t.c.campaign_id).where(case_t.c.id.in_(chunk)).distinct()
+            ).scalars()
+        }
+        conn.execute(
+            select(fund_t.c.id)
+            .where(fund_t.c.campaign_id.in_(sorted(campaigns)))
+            .order_by(fund_t.c.id)
+            .with_for_update()
+        )
+    for chunk in chunks:  # ids sorted: the chunks lock in id order
+        conn.execute(
+            select(case_t.c.id)
+            .where(case_t.c.id.in_(chunk))
+            .order_by(case_t.c.id)
+            .with_for_update()
+        )
