@@ -5,14 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from jinqiu.workflow.audit.models import AuditEntry, PiiAccess
+from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.db import transaction
 from tests.api.conftest import World
 from tests.factories import student, worker
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
+case_t = Case.__table__  # type: ignore[attr-defined]
 
 
 def create(world: World, unit: str = "WH-HC-001", **student_changes: Any) -> dict[str, Any]:
@@ -146,6 +149,90 @@ class TestEvents:
         ).json()
         assert (results["succeeded"], results["failed"]) == (3, 1)
         assert results["results"][3]["error"]["code"] == "version_conflict"
+
+    def test_bulk_answers_each_case_in_order_with_the_error_body_of_a_single_event(
+        self, world: World
+    ) -> None:
+        first, second = create(world), create(world)
+        sibling = create(world, unit="WH-HC-002")
+        single = fire(world, {**second, "version": 7}, "clerk.wh-hc-001", "submit")
+        assert single.status_code == 409
+
+        response = world.client.post(
+            "/api/cases/bulk-events",
+            json={
+                "event": "submit",
+                "cases": [
+                    {"id": first["id"], "version": 1},
+                    {"id": sibling["id"], "version": 1},
+                    {"id": second["id"], "version": 7},
+                    {"id": second["id"], "version": 1},
+                ],
+            },
+            headers=world.as_("clerk.wh-hc-001"),
+        )
+
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["succeeded"], body["failed"]) == (2, 2)
+        done, outside, stale, done_too = body["results"]
+        assert done == {
+            "id": first["id"],
+            "ok": True,
+            "state": "archive_check",
+            "version": 2,
+            "error": None,
+        }
+        assert done_too == {**done, "id": second["id"]}
+        assert (outside["id"], outside["ok"], outside["state"], outside["version"]) == (
+            sibling["id"],
+            False,
+            None,
+            None,
+        )
+        assert outside["error"]["code"] == "not_found"
+        assert (stale["id"], stale["ok"], stale["error"]) == (second["id"], False, single.json())
+        stored = world.client.get(f"/api/cases/{first['id']}", headers=world.as_("clerk.wh-hc-001"))
+        assert (stored.json()["state"], stored.json()["version"]) == ("archive_check", 2)
+        untouched = world.client.get(
+            f"/api/cases/{sibling['id']}", headers=world.as_("clerk.wh-hc-002")
+        )
+        assert (untouched.json()["state"], untouched.json()["version"]) == ("survey", 1)
+
+    def test_a_bulk_item_that_fails_unexpectedly_is_that_items_internal_error(
+        self, world: World
+    ) -> None:
+        first, broken, last = create(world), create(world), create(world)
+        with transaction(world.engine) as conn:  # a row no release of the service writes
+            conn.execute(
+                update(case_t).where(case_t.c.id == broken["id"]).values(state="archived_legacy")
+            )
+
+        response = world.client.post(
+            "/api/cases/bulk-events",
+            json={
+                "event": "submit",
+                "cases": [{"id": c["id"], "version": 1} for c in (first, broken, last)],
+            },
+            headers=world.as_("clerk.wh-hc-001"),
+        )
+
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["succeeded"], body["failed"]) == (2, 1)
+        assert [(r["id"], r["ok"]) for r in body["results"]] == [
+            (first["id"], True),
+            (broken["id"], False),
+            (last["id"], True),
+        ]
+        error = body["results"][1]["error"]
+        assert (error["code"], error["details"]) == ("internal_error", None)
+        assert error["message"]
+        for case in (first, last):
+            stored = world.client.get(
+                f"/api/cases/{case['id']}", headers=world.as_("clerk.wh-hc-001")
+            )
+            assert stored.json()["state"] == "archive_check"
 
 
 class TestPii:
