@@ -115,8 +115,9 @@ demo: $(STAMP)
 
 # The bench gets its database the way the service does, from JINQIU_DATABASE_URL: a fresh
 # SQLite file in a temporary directory, then the PostgreSQL server. BENCHES picks the benchmarks
-# (sweep, dashboard and http load a province: a few minutes each), e.g. `make bench BENCHES=sweep`.
-BENCHES ?= lifecycle sweep dashboard http
+# (sweep, dashboard and http load a province, bulk fires 10,000 transitions twice: a few
+# minutes each), e.g. `make bench BENCHES=sweep`.
+BENCHES ?= lifecycle sweep dashboard http bulk
 
 bench: $(STAMP)
 	@tmp=$$(mktemp -d -t jinqiu-bench-XXXXXX); trap 'rm -rf "$$tmp"' EXIT; \
