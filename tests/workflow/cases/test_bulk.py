@@ -322,10 +322,11 @@ def at_the_city_level(engine: Engine, clock: ManualClock, campaign: int) -> list
 
 
 def in_publicity(engine: Engine, clock: ManualClock, campaign: int) -> list[BulkItem]:
-    """Four cases whose publicity is over; the third has an objection open (its guard refuses)."""
+    """Four cases whose publicity is over; the third has an objection open (its guard refuses);
+    the fourth, filed by the district union itself, skips the grassroots level (audited)."""
     ids = [
         case_in(engine, clock, campaign, unit, CaseState.PUBLICITY)
-        for unit in (GRASSROOTS, "WH-WD-001", "WH-HC-002", "WH-SZ-001")
+        for unit in (GRASSROOTS, "WH-WD-001", "WH-HC-002", DISTRICT)
     ]
     with transaction(engine) as conn:
         apply_event(
@@ -463,6 +464,9 @@ def test_a_bulk_writes_the_bytes_of_the_same_single_transitions(
     assert {code for _id, code in in_bulk} != {"ok"}  # each scenario has a refusal in it
     for table in ("cases", "audit", "funds", "counters"):
         assert by_bulk[table] == by_singles[table], table
+    if scenario.event is CaseEvent.END_PUBLICITY:  # the district's own case skipped a level
+        data = [c.name for c in audit_t.c if c.name != "id"].index("data")
+        assert [e[data]["skipped_levels"] for e in by_bulk["audit"] if "skipped_levels" in e[data]]
     assert broken_chains(db) == []
     assert counters_match(db) == []
 
