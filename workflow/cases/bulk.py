@@ -13,13 +13,13 @@ A set-based one (one load, one UPDATE, one counter upsert, one audit INSERT per 
 give the same results and write the same rows, byte for byte (tests/workflow/cases/test_bulk.py,
 `python -m bench bulk`).
 
-Locks (PostgreSQL): one transition takes its rows in the order fund → case → counters, and a
-single request holds them only for itself. A bulk that went item by item would hold the fund
-and counter rows of the cases done while it waits for the next case's row — which a single
-request may hold while it waits for those very counters: a deadlock (test_bulk.py, "submit").
-So the bulk first takes every row it may wait for, in that same order: the fund rows of the
-items' campaigns (only for an event that can move money), then the items' case rows by id.
-From then on it waits for nobody's case, and whoever waits for it holds nothing it needs.
+Locks (PostgreSQL): one transition takes its rows in the order case → fund → counters
+(workflow/engine/core.write), and a single request holds them only for itself. A bulk that went
+item by item would hold the fund and counter rows of the cases done while it waits for the next
+case's row — which a single request may hold while it waits for those very counters: a deadlock
+(test_bulk.py, "submit"). So the bulk first takes every row it may wait for, in that same
+order: the items' case rows by id, then (for an event that can move money) the fund rows of
+their campaigns. From then on whoever waits for it holds nothing it needs.
 SQLite needs none of this: a writer holds the whole database.
 
 Failures that are no refusal (a bug, a row that breaks an assumption): one that belongs to a
@@ -128,24 +128,20 @@ def _lock_in_engine_order(conn: Connection, ids: list[int], event: CaseEvent | s
     if conn.dialect.name != "postgresql" or not ids:
         return
     chunks = [ids[start : start + _LOCK_CHUNK] for start in range(0, len(ids), _LOCK_CHUNK)]
-    if event in _MOVES_MONEY:
-        campaigns = {
-            campaign
-            for chunk in chunks
-            for campaign in conn.execute(
-                select(case_t.c.campaign_id).where(case_t.c.id.in_(chunk)).distinct()
+    campaigns: set[int] = set()
+    for chunk in chunks:  # ids sorted: the chunks lock in id order
+        campaigns.update(
+            conn.execute(
+                select(case_t.c.campaign_id)
+                .where(case_t.c.id.in_(chunk))
+                .order_by(case_t.c.id)
+                .with_for_update()
             ).scalars()
-        }
+        )
+    if event in _MOVES_MONEY:
         conn.execute(
             select(fund_t.c.id)
             .where(fund_t.c.campaign_id.in_(sorted(campaigns)))
             .order_by(fund_t.c.id)
-            .with_for_update()
-        )
-    for chunk in chunks:  # ids sorted: the chunks lock in id order
-        conn.execute(
-            select(case_t.c.id)
-            .where(case_t.c.id.in_(chunk))
-            .order_by(case_t.c.id)
             .with_for_update()
         )
