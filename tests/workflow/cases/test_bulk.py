@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.event import listen, remove
 
 from jinqiu.states import CaseEvent, CaseState
@@ -43,7 +44,7 @@ from jinqiu.workflow.errors import (
 from jinqiu.workflow.roles import SCHEDULER, Actor
 from tests.conftest import _wipe as wipe
 from tests.factories import actor_of, case_in, case_row, new_case, weihai
-from tests.workflow.cases.test_concurrency import Gate, broken_chains, race
+from tests.workflow.cases.test_concurrency import JOIN_TIMEOUT, Gate, broken_chains, race
 from tests.workflow.cases.test_engine import CITY, DISTRICT, GRASSROOTS
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
@@ -697,6 +698,73 @@ def test_single_events_and_a_bulk_all_past_their_checks_still_move_each_case_onc
     pg: Engine, clock: ManualClock, name: str
 ) -> None:
     single_and_bulk_at_once(pg, clock, CONTESTED[name], forced=True)
+
+
+BEYOND_A_CHUNK = 1100  # more cases than a set-based bulk takes per chunk (1000)
+
+
+@pytest.mark.postgres
+def test_single_events_on_cases_a_long_bulk_has_not_reached_yet_do_not_deadlock(
+    pg: Engine, clock: ManualClock
+) -> None:
+    """One bulk submits 1,100 cases; once it has counted its first case (it now holds counter
+    rows), 20 single submits fire on cases spread over the whole batch, most of them in its
+    later part. A bulk that locked only the part it is working on would meet them there: they
+    hold their case row and wait for its counters, it waits for their case row — a deadlock.
+    Every case moves exactly once; every loser is told version_conflict."""
+    _tree, campaign = weihai(pg, clock)
+    clerk = actor_of(pg, GRASSROOTS, "clerk")
+    case_ids = [new_case(pg, clock, campaign, GRASSROOTS) for _ in range(BEYOND_A_CHUNK)]
+    items = [BulkItem(id=c, version=1) for c in case_ids]
+    contested = case_ids[:: BEYOND_A_CHUNK // 20][:20]
+    counted = threading.Event()
+
+    def bulk_counted(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if threading.current_thread().name == "racer-0" and "case_count" in statement:
+            counted.set()
+
+    def fire(i: int) -> list[BulkItemResult] | TransitionResult:
+        if i == 0:
+            return bulk(pg, clock, clerk, CaseEvent.SUBMIT, items)
+        assert counted.wait(JOIN_TIMEOUT), "the bulk never counted a case"
+        with transaction(pg) as conn:
+            return apply_event(
+                conn,
+                case_id=contested[i - 1],
+                event=CaseEvent.SUBMIT,
+                expected_version=1,
+                actor=clerk,
+                clock=clock,
+            )
+
+    listen(pg, "after_cursor_execute", bulk_counted)
+    try:
+        outcomes = race(fire, n=1 + len(contested))
+    finally:
+        remove(pg, "after_cursor_execute", bulk_counted)
+
+    by_bulk = outcomes[0]
+    assert isinstance(by_bulk, list), by_bulk
+    singles = dict(zip(contested, outcomes[1:], strict=True))
+    unexpected = {
+        c: o for c, o in singles.items() if not isinstance(o, TransitionResult | VersionConflict)
+    }
+    assert not unexpected, unexpected
+    for result in by_bulk:
+        single = singles.get(result.id)
+        single_won = isinstance(single, TransitionResult)
+        assert result.ok != single_won, (result, single)
+        if not result.ok:
+            assert isinstance(result.error, VersionConflict), result.error
+    with pg.connect() as conn:
+        moved = conn.execute(
+            select(case_t.c.version, func.count())
+            .where(case_t.c.id.in_(case_ids))
+            .group_by(case_t.c.version)
+        ).all()
+    assert [tuple(r) for r in moved] == [(2, BEYOND_A_CHUNK)]
+    assert broken_chains(pg) == []
+    assert counters_match(pg) == []
 
 
 # -- 5. counters ---------------------------------------------------------------------------------
