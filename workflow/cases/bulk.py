@@ -118,7 +118,9 @@ def apply_bulk(
             results.append(BulkItemResult(id=item.id, ok=False, error=ItemFailed()))
         else:
             results.append(
-                BulkItemResult(id=item.id, ok=True, state=done.state, version=done.version)
+                BulkItemResult(
+                    id=item.id, ok=True, state=CaseState(done.state), version=done.version
+                )
             )
     return results
 
