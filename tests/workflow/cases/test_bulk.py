@@ -201,7 +201,7 @@ def test_a_mixed_submit_batch_names_every_reason_of_a_guard_failure(
 ) -> None:
     _tree, campaign = weihai(db, clock)
     eligible = [new_case(db, clock, campaign, GRASSROOTS) for _ in range(3)]
-    won, won_too, stale = eligible
+    won, won_too, stale = eligible  # stale: first named at an old version, then at its own
     refused_by_guards = new_case(
         db,
         clock,
@@ -222,6 +222,7 @@ def test_a_mixed_submit_batch_names_every_reason_of_a_guard_failure(
         item(db, stale, stale=True),
         item(db, sibling_unit),
         item(db, won_too),
+        item(db, stale),  # again, at its version: the refusal before it changed nothing
     ]
 
     results = bulk(db, clock, actor_of(db, GRASSROOTS, "clerk"), CaseEvent.SUBMIT, items)
@@ -234,6 +235,7 @@ def test_a_mixed_submit_batch_names_every_reason_of_a_guard_failure(
         (stale, "version_conflict"),
         (sibling_unit, "not_found"),
         (won_too, "ok"),
+        (stale, "ok"),
     ]
     guard_failure = results[1].error
     assert isinstance(guard_failure, GuardFailed)
@@ -241,10 +243,10 @@ def test_a_mixed_submit_batch_names_every_reason_of_a_guard_failure(
         "archive_expired",
         "already_aided",
     ]
-    for result in (results[0], results[6]):
+    for result in (results[0], results[6], results[7]):
         assert_moved_once(before[result.id], trail(db, result.id), result)
         assert result.state == CaseState.ARCHIVE_CHECK
-    for refused in (refused_by_guards, already_submitted, stale, sibling_unit):
+    for refused in (refused_by_guards, already_submitted, sibling_unit):
         assert trail(db, refused) == before[refused]
     assert counters_match(db) == []
 
