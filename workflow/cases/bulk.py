@@ -13,14 +13,12 @@ A set-based one (one load, one UPDATE, one counter upsert, one audit INSERT per 
 give the same results and write the same rows, byte for byte (tests/workflow/cases/test_bulk.py,
 `python -m bench bulk`).
 
-Locks (PostgreSQL): one transition takes its rows in the order case → fund → counters
-(workflow/engine/core.write), and a single request holds them only for itself. A bulk that went
-item by item would hold the fund and counter rows of the cases done while it waits for the next
-case's row — which a single request may hold while it waits for those very counters: a deadlock
-(test_bulk.py, "submit"). So the bulk first takes every row it may wait for, in that same
-order: the items' case rows by id, then (for an event that can move money) the fund rows of
-their campaigns. From then on whoever waits for it holds nothing it needs.
-SQLite needs none of this: a writer holds the whole database.
+Locks (PostgreSQL): one transition takes its rows in the order case → fund → counters. A bulk
+that locked as it went would hold the counter (and fund) rows of the cases done while it waits
+for a later case's row, which a single request may hold while it waits for those very counters:
+a deadlock (test_bulk.py). So the bulk first takes every row it may wait for, in that same
+order (`CaseNoun.lock`: the case rows by id, then for a money-moving event their campaigns'
+fund rows). SQLite needs none of this: a writer holds the whole database.
 
 Failures that are no refusal (a bug, a row that breaks an assumption): one that belongs to a
 single item — raised while that item alone was being handled — is logged and refuses that item
@@ -37,34 +35,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from jinqiu.states import MACHINE, CaseEvent, CaseState
-from jinqiu.workflow.campaigns.models import FundSource
-from jinqiu.workflow.cases.engine import apply_event
-from jinqiu.workflow.cases.models import Case
+from jinqiu.states import CaseEvent, CaseState
+from jinqiu.workflow.cases.engine import CASES, apply_event
 from jinqiu.workflow.clock import Clock
-from jinqiu.workflow.errors import DomainError
+from jinqiu.workflow.errors import DomainError, ItemFailed
 from jinqiu.workflow.roles import Actor
 
 log = logging.getLogger("jinqiu.cases")
-case_t = Case.__table__  # type: ignore[attr-defined]
-fund_t = FundSource.__table__  # type: ignore[attr-defined]
-
-# The effects that write fund rows (effects.py), and the events with a transition naming one.
-_FUND_EFFECTS = frozenset({"reserve_aid", "record_payment"})
-_MOVES_MONEY = frozenset(t.event for t in MACHINE.transitions if _FUND_EFFECTS & set(t.effects))
-_LOCK_CHUNK = 5000  # ids per statement, well below the drivers' parameter limits
-
-
-class ItemFailed(DomainError):
-    """A bulk item that failed unexpectedly: that case was not handled (the error is logged)."""
-
-    code = "internal_error"
-    status = 500
-
-    def __init__(self) -> None:
-        super().__init__("服务器内部错误，该案件未办理")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +75,8 @@ def apply_bulk(
 ) -> list[BulkItemResult]:
     """One event on many cases inside the caller's transaction; results in the order of `items`.
     Each item succeeds or is refused on its own; a refused item writes nothing."""
-    _lock_in_engine_order(conn, sorted({item.id for item in items}), event)
+    if conn.dialect.name == "postgresql":  # SQLite: the writer holds the whole database
+        CASES.lock(conn, sorted({item.id for item in items}), str(event))
     results: list[BulkItemResult] = []
     for item in items:
         try:
@@ -123,27 +103,3 @@ def apply_bulk(
                 )
             )
     return results
-
-
-def _lock_in_engine_order(conn: Connection, ids: list[int], event: CaseEvent | str) -> None:
-    """Takes the rows the items' transitions will write, before any is written (see above)."""
-    if conn.dialect.name != "postgresql" or not ids:
-        return
-    chunks = [ids[start : start + _LOCK_CHUNK] for start in range(0, len(ids), _LOCK_CHUNK)]
-    campaigns: set[int] = set()
-    for chunk in chunks:  # ids sorted: the chunks lock in id order
-        campaigns.update(
-            conn.execute(
-                select(case_t.c.campaign_id)
-                .where(case_t.c.id.in_(chunk))
-                .order_by(case_t.c.id)
-                .with_for_update()
-            ).scalars()
-        )
-    if event in _MOVES_MONEY:
-        conn.execute(
-            select(fund_t.c.id)
-            .where(fund_t.c.campaign_id.in_(sorted(campaigns)))
-            .order_by(fund_t.c.id)
-            .with_for_update()
-        )
