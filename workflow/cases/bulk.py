@@ -8,10 +8,12 @@ the order given (the same id twice: the second sees the version the first wrote,
 version is a conflict). A refused item writes nothing; the successes are written in the
 caller's transaction and stored when the caller commits.
 
-This is the reference implementation: every item is `apply_event` in a savepoint of its own.
-A set-based one (one load, one UPDATE, one counter upsert, one audit INSERT per chunk) must
-give the same results and write the same rows, byte for byte (tests/workflow/cases/test_bulk.py,
-`python -m bench bulk`).
+The cases go through the engine's set-based path (`workflow.engine.bulk.fire_many`: per chunk
+one read, one UPDATE, one counter upsert, one audit INSERT), which gives each item what
+`apply_event` would give and writes the same rows, byte for byte (tests/workflow/cases/
+test_bulk.py, `python -m bench bulk`). `one_by_one` — every item `apply_event` in a savepoint
+of its own — is the reference it is held to, and the way out when something unexpected
+happens (below).
 
 Locks (PostgreSQL): one transition takes its rows in the order case → fund → counters. A bulk
 that locked as it went would hold the counter (and fund) rows of the cases done while it waits
@@ -20,12 +22,12 @@ a deadlock (test_bulk.py). So the bulk first takes every row it may wait for, in
 order (`CaseNoun.lock`: the case rows by id, then for a money-moving event their campaigns'
 fund rows). SQLite needs none of this: a writer holds the whole database.
 
-Failures that are no refusal (a bug, a row that breaks an assumption): one that belongs to a
-single item — raised while that item alone was being handled — is logged and refuses that item
-with `ItemFailed` (code `internal_error`); the other items go on, as the API has always
-answered. One that cannot be pinned to an item (a statement over many items failing) propagates:
-the caller's transaction must then be rolled back, so nothing is stored and nothing is reported
-done that was not.
+Failures that are no refusal (a bug, a row that breaks an assumption): fire_many makes one met
+while deciding one item that item's `ItemFailed`; one it meets elsewhere (reading a chunk's
+rows, a statement over many items) it raises. apply_bulk runs it in a savepoint: then nothing of
+it stays, the failure is logged and the items are done again one by one, which pins the failure
+on its item — refused with `ItemFailed` (code `internal_error`) while the others go on, as the
+API has always answered.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from sqlalchemy import Connection
 from jinqiu.states import CaseEvent, CaseState
 from jinqiu.workflow.cases.engine import CASES, apply_event
 from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.engine.bulk import Item, fire_many
 from jinqiu.workflow.errors import DomainError, ItemFailed
 from jinqiu.workflow.roles import Actor
 
@@ -75,6 +78,46 @@ def apply_bulk(
 ) -> list[BulkItemResult]:
     """One event on many cases inside the caller's transaction; results in the order of `items`.
     Each item succeeds or is refused on its own; a refused item writes nothing."""
+    try:
+        with conn.begin_nested():  # an unexpected failure takes all of the call back
+            done = fire_many(
+                conn,
+                CASES,
+                items=[Item(item.id, item.version) for item in items],
+                event=str(event),
+                actor=actor,
+                clock=clock,
+                opinion=opinion,
+                data=data,
+            )
+    except Exception:  # refusals come back as results: this is no item's refusal
+        log.exception("bulk event %s on %d cases failed; going case by case", event, len(items))
+        return one_by_one(
+            conn, items=items, event=event, actor=actor, clock=clock, opinion=opinion, data=data
+        )
+    return [
+        BulkItemResult(
+            id=r.id,
+            ok=r.ok,
+            state=None if r.fired is None else CaseState(r.fired.state),
+            version=None if r.fired is None else r.fired.version,
+            error=r.error,
+        )
+        for r in done
+    ]
+
+
+def one_by_one(
+    conn: Connection,
+    *,
+    items: Sequence[BulkItem],
+    event: CaseEvent | str,
+    actor: Actor,
+    clock: Clock,
+    opinion: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> list[BulkItemResult]:
+    """The reference: each item `apply_event` in a savepoint of its own."""
     if conn.dialect.name == "postgresql":  # SQLite: the writer holds the whole database
         CASES.lock(conn, sorted({item.id for item in items}), str(event))
     results: list[BulkItemResult] = []
