@@ -39,6 +39,7 @@ from jinqiu.api.security import (
 from jinqiu.states import MACHINE, CaseState
 from jinqiu.states.diagram import to_svg
 from jinqiu.workflow.campaigns.models import Campaign
+from jinqiu.workflow.cases.bulk import BulkItem, apply_bulk
 from jinqiu.workflow.cases.pii import view_case
 from jinqiu.workflow.cases.reads import CaseFilter, list_cases
 from jinqiu.workflow.cases.service import AMEND_EVENT, CREATE_EVENT
@@ -447,9 +448,9 @@ def queue_bulk(
     opinion: Annotated[str, Form()] = "",
     back: Annotated[str, Form()] = "/queue",
 ) -> Response:
-    """One event with one opinion on the ticked cases; each case a savepoint of the request's
-    transaction. The form is the API's BulkEventIn: a malformed item refuses the whole request
-    before any case."""
+    """One event with one opinion on the ticked cases, each decided on its own by the engine's
+    set-based path (as POST /api/cases/bulk-events). The form is the API's BulkEventIn: a
+    malformed item refuses the whole request before any case."""
     check_csrf(session, csrf_token)
     items = [
         {
@@ -462,13 +463,17 @@ def queue_bulk(
     if opinion:
         fields["opinion"] = opinion
     body = form_model(BulkEventIn, fields)
-    ok, failed = 0, []
-    for item in body.cases:
-        outcome = fire_or_refuse(conn, item.id, item.version, body, session.actor, svc.clock)
-        if isinstance(outcome, DomainError):
-            failed.append(f"{item.id}：{outcome.message}")
-        else:
-            ok += 1
+    done = apply_bulk(
+        conn,
+        items=[BulkItem(item.id, item.version) for item in body.cases],
+        event=body.event,
+        actor=session.actor,
+        clock=svc.clock,
+        opinion=body.opinion,
+        data=body.data,
+    )
+    ok = sum(1 for r in done if r.ok)
+    failed = [f"{r.id}：{r.error.message}" for r in done if r.error is not None]
     message = f"已{EVENT_LABELS.get(body.event.value, body.event.value)} {ok} 件"
     if failed:
         message += (
