@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert, select
@@ -25,6 +26,7 @@ _canonical_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separator
 audit_table = AuditEntry.__table__  # type: ignore[attr-defined]
 
 
+@lru_cache(maxsize=256)  # a bulk transition hashes thousands of entries made at one instant
 def canonical_time(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -121,16 +123,56 @@ def chain_entry(
 
 def append_entries(conn: Connection, table: Table, links: Sequence[Link]) -> None:
     """Inserts chained entries (one statement, many rows); the caller writes the heads onto the
-    subjects' rows in the same transaction. `inline()`: no ids returned (none are needed)."""
-    if links:
+    subjects' rows in the same transaction. One entry goes through SQLAlchemy; many (a bulk
+    transition) go to the driver's executemany with the columns' own bind processing."""
+    if not links:
+        return
+    if len(links) == 1:
         statement = _inserts.get(table)
         if (
             statement is None
         ):  # built once per table: building it per entry cost more than running it
             statement = _inserts[table] = insert(table).inline()
-        conn.execute(statement, [link.row for link in links])
+        conn.execute(statement, [links[0].row])
+        return
+    keys = tuple(links[0].row)
+    preparer = conn.dialect.identifier_preparer
+    marker = "%s" if conn.dialect.paramstyle in {"format", "pyformat"} else "?"
+    sql = (
+        f"INSERT INTO {preparer.format_table(table)} "
+        f"({', '.join(preparer.quote(k) for k in keys)}) VALUES ({', '.join([marker] * len(keys))})"
+    )
+    conn.exec_driver_sql(sql, processed_rows(conn, table, keys, [link.row for link in links]))
 
 
+def processed_rows(
+    conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[Any, ...]]:
+    """Rows as the driver takes them: each column's bind processing (UTC datetimes, JSON), done
+    once for a value the previous row had too (the instant of a bulk transition)."""
+    processors = [
+        (table.c[k].type.bind_processor(conn.dialect) if k in table.c else None) for k in keys
+    ]
+    last: list[tuple[Any, Any]] = [(_UNSET, None)] * len(keys)
+    out: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = []
+        for i, key in enumerate(keys):
+            value = row[key]
+            process = processors[i]
+            if process is None or value is None:
+                values.append(value)
+            elif last[i][0] is value:
+                values.append(last[i][1])
+            else:
+                done = process(value)
+                last[i] = (value, done)
+                values.append(done)
+        out.append(tuple(values))
+    return out
+
+
+_UNSET = object()
 _inserts: dict[Table, Any] = {}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
@@ -38,7 +39,7 @@ from jinqiu.workflow.engine import Fired, Loaded, Noun, Outcome, Plan, fire
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import Actor
-from jinqiu.workflow.units.models import ACTS_AS, Unit, UnitLevel
+from jinqiu.workflow.units.models import ACTS_AS, Unit
 from jinqiu.workflow.units.service import acting_levels_on_path
 
 case_t = Case.__table__  # type: ignore[attr-defined]
@@ -89,6 +90,9 @@ _load_many = _load_all.where(case_t.c.id.in_(bindparam("case_ids", expanding=Tru
 # Bulk on PostgreSQL: the cases' rows held from the read to the commit, so the versions read are
 # the versions written over (SQLite's writer holds the whole database already).
 _load_many_locked = _load_many.order_by(case_t.c.id).with_for_update(of=case_t)
+# Enum lookups by value, asked for every case a bulk event reads (the Enum call is slower).
+_STATES: dict[str, CaseState] = {s.value: s for s in CaseState}
+_ACTS_AS: dict[str, str] = {level.value: ACTS_AS[level] for level in ACTS_AS}
 # The events whose transitions write side records to fund rows (a bulk locks those rows first).
 _MOVES_MONEY = frozenset(
     t.event for t in MACHINE.transitions if {"reserve_aid", "record_payment"} & set(t.effects)
@@ -106,7 +110,7 @@ def _facts(
 ) -> GuardContext:
     """`levels_on`: the acting levels of unit paths already read (bulk: once per unit)."""
     rules = RULES.get(conn, row.campaign_id, row.rules_token)
-    state = CaseState(row.state)
+    state = _STATES[row.state]
     chain: tuple[int, ...] = ()
     if state in _NEEDS_CHAIN:  # one small query, only where needed
         on_path = None if levels_on is None else levels_on.get(row.unit_path)
@@ -144,7 +148,7 @@ def _facts(
         ),
         campaign=rules,
         today=today,
-        data=dict(data),
+        data=data if isinstance(data, dict) else dict(data),  # never changed: shared by a bulk
     )
 
 
@@ -173,7 +177,14 @@ def transition_for(
     pending = case.pending_step() if case.state in MACHINE.level_states else None
     if pending is not None:
         step, levels = case.approval_chain.index(pending), len(case.approval_chain)
-    return MACHINE.select(case.state, event, ApprovalProgress(step, levels))
+    return _select(case.state, event, step, levels)
+
+
+@lru_cache(maxsize=4096)
+def _select(state: str, event: str, step: int, levels: int) -> CaseTransition | None:
+    """The machine's answer for these route facts: the declaration never changes, so it is
+    asked once per (state, event, progress) — a bulk of 10,000 approvals asks it a few times."""
+    return MACHINE.select(state, event, ApprovalProgress(step, levels))
 
 
 def refusal_by_role(
@@ -186,7 +197,7 @@ def refusal_by_role(
         level = current_approval_level(case, rules)
         if level is None:  # no unit on the path acts at any of the campaign's levels
             return "该案件所在单位的上级中没有本活动的审批层级，只能撤回"
-        acts_as = ACTS_AS.get(UnitLevel(actor.unit_level)) if actor.unit_level else None
+        acts_as = _ACTS_AS.get(actor.unit_level) if actor.unit_level else None
         if acts_as != level:
             return f"该案件正处于“{level}”层级审批，须由该层级的单位办理"
     return None

@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-from jinqiu.workflow.audit.chain import Link, append_entries
+from jinqiu.workflow.audit.chain import Link, append_entries, processed_rows
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.engine.core import (
     Decision,
@@ -232,15 +232,8 @@ def _update_group(
             return f"v.{preparer.quote(key)}"
         return f"CAST(v.{preparer.quote(key)} AS {column.type.compile(dialect)})"
 
-    processors = [
-        (table.c[k].type.bind_processor(dialect) if k in table.c else None)
-        for k in ("id", "expected", *written)
-    ]
-    params: list[Any] = []
-    for row in rows:
-        for process, key in zip(processors, ("id", "expected", *written), strict=True):
-            value = row[key]
-            params.append(process(value) if process is not None and value is not None else value)
+    keys = ("id", "expected", *written)
+    params = [value for row in processed_rows(conn, table, keys, rows) for value in row]
     columns = ", ".join(preparer.quote(k) for k in ("id", "expected", *written))
     one_row = "(" + ", ".join([marker] * (2 + len(written))) + ")"
     sets = ", ".join(f"{preparer.quote(k)} = {cast(k)}" for k in written)
