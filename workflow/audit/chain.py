@@ -123,17 +123,17 @@ def chain_entry(
 
 def append_entries(conn: Connection, table: Table, links: Sequence[Link]) -> None:
     """Inserts chained entries (one statement, many rows); the caller writes the heads onto the
-    subjects' rows in the same transaction. One entry goes through SQLAlchemy; many (a bulk
-    transition) go to the driver's executemany with the columns' own bind processing."""
+    subjects' rows in the same transaction. Many entries on SQLite (a bulk transition) go to the
+    driver's executemany with the columns' own bind processing."""
     if not links:
         return
-    if len(links) == 1:
+    if len(links) == 1 or conn.dialect.name != "sqlite":
+        # PostgreSQL: SQLAlchemy sends many rows as multi-row VALUES batches (insertmanyvalues),
+        # with the JSON column bound as JSON, which the bare driver would not know to do.
         statement = _inserts.get(table)
-        if (
-            statement is None
-        ):  # built once per table: building it per entry cost more than running it
+        if statement is None:  # built once per table (cheaper than building it per entry)
             statement = _inserts[table] = insert(table).inline()
-        conn.execute(statement, [links[0].row])
+        conn.execute(statement, [link.row for link in links])
         return
     keys = tuple(links[0].row)
     preparer = conn.dialect.identifier_preparer
@@ -156,12 +156,14 @@ def processed_rows(
     last: list[tuple[Any, Any]] = [(_UNSET, None)] * len(keys)
     out: list[tuple[Any, ...]] = []
     for row in rows:
-        values = []
+        values: list[Any] = []
         for i, key in enumerate(keys):
             value = row[key]
             process = processors[i]
-            if process is None or value is None:
+            if value is None:
                 values.append(value)
+            elif process is None:  # PostgreSQL's JSON is bound by type, not processed: send text
+                values.append(_canonical_json(value) if isinstance(value, dict | list) else value)
             elif last[i][0] is value:
                 values.append(last[i][1])
             else:
