@@ -123,11 +123,12 @@ def chain_entry(
 
 def append_entries(conn: Connection, table: Table, links: Sequence[Link]) -> None:
     """Inserts chained entries (one statement, many rows); the caller writes the heads onto the
-    subjects' rows in the same transaction. Many entries on SQLite (a bulk transition) go to the
-    driver's executemany with the columns' own bind processing."""
+    subjects' rows in the same transaction. On SQLite the entries go to the driver's executemany
+    with the columns' own bind processing (SQLAlchemy's per-statement work costs more there than
+    the insert)."""
     if not links:
         return
-    if len(links) == 1 or conn.dialect.name != "sqlite":
+    if conn.dialect.name != "sqlite":
         # PostgreSQL: SQLAlchemy sends many rows as multi-row VALUES batches (insertmanyvalues),
         # with the JSON column bound as JSON, which the bare driver would not know to do.
         statement = _inserts.get(table)
@@ -150,9 +151,12 @@ def processed_rows(
 ) -> list[tuple[Any, ...]]:
     """Rows as the driver takes them: each column's bind processing (UTC datetimes, JSON), done
     once for a value the previous row had too (the instant of a bulk transition)."""
-    processors = [
-        (table.c[k].type.bind_processor(conn.dialect) if k in table.c else None) for k in keys
-    ]
+    cache_key = (table, tuple(keys), conn.dialect.name)
+    processors = _processors.get(cache_key)
+    if processors is None:  # asked on every SQLite transition: looked up once per column set
+        processors = _processors[cache_key] = [
+            (table.c[k].type.bind_processor(conn.dialect) if k in table.c else None) for k in keys
+        ]
     last: list[tuple[Any, Any]] = [(_UNSET, None)] * len(keys)
     out: list[tuple[Any, ...]] = []
     for row in rows:
@@ -175,6 +179,7 @@ def processed_rows(
 
 
 _UNSET = object()
+_processors: dict[tuple[Table, tuple[str, ...], str], list[Any]] = {}
 _inserts: dict[Table, Any] = {}
 
 

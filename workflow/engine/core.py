@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Table, bindparam, update
 
 from jinqiu.notifications.outbox import enqueue, post_to_inbox
 from jinqiu.states.machine import Transition
-from jinqiu.workflow.audit.chain import Link, append_entries, chain_entry
+from jinqiu.workflow.audit.chain import Link, append_entries, chain_entry, processed_rows
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.engine.noun import ENGINE_COLUMNS, Loaded, Noun, Outcome
 from jinqiu.workflow.errors import (
@@ -202,7 +202,9 @@ def write(
         else entry_for(noun, loaded, decision, actor=actor, audit=decision.audit, at=now)
     )
     head = {} if link is None else {"audit_seq": link.seq, "audit_head": link.hash}
-    result = conn.execute(
+    result = _update(
+        conn,
+        noun.table,
         statement,
         {
             "b_id": loaded.id,
@@ -222,7 +224,9 @@ def write(
         written = noun.write_records(conn, loaded, records)
         audit = {**decision.audit, **written.audit}
         link = entry_for(noun, loaded, decision, actor=actor, audit=audit, at=now)
-        conn.execute(
+        _update(
+            conn,
+            noun.table,
             statement,
             {
                 "b_id": loaded.id,
@@ -292,6 +296,28 @@ def notify(
 # the effects' changes), so each combination is compiled once and then found in the compiled
 # cache, instead of building and cache-keying a new UPDATE on every transition.
 _writes: dict[Table, Any] = {}
+
+
+def _update(conn: Connection, table: Table, statement: Any, params: dict[str, Any]) -> Any:
+    """The version-checked UPDATE. On SQLite it goes to the DB-API cursor as a prepared SQL
+    string per set of columns (the columns' own bind processing applied, in the same
+    transaction; SQLAlchemy's cursor events still fire): SQLAlchemy's per-statement work is
+    most of a SQLite transition's cost. PostgreSQL keeps the compiled statement."""
+    if conn.dialect.name != "sqlite":
+        return conn.execute(statement, params)
+    keys = tuple(k for k in params if not k.startswith("b_"))
+    sql = _sqlite_updates.get((table, keys))
+    if sql is None:
+        name = conn.dialect.identifier_preparer.format_table(table)
+        sets = ", ".join(f"{k} = ?" for k in keys)
+        sql = _sqlite_updates[(table, keys)] = (
+            f"UPDATE {name} SET {sets} WHERE id = ? AND version = ?"
+        )
+    (row,) = processed_rows(conn, table, keys, [params])
+    return conn.exec_driver_sql(sql, (*row, params["b_id"], params["b_expected_version"]))
+
+
+_sqlite_updates: dict[tuple[Table, tuple[str, ...]], str] = {}
 
 
 def _write_statement(table: Table) -> Any:
