@@ -191,6 +191,15 @@ def new_notice(engine: Engine, title: str = "公示名单", body: str = "名单�
         )
 
 
+def post_and_take_down(conn: Connection, notice: int, clock: ManualClock) -> Any:
+    """Both transitions by the reviewer; what posting returned."""
+    posted = fire(conn, NOTICES, subject_id=notice, event="post", expected_version=1,
+                  actor=REVIEWER, clock=clock)  # fmt: skip
+    fire(conn, NOTICES, subject_id=notice, event="take_down", expected_version=2,
+         actor=REVIEWER, clock=clock, opinion="名单有误")  # fmt: skip
+    return posted
+
+
 def audit_rows(engine: Engine, notice_id: int) -> list[Any]:
     with engine.connect() as conn:
         return list(
@@ -225,25 +234,7 @@ class TestThroughTheEngine:
     ) -> None:
         notice = new_notice(notices)
         with transaction(notices) as conn:
-            fired = fire(
-                conn,
-                NOTICES,
-                subject_id=notice,
-                event="post",
-                expected_version=1,
-                actor=REVIEWER,
-                clock=clock,
-            )
-            fire(
-                conn,
-                NOTICES,
-                subject_id=notice,
-                event="take_down",
-                expected_version=2,
-                actor=REVIEWER,
-                clock=clock,
-                opinion="名单有误",
-            )
+            fired = post_and_take_down(conn, notice, clock)
         assert (fired.state, fired.version) == (NoticeState.POSTED, 2)
         with notices.connect() as conn:
             row = conn.execute(select(notice_t).where(notice_t.c.id == notice)).one()
@@ -279,25 +270,7 @@ class TestThroughTheEngine:
     ) -> None:
         notice = new_notice(notices, title="第一批名单")
         with transaction(notices) as conn:
-            fire(
-                conn,
-                NOTICES,
-                subject_id=notice,
-                event="post",
-                expected_version=1,
-                actor=REVIEWER,
-                clock=clock,
-            )
-            fire(
-                conn,
-                NOTICES,
-                subject_id=notice,
-                event="take_down",
-                expected_version=2,
-                actor=REVIEWER,
-                clock=clock,
-                opinion="名单有误",
-            )
+            post_and_take_down(conn, notice, clock)
         with notices.connect() as conn:
             titles = [r.title for r in conn.execute(select(inbox_table()))]
         assert "第一批名单 已撤下" in titles
