@@ -36,7 +36,7 @@ from jinqiu.workflow.clock import Clock, SystemClock
 from jinqiu.workflow.config import Settings, get_settings
 from jinqiu.workflow.engine.registry import SERVED
 from jinqiu.workflow.failures import count_sweep_errors
-from jinqiu.workflow.runtime import open_database
+from jinqiu.workflow.runtime import open_database, tune_collector
 from jinqiu.workflow.tick import tick
 
 log = logging.getLogger("jinqiu.scheduler")
@@ -122,6 +122,7 @@ def serve_app() -> FastAPI:
     """What `jinqiu serve` hands uvicorn (factory=True), in each worker: fresh settings from the
     environment with the scheduler on, passed explicitly (never through os.environ and a
     cached settings object, which the single-worker process had already read without it)."""
+    tune_collector()
     return create_app(settings=Settings(run_scheduler=True))
 
 

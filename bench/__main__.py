@@ -9,6 +9,7 @@ import importlib
 import sys
 
 from bench.common import emit
+from jinqiu.workflow.runtime import tune_collector
 
 BENCHMARKS = {
     "lifecycle": "bench.lifecycle",  # a case's whole life through the engine vs the bare driver
@@ -28,6 +29,7 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 0 if argv and argv[0] in {"-h", "--help"} else 2
+    tune_collector()  # as every service process does
     module = importlib.import_module(BENCHMARKS[argv[0]])
     result = module.main(argv[1:])
     emit(result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from jinqiu.states import Permission
 from jinqiu.workflow.users.models import Role
@@ -57,6 +58,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[PermissionName]] = {
 
 
 def permissions_of(roles: tuple[str, ...] | list[str]) -> frozenset[PermissionName]:
+    return _permissions_of(tuple(roles))
+
+
+@lru_cache(maxsize=256)  # asked for every transition an actor fires (a bulk: per item)
+def _permissions_of(roles: tuple[str, ...]) -> frozenset[PermissionName]:
     granted: set[PermissionName] = set()
     for role in roles:
         granted |= ROLE_PERMISSIONS.get(Role(role), frozenset())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from sqlalchemy import Engine, inspect, literal, select, text
@@ -12,6 +13,19 @@ from jinqiu.workflow.db import make_engine, normalise_url
 from jinqiu.workflow.errors import DomainError
 from jinqiu.workflow.metadata import metadata
 from jinqiu.workflow.migrate import upgrade
+
+# The cyclic collector's first generation runs every 700 allocations of container objects by
+# default. A bulk event or a sweep holds thousands of rows' facts alive at once, and each of those
+# collections, and the full ones they cascade into, walk all of them again: measured on a
+# 10,000-case bulk approval on SQLite, 0.17 of 0.61 s of CPU. Reference counting frees nearly all
+# of the service's garbage; the collector is only for cycles, so it may run 15 times less often.
+COLLECTOR_THRESHOLDS = (10_000, 20, 20)
+
+
+def tune_collector() -> None:
+    """Set once at the start of every service process (`jinqiu` commands, each `serve` worker,
+    the benchmarks, which measure the service as it runs)."""
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
 
 
 def open_database(url: str | None = None, *, migrate: bool = True) -> Engine:

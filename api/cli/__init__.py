@@ -36,6 +36,7 @@ from jinqiu.workflow.runtime import (
     open_existing_database,
     reset_database,
     sqlite_path,
+    tune_collector,
 )
 from jinqiu.workflow.units.models import UnitLevel
 from jinqiu.workflow.units.service import UnitCreate, create_unit
@@ -442,6 +443,7 @@ def serve(
 
 
 def main() -> None:
+    tune_collector()
     sys.exit(run(sys.argv[1:]))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,10 +17,9 @@ from typing import Any
 from sqlalchemy import Connection, Table, insert, select
 
 from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.driver import canonical_json, processed_rows
 
 GENESIS = "0" * 64
-# One encoder for every hash (json.dumps with options builds a new one per call).
-_canonical_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 
 audit_table = AuditEntry.__table__  # type: ignore[attr-defined]
 
@@ -45,7 +43,7 @@ def entry_hash(
     data: dict[str, Any],
     at: dt.datetime,
 ) -> str:
-    body = _canonical_json(
+    body = canonical_json(
         [
             case_id,
             seq,
@@ -146,40 +144,6 @@ def append_entries(conn: Connection, table: Table, links: Sequence[Link]) -> Non
     conn.exec_driver_sql(sql, processed_rows(conn, table, keys, [link.row for link in links]))
 
 
-def processed_rows(
-    conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
-) -> list[tuple[Any, ...]]:
-    """Rows as the driver takes them: each column's bind processing (UTC datetimes, JSON), done
-    once for a value the previous row had too (the instant of a bulk transition)."""
-    cache_key = (table, tuple(keys), conn.dialect.name)
-    processors = _processors.get(cache_key)
-    if processors is None:  # asked on every SQLite transition: looked up once per column set
-        processors = _processors[cache_key] = [
-            (table.c[k].type.bind_processor(conn.dialect) if k in table.c else None) for k in keys
-        ]
-    last: list[tuple[Any, Any]] = [(_UNSET, None)] * len(keys)
-    out: list[tuple[Any, ...]] = []
-    for row in rows:
-        values: list[Any] = []
-        for i, key in enumerate(keys):
-            value = row[key]
-            process = processors[i]
-            if value is None:
-                values.append(value)
-            elif process is None:  # PostgreSQL's JSON is bound by type, not processed: send text
-                values.append(_canonical_json(value) if isinstance(value, dict | list) else value)
-            elif last[i][0] is value:
-                values.append(last[i][1])
-            else:
-                done = process(value)
-                last[i] = (value, done)
-                values.append(done)
-        out.append(tuple(values))
-    return out
-
-
-_UNSET = object()
-_processors: dict[tuple[Table, tuple[str, ...], str], list[Any]] = {}
 _inserts: dict[Table, Any] = {}
 
 

@@ -39,7 +39,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from jinqiu.states import CaseEvent, CaseState
+from jinqiu.states import MACHINE, CaseEvent, CaseState
 from jinqiu.workflow.cases.engine import CASES, apply_event
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.engine.bulk import Item, fire_many
@@ -99,7 +99,7 @@ def apply_bulk(
         BulkItemResult(
             id=r.id,
             ok=r.ok,
-            state=None if r.fired is None else CaseState(r.fired.state),
+            state=None if r.fired is None else MACHINE.state(r.fired.state).name,
             version=None if r.fired is None else r.fired.version,
             error=r.error,
         )

@@ -35,6 +35,7 @@ from jinqiu.workflow.cases.guards import GUARDS
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import get_settings
+from jinqiu.workflow.driver import plain_rows
 from jinqiu.workflow.engine import Fired, Loaded, Noun, Outcome, Plan, fire
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.money import format_yuan
@@ -85,6 +86,8 @@ _load_all = select(
     .join(worker_t, worker_t.c.id == case_t.c.worker_id)
     .join(student_t, student_t.c.id == case_t.c.student_id)
 )
+# Where `_loaded` finds its columns in a row (`_facts` unpacks the row in the select's order).
+_AT = {column.name: i for i, column in enumerate(_load_all.selected_columns)}
 _load = _load_all.where(case_t.c.id == bindparam("case_id"))
 _load_many = _load_all.where(case_t.c.id.in_(bindparam("case_ids", expanding=True)))
 # Bulk on PostgreSQL: the cases' rows held from the read to the commit, so the versions read are
@@ -103,48 +106,74 @@ TransitionResult = Fired  # what apply_event returns (states and events as strin
 
 def _facts(
     conn: Connection,
-    row: Any,
+    row: Sequence[Any],
     today: dt.date,
     data: Mapping[str, Any],
     levels_on: dict[str, frozenset[str]] | None = None,
 ) -> GuardContext:
-    """`levels_on`: the acting levels of unit paths already read (bulk: once per unit)."""
-    rules = RULES.get(conn, row.campaign_id, row.rules_token)
-    state = _STATES[row.state]
+    """A row of `_load_all` (by position: a bulk reads thousands) as the guards' facts.
+    `levels_on`: the acting levels of unit paths already read (bulk: once per unit)."""
+    (
+        case_id,
+        campaign_id,
+        state_value,
+        version,
+        approval_step,
+        objection_open,
+        publicity_ends_on,
+        approved_amount_fen,
+        fund_source_id,
+        payment_failures,
+        _audit_seq,
+        _audit_head,
+        unit_path,
+        rules_token,
+        worker_id_number,
+        archive_status,
+        archived_on,
+        categories,
+        student_id_number,
+        education_level,
+        tier,
+        tuition_invoice_fen,
+        already_aided_by,
+    ) = row
+    rules = RULES.get(conn, campaign_id, rules_token)
+    state = _STATES[state_value]
     chain: tuple[int, ...] = ()
     if state in _NEEDS_CHAIN:  # one small query, only where needed
-        on_path = None if levels_on is None else levels_on.get(row.unit_path)
+        on_path = None if levels_on is None else levels_on.get(unit_path)
         if on_path is None:
-            on_path = acting_levels_on_path(conn, row.unit_path)
+            on_path = acting_levels_on_path(conn, unit_path)
             if levels_on is not None:
-                levels_on[row.unit_path] = on_path
+                levels_on[unit_path] = on_path
         chain = tuple(i for i, level in enumerate(rules.approval_levels) if level in on_path)
     return GuardContext(
         case=CaseFacts(
-            id=row.id,
+            id=case_id,
             state=state,
-            version=row.version,
-            approval_step=row.approval_step,
-            objection_open=bool(row.objection_open),
-            publicity_ends_on=row.publicity_ends_on,
-            approved_amount_fen=row.approved_amount_fen,
-            fund_source_id=row.fund_source_id,
-            payment_failures=row.payment_failures,
-            unit_path=row.unit_path,
+            version=version,
+            approval_step=approval_step,
+            objection_open=bool(objection_open),
+            publicity_ends_on=publicity_ends_on,
+            approved_amount_fen=approved_amount_fen,
+            fund_source_id=fund_source_id,
+            payment_failures=payment_failures,
+            unit_path=unit_path,
             approval_chain=chain,
         ),
         worker=WorkerFacts(
-            id_number=row.worker_id_number,
-            archive_status=row.archive_status,
-            archived_on=row.archived_on,
-            categories=tuple(row.categories or ()),
+            id_number=worker_id_number,
+            archive_status=archive_status,
+            archived_on=archived_on,
+            categories=tuple(categories or ()),
         ),
         student=StudentFacts(
-            id_number=row.student_id_number,
-            education_level=row.education_level,
-            tier=row.tier,
-            tuition_invoice_fen=row.tuition_invoice_fen,
-            already_aided_by=row.already_aided_by,
+            id_number=student_id_number,
+            education_level=education_level,
+            tier=tier,
+            tuition_invoice_fen=tuition_invoice_fen,
+            already_aided_by=already_aided_by,
         ),
         campaign=rules,
         today=today,
@@ -258,8 +287,8 @@ class CaseNoun(Noun[GuardContext]):
         statement = _load_many_locked if lock else _load_many
         levels_on: dict[str, frozenset[str]] = {}
         return {
-            row.id: _loaded(row, _facts(conn, row, today, data, levels_on))
-            for row in conn.execute(statement, {"case_ids": list(subject_ids)})
+            row[0]: _loaded(row, _facts(conn, row, today, data, levels_on))
+            for row in plain_rows(conn, statement, {"case_ids": list(subject_ids)})
         }
 
     def lock(self, conn: Connection, subject_ids: Sequence[int], event: str) -> None:
@@ -367,8 +396,15 @@ class CaseNoun(Noun[GuardContext]):
         return outgoing, [InboxItem(f"{key}:inbox", unit.code, subject, text, link)]
 
 
-def _loaded(row: Any, facts: GuardContext) -> Loaded[GuardContext]:
-    return Loaded(row.id, row.state, row.version, row.audit_seq, row.audit_head, facts)
+def _loaded(row: Sequence[Any], facts: GuardContext) -> Loaded[GuardContext]:
+    return Loaded(
+        row[_AT["id"]],
+        row[_AT["state"]],
+        row[_AT["version"]],
+        row[_AT["audit_seq"]],
+        row[_AT["audit_head"]],
+        facts,
+    )
 
 
 CASES = CaseNoun()

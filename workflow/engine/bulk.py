@@ -29,8 +29,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-from jinqiu.workflow.audit.chain import Link, append_entries, processed_rows
+from jinqiu.workflow.audit.chain import Link, append_entries
 from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.driver import processed_rows
 from jinqiu.workflow.engine.core import (
     Decision,
     Fired,
@@ -153,8 +154,11 @@ def _fire_chunk(
         if isinstance(planned, DomainError):
             outcome[position] = ItemResult(subject.id, error=planned)
             continue
-        changes = {**decision.outcome.changes, **combined([planned]).changes}
-        audit = {**decision.audit, **planned.audit}
+        changes = decision.outcome.changes
+        audit = decision.audit
+        if planned.changes or planned.audit:  # the money a record moved (most events: none)
+            changes = {**changes, **combined([planned]).changes}
+            audit = {**audit, **planned.audit}
         link = entry_for(noun, subject, decision, actor=actor, audit=audit, at=now)
         links[subject.id] = link
         rows.append(

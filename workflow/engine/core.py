@@ -21,8 +21,9 @@ from sqlalchemy import Connection, Table, bindparam, update
 
 from jinqiu.notifications.outbox import enqueue, post_to_inbox
 from jinqiu.states.machine import Transition
-from jinqiu.workflow.audit.chain import Link, append_entries, chain_entry, processed_rows
+from jinqiu.workflow.audit.chain import Link, append_entries, chain_entry
 from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.driver import processed_rows
 from jinqiu.workflow.engine.noun import ENGINE_COLUMNS, Loaded, Noun, Outcome
 from jinqiu.workflow.errors import (
     EventNotAllowed,

@@ -1,0 +1,117 @@
+"""Rows as the DB-API driver takes and gives them, for the hot paths on SQLite.
+
+On SQLite most of a statement's cost is SQLAlchemy's own per-statement and per-row work (result
+rows, type processing, cache keys), not the database's. The engine's hot paths (the
+version-checked UPDATE, the audit INSERTs, a bulk event's read of its subjects) therefore hand
+SQLite prepared SQL on the DB-API cursor, inside the same SQLAlchemy transaction (its cursor
+events still fire), applying each column's own bind or result processing — once per distinct
+value, as a bulk repeats the same instant, date and category list thousands of times.
+PostgreSQL keeps SQLAlchemy's path (psycopg's types need little processing)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Select, Table
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
+
+# JSON as the audit hashes it (sorted keys, no spaces, UTF-8 kept); one encoder for every call
+# (json.dumps with options builds a new one per call).
+canonical_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+
+def processed_rows(
+    conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[Any, ...]]:
+    """`rows` (dicts with `keys`) as tuples the driver binds: each column's bind processing
+    (UTC datetimes, JSON, dates) applied once per distinct value of the column."""
+    cache_key = (table, tuple(keys), conn.dialect.name)
+    processors = _bind_processors.get(cache_key)
+    if processors is None:  # asked on every SQLite transition: looked up once per column set
+        processors = _bind_processors[cache_key] = [
+            (_bind_processor(table.c[k].type, conn.dialect) if k in table.c else None) for k in keys
+        ]
+    columns = [
+        _bound([row[key] for row in rows], process)
+        for key, process in zip(keys, processors, strict=True)
+    ]
+    return list(zip(*columns, strict=True))
+
+
+def _bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """SQLite: the dialect's own processing (datetimes as SQLAlchemy writes them, with six
+    digits of microseconds, so text comparisons with its bound parameters hold). PostgreSQL:
+    the generic type's (JSON left unprocessed: a VALUES list sends it as canonical text)."""
+    if dialect.name == "sqlite":
+        return type_.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
+    return type_.bind_processor(dialect)  # type: ignore[no-any-return]
+
+
+def _bound(values: list[Any], process: Callable[[Any], Any] | None) -> list[Any]:
+    if process is None:
+        # PostgreSQL's JSON is bound by type, not processed: a VALUES list sends it as text.
+        return [canonical_json(v) if isinstance(v, dict | list) else v for v in values]
+    done: dict[int, Any] = {}  # by identity: dicts are not hashable, and a bulk shares one
+    out: list[Any] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+            continue
+        key = id(value)
+        if key not in done:
+            done[key] = process(value)
+        out.append(done[key])
+    return out
+
+
+def plain_rows(
+    conn: Connection, statement: Select[Any], params: Mapping[str, Any]
+) -> Sequence[Sequence[Any]]:
+    """The rows of a SELECT, each indexable by position in the order of its columns. SQLite:
+    compiled once, run on the cursor, each column's result processing (dates from text, JSON,
+    booleans) applied once per distinct raw value. PostgreSQL: SQLAlchemy's rows."""
+    if conn.dialect.name != "sqlite":
+        return conn.execute(statement, params).all()
+    compiled, processors = _compiled(conn.dialect, statement)
+    expanded = compiled.construct_expanded_state(dict(params))  # expanding IN lists rendered
+    raw = conn.exec_driver_sql(expanded.statement, expanded.positional_parameters).all()
+    active: list[tuple[int, Callable[[Any], Any], dict[Any, Any]]] = [
+        (i, process, {}) for i, process in enumerate(processors) if process is not None
+    ]
+    if not active:
+        return raw
+    out: list[tuple[Any, ...]] = []
+    for row in raw:
+        values = list(row)
+        for i, process, memo in active:  # memo: the column's raw values already processed
+            value = values[i]
+            if value is not None:
+                done = memo.get(value, _UNSET)
+                if done is _UNSET:
+                    done = memo[value] = process(value)
+                values[i] = done
+        out.append(tuple(values))
+    return out
+
+
+def _compiled(
+    dialect: Dialect, statement: Select[Any]
+) -> tuple[SQLCompiler, list[Callable[[Any], Any] | None]]:
+    found = _selects.get((dialect.name, statement))
+    if found is None:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        processors: list[Callable[[Any], Any] | None] = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in statement.selected_columns
+        ]
+        found = _selects[(dialect.name, statement)] = (compiled, processors)
+    return found
+
+
+_UNSET = object()
+_bind_processors: dict[tuple[Table, tuple[str, ...], str], list[Any]] = {}
+_selects: dict[tuple[str, Select[Any]], tuple[SQLCompiler, list[Callable[[Any], Any] | None]]] = {}
