@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, insert, select
 
 from jinqiu.workflow.audit.models import AuditEntry
-from jinqiu.workflow.driver import canonical_json, processed_rows
+from jinqiu.workflow.driver import canonical_json, processed_rows, unnest
 
 GENESIS = "0" * 64
 
@@ -123,25 +123,26 @@ def append_entries(conn: Connection, table: Table, links: Sequence[Link]) -> Non
     """Inserts chained entries (one statement, many rows); the caller writes the heads onto the
     subjects' rows in the same transaction. On SQLite the entries go to the driver's executemany
     with the columns' own bind processing (SQLAlchemy's per-statement work costs more there than
-    the insert)."""
+    the insert); on PostgreSQL many entries go as one INSERT … SELECT FROM unnest."""
     if not links:
         return
-    if conn.dialect.name != "sqlite":
-        # PostgreSQL: SQLAlchemy sends many rows as multi-row VALUES batches (insertmanyvalues),
-        # with the JSON column bound as JSON, which the bare driver would not know to do.
-        statement = _inserts.get(table)
-        if statement is None:  # built once per table (cheaper than building it per entry)
-            statement = _inserts[table] = insert(table).inline()
-        conn.execute(statement, [link.row for link in links])
-        return
     keys = tuple(links[0].row)
+    rows = [link.row for link in links]
     preparer = conn.dialect.identifier_preparer
-    marker = "%s" if conn.dialect.paramstyle in {"format", "pyformat"} else "?"
-    sql = (
-        f"INSERT INTO {preparer.format_table(table)} "
-        f"({', '.join(preparer.quote(k) for k in keys)}) VALUES ({', '.join([marker] * len(keys))})"
-    )
-    conn.exec_driver_sql(sql, processed_rows(conn, table, keys, [link.row for link in links]))
+    into = f"INSERT INTO {preparer.format_table(table)} ({', '.join(map(preparer.quote, keys))})"
+    if conn.dialect.name != "sqlite":
+        if len(links) == 1:  # one transition: SQLAlchemy's statement, compiled once per table
+            statement = _inserts.get(table)
+            if statement is None:
+                statement = _inserts[table] = insert(table).inline()
+            conn.execute(statement, rows)
+            return
+        # A bulk: one statement over one typed array per column (not one execution per row).
+        source, arrays = unnest(conn, table, keys, rows)
+        conn.exec_driver_sql(f"{into} SELECT * FROM {source}", arrays)
+        return
+    values = ", ".join(["?"] * len(keys))
+    conn.exec_driver_sql(f"{into} VALUES ({values})", processed_rows(conn, table, keys, rows))
 
 
 _inserts: dict[Table, Any] = {}

@@ -35,7 +35,7 @@ from jinqiu.workflow.cases.guards import GUARDS
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import get_settings
-from jinqiu.workflow.driver import plain_rows
+from jinqiu.workflow.driver import id_in, plain_rows
 from jinqiu.workflow.engine import Fired, Loaded, Noun, Outcome, Plan, fire
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.money import format_yuan
@@ -89,10 +89,13 @@ _load_all = select(
 # Where `_loaded` finds its columns in a row (`_facts` unpacks the row in the select's order).
 _AT = {column.name: i for i, column in enumerate(_load_all.selected_columns)}
 _load = _load_all.where(case_t.c.id == bindparam("case_id"))
-_load_many = _load_all.where(case_t.c.id.in_(bindparam("case_ids", expanding=True)))
+_load_many = {
+    dialect: _load_all.where(id_in(case_t.c.id, "case_ids", dialect))
+    for dialect in ("sqlite", "postgresql")
+}
 # Bulk on PostgreSQL: the cases' rows held from the read to the commit, so the versions read are
 # the versions written over (SQLite's writer holds the whole database already).
-_load_many_locked = _load_many.order_by(case_t.c.id).with_for_update(of=case_t)
+_load_many_locked = _load_many["postgresql"].order_by(case_t.c.id).with_for_update(of=case_t)
 # Enum lookups by value, asked for every case a bulk event reads (the Enum call is slower).
 _STATES: dict[str, CaseState] = {s.value: s for s in CaseState}
 _ACTS_AS: dict[str, str] = {level.value: ACTS_AS[level] for level in ACTS_AS}
@@ -284,7 +287,8 @@ class CaseNoun(Noun[GuardContext]):
         data: Mapping[str, Any],
         lock: bool,
     ) -> dict[int, Loaded[GuardContext]]:
-        statement = _load_many_locked if lock else _load_many
+        dialect = conn.dialect.name
+        statement = _load_many_locked if lock and dialect == "postgresql" else _load_many[dialect]
         levels_on: dict[str, frozenset[str]] = {}
         return {
             row[0]: _loaded(row, _facts(conn, row, today, data, levels_on))

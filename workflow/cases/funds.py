@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from jinqiu.workflow.campaigns.models import FundSource
 from jinqiu.workflow.cases.effects import Pay, Reserve
 from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.driver import any_of
 from jinqiu.workflow.engine import NOTHING, Outcome, Plan
 from jinqiu.workflow.errors import DomainError, GuardFailed, InsufficientFunds, Reason
 from jinqiu.workflow.money import format_yuan
@@ -92,15 +93,11 @@ def pay(conn: Connection, fund_id: int, amount_fen: int) -> None:
 
 def lock_of_cases(conn: Connection, case_ids: Sequence[int]) -> None:
     """PostgreSQL: holds the fund rows of the cases' campaigns, by id, until the commit."""
-    campaigns: set[int] = set()
-    for start in range(0, len(case_ids), 5000):
-        campaigns.update(
-            conn.execute(
-                select(case_t.c.campaign_id)
-                .distinct()
-                .where(case_t.c.id.in_(case_ids[start : start + 5000]))
-            ).scalars()
-        )
+    campaigns = set(
+        conn.execute(
+            select(case_t.c.campaign_id).distinct().where(any_of(case_t.c.id, case_ids))
+        ).scalars()
+    )
     conn.execute(
         select(fund_table.c.id)
         .where(fund_table.c.campaign_id.in_(sorted(campaigns)))

@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Table
 
 from jinqiu.workflow.audit.chain import Link, append_entries
 from jinqiu.workflow.clock import Clock
-from jinqiu.workflow.driver import processed_rows
+from jinqiu.workflow.driver import processed_rows, unnest
 from jinqiu.workflow.engine.core import (
     Decision,
     Fired,
@@ -206,8 +206,8 @@ def _fire_chunk(
 
 
 def update_versioned(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> set[int]:
-    """One `UPDATE … FROM (VALUES …) WHERE id = v.id AND version = v.expected RETURNING id` per
-    set of columns written (items whose effects change the same columns go together); returns
+    """One `UPDATE … FROM (VALUES …) WHERE id = v.id AND version = v.expected RETURNING id` (on
+    PostgreSQL FROM unnest of one array per column) per set of columns written (items whose effects change the same columns go together); returns
     the ids whose row was at the expected version, i.e. the rows written."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
@@ -221,30 +221,26 @@ def update_versioned(conn: Connection, table: Table, rows: list[dict[str, Any]])
 def _update_group(
     conn: Connection, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]
 ) -> list[int]:
-    dialect = conn.dialect
-    postgres = dialect.name == "postgresql"
-    marker = "%s" if dialect.paramstyle in {"format", "pyformat"} else "?"
-    written = [k for k in keys if k not in {"id", "expected"}]
-    preparer = dialect.identifier_preparer
+    preparer = conn.dialect.identifier_preparer
     name = preparer.format_table(table)
-
-    def cast(key: str) -> str:
-        # PostgreSQL types a VALUES column by its first row (NULL: text): say what each is.
-        # SQLite needs no cast (and CAST AS DATE would turn its ISO text into a number).
-        column = table.c.get(key)
-        if not postgres or column is None:
-            return f"v.{preparer.quote(key)}"
-        return f"CAST(v.{preparer.quote(key)} AS {column.type.compile(dialect)})"
-
+    written = [k for k in keys if k not in {"id", "expected"}]
     keys = ("id", "expected", *written)
+    columns = ", ".join(preparer.quote(k) for k in keys)
+    sets = ", ".join(f"{preparer.quote(k)} = v.{preparer.quote(k)}" for k in written)
+    if conn.dialect.name == "postgresql":  # one typed array per column
+        source, arrays = unnest(conn, table, keys, rows)
+        sql = (
+            f"UPDATE {name} SET {sets} FROM {source} AS v ({columns}) "
+            f"WHERE {name}.id = v.id AND {name}.version = v.expected RETURNING {name}.id"
+        )
+        return [r[0] for r in conn.exec_driver_sql(sql, arrays)]
+    # SQLite: a VALUES list (SQLite types by value, so no casts are needed).
     params = [value for row in processed_rows(conn, table, keys, rows) for value in row]
-    columns = ", ".join(preparer.quote(k) for k in ("id", "expected", *written))
-    one_row = "(" + ", ".join([marker] * (2 + len(written))) + ")"
-    sets = ", ".join(f"{preparer.quote(k)} = {cast(k)}" for k in written)
+    one_row = "(" + ", ".join(["?"] * len(keys)) + ")"
     sql = (
         f"WITH v ({columns}) AS (VALUES {', '.join([one_row] * len(rows))}) "
         f"UPDATE {name} SET {sets} FROM v "
-        f"WHERE {name}.id = {cast('id')} AND {name}.version = {cast('expected')} "
+        f"WHERE {name}.id = v.id AND {name}.version = v.expected "
         f"RETURNING {name}.id"
     )
     return [r[0] for r in conn.exec_driver_sql(sql, tuple(params))]

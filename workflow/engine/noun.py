@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Table, select
 
 from jinqiu.notifications.outbox import InboxItem, Outgoing
 from jinqiu.states.machine import Machine, Transition
+from jinqiu.workflow.driver import any_of
 from jinqiu.workflow.errors import DomainError, Reason
 from jinqiu.workflow.roles import Actor
 
@@ -120,13 +121,12 @@ class Noun(Generic[F]):
         id; a noun that moves money adds its fund rows). A bulk that locked as it went would hold
         the counters of its first chunk while waiting for a row a single request holds — which
         waits for those counters: a deadlock."""
-        for start in range(0, len(subject_ids), 5000):
-            conn.execute(
-                select(self.table.c.id)
-                .where(self.table.c.id.in_(subject_ids[start : start + 5000]))
-                .order_by(self.table.c.id)
-                .with_for_update()
-            ).all()
+        conn.execute(
+            select(self.table.c.id)
+            .where(any_of(self.table.c.id, subject_ids))
+            .order_by(self.table.c.id)
+            .with_for_update()
+        ).all()
 
     def visible(self, actor: Actor, loaded: Loaded[F]) -> bool:
         """Whether the actor may know the subject exists (otherwise: not found)."""
