@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from jinqiu.api import errors, pages
 from jinqiu.api.deps import Conn, Services
 from jinqiu.api.http import (
+    attachments,
     audit,
     auth,
     campaigns,
@@ -48,6 +49,7 @@ ROUTERS = (
     users.router,
     campaigns.router,
     cases.router,
+    attachments.router,
     notices.router,
     reports.router,
     statistics.router,

@@ -85,7 +85,9 @@ async def refuse(
 
 
 class RejectNul(HttpOnly):
-    """A NUL in the path, the query or the body (raw or escaped): 422, whatever the route."""
+    """A NUL in the path, the query or the body (raw or escaped): 422, whatever the route. In
+    a multipart body, the files' own bytes are exempt (a PDF or JPEG holds NULs): their routes
+    judge them by their content."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         where = None
@@ -93,7 +95,7 @@ class RejectNul(HttpOnly):
             where = "query"
         body = await read_body(receive)
         assert body is not None  # no limit, never refused
-        if where is None and (b"\x00" in body or _ESCAPED_NUL.search(body)):
+        if where is None and _has_nul(body, _multipart_boundary(scope)):
             where = "body"
         if where is not None:
             details = [{"field": where, "code": "nul_character", "message": "不能包含空字符"}]
@@ -108,6 +110,33 @@ class RejectNul(HttpOnly):
             )
             return
         await self.app(scope, replaying(body, receive), send)
+
+
+_BOUNDARY = re.compile(rb'boundary="?([^";,]+)"?', re.IGNORECASE)
+
+
+def _multipart_boundary(scope: Scope) -> bytes | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type" and value.lower().startswith(b"multipart/form-data"):
+            found = _BOUNDARY.search(value)
+            return None if found is None else found.group(1)
+    return None
+
+
+def _has_nul(body: bytes, boundary: bytes | None) -> bool:
+    """A NUL anywhere but inside an uploaded file's bytes (documents are binary; their text
+    fields and part headers are not)."""
+    if boundary is None:
+        return b"\x00" in body or _ESCAPED_NUL.search(body) is not None
+    for part in body.split(b"--" + boundary):
+        headers, _, content = part.partition(b"\r\n\r\n")
+        if b"\x00" in headers or _ESCAPED_NUL.search(headers):
+            return True
+        if b"filename=" not in headers.lower() and (
+            b"\x00" in content or _ESCAPED_NUL.search(content)
+        ):
+            return True
+    return False
 
 
 MAX_BODY_BYTES = (

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # Comma-separated host names (qyapi.weixin.qq.com, oapi.dingtalk.com, open.feishu.cn): when
     # set, the only hosts a webhook may point to.
     webhook_allowed_hosts: str = ""
+    # Where uploaded documents are kept (by content hash). Default: beside a SQLite database
+    # file; with PostgreSQL it must be set (a directory every `serve` host shares).
+    attachments_dir: str | None = None
 
     def webhook_policy(self) -> WebhookPolicy:
         return WebhookPolicy(

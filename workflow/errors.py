@@ -105,3 +105,17 @@ class DuplicateCampaign(DomainError):
 
     code = "duplicate_campaign"
     status = 409
+
+
+class TooLarge(DomainError):
+    """A file or body over its documented limit."""
+
+    code = "too_large"
+    status = 413
+
+
+class UnsupportedMediaType(DomainError):
+    """An upload whose content (not its name) is none of the accepted types."""
+
+    code = "unsupported_media_type"
+    status = 415

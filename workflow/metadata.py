@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from jinqiu.notifications.models import InboxMessage, OutboxMessage
+from jinqiu.workflow.attachments.models import Attachment
 from jinqiu.workflow.audit.models import AuditEntry, PiiAccess
 from jinqiu.workflow.campaigns.models import (
     Campaign,
@@ -22,6 +23,7 @@ from jinqiu.workflow.users.models import LoginFailure, User
 metadata = SQLModel.metadata
 
 __all__ = [
+    "Attachment",
     "AuditEntry",
     "Campaign",
     "CampaignDeadline",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
@@ -38,6 +38,17 @@ from jinqiu.api.security import (
 )
 from jinqiu.states import MACHINE, CaseState
 from jinqiu.states.diagram import to_svg
+from jinqiu.workflow.attachments.content import MAX_BYTES
+from jinqiu.workflow.attachments.models import DOCUMENT_LABELS
+from jinqiu.workflow.attachments.service import (
+    ATTACH_EVENT,
+    attach,
+    list_attachments,
+    may_attach,
+    may_read_documents,
+    read_attachment,
+)
+from jinqiu.workflow.attachments.store import FileStore
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.bulk import BulkItem, apply_bulk
 from jinqiu.workflow.cases.pii import view_case
@@ -61,10 +72,11 @@ router = APIRouter(include_in_schema=False)
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 
-# The lifecycle's labels (states/), plus the two audit entries that are not transitions.
+# The lifecycle's labels (states/), plus the audit entries that are not transitions.
 EVENT_LABELS = {
     CREATE_EVENT: "新建",
     AMEND_EVENT: "修改",
+    ATTACH_EVENT: "上传材料",
     **{e.value: label for e, label in MACHINE.event_labels.items()},
 }
 STATE_LABELS = {s.value: label for s, label in MACHINE.state_labels.items()}
@@ -497,6 +509,7 @@ def case_page(
     view = view_case(
         conn, case_id, session.actor, purpose=f"GET /cases/{case_id}", clock=svc.clock, history=True
     )
+    assert view.detail is not None  # asked for (detail=True is view_case's default)
     refusal = shown(request, svc, session, "refusal")
     flash = shown(request, svc, session, "flash")
     return render(
@@ -508,6 +521,11 @@ def case_page(
         refusal=refusal.split("\n") if refusal else [],
         flash=flash,
         may_read_pii=view.in_full,
+        attachments=list_attachments(conn, case_id, session.actor),
+        may_attach=may_attach(session.actor, view.detail["case"]["state"]),
+        may_read_documents=may_read_documents(session.actor),
+        document_labels={k.value: label for k, label in DOCUMENT_LABELS.items()},
+        max_upload_mb=MAX_BYTES // (1024 * 1024),
     )
 
 
@@ -542,6 +560,70 @@ def case_event(
     done = f"已{EVENT_LABELS.get(body.event.value, body.event.value)}"
     return RedirectResponse(
         f"/cases/{case_id}?{carried(svc, session, 'flash', done)}", status_code=303
+    )
+
+
+@router.post("/cases/{case_id}/attachments")
+def case_attach(
+    case_id: PageCase,
+    session: PageSession,
+    svc: ServicesDep,
+    conn: Conn,
+    csrf_token: Annotated[str, Form()],
+    kind: Annotated[str, Form(max_length=32)],
+    file: UploadFile,
+) -> Response:
+    check_csrf(session, csrf_token)
+    try:
+        with conn.begin_nested():  # a refusal takes back whatever it had written
+            out, new = attach(
+                conn,
+                FileStore.of(svc.settings, svc.engine.url),
+                case_id=case_id,
+                kind=kind,
+                filename=file.filename,
+                content=file.file.read(MAX_BYTES + 1),
+                actor=session.actor,
+                clock=svc.clock,
+            )
+    except DomainError as refused:
+        return RedirectResponse(
+            f"/cases/{case_id}?{carried(svc, session, 'refusal', refused.message)}",
+            status_code=303,
+        )
+    done = f"已上传{out.kind_label}：{out.filename}" if new else f"该材料已上传过：{out.filename}"
+    return RedirectResponse(
+        f"/cases/{case_id}?{carried(svc, session, 'flash', done)}", status_code=303
+    )
+
+
+async def page_records_every_read(request: Request) -> None:
+    declare_writes(request, True)  # a document download always writes its pii_access row
+
+
+@router.get(
+    "/cases/{case_id}/attachments/{attachment_id}",
+    dependencies=[Depends(page_records_every_read)],
+)
+def case_attachment(
+    case_id: PageCase, attachment_id: PathId, session: PageSession, svc: ServicesDep, conn: Conn
+) -> Response:
+    out, content = read_attachment(
+        conn,
+        FileStore.of(svc.settings, svc.engine.url),
+        case_id=case_id,
+        attachment_id=attachment_id,
+        actor=session.actor,
+        clock=svc.clock,
+        purpose=f"GET /cases/{case_id}/attachments/{attachment_id}",
+    )
+    return Response(
+        content,
+        media_type=out.media_type,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(out.filename)}",
+            "Cache-Control": "no-store",
+        },
     )
 
 

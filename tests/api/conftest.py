@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -52,7 +53,7 @@ def username(role: str, unit: str) -> str:
 
 
 @pytest.fixture
-def world(db: Engine, clock: ManualClock) -> Iterator[World]:
+def world(db: Engine, clock: ManualClock, tmp_path: Path) -> Iterator[World]:
     _tree, campaign = weihai(db, clock)
     password_hash = hash_password(PASSWORD)  # one Argon2 hash for all: hashing is slow on purpose
     with transaction(db) as conn:
@@ -75,7 +76,11 @@ def world(db: Engine, clock: ManualClock) -> Iterator[World]:
             ],
         )
     # Tokens outlive the campaign clock moving across a whole campaign in one test.
-    settings = Settings(secret_key="test-secret-key-0123456789abcdef", token_minutes=60 * 24 * 120)
+    settings = Settings(
+        secret_key="test-secret-key-0123456789abcdef",
+        token_minutes=60 * 24 * 120,
+        attachments_dir=str(tmp_path / "attachments"),
+    )
     app = create_app(engine=db, clock=clock, settings=settings)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield World(client=client, engine=db, clock=clock, campaign=campaign, settings=settings)

@@ -14,6 +14,7 @@ rows.
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,11 @@ from tests.factories import new_case, student, weihai, worker
 
 MAX_EXAMPLES = 25
 FUZZER = "fuzz.wh"
-SETTINGS = Settings(secret_key="fuzz-secret-key-0123456789abcdef", token_minutes=60 * 24)
+SETTINGS = Settings(
+    secret_key="fuzz-secret-key-0123456789abcdef",
+    token_minutes=60 * 24,
+    attachments_dir=tempfile.mkdtemp(prefix="jinqiu-fuzz-attachments-"),
+)
 user_t = User.__table__  # type: ignore[attr-defined]
 
 # The document is the app's own; the database behind it is swapped in per test (`fuzz_db`).
