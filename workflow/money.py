@@ -37,12 +37,11 @@ def yuan_to_fen(value: str | int | Decimal, *, max_fen: int = MAX_BIGINT_FEN) ->
     amounts above `max_fen`, all before any arithmetic can overflow or round."""
     if isinstance(value, (bool, float)):
         raise InvalidAmount("金额须为整数或十进制字符串，不能是浮点数")
-    limit = format_yuan(max_fen)
     if isinstance(value, int):
         if value < 0:
             raise InvalidAmount(f"金额须为非负数：{value}")
         if value > max_fen // FEN_PER_YUAN:
-            raise InvalidAmount(f"金额过大：最多 {limit} 元")
+            raise InvalidAmount(f"金额过大：最多 {format_yuan(max_fen)} 元")
         return value * FEN_PER_YUAN
     if isinstance(value, str):
         text = value.strip()
@@ -50,7 +49,7 @@ def yuan_to_fen(value: str | int | Decimal, *, max_fen: int = MAX_BIGINT_FEN) ->
             raise InvalidAmount(f"金额须为非负数：{value!r}")
         if not _PLAIN_YUAN.fullmatch(text):
             if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text, re.ASCII):
-                raise InvalidAmount(f"金额过大：最多 {limit} 元")
+                raise InvalidAmount(f"金额过大：最多 {format_yuan(max_fen)} 元")
             raise InvalidAmount(
                 f"无法识别的金额：{value[:40]!r}（须写成十进制数，如 3000 或 3000.50）"
             )
@@ -65,7 +64,7 @@ def yuan_to_fen(value: str | int | Decimal, *, max_fen: int = MAX_BIGINT_FEN) ->
         raise InvalidAmount(f"金额须为非负数：{value!r}")
     # Comparisons never overflow; after this the value has at most 19 integer digits.
     if amount > Decimal(max_fen) / FEN_PER_YUAN:
-        raise InvalidAmount(f"金额过大：最多 {limit} 元")
+        raise InvalidAmount(f"金额过大：最多 {format_yuan(max_fen)} 元")
     if amount.as_tuple().exponent < -30 or amount != amount.quantize(_FEN):  # type: ignore[operator]
         raise InvalidAmount(f"金额最多两位小数：{value!r}")
     return int(amount.quantize(_FEN).scaleb(2))
@@ -77,6 +76,8 @@ def fen_to_yuan(fen: int) -> Decimal:
 
 def format_yuan(fen: int) -> str:
     """12345 → '123.45' (the contract's decimal-string form)."""
+    if fen >= 0:  # exact in integers (a bulk formats thousands of amounts)
+        return f"{fen // FEN_PER_YUAN}.{fen % FEN_PER_YUAN:02d}"
     return f"{fen_to_yuan(fen):.2f}"
 
 

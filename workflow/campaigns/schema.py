@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -144,11 +145,13 @@ class AidRule(_Strict):
             raise ValueError("固定金额的资助标准须给出 amount")
         return self
 
-    @property
+    # Computed once per rule: a bulk approval asks every case's rule (yuan_to_fen checks bounds
+    # and exactness, dearer than the rest of the decision).
+    @cached_property
     def amount_fen(self) -> int | None:
         return None if self.amount is None else yuan_to_fen(self.amount)
 
-    @property
+    @cached_property
     def cap_fen(self) -> int:
         return yuan_to_fen(self.cap)
 
