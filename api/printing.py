@@ -89,7 +89,9 @@ def notice_pdf(view: dict[str, Any], today: dt.date) -> bytes:
     cell = ParagraphStyle("cell", parent=body, fontSize=10.5, leading=14, firstLineIndent=0)
     story: list[Any] = [Paragraph(_escape(context["title"]), title)]
     if context["draft"]:
-        story.append(Paragraph("（草拟，尚未发布）", ParagraphStyle("d", parent=title, fontSize=12)))
+        story.append(
+            Paragraph("（草拟，尚未发布）", ParagraphStyle("d", parent=title, fontSize=12))
+        )
     story += [
         Paragraph(
             _escape(

@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 
 from jinqiu.api.deps import (
     Conn,
-    CurrentActor,
     PublicityListInScope,
     ServicesDep,
     after_body,

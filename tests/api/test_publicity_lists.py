@@ -41,7 +41,9 @@ def build(world: World, body: dict[str, Any], user: str = REVIEWER) -> Any:
 def case_trail(world: World, case_id: int) -> list[Any]:
     with world.engine.connect() as conn:
         return list(
-            conn.execute(select(audit_t).where(audit_t.c.case_id == case_id).order_by(audit_t.c.seq))
+            conn.execute(
+                select(audit_t).where(audit_t.c.case_id == case_id).order_by(audit_t.c.seq)
+            )
         )
 
 
@@ -172,7 +174,9 @@ def test_the_list_masks_given_names_and_never_shows_identity_numbers(world: Worl
     row = world.client.get(f"/api/publicity-lists/{list_id}", headers=world.as_(REVIEWER)).json()
     assert row["rows"] == [{"case_id": case_id, "name": "张*明", "school": "山东大学（威海）",
                             "education_level": "undergraduate", "amount": "3000.00"}]  # fmt: skip
-    pdf = world.client.get(f"/api/publicity-lists/{list_id}?format=pdf", headers=world.as_(REVIEWER))
+    pdf = world.client.get(
+        f"/api/publicity-lists/{list_id}?format=pdf", headers=world.as_(REVIEWER)
+    )
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF-") and b"STSong-Light" in pdf.content
 
