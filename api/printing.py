@@ -48,7 +48,7 @@ def _cn(day: dt.date | None) -> str:
 def notice_context(view: dict[str, Any], today: dt.date) -> dict[str, Any]:
     return {
         "title": f"{view['unit_name']}金秋助学拟资助对象名单公示",
-        "draft": view["status"] == ListState.DRAFT,
+        "unpublished": view["status"] == ListState.DRAFT,
         "campaign_name": view["campaign_name"],
         "unit_name": view["unit_name"],
         "contact_name": view["contact_name"],
@@ -88,7 +88,7 @@ def notice_pdf(view: dict[str, Any], today: dt.date) -> bytes:
     right = ParagraphStyle("right", parent=body, alignment=TA_RIGHT, firstLineIndent=0)
     cell = ParagraphStyle("cell", parent=body, fontSize=10.5, leading=14, firstLineIndent=0)
     story: list[Any] = [Paragraph(_escape(context["title"]), title)]
-    if context["draft"]:
+    if context["unpublished"]:
         story.append(
             Paragraph("（草拟，尚未发布）", ParagraphStyle("d", parent=title, fontSize=12))
         )

@@ -27,6 +27,7 @@ from jinqiu.api.http.schemas import Strict
 from jinqiu.api.printing import notice_html, notice_pdf
 from jinqiu.states import Permission
 from jinqiu.states.publicity_list import ListState
+from jinqiu.workflow.errors import NotFound, ValidationFailed
 from jinqiu.workflow.publicity_lists import service
 from jinqiu.workflow.publicity_lists.reads import list_view
 from jinqiu.workflow.roles import Actor
@@ -132,7 +133,13 @@ def build(
     conn: Conn,
 ) -> Any:
     """A draft list of the unit's cases waiting for publicity (all of them, or those named)."""
-    unit = unit_named(conn, body.unit, actor)
+    try:
+        unit = unit_named(conn, body.unit, actor)
+    except NotFound:  # named in the body of a create: 422 naming the field, as everywhere
+        raise ValidationFailed(
+            f"单位 {body.unit} 不存在",
+            [{"field": "unit", "code": "unknown_unit", "message": "单位不存在"}],
+        ) from None
     list_id = service.build_list(
         conn,
         campaign_id=campaign.id,
