@@ -53,6 +53,7 @@ def notice_context(view: dict[str, Any], today: dt.date) -> dict[str, Any]:
         "unit_name": view["unit_name"],
         "contact_name": view["contact_name"],
         "contact_phone": view["contact_phone"],
+        "contact_email": view["contact_email"],
         "period": f"{_cn(view['starts_on'])}至{_cn(view['ends_on'])}",
         "working_days": view["working_days"],
         "issued_on": _cn(view["starts_on"] or today),
@@ -112,6 +113,7 @@ def notice_pdf(view: dict[str, Any], today: dt.date) -> bytes:
             _escape(
                 f"联系人：{context['contact_name'] or '—'}　　"
                 f"联系电话：{context['contact_phone'] or '—'}"
+                + (f"　　电子邮箱：{context['contact_email']}" if context["contact_email"] else "")
             ),
             body,
         ),

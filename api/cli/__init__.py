@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from jinqiu.states import to_mermaid
+from jinqiu.workflow.campaigns.checks import campaign_warnings
 from jinqiu.workflow.campaigns.service import load_campaign, read_campaign_file
 from jinqiu.workflow.cases.counters import counter_differences, repair_counters
 from jinqiu.workflow.cases.trail import verify_case_chains
@@ -237,6 +238,8 @@ def campaign_load(file: Annotated[Path, typer.Argument(help="the campaign file (
     engine = open_for_writing()
     with transaction(engine) as conn:
         campaign_id = load_campaign(conn, spec, SystemClock())
+    for warning in campaign_warnings(spec):  # loaded all the same: the organiser decides
+        typer.echo(f"警告 [{warning['code']}]：{warning['message']}", err=True)
     typer.echo(campaign_id)
 
 

@@ -266,3 +266,16 @@ def test_a_single_case_cannot_be_published_by_hand(world: World) -> None:
     (case_id,) = ready_cases(world, 1)
     got = post(world, f"/api/cases/{case_id}/events", {"event": "publish", "version": 3})
     assert got.status_code == 403, got.text
+
+
+def test_creating_a_campaign_answers_the_publicity_warning(world: World) -> None:
+    from tests.factories import weihai_file
+
+    body = weihai_file(name="2024年度金秋助学（再建）").model_dump(mode="json")
+    made = world.client.post("/api/campaigns", json=body, headers=world.as_("admin.wh"))
+    assert made.status_code == 201, made.text
+    (warning,) = made.json()["warnings"]
+    assert warning["code"] == "publicity_after_payment_window" and warning["field"] == "phases"
+    assert "2024-08-29" in warning["message"]
+    read = world.client.get(f"/api/campaigns/{made.json()['id']}", headers=world.as_("admin.wh"))
+    assert read.json()["warnings"] == []  # said once, when it is loaded

@@ -40,6 +40,7 @@ def list_view(conn: Connection, list_id: int, *, today: dt.date) -> dict[str, An
             unit_t.c.name.label("unit_name"),
             unit_t.c.contact_name,
             unit_t.c.contact_phone,
+            unit_t.c.contact_email,
             campaign_t.c.name.label("campaign_name"),
             campaign_t.c.rules_token,
         )
@@ -101,6 +102,7 @@ def list_view(conn: Connection, list_id: int, *, today: dt.date) -> dict[str, An
         "unit_name": head.unit_name,
         "contact_name": head.contact_name or "",
         "contact_phone": head.contact_phone or "",
+        "contact_email": head.contact_email or "",
         "status": head.state,
         "version": head.version,
         "starts_on": starts_on,
