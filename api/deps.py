@@ -316,10 +316,8 @@ UserInScope = Annotated[Any, Depends(user_in_scope)]
 InboxItemInScope = Annotated[Any, Depends(inbox_item_in_scope)]
 
 
-def publicity_list_in_scope(
-    list_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)], actor: CurrentActor, conn: Conn
-) -> int:
-    """/publicity-lists/{list_id}: the list's id, if its unit is the caller's or below it."""
+def publicity_list_of(conn: Connection, list_id: int, actor: Actor) -> int:
+    """The list's id, if its unit is the actor's or below it."""
     found = conn.execute(
         select(list_t.c.id)
         .join(unit_t, unit_t.c.id == list_t.c.unit_id)
@@ -330,10 +328,15 @@ def publicity_list_in_scope(
     return list_id
 
 
-def objection_in_scope(
-    objection_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)], actor: CurrentActor, conn: Conn
+def publicity_list_in_scope(
+    list_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)], actor: CurrentActor, conn: Conn
 ) -> int:
-    """/objections/{objection_id}: the objection's id, if its list is in the caller's subtree."""
+    """/publicity-lists/{list_id}: the list, if its unit is the caller's or below it."""
+    return publicity_list_of(conn, list_id, actor)
+
+
+def objection_of(conn: Connection, objection_id: int, actor: Actor) -> int:
+    """The objection's id, if its list is in the actor's subtree."""
     found = conn.execute(
         select(objection_t.c.id)
         .join(list_t, list_t.c.id == objection_t.c.list_id)
@@ -343,6 +346,13 @@ def objection_in_scope(
     if found is None:
         raise NotFound(f"异议 {objection_id} 不存在")
     return objection_id
+
+
+def objection_in_scope(
+    objection_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)], actor: CurrentActor, conn: Conn
+) -> int:
+    """/objections/{objection_id}: the objection, if its list is in the caller's subtree."""
+    return objection_of(conn, objection_id, actor)
 
 
 PublicityListInScope = Annotated[int, Depends(publicity_list_in_scope)]

@@ -48,6 +48,7 @@ from jinqiu.api import pages
 from jinqiu.api.app import create_app
 from jinqiu.api.deps import Services
 from jinqiu.api.pages import COOKIE
+from jinqiu.api.pages import publicity as publicity_pages
 from jinqiu.api.security import issue_token, session_token
 from jinqiu.states import CaseEvent
 from jinqiu.workflow.cases.engine import apply_event
@@ -238,13 +239,18 @@ FORM_FIELDS: dict[str, dict[str, Any]] = {
 }
 BULK_ITEM = {"type": "string", "pattern": f"^{NUMBER}:{NUMBER}$"}
 # Ids the seed made, for valid requests; invalid ones still go beyond (the bounds' own tests).
-PARAMETERS = {"case_id": {"maximum": 12}, "campaign": {"maximum": 2}}
+PARAMETERS = {
+    "case_id": {"maximum": 12},
+    "campaign": {"maximum": 2},
+    "list_id": {"maximum": 3},
+    "objection_id": {"maximum": 3},
+}
 
 
 def pages_document() -> dict[str, Any]:
     """An OpenAPI document of the pages router alone, its routes shown for once."""
     routes = []
-    for route in pages.router.routes:
+    for route in [*pages.router.routes, *publicity_pages.router.routes]:
         assert isinstance(route, APIRoute)
         shown = copy.copy(route)
         shown.include_in_schema = True
