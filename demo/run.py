@@ -112,7 +112,7 @@ class Demo:
         self.senders = senders
         self.settings = get_settings()
         self.returned: list[tuple[int, str]] = []
-        self.objected: list[tuple[int, str]] = []
+        self.objected: list[tuple[int, str, int]] = []  # (objection, unit, case)
         self.rng = random.Random(seed)
         self.cases = cases
         self.say = say
@@ -388,7 +388,7 @@ class Demo:
     def raise_objections(self) -> None:
         """异议 against a few cases of the published lists, recorded against their list."""
         in_publicity = self.cases_in(CaseState.PUBLICITY)
-        self.objected: list[tuple[int, str, int]] = []
+        self.objected = []
         for case_id, unit in self.rng.sample(
             in_publicity, k=min(len(in_publicity), max(1, len(in_publicity) // 60))
         ):

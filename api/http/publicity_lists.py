@@ -29,6 +29,7 @@ from jinqiu.states import Permission
 from jinqiu.states.publicity_list import ListState
 from jinqiu.workflow.errors import NotFound, ValidationFailed
 from jinqiu.workflow.publicity_lists import service
+from jinqiu.workflow.publicity_lists.engine import OPEN
 from jinqiu.workflow.publicity_lists.reads import list_view
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.validation import DbId
@@ -224,7 +225,7 @@ def record_objection(
         actor=actor,
         clock=svc.clock,
     )
-    return ObjectionCreated(id=objection_id, status=service.OPEN)
+    return ObjectionCreated(id=objection_id, status=OPEN)
 
 
 @router.post("/api/objections/{objection_id}/resolve", response_model=Resolved)

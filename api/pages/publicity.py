@@ -32,12 +32,13 @@ from jinqiu.states.publicity_list import MACHINE as LIST_MACHINE
 from jinqiu.states.publicity_list import ListState
 from jinqiu.workflow.errors import PermissionDenied, ValidationFailed
 from jinqiu.workflow.publicity_lists import service
+from jinqiu.workflow.publicity_lists.engine import OPEN
 from jinqiu.workflow.publicity_lists.reads import list_view, lists_of
 
 router = APIRouter(include_in_schema=False)
 LIST_LABELS = {s.value: label for s, label in LIST_MACHINE.state_labels.items()}
 OBJECTION_LABELS = {
-    service.OPEN: "待处理",
+    OPEN: "待处理",
     service.UPHELD: "异议成立",
     service.DISMISSED: "异议不成立",
 }
@@ -132,7 +133,7 @@ def list_page(
         objection_labels=OBJECTION_LABELS,
         draft=view["status"] == ListState.DRAFT,
         published=view["status"] == ListState.PUBLISHED,
-        open_cases={o["case_id"] for o in view["objections"] if o["status"] == service.OPEN},
+        open_cases={o["case_id"] for o in view["objections"] if o["status"] == OPEN},
         may_review=session.actor.may(Permission.REVIEW_CASE),
         flash=shown(request, svc, session, "flash"),
     )
