@@ -30,6 +30,7 @@ from jinqiu.workflow.clock import SystemClock
 from jinqiu.workflow.config import get_settings
 from jinqiu.workflow.db import snapshot, transaction
 from jinqiu.workflow.errors import DomainError, ValidationFailed
+from jinqiu.workflow.publicity_lists.trail import verify_list_chains
 from jinqiu.workflow.roles import permission_table
 from jinqiu.workflow.runtime import (
     database_is_empty,
@@ -274,10 +275,11 @@ def exit_if_any(label: str, findings: Sequence[Finding], *, otherwise: str) -> N
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check every case's audit chain; exit 1 naming the first broken entry."""
+    """Check every case's and publicity list's audit chain; exit 1 naming the first broken
+    entry of each."""
     engine = open_existing_database()
     with engine.connect() as conn:
-        broken = list(verify_case_chains(conn))
+        broken = [*verify_case_chains(conn), *verify_list_chains(conn)]
     exit_if_any("BROKEN", broken, otherwise="audit chains intact")
 
 

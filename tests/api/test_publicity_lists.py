@@ -279,3 +279,26 @@ def test_creating_a_campaign_answers_the_publicity_warning(world: World) -> None
     assert "2024-08-29" in warning["message"]
     read = world.client.get(f"/api/campaigns/{made.json()['id']}", headers=world.as_("admin.wh"))
     assert read.json()["warnings"] == []  # said once, when it is loaded
+
+
+def test_the_lists_audit_chain_verifies_and_a_tampered_entry_is_named(world: World) -> None:
+    from sqlalchemy import update
+
+    from jinqiu.workflow.publicity_lists.trail import verify_list_chains
+
+    ready_cases(world, 2)
+    list_id = build(world, {"unit": "WH-HC"}).json()["id"]
+    post(world, f"/api/publicity-lists/{list_id}/publish")
+    with world.engine.connect() as conn:
+        assert list(verify_list_chains(conn)) == []
+    publish_entry = list_trail(world, list_id)[1]
+    with world.engine.begin() as conn:
+        conn.execute(
+            update(list_audit_t)
+            .where(list_audit_t.c.id == publish_entry.id)
+            .values(data={**publish_entry.data, "ends_on": "2024-12-31"})
+        )
+    with world.engine.connect() as conn:
+        (broken,) = verify_list_chains(conn)
+    assert (broken.case_id, broken.seq, broken.entry_id) == (list_id, 2, publish_entry.id)
+    assert broken.describe().startswith(f"publicity list {list_id}, seq 2")
