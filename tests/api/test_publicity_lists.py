@@ -194,7 +194,8 @@ def test_a_list_outside_the_callers_subtree_is_not_found(world: World) -> None:
         assert got.status_code == 404, got.text
     # a sibling unit cannot build a list of another unit's cases
     sibling = build(world, {"unit": "WH-HC-001"}, user="reviewer.wh-hc-002")
-    assert sibling.status_code == 404
+    assert sibling.status_code == 422  # named in a create's body: the field, as everywhere
+    assert sibling.json()["details"][0]["field"] == "unit"
     # nor name a case outside the unit
     (elsewhere,) = ready_cases(world, 1, unit="WH-WD-001")
     outside = build(world, {"unit": "WH-HC", "case_ids": [elsewhere]})
@@ -302,3 +303,33 @@ def test_the_lists_audit_chain_verifies_and_a_tampered_entry_is_named(world: Wor
         (broken,) = verify_list_chains(conn)
     assert (broken.case_id, broken.seq, broken.entry_id) == (list_id, 2, publish_entry.id)
     assert broken.describe().startswith(f"publicity list {list_id}, seq 2")
+
+
+def test_a_case_that_leaves_publicity_with_an_open_objection_does_not_hold_the_list(
+    world: World,
+) -> None:
+    """The applicant withdraws a case under objection: the list ends for the others, and the
+    objection can still be resolved — on its record (who, when, why): the list has ended and
+    the case's trail has ended too."""
+    first, second = ready_cases(world, 2)
+    world.clock.set(dt.datetime(2024, 8, 12, 9))
+    list_id = build(world, {"unit": "WH-HC"}).json()["id"]
+    ends_on = post(world, f"/api/publicity-lists/{list_id}/publish").json()["ends_on"]
+    made = post(world, f"/api/publicity-lists/{list_id}/objections",
+                {"case_id": first, "objector": "李某", "contact": "139", "content": "不实"})  # fmt: skip
+    version = case_row(world.engine, first).version
+    gone = post(world, f"/api/cases/{first}/events",
+                {"event": "withdraw", "version": version}, user="clerk.wh-hc-001")  # fmt: skip
+    assert gone.status_code == 200, gone.text
+    world.clock.set(dt.datetime.fromisoformat(ends_on) + dt.timedelta(days=1, hours=8))
+    report = sweep(world.engine, world.clock, base_url="")
+    assert report.publicity.lists.ended == {list_id: [second]}
+    resolved = post(world, f"/api/objections/{made.json()['id']}/resolve",
+                    {"outcome": "dismissed", "reason": "申请人已撤回"})  # fmt: skip
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.json()["case_state"] == "withdrawn"
+    assert [e.event for e in list_trail(world, list_id)][-1] == "end_publicity"
+    detail = world.client.get(f"/api/publicity-lists/{list_id}", headers=world.as_(REVIEWER))
+    assert [(o["status"], o["reason"]) for o in detail.json()["objections"]] == [
+        ("dismissed", "申请人已撤回")
+    ]

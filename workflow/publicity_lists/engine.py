@@ -45,8 +45,8 @@ _members = (
     .where(member_t.c.list_id == list_t.c.id, member_t.c.active)
     .scalar_subquery()
 )
-# What holds a list: an objection record still open, or a case of the list whose own flag is
-# up (an objection fired on the case alone, as before lists existed).
+# What holds a list: a case of the list still in publicity with an objection record open, or
+# with its own flag up (an objection fired on the case alone, as before lists existed).
 _held = (
     select(func.count())
     .select_from(
@@ -58,6 +58,7 @@ _held = (
     .where(
         member_t.c.list_id == list_t.c.id,
         member_t.c.active,
+        case_t.c.state == CaseState.PUBLICITY.value,  # a case that left holds nothing back
         or_(objection_t.c.id.is_not(None), case_t.c.objection_open),
     )
     .scalar_subquery()

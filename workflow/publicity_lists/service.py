@@ -362,7 +362,9 @@ def resolve_objection(
     conn: Connection, objection_id: int, *, outcome: str, reason: str, actor: Actor, clock: Clock
 ) -> str:
     """Upheld: the case is rejected, the reason quoted, and leaves the list; dismissed: it goes
-    on. The record, the list's trail and the case's trail all say so. Returns the case's state."""
+    on. The record, the list's trail and the case's trail all say so — the record alone when
+    the case has left publicity meanwhile (withdrawn, returned) and the list has ended without
+    it. Returns the case's state."""
     now = clock.now()
     found = objection_in_scope(conn, objection_id, actor)
     row = _lock_list(conn, found.list_id, actor)
@@ -374,14 +376,19 @@ def resolve_objection(
     if done.rowcount != 1:
         raise ObjectionResolved(f"异议 {objection_id} 已处理", {"objection": objection_id})
     notes = {"objection": objection_id, "outcome": outcome}
-    fire(conn, LISTS, subject_id=found.list_id, event=ListEvent.RESOLVE_OBJECTION,
-         expected_version=row.version, actor=actor, clock=clock, opinion=reason,
-         data={**notes, "case": found.case_id})  # fmt: skip
-    version = conn.execute(
-        select(case_t.c.version).where(case_t.c.id == found.case_id)
-    ).scalar_one()
+    if (
+        row.state == ListState.PUBLISHED.value
+    ):  # an ended list's trail is closed: the record says it
+        fire(conn, LISTS, subject_id=found.list_id, event=ListEvent.RESOLVE_OBJECTION,
+             expected_version=row.version, actor=actor, clock=clock, opinion=reason,
+             data={**notes, "case": found.case_id})  # fmt: skip
+    case = conn.execute(
+        select(case_t.c.version, case_t.c.state).where(case_t.c.id == found.case_id)
+    ).one()
+    if case.state != IN_PUBLICITY.value:  # withdrawn or returned meanwhile: nothing to decide
+        return str(case.state)
     fired = apply_event(conn, case_id=found.case_id, event=CaseEvent.RESOLVE_OBJECTION,
-                        expected_version=version, actor=actor, clock=clock, opinion=reason,
+                        expected_version=case.version, actor=actor, clock=clock, opinion=reason,
                         data=notes)  # fmt: skip
     if outcome == UPHELD:
         fired = apply_event(conn, case_id=found.case_id, event=CaseEvent.REJECT,
