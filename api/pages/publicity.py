@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from jinqiu.api.deps import Conn, ServicesDep, objection_of, publicity_list_of, unit_named
+from jinqiu.api.deps import Conn, ServicesDep, unit_named
 from jinqiu.api.http.publicity_lists import ListIn, ObjectionIn, ResolveIn, WithdrawIn
-from jinqiu.api.http.schemas import MAX_DB_INT, PathId
+from jinqiu.api.http.schemas import MAX_DB_INT
 from jinqiu.api.pages import (
     OptionalCampaign,
+    PageList,
+    PageObjection,
     PageSession,
     Session,
     carried,
@@ -42,13 +44,6 @@ OBJECTION_LABELS = {
     service.UPHELD: "异议成立",
     service.DISMISSED: "异议不成立",
 }
-
-
-def page_list(list_id: PathId, session: PageSession, conn: Conn) -> int:
-    return publicity_list_of(conn, list_id, session.actor)
-
-
-PageList = Annotated[int, Depends(page_list)]
 
 
 def reviewer(session: Session) -> None:
@@ -214,7 +209,7 @@ def objection_page(
 
 @router.post("/objections/{objection_id}/resolve")
 def resolve_page(
-    objection_id: PathId,
+    objection_id: PageObjection,
     session: PageSession,
     svc: ServicesDep,
     conn: Conn,
@@ -223,7 +218,6 @@ def resolve_page(
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(session, csrf_token)
-    objection_of(conn, objection_id, session.actor)
     reviewer(session)
     body = form_model(ResolveIn, {"outcome": outcome, "reason": reason})
     found = service.objection_in_scope(conn, objection_id, session.actor)
