@@ -23,6 +23,7 @@ from jinqiu.api.http import (
     campaigns,
     cases,
     notices,
+    publicity_lists,
     reports,
     statistics,
     units,
@@ -32,6 +33,7 @@ from jinqiu.api.http.events import event_router
 from jinqiu.api.http.schemas import Health
 from jinqiu.api.middleware import LimitBody, RejectNul, SecurityHeaders
 from jinqiu.api.pages import LoginRequired
+from jinqiu.api.pages import publicity as publicity_pages
 from jinqiu.api.security import check_settings
 from jinqiu.workflow.clock import Clock, SystemClock
 from jinqiu.workflow.config import Settings, get_settings
@@ -44,6 +46,7 @@ log = logging.getLogger("jinqiu.scheduler")
 # The faces' routers: the pages, then the JSON API by subject.
 ROUTERS = (
     pages.router,
+    publicity_pages.router,
     auth.router,
     units.router,
     users.router,
@@ -51,6 +54,7 @@ ROUTERS = (
     cases.router,
     attachments.router,
     notices.router,
+    publicity_lists.router,
     reports.router,
     statistics.router,
     audit.router,

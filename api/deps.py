@@ -26,6 +26,7 @@ from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import for_writing
 from jinqiu.workflow.engine import Noun
 from jinqiu.workflow.errors import NotFound, PermissionDenied
+from jinqiu.workflow.publicity_lists.models import Objection, PublicityList
 from jinqiu.workflow.roles import Actor, Grant, PermissionName
 from jinqiu.workflow.units.models import Unit, in_subtree
 from jinqiu.workflow.users.models import User
@@ -36,6 +37,8 @@ unit_t = Unit.__table__  # type: ignore[attr-defined]
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
+list_t = PublicityList.__table__  # type: ignore[attr-defined]
+objection_t = Objection.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -311,3 +314,45 @@ CaseInScope = Annotated[int, Depends(case_in_scope)]
 QueriedCase = Annotated[int | None, Depends(queried_case)]
 UserInScope = Annotated[Any, Depends(user_in_scope)]
 InboxItemInScope = Annotated[Any, Depends(inbox_item_in_scope)]
+
+
+def publicity_list_of(conn: Connection, list_id: int, actor: Actor) -> int:
+    """The list's id, if its unit is the actor's or below it."""
+    found = conn.execute(
+        select(list_t.c.id)
+        .join(unit_t, unit_t.c.id == list_t.c.unit_id)
+        .where(list_t.c.id == list_id, in_subtree(unit_t.c.path, actor.unit_path))
+    ).first()
+    if found is None:
+        raise NotFound(f"公示名单 {list_id} 不存在")
+    return list_id
+
+
+def publicity_list_in_scope(
+    list_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)], actor: CurrentActor, conn: Conn
+) -> int:
+    """/publicity-lists/{list_id}: the list, if its unit is the caller's or below it."""
+    return publicity_list_of(conn, list_id, actor)
+
+
+def objection_of(conn: Connection, objection_id: int, actor: Actor) -> int:
+    """The objection's id, if its list is in the actor's subtree."""
+    found = conn.execute(
+        select(objection_t.c.id)
+        .join(list_t, list_t.c.id == objection_t.c.list_id)
+        .join(unit_t, unit_t.c.id == list_t.c.unit_id)
+        .where(objection_t.c.id == objection_id, in_subtree(unit_t.c.path, actor.unit_path))
+    ).first()
+    if found is None:
+        raise NotFound(f"异议 {objection_id} 不存在")
+    return objection_id
+
+
+def objection_in_scope(
+    objection_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)], actor: CurrentActor, conn: Conn
+) -> int:
+    """/objections/{objection_id}: the objection, if its list is in the caller's subtree."""
+    return objection_of(conn, objection_id, actor)
+
+
+PublicityListInScope = Annotated[int, Depends(publicity_list_in_scope)]

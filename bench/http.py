@@ -14,8 +14,8 @@ its sweeps find nothing to do).
 Timed, one phase after the other, each with a fixed number of requests in flight (`--concurrency`,
 httpx.AsyncClient in this process): GET /api/health ×N; POST /api/cases/{id}/events submit
 (clerk, survey → archive check) on every case; health ×N; verify (district reviewer, archive
-check → publicity, which computes the publicity period) on every case; health ×N. Afterwards
-every case must be in publicity with 3 audit entries and the counters must equal a recount.
+check → ready for publicity, waiting for a list) on every case; health ×N. Afterwards
+every case must be waiting for publicity with 3 audit entries and the counters must equal a recount.
 The server is stopped at the end, whatever happens.
 
 Two servers, one after the other, each with its own N cases: `jinqiu serve` as shipped (the
@@ -163,7 +163,12 @@ def campaign_spec(today: dt.date) -> CampaignFile:
                 "name": "确定对象，发助学金",
                 "starts": within(survey_end + 21 * day),
                 "ends": within(survey_end + 30 * day),
-                "cases_leave": [S.PUBLICITY.value, S.APPROVAL.value, S.DISBURSEMENT.value],
+                "cases_leave": [
+                    S.READY_FOR_PUBLICITY.value,
+                    S.PUBLICITY.value,
+                    S.APPROVAL.value,
+                    S.DISBURSEMENT.value,
+                ],
             },
         ],
     )
@@ -498,14 +503,14 @@ def check(engine: Engine, world: World) -> str:
         states = dict(
             conn.execute(select(case_t.c.state, func.count()).group_by(case_t.c.state)).all()
         )
-        if states != {S.PUBLICITY.value: len(world.cases)}:
-            raise SystemExit(f"cases are not all in publicity: {states}")
+        if states != {S.READY_FOR_PUBLICITY.value: len(world.cases)}:
+            raise SystemExit(f"cases are not all waiting for publicity: {states}")
         entries = conn.execute(select(func.count()).select_from(audit_t)).scalar_one()
         if entries != 3 * len(world.cases):
             raise SystemExit(f"{entries} audit entries, not {3 * len(world.cases)}")
         if recount(conn, world.campaign_id) != stored(conn, world.campaign_id):
             raise SystemExit("dashboard counters differ from a recount of the cases")
-    return "every case in publicity with 3 audit entries; counters match a recount"
+    return "every case waiting for publicity with 3 audit entries; counters match a recount"
 
 
 def measure(

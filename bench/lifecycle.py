@@ -2,8 +2,9 @@
 the engine, against the bare driver doing one UPDATE + one INSERT per commit.
 
 Seeds the Weihai unit tree and the 2024 campaign (funds large enough for every case), creates N
-eligible synthetic families, then fires 8 transitions per case — submit, verify,
-end_publicity (by the scheduler), approve at grassroots, district and city level, pay, close —
+eligible synthetic families, then fires 9 transitions per case — submit, verify, publish
+(one case at a time, as a publicity list fires it on the scheduler's permission, with the
+campaign's own period), end_publicity (by the scheduler), approve at grassroots, district and city level, pay, close —
 each `apply_event` in its own `transaction(engine)`, on a ManualClock moved through the
 campaign's phases. Only the transitions are timed. The baseline does the same number of
 commits with the bare driver (sqlite3 on a separate file with the same pragmas, or psycopg 3
@@ -48,7 +49,7 @@ from jinqiu.workflow.units.models import Unit
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGN_FILE = ROOT / "examples" / "campaigns" / "weihai-2024.json"
-TRANSITIONS_PER_CASE = 8
+TRANSITIONS_PER_CASE = 9
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
@@ -249,6 +250,7 @@ class Step:
 STEPS = (
     Step(CaseEvent.SUBMIT, SURVEY_DAY, "grassroots", "clerk"),
     Step(CaseEvent.VERIFY, VERIFY_DAY, "district", "reviewer", "档案核查无误，同意公示"),
+    Step(CaseEvent.PUBLISH, VERIFY_DAY + dt.timedelta(hours=6), "", "scheduler"),
     Step(CaseEvent.END_PUBLICITY, PUBLICITY_OVER, "", "scheduler"),
     Step(CaseEvent.APPROVE, APPROVAL_DAY, "grassroots", "approver", "同意"),
     Step(CaseEvent.APPROVE, APPROVAL_DAY + dt.timedelta(days=1), "district", "approver", "同意"),
@@ -300,7 +302,7 @@ def drive(
 
 
 def check(engine: Engine, world: World) -> str:
-    """Every case closed after 8 transitions, funds paid, counters right, chains intact; returns
+    """Every case closed after 9 transitions, funds paid, counters right, chains intact; returns
     a digest of the audit trail (the same seed and number of cases give the same digest, on
     either database and before or after any optimisation of the engine)."""
     with engine.connect() as conn:

@@ -40,6 +40,15 @@ from jinqiu.workflow.db import transaction
 from jinqiu.workflow.deadlines.schedule import ReminderKind
 from jinqiu.workflow.errors import DomainError, GuardFailed
 from jinqiu.workflow.money import format_yuan
+from jinqiu.workflow.publicity_lists.models import PublicityListMember
+from jinqiu.workflow.publicity_lists.service import (
+    DISMISSED,
+    UPHELD,
+    build_list,
+    publish_list,
+    record_objection,
+    resolve_objection,
+)
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.statistics.reports import submit_report
 from jinqiu.workflow.tick import TickReport, tick
@@ -48,6 +57,7 @@ from jinqiu.workflow.units.models import Unit
 case_t = Case.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
+member_t = PublicityListMember.__table__  # type: ignore[attr-defined]
 
 CAMPAIGN_FILE = "weihai-2024.json"
 STATE_NAMES = {s.value: label for s, label in MACHINE.state_labels.items()}
@@ -55,6 +65,10 @@ STATE_NAMES = {s.value: label for s, label in MACHINE.state_labels.items()}
 WORK_NAMES = {
     **{e.value: label for e, label in MACHINE.event_labels.items()},
     "report": "报送统计表",
+    "publish_list": "发布公示名单",
+    "objection": "登记异议",
+    "objection_upheld": "异议成立",
+    "objection_dismissed": "异议不成立",
 }
 FUND_NAMES = {
     "government": "各级党政资金",
@@ -98,7 +112,7 @@ class Demo:
         self.senders = senders
         self.settings = get_settings()
         self.returned: list[tuple[int, str]] = []
-        self.objected: list[tuple[int, str]] = []
+        self.objected: list[tuple[int, str, int]] = []  # (objection, unit, case)
         self.rng = random.Random(seed)
         self.cases = cases
         self.say = say
@@ -243,6 +257,8 @@ class Demo:
             self.raise_objections()
         if md == (8, 14):
             self.resubmit_returned()
+        if dt.date(2024, 8, 1) <= day <= dt.date(2024, 8, 14) and day.weekday() < 5:
+            self.publish_lists()
         if md == (8, 16):
             self.resolve_objections()
         if md == (8, 23):
@@ -348,27 +364,70 @@ class Demo:
                     opinion="补正后核查无误",
                 )
 
+    def publish_lists(self) -> None:
+        """Each district union puts its cases waiting for publicity on a list (公示名单) at the
+        end of the day and publishes it: the cases' period is the list's."""
+        self.day(self.clock.now().date(), hour=16)
+        waiting = {
+            self.parent_of(unit) for _case, unit in self.cases_in(CaseState.READY_FOR_PUBLICITY)
+        }
+        for district in sorted(waiting):
+            reviewer = self.actor(district, "reviewer")
+            try:
+                with transaction(self.engine) as conn:
+                    unit = conn.execute(select(unit_t).where(unit_t.c.code == district)).one()
+                    list_id = build_list(conn, campaign_id=self.campaign_id, unit=unit,
+                                         actor=reviewer, clock=self.clock)  # fmt: skip
+                    publish_list(conn, list_id, actor=reviewer, clock=self.clock)
+            except DomainError as refused:
+                self.tally.refusals[refused.code] += 1
+                continue
+            self.tally.events["publish_list"] += 1
+        self.day(self.clock.now().date(), hour=10)
+
     def raise_objections(self) -> None:
+        """异议 against a few cases of the published lists, recorded against their list."""
         in_publicity = self.cases_in(CaseState.PUBLICITY)
-        self.objected = self.rng.sample(
+        self.objected = []
+        for case_id, unit in self.rng.sample(
             in_publicity, k=min(len(in_publicity), max(1, len(in_publicity) // 60))
-        )
-        for case_id, unit in self.objected:
-            self.fire(
-                case_id,
-                CaseEvent.OBJECT,
-                self.actor(self.parent_of(unit), "reviewer"),
-                opinion="群众反映该户有经营性收入",
-            )
+        ):
+            reviewer = self.actor(self.parent_of(unit), "reviewer")
+            try:
+                with transaction(self.engine) as conn:
+                    list_id = conn.execute(
+                        select(member_t.c.list_id).where(
+                            member_t.c.case_id == case_id, member_t.c.active
+                        )
+                    ).scalar_one()
+                    objection = record_objection(
+                        conn, list_id, case_id=case_id, objector="匿名群众",
+                        contact="12351（职工服务热线转）", content="群众反映该户有经营性收入",
+                        received_on=None, actor=reviewer, clock=self.clock,
+                    )  # fmt: skip
+            except DomainError as refused:
+                self.tally.refusals[refused.code] += 1
+                continue
+            self.objected.append((objection, unit, case_id))
+            self.tally.events["objection"] += 1
 
     def resolve_objections(self) -> None:
-        for case_id, unit in self.objected:
-            self.fire(
-                case_id,
-                CaseEvent.RESOLVE_OBJECTION,
-                self.actor(self.parent_of(unit), "reviewer"),
-                opinion="经核实，经营性收入已计入，仍符合条件",
-            )
+        """All dismissed after checking, but the first: upheld, and that case is rejected."""
+        for n, (objection, unit, _case_id) in enumerate(self.objected):
+            upheld = n == 0
+            try:
+                with transaction(self.engine) as conn:
+                    resolve_objection(
+                        conn, objection,
+                        outcome=UPHELD if upheld else DISMISSED,
+                        reason="经核实，家庭经营性收入未如实申报" if upheld
+                        else "经核实，经营性收入已计入，仍符合条件",
+                        actor=self.actor(self.parent_of(unit), "reviewer"), clock=self.clock,
+                    )  # fmt: skip
+            except DomainError as refused:
+                self.tally.refusals[refused.code] += 1
+                continue
+            self.tally.events["objection_upheld" if upheld else "objection_dismissed"] += 1
 
     def approve_level(self, step: int, approver_unit: Callable[[str], str]) -> None:
         for case_id, unit in self.cases_in(CaseState.APPROVAL, approval_step=step):
@@ -465,8 +524,8 @@ class Demo:
         for state in MACHINE.state_names:
             n = int(result["states"].get(state.value, 0))
             total += n
-            self.say(f"  {state.value:<14}{pad(STATE_NAMES[state.value], 10)}{n:>6}")
-        self.say(f"  {'total':<14}{pad('合计', 10)}{total:>6}")
+            self.say(f"  {state.value:<20}{pad(STATE_NAMES[state.value], 10)}{n:>6}")
+        self.say(f"  {'total':<20}{pad('合计', 10)}{total:>6}")
         self.say("\n== 资金（元） ==")
         self.say(
             "  "

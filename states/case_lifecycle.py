@@ -1,8 +1,13 @@
 """The life of one aid application (a case), as data.
 
-    survey → archive_check → publicity → approval (one step per approval level)
-           → disbursement → follow_up → closed
+    survey → archive_check → ready_for_publicity → publicity → approval (one step per
+           approval level) → disbursement → follow_up → closed
     plus `return` (补正: back to survey, reason kept), `reject` and `withdraw`.
+
+A verified case waits in ready_for_publicity (待公示) until a publicity list (公示名单,
+states/publicity_list.py) that names it is published: the list fires `publish` on its cases
+(their period is the list's), `unlist` when it is withdrawn, and `end_publicity` when it ends.
+Those three are the system's (`schedule.run`), never a person's on one case.
 
 This module is pure: no database, no HTTP. The declaration below is the single source of
 truth (states/machine.py says what a declaration holds and what `transitions` does with it).
@@ -26,6 +31,7 @@ from jinqiu.states.machine import Kind, Machine, State, Transition
 class CaseState(StrEnum):
     SURVEY = "survey"  # 摸底 / 申报
     ARCHIVE_CHECK = "archive_check"  # 档案核查
+    READY_FOR_PUBLICITY = "ready_for_publicity"  # 待公示: verified, waiting for a list
     PUBLICITY = "publicity"  # 公示
     APPROVAL = "approval"  # 审查 / 审核 / 审批, one step per level
     DISBURSEMENT = "disbursement"  # 发放
@@ -41,6 +47,8 @@ class CaseEvent(StrEnum):
     RETURN = "return"
     REJECT = "reject"
     WITHDRAW = "withdraw"
+    PUBLISH = "publish"
+    UNLIST = "unlist"
     OBJECT = "object"
     RESOLVE_OBJECTION = "resolve_objection"
     END_PUBLICITY = "end_publicity"
@@ -59,7 +67,7 @@ class Permission(StrEnum):
     APPROVE_CASE = "case.approve"
     PAY_CASE = "case.pay"
     FOLLOW_UP_CASE = "case.follow_up"
-    RUN_SCHEDULE = "schedule.run"
+    RUN_SCHEDULE = "schedule.run"  # the system's: the sweep, and a publicity list for its cases
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +91,12 @@ S = CaseState
 E = CaseEvent
 P = Permission
 CaseTransition = Transition[CaseState, CaseEvent, ApprovalProgress]
-_REVIEWABLE = (S.ARCHIVE_CHECK, S.PUBLICITY, S.APPROVAL)
+_REVIEWABLE = (S.ARCHIVE_CHECK, S.READY_FOR_PUBLICITY, S.PUBLICITY, S.APPROVAL)
 
 STATES: tuple[State[CaseState], ...] = (
     State(S.SURVEY, "摸底申报"),
     State(S.ARCHIVE_CHECK, "档案核查"),
+    State(S.READY_FOR_PUBLICITY, "待公示"),
     State(S.PUBLICITY, "公示"),
     State(S.APPROVAL, "审批", levels=True),
     State(S.DISBURSEMENT, "发放"),
@@ -116,12 +125,33 @@ TRANSITIONS: tuple[CaseTransition, ...] = (
     Transition(
         E.VERIFY,
         (S.ARCHIVE_CHECK,),
-        S.PUBLICITY,
+        S.READY_FOR_PUBLICITY,
         P.REVIEW_CASE,
         "核查通过",
         guards=("identity_numbers_valid", "worker_is_eligible", "aid_rule_applies"),
-        effects=("start_publicity",),
         bulk=True,
+    ),
+    # Fired by a publicity list on all its cases at once (its period in `data`); without
+    # `data` (test factories) the campaign's default period from today.
+    Transition(
+        E.PUBLISH,
+        (S.READY_FOR_PUBLICITY,),
+        S.PUBLICITY,
+        P.RUN_SCHEDULE,
+        "公示",
+        effects=("start_publicity",),
+        data_keys=("publicity_list", "starts_on", "ends_on"),
+    ),
+    # A published list withdrawn: its cases wait for another list.
+    Transition(
+        E.UNLIST,
+        (S.PUBLICITY,),
+        S.READY_FOR_PUBLICITY,
+        P.RUN_SCHEDULE,
+        "撤回公示",
+        guards=("no_open_objection",),
+        effects=("clear_publicity",),
+        data_keys=("publicity_list",),
     ),
     Transition(
         E.OBJECT,
@@ -131,6 +161,7 @@ TRANSITIONS: tuple[CaseTransition, ...] = (
         "登记异议",
         opinion_required=True,
         effects=("open_objection",),
+        data_keys=("objection",),
     ),
     Transition(
         E.RESOLVE_OBJECTION,
@@ -141,6 +172,7 @@ TRANSITIONS: tuple[CaseTransition, ...] = (
         guards=("objection_is_open",),
         opinion_required=True,
         effects=("close_objection",),
+        data_keys=("objection", "outcome"),
     ),
     Transition(
         E.END_PUBLICITY,

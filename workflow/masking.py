@@ -23,6 +23,18 @@ def mask_card(number: str | None) -> str | None:
     return "*" * (len(number) - 4) + number[-4:]
 
 
+def mask_given_name(name: str) -> str:
+    """A name as a publicity list prints it: the surname and the last character, the given name
+    between them starred (张小明 → 张*明, 张明 → 张*, 欧阳小明 → 欧**明). Compound surnames are not
+    told apart: the second character is starred like a given name's."""
+    name = name.strip()
+    if len(name) <= 1:
+        return name
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
 def _mask_id(value: str) -> str:
     return mask_id_number(value)
 

@@ -16,6 +16,12 @@ from jinqiu.workflow.cases.counters import CaseCount
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.failures import SweepError
+from jinqiu.workflow.publicity_lists.models import (
+    Objection,
+    PublicityList,
+    PublicityListAudit,
+    PublicityListMember,
+)
 from jinqiu.workflow.statistics.models import ReportSubmission
 from jinqiu.workflow.units.models import Unit
 from jinqiu.workflow.users.models import LoginFailure, User
@@ -34,8 +40,12 @@ __all__ = [
     "FundSource",
     "InboxMessage",
     "LoginFailure",
+    "Objection",
     "OutboxMessage",
     "PiiAccess",
+    "PublicityList",
+    "PublicityListAudit",
+    "PublicityListMember",
     "ReminderLedger",
     "ReportSubmission",
     "Student",

@@ -1,5 +1,8 @@
-"""Ending publicity periods: every case whose period is over and has no open objection moves
-on to approval, fired by the scheduler (and audited as such). Each case is its own transaction,
+"""Ending publicity periods. First the publicity lists whose period is over (each list and all
+its cases in one transaction: workflow/publicity_lists/sweep.py); then the cases with a period
+of their own and on no list — those that entered publicity before lists existed (migration
+0012) — case by case, as before: every such case whose period is over and has no open objection
+moves on to approval, fired by the scheduler (and audited as such). Each case is its own transaction,
 so one refusal or lost race never holds up the others, and two sweeps never double-fire; a case
 whose campaign cannot be read is reported against its campaign and the others go on."""
 
@@ -22,6 +25,8 @@ from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.errors import DomainError
 from jinqiu.workflow.failures import CampaignFailure, failed
+from jinqiu.workflow.publicity_lists.models import PublicityListMember
+from jinqiu.workflow.publicity_lists.sweep import ListsOutcome, end_due_lists
 from jinqiu.workflow.roles import SCHEDULER
 from jinqiu.workflow.units.models import Unit
 
@@ -29,6 +34,7 @@ case_t = Case.__table__  # type: ignore[attr-defined]
 student_t = Student.__table__  # type: ignore[attr-defined]
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
+member_t = PublicityListMember.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -37,6 +43,7 @@ class PublicityOutcome:
     held_by_objection: list[int] = field(default_factory=list)
     skipped: int = 0  # another sweep got there first
     failures: list[CampaignFailure] = field(default_factory=list)  # per case, named by campaign
+    lists: ListsOutcome = field(default_factory=ListsOutcome)
 
 
 def end_due_publicity(
@@ -44,6 +51,13 @@ def end_due_publicity(
 ) -> PublicityOutcome:
     now = clock.now()
     today = now.date()
+    outcome = PublicityOutcome()
+    outcome.lists = end_due_lists(engine, clock, base_url=base_url, campaign_id=campaign_id)
+    for cases in outcome.lists.ended.values():
+        outcome.ended.extend(cases)
+    outcome.skipped += outcome.lists.skipped
+    outcome.failures.extend(outcome.lists.failures)
+    on_a_list = select(member_t.c.case_id).where(member_t.c.active)
     query = (
         select(
             case_t.c.id,
@@ -63,13 +77,13 @@ def end_due_publicity(
         .where(
             case_t.c.state == CaseState.PUBLICITY.value,
             case_t.c.publicity_ends_on < today,  # the last day counts in full
+            case_t.c.id.not_in(on_a_list),  # a list ends its cases itself
         )
     )
     if campaign_id is not None:
         query = query.where(case_t.c.campaign_id == campaign_id)
     with engine.connect() as conn:
         due = conn.execute(query.order_by(case_t.c.id)).all()
-    outcome = PublicityOutcome()
     for row in due:
         try:
             if row.objection_open:

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from jinqiu.states import to_mermaid
+from jinqiu.workflow.campaigns.checks import campaign_warnings
 from jinqiu.workflow.campaigns.service import load_campaign, read_campaign_file
 from jinqiu.workflow.cases.counters import counter_differences, repair_counters
 from jinqiu.workflow.cases.trail import verify_case_chains
@@ -29,6 +30,7 @@ from jinqiu.workflow.clock import SystemClock
 from jinqiu.workflow.config import get_settings
 from jinqiu.workflow.db import snapshot, transaction
 from jinqiu.workflow.errors import DomainError, ValidationFailed
+from jinqiu.workflow.publicity_lists.trail import verify_list_chains
 from jinqiu.workflow.roles import permission_table
 from jinqiu.workflow.runtime import (
     database_is_empty,
@@ -238,6 +240,8 @@ def campaign_load(file: Annotated[Path, typer.Argument(help="the campaign file (
     engine = open_for_writing()
     with transaction(engine) as conn:
         campaign_id = load_campaign(conn, spec, SystemClock())
+    for warning in campaign_warnings(spec):  # loaded all the same: the organiser decides
+        typer.echo(f"警告 [{warning['code']}]：{warning['message']}", err=True)
     typer.echo(campaign_id)
 
 
@@ -272,10 +276,11 @@ def exit_if_any(label: str, findings: Sequence[Finding], *, otherwise: str) -> N
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check every case's audit chain; exit 1 naming the first broken entry."""
+    """Check every case's and publicity list's audit chain; exit 1 naming the first broken
+    entry of each."""
     engine = open_existing_database()
     with engine.connect() as conn:
-        broken = list(verify_case_chains(conn))
+        broken = [*verify_case_chains(conn), *verify_list_chains(conn)]
     exit_if_any("BROKEN", broken, otherwise="audit chains intact")
 
 

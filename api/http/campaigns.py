@@ -17,6 +17,7 @@ from jinqiu.api.deps import (
 )
 from jinqiu.api.errors import ERROR_RESPONSES
 from jinqiu.api.http.schemas import CampaignOut, CampaignSummary, FundOut
+from jinqiu.workflow.campaigns.checks import campaign_warnings
 from jinqiu.workflow.campaigns.models import Campaign, CampaignDeadline, CampaignPhase, FundSource
 from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.campaigns.service import load_campaign
@@ -97,7 +98,9 @@ def create(body: CampaignFile, actor: ManageCampaigns, svc: ServicesDep, conn: C
             [{"field": "organizer", "code": "unknown_unit", "message": "主办单位不存在"}],
         )
     campaign_id = load_campaign(conn, body, svc.clock)
-    return campaign_out(conn, campaign_of(conn, campaign_id, actor))
+    out = campaign_out(conn, campaign_of(conn, campaign_id, actor))
+    out.warnings = campaign_warnings(body)
+    return out
 
 
 @router.get("", response_model=list[CampaignSummary])

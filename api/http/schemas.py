@@ -95,6 +95,11 @@ class CampaignOut(BaseModel):
     aid_rules: list[dict[str, Any]]
     funds: list[FundOut]
     calendar: dict[str, Any]
+    warnings: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="when created: what loads but will hurt, each {field, code, message} "
+        "(publicity_after_payment_window)",
+    )
 
 
 class CampaignSummary(BaseModel):

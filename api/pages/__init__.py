@@ -24,6 +24,8 @@ from jinqiu.api.deps import (
     actor_of,
     case_of,
     declare_writes,
+    objection_of,
+    publicity_list_of,
     unit_named,
 )
 from jinqiu.api.errors import TooManyAttempts, Unauthorized
@@ -153,6 +155,20 @@ def page_case(case_id: PathId, session: PageSession, conn: Conn) -> int:
 
 
 PageCase = Annotated[int, Depends(page_case)]
+
+
+def page_list(list_id: PathId, session: PageSession, conn: Conn) -> int:
+    return publicity_list_of(conn, list_id, session.actor)
+
+
+PageList = Annotated[int, Depends(page_list)]
+
+
+def page_objection(objection_id: PathId, session: PageSession, conn: Conn) -> int:
+    return objection_of(conn, objection_id, session.actor)
+
+
+PageObjection = Annotated[int, Depends(page_objection)]
 
 
 async def page_records_full_reads(request: Request, session: PageSession) -> None:

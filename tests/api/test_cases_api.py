@@ -106,14 +106,14 @@ class TestEvents:
         assert (stale.status_code, stale.json()["code"]) == (409, "version_conflict")
         world.clock.set(dt.datetime(2024, 8, 1, 9))
         ok = fire(world, {**case, "version": 2}, "reviewer.wh-hc", "verify", opinion="核查无误")
-        assert ok.json()["state"] == "publicity"
+        assert ok.json()["state"] == "ready_for_publicity"  # until a publicity list names it
         history = world.client.get(
             f"/api/cases/{case['id']}/history", headers=world.as_("auditor.wh")
         ).json()
         assert [(h["event"], h["from"], h["to"]) for h in history] == [
             ("create", None, "survey"),
             ("submit", "survey", "archive_check"),
-            ("verify", "archive_check", "publicity"),
+            ("verify", "archive_check", "ready_for_publicity"),
         ]
         assert history[2]["opinion"] == "核查无误" and history[2]["actor"] == "reviewer.wh-hc"
 

@@ -180,6 +180,25 @@ def test_a_user_gets_several_roles(cli: Cli, sqlite_file: Path, seeded: int) -> 
     assert "correct-horse-9" not in str(password_hash)
 
 
+def test_campaign_load_warns_when_publicity_runs_past_the_payment_window(
+    cli: Cli, tmp_path: Path, seeded: int
+) -> None:
+    """Weihai 2024: verified on 8/22, five working days of publicity end on 8/29, after the
+    8/23–8/29 payment window: loaded, with a warning on stderr (exit 0)."""
+    other = tmp_path / "weihai-warned.json"
+    raw = json.loads(WEIHAI.read_text(encoding="utf-8"))
+    raw["name"] = "2024年度金秋助学活动（警告）"
+    other.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    run = cli("campaign load", str(other))
+    assert run.code == 0 and re.fullmatch(r"\d+\n", run.out)
+    assert "警告 [publicity_after_payment_window]" in run.err
+    assert "2024-08-22" in run.err and "2024-08-29" in run.err
+    raw["name"], raw["publicity_working_days"] = "2024年度金秋助学活动（三天）", 3
+    other.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    quiet = cli("campaign load", str(other))
+    assert quiet.code == 0 and quiet.err == ""
+
+
 def test_campaign_load_prints_the_new_id(
     cli: Cli, sqlite_file: Path, tmp_path: Path, seeded: int
 ) -> None:

@@ -48,6 +48,7 @@ from jinqiu.api import pages
 from jinqiu.api.app import create_app
 from jinqiu.api.deps import Services
 from jinqiu.api.pages import COOKIE
+from jinqiu.api.pages import publicity as publicity_pages
 from jinqiu.api.security import issue_token, session_token
 from jinqiu.states import CaseEvent
 from jinqiu.workflow.cases.engine import apply_event
@@ -57,7 +58,9 @@ from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.identity import make_id_number
 from jinqiu.workflow.metadata import metadata
+from jinqiu.workflow.publicity_lists.service import build_list, end_list, publish_list
 from jinqiu.workflow.roles import SCHEDULER, Actor
+from jinqiu.workflow.units.models import Unit
 from jinqiu.workflow.users.models import Role, User
 from jinqiu.workflow.users.service import hash_password
 from tests.factories import actor_of, new_case, student, weihai, worker
@@ -83,6 +86,7 @@ BOUNDED = settings(
 )
 user_t = User.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
 
 # One app, its database swapped in per test (`fuzzed`), as in test_openapi_fuzz.
 APP = create_app(engine=create_engine("sqlite://"), clock=ManualClock(NOW), settings=SETTINGS)
@@ -148,9 +152,17 @@ def seed(engine: Engine, clock: ManualClock) -> int:
     clock.set(dt.datetime(2024, 8, 1, 10))
     for case_id in later[1:]:
         fire(engine, clock, case_id, "verify", reviewer)
+    with transaction(engine) as conn:  # a draft list (1) of one case, a published one (2)
+        district = conn.execute(select(unit_t).where(unit_t.c.code == "WH-HC")).one()
+        build_list(conn, campaign_id=campaign, unit=district, case_ids=later[1:2],
+                   actor=reviewer, clock=clock)  # fmt: skip
+        published = build_list(conn, campaign_id=campaign, unit=district, case_ids=later[2:],
+                               actor=reviewer, clock=clock)  # fmt: skip
+        publish_list(conn, published, actor=reviewer, clock=clock)
     clock.set(dt.datetime(2024, 8, 9, 10))  # five working days after 8/1: publicity is over
+    with transaction(engine) as conn:
+        end_list(conn, published, actor=SCHEDULER, clock=clock)
     for case_id in later[2:]:
-        fire(engine, clock, case_id, "end_publicity", SCHEDULER)
         for unit in ("WH-HC-001", "WH-HC"):
             fire(engine, clock, case_id, "approve", actor_of(engine, unit, "approver"))
     for case_id in later[3:]:
@@ -238,13 +250,23 @@ FORM_FIELDS: dict[str, dict[str, Any]] = {
 }
 BULK_ITEM = {"type": "string", "pattern": f"^{NUMBER}:{NUMBER}$"}
 # Ids the seed made, for valid requests; invalid ones still go beyond (the bounds' own tests).
-PARAMETERS = {"case_id": {"maximum": 12}, "campaign": {"maximum": 2}}
+PARAMETERS = {
+    "case_id": {"maximum": 12},
+    "campaign": {"maximum": 2},
+    "list_id": {"maximum": 3},
+    "objection_id": {"maximum": 3},
+}
+
+
+def page_routes() -> list[Any]:
+    """The routes of every router of pages (the app's faces that answer HTML)."""
+    return [*pages.router.routes, *publicity_pages.router.routes]
 
 
 def pages_document() -> dict[str, Any]:
     """An OpenAPI document of the pages router alone, its routes shown for once."""
     routes = []
-    for route in pages.router.routes:
+    for route in page_routes():
         assert isinstance(route, APIRoute)
         shown = copy.copy(route)
         shown.include_in_schema = True
@@ -354,7 +376,7 @@ def test_each_chain_starts_from_the_same_data_ids_included(fuzzed: Fuzzed) -> No
     assert [case.id for case in first[3]] == list(range(1, 9))
     assert [case.state for case in first[3]][3:] == [
         "archive_check",
-        "publicity",
+        "ready_for_publicity",
         "approval",
         "disbursement",
         "follow_up",
@@ -370,13 +392,14 @@ def test_the_pages_document_covers_every_page_route() -> None:
     }
     routed = {
         (method, route.path)
-        for route in pages.router.routes
+        for route in page_routes()
         if isinstance(route, APIRoute)
         for method in route.methods
     }
     assert drawn == routed
     assert ("POST", "/queue/bulk") in drawn
     assert ("POST", "/cases/{case_id}/events") in drawn
+    assert ("POST", "/publicity-lists/{list_id}/objections") in drawn
 
 
 # -- the API's links, followed ------------------------------------------------------------------

@@ -42,17 +42,19 @@ from sqlalchemy import Engine, create_engine, insert, select
 from jinqiu.api.app import create_app
 from jinqiu.api.security import issue_token
 from jinqiu.notifications.models import InboxMessage, OutboxMessage
-from jinqiu.states import CaseEvent
+from jinqiu.states import CaseEvent, CaseState, Permission
 from jinqiu.workflow.audit.models import PiiAccess
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.failures import SweepError
 from jinqiu.workflow.metadata import metadata
+from jinqiu.workflow.publicity_lists.service import build_list, publish_list, record_objection
 from jinqiu.workflow.roles import ROLE_PERMISSIONS, Grant
+from jinqiu.workflow.units.models import Unit
 from jinqiu.workflow.users.models import Role
 from tests.api.conftest import PASSWORD, World, username
-from tests.factories import new_case, student, weihai_file, worker
+from tests.factories import actor, case_in, new_case, student, weihai_file, worker
 
 ROLES = tuple(r.value for r in Role if r is not Role.SCHEDULER)
 PUBLIC = {("GET", "/api/health"), ("POST", "/api/auth/token")}
@@ -62,6 +64,7 @@ inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
 sweep_error_t = SweepError.__table__  # type: ignore[attr-defined]
 pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,10 @@ class Target:
     campaign_hc: int  # organised by the district WH-HC
     inbox: int  # a notification addressed to WH-HC-001
     outbox: int  # a failed e-mail to WH-HC-001's contact
+    draft_list: int  # publicity lists of WH-HC-001 in the WH-HC campaign: a draft,
+    published_list: int  # and a published one with a case free of objections (`listed`)
+    listed: int
+    objection: int  # and an open objection against its other case
     user: str = username(Role.CLERK.value, "WH-HC-001")
 
 
@@ -97,7 +104,7 @@ class Route:
     in_scope: tuple[str, ...]  # usernames (parent unit) who succeed, each checked by `ok`
     ok: Check
     sibling_unit: str = "WH-HC-002"
-    gate: Grant | None = None  # checked before any lookup: roles without it get 403
+    gate: Grant | Permission | None = None  # checked before any lookup: else 403
     xfail: str | None = None
     in_scope_request: Callable[[Target], Req] | None = None  # when it differs from `request`
 
@@ -438,12 +445,80 @@ MATRIX: tuple[Route, ...] = (
         in_scope=readers(),
         ok=status(200),
     ),
+    # -- publicity lists (of WH-HC-001, in the campaign organised by WH-HC) --
+    Route(
+        "POST",
+        "/api/campaigns/{campaign_id}/publicity-lists",
+        "unit WH-HC-001 in the body",
+        lambda t: Req(
+            f"/api/campaigns/{t.campaign_hc}/publicity-lists", json={"unit": "WH-HC-001"}
+        ),
+        sibling=unknown_field("unit"),
+        gate=Permission.REVIEW_CASE,
+        in_scope=parent("reviewer"),
+        ok=status(201),
+    ),
+    Route(
+        "POST",
+        "/api/publicity-lists/{list_id}/publish",
+        "a draft of WH-HC-001",
+        lambda t: Req(f"/api/publicity-lists/{t.draft_list}/publish"),
+        sibling=not_found,
+        gate=Permission.REVIEW_CASE,
+        in_scope=parent("reviewer"),
+        ok=status(200),
+    ),
+    Route(
+        "POST",
+        "/api/publicity-lists/{list_id}/withdraw",
+        "a draft of WH-HC-001",
+        lambda t: Req(f"/api/publicity-lists/{t.draft_list}/withdraw", json={"reason": "重做"}),
+        sibling=not_found,
+        gate=Permission.REVIEW_CASE,
+        in_scope=parent("reviewer"),
+        ok=status(200),
+    ),
+    Route(
+        "GET",
+        "/api/publicity-lists/{list_id}",
+        "a published list of WH-HC-001",
+        lambda t: Req(f"/api/publicity-lists/{t.published_list}"),
+        sibling=not_found,
+        in_scope=readers(),
+        ok=status(200),
+    ),
+    Route(
+        "POST",
+        "/api/publicity-lists/{list_id}/objections",
+        "a published list of WH-HC-001",
+        lambda t: Req(
+            f"/api/publicity-lists/{t.published_list}/objections",
+            json={"case_id": t.listed, "objector": "李某", "contact": "139", "content": "不实"},
+        ),
+        sibling=not_found,
+        gate=Permission.REVIEW_CASE,
+        in_scope=parent("reviewer"),
+        ok=status(201),
+    ),
+    Route(
+        "POST",
+        "/api/objections/{objection_id}/resolve",
+        "an objection on a list of WH-HC-001",
+        lambda t: Req(
+            f"/api/objections/{t.objection}/resolve",
+            json={"outcome": "dismissed", "reason": "经核实属实"},
+        ),
+        sibling=not_found,
+        gate=Permission.REVIEW_CASE,
+        in_scope=parent("reviewer"),
+        ok=status(200),
+    ),
     # -- cases --
     Route(
         "GET",
         "/api/cases",
         "?unit=WH-HC-001",
-        lambda t: Req("/api/cases", params={"unit": "WH-HC-001"}),
+        lambda t: Req("/api/cases", params={"unit": "WH-HC-001", "campaign": t.campaign_wh}),
         sibling=not_found,
         in_scope=readers(),
         ok=case_total(1),
@@ -452,7 +527,7 @@ MATRIX: tuple[Route, ...] = (
         "GET",
         "/api/cases",
         "total",
-        lambda t: Req("/api/cases"),
+        lambda t: Req("/api/cases", params={"campaign": t.campaign_wh}),
         sibling=case_total(0),
         in_scope=readers(),
         ok=case_total(1),
@@ -759,6 +834,7 @@ def matrix(world: World) -> Iterator[tuple[World, Target]]:
                 at=now,
             )
         )
+    lists = publicity_lists(world, campaign_hc)
     # Signing in is Argon2 on purpose (slow); the matrix is about scoping, so mint the tokens.
     for unit in ("WH-HC", "WH-HC-001", "WH-HC-002", "WH-WD"):
         for role in ROLES:
@@ -772,8 +848,31 @@ def matrix(world: World) -> Iterator[tuple[World, Target]]:
             campaign_hc=campaign_hc,
             inbox=int(inbox),
             outbox=int(outbox),
+            **lists,
         ),
     )
+
+
+def publicity_lists(world: World, campaign: int) -> dict[str, int]:
+    """In the WH-HC campaign, at WH-HC-001: a case waiting for a list, a draft list of another,
+    and a published list of two with an open objection against the first."""
+    ready = [
+        case_in(world.engine, world.clock, campaign, "WH-HC-001", CaseState.READY_FOR_PUBLICITY)
+        for _ in range(4)
+    ]
+    with transaction(world.engine) as conn:
+        reviewer = actor(conn, "WH-HC", "reviewer")
+        unit = conn.execute(select(unit_t).where(unit_t.c.code == "WH-HC-001")).one()
+        made = {}
+        for name, cases in (("draft_list", ready[1:2]), ("published_list", ready[2:4])):
+            made[name] = build_list(conn, campaign_id=campaign, unit=unit, case_ids=cases,
+                                    actor=reviewer, clock=world.clock)  # fmt: skip
+        publish_list(conn, made["published_list"], actor=reviewer, clock=world.clock)
+        made["objection"] = record_objection(
+            conn, made["published_list"], case_id=ready[2], objector="王某", contact="138",
+            content="收入不实", received_on=None, actor=reviewer, clock=world.clock,
+        )  # fmt: skip
+    return {**made, "listed": ready[3]}
 
 
 def call(
@@ -789,7 +888,7 @@ def call(
     )
 
 
-def passes_gate(role: str, gate: Grant | None) -> bool:
+def passes_gate(role: str, gate: Grant | Permission | None) -> bool:
     return gate is None or gate in ROLE_PERMISSIONS[Role(role)]
 
 

@@ -20,7 +20,7 @@ from jinqiu.workflow.cases.reads import CaseFilter, list_cases
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.errors import PermissionDenied
-from jinqiu.workflow.roles import SCHEDULER, Actor
+from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.units.models import UnitLevel
 from jinqiu.workflow.units.service import UnitCreate, create_unit
 from jinqiu.workflow.users.models import Role, User
@@ -236,18 +236,20 @@ def test_a_city_direct_case_is_approved_through_http(world: World) -> None:
     case = event(response.json(), clerk, "submit")
     world.clock.set(VERIFIED)
     case = event(case, "reviewer.wh", "verify", opinion="档案核查无误")
+    listed = world.client.post(
+        f"/api/campaigns/{world.campaign}/publicity-lists",
+        json={"unit": CITY_DIRECT, "case_ids": [case["id"]]},
+        headers=world.as_("reviewer.wh"),
+    )
+    assert listed.status_code == 201, listed.text
+    published = world.client.post(
+        f"/api/publicity-lists/{listed.json()['id']}/publish", headers=world.as_("reviewer.wh")
+    )
+    assert published.status_code == 200, published.text
     world.clock.set(PUBLICITY_OVER)
-    with transaction(world.engine) as conn:
-        from jinqiu.workflow.cases.engine import apply_event
+    from jinqiu.workflow.publicity import end_due_publicity
 
-        apply_event(
-            conn,
-            case_id=case["id"],
-            event="end_publicity",
-            expected_version=case["version"],
-            actor=SCHEDULER,
-            clock=world.clock,
-        )
+    assert end_due_publicity(world.engine, world.clock).ended == [case["id"]]
     case = world.client.get(f"/api/cases/{case['id']}", headers=world.as_(approver)).json()
     assert (case["state"], case["approval_level"]) == ("approval", "grassroots")
     assert "approve" in case["allowed_events"]

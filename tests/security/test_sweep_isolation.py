@@ -29,7 +29,9 @@ from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.deadlines.sweep import sweep
 from jinqiu.workflow.failures import SweepError
+from jinqiu.workflow.publicity_lists.service import build_list, publish_list
 from jinqiu.workflow.tick import tick
+from jinqiu.workflow.units.models import Unit
 from tests.api.conftest import World, username
 from tests.api.conftest import world as world  # the HTTP fixture, on both databases
 from tests.factories import WEIHAI, actor_of, new_case, weihai, weihai_file
@@ -40,6 +42,7 @@ campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 deadline_t = CampaignDeadline.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
 sweep_error_t = SweepError.__table__  # type: ignore[attr-defined]
 
 DISTRICT_MAILS = {
@@ -166,12 +169,17 @@ def test_publicity_ends_for_a_good_campaign_next_to_one_whose_rules_cannot_be_re
     with transaction(db) as conn:
         bad = load_campaign(conn, weihai_file(name=BAD), clock)
     clerk, reviewer = actor_of(db, "WH-HC-001", "clerk"), actor_of(db, "WH-HC", "reviewer")
-    cases = {}
+    cases, lists = {}, {}
     for campaign in (good, bad):
         case_id = new_case(db, clock, campaign, "WH-HC-001")
         fire(db, clock, case_id, "submit", clerk)
         fire(db, clock, case_id, "verify", reviewer, opinion="材料齐全")
         cases[campaign] = case_id
+        with transaction(db) as conn:  # the district's publicity list of it, published
+            district = conn.execute(select(unit_t).where(unit_t.c.code == "WH-HC")).one()
+            lists[campaign] = build_list(conn, campaign_id=campaign, unit=district,
+                                         actor=reviewer, clock=clock)  # fmt: skip
+            publish_list(conn, lists[campaign], actor=reviewer, clock=clock)
     an_unreadable_calendar(db, bad)
     clock.set(dt.datetime(2024, 8, 2, 9))  # five working days of publicity are over
 
@@ -180,7 +188,7 @@ def test_publicity_ends_for_a_good_campaign_next_to_one_whose_rules_cannot_be_re
     assert report.sweep.publicity.ended == [cases[good]]
     stages = {f.stage for f in report.sweep.failures if f.campaign_id == bad}
     assert report.sweep.failed_campaigns == [bad]
-    assert f"公示结束（案件 {cases[bad]}）" in stages  # and its two deadlines
+    assert f"公示名单结束（名单 {lists[bad]}）" in stages  # and its two deadlines
     with db.connect() as conn:
         states = dict(conn.execute(select(case_t.c.campaign_id, case_t.c.state)).all())
     assert states == {good: "approval", bad: "publicity"}

@@ -26,7 +26,7 @@ from jinqiu.states import (
 from jinqiu.states.case_lifecycle import history_to
 
 S, E = CaseState, CaseEvent
-REVIEWABLE = {S.ARCHIVE_CHECK, S.PUBLICITY, S.APPROVAL}
+REVIEWABLE = {S.ARCHIVE_CHECK, S.READY_FOR_PUBLICITY, S.PUBLICITY, S.APPROVAL}
 
 
 def sources_of(event: CaseEvent) -> set[CaseState]:
@@ -172,7 +172,8 @@ class TestTheMainPath:
         ("state", "event", "dest"),
         [
             (S.SURVEY, E.SUBMIT, S.ARCHIVE_CHECK),
-            (S.ARCHIVE_CHECK, E.VERIFY, S.PUBLICITY),
+            (S.ARCHIVE_CHECK, E.VERIFY, S.READY_FOR_PUBLICITY),
+            (S.READY_FOR_PUBLICITY, E.PUBLISH, S.PUBLICITY),
             (S.PUBLICITY, E.END_PUBLICITY, S.APPROVAL),
             (S.DISBURSEMENT, E.PAY, S.FOLLOW_UP),
             (S.FOLLOW_UP, E.CLOSE, S.CLOSED),
@@ -206,10 +207,19 @@ class TestTheMainPath:
         for t in TRANSITIONS:
             assert set(t.overridable) <= set(t.guards), t.event
 
-    def test_verifying_starts_the_publicity(self) -> None:
+    def test_a_verified_case_waits_for_a_list_which_starts_its_publicity(self) -> None:
         t = select_transition(S.ARCHIVE_CHECK, E.VERIFY, approval_step=0, approval_levels=3)
-        assert t is not None
-        assert "start_publicity" in t.effects
+        assert t is not None and t.dest is S.READY_FOR_PUBLICITY and not t.effects
+        published = select_transition(
+            S.READY_FOR_PUBLICITY, E.PUBLISH, approval_step=0, approval_levels=3
+        )
+        assert published is not None and "start_publicity" in published.effects
+
+    def test_only_the_system_publishes_unlists_and_ends_a_cases_publicity(self) -> None:
+        """A publicity list fires them on all its cases; nobody on a single case."""
+        for t in TRANSITIONS:
+            if t.event in (E.PUBLISH, E.UNLIST, E.END_PUBLICITY):
+                assert t.permission == "schedule.run", t.event
 
     def test_publicity_ends_only_when_over_and_free_of_objections(self) -> None:
         t = select_transition(S.PUBLICITY, E.END_PUBLICITY, approval_step=0, approval_levels=3)
@@ -249,6 +259,10 @@ class TestWhatEachTransitionTakesAndOffers:
         assert {e: keys for e, keys in taken.items() if keys} == {
             E.APPROVE: {"fund_source"},
             E.PAY: {"payment_reference"},
+            E.PUBLISH: {"publicity_list", "starts_on", "ends_on"},  # the list's period
+            E.UNLIST: {"publicity_list"},
+            E.OBJECT: {"objection"},  # the record on the list
+            E.RESOLVE_OBJECTION: {"objection", "outcome"},
         }
 
     def test_in_approval_only_withdrawing_is_not_bound_to_the_level(self) -> None:
@@ -281,6 +295,7 @@ class TestWhatEachTransitionTakesAndOffers:
         assert [t.event for t in history_to(S.CLOSED, levels=3)] == [
             E.SUBMIT,
             E.VERIFY,
+            E.PUBLISH,
             E.END_PUBLICITY,
             E.APPROVE,
             E.APPROVE,
@@ -402,5 +417,5 @@ class TestMermaidDiagram:
         )
         assert "approval --> disbursement: approve 审批通过 / aid_rule_applies → " in text
         assert "reserve_aid [last_approval_level]" in text
-        assert "archive_check --> publicity: verify 核查通过 / " in text
+        assert "archive_check --> ready_for_publicity: verify 核查通过 / " in text
         assert "→ start_publicity" in text

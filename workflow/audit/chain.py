@@ -150,21 +150,40 @@ _inserts: dict[Table, Any] = {}
 
 @dataclass(frozen=True, slots=True)
 class BrokenChain:
-    case_id: int
+    case_id: int  # the subject's id (a case's, or another noun's: `noun`)
     seq: int
     entry_id: int | None
     problem: str
+    noun: str = "case"
 
     def describe(self) -> str:
         where = f"audit entry #{self.entry_id}" if self.entry_id is not None else "(missing entry)"
-        return f"case {self.case_id}, seq {self.seq}, {where}: {self.problem}"
+        return f"{self.noun} {self.case_id}, seq {self.seq}, {where}: {self.problem}"
 
 
-def verify_chains(conn: Connection, heads: Mapping[int, tuple[int, str]]) -> Iterator[BrokenChain]:
-    """Yields the first break of every broken case chain, in case order. `heads`: for each
-    case, the length of its chain and the hash of its last entry, as its row records them."""
+def verify_chains(
+    conn: Connection,
+    heads: Mapping[int, tuple[int, str]],
+    *,
+    table: Table | None = None,
+    subject_column: str = "case_id",
+    noun: str = "case",
+) -> Iterator[BrokenChain]:
+    """Yields the first break of every broken chain, in subject order. `heads`: for each
+    subject, the length of its chain and the hash of its last entry, as its row records them.
+    By default the cases' chains; another noun names its audit table and subject column."""
+    for broken in _verify(conn, heads, table if table is not None else audit_table, subject_column):
+        yield BrokenChain(broken.case_id, broken.seq, broken.entry_id, broken.problem, noun)
+
+
+def _verify(
+    conn: Connection, heads: Mapping[int, tuple[int, str]], table: Table, subject_column: str
+) -> Iterator[BrokenChain]:
+    subject = table.c[subject_column]
+    # Rows read as `case_id` whatever the subject's column is called.
+    columns = [table] if subject_column == "case_id" else [table, subject.label("case_id")]
     rows = conn.execution_options(yield_per=5000).execute(
-        select(audit_table).order_by(audit_table.c.case_id, audit_table.c.seq)
+        select(*columns).order_by(subject, table.c.seq)
     )
     current: int | None = None
     prev_hash, expected_seq, broken = GENESIS, 1, False

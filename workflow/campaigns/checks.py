@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from jinqiu.states import CaseState
 from jinqiu.workflow.calendar import CalendarUnknown, WorkingCalendar
 from jinqiu.workflow.campaigns.schema import LOOKBACK, CampaignFile
 
@@ -90,3 +91,40 @@ def _count_every_day_the_campaign_will(spec: CampaignFile, calendar: WorkingCale
     for deadline in spec.deadlines:
         calendar.working_days_before(deadline.due, lead)
         calendar.working_days_between(deadline.due, deadline.due + LOOKBACK)
+
+
+def campaign_warnings(spec: CampaignFile) -> list[Problem]:
+    """What loads but will hurt: a case verified on the last day of the phase that verifies
+    whose publicity (the campaign's working days, from that day) is not over before the payment
+    window (the phase cases leave disbursement in) has closed — Weihai 2024: verified on 8/22,
+    publicity ends 8/29, the case reaches approval on 8/30, after the 8/23–8/29 window. Only
+    for a campaign whose calendar is known (problems are checked first)."""
+    verifying = [p for p in spec.phases if CaseState.ARCHIVE_CHECK.value in p.cases_leave]
+    paying = [p for p in spec.phases if CaseState.DISBURSEMENT.value in p.cases_leave]
+    if not verifying or not paying:
+        return []
+    last_verified = max(p.ends for p in verifying)
+    window = min(paying, key=lambda p: p.starts)
+    calendar = WorkingCalendar(
+        holidays=frozenset(spec.calendar.holidays),
+        workdays=frozenset(spec.calendar.workdays),
+        known_years=frozenset(spec.calendar.years),
+    )
+    try:
+        ends = calendar.add_working_days(last_verified, spec.publicity_working_days)
+    except CalendarUnknown:
+        return []
+    if ends < window.ends:
+        return []
+    return [
+        {
+            "field": "phases",
+            "code": "publicity_after_payment_window",
+            "message": (
+                f"{last_verified.isoformat()} 核查通过的案件，公示 {spec.publicity_working_days} "
+                f"个工作日至 {ends.isoformat()} 才结束，{(ends + dt.timedelta(days=1)).isoformat()} "
+                f"才能进入审批，已在发放阶段「{window.name}」（{window.starts.isoformat()}—"
+                f"{window.ends.isoformat()}）之后：请提前核查截止日，或缩短公示期、推后发放阶段"
+            ),
+        }
+    ]

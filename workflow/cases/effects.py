@@ -43,21 +43,45 @@ def publicity_ends(calendar: WorkingCalendar, start: dt.date, working_days: int)
 
 
 def start_publicity(ctx: GuardContext, opinion: str | None) -> Outcome:
-    """公示: the period ends after the campaign's number of working days (default 5)."""
+    """公示: the period of the list that publishes the case (`data`: its id and dates, the same
+    for every case of a list, so one bulk decides them all); without a list (test factories),
+    the campaign's number of working days from today."""
     campaign, today = ctx.campaign, ctx.today
-    ends = publicity_ends(campaign.calendar, today, campaign.publicity_working_days)
+    if "ends_on" in ctx.data:
+        starts = dt.date.fromisoformat(str(ctx.data["starts_on"]))
+        ends = dt.date.fromisoformat(str(ctx.data["ends_on"]))
+    else:
+        starts = today
+        ends = publicity_ends(campaign.calendar, today, campaign.publicity_working_days)
+    audit: dict[str, object] = {"publicity_ends_on": ends.isoformat()}
+    if "publicity_list" in ctx.data:
+        audit["publicity_list"] = ctx.data["publicity_list"]
     return Outcome(
-        changes={"publicity_started_on": today, "publicity_ends_on": ends, "objection_open": False},
-        audit={"publicity_ends_on": ends.isoformat()},
+        changes={
+            "publicity_started_on": starts,
+            "publicity_ends_on": ends,
+            "objection_open": False,
+        },
+        audit=audit,
     )
 
 
+def clear_publicity(ctx: GuardContext, opinion: str | None) -> Outcome:
+    """The list was withdrawn: the case waits for another one, with no period of its own."""
+    audit = {"publicity_list": ctx.data["publicity_list"]} if "publicity_list" in ctx.data else {}
+    return Outcome(changes={"publicity_started_on": None, "publicity_ends_on": None}, audit=audit)
+
+
+def _objection_notes(ctx: GuardContext) -> dict[str, object]:
+    return {k: ctx.data[k] for k in ("objection", "outcome") if k in ctx.data}
+
+
 def open_objection(ctx: GuardContext, opinion: str | None) -> Outcome:
-    return Outcome(changes={"objection_open": True})
+    return Outcome(changes={"objection_open": True}, audit=_objection_notes(ctx))
 
 
 def close_objection(ctx: GuardContext, opinion: str | None) -> Outcome:
-    return Outcome(changes={"objection_open": False})
+    return Outcome(changes={"objection_open": False}, audit=_objection_notes(ctx))
 
 
 def _wait_at_next_level(ctx: GuardContext, approved: int | None) -> Outcome:
@@ -129,6 +153,7 @@ def keep_return_reason(ctx: GuardContext, opinion: str | None) -> Outcome:
 
 EFFECTS: dict[str, Effect[GuardContext]] = {
     "start_publicity": start_publicity,
+    "clear_publicity": clear_publicity,
     "open_objection": open_objection,
     "close_objection": close_objection,
     "enter_approval": enter_approval,

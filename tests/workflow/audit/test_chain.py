@@ -26,7 +26,7 @@ audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 
 @dataclass(frozen=True)
 class Cases:
-    approved: int  # create, submit, verify, end_publicity, approve: 5 entries
+    approved: int  # create, submit, verify, publish, end_publicity, approve: 6 entries
     returned: int  # create, submit, return: 3 entries
     submitted: int  # create, submit: 2 entries
 
@@ -43,11 +43,12 @@ def cases(db: Engine, clock: ManualClock) -> Cases:
     fire(db, clock, returned, "return", reviewer, opinion="缺少录取通知书复印件")
     clock.set(dt.datetime(2024, 8, 1, 10))
     fire(db, clock, approved, "verify", reviewer, opinion="档案核查无误")
+    fire(db, clock, approved, "publish", SCHEDULER)  # as a publicity list fires it
     clock.set(dt.datetime(2024, 8, 9, 10))
     fire(db, clock, approved, "end_publicity", SCHEDULER)
     fire(db, clock, approved, "approve", actor_of(db, GRASSROOTS, "approver"), opinion="情况属实")
     made = Cases(approved, returned, submitted)
-    assert [len(entries(db, c)) for c in (approved, returned, submitted)] == [5, 3, 2]
+    assert [len(entries(db, c)) for c in (approved, returned, submitted)] == [6, 3, 2]
     return made
 
 
@@ -120,7 +121,7 @@ def test_a_removed_opinion_is_named(db: Engine, cases: Cases) -> None:
 
 
 def test_edited_data_json_is_named(db: Engine, cases: Cases) -> None:
-    verify = entry(db, cases.approved, 3)
+    verify = entry(db, cases.approved, 4)  # publish: the period
     assert verify.data == {"publicity_ends_on": "2024-08-08"}
     tamper(
         db,
@@ -129,13 +130,13 @@ def test_edited_data_json_is_named(db: Engine, cases: Cases) -> None:
         id=verify.id,
     )
     (only,) = broken(db)
-    assert (only.case_id, only.seq, only.entry_id) == (cases.approved, 3, verify.id)
+    assert (only.case_id, only.seq, only.entry_id) == (cases.approved, 4, verify.id)
     assert "altered" in only.problem
 
 
 def test_the_same_data_written_differently_is_not_a_break(db: Engine, cases: Cases) -> None:
     """The hash covers the JSON value, not its spelling: a dump and restore must still verify."""
-    verify = entry(db, cases.approved, 3)
+    verify = entry(db, cases.approved, 4)
     tamper(
         db,
         "UPDATE audit_entry SET data = :d WHERE id = :id",
@@ -146,12 +147,12 @@ def test_the_same_data_written_differently_is_not_a_break(db: Engine, cases: Cas
 
 
 def test_a_deleted_last_entry_is_named(db: Engine, cases: Cases) -> None:
-    last = entry(db, cases.approved, 5)
+    last = entry(db, cases.approved, 6)
     tamper(db, "DELETE FROM audit_entry WHERE id = :id", id=last.id)
     (only,) = broken(db)
-    assert (only.case_id, only.seq, only.entry_id) == (cases.approved, 5, None)
+    assert (only.case_id, only.seq, only.entry_id) == (cases.approved, 6, None)
     assert "deleted" in only.problem
-    assert only.describe().startswith(f"case {cases.approved}, seq 5, (missing entry)")
+    assert only.describe().startswith(f"case {cases.approved}, seq 6, (missing entry)")
 
 
 def test_a_deleted_middle_entry_is_named_where_the_gap_is(db: Engine, cases: Cases) -> None:

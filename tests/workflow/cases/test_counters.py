@@ -48,6 +48,7 @@ APPROVAL_UNITS = {0: "grassroots", 1: "district", 2: "city"}
 FORWARD = {
     CaseState.SURVEY: CaseEvent.SUBMIT,
     CaseState.ARCHIVE_CHECK: CaseEvent.VERIFY,
+    CaseState.READY_FOR_PUBLICITY: CaseEvent.PUBLISH,  # as a publicity list fires it
     CaseState.PUBLICITY: CaseEvent.END_PUBLICITY,
     CaseState.APPROVAL: CaseEvent.APPROVE,
     CaseState.DISBURSEMENT: CaseEvent.PAY,
@@ -85,8 +86,8 @@ def right_actor(actors: Actors, event: CaseEvent, unit: str, level: int) -> Acto
     """Who would fire `event` on a case of `unit`; `level` picks the approving union."""
     if event in REVIEWING:
         return actors.of(district_of(unit), "reviewer")
-    if event is CaseEvent.END_PUBLICITY:
-        return SCHEDULER
+    if event in (CaseEvent.END_PUBLICITY, CaseEvent.PUBLISH, CaseEvent.UNLIST):
+        return SCHEDULER  # the sweep, or a publicity list
     if event is CaseEvent.APPROVE:
         return actors.of((unit, district_of(unit), "WH")[level], "approver")
     if event in (CaseEvent.PAY, CaseEvent.PAYMENT_FAILED):
@@ -323,6 +324,7 @@ def test_counters_equal_a_recount_along_a_whole_campaign_of_cases(db: Engine) ->
     fire(ids["rejected"], "reject", actors.of("WH-WD", "reviewer"), "收入高于困难标准")
     for name, district in (("paid", "WH-HC"), ("failed", "WH-WD")):
         fire(ids[name], "verify", actors.of(district, "reviewer"))
+        fire(ids[name], "publish", SCHEDULER)  # as a publicity list fires it
     fire(ids["paid"], "object", actors.of("WH-HC", "reviewer"), "群众反映")
     fire(ids["paid"], "resolve_objection", actors.of("WH-HC", "reviewer"), "经核实仍符合条件")
     clock.set(dt.datetime(2024, 8, 9, 10))

@@ -92,6 +92,7 @@ def drive_to_approval(engine: Engine, clock: ManualClock, case_id: int) -> None:
         actor_of(engine, DISTRICT, "reviewer"),
         opinion="档案核查无误",
     )
+    fire(engine, clock, case_id, "publish", SCHEDULER)  # as a publicity list fires it
     clock.set(dt.datetime(2024, 8, 9, 10))  # five working days after 8/1 is 8/8
     fire(engine, clock, case_id, "end_publicity", SCHEDULER)
 
@@ -117,7 +118,7 @@ class TestWholeLifecycle:
         fire(db, clock, case_id, "pay", actor_of(db, CITY, "finance"))
         fire(db, clock, case_id, "close", actor_of(db, GRASSROOTS, "clerk"))
         row = case_row(db, case_id)
-        assert (row.state, row.version, row.audit_seq) == ("closed", 9, 9)  # created + 8 events
+        assert (row.state, row.version, row.audit_seq) == ("closed", 10, 10)  # created + 9 events
         with db.connect() as conn:
             fund = conn.execute(select(fund_t).where(fund_t.c.source == "government")).one()
         assert (fund.reserved_fen, fund.paid_fen) == (0, 300_000)
@@ -207,13 +208,13 @@ class TestRefusalsWriteNothing:
         _tree, campaign = weihai(db, clock)
         case_id = case_in(db, clock, campaign, GRASSROOTS, CaseState.APPROVAL)
         before = traces(db, case_id)
-        assert (before["case"]["state"], before["case"]["version"]) == ("approval", 4)
+        assert (before["case"]["state"], before["case"]["version"]) == ("approval", 5)
         with pytest.raises(PermissionDenied), transaction(db) as conn:
             apply_event(
                 conn,
                 case_id=case_id,
                 event="approve",
-                expected_version=4,
+                expected_version=5,
                 actor=actor_of(db, CITY, "approver"),
                 clock=clock,
             )

@@ -15,7 +15,7 @@ from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.deadlines.sweep import SweepReport, sweep
-from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.roles import SCHEDULER, Actor
 from jinqiu.workflow.statistics.reports import submit_report
 from jinqiu.workflow.units.models import Unit
 from tests.factories import actor_of, case_row, new_case, weihai
@@ -163,6 +163,7 @@ class TestWhatTheMessageSays:
         fire(db, clock, cases[3], "submit", hc_clerk2)
         at(clock, 8, 15, 10)  # publicity runs until 8/22
         fire(db, clock, cases[0], "verify", actor_of(db, "WH-HC", "reviewer"), opinion="核查无误")
+        fire(db, clock, cases[0], "publish", SCHEDULER)
         run(db, at(clock, 8, 19))  # Mon: T-3 for Thu 8/22
         [mail] = emails(db)["wh-hc@example.org"]
         assert set(emails(db)) == {"wh-hc@example.org"}
@@ -310,6 +311,10 @@ class TestReportsAndEscalation:
 
 
 class TestPublicity:
+    """Cases in publicity with a period of their own and on no list — as cases entered
+    publicity before lists existed (migration 0012): the sweep still ends them case by case.
+    (Lists: tests/api/test_publicity_lists.py.)"""
+
     def _in_publicity(
         self, db: Engine, clock: ManualClock, campaign: int, code: str, verified: dt.datetime
     ) -> int:
@@ -321,6 +326,7 @@ class TestPublicity:
         fire(
             db, clock, case_id, "verify", actor_of(db, district, "reviewer"), opinion="档案核查无误"
         )
+        fire(db, clock, case_id, "publish", SCHEDULER)  # no list: the campaign's own period
         clock.set(saved)
         return case_id
 
