@@ -15,6 +15,7 @@ from jinqiu.workflow.cases.counters import CaseCount
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.failures import SweepError
+from jinqiu.workflow.payments.models import PaymentBatch, PaymentBatchAudit, PaymentBatchItem
 from jinqiu.workflow.statistics.models import ReportSubmission
 from jinqiu.workflow.units.models import Unit
 from jinqiu.workflow.users.models import LoginFailure, User
@@ -33,6 +34,9 @@ __all__ = [
     "InboxMessage",
     "LoginFailure",
     "OutboxMessage",
+    "PaymentBatch",
+    "PaymentBatchAudit",
+    "PaymentBatchItem",
     "PiiAccess",
     "ReminderLedger",
     "ReportSubmission",

@@ -248,7 +248,8 @@ class TestWhatEachTransitionTakesAndOffers:
         taken = {e: MACHINE.data_keys(e) for e in E}
         assert {e: keys for e, keys in taken.items() if keys} == {
             E.APPROVE: {"fund_source"},
-            E.PAY: {"payment_reference"},
+            E.PAY: {"payment_reference", "payment_batch"},
+            E.PAYMENT_FAILED: {"payment_batch"},
         }
 
     def test_in_approval_only_withdrawing_is_not_bound_to_the_level(self) -> None:
