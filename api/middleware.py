@@ -93,7 +93,11 @@ class RejectNul(HttpOnly):
             where = "query"
         body = await read_body(receive)
         assert body is not None  # no limit, never refused
-        if where is None and (b"\x00" in body or _ESCAPED_NUL.search(body)):
+        # An uploaded file (multipart) is binary — an .xlsx is a zip full of NULs; the route
+        # that takes it reads and validates its content (workflow/payments/bankfile.py).
+        headers = dict(scope.get("headers", []))
+        upload = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        if where is None and not upload and (b"\x00" in body or _ESCAPED_NUL.search(body)):
             where = "body"
         if where is not None:
             details = [{"field": where, "code": "nul_character", "message": "不能包含空字符"}]

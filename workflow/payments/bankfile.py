@@ -47,6 +47,11 @@ class ResultFileInvalid(DomainError):
         )
 
 
+class FileTooLarge(DomainError):
+    code = "too_large"
+    status = 413
+
+
 @dataclass(frozen=True, slots=True)
 class FileRow:
     position: int
@@ -132,7 +137,7 @@ def read_table(content: bytes, filename: str) -> list[list[str]]:
     """The file's rows as text cells: .xlsx by its first sheet, anything else as CSV (UTF-8,
     UTF-8 with BOM, or GB18030)."""
     if len(content) > MAX_RESULT_BYTES:
-        raise ResultFileInvalid([{"row": 0, "message": "文件过大（上限 5 MB）"}])
+        raise FileTooLarge("回盘文件过大（上限 5 MB）", {"limit_bytes": MAX_RESULT_BYTES})
     if content[:2] == b"PK" or filename.lower().endswith(".xlsx"):
         return _read_xlsx(content)
     for encoding in ("utf-8-sig", "gb18030"):
