@@ -298,7 +298,7 @@ def test_a_bad_result_file_is_refused_whole_naming_its_rows_and_nothing_is_appli
 def test_a_result_as_xlsx_by_card_number_is_applied_and_the_same_file_again_applies_nothing(
     world: World, exported: tuple[int, list[list[str]], list[int]]
 ) -> None:
-    batch, rows, cases = exported
+    batch, rows, _cases = exported
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None

@@ -220,8 +220,8 @@ def validate_result(
         )
     by_position = {r.position: r for r in batch}
     by_card: dict[str, FileRow | None] = {}
-    for r in batch:  # a card paid twice in one batch (siblings) is found by 序号 only
-        by_card[r.card_number] = None if r.card_number in by_card else r
+    for b in batch:  # a card paid twice in one batch (siblings) is found by 序号 only
+        by_card[b.card_number] = None if b.card_number in by_card else b
 
     def cell(r: list[str], col: int | None) -> str:
         return r[col].strip() if col is not None and col < len(r) else ""

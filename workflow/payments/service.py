@@ -34,8 +34,9 @@ from jinqiu.workflow.errors import (
 )
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.payments import bankfile
-from jinqiu.workflow.payments.cards import Names, bank_of, card_reasons
+from jinqiu.workflow.payments.cards import Names, card_reasons
 from jinqiu.workflow.payments.engine import BATCHES, FILE_FORMATS, batch_audit_t, batch_t
+from jinqiu.workflow.payments.issuers import bank_of
 from jinqiu.workflow.payments.models import MAX_BATCH_CASES, PaymentBatchItem
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.units.models import Unit, in_subtree
