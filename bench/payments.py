@@ -178,15 +178,18 @@ def bank_result(export: bytes) -> bytes:
 _TABLES = (
     "CREATE TABLE raw_case (id INTEGER PRIMARY KEY, state VARCHAR(20) NOT NULL, "
     "version INTEGER NOT NULL, batch_id INTEGER)",
-    "CREATE TABLE raw_item (id INTEGER PRIMARY KEY, batch_id INTEGER NOT NULL, "
+    "CREATE TABLE raw_item (id {pk}, batch_id INTEGER NOT NULL, "
     "position INTEGER NOT NULL, case_id INTEGER NOT NULL, holder VARCHAR(50) NOT NULL, "
     "card_number VARCHAR(19) NOT NULL, bank_name VARCHAR(50) NOT NULL, amount_fen INTEGER NOT NULL, "
     "outcome VARCHAR(10), failure_reason VARCHAR(200))",
-    "CREATE TABLE raw_audit (id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL, seq INTEGER NOT NULL, "
+    "CREATE TABLE raw_audit (id {pk}, case_id INTEGER NOT NULL, seq INTEGER NOT NULL, "
     "event VARCHAR(32) NOT NULL, data TEXT NOT NULL, at VARCHAR(40) NOT NULL, "
     "prev_hash VARCHAR(64) NOT NULL, hash VARCHAR(64) NOT NULL)",
     "CREATE TABLE raw_fund (id INTEGER PRIMARY KEY, reserved_fen BIGINT NOT NULL, "
     "paid_fen BIGINT NOT NULL)",
+    # as the service's tables: a batch's rows unique by position, audit entries by case and seq
+    "CREATE UNIQUE INDEX raw_item_position ON raw_item (batch_id, position)",
+    "CREATE UNIQUE INDEX raw_audit_seq ON raw_audit (case_id, seq)",
 )
 
 
@@ -214,8 +217,9 @@ def raw_baseline(db: BenchDatabase, export: bytes, cases: int) -> tuple[float, f
             with conn.cursor() as cur:
                 cur.executemany(sql, rows)
 
+    pk = "INTEGER PRIMARY KEY" if db.kind == "sqlite" else "SERIAL PRIMARY KEY"
     for table in _TABLES:
-        run(table)
+        run(table.replace("{pk}", pk))
     run("BEGIN")
     run("INSERT INTO raw_case (id, state, version) VALUES (?, ?, 7)",
         [(n, CaseState.DISBURSEMENT.value) for n in range(1, cases + 1)])  # fmt: skip

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, literal, select, update
 
 from jinqiu.states import CaseEvent, CaseState
 from jinqiu.states.payment_batch import BatchEvent, BatchState
@@ -230,16 +230,17 @@ def build_batch(
         ],
     )
     # The cases join the batch: a new version each, so a single `pay` decided on the old one
-    # loses its race (version check) instead of paying a case the bank is about to pay.
+    # loses its race (version check) instead of paying a case the bank is about to pay. One
+    # statement: the rows read above are held (PostgreSQL FOR UPDATE; SQLite's writer holds the
+    # database), so their versions are the ones read.
     joined = conn.execute(
         update(case_t)
         .where(
-            case_t.c.id == bindparam("b_id"),
-            case_t.c.version == bindparam("b_version"),
+            case_t.c.id.in_(select(item_t.c.case_id).where(item_t.c.batch_id == batch_id)),
             case_t.c.payment_batch_id.is_(None),
+            case_t.c.state == CaseState.DISBURSEMENT.value,
         )
-        .values(payment_batch_id=batch_id, version=case_t.c.version + 1, updated_at=now),
-        [{"b_id": r.id, "b_version": r.version} for r in taken],
+        .values(payment_batch_id=batch_id, version=case_t.c.version + 1, updated_at=now)
     )
     if joined.rowcount != len(taken):
         raise VersionConflict("有案件刚被他人办理，请重新建立批次")
@@ -356,20 +357,19 @@ def export_file(
         clock=clock,
         data={"format": file_format, "sha256": sha256},
     )
-    now = clock.now()
+    # Each case's full card number read, logged as every full read is (one statement).
     conn.execute(
-        insert(pii_t),
-        [
-            {
-                "case_id": i.case_id,
-                "actor": actor.username,
-                "actor_unit": actor.unit_code,
-                "fields": ["worker.bank_card_number"],
-                "purpose": purpose[:64],
-                "at": now,
-            }
-            for i in items
-        ],
+        insert(pii_t).from_select(
+            ["case_id", "actor", "actor_unit", "fields", "purpose", "at"],
+            select(
+                item_t.c.case_id,
+                literal(actor.username, pii_t.c.actor.type),
+                literal(actor.unit_code, pii_t.c.actor_unit.type),
+                literal(["worker.bank_card_number"], pii_t.c.fields.type),
+                literal(purpose[:64], pii_t.c.purpose.type),
+                literal(clock.now(), pii_t.c.at.type),
+            ).where(item_t.c.batch_id == batch_id),
+        )
     )
     return BankFile(content, f"batch-{batch_id}.{file_format}", MEDIA_TYPES[file_format], sha256)
 
@@ -414,7 +414,7 @@ def import_result(
         clock=clock,
         data={"sha256": sha256, "paid": len(paid), "failed": len(failed)},
     )
-    versions = _versions(conn, [i.case_id for i in items])
+    versions = _versions(conn, batch_id)
     _fire_all(
         conn, CaseEvent.PAY, [i.case_id for i in paid], versions, batch_id, actor, clock, None
     )
@@ -425,13 +425,14 @@ def import_result(
         _fire_all(
             conn, CaseEvent.PAYMENT_FAILED, case_ids, versions, batch_id, actor, clock, reason
         )
-    conn.execute(
-        update(item_t)
-        .where(item_t.c.id == bindparam("b_id"))
-        .values(outcome=bindparam("outcome"), failure_reason=bindparam("reason")),
-        [{"b_id": i.id, "outcome": PAID, "reason": None} for i in paid]
-        + [{"b_id": i.id, "outcome": FAILED, "reason": reason} for i, reason in failed],
-    )
+    conn.execute(update(item_t).where(item_t.c.batch_id == batch_id).values(outcome=PAID))
+    if failed:
+        conn.execute(
+            update(item_t)
+            .where(item_t.c.id == bindparam("b_id"))
+            .values(outcome=FAILED, failure_reason=bindparam("reason")),
+            [{"b_id": i.id, "reason": reason} for i, reason in failed],
+        )
     if not failed:  # nothing left to do with this batch
         fire(
             conn,
@@ -445,17 +446,16 @@ def import_result(
     return Applied(len(paid), len(failed))
 
 
-def _versions(conn: Connection, case_ids: list[int]) -> dict[int, int]:
-    out: dict[int, int] = {}
-    for start in range(0, len(case_ids), 5000):
-        part = case_ids[start : start + 5000]
-        out.update(
-            (r.id, r.version)
-            for r in conn.execute(
-                select(case_t.c.id, case_t.c.version).where(case_t.c.id.in_(part))
-            )
-        )
-    return out
+def _versions(conn: Connection, batch_id: int) -> dict[int, int]:
+    """The current version of every case of the batch (held: the batch row is locked, and the
+    cases cannot leave the batch but through it)."""
+    return dict(
+        conn.execute(
+            select(case_t.c.id, case_t.c.version)
+            .join(item_t, item_t.c.case_id == case_t.c.id)
+            .where(item_t.c.batch_id == batch_id)
+        ).all()
+    )
 
 
 def _fire_all(
