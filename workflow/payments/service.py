@@ -458,6 +458,14 @@ def _versions(conn: Connection, batch_id: int) -> dict[int, int]:
     )
 
 
+def case_versions(conn: Connection, case_ids: Sequence[int]) -> dict[int, int]:
+    """The cases' current versions (what a correction form sends back)."""
+    if not case_ids:
+        return {}
+    rows = conn.execute(select(case_t.c.id, case_t.c.version).where(case_t.c.id.in_(case_ids)))
+    return {r.id: r.version for r in rows}
+
+
 def _fire_all(
     conn: Connection,
     event: CaseEvent,
