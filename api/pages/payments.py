@@ -156,6 +156,7 @@ def batch_page(
         failed=failed,
         versions=versions,
         retryable=batch.state == BatchState.RESULT_IMPORTED,
+        uploadable=batch.state == BatchState.EXPORTED,
         mask_card=mask_card,
         batch_states=BATCH_STATE_LABELS,
         flash=shown(request, svc, session, "flash"),

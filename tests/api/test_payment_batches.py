@@ -164,6 +164,10 @@ def test_the_round_trip_pays_every_case_and_the_funds_reconcile_after_every_step
     assert shown["csv_sha256"] == got.headers["X-Content-SHA256"]
     assert shown["xlsx_sha256"] == hashlib.sha256(xlsx.content).hexdigest()
     assert card(1) not in detail.text and shown["items"][0]["card_number"].endswith(card(1)[-4:])
+    log = world.client.get(
+        "/api/audit/pii-access", params={"case": cases[0]}, headers=world.as_("auditor.wh")
+    ).json()
+    assert [e["purpose"] for e in log] == ["GET /api/payment-batches/{id}/file"] * 3  # 3 downloads
 
     # While the bank has the file, a case is paid by the batch's result only.
     single = world.client.post(
