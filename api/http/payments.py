@@ -21,7 +21,7 @@ from jinqiu.api.deps import (
     declare_writes,
     require,
 )
-from jinqiu.api.errors import ERROR_RESPONSES
+from jinqiu.api.errors import ERROR_RESPONSES, ErrorBody
 from jinqiu.api.http.schemas import Strict
 from jinqiu.states import Permission
 from jinqiu.states.payment_batch import BatchState
@@ -233,7 +233,10 @@ def download(
 
 
 @router.post(
-    "/api/payment-batches/{batch_id}/result", response_model=AppliedOut, dependencies=[Finance]
+    "/api/payment-batches/{batch_id}/result",
+    response_model=AppliedOut,
+    dependencies=[Finance],
+    responses={413: {"model": ErrorBody, "description": "回盘文件超过 5 MB"}},
 )
 async def upload_result(
     batch: BatchInScope,
