@@ -42,14 +42,18 @@ from sqlalchemy import Engine, create_engine, insert, select
 from jinqiu.api.app import create_app
 from jinqiu.api.security import issue_token
 from jinqiu.notifications.models import InboxMessage, OutboxMessage
-from jinqiu.states import CaseEvent
+from jinqiu.states import CaseEvent, Permission
 from jinqiu.workflow.audit.models import PiiAccess
+from jinqiu.workflow.campaigns.models import FundSource
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.failures import SweepError
 from jinqiu.workflow.metadata import metadata
-from jinqiu.workflow.roles import ROLE_PERMISSIONS, Grant
+from jinqiu.workflow.payments.cards import with_check_digit
+from jinqiu.workflow.payments.models import PaymentBatch
+from jinqiu.workflow.roles import ROLE_PERMISSIONS, Grant, PermissionName
+from jinqiu.workflow.units.models import Unit
 from jinqiu.workflow.users.models import Role
 from tests.api.conftest import PASSWORD, World, username
 from tests.factories import new_case, student, weihai_file, worker
@@ -59,9 +63,13 @@ PUBLIC = {("GET", "/api/health"), ("POST", "/api/auth/token")}
 # Acts on the caller's own sessions only, whoever they are (tests/security/test_sessions.py).
 SELF_ONLY = {("POST", "/api/auth/logout")}
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
+fund_t = FundSource.__table__  # type: ignore[attr-defined]
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
 sweep_error_t = SweepError.__table__  # type: ignore[attr-defined]
 pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
+batch_t = PaymentBatch.__table__  # type: ignore[attr-defined]
+RESULT = "序号,金额,状态,失败原因\r\n".encode()  # the bank's answer to a batch of no rows
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class Target:
     campaign_hc: int  # organised by the district WH-HC
     inbox: int  # a notification addressed to WH-HC-001
     outbox: int  # a failed e-mail to WH-HC-001's contact
+    batch: int  # an (empty) payment batch of WH-HC-001, its bank file out
     user: str = username(Role.CLERK.value, "WH-HC-001")
 
 
@@ -82,6 +91,7 @@ class Req:
     params: dict[str, Any] = field(default_factory=dict)
     json: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    files: dict[str, Any] | None = None  # a multipart upload
 
 
 Check = Callable[[httpx.Response, Target], None]
@@ -97,7 +107,7 @@ class Route:
     in_scope: tuple[str, ...]  # usernames (parent unit) who succeed, each checked by `ok`
     ok: Check
     sibling_unit: str = "WH-HC-002"
-    gate: Grant | None = None  # checked before any lookup: roles without it get 403
+    gate: PermissionName | None = None  # checked before any lookup: roles without it get 403
     xfail: str | None = None
     in_scope_request: Callable[[Target], Req] | None = None  # when it differs from `request`
 
@@ -592,6 +602,103 @@ MATRIX: tuple[Route, ...] = (
         in_scope=readers(),
         ok=status(200),
     ),
+    # -- payment batches and funds (finance: the `pay` permission, checked first) --
+    Route(
+        "POST",
+        "/api/campaigns/{campaign_id}/payment-batches",
+        "WH campaign, unit WH-HC-001 in the body",
+        lambda t: Req(
+            f"/api/campaigns/{t.campaign_wh}/payment-batches",
+            json={"fund_source": "government", "unit": "WH-HC-001"},
+        ),
+        sibling=unknown_field("unit"),
+        gate=Permission.PAY_CASE,
+        in_scope=parent("finance"),
+        ok=unknown_field("case_ids"),  # in scope: the unit is found, and nothing waits for payment
+    ),
+    Route(
+        "POST",
+        "/api/campaigns/{campaign_id}/payment-batches",
+        "campaign organised by WH-HC",
+        lambda t: Req(
+            f"/api/campaigns/{t.campaign_hc}/payment-batches", json={"fund_source": "government"}
+        ),
+        sibling_unit="WH-WD",
+        sibling=not_found,
+        gate=Permission.PAY_CASE,
+        in_scope=parent("finance"),
+        ok=unknown_field("case_ids"),
+    ),
+    Route(
+        "GET",
+        "/api/payment-batches/{batch_id}",
+        "batch of WH-HC-001",
+        lambda t: Req(f"/api/payment-batches/{t.batch}"),
+        sibling=not_found,
+        gate=Permission.PAY_CASE,
+        in_scope=parent("finance"),
+        ok=status(200),
+    ),
+    Route(
+        "GET",
+        "/api/payment-batches/{batch_id}/file",
+        "batch of WH-HC-001",
+        lambda t: Req(f"/api/payment-batches/{t.batch}/file", params={"format": "csv"}),
+        sibling=not_found,
+        gate=Permission.PAY_CASE,
+        in_scope=parent("finance"),
+        ok=status(200),
+    ),
+    Route(
+        "POST",
+        "/api/payment-batches/{batch_id}/result",
+        "batch of WH-HC-001",
+        lambda t: Req(
+            f"/api/payment-batches/{t.batch}/result",
+            files={"file": ("result.csv", RESULT, "text/csv")},
+        ),
+        sibling=not_found,
+        gate=Permission.PAY_CASE,
+        in_scope=parent("finance"),
+        ok=status(200),
+    ),
+    Route(
+        "POST",
+        "/api/payment-batches/{batch_id}/retry",
+        "batch of WH-HC-001",
+        lambda t: Req(f"/api/payment-batches/{t.batch}/retry"),
+        sibling=not_found,
+        gate=Permission.PAY_CASE,
+        in_scope=parent("finance"),
+        ok=status(409),  # in scope: the batch is found; no result imported yet to retry
+    ),
+    Route(
+        "GET",
+        "/api/campaigns/{campaign_id}/funds",
+        "campaign organised by WH-HC",
+        lambda t: Req(f"/api/campaigns/{t.campaign_hc}/funds"),
+        sibling_unit="WH-WD",
+        sibling=not_found,
+        in_scope=readers(),
+        ok=status(200),
+    ),
+    Route(
+        "PUT",
+        "/api/cases/{case_id}/bank-card",
+        "case at WH-HC-001",
+        lambda t: Req(
+            f"/api/cases/{t.case}/bank-card",
+            json={
+                "bank_card_number": with_check_digit("622848" + "7" * 12),
+                "version": 1,
+                "reason": "更正",
+            },
+        ),
+        sibling=not_found,
+        gate=Permission.PAY_CASE,
+        in_scope=parent("finance"),
+        ok=status(409),  # in scope: the case is found; it is in survey, not waiting for payment
+    ),
     # -- the record of full reads (auditors) --
     Route(
         "GET",
@@ -759,6 +866,32 @@ def matrix(world: World) -> Iterator[tuple[World, Target]]:
                 at=now,
             )
         )
+    with transaction(world.engine) as conn:  # a batch of WH-HC-001 with its bank file out
+        units = dict(conn.execute(select(unit_t.c.code, unit_t.c.id)).all())
+        fund = conn.execute(
+            select(fund_t.c.id).where(
+                fund_t.c.campaign_id == world.campaign, fund_t.c.source == "government"
+            )
+        ).scalar_one()
+        batch = conn.execute(
+            insert(batch_t)
+            .values(
+                campaign_id=world.campaign,
+                unit_id=units["WH-HC-001"],
+                fund_source_id=fund,
+                state="exported",
+                version=2,
+                rows=0,
+                total_fen=0,
+                purpose="2024年金秋助学金",
+                audit_seq=0,
+                audit_head="",
+                created_by="finance.wh-hc-001",
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(batch_t.c.id)
+        ).scalar_one()
     # Signing in is Argon2 on purpose (slow); the matrix is about scoping, so mint the tokens.
     for unit in ("WH-HC", "WH-HC-001", "WH-HC-002", "WH-WD"):
         for role in ROLES:
@@ -772,6 +905,7 @@ def matrix(world: World) -> Iterator[tuple[World, Target]]:
             campaign_hc=campaign_hc,
             inbox=int(inbox),
             outbox=int(outbox),
+            batch=int(batch),
         ),
     )
 
@@ -785,11 +919,12 @@ def call(
         req.url,
         params=req.params,
         json=req.json,
+        files=req.files,
         headers={**world.as_(who), **req.headers},
     )
 
 
-def passes_gate(role: str, gate: Grant | None) -> bool:
+def passes_gate(role: str, gate: PermissionName | None) -> bool:
     return gate is None or gate in ROLE_PERMISSIONS[Role(role)]
 
 
