@@ -25,11 +25,11 @@ from jinqiu.api.errors import ERROR_RESPONSES, ErrorBody
 from jinqiu.api.http.schemas import Strict
 from jinqiu.states import Permission
 from jinqiu.states.payment_batch import BatchState
+from jinqiu.workflow.banks import bank_of
 from jinqiu.workflow.cases.schema import BankCard
 from jinqiu.workflow.masking import mask_card
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.payments import bankfile, service
-from jinqiu.workflow.payments.issuers import bank_of
 from jinqiu.workflow.payments.models import MAX_BATCH_CASES
 from jinqiu.workflow.payments.reconcile import balances
 from jinqiu.workflow.validation import DbId

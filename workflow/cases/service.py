@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from jinqiu.states import ENDED_WITHOUT_AID, CaseState
 from jinqiu.workflow.audit.chain import append_entries, chain_entry
 from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.banks import bank_of
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.counters import count_state_change
 from jinqiu.workflow.cases.models import Case, Student, Worker
@@ -20,7 +21,6 @@ from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.errors import DuplicateStudent, NotFound, PermissionDenied, ValidationFailed
 from jinqiu.workflow.identity import mask_id_number, parse_id_number
 from jinqiu.workflow.money import yuan_to_fen
-from jinqiu.workflow.payments.issuers import bank_of
 from jinqiu.workflow.roles import Actor, Grant
 from jinqiu.workflow.units.models import Unit
 from jinqiu.workflow.validation import validation_failed

@@ -1,5 +1,5 @@
 """Bank cards (银行卡) the aid is paid to: digits only, 16 to 19 of them, the Luhn check digit
-right, a known issuer (workflow/payments/issuers.py), and the account in the name of the worker,
+right, a known issuer (workflow/banks.py), and the account in the name of the worker,
 the student, or the student's guardian recorded on the case. Every problem is a Reason; numbers
 never appear in a message."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jinqiu.workflow.banks import bank_of
 from jinqiu.workflow.errors import Reason
-from jinqiu.workflow.payments.issuers import bank_of
 
 CARD_DIGITS = (16, 19)
 

@@ -17,6 +17,7 @@ from jinqiu.states import CaseEvent, CaseState
 from jinqiu.states.payment_batch import BatchEvent, BatchState
 from jinqiu.workflow.audit.chain import append_entries, chain_entry
 from jinqiu.workflow.audit.models import AuditEntry, PiiAccess
+from jinqiu.workflow.banks import bank_of
 from jinqiu.workflow.campaigns.models import Campaign, FundSource
 from jinqiu.workflow.cases.engine import CASES
 from jinqiu.workflow.cases.guards.payment_batch import BATCH_KEY
@@ -36,7 +37,6 @@ from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.payments import bankfile
 from jinqiu.workflow.payments.cards import Names, card_reasons
 from jinqiu.workflow.payments.engine import BATCHES, FILE_FORMATS, batch_audit_t, batch_t
-from jinqiu.workflow.payments.issuers import bank_of
 from jinqiu.workflow.payments.models import MAX_BATCH_CASES, PaymentBatchItem
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.units.models import Unit, in_subtree
