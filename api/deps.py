@@ -26,6 +26,7 @@ from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import for_writing
 from jinqiu.workflow.engine import Noun
 from jinqiu.workflow.errors import NotFound, PermissionDenied
+from jinqiu.workflow.payments.service import batch_in_scope as batch_of
 from jinqiu.workflow.publicity_lists.models import Objection, PublicityList
 from jinqiu.workflow.roles import Actor, Grant, PermissionName
 from jinqiu.workflow.units.models import Unit, in_subtree
@@ -248,6 +249,19 @@ def subject_in_scope(noun: Noun[Any]) -> Callable[..., int]:
     return in_scope
 
 
+def batch_in_scope(
+    request: Request,
+    batch_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)],
+    actor: CurrentActor,
+    conn: Conn,
+) -> Any:
+    """/payment-batches/{batch_id}: the batch, if its unit is in the caller's subtree; held
+    (PostgreSQL FOR UPDATE) by a request that writes, so two imports of one result file apply
+    it once: the second waits, then finds it applied."""
+    writes = request.method not in SAFE_METHODS or getattr(request.state, "writes", False)
+    return batch_of(conn, batch_id, actor, lock=writes)
+
+
 def queried_case(
     actor: CurrentActor,
     conn: Conn,
@@ -311,6 +325,7 @@ QueriedUnit = Annotated[Any, Depends(queried_unit)]
 ParentUnit = Annotated[Any, Depends(parent_unit)]
 CampaignInScope = Annotated[Any, Depends(campaign_in_scope)]
 CaseInScope = Annotated[int, Depends(case_in_scope)]
+BatchInScope = Annotated[Any, Depends(batch_in_scope)]
 QueriedCase = Annotated[int | None, Depends(queried_case)]
 UserInScope = Annotated[Any, Depends(user_in_scope)]
 InboxItemInScope = Annotated[Any, Depends(inbox_item_in_scope)]

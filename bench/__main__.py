@@ -18,6 +18,7 @@ BENCHMARKS = {
     "http": "bench.http",  # events/s through `jinqiu serve --workers 2` vs its GET /api/health
     "machine": "bench.machine",  # transition selection by the transitions machine vs a dict
     "bulk": "bench.bulk",  # one apply_bulk over N cases vs N single transitions, same audit bytes
+    "payments": "bench.payments",  # a 10,000-case batch exported and its result applied
 }
 
 

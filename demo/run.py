@@ -8,7 +8,9 @@ and follow-up. Prints what happened and the tallies, and checks the audit chains
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import random
 import unicodedata
@@ -26,6 +28,8 @@ from jinqiu.demo.units import seed_weihai_tree
 from jinqiu.notifications.channels import Sender, SmtpSender
 from jinqiu.notifications.models import Channel
 from jinqiu.states import MACHINE, CaseEvent, CaseState
+from jinqiu.states.payment_batch import STATE_NAMES as BATCH_LABELS
+from jinqiu.states.payment_batch import BatchState
 from jinqiu.workflow.campaigns.models import FundSource
 from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.campaigns.service import load_campaign
@@ -40,6 +44,10 @@ from jinqiu.workflow.db import transaction
 from jinqiu.workflow.deadlines.schedule import ReminderKind
 from jinqiu.workflow.errors import DomainError, GuardFailed
 from jinqiu.workflow.money import format_yuan
+from jinqiu.workflow.payments import service as payments
+from jinqiu.workflow.payments.cards import with_check_digit
+from jinqiu.workflow.payments.engine import batch_t
+from jinqiu.workflow.payments.reconcile import unreconciled
 from jinqiu.workflow.publicity_lists.models import PublicityListMember
 from jinqiu.workflow.publicity_lists.service import (
     DISMISSED,
@@ -440,20 +448,99 @@ class Demo:
             )
 
     def pay_day(self, *, retry: bool) -> None:
+        """发放 by bank card, through payment batches: the city's finance builds a batch per fund
+        source of the cases waiting for payment and hands the bank its 代发 file; the bank's
+        result comes back with some 退票 (3 %) on the first day. The next day finance corrects
+        the returned cards and pays those cases in a retry batch."""
         finance = self.actor("WH", "finance")
-        for case_id, _unit in self.cases_in(CaseState.DISBURSEMENT):
-            if not retry and self.rng.random() < 0.03:
-                self.fire(
-                    case_id, CaseEvent.PAYMENT_FAILED, finance, opinion="银行卡号与户名不符，退回"
+        if retry:
+            for batch_id in self.batches_with_failures():
+                with transaction(self.engine) as conn:
+                    for case_id, version in self.failed_in(conn, batch_id):
+                        payments.correct_bank_card(
+                            conn,
+                            case_id,
+                            card_number=with_check_digit(f"621700{case_id:012d}"),
+                            holder=None,
+                            reason="银行退票：卡号与户名不符，已与职工核对更正",
+                            expected_version=version,
+                            actor=finance,
+                            clock=self.clock,
+                        )
+                    built = payments.retry_batch(conn, batch_id, actor=finance, clock=self.clock)
+                self.pay_batch(built.id, finance, fail=False)
+        with self.engine.connect() as conn:
+            sources = (
+                conn.execute(
+                    select(fund_t.c.source)
+                    .join(case_t, case_t.c.fund_source_id == fund_t.c.id)
+                    .where(
+                        case_t.c.state == CaseState.DISBURSEMENT.value,
+                        case_t.c.payment_batch_id.is_(None),
+                    )
+                    .distinct()
+                    .order_by(fund_t.c.source)
                 )
-                self.tally.payment_failures += 1
-            else:
-                self.fire(
-                    case_id,
-                    CaseEvent.PAY,
-                    finance,
-                    data={"payment_reference": f"WH2024-{case_id:05d}"},
+                .scalars()
+                .all()
+            )
+        for source in sources:
+            with transaction(self.engine) as conn:
+                built = payments.build_batch(
+                    conn,
+                    campaign_id=self.campaign_id,
+                    fund_source=source,
+                    unit_code="WH",
+                    case_ids=None,
+                    actor=finance,
+                    clock=self.clock,
                 )
+            self.pay_batch(built.id, finance, fail=not retry)
+
+    def pay_batch(self, batch_id: int, finance: Actor, *, fail: bool) -> None:
+        """The bank file out, and the bank's answer in: each row paid, or (when `fail`) 退票 for
+        about 3 % of them."""
+        with transaction(self.engine) as conn:
+            exported = payments.export_file(
+                conn, batch_id, "csv", actor=finance, clock=self.clock, purpose="demo"
+            )
+        rows = list(csv.reader(io.StringIO(exported.content.decode("gb18030"))))
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["序号", "金额", "状态", "失败原因"])
+        for row in rows[1:-1]:
+            failed = fail and self.rng.random() < 0.03
+            writer.writerow(
+                [row[0], row[4], "失败" if failed else "成功", "户名与卡号不符" if failed else ""]
+            )
+        with transaction(self.engine) as conn:
+            applied = payments.import_result(
+                conn,
+                batch_id,
+                out.getvalue().encode("utf-8"),
+                "result.csv",
+                actor=finance,
+                clock=self.clock,
+            )
+        self.tally.events[CaseEvent.PAY.value] += applied.paid
+        self.tally.events[CaseEvent.PAYMENT_FAILED.value] += applied.failed
+        self.tally.payment_failures += applied.failed
+
+    def batches_with_failures(self) -> list[int]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(batch_t.c.id)
+                    .where(batch_t.c.state == BatchState.RESULT_IMPORTED.value)
+                    .order_by(batch_t.c.id)
+                ).scalars()
+            )
+
+    def failed_in(self, conn: Connection, batch_id: int) -> list[tuple[int, int]]:
+        """The batch's returned cases still waiting for payment, with their versions."""
+        items = payments.batch_items(conn, batch_id)
+        failed = [i.case_id for i in items if i.outcome == payments.FAILED]
+        return sorted(payments.case_versions(conn, failed).items())
 
     def submit_reports(self, day: dt.date) -> None:
         for i, district in enumerate(self.tree.districts):
@@ -537,6 +624,24 @@ class Demo:
             self.say(
                 f"  {pad(FUND_NAMES[f.source], 14)}{format_yuan(f.budget_fen):>14}"
                 f"{format_yuan(f.reserved_fen):>14}{format_yuan(f.paid_fen):>14}{format_yuan(left):>14}"
+            )
+        with self.engine.connect() as conn:
+            balanced = not unreconciled(conn, self.campaign_id)
+            batches = conn.execute(
+                select(batch_t, fund_t.c.source)
+                .join(fund_t, fund_t.c.id == batch_t.c.fund_source_id)
+                .order_by(batch_t.c.id)
+            ).all()
+        self.say(
+            "  资金对账：" + ("预算 = 结余 + 已预留 + 已发放，与案件一致" if balanced else "不平")
+        )
+        self.say("\n== 发放批次 ==")
+        for b in batches:
+            retry = f"，重发自 {b.retry_of}" if b.retry_of else ""
+            self.say(
+                f"  批次 {b.id}（{FUND_NAMES[b.source]}{retry}）：{b.rows} 笔 "
+                f"{format_yuan(b.total_fen)} 元，成功 {b.paid}，退票 {b.failed}，"
+                f"{BATCH_LABELS[b.state]}"
             )
         broken = len(result["broken"])
         self.say("\n审计链校验：" + ("全部完整" if not broken else f"发现 {broken} 处断裂"))

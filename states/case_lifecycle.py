@@ -39,6 +39,7 @@ class CaseState(StrEnum):
     CLOSED = "closed"
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
+    CANCELLED = "cancelled"  # approved, but cannot be paid: its reservation released
 
 
 class CaseEvent(StrEnum):
@@ -55,6 +56,7 @@ class CaseEvent(StrEnum):
     APPROVE = "approve"
     PAY = "pay"
     PAYMENT_FAILED = "payment_failed"
+    CANCEL = "cancel"
     CLOSE = "close"
 
 
@@ -104,6 +106,7 @@ STATES: tuple[State[CaseState], ...] = (
     State(S.CLOSED, "办结", Kind.TERMINAL),
     State(S.REJECTED, "不予资助", Kind.ENDED_WITHOUT_AID),
     State(S.WITHDRAWN, "撤回", Kind.ENDED_WITHOUT_AID),
+    State(S.CANCELLED, "取消发放", Kind.ENDED_WITHOUT_AID),
 )
 
 TRANSITIONS: tuple[CaseTransition, ...] = (
@@ -212,9 +215,9 @@ TRANSITIONS: tuple[CaseTransition, ...] = (
         S.FOLLOW_UP,
         P.PAY_CASE,
         "发放",
-        guards=("aid_reserved",),
+        guards=("aid_reserved", "paid_through_its_batch"),
         effects=("record_payment",),
-        data_keys=("payment_reference",),
+        data_keys=("payment_reference", "payment_batch"),
         bulk=True,
     ),
     Transition(
@@ -223,9 +226,23 @@ TRANSITIONS: tuple[CaseTransition, ...] = (
         S.DISBURSEMENT,
         P.PAY_CASE,
         "发放失败",
+        guards=("paid_through_its_batch",),
         opinion_required=True,
         effects=("record_payment_failure",),
+        data_keys=("payment_batch",),
         notifies=("case_payment_failed",),
+    ),
+    # A case that cannot be paid (the family cannot be reached, the student left school …):
+    # its reservation goes back to the fund. Not while a bank file holding it is out.
+    Transition(
+        E.CANCEL,
+        (S.DISBURSEMENT,),
+        S.CANCELLED,
+        P.PAY_CASE,
+        "取消发放",
+        guards=("not_in_open_batch",),
+        opinion_required=True,
+        effects=("release_reservation",),
     ),
     Transition(E.CLOSE, (S.FOLLOW_UP,), S.CLOSED, P.FOLLOW_UP_CASE, "回访办结"),
     Transition(

@@ -158,8 +158,9 @@ def test_the_events_and_states_are_the_machines() -> None:
     # The names clients send, and the one the scheduler fires: the paragraph's first two sentences.
     named = events[: events.index("`end_publicity`.") + len("`end_publicity`")]
     assert set(backticked(named)) == {e.value for e in CaseEvent}
-    planned = events[events.lower().index("**planned") :]
-    assert backticked(planned) and not set(backticked(planned)) & {e.value for e in CaseEvent}
+    if "**planned" in events.lower():  # events announced, not built yet
+        planned = events[events.lower().index("**planned") :]
+        assert backticked(planned) and not set(backticked(planned)) & {e.value for e in CaseEvent}
     assert set(backticked(paragraph("States: "))) == {s.value for s in CaseState}
 
 

@@ -45,6 +45,7 @@ MASKS: dict[str, Callable[[str], str]] = {
     "student_id_number": _mask_id,
     "worker_id_number": _mask_id,
     "bank_card_number": lambda v: mask_card(v) or v,
+    "card_number": lambda v: mask_card(v) or v,  # a payment batch's row
 }
 
 # An identity number (18 characters, may end in X) or a run of 16 to 19 digits (a bank card), not

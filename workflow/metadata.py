@@ -16,6 +16,7 @@ from jinqiu.workflow.cases.counters import CaseCount
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.failures import SweepError
+from jinqiu.workflow.payments.models import PaymentBatch, PaymentBatchAudit, PaymentBatchItem
 from jinqiu.workflow.publicity_lists.models import (
     Objection,
     PublicityList,
@@ -42,6 +43,9 @@ __all__ = [
     "LoginFailure",
     "Objection",
     "OutboxMessage",
+    "PaymentBatch",
+    "PaymentBatchAudit",
+    "PaymentBatchItem",
     "PiiAccess",
     "PublicityList",
     "PublicityListAudit",

@@ -126,6 +126,7 @@ def case_out(detail: dict[str, Any], *, unmasked: bool) -> CaseOut:
         fund_source=detail["fund_source"],
         paid_on=case["paid_on"],
         payment_failures=case["payment_failures"],
+        payment_batch=case.get("payment_batch_id"),
         allowed_events=detail["allowed_events"],
         pii_unmasked=unmasked,
         worker=WorkerOut(

@@ -125,6 +125,8 @@ class WorkerOut(BaseModel):
     archived_on: dt.date | None
     categories: list[str]
     bank_card_number: str | None
+    bank_card_holder: str | None = None
+    bank_name: str | None = None
 
 
 class StudentOut(BaseModel):
@@ -148,6 +150,7 @@ class StudentOut(BaseModel):
     tier: str | None
     tuition_invoice: str | None
     already_aided_by: str | None
+    guardian_name: str | None = None
 
 
 class CaseOut(BaseModel):
@@ -167,6 +170,7 @@ class CaseOut(BaseModel):
     fund_source: str | None
     paid_on: dt.date | None
     payment_failures: int
+    payment_batch: int | None = None  # the batch whose bank file holds the case
     allowed_events: list[str]
     pii_unmasked: bool
     worker: WorkerOut

@@ -60,6 +60,8 @@ from jinqiu.workflow.clock import as_china
 from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
 from jinqiu.workflow.errors import DomainError, GuardFailed, NotFound
 from jinqiu.workflow.money import format_yuan
+from jinqiu.workflow.payments.service import batch_in_scope as batch_of
+from jinqiu.workflow.payments.service import may_pay
 from jinqiu.workflow.roles import Actor, Grant
 from jinqiu.workflow.statistics.compute import statistics
 from jinqiu.workflow.statistics.xlsx import workbook
@@ -171,6 +173,14 @@ def page_objection(objection_id: PathId, session: PageSession, conn: Conn) -> in
 PageObjection = Annotated[int, Depends(page_objection)]
 
 
+def page_batch(batch_id: PathId, request: Request, session: PageSession, conn: Conn) -> Any:
+    """A payment batch of the signed-in user's subtree (held while a form writes to it)."""
+    return batch_of(conn, batch_id, session.actor, lock=request.method != "GET")
+
+
+PageBatch = Annotated[Any, Depends(page_batch)]
+
+
 async def page_records_full_reads(request: Request, session: PageSession) -> None:
     """A page that shows a case's numbers writes its pii_access row for a pii.read holder."""
     declare_writes(request, session.actor.may(Grant.READ_PII))
@@ -243,6 +253,7 @@ def render(request: Request, name: str, session: Session | None, **context: Any)
             "level_labels": LEVEL_LABELS,
             "level_states": LEVEL_STATES,
             "setback_events": SETBACK_EVENTS,
+            "may_pay": bool(session and may_pay(session.actor)),
             **context,
         },
     )
@@ -651,3 +662,7 @@ def machine_page(request: Request, session: PageSession) -> HTMLResponse:
 
 def today_of(svc: Services) -> dt.date:
     return svc.clock.now().date()
+
+
+# The payment batch pages register on this router (they use the helpers above).
+from jinqiu.api.pages import payments as _payments  # noqa: E402, F401

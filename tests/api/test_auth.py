@@ -166,6 +166,7 @@ class TestTokens:
             url = path.replace("{case_id}", "1").replace("{campaign_id}", "1")
             url = url.replace("{item_id}", "1").replace("{code}", "WH").replace("{username}", CLERK)
             url = url.replace("{list_id}", "1").replace("{objection_id}", "1")
+            url = url.replace("{batch_id}", "1").replace("{attachment_id}", "1")
             assert "{" not in url, f"fill the path parameters of {path}"
             response = world.client.request(method, url)
             assert response.status_code == 401, f"{method} {path}: {response.status_code}"

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,14 +44,19 @@ from jinqiu.api.app import create_app
 from jinqiu.api.security import issue_token
 from jinqiu.notifications.models import InboxMessage, OutboxMessage
 from jinqiu.states import CaseEvent, CaseState, Permission
+from jinqiu.workflow.attachments.service import attach
+from jinqiu.workflow.attachments.store import FileStore
 from jinqiu.workflow.audit.models import PiiAccess
+from jinqiu.workflow.campaigns.models import FundSource
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.failures import SweepError
 from jinqiu.workflow.metadata import metadata
+from jinqiu.workflow.payments.cards import with_check_digit
+from jinqiu.workflow.payments.models import PaymentBatch
 from jinqiu.workflow.publicity_lists.service import build_list, publish_list, record_objection
-from jinqiu.workflow.roles import ROLE_PERMISSIONS, Grant
+from jinqiu.workflow.roles import ROLE_PERMISSIONS, Grant, PermissionName
 from jinqiu.workflow.units.models import Unit
 from jinqiu.workflow.users.models import Role
 from tests.api.conftest import PASSWORD, World, username
@@ -61,10 +67,14 @@ PUBLIC = {("GET", "/api/health"), ("POST", "/api/auth/token")}
 # Acts on the caller's own sessions only, whoever they are (tests/security/test_sessions.py).
 SELF_ONLY = {("POST", "/api/auth/logout")}
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
+fund_t = FundSource.__table__  # type: ignore[attr-defined]
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
 sweep_error_t = SweepError.__table__  # type: ignore[attr-defined]
 pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
-unit_t = Unit.__table__  # type: ignore[attr-defined]
+batch_t = PaymentBatch.__table__  # type: ignore[attr-defined]
+PDF = b"%PDF-1.7\n%%EOF\n"
+RESULT = "序号,金额,状态,失败原因\r\n".encode()  # the bank's answer to a batch of no rows
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,9 @@ class Target:
     published_list: int  # and a published one with a case free of objections (`listed`)
     listed: int
     objection: int  # and an open objection against its other case
+    batch: int  # an (empty) payment batch of WH-HC-001, its bank file out
+    documented: int  # another case of WH-HC-001, with a document (its version moved on)
+    attachment: int
     user: str = username(Role.CLERK.value, "WH-HC-001")
 
 
@@ -89,6 +102,7 @@ class Req:
     params: dict[str, Any] = field(default_factory=dict)
     json: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    files: dict[str, Any] | None = None  # a multipart upload
 
 
 Check = Callable[[httpx.Response, Target], None]
@@ -104,7 +118,7 @@ class Route:
     in_scope: tuple[str, ...]  # usernames (parent unit) who succeed, each checked by `ok`
     ok: Check
     sibling_unit: str = "WH-HC-002"
-    gate: Grant | Permission | None = None  # checked before any lookup: else 403
+    gate: PermissionName | None = None  # checked before any lookup: roles without it get 403
     xfail: str | None = None
     in_scope_request: Callable[[Target], Req] | None = None  # when it differs from `request`
 
@@ -607,6 +621,37 @@ MATRIX: tuple[Route, ...] = (
         in_scope=readers(),
         ok=listing(True, lambda h, t: h["event"] == "create"),
     ),
+    # -- documents of the case --
+    Route(
+        "POST",
+        "/api/cases/{case_id}/attachments",
+        "a transcript for a case at WH-HC-001",
+        lambda t: Req(
+            f"/api/cases/{t.documented}/attachments",
+            files={"kind": (None, "transcript"), "file": ("成绩单.pdf", PDF, "application/pdf")},
+        ),
+        sibling=not_found,
+        in_scope=parent("clerk"),
+        ok=status(201),
+    ),
+    Route(
+        "GET",
+        "/api/cases/{case_id}/attachments",
+        "case at WH-HC-001",
+        lambda t: Req(f"/api/cases/{t.documented}/attachments"),
+        sibling=not_found,
+        in_scope=readers(),
+        ok=listing(True, lambda a, t: a["id"] == t.attachment),
+    ),
+    Route(
+        "GET",
+        "/api/cases/{case_id}/attachments/{attachment_id}",
+        "the case's document",
+        lambda t: Req(f"/api/cases/{t.documented}/attachments/{t.attachment}"),
+        sibling=not_found,
+        in_scope=parent("reviewer", "approver", "manager", "finance", "auditor"),
+        ok=status(200),
+    ),
     # -- dashboard and statistics --
     Route(
         "GET",
@@ -666,6 +711,103 @@ MATRIX: tuple[Route, ...] = (
         sibling=not_found,
         in_scope=readers(),
         ok=status(200),
+    ),
+    # -- payment batches and funds (finance: the `pay` permission, checked first) --
+    Route(
+        "POST",
+        "/api/campaigns/{campaign_id}/payment-batches",
+        "WH campaign, unit WH-HC-001 in the body",
+        lambda t: Req(
+            f"/api/campaigns/{t.campaign_wh}/payment-batches",
+            json={"fund_source": "government", "unit": "WH-HC-001"},
+        ),
+        sibling=unknown_field("unit"),
+        gate=Permission.PAY_CASE,
+        in_scope=parent("finance"),
+        ok=unknown_field("case_ids"),  # in scope: the unit is found, and nothing waits for payment
+    ),
+    Route(
+        "POST",
+        "/api/campaigns/{campaign_id}/payment-batches",
+        "campaign organised by WH-HC",
+        lambda t: Req(
+            f"/api/campaigns/{t.campaign_hc}/payment-batches", json={"fund_source": "government"}
+        ),
+        sibling_unit="WH-WD",
+        sibling=not_found,
+        gate=Permission.PAY_CASE,
+        in_scope=parent("finance"),
+        ok=unknown_field("case_ids"),
+    ),
+    Route(
+        "GET",
+        "/api/payment-batches/{batch_id}",
+        "batch of WH-HC-001",
+        lambda t: Req(f"/api/payment-batches/{t.batch}"),
+        sibling=not_found,
+        gate=Permission.PAY_CASE,
+        in_scope=parent("finance"),
+        ok=status(200),
+    ),
+    Route(
+        "GET",
+        "/api/payment-batches/{batch_id}/file",
+        "batch of WH-HC-001",
+        lambda t: Req(f"/api/payment-batches/{t.batch}/file", params={"format": "csv"}),
+        sibling=not_found,
+        gate=Permission.PAY_CASE,
+        in_scope=parent("finance"),
+        ok=status(200),
+    ),
+    Route(
+        "POST",
+        "/api/payment-batches/{batch_id}/result",
+        "batch of WH-HC-001",
+        lambda t: Req(
+            f"/api/payment-batches/{t.batch}/result",
+            files={"file": ("result.csv", RESULT, "text/csv")},
+        ),
+        sibling=not_found,
+        gate=Permission.PAY_CASE,
+        in_scope=parent("finance"),
+        ok=status(200),
+    ),
+    Route(
+        "POST",
+        "/api/payment-batches/{batch_id}/retry",
+        "batch of WH-HC-001",
+        lambda t: Req(f"/api/payment-batches/{t.batch}/retry"),
+        sibling=not_found,
+        gate=Permission.PAY_CASE,
+        in_scope=parent("finance"),
+        ok=status(409),  # in scope: the batch is found; no result imported yet to retry
+    ),
+    Route(
+        "GET",
+        "/api/campaigns/{campaign_id}/funds",
+        "campaign organised by WH-HC",
+        lambda t: Req(f"/api/campaigns/{t.campaign_hc}/funds"),
+        sibling_unit="WH-WD",
+        sibling=not_found,
+        in_scope=readers(),
+        ok=status(200),
+    ),
+    Route(
+        "PUT",
+        "/api/cases/{case_id}/bank-card",
+        "case at WH-HC-001",
+        lambda t: Req(
+            f"/api/cases/{t.case}/bank-card",
+            json={
+                "bank_card_number": with_check_digit("622848" + "7" * 12),
+                "version": 1,
+                "reason": "更正",
+            },
+        ),
+        sibling=not_found,
+        gate=Permission.PAY_CASE,
+        in_scope=parent("finance"),
+        ok=status(409),  # in scope: the case is found; it is in survey, not waiting for payment
     ),
     # -- the record of full reads (auditors) --
     Route(
@@ -834,7 +976,42 @@ def matrix(world: World) -> Iterator[tuple[World, Target]]:
                 at=now,
             )
         )
+    documented = new_case(world.engine, world.clock, campaign_hc, "WH-HC-001")
+    with transaction(world.engine) as conn:  # its clerk attached the admission notice
+        clerk = actor(conn, "WH-HC-001", "clerk")
+        assert world.settings.attachments_dir is not None
+        document, _new = attach(
+            conn, FileStore(Path(world.settings.attachments_dir)), case_id=documented,
+            kind="admission_notice", filename="录取通知书.pdf", content=PDF + b"%notice",
+            actor=clerk, clock=world.clock,
+        )  # fmt: skip
     lists = publicity_lists(world, campaign_hc)
+    with transaction(world.engine) as conn:  # a batch of WH-HC-001 with its bank file out
+        units = dict(conn.execute(select(unit_t.c.code, unit_t.c.id)).all())
+        fund = conn.execute(
+            select(fund_t.c.id).where(
+                fund_t.c.campaign_id == world.campaign, fund_t.c.source == "government"
+            )
+        ).scalar_one()
+        batch = conn.execute(
+            insert(batch_t)
+            .values(
+                campaign_id=world.campaign,
+                unit_id=units["WH-HC-001"],
+                fund_source_id=fund,
+                state="exported",
+                version=2,
+                rows=0,
+                total_fen=0,
+                purpose="2024年金秋助学金",
+                audit_seq=0,
+                audit_head="",
+                created_by="finance.wh-hc-001",
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(batch_t.c.id)
+        ).scalar_one()
     # Signing in is Argon2 on purpose (slow); the matrix is about scoping, so mint the tokens.
     for unit in ("WH-HC", "WH-HC-001", "WH-HC-002", "WH-WD"):
         for role in ROLES:
@@ -849,6 +1026,9 @@ def matrix(world: World) -> Iterator[tuple[World, Target]]:
             inbox=int(inbox),
             outbox=int(outbox),
             **lists,
+            batch=int(batch),
+            documented=documented,
+            attachment=document.id,
         ),
     )
 
@@ -884,11 +1064,12 @@ def call(
         req.url,
         params=req.params,
         json=req.json,
+        files=req.files,
         headers={**world.as_(who), **req.headers},
     )
 
 
-def passes_gate(role: str, gate: Grant | Permission | None) -> bool:
+def passes_gate(role: str, gate: PermissionName | None) -> bool:
     return gate is None or gate in ROLE_PERMISSIONS[Role(role)]
 
 

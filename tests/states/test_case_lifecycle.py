@@ -258,7 +258,8 @@ class TestWhatEachTransitionTakesAndOffers:
         taken = {e: MACHINE.data_keys(e) for e in E}
         assert {e: keys for e, keys in taken.items() if keys} == {
             E.APPROVE: {"fund_source"},
-            E.PAY: {"payment_reference"},
+            E.PAY: {"payment_reference", "payment_batch"},
+            E.PAYMENT_FAILED: {"payment_batch"},
             E.PUBLISH: {"publicity_list", "starts_on", "ends_on"},  # the list's period
             E.UNLIST: {"publicity_list"},
             E.OBJECT: {"objection"},  # the record on the list

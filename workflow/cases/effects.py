@@ -35,6 +35,14 @@ class Pay:
     amount_fen: int
 
 
+@dataclass(frozen=True, slots=True)
+class Release:
+    """The reservation of `amount_fen` on fund `fund_id` goes back to the fund's free money."""
+
+    fund_id: int
+    amount_fen: int
+
+
 @lru_cache(maxsize=4096)
 def publicity_ends(calendar: WorkingCalendar, start: dt.date, working_days: int) -> dt.date:
     """Memoised: the calendar is immutable and every case verified on a day ends on the same day
@@ -127,15 +135,35 @@ def record_payment(ctx: GuardContext, opinion: str | None) -> Outcome:
     audit: dict[str, object] = {"amount": format_yuan(case.approved_amount_fen)}
     if "payment_reference" in ctx.data:
         audit["payment_reference"] = str(ctx.data["payment_reference"])
+    if case.payment_batch_id is not None:
+        audit["payment_batch"] = case.payment_batch_id
     return Outcome(
-        changes={"paid_on": ctx.today},
+        changes={"paid_on": ctx.today, "payment_batch_id": None},
         audit=audit,
         records=(Pay(case.fund_source_id, case.approved_amount_fen),),
     )
 
 
 def record_payment_failure(ctx: GuardContext, opinion: str | None) -> Outcome:
-    return Outcome(changes={"payment_failures": ctx.case.payment_failures + 1})
+    """退票: the case stays payable, out of the batch that failed it (a retry batch takes it)."""
+    audit: dict[str, object] = {}
+    if ctx.case.payment_batch_id is not None:
+        audit["payment_batch"] = ctx.case.payment_batch_id
+    return Outcome(
+        changes={"payment_failures": ctx.case.payment_failures + 1, "payment_batch_id": None},
+        audit=audit,
+    )
+
+
+def release_reservation(ctx: GuardContext, opinion: str | None) -> Outcome:
+    """取消发放: the reserved amount goes back to its fund."""
+    case = ctx.case
+    # Only disbursement cases are cancelled, and every one of them holds a reservation.
+    assert case.fund_source_id is not None and case.approved_amount_fen is not None
+    return Outcome(
+        audit={"released": format_yuan(case.approved_amount_fen)},
+        records=(Release(case.fund_source_id, case.approved_amount_fen),),
+    )
 
 
 def keep_return_reason(ctx: GuardContext, opinion: str | None) -> Outcome:
@@ -161,5 +189,6 @@ EFFECTS: dict[str, Effect[GuardContext]] = {
     "reserve_aid": reserve_aid,
     "record_payment": record_payment,
     "record_payment_failure": record_payment_failure,
+    "release_reservation": release_reservation,
     "keep_return_reason": keep_return_reason,
 }

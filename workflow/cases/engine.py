@@ -24,7 +24,7 @@ from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.campaigns.rules import RULES, CampaignRules
 from jinqiu.workflow.cases import funds
 from jinqiu.workflow.cases.counters import count_state_change, count_state_changes
-from jinqiu.workflow.cases.effects import EFFECTS, Pay, Reserve
+from jinqiu.workflow.cases.effects import EFFECTS, Pay, Release, Reserve
 from jinqiu.workflow.cases.facts import (
     CaseFacts,
     GuardContext,
@@ -67,6 +67,7 @@ _load_all = select(
     case_t.c.approved_amount_fen,
     case_t.c.fund_source_id,
     case_t.c.payment_failures,
+    case_t.c.payment_batch_id,
     case_t.c.audit_seq,
     case_t.c.audit_head,
     unit_t.c.path.label("unit_path"),
@@ -101,7 +102,9 @@ _STATES: dict[str, CaseState] = {s.value: s for s in CaseState}
 _ACTS_AS: dict[str, str] = {level.value: ACTS_AS[level] for level in ACTS_AS}
 # The events whose transitions write side records to fund rows (a bulk locks those rows first).
 _MOVES_MONEY = frozenset(
-    t.event for t in MACHINE.transitions if {"reserve_aid", "record_payment"} & set(t.effects)
+    t.event
+    for t in MACHINE.transitions
+    if {"reserve_aid", "record_payment", "release_reservation"} & set(t.effects)
 )
 
 TransitionResult = Fired  # what apply_event returns (states and events as strings)
@@ -127,6 +130,7 @@ def _facts(
         approved_amount_fen,
         fund_source_id,
         payment_failures,
+        payment_batch_id,
         _audit_seq,
         _audit_head,
         unit_path,
@@ -163,6 +167,7 @@ def _facts(
             fund_source_id=fund_source_id,
             payment_failures=payment_failures,
             unit_path=unit_path,
+            payment_batch_id=payment_batch_id,
             approval_chain=chain,
         ),
         worker=WorkerFacts(
@@ -326,6 +331,8 @@ class CaseNoun(Noun[GuardContext]):
                 audit.update(amount=format_yuan(record.amount_fen), fund_source=source)
             elif isinstance(record, Pay):
                 funds.pay(conn, record.fund_id, record.amount_fen)
+            elif isinstance(record, Release):
+                funds.release(conn, record.fund_id, record.amount_fen)
             else:
                 raise TypeError(f"no writer for {record!r}")
         return Outcome(changes, audit)

@@ -42,6 +42,7 @@ class CaseFacts:
     fund_source_id: int | None
     payment_failures: int
     unit_path: str
+    payment_batch_id: int | None = None  # the batch whose bank file holds the case
     # Indices into the campaign's approval levels that exist on this case's unit path (市直
     # unions have no district): loaded in publicity and approval, the states where it matters.
     approval_chain: tuple[int, ...] = ()

@@ -88,6 +88,22 @@ def pay(conn: Connection, fund_id: int, amount_fen: int) -> None:
         raise GuardFailed([Reason("reservation_missing", "资金来源中的预留金额不足以支付")])
 
 
+_release = (
+    update(fund_table)
+    .where(
+        fund_table.c.id == bindparam("fund_id"), fund_table.c.reserved_fen >= bindparam("amount")
+    )
+    .values(reserved_fen=fund_table.c.reserved_fen - bindparam("amount"))
+)
+
+
+def release(conn: Connection, fund_id: int, amount_fen: int) -> None:
+    """A cancelled case's reservation goes back to the fund's free money."""
+    result = conn.execute(_release, {"fund_id": fund_id, "amount": amount_fen})
+    if result.rowcount != 1:  # as for pay: only if rows were edited by hand
+        raise GuardFailed([Reason("reservation_missing", "资金来源中的预留金额不足以释放")])
+
+
 # -- many cases at once (bulk) ------------------------------------------------------------------
 
 

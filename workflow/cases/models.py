@@ -38,6 +38,10 @@ class Worker(SQLModel, table=True):
     archived_on: dt.date | None = None
     categories: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     bank_card_number: str | None = Field(default=None, max_length=32)
+    # 户名: whose name the account is in (the worker's, the student's or the guardian's);
+    # unset: the worker's. The bank's name comes from the card's issuer prefix.
+    bank_card_holder: str | None = Field(default=None, max_length=50)
+    bank_name: str | None = Field(default=None, max_length=50)
 
 
 class Student(SQLModel, table=True):
@@ -64,6 +68,7 @@ class Student(SQLModel, table=True):
     tier: str | None = Field(default=None, max_length=20)  # 一本 / 二本 / 三本 batch
     tuition_invoice_fen: int | None = None  # 学费发票: basis of tuition-based aid
     already_aided_by: str | None = Field(default=None, max_length=200)  # 已获政府或其他资助
+    guardian_name: str | None = Field(default=None, max_length=50)  # 监护人 (may hold the card)
 
 
 class Case(SQLModel, table=True):
@@ -105,6 +110,10 @@ class Case(SQLModel, table=True):
     fund_source_id: int | None = Field(default=None, foreign_key="fund_source.id")
     paid_on: dt.date | None = None
     payment_failures: int = 0
+    # The payment batch whose bank file holds the case, until the bank's result is applied:
+    # the case is paid (or found failed) through that batch only, and cannot be cancelled.
+    # (No foreign key: the batch's rows point at cases, and tables are not built in a cycle.)
+    payment_batch_id: int | None = Field(default=None, index=True)
     audit_seq: int = 0  # number of audit entries: the chain's length
     audit_head: str = Field(default="", max_length=64)  # hash of the latest audit entry
     created_by: str = Field(max_length=64)

@@ -85,6 +85,7 @@ class WorkerIn(_Strict):
     archived_on: ArchivedOn | None = None
     categories: list[Category] = Field(default_factory=list, max_length=10)
     bank_card_number: BankCard | None = None
+    bank_card_holder: str | None = Field(default=None, min_length=1, max_length=50)  # 户名
 
     _id = field_validator("id_number")(_valid_id_number)
 
@@ -108,6 +109,7 @@ class StudentIn(_Strict):
     tier: str | None = Field(default=None, max_length=20)
     tuition_invoice: CaseMoney | None = None
     already_aided_by: str | None = Field(default=None, max_length=200)
+    guardian_name: str | None = Field(default=None, min_length=1, max_length=50)  # 监护人
 
     _id = field_validator("id_number")(_valid_id_number)
 
@@ -126,6 +128,7 @@ class WorkerPatch(_Strict):
     archive_status: str | None = Field(default=None, pattern=r"^(deep|relative|accident|none)$")
     archived_on: ArchivedOn | None = None
     bank_card_number: BankCard | None = None
+    bank_card_holder: str | None = Field(default=None, max_length=50)
 
     @field_validator("name", "archive_status")
     @classmethod
@@ -150,6 +153,7 @@ class StudentPatch(_Strict):
     admitted_school: str | None = Field(default=None, max_length=200)
     tier: str | None = Field(default=None, max_length=20)
     already_aided_by: str | None = Field(default=None, max_length=200)
+    guardian_name: str | None = Field(default=None, max_length=50)
 
 
 class CaseAmendment(_Strict):

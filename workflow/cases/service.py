@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from jinqiu.states import ENDED_WITHOUT_AID, CaseState
 from jinqiu.workflow.audit.chain import append_entries, chain_entry
 from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.banks import bank_of
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.counters import count_state_change
 from jinqiu.workflow.cases.models import Case, Student, Worker
@@ -111,6 +112,7 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
     wid, sid = parse_id_number(w.id_number), parse_id_number(s.id_number)
     worker_values: dict[str, Any] = w.model_dump(exclude={"monthly_income_per_capita"})
     worker_values.update(
+        bank_name=None if w.bank_card_number is None else bank_of(w.bank_card_number),
         gender=wid.gender.value,
         birth_date=wid.birth_date,
         monthly_income_per_capita_fen=(
@@ -234,6 +236,9 @@ def amend_case(
     except ValidationError as exc:
         raise validation_failed(exc) from exc
     worker_changes = amendment.worker.model_dump(exclude_unset=True)
+    if "bank_card_number" in worker_changes:  # the bank follows the card
+        card = worker_changes["bank_card_number"]
+        worker_changes["bank_name"] = None if card is None else bank_of(card)
     student_changes = amendment.student.model_dump(exclude_unset=True)
     row = conn.execute(
         select(case_t, unit_t.c.path)

@@ -15,6 +15,7 @@ from jinqiu.workflow.cases.guards.aid_amount import aid_reserved, aid_rule_appli
 from jinqiu.workflow.cases.guards.double_aid import not_already_aided
 from jinqiu.workflow.cases.guards.eligibility import worker_is_eligible
 from jinqiu.workflow.cases.guards.identity import identity_numbers_valid
+from jinqiu.workflow.cases.guards.payment_batch import not_in_open_batch, paid_through_its_batch
 from jinqiu.workflow.cases.guards.phase_window import within_survey_window
 from jinqiu.workflow.cases.guards.publicity import (
     no_open_objection,
@@ -32,6 +33,8 @@ GUARDS: dict[str, Guard] = {
     "within_survey_window": within_survey_window,
     "aid_rule_applies": aid_rule_applies,
     "aid_reserved": aid_reserved,
+    "paid_through_its_batch": paid_through_its_batch,
+    "not_in_open_batch": not_in_open_batch,
     "no_open_objection": no_open_objection,
     "objection_is_open": objection_is_open,
     "publicity_period_over": publicity_period_over,

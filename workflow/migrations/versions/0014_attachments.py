@@ -1,7 +1,7 @@
 """attachments: documents uploaded for a case, kept by content hash
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-01 15:30:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from jinqiu.storage.sqltypes import UTCDateTime
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
