@@ -46,10 +46,17 @@ class CaseFacts:
     # Indices into the campaign's approval levels that exist on this case's unit path (市直
     # unions have no district): loaded in publicity and approval, the states where it matters.
     approval_chain: tuple[int, ...] = ()
+    # The campaign level this case waits at: the first of its chain not yet passed (asked by
+    # the selection, the role check and the effect of every approval: worked out once).
+    _pending: int | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        pending = next((i for i in self.approval_chain if i >= self.approval_step), None)
+        object.__setattr__(self, "_pending", pending)
 
     def pending_step(self) -> int | None:
         """The campaign level this case waits at: the first of its chain not yet passed."""
-        return next((i for i in self.approval_chain if i >= self.approval_step), None)
+        return self._pending
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,7 @@ def _fire_chunk(
     rows: list[dict[str, Any]] = []
     links: dict[int, Link] = {}
     going: list[tuple[int, Loaded[Any], Decision, int]] = []  # (position, subject, decision, k)
+    same_audit: dict[str, Any] | None = None
     for k, (position, subject, decision) in enumerate(decided):
         planned = plan.outcomes[k]
         if isinstance(planned, DomainError):
@@ -159,6 +160,9 @@ def _fire_chunk(
         if planned.changes or planned.audit:  # the money a record moved (most events: none)
             changes = {**changes, **combined([planned]).changes}
             audit = {**audit, **planned.audit}
+        if audit == same_audit:  # one object for equal entries: its JSON is bound once
+            audit = same_audit
+        same_audit = audit
         link = entry_for(noun, subject, decision, actor=actor, audit=audit, at=now)
         links[subject.id] = link
         rows.append(
