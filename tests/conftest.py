@@ -81,14 +81,27 @@ def pg_engine(postgres_schema_url: tuple[str, str]) -> Iterator[Engine]:
     engine.dispose()
 
 
+_TABLES = list(reversed(metadata.sorted_tables))  # children before their parents
+# One round trip: every table emptied, then every sequence of the schema restarted.
+_POSTGRES_WIPE = "; ".join(
+    [f"DELETE FROM {table.name}" for table in _TABLES]
+    + [
+        "DO $$ DECLARE name text; BEGIN"
+        " FOR name IN SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()"
+        " LOOP EXECUTE 'ALTER SEQUENCE ' || quote_ident(name) || ' RESTART'; END LOOP; END $$"
+    ]
+)
+
+
 def _wipe(engine: Engine) -> None:
-    tables = list(reversed(metadata.sorted_tables))
+    """Every table emptied and, on PostgreSQL, every id counter back to its start. DELETE, not
+    TRUNCATE: TRUNCATE gives each table new files (~0.3 s a test on this machine), where
+    deleting a test's few rows costs a tenth of that, with the same result."""
     with transaction(engine) as conn:
         if engine.dialect.name == "postgresql":
-            names = ", ".join(t.name for t in tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            conn.exec_driver_sql(_POSTGRES_WIPE)
         else:
-            for table in tables:
+            for table in _TABLES:
                 conn.execute(table.delete())
 
 

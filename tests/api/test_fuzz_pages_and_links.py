@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import functools
 import itertools
 import os
 from collections import Counter
@@ -56,11 +55,10 @@ from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.identity import make_id_number
-from jinqiu.workflow.metadata import metadata
 from jinqiu.workflow.roles import SCHEDULER, Actor
 from jinqiu.workflow.users.models import Role, User
-from jinqiu.workflow.users.service import hash_password
-from tests.factories import actor_of, new_case, student, weihai, worker
+from tests.conftest import _wipe as wipe
+from tests.factories import actor_of, new_case, password_hash, student, weihai, worker
 
 # CI's budget; JINQIU_FUZZ_EXAMPLES=500 JINQIU_FUZZ_RANDOM=1 searches deeper, with new examples.
 MAX_EXAMPLES = int(os.environ.get("JINQIU_FUZZ_EXAMPLES", "25"))
@@ -86,11 +84,6 @@ case_t = Case.__table__  # type: ignore[attr-defined]
 
 # One app, its database swapped in per test (`fuzzed`), as in test_openapi_fuzz.
 APP = create_app(engine=create_engine("sqlite://"), clock=ManualClock(NOW), settings=SETTINGS)
-
-
-@functools.cache
-def password_hash() -> str:
-    return hash_password(PASSWORD)  # once: Argon2 is slow on purpose
 
 
 def fire(engine: Engine, clock: ManualClock, case_id: int, event: str, who: Actor) -> None:
@@ -123,7 +116,7 @@ def seed(engine: Engine, clock: ManualClock) -> int:
             [
                 {
                     "username": username,
-                    "password_hash": password_hash(),
+                    "password_hash": password_hash(PASSWORD),
                     "display_name": "模糊测试",
                     "unit_id": units[unit],
                     "roles": roles,
@@ -157,23 +150,6 @@ def seed(engine: Engine, clock: ManualClock) -> int:
         fire(engine, clock, case_id, "approve", actor_of(engine, "WH", "approver"))
     fire(engine, clock, later[4], "pay", actor_of(engine, "WH", "finance"))
     return campaign
-
-
-def wipe(engine: Engine) -> None:
-    """Every table emptied and every id counter back to 1: DELETE, as these tables are tiny
-    (tests/conftest's TRUNCATE costs three times as much, paid before each of many chains)."""
-    with transaction(engine) as conn:
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(table.delete())
-        if engine.dialect.name == "postgresql":
-            sequences = conn.execute(
-                text(
-                    "SELECT sequence_name FROM information_schema.sequences"
-                    " WHERE sequence_schema = current_schema()"
-                )
-            ).scalars()
-            for name in list(sequences):
-                conn.execute(text(f'ALTER SEQUENCE "{name}" RESTART'))
 
 
 @dataclass
