@@ -58,9 +58,11 @@ def postgres_schema_url() -> Iterator[tuple[str, str]]:
 
 
 def postgres_engine(url: str, schema: str, pool_size: int = 30) -> Engine:
-    return make_engine(
-        url, pool_size=pool_size, connect_args={"options": f"-csearch_path={schema}"}
-    )
+    """The tests' engine on `schema`. Its commits do not wait for the WAL to reach the disk
+    (synchronous_commit=off: ~3 ms less a commit here): what only a crash of the server itself
+    could show, and no test crashes it; transactions, locks and isolation are unchanged."""
+    options = f"-csearch_path={schema} -csynchronous_commit=off"
+    return make_engine(url, pool_size=pool_size, connect_args={"options": options})
 
 
 @pytest.fixture(scope="session")
