@@ -57,6 +57,7 @@ from jinqiu.workflow.db import transaction
 from jinqiu.workflow.identity import make_id_number
 from jinqiu.workflow.roles import SCHEDULER, Actor
 from jinqiu.workflow.users.models import Role, User
+from tests import snapshots
 from tests.conftest import _wipe as wipe
 from tests.factories import actor_of, new_case, password_hash, student, weihai, worker
 
@@ -152,6 +153,16 @@ def seed(engine: Engine, clock: ManualClock) -> int:
     return campaign
 
 
+@dataclass(frozen=True)
+class Seeded:
+    """The seeded rows put aside, the clock and the campaign they were seeded with."""
+
+    engine: Engine
+    snapshot: snapshots.Snapshot
+    now: dt.datetime
+    campaign: int
+
+
 @dataclass
 class Fuzzed:
     """The seeded database behind APP, and how the fuzzer signs in to it."""
@@ -159,16 +170,26 @@ class Fuzzed:
     engine: Engine
     clock: ManualClock
     client: TestClient
+    kept: dict[str, Seeded]  # by dialect: the module's seeding, put back for every other test
     campaign: int = 0
     created: Iterator[int] = field(default_factory=itertools.count)
     answered: Counter[tuple[str, str, int]] = field(default_factory=Counter)
 
     def reset(self) -> None:
         """The same data again, ids included: each chain starts from one state, so Hypothesis
-        replays a chain exactly (to shrink it) and the run does not depend on the ones before."""
-        wipe(self.engine)
-        self.clock.set(NOW)
-        self.campaign = seed(self.engine, self.clock)
+        replays a chain exactly (to shrink it) and the run does not depend on the ones before.
+        Seeded once per database and module; put back exactly from the snapshot after that."""
+        seeded = self.kept.get(self.engine.dialect.name)
+        if seeded is None:
+            wipe(self.engine)
+            self.clock.set(NOW)
+            campaign = seed(self.engine, self.clock)
+            seeded = Seeded(self.engine, snapshots.take(self.engine), self.clock.now(), campaign)
+            self.kept[self.engine.dialect.name] = seeded
+        else:
+            snapshots.restore(self.engine, seeded.snapshot)
+        self.clock.set(seeded.now)
+        self.campaign = seeded.campaign
         self.created = itertools.count()
 
     def bearer(self) -> dict[str, str]:
@@ -189,13 +210,22 @@ class Fuzzed:
             )
 
 
+@pytest.fixture(scope="module")
+def kept() -> Iterator[dict[str, Seeded]]:
+    """The module's seeded snapshots (tests/snapshots.py), by database; dropped at its end."""
+    kept: dict[str, Seeded] = {}
+    yield kept
+    for seeded in kept.values():
+        snapshots.drop(seeded.engine, seeded.snapshot)
+
+
 @pytest.fixture
-def fuzzed(db: Engine) -> Iterator[Fuzzed]:
+def fuzzed(db: Engine, kept: dict[str, Seeded]) -> Iterator[Fuzzed]:
     """The seeded database (SQLite, then PostgreSQL) behind APP."""
     clock = ManualClock(NOW)
     APP.state.services = Services(engine=db, clock=clock, settings=SETTINGS)
     with TestClient(APP, raise_server_exceptions=False, follow_redirects=False) as client:
-        state = Fuzzed(engine=db, clock=clock, client=client)
+        state = Fuzzed(engine=db, clock=clock, client=client, kept=kept)
         state.reset()
         yield state
 
