@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -20,6 +21,9 @@ from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import make_engine, normalise_url, transaction
 from jinqiu.workflow.metadata import metadata
 from jinqiu.workflow.migrate import upgrade
+
+if TYPE_CHECKING:
+    from tests.snapshots import Kept
 
 POSTGRES_URL = os.environ.get(
     "JINQIU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -114,6 +118,17 @@ def db(request: pytest.FixtureRequest) -> Iterator[Engine]:
     engine: Engine = request.getfixturevalue(name)
     _wipe(engine)
     yield engine
+
+
+@pytest.fixture(scope="module")
+def kept() -> Iterator[Kept]:
+    """Seeded databases this module's tests share (tests/snapshots.py): the first test seeds,
+    the others get the same rows back. Dropped at the module's end."""
+    from tests.snapshots import Kept  # it builds on _wipe, above
+
+    kept = Kept()
+    yield kept
+    kept.drop()
 
 
 @pytest.fixture

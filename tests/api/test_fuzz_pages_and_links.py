@@ -155,10 +155,8 @@ def seed(engine: Engine, clock: ManualClock) -> int:
 
 @dataclass(frozen=True)
 class Seeded:
-    """The seeded rows put aside, the clock and the campaign they were seeded with."""
+    """What seeding left besides the rows: the clock and the campaign."""
 
-    engine: Engine
-    snapshot: snapshots.Snapshot
     now: dt.datetime
     campaign: int
 
@@ -170,7 +168,7 @@ class Fuzzed:
     engine: Engine
     clock: ManualClock
     client: TestClient
-    kept: dict[str, Seeded]  # by dialect: the module's seeding, put back for every other test
+    kept: snapshots.Kept  # the module's seeding, put back for every other test and chain
     campaign: int = 0
     created: Iterator[int] = field(default_factory=itertools.count)
     answered: Counter[tuple[str, str, int]] = field(default_factory=Counter)
@@ -179,18 +177,16 @@ class Fuzzed:
         """The same data again, ids included: each chain starts from one state, so Hypothesis
         replays a chain exactly (to shrink it) and the run does not depend on the ones before.
         Seeded once per database and module; put back exactly from the snapshot after that."""
-        seeded = self.kept.get(self.engine.dialect.name)
-        if seeded is None:
-            wipe(self.engine)
-            self.clock.set(NOW)
-            campaign = seed(self.engine, self.clock)
-            seeded = Seeded(self.engine, snapshots.take(self.engine), self.clock.now(), campaign)
-            self.kept[self.engine.dialect.name] = seeded
-        else:
-            snapshots.restore(self.engine, seeded.snapshot)
+        seeded = self.kept.seeded(self.engine, self.seed)
         self.clock.set(seeded.now)
         self.campaign = seeded.campaign
         self.created = itertools.count()
+
+    def seed(self) -> Seeded:
+        wipe(self.engine)
+        self.clock.set(NOW)
+        campaign = seed(self.engine, self.clock)
+        return Seeded(self.clock.now(), campaign)
 
     def bearer(self) -> dict[str, str]:
         token = issue_token(SETTINGS, FUZZER, self.clock.now(), self.generation())
@@ -210,17 +206,8 @@ class Fuzzed:
             )
 
 
-@pytest.fixture(scope="module")
-def kept() -> Iterator[dict[str, Seeded]]:
-    """The module's seeded snapshots (tests/snapshots.py), by database; dropped at its end."""
-    kept: dict[str, Seeded] = {}
-    yield kept
-    for seeded in kept.values():
-        snapshots.drop(seeded.engine, seeded.snapshot)
-
-
 @pytest.fixture
-def fuzzed(db: Engine, kept: dict[str, Seeded]) -> Iterator[Fuzzed]:
+def fuzzed(db: Engine, kept: snapshots.Kept) -> Iterator[Fuzzed]:
     """The seeded database (SQLite, then PostgreSQL) behind APP."""
     clock = ManualClock(NOW)
     APP.state.services = Services(engine=db, clock=clock, settings=SETTINGS)
