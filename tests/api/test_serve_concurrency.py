@@ -1,8 +1,8 @@
 """The real thing: `jinqiu serve --workers 2` on PostgreSQL, seeded with the `jinqiu` CLI (in this
 process, tests/command.py), and 50 HTTP clients firing the same event at the same case version
-at once. Exactly one wins (200);
-every other one gets 409 — `version_conflict`, or `event_not_allowed` for a request that already
-reads the new state — and the audit trail holds exactly one entry for the event.
+at once. Exactly one wins (200); every other one gets 409 — `version_conflict`, or
+`event_not_allowed` for a request that already reads the new state — and the audit trail holds
+exactly one entry for the event.
 
 The schema is this test's own (created here, dropped in a `finally`); the CLI and the server
 find it through JINQIU_DATABASE_URL `...?options=-csearch_path%3D<schema>`. The server is
