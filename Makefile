@@ -21,6 +21,12 @@ PYTEST_ARGS ?=
 DEMO_ARGS   ?=
 BENCH_ARGS  ?=
 
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist), each with its own SQLite files and
+# PostgreSQL schema; a file's tests stay in one process (--dist loadfile), so its module fixtures
+# are built once. PYTEST_WORKERS=0: everything in one process.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST   := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+
 .PHONY: help venv install browser demo test lint typecheck pytest format-check bench clean distclean
 
 help:
@@ -28,7 +34,8 @@ help:
 	@echo "make test          lint + format check + type check + the whole pytest suite (what CI runs)"
 	@echo "make lint          ruff check ."
 	@echo "make typecheck     mypy (strict on states, workflow, notifications, api)"
-	@echo "make pytest        the pytest suite only (PYTEST_ARGS=... to pass options)"
+	@echo "make pytest        the pytest suite only (PYTEST_ARGS=... to pass options; PYTEST_WORKERS=0"
+	@echo "                   runs it in one process instead of two)"
 	@echo "make format-check  ruff format --check . (part of 'make test')"
 	@echo "make bench         python -m bench NAME for NAME in BENCHES ($(BENCHES)), each on SQLite"
 	@echo "                   then on PostgreSQL ($(PG_URL))"
@@ -93,7 +100,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # Runs all three even when one fails (so one run shows every problem), then fails if any
 # did.  pytest's own exit status is kept (5 = no tests collected is a failure too).
@@ -102,7 +109,7 @@ test: $(STAMP)
 	echo "== ruff check ."; $(BIN)/ruff check . || lint=$$?; \
 	echo "== ruff format --check ."; $(BIN)/ruff format --check . || lint=$$?; \
 	echo "== mypy"; $(BIN)/mypy || types=$$?; \
-	echo "== pytest $(PYTEST_ARGS)"; $(BIN)/python -m pytest $(PYTEST_ARGS) || tests=$$?; \
+	echo "== pytest $(PYTEST_XDIST) $(PYTEST_ARGS)"; $(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS) || tests=$$?; \
 	say() { if [ "$$2" -eq 0 ]; then echo "  $$1: ok"; else echo "  $$1: FAILED (exit $$2)"; fi; }; \
 	echo "== summary"; say "ruff check + format" $$lint; say "mypy" $$types; say "pytest" $$tests; \
 	if [ $$tests -ne 0 ]; then exit $$tests; fi; \

@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -20,6 +21,9 @@ from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import make_engine, normalise_url, transaction
 from jinqiu.workflow.metadata import metadata
 from jinqiu.workflow.migrate import upgrade
+
+if TYPE_CHECKING:
+    from tests.snapshots import Kept
 
 POSTGRES_URL = os.environ.get(
     "JINQIU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -58,9 +62,11 @@ def postgres_schema_url() -> Iterator[tuple[str, str]]:
 
 
 def postgres_engine(url: str, schema: str, pool_size: int = 30) -> Engine:
-    return make_engine(
-        url, pool_size=pool_size, connect_args={"options": f"-csearch_path={schema}"}
-    )
+    """The tests' engine on `schema`. Its commits do not wait for the WAL to reach the disk
+    (synchronous_commit=off: ~3 ms less a commit here): what only a crash of the server itself
+    could show, and no test crashes it; transactions, locks and isolation are unchanged."""
+    options = f"-csearch_path={schema} -csynchronous_commit=off"
+    return make_engine(url, pool_size=pool_size, connect_args={"options": options})
 
 
 @pytest.fixture(scope="session")
@@ -81,14 +87,27 @@ def pg_engine(postgres_schema_url: tuple[str, str]) -> Iterator[Engine]:
     engine.dispose()
 
 
+_TABLES = list(reversed(metadata.sorted_tables))  # children before their parents
+# One round trip: every table emptied, then every sequence of the schema restarted.
+_POSTGRES_WIPE = "; ".join(
+    [f"DELETE FROM {table.name}" for table in _TABLES]
+    + [
+        "DO $$ DECLARE name text; BEGIN"
+        " FOR name IN SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()"
+        " LOOP EXECUTE 'ALTER SEQUENCE ' || quote_ident(name) || ' RESTART'; END LOOP; END $$"
+    ]
+)
+
+
 def _wipe(engine: Engine) -> None:
-    tables = list(reversed(metadata.sorted_tables))
+    """Every table emptied and, on PostgreSQL, every id counter back to its start. DELETE, not
+    TRUNCATE: TRUNCATE gives each table new files (~0.3 s a test on this machine), where
+    deleting a test's few rows costs a tenth of that, with the same result."""
     with transaction(engine) as conn:
         if engine.dialect.name == "postgresql":
-            names = ", ".join(t.name for t in tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            conn.exec_driver_sql(_POSTGRES_WIPE)
         else:
-            for table in tables:
+            for table in _TABLES:
                 conn.execute(table.delete())
 
 
@@ -99,6 +118,17 @@ def db(request: pytest.FixtureRequest) -> Iterator[Engine]:
     engine: Engine = request.getfixturevalue(name)
     _wipe(engine)
     yield engine
+
+
+@pytest.fixture(scope="module")
+def kept() -> Iterator[Kept]:
+    """Seeded databases this module's tests share (tests/snapshots.py): the first test seeds,
+    the others get the same rows back. Dropped at the module's end."""
+    from tests.snapshots import Kept  # it builds on _wipe, above
+
+    kept = Kept()
+    yield kept
+    kept.drop()
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.users.models import Role, User
-from jinqiu.workflow.users.service import hash_password
-from tests.factories import weihai
+from tests.factories import password_hash, weihai
 
 PASSWORD = "correct-horse-42"
 UNITS = ("WH", "WH-HC", "WH-HC-001", "WH-HC-002", "WH-WD", "WH-WD-001")
@@ -34,7 +33,7 @@ class World:
     tokens: dict[str, str] = field(default_factory=dict)
 
     def token(self, username: str) -> str:
-        """Signs in once per user and test (Argon2 verification is slow on purpose)."""
+        """Signs in once per user and test."""
         if username in self.tokens:
             return self.tokens[username]
         response = self.client.post(
@@ -55,7 +54,6 @@ def username(role: str, unit: str) -> str:
 @pytest.fixture
 def world(db: Engine, clock: ManualClock, tmp_path: Path) -> Iterator[World]:
     _tree, campaign = weihai(db, clock)
-    password_hash = hash_password(PASSWORD)  # one Argon2 hash for all: hashing is slow on purpose
     with transaction(db) as conn:
         units = {r.code: r.id for r in conn.execute(text("SELECT id, code FROM unit"))}
         conn.execute(
@@ -63,7 +61,7 @@ def world(db: Engine, clock: ManualClock, tmp_path: Path) -> Iterator[World]:
             [
                 {
                     "username": username(role.value, unit),
-                    "password_hash": password_hash,
+                    "password_hash": password_hash(PASSWORD),
                     "display_name": f"{role.value}@{unit}",
                     "unit_id": units[unit],
                     "roles": [role.value],

@@ -14,9 +14,12 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from argon2 import extract_parameters, profiles
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from jinqiu.api.security import ALGORITHM
+from jinqiu.workflow.users.models import User
 from tests.api.conftest import PASSWORD, World, username
 
 CLERK = username("clerk", "WH-HC-001")
@@ -172,6 +175,33 @@ class TestTokens:
             assert response.status_code == 401, f"{method} {path}: {response.status_code}"
             assert_unauthorized(response)
         assert world.client.get("/api/health").json() == {"status": "ok", "sweep_errors": 0}
+
+
+class TestPasswords:
+    def test_an_account_made_through_the_service_stores_a_full_strength_argon2id_hash(
+        self, world: World
+    ) -> None:
+        # The fixture's accounts carry a cheap hash (tests/factories.password_hash); the
+        # service's own never do.
+        made = world.client.post(
+            "/api/users",
+            headers=world.as_(username("admin", "WH")),
+            json={
+                "username": "new.clerk",
+                "password": "long-enough-1",
+                "unit": "WH-HC-001",
+                "roles": ["clerk"],
+            },
+        )
+        assert made.status_code == 201, made.text
+        user_t = User.__table__  # type: ignore[attr-defined]
+        with world.engine.connect() as conn:
+            stored = conn.execute(
+                select(user_t.c.password_hash).where(user_t.c.username == "new.clerk")
+            ).scalar_one()
+        assert extract_parameters(stored) == profiles.RFC_9106_LOW_MEMORY
+        assert login(world.client, "new.clerk", "long-enough-1").status_code == 200
+        assert_unauthorized(login(world.client, "new.clerk", "long-enough-2"))
 
 
 class TestThrottle:

@@ -40,9 +40,8 @@ from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.users.models import User
-from jinqiu.workflow.users.service import hash_password
 from tests.conftest import IN_CI, _wipe
-from tests.factories import ROOT, case_in, new_case, weihai
+from tests.factories import ROOT, case_in, new_case, password_hash, weihai
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -167,7 +166,6 @@ def _seed(engine: Engine, clock: ManualClock) -> tuple[int, list[int], int]:
     there by the factory on 2024-08-09) and one survey case whose student already gets a state
     grant."""
     _tree, campaign = weihai(engine, clock)
-    password_hash = hash_password(PASSWORD)
     with transaction(engine) as conn:
         units = {r.code: r.id for r in conn.execute(text("SELECT id, code FROM unit"))}
         conn.execute(
@@ -175,7 +173,7 @@ def _seed(engine: Engine, clock: ManualClock) -> tuple[int, list[int], int]:
             [
                 {
                     "username": name,
-                    "password_hash": password_hash,
+                    "password_hash": password_hash(PASSWORD),
                     "display_name": name,
                     "unit_id": units[unit],
                     "roles": [role],

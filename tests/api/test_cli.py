@@ -1,5 +1,7 @@
-"""The real `jinqiu` console script, run as a subprocess from the project root, against a
-fresh SQLite file (and against a PostgreSQL schema of its own)."""
+"""The `jinqiu` command line from the project root, against a fresh SQLite file (and against a
+PostgreSQL schema of its own): in this process (tests/command.py), and as the real console
+script where the process is the point (it is installed; the demo, which serves SMTP and makes
+its database under TMPDIR)."""
 
 from __future__ import annotations
 
@@ -9,11 +11,8 @@ import os
 import re
 import shlex
 import sqlite3
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,29 +22,23 @@ from sqlalchemy.engine import make_url
 from jinqiu.states import CaseEvent
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import make_engine, normalise_url, transaction
+from tests.command import JINQIU, Run, run_jinqiu
 from tests.conftest import postgres_engine
 from tests.factories import ROOT, WEIHAI, actor_of, new_case, weihai
 from tests.security.support import url_of
 from tests.workflow.cases.test_engine import DISTRICT, GRASSROOTS, fire
 
-JINQIU = Path(sys.executable).parent / "jinqiu"
-TIMEOUT = 120
 INTACT = "audit chains intact"
 MATCH = "counters match the cases"
 
 
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-
 class Cli:
     """`jinqiu` with JINQIU_DATABASE_URL set; `command` is split like a shell would, `extra`
-    arguments (paths) are passed as they are."""
+    arguments (paths) are passed as they are. In this process (tests/command.py) unless
+    `process`: the real console script, for what only a process shows."""
 
-    def __init__(self, database_url: str, tmp: Path, **env: str) -> None:
+    def __init__(self, database_url: str, tmp: Path, *, process: bool = False, **env: str) -> None:
+        self.process = process
         self.env = {
             **os.environ,
             "JINQIU_DATABASE_URL": database_url,
@@ -55,17 +48,7 @@ class Cli:
         }
 
     def __call__(self, command: str, *extra: str) -> Run:
-        done = subprocess.run(
-            [str(JINQIU), *shlex.split(command), *extra],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=TIMEOUT,
-            check=False,
-        )
-        return Run(done.returncode, done.stdout, done.stderr)
+        return run_jinqiu(self.env, [*shlex.split(command), *extra], cwd=ROOT, process=self.process)
 
     def ok(self, command: str, *extra: str) -> str:
         run = self(command, *extra)
@@ -92,9 +75,10 @@ def copy_database(template: Path, target: Path) -> None:
         src.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def templates(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int]:
-    """Made once with the CLI: a migrated empty database and a seeded one (and its campaign)."""
+    """Made once with the CLI: a migrated empty database and a seeded one (and its campaign).
+    Tests only copy them (`migrated`, `seeded`)."""
     where = tmp_path_factory.mktemp("cli-templates")
     migrated, seeded = where / "migrated.db", where / "seeded.db"
     Cli(f"sqlite:///{migrated}", where).ok("db upgrade")
@@ -132,8 +116,9 @@ def rows(sqlite_file: Path, sql: str, *params: object) -> list[tuple[object, ...
         conn.close()
 
 
-def test_db_upgrade_creates_the_schema_and_is_idempotent(cli: Cli, sqlite_file: Path) -> None:
+def test_db_upgrade_creates_the_schema_and_is_idempotent(sqlite_file: Path, tmp_path: Path) -> None:
     assert JINQIU.exists(), f"{JINQIU} missing: `pip install -e .` installs it"
+    cli = Cli(f"sqlite:///{sqlite_file}", tmp_path, process=True)  # the installed script
     assert not sqlite_file.exists()
     assert "schema up to date" in cli.ok("db upgrade")
     tables = {r[0] for r in rows(sqlite_file, "SELECT name FROM sqlite_master WHERE type='table'")}
@@ -314,7 +299,8 @@ def test_counters_verify_names_each_difference_and_repair_sets_it_right(
     assert missing.err.startswith("错误 [not_found]") and str(campaign + 1) in missing.err
 
 
-def test_demo_runs_the_campaign_and_prints_the_tables(cli: Cli, tmp_path: Path) -> None:
+def test_demo_runs_the_campaign_and_prints_the_tables(sqlite_file: Path, tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{sqlite_file}", tmp_path, process=True)  # serves SMTP, writes TMPDIR
     run = cli("demo --cases 40")
     assert run.code == 0, run.err
     counts = {k: int(v) for k, v in re.findall(r"^  (\w+)\s+\S+\s+(\d+)$", run.out, re.MULTILINE)}

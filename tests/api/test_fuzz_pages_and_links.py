@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import functools
 import itertools
 import os
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -57,13 +57,13 @@ from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.identity import make_id_number
-from jinqiu.workflow.metadata import metadata
 from jinqiu.workflow.publicity_lists.service import build_list, end_list, publish_list
 from jinqiu.workflow.roles import SCHEDULER, Actor
 from jinqiu.workflow.units.models import Unit
 from jinqiu.workflow.users.models import Role, User
-from jinqiu.workflow.users.service import hash_password
-from tests.factories import actor_of, new_case, student, weihai, worker
+from tests import snapshots
+from tests.conftest import _wipe as wipe
+from tests.factories import actor_of, new_case, password_hash, student, weihai, worker
 
 # CI's budget; JINQIU_FUZZ_EXAMPLES=500 JINQIU_FUZZ_RANDOM=1 searches deeper, with new examples.
 MAX_EXAMPLES = int(os.environ.get("JINQIU_FUZZ_EXAMPLES", "25"))
@@ -75,7 +75,11 @@ PASSWORD = "fuzz-password-42"
 # Every role but the service's own, at the city union: each handler is reached past its
 # permission check, so the fuzzing exercises the work itself.
 ROLES = [r.value for r in Role if r is not Role.SCHEDULER]
-SETTINGS = Settings(secret_key="fuzz-secret-key-0123456789abcdef", token_minutes=60 * 24)
+SETTINGS = Settings(
+    secret_key="fuzz-secret-key-0123456789abcdef",
+    token_minutes=60 * 24,
+    attachments_dir=tempfile.mkdtemp(prefix="jinqiu-fuzz-attachments-"),
+)
 NOW = dt.datetime(2024, 7, 20, 9, 0)
 BOUNDED = settings(
     max_examples=MAX_EXAMPLES,
@@ -90,11 +94,6 @@ unit_t = Unit.__table__  # type: ignore[attr-defined]
 
 # One app, its database swapped in per test (`fuzzed`), as in test_openapi_fuzz.
 APP = create_app(engine=create_engine("sqlite://"), clock=ManualClock(NOW), settings=SETTINGS)
-
-
-@functools.cache
-def password_hash() -> str:
-    return hash_password(PASSWORD)  # once: Argon2 is slow on purpose
 
 
 def fire(engine: Engine, clock: ManualClock, case_id: int, event: str, who: Actor) -> None:
@@ -127,7 +126,7 @@ def seed(engine: Engine, clock: ManualClock) -> int:
             [
                 {
                     "username": username,
-                    "password_hash": password_hash(),
+                    "password_hash": password_hash(PASSWORD),
                     "display_name": "模糊测试",
                     "unit_id": units[unit],
                     "roles": roles,
@@ -171,21 +170,12 @@ def seed(engine: Engine, clock: ManualClock) -> int:
     return campaign
 
 
-def wipe(engine: Engine) -> None:
-    """Every table emptied and every id counter back to 1: DELETE, as these tables are tiny
-    (tests/conftest's TRUNCATE costs three times as much, paid before each of many chains)."""
-    with transaction(engine) as conn:
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(table.delete())
-        if engine.dialect.name == "postgresql":
-            sequences = conn.execute(
-                text(
-                    "SELECT sequence_name FROM information_schema.sequences"
-                    " WHERE sequence_schema = current_schema()"
-                )
-            ).scalars()
-            for name in list(sequences):
-                conn.execute(text(f'ALTER SEQUENCE "{name}" RESTART'))
+@dataclass(frozen=True)
+class Seeded:
+    """What seeding left besides the rows: the clock and the campaign."""
+
+    now: dt.datetime
+    campaign: int
 
 
 @dataclass
@@ -195,17 +185,25 @@ class Fuzzed:
     engine: Engine
     clock: ManualClock
     client: TestClient
+    kept: snapshots.Kept  # the module's seeding, put back for every other test and chain
     campaign: int = 0
     created: Iterator[int] = field(default_factory=itertools.count)
     answered: Counter[tuple[str, str, int]] = field(default_factory=Counter)
 
     def reset(self) -> None:
         """The same data again, ids included: each chain starts from one state, so Hypothesis
-        replays a chain exactly (to shrink it) and the run does not depend on the ones before."""
+        replays a chain exactly (to shrink it) and the run does not depend on the ones before.
+        Seeded once per database and module; put back exactly from the snapshot after that."""
+        seeded = self.kept.seeded(self.engine, self.seed)
+        self.clock.set(seeded.now)
+        self.campaign = seeded.campaign
+        self.created = itertools.count()
+
+    def seed(self) -> Seeded:
         wipe(self.engine)
         self.clock.set(NOW)
-        self.campaign = seed(self.engine, self.clock)
-        self.created = itertools.count()
+        campaign = seed(self.engine, self.clock)
+        return Seeded(self.clock.now(), campaign)
 
     def bearer(self) -> dict[str, str]:
         token = issue_token(SETTINGS, FUZZER, self.clock.now(), self.generation())
@@ -226,12 +224,12 @@ class Fuzzed:
 
 
 @pytest.fixture
-def fuzzed(db: Engine) -> Iterator[Fuzzed]:
+def fuzzed(db: Engine, kept: snapshots.Kept) -> Iterator[Fuzzed]:
     """The seeded database (SQLite, then PostgreSQL) behind APP."""
     clock = ManualClock(NOW)
     APP.state.services = Services(engine=db, clock=clock, settings=SETTINGS)
     with TestClient(APP, raise_server_exceptions=False, follow_redirects=False) as client:
-        state = Fuzzed(engine=db, clock=clock, client=client)
+        state = Fuzzed(engine=db, clock=clock, client=client, kept=kept)
         state.reset()
         yield state
 

@@ -6,7 +6,7 @@ and conform to the document: a documented status code, the documented content ty
 and a body that validates against the response schema.
 
 Bounded and deterministic for CI: `derandomize=True` (the examples follow from the test alone),
-no example database, MAX_EXAMPLES per operation. Each operation runs against a fresh database
+no example database, MAX_EXAMPLES per operation. Each operation runs against an emptied database
 seeded with the Weihai tree, the 2024 campaign and a few cases, so small generated ids hit real
 rows.
 """
@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,8 +28,7 @@ from jinqiu.api.deps import Services
 from jinqiu.api.security import issue_token
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.config import Settings
-from jinqiu.workflow.db import make_engine, transaction
-from jinqiu.workflow.migrate import upgrade
+from jinqiu.workflow.db import transaction
 from jinqiu.workflow.users.models import User
 from tests.factories import new_case, student, weihai, worker
 
@@ -88,18 +85,11 @@ def serve_from(engine: Engine) -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(SETTINGS, FUZZER, clock.now())}"}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def fuzz_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A fresh database (SQLite, then PostgreSQL) behind APP; the fuzzer's bearer header."""
-    if request.param == "postgresql":
-        yield serve_from(request.getfixturevalue("pg"))
-        return
-    engine = make_engine(f"sqlite:///{tmp_path / 'fuzz.db'}")
-    upgrade(engine)
-    try:
-        yield serve_from(engine)
-    finally:
-        engine.dispose()
+@pytest.fixture
+def fuzz_db(db: Engine) -> dict[str, str]:
+    """The `db` fixture's database (SQLite, then PostgreSQL), seeded, behind APP; the fuzzer's
+    bearer header."""
+    return serve_from(db)
 
 
 @pytest.fixture

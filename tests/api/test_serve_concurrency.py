@@ -1,7 +1,8 @@
-"""The real thing: `jinqiu serve --workers 2` on PostgreSQL, seeded with the `jinqiu` CLI, and 50
-HTTP clients firing the same event at the same case version at once. Exactly one wins (200);
-every other one gets 409 — `version_conflict`, or `event_not_allowed` for a request that already
-reads the new state — and the audit trail holds exactly one entry for the event.
+"""The real thing: `jinqiu serve --workers 2` on PostgreSQL, seeded with the `jinqiu` CLI (in this
+process, tests/command.py), and 50 HTTP clients firing the same event at the same case version
+at once. Exactly one wins (200); every other one gets 409 — `version_conflict`, or
+`event_not_allowed` for a request that already reads the new state — and the audit trail holds
+exactly one entry for the event.
 
 The schema is this test's own (created here, dropped in a `finally`); the CLI and the server
 find it through JINQIU_DATABASE_URL `...?options=-csearch_path%3D<schema>`. The server is
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -24,9 +24,10 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from jinqiu.demo.server import JINQIU, start_server
+from jinqiu.demo.server import start_server
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.db import make_engine, normalise_url
+from tests.command import run_jinqiu
 from tests.factories import ROOT, WEIHAI, student, worker
 
 pytestmark = pytest.mark.postgres
@@ -76,20 +77,10 @@ def database(postgres_schema_url: tuple[str, str]) -> Iterator[Database]:
 
 
 def jinqiu(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [str(JINQIU), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, (
-        f"jinqiu {' '.join(args)}: {done.returncode}\n{done.stdout}\n{done.stderr}"
-    )
-    return done.stdout
+    """The CLI in this process (tests/command.py): seeding; the server is the real one."""
+    done = run_jinqiu(env, args, cwd=ROOT)
+    assert done.code == 0, f"jinqiu {' '.join(args)}: {done.code}\n{done.out}\n{done.err}"
+    return done.out
 
 
 def seed(env: dict[str, str]) -> int:

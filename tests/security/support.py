@@ -1,25 +1,22 @@
-"""What the security tests share: the real `jinqiu` command against the `db` fixture's database,
-and a real `jinqiu serve` on a loopback port."""
+"""What the security tests share: the `jinqiu` command against the `db` fixture's database (in
+this process, tests/command.py; `process=True` for the real console script), and a real
+`jinqiu serve` on a loopback port."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from jinqiu.demo.server import JINQIU
 from jinqiu.demo.server import serving as serve_process
 from jinqiu.workflow.db import normalise_url
+from tests.command import TIMEOUT, Run, run_jinqiu
 from tests.conftest import POSTGRES_URL
 from tests.factories import ROOT
-
-TIMEOUT = 120
 
 
 def url_of(engine: Engine) -> str:
@@ -42,25 +39,8 @@ def environment(database_url: str, **extra: str) -> dict[str, str]:
     return {**env, "JINQIU_DATABASE_URL": database_url, "PYTHONUTF8": "1", **extra}
 
 
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-
-def jinqiu(env: dict[str, str], *args: str, timeout: float = TIMEOUT) -> Run:
-    done = subprocess.run(
-        [str(JINQIU), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=timeout,
-        check=False,
-    )
-    return Run(done.returncode, done.stdout, done.stderr)
+def jinqiu(env: dict[str, str], *args: str, timeout: float = TIMEOUT, process: bool = False) -> Run:
+    return run_jinqiu(env, args, cwd=ROOT, process=process, timeout=timeout)
 
 
 def ok(env: dict[str, str], *args: str) -> str:

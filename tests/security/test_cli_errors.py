@@ -1,7 +1,8 @@
 """Finding 14 (and 17's campaign side through the CLI): every `jinqiu` error is one line in
-Chinese on stderr with exit code 2 — never a traceback. The real console script, as a
-subprocess, on SQLite files made from the CLI tests' templates (and a PostgreSQL schema for
-`demo --reset`)."""
+Chinese on stderr with exit code 2 — never a traceback. The command line in this process
+(tests/command.py), and the real console script where only a process shows it (a traceback goes
+to the log file, not the terminal; a usage error; the demo), on SQLite files made from the CLI
+tests' templates (and a PostgreSQL schema for `demo --reset`)."""
 
 from __future__ import annotations
 
@@ -186,9 +187,10 @@ def test_tick_reports_a_broken_campaign_and_sweeps_the_others(
 
 
 def test_demo_refuses_a_database_with_data_unless_reset(
-    cli: Cli, sqlite_file: Path, seeded: int
+    sqlite_file: Path, tmp_path: Path, seeded: int
 ) -> None:
     url = f"sqlite:///{sqlite_file}"
+    cli = Cli(url, tmp_path)
     refused(cli("demo --cases 5 --database", url), "--reset")
     assert rows(sqlite_file, "SELECT id FROM campaign") == [(seeded,)]  # untouched
     run = cli("demo --cases 5 --reset --database", url)
@@ -198,11 +200,12 @@ def test_demo_refuses_a_database_with_data_unless_reset(
 
 
 def test_demo_runs_on_a_migrated_empty_database(
-    cli: Cli,
     sqlite_file: Path,
+    tmp_path: Path,
     templates: tuple[Path, Path, int],  # noqa: F811
 ) -> None:
     copy_database(templates[0], sqlite_file)
+    cli = Cli(f"sqlite:///{sqlite_file}", tmp_path)
     assert cli("demo --cases 5 --database", f"sqlite:///{sqlite_file}").code == 0
 
 
@@ -255,7 +258,7 @@ def test_the_first_unit_creates_the_database_and_says_where(cli: Cli, sqlite_fil
 
 
 def test_an_unreadable_database_url_is_one_line(tmp_path: Path) -> None:
-    refused(Cli("not a database url", tmp_path)("db upgrade"))
+    refused(Cli("not a database url", tmp_path, process=True)("db upgrade"))
     refused(Cli("nosuchdriver://x/y", tmp_path)("audit verify"))
 
 
@@ -285,8 +288,9 @@ def test_odd_input_to_any_command_is_one_line(cli: Cli, seeded: int, command: st
 
 
 def test_a_tampered_database_still_answers_in_one_line(
-    cli: Cli, sqlite_file: Path, seeded: int
+    sqlite_file: Path, tmp_path: Path, seeded: int
 ) -> None:
+    cli = Cli(f"sqlite:///{sqlite_file}", tmp_path, process=True)
     conn = sqlite3.connect(sqlite_file)
     try:
         conn.execute("DROP TABLE audit_entry")

@@ -35,6 +35,7 @@ from jinqiu.workflow.errors import DuplicateStudent
 from jinqiu.workflow.identity import make_id_number
 from jinqiu.workflow.roles import Actor
 from tests.factories import actor_of, case_in, case_row, new_case, weihai
+from tests.snapshots import Kept
 
 ROOT = Path(__file__).resolve().parents[2]
 S = CaseState
@@ -137,16 +138,23 @@ def test_the_scan_finds_a_name_in_code_and_in_sql_but_not_in_a_docstring(tmp_pat
 
 
 @pytest.fixture
-def every_state(db: Engine, clock: ManualClock) -> tuple[int, dict[int, str]]:
-    """One case of WH-HC-001 in every state, and in approval one at each of the three levels."""
-    _tree, campaign = weihai(db, clock)
+def every_state(db: Engine, clock: ManualClock, kept: Kept) -> tuple[int, dict[int, str]]:
+    """One case of WH-HC-001 in every state, and in approval one at each of the three levels.
+    Built once per database for the module; the tests only read it."""
+
+    def seed() -> tuple[int, dict[int, str]]:
+        _tree, campaign = weihai(db, clock)
+        clock.set(dt.datetime(2024, 8, 9, 10))
+        cases: dict[int, str] = {}
+        for state in CaseState:
+            for approved in range(3) if state in MACHINE.level_states else (0,):
+                case_id = case_in(db, clock, campaign, GRASSROOTS, state, approved=approved)
+                cases[case_id] = f"{state.value}@{approved}"
+        return campaign, cases
+
+    seeded = kept.seeded(db, seed)
     clock.set(dt.datetime(2024, 8, 9, 10))
-    cases: dict[int, str] = {}
-    for state in CaseState:
-        for approved in range(3) if state in MACHINE.level_states else (0,):
-            case_id = case_in(db, clock, campaign, GRASSROOTS, state, approved=approved)
-            cases[case_id] = f"{state.value}@{approved}"
-    return campaign, cases
+    return seeded
 
 
 ACTORS = [

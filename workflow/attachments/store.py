@@ -28,7 +28,7 @@ class StoreNotConfigured(DomainError):
 
 @dataclass(frozen=True)
 class FileStore:
-    root: Path
+    root: Path | None  # None: not configured (refused when bytes are to be kept or read)
 
     @classmethod
     def of(cls, settings: Settings, database: URL) -> FileStore:
@@ -38,7 +38,7 @@ class FileStore:
         url = database
         if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
             return cls(Path(url.database).with_name(Path(url.database).name + ".files"))
-        raise StoreNotConfigured("未配置附件存储目录（JINQIU_ATTACHMENTS_DIR）")
+        return cls(None)
 
     def put(self, content: bytes) -> str:
         digest = hashlib.sha256(content).hexdigest()
@@ -64,6 +64,8 @@ class FileStore:
         return content
 
     def _path(self, digest: str) -> Path:
+        if self.root is None:
+            raise StoreNotConfigured("未配置附件存储目录（JINQIU_ATTACHMENTS_DIR）")
         if len(digest) != 64 or not set(digest) <= _HEX:
             raise ValueError("not a SHA-256 hex digest")
         return self.root / digest[:2] / digest

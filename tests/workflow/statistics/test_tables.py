@@ -30,6 +30,7 @@ from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.statistics.tables import TABLES
 from jinqiu.workflow.users.models import User
+from tests import snapshots
 from tests.conftest import _wipe
 
 user_t = User.__table__  # type: ignore[attr-defined]
@@ -153,7 +154,8 @@ def read_items(sheet: Any) -> tuple[list[tuple[str, str]], dict[str, Decimal]]:
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
-def run(request: pytest.FixtureRequest) -> Iterator[Run]:
+def demo_run(request: pytest.FixtureRequest) -> Iterator[tuple[Run, snapshots.Snapshot]]:
+    """The demo's campaign (80 cases), run once per database for the module, and its rows."""
     engine: Engine = request.getfixturevalue(f"{request.param.replace('postgresql', 'pg')}_engine")
     _wipe(engine)
     run_demo(engine, cases=80, say=lambda _line: None)
@@ -178,9 +180,23 @@ def run(request: pytest.FixtureRequest) -> Iterator[Run]:
             ],
         )
     app = create_app(engine=engine, clock=clock, settings=SETTINGS)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield Run(engine=engine, campaign=int(campaign), client=client, clock=clock)
-    _wipe(engine)
+    snapshot = snapshots.take(engine)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield Run(engine=engine, campaign=int(campaign), client=client, clock=clock), snapshot
+    finally:
+        snapshots.drop(engine, snapshot)
+        _wipe(engine)
+
+
+@pytest.fixture
+def run(demo_run: tuple[Run, snapshots.Snapshot]) -> Run:
+    """The demo's rows put back before each test: a test that files or edits reports leaves
+    nothing behind for the next (any order)."""
+    run, snapshot = demo_run
+    snapshots.restore(run.engine, snapshot)
+    run.clock.set(dt.datetime(2024, 9, 6, 9))
+    return run
 
 
 # -- the recount, in plain SQL ----------------------------------------------------------------
