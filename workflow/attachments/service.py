@@ -21,16 +21,15 @@ from jinqiu.states.machine import Kind
 from jinqiu.workflow.attachments.content import media_type_of
 from jinqiu.workflow.attachments.models import DOCUMENT_LABELS, Attachment, DocumentKind
 from jinqiu.workflow.attachments.store import FileStore
-from jinqiu.workflow.audit.chain import append_entries, chain_entry
 from jinqiu.workflow.audit.models import AuditEntry, PiiAccess
 from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.cases.service import append_case_entry
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.errors import (
     EventNotAllowed,
     NotFound,
     PermissionDenied,
     ValidationFailed,
-    VersionConflict,
 )
 from jinqiu.workflow.masking import masked_text
 from jinqiu.workflow.roles import Actor, Grant
@@ -121,34 +120,9 @@ def attach(
     new_id = conn.execute(
         insert(attachment_t).values(**row).returning(attachment_t.c.id)
     ).scalar_one()
-    link = chain_entry(
-        subject_column="case_id",
-        subject_id=case_id,
-        head_seq=case.audit_seq,
-        head_hash=case.audit_head,
-        actor=actor.username,
-        actor_unit=actor.unit_code,
-        event=ATTACH_EVENT,
-        from_state=case.state,
-        to_state=case.state,
-        opinion=None,
-        data={
-            "attachment": new_id,
-            "kind": document.value,
-            "filename": name,
-            "size": len(content),
-            "sha256": digest,
-        },
-        at=now,
-    )
-    written = conn.execute(
-        case_t.update()
-        .where(case_t.c.id == case_id, case_t.c.version == case.version)
-        .values(version=case.version + 1, audit_seq=link.seq, audit_head=link.hash, updated_at=now)
-    )
-    if written.rowcount != 1:
-        raise VersionConflict("案件已被他人修改，请刷新后重试", {"expected_version": case.version})
-    append_entries(conn, audit_t, [link])
+    data = {"attachment": new_id, "kind": document.value, "filename": name,
+            "size": len(content), "sha256": digest}  # fmt: skip
+    append_case_entry(conn, case, actor=actor, event=ATTACH_EVENT, opinion=None, data=data, at=now)
     saved = conn.execute(select(attachment_t).where(attachment_t.c.id == new_id)).one()
     return _out(saved, actor), True
 

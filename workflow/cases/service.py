@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -269,25 +270,45 @@ def amend_case(
             prefix = "worker" if table is worker_t else "student"
             for k, v in diff.items():
                 changes[f"{prefix}.{k}"] = {"from": _plain(old.get(k)), "to": _plain(v)}
-    now = clock.now()
+    return append_case_entry(
+        conn, row, actor=actor, event=AMEND_EVENT, opinion=None, data={"changes": changes},
+        at=clock.now(),
+    )  # fmt: skip
+
+
+def append_case_entry(
+    conn: Connection,
+    row: Any,
+    *,
+    actor: Actor,
+    event: str,
+    opinion: str | None,
+    data: dict[str, Any],
+    at: dt.datetime,
+) -> int:
+    """An entry on the case's audit chain that is no transition (a correction, a document):
+    the case's version bumped with it, checked against `row` (the case as read: id, state,
+    version and chain head), in the caller's transaction. Returns the new version."""
+    from jinqiu.workflow.errors import VersionConflict
+
     link = chain_entry(
         subject_column="case_id",
-        subject_id=case_id,
+        subject_id=row.id,
         head_seq=row.audit_seq,
         head_hash=row.audit_head,
         actor=actor.username,
         actor_unit=actor.unit_code,
-        event=AMEND_EVENT,
+        event=event,
         from_state=row.state,
         to_state=row.state,
-        opinion=None,
-        data={"changes": changes},
-        at=now,
+        opinion=opinion,
+        data=data,
+        at=at,
     )
     written = conn.execute(
         case_t.update()
-        .where(case_t.c.id == case_id, case_t.c.version == row.version)
-        .values(version=row.version + 1, audit_seq=link.seq, audit_head=link.hash, updated_at=now)
+        .where(case_t.c.id == row.id, case_t.c.version == row.version)
+        .values(version=row.version + 1, audit_seq=link.seq, audit_head=link.hash, updated_at=at)
     )
     if written.rowcount != 1:
         raise VersionConflict("案件已被他人修改，请刷新后重试", {"expected_version": row.version})

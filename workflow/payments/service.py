@@ -22,7 +22,7 @@ from jinqiu.workflow.campaigns.models import Campaign, FundSource
 from jinqiu.workflow.cases.engine import CASES
 from jinqiu.workflow.cases.guards.payment_batch import BATCH_KEY
 from jinqiu.workflow.cases.models import Case, Student, Worker
-from jinqiu.workflow.cases.service import AMEND_EVENT
+from jinqiu.workflow.cases.service import AMEND_EVENT, append_case_entry
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.engine import fire
 from jinqiu.workflow.engine.bulk import Item, fire_many
@@ -610,28 +610,8 @@ def correct_bank_card(
     }
     old = {k: getattr(row, k) for k in new}
     changes = {f"worker.{k}": {"from": old[k], "to": v} for k, v in new.items() if old[k] != v}
-    now = clock.now()
     conn.execute(update(worker_t).where(worker_t.c.id == row.worker_id).values(**new))
-    link = chain_entry(
-        subject_column="case_id",
-        subject_id=case_id,
-        head_seq=row.audit_seq,
-        head_hash=row.audit_head,
-        actor=actor.username,
-        actor_unit=actor.unit_code,
-        event=AMEND_EVENT,
-        from_state=row.state,
-        to_state=row.state,
-        opinion=reason,
-        data={"changes": changes},
-        at=now,
-    )
-    written = conn.execute(
-        update(case_t)
-        .where(case_t.c.id == case_id, case_t.c.version == row.version)
-        .values(version=row.version + 1, audit_seq=link.seq, audit_head=link.hash, updated_at=now)
-    )
-    if written.rowcount != 1:
-        raise VersionConflict("案件已被他人修改，请刷新后重试", {"expected_version": row.version})
-    append_entries(conn, audit_t, [link])
-    return int(row.version + 1)
+    return append_case_entry(
+        conn, row, actor=actor, event=AMEND_EVENT, opinion=reason, data={"changes": changes},
+        at=clock.now(),
+    )  # fmt: skip
