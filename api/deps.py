@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, select
 from jinqiu.api.errors import Unauthorized
 from jinqiu.api.security import Bearer, read_token
 from jinqiu.notifications.models import InboxMessage
+from jinqiu.workflow.attachments.models import Attachment
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import Clock
@@ -34,6 +35,7 @@ from jinqiu.workflow.users.models import User
 from jinqiu.workflow.validation import MAX_DB_INT
 
 user_t = User.__table__  # type: ignore[attr-defined]
+attachment_t = Attachment.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
@@ -231,6 +233,26 @@ def case_in_scope(
     return case_of(conn, case_id, actor)
 
 
+def attachment_of(conn: Connection, case_id: int, attachment_id: int) -> int:
+    """The attachment's id, if it is a document of this case (whose scope is checked already)."""
+    found = conn.execute(
+        select(attachment_t.c.id).where(
+            attachment_t.c.id == attachment_id, attachment_t.c.case_id == case_id
+        )
+    ).first()
+    if found is None:
+        raise NotFound(f"附件 {attachment_id} 不存在")
+    return attachment_id
+
+
+def attachment_in_scope(
+    case_id: Annotated[int, Depends(case_in_scope)],
+    attachment_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)],
+    conn: Conn,
+) -> int:
+    return attachment_of(conn, case_id, attachment_id)
+
+
 def subject_in_scope(noun: Noun[Any]) -> Callable[..., int]:
     """The scope dependency of a noun served by the generic event route: its subject, or 404
     when there is none or the noun says the caller may not see it."""
@@ -325,6 +347,7 @@ QueriedUnit = Annotated[Any, Depends(queried_unit)]
 ParentUnit = Annotated[Any, Depends(parent_unit)]
 CampaignInScope = Annotated[Any, Depends(campaign_in_scope)]
 CaseInScope = Annotated[int, Depends(case_in_scope)]
+AttachmentInScope = Annotated[int, Depends(attachment_in_scope)]
 BatchInScope = Annotated[Any, Depends(batch_in_scope)]
 QueriedCase = Annotated[int | None, Depends(queried_case)]
 UserInScope = Annotated[Any, Depends(user_in_scope)]

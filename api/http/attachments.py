@@ -6,10 +6,17 @@ import datetime as dt
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Path, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Form, Request, Response, UploadFile
 from pydantic import BaseModel
 
-from jinqiu.api.deps import CaseInScope, Conn, CurrentActor, ServicesDep, declare_writes
+from jinqiu.api.deps import (
+    AttachmentInScope,
+    CaseInScope,
+    Conn,
+    CurrentActor,
+    ServicesDep,
+    declare_writes,
+)
 from jinqiu.api.errors import ERROR_RESPONSES
 from jinqiu.workflow.attachments.content import MAX_BYTES
 from jinqiu.workflow.attachments.service import (
@@ -19,7 +26,6 @@ from jinqiu.workflow.attachments.service import (
     read_attachment,
 )
 from jinqiu.workflow.attachments.store import FileStore
-from jinqiu.workflow.validation import MAX_DB_INT
 
 router = APIRouter(prefix="/api/cases", tags=["attachments"], responses=ERROR_RESPONSES)
 
@@ -85,7 +91,7 @@ async def _records_the_read(request: Request) -> None:
 )
 def download(
     case_id: CaseInScope,
-    attachment_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)],
+    attachment_id: AttachmentInScope,
     actor: CurrentActor,
     svc: ServicesDep,
     conn: Conn,

@@ -22,6 +22,7 @@ from jinqiu.api.deps import (
     Services,
     ServicesDep,
     actor_of,
+    attachment_of,
     case_of,
     declare_writes,
     objection_of,
@@ -157,6 +158,13 @@ def page_case(case_id: PathId, session: PageSession, conn: Conn) -> int:
 
 
 PageCase = Annotated[int, Depends(page_case)]
+
+
+def page_attachment(case_id: PageCase, attachment_id: PathId, conn: Conn) -> int:
+    return attachment_of(conn, case_id, attachment_id)
+
+
+PageAttachment = Annotated[int, Depends(page_attachment)]
 
 
 def page_list(list_id: PathId, session: PageSession, conn: Conn) -> int:
@@ -633,7 +641,11 @@ async def page_records_every_read(request: Request) -> None:
     dependencies=[Depends(page_records_every_read)],
 )
 def case_attachment(
-    case_id: PageCase, attachment_id: PathId, session: PageSession, svc: ServicesDep, conn: Conn
+    case_id: PageCase,
+    attachment_id: PageAttachment,
+    session: PageSession,
+    svc: ServicesDep,
+    conn: Conn,
 ) -> Response:
     out, content = read_attachment(
         conn,
