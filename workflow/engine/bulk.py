@@ -40,6 +40,7 @@ from jinqiu.workflow.engine.core import (
     decide,
     entry_for,
     notify,
+    state_written,
 )
 from jinqiu.workflow.engine.noun import Loaded, Noun
 from jinqiu.workflow.errors import DomainError, ItemFailed, NotFound, VersionConflict
@@ -169,7 +170,7 @@ def _fire_chunk(
             {
                 "id": subject.id,
                 "expected": subject.version,
-                "state": str(decision.transition.dest),
+                **state_written(subject, decision),
                 "version": subject.version + 1,
                 "audit_seq": link.seq,
                 "audit_head": link.hash,

@@ -210,7 +210,7 @@ def write(
         {
             "b_id": loaded.id,
             "b_expected_version": loaded.version,
-            "state": str(decision.transition.dest),
+            **state_written(loaded, decision),
             "version": loaded.version + 1,
             "updated_at": now,
             **head,
@@ -248,6 +248,14 @@ def write(
         version=loaded.version + 1,
         audit_seq=link.seq,
     )
+
+
+def state_written(loaded: Loaded[Any], decision: Decision) -> dict[str, str]:
+    """The state column only when the transition changes it: SQLite updates every index on a
+    column the SET names, changed or not (four on the case's state), and a step from one
+    approval level to the next stays in `approval`."""
+    dest = str(decision.transition.dest)
+    return {} if dest == str(loaded.state) else {"state": dest}
 
 
 def entry_for(
