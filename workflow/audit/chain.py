@@ -43,21 +43,28 @@ def entry_hash(
     data: dict[str, Any],
     at: dt.datetime,
 ) -> str:
-    body = canonical_json(
-        [
-            case_id,
-            seq,
-            actor,
-            actor_unit,
-            event,
-            from_state,
-            to_state,
-            opinion,
-            data,
-            canonical_time(at),
-        ]
-    )
+    """SHA-256 of the previous hash followed by the canonical JSON of [case_id, seq, actor,
+    actor_unit, event, from_state, to_state, opinion, data, at]."""
+    # A JSON list is its elements' encodings joined by commas, so the part after the two
+    # numbers — the same for every entry of one bulk event — is encoded once.
+    tail = _tail(actor, actor_unit, event, from_state, to_state, opinion, canonical_json(data), at)
+    body = f"[{int(case_id)},{int(seq)},{tail}"
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=256)
+def _tail(
+    actor: str,
+    actor_unit: str | None,
+    event: str,
+    from_state: str | None,
+    to_state: str,
+    opinion: str | None,
+    data_json: str,
+    at: dt.datetime,
+) -> str:
+    head = canonical_json([actor, actor_unit, event, from_state, to_state, opinion])
+    return f"{head[1:-1]},{data_json},{canonical_json(canonical_time(at))}]"
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,13 +136,16 @@ def decide(
 
 def combined(outcomes: list[Outcome]) -> Outcome:
     """The effects' outcomes in order, refusing any that would write what the engine writes."""
-    changes: dict[str, Any] = {}
-    audit: dict[str, Any] = {}
-    records: list[object] = []
     for outcome in outcomes:
         taken = ENGINE_COLUMNS & outcome.changes.keys()
         if taken:
             raise EffectError(f"an effect may not change {sorted(taken)}")
+    if len(outcomes) == 1:  # most transitions have one effect: nothing to merge
+        return outcomes[0]
+    changes: dict[str, Any] = {}
+    audit: dict[str, Any] = {}
+    records: list[object] = []
+    for outcome in outcomes:
         changes.update(outcome.changes)
         audit.update(outcome.audit)
         records.extend(outcome.records)
