@@ -7,21 +7,19 @@ after the family left the archive, before payment, into the same or an earlier y
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
 
 from jinqiu.states import CaseState
-from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.followup.models import FollowUpVisit
 from tests.api.conftest import World
-from tests.factories import WEIHAI, case_in, case_row
+from tests.factories import case_in, case_row, weihai_file_in
 
 visit_t = FollowUpVisit.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
@@ -35,11 +33,9 @@ RULE = {
 
 
 def campaign_of(world: World, year: int, **changes: Any) -> int:
-    """The Weihai campaign file moved to `year` (every date with it), loaded for the city."""
-    raw = json.loads(WEIHAI.read_text(encoding="utf-8").replace("2024-", f"{year}-"))
-    raw.update({"year": year, "name": f"{year}年度金秋助学活动", **changes})
+    """The Weihai campaign file moved to `year`, loaded for the city."""
     with transaction(world.engine) as conn:
-        return load_campaign(conn, CampaignFile.model_validate(raw), world.clock)
+        return load_campaign(conn, weihai_file_in(year, **changes), world.clock)
 
 
 def paid(world: World, campaign: int, **student_changes: Any) -> int:
