@@ -22,6 +22,7 @@ from jinqiu.api.http import (
     auth,
     campaigns,
     cases,
+    followup,
     notices,
     payments,
     publicity_lists,
@@ -34,6 +35,7 @@ from jinqiu.api.http.events import event_router
 from jinqiu.api.http.schemas import Health
 from jinqiu.api.middleware import LimitBody, RejectNul, SecurityHeaders
 from jinqiu.api.pages import LoginRequired
+from jinqiu.api.pages import followup as followup_pages
 from jinqiu.api.pages import publicity as publicity_pages
 from jinqiu.api.security import check_settings
 from jinqiu.workflow.clock import Clock, SystemClock
@@ -48,12 +50,14 @@ log = logging.getLogger("jinqiu.scheduler")
 ROUTERS = (
     pages.router,
     publicity_pages.router,
+    followup_pages.router,
     auth.router,
     units.router,
     users.router,
     campaigns.router,
     cases.router,
     attachments.router,
+    followup.router,
     payments.router,
     notices.router,
     publicity_lists.router,

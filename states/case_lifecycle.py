@@ -244,7 +244,17 @@ TRANSITIONS: tuple[CaseTransition, ...] = (
         opinion_required=True,
         effects=("release_reservation",),
     ),
-    Transition(E.CLOSE, (S.FOLLOW_UP,), S.CLOSED, P.FOLLOW_UP_CASE, "回访办结"),
+    # Closed by the visit that meets the campaign's follow-up rule (workflow/followup/), or by
+    # hand; a manager may close short of the visits with a reason (the family cannot be found).
+    Transition(
+        E.CLOSE,
+        (S.FOLLOW_UP,),
+        S.CLOSED,
+        P.FOLLOW_UP_CASE,
+        "回访办结",
+        guards=("follow_up_visits_done",),
+        overridable=("follow_up_visits_done",),
+    ),
     Transition(
         E.RETURN,
         _REVIEWABLE,

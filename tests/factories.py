@@ -56,6 +56,14 @@ def weihai_file(**changes: Any) -> CampaignFile:
     return CampaignFile.model_validate(raw)
 
 
+def weihai_file_in(year: int, **changes: Any) -> CampaignFile:
+    """The Weihai campaign file moved to `year`, every date with it (a later campaign, for
+    renewals)."""
+    raw = json.loads(WEIHAI.read_text(encoding="utf-8").replace("2024-", f"{year}-"))
+    raw.update({"year": year, "name": f"{year}年度金秋助学活动", **changes})
+    return CampaignFile.model_validate(raw)
+
+
 def weihai(engine: Engine, clock: Clock, **changes: Any) -> tuple[Tree, int]:
     """The Weihai tree (6 districts x 3 grassroots unions) and the 2024 campaign."""
     with transaction(engine) as conn:

@@ -119,3 +119,10 @@ class UnsupportedMediaType(DomainError):
 
     code = "unsupported_media_type"
     status = 415
+
+
+class RenewalExists(DomainError):
+    """The case was already renewed (续助) into that campaign."""
+
+    code = "renewal_exists"
+    status = 409

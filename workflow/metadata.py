@@ -16,6 +16,7 @@ from jinqiu.workflow.cases.counters import CaseCount
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.failures import SweepError
+from jinqiu.workflow.followup.models import FollowUpVisit
 from jinqiu.workflow.payments.models import PaymentBatch, PaymentBatchAudit, PaymentBatchItem
 from jinqiu.workflow.publicity_lists.models import (
     Objection,
@@ -38,6 +39,7 @@ __all__ = [
     "CampaignStateDeadline",
     "Case",
     "CaseCount",
+    "FollowUpVisit",
     "FundSource",
     "InboxMessage",
     "LoginFailure",

@@ -86,6 +86,7 @@ def campaign_out(conn: Connection, row: Any) -> CampaignOut:
             for f in funds
         ],
         calendar=row.calendar,
+        follow_up=row.follow_up,
     )
 
 

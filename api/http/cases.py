@@ -127,6 +127,8 @@ def case_out(detail: dict[str, Any], *, unmasked: bool) -> CaseOut:
         paid_on=case["paid_on"],
         payment_failures=case["payment_failures"],
         payment_batch=case.get("payment_batch_id"),
+        follow_up_visits=case.get("follow_up_visits", 0),
+        renewal_of=case.get("renewal_of"),
         allowed_events=detail["allowed_events"],
         pii_unmasked=unmasked,
         worker=WorkerOut(

@@ -95,6 +95,7 @@ class CampaignOut(BaseModel):
     aid_rules: list[dict[str, Any]]
     funds: list[FundOut]
     calendar: dict[str, Any]
+    follow_up: dict[str, Any] | None = None
     warnings: list[dict[str, str]] = Field(
         default_factory=list,
         description="when created: what loads but will hurt, each {field, code, message} "
@@ -123,6 +124,7 @@ class WorkerOut(BaseModel):
     hardship_cause: str | None
     archive_status: str
     archived_on: dt.date | None
+    archive_exited_on: dt.date | None = None  # 脱困退出, learnt on a follow-up visit
     categories: list[str]
     bank_card_number: str | None
     bank_card_holder: str | None = None
@@ -171,6 +173,8 @@ class CaseOut(BaseModel):
     paid_on: dt.date | None
     payment_failures: int
     payment_batch: int | None = None  # the batch whose bank file holds the case
+    follow_up_visits: int = 0  # visits recorded in follow-up (回访)
+    renewal_of: int | None = None  # 续助: the earlier case this one continues
     allowed_events: list[str]
     pii_unmasked: bool
     worker: WorkerOut

@@ -57,9 +57,17 @@ from jinqiu.workflow.cases.bulk import BulkItem, apply_bulk
 from jinqiu.workflow.cases.pii import view_case
 from jinqiu.workflow.cases.reads import CaseFilter, list_cases
 from jinqiu.workflow.cases.service import AMEND_EVENT, CREATE_EVENT
-from jinqiu.workflow.clock import as_china
+from jinqiu.workflow.clock import Clock, as_china
 from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
 from jinqiu.workflow.errors import DomainError, GuardFailed, NotFound
+from jinqiu.workflow.followup.models import (
+    NOTES_MAX,
+    SITUATION_LABELS,
+    VISIT_KIND_LABELS,
+    VISITOR_MAX,
+)
+from jinqiu.workflow.followup.renewal import PAID_STATES, RENEW_EVENT
+from jinqiu.workflow.followup.visits import VISIT_EVENT, list_visits, may_visit
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.payments.service import batch_in_scope as batch_of
 from jinqiu.workflow.payments.service import may_pay
@@ -82,6 +90,8 @@ EVENT_LABELS = {
     CREATE_EVENT: "新建",
     AMEND_EVENT: "修改",
     ATTACH_EVENT: "上传材料",
+    VISIT_EVENT: "回访",
+    RENEW_EVENT: "续助",
     **{e.value: label for e, label in MACHINE.event_labels.items()},
 }
 STATE_LABELS = {s.value: label for s, label in MACHINE.state_labels.items()}
@@ -561,7 +571,38 @@ def case_page(
         may_read_documents=may_read_documents(session.actor),
         document_labels={k.value: label for k, label in DOCUMENT_LABELS.items()},
         max_upload_mb=MAX_BYTES // (1024 * 1024),
+        **follow_up_context(conn, session.actor, view.detail, svc.clock),
     )
+
+
+def follow_up_context(
+    conn: Connection, actor: Actor, detail: dict[str, Any], clock: Clock
+) -> dict[str, Any]:
+    """The case page's follow-up part: its visits, the form, and the later campaigns it may be
+    renewed into (a paid case, for those who enter applications)."""
+    case = detail["case"]
+    renewable = actor.may(Grant.CREATE_CASE) and case["state"] in PAID_STATES
+    year, rules = conn.execute(
+        select(campaign_t.c.year, campaign_t.c.follow_up).where(
+            campaign_t.c.id == case["campaign_id"]
+        )
+    ).one()
+    path = conn.execute(select(unit_t.c.path).where(unit_t.c.id == case["unit_id"])).scalar_one()
+    return {
+        "visits": list_visits(conn, case["id"], actor),
+        "may_visit": may_visit(actor, case["state"]),
+        "visits_required": int((rules or {}).get("visits_required", 0)),
+        "visit_kinds": {k.value: label for k, label in VISIT_KIND_LABELS.items()},
+        "situations": {k.value: label for k, label in SITUATION_LABELS.items()},
+        "visitor_max": VISITOR_MAX,
+        "notes_max": NOTES_MAX,
+        "today": clock.now().date().isoformat(),
+        "renewal_campaigns": (
+            [c for c in visible_campaigns(conn, actor) if c.year > year and path.startswith(c.path)]
+            if renewable
+            else []
+        ),
+    }
 
 
 @router.post("/cases/{case_id}/events")

@@ -500,12 +500,12 @@ def chains_document() -> dict[str, Any]:
     return document
 
 
-# The case's own life; its documents (multipart uploads, fuzzed one by one by the OpenAPI fuzz)
-# would take the chains' steps away from corrections and events.
+# The case's own life; its documents (multipart uploads), follow-up visits and renewal (fuzzed
+# one by one by the OpenAPI fuzz) would take the chains' steps away from corrections and events.
 CHAINS = (
     schemathesis.openapi.from_dict(chains_document())
     .include(path_regex="^/api/cases")
-    .exclude(path_regex="/attachments")
+    .exclude(path_regex="/(attachments|visits|renewal)")
 )
 CHAINS.app = APP
 

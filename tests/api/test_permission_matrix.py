@@ -60,7 +60,15 @@ from jinqiu.workflow.roles import ROLE_PERMISSIONS, Grant, PermissionName
 from jinqiu.workflow.units.models import Unit
 from jinqiu.workflow.users.models import Role
 from tests.api.conftest import PASSWORD, World, username
-from tests.factories import actor, case_in, new_case, student, weihai_file, worker
+from tests.factories import (
+    actor,
+    case_in,
+    new_case,
+    student,
+    weihai_file,
+    weihai_file_in,
+    worker,
+)
 
 ROLES = tuple(r.value for r in Role if r is not Role.SCHEDULER)
 PUBLIC = {("GET", "/api/health"), ("POST", "/api/auth/token")}
@@ -93,6 +101,8 @@ class Target:
     batch: int  # an (empty) payment batch of WH-HC-001, its bank file out
     documented: int  # another case of WH-HC-001, with a document (its version moved on)
     attachment: int
+    followed: int  # a paid case of WH-HC-001 in the WH-HC campaign, in follow-up
+    campaign_later: int  # the WH-HC campaign's next year, which `followed` may be renewed into
     user: str = username(Role.CLERK.value, "WH-HC-001")
 
 
@@ -652,6 +662,37 @@ MATRIX: tuple[Route, ...] = (
         in_scope=parent("reviewer", "approver", "manager", "finance", "auditor"),
         ok=status(200),
     ),
+    # -- follow-up visits and renewal of a paid case --
+    Route(
+        "POST",
+        "/api/cases/{case_id}/visits",
+        "a visit of a case at WH-HC-001 in follow-up",
+        lambda t: Req(
+            f"/api/cases/{t.followed}/visits",
+            json={"date": "2024-07-20", "kind": "phone", "visitor": "李干事", "notes": "正常"},
+        ),
+        sibling=not_found,
+        in_scope=parent("clerk", "reviewer", "manager"),
+        ok=status(201),
+    ),
+    Route(
+        "GET",
+        "/api/cases/{case_id}/visits",
+        "case at WH-HC-001",
+        lambda t: Req(f"/api/cases/{t.followed}/visits"),
+        sibling=not_found,
+        in_scope=readers(),
+        ok=status(200),
+    ),
+    Route(
+        "POST",
+        "/api/cases/{case_id}/renewal",
+        "the paid case at WH-HC-001 into the next year",
+        lambda t: Req(f"/api/cases/{t.followed}/renewal", json={"campaign": t.campaign_later}),
+        sibling=not_found,
+        in_scope=parent("clerk"),
+        ok=status(201),
+    ),
     # -- dashboard and statistics --
     Route(
         "GET",
@@ -986,6 +1027,11 @@ def matrix(world: World) -> Iterator[tuple[World, Target]]:
             actor=clerk, clock=world.clock,
         )  # fmt: skip
     lists = publicity_lists(world, campaign_hc)
+    followed = case_in(world.engine, world.clock, campaign_hc, "WH-HC-001", CaseState.FOLLOW_UP)
+    with transaction(world.engine) as conn:
+        campaign_later = load_campaign(
+            conn, weihai_file_in(2025, organizer="WH-HC", name="环翠区2025年度"), world.clock
+        )
     with transaction(world.engine) as conn:  # a batch of WH-HC-001 with its bank file out
         units = dict(conn.execute(select(unit_t.c.code, unit_t.c.id)).all())
         fund = conn.execute(
@@ -1029,6 +1075,8 @@ def matrix(world: World) -> Iterator[tuple[World, Target]]:
             batch=int(batch),
             documented=documented,
             attachment=document.id,
+            followed=followed,
+            campaign_later=campaign_later,
         ),
     )
 

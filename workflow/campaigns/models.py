@@ -30,6 +30,10 @@ class Campaign(SQLModel, table=True):
     eligibility: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     aid_rules: list[dict[str, Any]] = Field(sa_column=Column(JSONType, nullable=False))
     calendar: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    # The follow-up rule (回访: visits before a case closes, and its source); None: a bare close.
+    follow_up: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONType, nullable=True)
+    )
     created_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 

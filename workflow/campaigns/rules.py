@@ -43,6 +43,8 @@ class CampaignRules:
     aid_rules: tuple[AidRule, ...]
     phases: tuple[PhaseWindow, ...]
     calendar: WorkingCalendar
+    # Visits a case in follow-up needs before it closes; 0: no rule (a bare close).
+    visits_required: int = 0
 
     def phase_cases_leave(self, state: str) -> PhaseWindow | None:
         """The phase by whose end cases in `state` must have moved on (e.g. survey)."""
@@ -76,6 +78,7 @@ def compile_rules(conn: Connection, campaign_id: int) -> CampaignRules:
             PhaseWindow(p.key, p.name, p.starts, p.ends, tuple(p.cases_leave)) for p in phases
         ),
         calendar=WorkingCalendar.from_overrides(row.calendar),
+        visits_required=int((row.follow_up or {}).get("visits_required", 0)),
     )
 
 

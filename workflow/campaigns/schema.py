@@ -169,6 +169,22 @@ class CalendarOverrides(_Strict):
     years: list[CalendarYear] = Field(default_factory=list, max_length=10)
 
 
+class FollowUpRule(_Strict):
+    """When a paid case's follow-up (回访) is done: `visits_required` visits recorded, the last
+    of which closes the case. The notices ask for visits without a number, so the number cites
+    the sentence that asks (`source`) or says why the campaign chose it (`local_decision`)."""
+
+    visits_required: int = Field(strict=True, ge=1, le=12)
+    source: str | None = Field(default=None, min_length=1, max_length=500)
+    local_decision: str | None = Field(default=None, min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _cited(self) -> Self:
+        if self.source is None and self.local_decision is None:
+            raise ValueError("follow_up 须给出通知原文 source 或本地决定 local_decision")
+        return self
+
+
 class CampaignFile(_Strict):
     name: str = Field(min_length=1, max_length=200)
     year: int = Field(strict=True, ge=2000, le=2100)
@@ -182,6 +198,8 @@ class CampaignFile(_Strict):
     aid_rules: list[AidRule] = Field(min_length=1, max_length=100)
     funds: list[Fund] = Field(min_length=1, max_length=10)
     calendar: CalendarOverrides = Field(default_factory=CalendarOverrides)
+    # Absent: a case in follow-up closes with a bare `close`, as before the rule existed.
+    follow_up: FollowUpRule | None = None
 
     @model_validator(mode="after")
     def _unique_keys(self) -> Self:

@@ -68,6 +68,7 @@ _load_all = select(
     case_t.c.fund_source_id,
     case_t.c.payment_failures,
     case_t.c.payment_batch_id,
+    case_t.c.follow_up_visits,
     case_t.c.audit_seq,
     case_t.c.audit_head,
     unit_t.c.path.label("unit_path"),
@@ -131,6 +132,7 @@ def _facts(
         fund_source_id,
         payment_failures,
         payment_batch_id,
+        follow_up_visits,
         _audit_seq,
         _audit_head,
         unit_path,
@@ -168,6 +170,7 @@ def _facts(
             payment_failures=payment_failures,
             unit_path=unit_path,
             payment_batch_id=payment_batch_id,
+            follow_up_visits=follow_up_visits,
             approval_chain=chain,
         ),
         worker=WorkerFacts(

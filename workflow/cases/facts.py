@@ -43,6 +43,7 @@ class CaseFacts:
     payment_failures: int
     unit_path: str
     payment_batch_id: int | None = None  # the batch whose bank file holds the case
+    follow_up_visits: int = 0  # visits recorded in follow-up (回访)
     # Indices into the campaign's approval levels that exist on this case's unit path (市直
     # unions have no district): loaded in publicity and approval, the states where it matters.
     approval_chain: tuple[int, ...] = ()

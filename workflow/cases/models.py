@@ -36,6 +36,9 @@ class Worker(SQLModel, table=True):
     hardship_cause: str | None = Field(default=None, max_length=500)  # 家庭致困原因
     archive_status: str = Field(default="none", max_length=10)  # deep / relative / accident / none
     archived_on: dt.date | None = None
+    # 脱困退出: the day the family left the hardship archive, learnt on a follow-up visit; a
+    # family that left is not renewed (workflow/followup/renewal.py).
+    archive_exited_on: dt.date | None = None
     categories: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
     bank_card_number: str | None = Field(default=None, max_length=32)
     # 户名: whose name the account is in (the worker's, the student's or the guardian's);
@@ -87,6 +90,15 @@ class Case(SQLModel, table=True):
         Index("ix_case_campaign_unit_state", "campaign_id", "unit_id", "state"),
         # The sweep's "publicity over?" query reads only the cases whose period has ended.
         Index("ix_case_state_publicity_end", "state", "publicity_ends_on"),
+        # Renewals (续助) only: the dashboard counts them per campaign and subtree through this
+        # index, never scanning the campaign's other cases.
+        Index(
+            "ix_case_renewals",
+            "campaign_id",
+            "unit_id",
+            sqlite_where=text("renewal_of IS NOT NULL"),
+            postgresql_where=text("renewal_of IS NOT NULL"),
+        ),
         UniqueConstraint("worker_id"),
         UniqueConstraint("student_id"),
     )
@@ -114,6 +126,11 @@ class Case(SQLModel, table=True):
     # the case is paid (or found failed) through that batch only, and cannot be cancelled.
     # (No foreign key: the batch's rows point at cases, and tables are not built in a cycle.)
     payment_batch_id: int | None = Field(default=None, index=True)
+    # Follow-up visits (回访) recorded while in follow_up: what the close guard counts.
+    follow_up_visits: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # 续助: the earlier case this one continues (the same student, a later campaign). No
+    # foreign key, as payment_batch_id: the column is added to a table SQLite cannot alter so.
+    renewal_of: int | None = Field(default=None, index=True)
     audit_seq: int = 0  # number of audit entries: the chain's length
     audit_head: str = Field(default="", max_length=64)  # hash of the latest audit entry
     created_by: str = Field(max_length=64)

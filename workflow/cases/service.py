@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,7 +20,13 @@ from jinqiu.workflow.cases.counters import count_state_change
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.cases.schema import CaseAmendment, CaseCreate, not_after_today
 from jinqiu.workflow.clock import Clock
-from jinqiu.workflow.errors import DuplicateStudent, NotFound, PermissionDenied, ValidationFailed
+from jinqiu.workflow.errors import (
+    DomainError,
+    DuplicateStudent,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from jinqiu.workflow.identity import mask_id_number, parse_id_number
 from jinqiu.workflow.money import yuan_to_fen
 from jinqiu.workflow.roles import Actor, Grant
@@ -135,14 +142,44 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
         insert(student_t).values(**student_values).returning(student_t.c.id)
     ).scalar_one()
 
-    now = clock.now()
+    return insert_case(
+        conn,
+        campaign_id=spec.campaign,
+        unit_id=unit.id,
+        unit_path=unit.path,
+        worker_id=worker_id,
+        student_id=student_id,
+        student_number=student_number,
+        actor=actor,
+        at=clock.now(),
+        duplicate=lambda: _duplicate(conn, spec.campaign, student_number, actor, spec.unit),
+    )
+
+
+def insert_case(
+    conn: Connection,
+    *,
+    campaign_id: int,
+    unit_id: int,
+    unit_path: str,
+    worker_id: int,
+    student_id: int,
+    student_number: str,
+    actor: Actor,
+    at: dt.datetime,
+    duplicate: Callable[[], DomainError],
+    renewal_of: int | None = None,
+) -> int:
+    """The case row in `survey` over its worker and student rows, its `create` entry and its
+    counters: a new application, or a renewal (续助) of `renewal_of`. A lost race on the
+    one-application index raises `duplicate()`."""
     try:
         with conn.begin_nested():  # a lost race on the unique index must not abort the caller
             case_id = conn.execute(
                 insert(case_t)
                 .values(
-                    campaign_id=spec.campaign,
-                    unit_id=unit.id,
+                    campaign_id=campaign_id,
+                    unit_id=unit_id,
                     worker_id=worker_id,
                     student_id=student_id,
                     student_id_number=student_number,
@@ -151,17 +188,19 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
                     approval_step=0,
                     objection_open=False,
                     payment_failures=0,
+                    follow_up_visits=0,
+                    renewal_of=renewal_of,
                     audit_seq=0,
                     audit_head="",
                     created_by=actor.username,
-                    created_at=now,
-                    updated_at=now,
+                    created_at=at,
+                    updated_at=at,
                 )
                 .returning(case_t.c.id)
             ).scalar_one()
     except IntegrityError as exc:
         if "uq_active_case_per_student" in str(exc.orig) or "student_id_number" in str(exc.orig):
-            raise _duplicate(conn, spec.campaign, student_number, actor, spec.unit) from exc
+            raise duplicate() from exc
         raise
     link = chain_entry(
         subject_column="case_id",
@@ -174,14 +213,14 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
         from_state=None,
         to_state=CaseState.SURVEY.value,
         opinion=None,
-        data={},
-        at=now,
+        data={} if renewal_of is None else {"renewal_of": renewal_of},
+        at=at,
     )
     append_entries(conn, audit_t, [link])
     conn.execute(
         case_t.update().where(case_t.c.id == case_id).values(audit_seq=1, audit_head=link.hash)
     )
-    count_state_change(conn, spec.campaign, unit.path, None, CaseState.SURVEY.value)
+    count_state_change(conn, campaign_id, unit_path, None, CaseState.SURVEY.value)
     return int(case_id)
 
 

@@ -22,6 +22,7 @@ from jinqiu.workflow.campaigns.models import (
 )
 from jinqiu.workflow.campaigns.rules import RULES
 from jinqiu.workflow.cases.counters import counts_for, path_codes
+from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.deadlines.pending import responsible_levels
 from jinqiu.workflow.errors import NotFound
@@ -36,6 +37,7 @@ deadline_t = CampaignDeadline.__table__  # type: ignore[attr-defined]
 leave_t = CampaignStateDeadline.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
+case_t = Case.__table__  # type: ignore[attr-defined]
 ledger_t = ReminderLedger.__table__  # type: ignore[attr-defined]
 report_t = ReportSubmission.__table__  # type: ignore[attr-defined]
 
@@ -110,8 +112,26 @@ def dashboard(
         "overdue": _overdue(own, overdue_states),
         "units": units,
         "funds": _funds(conn, campaign.id),
+        "renewals": _renewals(conn, campaign.id, unit.path),
         "deadlines": _deadlines(conn, campaign.id, unit, counts, today, rules.calendar),
     }
+
+
+def _renewals(conn: Connection, campaign_id: int, path: str) -> dict[str, Any]:
+    """Renewal cases (续助) of the subtree, per state: read through the partial index of
+    renewals (ix_case_renewals), so the count costs the renewals, not the campaign's cases."""
+    rows = conn.execute(
+        select(case_t.c.state, func.count())
+        .select_from(case_t.join(unit_t, unit_t.c.id == case_t.c.unit_id))
+        .where(
+            case_t.c.campaign_id == campaign_id,
+            case_t.c.renewal_of.is_not(None),
+            in_subtree(unit_t.c.path, path),
+        )
+        .group_by(case_t.c.state)
+    ).all()
+    states = {str(state): int(n) for state, n in rows}
+    return {"total": sum(states.values()), "states": states}
 
 
 def _parent_code(conn: Connection, parent_id: int | None) -> str | None:

@@ -14,6 +14,7 @@ from jinqiu.workflow.cases.facts import GuardContext
 from jinqiu.workflow.cases.guards.aid_amount import aid_reserved, aid_rule_applies
 from jinqiu.workflow.cases.guards.double_aid import not_already_aided
 from jinqiu.workflow.cases.guards.eligibility import worker_is_eligible
+from jinqiu.workflow.cases.guards.follow_up import follow_up_visits_done
 from jinqiu.workflow.cases.guards.identity import identity_numbers_valid
 from jinqiu.workflow.cases.guards.payment_batch import not_in_open_batch, paid_through_its_batch
 from jinqiu.workflow.cases.guards.phase_window import within_survey_window
@@ -38,6 +39,7 @@ GUARDS: dict[str, Guard] = {
     "no_open_objection": no_open_objection,
     "objection_is_open": objection_is_open,
     "publicity_period_over": publicity_period_over,
+    "follow_up_visits_done": follow_up_visits_done,
 }
 
 _missing = {g for t in TRANSITIONS for g in t.guards} - GUARDS.keys()
