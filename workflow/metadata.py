@@ -15,6 +15,13 @@ from jinqiu.workflow.campaigns.models import (
 from jinqiu.workflow.cases.counters import CaseCount
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.deadlines.models import ReminderLedger
+from jinqiu.workflow.employment.models import (
+    EmploymentHelp,
+    EmploymentRecord,
+    EmploymentRecordAudit,
+    WorkStudyParticipant,
+    WorkStudyPost,
+)
 from jinqiu.workflow.failures import SweepError
 from jinqiu.workflow.payments.models import PaymentBatch, PaymentBatchAudit, PaymentBatchItem
 from jinqiu.workflow.publicity_lists.models import (
@@ -38,6 +45,9 @@ __all__ = [
     "CampaignStateDeadline",
     "Case",
     "CaseCount",
+    "EmploymentHelp",
+    "EmploymentRecord",
+    "EmploymentRecordAudit",
     "FundSource",
     "InboxMessage",
     "LoginFailure",
@@ -56,6 +66,8 @@ __all__ = [
     "SweepError",
     "Unit",
     "User",
+    "WorkStudyParticipant",
+    "WorkStudyPost",
     "Worker",
     "metadata",
 ]
