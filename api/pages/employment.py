@@ -181,7 +181,7 @@ def record_event_page(
         opinion=opinion or None,
         data={key: destination} if key and destination else {},
     )
-    label = MACHINE.state_labels[fired.state]
+    label = STATE_LABELS[fired.state]
     return to(f"/employment-records/{record_id}", svc, session, f"已更新：{label}")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from jinqiu.states.employment_record import MACHINE
+from jinqiu.states.employment_record import MACHINE, RecordEvent
 from jinqiu.workflow.cases.models import Student
 from jinqiu.workflow.employment.engine import (
     RECORDS,
@@ -104,7 +104,7 @@ def record_view(conn: Connection, record_id: int, *, actor: Actor) -> dict[str, 
     loaded = RECORDS.load(conn, record_id, today=row.created_at.date(), data={})
     assert loaded is not None
     view["allowed_events"] = [
-        {"event": e, "label": MACHINE.event_labels[e]}
+        {"event": e, "label": MACHINE.event_labels[RecordEvent(e)]}
         for e in RECORDS.allowed_events(actor, loaded)
     ]
     view["help"] = [

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import Connection, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, select
 
 from jinqiu.states.employment_record import MACHINE, RecordState
 from jinqiu.workflow.employment.models import (
@@ -44,8 +44,8 @@ unit_t = Unit.__table__  # type: ignore[attr-defined]
 OPEN = tuple(str(s) for s in MACHINE.open_states)
 
 
-def _count(condition: object) -> object:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)  # type: ignore[arg-type]
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
 def count_records(conn: Connection, campaign_id: int, year: int, path: str) -> Counter[str]:
