@@ -22,7 +22,7 @@ from jinqiu.storage.sqltypes import JSONType, UTCDateTime
 class EmploymentRecord(SQLModel, table=True):
     __tablename__ = "employment_record"
     __table_args__ = (
-        UniqueConstraint("campaign_id", "case_id"),
+        UniqueConstraint("campaign_id", "case_id", name="uq_employment_record_campaign_case"),
         Index("ix_employment_record_campaign_unit_state", "campaign_id", "unit_id", "state"),
     )
 

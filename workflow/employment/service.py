@@ -13,10 +13,12 @@ naming `case_id`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
 
 from jinqiu.states.employment_record import MACHINE, RecordState
 from jinqiu.workflow.audit.chain import append_entries, chain_entry
@@ -86,6 +88,11 @@ class AlreadyParticipating(Conflict):
     code = "already_participating"
 
 
+def _words(exc: IntegrityError) -> set[str]:
+    """The names in a unique violation's message (the constraint's, or the columns')."""
+    return set(re.findall(r"[a-z_]+(?:\.[a-z_]+)?", str(exc.orig)))
+
+
 def _invalid(field: str, code: str, message: str) -> ValidationFailed:
     return ValidationFailed(message, [{"field": field, "code": code, "message": message}])
 
@@ -127,37 +134,42 @@ def register(
             f"毕业年份须在 {campaign.year - GRADUATION_YEARS_BACK}–{campaign.year} 之间",
         )
     case = aided_case(conn, campaign.id, case_id, actor.unit_path)
-    taken = conn.execute(
-        select(record_t.c.id).where(
-            record_t.c.campaign_id == campaign.id, record_t.c.case_id == case_id
-        )
-    ).first()
-    if taken is not None:
-        raise AlreadyRegistered(f"案件 {case_id} 已有就业记录 {taken.id}", {"record": taken.id})
     now = clock.now()
     initial = RecordState(MACHINE.initial).value
-    record_id = int(
-        conn.execute(
-            record_t.insert()
-            .values(
-                campaign_id=campaign.id,
-                case_id=case_id,
-                unit_id=case.unit_id,
-                state=initial,
-                version=1,
-                audit_seq=1,
-                audit_head="",
-                graduation_year=graduation_year,
-                school=school,
-                major=major,
-                studies_locally=studies_locally,
-                created_by=actor.username,
-                created_at=now,
-                updated_at=now,
+    try:
+        with conn.begin_nested():  # a lost race on the unique constraint must not abort the caller
+            record_id = int(
+                conn.execute(
+                    record_t.insert()
+                    .values(
+                        campaign_id=campaign.id,
+                        case_id=case_id,
+                        unit_id=case.unit_id,
+                        state=initial,
+                        version=1,
+                        audit_seq=1,
+                        audit_head="",
+                        graduation_year=graduation_year,
+                        school=school,
+                        major=major,
+                        studies_locally=studies_locally,
+                        created_by=actor.username,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(record_t.c.id)
+                ).scalar_one()
             )
-            .returning(record_t.c.id)
+    except IntegrityError as exc:
+        # PostgreSQL names the constraint, SQLite its columns.
+        if not {"uq_employment_record_campaign_case", "employment_record.case_id"} & _words(exc):
+            raise
+        taken = conn.execute(
+            select(record_t.c.id).where(
+                record_t.c.campaign_id == campaign.id, record_t.c.case_id == case_id
+            )
         ).scalar_one()
-    )
+        raise AlreadyRegistered(f"案件 {case_id} 已有就业记录 {taken}", {"record": taken}) from exc
     link = chain_entry(
         subject_column="record_id",
         subject_id=record_id,
@@ -350,28 +362,25 @@ def add_participant(
     if not post.is_open:
         raise PostClosed("岗位已关闭，不能再添加参加人员")
     aided_case(conn, post.campaign_id, case_id, post.unit_path)
-    on = conn.execute(
-        select(participant_t.c.id).where(
-            participant_t.c.post_id == post_id,
-            participant_t.c.case_id == case_id,
-            participant_t.c.active,
-        )
-    ).first()
-    if on is not None:
-        raise AlreadyParticipating(f"案件 {case_id} 已在该岗位上")
-    return int(
-        conn.execute(
-            participant_t.insert()
-            .values(
-                post_id=post_id,
-                case_id=case_id,
-                active=True,
-                added_by=actor.username,
-                added_at=clock.now(),
+    try:
+        with conn.begin_nested():  # one active place per case and post, also under a race
+            return int(
+                conn.execute(
+                    participant_t.insert()
+                    .values(
+                        post_id=post_id,
+                        case_id=case_id,
+                        active=True,
+                        added_by=actor.username,
+                        added_at=clock.now(),
+                    )
+                    .returning(participant_t.c.id)
+                ).scalar_one()
             )
-            .returning(participant_t.c.id)
-        ).scalar_one()
-    )
+    except IntegrityError as exc:
+        if not {"uq_work_study_participant_active", "work_study_participant.case_id"} & _words(exc):
+            raise
+        raise AlreadyParticipating(f"案件 {case_id} 已在该岗位上") from exc
 
 
 def remove_participant(

@@ -46,7 +46,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["case_id"], ["aid_case.id"]),
         sa.ForeignKeyConstraint(["unit_id"], ["unit.id"]),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("campaign_id", "case_id"),
+        sa.UniqueConstraint("campaign_id", "case_id", name="uq_employment_record_campaign_case"),
     )
     with op.batch_alter_table("employment_record", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_employment_record_case_id"), ["case_id"], unique=False)
