@@ -41,6 +41,12 @@ from jinqiu.workflow.money import yuan_to_fen
 
 STATE_LABELS = {str(s): label for s, label in MACHINE.state_labels.items()}
 HELP_LABELS = {kind: k.label for kind, k in service.HELP_KINDS.items()}
+# The trail's entries as people read them: the machine's event labels, registering and help.
+ENTRY_LABELS = {
+    **{str(e): label for e, label in MACHINE.event_labels.items()},
+    service.CREATE_EVENT: "登记",
+    service.HELP_EVENT: "登记帮扶",
+}
 # The field an event's one piece of data is typed into on the page: its declared data key.
 DESTINATION_KEYS = {str(t.event): t.data_keys[0] for t in MACHINE.transitions if t.data_keys}
 
@@ -144,6 +150,7 @@ def record_page(
         view=view,
         record_states=STATE_LABELS,
         help_labels=HELP_LABELS,
+        entry_labels=ENTRY_LABELS,
         destination_keys=DESTINATION_KEYS,
         may_help=session.actor.may(Permission.RECORD_EMPLOYMENT)
         and view["state"] in MACHINE.open_states,
