@@ -165,6 +165,7 @@ def test_help_is_validated_and_a_refusal_leaves_nothing(world: World) -> None:
         ({"kind": "subsidy", "amount": "2000000"}, "amount"),
         ({"kind": "massage"}, "kind"),
         ({"kind": "training", "given_on": "2024-07-21"}, "given_on"),  # tomorrow
+        ({"kind": "training", "given_on": "2020-01-01"}, "given_on"),  # years ago
         ({"kind": "training", "text": "x" * 2001}, "text"),
     ]
     for body, field in cases:

@@ -70,6 +70,7 @@ MAX_HOURS_PER_WEEK = 40
 MAX_HOURLY_PAY_FEN = 100_000  # 1,000 yuan an hour: far above any post, below any overflow
 MAX_HELP_FEN = 100_000_000  # 1,000,000 yuan: a loan or subsidy larger is a typing error
 GRADUATION_YEARS_BACK = 10  # 往届: graduates up to ten years before the campaign
+HELP_DAYS_BACK = 3 * 366  # help entered late, but not from before a graduate's last years
 
 
 class RecordEnded(Conflict):
@@ -233,6 +234,8 @@ def record_help(
     given_on = given_on or today
     if given_on > today:
         raise _invalid("given_on", "in_future", "帮扶日期不能晚于今天")
+    if given_on < today - dt.timedelta(days=HELP_DAYS_BACK):
+        raise _invalid("given_on", "too_old", "帮扶日期不能早于三年前")
     row = _lock_record(conn, record_id, actor)
     if row.state not in MACHINE.open_states:
         raise RecordEnded(
