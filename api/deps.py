@@ -25,6 +25,7 @@ from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import for_writing
+from jinqiu.workflow.employment.models import EmploymentRecord, WorkStudyPost
 from jinqiu.workflow.engine import Noun
 from jinqiu.workflow.errors import NotFound, PermissionDenied
 from jinqiu.workflow.payments.service import batch_in_scope as batch_of
@@ -42,6 +43,8 @@ case_t = Case.__table__  # type: ignore[attr-defined]
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
 list_t = PublicityList.__table__  # type: ignore[attr-defined]
 objection_t = Objection.__table__  # type: ignore[attr-defined]
+record_t = EmploymentRecord.__table__  # type: ignore[attr-defined]
+post_t = WorkStudyPost.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -394,3 +397,45 @@ def objection_in_scope(
 
 
 PublicityListInScope = Annotated[int, Depends(publicity_list_in_scope)]
+
+
+def employment_record_of(conn: Connection, record_id: int, actor: Actor) -> int:
+    """The record's id, if its unit (the case's) is the actor's or below it."""
+    found = conn.execute(
+        select(record_t.c.id)
+        .join(unit_t, unit_t.c.id == record_t.c.unit_id)
+        .where(record_t.c.id == record_id, in_subtree(unit_t.c.path, actor.unit_path))
+    ).first()
+    if found is None:
+        raise NotFound(f"就业记录 {record_id} 不存在")
+    return record_id
+
+
+def employment_record_in_scope(
+    record_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)], actor: CurrentActor, conn: Conn
+) -> int:
+    """/employment-records/{record_id}: the record, if its unit is in the caller's subtree."""
+    return employment_record_of(conn, record_id, actor)
+
+
+def work_study_post_of(conn: Connection, post_id: int, actor: Actor) -> int:
+    """The post's id, if its unit is the actor's or below it."""
+    found = conn.execute(
+        select(post_t.c.id)
+        .join(unit_t, unit_t.c.id == post_t.c.unit_id)
+        .where(post_t.c.id == post_id, in_subtree(unit_t.c.path, actor.unit_path))
+    ).first()
+    if found is None:
+        raise NotFound(f"勤工俭学岗位 {post_id} 不存在")
+    return post_id
+
+
+def work_study_post_in_scope(
+    post_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)], actor: CurrentActor, conn: Conn
+) -> int:
+    """/work-study-posts/{post_id}: the post, if its unit is in the caller's subtree."""
+    return work_study_post_of(conn, post_id, actor)
+
+
+EmploymentRecordInScope = Annotated[int, Depends(employment_record_in_scope)]
+WorkStudyPostInScope = Annotated[int, Depends(work_study_post_in_scope)]

@@ -70,6 +70,8 @@ class Permission(StrEnum):
     PAY_CASE = "case.pay"
     FOLLOW_UP_CASE = "case.follow_up"
     RUN_SCHEDULE = "schedule.run"  # the system's: the sweep, and a publicity list for its cases
+    # 阳光就业 and 勤工俭学: an employment record's events and help, work-study posts
+    RECORD_EMPLOYMENT = "employment.record"
 
 
 @dataclass(frozen=True, slots=True)

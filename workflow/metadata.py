@@ -15,6 +15,13 @@ from jinqiu.workflow.campaigns.models import (
 from jinqiu.workflow.cases.counters import CaseCount
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.deadlines.models import ReminderLedger
+from jinqiu.workflow.employment.models import (
+    EmploymentHelp,
+    EmploymentRecord,
+    EmploymentRecordAudit,
+    WorkStudyParticipant,
+    WorkStudyPost,
+)
 from jinqiu.workflow.failures import SweepError
 from jinqiu.workflow.followup.models import FollowUpVisit
 from jinqiu.workflow.payments.models import PaymentBatch, PaymentBatchAudit, PaymentBatchItem
@@ -39,6 +46,9 @@ __all__ = [
     "CampaignStateDeadline",
     "Case",
     "CaseCount",
+    "EmploymentHelp",
+    "EmploymentRecord",
+    "EmploymentRecordAudit",
     "FollowUpVisit",
     "FundSource",
     "InboxMessage",
@@ -58,6 +68,8 @@ __all__ = [
     "SweepError",
     "Unit",
     "User",
+    "WorkStudyParticipant",
+    "WorkStudyPost",
     "Worker",
     "metadata",
 ]

@@ -1,4 +1,8 @@
-"""Who may do what: the one permission table. Printed in the README (`jinqiu roles`)."""
+"""Who may do what: the one permission table. Printed in the README (`jinqiu roles`).
+
+阳光就业 and 勤工俭学 (`employment.record`): the clerk who keeps the families' files registers
+graduates, records help, moves records on and keeps work-study posts; the manager may do all a
+clerk does. Every other role reads them (any read is scoped to the caller's subtree)."""
 
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[PermissionName]] = {
             Permission.SUBMIT_CASE,
             Permission.WITHDRAW_CASE,
             Permission.FOLLOW_UP_CASE,
+            Permission.RECORD_EMPLOYMENT,
         }
     ),
     Role.REVIEWER: frozenset({Permission.REVIEW_CASE, Permission.FOLLOW_UP_CASE}),
@@ -49,6 +54,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[PermissionName]] = {
             Permission.WITHDRAW_CASE,
             Permission.REVIEW_CASE,
             Permission.FOLLOW_UP_CASE,
+            Permission.RECORD_EMPLOYMENT,
         }
     ),
     Role.AUDITOR: frozenset({Grant.READ_AUDIT, Grant.READ_PII}),

@@ -29,6 +29,7 @@ from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.clock import SystemClock
 from jinqiu.workflow.config import get_settings
 from jinqiu.workflow.db import snapshot, transaction
+from jinqiu.workflow.employment.trail import verify_record_chains
 from jinqiu.workflow.errors import DomainError, ValidationFailed
 from jinqiu.workflow.publicity_lists.trail import verify_list_chains
 from jinqiu.workflow.roles import permission_table
@@ -276,11 +277,15 @@ def exit_if_any(label: str, findings: Sequence[Finding], *, otherwise: str) -> N
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check every case's and publicity list's audit chain; exit 1 naming the first broken
-    entry of each."""
+    """Check every case's, publicity list's and employment record's audit chain; exit 1 naming
+    the first broken entry of each."""
     engine = open_existing_database()
     with engine.connect() as conn:
-        broken = [*verify_case_chains(conn), *verify_list_chains(conn)]
+        broken = [
+            *verify_case_chains(conn),
+            *verify_list_chains(conn),
+            *verify_record_chains(conn),
+        ]
     exit_if_any("BROKEN", broken, otherwise="audit chains intact")
 
 

@@ -25,9 +25,11 @@ from jinqiu.api.deps import (
     attachment_of,
     case_of,
     declare_writes,
+    employment_record_of,
     objection_of,
     publicity_list_of,
     unit_named,
+    work_study_post_of,
 )
 from jinqiu.api.errors import TooManyAttempts, Unauthorized
 from jinqiu.api.http.schemas import MAX_DB_INT, BulkEventIn, EventIn, PathId, QueryId
@@ -197,6 +199,20 @@ def page_batch(batch_id: PathId, request: Request, session: PageSession, conn: C
 
 
 PageBatch = Annotated[Any, Depends(page_batch)]
+
+
+def page_record(record_id: PathId, session: PageSession, conn: Conn) -> int:
+    return employment_record_of(conn, record_id, session.actor)
+
+
+PageRecord = Annotated[int, Depends(page_record)]
+
+
+def page_post(post_id: PathId, session: PageSession, conn: Conn) -> int:
+    return work_study_post_of(conn, post_id, session.actor)
+
+
+PagePost = Annotated[int, Depends(page_post)]
 
 
 async def page_records_full_reads(request: Request, session: PageSession) -> None:
@@ -717,5 +733,6 @@ def today_of(svc: Services) -> dt.date:
     return svc.clock.now().date()
 
 
-# The payment batch pages register on this router (they use the helpers above).
+# The payment batch and the employment pages register on this router (they use the helpers above).
+from jinqiu.api.pages import employment as _employment  # noqa: E402, F401
 from jinqiu.api.pages import payments as _payments  # noqa: E402, F401

@@ -170,6 +170,8 @@ class TestTokens:
             url = url.replace("{item_id}", "1").replace("{code}", "WH").replace("{username}", CLERK)
             url = url.replace("{list_id}", "1").replace("{objection_id}", "1")
             url = url.replace("{batch_id}", "1").replace("{attachment_id}", "1")
+            url = url.replace("{record_id}", "1").replace("{subject_id}", "1")
+            url = url.replace("{post_id}", "1")
             assert "{" not in url, f"fill the path parameters of {path}"
             response = world.client.request(method, url)
             assert response.status_code == 401, f"{method} {path}: {response.status_code}"

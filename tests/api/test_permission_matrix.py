@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, create_engine, insert, select
+from sqlalchemy import Engine, create_engine, insert, select, text
 
 from jinqiu.api.app import create_app
 from jinqiu.api.security import issue_token
@@ -51,6 +51,7 @@ from jinqiu.workflow.campaigns.models import FundSource
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
+from jinqiu.workflow.employment import service as employment_service
 from jinqiu.workflow.failures import SweepError
 from jinqiu.workflow.metadata import metadata
 from jinqiu.workflow.payments.cards import with_check_digit
@@ -99,6 +100,10 @@ class Target:
     listed: int
     objection: int  # and an open objection against its other case
     batch: int  # an (empty) payment batch of WH-HC-001, its bank file out
+    record: int  # 阳光就业: a record of a paid case of WH-HC-001 (WH-HC campaign), registered,
+    graduate: int  # and a paid case of WH-HC-001 not registered yet;
+    post: int  # 勤工俭学: an open post of WH-HC-001 (WH-HC campaign)
+    participant: int  # with this paid case of WH-HC-001 on it
     documented: int  # another case of WH-HC-001, with a document (its version moved on)
     attachment: int
     followed: int  # a paid case of WH-HC-001 in the WH-HC campaign, in follow-up
@@ -536,6 +541,141 @@ MATRIX: tuple[Route, ...] = (
         gate=Permission.REVIEW_CASE,
         in_scope=parent("reviewer"),
         ok=status(200),
+    ),
+    # -- employment records and work-study posts (of WH-HC-001, in the WH-HC campaign) --
+    Route(
+        "POST",
+        "/api/campaigns/{campaign_id}/employment-records",
+        "a paid case of WH-HC-001 in the body",
+        lambda t: Req(
+            f"/api/campaigns/{t.campaign_hc}/employment-records",
+            json={"case_id": t.graduate, "graduation_year": 2024, "school": "山东大学"},
+        ),
+        sibling=unknown_field("case_id"),
+        gate=Permission.RECORD_EMPLOYMENT,
+        in_scope=parent("clerk"),
+        ok=status(201),
+    ),
+    Route(
+        "GET",
+        "/api/campaigns/{campaign_id}/employment-records",
+        "?unit=WH-HC-001",
+        lambda t: Req(
+            f"/api/campaigns/{t.campaign_hc}/employment-records", params={"unit": "WH-HC-001"}
+        ),
+        sibling=not_found,
+        in_scope=readers(),
+        ok=listing(True, lambda item, t: item["id"] == t.record),
+    ),
+    Route(
+        "GET",
+        "/api/campaigns/{campaign_id}/employment-records",
+        "the caller's subtree",
+        lambda t: Req(f"/api/campaigns/{t.campaign_hc}/employment-records"),
+        sibling=listing(False, lambda item, t: item["id"] == t.record),
+        in_scope=readers(),
+        ok=listing(True, lambda item, t: item["id"] == t.record),
+    ),
+    Route(
+        "GET",
+        "/api/employment-records/{record_id}",
+        "a record of WH-HC-001",
+        lambda t: Req(f"/api/employment-records/{t.record}"),
+        sibling=not_found,
+        in_scope=readers(),
+        ok=status(200),
+    ),
+    Route(
+        "POST",
+        "/api/employment-records/{record_id}/help",
+        "a record of WH-HC-001",
+        lambda t: Req(f"/api/employment-records/{t.record}/help", json={"kind": "training"}),
+        sibling=not_found,
+        gate=Permission.RECORD_EMPLOYMENT,
+        in_scope=parent("clerk", "manager"),
+        ok=status(201),
+    ),
+    Route(
+        "POST",
+        "/api/employment-records/{subject_id}/events",
+        "a record of WH-HC-001 (the generic event route; the role is the noun's to refuse)",
+        lambda t: Req(
+            f"/api/employment-records/{t.record}/events",
+            json={"event": "continue_study", "version": 1, "data": {"school": "大连理工大学"}},
+        ),
+        sibling=not_found,
+        in_scope=parent("clerk"),
+        ok=status(200),
+    ),
+    Route(
+        "POST",
+        "/api/campaigns/{campaign_id}/work-study-posts",
+        "unit WH-HC-001 in the body",
+        lambda t: Req(
+            f"/api/campaigns/{t.campaign_hc}/work-study-posts",
+            json={
+                "unit": "WH-HC-001",
+                "title": "助理",
+                "employer": "图书馆",
+                "kind": "campus",
+                "hours_per_week": 6,
+                "hourly_pay": "18",
+            },
+        ),
+        sibling=unknown_field("unit"),
+        gate=Permission.RECORD_EMPLOYMENT,
+        in_scope=parent("clerk", "manager"),
+        ok=status(201),
+    ),
+    Route(
+        "GET",
+        "/api/campaigns/{campaign_id}/work-study-posts",
+        "?unit=WH-HC-001",
+        lambda t: Req(
+            f"/api/campaigns/{t.campaign_hc}/work-study-posts", params={"unit": "WH-HC-001"}
+        ),
+        sibling=not_found,
+        in_scope=readers(),
+        ok=listing(True, lambda item, t: item["id"] == t.post),
+    ),
+    Route(
+        "GET",
+        "/api/work-study-posts/{post_id}",
+        "a post of WH-HC-001",
+        lambda t: Req(f"/api/work-study-posts/{t.post}"),
+        sibling=not_found,
+        in_scope=readers(),
+        ok=status(200),
+    ),
+    Route(
+        "POST",
+        "/api/work-study-posts/{post_id}/close",
+        "a post of WH-HC-001",
+        lambda t: Req(f"/api/work-study-posts/{t.post}/close"),
+        sibling=not_found,
+        gate=Permission.RECORD_EMPLOYMENT,
+        in_scope=parent("manager"),
+        ok=status(200),
+    ),
+    Route(
+        "POST",
+        "/api/work-study-posts/{post_id}/participants",
+        "a post of WH-HC-001, a paid case of WH-HC-001",
+        lambda t: Req(f"/api/work-study-posts/{t.post}/participants", json={"case_id": t.graduate}),
+        sibling=not_found,
+        gate=Permission.RECORD_EMPLOYMENT,
+        in_scope=parent("clerk"),
+        ok=status(201),
+    ),
+    Route(
+        "DELETE",
+        "/api/work-study-posts/{post_id}/participants/{case_id}",
+        "a post of WH-HC-001 and its participant",
+        lambda t: Req(f"/api/work-study-posts/{t.post}/participants/{t.participant}"),
+        sibling=not_found,
+        gate=Permission.RECORD_EMPLOYMENT,
+        in_scope=parent("clerk"),
+        ok=status(204),
     ),
     # -- cases --
     Route(
@@ -1073,12 +1213,45 @@ def matrix(world: World) -> Iterator[tuple[World, Target]]:
             outbox=int(outbox),
             **lists,
             batch=int(batch),
+            **employment(world, campaign_hc),
             documented=documented,
             attachment=document.id,
             followed=followed,
             campaign_later=campaign_later,
         ),
     )
+
+
+def employment(world: World, campaign: int) -> dict[str, int]:
+    """In the WH-HC campaign, at WH-HC-001: a registered graduate, a paid case not registered,
+    and an open work-study post with a third paid case on it."""
+    record_case, graduate, participant = (
+        case_in(world.engine, world.clock, campaign, "WH-HC-001", CaseState.FOLLOW_UP)
+        for _ in range(3)
+    )
+    with transaction(world.engine) as conn:
+        clerk = actor(conn, "WH-HC-001", "clerk")
+        hc = conn.execute(select(unit_t).where(unit_t.c.code == "WH-HC-001")).one()
+        year = conn.execute(text("SELECT year FROM campaign WHERE id = :c"), {"c": campaign})
+        record = employment_service.register(
+            conn, campaign=Campaign(campaign, year.scalar_one()), case_id=record_case,
+            graduation_year=2024, school="山东大学", major=None, studies_locally=False,
+            actor=clerk, clock=world.clock,
+        )  # fmt: skip
+        post = employment_service.open_post(
+            conn, campaign_id=campaign, unit=hc, title="助理", employer="图书馆", kind="campus",
+            hours_per_week=6, hourly_pay_fen=1800, actor=clerk, clock=world.clock,
+        )  # fmt: skip
+        employment_service.add_participant(
+            conn, post, case_id=participant, actor=clerk, clock=world.clock
+        )
+    return {"record": record, "graduate": graduate, "post": post, "participant": participant}
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: int
+    year: int
 
 
 def publicity_lists(world: World, campaign: int) -> dict[str, int]:

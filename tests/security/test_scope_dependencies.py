@@ -10,7 +10,9 @@ from fastapi.routing import APIRoute
 from sqlalchemy import create_engine
 
 from jinqiu.api.app import ROUTERS, create_app
+from jinqiu.api.http.events import event_router
 from jinqiu.workflow.config import Settings
+from jinqiu.workflow.engine.registry import SERVED
 from jinqiu.workflow.roles import ROLE_PERMISSIONS, Grant
 from jinqiu.workflow.users.models import Role
 from tests.api.conftest import World, username
@@ -18,7 +20,9 @@ from tests.factories import new_case
 
 
 def routes() -> list[APIRoute]:
-    found = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+    # The generic event route of every noun the engine serves (an employment record's) too.
+    served = [event_router(name, noun) for name, noun in SERVED.items()]
+    found = [r for router in (*ROUTERS, *served) for r in router.routes if isinstance(r, APIRoute)]
     app = create_app(engine=create_engine("sqlite://"), settings=Settings(secret_key="x" * 32))
     documented = {(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops}
     assert documented <= {(m, r.path) for r in found for m in r.methods} | {("GET", "/api/health")}

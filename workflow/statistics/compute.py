@@ -19,6 +19,7 @@ from jinqiu.workflow.campaigns.models import Campaign, FundSource
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.money import FEN_PER_YUAN, format_wan_yuan
 from jinqiu.workflow.statistics.models import ReportSubmission
+from jinqiu.workflow.statistics.records import count_records
 from jinqiu.workflow.statistics.tables import STATISTICS_KIND, TABLES, Item, Table
 from jinqiu.workflow.units.models import Unit, in_subtree
 
@@ -53,6 +54,7 @@ class Facts:
     raised_fen: Counter[str] = field(default_factory=Counter)  # by fund source
     entering: Counter[str] = field(default_factory=Counter)  # in-archive students starting school
     figures: dict[str, Decimal] = field(default_factory=dict)  # submitted inputs, summed
+    records: Counter[str] = field(default_factory=Counter)  # employment and work-study registers
 
 
 def gather(conn: Connection, campaign_id: int, unit: Any) -> Facts:
@@ -113,6 +115,7 @@ def gather(conn: Connection, campaign_id: int, unit: Any) -> Facts:
             }
         )
     facts.figures = _figures(conn, campaign_id, unit.path)
+    facts.records = count_records(conn, campaign_id, campaign.year, unit.path)
     return facts
 
 
@@ -187,6 +190,53 @@ def _donation_yuan(f: Facts) -> Decimal:
     return (Decimal(f.paid_fen["donation"]) / FEN_PER_YUAN).quantize(Decimal("0.01"))
 
 
+def _counted(key: str) -> Metric:
+    return lambda f: f.records[key]
+
+
+def _counted_wan(key: str) -> Metric:
+    return lambda f: wan(f.records[key])
+
+
+def _counted_yuan(key: str) -> Metric:
+    return lambda f: (Decimal(f.records[key]) / FEN_PER_YUAN).quantize(Decimal("0.01"))
+
+
+# From the registers (workflow.statistics.records says what each key counts).
+RECORD_METRICS: dict[str, Metric] = {
+    **{
+        key: _counted(key)
+        for key in (
+            "graduates",
+            "graduates_fresh",
+            "graduates_previous",
+            "employed_helped",
+            "employed_self",
+            "needs_help",
+            "fresh_local_unplaced",
+            "previous_unplaced",
+            "posts",
+            "post_employers",
+            "participants",
+        )
+    },
+    **{
+        f"help_{kind}": _counted(f"help:{kind}")
+        for kind in (
+            "internship",
+            "training",
+            "certificate",
+            "startup_guidance",
+            "startup_training",
+            "loan",
+            "policy",
+            "subsidy",
+        )
+    },
+    "help_loan_yuan": _counted_yuan("help_fen:loan"),
+    "help_subsidy_wan": _counted_wan("help_fen:subsidy"),
+}
+
 METRICS: dict[str, Metric] = {
     **{f"raised_{s}": _raised(s) for s in SOURCES},
     **{f"paid_{g}": _paid(g) for g in GROUPS},
@@ -202,6 +252,7 @@ METRICS: dict[str, Metric] = {
     **{f"paid_migrant_{g}": _paid(f"migrant_worker:{g}") for g in GROUPS},
     "donation_paid_yuan": _donation_yuan,
     "aided_by_donation": _aided("donation"),
+    **RECORD_METRICS,
 }
 
 

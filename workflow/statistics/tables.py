@@ -2,7 +2,9 @@
 
 Each item is computed from the cases (`metric`), summed from other items (`sum_of`, so the
 notice's formulas such as A = A1+A2+A3+A4 hold by construction), or taken from the figures the
-units submitted with their report (`input`: what no case records, e.g. work-study posts)."""
+units submitted with their report (`input`: what nothing records, e.g. job fairs held). The
+employment and work-study items are counted from their registers (`workflow.statistics.records`
+says what each metric key counts); each table's note names the items still typed in."""
 
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ WEIHAI_2024_A1 = Table(
     key="weihai_2024_a1",
     title="2024年工会金秋助学活动情况统计表",
     source="威海市总工会 2024 附件1",
-    note="填报说明：数据统计截止日期为2024年8月30日。",
+    note="填报说明：数据统计截止日期为2024年8月30日。H、I 项由勤工俭学岗位登记统计。",
     items=(
         Item(
             "A",
@@ -72,8 +74,8 @@ WEIHAI_2024_A1 = Table(
             "F", "资助困难新就业形态劳动者家庭子女（人次）", "人次", metric="aided_gig", group="5"
         ),
         Item("G", "共向困难新就业形态劳动者家庭子女发放助学款（万元）", "万元", metric="paid_gig"),
-        Item("H", "为困难职工家庭子女提供勤工俭学岗位（个）", "个", input="H", group="6"),
-        Item("I", "困难职工家庭子女参加勤工俭学活动（人次）", "人次", input="I"),
+        Item("H", "为困难职工家庭子女提供勤工俭学岗位（个）", "个", metric="posts", group="6"),
+        Item("I", "困难职工家庭子女参加勤工俭学活动（人次）", "人次", metric="participants"),
     ),
 )
 
@@ -119,6 +121,7 @@ QINGPU_2017_AID = Table(
     title="2017年工会金秋助学活动情况统计表",
     source="青浦区总工会 2017 附件2",
     columns=("编号", "项目", "数量"),
+    note="07A、07A+ 由勤工俭学岗位登记统计；06A、06A+（暑假托管班）取自各单位报送的数据（figures）。",
     items=(
         *_RAISED,
         Item(
@@ -157,43 +160,69 @@ QINGPU_2017_AID = Table(
         Item("05D$", "发放助学款（万元）", "万元", metric="paid_migrant_university"),
         Item("06A", "举办或联合开展暑假托管班（个）", "个", input="06A", group="（06）"),
         Item("06A+", "照顾职工子女（人）", "人", input="06A+"),
-        Item("07A", "联系单位（家）", "家", input="07A", group="（07）"),
-        Item("07A+", "为在读困难职工子女提供勤工俭学和社会实践岗位（个）", "个", input="07A+"),
+        Item("07A", "联系单位（家）", "家", metric="post_employers", group="（07）"),
+        Item("07A+", "为在读困难职工子女提供勤工俭学和社会实践岗位（个）", "个", metric="posts"),
     ),
 )
 
-_EMPLOYMENT_QINGPU = (
-    ("01A", "本地区、本系统工会共有困难职工家庭高校毕业生（人）", "人", "（01）"),
-    ("01B", "其中：应届毕业生（人）", "人", ""),
-    ("01C", "往届毕业生（人）", "人", ""),
-    ("01D", "已自谋职业（人）", "人", ""),
-    ("01E", "需要就业帮扶（人）", "人", ""),
-    ("02A", "共为困难职工家庭高校毕业生提供实习见习机会（人次）", "人次", "（02）"),
-    ("03A", "向困难职工家庭高校毕业生提供就业技能培训（人次）", "人次", "（03）"),
-    ("03B", "帮助通过职业技能鉴定获得相应职业资格证书（人次）", "人次", ""),
-    ("04A", "共举办就业招聘会等就业服务系列活动（场）", "场", "（04）"),
-    ("04B", "提供适合高校毕业生的就业岗位（个）", "个", ""),
+# (code, label, unit, group, metric): metric None = typed in (no record holds it).
+_EMPLOYMENT_QINGPU: tuple[tuple[str, str, Unit, str, str | None], ...] = (
+    ("01B", "其中：应届毕业生（人）", "人", "", "graduates_fresh"),
+    ("01C", "往届毕业生（人）", "人", "", "graduates_previous"),
+    ("01D", "已自谋职业（人）", "人", "", "employed_self"),
+    ("01E", "需要就业帮扶（人）", "人", "", "needs_help"),
+    (
+        "02A",
+        "共为困难职工家庭高校毕业生提供实习见习机会（人次）",
+        "人次",
+        "（02）",
+        "help_internship",
+    ),
+    ("03A", "向困难职工家庭高校毕业生提供就业技能培训（人次）", "人次", "（03）", "help_training"),
+    ("03B", "帮助通过职业技能鉴定获得相应职业资格证书（人次）", "人次", "", "help_certificate"),
+    ("04A", "共举办就业招聘会等就业服务系列活动（场）", "场", "（04）", None),
+    ("04B", "提供适合高校毕业生的就业岗位（个）", "个", "", None),
     (
         "05A",
         "通过国有大中型企业、劳模企业、社会爱心企业及政府公益性岗位等为困难职工家庭高校毕业生提供就业岗位（个）",
         "个",
         "（05）",
+        None,
     ),
-    ("06A", "共为困难职工家庭高校毕业生提供创业指导（人次）", "人次", "（06）"),
-    ("06B", "提供创业培训（人次）", "人次", ""),
-    ("06C", "提供小额担保贷款（人次）", "人次", ""),
-    ("06D", "提供小额担保贷款（元）", "元", ""),
-    ("07A", "共帮助落实对困难职工家庭高校毕业生的就业扶持政策（人次）", "人次", "（07）"),
-    ("08A", "共实际帮助困难职工家庭高校毕业生实现就业（人次）", "人次", "（08）"),
-    ("09A", "共资助困难职工家庭高校毕业生求职（人次）", "人次", "（09）"),
-    ("09B", "发放求职补贴（万元）", "万元", ""),
+    (
+        "06A",
+        "共为困难职工家庭高校毕业生提供创业指导（人次）",
+        "人次",
+        "（06）",
+        "help_startup_guidance",
+    ),
+    ("06B", "提供创业培训（人次）", "人次", "", "help_startup_training"),
+    ("06C", "提供小额担保贷款（人次）", "人次", "", "help_loan"),
+    ("06D", "提供小额担保贷款（元）", "元", "", "help_loan_yuan"),
+    (
+        "07A",
+        "共帮助落实对困难职工家庭高校毕业生的就业扶持政策（人次）",
+        "人次",
+        "（07）",
+        "help_policy",
+    ),
+    (
+        "08A",
+        "共实际帮助困难职工家庭高校毕业生实现就业（人次）",
+        "人次",
+        "（08）",
+        "employed_helped",
+    ),
+    ("09A", "共资助困难职工家庭高校毕业生求职（人次）", "人次", "（09）", "help_subsidy"),
+    ("09B", "发放求职补贴（万元）", "万元", "", "help_subsidy_wan"),
     (
         "10A",
         "在本地就读的尚未签约就业的应届困难职工家庭高校毕业生（含本地和外地生源学生）（人）",
         "人",
         "（10）",
+        "fresh_local_unplaced",
     ),
-    ("11A", "往届未就业的困难职工家庭高校毕业生（人）", "人", "（11）"),
+    ("11A", "往届未就业的困难职工家庭高校毕业生（人）", "人", "（11）", "previous_unplaced"),
 )
 
 QINGPU_2017_EMPLOYMENT = Table(
@@ -201,10 +230,24 @@ QINGPU_2017_EMPLOYMENT = Table(
     title="2017年工会阳光就业行动情况统计表",
     source="青浦区总工会 2017 附件1",
     columns=("编号", "项目", "数量"),
-    note="阳光就业的数字不由案件记录，取自各单位随统计表报送的数据（figures）。",
-    items=tuple(
-        Item(code, label, unit, input=f"employment.{code}", group=group)  # type: ignore[arg-type]
-        for code, label, unit, group in _EMPLOYMENT_QINGPU
+    note=(
+        "阳光就业的数字由就业记录（登记、帮扶、去向）统计；04A、04B、05A（招聘会场次与提供的"
+        "岗位数）没有记录来源，取自各单位随统计表报送的数据（figures）。"
+    ),
+    items=(
+        Item(
+            "01A",
+            "本地区、本系统工会共有困难职工家庭高校毕业生（人）",
+            "人",
+            sum_of=("01B", "01C"),
+            group="（01）",
+        ),
+        *(
+            Item(code, label, unit, metric=metric, group=group)
+            if metric is not None
+            else Item(code, label, unit, input=f"employment.{code}", group=group)
+            for code, label, unit, group, metric in _EMPLOYMENT_QINGPU
+        ),
     ),
 )
 
@@ -213,7 +256,10 @@ DALIAN_2011 = Table(
     title="2011年“金秋助学”和“阳光就业”行动情况统计表",
     source="大连市总工会 2011 附件3",
     columns=("编号", "项目", "数量"),
-    note="填报说明：数据统计截止日期为2011年8月31日。",
+    note=(
+        "填报说明：数据统计截止日期为2011年8月31日。06–16 项由就业记录统计；09A、09A+、10A"
+        "（招聘会场次与提供的岗位数）没有记录来源，取自各单位随统计表报送的数据（figures）。"
+    ),
     items=(
         *_RAISED,
         Item(
@@ -249,29 +295,33 @@ DALIAN_2011 = Table(
         ),
         Item("05A$", "共发放助学款（万元）", "万元", metric="paid_single_mother"),
         Item(
-            "06A", "共有困难职工家庭高校毕业生（人）", "人", input="employment.06A", group="（06）"
+            "06A",
+            "共有困难职工家庭高校毕业生（人）",
+            "人",
+            sum_of=("06B", "06C"),
+            group="（06）",
         ),
-        Item("06B", "其中应届毕业生（人）", "人", input="employment.06B"),
-        Item("06C", "其中往届毕业生（人）", "人", input="employment.06C"),
+        Item("06B", "其中应届毕业生（人）", "人", metric="graduates_fresh"),
+        Item("06C", "其中往届毕业生（人）", "人", metric="graduates_previous"),
         Item(
             "07A",
             "共为困难职工家庭高校毕业生提供实习见习机会（人次）",
             "人次",
-            input="employment.07A",
+            metric="help_internship",
             group="（07）",
         ),
         Item(
             "08A",
             "向困难职工家庭高校毕业生提供就业技能培训（人次）",
             "人次",
-            input="employment.08A",
+            metric="help_training",
             group="（08）",
         ),
         Item(
             "08B",
             "帮助通过职业技能鉴定获得相应职业资格证书（人次）",
             "人次",
-            input="employment.08B",
+            metric="help_certificate",
         ),
         Item(
             "09A",
@@ -292,46 +342,46 @@ DALIAN_2011 = Table(
             "11A",
             "共为困难职工家庭高校毕业生提供创业指导（人次）",
             "人次",
-            input="employment.11A",
+            metric="help_startup_guidance",
             group="（11）",
         ),
-        Item("11B", "提供创业培训（人次）", "人次", input="employment.11B"),
-        Item("11C", "提供小额担保贷款（人次）", "人次", input="employment.11C"),
-        Item("11C$", "提供小额担保贷款（元）", "元", input="employment.11C$"),
+        Item("11B", "提供创业培训（人次）", "人次", metric="help_startup_training"),
+        Item("11C", "提供小额担保贷款（人次）", "人次", metric="help_loan"),
+        Item("11C$", "提供小额担保贷款（元）", "元", metric="help_loan_yuan"),
         Item(
             "12A",
             "共帮助落实对困难职工家庭高校毕业生的就业扶持政策（人次）",
             "人次",
-            input="employment.12A",
+            metric="help_policy",
             group="（12）",
         ),
         Item(
             "13A",
             "共帮助困难职工家庭高校毕业生实现就业（人次）",
             "人次",
-            input="employment.13A",
+            metric="employed_helped",
             group="（13）",
         ),
         Item(
             "14A",
             "共资助困难职工家庭高校毕业生（人次）",
             "人次",
-            input="employment.14A",
+            metric="help_subsidy",
             group="（14）",
         ),
-        Item("14B", "发放求职补贴（万元）", "万元", input="employment.14B"),
+        Item("14B", "发放求职补贴（万元）", "万元", metric="help_subsidy_wan"),
         Item(
             "15A",
             "在本地就读的尚未签约就业的应届困难职工家庭高校毕业生（含本地和外地生源学生）（人）",
             "人",
-            input="employment.15A",
+            metric="fresh_local_unplaced",
             group="（15）",
         ),
         Item(
             "16A",
             "往届未就业的困难职工家庭高校毕业生（人）",
             "人",
-            input="employment.16A",
+            metric="previous_unplaced",
             group="（16）",
         ),
     ),

@@ -57,6 +57,7 @@ FORMULAS: dict[str, dict[str, tuple[str, ...]]] = {
         "B": ("B1", "B2", "B3"),
         "C": ("C1", "C2", "C3"),
     },
+    "qingpu_2017_employment": {"01A": ("01B", "01C")},
     "qingpu_2017_aid": {
         "01A": ("01B", "01C", "01D", "01E"),
         "02A": ("02B", "02C", "02D"),
@@ -66,6 +67,7 @@ FORMULAS: dict[str, dict[str, tuple[str, ...]]] = {
         "05A$": ("05B$", "05C$", "05D$"),
     },
     "dalian_2011": {
+        "06A": ("06B", "06C"),
         "01A": ("01B", "01C", "01D", "01E"),
         "02A": ("02B", "02C", "02D"),
         "03A": ("03B", "03C", "03D"),
@@ -425,6 +427,9 @@ def test_the_notices_formulas_hold(run: Run, unit: str | None) -> None:
         == values["qingpu_2017_aid"]["05A$"]
         == values["dalian_2011"]["04A$"]
     )
+    # Work-study posts (Weihai H, Qingpu 07A+) and the graduates (Qingpu 01A, Dalian 06A).
+    assert values["weihai_2024_a1"]["H"] == values["qingpu_2017_aid"]["07A+"]
+    assert values["qingpu_2017_employment"]["01A"] == values["dalian_2011"]["06A"]
 
 
 @pytest.mark.parametrize("unit", ["WH", "WH-HC", "WH-WD"])
@@ -479,12 +484,13 @@ def test_the_districts_add_up_to_the_city(run: Run) -> None:
 
 
 def city_inputs(run: Run, unit: str | None = None) -> dict[str, Decimal]:
+    """Items still typed in (no record holds them): 托管班 (Qingpu), donors, job fairs (Dalian)."""
     values = run.values(unit)
     return {
-        "H": values["weihai_2024_a1"]["H"],
-        "I": values["weihai_2024_a1"]["I"],
+        "06A": values["qingpu_2017_aid"]["06A"],
+        "06A+": values["qingpu_2017_aid"]["06A+"],
         "S3": values["weihai_2024_a2"]["S3"],
-        "01A": values["qingpu_2017_employment"]["01A"],
+        "09A": values["dalian_2011"]["09A"],
     }
 
 
@@ -492,8 +498,8 @@ def test_report_figures_in_the_database_add_up_at_the_city(run: Run) -> None:
     """The figures the districts' statistics reports carry (set on the demo's own reports)."""
     before = city_inputs(run)
     own = {
-        "WH-HC": {"H": 12, "I": 30, "donors": 3, "employment": {"01A": 5}},
-        "WH-WD": {"H": 7, "I": "18", "donors": 2, "employment": {"01A": 4}},
+        "WH-HC": {"06A": 12, "06A+": 30, "donors": 3, "employment": {"09A": 5}},
+        "WH-WD": {"06A": 7, "06A+": "18", "donors": 2, "employment": {"09A": 4}},
     }
     with transaction(run.engine) as conn:
         for code, figures in own.items():
@@ -507,19 +513,19 @@ def test_report_figures_in_the_database_add_up_at_the_city(run: Run) -> None:
             assert updated.rowcount == 1, code
     after = city_inputs(run)
     assert after == {
-        "H": before["H"] + 19,
-        "I": before["I"] + 48,
+        "06A": before["06A"] + 19,
+        "06A+": before["06A+"] + 48,
         "S3": before["S3"] + 5,
-        "01A": before["01A"] + 9,
+        "09A": before["09A"] + 9,
     }
-    assert city_inputs(run, "WH-HC") == {"H": 12, "I": 30, "S3": 3, "01A": 5}
-    assert city_inputs(run, "WH-RC") == {"H": 0, "I": 0, "S3": 0, "01A": 0}
+    assert city_inputs(run, "WH-HC") == {"06A": 12, "06A+": 30, "S3": 3, "09A": 5}
+    assert city_inputs(run, "WH-RC") == {"06A": 0, "06A+": 0, "S3": 0, "09A": 0}
     summed = report_figures(run.engine, run.campaign, "WH")
     assert after == {
-        "H": summed["H"],
-        "I": summed["I"],
+        "06A": summed["06A"],
+        "06A+": summed["06A+"],
         "S3": summed["donors"],
-        "01A": summed["employment.01A"],
+        "09A": summed["employment.09A"],
     }
 
 
@@ -528,16 +534,16 @@ def test_report_figures_submitted_through_the_api_add_up_at_the_city(run: Run) -
     revision counts); the city adds up each district's latest once."""
     before = city_inputs(run)
     earlier = {code: city_inputs(run, code) for code in ("WH-HC", "WH-WD")}
-    for code, figures in (("WH-HC", {"H": 4, "I": 9}), ("WH-WD", {"H": 6, "I": 11})):
+    for code, figures in (("WH-HC", {"06A": 4, "06A+": 9}), ("WH-WD", {"06A": 6, "06A+": 11})):
         response = run.client.post(
             f"/api/campaigns/{run.campaign}/reports",
-            json={"unit": code, "kind": "statistics", "note": "勤工俭学岗位", "figures": figures},
+            json={"unit": code, "kind": "statistics", "note": "暑假托管班", "figures": figures},
             headers=run.headers(f"manager.{code.lower()}"),
         )
         assert response.status_code == 201, response.text
     after = city_inputs(run)
-    replaced = {k: earlier["WH-HC"][k] + earlier["WH-WD"][k] for k in ("H", "I")}
-    assert (after["H"], after["I"]) == (
-        before["H"] - replaced["H"] + 10,
-        before["I"] - replaced["I"] + 20,
+    replaced = {k: earlier["WH-HC"][k] + earlier["WH-WD"][k] for k in ("06A", "06A+")}
+    assert (after["06A"], after["06A+"]) == (
+        before["06A"] - replaced["06A"] + 10,
+        before["06A+"] - replaced["06A+"] + 20,
     )
