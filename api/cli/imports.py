@@ -7,7 +7,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from sqlalchemy import select
 
 from jinqiu.workflow.campaigns.models import Campaign
@@ -97,34 +104,35 @@ def run_import(
     actor = _operator(unit_code)
     engine = open_existing_database()
     console = Console(stderr=True)
-    with Progress(
+    bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
         transient=True,
-    ) as bar:
-        tasks: dict[str, int] = {}
+        disable=not console.is_terminal,  # a log or a pipe gets the report only
+    )
+    tasks: dict[str, TaskID] = {}
 
-        def progress(phase: str, done: int, total: int | None) -> None:
-            if phase not in tasks:
-                tasks[phase] = int(bar.add_task(_PHASES.get(phase, phase), total=total))
-            bar.update(tasks[phase], completed=done, total=total)  # type: ignore[arg-type]
+    def progress(phase: str, done: int, total: int | None) -> None:
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(_PHASES.get(phase, phase), total=total)
+        bar.update(tasks[phase], completed=done, total=total)
 
-        with transaction(engine) as conn:
-            result = import_survey(
-                conn,
-                campaign_id=campaign_id,
-                unit_code=unit_code,
-                content=content,
-                filename=path.name,
-                dry_run=dry_run,
-                skip_invalid=skip_invalid,
-                actor=actor,
-                clock=SystemClock(),
-                progress=progress,
-            )
+    with bar, transaction(engine) as conn:
+        result = import_survey(
+            conn,
+            campaign_id=campaign_id,
+            unit_code=unit_code,
+            content=content,
+            filename=path.name,
+            dry_run=dry_run,
+            skip_invalid=skip_invalid,
+            actor=actor,
+            clock=SystemClock(),
+            progress=progress,
+        )
     _print(result)
     if report is not None:
         report.write_bytes(

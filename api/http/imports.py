@@ -60,7 +60,7 @@ def _attachment(content: bytes, filename: str) -> Response:
     response_class=Response,
     responses={200: {"content": {XLSX: {}}}},
 )
-def import_template(campaign: CampaignInScope, actor: Importers) -> Response:
+def import_template(actor: Importers, campaign: CampaignInScope) -> Response:
     """The survey spreadsheet (摸底表) to fill in: the Chinese headers the import matches,
     identity columns as text, drop-downs for fixed values, and a sheet of instructions."""
     categories = (campaign.eligibility or {}).get("categories", [])
@@ -76,8 +76,8 @@ def import_template(campaign: CampaignInScope, actor: Importers) -> Response:
     },
 )
 def import_file(
-    campaign: CampaignInScope,
     actor: Importers,
+    campaign: CampaignInScope,
     unit: QueriedUnit,
     file: UploadFile,
     svc: ServicesDep,
