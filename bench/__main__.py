@@ -19,6 +19,7 @@ BENCHMARKS = {
     "machine": "bench.machine",  # transition selection by the transitions machine vs a dict
     "bulk": "bench.bulk",  # one apply_bulk over N cases vs N single transitions, same audit bytes
     "payments": "bench.payments",  # a 10,000-case batch exported and its result applied
+    "import": "bench.imports",  # a 10,000-row 摸底表 checked and imported vs the bare driver
 }
 
 
