@@ -44,7 +44,7 @@ class ImportOut(BaseModel):
     ignored_columns: list[str]
 
 
-def _attachment(content: bytes, filename: str) -> Response:
+def xlsx_download(content: bytes, filename: str) -> Response:
     return Response(
         content,
         media_type=XLSX,
@@ -64,7 +64,7 @@ def import_template(actor: Importers, campaign: CampaignInScope) -> Response:
     """The survey spreadsheet (摸底表) to fill in: the Chinese headers the import matches,
     identity columns as text, drop-downs for fixed values, and a sheet of instructions."""
     categories = (campaign.eligibility or {}).get("categories", [])
-    return _attachment(template_workbook(campaign.name, categories), "摸底表导入模板.xlsx")
+    return xlsx_download(template_workbook(campaign.name, categories), "摸底表导入模板.xlsx")
 
 
 @router.post(
@@ -104,5 +104,5 @@ def import_file(
     )
     if format == "xlsx":
         marked = annotated_workbook(content, report.format, report.header_row, report.errors)
-        return _attachment(marked, "错误说明.xlsx")
+        return xlsx_download(marked, "错误说明.xlsx")
     return ImportOut.model_validate(report.as_dict())
