@@ -3,8 +3,9 @@
 Every row is read and checked first (the same input model as POST /api/cases; duplicates in the
 file, against the register and against the campaign's open cases); a dry run stops there and
 writes nothing. A real import is all-or-nothing unless `skip_invalid`: with bad rows and
-without it, nothing is written either. Cases are created by `create_case`, the service behind
-POST /api/cases (audit entry, counters), in the caller's one transaction.
+without it, nothing is written either. Cases are created by `cases.batch.create_cases` — the
+rows, first audit entry and counters of `create_case`, the service behind POST /api/cases,
+set-based — in the caller's one transaction.
 
 Re-importing is harmless: a row whose student is already on the register with the same
 values is counted as already imported; the file's SHA-256 is kept with each import."""
@@ -22,6 +23,7 @@ from sqlalchemy import Connection, insert, select, update
 from jinqiu.states import ENDED_WITHOUT_AID
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.cases.batch import create_cases
 from jinqiu.workflow.cases.service import create_case
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.errors import DomainError, PermissionDenied, ValidationFailed
@@ -276,8 +278,48 @@ def import_survey(
     if dry_run or (report.errors and not skip_invalid):
         return report
     todo = [r for r in rows if r.case is not None and r.number not in unchanged]
-    _write(conn, report, todo, campaign_id, unit.id, filename, actor, clock, progress)
+    _write(conn, report, todo, campaign_id, unit.id, filename, skip_invalid, actor, clock, progress)
     return report
+
+
+def _create_cases(
+    conn: Connection,
+    report: ImportReport,
+    todo: list[SurveyRow],
+    skip_invalid: bool,
+    actor: Actor,
+    clock: Clock,
+    progress: Progress,
+) -> dict[int, int]:
+    """The applying rows' cases, a chunk at a time through create_cases (create_case's rows,
+    set-based); row number → case id. With skip_invalid, a chunk refused while written (a
+    race: another clerk's case for the same student meanwhile) is done again row by row, each
+    in its own savepoint, so only the refused rows are left out and reported."""
+    applying = [r for r in todo if r.applying and r.case is not None]
+    case_of: dict[int, int] = {}
+    for start in range(0, len(applying), CHUNK):
+        chunk = applying[start : start + CHUNK]
+        specs = [r.case for r in chunk if r.case is not None]
+        try:
+            with conn.begin_nested():
+                ids = create_cases(conn, specs, actor=actor, clock=clock)
+            case_of.update(zip((r.number for r in chunk), ids, strict=True))
+        except DomainError:
+            if not skip_invalid:
+                raise
+            for row in chunk:
+                assert row.case is not None
+                try:
+                    with conn.begin_nested():
+                        case_of[row.number] = create_case(conn, row.case, actor=actor, clock=clock)
+                except DomainError as exc:
+                    report.errors.append(
+                        Problem(row.number, STUDENT_ID_HEADER, exc.code, exc.message)
+                    )
+                    report.valid -= 1
+        progress("import", start + len(chunk), len(applying))
+    report.created = len(case_of)
+    return case_of
 
 
 def _write(
@@ -287,6 +329,7 @@ def _write(
     campaign_id: int,
     unit_id: int,
     filename: str,
+    skip_invalid: bool,
     actor: Actor,
     clock: Clock,
     progress: Progress,
@@ -308,19 +351,12 @@ def _write(
         )
         .returning(import_t.c.id)
     ).scalar_one()
+    case_of = _create_cases(conn, report, todo, skip_invalid, actor, clock, progress)
     entries: list[dict[str, Any]] = []
-    for done, row in enumerate(todo, start=1):
+    for row in todo:
         assert row.case is not None
-        case_id: int | None = None
-        if row.applying:
-            try:
-                with conn.begin_nested():  # with skip_invalid, a refused row leaves nothing
-                    case_id = create_case(conn, row.case, actor=actor, clock=clock)
-            except DomainError as exc:
-                report.errors.append(Problem(row.number, STUDENT_ID_HEADER, exc.code, exc.message))
-                report.valid -= 1
-                continue
-            report.created += 1
+        if row.applying and row.number not in case_of:
+            continue  # refused while written (skip_invalid): reported
         worker, student = row.case.worker, row.case.student
         entries.append(
             {
@@ -339,13 +375,11 @@ def _write(
                 "archived_on": worker.archived_on,
                 "remark": row.register.get("remark"),
                 "form": row.form(),
-                "case_id": case_id,
+                "case_id": case_of.get(row.number),
                 "registered_by": actor.username,
                 "registered_at": now,
             }
         )
-        if done % 100 == 0:
-            progress("import", done, len(todo))
     for start in range(0, len(entries), CHUNK):
         conn.execute(insert(entry_t), entries[start : start + CHUNK])
     report.registered = len(entries)
