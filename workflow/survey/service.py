@@ -22,8 +22,8 @@ from sqlalchemy import Connection, insert, select, update
 
 from jinqiu.states import ENDED_WITHOUT_AID
 from jinqiu.workflow.campaigns.models import Campaign
-from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.batch import create_cases
+from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.service import create_case
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.errors import DomainError, PermissionDenied, ValidationFailed
