@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from bench.bulk import campaign_spec
 from bench.common import BenchDatabase, bench_database, db_kind, default_db_url, say
 from jinqiu.demo.units import seed_weihai_tree
+from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.cases.counters import counter_differences
 from jinqiu.workflow.cases.models import Case
@@ -199,8 +200,9 @@ def raw_baseline(db: BenchDatabase, rows: int) -> float:
             "enrollment_year, exam_score) VALUES (?, ?, ?, 'undergraduate', ?, 2024, 612)",
             [(n + 1, f[4], f[6], f[10]) for n, f in enumerate(families)])  # fmt: skip
     execute("INSERT INTO raw_case (id, worker_id, student_id, student_id_number, state, version) "
-            "VALUES (?, ?, ?, ?, 'survey', 1)",
-            [(n + 1, n + 1, n + 1, f[6]) for n, f in enumerate(families)])  # fmt: skip
+            "VALUES (?, ?, ?, ?, ?, 1)",
+            [(n + 1, n + 1, n + 1, f[6], CaseState.SURVEY.value)
+             for n, f in enumerate(families)])  # fmt: skip
     execute("INSERT INTO raw_audit (case_id, seq, event, hash) VALUES (?, 1, 'create', ?)",
             [(n + 1, f"{n:064x}") for n in range(rows)])  # fmt: skip
     execute("INSERT INTO raw_entry (case_id, student_id_number, student_name, row_hash) "
