@@ -20,6 +20,7 @@ BENCHMARKS = {
     "bulk": "bench.bulk",  # one apply_bulk over N cases vs N single transitions, same audit bytes
     "payments": "bench.payments",  # a 10,000-case batch exported and its result applied
     "employment": "bench.employment",  # statistics counted from the registers vs hand-written SQL
+    "import": "bench.imports",  # a 10,000-row 摸底表 checked and imported vs the bare driver
 }
 
 

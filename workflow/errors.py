@@ -114,6 +114,15 @@ class TooLarge(DomainError):
     status = 413
 
 
+class FileUnreadable(DomainError):
+    """An uploaded spreadsheet that cannot be read as one: not a spreadsheet, damaged or
+    truncated, an unknown encoding, a macro-enabled workbook, a zip bomb, no recognisable
+    header. `details["reason"]` says which."""
+
+    code = "file_unreadable"
+    status = 422
+
+
 class UnsupportedMediaType(DomainError):
     """An upload whose content (not its name) is none of the accepted types."""
 

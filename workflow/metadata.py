@@ -32,6 +32,7 @@ from jinqiu.workflow.publicity_lists.models import (
     PublicityListMember,
 )
 from jinqiu.workflow.statistics.models import ReportSubmission
+from jinqiu.workflow.survey.models import SurveyEntry, SurveyImport
 from jinqiu.workflow.units.models import Unit
 from jinqiu.workflow.users.models import LoginFailure, User
 
@@ -65,6 +66,8 @@ __all__ = [
     "ReminderLedger",
     "ReportSubmission",
     "Student",
+    "SurveyEntry",
+    "SurveyImport",
     "SweepError",
     "Unit",
     "User",

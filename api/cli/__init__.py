@@ -246,6 +246,43 @@ def campaign_load(file: Annotated[Path, typer.Argument(help="the campaign file (
     typer.echo(campaign_id)
 
 
+@app.command("import")
+def import_command(
+    file: Annotated[
+        Path | None, typer.Argument(help="the filled 摸底表 (.xlsx, or .csv in UTF-8/GB18030)")
+    ] = None,
+    campaign: Annotated[int | None, typer.Option(help="the campaign's id")] = None,
+    unit: Annotated[str | None, typer.Option(help="the unit whose register it is")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="check every row, write nothing")
+    ] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="import the good rows, report the rest")
+    ] = False,
+    report: Annotated[
+        Path | None, typer.Option(help="write the file back with a 错误说明 column (.xlsx)")
+    ] = None,
+    template: Annotated[
+        bool, typer.Option("--template", help="write the import template instead")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="where --template writes")] = None,
+) -> None:
+    """Import a survey spreadsheet (摸底表) into the register, creating a case for each row
+    that applies; or, with --template, write the template. Exits 1 when rows are bad and
+    nothing was written, 2 when the file cannot be read."""
+    from jinqiu.api.cli.imports import run_import, write_template
+
+    if template:
+        write_template(out or Path("摸底表导入模板.xlsx"), campaign)
+        return
+    if file is None or campaign is None or unit is None:
+        raise CliError("usage_error", "用法：jinqiu import FILE --campaign ID --unit CODE")
+    if not run_import(
+        file, campaign, unit, dry_run=dry_run, skip_invalid=skip_invalid, report=report
+    ):
+        raise typer.Exit(code=1)
+
+
 @app.command("machine")
 def machine(fmt: Annotated[str, typer.Option("--format", help="mermaid")] = "mermaid") -> None:
     """Print the case state machine."""

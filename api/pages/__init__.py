@@ -288,6 +288,7 @@ def render(request: Request, name: str, session: Session | None, **context: Any)
             "level_states": LEVEL_STATES,
             "setback_events": SETBACK_EVENTS,
             "may_pay": bool(session and may_pay(session.actor)),
+            "may_import": bool(session and session.actor.may(Grant.CREATE_CASE)),
             **context,
         },
     )
@@ -733,6 +734,8 @@ def today_of(svc: Services) -> dt.date:
     return svc.clock.now().date()
 
 
-# The payment batch and the employment pages register on this router (they use the helpers above).
+# The payment batch, employment and import pages register on this router (they use the helpers
+# above).
 from jinqiu.api.pages import employment as _employment  # noqa: E402, F401
+from jinqiu.api.pages import imports as _imports  # noqa: E402, F401
 from jinqiu.api.pages import payments as _payments  # noqa: E402, F401

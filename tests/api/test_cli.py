@@ -388,3 +388,47 @@ def test_audit_verify_on_postgresql(
     run = cli("audit verify")
     assert run.code == 1
     assert f"case {case_id}, seq 3, audit entry #{entry_id}" in run.err
+
+
+# -- jinqiu import ----------------------------------------------------------------------------------
+def test_import_template_then_a_dry_run_then_the_import(
+    cli: Cli, sqlite_file: Path, seeded: int, tmp_path: Path
+) -> None:
+    from openpyxl import load_workbook
+
+    from tests.workflow.survey.files import survey_row, xlsx
+
+    template = tmp_path / "模板.xlsx"
+    assert "导入模板已写入" in cli.ok("import --template --out", str(template))
+    assert "学生姓名" in [c.value for c in load_workbook(template)["摸底表"][3]]
+
+    bad = tmp_path / "摸底表.xlsx"
+    bad.write_bytes(xlsx([survey_row(), survey_row(当前学历="大学")]))
+    report = tmp_path / "错误说明.xlsx"
+    checked = cli(f"import --campaign {seeded} --unit {GRASSROOTS} --report", str(report), str(bad))
+    assert checked.code == 1, checked.err
+    assert "第 5 行 [当前学历] not_allowed：" in checked.err
+    assert "行数 2，无误 1，新建案件 0" in checked.out
+    marked = load_workbook(report).active
+    assert marked is not None and marked.cell(3, marked.max_column).value == "错误说明"
+    assert rows(sqlite_file, "SELECT count(*) FROM aid_case") == [(0,)]
+
+    good = tmp_path / "改正后.xlsx"
+    good.write_bytes(xlsx([survey_row(), survey_row(是否申请="否")]))
+    dry = cli(f"import --campaign {seeded} --unit {GRASSROOTS} --dry-run", str(good))
+    assert dry.code == 0 and "试导入" in dry.out, dry.err
+    out = cli.ok(f"import --campaign {seeded} --unit {GRASSROOTS}", str(good))
+    assert "新建案件 1，登记 2" in out
+    assert rows(sqlite_file, "SELECT count(*), min(actor) FROM audit_entry") == [(1, "cli")]
+    again = cli.ok(f"import --campaign {seeded} --unit {GRASSROOTS}", str(good))
+    assert "新建案件 0，登记 0，此前已导入 2" in again
+
+
+def test_import_of_an_unreadable_file_exits_2(
+    cli: Cli, sqlite_file: Path, seeded: int, tmp_path: Path
+) -> None:
+    broken = tmp_path / "坏.xlsx"
+    broken.write_bytes(b"PK\x03\x04" + b"\x00" * 64)
+    run = cli(f"import --campaign {seeded} --unit {GRASSROOTS}", str(broken))
+    assert run.code == 2
+    assert run.err.startswith("错误 [file_unreadable]：")

@@ -84,6 +84,7 @@ pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
 batch_t = PaymentBatch.__table__  # type: ignore[attr-defined]
 PDF = b"%PDF-1.7\n%%EOF\n"
 RESULT = "序号,金额,状态,失败原因\r\n".encode()  # the bank's answer to a batch of no rows
+SURVEY = "职工姓名,职工身份证号码,学生姓名,身份证号码,当前学历\r\n".encode()  # a 摸底表 of no rows
 
 
 @dataclass(frozen=True)
@@ -891,6 +892,47 @@ MATRIX: tuple[Route, ...] = (
         sibling_unit="WH-WD",
         sibling=not_found,
         in_scope=readers(),
+        ok=status(200),
+    ),
+    # -- the survey spreadsheet (roles that create cases; a dry run writes nothing) --
+    Route(
+        "GET",
+        "/api/campaigns/{campaign_id}/import-template",
+        "campaign organised by WH-HC",
+        lambda t: Req(f"/api/campaigns/{t.campaign_hc}/import-template"),
+        sibling_unit="WH-WD",
+        sibling=not_found,
+        gate=Grant.CREATE_CASE,
+        in_scope=parent("clerk", "manager"),
+        ok=status(200),
+    ),
+    Route(
+        "POST",
+        "/api/campaigns/{campaign_id}/imports",
+        "WH campaign, ?unit=WH-HC-001",
+        lambda t: Req(
+            f"/api/campaigns/{t.campaign_wh}/imports",
+            params={"unit": "WH-HC-001"},
+            files={"file": ("摸底表.csv", SURVEY, "text/csv")},
+        ),
+        sibling=not_found,
+        gate=Grant.CREATE_CASE,
+        in_scope=parent("clerk", "manager"),
+        ok=status(200),
+    ),
+    Route(
+        "POST",
+        "/api/campaigns/{campaign_id}/imports",
+        "campaign organised by WH-HC",
+        lambda t: Req(
+            f"/api/campaigns/{t.campaign_hc}/imports",
+            params={"unit": "WH-HC-001"},
+            files={"file": ("摸底表.csv", SURVEY, "text/csv")},
+        ),
+        sibling_unit="WH-WD",
+        sibling=not_found,
+        gate=Grant.CREATE_CASE,
+        in_scope=parent("clerk"),
         ok=status(200),
     ),
     # -- payment batches and funds (finance: the `pay` permission, checked first) --

@@ -17,6 +17,12 @@ document.addEventListener("DOMContentLoaded", () => {
       } catch (_) { /* offline for a moment: try again next time */ }
     }, every);
   }
+  document.querySelectorAll("form[data-busy]").forEach((form) => {
+    form.addEventListener("submit", () => {  // a long file: say it is working
+      const note = form.querySelector("[data-busy-note]");
+      if (note) note.hidden = false;
+    });
+  });
   const all = document.querySelector("[data-select-all]");
   if (all) {
     all.addEventListener("change", () => {
