@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 
 from jinqiu.workflow.clock import ManualClock
@@ -24,6 +25,11 @@ from jinqiu.workflow.migrate import upgrade
 
 if TYPE_CHECKING:
     from tests.snapshots import Kept
+
+# Property tests assert behaviour, never speed: no per-example deadline (a loaded machine took
+# 270 ms over the default 200 ms and failed a correct test).
+settings.register_profile("jinqiu", deadline=None)
+settings.load_profile("jinqiu")
 
 POSTGRES_URL = os.environ.get(
     "JINQIU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
