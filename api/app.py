@@ -22,6 +22,7 @@ from jinqiu.api.http import (
     auth,
     campaigns,
     cases,
+    forms,
     notices,
     payments,
     publicity_lists,
@@ -60,6 +61,7 @@ ROUTERS = (
     reports.router,
     statistics.router,
     audit.router,
+    forms.router,
 )
 
 DESCRIPTION = """金秋助学 workflow service. Every error body is `{"code", "message", "details"}`:

@@ -30,6 +30,10 @@ class Campaign(SQLModel, table=True):
     eligibility: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     aid_rules: list[dict[str, Any]] = Field(sa_column=Column(JSONType, nullable=False))
     calendar: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    # The printable forms its notice prescribes (schema.FormName), the first a case's own.
+    forms: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False, server_default="[]")
+    )
     created_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
