@@ -667,9 +667,7 @@ MATRIX: tuple[Route, ...] = (
         "GET",
         "/api/campaigns/{campaign_id}/survey-form",
         "WH campaign, ?unit=WH-HC-001",
-        lambda t: Req(
-            f"/api/campaigns/{t.campaign_wh}/survey-form", params={"unit": "WH-HC-001"}
-        ),
+        lambda t: Req(f"/api/campaigns/{t.campaign_wh}/survey-form", params={"unit": "WH-HC-001"}),
         sibling=not_found,
         in_scope=readers(),
         ok=printed("text/html"),
