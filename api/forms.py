@@ -63,7 +63,9 @@ def form_pdf(form: dict[str, Any]) -> bytes:
     spans: list[tuple[tuple[int, int], tuple[int, int]]] = []
     heights: list[float | None] = []
 
-    def row(*cells: Any, span: list[tuple[int, int]] | None = None, height: float | None = None) -> None:
+    def row(
+        *cells: Any, span: list[tuple[int, int]] | None = None, height: float | None = None
+    ) -> None:
         n = len(rows)
         rows.append([c if not isinstance(c, str) else p(c) for c in cells])
         for a, b in span or []:
@@ -76,11 +78,39 @@ def form_pdf(form: dict[str, Any]) -> bytes:
     if form["kind"] == "weihai_survey":
         head = f"单位名称（盖章）：{form['unit_name']}　　职工姓名：{w['name']}　　填报日期：{_cn(form['printed_on'])}"
         show_exam = s["exam_this_year"]
-        row(lab("学生姓名"), s["name"], lab("与职工关系"), _text(s["relation"]), lab("年龄"), _text(s["age"]))
-        row(lab("民族"), _text(s["ethnicity"]), lab("政治面貌"), _text(s["political_status"]), lab("身份证号码"), _text(s["id_number"]))
-        row(lab("户口类型"), _text(s["hukou_type"]), lab("健康状况"), _text(s["health_status"]), lab("医保状况"), _text(s["medical_insurance"]))
+        row(
+            lab("学生姓名"),
+            s["name"],
+            lab("与职工关系"),
+            _text(s["relation"]),
+            lab("年龄"),
+            _text(s["age"]),
+        )
+        row(
+            lab("民族"),
+            _text(s["ethnicity"]),
+            lab("政治面貌"),
+            _text(s["political_status"]),
+            lab("身份证号码"),
+            _text(s["id_number"]),
+        )
+        row(
+            lab("户口类型"),
+            _text(s["hukou_type"]),
+            lab("健康状况"),
+            _text(s["health_status"]),
+            lab("医保状况"),
+            _text(s["medical_insurance"]),
+        )
         row(lab("下面由在校生填写"), "", "", "", "", "", span=[(0, 5)])
-        row(lab("当前学历"), s["education"], lab("入学年份"), _text(s["enrollment_year"]), lab("年制"), _text(s["program_years"]))
+        row(
+            lab("当前学历"),
+            s["education"],
+            lab("入学年份"),
+            _text(s["enrollment_year"]),
+            lab("年制"),
+            _text(s["program_years"]),
+        )
         row(lab("学校"), _text(s["school"]), "", "", "", "", span=[(1, 5)])
         row(lab("下面仅今年参加中考或高考的学生需要填写"), "", "", "", "", "", span=[(0, 5)])
         row(lab("中考/高考分数"), _text(s["exam_score"]) if show_exam else "", lab("录取学校"),
@@ -90,16 +120,69 @@ def form_pdf(form: dict[str, Any]) -> bytes:
     else:
         head = f"单位：{form['unit_name']}　　　　{_cn(form['printed_on'])}"
         income = f"{w['income']} 元" if w["income"] else ""
-        row(lab("职工姓名"), w["name"], lab("性别"), w["gender_label"], lab("出生年月"), w["birth_month"])
-        row(lab("工作单位"), _text(w["work_unit"]), lab("身份证号码"), _text(w["id_number"]), "", "", span=[(3, 5)])
-        row(lab("家庭住址"), _text(w["address"]), lab("联系电话"), _text(w["phone"]), "", "", span=[(3, 5)])
-        row(lab("家庭人口"), _text(w["household_size"]), lab("家庭月人均收入"), income, lab("就业状况"), _text(w["employment_status"]))
+        row(
+            lab("职工姓名"),
+            w["name"],
+            lab("性别"),
+            w["gender_label"],
+            lab("出生年月"),
+            w["birth_month"],
+        )
+        row(
+            lab("工作单位"),
+            _text(w["work_unit"]),
+            lab("身份证号码"),
+            _text(w["id_number"]),
+            "",
+            "",
+            span=[(3, 5)],
+        )
+        row(
+            lab("家庭住址"),
+            _text(w["address"]),
+            lab("联系电话"),
+            _text(w["phone"]),
+            "",
+            "",
+            span=[(3, 5)],
+        )
+        row(
+            lab("家庭人口"),
+            _text(w["household_size"]),
+            lab("家庭月人均收入"),
+            income,
+            lab("就业状况"),
+            _text(w["employment_status"]),
+        )
         row(lab("家庭致困原因"), _text(w["hardship_cause"]), "", "", "", "", span=[(1, 5)])
         if form["kind"] == "dalian_freshman":
-            row(lab("考上大学子女姓名"), s["name"], lab("考入学校名称及专业"), s["school_and_major"], lab("所学学历"), s["education"])
+            row(
+                lab("考上大学子女姓名"),
+                s["name"],
+                lab("考入学校名称及专业"),
+                s["school_and_major"],
+                lab("所学学历"),
+                s["education"],
+            )
         else:
-            row(lab("学生姓名"), s["name"], lab("学校名称及专业"), s["school_and_major"], "", "", span=[(3, 5)])
-            row(lab("考取年度"), _text(s["enrollment_year"]), lab("所学学历"), s["education"], "", "", span=[(3, 5)])
+            row(
+                lab("学生姓名"),
+                s["name"],
+                lab("学校名称及专业"),
+                s["school_and_major"],
+                "",
+                "",
+                span=[(3, 5)],
+            )
+            row(
+                lab("考取年度"),
+                _text(s["enrollment_year"]),
+                lab("所学学历"),
+                s["education"],
+                "",
+                "",
+                span=[(3, 5)],
+            )
     for box in form["boxes"]:
         signed = "　".join(
             part
@@ -124,7 +207,13 @@ def form_pdf(form: dict[str, Any]) -> bytes:
             ]
         )
     )
-    story: list[Any] = [p(form["attachment"]), p(form["title"], title), p(head), Spacer(1, 2 * mm), table]
+    story: list[Any] = [
+        p(form["attachment"]),
+        p(form["title"], title),
+        p(head),
+        Spacer(1, 2 * mm),
+        table,
+    ]
     if form["kind"] == "dalian_freshman":
         paid = form["paid_on"]
         story += [

@@ -755,7 +755,9 @@ def create_demo_accounts(engine: Engine, clock: Clock) -> list[DemoAccount]:
             .limit(1)
         ).scalar_one()
         for username, role, unit, name in DEMO_ACCOUNTS:
-            account = DemoAccount(username, role, unit or first_grassroots, secrets.token_urlsafe(12))
+            account = DemoAccount(
+                username, role, unit or first_grassroots, secrets.token_urlsafe(12)
+            )
             spec = UserCreate(username=username, password=account.password, display_name=name,
                               unit=account.unit, roles=[Role(role)])  # fmt: skip
             create_user(conn, spec, clock)

@@ -11,7 +11,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jinqiu.notifications.outbound import WebhookPolicy, parse_host_list
 
-
 DEFAULT_DATABASE_URL = "sqlite:///./jinqiu.db"
 
 

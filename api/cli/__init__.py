@@ -79,8 +79,12 @@ def _version(value: bool) -> None:
 def _main(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True,
-                     help="the version, and the database every command would use"),
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="the version, and the database every command would use",
+        ),
     ] = False,
 ) -> None:
     """金秋助学 workflow service"""
@@ -88,15 +92,18 @@ def _main(
 
 @app.command("doctor")
 def doctor(
-    database: Annotated[str | None, typer.Option(help="database URL (default: JINQIU_DATABASE_URL, else ./jinqiu.db)")] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(help="database URL (default: JINQIU_DATABASE_URL, else ./jinqiu.db)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per check")] = False,
 ) -> None:
     """Check the settings: database (password masked), migrations, calendar years, SMTP, the
     signing key, the attachments directory. Exit 1 when any check fails."""
     import json
 
-    from jinqiu.api.cli.doctor import diagnose
     from jinqiu.api.cli.doctor import as_json as checks_json
+    from jinqiu.api.cli.doctor import diagnose
 
     checks = diagnose(get_settings(), resolve_database(database), SystemClock().now().date())
     if as_json:
@@ -448,8 +455,8 @@ def demo(
 ) -> None:
     """Run the 2024 Weihai campaign end to end into the database `jinqiu serve` then shows,
     with one user per role (their passwords printed once)."""
-    from jinqiu.demo.run import create_demo_accounts, run_demo
     from jinqiu.api.cli.doctor import shown_url
+    from jinqiu.demo.run import create_demo_accounts, run_demo
 
     choice = resolve_database(database)
     url = choice.url
@@ -470,10 +477,14 @@ def demo(
     typer.echo("")
     typer.echo("演示用户（每个角色一个；密码随机生成，只显示这一次）：")
     for account in accounts:
-        typer.echo(f"  {account.role:<9} {account.username:<14} {account.unit:<10} {account.password}")
+        typer.echo(
+            f"  {account.role:<9} {account.username:<14} {account.unit:<10} {account.password}"
+        )
     settings = get_settings()
-    env = "" if choice.source == "JINQIU_DATABASE_URL" and url == settings.database_url else (
-        f"JINQIU_DATABASE_URL={shlex.quote(url)} "
+    env = (
+        ""
+        if choice.source == "JINQIU_DATABASE_URL" and url == settings.database_url
+        else (f"JINQIU_DATABASE_URL={shlex.quote(url)} ")
     )
     jinqiu = shlex.quote(sys.argv[0]) if sys.argv and sys.argv[0].endswith("jinqiu") else "jinqiu"
     typer.echo("")

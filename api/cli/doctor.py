@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import smtplib
-import socket
 import tempfile
 from dataclasses import asdict, dataclass
 
@@ -65,7 +64,9 @@ def check_database(choice: DatabaseChoice) -> tuple[list[Check], list[int]]:
             head = ScriptDirectory.from_config(alembic_config()).get_current_head()
             years: list[int] = []
             if applied is not None:
-                years = [int(y) for (y,) in conn.execute(text("SELECT DISTINCT year FROM campaign"))]
+                years = [
+                    int(y) for (y,) in conn.execute(text("SELECT DISTINCT year FROM campaign"))
+                ]
     except Exception as error:  # any failure to connect is the finding itself
         first = str(getattr(error, "orig", None) or error).strip().splitlines()
         return [
@@ -95,7 +96,9 @@ def check_calendar(campaign_years: list[int], today: dt.date) -> Check:
         return Check("calendar", False, f"官方节假日日历覆盖 {covered} 年，不含 "
                      f"{'、'.join(map(str, missing))} 年：请升级 chinesecalendar，或在活动文件的 "
                      "calendar 中给出该年的节假日与调休", covered)  # fmt: skip
-    return Check("calendar", True, f"官方节假日日历覆盖 {covered} 年（含今年与各活动年度）", covered)
+    return Check(
+        "calendar", True, f"官方节假日日历覆盖 {covered} 年（含今年与各活动年度）", covered
+    )
 
 
 def check_smtp(settings: Settings) -> Check:
@@ -103,7 +106,7 @@ def check_smtp(settings: Settings) -> Check:
     try:
         with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT) as smtp:
             code, _ = smtp.noop()
-    except (OSError, smtplib.SMTPException, socket.timeout) as error:
+    except (TimeoutError, OSError, smtplib.SMTPException) as error:
         return Check("smtp", False, f"无法连接邮件服务器 {where}：{error}；提醒邮件将无法发送"
                      "（JINQIU_SMTP_HOST / JINQIU_SMTP_PORT）", where)  # fmt: skip
     if code != 250:
@@ -163,4 +166,3 @@ def diagnose(settings: Settings, choice: DatabaseChoice, today: dt.date) -> list
 
 def as_json(checks: list[Check]) -> list[dict[str, object]]:
     return [asdict(c) for c in checks]
-

@@ -93,9 +93,7 @@ def _json(value: Any) -> bytes:
     responses={200: {"content": {"application/zip": {}}}},
     dependencies=[RecordsFullReads],
 )
-def evidence_route(
-    actor: Auditors, case_id: CaseInScope, svc: ServicesDep, conn: Conn
-) -> Response:
+def evidence_route(actor: Auditors, case_id: CaseInScope, svc: ServicesDep, conn: Conn) -> Response:
     """A zip for auditors and managers: form.pdf (the filled form), audit.json (the entries
     with their hashes), publicity.json (the lists the case was on), payment.json (the
     reservation, the payment and the bank-file rows; null when nothing was reserved)."""

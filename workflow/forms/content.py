@@ -52,7 +52,10 @@ LEVEL_BOXES = {
     "city": "市总工会审批意见",
     "province": "省总工会审批意见",
 }
-REVIEWER_TITLES = {"grassroots": "企事业单位、街道工会审查人", "district": "区市县总工会、产业工会审核人"}
+REVIEWER_TITLES = {
+    "grassroots": "企事业单位、街道工会审查人",
+    "district": "区市县总工会、产业工会审核人",
+}
 EDUCATION = {
     "preschool": "学前",
     "primary": "小学",
@@ -238,7 +241,9 @@ def unit_survey(
                 "program_years": p.program_years,
                 "school": p.school,
                 "exam_score": p.exam_score if p.enrollment_year == campaign.year else None,
-                "admitted_school": p.admitted_school if p.enrollment_year == campaign.year else None,
+                "admitted_school": p.admitted_school
+                if p.enrollment_year == campaign.year
+                else None,
                 "remark": p.already_aided_by,
             }
             for p in people
@@ -252,4 +257,3 @@ def _yuan(fen: int | None) -> str | None:
 
 def _age(born: dt.date, today: dt.date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-
