@@ -30,7 +30,9 @@ from jinqiu.workflow.roles import Actor, Grant
 router = APIRouter(tags=["forms and exports"], responses=ERROR_RESPONSES)
 Auditors = Annotated[Actor, Depends(require(Grant.READ_EVIDENCE, "当前角色无权导出案件证据包"))]
 Format = Literal["html", "pdf"]
-PRINTABLE = {200: {"content": {"text/html": {}, "application/pdf": {}}}}
+PRINTABLE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {}, "application/pdf": {}}}
+}
 
 
 def _printed(html: str, pdf: bytes | None, name: str) -> Response:

@@ -23,7 +23,7 @@ from jinqiu.workflow.cases.pii import view_case
 from jinqiu.workflow.cases.reads import CaseFilter, list_cases
 from jinqiu.workflow.clock import CHINA, Clock
 from jinqiu.workflow.errors import NotFound, ValidationFailed
-from jinqiu.workflow.masking import mask_id_number
+from jinqiu.workflow.identity import mask_id_number
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.units.models import Unit
@@ -120,16 +120,18 @@ def level_opinions(
         )
     }
     boxes = []
+    # An approval given without words is printed as 同意 (a local decision: the paper box is
+    # never left empty for a level that approved).
     for level in levels:
-        entry = latest.get(level)
+        at_level = latest.get(level)
         boxes.append(
             {
                 "level": level,
                 "title": LEVEL_BOXES[level],
-                "event": None if entry is None else entry["event"],
-                "opinion": None if entry is None else (entry["opinion"] or "同意"),
-                "reviewer": None if entry is None else names.get(entry["actor"], entry["actor"]),
-                "on": None if entry is None else local_date(entry["at"]),
+                "event": None if at_level is None else at_level["event"],
+                "opinion": None if at_level is None else (at_level["opinion"] or "同意"),
+                "reviewer": None if at_level is None else names.get(at_level["actor"], at_level["actor"]),
+                "on": None if at_level is None else local_date(at_level["at"]),
             }
         )
     return boxes
