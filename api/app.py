@@ -35,6 +35,7 @@ from jinqiu.api.http.events import event_router
 from jinqiu.api.http.schemas import Health
 from jinqiu.api.middleware import LimitBody, RejectNul, SecurityHeaders
 from jinqiu.api.pages import LoginRequired
+from jinqiu.api.pages import forms as form_pages
 from jinqiu.api.pages import publicity as publicity_pages
 from jinqiu.api.security import check_settings
 from jinqiu.workflow.clock import Clock, SystemClock
@@ -49,6 +50,7 @@ log = logging.getLogger("jinqiu.scheduler")
 ROUTERS = (
     pages.router,
     publicity_pages.router,
+    form_pages.router,
     auth.router,
     units.router,
     users.router,

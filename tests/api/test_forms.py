@@ -22,6 +22,7 @@ from jinqiu.workflow.db import transaction
 from jinqiu.workflow.identity import make_id_number, mask_id_number
 from tests.api.conftest import World
 from tests.api.test_browser import SHOTS, browser  # noqa: F401  (the module's browser fixture)
+from tests.api.test_publicity_pages import page_client
 from tests.api.test_publicity_print import A4_AT_96_DPI, png_size
 from tests.factories import ROOT, case_in, weihai_file
 
@@ -230,3 +231,24 @@ def test_a_units_survey_form_lists_its_cases_masked(world: World) -> None:
     assert sibling.status_code == 404
     with world.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(pii_t)).scalar_one() == 0
+
+
+def test_the_case_page_links_to_its_printed_form(world: World) -> None:
+    campaign = dalian_campaign(world)
+    case_id = approved_case(world, campaign)
+    clerk = page_client(world, "clerk.wh-hc-001")
+    page = clerk.get(f"/cases/{case_id}").text
+    assert f'href="/cases/{case_id}/form"' in page and f'href="/cases/{case_id}/form.pdf"' in page
+    form = clerk.get(f"/cases/{case_id}/form")
+    assert form.status_code == 200 and OPINIONS["city"][2] in form.text
+    assert WORKER_ID not in form.text
+    pdf = clerk.get(f"/cases/{case_id}/form.pdf")
+    assert pdf.headers["content-type"] == "application/pdf" and "王小明" in pdf_text(pdf.content)
+    assert pii_reads(world, case_id) == []
+    manager = page_client(world, "manager.wh")
+    assert WORKER_ID in manager.get(f"/cases/{case_id}/form").text
+    assert [r.purpose for r in pii_reads(world, case_id)] == ["GET /cases/{id}/form"]
+    outside = page_client(world, "manager.wh-wd").get(
+        f"/cases/{case_id}/form", headers={"Accept": "text/html"}
+    )
+    assert outside.status_code == 404 and "text/html" in outside.headers["content-type"]
