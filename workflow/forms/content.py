@@ -123,17 +123,18 @@ def level_opinions(
     # An approval given without words is printed as 同意 (a local decision: the paper box is
     # never left empty for a level that approved).
     for level in levels:
-        at_level = latest.get(level)
-        boxes.append(
-            {
-                "level": level,
-                "title": LEVEL_BOXES[level],
-                "event": None if at_level is None else at_level["event"],
-                "opinion": None if at_level is None else (at_level["opinion"] or "同意"),
-                "reviewer": None if at_level is None else names.get(at_level["actor"], at_level["actor"]),
-                "on": None if at_level is None else local_date(at_level["at"]),
-            }
-        )
+        said = latest.get(level)
+        box: dict[str, Any] = {"level": level, "title": LEVEL_BOXES[level]}
+        if said is None:
+            box.update(event=None, opinion=None, reviewer=None, on=None)
+        else:
+            box.update(
+                event=said["event"],
+                opinion=said["opinion"] or "同意",
+                reviewer=names.get(said["actor"], said["actor"]),
+                on=local_date(said["at"]),
+            )
+        boxes.append(box)
     return boxes
 
 
