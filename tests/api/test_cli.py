@@ -310,7 +310,8 @@ def test_demo_runs_the_campaign_into_the_folders_database_and_leads_to_the_dashb
     user per role whose printed password signs in, and the `serve` line names that database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JINQIU_")}
     env.update({"PYTHONUTF8": "1", "TMPDIR": str(tmp_path)})
-    run = run_jinqiu(env, ["demo", "--cases", "40"], cwd=tmp_path, process=True)
+    # A whole campaign in a process: allowed longer than a command on a busy shared machine.
+    run = run_jinqiu(env, ["demo", "--cases", "40"], cwd=tmp_path, process=True, timeout=600)
     assert run.code == 0, run.err
     counts = {k: int(v) for k, v in re.findall(r"^  (\w+)\s+\S+\s+(\d+)$", run.out, re.MULTILINE)}
     assert {"closed", "withdrawn", "total"} <= counts.keys()
