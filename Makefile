@@ -30,7 +30,7 @@ PYTEST_XDIST   := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dis
 .PHONY: help venv install browser demo test lint typecheck pytest format-check bench clean distclean
 
 help:
-	@echo "make demo          run the Weihai 2024 demo (.venv/bin/jinqiu demo) on a fresh SQLite file"
+	@echo "make demo          run the Weihai 2024 demo (.venv/bin/jinqiu demo) into ./jinqiu.db (DEMO_ARGS=--reset: again)"
 	@echo "make test          lint + format check + type check + the whole pytest suite (what CI runs)"
 	@echo "make lint          ruff check ."
 	@echo "make typecheck     mypy (strict on states, workflow, notifications, api)"

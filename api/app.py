@@ -24,6 +24,7 @@ from jinqiu.api.http import (
     cases,
     employment,
     followup,
+    forms,
     imports,
     notices,
     payments,
@@ -38,6 +39,7 @@ from jinqiu.api.http.schemas import Health
 from jinqiu.api.middleware import LimitBody, RejectNul, SecurityHeaders
 from jinqiu.api.pages import LoginRequired
 from jinqiu.api.pages import followup as followup_pages
+from jinqiu.api.pages import forms as form_pages
 from jinqiu.api.pages import publicity as publicity_pages
 from jinqiu.api.security import check_settings
 from jinqiu.workflow.clock import Clock, SystemClock
@@ -53,6 +55,7 @@ ROUTERS = (
     pages.router,
     publicity_pages.router,
     followup_pages.router,
+    form_pages.router,
     auth.router,
     units.router,
     users.router,
@@ -68,6 +71,7 @@ ROUTERS = (
     reports.router,
     statistics.router,
     audit.router,
+    forms.router,
 )
 
 DESCRIPTION = """金秋助学 workflow service. Every error body is `{"code", "message", "details"}`:

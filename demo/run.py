@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import json
 import random
+import secrets
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
@@ -38,7 +39,7 @@ from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.schema import CaseCreate
 from jinqiu.workflow.cases.service import create_case
 from jinqiu.workflow.cases.trail import verify_case_chains
-from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.clock import Clock, ManualClock
 from jinqiu.workflow.config import get_settings
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.deadlines.schedule import ReminderKind
@@ -61,6 +62,8 @@ from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.statistics.reports import submit_report
 from jinqiu.workflow.tick import TickReport, tick
 from jinqiu.workflow.units.models import Unit
+from jinqiu.workflow.users.models import Role
+from jinqiu.workflow.users.service import UserCreate, create_user
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
@@ -716,3 +719,47 @@ class LoopbackMailbox:
 
 def count_cases(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(case_t)).scalar_one())
+
+
+# Who signs in after the demo: one account per role. The city union sees the whole campaign
+# (the dashboard, the statistics, the audit); the approver and reviewer sit at a district, the
+# clerk at one of its grassroots unions, where the survey is done.
+DEMO_ACCOUNTS = (
+    ("demo.admin", "admin", "WH", "演示管理员"),
+    ("demo.manager", "manager", "WH", "演示业务主管"),
+    ("demo.auditor", "auditor", "WH", "演示经审"),
+    ("demo.finance", "finance", "WH", "演示财务"),
+    ("demo.approver", "approver", "WH-HC", "演示审批人"),
+    ("demo.reviewer", "reviewer", "WH-HC", "演示审核人"),
+    ("demo.clerk", "clerk", None, "演示经办人"),
+)
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    role: str
+    unit: str
+    password: str
+
+
+def create_demo_accounts(engine: Engine, clock: Clock) -> list[DemoAccount]:
+    """One user per role with a random password (printed once by `jinqiu demo`, stored only as
+    its Argon2 hash)."""
+    accounts = []
+    with transaction(engine) as conn:
+        first_grassroots = conn.execute(
+            select(unit_t.c.code)
+            .where(unit_t.c.level == "grassroots", unit_t.c.code.like("WH-HC-%"))
+            .order_by(unit_t.c.code)
+            .limit(1)
+        ).scalar_one()
+        for username, role, unit, name in DEMO_ACCOUNTS:
+            account = DemoAccount(
+                username, role, unit or first_grassroots, secrets.token_urlsafe(12)
+            )
+            spec = UserCreate(username=username, password=account.password, display_name=name,
+                              unit=account.unit, roles=[Role(role)])  # fmt: skip
+            create_user(conn, spec, clock)
+            accounts.append(account)
+    return accounts

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jinqiu.notifications.outbound import WebhookPolicy, parse_host_list
 
+DEFAULT_DATABASE_URL = "sqlite:///./jinqiu.db"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JINQIU_", extra="ignore")
 
-    database_url: str = "sqlite:///./jinqiu.db"
+    database_url: str = DEFAULT_DATABASE_URL
     # No usable default: `api.security.resolve_secret_key` demands one of at least 32 bytes, or
     # generates one beside a SQLite file. A known default would let anyone sign as an admin.
     secret_key: str | None = None
@@ -44,3 +49,33 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+@dataclass(frozen=True)
+class DatabaseChoice:
+    url: str  # a SQLite file's path made absolute: what is printed is where it is
+    source: str  # "--database", "JINQIU_DATABASE_URL" or "default"
+
+
+def resolve_database(explicit: str | None = None) -> DatabaseChoice:
+    """The one place the database is chosen: `--database`, else JINQIU_DATABASE_URL, else
+    ./jinqiu.db in the current folder. A relative SQLite path becomes absolute here, once, so
+    `jinqiu --version` and `jinqiu doctor` print the file every command then opens."""
+    if explicit:
+        url, source = explicit, "--database"
+    elif os.environ.get("JINQIU_DATABASE_URL"):
+        url, source = get_settings().database_url, "JINQIU_DATABASE_URL"
+    else:
+        url, source = get_settings().database_url, "default"
+    return DatabaseChoice(_absolute_sqlite(url), source)
+
+
+def _absolute_sqlite(url: str) -> str:
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return url
+    path, _, query = url[len(prefix) :].partition("?")
+    if path in ("", ":memory:") or path.startswith("file:") or Path(path).is_absolute():
+        return url
+    absolute = Path(path).absolute()
+    return f"{prefix}{absolute}" + (f"?{query}" if query else "")

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from jinqiu.workflow.config import get_settings
+from jinqiu.workflow.config import get_settings, resolve_database
 
 
 def is_sqlite(engine: Engine | Connection) -> bool:
@@ -34,7 +34,7 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str | None = None, *, pool_size: int = 10, **kwargs: Any) -> Engine:
-    url = normalise_url(url or get_settings().database_url)
+    url = normalise_url(url or resolve_database().url)
     if make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)
     return create_engine(

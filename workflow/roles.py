@@ -25,6 +25,7 @@ class Grant(StrEnum):
     MANAGE_UNITS = "unit.manage"
     MANAGE_USERS = "user.manage"
     SUBMIT_REPORT = "report.submit"
+    READ_EVIDENCE = "evidence.read"  # a case's evidence bundle (api/http/forms.py)
 
 
 PermissionName = Permission | Grant
@@ -50,6 +51,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[PermissionName]] = {
             Grant.MANAGE_CAMPAIGN,
             Grant.SUBMIT_REPORT,
             Grant.READ_PII,
+            Grant.READ_EVIDENCE,
             Permission.SUBMIT_CASE,
             Permission.WITHDRAW_CASE,
             Permission.REVIEW_CASE,
@@ -57,7 +59,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[PermissionName]] = {
             Permission.RECORD_EMPLOYMENT,
         }
     ),
-    Role.AUDITOR: frozenset({Grant.READ_AUDIT, Grant.READ_PII}),
+    Role.AUDITOR: frozenset({Grant.READ_AUDIT, Grant.READ_PII, Grant.READ_EVIDENCE}),
     Role.ADMIN: frozenset({Grant.MANAGE_UNITS, Grant.MANAGE_USERS, Grant.MANAGE_CAMPAIGN}),
     Role.SCHEDULER: frozenset({Permission.RUN_SCHEDULE}),
 }

@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 import os
 import re
+import shlex
 import sys
 import tempfile
 import traceback
@@ -27,7 +28,7 @@ from jinqiu.workflow.campaigns.service import load_campaign, read_campaign_file
 from jinqiu.workflow.cases.counters import counter_differences, repair_counters
 from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.clock import SystemClock
-from jinqiu.workflow.config import get_settings
+from jinqiu.workflow.config import get_settings, resolve_database
 from jinqiu.workflow.db import snapshot, transaction
 from jinqiu.workflow.employment.trail import verify_record_chains
 from jinqiu.workflow.errors import DomainError, ValidationFailed
@@ -60,6 +61,59 @@ app.add_typer(user_app, name="user")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(audit_app, name="audit")
 app.add_typer(counters_app, name="counters")
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import version
+
+    from jinqiu.api.cli.doctor import SOURCES, shown_url
+
+    choice = resolve_database()
+    typer.echo(f"jinqiu {version('jinqiu')}")
+    typer.echo(f"数据库：{shown_url(choice.url)}（来自{SOURCES[choice.source]}）")
+    raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="the version, and the database every command would use",
+        ),
+    ] = False,
+) -> None:
+    """金秋助学 workflow service"""
+
+
+@app.command("doctor")
+def doctor(
+    database: Annotated[
+        str | None,
+        typer.Option(help="database URL (default: JINQIU_DATABASE_URL, else ./jinqiu.db)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per check")] = False,
+) -> None:
+    """Check the settings: database (password masked), migrations, calendar years, SMTP, the
+    signing key, the attachments directory. Exit 1 when any check fails."""
+    import json
+
+    from jinqiu.api.cli.doctor import as_json as checks_json
+    from jinqiu.api.cli.doctor import diagnose
+
+    checks = diagnose(get_settings(), resolve_database(database), SystemClock().now().date())
+    if as_json:
+        typer.echo(json.dumps(checks_json(checks), ensure_ascii=False))
+    else:
+        for check in checks:
+            typer.echo(f"{'正常' if check.ok else '异常'} [{check.code}] {check.message}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(code=1)
 
 
 class CliError(DomainError):
@@ -430,33 +484,55 @@ def demo(
     cases: Annotated[int, typer.Option(min=1, max=100_000, help="synthetic cases to survey")] = 300,
     seed: Annotated[int, typer.Option(help="random seed for the synthetic families")] = 2024,
     database: Annotated[
-        str | None, typer.Option(help="database URL (default: a fresh SQLite file)")
+        str | None,
+        typer.Option(help="database URL (default: JINQIU_DATABASE_URL, else ./jinqiu.db)"),
     ] = None,
     reset: Annotated[
         bool,
         typer.Option(
             "--reset",
-            help="empty --database first: deletes the SQLite file, or drops and recreates the PostgreSQL schema",
+            help="empty the database first: deletes the SQLite file, or drops and recreates the PostgreSQL schema",
         ),
     ] = False,
 ) -> None:
-    """Run the 2024 Weihai campaign end to end on a fresh database and print what happened."""
-    from jinqiu.demo.run import run_demo
+    """Run the 2024 Weihai campaign end to end into the database `jinqiu serve` then shows,
+    with one user per role (their passwords printed once)."""
+    from jinqiu.api.cli.doctor import shown_url
+    from jinqiu.demo.run import create_demo_accounts, run_demo
 
-    if database is None:
-        path = Path(tempfile.mkdtemp(prefix="jinqiu-demo-")) / "demo.db"
-        database = f"sqlite:///{path}"
-        typer.echo(f"demo database: {path}")
-    elif reset:
-        reset_database(database)
-    elif not database_is_empty(database):
+    choice = resolve_database(database)
+    url = choice.url
+    typer.echo(f"demo database: {shown_url(url)}")
+    if reset:
+        reset_database(url)
+    elif not database_is_empty(url):
         raise CliError(
             "database_not_empty",
-            "演示会写入自己的单位和活动，需要空数据库；该数据库中已有数据。"
-            "确认可以清空（全部删除）后加 --reset 再运行，或去掉 --database 使用新的临时数据库",
+            f"演示会写入自己的单位、活动和用户，需要空数据库；{shown_url(url)} 中已有数据。"
+            "确认可以清空（全部删除）后加 --reset 再运行（make demo DEMO_ARGS=--reset），"
+            "或用 --database 指定另一个数据库",
         )
-    engine = open_database(database)
+    engine = open_database(url)
     summary = run_demo(engine, cases=cases, seed=seed)
+    accounts = create_demo_accounts(engine, SystemClock())
+    engine.dispose()
+    typer.echo("")
+    typer.echo("演示用户（每个角色一个；密码随机生成，只显示这一次）：")
+    for account in accounts:
+        typer.echo(
+            f"  {account.role:<9} {account.username:<14} {account.unit:<10} {account.password}"
+        )
+    settings = get_settings()
+    env = (
+        ""
+        if choice.source == "JINQIU_DATABASE_URL" and url == settings.database_url
+        else (f"JINQIU_DATABASE_URL={shlex.quote(url)} ")
+    )
+    jinqiu = shlex.quote(sys.argv[0]) if sys.argv and sys.argv[0].endswith("jinqiu") else "jinqiu"
+    typer.echo("")
+    typer.echo("启动服务：")
+    typer.echo(f"  {env}{jinqiu} serve")
+    typer.echo(f"然后在浏览器打开 {settings.base_url}/login ，用上面的 demo.manager 登录查看看板")
     if summary["broken"] or summary["sweep_failures"]:
         raise typer.Exit(code=1)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy import Connection
 
 from jinqiu.api.case_events import fire_event
@@ -19,6 +19,7 @@ from jinqiu.api.deps import (
     ServicesDep,
     after_body,
     case_in_scope,
+    declare_writes,
     require,
 )
 from jinqiu.api.errors import ERROR_RESPONSES, ErrorBody
@@ -45,9 +46,11 @@ from jinqiu.workflow.cases.reads import CaseFilter, list_cases
 from jinqiu.workflow.cases.schema import CaseCreate
 from jinqiu.workflow.cases.service import amend_case, create_case
 from jinqiu.workflow.errors import ValidationFailed
+from jinqiu.workflow.forms.exports import export_rows, workbook
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import Actor, Grant
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 router = APIRouter(prefix="/api/cases", tags=["cases"], responses=ERROR_RESPONSES)
 # Checked before the case is looked up: a role that may not correct learns nothing of it.
 Correctors = Annotated[Actor, Depends(require(Grant.CREATE_CASE, "当前角色无权修改申请"))]
@@ -170,7 +173,22 @@ def create(body: CaseCreateIn, actor: CurrentActor, svc: ServicesDep, conn: Conn
     return read_case(conn, svc, case_id, actor, "POST /api/cases")
 
 
-@router.get("", response_model=CaseList)
+async def export_records_full_reads(
+    request: Request,
+    actor: CurrentActor,
+    format: Annotated[Literal["json", "xlsx"], Query()] = "json",
+) -> None:
+    """A workbook export by a pii.read holder shows identity numbers in full and records it: a
+    write transaction; every other list stays a read."""
+    declare_writes(request, format == "xlsx" and actor.may(Grant.READ_PII))
+
+
+@router.get(
+    "",
+    response_model=CaseList,
+    responses={200: {"content": {XLSX: {}}}},
+    dependencies=[Depends(export_records_full_reads)],
+)
 def list_(
     actor: CurrentActor,
     svc: ServicesDep,
@@ -183,7 +201,8 @@ def list_(
     approval_step: Annotated[int | None, Query(ge=0, le=10)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> CaseList:
+    format: Annotated[Literal["json", "xlsx"], Query()] = "json",
+) -> Any:
     # Scoped by the read itself (workflow.cases.reads.list_cases): only the caller's subtree,
     # and `unit` outside it is 404 there.
     flt = CaseFilter(
@@ -196,6 +215,14 @@ def list_(
         page=page,
         page_size=page_size,
     )
+    if format == "xlsx":
+        # The same filter and page as the JSON list; identity numbers as pii.read allows.
+        out, total = export_rows(conn, actor, flt, clock=svc.clock)
+        return Response(
+            workbook(out, total=total, page=page, title="金秋助学案件清单"),
+            media_type=XLSX,
+            headers={"Content-Disposition": 'attachment; filename="cases.xlsx"'},
+        )
     rows, total = list_cases(conn, actor, flt, today=svc.clock.now().date())
     items = [case_summary(r) for r in rows]
     return CaseList(items=items, total=total, page=page, page_size=page_size)

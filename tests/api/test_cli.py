@@ -16,12 +16,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from jinqiu.api.app import create_app
 from jinqiu.states import CaseEvent
 from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import make_engine, normalise_url, transaction
+from jinqiu.workflow.users.models import Role
 from tests.command import JINQIU, Run, run_jinqiu
 from tests.conftest import postgres_engine
 from tests.factories import ROOT, WEIHAI, actor_of, new_case, weihai
@@ -299,9 +303,15 @@ def test_counters_verify_names_each_difference_and_repair_sets_it_right(
     assert missing.err.startswith("错误 [not_found]") and str(campaign + 1) in missing.err
 
 
-def test_demo_runs_the_campaign_and_prints_the_tables(sqlite_file: Path, tmp_path: Path) -> None:
-    cli = Cli(f"sqlite:///{sqlite_file}", tmp_path, process=True)  # serves SMTP, writes TMPDIR
-    run = cli("demo --cases 40")
+def test_demo_runs_the_campaign_into_the_folders_database_and_leads_to_the_dashboard(
+    tmp_path: Path,
+) -> None:
+    """No --database and no JINQIU_DATABASE_URL: ./jinqiu.db of the folder it runs in; then one
+    user per role whose printed password signs in, and the `serve` line names that database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JINQIU_")}
+    env.update({"PYTHONUTF8": "1", "TMPDIR": str(tmp_path)})
+    # A whole campaign in a process: allowed longer than a command on a busy shared machine.
+    run = run_jinqiu(env, ["demo", "--cases", "40"], cwd=tmp_path, process=True, timeout=600)
     assert run.code == 0, run.err
     counts = {k: int(v) for k, v in re.findall(r"^  (\w+)\s+\S+\s+(\d+)$", run.out, re.MULTILINE)}
     assert {"closed", "withdrawn", "total"} <= counts.keys()
@@ -313,8 +323,38 @@ def test_demo_runs_the_campaign_and_prints_the_tables(sqlite_file: Path, tmp_pat
     mails = re.search(r"本地 SMTP 服务器收到邮件 (\d+) 封", run.out)
     assert mails is not None and int(mails.group(1)) > 0, run.out[-800:]
     assert "定时任务出错" not in run.out
-    assert re.search(r"^demo database: .+demo\.db$", run.out, flags=re.MULTILINE)
-    assert list(tmp_path.glob("jinqiu-demo-*/demo.db")), "the demo database went elsewhere"
+    database = tmp_path / "jinqiu.db"
+    url = f"sqlite:///{database}"
+    assert f"demo database: {url}\n" in run.out and database.exists()
+    serve = re.search(r"^  (.*)serve$", run.out, re.MULTILINE)
+    assert serve is not None and serve.group(1).startswith(f"JINQIU_DATABASE_URL={url} ")
+    assert "http://127.0.0.1:8000/login" in run.out
+    accounts = re.findall(r"^  (\w+)\s+(demo\.\w+)\s+(\S+)\s+(\S+)$", run.out, re.MULTILINE)
+    assert sorted(role for role, *_ in accounts) == sorted(
+        r.value for r in Role if r is not Role.SCHEDULER
+    )
+    app = create_app(
+        engine=make_engine(url),
+        settings=Settings(database_url=url, secret_key="demo-test-secret-key-0123456789abcdef"),
+    )
+    with TestClient(app) as client:
+        for _role, username, _unit, password in accounts:
+            signed = client.post(
+                "/api/auth/token", data={"username": username, "password": password}
+            )
+            assert signed.status_code == 200, (username, signed.text)
+        manager = dict((u, p) for _r, u, _unit, p in accounts)["demo.manager"]
+        token = client.post(
+            "/api/auth/token", data={"username": "demo.manager", "password": manager}
+        )
+        bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        (campaign,) = client.get("/api/campaigns", headers=bearer).json()
+        board = client.get("/api/dashboard", params={"campaign": campaign["id"]}, headers=bearer)
+        assert board.status_code == 200, board.text
+        assert board.json()["total"] == 40, board.json()
+    # Run again in the same folder: refused, the database kept, --reset named.
+    again = run_jinqiu(env, ["demo", "--cases", "5"], cwd=tmp_path)
+    assert again.code == 2 and "--reset" in again.err and "database_not_empty" in again.err
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------

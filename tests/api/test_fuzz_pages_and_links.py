@@ -48,6 +48,7 @@ from jinqiu.api import pages
 from jinqiu.api.app import create_app
 from jinqiu.api.deps import Services
 from jinqiu.api.pages import COOKIE
+from jinqiu.api.pages import forms as form_pages
 from jinqiu.api.pages import publicity as publicity_pages
 from jinqiu.api.security import issue_token, session_token
 from jinqiu.states import CaseEvent
@@ -258,7 +259,7 @@ PARAMETERS = {
 
 def page_routes() -> list[Any]:
     """The routes of every router of pages (the app's faces that answer HTML)."""
-    return [*pages.router.routes, *publicity_pages.router.routes]
+    return [*pages.router.routes, *publicity_pages.router.routes, *form_pages.router.routes]
 
 
 def pages_document() -> dict[str, Any]:

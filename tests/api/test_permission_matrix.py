@@ -31,6 +31,7 @@ read by that unit's users only, so the in-scope reader there is a user at WH-HC-
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import Any
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import Engine, create_engine, insert, select, text
 
 from jinqiu.api.app import create_app
@@ -204,6 +206,26 @@ def bulk_not_found(response: httpx.Response, t: Target) -> None:
     result = body["results"][0]
     assert (result["id"], result["ok"]) == (t.case, False), body
     assert result["error"]["code"] == "not_found" and result["error"]["message"], body
+
+
+def printed(media_type: str) -> Check:
+    def check(response: httpx.Response, _t: Target) -> None:
+        assert response.status_code == 200, f"{response.status_code} {response.text[:300]}"
+        assert response.headers["content-type"].startswith(media_type), response.headers
+
+    return check
+
+
+def workbook_rows(count: int) -> Check:
+    """200 with an .xlsx whose first sheet lists `count` cases (the target's, when 1)."""
+
+    def check(response: httpx.Response, t: Target) -> None:
+        assert response.status_code == 200, response.text[:300]
+        sheet = load_workbook(io.BytesIO(response.content)).worksheets[0]
+        ids = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+        assert ids == [t.case] * count, ids
+
+    return check
 
 
 def withdrawn(response: httpx.Response, t: Target) -> None:
@@ -771,6 +793,44 @@ MATRIX: tuple[Route, ...] = (
         sibling=not_found,
         in_scope=readers(),
         ok=listing(True, lambda h, t: h["event"] == "create"),
+    ),
+    # -- printed forms and exports --
+    Route(
+        "GET",
+        "/api/cases/{case_id}/form",
+        "the 摸底表 of the case at WH-HC-001",
+        lambda t: Req(f"/api/cases/{t.case}/form"),
+        sibling=not_found,
+        in_scope=readers(),
+        ok=printed("text/html"),
+    ),
+    Route(
+        "GET",
+        "/api/cases/{case_id}/evidence",
+        "the evidence bundle of the case at WH-HC-001",
+        lambda t: Req(f"/api/cases/{t.case}/evidence"),
+        sibling=not_found,
+        gate=Grant.READ_EVIDENCE,
+        in_scope=parent("manager", "auditor"),
+        ok=printed("application/zip"),
+    ),
+    Route(
+        "GET",
+        "/api/campaigns/{campaign_id}/survey-form",
+        "WH campaign, ?unit=WH-HC-001",
+        lambda t: Req(f"/api/campaigns/{t.campaign_wh}/survey-form", params={"unit": "WH-HC-001"}),
+        sibling=not_found,
+        in_scope=readers(),
+        ok=printed("text/html"),
+    ),
+    Route(
+        "GET",
+        "/api/cases",
+        "the workbook of the WH campaign",
+        lambda t: Req("/api/cases", params={"campaign": t.campaign_wh, "format": "xlsx"}),
+        sibling=workbook_rows(0),
+        in_scope=readers(),
+        ok=workbook_rows(1),
     ),
     # -- documents of the case --
     Route(

@@ -34,6 +34,10 @@ class Campaign(SQLModel, table=True):
     follow_up: dict[str, Any] | None = Field(
         default=None, sa_column=Column(JSONType, nullable=True)
     )
+    # The printable forms its notice prescribes (schema.FormName), the first a case's own.
+    forms: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False, server_default="[]")
+    )
     created_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 

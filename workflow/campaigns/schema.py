@@ -33,6 +33,9 @@ EducationLevel = Literal[
 FundSourceName = Literal["government", "donation", "union", "other"]
 ApprovalLevel = Literal["province", "city", "district", "grassroots"]
 Category = Literal["migrant_worker", "gig_worker", "single_mother", "model_worker"]
+# The printable forms a campaign's notice prescribes (workflow/forms): Dalian's approval
+# registration forms (附件1 当年考入大学 / 附件2 大学在读, by the student) and Weihai's 摸底表 (附件3).
+FormName = Literal["dalian_approval", "weihai_survey"]
 
 # How far a campaign's reminders reach, in working days (the sweep walks them), and how long
 # after a due date the sweep still reminds: what a campaign's calendar must cover.
@@ -200,6 +203,8 @@ class CampaignFile(_Strict):
     calendar: CalendarOverrides = Field(default_factory=CalendarOverrides)
     # Absent: a case in follow-up closes with a bare `close`, as before the rule existed.
     follow_up: FollowUpRule | None = None
+    # The first is a case's form (GET /api/cases/{id}/form); none: the campaign prints no form.
+    forms: list[FormName] = Field(default_factory=list, max_length=2)
 
     @model_validator(mode="after")
     def _unique_keys(self) -> Self:
@@ -207,6 +212,7 @@ class CampaignFile(_Strict):
             ("phases", [p.key for p in self.phases]),
             ("deadlines", [d.key for d in self.deadlines]),
             ("funds", [f.source for f in self.funds]),
+            ("forms", list(self.forms)),
         ):
             if len(keys) != len(set(keys)):
                 raise ValueError(f"{what} 中有重复的 key")

@@ -140,6 +140,7 @@ def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
                 if spec.follow_up is None
                 else spec.follow_up.model_dump(mode="json", exclude_none=True)
             ),
+            forms=list(spec.forms),
             created_at=clock.now(),
         )
         .returning(campaign_table.c.id)
