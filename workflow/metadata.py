@@ -15,6 +15,7 @@ from jinqiu.workflow.campaigns.models import (
 from jinqiu.workflow.cases.counters import CaseCount
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.deadlines.models import ReminderLedger
+from jinqiu.workflow.donors.models import Donor, UnitFund
 from jinqiu.workflow.failures import SweepError
 from jinqiu.workflow.payments.models import PaymentBatch, PaymentBatchAudit, PaymentBatchItem
 from jinqiu.workflow.publicity_lists.models import (
@@ -38,6 +39,7 @@ __all__ = [
     "CampaignStateDeadline",
     "Case",
     "CaseCount",
+    "Donor",
     "FundSource",
     "InboxMessage",
     "LoginFailure",
@@ -55,6 +57,7 @@ __all__ = [
     "Student",
     "SweepError",
     "Unit",
+    "UnitFund",
     "User",
     "Worker",
     "metadata",

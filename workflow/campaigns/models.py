@@ -30,6 +30,9 @@ class Campaign(SQLModel, table=True):
     eligibility: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     aid_rules: list[dict[str, Any]] = Field(sa_column=Column(JSONType, nullable=False))
     calendar: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    # The campaign file's `statistics` (its tables, cut-off date, source); None: loaded before
+    # 0017, every table as before.
+    statistics: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
     created_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 

@@ -135,6 +135,11 @@ def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
             eligibility=spec.eligibility.model_dump(mode="json"),
             aid_rules=[r.model_dump(mode="json", exclude_none=True) for r in spec.aid_rules],
             calendar=spec.calendar.model_dump(mode="json"),
+            statistics=(
+                None
+                if spec.statistics is None
+                else spec.statistics.model_dump(mode="json", exclude_none=True)
+            ),
             created_at=clock.now(),
         )
         .returning(campaign_table.c.id)
