@@ -7,9 +7,11 @@ the units to their district and to the city."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from decimal import Decimal
 from typing import Any
 
+from openpyxl import load_workbook
 from sqlalchemy import Engine, text
 
 from jinqiu.states import CaseEvent, CaseState
@@ -19,6 +21,7 @@ from jinqiu.workflow.db import transaction
 from jinqiu.workflow.donors.service import UnitFundIn, record_unit_fund
 from jinqiu.workflow.statistics.compute import statistics
 from jinqiu.workflow.statistics.reports import submit_report
+from jinqiu.workflow.statistics.xlsx import workbook
 from tests.factories import actor, case_in, case_row, weihai
 from tests.workflow.donors.test_donor_funds import (
     APPROVAL_DAY,
@@ -117,6 +120,17 @@ def test_annex2_is_one_row_per_donor_with_the_students_it_paid_by_the_cutoff(
     assert recount_donors(db, campaign, "WH")[:2] == [
         ("威海某爱心企业", "10000.00", 2, "定向资助环翠区考入大学的农民工子女"),
         ("威海某慈善基金会", "8000.00", 0, ""),
+    ]
+    # The workbook: the totals, then one row per donor under the notice's four columns.
+    with db.connect() as conn:
+        city = conn.execute(text("SELECT * FROM unit WHERE code = 'WH'")).one()
+        stats = statistics(conn, campaign, city)
+    sheet = load_workbook(io.BytesIO(workbook(stats, today=dt.date(2024, 9, 2))))["weihai_2024_a2"]
+    cells = [list(r) for r in sheet.iter_rows(min_row=1, values_only=True)]
+    top = cells.index(["单位名称", "助学资金（元）", "人数", "整合资源情况简介"])
+    assert [tuple(r[:4]) for r in cells[top + 1 : top + 4]] == [
+        (name, float(amount), aided, summary or None)
+        for name, amount, aided, summary in recount_donors(db, campaign, "WH")
     ]
     # 附件1 applies the same cut-off: two students aided, 6000 yuan, not the case paid 8/31.
     a1 = items(db, campaign, "WH", "weihai_2024_a1")
