@@ -201,3 +201,46 @@ def test_a_bozhou_2023_campaign_shows_only_its_own_tables(world: World) -> None:
     exported = world.client.get(f"/statistics.xlsx?campaign={campaign}&unit=WH")
     assert exported.status_code == 200
     assert load_workbook(io.BytesIO(exported.content)).sheetnames == BOZHOU_TABLES
+
+
+def test_the_approver_chooses_a_donors_fund_on_the_case_page(world: World) -> None:
+    donor = post_donor(world, DONOR).json()
+    outside = case_in(
+        world.engine, world.clock, world.campaign, "WH-WD-001", CaseState.APPROVAL, approved=2,
+        **OUTSIDE,
+    )  # fmt: skip
+    matching = case_in(
+        world.engine, world.clock, world.campaign, "WH-HC-001", CaseState.APPROVAL, approved=2,
+        **MIGRANT_FRESHMAN,
+    )  # fmt: skip
+    world.clock.set(APPROVAL_DAY)
+    csrf = sign_in_page(world, "approver.wh")
+    page = world.client.get(f"/cases/{outside}")
+    assert page.status_code == 200
+    assert (
+        f'<option value="{donor["fund_source"]}">捐赠方：威海某爱心企业（结余 10000.00 元）'
+        in page.text
+    )
+    for case_id in (outside, matching):
+        answer = world.client.post(
+            f"/cases/{case_id}/events",
+            data={
+                "csrf_token": csrf,
+                "event": "approve",
+                "version": str(case_row(world.engine, case_id).version),
+                "opinion": "同意",
+                "fund_source": donor["fund_source"],
+            },
+            follow_redirects=True,
+        )
+        assert answer.status_code == 200
+        if case_id == outside:
+            assert "未能办理" in answer.text and "只资助本科学生" in answer.text
+            assert "只资助2024年当年考入的新生" in answer.text
+    assert case_row(world.engine, outside).state == "approval"
+    row = case_row(world.engine, matching)
+    assert (row.state, row.approved_amount_fen) == ("disbursement", 300_000)
+    listed = world.client.get(
+        f"/api/campaigns/{world.campaign}/donors", headers=world.as_("finance.wh")
+    ).json()
+    assert (listed[0]["reserved"], listed[0]["free"]) == ("3000.00", "7000.00")
