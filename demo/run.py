@@ -625,7 +625,7 @@ class Demo:
         for f in result["funds"]:
             left = f.budget_fen - f.reserved_fen - f.paid_fen
             self.say(
-                f"  {pad(FUND_NAMES[f.source], 14)}{format_yuan(f.budget_fen):>14}"
+                f"  {pad(FUND_NAMES.get(f.source, f.source), 14)}{format_yuan(f.budget_fen):>14}"
                 f"{format_yuan(f.reserved_fen):>14}{format_yuan(f.paid_fen):>14}{format_yuan(left):>14}"
             )
         with self.engine.connect() as conn:

@@ -205,7 +205,8 @@ TRANSITIONS: tuple[CaseTransition, ...] = (
         S.DISBURSEMENT,
         P.APPROVE_CASE,
         "审批通过",
-        guards=("aid_rule_applies",),
+        # A donor fund chosen (data.fund_source "donor:<id>") pays only what its donor meant.
+        guards=("aid_rule_applies", "donor_intent_matches"),
         route=last_approval_level,
         effects=("advance_approval_level", "reserve_aid"),  # reserve fails: insufficient_funds
         data_keys=("fund_source",),

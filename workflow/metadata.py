@@ -15,6 +15,7 @@ from jinqiu.workflow.campaigns.models import (
 from jinqiu.workflow.cases.counters import CaseCount
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.deadlines.models import ReminderLedger
+from jinqiu.workflow.donors.models import Donor, UnitFund
 from jinqiu.workflow.employment.models import (
     EmploymentHelp,
     EmploymentRecord,
@@ -47,6 +48,7 @@ __all__ = [
     "CampaignStateDeadline",
     "Case",
     "CaseCount",
+    "Donor",
     "EmploymentHelp",
     "EmploymentRecord",
     "EmploymentRecordAudit",
@@ -70,6 +72,7 @@ __all__ = [
     "SurveyImport",
     "SweepError",
     "Unit",
+    "UnitFund",
     "User",
     "WorkStudyParticipant",
     "WorkStudyPost",

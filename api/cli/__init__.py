@@ -42,6 +42,7 @@ from jinqiu.workflow.runtime import (
     sqlite_path,
     tune_collector,
 )
+from jinqiu.workflow.statistics.tables import check_campaign_tables
 from jinqiu.workflow.units.models import UnitLevel
 from jinqiu.workflow.units.service import UnitCreate, create_unit
 from jinqiu.workflow.users.models import Role
@@ -292,6 +293,7 @@ def user_set_password(
 def campaign_load(file: Annotated[Path, typer.Argument(help="the campaign file (JSON)")]) -> None:
     """Load a campaign file (UTF-8, or GB18030/GBK as Chinese Windows saves it); prints its id."""
     spec = read_campaign_file(file)
+    check_campaign_tables(spec)
     engine = open_for_writing()
     with transaction(engine) as conn:
         campaign_id = load_campaign(conn, spec, SystemClock())

@@ -24,6 +24,7 @@ from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.errors import ValidationFailed
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import Actor, Grant
+from jinqiu.workflow.statistics.tables import check_campaign_tables
 from jinqiu.workflow.units.models import Unit
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"], responses=ERROR_RESPONSES)
@@ -98,6 +99,7 @@ def create(body: CampaignFile, actor: ManageCampaigns, svc: ServicesDep, conn: C
             f"主办单位 {body.organizer} 不存在",
             [{"field": "organizer", "code": "unknown_unit", "message": "主办单位不存在"}],
         )
+    check_campaign_tables(body)
     campaign_id = load_campaign(conn, body, svc.clock)
     out = campaign_out(conn, campaign_of(conn, campaign_id, actor))
     out.warnings = campaign_warnings(body)

@@ -93,8 +93,14 @@ class AppliedOut(BaseModel):
     failed: int
 
 
+class DonorRef(BaseModel):
+    id: int
+    name: str
+
+
 class SourceOut(BaseModel):
-    source: str
+    source: str = Field(description="government / donation / union / other, or `donor:<id>`")
+    donor: DonorRef | None = Field(default=None, description="a donor's fund: whose")
     budget: str
     free: str
     reserved: str
@@ -273,6 +279,9 @@ def funds(campaign: CampaignInScope, conn: Conn) -> FundsOut:
         sources=[
             SourceOut(
                 source=b.source,
+                donor=None
+                if b.donor_id is None
+                else DonorRef(id=b.donor_id, name=b.donor_name or ""),
                 budget=format_yuan(b.budget_fen),
                 free=format_yuan(b.free_fen),
                 reserved=format_yuan(b.reserved_fen),

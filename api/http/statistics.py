@@ -12,7 +12,7 @@ from jinqiu.api.errors import ERROR_RESPONSES
 from jinqiu.api.http.schemas import QueryId
 from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
 from jinqiu.workflow.errors import ValidationFailed
-from jinqiu.workflow.statistics.compute import statistics
+from jinqiu.workflow.statistics.compute import campaign_tables, statistics
 from jinqiu.workflow.statistics.tables import BY_KEY
 from jinqiu.workflow.statistics.xlsx import workbook
 
@@ -64,7 +64,21 @@ def get_statistics(
     conn: Conn,
     format: Annotated[str, Query(pattern="^(json|xlsx)$")] = "json",
 ) -> Any:
-    """The statistics tables for the unit's subtree (default: the caller's unit)."""
+    """The campaign's statistics tables (those its file names; `?table=` picks among them) for
+    the unit's subtree (default: the caller's unit), with the cut-off date applied."""
+    own = campaign_tables(conn, campaign.id)
+    foreign = [key for key in table or () if key not in own]
+    if foreign:
+        raise ValidationFailed(
+            f"统计表 {foreign[0]} 不属于本活动",
+            [
+                {
+                    "field": "table",
+                    "code": "table_not_in_campaign",
+                    "message": f"本活动的统计表：{', '.join(own)}",
+                }
+            ],
+        )
     stats = statistics(conn, campaign.id, unit, table)
     if format == "xlsx":
         content = workbook(stats, today=svc.clock.now().date())

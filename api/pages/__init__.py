@@ -41,7 +41,7 @@ from jinqiu.api.security import (
     sign_in,
     throttle_keys,
 )
-from jinqiu.states import MACHINE, CaseState
+from jinqiu.states import MACHINE, CaseEvent, CaseState
 from jinqiu.states.diagram import to_svg
 from jinqiu.workflow.attachments.content import MAX_BYTES
 from jinqiu.workflow.attachments.models import DOCUMENT_LABELS
@@ -71,6 +71,7 @@ from jinqiu.workflow.followup.models import (
 from jinqiu.workflow.followup.renewal import PAID_STATES, RENEW_EVENT
 from jinqiu.workflow.followup.visits import VISIT_EVENT, list_visits, may_visit
 from jinqiu.workflow.money import format_yuan
+from jinqiu.workflow.payments.reconcile import balances
 from jinqiu.workflow.payments.service import batch_in_scope as batch_of
 from jinqiu.workflow.payments.service import may_pay
 from jinqiu.workflow.roles import Actor, Grant
@@ -583,6 +584,7 @@ def case_page(
         refusal=refusal.split("\n") if refusal else [],
         flash=flash,
         may_read_pii=view.in_full,
+        fund_choices=fund_choices(conn, view.detail),
         attachments=list_attachments(conn, case_id, session.actor),
         may_attach=may_attach(session.actor, view.detail["case"]["state"]),
         may_read_documents=may_read_documents(session.actor),
@@ -622,6 +624,31 @@ def follow_up_context(
     }
 
 
+FUND_LABELS = {
+    "government": "各级党政资金",
+    "donation": "社会捐助",
+    "union": "各级工会投入",
+    "other": "其他方面筹集",
+}
+
+
+def fund_choices(conn: Connection, detail: dict[str, Any]) -> list[dict[str, str]]:
+    """Where an approval may take the money from: the campaign's funds, a donor's by its name
+    (its intent is checked when chosen). Offered only where the user may approve."""
+    if CaseEvent.APPROVE.value not in detail["allowed_events"]:
+        return []
+    return [
+        {
+            "source": b.source,
+            "label": f"捐赠方：{b.donor_name}"
+            if b.donor_name
+            else FUND_LABELS.get(b.source, b.source),
+            "free": format_yuan(b.free_fen),
+        }
+        for b in balances(conn, detail["case"]["campaign_id"])
+    ]
+
+
 @router.post("/cases/{case_id}/events")
 def case_event(
     case_id: PageCase,
@@ -632,11 +659,14 @@ def case_event(
     event: Annotated[str, Form()],
     version: Annotated[str, Form()],
     opinion: Annotated[str, Form()] = "",
+    fund_source: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     check_csrf(session, csrf_token)
     fields: dict[str, Any] = {"event": event, "version": form_int(version)}
     if opinion:
         fields["opinion"] = opinion
+    if fund_source and event == CaseEvent.APPROVE.value:  # empty: the campaign's own, in order
+        fields["data"] = {"fund_source": fund_source}
     body = form_model(EventIn, fields)
     # A refusal is answered with a page, not raised: the savepoint takes back what the refused
     # event had written before the request's transaction commits.

@@ -416,7 +416,10 @@ class TestMermaidDiagram:
             "approval --> approval: approve 审批通过 → advance_approval_level [more_approval_levels]"
             in text
         )
-        assert "approval --> disbursement: approve 审批通过 / aid_rule_applies → " in text
+        assert (
+            "approval --> disbursement: approve 审批通过 / aid_rule_applies, donor_intent_matches → "
+            in text
+        )
         assert "reserve_aid [last_approval_level]" in text
         assert "archive_check --> ready_for_publicity: verify 核查通过 / " in text
         assert "→ start_publicity" in text

@@ -45,6 +45,8 @@ def _outside_the_year(spec: CampaignFile) -> list[Problem]:
         for end in ("starts", "ends")
     ]
     dated += [(f"deadlines.{i}.due", d.due) for i, d in enumerate(spec.deadlines)]
+    if spec.statistics is not None and spec.statistics.cutoff is not None:
+        dated.append(("statistics.cutoff", spec.statistics.cutoff))
     return [
         {
             "field": field,

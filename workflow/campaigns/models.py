@@ -38,6 +38,9 @@ class Campaign(SQLModel, table=True):
     forms: list[str] = Field(
         default_factory=list, sa_column=Column(JSONType, nullable=False, server_default="[]")
     )
+    # The campaign file's `statistics` (its tables, cut-off date, source); None: loaded before
+    # 0017, every table as before.
+    statistics: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType))
     created_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 

@@ -188,6 +188,27 @@ class FollowUpRule(_Strict):
         return self
 
 
+TableKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
+
+
+class CampaignStatistics(_Strict):
+    """The statistics tables the notice asks for (keys of workflow.statistics.tables, checked
+    when the file is loaded), and its cut-off date: cases paid after it are not counted."""
+
+    tables: list[TableKey] = Field(min_length=1, max_length=20)
+    cutoff: dt.date | None = None
+    source: str | None = Field(default=None, min_length=1, max_length=500)
+    local_decision: bool = False  # the notice names no table: the campaign decided
+
+    @model_validator(mode="after")
+    def _cited(self) -> Self:
+        if len(set(self.tables)) != len(self.tables):
+            raise ValueError("statistics.tables 中有重复的统计表")
+        if self.source is None and not self.local_decision:
+            raise ValueError("statistics 须引用通知原文（source），或标明 local_decision")
+        return self
+
+
 class CampaignFile(_Strict):
     name: str = Field(min_length=1, max_length=200)
     year: int = Field(strict=True, ge=2000, le=2100)
@@ -205,6 +226,7 @@ class CampaignFile(_Strict):
     follow_up: FollowUpRule | None = None
     # The first is a case's form (GET /api/cases/{id}/form); none: the campaign prints no form.
     forms: list[FormName] = Field(default_factory=list, max_length=2)
+    statistics: CampaignStatistics | None = None  # None: every table, no cut-off
 
     @model_validator(mode="after")
     def _unique_keys(self) -> Self:

@@ -141,6 +141,11 @@ def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
                 else spec.follow_up.model_dump(mode="json", exclude_none=True)
             ),
             forms=list(spec.forms),
+            statistics=(
+                None
+                if spec.statistics is None
+                else spec.statistics.model_dump(mode="json", exclude_none=True)
+            ),
             created_at=clock.now(),
         )
         .returning(campaign_table.c.id)

@@ -35,6 +35,8 @@ from jinqiu.workflow.cases.guards import GUARDS
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import get_settings
+from jinqiu.workflow.donors.intent import Intent, is_donor_fund
+from jinqiu.workflow.donors.service import intent_of_fund
 from jinqiu.workflow.driver import id_in, plain_rows
 from jinqiu.workflow.engine import Fired, Loaded, Noun, Outcome, Plan, fire
 from jinqiu.workflow.errors import NotFound
@@ -82,6 +84,7 @@ _load_all = select(
     student_t.c.tier,
     student_t.c.tuition_invoice_fen,
     student_t.c.already_aided_by,
+    student_t.c.enrollment_year,
 ).select_from(
     case_t.join(unit_t, unit_t.c.id == case_t.c.unit_id)
     .join(campaign_t, campaign_t.c.id == case_t.c.campaign_id)
@@ -117,9 +120,11 @@ def _facts(
     today: dt.date,
     data: Mapping[str, Any],
     levels_on: dict[str, frozenset[str]] | None = None,
+    intents: dict[tuple[int, str], Intent | None] | None = None,
 ) -> GuardContext:
     """A row of `_load_all` (by position: a bulk reads thousands) as the guards' facts.
-    `levels_on`: the acting levels of unit paths already read (bulk: once per unit)."""
+    `levels_on`: the acting levels of unit paths already read (bulk: once per unit);
+    `intents`: the donor intents already read (bulk: once per campaign and fund)."""
     (
         case_id,
         campaign_id,
@@ -146,6 +151,7 @@ def _facts(
         tier,
         tuition_invoice_fen,
         already_aided_by,
+        enrollment_year,
     ) = row
     rules = RULES.get(conn, campaign_id, rules_token)
     state = _STATES[state_value]
@@ -157,6 +163,16 @@ def _facts(
             if levels_on is not None:
                 levels_on[unit_path] = on_path
         chain = tuple(i for i, level in enumerate(rules.approval_levels) if level in on_path)
+    donor: Intent | None = None
+    fund_source = data.get("fund_source")
+    if isinstance(fund_source, str) and is_donor_fund(fund_source):  # only when one is chosen
+        key = (campaign_id, fund_source)
+        if intents is not None and key in intents:
+            donor = intents[key]
+        else:
+            donor = intent_of_fund(conn, campaign_id, fund_source)
+            if intents is not None:
+                intents[key] = donor
     return GuardContext(
         case=CaseFacts(
             id=case_id,
@@ -185,10 +201,12 @@ def _facts(
             tier=tier,
             tuition_invoice_fen=tuition_invoice_fen,
             already_aided_by=already_aided_by,
+            enrollment_year=enrollment_year,
         ),
         campaign=rules,
         today=today,
         data=data if isinstance(data, dict) else dict(data),  # never changed: shared by a bulk
+        donor=donor,
     )
 
 
@@ -298,8 +316,9 @@ class CaseNoun(Noun[GuardContext]):
         dialect = conn.dialect.name
         statement = _load_many_locked if lock and dialect == "postgresql" else _load_many[dialect]
         levels_on: dict[str, frozenset[str]] = {}
+        intents: dict[tuple[int, str], Intent | None] = {}
         return {
-            row[0]: _loaded(row, _facts(conn, row, today, data, levels_on))
+            row[0]: _loaded(row, _facts(conn, row, today, data, levels_on, intents))
             for row in plain_rows(conn, statement, {"case_ids": list(subject_ids)})
         }
 

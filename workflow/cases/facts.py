@@ -10,6 +10,7 @@ from typing import Any
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.rules import CampaignRules
 from jinqiu.workflow.cases.aid import AidDecision, decide_aid
+from jinqiu.workflow.donors.intent import Intent
 from jinqiu.workflow.errors import Reason
 
 
@@ -28,6 +29,7 @@ class StudentFacts:
     tier: str | None
     tuition_invoice_fen: int | None
     already_aided_by: str | None
+    enrollment_year: int | None = None  # 入学年份: a donor's freshman-only intent reads it
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,9 @@ class GuardContext:
     campaign: CampaignRules
     today: dt.date
     data: dict[str, Any] = field(default_factory=dict)
+    # The intent of the donor whose fund `data.fund_source` names (None: no donor fund named,
+    # or none of that name in the campaign).
+    donor: Intent | None = None
 
     @cached_property
     def aid(self) -> AidDecision | Reason:

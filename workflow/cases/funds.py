@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from jinqiu.workflow.campaigns.models import FundSource
 from jinqiu.workflow.cases.effects import Pay, Reserve
 from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.donors.intent import DONOR_FUND_PREFIX, is_donor_fund
 from jinqiu.workflow.driver import any_of
 from jinqiu.workflow.engine import NOTHING, Outcome, Plan
 from jinqiu.workflow.errors import DomainError, GuardFailed, InsufficientFunds, Reason
@@ -48,12 +49,15 @@ _funds = (
     .order_by(fund_table.c.position)
 )
 _funds_of_source = _funds.where(fund_table.c.source == bindparam("b_source"))
+# Without a source asked for, the campaign's own sources in order: a donor's fund pays only
+# when the approver names it (its intent is checked then).
+_own_funds = _funds.where(~fund_table.c.source.startswith(DONOR_FUND_PREFIX, autoescape=True))
 
 
 def fund_sources(conn: Connection, campaign_id: int, wanted: str | None) -> list[tuple[int, str]]:
-    """The campaign's fund sources in order, or only the one asked for."""
+    """The campaign's own fund sources in order, or only the one asked for (a donor's too)."""
     if wanted is None:
-        rows = conn.execute(_funds, {"b_campaign_id": campaign_id})
+        rows = conn.execute(_own_funds, {"b_campaign_id": campaign_id})
     else:
         rows = conn.execute(_funds_of_source, {"b_campaign_id": campaign_id, "b_source": wanted})
     return [(r.id, r.source) for r in rows]
@@ -181,7 +185,8 @@ def plan(conn: Connection, items: Sequence[tuple[int, tuple[object, ...]]]) -> P
                 sources = [
                     r
                     for r in in_order.get(campaign_id, [])
-                    if record.source is None or r.source == record.source
+                    if r.source == record.source
+                    or (record.source is None and not is_donor_fund(r.source))
                 ]
                 fund = next((r for r in sources if free[r.id] >= record.amount_fen), None)
                 if fund is None:

@@ -27,8 +27,11 @@ from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.deadlines.pending import responsible_levels
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.money import format_yuan
+from jinqiu.workflow.payments.reconcile import balances
 from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.statistics.compute import campaign_tables
 from jinqiu.workflow.statistics.models import ReportSubmission
+from jinqiu.workflow.statistics.tables import BY_KEY
 from jinqiu.workflow.units.models import Unit, in_subtree
 
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
@@ -113,6 +116,7 @@ def dashboard(
         "units": units,
         "funds": _funds(conn, campaign.id),
         "renewals": _renewals(conn, campaign.id, unit.path),
+        "statistics": _tables(conn, campaign.id),
         "deadlines": _deadlines(conn, campaign.id, unit, counts, today, rules.calendar),
     }
 
@@ -205,26 +209,42 @@ def _working_days(calendar: Any, today: dt.date, end: dt.date) -> int | None:
 
 
 def _funds(conn: Connection, campaign_id: int) -> dict[str, Any]:
-    rows = conn.execute(
-        select(fund_t).where(fund_t.c.campaign_id == campaign_id).order_by(fund_t.c.position)
-    ).all()
-    total = {k: sum(getattr(r, f"{k}_fen") for r in rows) for k in ("budget", "reserved", "paid")}
+    """The funds reconciled (资金对账): per source and per donor's fund, budget = free +
+    reserved + paid, and reserved and paid equal what the cases hold."""
+    rows = balances(conn, campaign_id)
+    total = {
+        "budget": sum(b.budget_fen for b in rows),
+        "reserved": sum(b.reserved_fen for b in rows),
+        "paid": sum(b.paid_fen for b in rows),
+    }
     return {
         "sources": [
             {
-                "source": r.source,
-                "budget": format_yuan(r.budget_fen),
-                "reserved": format_yuan(r.reserved_fen),
-                "paid": format_yuan(r.paid_fen),
-                "available": format_yuan(r.budget_fen - r.reserved_fen - r.paid_fen),
+                "source": b.source,
+                "donor": None if b.donor_id is None else {"id": b.donor_id, "name": b.donor_name},
+                "budget": format_yuan(b.budget_fen),
+                "reserved": format_yuan(b.reserved_fen),
+                "paid": format_yuan(b.paid_fen),
+                "available": format_yuan(b.free_fen),
+                "reconciled": not b.problems,
+                "problems": b.problems,
             }
-            for r in rows
+            for b in rows
         ],
         "budget": format_yuan(total["budget"]),
         "reserved": format_yuan(total["reserved"]),
         "paid": format_yuan(total["paid"]),
         "available": format_yuan(total["budget"] - total["reserved"] - total["paid"]),
+        "reconciled": not any(b.problems for b in rows),
     }
+
+
+def _tables(conn: Connection, campaign_id: int) -> list[dict[str, str]]:
+    """The statistics tables the campaign names (what its export holds)."""
+    return [
+        {"key": key, "title": BY_KEY[key].title, "source": BY_KEY[key].source}
+        for key in campaign_tables(conn, campaign_id)
+    ]
 
 
 def _deadlines(

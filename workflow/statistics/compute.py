@@ -1,26 +1,44 @@
 """Computing the statistics tables for a unit's subtree from the cases themselves.
 
-"Aided" means paid: a case whose aid was paid out (follow-up or closed). Money is reported in
-万元 with four decimals (exact, from fen). Funds "raised": for the organiser, the campaign's
-budgets by source; for a unit below it, what its subtree's cases drew from each source."""
+"Aided" means paid: a case whose aid was paid out (follow-up or closed) by the campaign's
+cut-off date (`statistics.cutoff`: a case paid after it is not counted). Money is reported in
+万元 with four decimals (exact, from fen).
+
+Funds "raised" (A = A1+A2+A3+A4) mean the same at every level: what the units of the subtree
+raised — the organiser its campaign's own budgets by source, every unit its 自筹 records, and
+the donors a unit brought in under 社会捐助 — so a district's figures add up to its city's.
+
+Figures from reports count once per unit and kind (its latest revision), never across kinds;
+a unit's report stands for its whole subtree, so the reports of units below a unit that
+reported are not added to it (never twice)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, func, select
 
 from jinqiu.states import ENDED_WITHOUT_AID
 from jinqiu.workflow.campaigns.models import Campaign, FundSource
 from jinqiu.workflow.cases.models import Case, Student, Worker
-from jinqiu.workflow.money import FEN_PER_YUAN, format_wan_yuan
+from jinqiu.workflow.donors.intent import is_donor_fund
+from jinqiu.workflow.donors.models import Donor, UnitFund
+from jinqiu.workflow.money import FEN_PER_YUAN, format_wan_yuan, format_yuan
 from jinqiu.workflow.statistics.models import ReportSubmission
 from jinqiu.workflow.statistics.records import count_records
-from jinqiu.workflow.statistics.tables import STATISTICS_KIND, TABLES, Item, Table
+from jinqiu.workflow.statistics.tables import (
+    BY_KEY,
+    DONOR_COLUMNS,
+    STATISTICS_KIND,
+    TABLES,
+    Item,
+    Table,
+)
 from jinqiu.workflow.units.models import Unit, in_subtree
 
 case_t = Case.__table__  # type: ignore[attr-defined]
@@ -30,6 +48,8 @@ unit_t = Unit.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 report_t = ReportSubmission.__table__  # type: ignore[attr-defined]
+donor_t = Donor.__table__  # type: ignore[attr-defined]
+unit_fund_t = UnitFund.__table__  # type: ignore[attr-defined]
 
 LEVEL_GROUP = {
     "college": "university",
@@ -45,6 +65,16 @@ GROUPS = ("university", "senior", "basic")
 SOURCES = ("government", "donation", "union", "other")
 
 
+@dataclass(frozen=True)
+class DonorRow:
+    """One row of Weihai 附件2: a donor of the subtree and the students its fund aided."""
+
+    name: str
+    amount_fen: int
+    aided: int
+    summary: str
+
+
 @dataclass
 class Facts:
     """Everything the metrics need, gathered in one pass over the subtree's cases."""
@@ -53,12 +83,20 @@ class Facts:
     aided: Counter[str] = field(default_factory=Counter)
     raised_fen: Counter[str] = field(default_factory=Counter)  # by fund source
     entering: Counter[str] = field(default_factory=Counter)  # in-archive students starting school
-    figures: dict[str, Decimal] = field(default_factory=dict)  # submitted inputs, summed
+    # Submitted inputs by report kind, each unit's latest revision once (see _figures).
+    figures: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    donors: list[DonorRow] = field(default_factory=list)
     records: Counter[str] = field(default_factory=Counter)  # employment and work-study registers
 
 
-def gather(conn: Connection, campaign_id: int, unit: Any) -> Facts:
+def cutoff_of(campaign: Any) -> dt.date | None:
+    spec = campaign.statistics or {}
+    return None if spec.get("cutoff") is None else dt.date.fromisoformat(spec["cutoff"])
+
+
+def gather(conn: Connection, campaign_id: int, unit: Any, kinds: set[str] | None = None) -> Facts:
     campaign = conn.execute(select(campaign_t).where(campaign_t.c.id == campaign_id)).one()
+    cutoff = cutoff_of(campaign)
     facts = Facts()
     sources = {
         r.id: r.source
@@ -90,38 +128,92 @@ def gather(conn: Connection, campaign_id: int, unit: Any) -> Facts:
             and r.enrollment_year == campaign.year
         ):
             facts.entering[group] += 1
-        if r.approved_amount_fen is not None and r.fund_source_id is not None:
-            facts.raised_fen[sources.get(r.fund_source_id, "other")] += r.approved_amount_fen
         if r.paid_on is None or r.approved_amount_fen is None:
             continue
+        if cutoff is not None and r.paid_on > cutoff:
+            continue  # paid after the cut-off date: next year's figures
         amount = int(r.approved_amount_fen)
         tags = [group]
         for category in r.categories or ():
             tags += [category, f"{category}:{group}"]
-        if sources.get(r.fund_source_id) == "donation":
+        source = sources.get(r.fund_source_id)
+        if source == "donation" or is_donor_fund(source):
             tags.append("donation")
         for tag in tags:
             facts.paid_fen[tag] += amount
             facts.aided[tag] += 1
-    if campaign.organizer_unit_id == unit.id:
-        facts.raised_fen = Counter(
-            {
-                r.source: r.budget_fen
-                for r in conn.execute(
-                    select(fund_t.c.source, fund_t.c.budget_fen).where(
-                        fund_t.c.campaign_id == campaign_id
-                    )
-                )
-            }
-        )
-    facts.figures = _figures(conn, campaign_id, unit.path)
+    facts.raised_fen = _raised_in(conn, campaign, unit.path)
+    facts.donors = _donors(conn, campaign_id, unit.path, cutoff)
+    for kind in sorted(kinds or {STATISTICS_KIND}):
+        facts.figures[kind] = _figures(conn, campaign_id, unit.path, kind)
     facts.records = count_records(conn, campaign_id, campaign.year, unit.path)
     return facts
 
 
-def _figures(conn: Connection, campaign_id: int, path: str) -> dict[str, Decimal]:
-    """The submitted figures of the subtree's units, summed over units: per unit only the latest
-    revision of its statistics report counts, and no other kind's figures (never twice)."""
+def _raised_in(conn: Connection, campaign: Any, path: str) -> Counter[str]:
+    """What the units of the subtree raised, by source: the organiser's own budgets (not the
+    donors' funds, counted below by who brought them in), 自筹 records, and donors."""
+    raised: Counter[str] = Counter()
+    organizer_path = conn.execute(
+        select(unit_t.c.path).where(unit_t.c.id == campaign.organizer_unit_id)
+    ).scalar_one()
+    if organizer_path.startswith(path):
+        for r in conn.execute(
+            select(fund_t.c.source, fund_t.c.budget_fen).where(fund_t.c.campaign_id == campaign.id)
+        ):
+            if not is_donor_fund(r.source):
+                raised[r.source] += int(r.budget_fen)
+    for r in conn.execute(
+        select(unit_fund_t.c.source, func.sum(unit_fund_t.c.amount_fen).label("fen"))
+        .join(unit_t, unit_t.c.id == unit_fund_t.c.unit_id)
+        .where(unit_fund_t.c.campaign_id == campaign.id, in_subtree(unit_t.c.path, path))
+        .group_by(unit_fund_t.c.source)
+    ):
+        raised[r.source] += int(r.fen)
+    donated = conn.execute(
+        select(func.coalesce(func.sum(donor_t.c.amount_fen), 0))
+        .join(unit_t, unit_t.c.id == donor_t.c.unit_id)
+        .where(donor_t.c.campaign_id == campaign.id, in_subtree(unit_t.c.path, path))
+    ).scalar_one()
+    raised["donation"] += int(donated)
+    return raised
+
+
+def _donors(
+    conn: Connection, campaign_id: int, path: str, cutoff: dt.date | None
+) -> list[DonorRow]:
+    """The donors brought in by the subtree's units, each with the students its fund paid (by
+    the cut-off date), wherever they study."""
+    paid = case_t.c.paid_on.is_not(None)
+    if cutoff is not None:
+        paid = and_(paid, case_t.c.paid_on <= cutoff)
+    aided = (
+        select(case_t.c.fund_source_id, func.count().label("n"))
+        .where(case_t.c.campaign_id == campaign_id, paid)
+        .group_by(case_t.c.fund_source_id)
+        .subquery()
+    )
+    return [
+        DonorRow(name=r.name, amount_fen=int(r.amount_fen), aided=int(r.n), summary=r.summary)
+        for r in conn.execute(
+            select(
+                donor_t.c.name,
+                donor_t.c.amount_fen,
+                donor_t.c.summary,
+                func.coalesce(aided.c.n, 0).label("n"),
+            )
+            .join(unit_t, unit_t.c.id == donor_t.c.unit_id)
+            .outerjoin(aided, aided.c.fund_source_id == donor_t.c.fund_source_id)
+            .where(donor_t.c.campaign_id == campaign_id, in_subtree(unit_t.c.path, path))
+            .order_by(donor_t.c.id)
+        )
+    ]
+
+
+def _figures(conn: Connection, campaign_id: int, path: str, kind: str) -> dict[str, Decimal]:
+    """The submitted figures of the subtree's units for one report kind, summed over units:
+    per unit only its latest revision counts, no other kind's figures, and a unit whose
+    superior in the subtree reported too is left out — the superior's report covers it."""
     latest = report_t.alias("latest")
     newer = (
         select(latest.c.id)
@@ -133,17 +225,22 @@ def _figures(conn: Connection, campaign_id: int, path: str) -> dict[str, Decimal
         )
         .exists()
     )
-    totals: dict[str, Decimal] = {}
-    for row in conn.execute(
-        select(report_t.c.figures)
+    latest_reports = conn.execute(
+        select(unit_t.c.path, report_t.c.figures)
         .join(unit_t, unit_t.c.id == report_t.c.unit_id)
         .where(
             report_t.c.campaign_id == campaign_id,
-            report_t.c.kind == STATISTICS_KIND,
+            report_t.c.kind == kind,
             in_subtree(unit_t.c.path, path),
             ~newer,
         )
-    ):
+    ).all()
+    counted: list[str] = []  # the paths whose report counts, superiors first
+    totals: dict[str, Decimal] = {}
+    for row in sorted(latest_reports, key=lambda r: (len(r.path), r.path)):
+        if any(row.path.startswith(above) for above in counted):
+            continue
+        counted.append(row.path)
         for key, value in _flatten(row.figures or {}).items():
             totals[key] = totals.get(key, Decimal(0)) + value
     return totals
@@ -186,8 +283,8 @@ def _entering(group: str) -> Metric:
     return lambda f: f.entering[group]
 
 
-def _donation_yuan(f: Facts) -> Decimal:
-    return (Decimal(f.paid_fen["donation"]) / FEN_PER_YUAN).quantize(Decimal("0.01"))
+def _yuan(fen: int) -> Decimal:
+    return (Decimal(fen) / FEN_PER_YUAN).quantize(Decimal("0.01"))
 
 
 def _counted(key: str) -> Metric:
@@ -250,8 +347,9 @@ METRICS: dict[str, Metric] = {
     "paid_single_mother": _paid("single_mother"),
     **{f"aided_migrant_{g}": _aided(f"migrant_worker:{g}") for g in GROUPS},
     **{f"paid_migrant_{g}": _paid(f"migrant_worker:{g}") for g in GROUPS},
-    "donation_paid_yuan": _donation_yuan,
-    "aided_by_donation": _aided("donation"),
+    "donor_amount_yuan": lambda f: _yuan(sum(d.amount_fen for d in f.donors)),
+    "aided_by_donors": lambda f: sum(d.aided for d in f.donors),
+    "donors": lambda f: len(f.donors),
     **RECORD_METRICS,
 }
 
@@ -267,7 +365,7 @@ def item_value(item: Item, facts: Facts, done: dict[str, Decimal | int]) -> Deci
             else total
         )
     assert item.input is not None
-    value = facts.figures.get(item.input, Decimal(0))
+    value = facts.figures.get(item.kind, {}).get(item.input, Decimal(0))
     if item.unit in {"万元", "元"}:
         return value
     return int(value)
@@ -296,6 +394,22 @@ def compute_table(table: Table, facts: Facts) -> dict[str, Any]:
             }
             for i in table.items
         ],
+        **(
+            {
+                "row_columns": list(DONOR_COLUMNS),
+                "rows": [
+                    {
+                        "name": d.name,
+                        "amount": format_yuan(d.amount_fen),
+                        "aided": d.aided,
+                        "summary": d.summary,
+                    }
+                    for d in facts.donors
+                ],
+            }
+            if table.layout == "per_donor"
+            else {}
+        ),
     }
 
 
@@ -303,14 +417,35 @@ def _json_value(value: Decimal | int) -> str | int:
     return str(value) if isinstance(value, Decimal) else value
 
 
+def campaign_tables(conn: Connection, campaign_id: int) -> list[str]:
+    """The tables the campaign names (its file's `statistics.tables`, in that order); a
+    campaign loaded before it could name them shows every table."""
+    spec = conn.execute(
+        select(campaign_t.c.statistics).where(campaign_t.c.id == campaign_id)
+    ).scalar_one()
+    if not spec or not spec.get("tables"):
+        return [t.key for t in TABLES]
+    return [key for key in spec["tables"] if key in BY_KEY]
+
+
 def statistics(
     conn: Connection, campaign_id: int, unit: Any, keys: list[str] | None = None
 ) -> dict[str, Any]:
-    facts = gather(conn, campaign_id, unit)
-    tables = [t for t in TABLES if keys is None or t.key in keys]
+    """The tables `keys` (default: the campaign's own) for the unit's subtree. The faces ask
+    only for the campaign's tables; the tests compute any table over any campaign."""
+    campaign = conn.execute(
+        select(campaign_t.c.statistics).where(campaign_t.c.id == campaign_id)
+    ).one()
+    tables = [BY_KEY[k] for k in (campaign_tables(conn, campaign_id) if keys is None else keys)]
+    facts = gather(
+        conn, campaign_id, unit, {i.kind for t in tables for i in t.items if i.input is not None}
+    )
+    spec = campaign.statistics or {}
     return {
         "campaign": campaign_id,
         "unit": unit.code,
         "unit_name": unit.name,
+        "cutoff": spec.get("cutoff"),
+        "source": spec.get("source"),
         "tables": [compute_table(t, facts) for t in tables],
     }

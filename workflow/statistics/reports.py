@@ -67,13 +67,14 @@ def _figure(code: str, label: str, unit: str) -> Figure:
     return Figure(code, label, unit, "count", Decimal(MAX_COUNT), 0)
 
 
-def _statistics_figures() -> dict[str, Figure]:
-    """The `input` items of every statistics table, declared once, by the code they are filed
-    under. Two tables may label one code differently; its type must agree."""
+def _table_figures(kind: str) -> dict[str, Figure]:
+    """The `input` items every statistics table takes from reports of `kind`, declared once,
+    by the code they are filed under. Two tables may label one code differently; its type
+    must agree."""
     out: dict[str, Figure] = {}
     for table in TABLES:
         for item in table.items:
-            if item.input is None:
+            if item.input is None or item.kind != kind:
                 continue
             figure = _figure(item.input, item.label, item.unit)
             known = out.setdefault(item.input, figure)
@@ -87,8 +88,8 @@ def _statistics_figures() -> dict[str, Figure]:
 REPORT_KINDS: dict[str, ReportKind] = {
     k.key: k
     for k in (
-        ReportKind(STATISTICS_KIND, "活动总结和统计表", _statistics_figures()),
-        ReportKind("demand_summary", "资金需求情况汇总表"),
+        ReportKind(STATISTICS_KIND, "活动总结和统计表", _table_figures(STATISTICS_KIND)),
+        ReportKind("demand_summary", "资金需求情况汇总表", _table_figures("demand_summary")),
         ReportKind("interim", "阶段性情况报告"),
     )
 }

@@ -2,14 +2,20 @@
 
 Each item is computed from the cases (`metric`), summed from other items (`sum_of`, so the
 notice's formulas such as A = A1+A2+A3+A4 hold by construction), or taken from the figures the
-units submitted with their report (`input`: what nothing records, e.g. job fairs held). The
-employment and work-study items are counted from their registers (`workflow.statistics.records`
-says what each metric key counts); each table's note names the items still typed in."""
+units submitted with their report (`input`: what nothing records, e.g. job fairs held; from the
+report of `kind`, the statistics report unless said). The employment and work-study items are
+counted from their registers (`workflow.statistics.records` says what each metric key counts);
+each table's note names the items still typed in. A table laid out `per_donor` also lists one
+row per donor (Weihai 附件2). A campaign names the tables it shows (its file's
+`statistics.tables`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+from jinqiu.workflow.campaigns.schema import CampaignFile
+from jinqiu.workflow.errors import ValidationFailed
 
 Unit = Literal["万元", "人次", "人", "个", "场", "元", "家"]
 # The report kind whose figures the `input` items are taken from (workflow.statistics.reports
@@ -26,6 +32,7 @@ class Item:
     sum_of: tuple[str, ...] = ()
     input: str | None = None  # a key in the submitted report's figures
     group: str = ""  # the notice's row number (序号 / 编号), printed once per group
+    kind: str = STATISTICS_KIND  # the report kind an `input` item is filed with
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,9 @@ class Table:
     columns: tuple[str, str, str] = ("序号", "项目", "合计")
     note: str = ""
     rows: dict[str, str] = field(default_factory=dict)
+    # "per_donor": besides its items (the totals), one row per donor of the unit's subtree:
+    # 单位名称 / 助学资金（元） / 人数 (students it actually aided) / 整合资源情况简介.
+    layout: Literal["items", "per_donor"] = "items"
 
 
 UNIVERSITY = "高校学生"
@@ -84,17 +94,20 @@ WEIHAI_2024_A2 = Table(
     title="整合社会资源相关工作情况统计表",
     source="威海市总工会 2024 附件2",
     columns=("项目", "单位名称", "数额"),
+    note="每个爱心企业、社会机构、公益慈善组织一行：助学资金为其捐赠金额，人数为其资金实际资助（已发放）的学生。",
+    layout="per_donor",
     items=(
         Item(
             "S1",
             "动员爱心企业、社会机构、公益慈善组织等：助学资金（元）",
             "元",
-            metric="donation_paid_yuan",
+            metric="donor_amount_yuan",
         ),
-        Item("S2", "资助困难职工家庭子女上学人数（人）", "人", metric="aided_by_donation"),
-        Item("S3", "参与的爱心企业、社会机构、公益慈善组织（家）", "家", input="donors"),
+        Item("S2", "资助困难职工家庭子女上学人数（人）", "人", metric="aided_by_donors"),
+        Item("S3", "参与的爱心企业、社会机构、公益慈善组织（家）", "家", metric="donors"),
     ),
 )
+DONOR_COLUMNS = ("单位名称", "助学资金（元）", "人数", "整合资源情况简介")
 
 _RAISED = (
     Item(
@@ -387,11 +400,148 @@ DALIAN_2011 = Table(
     ),
 )
 
+# Anhui 2023 (Bozhou's 附件7–9). The notice prints only the three titles; the items below are
+# a local decision: 附件7 from its standards paragraph (三) — the demand of the archived
+# families' children, of non-archived university students (≤2000元/人) and of children in
+# special education —, filed with the `demand_summary` report its 7/14 deadline waits for;
+# 附件8 and 附件9 in the national template's items, as Qingpu 2017 and Dalian 2011 print them.
+ANHUI_2023_DEMAND = Table(
+    key="anhui_2023_demand",
+    title="2023年安徽省工会金秋助学活动需求汇总表",
+    source="亳州市总工会 2023 附件7",
+    columns=("编号", "项目", "数量"),
+    note="各县区总工会根据摸底调查情况，统一汇总形成金秋助学资金需求情况汇总表，并于7月14日前上报。"
+    "（通知只列表名，项目按通知第（三）条的资助对象设定：本地决定。）",
+    items=(
+        Item(
+            "D",
+            "需资助学生合计（人）",
+            "人",
+            sum_of=("D1", "D2", "D3"),
+            group="（01）",
+        ),
+        Item(
+            "D$",
+            "需求资金合计（万元）",
+            "万元",
+            sum_of=("D1$", "D2$", "D3$"),
+        ),
+        Item(
+            "D1",
+            "符合建档条件的困难职工家庭子女（人）",
+            "人",
+            input="demand.D1",
+            kind="demand_summary",
+            group="（02）",
+        ),
+        Item("D1$", "需求资金（万元）", "万元", input="demand.D1$", kind="demand_summary"),
+        Item(
+            "D2",
+            "不符合建档条件的困难职工家庭高校在读学生（人）",
+            "人",
+            input="demand.D2",
+            kind="demand_summary",
+            group="（03）",
+        ),
+        Item(
+            "D2$",
+            "需求资金（万元，不超过2000元/人）",
+            "万元",
+            input="demand.D2$",
+            kind="demand_summary",
+        ),
+        Item(
+            "D3",
+            "接受特殊教育的残疾儿童（人）",
+            "人",
+            input="demand.D3",
+            kind="demand_summary",
+            group="（04）",
+        ),
+        Item(
+            "D3$",
+            "需求资金（万元，不超过2000元/人）",
+            "万元",
+            input="demand.D3$",
+            kind="demand_summary",
+        ),
+    ),
+)
+
+ANHUI_2023_AID = Table(
+    key="anhui_2023_aid",
+    title="2023年安徽省工会金秋助学活动情况统计表",
+    source="亳州市总工会 2023 附件8",
+    columns=("编号", "项目", "数量"),
+    note="（通知只列表名，项目按全国工会金秋助学统计表的口径：本地决定。）",
+    items=(
+        *_RAISED,
+        Item(
+            "03A",
+            "助学活动中共资助困难职工和困难农民工子女（人）",
+            "人",
+            sum_of=("03B", "03C", "03D"),
+            group="（03）",
+        ),
+        Item("03B", "其中小学和初中阶段（人）", "人", metric="aided_basic"),
+        Item("03C", "其中高中和中等职业教育阶段（人）", "人", metric="aided_senior"),
+        Item("03D", "其中大专以上（人）", "人", metric="aided_university"),
+        Item(
+            "04A",
+            "助学活动中共资助困难农民工子女（人）",
+            "人",
+            sum_of=("04B", "04C", "04D"),
+            group="（04）",
+        ),
+        Item("04A$", "共发放助学款（万元）", "万元", sum_of=("04B$", "04C$", "04D$")),
+        Item("04B", "其中小学和初中阶段（人）", "人", metric="aided_migrant_basic"),
+        Item("04B$", "发放助学款（万元）", "万元", metric="paid_migrant_basic"),
+        Item("04C", "其中高中和中等职业教育阶段（人）", "人", metric="aided_migrant_senior"),
+        Item("04C$", "发放助学款（万元）", "万元", metric="paid_migrant_senior"),
+        Item("04D", "大专以上（人）", "人", metric="aided_migrant_university"),
+        Item("04D$", "发放助学款（万元）", "万元", metric="paid_migrant_university"),
+    ),
+)
+
+ANHUI_2023_EMPLOYMENT = Table(
+    key="anhui_2023_employment",
+    title="2023年安徽省困难职工家庭高校毕业生阳光就业暖心行动统计表",
+    source="亳州市总工会 2023 附件9",
+    columns=("编号", "项目", "数量"),
+    note="阳光就业的数字取自各单位随统计表报送的数据（figures）。"
+    "（通知只列表名，项目按全国工会阳光就业统计表的口径：本地决定。）",
+    items=tuple(
+        Item(code, label, unit, input=f"employment.{code}", group=group)  # type: ignore[arg-type]
+        for code, label, unit, group in _EMPLOYMENT_QINGPU
+    ),
+)
+
 TABLES: tuple[Table, ...] = (
     WEIHAI_2024_A1,
     WEIHAI_2024_A2,
     QINGPU_2017_AID,
     QINGPU_2017_EMPLOYMENT,
     DALIAN_2011,
+    ANHUI_2023_DEMAND,
+    ANHUI_2023_AID,
+    ANHUI_2023_EMPLOYMENT,
 )
 BY_KEY = {t.key: t for t in TABLES}
+
+
+def check_campaign_tables(spec: CampaignFile) -> None:
+    """The tables a campaign file names must be defined here: checked by the faces that load
+    a campaign (campaigns/ sits below statistics/ and cannot ask itself)."""
+    if spec.statistics is None:
+        return
+    problems: list[dict[str, Any]] = [
+        {
+            "field": f"statistics.tables.{i}",
+            "code": "unknown_table",
+            "message": f"未知的统计表 {key}，可选：{', '.join(BY_KEY)}",
+        }
+        for i, key in enumerate(spec.statistics.tables)
+        if key not in BY_KEY
+    ]
+    if problems:
+        raise ValidationFailed(f"输入有误：{problems[0]['message']}", problems)

@@ -1,5 +1,6 @@
 """The statistics tables as an .xlsx workbook laid out like the notices' tables: one sheet per
-table, its title, 填报单位 / 填报人 / date, the three columns, item codes, units, the note."""
+table, its title, 填报单位 / 填报人 / date, the three columns, item codes, units, the note; a
+table of donors (Weihai 附件2) then lists one row per donor under its own header."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
 
 THIN = Side(style="thin")
+DONOR_KEYS = ("name", "amount", "aided", "summary")
 BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 
 
@@ -50,6 +52,8 @@ def workbook(stats: dict[str, Any], *, today: dt.date) -> bytes:
         last = 4 + len(table["items"])
         if table["note"]:
             sheet.cell(row=last + 1, column=1, value=table["note"])
+        if "rows" in table:  # one row per donor (Weihai 附件2), below the totals
+            _donor_rows(sheet, last + 3, table["row_columns"], table["rows"])
         sheet.column_dimensions["A"].width = 8
         sheet.column_dimensions["B"].width = 7
         sheet.column_dimensions["C"].width = 60
@@ -57,3 +61,19 @@ def workbook(stats: dict[str, Any], *, today: dt.date) -> bytes:
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+def _donor_rows(sheet: Any, top: int, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    for col, text in enumerate(columns, start=1):
+        cell = sheet.cell(row=top, column=col, value=text)
+        cell.font = Font(bold=True)
+        cell.border = BOX
+    for offset, row in enumerate(rows, start=1):
+        for col, key in enumerate(DONOR_KEYS, start=1):
+            value: Any = row[key]
+            if key == "amount":
+                value = float(Decimal(value))
+            cell = sheet.cell(row=top + offset, column=col, value=value)
+            cell.border = BOX
+            if key == "amount":
+                cell.number_format = "0.00"

@@ -1,7 +1,8 @@
 """The statistics tables on both databases, after a whole Weihai campaign (the demo, 80 cases):
-the .xlsx the API serves lists every item of every table with its code and label; the notices'
-formulas hold; the figures equal a recount done here with plain SQL from the raw cases; the
-districts' tables add up to the city's; report figures of two districts add up at the city.
+the .xlsx the API serves holds the campaign's own two tables; the workbook of every table, for
+the same cases, lists every item with its code and label; the notices' formulas hold; the
+figures equal a recount done here with plain SQL from the raw cases (paid by the cut-off date);
+the districts' tables add up to the city's; report figures of two districts add up at the city.
 
 The demo runs once per database (module-scoped: it takes seconds), so no test here may use
 `db` or `world`, whose wipe would remove it."""
@@ -28,7 +29,9 @@ from jinqiu.demo.run import run_demo
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
+from jinqiu.workflow.statistics.compute import statistics
 from jinqiu.workflow.statistics.tables import TABLES
+from jinqiu.workflow.statistics.xlsx import workbook
 from jinqiu.workflow.users.models import User
 from tests import snapshots
 from tests.conftest import _wipe
@@ -66,6 +69,14 @@ FORMULAS: dict[str, dict[str, tuple[str, ...]]] = {
         "05A": ("05B", "05C", "05D"),
         "05A$": ("05B$", "05C$", "05D$"),
     },
+    "anhui_2023_demand": {"D": ("D1", "D2", "D3"), "D$": ("D1$", "D2$", "D3$")},
+    "anhui_2023_aid": {
+        "01A": ("01B", "01C", "01D", "01E"),
+        "02A": ("02B", "02C", "02D"),
+        "03A": ("03B", "03C", "03D"),
+        "04A": ("04B", "04C", "04D"),
+        "04A$": ("04B$", "04C$", "04D$"),
+    },
     "dalian_2011": {
         "06A": ("06B", "06C"),
         "01A": ("01B", "01C", "01D", "01E"),
@@ -96,13 +107,39 @@ WEIHAI_CODES = [
     "H",
     "I",
 ]
-# Funds raised: the organiser reports its budgets, a district what its cases drew; these do
-# not add up from districts to the city, every other case-derived item does.
+# Funds raised: the city's own budgets (the organiser's) come on top of what its districts
+# raised; every other case-derived item of the city is its districts' sum.
 RAISED = {
-    "weihai_2024_a1": {"A", "A1", "A2", "A3", "A4"},
-    "qingpu_2017_aid": {"01A", "01B", "01C", "01D", "01E"},
-    "dalian_2011": {"01A", "01B", "01C", "01D", "01E"},
+    "weihai_2024_a1": {
+        "A": None,
+        "A1": "government",
+        "A2": "donation",
+        "A3": "union",
+        "A4": "other",
+    },
+    "qingpu_2017_aid": {
+        "01A": None,
+        "01B": "government",
+        "01C": "donation",
+        "01D": "union",
+        "01E": "other",
+    },
+    "anhui_2023_aid": {
+        "01A": None,
+        "01B": "government",
+        "01C": "donation",
+        "01D": "union",
+        "01E": "other",
+    },
+    "dalian_2011": {
+        "01A": None,
+        "01B": "government",
+        "01C": "donation",
+        "01D": "union",
+        "01E": "other",
+    },
 }
+CUTOFF = dt.date(2024, 8, 30)  # Weihai 附件1: 数据统计截止日期为2024年8月30日
 
 
 @dataclass
@@ -125,13 +162,24 @@ class Run:
         assert response.status_code == 200, response.text
         return response
 
-    def xlsx(self, unit: str | None = None) -> dict[str, Any]:
+    def served(self, unit: str | None = None) -> dict[str, Any]:
         """{table key: sheet} of the workbook the API serves for the unit (default: the city)."""
         response = self.get(unit, format="xlsx")
         assert response.headers["content-type"].startswith(
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         )
         book = load_workbook(io.BytesIO(response.content))
+        return {name: book[name] for name in book.sheetnames}
+
+    def xlsx(self, unit: str | None = None) -> dict[str, Any]:
+        """{table key: sheet} of the workbook of every table (the API serves only the
+        campaign's own), computed over the same cases by the same functions."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT * FROM unit WHERE code = :c"), {"c": unit or "WH"}
+            ).one()
+            stats = statistics(conn, self.campaign, row, [t.key for t in TABLES])
+        book = load_workbook(io.BytesIO(workbook(stats, today=self.clock.now().date())))
         return {name: book[name] for name in book.sheetnames}
 
     def values(self, unit: str | None = None) -> dict[str, dict[str, Decimal]]:
@@ -225,7 +273,7 @@ def recount(engine: Engine, campaign: int, unit: str) -> dict[str, Decimal]:
         rows = conn.execute(
             text(
                 "SELECT k.state, k.approved_amount_fen AS amount, s.education_level AS level,"
-                "       s.enrollment_year, w.categories, w.archive_status, f.source"
+                "       s.enrollment_year, w.categories, w.archive_status, f.source, k.paid_on"
                 "  FROM aid_case k"
                 "  JOIN unit u ON u.id = k.unit_id"
                 "  JOIN student s ON s.id = k.student_id"
@@ -235,27 +283,50 @@ def recount(engine: Engine, campaign: int, unit: str) -> dict[str, Decimal]:
             ),
             {"c": campaign, "p": f"{path}%"},
         ).all()
+        organizer_path = conn.execute(
+            text("SELECT path FROM unit WHERE code = :c"), {"c": organizer}
+        ).scalar_one()
         budgets = dict(
             conn.execute(
-                text("SELECT source, budget_fen FROM fund_source WHERE campaign_id = :c"),
+                text(
+                    "SELECT source, budget_fen FROM fund_source WHERE campaign_id = :c"
+                    " AND source NOT LIKE 'donor:%'"
+                ),
                 {"c": campaign},
             ).all()
         )
+        own_funds = dict(
+            conn.execute(
+                text(
+                    "SELECT f.source, sum(f.amount_fen) FROM unit_fund f"
+                    " JOIN unit u ON u.id = f.unit_id"
+                    " WHERE f.campaign_id = :c AND u.path LIKE :p GROUP BY f.source"
+                ),
+                {"c": campaign, "p": f"{path}%"},
+            ).all()
+        )
+        donors = conn.execute(
+            text(
+                "SELECT d.amount_fen,"
+                "       (SELECT count(*) FROM aid_case k WHERE k.fund_source_id = d.fund_source_id"
+                "         AND k.paid_on <= :cutoff) AS aided"
+                "  FROM donor d JOIN unit u ON u.id = d.unit_id"
+                " WHERE d.campaign_id = :c AND u.path LIKE :p"
+            ),
+            {"c": campaign, "p": f"{path}%", "cutoff": CUTOFF.isoformat()},
+        ).all()
     paid_fen: Counter[str] = Counter()
     aided: Counter[str] = Counter()
-    drawn: Counter[str] = Counter()
     entering: Counter[str] = Counter()
     for r in rows:
         group = GROUP[r.level]
-        if r.amount is not None and r.source is not None:
-            drawn[r.source] += r.amount
         if (
             r.state not in ("rejected", "withdrawn")
             and r.archive_status != "none"
             and r.enrollment_year == year
         ):
             entering[group] += 1
-        if r.state not in ("follow_up", "closed"):
+        if r.state not in ("follow_up", "closed") or str(r.paid_on) > CUTOFF.isoformat():
             continue
         tags = [
             group,
@@ -267,10 +338,14 @@ def recount(engine: Engine, campaign: int, unit: str) -> dict[str, Decimal]:
         for tag in tags:
             paid_fen[tag] += r.amount
             aided[tag] += 1
-    raised = budgets if unit == organizer else drawn
     out: dict[str, Decimal] = {}
     for source in ("government", "donation", "union", "other"):
-        out[f"raised_{source}"] = wan(raised.get(source, 0))
+        raised = own_funds.get(source, 0) + (
+            budgets.get(source, 0) if organizer_path.startswith(path) else 0
+        )
+        if source == "donation":
+            raised += sum(d.amount_fen for d in donors)
+        out[f"raised_{source}"] = wan(raised)
     for group in ("university", "senior", "basic"):
         out[f"paid_{group}"] = wan(paid_fen[group])
         out[f"aided_{group}"] = Decimal(aided[group])
@@ -284,8 +359,11 @@ def recount(engine: Engine, campaign: int, unit: str) -> dict[str, Decimal]:
     ):
         out[f"paid_{name}"] = wan(paid_fen[category])
         out[f"aided_{name}"] = Decimal(aided[category])
-    out["donation_paid_yuan"] = (Decimal(paid_fen["donation"]) / 100).quantize(Decimal("0.01"))
-    out["aided_by_donation"] = Decimal(aided["donation"])
+    out["donor_amount_yuan"] = (Decimal(sum(d.amount_fen for d in donors)) / 100).quantize(
+        Decimal("0.01")
+    )
+    out["aided_by_donors"] = Decimal(sum(d.aided for d in donors))
+    out["donors"] = Decimal(len(donors))
     return out
 
 
@@ -307,7 +385,7 @@ EXPECTED_METRIC: dict[str, dict[str, str]] = {
         "F": "aided_gig",
         "G": "paid_gig",
     },
-    "weihai_2024_a2": {"S1": "donation_paid_yuan", "S2": "aided_by_donation"},
+    "weihai_2024_a2": {"S1": "donor_amount_yuan", "S2": "aided_by_donors", "S3": "donors"},
     "qingpu_2017_aid": {
         "01B": "raised_government",
         "01C": "raised_donation",
@@ -328,6 +406,24 @@ EXPECTED_METRIC: dict[str, dict[str, str]] = {
         "05C$": "paid_migrant_senior",
         "05D": "aided_migrant_university",
         "05D$": "paid_migrant_university",
+    },
+    "anhui_2023_aid": {
+        "01B": "raised_government",
+        "01C": "raised_donation",
+        "01D": "raised_union",
+        "01E": "raised_other",
+        "02B": "paid_basic",
+        "02C": "paid_senior",
+        "02D": "paid_university",
+        "03B": "aided_basic",
+        "03C": "aided_senior",
+        "03D": "aided_university",
+        "04B": "aided_migrant_basic",
+        "04B$": "paid_migrant_basic",
+        "04C": "aided_migrant_senior",
+        "04C$": "paid_migrant_senior",
+        "04D": "aided_migrant_university",
+        "04D$": "paid_migrant_university",
     },
     "dalian_2011": {
         "01B": "raised_government",
@@ -374,6 +470,21 @@ def report_figures(engine: Engine, campaign: int, unit: str) -> dict[str, Decima
 
 
 # -- the tests -----------------------------------------------------------------------------------
+def test_the_api_serves_the_campaigns_own_tables_only(run: Run) -> None:
+    """Weihai's file names 附件1 and 附件2: the JSON and the workbook hold those two."""
+    assert list(run.served()) == ["weihai_2024_a1", "weihai_2024_a2"]
+    body = run.get(None).json()
+    assert [t["key"] for t in body["tables"]] == ["weihai_2024_a1", "weihai_2024_a2"]
+    assert body["cutoff"] == CUTOFF.isoformat()
+    refused = run.client.get(
+        f"/api/campaigns/{run.campaign}/statistics",
+        params={"table": "dalian_2011"},
+        headers=run.headers("manager.wh"),
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["details"][0]["code"] == "table_not_in_campaign"
+
+
 def test_the_workbook_has_every_item_of_every_table_with_code_and_label(run: Run) -> None:
     sheets = run.xlsx()
     assert list(sheets) == [t.key for t in TABLES]
@@ -467,29 +578,30 @@ def test_the_figures_equal_a_recount_from_the_cases(run: Run, unit: str) -> None
 def test_the_districts_add_up_to_the_city(run: Run) -> None:
     city = run.values()
     districts = [run.values(code) for code in DISTRICTS]
+    with run.engine.connect() as conn:
+        budgets = dict(
+            conn.execute(
+                text("SELECT source, budget_fen FROM fund_source WHERE campaign_id = :c"),
+                {"c": run.campaign},
+            ).all()
+        )
     for table in TABLES:
         for item in table.items:
-            if item.input is not None or item.code in RAISED.get(table.key, set()):
+            if item.input is not None:
                 continue
             total = sum(d[table.key][item.code] for d in districts)
+            if item.code in RAISED.get(table.key, {}):
+                source = RAISED[table.key][item.code]
+                total += wan(sum(v for k, v in budgets.items() if source in (None, k)))
             assert total == city[table.key][item.code], (table.key, item.code)
-    # What the districts drew from each fund source adds up to the money reserved or paid.
-    drawn = sum(d["weihai_2024_a1"]["A"] for d in districts)
-    with run.engine.connect() as conn:
-        used = conn.execute(
-            text("SELECT sum(reserved_fen + paid_fen) FROM fund_source WHERE campaign_id = :c"),
-            {"c": run.campaign},
-        ).scalar_one()
-    assert drawn == wan(used)
 
 
 def city_inputs(run: Run, unit: str | None = None) -> dict[str, Decimal]:
-    """Items still typed in (no record holds them): 托管班 (Qingpu), donors, job fairs (Dalian)."""
+    """Items still typed in (no record holds them): 托管班 (Qingpu), job fairs (Dalian)."""
     values = run.values(unit)
     return {
         "06A": values["qingpu_2017_aid"]["06A"],
         "06A+": values["qingpu_2017_aid"]["06A+"],
-        "S3": values["weihai_2024_a2"]["S3"],
         "09A": values["dalian_2011"]["09A"],
     }
 
@@ -498,8 +610,8 @@ def test_report_figures_in_the_database_add_up_at_the_city(run: Run) -> None:
     """The figures the districts' statistics reports carry (set on the demo's own reports)."""
     before = city_inputs(run)
     own = {
-        "WH-HC": {"06A": 12, "06A+": 30, "donors": 3, "employment": {"09A": 5}},
-        "WH-WD": {"06A": 7, "06A+": "18", "donors": 2, "employment": {"09A": 4}},
+        "WH-HC": {"06A": 12, "06A+": 30, "employment": {"09A": 5}},
+        "WH-WD": {"06A": 7, "06A+": "18", "employment": {"09A": 4}},
     }
     with transaction(run.engine) as conn:
         for code, figures in own.items():
@@ -515,16 +627,14 @@ def test_report_figures_in_the_database_add_up_at_the_city(run: Run) -> None:
     assert after == {
         "06A": before["06A"] + 19,
         "06A+": before["06A+"] + 48,
-        "S3": before["S3"] + 5,
         "09A": before["09A"] + 9,
     }
-    assert city_inputs(run, "WH-HC") == {"06A": 12, "06A+": 30, "S3": 3, "09A": 5}
-    assert city_inputs(run, "WH-RC") == {"06A": 0, "06A+": 0, "S3": 0, "09A": 0}
+    assert city_inputs(run, "WH-HC") == {"06A": 12, "06A+": 30, "09A": 5}
+    assert city_inputs(run, "WH-RC") == {"06A": 0, "06A+": 0, "09A": 0}
     summed = report_figures(run.engine, run.campaign, "WH")
     assert after == {
         "06A": summed["06A"],
         "06A+": summed["06A+"],
-        "S3": summed["donors"],
         "09A": summed["employment.09A"],
     }
 

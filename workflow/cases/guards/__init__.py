@@ -12,6 +12,7 @@ from collections.abc import Callable
 from jinqiu.states import TRANSITIONS
 from jinqiu.workflow.cases.facts import GuardContext
 from jinqiu.workflow.cases.guards.aid_amount import aid_reserved, aid_rule_applies
+from jinqiu.workflow.cases.guards.donor import donor_intent_matches
 from jinqiu.workflow.cases.guards.double_aid import not_already_aided
 from jinqiu.workflow.cases.guards.eligibility import worker_is_eligible
 from jinqiu.workflow.cases.guards.follow_up import follow_up_visits_done
@@ -34,6 +35,7 @@ GUARDS: dict[str, Guard] = {
     "within_survey_window": within_survey_window,
     "aid_rule_applies": aid_rule_applies,
     "aid_reserved": aid_reserved,
+    "donor_intent_matches": donor_intent_matches,
     "paid_through_its_batch": paid_through_its_batch,
     "not_in_open_batch": not_in_open_batch,
     "no_open_objection": no_open_objection,
