@@ -92,6 +92,8 @@ class CampaignOut(BaseModel):
     deadlines: list[dict[str, Any]]
     reminders: dict[str, Any]
     eligibility: dict[str, Any]
+    categories: list[dict[str, Any]] = Field(default_factory=list)
+    application_types: list[dict[str, Any]] = Field(default_factory=list)
     aid_rules: list[dict[str, Any]]
     funds: list[FundOut]
     calendar: dict[str, Any]

@@ -32,7 +32,7 @@ from jinqiu.workflow.cases.facts import (
     WorkerFacts,
 )
 from jinqiu.workflow.cases.guards import GUARDS
-from jinqiu.workflow.cases.models import Case, Student, Worker
+from jinqiu.workflow.cases.models import Attachment, Case, Student, Worker
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import get_settings
 from jinqiu.workflow.driver import id_in, plain_rows
@@ -49,6 +49,7 @@ student_t = Student.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
+attachment_t = Attachment.__table__  # type: ignore[attr-defined]
 
 # Where the approval chain (the campaign's levels on the case's unit path) is read: in the
 # states that wait by level and in those a transition leaves for one.
@@ -68,6 +69,8 @@ _load_all = select(
     case_t.c.fund_source_id,
     case_t.c.payment_failures,
     case_t.c.payment_batch_id,
+    case_t.c.application_type,
+    case_t.c.form,
     case_t.c.audit_seq,
     case_t.c.audit_head,
     unit_t.c.path.label("unit_path"),
@@ -131,6 +134,8 @@ def _facts(
         fund_source_id,
         payment_failures,
         payment_batch_id,
+        application_type,
+        form,
         _audit_seq,
         _audit_head,
         unit_path,
@@ -155,6 +160,13 @@ def _facts(
             if levels_on is not None:
                 levels_on[unit_path] = on_path
         chain = tuple(i for i, level in enumerate(rules.approval_levels) if level in on_path)
+    attached: frozenset[str] = frozenset()
+    if state is CaseState.SURVEY and rules.application_types:  # what submit requires
+        attached = frozenset(
+            conn.execute(
+                select(attachment_t.c.kind).where(attachment_t.c.case_id == case_id).distinct()
+            ).scalars()
+        )
     return GuardContext(
         case=CaseFacts(
             id=case_id,
@@ -169,6 +181,9 @@ def _facts(
             unit_path=unit_path,
             payment_batch_id=payment_batch_id,
             approval_chain=chain,
+            application_type=application_type,
+            form=form or {},
+            attached_kinds=attached,
         ),
         worker=WorkerFacts(
             id_number=worker_id_number,
