@@ -127,6 +127,8 @@ def case_out(detail: dict[str, Any], *, unmasked: bool) -> CaseOut:
         paid_on=case["paid_on"],
         payment_failures=case["payment_failures"],
         payment_batch=case.get("payment_batch_id"),
+        application_type=case.get("application_type"),
+        form=case.get("form") or {},
         allowed_events=detail["allowed_events"],
         pii_unmasked=unmasked,
         worker=WorkerOut(

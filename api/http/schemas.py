@@ -173,6 +173,8 @@ class CaseOut(BaseModel):
     paid_on: dt.date | None
     payment_failures: int
     payment_batch: int | None = None  # the batch whose bank file holds the case
+    application_type: str | None = None  # the campaign's application type, and its form
+    form: dict[str, Any] = Field(default_factory=dict)
     allowed_events: list[str]
     pii_unmasked: bool
     worker: WorkerOut

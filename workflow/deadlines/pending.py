@@ -154,19 +154,19 @@ def pending_units(
     candidates = sorted(
         {p for path, _s, _n in groups for p in prefixes(path) if p.startswith(organizer_path)}
     )
-    responsible: dict[str, PendingUnit] = {}
+    owners: dict[str, PendingUnit] = {}  # by path: the units of the set on the cases' paths
     for i in range(0, len(candidates), 900):  # stay under SQLite's bound-parameter limit
         for row in conn.execute(
             select(*_UNIT_COLUMNS).where(unit_t.c.path.in_(candidates[i : i + 900]), *in_set)
         ):
-            responsible[row.path] = _pending(row)
+            owners[row.path] = _pending(row)
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     for path, state, n in groups:
-        owner = next((p for p in reversed(prefixes(path)) if p in responsible), None)
+        owner = next((p for p in reversed(prefixes(path)) if p in owners), None)
         if owner is not None:
             counts[owner][state] = counts[owner].get(state, 0) + int(n)
     out = []
-    for path, unit in sorted(responsible.items()):
+    for path, unit in sorted(owners.items()):
         if path in counts:
             unit.counts = counts[path]
             out.append(unit)
