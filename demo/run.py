@@ -25,14 +25,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select
 
 from jinqiu.demo.synthetic import family
-from jinqiu.demo.units import seed_weihai_tree
+from jinqiu.demo.units import CITY_DIRECT, seed_weihai_tree
 from jinqiu.notifications.channels import Sender, SmtpSender
 from jinqiu.notifications.models import Channel
 from jinqiu.states import MACHINE, CaseEvent, CaseState
 from jinqiu.states.payment_batch import STATE_NAMES as BATCH_LABELS
 from jinqiu.states.payment_batch import BatchState
 from jinqiu.workflow.campaigns.models import FundSource
-from jinqiu.workflow.campaigns.schema import CampaignFile
+from jinqiu.workflow.campaigns.schema import CampaignFile, Deadline
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.cases.models import Case
@@ -213,12 +213,12 @@ class Demo:
         for phase in spec.phases:
             self.say(f"  阶段 {phase.starts:%m-%d}–{phase.ends:%m-%d} {phase.name}")
         for deadline in spec.deadlines:
-            self.say(
-                f"  截止 {deadline.due:%m-%d} {deadline.title}（{deadline.responsible_level.value}）"
-            )
-        # Deliberately late: three grassroots unions sit on their surveyed cases until 8/5,
-        # and one district union submits its statistics table only on 9/3.
-        self.late_grassroots = set(self.rng.sample(tree.grassroots, 3))
+            self.say(f"  截止 {deadline.due:%m-%d} {deadline.title}（{responsible_of(deadline)}）")
+        # Deliberately late: three grassroots unions of 市直 (whose 7/31 duty it is) sit on
+        # their surveyed cases until 8/5, and one district union submits its statistics table
+        # only on 9/3.
+        city_direct = [g for g in tree.grassroots if g.startswith(f"{CITY_DIRECT}-")]
+        self.late_grassroots = set(self.rng.sample(city_direct, 3))
         self.late_district = "WH-RS"
         self.say(
             f"  （演示：{', '.join(sorted(self.late_grassroots))} 逾期报送摸底材料，"
@@ -763,3 +763,10 @@ def create_demo_accounts(engine: Engine, clock: Clock) -> list[DemoAccount]:
             create_user(conn, spec, clock)
             accounts.append(account)
     return accounts
+
+
+def responsible_of(deadline: Deadline) -> str:
+    """Who owes a deadline, as the campaign file says it (市直各单位, or a level)."""
+    if deadline.responsible is not None:
+        return deadline.responsible.label
+    return str(deadline.responsible_level)

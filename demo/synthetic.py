@@ -112,8 +112,10 @@ def family(rng: random.Random, campaign_year: int, *, today: dt.date) -> dict[st
     )[0]
     categories: list[str] = []
     if rng.random() < 0.2:
+        # Weihai's two categories besides the archive (农民工, 新就业形态), drawn from four
+        # as before so a seed gives the same families.
         categories.append(
-            rng.choice(("migrant_worker", "gig_worker", "single_mother", "model_worker"))
+            rng.choice(("migrant_worker", "gig_worker", "migrant_worker", "gig_worker"))
         )
     archived_on = None
     if archive_status != "none":

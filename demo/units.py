@@ -21,6 +21,8 @@ DISTRICTS = (
     ("WH-GQ", "国家级开发区总工会", UnitLevel.DISTRICT),
     ("WH-SZ", "市直机关工会工委", UnitLevel.INDUSTRY),
 )
+# 市直机关工会工委: the city-direct (市直) unions the Weihai notice's 7/31 duty falls on.
+CITY_DIRECT = "WH-SZ"
 GRASSROOTS_KINDS = (
     "纺织公司工会",
     "机械厂工会",

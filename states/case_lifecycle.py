@@ -123,6 +123,7 @@ TRANSITIONS: tuple[CaseTransition, ...] = (
             "worker_is_eligible",
             "not_already_aided",
             "within_survey_window",
+            "application_complete",
         ),
         overridable=("not_already_aided", "within_survey_window"),
         bulk=True,

@@ -50,6 +50,28 @@ def password_hash(password: str) -> str:
     return _CHEAP_ARGON2.hash(password)
 
 
+# The Weihai deadlines by level, as the sweep's own tests exercise it: every grassroots union
+# owes its survey cases by 7/31, every district-level union (district and industry) its
+# statistics by 8/30. The notice's file names sets instead (市直各单位, 各区市总工会):
+# tests/workflow/deadlines/test_responsibility.py holds those.
+BY_LEVEL: list[dict[str, Any]] = [
+    {
+        "key": "survey_materials",
+        "title": "报送新增困难职工档案申报材料和《困难职工子女金秋助学情况摸底表》",
+        "due": "2024-07-31",
+        "responsible_level": "grassroots",
+        "done_when": {"no_cases_in": ["survey"]},
+    },
+    {
+        "key": "statistics_report",
+        "title": "报送活动总结和统计表",
+        "due": "2024-08-30",
+        "responsible_level": "district",
+        "done_when": {"report_submitted": "statistics"},
+    },
+]
+
+
 def weihai_file(**changes: Any) -> CampaignFile:
     raw = json.loads(WEIHAI.read_text(encoding="utf-8"))
     raw.update(changes)
@@ -70,6 +92,11 @@ def weihai(engine: Engine, clock: Clock, **changes: Any) -> tuple[Tree, int]:
         tree = seed_weihai_tree(conn, grassroots_per_district=3)
         campaign_id = load_campaign(conn, weihai_file(**changes), clock)
     return tree, campaign_id
+
+
+def weihai_by_level(engine: Engine, clock: Clock, **changes: Any) -> tuple[Tree, int]:
+    """The Weihai tree and campaign with its deadlines by level (BY_LEVEL)."""
+    return weihai(engine, clock, **{"deadlines": BY_LEVEL, **changes})
 
 
 def actor(conn: Connection, unit_code: str, *roles: str, username: str | None = None) -> Actor:

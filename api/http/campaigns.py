@@ -69,12 +69,15 @@ def campaign_out(conn: Connection, row: Any) -> CampaignOut:
                 "title": d.title,
                 "due": d.due.isoformat(),
                 "responsible_level": d.responsible_level,
+                "responsible": d.responsible,
                 "done_when": d.done_when,
             }
             for d in deadlines
         ],
         reminders=row.reminders,
         eligibility=row.eligibility,
+        categories=row.categories or [],
+        application_types=row.application_types or [],
         aid_rules=row.aid_rules,
         funds=[
             FundOut(

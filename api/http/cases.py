@@ -132,6 +132,8 @@ def case_out(detail: dict[str, Any], *, unmasked: bool) -> CaseOut:
         payment_batch=case.get("payment_batch_id"),
         follow_up_visits=case.get("follow_up_visits", 0),
         renewal_of=case.get("renewal_of"),
+        application_type=case.get("application_type"),
+        form=case.get("form") or {},
         allowed_events=detail["allowed_events"],
         pii_unmasked=unmasked,
         worker=WorkerOut(

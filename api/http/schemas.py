@@ -92,6 +92,8 @@ class CampaignOut(BaseModel):
     deadlines: list[dict[str, Any]]
     reminders: dict[str, Any]
     eligibility: dict[str, Any]
+    categories: list[dict[str, Any]] = Field(default_factory=list)
+    application_types: list[dict[str, Any]] = Field(default_factory=list)
     aid_rules: list[dict[str, Any]]
     funds: list[FundOut]
     calendar: dict[str, Any]
@@ -175,6 +177,8 @@ class CaseOut(BaseModel):
     payment_batch: int | None = None  # the batch whose bank file holds the case
     follow_up_visits: int = 0  # visits recorded in follow-up (回访)
     renewal_of: int | None = None  # 续助: the earlier case this one continues
+    application_type: str | None = None  # the campaign's application type, and its form
+    form: dict[str, Any] = Field(default_factory=dict)
     allowed_events: list[str]
     pii_unmasked: bool
     worker: WorkerOut

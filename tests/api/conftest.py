@@ -16,7 +16,7 @@ from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.users.models import Role, User
-from tests.factories import password_hash, weihai
+from tests.factories import password_hash, weihai_by_level
 
 PASSWORD = "correct-horse-42"
 UNITS = ("WH", "WH-HC", "WH-HC-001", "WH-HC-002", "WH-WD", "WH-WD-001")
@@ -53,7 +53,7 @@ def username(role: str, unit: str) -> str:
 
 @pytest.fixture
 def world(db: Engine, clock: ManualClock, tmp_path: Path) -> Iterator[World]:
-    _tree, campaign = weihai(db, clock)
+    _tree, campaign = weihai_by_level(db, clock)
     with transaction(db) as conn:
         units = {r.code: r.id for r in conn.execute(text("SELECT id, code FROM unit"))}
         conn.execute(

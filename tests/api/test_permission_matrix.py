@@ -64,6 +64,7 @@ from jinqiu.workflow.units.models import Unit
 from jinqiu.workflow.users.models import Role
 from tests.api.conftest import PASSWORD, World, username
 from tests.factories import (
+    BY_LEVEL,
     actor,
     case_in,
     new_case,
@@ -276,7 +277,10 @@ def readers() -> tuple[str, ...]:
 
 
 def campaign_body(organizer: str) -> dict[str, Any]:
-    return weihai_file(organizer=organizer, name="环翠区2024年度金秋助学").model_dump(mode="json")
+    # A district's campaign: deadlines by level (the Weihai file's name the city's units).
+    return weihai_file(
+        organizer=organizer, name="环翠区2024年度金秋助学", deadlines=BY_LEVEL
+    ).model_dump(mode="json", exclude_none=True)
 
 
 def case_body(campaign: int, unit: str) -> dict[str, Any]:
@@ -1278,7 +1282,9 @@ def matrix(world: World) -> Iterator[tuple[World, Target]]:
     now = world.clock.now()
     with transaction(world.engine) as conn:
         campaign_hc = load_campaign(
-            conn, weihai_file(organizer="WH-HC", name="环翠区2024年度"), world.clock
+            conn,
+            weihai_file(organizer="WH-HC", name="环翠区2024年度", deadlines=BY_LEVEL),
+            world.clock,
         )
         inbox = conn.execute(
             insert(inbox_t)

@@ -35,7 +35,7 @@ from jinqiu.workflow.tick import tick
 from jinqiu.workflow.units.models import Unit
 from tests.api.conftest import World, username
 from tests.api.conftest import world as world  # the HTTP fixture, on both databases
-from tests.factories import new_case, weihai
+from tests.factories import new_case, weihai_by_level
 
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
@@ -142,7 +142,7 @@ class TestRemindersArrive:
     def test_subjects_and_both_bodies_name_the_unit_deadline_and_pending_counts(
         self, db: Engine, clock: ManualClock, smtp: SmtpServer
     ) -> None:
-        _tree, campaign = weihai(db, clock)
+        _tree, campaign = weihai_by_level(db, clock)
         for code in ("WH-HC-001", "WH-HC-001", "WH-WD-002"):
             new_case(db, clock, campaign, code)
         clock.set(dt.datetime(2024, 7, 26, 8))  # Fri: T-3 for Wed 7/31
@@ -180,7 +180,7 @@ class TestRemindersArrive:
     def test_a_second_tick_the_same_day_delivers_nothing_more(
         self, db: Engine, clock: ManualClock, smtp: SmtpServer
     ) -> None:
-        _tree, campaign = weihai(db, clock)
+        _tree, campaign = weihai_by_level(db, clock)
         new_case(db, clock, campaign, "WH-RS-003")
         clock.set(dt.datetime(2024, 7, 30, 8))
         tick(db, clock, settings_for(smtp.port))
@@ -207,7 +207,7 @@ class TestResend:
     def test_a_resend_of_the_same_key_carries_the_same_message_id(
         self, db: Engine, clock: ManualClock, smtp: SmtpServer
     ) -> None:
-        _tree, campaign = weihai(db, clock)
+        _tree, campaign = weihai_by_level(db, clock)
         new_case(db, clock, campaign, "WH-GQ-002")
         clock.set(dt.datetime(2024, 7, 31, 8))
         sweep(db, clock, base_url=BASE_URL)
@@ -239,7 +239,7 @@ class TestServerDown:
     def test_retried_with_backoff_then_delivered_once_the_server_is_up(
         self, db: Engine, clock: ManualClock
     ) -> None:
-        _tree, campaign = weihai(db, clock)
+        _tree, campaign = weihai_by_level(db, clock)
         new_case(db, clock, campaign, "WH-WD-003")
         clock.set(dt.datetime(2024, 7, 26, 8))
         server = SmtpServer()  # its port is free: nothing listens yet

@@ -25,7 +25,7 @@ from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.deadlines.sweep import sweep
 from jinqiu.workflow.units.models import Unit
-from tests.factories import new_case, weihai
+from tests.factories import new_case, weihai_by_level
 
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
@@ -103,7 +103,7 @@ def outbox(engine: Engine) -> list[Any]:
 def test_fails_twice_then_gets_the_message_on_the_third_attempt_exactly_once(
     db: Engine, clock: ManualClock, receiver: Receiver
 ) -> None:
-    _tree, campaign = weihai(db, clock)
+    _tree, campaign = weihai_by_level(db, clock)
     new_case(db, clock, campaign, "WH-HC-001")
     new_case(db, clock, campaign, "WH-HC-001")
     with transaction(db) as conn:  # this union is told by its group robot only

@@ -36,7 +36,7 @@ from jinqiu.workflow.deadlines.sweep import sweep
 from jinqiu.workflow.tick import tick
 from jinqiu.workflow.units.models import Unit
 from tests.api.conftest import World
-from tests.factories import new_case, weihai
+from tests.factories import new_case, weihai_by_level
 
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
@@ -269,7 +269,7 @@ def receiver() -> Iterator[Receiver]:
 def reminder_to(db: Engine, clock: ManualClock, url: str) -> None:
     """WH-HC-001 is told by its robot only; the sweep queues its T-3 reminder to `url`, which
     got into the table without the input check (an old row, or a direct edit)."""
-    _tree, campaign = weihai(db, clock)
+    _tree, campaign = weihai_by_level(db, clock)
     new_case(db, clock, campaign, "WH-HC-001")
     with transaction(db) as conn:
         conn.execute(

@@ -196,6 +196,7 @@ class TestTheMainPath:
             "worker_is_eligible",
             "not_already_aided",
             "within_survey_window",
+            "application_complete",
         }
 
     def test_a_manager_may_override_only_double_aid_and_the_survey_window(self) -> None:

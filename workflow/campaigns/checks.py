@@ -17,7 +17,7 @@ Problem = dict[str, str]
 
 def campaign_problems(spec: CampaignFile) -> list[Problem]:
     """Every problem, each naming its field (as `ValidationFailed.details`)."""
-    problems = _outside_the_year(spec)
+    problems = _outside_the_year(spec) + _conditions_without_a_field(spec)
     if problems:
         return problems  # the calendar check would only repeat them
     missing = uncovered_years(spec)
@@ -55,6 +55,23 @@ def _outside_the_year(spec: CampaignFile) -> list[Problem]:
         }
         for field, day in dated
         if day.year != spec.year
+    ]
+
+
+def _conditions_without_a_field(spec: CampaignFile) -> list[Problem]:
+    """A category's condition names a yes/no field some application type's form asks."""
+    asked = {f.key for a in spec.application_types for f in a.fields if f.kind == "yes_no"}
+    return [
+        {
+            "field": f"categories.{i}.condition.form_field",
+            "code": "unknown_form_field",
+            "message": (
+                f"类别「{c.label}」的条件「{c.condition.label}」所用的 {c.condition.form_field} "
+                "不是任何申请类型表单中的是/否项"
+            ),
+        }
+        for i, c in enumerate(spec.categories)
+        if c.condition is not None and c.condition.form_field not in asked
     ]
 
 
@@ -96,6 +113,68 @@ def _count_every_day_the_campaign_will(spec: CampaignFile, calendar: WorkingCale
 
 
 def campaign_warnings(spec: CampaignFile) -> list[Problem]:
+    """What loads but will hurt: see each check."""
+    return (
+        _deadlines_outside_the_campaign(spec)
+        + _phases_too_short_for_publicity(spec)
+        + _publicity_after_payment_window(spec)
+    )
+
+
+def _deadlines_outside_the_campaign(spec: CampaignFile) -> list[Problem]:
+    """A due date before the first phase starts or after the last one ends."""
+    starts, ends = min(p.starts for p in spec.phases), max(p.ends for p in spec.phases)
+    return [
+        {
+            "field": f"deadlines.{i}.due",
+            "code": "deadline_outside_campaign",
+            "message": (
+                f"截止事项「{d.title}」的截止日 {d.due.isoformat()} 不在活动期间"
+                f"（{starts.isoformat()}—{ends.isoformat()}）内"
+            ),
+        }
+        for i, d in enumerate(spec.deadlines)
+        if not starts <= d.due <= ends
+    ]
+
+
+def _phases_too_short_for_publicity(spec: CampaignFile) -> list[Problem]:
+    """A phase by whose end cases must have left publicity, with fewer working days than the
+    publicity lasts: a case published on its first day is still in publicity at its end."""
+    if spec.publicity_working_days <= 0:
+        return []
+    calendar = _calendar(spec)
+    out = []
+    for i, phase in enumerate(spec.phases):
+        if CaseState.PUBLICITY.value not in phase.cases_leave:
+            continue
+        try:
+            days = calendar.working_days_between(phase.starts - dt.timedelta(days=1), phase.ends)
+        except CalendarUnknown:
+            continue  # reported as a problem
+        if days < spec.publicity_working_days:
+            out.append(
+                {
+                    "field": f"phases.{i}",
+                    "code": "phase_shorter_than_publicity",
+                    "message": (
+                        f"阶段「{phase.name}」（{phase.starts.isoformat()}—{phase.ends.isoformat()}）"
+                        f"只有 {days} 个工作日，容不下 {spec.publicity_working_days} 个工作日的公示期"
+                    ),
+                }
+            )
+    return out
+
+
+def _calendar(spec: CampaignFile) -> WorkingCalendar:
+    return WorkingCalendar(
+        holidays=frozenset(spec.calendar.holidays),
+        workdays=frozenset(spec.calendar.workdays),
+        known_years=frozenset(spec.calendar.years),
+    )
+
+
+def _publicity_after_payment_window(spec: CampaignFile) -> list[Problem]:
     """What loads but will hurt: a case verified on the last day of the phase that verifies
     whose publicity (the campaign's working days, from that day) is not over before the payment
     window (the phase cases leave disbursement in) has closed — Weihai 2024: verified on 8/22,

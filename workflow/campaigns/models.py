@@ -29,6 +29,14 @@ class Campaign(SQLModel, table=True):
     reminders: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     eligibility: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     aid_rules: list[dict[str, Any]] = Field(sa_column=Column(JSONType, nullable=False))
+    # The campaign file's categories and application types as loaded (null: loaded before 0019,
+    # none declared).
+    categories: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSONType, nullable=True)
+    )
+    application_types: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSONType, nullable=True)
+    )
     calendar: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     # The follow-up rule (回访: visits before a case closes, and its source); None: a bare close.
     follow_up: dict[str, Any] | None = Field(
@@ -79,7 +87,12 @@ class CampaignDeadline(SQLModel, table=True):
     key: str = Field(max_length=64)
     title: str = Field(max_length=300)
     due: dt.date
-    responsible_level: str = Field(max_length=20)
+    # Either a level (every unit acting at it) or `responsible`, a set of units (the file's
+    # Responsible: levels, parent, units, label).
+    responsible_level: str | None = Field(default=None, max_length=20)
+    responsible: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONType, nullable=True)
+    )
     done_when: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, select
 
 from jinqiu.workflow.calendar import WorkingCalendar
 from jinqiu.workflow.campaigns.models import Campaign, CampaignPhase
-from jinqiu.workflow.campaigns.schema import AidRule
+from jinqiu.workflow.campaigns.schema import AidRule, ApplicationType, CategorySpec, Eligibility
 from jinqiu.workflow.errors import NotFound
 
 campaign_table = Campaign.__table__  # type: ignore[attr-defined]
@@ -38,8 +38,9 @@ class CampaignRules:
     year: int
     approval_levels: tuple[str, ...]
     publicity_working_days: int
-    archive_max_age_months: int
-    admitted_categories: frozenset[str]
+    archive: Eligibility  # the archive rule: age limit against a fixed reference date
+    categories: dict[str, CategorySpec]  # by code, in the file's order
+    application_types: dict[str, ApplicationType]  # by code
     aid_rules: tuple[AidRule, ...]
     phases: tuple[PhaseWindow, ...]
     calendar: WorkingCalendar
@@ -71,8 +72,11 @@ def compile_rules(conn: Connection, campaign_id: int) -> CampaignRules:
         year=row.year,
         approval_levels=tuple(row.approval_levels),
         publicity_working_days=row.publicity_working_days,
-        archive_max_age_months=int(eligibility.get("archive_max_age_months", 12)),
-        admitted_categories=frozenset(eligibility.get("categories", [])),
+        archive=_archive_rule(eligibility),
+        categories={c["code"]: CategorySpec.model_validate(c) for c in row.categories or ()},
+        application_types={
+            a["code"]: ApplicationType.model_validate(a) for a in row.application_types or ()
+        },
         aid_rules=tuple(AidRule.model_validate(r) for r in row.aid_rules),
         phases=tuple(
             PhaseWindow(p.key, p.name, p.starts, p.ends, tuple(p.cases_leave)) for p in phases
@@ -80,6 +84,16 @@ def compile_rules(conn: Connection, campaign_id: int) -> CampaignRules:
         calendar=WorkingCalendar.from_overrides(row.calendar),
         visits_required=int((row.follow_up or {}).get("visits_required", 0)),
     )
+
+
+def _archive_rule(stored: dict[str, Any]) -> Eligibility:
+    """The campaign row's eligibility; rows loaded before 0019 hold a category list (dropped:
+    categories are the campaign's own list now) and an age without its reference date (the
+    age is then not checked: no campaign file said against which day)."""
+    rule = {k: v for k, v in stored.items() if k != "categories"}
+    if rule.get("archive_reference_date") is None:
+        rule.pop("archive_max_age_months", None)
+    return Eligibility.model_validate(rule)
 
 
 class RulesCache:

@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from jinqiu.states import CaseState
+from jinqiu.workflow.campaigns.documents import DocumentKind
 from jinqiu.workflow.money import (
     MAX_BUDGET_FEN,
     MAX_CASE_AMOUNT_FEN,
@@ -32,10 +33,15 @@ EducationLevel = Literal[
 ]
 FundSourceName = Literal["government", "donation", "union", "other"]
 ApprovalLevel = Literal["province", "city", "district", "grassroots"]
-Category = Literal["migrant_worker", "gig_worker", "single_mother", "model_worker"]
 # The printable forms a campaign's notice prescribes (workflow/forms): Dalian's approval
 # registration forms (附件1 当年考入大学 / 附件2 大学在读, by the student) and Weihai's 摸底表 (附件3).
 FormName = Literal["dalian_approval", "weihai_survey"]
+# A code the campaign gives one of its categories, application types or form fields.
+Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")]
+# Where a rule comes from: a sentence copied verbatim from the campaign's notice, or a local
+# decision with its reason (LOCAL_DECISION first) where the notice is silent.
+LOCAL_DECISION = "本地决定："
+Source = Annotated[str, Field(min_length=2, max_length=500)]
 
 # How far a campaign's reminders reach, in working days (the sweep walks them), and how long
 # after a due date the sweep still reminds: what a campaign's calendar must cover.
@@ -83,6 +89,7 @@ class Phase(_Strict):
     starts: dt.date
     ends: dt.date
     cases_leave: list[CaseState] = Field(default_factory=list, max_length=10)
+    source: Source | None = None
 
     @field_validator("ends")
     @classmethod
@@ -104,12 +111,40 @@ class DoneWhen(_Strict):
         return self
 
 
+class Responsible(_Strict):
+    """The set of units a deadline falls on, within the organizer's tree: those at `levels`,
+    those whose parent is the unit `parent`, those `units` listed — every criterion given must
+    hold (Weihai 7/31 "市直各单位": parent WH, levels industry and grassroots)."""
+
+    levels: list[UnitLevel] | None = Field(default=None, min_length=1, max_length=6)
+    parent: str | None = Field(default=None, min_length=1, max_length=64)
+    units: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, min_length=1, max_length=500
+    )
+    label: str = Field(min_length=1, max_length=100)  # 市直各单位, 各区市总工会 …
+
+    @model_validator(mode="after")
+    def _some(self) -> Self:
+        if self.levels is None and self.parent is None and self.units is None:
+            raise ValueError("responsible 须给出 levels、parent、units 中至少一项")
+        return self
+
+
 class Deadline(_Strict):
     key: str = Field(min_length=1, max_length=64)
     title: str = Field(min_length=1, max_length=300)
     due: dt.date
-    responsible_level: UnitLevel
+    # By level (every unit acting at that level: district includes industry unions), or a set.
+    responsible_level: UnitLevel | None = None
+    responsible: Responsible | None = None
     done_when: DoneWhen
+    source: Source | None = None
+
+    @model_validator(mode="after")
+    def _one_responsibility(self) -> Self:
+        if (self.responsible_level is None) == (self.responsible is None):
+            raise ValueError("截止事项须且只能给出 responsible_level 或 responsible 之一")
+        return self
 
 
 class Reminders(_Strict):
@@ -121,8 +156,76 @@ class Reminders(_Strict):
 
 
 class Eligibility(_Strict):
-    archive_max_age_months: int = Field(default=12, strict=True, ge=1, le=120)
-    categories: list[Category] = Field(default_factory=list, max_length=10)
+    """The archive rule: a worker in the hardship archive, archived no longer than
+    `archive_max_age_months` before `archive_reference_date` (Weihai: "建档满1年的困难职工需要
+    重新申报", by the 7/31 submission). Checked against that fixed date, never against today, so
+    a case's answer never changes as the season passes. No age limit when the notice sets none."""
+
+    archive_max_age_months: int | None = Field(default=None, strict=True, ge=1, le=120)
+    archive_reference_date: dt.date | None = None
+    source: Source | None = None
+
+    @model_validator(mode="after")
+    def _dated(self) -> Self:
+        if self.archive_max_age_months is not None and self.archive_reference_date is None:
+            raise ValueError(
+                "给出建档时限 archive_max_age_months 时须给出参照日期 archive_reference_date"
+            )
+        return self
+
+
+class CategoryCondition(_Strict):
+    """A category that holds only when a yes/no field of the application form is yes (Bozhou
+    (三) "在城市上学的…")."""
+
+    form_field: Code
+    label: str = Field(min_length=1, max_length=100)
+
+
+class CategorySpec(_Strict):
+    """Whom the notice serves (服务对象 / 活动对象): code, label, its sentence, and whether a
+    worker of this category is aided without being in the archive."""
+
+    code: Code
+    label: str = Field(min_length=1, max_length=100)
+    source: Source
+    waives_archive_check: bool = Field(default=False, strict=True)
+    condition: CategoryCondition | None = None
+
+
+class FormField(_Strict):
+    """One field of an application form (申请表 / 审批登记表) beyond the survey form's own."""
+
+    key: Code
+    label: str = Field(min_length=1, max_length=100)
+    kind: Literal["text", "yes_no", "year", "number"] = "text"
+    required: bool = Field(default=False, strict=True)
+    source: Source | None = None
+
+
+class RequiredDocument(_Strict):
+    kind: DocumentKind
+    label: str = Field(min_length=1, max_length=100)  # as the notice names it
+    source: Source
+
+
+class ApplicationType(_Strict):
+    """A kind of application the notice names (Bozhou 附件1 新入校 / 附件2 在校"圆梦计划";
+    Dalian 当年考入 / 大学在读): its form's fields and the documents a submit requires."""
+
+    code: Code
+    label: str = Field(min_length=1, max_length=100)
+    source: Source
+    fields: list[FormField] = Field(default_factory=list, max_length=40)
+    documents: list[RequiredDocument] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        keys = [f.key for f in self.fields]
+        kinds = [d.kind for d in self.documents]
+        if len(keys) != len(set(keys)) or len(kinds) != len(set(kinds)):
+            raise ValueError(f"申请类型 {self.code} 的表单字段或材料重复")
+        return self
 
 
 class AidRule(_Strict):
@@ -209,8 +312,18 @@ class CampaignStatistics(_Strict):
         return self
 
 
+class Note(_Strict):
+    """The source of a part of the file that has no `source` field of its own (the funds'
+    budgets, the aid rules, the approval levels …): a notice sentence or a local decision."""
+
+    about: str = Field(min_length=1, max_length=64)  # a top-level key: funds, aid_rules …
+    source: Source
+
+
 class CampaignFile(_Strict):
     name: str = Field(min_length=1, max_length=200)
+    # The notice this campaign comes from (examples/notices/<notice>.md holds its text).
+    notice: str | None = Field(default=None, max_length=64, pattern=r"^[a-z0-9-]+$")
     year: int = Field(strict=True, ge=2000, le=2100)
     organizer: str = Field(min_length=1, max_length=64)
     publicity_working_days: int = Field(default=5, strict=True, ge=1, le=30)
@@ -219,6 +332,8 @@ class CampaignFile(_Strict):
     deadlines: list[Deadline] = Field(default_factory=list, max_length=50)
     reminders: Reminders = Field(default_factory=Reminders)
     eligibility: Eligibility = Field(default_factory=Eligibility)
+    categories: list[CategorySpec] = Field(default_factory=list, max_length=20)
+    application_types: list[ApplicationType] = Field(default_factory=list, max_length=10)
     aid_rules: list[AidRule] = Field(min_length=1, max_length=100)
     funds: list[Fund] = Field(min_length=1, max_length=10)
     calendar: CalendarOverrides = Field(default_factory=CalendarOverrides)
@@ -227,6 +342,7 @@ class CampaignFile(_Strict):
     # The first is a case's form (GET /api/cases/{id}/form); none: the campaign prints no form.
     forms: list[FormName] = Field(default_factory=list, max_length=2)
     statistics: CampaignStatistics | None = None  # None: every table, no cut-off
+    notes: list[Note] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")
     def _unique_keys(self) -> Self:
@@ -235,6 +351,8 @@ class CampaignFile(_Strict):
             ("deadlines", [d.key for d in self.deadlines]),
             ("funds", [f.source for f in self.funds]),
             ("forms", list(self.forms)),
+            ("categories", [c.code for c in self.categories]),
+            ("application_types", [a.code for a in self.application_types]),
         ):
             if len(keys) != len(set(keys)):
                 raise ValueError(f"{what} 中有重复的 key")

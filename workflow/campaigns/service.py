@@ -23,7 +23,7 @@ from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.errors import DuplicateCampaign, ValidationFailed
 from jinqiu.workflow.money import yuan_to_fen
-from jinqiu.workflow.units.models import Unit
+from jinqiu.workflow.units.models import Unit, in_subtree
 from jinqiu.workflow.validation import parse
 
 campaign_table = Campaign.__table__  # type: ignore[attr-defined]
@@ -101,13 +101,16 @@ def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
     # FOR UPDATE on the organizer (PostgreSQL): two loads of the same campaign queue here, so
     # the second sees the first and is refused; SQLite writers are serialised anyway.
     organizer = conn.execute(
-        select(unit_table.c.id).where(unit_table.c.code == spec.organizer).with_for_update()
+        select(unit_table.c.id, unit_table.c.path)
+        .where(unit_table.c.code == spec.organizer)
+        .with_for_update()
     ).first()
     if organizer is None:
         raise ValidationFailed(
             f"主办单位 {spec.organizer} 不存在",
             [{"field": "organizer", "code": "unknown_unit", "message": "主办单位不存在"}],
         )
+    _responsible_units_exist(conn, spec, organizer_path=organizer.path)
     existing = conn.execute(
         select(campaign_table.c.id).where(
             campaign_table.c.organizer_unit_id == organizer.id,
@@ -134,6 +137,10 @@ def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
             reminders=spec.reminders.model_dump(mode="json"),
             eligibility=spec.eligibility.model_dump(mode="json"),
             aid_rules=[r.model_dump(mode="json", exclude_none=True) for r in spec.aid_rules],
+            categories=[c.model_dump(mode="json", exclude_none=True) for c in spec.categories],
+            application_types=[
+                a.model_dump(mode="json", exclude_none=True) for a in spec.application_types
+            ],
             calendar=spec.calendar.model_dump(mode="json"),
             follow_up=(
                 None
@@ -184,7 +191,14 @@ def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
                     "key": d.key,
                     "title": d.title,
                     "due": d.due,
-                    "responsible_level": d.responsible_level.value,
+                    "responsible_level": (
+                        None if d.responsible_level is None else d.responsible_level.value
+                    ),
+                    "responsible": (
+                        None
+                        if d.responsible is None
+                        else d.responsible.model_dump(mode="json", exclude_none=True)
+                    ),
                     "done_when": d.done_when.model_dump(mode="json", exclude_none=True),
                 }
                 for d in spec.deadlines
@@ -205,3 +219,32 @@ def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
         ],
     )
     return int(campaign_id)
+
+
+def _responsible_units_exist(conn: Connection, spec: CampaignFile, *, organizer_path: str) -> None:
+    """Every unit a deadline's responsibility names is in the organizer's tree."""
+    details = []
+    for i, deadline in enumerate(spec.deadlines):
+        named = deadline.responsible
+        if named is None:
+            continue
+        codes = {*(named.units or ()), *(() if named.parent is None else (named.parent,))}
+        known = {
+            code
+            for (code,) in conn.execute(
+                select(unit_table.c.code).where(
+                    unit_table.c.code.in_(sorted(codes)),
+                    in_subtree(unit_table.c.path, organizer_path),
+                )
+            )
+        }
+        for code in sorted(codes - known):
+            details.append(
+                {
+                    "field": f"deadlines.{i}.responsible",
+                    "code": "unknown_unit",
+                    "message": f"截止事项「{deadline.title}」的责任单位 {code} 不在主办单位之下",
+                }
+            )
+    if details:
+        raise ValidationFailed(f"输入有误：{details[0]['message']}", details)

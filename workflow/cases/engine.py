@@ -32,7 +32,7 @@ from jinqiu.workflow.cases.facts import (
     WorkerFacts,
 )
 from jinqiu.workflow.cases.guards import GUARDS
-from jinqiu.workflow.cases.models import Case, Student, Worker
+from jinqiu.workflow.cases.models import Attachment, Case, Student, Worker
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import get_settings
 from jinqiu.workflow.donors.intent import Intent, is_donor_fund
@@ -51,6 +51,7 @@ student_t = Student.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
+attachment_t = Attachment.__table__  # type: ignore[attr-defined]
 
 # Where the approval chain (the campaign's levels on the case's unit path) is read: in the
 # states that wait by level and in those a transition leaves for one.
@@ -71,6 +72,8 @@ _load_all = select(
     case_t.c.payment_failures,
     case_t.c.payment_batch_id,
     case_t.c.follow_up_visits,
+    case_t.c.application_type,
+    case_t.c.form,
     case_t.c.audit_seq,
     case_t.c.audit_head,
     unit_t.c.path.label("unit_path"),
@@ -138,6 +141,8 @@ def _facts(
         payment_failures,
         payment_batch_id,
         follow_up_visits,
+        application_type,
+        form,
         _audit_seq,
         _audit_head,
         unit_path,
@@ -173,6 +178,13 @@ def _facts(
             donor = intent_of_fund(conn, campaign_id, fund_source)
             if intents is not None:
                 intents[key] = donor
+    attached: frozenset[str] = frozenset()
+    if state is CaseState.SURVEY and rules.application_types:  # what submit requires
+        attached = frozenset(
+            conn.execute(
+                select(attachment_t.c.kind).where(attachment_t.c.case_id == case_id).distinct()
+            ).scalars()
+        )
     return GuardContext(
         case=CaseFacts(
             id=case_id,
@@ -188,6 +200,9 @@ def _facts(
             payment_batch_id=payment_batch_id,
             follow_up_visits=follow_up_visits,
             approval_chain=chain,
+            application_type=application_type,
+            form=form or {},
+            attached_kinds=attached,
         ),
         worker=WorkerFacts(
             id_number=worker_id_number,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -49,6 +50,11 @@ class CaseFacts:
     # Indices into the campaign's approval levels that exist on this case's unit path (市直
     # unions have no district): loaded in publicity and approval, the states where it matters.
     approval_chain: tuple[int, ...] = ()
+    # The campaign's application type, the answers on its form, and the kinds of document
+    # attached (loaded in the survey only, where submit asks for them).
+    application_type: str | None = None
+    form: Mapping[str, Any] = field(default_factory=dict)
+    attached_kinds: frozenset[str] = frozenset()
     # The campaign level this case waits at: the first of its chain not yet passed (asked by
     # the selection, the role check and the effect of every approval: worked out once).
     _pending: int | None = field(init=False, repr=False, compare=False)

@@ -7,6 +7,7 @@ Dalian 附件1/2) as it was filed, so a later campaign never rewrites an earlier
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -133,6 +134,28 @@ class Case(SQLModel, table=True):
     renewal_of: int | None = Field(default=None, index=True)
     audit_seq: int = 0  # number of audit entries: the chain's length
     audit_head: str = Field(default="", max_length=64)  # hash of the latest audit entry
+    # The campaign's application type and the answers on its form (null: none declared).
+    application_type: str | None = Field(default=None, max_length=32)
+    form: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
     created_by: str = Field(max_length=64)
     created_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Attachment(SQLModel, table=True):
+    """A document attached to a case (workflow/attachments/ writes and reads them; here, below
+    the engine, so submit can ask which kinds a case has)."""
+
+    __tablename__ = "attachment"
+    # The same content attached twice as the same kind is one attachment.
+    __table_args__ = (UniqueConstraint("case_id", "kind", "sha256", name="uq_attachment_content"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="aid_case.id", index=True)
+    kind: str = Field(max_length=32)
+    filename: str = Field(max_length=200)  # as uploaded, cleaned: shown, never used as a path
+    media_type: str = Field(max_length=32)  # sniffed from the content
+    size: int
+    sha256: str = Field(max_length=64)
+    uploaded_by: str = Field(max_length=64)
+    uploaded_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -11,9 +11,9 @@ from sqlalchemy import Connection, Select, exists, func, or_, select
 
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.models import Campaign, CampaignStateDeadline, FundSource
-from jinqiu.workflow.campaigns.rules import RULES
+from jinqiu.workflow.campaigns.rules import RULES, CampaignRules
 from jinqiu.workflow.cases.engine import allowed_events, current_approval_level, load_context
-from jinqiu.workflow.cases.models import Case, Student, Worker
+from jinqiu.workflow.cases.models import Attachment, Case, Student, Worker
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.units.models import Unit, in_subtree
@@ -25,6 +25,7 @@ unit_t = Unit.__table__  # type: ignore[attr-defined]
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
 leave_t = CampaignStateDeadline.__table__  # type: ignore[attr-defined]
+attachment_t = Attachment.__table__  # type: ignore[attr-defined]
 
 
 def in_scope(query: Select[Any], actor: Actor) -> Select[Any]:
@@ -57,7 +58,30 @@ def case_detail(conn: Connection, case_id: int, actor: Actor, *, today: dt.date)
         "student": student._asdict(),
         "fund_source": fund_source,
         "approval_level": current_approval_level(facts.case, facts.campaign),
+        "application": _application(conn, case_id, facts.campaign, row.application_type),
         "allowed_events": [e.value for e in allowed_events(actor, facts.case, facts.campaign)],
+    }
+
+
+def _application(
+    conn: Connection, case_id: int, rules: CampaignRules, code: str | None
+) -> dict[str, Any]:
+    """The case's application type and the documents it requires, each attached or not."""
+    kind = None if code is None else rules.application_types.get(code)
+    if kind is None:
+        return {"type": code, "label": None, "documents": []}
+    attached = set(
+        conn.execute(
+            select(attachment_t.c.kind).where(attachment_t.c.case_id == case_id).distinct()
+        ).scalars()
+    )
+    return {
+        "type": code,
+        "label": kind.label,
+        "documents": [
+            {"kind": d.kind.value, "label": d.label, "attached": d.kind.value in attached}
+            for d in kind.documents
+        ],
     }
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from jinqiu.workflow.campaigns.schema import Category, EducationLevel
+from jinqiu.workflow.campaigns.schema import Code, EducationLevel
 from jinqiu.workflow.errors import ValidationFailed
 from jinqiu.workflow.identity import parse_id_number, problem_with
 from jinqiu.workflow.money import MAX_CASE_AMOUNT_FEN, InvalidAmount, yuan_to_fen
@@ -83,7 +83,8 @@ class WorkerIn(_Strict):
     hardship_cause: str | None = Field(default=None, max_length=500)
     archive_status: ArchiveStatus = "none"
     archived_on: ArchivedOn | None = None
-    categories: list[Category] = Field(default_factory=list, max_length=10)
+    # Codes of the campaign's categories (checked against its list when the case is created).
+    categories: list[Code] = Field(default_factory=list, max_length=10)
     bank_card_number: BankCard | None = None
     bank_card_holder: str | None = Field(default=None, min_length=1, max_length=50)  # 户名
 
@@ -163,11 +164,23 @@ class CaseAmendment(_Strict):
     student: StudentPatch = Field(default_factory=StudentPatch)
 
 
+# An answer on the application form: text, a yes/no, or a whole number (a year, a count).
+FormValue = (
+    Annotated[bool, Field(strict=True)]
+    | Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
+    | Annotated[str, Field(max_length=500)]
+)
+
+
 class CaseCreate(_Strict):
     campaign: DbId
     unit: str = Field(min_length=1, max_length=64)
     worker: WorkerIn
     student: StudentIn
+    # The campaign's application type (its form fields and required documents); required when
+    # the campaign declares types.
+    application_type: Code | None = None
+    form: dict[Code, FormValue] = Field(default_factory=dict, max_length=40)
 
 
 def not_after_today(today: dt.date, *, worker: dict[str, Any], student: dict[str, Any]) -> None:

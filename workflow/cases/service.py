@@ -16,6 +16,7 @@ from jinqiu.workflow.audit.chain import append_entries, chain_entry
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.banks import bank_of
 from jinqiu.workflow.campaigns.models import Campaign
+from jinqiu.workflow.campaigns.rules import RULES, CampaignRules
 from jinqiu.workflow.cases.counters import count_state_change
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.cases.schema import CaseAmendment, CaseCreate, not_after_today
@@ -77,6 +78,72 @@ def _duplicate(
     )
 
 
+def application_problems(rules: CampaignRules, spec: CaseCreate) -> list[dict[str, str]]:
+    """The worker's categories are the campaign's; the application type is one of its types
+    (required when it declares any); the form holds only that type's fields, each of its kind.
+    Required fields and documents are asked at submit (application_complete), not here."""
+    details = []
+    for i, code in enumerate(spec.worker.categories):
+        if code not in rules.categories:
+            known = "、".join(f"{c}（{c_spec.label}）" for c, c_spec in rules.categories.items())
+            details.append(
+                {
+                    "field": f"worker.categories.{i}",
+                    "code": "unknown_category",
+                    "message": f"本活动没有类别 {code}"
+                    + (f"，可选：{known}" if known else "，本活动未设类别"),
+                }
+            )
+    types = rules.application_types
+    kind = None if spec.application_type is None else types.get(spec.application_type)
+    if types and kind is None:
+        named = "、".join(f"{c}（{t.label}）" for c, t in types.items())
+        details.append(
+            {
+                "field": "application_type",
+                "code": "unknown_application_type",
+                "message": f"申请类型须为本活动的：{named}",
+            }
+        )
+    elif not types and spec.application_type is not None:
+        details.append(
+            {
+                "field": "application_type",
+                "code": "unknown_application_type",
+                "message": "本活动未设申请类型",
+            }
+        )
+    fields = {} if kind is None else {f.key: f for f in kind.fields}
+    for key, value in spec.form.items():
+        field_spec = fields.get(key)
+        if field_spec is None:
+            details.append(
+                {"field": f"form.{key}", "code": "unknown_field", "message": "申请表没有此项"}
+            )
+        elif not _fits(field_spec.kind, value):
+            details.append(
+                {
+                    "field": f"form.{key}",
+                    "code": "wrong_kind",
+                    "message": f"「{field_spec.label}」须为{_KIND_LABELS[field_spec.kind]}",
+                }
+            )
+    return details
+
+
+_KIND_LABELS = {"text": "文字", "yes_no": "是或否", "year": "年份", "number": "整数"}
+
+
+def _fits(kind: str, value: object) -> bool:
+    if kind == "yes_no":
+        return isinstance(value, bool)
+    if kind == "year":
+        return isinstance(value, int) and not isinstance(value, bool) and 1990 <= value <= 2100
+    if kind == "number":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, str)
+
+
 def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Clock) -> int:
     """A new case in `survey`, with its worker and student rows and its first audit entry."""
     if not actor.may(Grant.CREATE_CASE):
@@ -95,7 +162,7 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
             [{"field": "unit", "code": "unknown_unit", "message": "单位不存在"}],
         )
     campaign = conn.execute(
-        select(campaign_t.c.id, unit_t.c.path)
+        select(campaign_t.c.id, campaign_t.c.rules_token, unit_t.c.path)
         .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
         .where(campaign_t.c.id == spec.campaign)
     ).first()
@@ -105,6 +172,9 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
             f"活动 {spec.campaign} 不存在",
             [{"field": "campaign", "code": "unknown_campaign", "message": "活动不存在"}],
         )
+    problems = application_problems(RULES.get(conn, campaign.id, campaign.rules_token), spec)
+    if problems:
+        raise ValidationFailed(f"输入有误：{problems[0]['message']}", problems)
     student_number = spec.student.id_number
     active = conn.execute(
         select(case_t.c.id).where(
@@ -153,6 +223,8 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
         actor=actor,
         at=clock.now(),
         duplicate=lambda: _duplicate(conn, spec.campaign, student_number, actor, spec.unit),
+        application_type=spec.application_type,
+        form=dict(spec.form),
     )
 
 
@@ -169,6 +241,8 @@ def insert_case(
     at: dt.datetime,
     duplicate: Callable[[], DomainError],
     renewal_of: int | None = None,
+    application_type: str | None = None,
+    form: dict[str, Any] | None = None,
 ) -> int:
     """The case row in `survey` over its worker and student rows, its `create` entry and its
     counters: a new application, or a renewal (续助) of `renewal_of`. A lost race on the
@@ -190,6 +264,8 @@ def insert_case(
                     payment_failures=0,
                     follow_up_visits=0,
                     renewal_of=renewal_of,
+                    application_type=application_type,
+                    form=form or None,
                     audit_seq=0,
                     audit_head="",
                     created_by=actor.username,

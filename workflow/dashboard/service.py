@@ -24,7 +24,7 @@ from jinqiu.workflow.campaigns.rules import RULES
 from jinqiu.workflow.cases.counters import counts_for, path_codes
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.deadlines.models import ReminderLedger
-from jinqiu.workflow.deadlines.pending import responsible_levels
+from jinqiu.workflow.deadlines.pending import Responsibility, responsible_label
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.payments.reconcile import balances
@@ -264,6 +264,7 @@ def _deadlines(
             "title": d.title,
             "due": d.due.isoformat(),
             "responsible_level": d.responsible_level,
+            "responsible": responsible_label(d.responsible_level, d.responsible),
             "working_days_left": _working_days(calendar, today, d.due),
             "passed": d.due < today,
         }
@@ -273,12 +274,11 @@ def _deadlines(
             item.update(pending_cases=pending, done=pending == 0)
         else:
             kind = d.done_when.get("report_submitted")
-            levels = responsible_levels(d.responsible_level)
             owing = conn.execute(
                 select(func.count())
                 .select_from(unit_t)
                 .where(
-                    unit_t.c.level.in_(levels),
+                    *Responsibility.of(d.responsible_level, d.responsible).where(),
                     in_subtree(unit_t.c.path, unit.path),
                     ~select(report_t.c.id)
                     .where(

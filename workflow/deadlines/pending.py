@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, select
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, select
 
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.statistics.models import ReportSubmission
@@ -42,6 +42,45 @@ def responsible_levels(level: str) -> list[str]:
     """District deadlines fall to district and industry unions alike, and so on."""
     acts = ACTS_AS[UnitLevel(level)]
     return sorted(lv.value for lv, a in ACTS_AS.items() if a == acts)
+
+
+@dataclass(frozen=True, slots=True)
+class Responsibility:
+    """The set of units a deadline falls on, within the organizer's tree: by level (a level
+    and its peers), or by the campaign file's `responsible` — levels, parent, listed units, every
+    criterion given holding (Weihai 7/31 "市直各单位": the city union's children at industry
+    and grassroots level)."""
+
+    levels: tuple[str, ...] | None = None
+    parent: str | None = None
+    units: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(
+        cls, responsible_level: str | None, responsible: dict[str, Any] | None
+    ) -> Responsibility:
+        if responsible is None:
+            return cls(levels=tuple(responsible_levels(str(responsible_level))))
+        levels, units = responsible.get("levels"), responsible.get("units")
+        return cls(
+            levels=None if levels is None else tuple(levels),
+            parent=responsible.get("parent"),
+            units=None if units is None else tuple(units),
+        )
+
+    def where(self) -> list[ColumnElement[bool]]:
+        """Conditions on `unit` selecting the set (the organizer's subtree is the caller's)."""
+        conditions: list[ColumnElement[bool]] = []
+        if self.levels is not None:
+            conditions.append(unit_t.c.level.in_(self.levels))
+        if self.parent is not None:
+            parent = unit_t.alias("responsible_parent")
+            conditions.append(
+                unit_t.c.parent_id.in_(select(parent.c.id).where(parent.c.code == self.parent))
+            )
+        if self.units is not None:
+            conditions.append(unit_t.c.code.in_(self.units))
+        return conditions
 
 
 def prefixes(path: str) -> list[str]:
@@ -78,10 +117,10 @@ def pending_units(
     *,
     campaign_id: int,
     organizer_path: str,
-    responsible_level: str,
+    responsible: Responsibility,
     done_when: dict[str, Any],
 ) -> list[PendingUnit]:
-    levels = responsible_levels(responsible_level)
+    in_set = responsible.where()
     if "report_submitted" in done_when:
         kind = str(done_when["report_submitted"])
         submitted = exists().where(
@@ -93,11 +132,7 @@ def pending_units(
         )
         rows = conn.execute(
             select(*_UNIT_COLUMNS)
-            .where(
-                unit_t.c.level.in_(levels),
-                in_subtree(unit_t.c.path, organizer_path),
-                ~submitted,
-            )
+            .where(*in_set, in_subtree(unit_t.c.path, organizer_path), ~submitted)
             .order_by(unit_t.c.id)
         )
         out = []
@@ -119,22 +154,27 @@ def pending_units(
     candidates = sorted(
         {p for path, _s, _n in groups for p in prefixes(path) if p.startswith(organizer_path)}
     )
-    responsible: dict[str, PendingUnit] = {}
+    owners: dict[str, PendingUnit] = {}  # by path: the units of the set on the cases' paths
     for i in range(0, len(candidates), 900):  # stay under SQLite's bound-parameter limit
         for row in conn.execute(
-            select(*_UNIT_COLUMNS).where(
-                unit_t.c.path.in_(candidates[i : i + 900]), unit_t.c.level.in_(levels)
-            )
+            select(*_UNIT_COLUMNS).where(unit_t.c.path.in_(candidates[i : i + 900]), *in_set)
         ):
-            responsible[row.path] = _pending(row)
+            owners[row.path] = _pending(row)
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     for path, state, n in groups:
-        owner = next((p for p in reversed(prefixes(path)) if p in responsible), None)
+        owner = next((p for p in reversed(prefixes(path)) if p in owners), None)
         if owner is not None:
             counts[owner][state] = counts[owner].get(state, 0) + int(n)
     out = []
-    for path, unit in sorted(responsible.items()):
+    for path, unit in sorted(owners.items()):
         if path in counts:
             unit.counts = counts[path]
             out.append(unit)
     return out
+
+
+def responsible_label(responsible_level: str | None, responsible: dict[str, Any] | None) -> str:
+    """Who owes a deadline, as shown: the set's label (市直各单位), else the level."""
+    if responsible is not None:
+        return str(responsible.get("label", ""))
+    return str(responsible_level)

@@ -32,7 +32,7 @@ from jinqiu.workflow.campaigns.schema import LOOKBACK
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.deadlines.models import ReminderLedger
-from jinqiu.workflow.deadlines.pending import PendingUnit, pending_units
+from jinqiu.workflow.deadlines.pending import PendingUnit, Responsibility, pending_units
 from jinqiu.workflow.deadlines.schedule import Occurrence, ReminderKind, due_occurrences
 from jinqiu.workflow.failures import CampaignFailure, failed, record_failures
 from jinqiu.workflow.publicity import PublicityOutcome, end_due_publicity
@@ -146,7 +146,7 @@ def _sweep_deadline(
             conn,
             campaign_id=deadline.campaign_id,
             organizer_path=deadline.organizer_path,
-            responsible_level=deadline.responsible_level,
+            responsible=Responsibility.of(deadline.responsible_level, deadline.responsible),
             done_when=deadline.done_when,
         )
     for start in range(0, len(owing), chunk):

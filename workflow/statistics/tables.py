@@ -508,12 +508,9 @@ ANHUI_2023_EMPLOYMENT = Table(
     title="2023年安徽省困难职工家庭高校毕业生阳光就业暖心行动统计表",
     source="亳州市总工会 2023 附件9",
     columns=("编号", "项目", "数量"),
-    note="阳光就业的数字取自各单位随统计表报送的数据（figures）。"
-    "（通知只列表名，项目按全国工会阳光就业统计表的口径：本地决定。）",
-    items=tuple(
-        Item(code, label, unit, input=f"employment.{code}", group=group)  # type: ignore[arg-type]
-        for code, label, unit, group in _EMPLOYMENT_QINGPU
-    ),
+    note="项目与青浦阳光就业统计表相同，由就业记录统计；没有记录来源的项目取自各单位随统计表报送的数据"
+    "（figures）。（通知只列表名，项目按全国工会阳光就业统计表的口径：本地决定。）",
+    items=QINGPU_2017_EMPLOYMENT.items,
 )
 
 TABLES: tuple[Table, ...] = (

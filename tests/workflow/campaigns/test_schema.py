@@ -70,8 +70,9 @@ class TestTheWeihaiFile:
         spec = parse(
             CampaignFile, weihai(lambda r: [r.pop(k) for k in ("reminders", "eligibility")])
         )
-        assert spec.eligibility.archive_max_age_months == 12
-        assert spec.eligibility.categories == []
+        # No age limit unless the notice sets one (with the day it is counted to).
+        assert spec.eligibility.archive_max_age_months is None
+        assert spec.eligibility.archive_reference_date is None
         assert spec.reminders.before_working_days == [3, 1, 0]
 
 

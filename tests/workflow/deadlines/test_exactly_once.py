@@ -36,7 +36,7 @@ from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.units.models import Unit
-from tests.factories import ROOT, weihai_file
+from tests.factories import BY_LEVEL, ROOT, weihai_file
 from tests.notifications.test_smtp_delivery import SmtpServer
 
 pytestmark = pytest.mark.postgres
@@ -111,7 +111,7 @@ def seed(engine: Engine, units: int = UNITS) -> list[str]:
                 insert(unit_t).returning(unit_t.c.id, sort_by_parameter_order=True), rows
             ).scalars()
         )
-        campaign = load_campaign(conn, weihai_file(), clock)
+        campaign = load_campaign(conn, weihai_file(deadlines=BY_LEVEL), clock)
         owners = [u for i, u in enumerate(unit_ids) for _ in range(1 + (i % 3 == 0))]
         n = len(owners)
         workers = list(

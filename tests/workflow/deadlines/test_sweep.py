@@ -18,7 +18,7 @@ from jinqiu.workflow.deadlines.sweep import SweepReport, sweep
 from jinqiu.workflow.roles import SCHEDULER, Actor
 from jinqiu.workflow.statistics.reports import submit_report
 from jinqiu.workflow.units.models import Unit
-from tests.factories import actor_of, case_row, new_case, weihai
+from tests.factories import actor_of, case_row, new_case, weihai_by_level
 
 ledger_t = ReminderLedger.__table__  # type: ignore[attr-defined]
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
@@ -76,7 +76,7 @@ class TestWhoIsReminded:
     def test_only_units_with_work_pending_get_a_reminder(
         self, db: Engine, clock: ManualClock
     ) -> None:
-        _tree, campaign = weihai(db, clock)
+        _tree, campaign = weihai_by_level(db, clock)
         for code in ("WH-HC-001", "WH-HC-001", "WH-WD-002"):
             new_case(db, clock, campaign, code)
         done = new_case(db, clock, campaign, "WH-HC-002")  # submitted: nothing left in survey
@@ -102,14 +102,14 @@ class TestWhoIsReminded:
     def test_nothing_pending_anywhere_means_no_message_at_all(
         self, db: Engine, clock: ManualClock
     ) -> None:
-        weihai(db, clock)  # no cases; the districts' report is not due until 8/30
+        weihai_by_level(db, clock)  # no cases; the districts' report is not due until 8/30
         for day in (26, 30, 31):
             report = run(db, at(clock, 7, day))
             assert report.reminders == []
         assert (rows(db, ledger_t), rows(db, outbox_t), rows(db, inbox_t)) == ([], [], [])
 
     def test_before_t_minus_3_nothing_is_sent(self, db: Engine, clock: ManualClock) -> None:
-        _tree, campaign = weihai(db, clock)
+        _tree, campaign = weihai_by_level(db, clock)
         new_case(db, clock, campaign, "WH-HC-001")
         assert run(db, at(clock, 7, 25, 18)).reminders == []
         assert rows(db, outbox_t) == []
@@ -119,7 +119,7 @@ class TestWhatTheMessageSays:
     def test_subject_and_bodies_name_unit_deadline_due_date_counts_and_link(
         self, db: Engine, clock: ManualClock
     ) -> None:
-        _tree, campaign = weihai(db, clock)
+        _tree, campaign = weihai_by_level(db, clock)
         for _ in range(3):
             new_case(db, clock, campaign, "WH-WD-001")
         run(db, at(clock, 7, 30))  # T-1
@@ -150,7 +150,7 @@ class TestWhatTheMessageSays:
             "responsible_level": "district",
             "done_when": {"no_cases_in": ["archive_check", "publicity"]},
         }
-        _tree, campaign = weihai(db, clock, deadlines=[review])
+        _tree, campaign = weihai_by_level(db, clock, deadlines=[review])
         hc_clerk1, hc_clerk2 = (
             actor_of(db, "WH-HC-001", "clerk"),
             actor_of(db, "WH-HC-002", "clerk"),
@@ -179,7 +179,7 @@ class TestOncePerReminder:
     def test_a_second_sweep_the_same_day_sends_nothing_new(
         self, db: Engine, clock: ManualClock
     ) -> None:
-        _tree, campaign = weihai(db, clock)
+        _tree, campaign = weihai_by_level(db, clock)
         for code in ("WH-HC-001", "WH-RC-003", "WH-SZ-002"):
             new_case(db, clock, campaign, code)
         first = run(db, at(clock, 7, 26, 8))
@@ -192,7 +192,7 @@ class TestOncePerReminder:
         assert (rows(db, ledger_t), rows(db, outbox_t), rows(db, inbox_t)) == before
 
     def test_each_reminder_day_sends_one_new_message(self, db: Engine, clock: ManualClock) -> None:
-        _tree, campaign = weihai(db, clock)
+        _tree, campaign = weihai_by_level(db, clock)
         new_case(db, clock, campaign, "WH-HC-001")
         for day in (26, 27, 29, 30, 30, 31, 31):
             run(db, at(clock, 7, day))
@@ -206,7 +206,7 @@ class TestOncePerReminder:
     def test_catch_up_after_a_week_sends_only_the_latest_occurrence(
         self, db: Engine, clock: ManualClock
     ) -> None:
-        _tree, campaign = weihai(db, clock)
+        _tree, campaign = weihai_by_level(db, clock)
         for code in ("WH-HC-001", "WH-WD-003"):
             new_case(db, clock, campaign, code)
         assert run(db, at(clock, 7, 22)).reminders == []  # then a week of downtime
@@ -236,7 +236,7 @@ class TestReportsAndEscalation:
     def test_a_submitted_report_stops_that_districts_reminders(
         self, db: Engine, clock: ManualClock
     ) -> None:
-        _tree, campaign = weihai(db, clock)
+        _tree, campaign = weihai_by_level(db, clock)
         first = run(db, at(clock, 8, 27))  # Tue: T-3 for Fri 8/30
         assert sorted(r.unit_code for r in first.reminders) == sorted(DISTRICTS)
         assert all(r.deadline_key == "statistics_report" for r in first.reminders)
@@ -271,7 +271,7 @@ class TestReportsAndEscalation:
     def test_escalation_goes_to_the_parent_units_contact(
         self, db: Engine, clock: ManualClock
     ) -> None:
-        _tree, campaign = weihai(db, clock)
+        _tree, campaign = weihai_by_level(db, clock)
         new_case(db, clock, campaign, "WH-RS-002")
         new_case(db, clock, campaign, "WH-RS-002")
         one = run(db, at(clock, 8, 1))
@@ -301,7 +301,7 @@ class TestReportsAndEscalation:
     def test_escalation_with_no_parent_contact_still_lands_in_the_parents_inbox(
         self, db: Engine, clock: ManualClock
     ) -> None:
-        _tree, campaign = weihai(db, clock)
+        _tree, campaign = weihai_by_level(db, clock)
         new_case(db, clock, campaign, "WH-GQ-001")
         with transaction(db) as conn:
             conn.execute(update(unit_t).where(unit_t.c.code == "WH-GQ").values(contact_email=None))
@@ -333,7 +333,7 @@ class TestPublicity:
     def test_publicity_ends_after_five_working_days_and_an_objection_holds_its_case(
         self, db: Engine, clock: ManualClock
     ) -> None:
-        _tree, campaign = weihai(db, clock)
+        _tree, campaign = weihai_by_level(db, clock)
         # Verified Thu 8/1; five working days 8/2, 8/5, 8/6, 8/7, 8/8 (the last in full).
         verified = dt.datetime(2024, 8, 1, 10)
         plain = self._in_publicity(db, clock, campaign, "WH-HC-001", verified)
@@ -382,7 +382,7 @@ class TestPublicity:
     def test_publicity_across_national_day_and_its_make_up_days(
         self, db: Engine, clock: ManualClock
     ) -> None:
-        _tree, campaign = weihai(db, clock)
+        _tree, campaign = weihai_by_level(db, clock)
         # Verified Fri 9/27: 9/29 (Sunday make-up day), 9/30, then 10/8, 10/9, 10/10.
         case_id = self._in_publicity(db, clock, campaign, "WH-RC-001", dt.datetime(2024, 9, 27, 15))
         assert case_row(db, case_id).publicity_ends_on == dt.date(2024, 10, 10)

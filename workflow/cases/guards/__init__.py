@@ -12,6 +12,7 @@ from collections.abc import Callable
 from jinqiu.states import TRANSITIONS
 from jinqiu.workflow.cases.facts import GuardContext
 from jinqiu.workflow.cases.guards.aid_amount import aid_reserved, aid_rule_applies
+from jinqiu.workflow.cases.guards.documents import application_complete
 from jinqiu.workflow.cases.guards.donor import donor_intent_matches
 from jinqiu.workflow.cases.guards.double_aid import not_already_aided
 from jinqiu.workflow.cases.guards.eligibility import worker_is_eligible
@@ -31,6 +32,7 @@ Guard = Callable[[GuardContext], list[Reason]]
 GUARDS: dict[str, Guard] = {
     "identity_numbers_valid": identity_numbers_valid,
     "worker_is_eligible": worker_is_eligible,
+    "application_complete": application_complete,
     "not_already_aided": not_already_aided,
     "within_survey_window": within_survey_window,
     "aid_rule_applies": aid_rule_applies,

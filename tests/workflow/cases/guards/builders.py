@@ -26,7 +26,6 @@ def weihai_raw() -> dict[str, Any]:
 
 def compile_campaign(spec: CampaignFile, campaign_id: int = 1) -> CampaignRules:
     """CampaignFile → CampaignRules, through the same JSON forms the database stores."""
-    eligibility = spec.eligibility.model_dump(mode="json")
     return CampaignRules(
         id=campaign_id,
         token="test",
@@ -34,8 +33,9 @@ def compile_campaign(spec: CampaignFile, campaign_id: int = 1) -> CampaignRules:
         year=spec.year,
         approval_levels=tuple(spec.approval_levels),
         publicity_working_days=spec.publicity_working_days,
-        archive_max_age_months=int(eligibility["archive_max_age_months"]),
-        admitted_categories=frozenset(eligibility["categories"]),
+        archive=spec.eligibility,
+        categories={c.code: c for c in spec.categories},
+        application_types={a.code: a for a in spec.application_types},
         aid_rules=tuple(
             AidRule.model_validate(r.model_dump(mode="json", exclude_none=True))
             for r in spec.aid_rules
