@@ -18,12 +18,12 @@ from rich.progress import (
 from sqlalchemy import select
 
 from jinqiu.workflow.campaigns.models import Campaign
-from jinqiu.workflow.campaigns.schema import Category
 from jinqiu.workflow.clock import SystemClock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.errors import DomainError, TooLarge
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.runtime import open_existing_database
+from jinqiu.workflow.survey.columns import CATEGORIES
 from jinqiu.workflow.survey.service import ImportReport, import_survey
 from jinqiu.workflow.survey.sheet import MAX_FILE_BYTES
 from jinqiu.workflow.survey.workbook import annotated_workbook, template_workbook
@@ -43,17 +43,17 @@ class _Refused(DomainError):
 
 
 def write_template(path: Path, campaign_id: int | None) -> None:
-    name, categories = "", list(Category.__args__)  # type: ignore[attr-defined]
+    name, categories = "", list(CATEGORIES)
     if campaign_id is not None:
         with open_existing_database().connect() as conn:
             row = conn.execute(
-                select(campaign_t.c.name, campaign_t.c.eligibility).where(
+                select(campaign_t.c.name, campaign_t.c.categories).where(
                     campaign_t.c.id == campaign_id
                 )
             ).first()
         if row is None:
             raise _Refused("not_found", f"活动 {campaign_id} 不存在")
-        name, categories = row.name, (row.eligibility or {}).get("categories", [])
+        name, categories = row.name, [c["label"] for c in row.categories or []]
     path.write_bytes(template_workbook(name or "金秋助学", categories))
     typer.echo(f"导入模板已写入 {path}")
 

@@ -63,7 +63,7 @@ def xlsx_download(content: bytes, filename: str) -> Response:
 def import_template(actor: Importers, campaign: CampaignInScope) -> Response:
     """The survey spreadsheet (摸底表) to fill in: the Chinese headers the import matches,
     identity columns as text, drop-downs for fixed values, and a sheet of instructions."""
-    categories = (campaign.eligibility or {}).get("categories", [])
+    categories = [c["label"] for c in campaign.categories or []]
     return xlsx_download(template_workbook(campaign.name, categories), "摸底表导入模板.xlsx")
 
 

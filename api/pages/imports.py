@@ -70,9 +70,9 @@ def template_download(
     importers_only(session)
     chosen, _ = pick_campaign(conn, session.actor, campaign)
     full = conn.execute(
-        select(campaign_t.c.name, campaign_t.c.eligibility).where(campaign_t.c.id == chosen.id)
+        select(campaign_t.c.name, campaign_t.c.categories).where(campaign_t.c.id == chosen.id)
     ).one()
-    categories = (full.eligibility or {}).get("categories", [])
+    categories = [c["label"] for c in full.categories or []]
     return xlsx_download(template_workbook(full.name, categories), "摸底表导入模板.xlsx")
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Kind(StrEnum):
@@ -177,3 +179,13 @@ def column_named(header: object) -> Column | None:
 
 
 REQUIRED = tuple(c for c in COLUMNS if c.required)
+
+
+def campaign_categories(declared: Sequence[Mapping[str, Any]] | None) -> dict[str, str]:
+    """A campaign's categories (its file's `categories`) by code and by label, to their code."""
+    named: dict[str, str] = {}
+    for category in declared or ():
+        code = str(category["code"])
+        named[code] = code
+        named[unicodedata.normalize("NFKC", str(category["label"])).strip()] = code
+    return named

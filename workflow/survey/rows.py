@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,19 +188,24 @@ def _choice(value: Cell, table: dict[str, str]) -> str:
     raise _Refused("not_allowed", "取值须为：" + "、".join(table))
 
 
-def _categories(value: Cell, admitted: frozenset[str]) -> list[str]:
+def _categories(value: Cell, admitted: Mapping[str, str]) -> list[str]:
+    """Codes of the campaign's categories, named by their label or code in the campaign, or by
+    a common label of the form (农民工, 困难劳模 …)."""
     codes = []
     for part in CATEGORY_SEPARATORS.split(unicodedata.normalize("NFKC", str(value))):
         if not part:
             continue
-        code = _choice(part, CATEGORIES)
-        if code not in admitted:
+        text = _folded(part)
+        code = admitted.get(text) or admitted.get(text.lower()) or CATEGORIES.get(text)
+        if code is None:
+            raise _Refused("not_allowed", "取值须为：" + "、".join(sorted(set(admitted))))
+        if code not in admitted.values():
             raise _Refused("category_not_in_campaign", f"本次活动不接受“{part}”这一类别")
         codes.append(code)
     return codes
 
 
-def _convert(column: Column, value: Cell, admitted: frozenset[str]) -> Any:
+def _convert(column: Column, value: Cell, admitted: Mapping[str, str]) -> Any:
     if column.kind is Kind.ID_NUMBER:
         return _id_number(value)
     if column.kind in (Kind.INTEGER,):
@@ -239,7 +245,7 @@ def read_row(
     *,
     campaign_id: int,
     unit_code: str,
-    admitted_categories: frozenset[str],
+    admitted_categories: Mapping[str, str],
     today: dt.date,
 ) -> SurveyRow:
     row = SurveyRow(number)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,7 @@ from jinqiu.workflow.cases.service import create_case
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.errors import DomainError, PermissionDenied, ValidationFailed
 from jinqiu.workflow.roles import Actor, Grant
-from jinqiu.workflow.survey.columns import COLUMNS
+from jinqiu.workflow.survey.columns import COLUMNS, campaign_categories
 from jinqiu.workflow.survey.models import SurveyEntry, SurveyImport
 from jinqiu.workflow.survey.rows import Problem, SurveyRow, blank, read_row
 from jinqiu.workflow.survey.sheet import MAX_ROWS, Sheet, open_sheet, too_many_rows
@@ -97,7 +97,7 @@ def _target(conn: Connection, campaign_id: int, unit_code: str, actor: Actor) ->
             [{"field": "unit", "code": "unknown_unit", "message": "单位不存在"}],
         )
     campaign = conn.execute(
-        select(campaign_t.c.id, campaign_t.c.eligibility, unit_t.c.path)
+        select(campaign_t.c.id, campaign_t.c.categories, unit_t.c.path)
         .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
         .where(campaign_t.c.id == campaign_id)
     ).first()
@@ -114,7 +114,7 @@ def read_file(
     *,
     campaign_id: int,
     unit_code: str,
-    admitted_categories: frozenset[str],
+    admitted_categories: Mapping[str, str],
     today: dt.date,
     progress: Progress = _no_progress,
 ) -> tuple[Sheet, list[SurveyRow]]:
@@ -242,7 +242,7 @@ def import_survey(
     if not actor.may(Grant.CREATE_CASE):
         raise PermissionDenied("当前角色无权导入摸底表")
     unit, campaign = _target(conn, campaign_id, unit_code, actor)
-    admitted = frozenset((campaign.eligibility or {}).get("categories", []))
+    admitted = campaign_categories(campaign.categories)
     sheet, rows = read_file(
         content,
         campaign_id=campaign_id,

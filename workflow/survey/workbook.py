@@ -17,7 +17,6 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from jinqiu.workflow.survey.columns import (
     ARCHIVE,
-    CATEGORIES,
     COLUMNS,
     EDUCATION,
     ERROR_HEADER,
@@ -48,8 +47,9 @@ def _saved(book: Workbook) -> bytes:
     return out.getvalue()
 
 
-def template_workbook(campaign_name: str, admitted_categories: Iterable[str]) -> bytes:
-    admitted = sorted(set(admitted_categories))
+def template_workbook(campaign_name: str, category_labels: Iterable[str]) -> bytes:
+    """`category_labels`: the campaign's categories as the clerk writes them."""
+    admitted = list(dict.fromkeys(category_labels))
     book = Workbook()
     sheet = book.active
     assert sheet is not None
@@ -81,7 +81,7 @@ def template_workbook(campaign_name: str, admitted_categories: Iterable[str]) ->
                 sheet.cell(row, position).number_format = "@"
         choices = _CHOICES.get(column.kind)
         if column.kind is Kind.CATEGORIES and admitted:
-            choices = [label for label, code in CATEGORIES.items() if code in admitted]
+            choices = admitted
         if choices:
             rule = DataValidation(type="list", formula1='"' + ",".join(choices) + '"')
             rule.add(f"{letter}4:{letter}{3 + TEMPLATE_ROWS}")
@@ -110,7 +110,7 @@ def _how(column: Column, admitted: list[str]) -> str:
     if kind is Kind.ARCHIVE:
         return "、".join(list(ARCHIVE)[:4]) + "；档案状态以本表为准"
     if kind is Kind.CATEGORIES:
-        allowed = [label for label, code in CATEGORIES.items() if code in admitted]
+        allowed = admitted
         return ("可多项，用顿号分隔：" + "、".join(allowed)) if allowed else "本次活动不设类别"
     if kind is Kind.DATE:
         return "日期，如 2024-03-01"

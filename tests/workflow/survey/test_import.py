@@ -177,7 +177,14 @@ class TestRows:
     def test_a_category_the_campaign_does_not_admit_is_refused(
         self, db: Engine, clock: ManualClock
     ) -> None:
-        campaign = weihai(db, clock, eligibility={"categories": ["migrant_worker"]})[1]
+        only_migrants = [
+            {
+                "code": "migrant_worker",
+                "label": "困难农民工家庭",
+                "source": "摸清困难职工家庭（包括农民工家庭，新就业形态劳动者家庭等）子女上学困难现状",
+            }
+        ]
+        campaign = weihai(db, clock, categories=only_migrants)[1]
         rows = [survey_row(职工类别="农民工"), survey_row(职工类别="困难劳模")]
         report = run(db, clock, campaign, xlsx(rows), dry_run=True)
         assert codes(report) == [(5, "职工类别", "category_not_in_campaign")]
