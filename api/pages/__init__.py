@@ -97,6 +97,7 @@ EDUCATION_LABELS = {
     "college": "大专",
     "undergraduate": "本科",
     "postgraduate": "研究生",
+    "special": "特殊教育",
 }
 TIER_LABELS = {"first": "一本", "second": "二本", "third": "三本"}
 ARCHIVE_LABELS = {

@@ -29,6 +29,11 @@ class Campaign(SQLModel, table=True):
     reminders: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     eligibility: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     aid_rules: list[dict[str, Any]] = Field(sa_column=Column(JSONType, nullable=False))
+    # The campaign file's `opinions` and `aid_priority` (migration 0018; null: none asked).
+    opinions: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    aid_priority: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONType, nullable=True)
+    )
     calendar: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     created_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 

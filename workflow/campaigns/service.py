@@ -134,6 +134,14 @@ def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
             reminders=spec.reminders.model_dump(mode="json"),
             eligibility=spec.eligibility.model_dump(mode="json"),
             aid_rules=[r.model_dump(mode="json", exclude_none=True) for r in spec.aid_rules],
+            opinions={
+                str(event): o.model_dump(mode="json", exclude_none=True)
+                for event, o in spec.opinions.items()
+            }
+            or None,
+            aid_priority=None
+            if spec.aid_priority is None
+            else spec.aid_priority.model_dump(mode="json", exclude_none=True),
             calendar=spec.calendar.model_dump(mode="json"),
             created_at=clock.now(),
         )

@@ -12,6 +12,8 @@ from sqlalchemy import Connection, Select, exists, func, or_, select
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.models import Campaign, CampaignStateDeadline, FundSource
 from jinqiu.workflow.campaigns.rules import RULES
+from jinqiu.workflow.campaigns.schema import Priority
+from jinqiu.workflow.cases import priority
 from jinqiu.workflow.cases.engine import allowed_events, current_approval_level, load_context
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.errors import NotFound
@@ -131,10 +133,40 @@ def list_cases(
             )
         )
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = conn.execute(
-        query.order_by(case_t.c.id).limit(flt.page_size).offset((flt.page - 1) * flt.page_size)
+    # A campaign that puts some cases first when money runs short lists them first (the order
+    # its bulk approval shares the funds out in), each with the criteria it meets.
+    chosen = None
+    if flt.campaign is not None:
+        chosen = conn.execute(
+            select(campaign_t.c.aid_priority, campaign_t.c.year).where(
+                campaign_t.c.id == flt.campaign
+            )
+        ).first()
+    rank = (
+        None
+        if chosen is None or chosen.aid_priority is None
+        else Priority.model_validate(chosen.aid_priority)
     )
-    return [r._asdict() for r in rows], int(total)
+    if rank is not None:
+        assert chosen is not None
+        query = query.add_columns(worker_t.c.archive_status, student_t.c.enrollment_year)
+    rows = conn.execute(
+        query.order_by(*priority.order_columns(rank, chosen.year if chosen else 0), case_t.c.id)
+        .limit(flt.page_size)
+        .offset((flt.page - 1) * flt.page_size)
+    )
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        row = r._asdict()
+        if rank is not None and chosen is not None:
+            applicant = priority.applicant_of(r, chosen.year)
+            row.pop("archive_status")
+            row.pop("enrollment_year")
+            row["priority"] = priority.priority_labels(applicant, rank)
+        else:
+            row["priority"] = []
+        out.append(row)
+    return out, int(total)
 
 
 def overdue_condition(today: dt.date) -> Any:

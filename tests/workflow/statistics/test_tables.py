@@ -48,6 +48,7 @@ GROUP = {
     "junior": "basic",
     "primary": "basic",
     "preschool": "basic",
+    "special": "basic",
 }
 
 # The notices' formulas, copied from the printed tables.
