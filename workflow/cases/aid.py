@@ -146,11 +146,11 @@ def approver_amount(value: object) -> int | Reason:
     return fen
 
 
-def least_amount(rules: Iterable[AidRule], who: Applicant) -> int:
-    """The least a waiting case will get (an approver-set amount: its rule's minimum; no rule:
-    nothing): what a fund must keep for it."""
+def amount_to_keep(rules: Iterable[AidRule], who: Applicant) -> int:
+    """What a fund must keep for a case still waiting: its amount, or for one the approver has
+    yet to set, the most the rule gives before any uplift (no rule: nothing)."""
     rule = rule_for(rules, who)
     if isinstance(rule, Reason):
         return 0
     bounds = _bounds(rule, who)
-    return 0 if isinstance(bounds, Reason) else bounds[0]
+    return 0 if isinstance(bounds, Reason) else bounds[1]

@@ -84,6 +84,7 @@ _load_all = select(
     student_t.c.tier,
     student_t.c.tuition_invoice_fen,
     student_t.c.already_aided_by,
+    student_t.c.enrollment_year,
 ).select_from(
     case_t.join(unit_t, unit_t.c.id == case_t.c.unit_id)
     .join(campaign_t, campaign_t.c.id == case_t.c.campaign_id)
@@ -147,6 +148,7 @@ def _facts(
         tier,
         tuition_invoice_fen,
         already_aided_by,
+        enrollment_year,
     ) = row
     rules = RULES.get(conn, campaign_id, rules_token)
     state = _STATES[state_value]
@@ -185,6 +187,7 @@ def _facts(
             tier=tier,
             tuition_invoice_fen=tuition_invoice_fen,
             already_aided_by=already_aided_by,
+            enrollment_year=enrollment_year,
         ),
         campaign=rules,
         today=today,

@@ -13,7 +13,7 @@ from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.models import Campaign, FundSource
 from jinqiu.workflow.campaigns.rules import CampaignRules
 from jinqiu.workflow.campaigns.schema import Priority
-from jinqiu.workflow.cases.aid import ARCHIVE_STATUSES, Applicant, least_amount
+from jinqiu.workflow.cases.aid import ARCHIVE_STATUSES, Applicant, amount_to_keep
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.errors import InsufficientFunds
 from jinqiu.workflow.money import format_yuan
@@ -99,9 +99,9 @@ def check_single_approval(
     source: str | None,
 ) -> None:
     """A single final approval may not take money the cases before it in the campaign's order
-    need: the free money (of `source`, or every source) less this amount must still cover the
-    least each case waiting before it at the last level would get (an approver-set amount: its
-    rule's minimum). Raises InsufficientFunds naming how many wait and for what."""
+    need: the free money (of `source`, or every source) less this amount must still cover what
+    each case waiting before it at the last level would get (an amount the approver has yet to
+    set: its rule's most). Raises InsufficientFunds naming how many wait and for what."""
     priority = rules.aid_priority
     if priority is None:
         return
@@ -120,7 +120,7 @@ def check_single_approval(
         if priority_key(other, priority) >= mine:
             continue
         before += 1
-        needed += least_amount(rules.aid_rules, other)
+        needed += amount_to_keep(rules.aid_rules, other)
     if not before:
         return
     free_fen = fund_t.c.budget_fen - fund_t.c.reserved_fen - fund_t.c.paid_fen
