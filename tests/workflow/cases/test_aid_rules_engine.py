@@ -205,17 +205,18 @@ class TestRangeSetByTheApprover:
         assert [r["code"] for r in refused.value.details["reasons"]] == ["not_freshman"]
 
 
+UPLIFT = {
+    "max": "1000",
+    "when": "双子女就学",
+    "source": "对于困难家庭有双子女就学或叠加其他特殊原因的，各级工会可适当提高助学标准",
+}
+
+
 class TestUplift:
     """Qingpu 2017: "对于困难家庭有双子女就学…各级工会可适当提高助学标准"."""
 
-    UPLIFT = {
-        "max": "1000",
-        "when": "双子女就学",
-        "source": "对于困难家庭有双子女就学或叠加其他特殊原因的，各级工会可适当提高助学标准",
-    }
-
     def test_raised_up_to_the_cap_and_no_further(self, db: Engine, clock: ManualClock) -> None:
-        rule = {"education_level": "undergraduate", "amount": "3000", "uplift": self.UPLIFT,
+        rule = {"education_level": "undergraduate", "amount": "3000", "uplift": UPLIFT,
                 "local_decision": "测试：固定金额加可适当提高"}  # fmt: skip
         _tree, campaign = weihai(db, clock, aid_rules=[rule])
         first, second = (
