@@ -494,6 +494,7 @@ def queue_bulk(
     event: Annotated[str, Form()],
     cases: Annotated[list[str], Form()],
     opinion: Annotated[str, Form()] = "",
+    amount: Annotated[str, Form(max_length=20)] = "",  # one 审批金额 for all, at the last level
     back: Annotated[str, Form()] = "/queue",
 ) -> Response:
     """One event with one opinion on the ticked cases, each decided on its own by the engine's
@@ -510,6 +511,8 @@ def queue_bulk(
     fields: dict[str, Any] = {"event": event, "cases": items}
     if opinion:
         fields["opinion"] = opinion
+    if amount.strip():
+        fields["data"] = {"amount": amount.strip()}
     body = form_model(BulkEventIn, fields)
     done = apply_bulk(
         conn,
@@ -575,11 +578,14 @@ def case_event(
     event: Annotated[str, Form()],
     version: Annotated[str, Form()],
     opinion: Annotated[str, Form()] = "",
+    amount: Annotated[str, Form(max_length=20)] = "",  # 审批金额 in yuan, at the last level
 ) -> Response:
     check_csrf(session, csrf_token)
     fields: dict[str, Any] = {"event": event, "version": form_int(version)}
     if opinion:
         fields["opinion"] = opinion
+    if amount.strip():
+        fields["data"] = {"amount": amount.strip()}
     body = form_model(EventIn, fields)
     # A refusal is answered with a page, not raised: the savepoint takes back what the refused
     # event had written before the request's transaction commits.

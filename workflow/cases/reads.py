@@ -9,14 +9,17 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, exists, func, or_, select
 
-from jinqiu.states import CaseState
+from jinqiu.states import CaseEvent, CaseState
 from jinqiu.workflow.campaigns.models import Campaign, CampaignStateDeadline, FundSource
 from jinqiu.workflow.campaigns.rules import RULES
 from jinqiu.workflow.campaigns.schema import Priority
 from jinqiu.workflow.cases import priority
+from jinqiu.workflow.cases.aid import describe_bounds
 from jinqiu.workflow.cases.engine import allowed_events, current_approval_level, load_context
+from jinqiu.workflow.cases.facts import GuardContext
 from jinqiu.workflow.cases.models import Case, Student, Worker
-from jinqiu.workflow.errors import NotFound
+from jinqiu.workflow.errors import NotFound, Reason
+from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.units.models import Unit, in_subtree
 
@@ -53,13 +56,40 @@ def case_detail(conn: Connection, case_id: int, actor: Actor, *, today: dt.date)
         fund_source = conn.execute(
             select(fund_t.c.source).where(fund_t.c.id == row.fund_source_id)
         ).scalar_one()
+    level = current_approval_level(facts.case, facts.campaign)
+    asked = facts.campaign.opinion_at(CaseEvent.APPROVE, level) if level is not None else None
     return {
         "case": row._asdict(),
         "worker": worker._asdict(),
         "student": student._asdict(),
         "fund_source": fund_source,
-        "approval_level": current_approval_level(facts.case, facts.campaign),
+        "approval_level": level,
         "allowed_events": [e.value for e in allowed_events(actor, facts.case, facts.campaign)],
+        # What the approval form asks at this level: the notice's opinion (审查/审核/审批意见)
+        # and, at the last level, the amount the approver may set within the rule.
+        "approval_opinion": None if asked is None else {"label": asked[0], "required": asked[1]},
+        "amount_rule": amount_rule(facts) if level is not None else None,
+    }
+
+
+def amount_rule(facts: GuardContext) -> dict[str, Any] | None:
+    """At the last level, a rule whose amount the approver sets (a range, a ceiling) or may
+    raise (an uplift): its bounds, in words, and where it comes from."""
+    case, rule = facts.case, facts.aid_rule
+    if not case.approval_chain or case.pending_step() != case.approval_chain[-1]:
+        return None
+    if isinstance(rule, Reason) or not (rule.approver_sets_amount or rule.uplift is not None):
+        return None
+    text = describe_bounds(
+        rule, rule.min_fen if rule.approver_sets_amount else rule.cap_fen, rule.cap_fen
+    )
+    if rule.uplift is not None:
+        text += f"；{rule.uplift.when}可适当提高，最多再加{format_yuan(rule.uplift.max_fen)}元"
+    return {
+        "bounds": text,
+        "required": rule.approver_sets_amount,
+        "source": rule.source,
+        "local_decision": rule.local_decision,
     }
 
 
