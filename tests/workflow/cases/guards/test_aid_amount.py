@@ -306,3 +306,20 @@ class TestLoaderRefuses:
     def test_an_inconsistent_basis(self, fields: dict[str, Any]) -> None:
         with pytest.raises(ValidationError):
             rule(education_level="college", **fields)
+
+    def test_an_opinion_for_a_level_the_campaign_does_not_have(self) -> None:
+        raw = weihai_raw()
+        raw["approval_levels"] = ["district", "city"]
+        raw["opinions"] = {"approve": {"labels": {"grassroots": "审查意见"}, "source": "审查意见"}}
+        with pytest.raises(ValidationError, match="不在 approval_levels 中"):
+            CampaignFile.model_validate(raw)
+
+
+class TestCategory:
+    def test_a_rule_for_a_category_fits_only_its_workers_and_wins_over_the_level_s(self) -> None:
+        rules = [
+            rule(education_level="college", amount=2500),
+            rule(education_level="college", category="migrant_worker", amount=2000),
+        ]
+        assert matching_rule(rules, who("college", categories=("migrant_worker",))) is rules[1]
+        assert matching_rule(rules, who("college", categories=("gig_worker",))) is rules[0]
