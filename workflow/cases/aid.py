@@ -101,6 +101,11 @@ def decide_aid(
     rule = rule_for(rules, who)
     if isinstance(rule, Reason):
         return rule
+    return amount_under(rule, who, set_amount_fen)
+
+
+def amount_under(rule: AidRule, who: Applicant, set_amount_fen: int | None) -> AidDecision | Reason:
+    """`decide_aid` once the rule is known."""
     bounds = _bounds(rule, who)
     if isinstance(bounds, Reason):
         return bounds

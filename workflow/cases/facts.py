@@ -14,8 +14,8 @@ from jinqiu.workflow.cases.aid import (
     ARCHIVE_STATUSES,
     AidDecision,
     Applicant,
+    amount_under,
     approver_amount,
-    decide_aid,
     rule_for,
 )
 from jinqiu.workflow.errors import Reason
@@ -101,8 +101,11 @@ class GuardContext:
         """The amount of the final approval, or why none: the rule's, or the one the approver
         set (`data.amount`) within it. Decided once per transition, read by the guard that
         refuses without it and the effect that reserves it."""
+        rule = self.aid_rule
+        if isinstance(rule, Reason):
+            return rule
         given = self.data.get("amount")
         set_amount = None if given is None else approver_amount(given)
         if isinstance(set_amount, Reason):
             return set_amount
-        return decide_aid(self.campaign.aid_rules, self.applicant, set_amount)
+        return amount_under(rule, self.applicant, set_amount)
