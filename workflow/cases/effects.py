@@ -118,10 +118,12 @@ def advance_approval_level(ctx: GuardContext, opinion: str | None) -> Outcome:
     # The engine refused by role already when no level on the path acts (refusal_by_role).
     assert step is not None, "a level-bound transition fired with no level to act at"
     outcome = _wait_at_next_level(ctx, step)
+    if not opinion or not ctx.campaign.opinions:
+        return outcome
     # The notice's name for this level's opinion (Dalian: 审查意见 / 审核意见 / 审批意见),
     # kept with the entry so the history shows it as the form did.
     asked = ctx.campaign.opinion_at(CaseEvent.APPROVE, ctx.campaign.approval_levels[step])
-    if asked is None or not opinion:
+    if asked is None:
         return outcome
     return Outcome(changes=outcome.changes, audit={**outcome.audit, "opinion_label": asked[0]})
 

@@ -321,15 +321,18 @@ class CaseNoun(Noun[GuardContext]):
         level), and at the final approval the reason for an amount the approver sets."""
         facts = loaded.facts
         case, rules = facts.case, facts.campaign
+        fixes_amount = "reserve_aid" in transition.effects
+        if not rules.opinions and not fixes_amount:  # most events of most campaigns: at once
+            return super().opinion_asked(transition, loaded)
         level = (
             current_approval_level(case, rules)
-            if MACHINE.level_bound(transition, case.state)
+            if rules.opinions and MACHINE.level_bound(transition, case.state)
             else None
         )
-        asked = rules.opinion_at(str(transition.event), level)
+        asked = rules.opinion_at(str(transition.event), level) if rules.opinions else None
         if asked is not None and asked[1]:
             return asked[0]
-        if "reserve_aid" in transition.effects and (
+        if fixes_amount and (
             "amount" in facts.data
             or (isinstance(facts.aid_rule, AidRule) and facts.aid_rule.approver_sets_amount)
         ):
