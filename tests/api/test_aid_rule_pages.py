@@ -68,6 +68,13 @@ def test_the_api_takes_the_approver_s_amount_within_the_range(world: World) -> N
     assert done.status_code == 200, done.text
     read = world.client.get(f"/api/cases/{case_id}", headers=world.as_(CITY_APPROVER)).json()
     assert (read["state"], read["approved_amount"]) == ("disbursement", "3500.00")
+    history = world.client.get(
+        f"/api/cases/{case_id}/history", headers=world.as_(CITY_APPROVER)
+    ).json()
+    last = history[-1]
+    assert last["opinion"] == "审批同意，按3500元资助"
+    assert last["data"]["opinion_label"] == DALIAN["opinions"]["approve"]["labels"]["city"]
+    assert last["data"]["amount_set_by_approver"] is True
 
 
 def test_the_case_page_asks_for_the_level_s_opinion_and_the_amount(world: World) -> None:
