@@ -29,6 +29,7 @@ EDUCATION = {
     "college": "大专",
     "undergraduate": "本科",
     "postgraduate": "研究生",
+    "special": "特殊教育",
 }
 FONT = "STSong-Light"
 

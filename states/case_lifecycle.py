@@ -195,9 +195,11 @@ TRANSITIONS: tuple[CaseTransition, ...] = (
         S.APPROVAL,
         P.APPROVE_CASE,
         "审批通过",
+        guards=("amount_only_at_last_level",),
         route=more_approval_levels,
         effects=("advance_approval_level",),
-        data_keys=("fund_source",),  # accepted at every level, used at the last
+        # accepted at every level, used at the last (an amount before it is refused)
+        data_keys=("fund_source", "amount"),
         bulk=True,
     ),
     Transition(
@@ -206,11 +208,12 @@ TRANSITIONS: tuple[CaseTransition, ...] = (
         S.DISBURSEMENT,
         P.APPROVE_CASE,
         "审批通过",
-        # A donor fund chosen (data.fund_source "donor:<id>") pays only what its donor meant.
-        guards=("aid_rule_applies", "donor_intent_matches"),
+        # the amount: the rule's, or the approver's (data.amount) within a range or cap; a donor
+        # fund chosen (data.fund_source "donor:<id>") pays only what its donor meant
+        guards=("aid_amount_decided", "donor_intent_matches"),
         route=last_approval_level,
         effects=("advance_approval_level", "reserve_aid"),  # reserve fails: insufficient_funds
-        data_keys=("fund_source",),
+        data_keys=("fund_source", "amount"),
         bulk=True,
     ),
     Transition(

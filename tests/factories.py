@@ -18,6 +18,7 @@ from jinqiu.states import MACHINE, CaseEvent, CaseState
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.aid import AidDecision, Applicant, decide_aid
 from jinqiu.workflow.cases.engine import CASES
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.schema import CaseCreate
@@ -86,6 +87,23 @@ def weihai_file_in(year: int, **changes: Any) -> CampaignFile:
     return CampaignFile.model_validate(raw)
 
 
+def weihai_amount_fen(**student_changes: Any) -> int:
+    """What the Weihai campaign file gives a student of `student()` with these changes: tests
+    read the amounts from the file rather than restating them."""
+    who = student(**student_changes)
+    decision = decide_aid(
+        weihai_file().aid_rules,
+        Applicant(
+            education_level=who["education_level"],
+            tier=who.get("tier"),
+            tuition_invoice_fen=None,
+            freshman=who.get("enrollment_year") == 2024,
+        ),
+    )
+    assert isinstance(decision, AidDecision), decision
+    return decision.amount_fen
+
+
 def weihai(engine: Engine, clock: Clock, **changes: Any) -> tuple[Tree, int]:
     """The Weihai tree (6 districts x 3 grassroots unions) and the 2024 campaign."""
     with transaction(engine) as conn:
@@ -139,7 +157,7 @@ _students = iter(range(1, 10**6))
 
 
 def student(**changes: Any) -> dict[str, Any]:
-    """An undergraduate admitted to a first-tier university this year (3000 yuan)."""
+    """An undergraduate admitted to a first-tier university this year."""
     n = next(_students)
     data: dict[str, Any] = {
         "name": "王小明",

@@ -156,6 +156,7 @@ def case_summary(row: Mapping[str, Any]) -> CaseSummary:
         student_name=row["student_name"],
         education_level=row["education_level"],
         school=row["school"],
+        priority=row["priority"],
     )
 
 

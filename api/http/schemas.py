@@ -204,6 +204,9 @@ class CaseSummary(BaseModel):
     publicity_ends_on: dt.date | None
     return_reason: str | None
     updated_at: dt.datetime
+    # 同等条件优先考虑: the campaign's priority criteria this case meets (新入学, 建档); a
+    # list of one campaign that has them is in that order (the order funds are shared out in).
+    priority: list[str] = []
 
 
 class CaseList(BaseModel):

@@ -110,6 +110,7 @@ EDUCATION_LABELS = {
     "college": "大专",
     "undergraduate": "本科",
     "postgraduate": "研究生",
+    "special": "特殊教育",
 }
 TIER_LABELS = {"first": "一本", "second": "二本", "third": "三本"}
 ARCHIVE_LABELS = {
@@ -521,6 +522,7 @@ def queue_bulk(
     event: Annotated[str, Form()],
     cases: Annotated[list[str], Form()],
     opinion: Annotated[str, Form()] = "",
+    amount: Annotated[str, Form(max_length=20)] = "",  # one 审批金额 for all, at the last level
     back: Annotated[str, Form()] = "/queue",
 ) -> Response:
     """One event with one opinion on the ticked cases, each decided on its own by the engine's
@@ -537,6 +539,8 @@ def queue_bulk(
     fields: dict[str, Any] = {"event": event, "cases": items}
     if opinion:
         fields["opinion"] = opinion
+    if amount.strip():
+        fields["data"] = {"amount": amount.strip()}
     body = form_model(BulkEventIn, fields)
     done = apply_bulk(
         conn,
@@ -660,13 +664,19 @@ def case_event(
     version: Annotated[str, Form()],
     opinion: Annotated[str, Form()] = "",
     fund_source: Annotated[str, Form(max_length=32)] = "",
+    amount: Annotated[str, Form(max_length=20)] = "",  # 审批金额 in yuan, at the last level
 ) -> Response:
     check_csrf(session, csrf_token)
     fields: dict[str, Any] = {"event": event, "version": form_int(version)}
     if opinion:
         fields["opinion"] = opinion
+    data: dict[str, Any] = {}
     if fund_source and event == CaseEvent.APPROVE.value:  # empty: the campaign's own, in order
-        fields["data"] = {"fund_source": fund_source}
+        data["fund_source"] = fund_source
+    if amount.strip():
+        data["amount"] = amount.strip()
+    if data:
+        fields["data"] = data
     body = form_model(EventIn, fields)
     # A refusal is answered with a page, not raised: the savepoint takes back what the refused
     # event had written before the request's transaction commits.

@@ -66,7 +66,9 @@ def campaign_due_today(today: dt.date) -> CampaignFile:
                     "done_when": {"report_submitted": "statistics"},
                 }
             ],
-            "aid_rules": [{"education_level": "college", "amount": "2500", "cap": "2500"}],
+            "aid_rules": [
+                {"education_level": "college", "amount": "2500", "local_decision": "测试活动"}
+            ],
             "funds": [{"source": "union", "budget": "100000"}],
             "calendar": {"years": unknown},
         }

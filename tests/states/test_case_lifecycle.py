@@ -258,7 +258,7 @@ class TestWhatEachTransitionTakesAndOffers:
     def test_the_events_take_only_their_declared_data(self) -> None:
         taken = {e: MACHINE.data_keys(e) for e in E}
         assert {e: keys for e, keys in taken.items() if keys} == {
-            E.APPROVE: {"fund_source"},
+            E.APPROVE: {"fund_source", "amount"},
             E.PAY: {"payment_reference", "payment_batch"},
             E.PAYMENT_FAILED: {"payment_batch"},
             E.PUBLISH: {"publicity_list", "starts_on", "ends_on"},  # the list's period
@@ -345,7 +345,8 @@ class TestApprovalLevels:
         last = select_transition(S.APPROVAL, E.APPROVE, approval_step=2, approval_levels=3)
         middle = select_transition(S.APPROVAL, E.APPROVE, approval_step=1, approval_levels=3)
         assert last is not None and middle is not None
-        assert "aid_rule_applies" in last.guards and "reserve_aid" in last.effects
+        assert "aid_amount_decided" in last.guards and "reserve_aid" in last.effects
+        assert "amount_only_at_last_level" in middle.guards
         assert "aid_rule_applies" not in middle.guards and "reserve_aid" not in middle.effects
 
     def test_approve_is_not_an_event_outside_approval(self) -> None:
@@ -414,11 +415,11 @@ class TestMermaidDiagram:
     def test_the_diagram_labels_approval_routes_guards_and_effects(self) -> None:
         text = to_mermaid()
         assert (
-            "approval --> approval: approve 审批通过 → advance_approval_level [more_approval_levels]"
-            in text
+            "approval --> approval: approve 审批通过 / amount_only_at_last_level"
+            " → advance_approval_level [more_approval_levels]" in text
         )
         assert (
-            "approval --> disbursement: approve 审批通过 / aid_rule_applies, donor_intent_matches → "
+            "approval --> disbursement: approve 审批通过 / aid_amount_decided, donor_intent_matches → "
             in text
         )
         assert "reserve_aid [last_approval_level]" in text

@@ -37,6 +37,11 @@ class Campaign(SQLModel, table=True):
     application_types: list[dict[str, Any]] | None = Field(
         default=None, sa_column=Column(JSONType, nullable=True)
     )
+    # The campaign file's `opinions` and `aid_priority` (migration 0018; null: none asked).
+    opinions: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    aid_priority: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONType, nullable=True)
+    )
     calendar: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     # The follow-up rule (回访: visits before a case closes, and its source); None: a bare close.
     follow_up: dict[str, Any] | None = Field(

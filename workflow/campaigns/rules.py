@@ -4,7 +4,7 @@ once per campaign row (its rules_token) and cached in each process."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any
 
@@ -12,7 +12,14 @@ from sqlalchemy import Connection, select
 
 from jinqiu.workflow.calendar import WorkingCalendar
 from jinqiu.workflow.campaigns.models import Campaign, CampaignPhase
-from jinqiu.workflow.campaigns.schema import AidRule, ApplicationType, CategorySpec, Eligibility
+from jinqiu.workflow.campaigns.schema import (
+    AidRule,
+    ApplicationType,
+    CategorySpec,
+    Eligibility,
+    Opinion,
+    Priority,
+)
 from jinqiu.workflow.errors import NotFound
 
 campaign_table = Campaign.__table__  # type: ignore[attr-defined]
@@ -46,6 +53,19 @@ class CampaignRules:
     calendar: WorkingCalendar
     # Visits a case in follow-up needs before it closes; 0: no rule (a bare close).
     visits_required: int = 0
+    # By event: the opinion the notice asks for (Dalian: 审查/审核/审批意见 at each level).
+    opinions: dict[str, Opinion] = field(default_factory=dict, hash=False, compare=False)
+    aid_priority: Priority | None = (
+        None  # 同等条件优先考虑新入学: who comes first when funds run short
+    )
+
+    def opinion_at(self, event: str, level: str | None) -> tuple[str, bool] | None:
+        """(label, required) of the opinion the campaign asks for on `event` at `level`."""
+        opinion = self.opinions.get(event)
+        if opinion is None or (opinion.levels is not None and level not in opinion.levels):
+            return None
+        label = next((text for at, text in opinion.labels.items() if at == level), "意见")
+        return label, opinion.required
 
     def phase_cases_leave(self, state: str) -> PhaseWindow | None:
         """The phase by whose end cases in `state` must have moved on (e.g. survey)."""
@@ -83,6 +103,10 @@ def compile_rules(conn: Connection, campaign_id: int) -> CampaignRules:
         ),
         calendar=WorkingCalendar.from_overrides(row.calendar),
         visits_required=int((row.follow_up or {}).get("visits_required", 0)),
+        opinions={k: Opinion.model_validate(v) for k, v in (row.opinions or {}).items()},
+        aid_priority=None
+        if row.aid_priority is None
+        else Priority.model_validate(row.aid_priority),
     )
 
 

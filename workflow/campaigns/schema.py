@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from jinqiu.states import CaseState
+from jinqiu.states import CaseEvent, CaseState
 from jinqiu.workflow.campaigns.documents import DocumentKind
 from jinqiu.workflow.money import (
     MAX_BUDGET_FEN,
@@ -30,6 +30,7 @@ EducationLevel = Literal[
     "college",
     "undergraduate",
     "postgraduate",
+    "special",  # 特殊教育 (Bozhou: 接受特殊教育的残疾儿童)
 ]
 FundSourceName = Literal["government", "donation", "union", "other"]
 ApprovalLevel = Literal["province", "city", "district", "grassroots"]
@@ -228,27 +229,83 @@ class ApplicationType(_Strict):
         return self
 
 
-class AidRule(_Strict):
+# Where a rule, an amount or a requirement comes from: the notice's sentence (`source`) or, where
+# the notice is silent, the campaign's own decision and why (`local_decision`). Never neither.
+Citation = Annotated[str, Field(min_length=2, max_length=500)]
+
+
+class _Cited(_Strict):
+    source: Citation | None = None
+    local_decision: Citation | None = None
+
+    @model_validator(mode="after")
+    def _cited(self) -> Self:
+        if self.source is None and self.local_decision is None:
+            raise ValueError("须注明依据：source（通知原文）或 local_decision（本地决定及理由）")
+        return self
+
+
+class Uplift(_Cited):
+    """可适当提高: the last approver may raise the amount by up to `max`, giving the reason (e.g.
+    双子女就学) in the opinion."""
+
+    max: Decimal
+    when: str = Field(min_length=1, max_length=200)  # 适用情形, shown to the approver
+
+    _exact = field_validator("max", mode="before")(exact_money(MAX_CASE_AMOUNT_FEN))
+
+    @cached_property
+    def max_fen(self) -> int:
+        return yuan_to_fen(self.max)
+
+
+AidBasis = Literal["fixed", "tuition_invoice", "range", "up_to"]
+
+
+class AidRule(_Cited):
+    """One standard of a notice. `basis`: a fixed `amount`; the tuition invoice up to `cap`; a
+    `range` (min–max, "2000元-4000元") or `up_to` a cap ("不超过2000元/人") within which the last
+    approver sets the amount with a reason. Who it is for: an education level, and optionally a
+    tier, archived or not (建档), a worker category, only students admitted in the campaign's
+    year (当年考入)."""
+
     education_level: EducationLevel
     tier: str | None = Field(default=None, max_length=20)
+    archived: bool | None = None  # True: 建档困难职工 only; False: those not archived; None: any
+    category: str | None = Field(default=None, min_length=1, max_length=64)
+    freshman_only: bool = False  # 当年考入: enrollment_year == the campaign's year
+    basis: AidBasis = "fixed"
     amount: Decimal | None = None
-    basis: Literal["fixed", "tuition_invoice"] = "fixed"
-    cap: Decimal
+    cap: Decimal | None = None
+    min: Decimal | None = None
+    max: Decimal | None = None
+    uplift: Uplift | None = None
 
-    _exact = field_validator("amount", "cap", mode="before")(exact_money(MAX_CASE_AMOUNT_FEN))
-
-    @field_validator("cap")
-    @classmethod
-    def _not_below_amount(cls, cap: Decimal, info: ValidationInfo) -> Decimal:
-        amount = info.data.get("amount")
-        if amount is not None and amount > cap:
-            raise ValueError("资助金额 amount 不能超过上限 cap")
-        return cap
+    _exact = field_validator("amount", "cap", "min", "max", mode="before")(
+        exact_money(MAX_CASE_AMOUNT_FEN)
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if self.basis == "fixed" and self.amount is None:
-            raise ValueError("固定金额的资助标准须给出 amount")
+        given = {k for k in ("amount", "cap", "min", "max") if getattr(self, k) is not None}
+        needs: dict[str, tuple[set[str], set[str]]] = {  # basis: (required, allowed)
+            "fixed": ({"amount"}, {"amount", "cap"}),
+            "tuition_invoice": ({"cap"}, {"cap"}),
+            "range": ({"min", "max"}, {"min", "max"}),
+            "up_to": ({"cap"}, {"cap"}),
+        }
+        required, allowed = needs[self.basis]
+        if missing := sorted(required - given):
+            raise ValueError(f"资助标准（{self.basis}）须给出 {'、'.join(missing)}")
+        if extra := sorted(given - allowed):
+            raise ValueError(f"资助标准（{self.basis}）不接受 {'、'.join(extra)}")
+        if self.amount is not None and self.cap is not None and self.amount > self.cap:
+            raise ValueError("资助金额 amount 不能超过上限 cap")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("资助区间的下限 min 不能高于上限 max")
+        for what, value in (("cap", self.cap), ("max", self.max), ("min", self.min)):
+            if value is not None and value <= 0:
+                raise ValueError(f"{what} 须大于 0")
         return self
 
     # Computed once per rule: a bulk approval asks every case's rule (yuan_to_fen checks bounds
@@ -259,7 +316,56 @@ class AidRule(_Strict):
 
     @cached_property
     def cap_fen(self) -> int:
-        return yuan_to_fen(self.cap)
+        """The most the rule gives before any uplift."""
+        ceiling = {"fixed": self.cap or self.amount, "range": self.max}.get(self.basis, self.cap)
+        assert ceiling is not None  # _consistent requires it for each basis
+        return yuan_to_fen(ceiling)
+
+    @cached_property
+    def min_fen(self) -> int:
+        """The least the approver may set (range); a fen for up_to."""
+        return 1 if self.min is None else yuan_to_fen(self.min)
+
+    @property
+    def approver_sets_amount(self) -> bool:
+        return self.basis in ("range", "up_to")
+
+    @property
+    def specificity(self) -> int:
+        """How many conditions beyond the education level the rule names: the most specific
+        matching rule wins (a tier's rule over the whole level's, as before)."""
+        return sum(
+            (
+                self.tier is not None,
+                self.archived is not None,
+                self.category is not None,
+                self.freshman_only,
+            )
+        )
+
+
+OpinionRequirement = Literal["required", "optional"]
+
+
+class Opinion(_Cited):
+    """What a notice asks the approver of an event to write (Dalian: 审查意见 / 审核意见 /
+    审批意见, each with a stamp and date): required or not, and its label per approval level."""
+
+    required: bool = True
+    levels: list[ApprovalLevel] | None = Field(default=None, max_length=4)  # None: every level
+    labels: dict[ApprovalLevel, Annotated[str, Field(min_length=1, max_length=20)]] = Field(
+        default_factory=dict, max_length=4
+    )
+
+
+PriorityCriterion = Literal["freshman", "archived"]
+
+
+class Priority(_Cited):
+    """同等条件优先考虑新入学: when a fund cannot cover every case waiting at the last level, cases
+    meeting the first criterion come first, then the second …; equal cases by case number."""
+
+    order: list[PriorityCriterion] = Field(min_length=1, max_length=4)
 
 
 class Fund(_Strict):
@@ -326,8 +432,11 @@ class CampaignFile(_Strict):
     notice: str | None = Field(default=None, max_length=64, pattern=r"^[a-z0-9-]+$")
     year: int = Field(strict=True, ge=2000, le=2100)
     organizer: str = Field(min_length=1, max_length=64)
-    publicity_working_days: int = Field(default=5, strict=True, ge=1, le=30)
+    # 0: the notice asks for no publicity (Dalian 2011): a verified case goes straight to approval.
+    publicity_working_days: int = Field(default=5, strict=True, ge=0, le=30)
     approval_levels: list[ApprovalLevel] = Field(min_length=1, max_length=4)
+    # By case event (only `approve` asks for one today): the opinion the notice asks for.
+    opinions: dict[CaseEvent, Opinion] = Field(default_factory=dict, max_length=4)
     phases: list[Phase] = Field(min_length=1, max_length=20)
     deadlines: list[Deadline] = Field(default_factory=list, max_length=50)
     reminders: Reminders = Field(default_factory=Reminders)
@@ -335,6 +444,7 @@ class CampaignFile(_Strict):
     categories: list[CategorySpec] = Field(default_factory=list, max_length=20)
     application_types: list[ApplicationType] = Field(default_factory=list, max_length=10)
     aid_rules: list[AidRule] = Field(min_length=1, max_length=100)
+    aid_priority: Priority | None = None
     funds: list[Fund] = Field(min_length=1, max_length=10)
     calendar: CalendarOverrides = Field(default_factory=CalendarOverrides)
     # Absent: a case in follow-up closes with a bare `close`, as before the rule existed.
@@ -358,4 +468,8 @@ class CampaignFile(_Strict):
                 raise ValueError(f"{what} 中有重复的 key")
         if len(set(self.approval_levels)) != len(self.approval_levels):
             raise ValueError("approval_levels 中有重复的层级")
+        for event, opinion in self.opinions.items():
+            named = set(opinion.levels or ()) | set(opinion.labels)
+            if stray := sorted(named - set(self.approval_levels)):
+                raise ValueError(f"opinions.{event} 提到的层级不在 approval_levels 中：{stray}")
         return self

@@ -141,6 +141,14 @@ def load_campaign(conn: Connection, spec: CampaignFile, clock: Clock) -> int:
             application_types=[
                 a.model_dump(mode="json", exclude_none=True) for a in spec.application_types
             ],
+            opinions={
+                str(event): o.model_dump(mode="json", exclude_none=True)
+                for event, o in spec.opinions.items()
+            }
+            or None,
+            aid_priority=None
+            if spec.aid_priority is None
+            else spec.aid_priority.model_dump(mode="json", exclude_none=True),
             calendar=spec.calendar.model_dump(mode="json"),
             follow_up=(
                 None

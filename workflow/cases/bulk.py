@@ -32,6 +32,7 @@ API has always answered.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from jinqiu.states import MACHINE, CaseEvent, CaseState
-from jinqiu.workflow.cases.engine import CASES, apply_event
+from jinqiu.workflow.cases.engine import CASES, apply_event, pass_publicity_at_once
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.engine.bulk import Item, fire_many
 from jinqiu.workflow.errors import DomainError, ItemFailed
@@ -90,6 +91,9 @@ def apply_bulk(
                 opinion=opinion,
                 data=data,
             )
+            if str(event) == CaseEvent.VERIFY:  # no publicity asked: straight on (engine.py)
+                moved = pass_publicity_at_once(conn, [r.fired for r in done if r.fired], clock)
+                done = [dataclasses.replace(r, fired=moved.get(r.id, r.fired)) for r in done]
     except Exception:  # refusals come back as results: this is no item's refusal
         log.exception("bulk event %s on %d cases failed; going case by case", event, len(items))
         return one_by_one(

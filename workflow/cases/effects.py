@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
 
+from jinqiu.states import CaseEvent
 from jinqiu.workflow.calendar import WorkingCalendar
 from jinqiu.workflow.cases.aid import AidDecision
 from jinqiu.workflow.cases.facts import GuardContext
@@ -62,6 +63,8 @@ def start_publicity(ctx: GuardContext, opinion: str | None) -> Outcome:
         starts = today
         ends = publicity_ends(campaign.calendar, today, campaign.publicity_working_days)
     audit: dict[str, object] = {"publicity_ends_on": ends.isoformat()}
+    if campaign.publicity_working_days == 0 and "ends_on" not in ctx.data:
+        audit["publicity_working_days"] = 0  # the notice asks for none: over at once
     if "publicity_list" in ctx.data:
         audit["publicity_list"] = ctx.data["publicity_list"]
     return Outcome(
@@ -114,7 +117,15 @@ def advance_approval_level(ctx: GuardContext, opinion: str | None) -> Outcome:
     step = ctx.case.pending_step()
     # The engine refused by role already when no level on the path acts (refusal_by_role).
     assert step is not None, "a level-bound transition fired with no level to act at"
-    return _wait_at_next_level(ctx, step)
+    outcome = _wait_at_next_level(ctx, step)
+    if not opinion or not ctx.campaign.opinions:
+        return outcome
+    # The notice's name for this level's opinion (Dalian: 审查意见 / 审核意见 / 审批意见),
+    # kept with the entry so the history shows it as the form did.
+    asked = ctx.campaign.opinion_at(CaseEvent.APPROVE, ctx.campaign.approval_levels[step])
+    if asked is None:
+        return outcome
+    return Outcome(changes=outcome.changes, audit={**outcome.audit, "opinion_label": asked[0]})
 
 
 def reserve_aid(ctx: GuardContext, opinion: str | None) -> Outcome:
@@ -124,7 +135,15 @@ def reserve_aid(ctx: GuardContext, opinion: str | None) -> Outcome:
     # The transition's guard `aid_rule_applies` refused already when no rule gives an amount.
     assert isinstance(decision, AidDecision), "aid_rule_applies runs before reserve_aid"
     source = ctx.data.get("fund_source")
-    return Outcome(records=(Reserve(decision.amount_fen, None if source is None else str(source)),))
+    audit: dict[str, object] = {}
+    if decision.set_by_approver:  # the amount is the approver's, within the rule (opinion: why)
+        audit["amount_set_by_approver"] = True
+    if decision.uplift_fen:  # 可适当提高
+        audit["uplift"] = format_yuan(decision.uplift_fen)
+    return Outcome(
+        audit=audit,
+        records=(Reserve(decision.amount_fen, None if source is None else str(source)),),
+    )
 
 
 def record_payment(ctx: GuardContext, opinion: str | None) -> Outcome:

@@ -8,6 +8,7 @@ The machine is the declaration of `states.case_lifecycle`; everything else a tra
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -22,7 +23,8 @@ from jinqiu.states import MACHINE, ApprovalProgress, CaseEvent, CaseState, CaseT
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.campaigns.rules import RULES, CampaignRules
-from jinqiu.workflow.cases import funds
+from jinqiu.workflow.campaigns.schema import AidRule
+from jinqiu.workflow.cases import funds, priority
 from jinqiu.workflow.cases.counters import count_state_change, count_state_changes
 from jinqiu.workflow.cases.effects import EFFECTS, Pay, Release, Reserve
 from jinqiu.workflow.cases.facts import (
@@ -39,9 +41,10 @@ from jinqiu.workflow.donors.intent import Intent, is_donor_fund
 from jinqiu.workflow.donors.service import intent_of_fund
 from jinqiu.workflow.driver import id_in, plain_rows
 from jinqiu.workflow.engine import Fired, Loaded, Noun, Outcome, Plan, fire
-from jinqiu.workflow.errors import NotFound
+from jinqiu.workflow.engine.bulk import Item, fire_many
+from jinqiu.workflow.errors import ItemFailed, NotFound
 from jinqiu.workflow.money import format_yuan
-from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.roles import SCHEDULER, Actor
 from jinqiu.workflow.units.models import ACTS_AS, Unit
 from jinqiu.workflow.units.service import acting_levels_on_path
 
@@ -347,6 +350,29 @@ class CaseNoun(Noun[GuardContext]):
     def visible(self, actor: Actor, loaded: Loaded[GuardContext]) -> bool:
         return actor.sees(loaded.facts.case.unit_path)
 
+    def opinion_asked(self, transition: CaseTransition, loaded: Loaded[GuardContext]) -> str | None:
+        """The declaration's, the campaign's (Dalian: 审查意见 / 审核意见 / 审批意见, one per
+        level), and at the final approval the reason for an amount the approver sets."""
+        facts = loaded.facts
+        case, rules = facts.case, facts.campaign
+        fixes_amount = "reserve_aid" in transition.effects
+        if not rules.opinions and not fixes_amount:  # most events of most campaigns: at once
+            return super().opinion_asked(transition, loaded)
+        level = (
+            current_approval_level(case, rules)
+            if rules.opinions and MACHINE.level_bound(transition, case.state)
+            else None
+        )
+        asked = rules.opinion_at(str(transition.event), level) if rules.opinions else None
+        if asked is not None and asked[1]:
+            return asked[0]
+        if fixes_amount and (
+            "amount" in facts.data
+            or (isinstance(facts.aid_rule, AidRule) and facts.aid_rule.approver_sets_amount)
+        ):
+            return f"{asked[0] if asked else '审批意见'}（说明确定金额的理由）"
+        return super().opinion_asked(transition, loaded)
+
     def select(self, loaded: Loaded[GuardContext], event: str) -> CaseTransition | None:
         return transition_for(loaded.facts.case, event, loaded.facts.campaign)
 
@@ -363,6 +389,14 @@ class CaseNoun(Noun[GuardContext]):
         for record in records:
             if isinstance(record, Reserve):
                 campaign_id = loaded.facts.campaign.id
+                priority.check_single_approval(
+                    conn,
+                    loaded.facts.campaign,
+                    loaded.id,
+                    loaded.facts.applicant,
+                    record.amount_fen,
+                    record.source,
+                )
                 fund_id, source = funds.reserve(conn, campaign_id, record.amount_fen, record.source)
                 changes.update(approved_amount_fen=record.amount_fen, fund_source_id=fund_id)
                 audit.update(amount=format_yuan(record.amount_fen), fund_source=source)
@@ -379,7 +413,27 @@ class CaseNoun(Noun[GuardContext]):
         conn: Connection,
         items: Sequence[tuple[Loaded[GuardContext], tuple[object, ...]]],
     ) -> Plan:
-        return funds.plan(conn, [(loaded.facts.campaign.id, records) for loaded, records in items])
+        """The funds shared out in item order — or, where a campaign puts some cases first when
+        money runs short (同等条件优先考虑新入学), in that order, equal cases in item order."""
+        if not any(
+            loaded.facts.campaign.aid_priority is not None and records for loaded, records in items
+        ):
+            return funds.plan(conn, [(loaded.facts.campaign.id, recs) for loaded, recs in items])
+        order = sorted(
+            range(len(items)),
+            key=lambda i: (
+                priority.priority_key(
+                    items[i][0].facts.applicant, items[i][0].facts.campaign.aid_priority
+                ),
+                i,
+            ),
+        )
+        planned = funds.plan(conn, [(items[i][0].facts.campaign.id, items[i][1]) for i in order])
+        position = {item: k for k, item in enumerate(order)}
+        return Plan(
+            [planned.outcomes[position[i]] for i in range(len(items))],
+            lambda conn, won: planned.write(conn, [position[k] for k in won]),
+        )
 
     def moved_many(
         self, conn: Connection, moves: Sequence[tuple[Loaded[GuardContext], CaseTransition]]
@@ -472,7 +526,7 @@ def apply_event(
 ) -> Fired:
     """Fires `event` on the case, or raises (NotFound, VersionConflict, EventNotAllowed,
     PermissionDenied, ValidationFailed, GuardFailed, InsufficientFunds). Does not commit."""
-    return fire(
+    fired = fire(
         conn,
         CASES,
         subject_id=case_id,
@@ -483,3 +537,48 @@ def apply_event(
         opinion=opinion,
         data=data,
     )
+    if fired.event == CaseEvent.VERIFY:
+        return pass_publicity_at_once(conn, [fired], clock).get(fired.id, fired)
+    return fired
+
+
+_no_publicity = (
+    select(case_t.c.id)
+    .select_from(case_t.join(campaign_t, campaign_t.c.id == case_t.c.campaign_id))
+    .where(
+        case_t.c.id.in_(bindparam("case_ids", expanding=True)),
+        campaign_t.c.publicity_working_days == 0,
+    )
+)
+
+
+def pass_publicity_at_once(
+    conn: Connection, verified: Sequence[Fired], clock: Clock
+) -> dict[int, Fired]:
+    """A campaign whose notice asks for no publicity (publicity_working_days 0, Dalian 2011):
+    its verified cases enter publicity and leave it in the verify's own transaction, fired by
+    the system (`schedule.run`) as a list and the sweep would, so the trail says what happened
+    — 核查通过, 公示 (0 working days), 公示期满 — and every reader of states sees the one path.
+    (A second `verify` route straight to approval would move approval's rank in the machine
+    and the factories' path for every campaign.) Returns the cases moved on; a refusal here is
+    a broken assumption and is raised, taking the whole transaction back."""
+    ids = [f.id for f in verified if f.state == CaseState.READY_FOR_PUBLICITY]
+    without = set(conn.execute(_no_publicity, {"case_ids": ids}).scalars()) if ids else set()
+    if not without:
+        return {}
+    moved = {f.id: f for f in verified if f.id in without}
+    for event in (CaseEvent.PUBLISH, CaseEvent.END_PUBLICITY):
+        items = [Item(f.id, f.version) for f in moved.values()]
+        for result in fire_many(
+            conn, CASES, items=items, event=str(event), actor=SCHEDULER, clock=clock
+        ):
+            if result.fired is None:
+                raise result.error or ItemFailed()
+            # What the caller fired (verify), where the case now is and its version.
+            moved[result.id] = dataclasses.replace(
+                moved[result.id],
+                state=result.fired.state,
+                version=result.fired.version,
+                audit_seq=result.fired.audit_seq,
+            )
+    return moved

@@ -10,7 +10,15 @@ from typing import Any
 
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.rules import CampaignRules
-from jinqiu.workflow.cases.aid import AidDecision, decide_aid
+from jinqiu.workflow.campaigns.schema import AidRule
+from jinqiu.workflow.cases.aid import (
+    ARCHIVE_STATUSES,
+    AidDecision,
+    Applicant,
+    amount_under,
+    approver_amount,
+    rule_for,
+)
 from jinqiu.workflow.donors.intent import Intent
 from jinqiu.workflow.errors import Reason
 
@@ -30,7 +38,7 @@ class StudentFacts:
     tier: str | None
     tuition_invoice_fen: int | None
     already_aided_by: str | None
-    enrollment_year: int | None = None  # 入学年份: a donor's freshman-only intent reads it
+    enrollment_year: int | None = None  # 入学年份: 当年考入 when it is the campaign's year
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +91,32 @@ class GuardContext:
     donor: Intent | None = None
 
     @cached_property
-    def aid(self) -> AidDecision | Reason:
-        """The amount the campaign's rules give this student, or why none: decided once per
-        transition, read by the guard that refuses without it and the effect that reserves it."""
-        return decide_aid(
-            self.campaign.aid_rules,
-            self.student.education_level,
-            self.student.tier,
-            self.student.tuition_invoice_fen,
+    def applicant(self) -> Applicant:
+        student = self.student
+        return Applicant(
+            education_level=student.education_level,
+            tier=student.tier,
+            tuition_invoice_fen=student.tuition_invoice_fen,
+            archived=self.worker.archive_status in ARCHIVE_STATUSES,
+            categories=self.worker.categories,
+            freshman=student.enrollment_year == self.campaign.year,
         )
+
+    @cached_property
+    def aid_rule(self) -> AidRule | Reason:
+        """The campaign's rule for this student (verify asks that one exists)."""
+        return rule_for(self.campaign.aid_rules, self.applicant)
+
+    @cached_property
+    def aid(self) -> AidDecision | Reason:
+        """The amount of the final approval, or why none: the rule's, or the one the approver
+        set (`data.amount`) within it. Decided once per transition, read by the guard that
+        refuses without it and the effect that reserves it."""
+        rule = self.aid_rule
+        if isinstance(rule, Reason):
+            return rule
+        given = self.data.get("amount")
+        set_amount = None if given is None else approver_amount(given)
+        if isinstance(set_amount, Reason):
+            return set_amount
+        return amount_under(rule, self.applicant, set_amount)

@@ -9,12 +9,17 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, exists, func, or_, select
 
-from jinqiu.states import CaseState
+from jinqiu.states import CaseEvent, CaseState
 from jinqiu.workflow.campaigns.models import Campaign, CampaignStateDeadline, FundSource
 from jinqiu.workflow.campaigns.rules import RULES, CampaignRules
+from jinqiu.workflow.campaigns.schema import Priority
+from jinqiu.workflow.cases import priority
+from jinqiu.workflow.cases.aid import describe_bounds
 from jinqiu.workflow.cases.engine import allowed_events, current_approval_level, load_context
+from jinqiu.workflow.cases.facts import GuardContext
 from jinqiu.workflow.cases.models import Attachment, Case, Student, Worker
-from jinqiu.workflow.errors import NotFound
+from jinqiu.workflow.errors import NotFound, Reason
+from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.units.models import Unit, in_subtree
 
@@ -52,14 +57,41 @@ def case_detail(conn: Connection, case_id: int, actor: Actor, *, today: dt.date)
         fund_source = conn.execute(
             select(fund_t.c.source).where(fund_t.c.id == row.fund_source_id)
         ).scalar_one()
+    level = current_approval_level(facts.case, facts.campaign)
+    asked = facts.campaign.opinion_at(CaseEvent.APPROVE, level) if level is not None else None
     return {
         "case": row._asdict(),
         "worker": worker._asdict(),
         "student": student._asdict(),
         "fund_source": fund_source,
-        "approval_level": current_approval_level(facts.case, facts.campaign),
+        "approval_level": level,
         "application": _application(conn, case_id, facts.campaign, row.application_type),
         "allowed_events": [e.value for e in allowed_events(actor, facts.case, facts.campaign)],
+        # What the approval form asks at this level: the notice's opinion (审查/审核/审批意见)
+        # and, at the last level, the amount the approver may set within the rule.
+        "approval_opinion": None if asked is None else {"label": asked[0], "required": asked[1]},
+        "amount_rule": amount_rule(facts) if level is not None else None,
+    }
+
+
+def amount_rule(facts: GuardContext) -> dict[str, Any] | None:
+    """At the last level, a rule whose amount the approver sets (a range, a ceiling) or may
+    raise (an uplift): its bounds, in words, and where it comes from."""
+    case, rule = facts.case, facts.aid_rule
+    if not case.approval_chain or case.pending_step() != case.approval_chain[-1]:
+        return None
+    if isinstance(rule, Reason) or not (rule.approver_sets_amount or rule.uplift is not None):
+        return None
+    text = describe_bounds(
+        rule, rule.min_fen if rule.approver_sets_amount else rule.cap_fen, rule.cap_fen
+    )
+    if rule.uplift is not None:
+        text += f"；{rule.uplift.when}可适当提高，最多再加{format_yuan(rule.uplift.max_fen)}元"
+    return {
+        "bounds": text,
+        "required": rule.approver_sets_amount,
+        "source": rule.source,
+        "local_decision": rule.local_decision,
     }
 
 
@@ -155,10 +187,40 @@ def list_cases(
             )
         )
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = conn.execute(
-        query.order_by(case_t.c.id).limit(flt.page_size).offset((flt.page - 1) * flt.page_size)
+    # A campaign that puts some cases first when money runs short lists them first (the order
+    # its bulk approval shares the funds out in), each with the criteria it meets.
+    chosen = None
+    if flt.campaign is not None:
+        chosen = conn.execute(
+            select(campaign_t.c.aid_priority, campaign_t.c.year).where(
+                campaign_t.c.id == flt.campaign
+            )
+        ).first()
+    rank = (
+        None
+        if chosen is None or chosen.aid_priority is None
+        else Priority.model_validate(chosen.aid_priority)
     )
-    return [r._asdict() for r in rows], int(total)
+    if rank is not None:
+        assert chosen is not None
+        query = query.add_columns(worker_t.c.archive_status, student_t.c.enrollment_year)
+    rows = conn.execute(
+        query.order_by(*priority.order_columns(rank, chosen.year if chosen else 0), case_t.c.id)
+        .limit(flt.page_size)
+        .offset((flt.page - 1) * flt.page_size)
+    )
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        row = r._asdict()
+        if rank is not None and chosen is not None:
+            applicant = priority.applicant_of(r, chosen.year)
+            row.pop("archive_status")
+            row.pop("enrollment_year")
+            row["priority"] = priority.priority_labels(applicant, rank)
+        else:
+            row["priority"] = []
+        out.append(row)
+    return out, int(total)
 
 
 def overdue_condition(today: dt.date) -> Any:

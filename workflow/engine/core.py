@@ -113,10 +113,11 @@ def decide(
     if refusal is not None:
         raise PermissionDenied(refusal, {"event": event})
     opinion = opinion.strip() if opinion else None
-    if transition.opinion_required and not opinion:
+    asked = noun.opinion_asked(transition, loaded)
+    if asked is not None and not opinion:
+        message = f"该操作须填写{asked}"
         raise ValidationFailed(
-            "该操作须填写意见或理由",
-            [{"field": "opinion", "code": "missing", "message": "该操作须填写意见或理由"}],
+            message, [{"field": "opinion", "code": "missing", "message": message}]
         )
     overridden, override_reason = _overrides(actor, transition, data)
     reasons = [

@@ -141,6 +141,11 @@ class Noun(Generic[F]):
         """Why this actor may not fire this transition on this subject (None: they may)."""
         return None if actor.may(transition.permission) else "当前角色无权执行该操作"
 
+    def opinion_asked(self, transition: Transition[Any, Any, Any], loaded: Loaded[F]) -> str | None:
+        """What opinion this transition must carry on this subject (its label, e.g. 审批意见),
+        or None when it may go without: the declaration's, unless the noun knows more."""
+        return "意见或理由" if transition.opinion_required else None
+
     def allowed_events(self, actor: Actor, loaded: Loaded[F]) -> list[str]:
         """The events this actor may fire now (before guards): the buttons to draw."""
         out: list[str] = []

@@ -12,7 +12,8 @@ from sqlalchemy import Connection, select
 from jinqiu.states.publicity_list import ListState
 from jinqiu.workflow.campaigns.rules import RULES
 from jinqiu.workflow.cases.aid import AidDecision, decide_aid
-from jinqiu.workflow.cases.models import Student
+from jinqiu.workflow.cases.models import Student, Worker
+from jinqiu.workflow.cases.priority import applicant_of
 from jinqiu.workflow.errors import Reason
 from jinqiu.workflow.masking import mask_given_name
 from jinqiu.workflow.money import format_yuan
@@ -28,6 +29,7 @@ from jinqiu.workflow.publicity_lists.engine import (
 from jinqiu.workflow.units.models import in_subtree
 
 student_t = Student.__table__  # type: ignore[attr-defined]
+worker_t = Worker.__table__  # type: ignore[attr-defined]
 
 
 def list_view(conn: Connection, list_id: int, *, today: dt.date) -> dict[str, Any]:
@@ -63,15 +65,20 @@ def list_view(conn: Connection, list_id: int, *, today: dt.date) -> dict[str, An
             student_t.c.education_level,
             student_t.c.tier,
             student_t.c.tuition_invoice_fen,
+            student_t.c.enrollment_year,
+            worker_t.c.archive_status,
+            worker_t.c.categories,
         )
         .join(member_t, member_t.c.case_id == case_t.c.id)
         .join(student_t, student_t.c.id == case_t.c.student_id)
+        .join(worker_t, worker_t.c.id == case_t.c.worker_id)
         .where(member_t.c.list_id == list_id, member_t.c.active)
         .order_by(case_t.c.id)
     ).all()
     rows = []
     for m in members:
-        aid = decide_aid(rules.aid_rules, m.education_level, m.tier, m.tuition_invoice_fen)
+        # An amount the last approver sets (a range, a ceiling) is not known yet: none shown.
+        aid = decide_aid(rules.aid_rules, applicant_of(m, rules.year))
         rows.append(
             {
                 "case_id": m.id,

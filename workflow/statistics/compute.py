@@ -60,6 +60,7 @@ LEVEL_GROUP = {
     "preschool": "basic",
     "primary": "basic",
     "junior": "basic",
+    "special": "basic",  # 特殊教育: Weihai 附件1 "小学和初中学生及其他"
 }
 GROUPS = ("university", "senior", "basic")
 SOURCES = ("government", "donation", "union", "other")

@@ -163,7 +163,7 @@ class TestAmountsMustBeExact:
         assert fields(weihai(lambda r: r["funds"][0].update(budget="-1"))) == ["funds.0.budget"]
 
     def test_an_amount_above_its_cap_is_refused(self) -> None:
-        found = problems(weihai(lambda r: r["aid_rules"][0].update(amount="5000")))
+        found = problems(weihai(lambda r: r["aid_rules"][0].update(amount="5000", cap="4000")))
         assert found[0]["field"].startswith("aid_rules.0")
         assert "cap" in found[0]["message"]
 
@@ -189,11 +189,15 @@ class TestTheWholeFile:
     def test_a_campaign_needs_at_least_one_approval_level(self) -> None:
         assert fields(weihai(lambda r: r.update(approval_levels=[]))) == ["approval_levels"]
 
-    @pytest.mark.parametrize("days", [0, 31])
-    def test_the_publicity_lasts_between_1_and_30_working_days(self, days: int) -> None:
+    @pytest.mark.parametrize("days", [-1, 31])
+    def test_the_publicity_lasts_between_0_and_30_working_days(self, days: int) -> None:
         assert fields(weihai(lambda r: r.update(publicity_working_days=days))) == [
             "publicity_working_days"
         ]
+
+    def test_no_publicity_is_allowed_where_a_notice_asks_for_none(self) -> None:
+        spec = parse(CampaignFile, weihai(lambda r: r.update(publicity_working_days=0)))
+        assert spec.publicity_working_days == 0
 
     def test_calendar_overrides_for_an_unknown_year_are_accepted(self) -> None:
         spec = parse(

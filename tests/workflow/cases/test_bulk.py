@@ -41,9 +41,10 @@ from jinqiu.workflow.errors import (
     ValidationFailed,
     VersionConflict,
 )
+from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import SCHEDULER, Actor
 from tests.conftest import _wipe as wipe
-from tests.factories import actor_of, case_in, case_row, new_case, weihai
+from tests.factories import actor_of, case_in, case_row, new_case, weihai, weihai_amount_fen
 from tests.workflow.cases.test_concurrency import JOIN_TIMEOUT, Gate, broken_chains, race
 from tests.workflow.cases.test_engine import CITY, DISTRICT, GRASSROOTS
 
@@ -56,8 +57,9 @@ OTHER_DISTRICT_GRASSROOTS = "WH-WD-001"
 SEEDED_ON = dt.datetime(2024, 7, 20, 9, 0)  # survey phase: cases are created (and submitted)
 APPROVAL_DAY = dt.datetime(2024, 8, 12, 9, 0)
 PUBLICITY_OVER = dt.datetime(2024, 8, 9, 10, 0)  # five working days after 7/20 are long past
-FIRST_TIER_FEN = 300_000  # an undergraduate at a first-tier university: 3000 yuan
-POSTGRADUATE = {"education_level": "postgraduate", "tier": None}  # 4000 yuan
+FIRST_TIER_FEN = weihai_amount_fen()  # an undergraduate at a first-tier university
+THIRD_TIER = {"education_level": "undergraduate", "tier": "third"}
+THIRD_TIER_FEN = weihai_amount_fen(**THIRD_TIER)
 
 
 def bulk(
@@ -337,8 +339,10 @@ def at_the_district_level(engine: Engine, clock: ManualClock, campaign: int) -> 
 
 
 def at_the_city_level(engine: Engine, clock: ManualClock, campaign: int) -> list[BulkItem]:
-    """3000, 3000, 4000, 3000, 3000 yuan against 6000 government + 3000 donation: the first two
-    from the government, the 4000 refused, the fourth from the donations, the fifth refused."""
+    """A, A, B, A, A (A a first-tier amount, B a third-tier one, more) against 2A government +
+    A donation: the first two from the government, B refused, the fourth from the donations,
+    the fifth refused."""
+    assert THIRD_TIER_FEN > FIRST_TIER_FEN  # what makes the third case too dear for the donations
     ids = [
         case_in(
             engine,
@@ -347,7 +351,7 @@ def at_the_city_level(engine: Engine, clock: ManualClock, campaign: int) -> list
             unit,
             CaseState.APPROVAL,
             approved=2,
-            student_changes=POSTGRADUATE if i == 2 else None,
+            student_changes=THIRD_TIER if i == 2 else None,
         )
         for i, unit in enumerate((GRASSROOTS, "WH-HC-002", GRASSROOTS, "WH-WD-001", "WH-HC-003"))
     ]
@@ -390,8 +394,8 @@ SCENARIOS = {
         opinion="同意资助",
         campaign={
             "funds": [
-                {"source": "government", "budget": "6000"},
-                {"source": "donation", "budget": "3000"},
+                {"source": "government", "budget": format_yuan(2 * FIRST_TIER_FEN)},
+                {"source": "donation", "budget": format_yuan(FIRST_TIER_FEN)},
             ]
         },
     ),
@@ -520,7 +524,7 @@ def test_the_city_level_scenario_spends_the_funds_in_input_order(
         "insufficient_funds",
     ]
     government, donation = (fund_id for fund_id, _reserved, _paid in rows["funds"])
-    assert rows["funds"] == [(government, 600_000, 0), (donation, 300_000, 0)]
+    assert rows["funds"] == [(government, 2 * FIRST_TIER_FEN, 0), (donation, FIRST_TIER_FEN, 0)]
     reserved_by = [(r[6], r[7]) for r in rows["cases"]]
     assert reserved_by == [
         (FIRST_TIER_FEN, government),
@@ -548,7 +552,9 @@ def fund(engine: Engine, campaign: int) -> Any:
 
 
 def test_a_bulk_approval_reserves_only_what_the_fund_holds(db: Engine, clock: ManualClock) -> None:
-    _tree, campaign = weihai(db, clock, funds=[{"source": "government", "budget": "21000"}])
+    _tree, campaign = weihai(
+        db, clock, funds=[{"source": "government", "budget": format_yuan(7 * FIRST_TIER_FEN)}]
+    )
     case_ids = final_level_cases(db, clock, campaign, 20)
     before = {c: trail(db, c) for c in case_ids}
     clock.set(APPROVAL_DAY)
@@ -576,7 +582,7 @@ def test_a_bulk_approval_reserves_only_what_the_fund_holds(db: Engine, clock: Ma
             "disbursement",
             FIRST_TIER_FEN,
         )
-        assert moved["audit"][-1]["data"]["amount"] == "3000.00"
+        assert moved["audit"][-1]["data"]["amount"] == format_yuan(FIRST_TIER_FEN)
     for refused in case_ids[7:]:
         assert trail(db, refused) == before[refused]
     assert broken_chains(db) == []
@@ -589,7 +595,9 @@ def test_two_bulk_approvals_racing_for_one_fund_reserve_it_exactly(
 ) -> None:
     """Two threads, 20 different final-level cases each, money for 15, both held until both
     have read everything they read before their first lock; the fund row decides."""
-    _tree, campaign = weihai(pg, clock, funds=[{"source": "government", "budget": "45000"}])
+    _tree, campaign = weihai(
+        pg, clock, funds=[{"source": "government", "budget": format_yuan(15 * FIRST_TIER_FEN)}]
+    )
     case_ids = final_level_cases(pg, clock, campaign, 40)
     halves = [case_ids[:20], case_ids[20:]]
     items = [[item(pg, c) for c in half] for half in halves]
@@ -805,7 +813,9 @@ def test_single_events_on_cases_a_long_bulk_has_not_reached_yet_do_not_deadlock(
 def test_counters_equal_a_recount_after_bulks_that_change_states(
     db: Engine, clock: ManualClock
 ) -> None:
-    _tree, campaign = weihai(db, clock, funds=[{"source": "government", "budget": "9000"}])
+    _tree, campaign = weihai(
+        db, clock, funds=[{"source": "government", "budget": format_yuan(3 * FIRST_TIER_FEN)}]
+    )
     to_submit = [new_case(db, clock, campaign, GRASSROOTS) for _ in range(4)]
     to_approve = final_level_cases(db, clock, campaign, 5)  # money for 3
     with db.connect() as conn:

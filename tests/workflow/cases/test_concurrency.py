@@ -35,7 +35,17 @@ from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.errors import DuplicateStudent, InsufficientFunds, VersionConflict
-from tests.factories import actor_of, case_in, case_row, new_case, student, weihai, worker
+from jinqiu.workflow.money import format_yuan
+from tests.factories import (
+    actor_of,
+    case_in,
+    case_row,
+    new_case,
+    student,
+    weihai,
+    weihai_amount_fen,
+    worker,
+)
 from tests.workflow.cases.test_engine import CITY, GRASSROOTS, fire
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
@@ -46,8 +56,9 @@ student_t = Student.__table__  # type: ignore[attr-defined]
 
 THREADS = 20
 JOIN_TIMEOUT = 60.0
-UNDERGRADUATE_FIRST_TIER_FEN = 300_000  # 3000 yuan
-FIVE_GRANTS = [{"source": "government", "budget": "15000"}]  # 5 x 3000 yuan, not one more
+UNDERGRADUATE_FIRST_TIER_FEN = weihai_amount_fen()  # what the campaign file gives
+# Five grants, not one more.
+FIVE_GRANTS = [{"source": "government", "budget": format_yuan(5 * UNDERGRADUATE_FIRST_TIER_FEN)}]
 
 
 class Gate:
@@ -287,11 +298,11 @@ def final_approvals_against_money_for_five(db: Engine, clock: ManualClock, kind:
         e for e in audit_rows(db) if e.event == "approve" and e.to_state == "disbursement"
     ]
     assert sorted(e.case_id for e in approvals_by_city) == sorted(paid_for)
-    # The trail says what each winner reserved and from which source: the fund's 15,000 yuan
+    # The trail says what each winner reserved and from which source: the fund's five grants
     # reserved are accounted for case by case, and no loser's attempt left an entry.
     assert sorted(
         (e.case_id, e.data["amount"], e.data["fund_source"]) for e in approvals_by_city
-    ) == [(c, "3000.00", "government") for c in sorted(paid_for)]
+    ) == [(c, format_yuan(UNDERGRADUATE_FIRST_TIER_FEN), "government") for c in sorted(paid_for)]
     assert broken_chains(db) == []
 
 

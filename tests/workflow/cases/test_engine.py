@@ -24,7 +24,7 @@ from jinqiu.workflow.errors import (
     VersionConflict,
 )
 from jinqiu.workflow.roles import SCHEDULER, Actor
-from tests.factories import actor_of, case_in, case_row, new_case, weihai
+from tests.factories import actor_of, case_in, case_row, new_case, weihai, weihai_amount_fen
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
@@ -114,14 +114,14 @@ class TestWholeLifecycle:
         fire(db, clock, case_id, "approve", actor_of(db, CITY, "approver"), opinion="同意资助")
         row = case_row(db, case_id)
         assert row.state == "disbursement"
-        assert row.approved_amount_fen == 300_000  # first tier undergraduate: 3000 yuan
+        assert row.approved_amount_fen == weihai_amount_fen()  # the file's first-tier amount
         fire(db, clock, case_id, "pay", actor_of(db, CITY, "finance"))
         fire(db, clock, case_id, "close", actor_of(db, GRASSROOTS, "clerk"))
         row = case_row(db, case_id)
         assert (row.state, row.version, row.audit_seq) == ("closed", 10, 10)  # created + 9 events
         with db.connect() as conn:
             fund = conn.execute(select(fund_t).where(fund_t.c.source == "government")).one()
-        assert (fund.reserved_fen, fund.paid_fen) == (0, 300_000)
+        assert (fund.reserved_fen, fund.paid_fen) == (0, weihai_amount_fen())
 
     def test_return_sends_the_case_back_to_survey_with_the_reason_kept(
         self, db: Engine, clock: ManualClock

@@ -51,6 +51,7 @@ GROUP = {
     "junior": "basic",
     "primary": "basic",
     "preschool": "basic",
+    "special": "basic",
 }
 
 # The notices' formulas, copied from the printed tables.

@@ -11,7 +11,12 @@ from collections.abc import Callable
 
 from jinqiu.states import TRANSITIONS
 from jinqiu.workflow.cases.facts import GuardContext
-from jinqiu.workflow.cases.guards.aid_amount import aid_reserved, aid_rule_applies
+from jinqiu.workflow.cases.guards.aid_amount import (
+    aid_amount_decided,
+    aid_reserved,
+    aid_rule_applies,
+    amount_only_at_last_level,
+)
 from jinqiu.workflow.cases.guards.documents import application_complete
 from jinqiu.workflow.cases.guards.donor import donor_intent_matches
 from jinqiu.workflow.cases.guards.double_aid import not_already_aided
@@ -36,6 +41,8 @@ GUARDS: dict[str, Guard] = {
     "not_already_aided": not_already_aided,
     "within_survey_window": within_survey_window,
     "aid_rule_applies": aid_rule_applies,
+    "aid_amount_decided": aid_amount_decided,
+    "amount_only_at_last_level": amount_only_at_last_level,
     "aid_reserved": aid_reserved,
     "donor_intent_matches": donor_intent_matches,
     "paid_through_its_batch": paid_through_its_batch,

@@ -8,7 +8,22 @@ from jinqiu.workflow.errors import Reason
 
 
 def aid_rule_applies(ctx: GuardContext) -> list[Reason]:
+    """A rule covers the student (verify): the amount itself may be the last approver's."""
+    return [ctx.aid_rule] if isinstance(ctx.aid_rule, Reason) else []
+
+
+def aid_amount_decided(ctx: GuardContext) -> list[Reason]:
+    """The final approval: the rule's amount, or the approver's within its bounds."""
     return [ctx.aid] if isinstance(ctx.aid, Reason) else []
+
+
+def amount_only_at_last_level(ctx: GuardContext) -> list[Reason]:
+    """Only the last level sets an amount: an earlier one's would silently be dropped."""
+    if "amount" in ctx.data:
+        return [
+            Reason("amount_not_at_this_level", "只有最后一级审批可以确定资助金额（data.amount）")
+        ]
+    return []
 
 
 def aid_reserved(ctx: GuardContext) -> list[Reason]:

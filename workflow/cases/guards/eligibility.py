@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from jinqiu.workflow.cases.aid import ARCHIVE_STATUSES
 from jinqiu.workflow.cases.facts import GuardContext
 from jinqiu.workflow.errors import Reason
-
-ARCHIVE_STATUSES = frozenset({"deep", "relative", "accident"})
 
 
 def add_months(day: dt.date, months: int) -> dt.date:

@@ -22,6 +22,8 @@ def publicity_period_over(ctx: GuardContext) -> list[Reason]:
     ends = ctx.case.publicity_ends_on
     if ends is None:
         return [Reason("publicity_not_started", "尚未开始公示")]
+    if ctx.campaign.publicity_working_days == 0:  # no publicity asked: over the day it starts
+        return []
     # `ends` is the last day of publicity, inclusive: the case moves on the day after.
     if ctx.today <= ends:
         return [Reason("publicity_running", f"公示期至{ends.isoformat()}（含）结束")]

@@ -45,6 +45,8 @@ def compile_campaign(spec: CampaignFile, campaign_id: int = 1) -> CampaignRules:
             for p in spec.phases
         ),
         calendar=WorkingCalendar.from_overrides(spec.calendar.model_dump(mode="json")),
+        opinions={str(event): opinion for event, opinion in spec.opinions.items()},
+        aid_priority=spec.aid_priority,
     )
 
 
@@ -104,6 +106,7 @@ def context(
     worker_facts: WorkerFacts | None = None,
     student_facts: StudentFacts | None = None,
     case_facts: CaseFacts | None = None,
+    data: dict[str, Any] | None = None,
 ) -> GuardContext:
     return GuardContext(
         case=case_facts or case(),
@@ -111,6 +114,7 @@ def context(
         student=student_facts or student(),
         campaign=campaign or WEIHAI,
         today=today,
+        data=data or {},
     )
 
 
