@@ -1352,7 +1352,9 @@ def matrix(world: World) -> Iterator[tuple[World, Target]]:
     followed = case_in(world.engine, world.clock, campaign_hc, "WH-HC-001", CaseState.FOLLOW_UP)
     with transaction(world.engine) as conn:
         campaign_later = load_campaign(
-            conn, weihai_file_in(2025, organizer="WH-HC", name="环翠区2025年度"), world.clock
+            conn,
+            weihai_file_in(2025, organizer="WH-HC", name="环翠区2025年度", deadlines=[]),
+            world.clock,
         )
     with transaction(world.engine) as conn:  # a batch of WH-HC-001 with its bank file out
         units = dict(conn.execute(select(unit_t.c.code, unit_t.c.id)).all())

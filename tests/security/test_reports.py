@@ -28,6 +28,21 @@ def file_report(
     )
 
 
+@pytest.fixture(autouse=True)
+def qingpu_table_shown(world: World) -> None:
+    """These tests file 托管班 figures (Qingpu's 06A, typed in: no record holds them), so the
+    campaign shows Qingpu's table beside its own (a campaign serves only the tables it names)."""
+    shown = {
+        "tables": ["weihai_2024_a1", "weihai_2024_a2", "qingpu_2017_aid"],
+        "local_decision": True,
+    }
+    with transaction(world.engine) as conn:
+        conn.execute(
+            text("UPDATE campaign SET statistics = :s WHERE id = :c"),
+            {"s": json.dumps(shown), "c": world.campaign},
+        )
+
+
 def statistics_item(w: World, unit: str, code: str, table: str = "qingpu_2017_aid") -> Any:
     response = w.client.get(
         f"/api/campaigns/{w.campaign}/statistics",

@@ -152,20 +152,26 @@ def file(engine: Engine, clock: ManualClock, campaign: int, unit: str, kind: str
 
 
 def test_report_figures_count_once_per_unit_and_kind(db: Engine, clock: ManualClock) -> None:
+    """托管班 (Qingpu 06A / 06A+), still typed in: each unit's latest report, once."""
     _tree, campaign = weihai(db, clock)
-    a1, demand = "weihai_2024_a1", "anhui_2023_demand"
-    assert file(db, clock, campaign, "WH-HC-001", "statistics", H=3, I=10) == 1
-    assert file(db, clock, campaign, "WH-HC-001", "statistics", H=5, I=12) == 2  # resubmitted
-    assert (items(db, campaign, "WH-HC", a1)["H"], items(db, campaign, "WH", a1)["H"]) == (5, 5)
+    aid, demand = "qingpu_2017_aid", "anhui_2023_demand"
+    assert file(db, clock, campaign, "WH-HC-001", "statistics", **{"06A": 3, "06A+": 10}) == 1
+    resubmitted = file(db, clock, campaign, "WH-HC-001", "statistics", **{"06A": 5, "06A+": 12})
+    assert resubmitted == 2
+    assert (items(db, campaign, "WH-HC", aid)["06A"], items(db, campaign, "WH", aid)["06A"]) == (
+        5,
+        5,
+    )
     # The district reports for its whole subtree: its grassroots union's report is in it.
-    file(db, clock, campaign, "WH-HC", "statistics", H=20, I=40)
-    assert items(db, campaign, "WH-HC-001", a1)["H"] == 5
-    assert (items(db, campaign, "WH-HC", a1)["H"], items(db, campaign, "WH", a1)["I"]) == (20, 40)
-    file(db, clock, campaign, "WH-WD-001", "statistics", H=7)
-    assert items(db, campaign, "WH", a1)["H"] == 27
+    file(db, clock, campaign, "WH-HC", "statistics", **{"06A": 20, "06A+": 40})
+    assert items(db, campaign, "WH-HC-001", aid)["06A"] == 5
+    district, city = items(db, campaign, "WH-HC", aid), items(db, campaign, "WH", aid)
+    assert (district["06A"], city["06A+"]) == (20, 40)
+    file(db, clock, campaign, "WH-WD-001", "statistics", **{"06A": 7})
+    assert items(db, campaign, "WH", aid)["06A"] == 27
     # Another kind's figures stay in their own table, never added to the statistics report's.
     file(db, clock, campaign, "WH-HC", "demand_summary", demand={"D1": 40, "D1$": "12"})
-    assert items(db, campaign, "WH", a1)["H"] == 27
+    assert items(db, campaign, "WH", aid)["06A"] == 27
     needs = items(db, campaign, "WH", demand)
     assert (needs["D1"], needs["D"], needs["D1$"], needs["D$"]) == (40, 40, "12", "12.0000")
 
