@@ -129,20 +129,21 @@ def plain_rows(
     active: list[tuple[int, Callable[[Any], Any], dict[Any, Any]]] = [
         (i, process, {}) for i, process in enumerate(processors) if process is not None
     ]
-    if not active:
+    if not active or not raw:
         return raw
-    out: list[tuple[Any, ...]] = []
-    for row in raw:
-        values = list(row)
-        for i, process, memo in active:  # memo: the column's raw values already processed
-            value = values[i]
-            if value is not None:
-                done = memo.get(value, _UNSET)
-                if done is _UNSET:
-                    done = memo[value] = process(value)
-                values[i] = done
-        out.append(tuple(values))
-    return out
+    # Column by column: each processed column is one list comprehension over its raw values.
+    columns: list[Sequence[Any]] = list(zip(*raw, strict=True))
+    for i, process, memo in active:  # memo: the column's raw values already processed
+        columns[i] = [
+            None if value is None else memo[value] if value in memo else _memo(memo, value, process)
+            for value in columns[i]
+        ]
+    return list(zip(*columns, strict=True))
+
+
+def _memo(memo: dict[Any, Any], value: Any, process: Callable[[Any], Any]) -> Any:
+    done = memo[value] = process(value)
+    return done
 
 
 def _compiled(

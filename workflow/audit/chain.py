@@ -42,12 +42,16 @@ def entry_hash(
     opinion: str | None,
     data: dict[str, Any],
     at: dt.datetime,
+    data_json: str | None = None,
 ) -> str:
     """SHA-256 of the previous hash followed by the canonical JSON of [case_id, seq, actor,
-    actor_unit, event, from_state, to_state, opinion, data, at]."""
+    actor_unit, event, from_state, to_state, opinion, data, at]. `data_json`: `data` already
+    encoded canonically (a bulk shares one data object among thousands of entries)."""
     # A JSON list is its elements' encodings joined by commas, so the part after the two
     # numbers — the same for every entry of one bulk event — is encoded once.
-    tail = _tail(actor, actor_unit, event, from_state, to_state, opinion, canonical_json(data), at)
+    if data_json is None:
+        data_json = canonical_json(data)
+    tail = _tail(actor, actor_unit, event, from_state, to_state, opinion, data_json, at)
     body = f"[{int(case_id)},{int(seq)},{tail}"
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
@@ -90,6 +94,7 @@ def chain_entry(
     opinion: str | None,
     data: dict[str, Any],
     at: dt.datetime,
+    data_json: str | None = None,
 ) -> Link:
     """The next entry of a subject's chain, given the head its row records (length and hash;
     an empty hash before the first entry). The one way every writer makes an audit entry: the
@@ -108,6 +113,7 @@ def chain_entry(
         opinion=opinion,
         data=data,
         at=at,
+        data_json=data_json,
     )
     row = {
         subject_column: subject_id,

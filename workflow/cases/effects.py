@@ -100,11 +100,16 @@ def _wait_at_next_level(ctx: GuardContext, approved: int | None) -> Outcome:
     end after the last one) and writes the levels skipped on the way into the audit entry."""
     case, levels = ctx.case, ctx.campaign.approval_levels
     start = case.approval_step if approved is None else approved + 1
-    following = next((i for i in case.approval_chain if i >= start), len(levels))
-    skipped = [levels[i] for i in range(case.approval_step, following) if i != approved]
+    following = len(levels)
+    for i in case.approval_chain:  # (a loop, not next(…): a bulk asks it ten thousand times)
+        if i >= start:
+            following = i
+            break
     audit: dict[str, object] = {} if approved is None else {"approval_level": levels[approved]}
-    if skipped:
-        audit["skipped_levels"] = skipped
+    if following - case.approval_step > (approved is not None):  # some level passed over
+        audit["skipped_levels"] = [
+            levels[i] for i in range(case.approval_step, following) if i != approved
+        ]
     return Outcome(changes={"approval_step": following}, audit=audit)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import operator
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -125,12 +126,12 @@ def _facts(
     row: Sequence[Any],
     today: dt.date,
     data: Mapping[str, Any],
-    levels_on: dict[str, frozenset[str]] | None = None,
+    chains: dict[tuple[int, str], tuple[int, ...]] | None = None,
     intents: dict[tuple[int, str], Intent | None] | None = None,
 ) -> GuardContext:
     """A row of `_load_all` (by position: a bulk reads thousands) as the guards' facts.
-    `levels_on`: the acting levels of unit paths already read (bulk: once per unit);
-    `intents`: the donor intents already read (bulk: once per campaign and fund)."""
+    `chains`: the approval chains of (campaign, unit path) already worked out (bulk: once per
+    unit); `intents`: the donor intents already read (bulk: once per campaign and fund)."""
     (
         case_id,
         campaign_id,
@@ -165,12 +166,13 @@ def _facts(
     state = _STATES[state_value]
     chain: tuple[int, ...] = ()
     if state in _NEEDS_CHAIN:  # one small query, only where needed
-        on_path = None if levels_on is None else levels_on.get(unit_path)
-        if on_path is None:
+        known = None if chains is None else chains.get((campaign_id, unit_path))
+        if known is None:
             on_path = acting_levels_on_path(conn, unit_path)
-            if levels_on is not None:
-                levels_on[unit_path] = on_path
-        chain = tuple(i for i, level in enumerate(rules.approval_levels) if level in on_path)
+            known = tuple(i for i, level in enumerate(rules.approval_levels) if level in on_path)
+            if chains is not None:
+                chains[(campaign_id, unit_path)] = known
+        chain = known
     donor: Intent | None = None
     fund_source = data.get("fund_source")
     if isinstance(fund_source, str) and is_donor_fund(fund_source):  # only when one is chosen
@@ -333,10 +335,10 @@ class CaseNoun(Noun[GuardContext]):
     ) -> dict[int, Loaded[GuardContext]]:
         dialect = conn.dialect.name
         statement = _load_many_locked if lock and dialect == "postgresql" else _load_many[dialect]
-        levels_on: dict[str, frozenset[str]] = {}
+        chains: dict[tuple[int, str], tuple[int, ...]] = {}
         intents: dict[tuple[int, str], Intent | None] = {}
         return {
-            row[0]: _loaded(row, _facts(conn, row, today, data, levels_on, intents))
+            row[0]: _loaded(row, _facts(conn, row, today, data, chains, intents))
             for row in plain_rows(conn, statement, {"case_ids": list(subject_ids)})
         }
 
@@ -498,15 +500,13 @@ class CaseNoun(Noun[GuardContext]):
         return outgoing, [InboxItem(f"{key}:inbox", unit.code, subject, text, link)]
 
 
+_LOADED_AT = operator.itemgetter(*(_AT[k] for k in ("id", "state", "version", "audit_seq")))
+_HEAD_AT = _AT["audit_head"]
+
+
 def _loaded(row: Sequence[Any], facts: GuardContext) -> Loaded[GuardContext]:
-    return Loaded(
-        row[_AT["id"]],
-        row[_AT["state"]],
-        row[_AT["version"]],
-        row[_AT["audit_seq"]],
-        row[_AT["audit_head"]],
-        facts,
-    )
+    case_id, state, version, audit_seq = _LOADED_AT(row)
+    return Loaded(case_id, state, version, audit_seq, row[_HEAD_AT], facts)
 
 
 CASES = CaseNoun()

@@ -68,7 +68,11 @@ class CaseFacts:
     _pending: int | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        pending = next((i for i in self.approval_chain if i >= self.approval_step), None)
+        pending = None
+        for i in self.approval_chain:  # (a loop: ten thousand of these in a bulk read)
+            if i >= self.approval_step:
+                pending = i
+                break
         object.__setattr__(self, "_pending", pending)
 
     def pending_step(self) -> int | None:

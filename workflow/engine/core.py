@@ -270,6 +270,7 @@ def entry_for(
     actor: Actor,
     audit: dict[str, Any],
     at: dt.datetime,
+    audit_json: str | None = None,
 ) -> Link:
     return chain_entry(
         subject_column=noun.audit_subject,
@@ -284,6 +285,7 @@ def entry_for(
         opinion=decision.opinion,
         data=audit,
         at=at,
+        data_json=audit_json,
     )
 
 

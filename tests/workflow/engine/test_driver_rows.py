@@ -4,8 +4,10 @@ cursor path compares with a parameter bound by SQLAlchemy as the same instant.""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 
-from sqlalchemy import Engine, select
+import pytest
+from sqlalchemy import Engine, bindparam, select
 
 from jinqiu.states import CaseEvent, CaseState
 from jinqiu.workflow.audit.models import AuditEntry
@@ -13,7 +15,8 @@ from jinqiu.workflow.cases.engine import CASES, apply_event
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
-from jinqiu.workflow.engine.bulk import Item, fire_many
+from jinqiu.workflow.driver import plain_rows
+from jinqiu.workflow.engine.bulk import Item, collector_paused, fire_many
 from tests.factories import actor_of, case_in, weihai
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
@@ -44,3 +47,36 @@ def test_instants_written_on_the_cursor_compare_as_sqlalchemy_binds_them(db: Eng
             select(audit_t.c.case_id).where(audit_t.c.at >= ON_THE_SECOND)
         ).scalars()
         assert sorted(entries) == [one, many]
+
+
+def test_rows_read_on_the_cursor_are_the_rows_sqlalchemy_reads(db: Engine) -> None:
+    """`plain_rows` processes column by column (dates, JSON, booleans): the same values, in the
+    same order, as SQLAlchemy's own result rows — and no rows when nothing matches."""
+    clock = ManualClock(ON_THE_SECOND)
+    _tree, campaign = weihai(db, clock)
+    ids = [case_in(db, clock, campaign, "WH-HC-001", CaseState.APPROVAL) for _ in range(3)]
+    statement = select(case_t).where(case_t.c.id.in_(bindparam("ids", expanding=True)))
+    with db.connect() as conn:
+        expected = [tuple(r) for r in conn.execute(statement, {"ids": ids}).all()]
+        assert [tuple(r) for r in plain_rows(conn, statement, {"ids": ids})] == expected
+        assert list(plain_rows(conn, statement, {"ids": [-1]})) == []
+
+
+def test_a_bulk_turns_the_cycle_collector_back_on_only_if_it_was_on() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():  # nested: the inner one leaves it to the outer
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # someone else turned it off: left off
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("a failed bulk")
+    assert gc.isenabled()
