@@ -43,7 +43,7 @@ from sqlalchemy import Connection
 from jinqiu.states import MACHINE, CaseEvent, CaseState
 from jinqiu.workflow.cases.engine import CASES, apply_event, pass_publicity_at_once
 from jinqiu.workflow.clock import Clock
-from jinqiu.workflow.engine.bulk import Item, collector_paused, fire_many
+from jinqiu.workflow.engine.bulk import Item, fire_many
 from jinqiu.workflow.errors import DomainError, ItemFailed
 from jinqiu.workflow.roles import Actor
 
@@ -76,37 +76,36 @@ def apply_bulk(
 ) -> list[BulkItemResult]:
     """One event on many cases inside the caller's transaction; results in the order of `items`.
     Each item succeeds or is refused on its own; a refused item writes nothing."""
-    with collector_paused():  # the call's objects all live to its end (see collector_paused)
-        try:
-            with conn.begin_nested():  # an unexpected failure takes all of the call back
-                done = fire_many(
-                    conn,
-                    CASES,
-                    items=items,
-                    event=str(event),
-                    actor=actor,
-                    clock=clock,
-                    opinion=opinion,
-                    data=data,
-                )
-                if str(event) == CaseEvent.VERIFY:  # no publicity asked: straight on
-                    moved = pass_publicity_at_once(conn, [r.fired for r in done if r.fired], clock)
-                    done = [dataclasses.replace(r, fired=moved.get(r.id, r.fired)) for r in done]
-        except Exception:  # refusals come back as results: this is no item's refusal
-            log.exception("bulk event %s on %d cases failed; going case by case", event, len(items))
-            return one_by_one(
-                conn, items=items, event=event, actor=actor, clock=clock, opinion=opinion, data=data
+    try:
+        with conn.begin_nested():  # an unexpected failure takes all of the call back
+            done = fire_many(
+                conn,
+                CASES,
+                items=items,
+                event=str(event),
+                actor=actor,
+                clock=clock,
+                opinion=opinion,
+                data=data,
             )
-        return [
-            BulkItemResult(
-                id=r.id,
-                ok=r.ok,
-                state=None if r.fired is None else MACHINE.state(r.fired.state).name,
-                version=None if r.fired is None else r.fired.version,
-                error=r.error,
-            )
-            for r in done
-        ]
+            if str(event) == CaseEvent.VERIFY:  # no publicity asked: straight on
+                moved = pass_publicity_at_once(conn, [r.fired for r in done if r.fired], clock)
+                done = [dataclasses.replace(r, fired=moved.get(r.id, r.fired)) for r in done]
+    except Exception:  # refusals come back as results: this is no item's refusal
+        log.exception("bulk event %s on %d cases failed; going case by case", event, len(items))
+        return one_by_one(
+            conn, items=items, event=event, actor=actor, clock=clock, opinion=opinion, data=data
+        )
+    return [
+        BulkItemResult(
+            id=r.id,
+            ok=r.ok,
+            state=None if r.fired is None else MACHINE.state(r.fired.state).name,
+            version=None if r.fired is None else r.fired.version,
+            error=r.error,
+        )
+        for r in done
+    ]
 
 
 def one_by_one(

@@ -4,9 +4,7 @@ cursor path compares with a parameter bound by SQLAlchemy as the same instant.""
 from __future__ import annotations
 
 import datetime as dt
-import gc
 
-import pytest
 from sqlalchemy import Engine, bindparam, select
 
 from jinqiu.states import CaseEvent, CaseState
@@ -16,7 +14,7 @@ from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.driver import plain_rows
-from jinqiu.workflow.engine.bulk import Item, collector_paused, fire_many
+from jinqiu.workflow.engine.bulk import Item, fire_many
 from tests.factories import actor_of, case_in, weihai
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
@@ -60,23 +58,3 @@ def test_rows_read_on_the_cursor_are_the_rows_sqlalchemy_reads(db: Engine) -> No
         expected = [tuple(r) for r in conn.execute(statement, {"ids": ids}).all()]
         assert [tuple(r) for r in plain_rows(conn, statement, {"ids": ids})] == expected
         assert list(plain_rows(conn, statement, {"ids": [-1]})) == []
-
-
-def test_a_bulk_turns_the_cycle_collector_back_on_only_if_it_was_on() -> None:
-    assert gc.isenabled()
-    with collector_paused():
-        assert not gc.isenabled()
-        with collector_paused():  # nested: the inner one leaves it to the outer
-            assert not gc.isenabled()
-        assert not gc.isenabled()
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with collector_paused():
-            pass
-        assert not gc.isenabled()  # someone else turned it off: left off
-    finally:
-        gc.enable()
-    with pytest.raises(RuntimeError), collector_paused():
-        raise RuntimeError("a failed bulk")
-    assert gc.isenabled()
