@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -374,6 +374,12 @@ class CaseNoun(Noun[GuardContext]):
         ):
             return f"{asked[0] if asked else '审批意见'}（说明确定金额的理由）"
         return super().opinion_asked(transition, loaded)
+
+    def route_key(self, loaded: Loaded[GuardContext]) -> Hashable:
+        """`transition_for` and `refusal_by_role` read the state, the level progress and the
+        campaign's levels, nothing else of the case."""
+        case, rules = loaded.facts.case, loaded.facts.campaign
+        return (case.state, case.approval_step, case.approval_chain, rules.id, rules.token)
 
     def select(self, loaded: Loaded[GuardContext], event: str) -> CaseTransition | None:
         return transition_for(loaded.facts.case, event, loaded.facts.campaign)

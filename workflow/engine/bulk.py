@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ from jinqiu.workflow.driver import canonical_json, processed_rows, unnest
 from jinqiu.workflow.engine.core import (
     Decision,
     Fired,
+    Route,
     checked_event,
     combined,
     decide,
@@ -115,6 +116,7 @@ def _fire_chunk(
         lock=False,  # held since fire_many began
     )
     outcome: dict[int, ItemResult] = {}  # by position in `items`
+    routes: dict[Hashable, Route] = {}  # select and refusal, once per route (one actor, event)
     decided: list[tuple[int, Loaded[Any], Decision]] = []
     for position, item in enumerate(items):
         subject = loaded.get(item.id)
@@ -134,6 +136,7 @@ def _fire_chunk(
                 actor=actor,
                 opinion=opinion,
                 data=data,
+                routes=routes,
             )
         except DomainError as refused:
             outcome[position] = ItemResult(item.id, error=refused)

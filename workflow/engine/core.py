@@ -13,7 +13,7 @@ the bulk path (`workflow.engine.bulk`), which writes many subjects with a few st
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +64,10 @@ class Decision:
     audit: dict[str, Any]  # the entry's data: the effects' notes and any override
 
 
+# A subject's transition for the event (None: none fits) and why the actor may not fire it.
+Route = tuple[Transition[Any, Any, Any] | None, str | None]
+
+
 def checked_event(noun: Noun[Any], event: str, data: Mapping[str, Any]) -> str:
     """The event, known to the machine, with only the data keys it takes; else ValidationFailed."""
     if event not in noun.machine.events:
@@ -93,23 +97,31 @@ def decide(
     actor: Actor,
     opinion: str | None,
     data: Mapping[str, Any],
+    routes: dict[Hashable, Route] | None = None,
 ) -> Decision:
     """Everything a transition decides before it writes, or the refusal (raised): the version,
     the transition, the actor's right to fire it, the opinion, overrides, every guard, the
-    effects. Pure: reads only `loaded`, so the bulk path runs it item by item."""
+    effects. Pure: reads only `loaded`, so the bulk path runs it item by item. `routes`: the
+    bulk's answers of `select` and `refusal` by the noun's `route_key`, for one actor and event."""
     if loaded.version != expected_version:
         raise VersionConflict(
             f"{noun.label}已被他人修改，请刷新后重试",
             {"expected_version": expected_version, "current_version": loaded.version},
         )
-    transition = noun.select(loaded, event)
+    key = None if routes is None else noun.route_key(loaded)
+    route = None if routes is None or key is None else routes.get(key)
+    if route is None:
+        chosen = noun.select(loaded, event)
+        route = (chosen, None if chosen is None else noun.refusal(actor, chosen, loaded))
+        if routes is not None and key is not None:
+            routes[key] = route
+    transition, refusal = route
     if transition is None:
         label = noun.machine.state_labels.get(loaded.state, loaded.state)
         raise EventNotAllowed(
             f"{noun.label}处于“{label}”环节，不能执行“{event}”",
             {"state": loaded.state, "allowed_events": noun.allowed_events(actor, loaded)},
         )
-    refusal = noun.refusal(actor, transition, loaded)
     if refusal is not None:
         raise PermissionDenied(refusal, {"event": event})
     opinion = opinion.strip() if opinion else None

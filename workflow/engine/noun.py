@@ -10,7 +10,7 @@ columns of `workflow.audit.models.AuditEntry` with the subject's id in `audit_su
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -134,6 +134,12 @@ class Noun(Generic[F]):
 
     def select(self, loaded: Loaded[F], event: str) -> Transition[Any, Any, Any] | None:
         return self.machine.select(loaded.state, event, loaded.facts)
+
+    def route_key(self, loaded: Loaded[F]) -> Hashable | None:
+        """What `select` and `refusal` read of a subject, as a key: a bulk event asks them once
+        per distinct key (for one actor and event) instead of once per subject. None (the
+        default): asked for every subject."""
+        return None
 
     def refusal(
         self, actor: Actor, transition: Transition[Any, Any, Any], loaded: Loaded[F]
