@@ -47,7 +47,7 @@ from jinqiu.workflow.units.models import UnitLevel
 from jinqiu.workflow.units.service import UnitCreate, create_unit
 from jinqiu.workflow.users.models import Role
 from jinqiu.workflow.users.service import UserCreate, create_user
-from jinqiu.workflow.validation import parse
+from jinqiu.workflow.validation import MAX_DB_INT, parse
 
 app = typer.Typer(help="金秋助学 workflow service", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="database schema", no_args_is_help=True)
@@ -307,7 +307,9 @@ def import_command(
     file: Annotated[
         Path | None, typer.Argument(help="the filled 摸底表 (.xlsx, or .csv in UTF-8/GB18030)")
     ] = None,
-    campaign: Annotated[int | None, typer.Option(help="the campaign's id")] = None,
+    campaign: Annotated[
+        int | None, typer.Option(min=1, max=MAX_DB_INT, help="the campaign's id")
+    ] = None,
     unit: Annotated[str | None, typer.Option(help="the unit whose register it is")] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="check every row, write nothing")
@@ -385,7 +387,8 @@ def audit_verify() -> None:
 @counters_app.command("verify")
 def counters_verify(
     campaign: Annotated[
-        int | None, typer.Option(help="only this campaign (default: every one)")
+        int | None,
+        typer.Option(min=1, max=MAX_DB_INT, help="only this campaign (default: every one)"),
     ] = None,
     repair: Annotated[
         bool, typer.Option("--repair", help="set differing counters to the recount")
@@ -542,8 +545,8 @@ def demo(
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8000,
-    workers: Annotated[int, typer.Option()] = 1,
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
 ) -> None:
     """Run the HTTP API and the scheduler (schema created or upgraded first)."""
     import uvicorn

@@ -472,3 +472,22 @@ def test_import_of_an_unreadable_file_exits_2(
     run = cli(f"import --campaign {seeded} --unit {GRASSROOTS}", str(broken))
     assert run.code == 2
     assert run.err.startswith("错误 [file_unreadable]：")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        "import --campaign 99999999999999999999999 --unit WH-HC-001 x.csv",
+        "import --campaign 0 --unit WH-HC-001 x.csv",
+        "counters verify --campaign 99999999999999999999999",
+        "serve --port 70000",
+        "serve --workers 100000",
+    ],
+)
+def test_numbers_out_of_range_are_a_usage_error_not_a_crash(
+    cli: Cli, sqlite_file: Path, migrated: None, args: str
+) -> None:
+    """An id past the database's INTEGER once crashed the import with OverflowError."""
+    run = cli(args)
+    assert run.code == 2, run.err
+    assert run.err.startswith("错误 [usage_error]："), run.err
