@@ -113,8 +113,8 @@ def create_app(
     )
     app.state.services = services
     errors.install(app, pages.error_page)
-    app.add_middleware(RejectNul)
-    app.add_middleware(LimitBody)  # nothing reads a body before it
+    app.add_middleware(RejectNul, html_error=pages.error_page)
+    app.add_middleware(LimitBody, html_error=pages.error_page)  # nothing reads a body before it
     app.add_middleware(SecurityHeaders)  # added last, so outermost: on every answer, 413 included
 
     @app.get("/api/health", response_model=Health, tags=["health"])

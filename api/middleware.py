@@ -9,17 +9,38 @@ import json
 import re
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jinqiu.api.errors import HtmlError, wants_html
 
 _ESCAPED_NUL = re.compile(rb"\\u0000|%00", re.IGNORECASE)
 
 
 class HttpOnly:
     """An ASGI middleware that sees HTTP requests only (`handle`); anything else (the lifespan)
-    passes straight through to the application."""
+    passes straight through to the application. `html_error`: how a refusal looks to a page
+    (a browser asking for HTML), as the application's own handlers render it."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, html_error: HtmlError | None = None) -> None:
         self.app = app
+        self.html_error = html_error
+
+    async def refuse(
+        self,
+        scope: Scope,
+        send: Send,
+        status: int,
+        payload: dict[str, Any],
+        *headers: tuple[bytes, bytes],
+    ) -> None:
+        """The contract's JSON body; for a page, the error page with the same message."""
+        if self.html_error is not None and wants_html(Request(scope)):
+            page = self.html_error(Request(scope), status, payload["code"], payload["message"])
+            page.raw_headers.extend(headers)
+            await page(scope, _nothing_more, send)
+            return
+        await refuse(send, status, payload, *headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,6 +69,10 @@ async def read_body(receive: Receive, limit: int | None = None) -> bytes | None:
         chunks.append(chunk)
         more = bool(message.get("more_body"))
     return b"".join(chunks)
+
+
+async def _nothing_more() -> Message:  # a refusal reads no more of the request
+    return {"type": "http.disconnect"}
 
 
 def replaying(body: bytes, receive: Receive) -> Receive:
@@ -99,7 +124,8 @@ class RejectNul(HttpOnly):
             where = "body"
         if where is not None:
             details = [{"field": where, "code": "nul_character", "message": "不能包含空字符"}]
-            await refuse(
+            await self.refuse(
+                scope,
                 send,
                 422,
                 {
@@ -154,10 +180,11 @@ class LimitBody(HttpOnly):
     def __init__(
         self,
         app: ASGIApp,
+        html_error: HtmlError | None = None,
         max_bytes: int = MAX_BODY_BYTES,
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
     ) -> None:
-        super().__init__(app)
+        super().__init__(app, html_error)
         self.max_bytes = max_bytes
         self.max_upload_bytes = max_upload_bytes
 
@@ -175,7 +202,7 @@ class LimitBody(HttpOnly):
                 "details": {"max_bytes": limit},
             }
             # The unread rest of the body is dropped with the connection.
-            await refuse(send, 413, payload, (b"connection", b"close"))
+            await self.refuse(scope, send, 413, payload, (b"connection", b"close"))
             return
         await self.app(scope, replaying(body, receive), send)
 

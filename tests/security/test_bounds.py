@@ -555,6 +555,27 @@ class TestBodySize:
         )
         assert (response.status_code, response.json()["code"]) == (413, "too_large")
 
+    @pytest.mark.parametrize(
+        ("body", "status", "says"),
+        [
+            ({"opinion": "x" * (2 * MB)}, 413, "请求内容过大"),
+            ({"opinion": "a\x00b"}, 422, "不能包含空字符"),
+        ],
+    )
+    def test_a_page_form_refused_before_the_route_is_answered_with_a_page(
+        self, world: World, body: dict[str, str], status: int, says: str
+    ) -> None:
+        """Refused by the middleware (size, NUL) before any route: a browser still gets the
+        error page, not the API's JSON; the API's caller still gets JSON."""
+        page = world.client.post(
+            "/cases/1/events", data=body, headers={"Accept": "text/html,application/xhtml+xml"}
+        )
+        assert page.status_code == status
+        assert page.headers["content-type"].startswith("text/html")
+        assert says in page.text and "<html" in page.text
+        api = world.client.post("/cases/1/events", data=body)
+        assert api.status_code == status and says in api.json()["message"]
+
     def test_a_chunked_body_without_content_length_is_counted(self, world: World) -> None:
         response = world.client.post(
             "/api/cases",
