@@ -194,6 +194,22 @@ def test_an_application_type_brings_its_form_fields_and_its_documents_at_submit(
     ]
     assert value_of(page.text, "form_first_aided_year") == "去年"
     assert counts(world) == before
+    # The API refuses the same input with the same words (one validation for both faces), and
+    # takes the type and its form once they are right.
+    body = {"campaign": campaign, "unit": "WH-HC-001", "worker": worker(), "student": student(),
+            "application_type": "in_school", "form": {"first_aided_year": "去年"}}  # fmt: skip
+    api = world.client.post("/api/cases", json=body, headers=world.as_(CLERK))
+    assert api.status_code == 422, api.text
+    assert [(d["field"], d["message"]) for d in api.json()["details"]] == [
+        ("form.first_aided_year", f"「{year_field['label']}」须为年份")
+    ]
+    api = world.client.post("/api/cases", json={**body, "form": {"first_aided_year": 2010}},
+                            headers=world.as_(CLERK))  # fmt: skip
+    assert api.status_code == 201, api.text
+    assert (api.json()["application_type"], api.json()["form"]) == (
+        "in_school",
+        {"first_aided_year": 2010},
+    )
 
     done = client.post("/cases/new", data={**form, "form_first_aided_year": "2023"},
                        follow_redirects=False)  # fmt: skip
