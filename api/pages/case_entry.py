@@ -165,9 +165,16 @@ async def posted_form(request: Request) -> Posted:
     """The posted form as text, bounded: a few dozen fields, each shorter than any model allows
     (the models then say what is wrong with it); no files."""
     form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    if len(form) > MAX_FORM_FIELDS:  # FastAPI may have parsed it first, with looser limits
+        raise ValidationFailed(
+            f"输入有误：表单项过多（最多 {MAX_FORM_FIELDS} 项）",
+            [{"field": "body", "code": "too_long", "message": "表单项过多"}],
+        )
     out: Posted = {}
     for key in form:
         values = [v for v in form.getlist(key) if isinstance(v, str)]
+        if not values:
+            continue
         if any(len(v) > MAX_VALUE_CHARS for v in values) or len(key) > 64:
             raise ValidationFailed(
                 f"输入有误：{key[:64]} 过长",
@@ -268,7 +275,7 @@ class EntryChoice:
 
     def inputs(self) -> set[str]:
         names = {f.input for _, fields in SECTIONS for f in fields}
-        names |= {"unit", "campaign", "application_type", "worker_categories"}
+        names |= {"unit", "application_type", "worker_categories"}  # not the hidden campaign
         if self.kind is not None:
             names |= {input_name(f"form.{f.key}") for f in self.kind.fields}
         return names
@@ -278,7 +285,6 @@ def entry_choice(
     conn: Connection, actor: Actor, campaign: int | None, type_code: str
 ) -> EntryChoice:
     chosen, campaigns = pick_campaign(conn, actor, campaign)
-    campaigns = [c for c in campaigns if units_for_path(actor, c.path)]
     rules = campaign_rules(conn, chosen.id)
     return EntryChoice(
         campaign=chosen,
@@ -287,11 +293,6 @@ def entry_choice(
         kind=rules.application_types.get(type_code),
         units=units_for(conn, actor, chosen.path),
     )
-
-
-def units_for_path(actor: Actor, organizer_path: str) -> bool:
-    """Whether the actor's subtree and the campaign's share a unit (the actor's, or one below)."""
-    return actor.unit_path.startswith(organizer_path) or organizer_path.startswith(actor.unit_path)
 
 
 def entry_page(
@@ -439,7 +440,7 @@ def edit_page(
     stale: dict[str, str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    view = view_case(conn, case_id, session.actor, purpose=f"GET /cases/{case_id}/edit",
+    view = view_case(conn, case_id, session.actor, purpose=f"{request.method} /cases/{case_id}/edit",
                      clock=svc.clock)  # fmt: skip
     assert view.detail is not None
     detail = view.detail

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from jinqiu.states import CaseState
-from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.audit.models import AuditEntry, PiiAccess
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.identity import make_id_number
 from tests.api.conftest import World, username
@@ -28,6 +28,7 @@ case_t = Case.__table__  # type: ignore[attr-defined]
 worker_t = Worker.__table__  # type: ignore[attr-defined]
 student_t = Student.__table__  # type: ignore[attr-defined]
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
+pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
 HTML = {"Accept": "text/html"}
 
 
@@ -317,3 +318,20 @@ def test_a_case_outside_the_subtree_is_a_404_page(world: World) -> None:
         assert response.status_code == 404, response.text[:300]
         assert "<html" in response.text and f"案件 {case_id} 不存在" in response.text
     assert case_row(world.engine, case_id).version == 1
+
+
+def test_a_pii_reader_sees_the_card_in_the_correction_form_and_the_read_is_logged(
+    world: World,
+) -> None:
+    card = "6222020200112233445"
+    case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001",
+                       worker_changes={"bank_card_number": card})  # fmt: skip
+    manager = username("manager", "WH-HC")
+    client = page_client(world, manager)
+    page = client.get(f"/cases/{case_id}/edit")
+    assert page.status_code == 200 and value_of(page.text, "worker_bank_card_number") == card
+    with world.engine.connect() as conn:
+        logged = conn.execute(
+            select(pii_t.c.actor, pii_t.c.purpose).where(pii_t.c.case_id == case_id)
+        ).all()
+    assert [tuple(r) for r in logged] == [(manager, f"GET /cases/{case_id}/edit")]
