@@ -95,3 +95,22 @@ def inbox_mark_read(
         f"/inbox?{carried(svc, session, 'flash', f'已标为已读：{masked_text(item.title)}')}",
         status_code=303,
     )
+
+
+@router.post("/inbox/read-all")
+def inbox_mark_all_read(
+    session: PageSession,
+    svc: ServicesDep,
+    conn: Conn,
+    csrf_token: Annotated[str, Form(max_length=200)],
+) -> Response:
+    check_csrf(session, csrf_token)
+    done = conn.execute(
+        update(inbox_t)
+        .where(inbox_t.c.unit_code == session.actor.unit_code, inbox_t.c.read_at.is_(None))
+        .values(read_at=svc.clock.now(), read_by=session.actor.username)
+    )
+    return RedirectResponse(
+        f"/inbox?{carried(svc, session, 'flash', f'已将 {done.rowcount} 条标为已读')}",
+        status_code=303,
+    )

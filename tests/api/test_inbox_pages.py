@@ -103,3 +103,18 @@ def test_an_empty_inbox_says_so_and_the_nav_shows_no_count(world: World) -> None
     page = client.get("/inbox")
     assert page.status_code == 200 and "收件箱是空的" in page.text
     assert unread_badge(page.text) == 0 and 'data-testid="inbox-link"' in page.text
+
+
+def test_all_of_the_unit_s_unread_items_are_marked_read_at_once(world: World) -> None:
+    post(world, "WH-HC-001", "提醒一", "提醒二")
+    (theirs,) = post(world, "WH-HC-002", "兄弟单位提醒")
+    client = page_client(world, CLERK)
+    page = client.get("/inbox")
+    forged = client.post("/inbox/read-all", data={"csrf_token": "forged"}, headers=HTML)
+    assert forged.status_code == 400
+    done = client.post("/inbox/read-all", data={"csrf_token": csrf_of(page.text)})
+    assert done.status_code == 200 and "已将 2 条标为已读" in done.text
+    assert unread_badge(done.text) == 0 and 'data-testid="read-all"' not in done.text
+    with world.engine.connect() as conn:
+        unread = conn.execute(select(inbox_t.c.id).where(inbox_t.c.read_at.is_(None))).scalars()
+        assert list(unread) == [theirs]  # another unit's stays as it was
