@@ -157,6 +157,15 @@ assert {f.name for f in CORRECTABLE} == {
 }, "the correction form and CaseAmendment differ"
 
 
+# What a problem is about, in words, when it names no input shown (the hidden campaign).
+FIELD_LABELS = {
+    "campaign": "活动",
+    "unit": "申报单位",
+    "application_type": "申请类型",
+    **{f.name: f.label for _, fields in SECTIONS for f in fields},
+}
+
+
 # -- reading a posted form -----------------------------------------------------------------------
 Posted = dict[str, str | list[str]]
 
@@ -226,7 +235,8 @@ def errors_by_input(error: DomainError, known: set[str]) -> tuple[dict[str, list
                 inline.setdefault(name, []).append(str(d.get("message", "")))
                 break
         else:
-            general.append(f"{d.get('field', '')}：{d.get('message', '')}")
+            field = str(d.get("field", ""))
+            general.append(f"{FIELD_LABELS.get(field, field)}：{d.get('message', '')}")
     if not details:
         general.append(error.message)
     return inline, general
@@ -234,14 +244,21 @@ def errors_by_input(error: DomainError, known: set[str]) -> tuple[dict[str, list
 
 # -- what the clerk may choose -------------------------------------------------------------------
 def units_for(conn: Connection, actor: Actor, organizer_path: str) -> list[Any]:
-    """The units the actor may file a case for in a campaign: their own subtree, under its organiser."""
+    """The units the actor may file a case for in a campaign: their own subtree, under its
+    organiser. The campaign concerns the actor (one path is a prefix of the other), so that is
+    the subtree of the longer path; none when they share no unit."""
+    if not (
+        actor.unit_path.startswith(organizer_path) or organizer_path.startswith(actor.unit_path)
+    ):
+        return []
+    deeper = max(actor.unit_path, organizer_path, key=len)
     rows = conn.execute(
-        select(unit_t.c.code, unit_t.c.name, unit_t.c.path)
-        .where(in_subtree(unit_t.c.path, actor.unit_path))
+        select(unit_t.c.code, unit_t.c.name)
+        .where(in_subtree(unit_t.c.path, deeper))
         .order_by(unit_t.c.path)
         .limit(MAX_UNITS)
     ).all()
-    return [r for r in rows if r.path.startswith(organizer_path)]
+    return list(rows)
 
 
 def campaign_rules(conn: Connection, campaign_id: int) -> CampaignRules:

@@ -16,12 +16,14 @@ from sqlalchemy import func, select
 
 from jinqiu.states import CaseState
 from jinqiu.workflow.audit.models import AuditEntry, PiiAccess
+from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.cases.models import Case, Student, Worker
+from jinqiu.workflow.db import transaction
 from jinqiu.workflow.identity import make_id_number
 from tests.api.conftest import World, username
 from tests.api.test_aid_rule_pages import DALIAN, campaign_like
 from tests.api.test_publicity_pages import csrf_of, page_client
-from tests.factories import case_in, case_row, new_case, student, worker
+from tests.factories import BY_LEVEL, case_in, case_row, new_case, student, weihai_file, worker
 
 CLERK = username("clerk", "WH-HC-001")
 case_t = Case.__table__  # type: ignore[attr-defined]
@@ -335,3 +337,20 @@ def test_a_pii_reader_sees_the_card_in_the_correction_form_and_the_read_is_logge
             select(pii_t.c.actor, pii_t.c.purpose).where(pii_t.c.case_id == case_id)
         ).all()
     assert [tuple(r) for r in logged] == [(manager, f"GET /cases/{case_id}/edit")]
+
+
+def test_a_campaign_that_does_not_concern_the_clerk_is_a_404_page(world: World) -> None:
+    with transaction(world.engine) as conn:
+        elsewhere = load_campaign(
+            conn, weihai_file(organizer="WH-WD", name="文登区2024年度", deadlines=BY_LEVEL),
+            world.clock,
+        )  # fmt: skip
+    client, csrf = signed_in(world)
+    assert "文登区2024年度" not in client.get("/cases/new").text  # not offered
+    before = counts(world)
+    for response in (
+        client.get("/cases/new", params={"campaign": elsewhere}, headers=HTML),
+        client.post("/cases/new", data=entry_form(csrf, elsewhere), headers=HTML),
+    ):
+        assert response.status_code == 404 and f"活动 {elsewhere} 不存在" in response.text
+    assert counts(world) == before
