@@ -354,3 +354,17 @@ def test_a_campaign_that_does_not_concern_the_clerk_is_a_404_page(world: World) 
     ):
         assert response.status_code == 404 and f"活动 {elsewhere} 不存在" in response.text
     assert counts(world) == before
+
+
+def test_the_upload_form_offers_the_first_missing_document_first(world: World) -> None:
+    campaign = campaign_like(world, "大连式材料", application_types=DALIAN["application_types"])
+    body = {"campaign": campaign, "unit": "WH-HC-001", "worker": worker(), "student": student(),
+            "application_type": "freshman"}  # fmt: skip
+    made = world.client.post("/api/cases", json=body, headers=world.as_(CLERK))
+    assert made.status_code == 201, made.text
+    case_id = made.json()["id"]
+    client, _csrf = signed_in(world)
+    page = client.get(f"/cases/{case_id}").text
+    freshman = next(t for t in DALIAN["application_types"] if t["code"] == "freshman")
+    selected = re.findall(r'<option value="([a-z_]+)" selected>', page)
+    assert selected == [freshman["documents"][0]["kind"]]
