@@ -457,8 +457,8 @@ def edit_page(
     stale: dict[str, str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    view = view_case(conn, case_id, session.actor, purpose=f"{request.method} /cases/{case_id}/edit",
-                     clock=svc.clock)  # fmt: skip
+    purpose = f"{request.method} /cases/{case_id}/edit"
+    view = view_case(conn, case_id, session.actor, purpose=purpose, clock=svc.clock)
     assert view.detail is not None
     detail = view.detail
     response = render(
