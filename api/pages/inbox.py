@@ -22,10 +22,15 @@ inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
 PAGE_SIZE = 50
 
 
-def safe_link(link: str | None) -> str | None:
-    """A notification's link, only when it stays on this site (a path)."""
-    if link and link.startswith("/") and not link.startswith("//") and "\\" not in link:
-        return link
+def safe_link(link: str | None, base_url: str) -> str | None:
+    """A notification's link as a path of this site: the sweep writes links under the service's
+    base URL (for e-mail), which the page shows as the path; anything else is not a link."""
+    if not link:
+        return None
+    origin = base_url.rstrip("/")
+    path = link[len(origin) :] if link.startswith(origin + "/") else link
+    if path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
     return None
 
 
@@ -56,7 +61,7 @@ def inbox_page(
             "id": r.id,
             "title": r.title if in_full else masked_text(r.title),
             "body": r.body if in_full else masked_text(r.body),
-            "link": safe_link(r.link),
+            "link": safe_link(r.link, svc.settings.base_url),
             "created_at": r.created_at,
             "read_at": r.read_at,
             "read_by": r.read_by,

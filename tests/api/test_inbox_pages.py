@@ -118,3 +118,31 @@ def test_all_of_the_unit_s_unread_items_are_marked_read_at_once(world: World) ->
     with world.engine.connect() as conn:
         unread = conn.execute(select(inbox_t.c.id).where(inbox_t.c.read_at.is_(None))).scalars()
         assert list(unread) == [theirs]  # another unit's stays as it was
+
+
+def test_a_link_under_the_service_s_address_opens_here_and_any_other_is_no_link(
+    world: World,
+) -> None:
+    """The sweep writes links under JINQIU_BASE_URL (they go out by e-mail too)."""
+    with transaction(world.engine) as conn:
+        post_to_inbox(
+            conn,
+            [
+                InboxItem(
+                    "k:here",
+                    "WH-HC-001",
+                    "公示结束",
+                    "案件公示结束",
+                    f"{world.settings.base_url}/cases/7",
+                ),
+                InboxItem(
+                    "k:there", "WH-HC-001", "可疑链接", "请点击", "https://evil.example/cases/7"
+                ),
+                InboxItem("k:slashes", "WH-HC-001", "双斜线", "请点击", "//evil.example/x"),
+            ],
+            world.clock.now(),
+        )
+    page = page_client(world, CLERK).get("/inbox").text
+    assert '<a href="/cases/7">公示结束</a>' in page
+    assert "evil.example" not in page
+    assert "<td>可疑链接</td>" in page and "<td>双斜线</td>" in page
