@@ -7,8 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from jinqiu.api.pages import case_entry, inbox
 from jinqiu.notifications.models import InboxMessage
 from jinqiu.notifications.outbox import InboxItem, post_to_inbox
 from jinqiu.workflow.db import transaction
@@ -146,3 +149,24 @@ def test_a_link_under_the_service_s_address_opens_here_and_any_other_is_no_link(
     assert '<a href="/cases/7">公示结束</a>' in page
     assert "evil.example" not in page
     assert "<td>可疑链接</td>" in page and "<td>双斜线</td>" in page
+
+
+def test_every_clerk_page_asks_for_a_sign_in_first(world: World) -> None:
+    """The new pages' routes, read from their routers: without a session each sends the browser
+    to the sign-in page (coming back after), and nothing is written."""
+    (item,) = post(world, "WH-HC-001", "提醒")
+    routes = [r for m in (case_entry, inbox) for r in m.router.routes if isinstance(r, APIRoute)]
+    assert len(routes) >= 7
+    anonymous = TestClient(world.client.app, raise_server_exceptions=False)
+    for route in routes:
+        for method in route.methods:
+            url = route.path.replace("{case_id}", "1").replace("{item_id}", str(item))
+            answer = anonymous.request(
+                method, url, data={"csrf_token": "x"}, follow_redirects=False
+            )
+            assert answer.status_code == 303, (method, url, answer.status_code)
+            assert answer.headers["location"].startswith("/login?next="), answer.headers
+    with world.engine.connect() as conn:
+        assert (
+            conn.execute(select(inbox_t.c.read_at).where(inbox_t.c.id == item)).scalar_one() is None
+        )
