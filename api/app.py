@@ -39,8 +39,10 @@ from jinqiu.api.http.events import event_router
 from jinqiu.api.http.schemas import Health
 from jinqiu.api.middleware import LimitBody, RejectNul, SecurityHeaders
 from jinqiu.api.pages import LoginRequired
+from jinqiu.api.pages import case_entry as case_entry_pages
 from jinqiu.api.pages import followup as followup_pages
 from jinqiu.api.pages import forms as form_pages
+from jinqiu.api.pages import inbox as inbox_pages
 from jinqiu.api.pages import publicity as publicity_pages
 from jinqiu.api.security import check_settings
 from jinqiu.workflow.clock import Clock, SystemClock
@@ -53,6 +55,8 @@ from jinqiu.workflow.tick import tick
 log = logging.getLogger("jinqiu.scheduler")
 # The faces' routers: the pages, then the JSON API by subject.
 ROUTERS = (
+    case_entry_pages.router,  # before pages.router: /cases/new is not /cases/{case_id}
+    inbox_pages.router,
     pages.router,
     publicity_pages.router,
     followup_pages.router,

@@ -307,16 +307,20 @@ def user_in_scope(username: str, actor: CurrentActor, conn: Conn) -> Any:
     return row
 
 
-def inbox_item_in_scope(
-    item_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)], actor: CurrentActor, conn: Conn
-) -> Any:
-    """A notification addressed to the caller's own unit (an inbox is one unit's, not a subtree's)."""
+def inbox_item_of(conn: Connection, item_id: int, actor: Actor) -> Any:
+    """A notification addressed to the actor's own unit (an inbox is one unit's, not a subtree's)."""
     row = conn.execute(
         select(inbox_t).where(inbox_t.c.id == item_id, inbox_t.c.unit_code == actor.unit_code)
     ).first()
     if row is None:
         raise NotFound(f"通知 {item_id} 不存在")
     return row
+
+
+def inbox_item_in_scope(
+    item_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)], actor: CurrentActor, conn: Conn
+) -> Any:
+    return inbox_item_of(conn, item_id, actor)
 
 
 def after_body(scope: Callable[..., Any], model: type[BaseModel]) -> Callable[..., Any]:

@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jinqiu.api.errors import ErrorBody
 from jinqiu.states import CaseEvent, CaseState
-from jinqiu.workflow.cases.schema import StudentIn, StudentPatch, WorkerIn, WorkerPatch
+from jinqiu.workflow.campaigns.schema import Code
+from jinqiu.workflow.cases.schema import (
+    FormValue,
+    StudentIn,
+    StudentPatch,
+    WorkerIn,
+    WorkerPatch,
+)
 from jinqiu.workflow.validation import MAX_DB_INT as MAX_DB_INT  # one definition, re-exported
 from jinqiu.workflow.validation import DbId as DbId
 
@@ -221,6 +228,10 @@ class CaseCreateIn(Strict):
     unit: str = Field(min_length=1, max_length=64)
     worker: WorkerIn
     student: StudentIn
+    # The campaign's application type and its form's answers (CONTRACT: the case fields);
+    # required when the campaign declares types, checked by the service against them.
+    application_type: Code | None = None
+    form: dict[Code, FormValue] = Field(default_factory=dict, max_length=40)
 
 
 class CasePatch(Strict):

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from jinqiu.api.case_events import fire_or_refuse
 from jinqiu.api.deps import (
@@ -26,6 +26,7 @@ from jinqiu.api.deps import (
     case_of,
     declare_writes,
     employment_record_of,
+    inbox_item_of,
     objection_of,
     publicity_list_of,
     unit_named,
@@ -41,6 +42,7 @@ from jinqiu.api.security import (
     sign_in,
     throttle_keys,
 )
+from jinqiu.notifications.models import InboxMessage
 from jinqiu.states import MACHINE, CaseEvent, CaseState
 from jinqiu.states.diagram import to_svg
 from jinqiu.workflow.attachments.content import MAX_BYTES
@@ -87,6 +89,7 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
+inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
 
 # The lifecycle's labels (states/), plus the audit entries that are not transitions.
 EVENT_LABELS = {
@@ -217,6 +220,13 @@ def page_post(post_id: PathId, session: PageSession, conn: Conn) -> int:
 PagePost = Annotated[int, Depends(page_post)]
 
 
+def page_inbox_item(item_id: PathId, session: PageSession, conn: Conn) -> Any:
+    return inbox_item_of(conn, item_id, session.actor)
+
+
+PageInboxItem = Annotated[Any, Depends(page_inbox_item)]
+
+
 async def page_records_full_reads(request: Request, session: PageSession) -> None:
     """A page that shows a case's numbers writes its pii_access row for a pii.read holder."""
     declare_writes(request, session.actor.may(Grant.READ_PII))
@@ -291,9 +301,27 @@ def render(request: Request, name: str, session: Session | None, **context: Any)
             "setback_events": SETBACK_EVENTS,
             "may_pay": bool(session and may_pay(session.actor)),
             "may_import": bool(session and session.actor.may(Grant.CREATE_CASE)),
+            # The nav's unread count: asked only when a page draws the nav (a lazy call).
+            "inbox_unread": lambda: unread_in_inbox(request, session),
             **context,
         },
     )
+
+
+def unread_in_inbox(request: Request, session: Session | None) -> int:
+    """Unread notifications of the signed-in user's unit, on a short read connection of its own
+    (as the actor is read): the page's own transaction may be a write in progress."""
+    if session is None:
+        return 0
+    svc: Services = request.app.state.services
+    with svc.engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(inbox_t)
+                .where(inbox_t.c.unit_code == session.actor.unit_code, inbox_t.c.read_at.is_(None))
+            ).scalar_one()
+        )
 
 
 def visible_campaigns(conn: Connection, actor: Actor) -> list[Any]:

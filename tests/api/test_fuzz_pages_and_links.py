@@ -48,7 +48,9 @@ from jinqiu.api import pages
 from jinqiu.api.app import create_app
 from jinqiu.api.deps import Services
 from jinqiu.api.pages import COOKIE
+from jinqiu.api.pages import case_entry as case_entry_pages
 from jinqiu.api.pages import forms as form_pages
+from jinqiu.api.pages import inbox as inbox_pages
 from jinqiu.api.pages import publicity as publicity_pages
 from jinqiu.api.security import issue_token, session_token
 from jinqiu.states import CaseEvent
@@ -254,12 +256,19 @@ PARAMETERS = {
     "campaign": {"maximum": 2},
     "list_id": {"maximum": 3},
     "objection_id": {"maximum": 3},
+    "item_id": {"maximum": 3},
 }
 
 
 def page_routes() -> list[Any]:
     """The routes of every router of pages (the app's faces that answer HTML)."""
-    return [*pages.router.routes, *publicity_pages.router.routes, *form_pages.router.routes]
+    return [
+        *pages.router.routes,
+        *publicity_pages.router.routes,
+        *form_pages.router.routes,
+        *case_entry_pages.router.routes,
+        *inbox_pages.router.routes,
+    ]
 
 
 def pages_document() -> dict[str, Any]:

@@ -1,0 +1,121 @@
+"""The inbox page: the reminders and notices addressed to the signed-in user's unit (the sweep's
+T-3/T-1/T0 reminders, overdue notices, escalations, a publicity list held), unread first, each
+marked read by a form (CSRF) — as GET /api/inbox and POST /api/inbox/{id}/read do. An inbox is
+one unit's: every user of the unit shares it, and sees who read an item and when."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import case, func, select, update
+
+from jinqiu.api.deps import Conn, ServicesDep
+from jinqiu.api.pages import PageInboxItem, PageSession, carried, check_csrf, render, shown
+from jinqiu.notifications.models import InboxMessage
+from jinqiu.workflow.masking import masked_text
+from jinqiu.workflow.roles import Grant
+
+router = APIRouter(include_in_schema=False)
+inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
+PAGE_SIZE = 50
+
+
+def safe_link(link: str | None, base_url: str) -> str | None:
+    """A notification's link as a path of this site: the sweep writes links under the service's
+    base URL (for e-mail), which the page shows as the path; anything else is not a link."""
+    if not link:
+        return None
+    origin = base_url.rstrip("/")
+    path = link[len(origin) :] if link.startswith(origin + "/") else link
+    if path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return None
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox_page(
+    request: Request,
+    session: PageSession,
+    svc: ServicesDep,
+    conn: Conn,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> HTMLResponse:
+    mine = inbox_t.c.unit_code == session.actor.unit_code
+    unread_first = case((inbox_t.c.read_at.is_(None), 0), else_=1)
+    rows = conn.execute(
+        select(inbox_t)
+        .where(mine)
+        .order_by(unread_first, inbox_t.c.id.desc())
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    ).all()
+    total, unread = conn.execute(
+        select(func.count(), func.count().filter(inbox_t.c.read_at.is_(None))).where(mine)
+    ).one()
+    # Reminders name units and dates; a number typed into one is masked like any text.
+    in_full = session.actor.may(Grant.READ_PII)
+    items = [
+        {
+            "id": r.id,
+            "title": r.title if in_full else masked_text(r.title),
+            "body": r.body if in_full else masked_text(r.body),
+            "link": safe_link(r.link, svc.settings.base_url),
+            "created_at": r.created_at,
+            "read_at": r.read_at,
+            "read_by": r.read_by,
+        }
+        for r in rows
+    ]
+    return render(
+        request,
+        "inbox.html",
+        session,
+        items=items,
+        total=total,
+        unread=unread,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        flash=shown(request, svc, session, "flash"),
+    )
+
+
+@router.post("/inbox/{item_id}/read")
+def inbox_mark_read(
+    item: PageInboxItem,
+    session: PageSession,
+    svc: ServicesDep,
+    conn: Conn,
+    csrf_token: Annotated[str, Form(max_length=200)],
+) -> Response:
+    check_csrf(session, csrf_token)
+    if item.read_at is None:  # the first reader is kept: read once, by whom, when
+        conn.execute(
+            update(inbox_t)
+            .where(inbox_t.c.id == item.id, inbox_t.c.read_at.is_(None))
+            .values(read_at=svc.clock.now(), read_by=session.actor.username)
+        )
+    return RedirectResponse(
+        f"/inbox?{carried(svc, session, 'flash', f'已标为已读：{masked_text(item.title)}')}",
+        status_code=303,
+    )
+
+
+@router.post("/inbox/read-all")
+def inbox_mark_all_read(
+    session: PageSession,
+    svc: ServicesDep,
+    conn: Conn,
+    csrf_token: Annotated[str, Form(max_length=200)],
+) -> Response:
+    check_csrf(session, csrf_token)
+    done = conn.execute(
+        update(inbox_t)
+        .where(inbox_t.c.unit_code == session.actor.unit_code, inbox_t.c.read_at.is_(None))
+        .values(read_at=svc.clock.now(), read_by=session.actor.username)
+    )
+    return RedirectResponse(
+        f"/inbox?{carried(svc, session, 'flash', f'已将 {done.rowcount} 条标为已读')}",
+        status_code=303,
+    )
