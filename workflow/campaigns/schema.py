@@ -267,13 +267,16 @@ class AidRule(_Cited):
     `range` (min–max, "2000元-4000元") or `up_to` a cap ("不超过2000元/人") within which the last
     approver sets the amount with a reason. Who it is for: an education level, and optionally a
     tier, archived or not (建档), a worker category, only students admitted in the campaign's
-    year (当年考入)."""
+    year (当年考入), or only students admitted in the years `enrolled_in` lists (Dalian: "对2009年和
+    2010年资助的…以奖学金形式实施资助直至完成学业" — the 2009 and 2010 entrants)."""
 
     education_level: EducationLevel
     tier: str | None = Field(default=None, max_length=20)
     archived: bool | None = None  # True: 建档困难职工 only; False: those not archived; None: any
     category: str | None = Field(default=None, min_length=1, max_length=64)
     freshman_only: bool = False  # 当年考入: enrollment_year == the campaign's year
+    # 考取年度 in these years (a continuing scholar of earlier campaigns); None: any year.
+    enrolled_in: list[CalendarYear] | None = Field(default=None, min_length=1, max_length=10)
     basis: AidBasis = "fixed"
     amount: Decimal | None = None
     cap: Decimal | None = None
@@ -303,6 +306,8 @@ class AidRule(_Cited):
             raise ValueError("资助金额 amount 不能超过上限 cap")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError("资助区间的下限 min 不能高于上限 max")
+        if self.freshman_only and self.enrolled_in is not None:
+            raise ValueError("freshman_only 与 enrolled_in 只能给出其一（当年考入即入学年份为活动年度）")
         for what, value in (("cap", self.cap), ("max", self.max), ("min", self.min)):
             if value is not None and value <= 0:
                 raise ValueError(f"{what} 须大于 0")
@@ -340,6 +345,7 @@ class AidRule(_Cited):
                 self.archived is not None,
                 self.category is not None,
                 self.freshman_only,
+                self.enrolled_in is not None,
             )
         )
 

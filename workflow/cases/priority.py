@@ -87,6 +87,7 @@ def applicant_of(row: Any, year: int) -> Applicant:
         archived=fields["archive_status"] in ARCHIVE_STATUSES,
         categories=tuple(fields.get("categories") or ()),
         freshman=fields["enrollment_year"] == year,
+        enrollment_year=fields["enrollment_year"],
     )
 
 

@@ -61,7 +61,11 @@ def reserved(engine: Engine) -> int:
 
 
 def range_rule() -> AidRule:
-    (rule,) = [r for r in DALIAN["aid_rules"] if r["education_level"] == "undergraduate"]
+    (rule,) = [
+        r
+        for r in DALIAN["aid_rules"]
+        if r["education_level"] == "undergraduate" and r.get("freshman_only")
+    ]
     return AidRule.model_validate(rule)
 
 
@@ -193,16 +197,45 @@ class TestRangeSetByTheApprover:
             )  # fmt: skip
         assert [r["code"] for r in refused.value.details["reasons"]] == ["amount_not_at_this_level"]
 
-    def test_a_student_not_admitted_this_year_is_refused_at_verify(
+    def test_a_student_neither_admitted_this_year_nor_continuing_is_refused_at_verify(
         self, db: Engine, clock: ManualClock, campaign: int
     ) -> None:
         case_id = case_in(
             db, clock, campaign, GRASSROOTS, CaseState.ARCHIVE_CHECK, student_changes=IN_SCHOOL
         )
         clock.set(dt.datetime(2024, 8, 1, 10))
+        before = case_row(db, case_id)
         with pytest.raises(GuardFailed) as refused:
             fire(db, clock, case_id, "verify", actor_of(db, DISTRICT, "reviewer"))
-        assert [r["code"] for r in refused.value.details["reasons"]] == ["not_freshman"]
+        (reason,) = refused.value.details["reasons"]
+        assert reason["code"] == "enrollment_year_not_covered"
+        assert "2009年、2010年考入的在读学生" in reason["message"]
+        assert case_row(db, case_id) == before
+
+    def test_a_continuing_scholar_of_2010_is_verified_and_approved_within_the_range(
+        self, db: Engine, clock: ManualClock, campaign: int
+    ) -> None:
+        """对2009年和2010年资助的…以奖学金形式实施资助直至完成学业: a 2010 entrant passes
+        verify and the city sets the amount within the range."""
+        rule = range_rule()
+        case_id = case_in(
+            db, clock, campaign, GRASSROOTS, CaseState.ARCHIVE_CHECK,
+            student_changes={"enrollment_year": 2010},
+        )  # fmt: skip
+        clock.set(dt.datetime(2024, 8, 1, 10))
+        fire(db, clock, case_id, "verify", actor_of(db, DISTRICT, "reviewer"))
+        assert case_row(db, case_id).state != CaseState.ARCHIVE_CHECK
+        at_city = case_in(
+            db, clock, campaign, GRASSROOTS, CaseState.APPROVAL, approved=2,
+            student_changes={"enrollment_year": 2009},
+        )  # fmt: skip
+        clock.set(APPROVAL_DAY)
+        fire(
+            db, clock, at_city, "approve", actor_of(db, CITY, "approver"),
+            opinion="2009级继续资助，成绩良好", data={"amount": format_yuan(rule.min_fen)},
+        )  # fmt: skip
+        row = case_row(db, at_city)
+        assert (row.state, row.approved_amount_fen) == (CaseState.DISBURSEMENT, rule.min_fen)
 
 
 UPLIFT = {
