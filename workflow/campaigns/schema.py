@@ -307,7 +307,9 @@ class AidRule(_Cited):
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError("资助区间的下限 min 不能高于上限 max")
         if self.freshman_only and self.enrolled_in is not None:
-            raise ValueError("freshman_only 与 enrolled_in 只能给出其一（当年考入即入学年份为活动年度）")
+            raise ValueError(
+                "freshman_only 与 enrolled_in 只能给出其一（当年考入即入学年份为活动年度）"
+            )
         for what, value in (("cap", self.cap), ("max", self.max), ("min", self.min)):
             if value is not None and value <= 0:
                 raise ValueError(f"{what} 须大于 0")

@@ -227,7 +227,9 @@ class TestFreshmanOnly:
         assert "当年考入的新生" in decision.message
 
 
-CONTINUING = "对2009年和2010年资助的在档困难劳模、困难职工和困难农民工子女以奖学金形式实施资助直至完成学业"
+CONTINUING = (
+    "对2009年和2010年资助的在档困难劳模、困难职工和困难农民工子女以奖学金形式实施资助直至完成学业"
+)
 
 
 class TestContinuingScholars:
@@ -285,9 +287,7 @@ class TestContinuingScholars:
 
     def test_a_rule_cannot_be_both_for_freshmen_and_for_named_years(self) -> None:
         with pytest.raises(ValidationError, match="freshman_only 与 enrolled_in"):
-            rule(
-                education_level="college", freshman_only=True, enrolled_in=[2010], amount=1000
-            )
+            rule(education_level="college", freshman_only=True, enrolled_in=[2010], amount=1000)
 
 
 class TestUplift:
