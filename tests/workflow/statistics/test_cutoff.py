@@ -221,7 +221,7 @@ class TestRegisters:
                         hourly_pay_fen=2000,
                         actor=actor(conn, "WH-HC", "manager"),
                         clock=at(clock, when),
-                    )  # fmt: skip
+                    )
                 )
         manager = "WH-HC"
 
