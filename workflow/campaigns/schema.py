@@ -102,13 +102,21 @@ class Phase(_Strict):
 
 
 class DoneWhen(_Strict):
+    """A deadline is met when no case is left in `no_cases_in` — and, with `reached_level`, none
+    is still waiting in approval at a level before that one (Dalian 8/10: the package sent to the
+    city carries the 审查 and 审核 opinions: every case waits for the city's 审批) — or when the
+    units have submitted the report `report_submitted`."""
+
     no_cases_in: list[CaseState] | None = Field(default=None, max_length=20)
+    reached_level: ApprovalLevel | None = None
     report_submitted: str | None = Field(default=None, max_length=64)
 
     @model_validator(mode="after")
     def _one(self) -> Self:
         if (self.no_cases_in is None) == (self.report_submitted is None):
             raise ValueError("done_when 须且只能给出 no_cases_in 或 report_submitted 之一")
+        if self.reached_level is not None and self.no_cases_in is None:
+            raise ValueError("done_when.reached_level 只能与 no_cases_in 一起给出")
         return self
 
 
@@ -477,6 +485,12 @@ class CampaignFile(_Strict):
                 raise ValueError(f"{what} 中有重复的 key")
         if len(set(self.approval_levels)) != len(self.approval_levels):
             raise ValueError("approval_levels 中有重复的层级")
+        for d in self.deadlines:
+            if d.done_when.reached_level not in (None, *self.approval_levels):
+                raise ValueError(
+                    f"deadlines {d.key} 的 done_when.reached_level 不在 approval_levels 中："
+                    f"{d.done_when.reached_level}"
+                )
         for event, opinion in self.opinions.items():
             named = set(opinion.levels or ()) | set(opinion.labels)
             if stray := sorted(named - set(self.approval_levels)):
