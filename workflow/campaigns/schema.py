@@ -418,8 +418,8 @@ TableKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_
 
 class CampaignStatistics(_Strict):
     """The statistics tables the notice asks for (keys of workflow.statistics.tables, checked
-    when the file is loaded), and its cut-off date: every count stands as at the end of that day
-(workflow/statistics/compute.py)."""
+        when the file is loaded), and its cut-off date: every count stands as at the end of that day
+    (workflow/statistics/compute.py)."""
 
     tables: list[TableKey] = Field(min_length=1, max_length=20)
     cutoff: dt.date | None = None
