@@ -43,7 +43,7 @@ from jinqiu.workflow.donors.service import intent_of_fund
 from jinqiu.workflow.driver import id_in, plain_rows
 from jinqiu.workflow.engine import Fired, Loaded, Noun, Outcome, Plan, fire
 from jinqiu.workflow.engine.bulk import Item, fire_many
-from jinqiu.workflow.errors import ItemFailed, NotFound
+from jinqiu.workflow.errors import InsufficientFunds, ItemFailed, NotFound
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import SCHEDULER, Actor
 from jinqiu.workflow.units.models import ACTS_AS, Unit
@@ -440,6 +440,7 @@ class CaseNoun(Noun[GuardContext]):
                 )
             )
         outside: list[tuple[int, tuple[object, ...]]] = []
+        waiting_outside: list[priority.Waiting] = []
         reserving = {
             loaded.facts.campaign.id: loaded.facts.campaign
             for loaded, records in items
@@ -451,15 +452,24 @@ class CaseNoun(Noun[GuardContext]):
             for waiting in priority.waiting_at_last(conn, rules, in_call):
                 entries.append((waiting.key, 1, len(items) + len(outside)))
                 outside.append((campaign_id, (funds.Claim(waiting.keeps_fen),)))
+                waiting_outside.append(waiting)
         entries.sort()
         order = [k for _key, _outside, k in entries]
         every = [(loaded.facts.campaign.id, records) for loaded, records in items] + outside
         planned = funds.plan(conn, [every[k] for k in order])
         position = {item: k for k, item in enumerate(order)}
-        return Plan(
-            [planned.outcomes[position[i]] for i in range(len(items))],
-            lambda conn, won: planned.write(conn, [position[k] for k in won]),
-        )
+        outcomes = [planned.outcomes[position[i]] for i in range(len(items))]
+        for i, outcome in enumerate(outcomes):
+            # Refused for money: say so as the single path does when the cases before kept it.
+            rules = items[i][0].facts.campaign
+            if isinstance(outcome, InsufficientFunds) and rules.id in reserving:
+                before = [
+                    waiting_outside[k - len(items)]
+                    for k in order[: position[i]]
+                    if k >= len(items) and outside[k - len(items)][0] == rules.id
+                ]
+                outcomes[i] = priority.held_for(conn, rules, before, items[i][1]) or outcome
+        return Plan(outcomes, lambda conn, won: planned.write(conn, [position[k] for k in won]))
 
     def moved_many(
         self, conn: Connection, moves: Sequence[tuple[Loaded[GuardContext], CaseTransition]]

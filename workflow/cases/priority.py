@@ -159,18 +159,32 @@ def check_single_approval(
     before = [w for w in waiting_at_last(conn, rules, {case_id}) if w.key < mine]
     if not before:
         return None
-    this = (rules.id, (Reserve(amount_fen, source),))
-    planned = funds.plan(conn, [(rules.id, (funds.Claim(w.keeps_fen),)) for w in before] + [this])
-    outcome = planned.outcomes[-1]
+    records: tuple[object, ...] = (Reserve(amount_fen, source),)
+    claims = [(rules.id, (funds.Claim(w.keeps_fen),)) for w in before]
+    outcome = funds.plan(conn, [*claims, (rules.id, records)]).outcomes[-1]
     if isinstance(outcome, Outcome):
         return int(outcome.changes["fund_source_id"])
-    alone = funds.plan(conn, [this]).outcomes[0]
-    if not isinstance(alone, Outcome):
-        return None  # short of money with or without them: the reservation says so
+    held = held_for(conn, rules, before, records)
+    if held is not None:
+        raise held
+    return None  # short of money with or without them: the reservation says so
+
+
+def held_for(
+    conn: Connection, rules: CampaignRules, before: list[Waiting], records: tuple[object, ...]
+) -> InsufficientFunds | None:
+    """Why a final approval refused for money was refused, when the money is there but the
+    cases `before` it keep it: the count, what they need and what is free (None: it would be
+    short without them too, the plain refusal says so)."""
+    if not before or rules.aid_priority is None:
+        return None
+    if not isinstance(funds.plan(conn, [(rules.id, records)]).outcomes[0], Outcome):
+        return None
+    sources = {r.source for r in records if isinstance(r, Reserve)}
     needed = sum(w.keeps_fen for w in before)
-    free = _free(conn, rules.id, source)
-    criteria = "、".join(LABELS[c] for c in priority.order)
-    raise InsufficientFunds(
+    free = _free(conn, rules.id, next(iter(sources)) if len(sources) == 1 else None)
+    criteria = "、".join(LABELS[c] for c in rules.aid_priority.order)
+    return InsufficientFunds(
         f"资金不足：同等条件优先考虑（{criteria}）的{len(before)}件案件尚待审批，"
         f"至少需要{format_yuan(needed)}元，剩余可用{format_yuan(free)}元，请先审批优先案件",
         {"waiting_before": len(before), "needed": format_yuan(needed), "free": format_yuan(free)},

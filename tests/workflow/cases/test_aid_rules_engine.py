@@ -488,9 +488,7 @@ class TestPriorityPerFundSource:
         refused = self.approve(db, clock, path, in_school, data)
         expected = self.EXPECTED[source]
         if expected is None:
-            assert refused is not None
-            if path == "single":  # (a bulk item says only that the money is short)
-                assert "优先考虑（新入学）的1件案件尚待审批" in refused.message
+            assert refused is not None and "优先考虑（新入学）的1件案件尚待审批" in refused.message
             assert case_row(db, in_school).state == CaseState.APPROVAL and reserved(db) == 0
         else:
             assert refused is None
