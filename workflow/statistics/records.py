@@ -78,13 +78,15 @@ def count_records(
     if until is not None:
         in_scope = and_(in_scope, record_t.c.created_at < until)
         given = and_(given, help_t.c.given_on <= cutoff)
-        # The state the trail gave the record last before the end of the day.
-        state = (
-            select(record_audit_t.c.to_state)
+        # The state the trail gave the record last before the end of the day — read only for
+        # a record changed since (every change moves updated_at): the others are as they were.
+        state = case(
+            (record_t.c.updated_at < until, record_t.c.state),
+            else_=select(record_audit_t.c.to_state)
             .where(record_audit_t.c.record_id == record_t.c.id, record_audit_t.c.at < until)
             .order_by(record_audit_t.c.seq.desc())
             .limit(1)
-            .scalar_subquery()
+            .scalar_subquery(),
         )
     helped = exists().where(given)
     employed = state == RecordState.EMPLOYED.value
