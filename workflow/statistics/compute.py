@@ -5,10 +5,11 @@ cut-off date (`statistics.cutoff`: a case paid after it is not counted). Money i
 万元 with four decimals (exact, from fen).
 
 The cut-off applies to every count, each by its own date, the day itself included (a timestamp
-by the end of that day in China): cases registered (entering school) by their creation, paid by
-`paid_on`; 自筹 records and donors by when they were recorded; reports by the revision's
-submission (the latest revision submitted by then); the employment and work-study registers by
-theirs (statistics/records.py). The organiser's budgets are the campaign's own and always count.
+by the end of that day in China): cases registered (entering school) by their creation, in the
+state their trail gave them then, paid by `paid_on`; 自筹 records and donors by when they were
+recorded; reports by the revision's submission (the latest revision submitted by then); the
+employment and work-study registers by theirs (statistics/records.py). The organiser's budgets
+are the campaign's own and always count.
 
 Funds "raised" (A = A1+A2+A3+A4) mean the same at every level: what the units of the subtree
 raised — the organiser its campaign's own budgets by source, every unit its 自筹 records, and
@@ -27,9 +28,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, case, func, select
 
 from jinqiu.states import ENDED_WITHOUT_AID
+from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.models import Campaign, FundSource
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.donors.intent import is_donor_fund
@@ -48,6 +50,7 @@ from jinqiu.workflow.statistics.tables import (
 from jinqiu.workflow.units.models import Unit, in_subtree
 
 case_t = Case.__table__  # type: ignore[attr-defined]
+audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 worker_t = Worker.__table__  # type: ignore[attr-defined]
 student_t = Student.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
@@ -112,9 +115,22 @@ def gather(conn: Connection, campaign_id: int, unit: Any, kinds: set[str] | None
             select(fund_t.c.id, fund_t.c.source).where(fund_t.c.campaign_id == campaign_id)
         )
     }
+    state: Any = case_t.c.state
+    if until is not None:
+        # As at the cut-off: a case changed since (every transition moves updated_at) has the
+        # state its trail gave it last before the end of the day (a case rejected later was
+        # still an applicant then).
+        state = case(
+            (case_t.c.updated_at < until, case_t.c.state),
+            else_=select(audit_t.c.to_state)
+            .where(audit_t.c.case_id == case_t.c.id, audit_t.c.at < until)
+            .order_by(audit_t.c.seq.desc())
+            .limit(1)
+            .scalar_subquery(),
+        )
     rows = conn.execution_options(yield_per=10_000).execute(
         select(
-            case_t.c.state,
+            state.label("state"),
             case_t.c.approved_amount_fen,
             case_t.c.fund_source_id,
             case_t.c.paid_on,

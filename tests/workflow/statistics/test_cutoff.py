@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
 
-from jinqiu.states import CaseState
+from jinqiu.states import CaseEvent, CaseState
+from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.donors.service import UnitFundIn, record_unit_fund
@@ -21,7 +22,7 @@ from jinqiu.workflow.employment.engine import RECORDS
 from jinqiu.workflow.engine import fire
 from jinqiu.workflow.statistics.compute import statistics
 from jinqiu.workflow.statistics.reports import submit_report
-from tests.factories import actor, case_in, weihai
+from tests.factories import actor, case_in, case_row, weihai
 from tests.workflow.donors.test_donor_funds import add_donor
 
 ON_THE_DAY = dt.datetime(2024, 8, 30, 23, 30)  # Weihai's cut-off day, late evening in China
@@ -60,6 +61,26 @@ class TestCases:
         case_in(db, at(clock, ON_THE_DAY), campaign, "WH-HC-001", CaseState.SURVEY, **ENTERING)
         assert values(db, campaign, "qingpu_2017_aid")["03A"] == 1
         case_in(db, at(clock, AFTER), campaign, "WH-HC-001", CaseState.SURVEY, **ENTERING)
+        assert values(db, campaign, "qingpu_2017_aid")["03A"] == 1
+
+    def test_a_case_rejected_after_the_day_still_counts_one_rejected_on_it_does_not(
+        self, db: Engine, clock: ManualClock
+    ) -> None:
+        """(03) as the cases stood at the cut-off: an applicant then, whatever came after."""
+        _tree, campaign = weihai(db, clock)
+        cases = [
+            case_in(db, at(clock, BEFORE), campaign, "WH-HC-001", CaseState.ARCHIVE_CHECK,
+                    **ENTERING)
+            for _ in range(2)
+        ]  # fmt: skip
+        for case_id, when in zip(cases, (ON_THE_DAY, AFTER), strict=True):
+            with transaction(db) as conn:
+                apply_event(
+                    conn, case_id=case_id, event=CaseEvent.REJECT,
+                    expected_version=case_row(db, case_id).version,
+                    actor=actor(conn, "WH-HC", "reviewer"), clock=at(clock, when),
+                    opinion="不符合条件",
+                )  # fmt: skip
         assert values(db, campaign, "qingpu_2017_aid")["03A"] == 1
 
 
