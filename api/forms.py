@@ -118,7 +118,7 @@ def form_pdf(form: dict[str, Any]) -> bytes:
         row(lab("备注"), _text(s["already_aided_by"]), "", "", "", "", span=[(1, 5)])
         row(lab("各级审核意见"), "", "", "", "", "", span=[(0, 5)])
     else:
-        head = f"单位：{form['unit_name']}　　　　{_cn(form['printed_on'])}"
+        head = f"单位：{form['unit_name']}　　　　{_cn(form['filled_on'])}"
         income = f"{w['income']} 元" if w["income"] else ""
         row(
             lab("职工姓名"),

@@ -6,13 +6,18 @@ The world: `bench bulk`'s (the Weihai tree, N cases of the district WH-HC's gras
 every case marked paid; one employment record per case (states, graduation years and 在本地就读
 spread evenly), three pieces of help each (every kind in turn, loans and subsidies with an
 amount), a work-study post per 20 cases and a participant per 2. Loaded with executemany, not
-timed; the records' audit chains are not built (the statistics never read them).
+timed; each record's audit chain is its first entry only (unhashed: a statistics cut-off reads
+the state the trail gave a record, never the hashes), and every other record is marked updated
+the next day (help recorded later), so a cut-off reads the trail of half of them.
 
 Timed (wall clock, `--calls` each, interleaved): `count_records` (what a statistics request adds
 for the registers: one query over the records, one over help by kind, two over posts), and the
 baseline: the same four statements as literal SQL through `exec_driver_sql` (no SQLAlchemy
-compilation, no result processing); for context, the whole `statistics()` for all five tables.
-Checked: both give the same counts.
+compilation, no result processing); `count_records` as at a cut-off on the day everything was
+recorded (each record's state then read from its trail, help by its date, participants by when
+added and removed); for context, the whole `statistics()` for all five tables (with the Weihai
+campaign's own cut-off, 8/30: the registers, recorded 9/20, count nothing there).
+Checked: all three give the same counts.
 """
 
 from __future__ import annotations
@@ -35,9 +40,10 @@ from jinqiu.workflow.employment.engine import (
     help_t,
     participant_t,
     post_t,
+    record_audit_t,
     record_t,
 )
-from jinqiu.workflow.employment.service import HELP_KINDS
+from jinqiu.workflow.employment.service import CREATE_EVENT, HELP_KINDS
 from jinqiu.workflow.statistics.compute import statistics
 from jinqiu.workflow.statistics.records import count_records
 from jinqiu.workflow.units.models import Unit, subtree_bounds
@@ -76,12 +82,21 @@ def load_registers(conn: Connection, campaign_id: int) -> dict[str, int]:
             "state": STATES[n % len(STATES)], "version": 1, "audit_seq": 0, "audit_head": "",
             "graduation_year": YEAR - (n % 3), "school": "某大学", "major": None,
             "studies_locally": n % 2 == 0, "destination": None, "created_by": "bench",
-            "created_at": AT, "updated_at": AT,
+            "created_at": AT, "updated_at": AT + dt.timedelta(days=n % 2),
         }
         for n, (case_id, unit_id) in enumerate(cases)
     ]  # fmt: skip
     conn.execute(record_t.insert(), records)
     ids = conn.execute(select(record_t.c.id).order_by(record_t.c.id)).scalars().all()
+    conn.execute(
+        record_audit_t.insert(),
+        [
+            {"record_id": record_id, "seq": 1, "actor": "bench", "actor_unit": None,
+             "event": CREATE_EVENT, "from_state": None, "to_state": record["state"],
+             "opinion": None, "data": {}, "at": AT, "prev_hash": "", "hash": ""}
+            for record_id, record in zip(ids, records, strict=True)
+        ],
+    )  # fmt: skip
     help_rows = []
     for n, record_id in enumerate(ids):
         for k in range(3):
@@ -180,6 +195,7 @@ def main(argv: list[str]) -> dict[str, Any]:
             }
         say(f"loaded {loaded}; timing {args.calls} calls each …")
         ours: dict[str, list[float]] = {CITY: [], DISTRICT: []}
+        at_cutoff: dict[str, list[float]] = {CITY: [], DISTRICT: []}
         bare: dict[str, list[float]] = {CITY: [], DISTRICT: []}
         whole: dict[str, list[float]] = {CITY: [], DISTRICT: []}
         same = True
@@ -194,12 +210,17 @@ def main(argv: list[str]) -> dict[str, Any]:
                     bare[code].append((dt.datetime.now() - started).total_seconds() * 1e3)
                     same &= +counted == +baseline
                     started = dt.datetime.now()
+                    then = count_records(conn, world.campaign_id, YEAR, unit.path, AT.date())
+                    at_cutoff[code].append((dt.datetime.now() - started).total_seconds() * 1e3)
+                    same &= +counted == +then
+                    started = dt.datetime.now()
                     statistics(conn, world.campaign_id, unit)
                     whole[code].append((dt.datetime.now() - started).total_seconds() * 1e3)
                 conn.rollback()
     median = {
         name: {code: round(stats.median(v), 2) for code, v in table.items()}
         for name, table in (("count_records_ms", ours), ("baseline_ms", bare),
+                            ("count_records_at_cutoff_ms", at_cutoff),
                             ("statistics_all_tables_ms", whole))
     }  # fmt: skip
     return {

@@ -6,7 +6,9 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jinqiu.notifications.outbound import WebhookPolicy, parse_host_list
@@ -38,6 +40,16 @@ class Settings(BaseSettings):
     # Where uploaded documents are kept (by content hash). Default: beside a SQLite database
     # file; with PostgreSQL it must be set (a directory every `serve` host shares).
     attachments_dir: str | None = None
+    # "s3": an S3-compatible object store instead (workflow/attachments/s3.py): its endpoint
+    # (https, or http with s3_allow_http), bucket and region; the credentials come from the
+    # environment (JINQIU_S3_ACCESS_KEY_ID, JINQIU_S3_SECRET_ACCESS_KEY) and have no default.
+    attachments_store: Literal["file", "s3"] = "file"
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_allow_http: bool = False
 
     def webhook_policy(self) -> WebhookPolicy:
         return WebhookPolicy(

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from jinqiu.api.security import KEY_VARIABLE, MIN_KEY_BYTES
+from jinqiu.workflow.attachments.s3 import S3Settings, StoreMisconfigured
 from jinqiu.workflow.attachments.store import FileStore
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.config import DatabaseChoice, Settings
@@ -133,6 +134,15 @@ def check_secret_key(settings: Settings, choice: DatabaseChoice) -> Check:
 
 
 def check_attachments(settings: Settings, choice: DatabaseChoice) -> Check:
+    if settings.attachments_store == "s3":  # checked, not contacted (doctor creates nothing)
+        try:
+            s3 = S3Settings.of(settings)
+        except StoreMisconfigured as error:
+            return Check("attachments", False, error.message)
+        return Check(
+            "attachments", True, f"附件保存在对象存储 {s3.endpoint_url} 的桶 {s3.bucket}",
+            s3.endpoint_url,
+        )  # fmt: skip
     store = FileStore.of(settings, make_url(normalise_url(choice.url)))
     if store.root is None:
         return Check("attachments", False, "未设置附件目录 JINQIU_ATTACHMENTS_DIR（非 SQLite "

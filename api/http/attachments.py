@@ -25,7 +25,7 @@ from jinqiu.workflow.attachments.service import (
     list_attachments,
     read_attachment,
 )
-from jinqiu.workflow.attachments.store import FileStore
+from jinqiu.workflow.attachments.store import store_of
 
 router = APIRouter(prefix="/api/cases", tags=["attachments"], responses=ERROR_RESPONSES)
 
@@ -61,7 +61,7 @@ def upload(
     content = file.file.read(MAX_BYTES + 1)  # one byte over is enough to refuse it
     out, new = attach(
         conn,
-        FileStore.of(svc.settings, svc.engine.url),
+        store_of(svc.settings, svc.engine.url),
         case_id=case_id,
         kind=kind,
         filename=file.filename,
@@ -100,7 +100,7 @@ def download(
     (pii_access), so this read is a write transaction."""
     out, content = read_attachment(
         conn,
-        FileStore.of(svc.settings, svc.engine.url),
+        store_of(svc.settings, svc.engine.url),
         case_id=case_id,
         attachment_id=attachment_id,
         actor=actor,

@@ -55,7 +55,7 @@ from jinqiu.workflow.attachments.service import (
     may_read_documents,
     read_attachment,
 )
-from jinqiu.workflow.attachments.store import FileStore
+from jinqiu.workflow.attachments.store import store_of
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.bulk import BulkItem, apply_bulk
 from jinqiu.workflow.cases.pii import view_case
@@ -739,7 +739,7 @@ def case_attach(
         with conn.begin_nested():  # a refusal takes back whatever it had written
             out, new = attach(
                 conn,
-                FileStore.of(svc.settings, svc.engine.url),
+                store_of(svc.settings, svc.engine.url),
                 case_id=case_id,
                 kind=kind,
                 filename=file.filename,
@@ -775,7 +775,7 @@ def case_attachment(
 ) -> Response:
     out, content = read_attachment(
         conn,
-        FileStore.of(svc.settings, svc.engine.url),
+        store_of(svc.settings, svc.engine.url),
         case_id=case_id,
         attachment_id=attachment_id,
         actor=session.actor,

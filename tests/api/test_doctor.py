@@ -103,3 +103,25 @@ def test_a_postgresql_password_is_never_printed(
     run, checks = doctor(env, tmp_path, "--database", with_password)
     assert "hunter2-secret" not in run.out and "***" in checks["database"]["value"]
     assert checks["database"]["ok"], checks["database"]
+
+
+def test_an_s3_store_s_settings_are_checked_without_contacting_it(tmp_path: Path) -> None:
+    """JINQIU_ATTACHMENTS_STORE=s3: an http endpoint without JINQIU_S3_ALLOW_HTTP and missing
+    credentials are named; the secret is never printed; then, set right, the store is shown."""
+    url = migrated(tmp_path / "service.db")
+    base = {"JINQIU_DATABASE_URL": url, "JINQIU_SECRET_KEY": KEY, "JINQIU_ATTACHMENTS_STORE": "s3",
+            "JINQIU_S3_BUCKET": "jinqiu-files"}  # fmt: skip
+    _run, checks = doctor(
+        environment(tmp_path, **base, JINQIU_S3_ENDPOINT_URL="http://s3.internal:9000"), tmp_path
+    )
+    message = checks["attachments"]["message"]
+    assert not checks["attachments"]["ok"]
+    assert "https://" in message and "JINQIU_S3_ACCESS_KEY_ID 未设置" in message
+    secret = "doctor-s3-secret-value"
+    env = environment(
+        tmp_path, **base, JINQIU_S3_ENDPOINT_URL="https://s3.internal:9000",
+        JINQIU_S3_ACCESS_KEY_ID="id", JINQIU_S3_SECRET_ACCESS_KEY=secret,
+    )  # fmt: skip
+    run, checks = doctor(env, tmp_path)
+    assert checks["attachments"]["ok"] and "jinqiu-files" in checks["attachments"]["message"]
+    assert secret not in run.out

@@ -96,6 +96,29 @@ def pdf_text(pdf: bytes) -> str:
     return "".join(out)
 
 
+def test_the_dalian_form_is_dated_the_day_the_unit_filed_it(world: World) -> None:
+    """ "单位：　年　月　日" at the head of 附件1: the day the unit submitted the case (its
+    latest submit), not the day it is printed; the three boxes keep their levels' own days."""
+    campaign = dalian_campaign(world)
+    world.clock.set(dt.datetime(2024, 7, 20, 23, 30))  # late evening in China: still 7/20
+    case_id = approved_case(world, campaign)
+    with world.engine.connect() as conn:
+        submitted = conn.execute(
+            text("SELECT at FROM audit_entry WHERE case_id = :c AND event = 'submit'"),
+            {"c": case_id},
+        ).scalar_one()
+    assert submitted is not None
+    world.clock.set(dt.datetime(2024, 8, 27, 9))
+    page = world.client.get(f"/api/cases/{case_id}/form", headers=world.as_("reviewer.wh-hc")).text
+    head = re.search(r'data-box="filled-on">(.*?)</span>', page)
+    assert head is not None and head.group(1) == "2024年7月20日"
+    pdf = world.client.get(
+        f"/api/cases/{case_id}/form?format=pdf", headers=world.as_("reviewer.wh-hc")
+    )
+    assert pdf.status_code == 200 and "2024年7月20日" in pdf_text(pdf.content)
+    assert "2024年8月27日" not in pdf_text(pdf.content)
+
+
 def test_the_dalian_freshman_form_has_each_levels_opinion_reviewer_and_date(world: World) -> None:
     campaign = dalian_campaign(world)
     case_id = approved_case(world, campaign)

@@ -20,7 +20,7 @@ from jinqiu.states import MACHINE, Permission
 from jinqiu.states.machine import Kind
 from jinqiu.workflow.attachments.content import media_type_of
 from jinqiu.workflow.attachments.models import DOCUMENT_LABELS, Attachment, DocumentKind
-from jinqiu.workflow.attachments.store import FileStore
+from jinqiu.workflow.attachments.store import AttachmentStore
 from jinqiu.workflow.audit.models import AuditEntry, PiiAccess
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.service import append_case_entry
@@ -75,7 +75,7 @@ class AttachmentOut:
 
 def attach(
     conn: Connection,
-    store: FileStore,
+    store: AttachmentStore,
     *,
     case_id: int,
     kind: str,
@@ -149,7 +149,7 @@ def list_attachments(conn: Connection, case_id: int, actor: Actor) -> list[Attac
 
 def read_attachment(
     conn: Connection,
-    store: FileStore,
+    store: AttachmentStore,
     *,
     case_id: int,
     attachment_id: int,

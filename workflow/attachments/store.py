@@ -1,6 +1,8 @@
-"""Attachments' bytes on the filesystem, addressed by their SHA-256.
+"""Where attachments' bytes are kept, addressed by their SHA-256: the AttachmentStore the
+service asks (put, get), chosen by the settings (`store_of`) — on the filesystem (FileStore, the
+default) or in an S3-compatible object store (s3.S3Store, JINQIU_ATTACHMENTS_STORE=s3).
 
-A file is written (to a temporary name, then renamed) before the row that names it is
+On the filesystem, a file is written (to a temporary name, then renamed) before the row that names it is
 committed; a rolled-back upload leaves an unreferenced file, harmless because content-addressed
 (the same bytes uploaded again find it). Several `serve` hosts need one shared directory
 (JINQIU_ATTACHMENTS_DIR on a shared filesystem)."""
@@ -12,9 +14,11 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.engine import URL
 
+from jinqiu.workflow.attachments.s3 import S3Settings, S3Store
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.errors import DomainError
 
@@ -24,6 +28,24 @@ _HEX = frozenset("0123456789abcdef")
 class StoreNotConfigured(DomainError):
     code = "attachments_not_configured"
     status = 503
+
+
+class AttachmentStore(Protocol):
+    def put(self, content: bytes) -> str:
+        """Keeps the bytes (once: the same bytes again are found); returns their SHA-256."""
+        ...
+
+    def get(self, digest: str) -> bytes:
+        """The bytes of that SHA-256, checked against it (a mismatch is never served)."""
+        ...
+
+
+def store_of(settings: Settings, database: URL) -> AttachmentStore:
+    """The store the settings choose: S3 when JINQIU_ATTACHMENTS_STORE=s3 (its settings checked
+    first, StoreMisconfigured naming each problem), else the filesystem."""
+    if settings.attachments_store == "s3":
+        return S3Store(S3Settings.of(settings))
+    return FileStore.of(settings, database)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,9 @@ Problem = dict[str, str]
 
 def campaign_problems(spec: CampaignFile) -> list[Problem]:
     """Every problem, each naming its field (as `ValidationFailed.details`)."""
-    problems = _outside_the_year(spec) + _conditions_without_a_field(spec)
+    problems = (
+        _outside_the_year(spec) + _conditions_without_a_field(spec) + _entrants_of_later_years(spec)
+    )
     if problems:
         return problems  # the calendar check would only repeat them
     missing = uncovered_years(spec)
@@ -72,6 +74,19 @@ def _conditions_without_a_field(spec: CampaignFile) -> list[Problem]:
         }
         for i, c in enumerate(spec.categories)
         if c.condition is not None and c.condition.form_field not in asked
+    ]
+
+
+def _entrants_of_later_years(spec: CampaignFile) -> list[Problem]:
+    """A rule for earlier entrants (enrolled_in) names no year after the campaign's."""
+    return [
+        {
+            "field": f"aid_rules.{i}.enrolled_in",
+            "code": "outside_campaign_year",
+            "message": f"入学年份 {max(r.enrolled_in)} 晚于活动年度 {spec.year} 年",
+        }
+        for i, r in enumerate(spec.aid_rules)
+        if r.enrolled_in is not None and max(r.enrolled_in) > spec.year
     ]
 
 

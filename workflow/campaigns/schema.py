@@ -102,13 +102,21 @@ class Phase(_Strict):
 
 
 class DoneWhen(_Strict):
+    """A deadline is met when no case is left in `no_cases_in` — and, with `reached_level`, none
+    is still waiting in approval at a level before that one (Dalian 8/10: the package sent to the
+    city carries the 审查 and 审核 opinions: every case waits for the city's 审批) — or when the
+    units have submitted the report `report_submitted`."""
+
     no_cases_in: list[CaseState] | None = Field(default=None, max_length=20)
+    reached_level: ApprovalLevel | None = None
     report_submitted: str | None = Field(default=None, max_length=64)
 
     @model_validator(mode="after")
     def _one(self) -> Self:
         if (self.no_cases_in is None) == (self.report_submitted is None):
             raise ValueError("done_when 须且只能给出 no_cases_in 或 report_submitted 之一")
+        if self.reached_level is not None and self.no_cases_in is None:
+            raise ValueError("done_when.reached_level 只能与 no_cases_in 一起给出")
         return self
 
 
@@ -267,13 +275,16 @@ class AidRule(_Cited):
     `range` (min–max, "2000元-4000元") or `up_to` a cap ("不超过2000元/人") within which the last
     approver sets the amount with a reason. Who it is for: an education level, and optionally a
     tier, archived or not (建档), a worker category, only students admitted in the campaign's
-    year (当年考入)."""
+    year (当年考入), or only students admitted in the years `enrolled_in` lists (Dalian: "对2009年和
+    2010年资助的…以奖学金形式实施资助直至完成学业" — the 2009 and 2010 entrants)."""
 
     education_level: EducationLevel
     tier: str | None = Field(default=None, max_length=20)
     archived: bool | None = None  # True: 建档困难职工 only; False: those not archived; None: any
     category: str | None = Field(default=None, min_length=1, max_length=64)
     freshman_only: bool = False  # 当年考入: enrollment_year == the campaign's year
+    # 考取年度 in these years (a continuing scholar of earlier campaigns); None: any year.
+    enrolled_in: list[CalendarYear] | None = Field(default=None, min_length=1, max_length=10)
     basis: AidBasis = "fixed"
     amount: Decimal | None = None
     cap: Decimal | None = None
@@ -303,6 +314,10 @@ class AidRule(_Cited):
             raise ValueError("资助金额 amount 不能超过上限 cap")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError("资助区间的下限 min 不能高于上限 max")
+        if self.freshman_only and self.enrolled_in is not None:
+            raise ValueError(
+                "freshman_only 与 enrolled_in 只能给出其一（当年考入即入学年份为活动年度）"
+            )
         for what, value in (("cap", self.cap), ("max", self.max), ("min", self.min)):
             if value is not None and value <= 0:
                 raise ValueError(f"{what} 须大于 0")
@@ -340,6 +355,7 @@ class AidRule(_Cited):
                 self.archived is not None,
                 self.category is not None,
                 self.freshman_only,
+                self.enrolled_in is not None,
             )
         )
 
@@ -402,7 +418,8 @@ TableKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_
 
 class CampaignStatistics(_Strict):
     """The statistics tables the notice asks for (keys of workflow.statistics.tables, checked
-    when the file is loaded), and its cut-off date: cases paid after it are not counted."""
+        when the file is loaded), and its cut-off date: every count stands as at the end of that day
+    (workflow/statistics/compute.py)."""
 
     tables: list[TableKey] = Field(min_length=1, max_length=20)
     cutoff: dt.date | None = None
@@ -468,6 +485,12 @@ class CampaignFile(_Strict):
                 raise ValueError(f"{what} 中有重复的 key")
         if len(set(self.approval_levels)) != len(self.approval_levels):
             raise ValueError("approval_levels 中有重复的层级")
+        for d in self.deadlines:
+            if d.done_when.reached_level not in (None, *self.approval_levels):
+                raise ValueError(
+                    f"deadlines {d.key} 的 done_when.reached_level 不在 approval_levels 中："
+                    f"{d.done_when.reached_level}"
+                )
         for event, opinion in self.opinions.items():
             named = set(opinion.levels or ()) | set(opinion.labels)
             if stray := sorted(named - set(self.approval_levels)):

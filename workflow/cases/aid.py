@@ -28,6 +28,7 @@ class Applicant:
     archived: bool = True  # in the hardship archive (建档)
     categories: tuple[str, ...] = ()
     freshman: bool = False  # admitted in the campaign's year (当年考入)
+    enrollment_year: int | None = None  # 考取年度 (a rule's enrolled_in)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +40,20 @@ class AidDecision:
     uplift_fen: int = 0  # what the approver added above the rule's amount (可适当提高)
 
 
-def _fits(rule: AidRule, who: Applicant, *, ignore_freshman: bool = False) -> bool:
+def _fits(rule: AidRule, who: Applicant, *, ignore_year: bool = False) -> bool:
     return (
         rule.education_level == who.education_level
         and (rule.tier is None or rule.tier == who.tier)
         and (rule.archived is None or rule.archived == who.archived)
         and (rule.category is None or rule.category in who.categories)
-        and (ignore_freshman or not rule.freshman_only or who.freshman)
+        and (ignore_year or _admitted_in_time(rule, who))
     )
+
+
+def _admitted_in_time(rule: AidRule, who: Applicant) -> bool:
+    if rule.freshman_only and not who.freshman:
+        return False
+    return rule.enrolled_in is None or who.enrollment_year in rule.enrolled_in
 
 
 def matching_rule(rules: Iterable[AidRule], who: Applicant) -> AidRule | None:
@@ -65,9 +72,27 @@ def rule_for(rules: Iterable[AidRule], who: Applicant) -> AidRule | Reason:
     rule = matching_rule(rules, who)
     if rule is not None:
         return rule
-    if any(r.freshman_only and _fits(r, who, ignore_freshman=True) for r in rules):
+    by_year = [
+        r
+        for r in rules
+        if (r.freshman_only or r.enrolled_in is not None) and _fits(r, who, ignore_year=True)
+    ]
+    if by_year and all(r.freshman_only for r in by_year):
         return Reason("not_freshman", "该资助标准仅适用于当年考入的新生（入学年份须为活动年度）")
+    if by_year:
+        return Reason("enrollment_year_not_covered", _years_reason(by_year, who))
     return Reason("no_aid_rule", f"本次活动没有适用于该学历（{who.education_level}）的资助标准")
+
+
+def _years_reason(rules: list[AidRule], who: Applicant) -> str:
+    """Who the year-bound rules serve, in the notice's terms, and the student's year."""
+    earlier = sorted({y for r in rules for y in r.enrolled_in or ()})
+    served = []
+    if any(r.freshman_only for r in rules):
+        served.append("当年考入的新生")
+    served.append(f"{'、'.join(f'{y}年' for y in earlier)}考入的在读学生")
+    year = "未填写" if who.enrollment_year is None else f"{who.enrollment_year}年"
+    return f"该资助标准仅适用于{'及'.join(served)}（该生考取年度：{year}）"
 
 
 def _bounds(rule: AidRule, who: Applicant) -> tuple[int, int] | Reason:

@@ -43,7 +43,7 @@ from jinqiu.workflow.donors.service import intent_of_fund
 from jinqiu.workflow.driver import id_in, plain_rows
 from jinqiu.workflow.engine import Fired, Loaded, Noun, Outcome, Plan, fire
 from jinqiu.workflow.engine.bulk import Item, fire_many
-from jinqiu.workflow.errors import ItemFailed, NotFound
+from jinqiu.workflow.errors import InsufficientFunds, ItemFailed, NotFound
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import SCHEDULER, Actor
 from jinqiu.workflow.units.models import ACTS_AS, Unit
@@ -397,7 +397,7 @@ class CaseNoun(Noun[GuardContext]):
         for record in records:
             if isinstance(record, Reserve):
                 campaign_id = loaded.facts.campaign.id
-                priority.check_single_approval(
+                chosen = priority.check_single_approval(
                     conn,
                     loaded.facts.campaign,
                     loaded.id,
@@ -405,7 +405,9 @@ class CaseNoun(Noun[GuardContext]):
                     record.amount_fen,
                     record.source,
                 )
-                fund_id, source = funds.reserve(conn, campaign_id, record.amount_fen, record.source)
+                fund_id, source = funds.reserve(
+                    conn, campaign_id, record.amount_fen, record.source, chosen
+                )
                 changes.update(approved_amount_fen=record.amount_fen, fund_source_id=fund_id)
                 audit.update(amount=format_yuan(record.amount_fen), fund_source=source)
             elif isinstance(record, Pay):
@@ -422,26 +424,58 @@ class CaseNoun(Noun[GuardContext]):
         items: Sequence[tuple[Loaded[GuardContext], tuple[object, ...]]],
     ) -> Plan:
         """The funds shared out in item order — or, where a campaign puts some cases first when
-        money runs short (同等条件优先考虑新入学), in that order, equal cases in item order."""
+        money runs short (同等条件优先考虑新入学), in that order, equal cases in item order, and
+        the campaign's cases waiting at the last level outside the call keeping their amount
+        (funds.Claim) before the items they come before: the single approval's rule
+        (priority.check_single_approval)."""
         if not any(
             loaded.facts.campaign.aid_priority is not None and records for loaded, records in items
         ):
             return funds.plan(conn, [(loaded.facts.campaign.id, recs) for loaded, recs in items])
-        order = sorted(
-            range(len(items)),
-            key=lambda i: (
-                priority.priority_key(
-                    items[i][0].facts.applicant, items[i][0].facts.campaign.aid_priority
-                ),
-                i,
-            ),
-        )
-        planned = funds.plan(conn, [(items[i][0].facts.campaign.id, items[i][1]) for i in order])
+        # (priority key, 0 for an item / 1 for a case outside the call, index): a case outside
+        # keeps money only from the items after it in the order, never from its equals.
+        entries: list[tuple[tuple[int, ...], int, int]] = []
+        for i, (loaded, _records) in enumerate(items):
+            entries.append(
+                (
+                    priority.priority_key(
+                        loaded.facts.applicant, loaded.facts.campaign.aid_priority
+                    ),
+                    0,
+                    i,
+                )
+            )
+        outside: list[tuple[int, tuple[object, ...]]] = []
+        waiting_outside: list[priority.Waiting] = []
+        reserving = {
+            loaded.facts.campaign.id: loaded.facts.campaign
+            for loaded, records in items
+            if loaded.facts.campaign.aid_priority is not None
+            and any(isinstance(r, Reserve) for r in records)
+        }
+        in_call = {loaded.id for loaded, _records in items}
+        for campaign_id, rules in sorted(reserving.items()):
+            for waiting in priority.waiting_at_last(conn, rules, in_call):
+                entries.append((waiting.key, 1, len(items) + len(outside)))
+                outside.append((campaign_id, (funds.Claim(waiting.keeps_fen),)))
+                waiting_outside.append(waiting)
+        entries.sort()
+        order = [k for _key, _outside, k in entries]
+        every = [(loaded.facts.campaign.id, records) for loaded, records in items] + outside
+        planned = funds.plan(conn, [every[k] for k in order])
         position = {item: k for k, item in enumerate(order)}
-        return Plan(
-            [planned.outcomes[position[i]] for i in range(len(items))],
-            lambda conn, won: planned.write(conn, [position[k] for k in won]),
-        )
+        outcomes = [planned.outcomes[position[i]] for i in range(len(items))]
+        for i, outcome in enumerate(outcomes):
+            # Refused for money: say so as the single path does when the cases before kept it.
+            rules = items[i][0].facts.campaign
+            if isinstance(outcome, InsufficientFunds) and rules.id in reserving:
+                before = [
+                    waiting_outside[k - len(items)]
+                    for k in order[: position[i]]
+                    if k >= len(items) and outside[k - len(items)][0] == rules.id
+                ]
+                outcomes[i] = priority.held_for(conn, rules, before, items[i][1]) or outcome
+        return Plan(outcomes, lambda conn, won: planned.write(conn, [position[k] for k in won]))
 
     def moved_many(
         self, conn: Connection, moves: Sequence[tuple[Loaded[GuardContext], CaseTransition]]

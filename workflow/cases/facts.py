@@ -104,6 +104,7 @@ class GuardContext:
             archived=self.worker.archive_status in ARCHIVE_STATUSES,
             categories=self.worker.categories,
             freshman=student.enrollment_year == self.campaign.year,
+            enrollment_year=student.enrollment_year,
         )
 
     @cached_property

@@ -5,6 +5,7 @@ conditional UPDATEs on the fund rows so that concurrent approvals never overdraw
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, or_, select, update
@@ -64,17 +65,23 @@ def fund_sources(conn: Connection, campaign_id: int, wanted: str | None) -> list
 
 
 def reserve(
-    conn: Connection, campaign_id: int, amount_fen: int, wanted: str | None
+    conn: Connection,
+    campaign_id: int,
+    amount_fen: int,
+    wanted: str | None,
+    fund_id: int | None = None,
 ) -> tuple[int, str]:
-    """Takes `amount_fen` from the first source (in the campaign's order) that still has it;
+    """Takes `amount_fen` from the first source (in the campaign's order) that still has it —
+    or from `fund_id`, one of them, when the priority check chose it (cases/priority.py);
     returns (fund id, source), or raises InsufficientFunds."""
     sources = fund_sources(conn, campaign_id, wanted)
-    for fund_id, source in sources:
+    chosen = [f for f in sources if fund_id is None or f[0] == fund_id]
+    for candidate, source in chosen:
         taken = conn.execute(
-            _reserve, {"fund_id": fund_id, "b_campaign_id": campaign_id, "amount": amount_fen}
+            _reserve, {"fund_id": candidate, "b_campaign_id": campaign_id, "amount": amount_fen}
         )
         if taken.rowcount == 1:
-            return fund_id, source
+            return candidate, source
     raise insufficient(amount_fen, [s for _, s in sources])
 
 
@@ -109,6 +116,16 @@ def release(conn: Connection, fund_id: int, amount_fen: int) -> None:
 
 
 # -- many cases at once (bulk) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What a case waiting before others in the campaign's priority order keeps (planned, never
+    written): its amount from the first of the campaign's own funds that holds it — as its own
+    approval would take it —, or, when none does, all the first fund with money holds (its
+    approver may still set less). Never refused."""
+
+    amount_fen: int
 
 
 def lock_of_cases(conn: Connection, case_ids: Sequence[int]) -> None:
@@ -181,7 +198,15 @@ def plan(conn: Connection, items: Sequence[tuple[int, tuple[object, ...]]]) -> P
         moved: list[tuple[int, int, int]] = []
         refusal: DomainError | None = None
         for record in records:
-            if isinstance(record, Reserve):
+            if isinstance(record, Claim):
+                own = [r for r in in_order.get(campaign_id, []) if not is_donor_fund(r.source)]
+                fund = next((r for r in own if free[r.id] >= record.amount_fen), None)
+                fund = fund or next((r for r in own if free[r.id] > 0), None)
+                if fund is not None:
+                    kept = min(record.amount_fen, free[fund.id])
+                    free[fund.id] -= kept
+                    moved.append((fund.id, kept, 0))
+            elif isinstance(record, Reserve):
                 sources = [
                     r
                     for r in in_order.get(campaign_id, [])

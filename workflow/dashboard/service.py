@@ -24,7 +24,7 @@ from jinqiu.workflow.campaigns.rules import RULES
 from jinqiu.workflow.cases.counters import counts_for, path_codes
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.deadlines.models import ReminderLedger
-from jinqiu.workflow.deadlines.pending import Responsibility, responsible_label
+from jinqiu.workflow.deadlines.pending import Responsibility, responsible_label, still_owed
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.payments.reconcile import balances
@@ -268,7 +268,19 @@ def _deadlines(
             "working_days_left": _working_days(calendar, today, d.due),
             "passed": d.due < today,
         }
-        if "no_cases_in" in d.done_when:
+        if "no_cases_in" in d.done_when and "reached_level" in d.done_when:
+            # Which approval level a case waits at is on its row, not in the counters.
+            pending = conn.execute(
+                select(func.count())
+                .select_from(case_t.join(unit_t, unit_t.c.id == case_t.c.unit_id))
+                .where(
+                    case_t.c.campaign_id == campaign_id,
+                    in_subtree(unit_t.c.path, unit.path),
+                    still_owed(conn, campaign_id, d.done_when),
+                )
+            ).scalar_one()
+            item.update(pending_cases=int(pending), done=pending == 0)
+        elif "no_cases_in" in d.done_when:
             states = set(d.done_when["no_cases_in"])
             pending = sum(n for s, n in counts.get(unit.code, {}).items() if s in states)
             item.update(pending_cases=pending, done=pending == 0)

@@ -10,13 +10,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, func, select
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select
 
+from jinqiu.states import CaseState
+from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.statistics.models import ReportSubmission
 from jinqiu.workflow.units.models import ACTS_AS, Unit, UnitLevel, in_subtree
 
 case_t = Case.__table__  # type: ignore[attr-defined]
+campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 report_t = ReportSubmission.__table__  # type: ignore[attr-defined]
 
@@ -112,6 +115,28 @@ def _pending(row: Any) -> PendingUnit:
     )
 
 
+def still_owed(
+    conn: Connection, campaign_id: int, done_when: dict[str, Any]
+) -> ColumnElement[bool]:
+    """The cases a `no_cases_in` deadline still waits for: those in its states, and with
+    `reached_level` those in approval waiting at a level before it (approval_step indexes the
+    campaign's levels; a level a case's path lacks is skipped, so its step jumps past it)."""
+    owed: ColumnElement[bool] = case_t.c.state.in_(list(done_when.get("no_cases_in", [])))
+    level = done_when.get("reached_level")
+    if level is None:
+        return owed
+    levels = conn.execute(
+        select(campaign_t.c.approval_levels).where(campaign_t.c.id == campaign_id)
+    ).scalar_one()
+    if level not in levels:
+        return owed
+    below = and_(
+        case_t.c.state == CaseState.APPROVAL.value,
+        case_t.c.approval_step < list(levels).index(level),
+    )
+    return or_(owed, below)
+
+
 def pending_units(
     conn: Connection,
     *,
@@ -142,11 +167,10 @@ def pending_units(
             out.append(unit)
         return out
 
-    states = list(done_when.get("no_cases_in", []))
     groups = conn.execute(
         select(unit_t.c.path, case_t.c.state, func.count())
         .join(unit_t, unit_t.c.id == case_t.c.unit_id)
-        .where(case_t.c.campaign_id == campaign_id, case_t.c.state.in_(states))
+        .where(case_t.c.campaign_id == campaign_id, still_owed(conn, campaign_id, done_when))
         .group_by(unit_t.c.path, case_t.c.state)
     ).all()
     if not groups:

@@ -138,6 +138,13 @@ def level_opinions(
     return boxes
 
 
+def filled_on(history: list[dict[str, Any]]) -> dt.date | None:
+    """The day the unit filed the form (Dalian's "单位：　年　月　日"): its latest submit (a case
+    returned for correction is filed again), local; None before it is submitted."""
+    submits = [e for e in history if e["event"] == CaseEvent.SUBMIT]
+    return local_date(submits[-1]["at"]) if submits else None
+
+
 def case_form(
     conn: Connection, case_id: int, actor: Actor, *, clock: Clock, purpose: str
 ) -> dict[str, Any]:
@@ -162,6 +169,7 @@ def case_form(
         "case_id": case_id,
         "unit_name": case["unit_name"],
         "printed_on": clock.now().date(),
+        "filled_on": filled_on(view.history),
         "in_full": view.in_full,
         "worker": {
             **worker,

@@ -4,6 +4,13 @@
 cut-off date (`statistics.cutoff`: a case paid after it is not counted). Money is reported in
 万元 with four decimals (exact, from fen).
 
+The cut-off applies to every count, each by its own date, the day itself included (a timestamp
+by the end of that day in China): cases registered (entering school) by their creation, in the
+state their trail gave them then, paid by `paid_on`; 自筹 records and donors by when they were
+recorded; reports by the revision's submission (the latest revision submitted by then); the
+employment and work-study registers by theirs (statistics/records.py). The organiser's budgets
+are the campaign's own and always count.
+
 Funds "raised" (A = A1+A2+A3+A4) mean the same at every level: what the units of the subtree
 raised — the organiser its campaign's own budgets by source, every unit its 自筹 records, and
 the donors a unit brought in under 社会捐助 — so a district's figures add up to its city's.
@@ -21,16 +28,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, case, func, select
 
 from jinqiu.states import ENDED_WITHOUT_AID
+from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.models import Campaign, FundSource
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.donors.intent import is_donor_fund
 from jinqiu.workflow.donors.models import Donor, UnitFund
 from jinqiu.workflow.money import FEN_PER_YUAN, format_wan_yuan, format_yuan
 from jinqiu.workflow.statistics.models import ReportSubmission
-from jinqiu.workflow.statistics.records import count_records
+from jinqiu.workflow.statistics.records import count_records, end_of
 from jinqiu.workflow.statistics.tables import (
     BY_KEY,
     DONOR_COLUMNS,
@@ -42,6 +50,7 @@ from jinqiu.workflow.statistics.tables import (
 from jinqiu.workflow.units.models import Unit, in_subtree
 
 case_t = Case.__table__  # type: ignore[attr-defined]
+audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 worker_t = Worker.__table__  # type: ignore[attr-defined]
 student_t = Student.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
@@ -98,6 +107,7 @@ def cutoff_of(campaign: Any) -> dt.date | None:
 def gather(conn: Connection, campaign_id: int, unit: Any, kinds: set[str] | None = None) -> Facts:
     campaign = conn.execute(select(campaign_t).where(campaign_t.c.id == campaign_id)).one()
     cutoff = cutoff_of(campaign)
+    until = end_of(cutoff)
     facts = Facts()
     sources = {
         r.id: r.source
@@ -105,12 +115,26 @@ def gather(conn: Connection, campaign_id: int, unit: Any, kinds: set[str] | None
             select(fund_t.c.id, fund_t.c.source).where(fund_t.c.campaign_id == campaign_id)
         )
     }
+    state: Any = case_t.c.state
+    if until is not None:
+        # As at the cut-off: a case changed since (every transition moves updated_at) has the
+        # state its trail gave it last before the end of the day (a case rejected later was
+        # still an applicant then).
+        state = case(
+            (case_t.c.updated_at < until, case_t.c.state),
+            else_=select(audit_t.c.to_state)
+            .where(audit_t.c.case_id == case_t.c.id, audit_t.c.at < until)
+            .order_by(audit_t.c.seq.desc())
+            .limit(1)
+            .scalar_subquery(),
+        )
     rows = conn.execution_options(yield_per=10_000).execute(
         select(
-            case_t.c.state,
+            state.label("state"),
             case_t.c.approved_amount_fen,
             case_t.c.fund_source_id,
             case_t.c.paid_on,
+            case_t.c.created_at,
             student_t.c.education_level,
             student_t.c.enrollment_year,
             worker_t.c.categories,
@@ -127,6 +151,7 @@ def gather(conn: Connection, campaign_id: int, unit: Any, kinds: set[str] | None
             r.state not in ENDED_WITHOUT_AID
             and r.archive_status != "none"
             and r.enrollment_year == campaign.year
+            and (until is None or r.created_at < until)
         ):
             facts.entering[group] += 1
         if r.paid_on is None or r.approved_amount_fen is None:
@@ -143,17 +168,20 @@ def gather(conn: Connection, campaign_id: int, unit: Any, kinds: set[str] | None
         for tag in tags:
             facts.paid_fen[tag] += amount
             facts.aided[tag] += 1
-    facts.raised_fen = _raised_in(conn, campaign, unit.path)
+    facts.raised_fen = _raised_in(conn, campaign, unit.path, until)
     facts.donors = _donors(conn, campaign_id, unit.path, cutoff)
     for kind in sorted(kinds or {STATISTICS_KIND}):
-        facts.figures[kind] = _figures(conn, campaign_id, unit.path, kind)
-    facts.records = count_records(conn, campaign_id, campaign.year, unit.path)
+        facts.figures[kind] = _figures(conn, campaign_id, unit.path, kind, until)
+    facts.records = count_records(conn, campaign_id, campaign.year, unit.path, cutoff)
     return facts
 
 
-def _raised_in(conn: Connection, campaign: Any, path: str) -> Counter[str]:
+def _raised_in(
+    conn: Connection, campaign: Any, path: str, until: dt.datetime | None
+) -> Counter[str]:
     """What the units of the subtree raised, by source: the organiser's own budgets (not the
-    donors' funds, counted below by who brought them in), 自筹 records, and donors."""
+    donors' funds, counted below by who brought them in), 自筹 records, and donors (those two
+    recorded before `until`)."""
     raised: Counter[str] = Counter()
     organizer_path = conn.execute(
         select(unit_t.c.path).where(unit_t.c.id == campaign.organizer_unit_id)
@@ -164,17 +192,22 @@ def _raised_in(conn: Connection, campaign: Any, path: str) -> Counter[str]:
         ):
             if not is_donor_fund(r.source):
                 raised[r.source] += int(r.budget_fen)
+    funds_in = [unit_fund_t.c.campaign_id == campaign.id, in_subtree(unit_t.c.path, path)]
+    donors_in = [donor_t.c.campaign_id == campaign.id, in_subtree(unit_t.c.path, path)]
+    if until is not None:
+        funds_in.append(unit_fund_t.c.recorded_at < until)
+        donors_in.append(donor_t.c.created_at < until)
     for r in conn.execute(
         select(unit_fund_t.c.source, func.sum(unit_fund_t.c.amount_fen).label("fen"))
         .join(unit_t, unit_t.c.id == unit_fund_t.c.unit_id)
-        .where(unit_fund_t.c.campaign_id == campaign.id, in_subtree(unit_t.c.path, path))
+        .where(*funds_in)
         .group_by(unit_fund_t.c.source)
     ):
         raised[r.source] += int(r.fen)
     donated = conn.execute(
         select(func.coalesce(func.sum(donor_t.c.amount_fen), 0))
         .join(unit_t, unit_t.c.id == donor_t.c.unit_id)
-        .where(donor_t.c.campaign_id == campaign.id, in_subtree(unit_t.c.path, path))
+        .where(*donors_in)
     ).scalar_one()
     raised["donation"] += int(donated)
     return raised
@@ -183,11 +216,13 @@ def _raised_in(conn: Connection, campaign: Any, path: str) -> Counter[str]:
 def _donors(
     conn: Connection, campaign_id: int, path: str, cutoff: dt.date | None
 ) -> list[DonorRow]:
-    """The donors brought in by the subtree's units, each with the students its fund paid (by
-    the cut-off date), wherever they study."""
+    """The donors brought in by the subtree's units by the cut-off date, each with the students
+    its fund paid by then, wherever they study."""
     paid = case_t.c.paid_on.is_not(None)
+    donors_in = [donor_t.c.campaign_id == campaign_id, in_subtree(unit_t.c.path, path)]
     if cutoff is not None:
         paid = and_(paid, case_t.c.paid_on <= cutoff)
+        donors_in.append(donor_t.c.created_at < end_of(cutoff))
     aided = (
         select(case_t.c.fund_source_id, func.count().label("n"))
         .where(case_t.c.campaign_id == campaign_id, paid)
@@ -205,36 +240,39 @@ def _donors(
             )
             .join(unit_t, unit_t.c.id == donor_t.c.unit_id)
             .outerjoin(aided, aided.c.fund_source_id == donor_t.c.fund_source_id)
-            .where(donor_t.c.campaign_id == campaign_id, in_subtree(unit_t.c.path, path))
+            .where(*donors_in)
             .order_by(donor_t.c.id)
         )
     ]
 
 
-def _figures(conn: Connection, campaign_id: int, path: str, kind: str) -> dict[str, Decimal]:
+def _figures(
+    conn: Connection, campaign_id: int, path: str, kind: str, until: dt.datetime | None
+) -> dict[str, Decimal]:
     """The submitted figures of the subtree's units for one report kind, summed over units:
-    per unit only its latest revision counts, no other kind's figures, and a unit whose
-    superior in the subtree reported too is left out — the superior's report covers it."""
+    per unit only its latest revision submitted before `until` counts, no other kind's figures,
+    and a unit whose superior in the subtree reported too is left out — the superior's report
+    covers it."""
     latest = report_t.alias("latest")
-    newer = (
-        select(latest.c.id)
-        .where(
-            latest.c.campaign_id == report_t.c.campaign_id,
-            latest.c.unit_id == report_t.c.unit_id,
-            latest.c.kind == report_t.c.kind,
-            latest.c.revision > report_t.c.revision,
-        )
-        .exists()
-    )
+    later = [
+        latest.c.campaign_id == report_t.c.campaign_id,
+        latest.c.unit_id == report_t.c.unit_id,
+        latest.c.kind == report_t.c.kind,
+        latest.c.revision > report_t.c.revision,
+    ]
+    submitted = [
+        report_t.c.campaign_id == campaign_id,
+        report_t.c.kind == kind,
+        in_subtree(unit_t.c.path, path),
+    ]
+    if until is not None:
+        later.append(latest.c.submitted_at < until)
+        submitted.append(report_t.c.submitted_at < until)
+    newer = select(latest.c.id).where(*later).exists()
     latest_reports = conn.execute(
         select(unit_t.c.path, report_t.c.figures)
         .join(unit_t, unit_t.c.id == report_t.c.unit_id)
-        .where(
-            report_t.c.campaign_id == campaign_id,
-            report_t.c.kind == kind,
-            in_subtree(unit_t.c.path, path),
-            ~newer,
-        )
+        .where(*submitted, ~newer)
     ).all()
     counted: list[str] = []  # the paths whose report counts, superiors first
     totals: dict[str, Decimal] = {}

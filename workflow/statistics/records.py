@@ -18,18 +18,27 @@ What each count means (the tables' items name these keys through `compute.METRIC
 * `posts` (勤工俭学岗位, open or closed: each was offered), `post_employers` (distinct employers
   of those posts: 联系单位), `participants` (active participants: 人次, one student on two posts
   counts twice). Posts and participants count under the post's unit.
+
+With a cut-off date (the campaign's `statistics.cutoff`) each register counts as it stood at the
+end of that day in China: records registered by then, in the state their trail gave them then;
+help given on or before the day; posts opened by then; participants added by then and not yet
+removed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, or_, select
 
 from jinqiu.states.employment_record import MACHINE, RecordState
+from jinqiu.workflow.clock import CHINA
 from jinqiu.workflow.employment.models import (
     EmploymentHelp,
     EmploymentRecord,
+    EmploymentRecordAudit,
     WorkStudyParticipant,
     WorkStudyPost,
 )
@@ -39,6 +48,7 @@ record_t = EmploymentRecord.__table__  # type: ignore[attr-defined]
 help_t = EmploymentHelp.__table__  # type: ignore[attr-defined]
 post_t = WorkStudyPost.__table__  # type: ignore[attr-defined]
 participant_t = WorkStudyParticipant.__table__  # type: ignore[attr-defined]
+record_audit_t = EmploymentRecordAudit.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 
 OPEN = tuple(str(s) for s in MACHINE.open_states)
@@ -48,13 +58,39 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def count_records(conn: Connection, campaign_id: int, year: int, path: str) -> Counter[str]:
-    """Every key above, for the campaign's records, help and posts under `path`."""
+def end_of(cutoff: dt.date | None) -> dt.datetime | None:
+    """The first instant after the cut-off day in China: what was recorded before it counts."""
+    if cutoff is None:
+        return None
+    return dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time(), tzinfo=CHINA)
+
+
+def count_records(
+    conn: Connection, campaign_id: int, year: int, path: str, cutoff: dt.date | None = None
+) -> Counter[str]:
+    """Every key above, for the campaign's records, help and posts under `path`, as they stood
+    at the end of `cutoff` (None: as they stand)."""
     out: Counter[str] = Counter()
+    until = end_of(cutoff)
     in_scope = and_(record_t.c.campaign_id == campaign_id, in_subtree(unit_t.c.path, path))
-    helped = exists().where(help_t.c.record_id == record_t.c.id)
-    employed = record_t.c.state == RecordState.EMPLOYED.value
-    still_open = record_t.c.state.in_(OPEN)
+    given = help_t.c.record_id == record_t.c.id
+    state: Any = record_t.c.state
+    if until is not None:
+        in_scope = and_(in_scope, record_t.c.created_at < until)
+        given = and_(given, help_t.c.given_on <= cutoff)
+        # The state the trail gave the record last before the end of the day — read only for
+        # a record changed since (every change moves updated_at): the others are as they were.
+        state = case(
+            (record_t.c.updated_at < until, record_t.c.state),
+            else_=select(record_audit_t.c.to_state)
+            .where(record_audit_t.c.record_id == record_t.c.id, record_audit_t.c.at < until)
+            .order_by(record_audit_t.c.seq.desc())
+            .limit(1)
+            .scalar_subquery(),
+        )
+    helped = exists().where(given)
+    employed = state == RecordState.EMPLOYED.value
+    still_open = state.in_(OPEN)
     row = conn.execute(
         select(
             func.count().label("graduates"),
@@ -79,12 +115,19 @@ def count_records(conn: Connection, campaign_id: int, year: int, path: str) -> C
                 unit_t, unit_t.c.id == record_t.c.unit_id
             )
         )
-        .where(in_scope)
+        .where(in_scope, given)
         .group_by(help_t.c.kind)
     ):
         out[f"help:{kind}"] = int(pieces)
         out[f"help_fen:{kind}"] = int(fen)
     posts_in_scope = and_(post_t.c.campaign_id == campaign_id, in_subtree(unit_t.c.path, path))
+    taking_part: ColumnElement[bool] = participant_t.c.active
+    if until is not None:
+        posts_in_scope = and_(posts_in_scope, post_t.c.created_at < until)
+        taking_part = and_(
+            participant_t.c.added_at < until,
+            or_(participant_t.c.active, participant_t.c.removed_at >= until),
+        )
     posts = conn.execute(
         select(func.count(), func.count(func.distinct(post_t.c.employer)))
         .select_from(post_t.join(unit_t, unit_t.c.id == post_t.c.unit_id))
@@ -99,7 +142,7 @@ def count_records(conn: Connection, campaign_id: int, year: int, path: str) -> C
                     unit_t, unit_t.c.id == post_t.c.unit_id
                 )
             )
-            .where(posts_in_scope, participant_t.c.active)
+            .where(posts_in_scope, taking_part)
         ).scalar_one()
     )
     return out

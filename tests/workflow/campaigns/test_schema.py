@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from jinqiu.workflow.campaigns.checks import campaign_problems
 from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.errors import ValidationFailed
 from jinqiu.workflow.validation import parse
@@ -206,3 +207,30 @@ class TestTheWholeFile:
         )
         assert spec.calendar.years == [2027]
         assert spec.calendar.holidays == [dt.date(2027, 10, 1)]
+
+
+class TestEntrantsOfNamedYears:
+    """`enrolled_in` (Dalian's 2009/2010 continuing scholars): years no later than the campaign's."""
+
+    def rule(self, years: list[int]) -> dict[str, Any]:
+        return {
+            "education_level": "undergraduate",
+            "enrolled_in": years,
+            "amount": "1000",
+            "local_decision": "本地决定：测试",
+        }
+
+    def test_a_year_after_the_campaign_s_is_named(self) -> None:
+        year = WEIHAI_RAW["year"]
+        ok = parse(CampaignFile, weihai(lambda r: r["aid_rules"].append(self.rule([year - 1]))))
+        assert campaign_problems(ok) == []
+        late = parse(CampaignFile, weihai(lambda r: r["aid_rules"].append(self.rule([year + 1]))))
+        (problem,) = campaign_problems(late)
+        index = len(late.aid_rules) - 1
+        assert problem["field"] == f"aid_rules.{index}.enrolled_in"
+        assert problem["code"] == "outside_campaign_year" and str(year + 1) in problem["message"]
+
+    def test_an_empty_list_of_years_is_named(self) -> None:
+        index = len(WEIHAI_RAW["aid_rules"])
+        bad = weihai(lambda r: r["aid_rules"].append(self.rule([])))
+        assert fields(bad) == [f"aid_rules.{index}.enrolled_in"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import Engine, select
@@ -22,6 +22,7 @@ from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.models import FundSource
 from jinqiu.workflow.campaigns.schema import AidRule
 from jinqiu.workflow.cases.bulk import BulkItem, apply_bulk
+from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.reads import CaseFilter, list_cases
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
@@ -31,6 +32,7 @@ from tests.factories import actor_of, case_in, case_row, weihai
 from tests.workflow.cases.test_engine import CITY, DISTRICT, GRASSROOTS, fire
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
+case_t = Case.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "campaigns"
@@ -61,7 +63,11 @@ def reserved(engine: Engine) -> int:
 
 
 def range_rule() -> AidRule:
-    (rule,) = [r for r in DALIAN["aid_rules"] if r["education_level"] == "undergraduate"]
+    (rule,) = [
+        r
+        for r in DALIAN["aid_rules"]
+        if r["education_level"] == "undergraduate" and r.get("freshman_only")
+    ]
     return AidRule.model_validate(rule)
 
 
@@ -193,16 +199,45 @@ class TestRangeSetByTheApprover:
             )  # fmt: skip
         assert [r["code"] for r in refused.value.details["reasons"]] == ["amount_not_at_this_level"]
 
-    def test_a_student_not_admitted_this_year_is_refused_at_verify(
+    def test_a_student_neither_admitted_this_year_nor_continuing_is_refused_at_verify(
         self, db: Engine, clock: ManualClock, campaign: int
     ) -> None:
         case_id = case_in(
             db, clock, campaign, GRASSROOTS, CaseState.ARCHIVE_CHECK, student_changes=IN_SCHOOL
         )
         clock.set(dt.datetime(2024, 8, 1, 10))
+        before = case_row(db, case_id)
         with pytest.raises(GuardFailed) as refused:
             fire(db, clock, case_id, "verify", actor_of(db, DISTRICT, "reviewer"))
-        assert [r["code"] for r in refused.value.details["reasons"]] == ["not_freshman"]
+        (reason,) = refused.value.details["reasons"]
+        assert reason["code"] == "enrollment_year_not_covered"
+        assert "2009年、2010年考入的在读学生" in reason["message"]
+        assert case_row(db, case_id) == before
+
+    def test_a_continuing_scholar_of_2010_is_verified_and_approved_within_the_range(
+        self, db: Engine, clock: ManualClock, campaign: int
+    ) -> None:
+        """对2009年和2010年资助的…以奖学金形式实施资助直至完成学业: a 2010 entrant passes
+        verify and the city sets the amount within the range."""
+        rule = range_rule()
+        case_id = case_in(
+            db, clock, campaign, GRASSROOTS, CaseState.ARCHIVE_CHECK,
+            student_changes={"enrollment_year": 2010},
+        )  # fmt: skip
+        clock.set(dt.datetime(2024, 8, 1, 10))
+        fire(db, clock, case_id, "verify", actor_of(db, DISTRICT, "reviewer"))
+        assert case_row(db, case_id).state != CaseState.ARCHIVE_CHECK
+        at_city = case_in(
+            db, clock, campaign, GRASSROOTS, CaseState.APPROVAL, approved=2,
+            student_changes={"enrollment_year": 2009},
+        )  # fmt: skip
+        clock.set(APPROVAL_DAY)
+        fire(
+            db, clock, at_city, "approve", actor_of(db, CITY, "approver"),
+            opinion="2009级继续资助，成绩良好", data={"amount": format_yuan(rule.min_fen)},
+        )  # fmt: skip
+        row = case_row(db, at_city)
+        assert (row.state, row.approved_amount_fen) == (CaseState.DISBURSEMENT, rule.min_fen)
 
 
 UPLIFT = {
@@ -374,3 +409,90 @@ class TestPriorityWhenFundsRunShort:
             )
         assert total == 2
         assert [(r["id"], r["priority"]) for r in rows] == [(freshman, ["新入学"]), (in_school, [])]
+
+
+class TestPriorityPerFundSource:
+    """Bozhou's priority when one fund source runs short and another has money: a freshman
+    waits at the last level (up to 2000 yuan: it keeps 2000), the union fund (first in the
+    campaign's order) holds 2000 and the government's 1500, and a case in school is approved
+    for 1500 — alone through the single path, or alone in a bulk approval (the freshman outside
+    the call). Both paths give the same answer, source by source: it may take the government's
+    money, named or not (the freshman keeps the union's), never the union's."""
+
+    AMOUNT = "1500"
+    # The fund source the approval names → the fund it takes from (None: refused).
+    EXPECTED: ClassVar[dict[str | None, str | None]] = {
+        None: "government",
+        "government": "government",
+        "union": None,
+    }
+
+    @pytest.fixture
+    def world(self, db: Engine, clock: ManualClock) -> tuple[int, int]:
+        rules = [{**r, "archived": None} for r in BOZHOU["aid_rules"] if r.get("archived") is False]
+        _tree, campaign = weihai(
+            db, clock, aid_rules=rules, aid_priority=BOZHOU["aid_priority"],
+            funds=[{"source": "union", "budget": "2000"}, {"source": "government", "budget": "1500"}],
+        )  # fmt: skip
+        in_school, freshman = (
+            case_in(
+                db,
+                clock,
+                campaign,
+                GRASSROOTS,
+                CaseState.APPROVAL,
+                approved=2,
+                student_changes=changes,
+            )
+            for changes in (IN_SCHOOL, FRESHMAN)
+        )
+        clock.set(APPROVAL_DAY)
+        return in_school, freshman
+
+    def approve(
+        self, db: Engine, clock: ManualClock, path: str, case_id: int, data: dict[str, Any]
+    ) -> InsufficientFunds | None:
+        city = actor_of(db, CITY, "approver")
+        if path == "single":
+            try:
+                fire(db, clock, case_id, "approve", city, opinion="同意", data=data)
+            except InsufficientFunds as refused:
+                return refused
+            return None
+        with transaction(db) as conn:
+            (result,) = apply_bulk(
+                conn, items=[BulkItem(case_id, case_row(db, case_id).version)],
+                event=CaseEvent.APPROVE, actor=city, clock=clock, opinion="同意", data=data,
+            )  # fmt: skip
+        if result.ok:
+            return None
+        assert isinstance(result.error, InsufficientFunds), result.error
+        return result.error
+
+    def fund_of(self, db: Engine, case_id: int) -> str | None:
+        with db.connect() as conn:
+            source: str | None = conn.execute(
+                select(fund_t.c.source)
+                .join(case_t, case_t.c.fund_source_id == fund_t.c.id)
+                .where(case_t.c.id == case_id)
+            ).scalar_one_or_none()
+        return source
+
+    @pytest.mark.parametrize("path", ["single", "bulk"])
+    @pytest.mark.parametrize("source", [None, "government", "union"])
+    def test_both_paths_take_the_same_fund_or_refuse_alike(
+        self, db: Engine, clock: ManualClock, world: tuple[int, int], path: str, source: str | None
+    ) -> None:
+        in_school, freshman = world
+        data = {"amount": self.AMOUNT, **({"fund_source": source} if source else {})}
+        refused = self.approve(db, clock, path, in_school, data)
+        expected = self.EXPECTED[source]
+        if expected is None:
+            assert refused is not None and "优先考虑（新入学）的1件案件尚待审批" in refused.message
+            assert case_row(db, in_school).state == CaseState.APPROVAL and reserved(db) == 0
+        else:
+            assert refused is None
+            assert self.fund_of(db, in_school) == expected
+        # The freshman still gets its most, from the union's fund, whatever happened.
+        assert self.approve(db, clock, path, freshman, {"amount": "2000"}) is None
+        assert self.fund_of(db, freshman) == "union"

@@ -642,7 +642,9 @@ def test_report_figures_in_the_database_add_up_at_the_city(run: Run) -> None:
 
 def test_report_figures_submitted_through_the_api_add_up_at_the_city(run: Run) -> None:
     """Filed again, a district's statistics report replaces its earlier figures (the latest
-    revision counts); the city adds up each district's latest once."""
+    revision counts); the city adds up each district's latest once. Filed on the cut-off day
+    (a revision filed later counts only in no table: the tables stand at the cut-off)."""
+    run.clock.set(dt.datetime.combine(CUTOFF, dt.time(17)))
     before = city_inputs(run)
     earlier = {code: city_inputs(run, code) for code in ("WH-HC", "WH-WD")}
     for code, figures in (("WH-HC", {"06A": 4, "06A+": 9}), ("WH-WD", {"06A": 6, "06A+": 11})):

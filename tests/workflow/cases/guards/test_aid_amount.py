@@ -5,6 +5,7 @@ what a test pins is how a rule is applied (which rule wins, the bounds, the reas
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from tests.workflow.cases.guards.builders import (
 )
 
 EXAMPLES = Path(__file__).resolve().parents[4] / "examples" / "campaigns"
+NOTICES = EXAMPLES.parent / "notices"
 # Qingpu 2017: "对于困难家庭有双子女就学或叠加其他特殊原因的，各级工会可适当提高助学标准"
 QINGPU_UPLIFT = "对于困难家庭有双子女就学或叠加其他特殊原因的，各级工会可适当提高助学标准"
 
@@ -179,7 +181,9 @@ class TestRange:
     """ "对符合资助条件的申请对象，根据实际情况给予2000元-4000元的资助" (county summary), Dalian's rule."""
 
     def rule(self) -> AidRule:
-        (r,) = [r for r in DALIAN.aid_rules if r.education_level == "undergraduate"]
+        (r,) = [
+            r for r in DALIAN.aid_rules if r.education_level == "undergraduate" and r.freshman_only
+        ]
         assert r.basis == "range"
         return r
 
@@ -213,13 +217,77 @@ class TestFreshmanOnly:
         assert aid_rule_applies(ctx) == []
 
     @pytest.mark.parametrize("year", [None, -1])
-    def test_a_student_admitted_another_year_is_refused_with_the_notice_s_reason(
+    def test_with_only_a_freshman_rule_another_year_is_refused_as_not_a_freshman(
         self, year: int | None
     ) -> None:
+        freshmen_only = [r for r in DALIAN.aid_rules if r.freshman_only]
         enrolled = None if year is None else DALIAN.year + year
-        ctx = context(campaign=DALIAN, student_facts=student(enrollment_year=enrolled))
+        decision = aid(freshmen_only, who(archived=True, freshman=False, enrollment_year=enrolled))
+        assert isinstance(decision, Reason) and decision.code == "not_freshman"
+        assert "当年考入的新生" in decision.message
+
+
+CONTINUING = (
+    "对2009年和2010年资助的在档困难劳模、困难职工和困难农民工子女以奖学金形式实施资助直至完成学业"
+)
+
+
+class TestContinuingScholars:
+    """Dalian: "对2009年和2010年资助的在档困难劳模、困难职工和困难农民工子女以奖学金形式实施资助
+    直至完成学业" — the 2009 and 2010 entrants (附件2 考取年度) keep their aid; others are refused
+    saying whom the rules serve."""
+
+    def continuing(self) -> list[AidRule]:
+        return [r for r in DALIAN.aid_rules if r.enrolled_in is not None]
+
+    def test_the_rules_cite_the_notice_verbatim_for_both_university_levels(self) -> None:
+        notice = re.sub(r"\s+", "", (NOTICES / "dalian-2011.txt").read_text(encoding="utf-8"))
+        rules = self.continuing()
+        assert {r.education_level for r in rules} == {"undergraduate", "college"}
+        for r in rules:
+            assert r.source == CONTINUING and r.archived is True
+            assert CONTINUING in notice
+
+    @pytest.mark.parametrize("level", ["undergraduate", "college"])
+    @pytest.mark.parametrize("year", [2009, 2010])
+    def test_a_2009_or_2010_entrant_in_the_archive_is_covered(self, level: str, year: int) -> None:
+        ctx = context(
+            campaign=DALIAN,
+            student_facts=student(education_level=level, tier=None, enrollment_year=year),
+        )
+        assert aid_rule_applies(ctx) == []
+        rule = ctx.aid_rule
+        assert isinstance(rule, AidRule) and rule.source == CONTINUING
+
+    def test_its_amount_is_set_by_the_city_within_the_range(self) -> None:
+        (r,) = [r for r in self.continuing() if r.education_level == "undergraduate"]
+        scholar = who(archived=True, enrollment_year=2010)
+        decision = aid(DALIAN.aid_rules, scholar, format_yuan(r.cap_fen))
+        assert isinstance(decision, AidDecision) and decision.rule is r
+        refused = aid(DALIAN.aid_rules, scholar)
+        assert isinstance(refused, Reason) and refused.code == "amount_required"
+
+    @pytest.mark.parametrize("year", [2008, None])
+    def test_another_year_s_student_is_refused_naming_the_years_served(
+        self, year: int | None
+    ) -> None:
+        ctx = context(campaign=DALIAN, student_facts=student(enrollment_year=year))
         (reason,) = aid_rule_applies(ctx)
-        assert reason.code == "not_freshman" and "当年考入的新生" in reason.message
+        assert reason.code == "enrollment_year_not_covered"
+        assert "当年考入的新生及2009年、2010年考入的在读学生" in reason.message
+        assert ("未填写" if year is None else f"{year}年") in reason.message
+
+    def test_a_2010_entrant_outside_the_archive_is_not_covered(self) -> None:
+        ctx = context(
+            campaign=DALIAN,
+            worker_facts=worker(archive_status="none", archived_on=None),
+            student_facts=student(enrollment_year=2010),
+        )
+        assert codes(aid_rule_applies(ctx)) == ["no_aid_rule"]
+
+    def test_a_rule_cannot_be_both_for_freshmen_and_for_named_years(self) -> None:
+        with pytest.raises(ValidationError, match="freshman_only 与 enrolled_in"):
+            rule(education_level="college", freshman_only=True, enrolled_in=[2010], amount=1000)
 
 
 class TestUplift:
