@@ -1,0 +1,345 @@
+"""The administration pages on both databases, as a browser sends them (forms, a session cookie,
+Accept: text/html): an admin of the district WH-HC creates a unit and a user under it, the new
+user signs in, a locked user is unlocked; a manager loads a campaign file. Each form refused
+comes back with the problem beside its field (or, for a campaign file, every problem listed) and
+the database exactly as before; a role without the permission gets the error page (403), an
+object outside the subtree the 404 page, a stale CSRF token the error page — all HTML."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from jinqiu.workflow.metadata import metadata
+from jinqiu.workflow.units.models import Unit
+from jinqiu.workflow.users.models import User
+from tests.api.conftest import PASSWORD, World, username
+from tests.api.test_publicity_pages import csrf_of
+from tests.factories import WEIHAI
+
+unit_t = Unit.__table__  # type: ignore[attr-defined]
+user_t = User.__table__  # type: ignore[attr-defined]
+ADMIN = username("admin", "WH-HC")
+HTML = {"accept": "text/html,application/xhtml+xml"}
+
+
+def browser(world: World, who: str) -> TestClient:
+    """A signed-in page client that asks for HTML, as a browser does."""
+    client = TestClient(world.client.app, raise_server_exceptions=False, headers=HTML)
+    signed = client.post(
+        "/login", data={"username": who, "password": PASSWORD}, follow_redirects=False
+    )
+    assert signed.status_code == 303, signed.text
+    return client
+
+
+def everything(engine: Engine) -> dict[str, list[str]]:
+    """Every row of every table (small worlds): what "nothing written" is compared on."""
+    with engine.connect() as conn:
+        return {
+            t.name: sorted(repr(tuple(r)) for r in conn.execute(select(t)))
+            for t in metadata.sorted_tables
+        }
+
+
+def error_page(response: Any, status: int, words: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("text/html"), response.text
+    assert "无法完成" in response.text and words in response.text, response.text
+
+
+def field_error(html: str, field: str) -> str:
+    """The message shown beside `field`, or "" when there is none."""
+    marker = f'data-field="{field}">'
+    if marker not in html:
+        return ""
+    return html.split(marker, 1)[1].split("<", 1)[0]
+
+
+# -- units ------------------------------------------------------------------------------------
+
+
+def test_an_admin_creates_a_unit_in_the_subtree(world: World) -> None:
+    admin = browser(world, ADMIN)
+    index = admin.get("/admin/units")
+    assert index.status_code == 200
+    listed = index.text.split('data-testid="units"', 1)[1]
+    assert 'data-code="WH-HC-001"' in listed and 'data-code="WH-WD"' not in listed
+    assert 'href="/admin/units"' in index.text and 'href="/admin/users"' in index.text
+    made = admin.post(
+        "/admin/units",
+        data={
+            "csrf_token": csrf_of(index.text),
+            "code": "WH-HC-010",
+            "name": "环翠区某街道工会",
+            "level": "street",
+            "parent": "WH-HC",
+            "contact_name": "王老师",
+            "contact_email": "hc010@example.org",
+        },
+    )
+    assert made.status_code == 200 and "已创建单位 WH-HC-010" in made.text, made.text
+    assert 'data-code="WH-HC-010"' in made.text
+    with world.engine.connect() as conn:
+        row = conn.execute(select(unit_t).where(unit_t.c.code == "WH-HC-010")).one()
+    assert (row.path, row.level, row.contact_email) == (
+        "/WH/WH-HC/WH-HC-010/",
+        "street",
+        "hc010@example.org",
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"contact_email": "not-an-address"}, "contact_email", "邮箱格式不正确"),
+        ({"code": "环翠 10"}, "code", "单位代码只能包含"),
+        ({"name": ""}, "name", "必填项缺失"),
+        ({"level": "galaxy"}, "level", "取值不在允许范围内"),
+        ({"level": "district"}, "level", "单位层级须低于上级单位"),  # a district under a district
+        ({"parent": ""}, "parent", "须指定上级单位"),
+        ({"parent": "WH-WD"}, "parent", "上级单位不存在"),  # outside the subtree: as unknown
+        ({"parent": "NOWHERE"}, "parent", "上级单位不存在"),
+        ({"code": "WH-HC-001"}, "code", "已存在"),
+    ],
+)
+def test_a_refused_unit_is_shown_beside_its_field_and_nothing_is_written(
+    world: World, changes: dict[str, str], field: str, message: str
+) -> None:
+    admin = browser(world, ADMIN)
+    csrf = csrf_of(admin.get("/admin/units").text)
+    form = {
+        "csrf_token": csrf,
+        "code": "WH-HC-011",
+        "name": "新单位",
+        "level": "grassroots",
+        "parent": "WH-HC",
+        "contact_email": "ok@example.org",
+        **changes,
+    }
+    before = everything(world.engine)
+    refused = admin.post("/admin/units", data=form)
+    assert refused.status_code == 422, refused.text
+    assert message in field_error(refused.text, field), refused.text
+    assert f'value="{form["name"]}"' in refused.text  # what was typed is kept
+    assert everything(world.engine) == before
+
+
+# -- users ------------------------------------------------------------------------------------
+
+
+def test_an_admin_creates_a_user_who_then_signs_in(world: World) -> None:
+    admin = browser(world, ADMIN)
+    index = admin.get("/admin/users")
+    assert index.status_code == 200
+    assert 'data-username="clerk.wh-hc-001"' in index.text
+    assert 'data-username="clerk.wh-wd-001"' not in index.text  # another district
+    made = admin.post(
+        "/admin/users",
+        data={
+            "csrf_token": csrf_of(index.text),
+            "username": "li.hong",
+            "display_name": "李红",
+            "unit": "WH-HC-001",
+            "roles": ["clerk", "reviewer"],
+            "password": "Autumn-2024-ok",
+            "password_again": "Autumn-2024-ok",
+        },
+    )
+    assert made.status_code == 200 and "已创建用户 li.hong" in made.text, made.text
+    assert "Autumn-2024-ok" not in made.text and "Autumn-2024-ok" not in str(made.url)
+    row = made.text.split('data-username="li.hong"', 1)[1].split("</tr>", 1)[0]
+    assert "基层经办、审核" in row and "WH-HC-001" in row
+    newcomer = TestClient(world.client.app, raise_server_exceptions=False, headers=HTML)
+    signed = newcomer.post(
+        "/login",
+        data={"username": "li.hong", "password": "Autumn-2024-ok"},
+        follow_redirects=False,
+    )
+    assert signed.status_code == 303, signed.text
+    assert newcomer.get("/queue").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"password": "short", "password_again": "short"}, "password", "不能为空"),
+        ({"password_again": "Autumn-2024-no"}, "password_again", "两次输入的密码不一致"),
+        ({"roles": []}, "roles", "至少需要一项"),
+        ({"roles": ["scheduler"]}, "roles", "不能分配给用户"),
+        ({"username": "李红"}, "username", "格式不正确"),
+        ({"unit": "WH-WD-001"}, "unit", "单位不存在"),  # outside the subtree: as unknown
+        ({"username": "clerk.wh-hc-002"}, "username", "已存在"),
+    ],
+)
+def test_a_refused_user_is_shown_beside_its_field_and_nothing_is_written(
+    world: World, changes: dict[str, Any], field: str, message: str
+) -> None:
+    admin = browser(world, ADMIN)
+    form = {
+        "csrf_token": csrf_of(admin.get("/admin/users").text),
+        "username": "li.hong",
+        "display_name": "李红",
+        "unit": "WH-HC-001",
+        "roles": ["clerk"],
+        "password": "Autumn-2024-ok",
+        "password_again": "Autumn-2024-ok",
+        **changes,
+    }
+    before = everything(world.engine)
+    refused = admin.post("/admin/users", data=form)
+    assert refused.status_code == 422, refused.text
+    shown = field_error(refused.text, field)
+    assert message in shown, refused.text
+    assert "Autumn-2024" not in refused.text  # a password is never sent back
+    assert everything(world.engine) == before
+
+
+def test_an_admin_unlocks_a_locked_user(world: World) -> None:
+    locked = username("clerk", "WH-HC-001")
+    guesser = TestClient(
+        world.client.app, raise_server_exceptions=False, headers=HTML, client=("203.0.113.7", 50000)
+    )
+    for _ in range(5):
+        guesser.post("/login", data={"username": locked, "password": "wrong-password"})
+    # The username is locked from every address (the user's own office too).
+    anyone = TestClient(world.client.app, raise_server_exceptions=False, headers=HTML)
+    refused = anyone.post("/login", data={"username": locked, "password": PASSWORD})
+    assert refused.status_code == 429
+
+    admin = browser(world, ADMIN)
+    index = admin.get("/admin/users")
+    row = index.text.split(f'data-username="{locked}"', 1)[1].split("</tr>", 1)[0]
+    assert "已锁定" in row and "解除锁定" in row
+    sibling = browser(world, username("admin", "WH-HC-002"))
+    csrf = csrf_of(sibling.get("/admin/users").text)
+    error_page(
+        sibling.post(f"/admin/users/{locked}/unlock", data={"csrf_token": csrf}), 404, locked
+    )
+    error_page(
+        admin.post(f"/admin/users/{locked}/unlock", data={"csrf_token": "stale"}), 400, "表单已过期"
+    )
+    unknown = admin.post(
+        "/admin/users/nobody.here/unlock", data={"csrf_token": csrf_of(index.text)}
+    )
+    error_page(unknown, 404, "nobody.here")
+    assert anyone.post("/login", data={"username": locked, "password": PASSWORD}).status_code == 429
+
+    done = admin.post(f"/admin/users/{locked}/unlock", data={"csrf_token": csrf_of(index.text)})
+    assert done.status_code == 200 and f"已解除 {locked} 的登录锁定" in done.text
+    signed = anyone.post(
+        "/login", data={"username": locked, "password": PASSWORD}, follow_redirects=False
+    )
+    assert signed.status_code == 303
+
+
+# -- campaigns --------------------------------------------------------------------------------
+
+
+def campaign_file(**changes: Any) -> dict[str, Any]:
+    """The Weihai file moved to 2025 (a campaign the world does not have yet)."""
+    raw: dict[str, Any] = json.loads(WEIHAI.read_text(encoding="utf-8").replace("2024-", "2025-"))
+    raw.update({"year": 2025, "name": "2025年度金秋助学活动", **changes})
+    return raw
+
+
+def upload(client: TestClient, content: bytes, name: str = "weihai-2025.json") -> Any:
+    csrf = csrf_of(client.get("/admin/campaigns").text)
+    return client.post(
+        "/admin/campaigns",
+        data={"csrf_token": csrf},
+        files={"file": (name, content, "application/json")},
+    )
+
+
+def test_a_manager_loads_a_campaign_file_saved_by_chinese_windows(world: World) -> None:
+    manager = browser(world, username("manager", "WH"))
+    loaded = upload(manager, json.dumps(campaign_file(), ensure_ascii=False).encode("gb18030"))
+    assert loaded.status_code == 200 and "已载入活动「2025年度金秋助学活动」" in loaded.text
+    listed = loaded.text.split('data-testid="campaigns"', 1)[1]
+    assert "2025年度金秋助学活动" in listed and "2024年度" in listed
+    assert 'href="/admin/campaigns"' in loaded.text and 'href="/admin/users"' not in loaded.text
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (json.dumps(campaign_file(year=1800)).encode(), "year"),
+        (json.dumps(campaign_file(phases=[], deadlines="soon")).encode(), "deadlines"),
+        (b'{"name": ', "不是有效的 JSON"),
+        (json.dumps(campaign_file()).encode("utf-16"), "UTF-16"),
+        (
+            json.dumps(campaign_file(statistics={"tables": ["x"], "source": "x"})).encode(),
+            "未知的统计表",
+        ),
+        (WEIHAI.read_bytes(), "不能重复创建"),  # the world's own campaign, again
+        (b" " * (5 * 1024 * 1024 + 1), "过大"),
+    ],
+)
+def test_a_refused_campaign_file_lists_its_problems_and_writes_nothing(
+    world: World, content: bytes, words: str
+) -> None:
+    manager = browser(world, username("manager", "WH"))
+    before = everything(world.engine)
+    refused = upload(manager, content)
+    assert refused.status_code in (409, 422), refused.text
+    assert "未能载入（weihai-2025.json），未写入任何数据" in refused.text, refused.text
+    assert words in refused.text.split('data-testid="refusal"', 1)[1], refused.text
+    assert everything(world.engine) == before
+
+
+def test_a_campaign_of_another_subtree_is_refused(world: World) -> None:
+    """A district's manager may not load a campaign organised by the city (as the API: 422
+    naming the organiser, like an unknown one)."""
+    district = browser(world, username("manager", "WH-HC"))
+    before = everything(world.engine)
+    refused = upload(district, json.dumps(campaign_file()).encode())
+    assert refused.status_code == 422 and "主办单位 WH 不存在" in refused.text
+    assert everything(world.engine) == before
+
+
+# -- who may ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/admin/units", {"admin"}),
+        ("/admin/users", {"admin"}),
+        ("/admin/campaigns", {"admin", "manager"}),
+    ],
+)
+def test_only_the_roles_holding_the_permission_see_and_use_an_admin_page(
+    world: World, path: str, allowed: set[str]
+) -> None:
+    for role in ("clerk", "reviewer", "approver", "finance", "manager", "auditor", "admin"):
+        client = browser(world, username(role, "WH-HC"))
+        shown = client.get(path)
+        nav = client.get("/help/machine").text.split("</nav>", 1)[0]
+        if role in allowed:
+            assert shown.status_code == 200, (role, shown.text)
+            assert f'href="{path}"' in nav, role
+            continue
+        error_page(shown, 403, "当前角色无权")
+        assert f'href="{path}"' not in nav, role
+        before = everything(world.engine)
+        csrf = csrf_of(client.get("/help/machine").text)
+        sent = client.post(path, data={"csrf_token": csrf, "code": "X1", "username": "x.y"})
+        error_page(sent, 403, "当前角色无权")
+        assert everything(world.engine) == before
+
+
+def test_a_stale_form_or_no_session_is_refused_without_writing(world: World) -> None:
+    admin = browser(world, ADMIN)
+    before = everything(world.engine)
+    form = {"code": "WH-HC-012", "name": "某工会", "level": "grassroots", "parent": "WH-HC"}
+    error_page(admin.post("/admin/units", data={**form, "csrf_token": "stale"}), 400, "表单已过期")
+    stranger = TestClient(world.client.app, raise_server_exceptions=False, headers=HTML)
+    away = stranger.post("/admin/units", data={**form, "csrf_token": "x"}, follow_redirects=False)
+    assert away.status_code == 303 and away.headers["location"].startswith("/login")
+    assert everything(world.engine) == before
+    error_page(admin.get("/admin/units?page=0"), 422, "page")
