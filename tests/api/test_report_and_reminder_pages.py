@@ -104,25 +104,6 @@ def test_a_manager_files_and_corrects_the_statistics_report(world: World) -> Non
     assert (items["06A"], items["06A+"]) == (4, 41)
 
 
-def test_reading_reports_needs_no_grant_but_filing_does(world: World) -> None:
-    campaign = campaign_with_typed_items(world)
-    reviewer = browser(world, username("reviewer", "WH-HC-001"))
-    page = reviewer.get(f"/reports?campaign={campaign}")
-    assert page.status_code == 200 and 'data-testid="report-form"' not in page.text
-    before = everything(world.engine)
-    refused = reviewer.post(
-        "/reports",
-        data={
-            "csrf_token": csrf_of(page.text),
-            "campaign": str(campaign),
-            "unit": "WH-HC-001",
-            "figure:06A": "1",
-        },
-    )
-    error_page(refused, 403, "当前角色无权报送")
-    assert everything(world.engine) == before
-
-
 def test_another_unions_report_and_stale_forms_are_error_pages(world: World) -> None:
     campaign = campaign_with_typed_items(world)
     sibling = browser(world, username("manager", "WH-HC-002"))
@@ -245,3 +226,35 @@ def test_reminders_are_for_those_who_run_the_campaign_within_their_subtree(world
     assert 'href="/reminders"' in nav
     clerk_nav = browser(world, username("clerk", "WH-HC")).get("/queue").text.split("</nav>")[0]
     assert 'href="/reminders"' not in clerk_nav
+
+
+def test_every_role_reads_reports_only_managers_file_them_and_see_the_reminders(
+    world: World,
+) -> None:
+    """report.submit (managers) files; campaign.manage (managers, admins) reads the reminders;
+    every role reads the reports of its subtree. Refusals are the 403 page, nothing written."""
+    campaign = campaign_with_typed_items(world)
+    for role in ("clerk", "reviewer", "approver", "finance", "manager", "auditor", "admin"):
+        client = browser(world, username(role, "WH-HC-001"))
+        page = client.get(f"/reports?campaign={campaign}")
+        assert page.status_code == 200, (role, page.text)
+        assert ('data-testid="report-form"' in page.text) is (role == "manager"), role
+        reminders = client.get(f"/reminders?campaign={campaign}")
+        if role in ("manager", "admin"):
+            assert reminders.status_code == 200, (role, reminders.text)
+        else:
+            error_page(reminders, 403, "无权查看提醒")
+        if role == "manager":
+            continue
+        before = everything(world.engine)
+        sent = client.post(
+            "/reports",
+            data={
+                "csrf_token": csrf_of(page.text),
+                "campaign": str(campaign),
+                "unit": "WH-HC-001",
+                "figure:06A": "1",
+            },
+        )
+        error_page(sent, 403, "当前角色无权报送")
+        assert everything(world.engine) == before
