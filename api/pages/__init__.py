@@ -230,6 +230,16 @@ def page_user(username: PathUsername, session: PageSession, conn: Conn) -> Any:
 PageUser = Annotated[Any, Depends(page_user)]
 
 
+def page_queried_unit(
+    session: PageSession, conn: Conn, unit: Annotated[str | None, Query(max_length=64)] = None
+) -> Any:
+    """?unit=: a unit of the signed-in user's subtree; by default their own (404 outside)."""
+    return unit_named(conn, unit or session.actor.unit_code, session.actor)
+
+
+PageQueriedUnit = Annotated[Any, Depends(page_queried_unit)]
+
+
 async def page_records_full_reads(request: Request, session: PageSession) -> None:
     """A page that shows a case's numbers writes its pii_access row for a pii.read holder."""
     declare_writes(request, session.actor.may(Grant.READ_PII))

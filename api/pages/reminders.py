@@ -10,12 +10,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 
-from jinqiu.api.deps import Conn, ServicesDep, unit_named
-from jinqiu.api.pages import OptionalCampaign, Session, pick_campaign, render, router
+from jinqiu.api.deps import Conn, ServicesDep
+from jinqiu.api.pages import (
+    OptionalCampaign,
+    PageQueriedUnit,
+    Session,
+    pick_campaign,
+    render,
+    router,
+)
 from jinqiu.api.pages.admin import PAGE_SIZE, Page, page_require, pages_of
 from jinqiu.notifications.models import Channel, InboxMessage, OutboxMessage, OutboxStatus
 from jinqiu.workflow.campaigns.models import CampaignDeadline
@@ -65,13 +72,12 @@ def reminders_page(
     session: Managers,
     svc: ServicesDep,
     conn: Conn,
+    top: PageQueriedUnit,
     campaign: OptionalCampaign = None,
-    unit: Annotated[str | None, Query(max_length=64)] = None,
     kind: ReminderKind | None = None,
     page: Page = 1,
 ) -> HTMLResponse:
     chosen, campaigns = pick_campaign(conn, session.actor, campaign)
-    top = unit_named(conn, unit or session.actor.unit_code, session.actor)
     where = [ledger_t.c.campaign_id == chosen.id, in_subtree(owing_t.c.path, top.path)]
     if kind is not None:
         where.append(ledger_t.c.kind == kind.value)

@@ -21,6 +21,7 @@ from jinqiu.api.http.reports import ReportIn
 from jinqiu.api.http.schemas import MAX_DB_INT
 from jinqiu.api.pages import (
     OptionalCampaign,
+    PageQueriedUnit,
     PageSession,
     Session,
     carried,
@@ -101,7 +102,7 @@ def reports_page(
     svc: Any,
     conn: Connection,
     campaign: int | None,
-    unit_code: str | None,
+    unit: Any,
     kind: str | None,
     *,
     values: dict[str, str] | None = None,
@@ -110,7 +111,6 @@ def reports_page(
     status: int = 200,
 ) -> HTMLResponse:
     chosen, campaigns = pick_campaign(conn, session.actor, campaign)
-    unit = unit_named(conn, unit_code or session.actor.unit_code, session.actor)
     kinds = report_kinds(conn, chosen.id)
     key = chosen_kind(kinds, kind)
     history = report_revisions(conn, chosen.id, unit.path, kind=key, unit_id=unit.id, limit=HISTORY)
@@ -148,8 +148,8 @@ def reports(
     session: PageSession,
     svc: ServicesDep,
     conn: Conn,
+    unit: PageQueriedUnit,
     campaign: OptionalCampaign = None,
-    unit: Annotated[str | None, Query(max_length=64)] = None,
     kind: KindParam = None,
 ) -> HTMLResponse:
     return reports_page(request, session, svc, conn, campaign, unit, kind)
@@ -219,7 +219,7 @@ def report_post(
             svc,
             conn,
             chosen.id,
-            fields["unit"],
+            unit_named(conn, fields["unit"], session.actor),  # in scope: it was checked
             kind,
             values=figures,
             note=note,
