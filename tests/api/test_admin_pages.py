@@ -335,11 +335,31 @@ def test_only_the_roles_holding_the_permission_see_and_use_an_admin_page(
 
 def test_a_stale_form_or_no_session_is_refused_without_writing(world: World) -> None:
     admin = browser(world, ADMIN)
-    before = everything(world.engine)
-    form = {"code": "WH-HC-012", "name": "某工会", "level": "grassroots", "parent": "WH-HC"}
-    error_page(admin.post("/admin/units", data={**form, "csrf_token": "stale"}), 400, "表单已过期")
     stranger = TestClient(world.client.app, raise_server_exceptions=False, headers=HTML)
-    away = stranger.post("/admin/units", data={**form, "csrf_token": "x"}, follow_redirects=False)
-    assert away.status_code == 303 and away.headers["location"].startswith("/login")
+    locked = username("clerk", "WH-HC-001")
+    forms: list[tuple[str, dict[str, Any], Any]] = [
+        ("/admin/units", {"code": "WH-HC-012", "name": "某工会", "level": "grassroots",
+                          "parent": "WH-HC"}, None),
+        ("/admin/users", {"username": "li.hong", "unit": "WH-HC-001", "roles": ["clerk"],
+                          "password": "Autumn-2024-ok", "password_again": "Autumn-2024-ok"}, None),
+        ("/admin/campaigns", {}, {"file": ("c.json", json.dumps(campaign_file()).encode())}),
+        (f"/admin/users/{locked}/unlock", {}, None),
+    ]  # fmt: skip
+    before = everything(world.engine)
+    for path, form, files in forms:
+        stale = admin.post(path, data={**form, "csrf_token": "stale"}, files=files)
+        error_page(stale, 400, "表单已过期")
+        away = stranger.post(
+            path, data={**form, "csrf_token": "x"}, files=files, follow_redirects=False
+        )
+        assert away.status_code == 303 and away.headers["location"].startswith("/login"), path
     assert everything(world.engine) == before
     error_page(admin.get("/admin/units?page=0"), 422, "page")
+    manager = browser(world, username("manager", "WH-HC"))
+    csrf = csrf_of(manager.get("/help/machine").text)
+    error_page(
+        manager.post(f"/admin/users/{locked}/unlock", data={"csrf_token": csrf}),
+        403,
+        "无权管理用户",
+    )
+    error_page(manager.post("/admin/users/nobody.here/unlock", data={"csrf_token": csrf}), 403, "无权管理用户")  # fmt: skip
