@@ -152,6 +152,8 @@ def install(app: FastAPI, html_error: HtmlError) -> None:
         return error_response(exc.status_code, code, message, None, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
+        if wants_html(request):  # a page's form whose commit failed: a page, not JSON
+            return html_error(request, 500, "internal_error", "服务器内部错误，请稍后重试")
         return error_response(500, "internal_error", "服务器内部错误，请稍后重试")

@@ -20,6 +20,7 @@ from jinqiu.workflow.users.models import User
 from tests.api.conftest import PASSWORD, World, username
 from tests.api.test_publicity_pages import csrf_of
 from tests.factories import WEIHAI
+from tests.security.test_request_boundary import failing_commit, listening
 
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 user_t = User.__table__  # type: ignore[attr-defined]
@@ -363,3 +364,22 @@ def test_a_stale_form_or_no_session_is_refused_without_writing(world: World) -> 
         "无权管理用户",
     )
     error_page(manager.post("/admin/users/nobody.here/unlock", data={"csrf_token": csrf}), 403, "无权管理用户")  # fmt: skip
+
+
+def test_a_failed_commit_on_a_page_is_an_error_page_and_stores_nothing(world: World) -> None:
+    """The unit of work commits before the answer: a COMMIT that fails answers the 500 page
+    (never JSON, never the success redirect) and the unit is not there."""
+    admin = browser(world, ADMIN)
+    form = {
+        "csrf_token": csrf_of(admin.get("/admin/units").text),
+        "code": "WH-HC-013",
+        "name": "某工会",
+        "level": "grassroots",
+        "parent": "WH-HC",
+    }
+    before = everything(world.engine)
+    with listening(world.engine, "commit", failing_commit):
+        failed = admin.post("/admin/units", data=form, follow_redirects=False)
+    error_page(failed, 500, "服务器内部错误")
+    assert "DiskFull" not in failed.text and "disk I/O" not in failed.text
+    assert everything(world.engine) == before
