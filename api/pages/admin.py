@@ -1,5 +1,5 @@
-"""The administration pages: the union tree (`/admin/units`), the accounts (`/admin/users`, a
-locked sign-in lifted) and the campaigns (`/admin/campaigns`, a campaign file loaded). Each is
+"""The administration pages: the union tree (`/admin/units`), the accounts (`/admin/users`: a
+locked sign-in lifted, deactivated or reactivated, a new password set) and the campaigns (`/admin/campaigns`, a campaign file loaded). Each is
 gated by the permission its API route asks for (unit.manage, user.manage, campaign.manage),
 lists only the signed-in user's subtree, a page at a time, and goes through the same services
 as the API. A refused form comes back with the values typed and each problem beside its field
@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, func, select
 
 from jinqiu.api.deps import Conn, ServicesDep
+from jinqiu.api.http.schemas import UserPatch
 from jinqiu.api.pages import (
     PageSession,
     PageUser,
@@ -36,7 +37,7 @@ from jinqiu.workflow.statistics.tables import check_campaign_tables
 from jinqiu.workflow.units.models import Unit, UnitLevel, in_subtree
 from jinqiu.workflow.units.service import UnitCreate, create_unit
 from jinqiu.workflow.users.models import LoginFailure, Role, User
-from jinqiu.workflow.users.service import ASSIGNABLE_ROLES, UserCreate, create_user
+from jinqiu.workflow.users.service import ASSIGNABLE_ROLES, UserCreate, create_user, update_user
 from jinqiu.workflow.validation import problems
 
 unit_t = Unit.__table__  # type: ignore[attr-defined]
@@ -283,6 +284,7 @@ def users_page(
         values=values or {"unit": session.actor.unit_code or "", "roles": []},
         errors=errors or {},
         flash=shown(request, svc, session, "flash"),
+        refusal=shown(request, svc, session, "refusal"),
     )
     response.status_code = status
     return response
@@ -380,6 +382,60 @@ def admin_user_unlock(
     check_csrf(session, csrf_token)
     clear_failures(conn, user.username)
     return redirect("/admin/users", svc, session, f"已解除 {user.username} 的登录锁定")
+
+
+def refused_to(path: str, svc: Any, session: Session, message: str) -> Response:
+    return RedirectResponse(f"{path}?{carried(svc, session, 'refusal', message)}", status_code=303)
+
+
+@router.post("/admin/users/{username}/active")
+def admin_user_active(
+    session: ManagesUsers,
+    user: PageUser,
+    svc: ServicesDep,
+    conn: Conn,
+    csrf_token: Annotated[str, Form()],
+    active: Annotated[str, Form(pattern=r"^[01]$")],
+) -> Response:
+    """Deactivates (every session ends) or reactivates an account, as PATCH /api/users/{username}
+    with is_active: nobody deactivates themselves, the root unit keeps an active admin."""
+    check_csrf(session, csrf_token)
+    try:
+        with conn.begin_nested():
+            update_user(conn, user.username, by=session.actor.username, is_active=active == "1")
+    except DomainError as refused:
+        return refused_to("/admin/users", svc, session, refused.message)
+    done = "已启用" if active == "1" else "已停用（其登录即时失效）"
+    return redirect("/admin/users", svc, session, f"{user.username} {done}")
+
+
+@router.post("/admin/users/{username}/password")
+def admin_user_password(
+    session: ManagesUsers,
+    user: PageUser,
+    svc: ServicesDep,
+    conn: Conn,
+    csrf_token: Annotated[str, Form()],
+    password: Annotated[str, Form(max_length=1000)] = "",
+    password_again: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """Sets a new password chosen by the admin (as PATCH /api/users/{username} with password):
+    the user's sessions end and their sign-in lock is lifted, as `jinqiu user set-password`."""
+    check_csrf(session, csrf_token)
+    try:
+        body = UserPatch.model_validate({"password": password})
+        if password != password_again:
+            raise ValidationFailed("两次输入的密码不一致")
+        with conn.begin_nested():
+            update_user(conn, user.username, by=session.actor.username, password=body.password)
+            clear_failures(conn, user.username)
+    except ValidationError:
+        return refused_to("/admin/users", svc, session, "新密码须为 8 至 200 个字符")
+    except DomainError as refused:
+        return refused_to("/admin/users", svc, session, refused.message)
+    return redirect(
+        "/admin/users", svc, session, f"已重设 {user.username} 的密码，其原有登录已失效"
+    )
 
 
 # -- campaigns --------------------------------------------------------------------------------

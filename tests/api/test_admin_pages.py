@@ -345,6 +345,9 @@ def test_a_stale_form_or_no_session_is_refused_without_writing(world: World) -> 
                           "password": "Autumn-2024-ok", "password_again": "Autumn-2024-ok"}, None),
         ("/admin/campaigns", {}, {"file": ("c.json", json.dumps(campaign_file()).encode())}),
         (f"/admin/users/{locked}/unlock", {}, None),
+        (f"/admin/users/{locked}/active", {"active": "0"}, None),
+        (f"/admin/users/{locked}/password", {"password": "Winter-2024-ok",
+                                              "password_again": "Winter-2024-ok"}, None),
     ]  # fmt: skip
     before = everything(world.engine)
     for path, form, files in forms:
@@ -383,3 +386,66 @@ def test_a_failed_commit_on_a_page_is_an_error_page_and_stores_nothing(world: Wo
     error_page(failed, 500, "服务器内部错误")
     assert "DiskFull" not in failed.text and "disk I/O" not in failed.text
     assert everything(world.engine) == before
+
+
+def test_an_admin_deactivates_reactivates_and_sets_a_new_password(world: World) -> None:
+    clerk_name = username("clerk", "WH-HC-001")
+    clerk = browser(world, clerk_name)
+    admin = browser(world, ADMIN)
+    csrf = csrf_of(admin.get("/admin/users").text)
+    off = admin.post(f"/admin/users/{clerk_name}/active", data={"csrf_token": csrf, "active": "0"})
+    assert f"{clerk_name} 已停用" in off.text
+    row = off.text.split(f'data-username="{clerk_name}"', 1)[1].split("</tr>", 1)[0]
+    assert "已停用" in row and ">启用<" in row
+    away = clerk.get("/queue", follow_redirects=False)  # the clerk's session ended at once
+    assert away.status_code == 303 and away.headers["location"].startswith("/login")
+    on = admin.post(f"/admin/users/{clerk_name}/active", data={"csrf_token": csrf, "active": "1"})
+    assert f"{clerk_name} 已启用" in on.text
+
+    before = everything(world.engine)
+    for password, again, words in [
+        ("Winter-2024-ok", "Winter-2024-no", "两次输入的密码不一致"),
+        ("short", "short", "新密码须为 8 至 200 个字符"),
+    ]:
+        refused = admin.post(
+            f"/admin/users/{clerk_name}/password",
+            data={"csrf_token": csrf, "password": password, "password_again": again},
+        )
+        assert refused.status_code == 200 and words in refused.text, refused.text
+        assert 'data-testid="refused"' in refused.text and password not in refused.text
+    assert everything(world.engine) == before
+    own = admin.post(f"/admin/users/{ADMIN}/active", data={"csrf_token": csrf, "active": "0"})
+    assert "不能修改自己的角色或停用自己的账号" in own.text
+    assert everything(world.engine) == before
+
+    clerk = browser(world, clerk_name)
+    reset = admin.post(
+        f"/admin/users/{clerk_name}/password",
+        data={"csrf_token": csrf, "password": "Winter-2024-ok", "password_again": "Winter-2024-ok"},
+    )
+    assert f"已重设 {clerk_name} 的密码" in reset.text and "Winter-2024-ok" not in reset.text
+    assert clerk.get("/queue", follow_redirects=False).status_code == 303
+    fresh = TestClient(world.client.app, raise_server_exceptions=False, headers=HTML)
+    signed = fresh.post(
+        "/login",
+        data={"username": clerk_name, "password": "Winter-2024-ok"},
+        follow_redirects=False,
+    )
+    assert signed.status_code == 303
+
+    sibling = browser(world, username("admin", "WH-HC-002"))
+    their = csrf_of(sibling.get("/admin/users").text)
+    for path, form in [
+        ("active", {"active": "0"}),
+        ("password", {"password": "Winter-2024-x", "password_again": "Winter-2024-x"}),
+    ]:
+        outside = sibling.post(
+            f"/admin/users/{clerk_name}/{path}", data={"csrf_token": their, **form}
+        )
+        error_page(outside, 404, clerk_name)
+    manager = browser(world, username("manager", "WH-HC"))
+    mine = csrf_of(manager.get("/help/machine").text)
+    gated = manager.post(
+        f"/admin/users/{clerk_name}/active", data={"csrf_token": mine, "active": "0"}
+    )
+    error_page(gated, 403, "无权管理用户")
