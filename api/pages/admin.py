@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import Connection, func, select
 
-from jinqiu.api.deps import Conn, ServicesDep
+from jinqiu.api.deps import Conn, ServicesDep, unit_named
 from jinqiu.api.http.schemas import UserPatch
 from jinqiu.api.pages import (
+    PageQueriedUnit,
     PageSession,
     PageUser,
     Session,
@@ -119,9 +121,9 @@ def pages_of(total: int) -> int:
     return max(1, -(-total // PAGE_SIZE))
 
 
-def subtree_units(conn: Connection, session: Session, page: int = 1) -> tuple[list[Any], int]:
-    """The units of the user's subtree in tree order (by path), one page, and how many."""
-    scope = in_subtree(unit_t.c.path, session.actor.unit_path)
+def subtree_units(conn: Connection, top: str, page: int = 1) -> tuple[list[Any], int]:
+    """The units of the subtree at path `top` in tree order (by path), one page, and how many."""
+    scope = in_subtree(unit_t.c.path, top)
     total = conn.execute(select(func.count()).select_from(unit_t).where(scope)).scalar_one()
     rows = conn.execute(
         select(unit_t)
@@ -131,6 +133,10 @@ def subtree_units(conn: Connection, session: Session, page: int = 1) -> tuple[li
         .limit(PAGE_SIZE)
     ).all()
     return list(rows), int(total)
+
+
+def own_unit(conn: Connection, session: Session) -> Any:
+    return unit_named(conn, session.actor.unit_code, session.actor)
 
 
 def unit_choices(conn: Connection, session: Session) -> list[Any]:
@@ -157,18 +163,21 @@ def units_page(
     session: Session,
     svc: Any,
     conn: Connection,
+    top: Any,
     page: int,
     *,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    rows, total = subtree_units(conn, session, page)
-    depth0 = session.actor.unit_path.count("/")
+    rows, total = subtree_units(conn, top.path, page)
+    depth0 = top.path.count("/")
     response = render(
         request,
         "admin_units.html",
         session,
+        top=top,
+        query=urlencode({"unit": top.code}) + "&",
         units=[(r, r.path.count("/") - depth0) for r in rows],
         total=total,
         page=page,
@@ -185,9 +194,15 @@ def units_page(
 
 @router.get("/admin/units", response_class=HTMLResponse)
 def admin_units(
-    request: Request, session: ManagesUnits, svc: ServicesDep, conn: Conn, page: Page = 1
+    request: Request,
+    session: ManagesUnits,
+    svc: ServicesDep,
+    conn: Conn,
+    top: PageQueriedUnit,
+    page: Page = 1,
 ) -> HTMLResponse:
-    return units_page(request, session, svc, conn, page)
+    """The subtree of ?unit= (default: the admin's own unit), a page at a time."""
+    return units_page(request, session, svc, conn, top, page)
 
 
 @router.post("/admin/units", response_class=HTMLResponse)
@@ -231,7 +246,15 @@ def admin_unit_create(
             create_unit(conn, spec)
     except (ValidationError, DomainError) as refused:
         return units_page(
-            request, session, svc, conn, 1, values=values, errors=field_errors(refused), status=422
+            request,
+            session,
+            svc,
+            conn,
+            own_unit(conn, session),
+            1,
+            values=values,
+            errors=field_errors(refused),
+            status=422,
         )
     return redirect("/admin/units", svc, session, f"已创建单位 {spec.code} {spec.name}")
 
@@ -244,13 +267,14 @@ def users_page(
     session: Session,
     svc: Any,
     conn: Connection,
+    top: Any,
     page: int,
     *,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    scope = in_subtree(unit_t.c.path, session.actor.unit_path)
+    scope = in_subtree(unit_t.c.path, top.path)
     joined = user_t.join(unit_t, unit_t.c.id == user_t.c.unit_id)
     total = int(conn.execute(select(func.count()).select_from(joined).where(scope)).scalar_one())
     rows = conn.execute(
@@ -272,6 +296,8 @@ def users_page(
         request,
         "admin_users.html",
         session,
+        top=top,
+        query=urlencode({"unit": top.code}) + "&",
         users=rows,
         failures=recent_failures(conn, [r.username for r in rows], svc.clock.now()),
         throttle_limit=THROTTLE_LIMIT,
@@ -306,9 +332,15 @@ def recent_failures(conn: Connection, usernames: list[str], now: Any) -> dict[st
 
 @router.get("/admin/users", response_class=HTMLResponse)
 def admin_users(
-    request: Request, session: ManagesUsers, svc: ServicesDep, conn: Conn, page: Page = 1
+    request: Request,
+    session: ManagesUsers,
+    svc: ServicesDep,
+    conn: Conn,
+    top: PageQueriedUnit,
+    page: Page = 1,
 ) -> HTMLResponse:
-    return users_page(request, session, svc, conn, page)
+    """The accounts of the subtree of ?unit= (default: the admin's own unit), by username."""
+    return users_page(request, session, svc, conn, top, page)
 
 
 @router.post("/admin/users", response_class=HTMLResponse)
@@ -359,7 +391,15 @@ def admin_user_create(
             create_user(conn, spec, svc.clock)
     except (ValidationError, DomainError) as refused:
         return users_page(
-            request, session, svc, conn, 1, values=values, errors=field_errors(refused), status=422
+            request,
+            session,
+            svc,
+            conn,
+            own_unit(conn, session),
+            1,
+            values=values,
+            errors=field_errors(refused),
+            status=422,
         )
     named = "、".join(ROLE_LABELS.get(r.value, r.value) for r in spec.roles)
     return redirect(

@@ -8,6 +8,7 @@ object outside the subtree the 404 page, a stale CSRF token the error page — a
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -449,3 +450,15 @@ def test_an_admin_deactivates_reactivates_and_sets_a_new_password(world: World) 
         f"/admin/users/{clerk_name}/active", data={"csrf_token": mine, "active": "0"}
     )
     error_page(gated, 403, "无权管理用户")
+
+
+def test_the_lists_narrow_to_a_unit_of_the_subtree(world: World) -> None:
+    admin = browser(world, ADMIN)
+    users = admin.get("/admin/users?unit=WH-HC-001").text.split('data-testid="users"', 1)[1]
+    assert 'data-username="clerk.wh-hc-001"' in users
+    assert 'data-username="clerk.wh-hc"' not in users
+    assert 'data-username="clerk.wh-hc-002"' not in users
+    units = admin.get("/admin/units?unit=WH-HC-001").text.split('data-testid="units"', 1)[1]
+    assert re.findall(r'data-code="([^"]+)"', units) == ["WH-HC-001"]
+    for path in ("/admin/users?unit=WH-WD", "/admin/units?unit=WH"):
+        error_page(admin.get(path), 404, "不存在")
