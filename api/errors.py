@@ -154,6 +154,6 @@ def install(app: FastAPI, html_error: HtmlError) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
-        if wants_html(request):  # a page's form whose commit failed: a page, not JSON
+        if wants_html(request):
             return html_error(request, 500, "internal_error", "服务器内部错误，请稍后重试")
         return error_response(500, "internal_error", "服务器内部错误，请稍后重试")
