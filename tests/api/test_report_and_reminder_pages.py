@@ -14,6 +14,7 @@ another district's; a clerk gets the 403 page."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 from sqlalchemy import select, update
@@ -29,7 +30,7 @@ from jinqiu.workflow.units.models import Unit
 from tests.api.conftest import World, username
 from tests.api.test_admin_pages import browser, error_page, everything, field_error
 from tests.api.test_publicity_pages import csrf_of
-from tests.factories import new_case, weihai_file_in
+from tests.factories import WEIHAI, new_case, weihai_file_in
 
 report_t = ReportSubmission.__table__  # type: ignore[attr-defined]
 ledger_t = ReminderLedger.__table__  # type: ignore[attr-defined]
@@ -258,3 +259,33 @@ def test_every_role_reads_reports_only_managers_file_them_and_see_the_reminders(
         )
         error_page(sent, 403, "当前角色无权报送")
         assert everything(world.engine) == before
+
+
+def test_a_report_a_deadline_waits_for_is_offered_and_carries_no_figures(world: World) -> None:
+    """The kinds offered are the campaign's: those its tables take figures from and those its
+    deadlines wait for (here an interim report, as Bozhou's notice asks)."""
+    interim = {
+        "key": "interim_report",
+        "title": "报送阶段性情况报告",
+        "due": "2025-08-15",
+        "responsible_level": "district",
+        "done_when": {"report_submitted": "interim"},
+    }
+    deadlines = json.loads(WEIHAI.read_text(encoding="utf-8").replace("2024-", "2025-"))
+    spec = weihai_file_in(2025, deadlines=[*deadlines["deadlines"], interim])
+    with transaction(world.engine) as conn:
+        campaign = load_campaign(conn, spec, world.clock)
+    manager = browser(world, username("manager", "WH-HC"))
+    page = manager.get(f"/reports?campaign={campaign}")
+    assert '<option value="interim"' in page.text and '<option value="statistics"' in page.text
+    assert '<option value="demand_summary"' not in page.text
+    shown = manager.get(f"/reports?campaign={campaign}&kind=interim")
+    assert "该报表不填报数据项" in shown.text
+    form = {"csrf_token": csrf_of(shown.text), "campaign": str(campaign), "unit": "WH-HC"}
+    before = everything(world.engine)
+    refused = manager.post("/reports", data={**form, "kind": "interim", "figure:06A": "1"})
+    assert refused.status_code == 422 and "不报送数据项" in refused.text, refused.text
+    assert everything(world.engine) == before
+    filed = manager.post("/reports", data={**form, "kind": "interim", "note": "进展顺利"})
+    assert "已报送第 1 版" in filed.text and history(filed.text)[0].startswith("第 1 版 计入统计")
+    assert history(manager.get(f"/reports?campaign={campaign}").text) == []  # statistics: none
