@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from typing import Any
 
 import pytest
@@ -462,3 +463,77 @@ def test_the_lists_narrow_to_a_unit_of_the_subtree(world: World) -> None:
     assert re.findall(r'data-code="([^"]+)"', units) == ["WH-HC-001"]
     for path in ("/admin/users?unit=WH-WD", "/admin/units?unit=WH"):
         error_page(admin.get(path), 404, "不存在")
+
+
+def test_a_unit_made_meanwhile_by_another_request_is_refused_beside_its_code(
+    world: World,
+) -> None:
+    """Another transaction inserts the same code and commits while the form is being handled:
+    on PostgreSQL the form's check saw nothing and its INSERT meets the unique index (a
+    Conflict, not a 500); SQLite serialises the writers, so the check sees it. Either way the
+    code is refused beside its field and only the other unit exists."""
+    admin = browser(world, ADMIN)
+    form = {
+        "csrf_token": csrf_of(admin.get("/admin/units").text),
+        "code": "WH-HC-014",
+        "name": "后到的工会",
+        "level": "grassroots",
+        "parent": "WH-HC",
+    }
+    with world.engine.connect() as other:
+        parent = other.execute(select(unit_t.c.id).where(unit_t.c.code == "WH-HC")).scalar_one()
+        other.execute(
+            unit_t.insert().values(
+                code="WH-HC-014",
+                name="先到的工会",
+                level="grassroots",
+                parent_id=parent,
+                path="/WH/WH-HC/WH-HC-014/",
+            )
+        )
+        commit = threading.Timer(1.0, other.commit)
+        commit.start()
+        refused = admin.post("/admin/units", data=form)
+        commit.join()
+    assert refused.status_code == 422, refused.text
+    assert "WH-HC-014 已存在" in field_error(refused.text, "code")
+    with world.engine.connect() as conn:
+        names = conn.execute(select(unit_t.c.name).where(unit_t.c.code == "WH-HC-014")).all()
+    assert [n for (n,) in names] == ["先到的工会"]
+
+
+def test_a_user_made_meanwhile_by_another_request_is_refused_beside_the_username(
+    world: World,
+) -> None:
+    """As for units: the same username committed by another transaction meanwhile."""
+    admin = browser(world, ADMIN)
+    form = {
+        "csrf_token": csrf_of(admin.get("/admin/users").text),
+        "username": "li.hong",
+        "unit": "WH-HC-001",
+        "roles": ["clerk"],
+        "password": "Autumn-2024-ok",
+        "password_again": "Autumn-2024-ok",
+    }
+    with world.engine.connect() as other:
+        unit = other.execute(select(unit_t.c.id).where(unit_t.c.code == "WH-HC-002")).scalar_one()
+        other.execute(
+            user_t.insert().values(
+                username="li.hong",
+                password_hash="x",
+                display_name="先到的李红",
+                unit_id=unit,
+                roles=["clerk"],
+                is_active=True,
+                created_at=world.clock.now(),
+            )
+        )
+        commit = threading.Timer(1.0, other.commit)
+        commit.start()
+        refused = admin.post("/admin/users", data=form)
+        commit.join()
+    assert refused.status_code == 422, refused.text
+    assert "li.hong 已存在" in field_error(refused.text, "username")
+    with world.engine.connect() as conn:
+        names = conn.execute(select(user_t.c.display_name).where(user_t.c.username == "li.hong"))
+        assert [n for (n,) in names] == ["先到的李红"]
