@@ -212,13 +212,6 @@ def page_record(record_id: PathId, session: PageSession, conn: Conn) -> int:
 PageRecord = Annotated[int, Depends(page_record)]
 
 
-def page_post(post_id: PathId, session: PageSession, conn: Conn) -> int:
-    return work_study_post_of(conn, post_id, session.actor)
-
-
-PagePost = Annotated[int, Depends(page_post)]
-
-
 PathUsername = Annotated[str, PathParam(min_length=2, max_length=64)]
 
 
@@ -238,6 +231,13 @@ def page_queried_unit(
 
 
 PageQueriedUnit = Annotated[Any, Depends(page_queried_unit)]
+
+
+def page_post(post_id: PathId, session: PageSession, conn: Conn) -> int:
+    return work_study_post_of(conn, post_id, session.actor)
+
+
+PagePost = Annotated[int, Depends(page_post)]
 
 
 async def page_records_full_reads(request: Request, session: PageSession) -> None:
