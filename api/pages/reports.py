@@ -7,6 +7,7 @@ figure is shown beside its item, with what was typed kept."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -33,7 +34,8 @@ from jinqiu.api.pages import (
     shown,
 )
 from jinqiu.api.pages.admin import field_errors, page_require
-from jinqiu.workflow.campaigns.models import CampaignDeadline
+from jinqiu.workflow.campaigns.models import Campaign, CampaignDeadline
+from jinqiu.workflow.clock import as_china
 from jinqiu.workflow.errors import DomainError, ValidationFailed
 from jinqiu.workflow.roles import Grant
 from jinqiu.workflow.statistics.compute import campaign_tables
@@ -41,6 +43,7 @@ from jinqiu.workflow.statistics.reports import REPORT_KINDS, report_revisions, s
 from jinqiu.workflow.statistics.tables import BY_KEY, STATISTICS_KIND
 
 deadline_t = CampaignDeadline.__table__  # type: ignore[attr-defined]
+campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 FIELD_PREFIX = "figure:"  # a figure's input is named figure:<item code>
 HISTORY = 100  # revisions shown
 KindParam = Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")]
@@ -85,6 +88,24 @@ def form_items(conn: Connection, campaign_id: int, kind: str) -> list[FormItem]:
     return list(out.values())
 
 
+def statistics_cutoff(conn: Connection, campaign_id: int) -> dt.date | None:
+    """The campaign's statistics cut-off day (its file's `statistics.cutoff`), if it has one."""
+    spec = conn.execute(
+        select(campaign_t.c.statistics).where(campaign_t.c.id == campaign_id)
+    ).scalar_one()
+    cutoff = (spec or {}).get("cutoff")
+    return dt.date.fromisoformat(cutoff) if isinstance(cutoff, str) else None
+
+
+def counted_revision(history: list[dict[str, Any]], cutoff: dt.date | None) -> int | None:
+    """The id of the revision the statistics tables take: the latest filed by the cut-off day
+    (China time), as the tables count everything as at that day; without one, the latest."""
+    for revision in history:  # newest first
+        if cutoff is None or as_china(revision["submitted_at"]).date() <= cutoff:
+            return int(revision["id"])
+    return None
+
+
 def chosen_kind(kinds: dict[str, str], kind: str | None) -> str:
     if kind is None:
         return STATISTICS_KIND if STATISTICS_KIND in kinds else next(iter(kinds))
@@ -115,6 +136,7 @@ def reports_page(
     key = chosen_kind(kinds, kind)
     history = report_revisions(conn, chosen.id, unit.path, kind=key, unit_id=unit.id, limit=HISTORY)
     latest = next((r for r in history if r["latest"]), None)
+    cutoff = statistics_cutoff(conn, chosen.id)
     if values is None:  # a correction starts from what counts now
         values = {code: str(v) for code, v in (latest["figures"] if latest else {}).items()}
         note = latest["note"] if latest else ""
@@ -132,6 +154,8 @@ def reports_page(
         labels={i.code: i.label for i in items},
         history=history,
         latest=latest,
+        cutoff=cutoff,
+        counted=counted_revision(history, cutoff),
         values=values,
         note=note or "",
         errors=errors or {},

@@ -104,6 +104,16 @@ def test_a_manager_files_and_corrects_the_statistics_report(world: World) -> Non
     items = {i["code"]: i["value"] for t in stats["tables"] for i in t["items"]}
     assert (items["06A"], items["06A+"]) == (4, 41)
 
+    # A correction after the statistics' cut-off day (8/30) is the newest, yet the tables,
+    # counted as at that day, keep the second: the page says which one counts.
+    world.clock.set(dt.datetime(2025, 9, 2, 9))
+    late = browser(world, MANAGER)
+    csrf = csrf_of(late.get(f"/reports?campaign={campaign}").text)
+    third = late.post("/reports", data={**form, "csrf_token": csrf, "figure:06A": "5"})
+    rows = history(third.text)
+    assert rows[0].startswith("第 3 版 最新版本，晚于统计截止日 2025-08-30 报送，统计表不计入")
+    assert rows[1].startswith("第 2 版 计入统计") and rows[2].startswith("第 1 版 已被更正")
+
 
 def test_another_unions_report_and_stale_forms_are_error_pages(world: World) -> None:
     campaign = campaign_with_typed_items(world)
