@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
@@ -30,6 +31,7 @@ from jinqiu.api.deps import (
     objection_of,
     publicity_list_of,
     unit_named,
+    user_in_scope,
     work_study_post_of,
 )
 from jinqiu.api.errors import TooManyAttempts, Unauthorized
@@ -211,6 +213,27 @@ def page_record(record_id: PathId, session: PageSession, conn: Conn) -> int:
 
 
 PageRecord = Annotated[int, Depends(page_record)]
+
+
+PathUsername = Annotated[str, PathParam(min_length=2, max_length=64)]
+
+
+def page_user(username: PathUsername, session: PageSession, conn: Conn) -> Any:
+    """A user account of the signed-in user's subtree (the admin pages)."""
+    return user_in_scope(username, session.actor, conn)
+
+
+PageUser = Annotated[Any, Depends(page_user)]
+
+
+def page_queried_unit(
+    session: PageSession, conn: Conn, unit: Annotated[str | None, Query(max_length=64)] = None
+) -> Any:
+    """?unit=: a unit of the signed-in user's subtree; by default their own (404 outside)."""
+    return unit_named(conn, unit or session.actor.unit_code, session.actor)
+
+
+PageQueriedUnit = Annotated[Any, Depends(page_queried_unit)]
 
 
 def page_post(post_id: PathId, session: PageSession, conn: Conn) -> int:
@@ -803,7 +826,10 @@ def today_of(svc: Services) -> dt.date:
 
 
 # The payment batch, employment and import pages register on this router (they use the helpers
-# above).
+# above); so do the admin pages (units, users, campaigns), the reports page and the reminders sent.
+from jinqiu.api.pages import admin as _admin  # noqa: E402, F401
 from jinqiu.api.pages import employment as _employment  # noqa: E402, F401
 from jinqiu.api.pages import imports as _imports  # noqa: E402, F401
 from jinqiu.api.pages import payments as _payments  # noqa: E402, F401
+from jinqiu.api.pages import reminders as _reminders  # noqa: E402, F401
+from jinqiu.api.pages import reports as _reports  # noqa: E402, F401

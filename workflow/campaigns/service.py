@@ -52,6 +52,14 @@ def read_campaign_file(path: Path) -> CampaignFile:
         raise _bad_file(f"{path} 是目录，不是活动文件", "not_a_file") from exc
     except OSError as exc:
         raise _bad_file(f"无法读取活动文件 {path}：{exc.strerror}", "unreadable") from exc
+    return campaign_from_bytes(data)
+
+
+def campaign_from_bytes(data: bytes) -> CampaignFile:
+    """A campaign file's content (read from disk, or uploaded on the campaigns page), checked:
+    its encoding, its JSON, then the schema; every refusal a ValidationFailed in Chinese."""
+    if len(data) > MAX_FILE_BYTES:
+        raise _bad_file(f"活动文件过大（上限 {MAX_FILE_BYTES // 1024 // 1024} MB）", "too_large")
     text = decode_campaign_text(data)
     try:
         raw = json.loads(text)

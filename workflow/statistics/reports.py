@@ -251,10 +251,16 @@ def submit_report(
 
 
 def report_revisions(
-    conn: Connection, campaign_id: int, path: str, *, kind: str | None = None, limit: int = 100
+    conn: Connection,
+    campaign_id: int,
+    path: str,
+    *,
+    kind: str | None = None,
+    limit: int = 100,
+    unit_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Every revision filed by the units of the subtree at `path`, newest first; `latest` marks
-    the one that counts."""
+    """Every revision filed by the units of the subtree at `path` (or by the unit `unit_id`
+    alone: the reports page's history), newest first; `latest` marks the one that counts."""
     newest = (
         select(report_t.c.unit_id, report_t.c.kind, func.max(report_t.c.revision).label("top"))
         .where(report_t.c.campaign_id == campaign_id)
@@ -269,6 +275,8 @@ def report_revisions(
     )
     if kind is not None:
         query = query.where(report_t.c.kind == kind)
+    if unit_id is not None:
+        query = query.where(report_t.c.unit_id == unit_id)
     rows = conn.execute(
         query.order_by(report_t.c.submitted_at.desc(), report_t.c.id.desc()).limit(limit)
     )

@@ -6,6 +6,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from jinqiu.notifications.outbound import WebhookPolicy, WebhookRefused, check_webhook_url
 from jinqiu.workflow.errors import Conflict, NotFound, ValidationFailed
@@ -93,8 +94,12 @@ def create_unit(conn: Connection, spec: UnitCreate) -> int:
         parent_id, path = parent.id, child_path(parent.path, spec.code)
     values = spec.model_dump(exclude={"parent"})
     values.update(level=spec.level.value, parent_id=parent_id, path=path)
-    result = conn.execute(insert(unit_table).values(**values).returning(unit_table.c.id))
-    return int(result.scalar_one())
+    try:
+        with conn.begin_nested():  # another request made the same code since the check above
+            result = conn.execute(insert(unit_table).values(**values).returning(unit_table.c.id))
+            return int(result.scalar_one())
+    except IntegrityError:
+        raise Conflict(f"单位代码 {spec.code} 已存在", {"field": "code"}) from None
 
 
 def get_unit_by_code(conn: Connection, code: str) -> Unit:

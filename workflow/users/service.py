@@ -9,6 +9,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -72,20 +73,21 @@ def create_user(conn: Connection, spec: UserCreate, clock: Clock) -> int:
     if conn.execute(select(user_table.c.id).where(user_table.c.username == spec.username)).first():
         raise Conflict(f"用户名 {spec.username} 已存在", {"field": "username"})
     unit = get_unit_by_code(conn, spec.unit)
-    result = conn.execute(
-        insert(user_table)
-        .values(
-            username=spec.username,
-            password_hash=hash_password(spec.password),
-            display_name=spec.display_name or spec.username,
-            unit_id=unit.id,
-            roles=sorted({r.value for r in spec.roles}),
-            is_active=True,
-            created_at=clock.now(),
-        )
-        .returning(user_table.c.id)
-    )
-    return int(result.scalar_one())
+    values = {
+        "username": spec.username,
+        "password_hash": hash_password(spec.password),
+        "display_name": spec.display_name or spec.username,
+        "unit_id": unit.id,
+        "roles": sorted({r.value for r in spec.roles}),
+        "is_active": True,
+        "created_at": clock.now(),
+    }
+    try:
+        with conn.begin_nested():  # another request made the same name since the check above
+            result = conn.execute(insert(user_table).values(**values).returning(user_table.c.id))
+            return int(result.scalar_one())
+    except IntegrityError:
+        raise Conflict(f"用户名 {spec.username} 已存在", {"field": "username"}) from None
 
 
 def assignable_roles(roles: list[str]) -> list[str]:
