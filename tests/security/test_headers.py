@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -185,3 +186,15 @@ class TestDocs:
 
     def test_redoc_which_needs_a_cdn_is_not_served(self, world: World) -> None:
         assert world.client.get("/redoc").status_code == 404
+
+
+TEMPLATES = Path(__file__).parents[2] / "api" / "pages" / "templates"
+INLINE = re.compile(r"<[^>]*\s(on[a-z]+)\s*=|<script(?![^>]*\ssrc=)[^>]*>|\sstyle\s*=", re.I)
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES.glob("*.html")), ids=lambda p: p.name)
+def test_no_template_has_inline_script_or_style_the_policy_would_block(template: Path) -> None:
+    """The Content-Security-Policy allows script and style from /static only: an `onchange=`
+    in a template (three campaign pickers had one) silently does nothing in the browser."""
+    found = [m.group(0)[:60] for m in INLINE.finditer(template.read_text(encoding="utf-8"))]
+    assert found == [], f"{template.name}: {found}"
