@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -85,18 +86,25 @@ class SurveyRow:
         """The register's key: the student's identity number (valid rows only)."""
         return None if self.case is None else self.case.student.id_number
 
+    _form: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    _digest: str | None = field(default=None, init=False, repr=False)
+
     def form(self) -> dict[str, Any]:
         """The parsed form as the register keeps it (JSON: dates and amounts as text)."""
         assert self.case is not None
-        return {
-            "worker": self.case.worker.model_dump(mode="json", exclude_defaults=True),
-            "student": self.case.student.model_dump(mode="json", exclude_defaults=True),
-        }
+        if self._form is None:  # made once: the register's row and the digest share it
+            self._form = {
+                "worker": self.case.worker.model_dump(mode="json", exclude_defaults=True),
+                "student": self.case.student.model_dump(mode="json", exclude_defaults=True),
+            }
+        return self._form
 
     def digest(self) -> str:
-        payload = {**self.form(), "register": self.register}
-        text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
+        if self._digest is None:
+            payload = {**self.form(), "register": self.register}
+            text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+            self._digest = hashlib.sha256(text.encode()).hexdigest()
+        return self._digest
 
 
 class _Refused(Exception):
@@ -147,7 +155,12 @@ def _date(value: Cell) -> dt.date:
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return _serial(value)
-    text = _folded(str(value))
+    return _date_text(str(value))
+
+
+@lru_cache(maxsize=1024)  # a register repeats its few archive dates thousands of times
+def _date_text(value: str) -> dt.date:
+    text = _folded(value)
     if text.isascii() and text.isdigit() and len(text) <= 5:  # a serial written out as text
         return _serial(int(text))
     for fmt in _DATE_FORMATS:
