@@ -60,6 +60,20 @@ class Sheet:
     headers: dict[int, str]  # position → the header as the file writes it
     unknown: list[str] = field(default_factory=list)  # headers not matched, ignored
     rows: Iterator[tuple[int, tuple[Cell, ...]]] = field(default_factory=lambda: iter(()))
+    # The columns read, worked out once for every row: (position, column, "worker", "name").
+    targets: list[tuple[int, Column, str, str]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.targets = [
+            (position, column, *_split(column.target))
+            for position, column in self.columns.items()
+            if column.target
+        ]
+
+
+def _split(target: str) -> tuple[str, str]:
+    part, _, name = target.partition(".")
+    return part, name
 
 
 def unreadable(reason: str, message: str) -> FileUnreadable:
