@@ -135,6 +135,7 @@ def create_cases(
         [_student_row(s, i, born) for s, i, born in zip(specs, student_ids, students, strict=True)],
     )
     now = clock.now()
+    no_data: dict[str, Any] = {}  # one object for every entry: encoded once for the insert
     links = [
         chain_entry(
             subject_column="case_id",
@@ -147,7 +148,7 @@ def create_cases(
             from_state=None,
             to_state=CaseState.SURVEY.value,
             opinion=None,
-            data={},
+            data=no_data,
             at=now,
         )
         for case_id in case_ids

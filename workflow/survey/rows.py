@@ -127,6 +127,7 @@ def _text(value: Cell) -> str | None:
     return text or None
 
 
+@lru_cache(maxsize=4096)  # choices, years and counts: the same few texts on every row
 def _folded(text: str) -> str:
     return "".join(unicodedata.normalize("NFKC", text).split())
 
@@ -285,6 +286,9 @@ def read_row(
                     continue
                 if len(value) > MAX_CELL_CHARS:
                     raise _Refused("cell_too_long", f"内容过长（最多 {MAX_CELL_CHARS} 字）")
+                if column.kind is Kind.TEXT:  # most cells: _text's answer for a text
+                    parts[part][name] = value.strip()
+                    continue
             elif isinstance(value, Formula):
                 raise _Refused("formula", "单元格是公式：请复制后“选择性粘贴为数值”")
             converted = _convert(column, value, admitted_categories)
