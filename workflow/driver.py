@@ -102,16 +102,23 @@ def _bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None
 def _bound(values: list[Any], process: Callable[[Any], Any] | None) -> list[Any]:
     if process is None:
         return values
-    done: dict[int, Any] = {}  # by identity: dicts are not hashable, and a bulk shares one
+    # Hashable values (dates, instants, texts) by value: an import's rows repeat the same dates
+    # as different objects. Dicts and lists by identity: a bulk shares one among its rows.
+    by_value: dict[Any, Any] = {}
+    by_id: dict[int, Any] = {}
     out: list[Any] = []
     for value in values:
         if value is None:
             out.append(None)
-            continue
-        key = id(value)
-        if key not in done:
-            done[key] = process(value)
-        out.append(done[key])
+        elif value.__hash__ is not None:
+            if value not in by_value:
+                by_value[value] = process(value)
+            out.append(by_value[value])
+        else:
+            key = id(value)
+            if key not in by_id:
+                by_id[key] = process(value)
+            out.append(by_id[key])
     return out
 
 
