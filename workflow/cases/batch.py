@@ -11,10 +11,11 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
-from jinqiu.states import ENDED_WITHOUT_AID, CaseState
+from jinqiu.states import CaseState
 from jinqiu.workflow.audit.chain import append_entries, chain_entry
 from jinqiu.workflow.banks import bank_of
 from jinqiu.workflow.cases.counters import count_state_changes
+from jinqiu.workflow.cases.models import still_open
 from jinqiu.workflow.cases.schema import CaseCreate, not_after_today
 from jinqiu.workflow.cases.service import (
     CREATE_EVENT,
@@ -113,7 +114,7 @@ def create_cases(
             select(case_t.c.student_id_number).where(
                 case_t.c.campaign_id == campaign_id,
                 case_t.c.student_id_number.in_(numbers[start : start + CHUNK]),
-                case_t.c.state.not_in([s.value for s in ENDED_WITHOUT_AID]),
+                still_open(case_t.c.state),
             )
         ).first()
         if taken is not None:

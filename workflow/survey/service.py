@@ -21,10 +21,9 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from jinqiu.states import ENDED_WITHOUT_AID
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.batch import create_cases
-from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.cases.models import Case, still_open
 from jinqiu.workflow.cases.service import create_case
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.driver import insert_rows
@@ -179,7 +178,7 @@ def _against_database(
             select(case_t.c.student_id_number).where(
                 case_t.c.campaign_id == campaign_id,
                 case_t.c.student_id_number.in_(keys),
-                case_t.c.state.not_in([s.value for s in ENDED_WITHOUT_AID]),
+                still_open(case_t.c.state),
             )
         ).scalars()
     )
