@@ -137,6 +137,7 @@ def create_cases(
     )
     now = clock.now()
     no_data: dict[str, Any] = {}  # one object for every entry: encoded once for the insert
+    survey = CaseState.SURVEY.value  # an enum's .value is a descriptor call: read once
     links = [
         chain_entry(
             subject_column="case_id",
@@ -147,7 +148,7 @@ def create_cases(
             actor_unit=actor.unit_code,
             event=CREATE_EVENT,
             from_state=None,
-            to_state=CaseState.SURVEY.value,
+            to_state=survey,
             opinion=None,
             data=no_data,
             at=now,
@@ -162,7 +163,7 @@ def create_cases(
             "worker_id": worker_id,
             "student_id": student_id,
             "student_id_number": number,
-            "state": CaseState.SURVEY.value,
+            "state": survey,
             "version": 1,
             "approval_step": 0,
             "objection_open": False,
@@ -188,7 +189,5 @@ def create_cases(
             ) from exc
         raise
     append_entries(conn, audit_t, links)
-    count_state_changes(
-        conn, [(campaign_id, unit.path, None, CaseState.SURVEY.value)] * len(case_ids)
-    )
+    count_state_changes(conn, [(campaign_id, unit.path, None, survey)] * len(case_ids))
     return [int(i) for i in case_ids]
