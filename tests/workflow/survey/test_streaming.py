@@ -188,3 +188,13 @@ def test_racing_imports_of_one_register_keep_it_once(
     assert all((e.status, e.code) == (409, "import_conflict") for e in refused)
     # Each import that was not refused is on record (a re-import too, as registering nothing).
     assert counts(db) == (0, 3, len(reports))
+
+
+def test_a_real_workbook_of_thousands_of_rows_is_not_taken_for_a_zip_bomb(
+    db: Engine, clock: ManualClock, campaign: int
+) -> None:
+    """The bomb check is a part inflating over MAX_INFLATION times its stored size: a real
+    sheet of a few MB (repeated tags and shared strings, ~15 times) must pass it."""
+    content = xlsx([survey_row(是否申请="否") for _ in range(3000)])
+    report = run(db, clock, campaign, content, dry_run=True)
+    assert (report.format, report.rows, report.errors) == ("xlsx", 3000, [])
