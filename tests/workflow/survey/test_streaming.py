@@ -4,9 +4,11 @@ row cap refused with nothing left behind — and racing imports of one file refu
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import Engine, func, select
 
 from jinqiu.workflow.cases.counters import counter_differences
@@ -15,12 +17,13 @@ from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.errors import TooLarge
+from jinqiu.workflow.survey import workbook
 from jinqiu.workflow.survey.models import SurveyEntry, SurveyImport
 from jinqiu.workflow.survey.service import CHUNK, ImportRaced, ImportReport, import_survey
 from jinqiu.workflow.survey.sheet import MAX_PHYSICAL_ROWS, MAX_ROWS
 from tests.factories import actor, weihai
 from tests.workflow.cases.test_concurrency import gate, race
-from tests.workflow.survey.files import csv_bytes, survey_row, xlsx
+from tests.workflow.survey.files import HEADERS, csv_bytes, survey_row, xlsx
 
 UNIT = "WH-HC-001"
 case_t = Case.__table__  # type: ignore[attr-defined]
@@ -198,3 +201,30 @@ def test_a_real_workbook_of_thousands_of_rows_is_not_taken_for_a_zip_bomb(
     content = xlsx([survey_row(是否申请="否") for _ in range(3000)])
     report = run(db, clock, campaign, content, dry_run=True)
     assert (report.format, report.rows, report.errors) == ("xlsx", 3000, [])
+
+
+def test_a_workbook_over_the_full_copy_limit_comes_back_as_its_values_with_the_reasons(
+    db: Engine, clock: ManualClock, campaign: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A limit of one row: the path a workbook of more than 20,000 rows takes, without making one.
+    monkeypatch.setattr(workbook, "FULL_COPY_MAX_ROWS", 1)
+    rows = [survey_row(), survey_row(当前学历="大学")]
+    content = xlsx(rows)
+    report = run(db, clock, campaign, content, dry_run=True)
+
+    def marked_up(source: bytes) -> Any:
+        out = workbook.annotated_workbook(source, "xlsx", report.header_row, report.errors)
+        return out, load_workbook(io.BytesIO(out)).active
+
+    out, marked = marked_up(content)
+    last = marked.max_column
+    assert (last, marked.cell(3, last).value) == (len(HEADERS) + 1, "错误说明")
+    assert marked.cell(4, last).value is None
+    assert "当前学历：取值须为" in str(marked.cell(5, last).value)
+    number = marked.cell(5, HEADERS.index("身份证号码") + 1)
+    assert (number.value, number.number_format) == (rows[1]["身份证号码"], "@")
+    assert marked.cell(1, 1).value == "困难职工子女金秋助学情况摸底表"
+    assert not marked.merged_cells.ranges  # values only: the title's merge is not copied
+    _again, remarked = marked_up(out)  # a file given back before: the same column again
+    assert remarked.max_column == last
+    assert "当前学历" in str(remarked.cell(5, last).value)
