@@ -1,6 +1,6 @@
 """`python -m bench import [--db URL] [--rows N]`: a 摸底表 of N rows (default 10,000; at most
-the import's 20,000) read, checked and imported into one grassroots union's register, a case
-created for each row through `create_case` (the service behind POST /api/cases) — against the
+the import's 100,000) read, checked and imported into one grassroots union's register, a case
+created for each row through `create_cases` (create_case's rows, set-based) — against the
 bare driver inserting the same rows.
 
 The file is a UTF-8 CSV made here (valid identity numbers, the template's headers). Timed, each
@@ -10,8 +10,10 @@ open cases); (import) the same for real: N register rows, N cases with their wor
 rows, N audit entries and the counters. The baseline, on a scratch database of its own with the
 bare driver (sqlite3 / psycopg) in one transaction: the same N rows into five plain tables
 (worker, student, case, audit, register) by executemany. Peak RSS is the process's
-(ru_maxrss), the file's making included. Checks: N cases, N register rows, chains intact,
-counters equal to a recount.
+(ru_maxrss) when the import has committed, the file's making included (the baseline's own rows
+come after). CPU seconds (time.process_time) beside each wall time: on a shared machine they
+say more than the wall clock; the load average is the one-minute figure at the end. Checks: N
+cases, N register rows, chains intact, counters equal to a recount.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import csv
 import datetime as dt
 import io
+import os
 import resource
 import sqlite3
 import time
@@ -93,8 +96,8 @@ def main(argv: list[str]) -> dict[str, Any]:
             campaign_id = load_campaign(conn, campaign_spec(args.rows), clock)
         clerk = Actor("clerk.wh-hc-001", UNIT, "/WH/WH-HC/WH-HC-001/", "grassroots", ("clerk",))
 
-        def run(dry_run: bool) -> tuple[float, Any]:
-            started = time.perf_counter()
+        def run(dry_run: bool) -> tuple[float, float, Any]:
+            started, cpu = time.perf_counter(), time.process_time()
             with transaction(db.engine) as conn:
                 report = import_survey(
                     conn,
@@ -107,20 +110,20 @@ def main(argv: list[str]) -> dict[str, Any]:
                     actor=clerk,
                     clock=clock,
                 )
-            return time.perf_counter() - started, report
+            return time.perf_counter() - started, time.process_time() - cpu, report
 
-        dry_s, dry = run(True)
-        say(f"  dry run: {args.rows} rows checked in {dry_s:.2f} s")
-        import_s, report = run(False)
-        say(f"  import: {report.created} cases in {import_s:.2f} s")
+        dry_s, dry_cpu, dry = run(True)
+        say(f"  dry run: {args.rows} rows checked in {dry_s:.2f} s ({dry_cpu:.2f} s CPU)")
+        import_s, import_cpu, report = run(False)
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        say(f"  import: {report.created} cases in {import_s:.2f} s ({import_cpu:.2f} s CPU)")
         with db.engine.connect() as conn:
             entries = conn.execute(select(func.count()).select_from(entry_t)).scalar_one()
             cases = conn.execute(select(func.count()).select_from(case_t)).scalar_one()
             broken = list(verify_case_chains(conn))
             differences = list(counter_differences(conn, campaign_id))
-        baseline_s = raw_baseline(db, args.rows)
+        baseline_s, baseline_cpu = raw_baseline(db, args.rows)
         say(f"  bare driver: {args.rows} rows × 5 tables in {baseline_s:.2f} s")
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     say(
         f"  checks: entries {entries}, cases {cases}, broken {len(broken)}, differences {len(differences)}, errors {len(dry.errors)}/{len(report.errors)}"
     )
@@ -139,13 +142,17 @@ def main(argv: list[str]) -> dict[str, Any]:
         "rows": args.rows,
         "file_bytes": len(content),
         "seconds": round(import_s, 3),
+        "cpu_seconds": round(import_cpu, 3),
         "dry_run_seconds": round(dry_s, 3),
+        "dry_run_cpu_seconds": round(dry_cpu, 3),
         "rows_per_s": round(rows_per_s, 1),
         "dry_run_rows_per_s": round(args.rows / dry_s, 1),
         "baseline_seconds": round(baseline_s, 3),
+        "baseline_cpu_seconds": round(baseline_cpu, 3),
         "baseline_rows_per_s": round(baseline_rows_per_s, 1),
         "ratio": round(rows_per_s / baseline_rows_per_s, 4),
         "peak_rss_mb": round(peak_rss_mb, 1),
+        "load_average": round(os.getloadavg()[0], 2),
         "ok": ok,
     }
 
@@ -163,8 +170,8 @@ _TABLES = (
 )
 
 
-def raw_baseline(db: BenchDatabase, rows: int) -> float:
-    """The same rows into five plain tables, one transaction: seconds."""
+def raw_baseline(db: BenchDatabase, rows: int) -> tuple[float, float]:
+    """The same rows into five plain tables, one transaction: seconds, CPU seconds."""
     if db.kind == "sqlite":
         assert db.scratch_sqlite is not None
         conn: Any = sqlite3.connect(db.scratch_sqlite, isolation_level=None)
@@ -191,7 +198,7 @@ def raw_baseline(db: BenchDatabase, rows: int) -> float:
     for table in _TABLES:
         execute(table.replace("{pk}", pk))
     families = [family(n) for n in range(rows)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     execute("BEGIN")
     execute("INSERT INTO raw_worker (id, name, id_number, archive_status, archived_on) "
             "VALUES (?, ?, ?, 'deep', '2024-03-01')",
@@ -209,6 +216,6 @@ def raw_baseline(db: BenchDatabase, rows: int) -> float:
             "VALUES (?, ?, ?, ?)",
             [(n + 1, f[6], f[4], f"{n:064x}") for n, f in enumerate(families)])  # fmt: skip
     execute("COMMIT")
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     conn.close()
-    return seconds
+    return seconds, cpu_seconds

@@ -102,16 +102,23 @@ def _bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None
 def _bound(values: list[Any], process: Callable[[Any], Any] | None) -> list[Any]:
     if process is None:
         return values
-    done: dict[int, Any] = {}  # by identity: dicts are not hashable, and a bulk shares one
+    # Hashable values (dates, instants, texts) by value: an import's rows repeat the same dates
+    # as different objects. Dicts and lists by identity: a bulk shares one among its rows.
+    by_value: dict[Any, Any] = {}
+    by_id: dict[int, Any] = {}
     out: list[Any] = []
     for value in values:
         if value is None:
             out.append(None)
-            continue
-        key = id(value)
-        if key not in done:
-            done[key] = process(value)
-        out.append(done[key])
+        elif value.__hash__ is not None:
+            if value not in by_value:
+                by_value[value] = process(value)
+            out.append(by_value[value])
+        else:
+            key = id(value)
+            if key not in by_id:
+                by_id[key] = process(value)
+            out.append(by_id[key])
     return out
 
 
@@ -164,3 +171,69 @@ def _compiled(
 _UNSET = object()
 _bind_processors: dict[tuple[Table, tuple[str, ...], str], list[Any]] = {}
 _selects: dict[tuple[str, Select[Any]], tuple[SQLCompiler, list[Callable[[Any], Any] | None]]] = {}
+
+
+# Set-based inserts of new rows whose ids are drawn first (the survey import's cases): the ids
+# are known before the rows go in, so rows that point at each other (a case at its worker, an
+# audit entry at its case, the case at its chain's head) are written once, with no RETURNING
+# in order and no UPDATE after.
+
+
+def new_ids(conn: Connection, table: Table, count: int) -> list[int]:
+    """`count` ids for new rows of `table`. PostgreSQL: drawn from the id column's sequence.
+    SQLite: the ones after the largest, which only this transaction can use: a writing
+    transaction holds the database's write lock (workflow/db.py begins it IMMEDIATE), and one
+    that began reading is refused at its first write if another wrote meanwhile."""
+    if count <= 0:
+        return []
+    name = conn.dialect.identifier_preparer.format_table(table)
+    if conn.dialect.name == "postgresql":
+        drawn = conn.exec_driver_sql(
+            "SELECT nextval(pg_get_serial_sequence(%(t)s, 'id')) FROM generate_series(1, %(n)s)",
+            {"t": name, "n": count},
+        ).scalars()
+        return [int(i) for i in drawn]
+    last = conn.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {name}").scalar_one()
+    return list(range(int(last) + 1, int(last) + 1 + count))
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """`rows` (dicts with the same keys) into `table` in one statement; a column left out takes
+    its scalar default (as SQLAlchemy's insert would give it). SQLite: the driver's executemany
+    with each column's bind processing; PostgreSQL: INSERT … SELECT FROM unnest, one typed
+    array per column."""
+    if not rows:
+        return
+    defaults = _scalar_defaults(table)
+    missing = {k: v for k, v in defaults.items() if k not in rows[0]}
+    if missing:
+        rows = [{**missing, **row} for row in rows]
+    keys = tuple(rows[0])
+    preparer = conn.dialect.identifier_preparer
+    into = f"INSERT INTO {preparer.format_table(table)} ({', '.join(map(preparer.quote, keys))})"
+    if conn.dialect.name == "postgresql":
+        source, arrays = unnest(conn, table, keys, rows)
+        conn.exec_driver_sql(f"{into} SELECT * FROM {source}", arrays)
+        return
+    values = ", ".join(["?"] * len(keys))
+    conn.exec_driver_sql(f"{into} VALUES ({values})", processed_rows(conn, table, keys, rows))
+
+
+def _scalar_defaults(table: Table) -> dict[str, Any]:
+    found = _defaults.get(table)
+    if found is None:
+        found = {}
+        for column in table.c:
+            default = column.default
+            if default is None:
+                continue
+            if not default.is_scalar:  # a callable default would need SQLAlchemy's insert
+                raise ValueError(
+                    f"{table.name}.{column.name} has a default insert_rows cannot give"
+                )
+            found[column.name] = default.arg  # type: ignore[attr-defined]
+        _defaults[table] = found
+    return found
+
+
+_defaults: dict[Table, dict[str, Any]] = {}

@@ -72,7 +72,7 @@ def import_template(actor: Importers, campaign: CampaignInScope) -> Response:
     response_model=ImportOut,
     responses={
         200: {"content": {XLSX: {}}},
-        413: {"model": ErrorBody, "description": "文件超过 5 MB 或 20000 行"},
+        413: {"model": ErrorBody, "description": "文件超过 19 MB 或 100000 行"},
     },
 )
 def import_file(

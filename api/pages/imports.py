@@ -29,7 +29,7 @@ from jinqiu.workflow.errors import DomainError, PermissionDenied
 from jinqiu.workflow.masking import masked_text
 from jinqiu.workflow.roles import Grant
 from jinqiu.workflow.survey.service import import_survey
-from jinqiu.workflow.survey.sheet import MAX_FILE_BYTES
+from jinqiu.workflow.survey.sheet import MAX_FILE_BYTES, MAX_ROWS
 from jinqiu.workflow.survey.workbook import annotated_workbook, template_workbook
 
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
@@ -51,6 +51,7 @@ def _page(
         campaign=chosen,
         campaigns=campaigns,
         max_mb=MAX_FILE_BYTES // (1024 * 1024),
+        max_rows=MAX_ROWS,
         **context,
     )
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
-from jinqiu.states import ENDED_WITHOUT_AID, CaseState
+from jinqiu.states import CaseState
 from jinqiu.workflow.audit.chain import append_entries, chain_entry
 from jinqiu.workflow.banks import bank_of
 from jinqiu.workflow.cases.counters import count_state_changes
+from jinqiu.workflow.cases.models import still_open
 from jinqiu.workflow.cases.schema import CaseCreate, not_after_today
 from jinqiu.workflow.cases.service import (
     CREATE_EVENT,
@@ -27,18 +28,18 @@ from jinqiu.workflow.cases.service import (
     worker_t,
 )
 from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.driver import insert_rows, new_ids
 from jinqiu.workflow.errors import DuplicateStudent, PermissionDenied, ValidationFailed
-from jinqiu.workflow.identity import parse_id_number
+from jinqiu.workflow.identity import IdNumber, parse_id_number
 from jinqiu.workflow.money import yuan_to_fen
 from jinqiu.workflow.roles import Actor, Grant
 
 CHUNK = 500  # student numbers per IN (…) lookup
 
 
-def _worker_row(spec: CaseCreate) -> dict[str, Any]:
+def _worker_row(spec: CaseCreate, row_id: int, parsed: IdNumber) -> dict[str, Any]:
     w = spec.worker
-    parsed = parse_id_number(w.id_number)
-    row: dict[str, Any] = w.model_dump(exclude={"monthly_income_per_capita"})
+    row: dict[str, Any] = {"id": row_id, **w.model_dump(exclude={"monthly_income_per_capita"})}
     row.update(
         bank_name=None if w.bank_card_number is None else bank_of(w.bank_card_number),
         gender=parsed.gender.value,
@@ -52,10 +53,9 @@ def _worker_row(spec: CaseCreate) -> dict[str, Any]:
     return row
 
 
-def _student_row(spec: CaseCreate) -> dict[str, Any]:
+def _student_row(spec: CaseCreate, row_id: int, parsed: IdNumber) -> dict[str, Any]:
     s = spec.student
-    parsed = parse_id_number(s.id_number)
-    row: dict[str, Any] = s.model_dump(exclude={"tuition_invoice"})
+    row: dict[str, Any] = {"id": row_id, **s.model_dump(exclude={"tuition_invoice"})}
     row.update(
         gender=parsed.gender.value,
         birth_date=parsed.birth_date,
@@ -83,6 +83,9 @@ def create_cases(
             worker={"id_number": spec.worker.id_number, "archived_on": spec.worker.archived_on},
             student={"id_number": spec.student.id_number},
         )
+    # Parsed once each (and cached by identity.py from the check above).
+    workers = [parse_id_number(s.worker.id_number) for s in specs]
+    students = [parse_id_number(s.student.id_number) for s in specs]
     unit = conn.execute(
         select(unit_t.c.id, unit_t.c.path).where(unit_t.c.code == unit_code)
     ).first()
@@ -111,57 +114,30 @@ def create_cases(
             select(case_t.c.student_id_number).where(
                 case_t.c.campaign_id == campaign_id,
                 case_t.c.student_id_number.in_(numbers[start : start + CHUNK]),
-                case_t.c.state.not_in([s.value for s in ENDED_WITHOUT_AID]),
+                still_open(case_t.c.state),
             )
         ).first()
         if taken is not None:
             raise _duplicate(conn, campaign_id, taken[0], actor, unit_code)
 
-    worker_ids = conn.execute(
-        insert(worker_t).returning(worker_t.c.id, sort_by_parameter_order=True),
-        [_worker_row(s) for s in specs],
-    ).scalars()
-    student_ids = conn.execute(
-        insert(student_t).returning(student_t.c.id, sort_by_parameter_order=True),
-        [_student_row(s) for s in specs],
-    ).scalars()
+    # Ids first (one statement per table), then each table in one insert: the case rows carry
+    # their chain's head, the audit entries their case's id.
+    worker_ids = new_ids(conn, worker_t, len(specs))
+    student_ids = new_ids(conn, student_t, len(specs))
+    case_ids = new_ids(conn, case_t, len(specs))
+    insert_rows(
+        conn,
+        worker_t,
+        [_worker_row(s, i, born) for s, i, born in zip(specs, worker_ids, workers, strict=True)],
+    )
+    insert_rows(
+        conn,
+        student_t,
+        [_student_row(s, i, born) for s, i, born in zip(specs, student_ids, students, strict=True)],
+    )
     now = clock.now()
-    case_rows = [
-        {
-            "campaign_id": campaign_id,
-            "unit_id": unit.id,
-            "worker_id": worker_id,
-            "student_id": student_id,
-            "student_id_number": number,
-            "state": CaseState.SURVEY.value,
-            "version": 1,
-            "approval_step": 0,
-            "objection_open": False,
-            "payment_failures": 0,
-            "audit_seq": 0,
-            "audit_head": "",
-            "created_by": actor.username,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for worker_id, student_id, number in zip(
-            list(worker_ids), list(student_ids), numbers, strict=True
-        )
-    ]
-    try:
-        case_ids = list(
-            conn.execute(
-                insert(case_t).returning(case_t.c.id, sort_by_parameter_order=True), case_rows
-            ).scalars()
-        )
-    except IntegrityError as exc:  # a race lost on the one-application index
-        if "uq_active_case_per_student" in str(exc.orig) or "student_id_number" in str(exc.orig):
-            # The caller's transaction (or its savepoint) takes the whole call back.
-            raise DuplicateStudent(
-                "该学生在本次活动中已有在办的申请，不能重复申请",
-                {"campaign": campaign_id, "field": "student.id_number"},
-            ) from exc
-        raise
+    no_data: dict[str, Any] = {}  # one object for every entry: encoded once for the insert
+    survey = CaseState.SURVEY.value  # an enum's .value is a descriptor call: read once
     links = [
         chain_entry(
             subject_column="case_id",
@@ -172,24 +148,46 @@ def create_cases(
             actor_unit=actor.unit_code,
             event=CREATE_EVENT,
             from_state=None,
-            to_state=CaseState.SURVEY.value,
+            to_state=survey,
             opinion=None,
-            data={},
+            data=no_data,
             at=now,
         )
         for case_id in case_ids
     ]
+    case_rows = [
+        {
+            "id": case_id,
+            "campaign_id": campaign_id,
+            "unit_id": unit.id,
+            "worker_id": worker_id,
+            "student_id": student_id,
+            "student_id_number": number,
+            "state": survey,
+            "version": 1,
+            "approval_step": 0,
+            "objection_open": False,
+            "payment_failures": 0,
+            "audit_seq": link.seq,
+            "audit_head": link.hash,
+            "created_by": actor.username,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for case_id, worker_id, student_id, number, link in zip(
+            case_ids, worker_ids, student_ids, numbers, links, strict=True
+        )
+    ]
+    try:
+        insert_rows(conn, case_t, case_rows)
+    except IntegrityError as exc:  # a race lost on the one-application index
+        if "uq_active_case_per_student" in str(exc.orig) or "student_id_number" in str(exc.orig):
+            # The caller's transaction (or its savepoint) takes the whole call back.
+            raise DuplicateStudent(
+                "该学生在本次活动中已有在办的申请，不能重复申请",
+                {"campaign": campaign_id, "field": "student.id_number"},
+            ) from exc
+        raise
     append_entries(conn, audit_t, links)
-    conn.execute(
-        update(case_t)
-        .where(case_t.c.id == bindparam("b_id"))
-        .values(audit_seq=1, audit_head=bindparam("b_head")),
-        [
-            {"b_id": link_id, "b_head": link.hash}
-            for link_id, link in zip(case_ids, links, strict=True)
-        ],
-    )
-    count_state_changes(
-        conn, [(campaign_id, unit.path, None, CaseState.SURVEY.value)] * len(case_ids)
-    )
+    count_state_changes(conn, [(campaign_id, unit.path, None, survey)] * len(case_ids))
     return [int(i) for i in case_ids]

@@ -9,13 +9,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint, text
+from sqlalchemy import Column, ColumnElement, Index, UniqueConstraint, literal_column, text
 from sqlmodel import Field, SQLModel
 
 from jinqiu.states import ENDED_WITHOUT_AID
 from jinqiu.storage.sqltypes import JSONType, UTCDateTime
 
-_ENDED_SQL = ", ".join(f"'{s.value}'" for s in sorted(ENDED_WITHOUT_AID))
+_ENDED = sorted(s.value for s in ENDED_WITHOUT_AID)
+_ENDED_SQL = ", ".join(f"'{state}'" for state in _ENDED)
+
+
+def still_open(state: ColumnElement[str]) -> ColumnElement[bool]:
+    """`state NOT IN (…the ended states…)` as the one-application index's WHERE writes it: its
+    literals, in its order. SQLite uses a partial index only for a query whose WHERE repeats the
+    index's; with bound parameters it searched every case of the campaign instead (one lookup
+    of an import's chunk grew with the campaign: ~4 ms a chunk at its start, ~75 ms at 100,000 cases)."""
+    return state.not_in([literal_column(f"'{value}'") for value in _ENDED])
 
 
 class Worker(SQLModel, table=True):

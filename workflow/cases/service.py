@@ -11,14 +11,14 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from jinqiu.states import ENDED_WITHOUT_AID, CaseState
+from jinqiu.states import CaseState
 from jinqiu.workflow.audit.chain import append_entries, chain_entry
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.banks import bank_of
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.campaigns.rules import RULES, CampaignRules
 from jinqiu.workflow.cases.counters import count_state_change
-from jinqiu.workflow.cases.models import Case, Student, Worker
+from jinqiu.workflow.cases.models import Case, Student, Worker, still_open
 from jinqiu.workflow.cases.schema import CaseAmendment, CaseCreate, not_after_today
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.errors import (
@@ -57,7 +57,7 @@ def _duplicate(
         .where(
             case_t.c.campaign_id == campaign_id,
             case_t.c.student_id_number == student_id_number,
-            case_t.c.state.not_in([s.value for s in ENDED_WITHOUT_AID]),
+            still_open(case_t.c.state),
         )
     ).first()
     log.warning(
@@ -180,7 +180,7 @@ def create_case(conn: Connection, spec: CaseCreate, *, actor: Actor, clock: Cloc
         select(case_t.c.id).where(
             case_t.c.campaign_id == spec.campaign,
             case_t.c.student_id_number == student_number,
-            case_t.c.state.not_in([s.value for s in ENDED_WITHOUT_AID]),
+            still_open(case_t.c.state),
         )
     ).first()
     if active is not None:

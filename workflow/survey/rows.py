@@ -13,8 +13,9 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -61,6 +62,11 @@ class Problem:
         return {"row": self.row, "column": self.column, "code": self.code, "message": self.message}
 
 
+# json.dumps(…, sort_keys=True, ensure_ascii=False, default=str), one encoder for every row:
+# the register's row_hash, so its bytes must not change (a re-import compares them).
+_digest_json = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
+
+
 @dataclass
 class SurveyRow:
     """A data row read and checked: `case` is the validated input when the row has no problem."""
@@ -85,18 +91,24 @@ class SurveyRow:
         """The register's key: the student's identity number (valid rows only)."""
         return None if self.case is None else self.case.student.id_number
 
+    _form: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    _digest: str | None = field(default=None, init=False, repr=False)
+
     def form(self) -> dict[str, Any]:
         """The parsed form as the register keeps it (JSON: dates and amounts as text)."""
         assert self.case is not None
-        return {
-            "worker": self.case.worker.model_dump(mode="json", exclude_defaults=True),
-            "student": self.case.student.model_dump(mode="json", exclude_defaults=True),
-        }
+        if self._form is None:  # made once: the register's row and the digest share it
+            self._form = {
+                "worker": self.case.worker.model_dump(mode="json", exclude_defaults=True),
+                "student": self.case.student.model_dump(mode="json", exclude_defaults=True),
+            }
+        return self._form
 
     def digest(self) -> str:
-        payload = {**self.form(), "register": self.register}
-        text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
+        if self._digest is None:
+            payload = {**self.form(), "register": self.register}
+            self._digest = hashlib.sha256(_digest_json(payload).encode()).hexdigest()
+        return self._digest
 
 
 class _Refused(Exception):
@@ -115,6 +127,7 @@ def _text(value: Cell) -> str | None:
     return text or None
 
 
+@lru_cache(maxsize=4096)  # choices, years and counts: the same few texts on every row
 def _folded(text: str) -> str:
     return "".join(unicodedata.normalize("NFKC", text).split())
 
@@ -147,7 +160,12 @@ def _date(value: Cell) -> dt.date:
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return _serial(value)
-    text = _folded(str(value))
+    return _date_text(str(value))
+
+
+@lru_cache(maxsize=1024)  # a register repeats its few archive dates thousands of times
+def _date_text(value: str) -> dt.date:
+    text = _folded(value)
     if text.isascii() and text.isdigit() and len(text) <= 5:  # a serial written out as text
         return _serial(int(text))
     for fmt in _DATE_FORMATS:
@@ -205,33 +223,37 @@ def _categories(value: Cell, admitted: Mapping[str, str]) -> list[str]:
     return codes
 
 
+def _money(value: Cell, admitted: Mapping[str, str]) -> str:
+    if isinstance(value, float):  # the shortest text that is the cell's number
+        return repr(value)
+    return _folded(str(value)).replace(",", "").removesuffix("元")
+
+
+def _yes_no(value: Cell, admitted: Mapping[str, str]) -> bool:
+    text = _folded(str(value)).lower()
+    if text not in YES_NO:
+        raise _Refused("not_allowed", "取值须为：是、否")
+    return YES_NO[text]
+
+
+# How a cell of each kind is read (the campaign's categories passed to every reader).
+_READERS: dict[Kind, Callable[[Cell, Mapping[str, str]], Any]] = {
+    Kind.ID_NUMBER: lambda value, _: _id_number(value),
+    Kind.INTEGER: lambda value, _: _integer(value),
+    Kind.YEAR: lambda value, _: _year(value),
+    Kind.DATE: lambda value, _: _date(value),
+    Kind.MONEY: _money,
+    Kind.EDUCATION: lambda value, _: _choice(value, EDUCATION),
+    Kind.ARCHIVE: lambda value, _: _choice(value, ARCHIVE),
+    Kind.TIER: lambda value, _: _choice(value, TIER),
+    Kind.CATEGORIES: _categories,
+    Kind.YES_NO: _yes_no,
+}
+
+
 def _convert(column: Column, value: Cell, admitted: Mapping[str, str]) -> Any:
-    if column.kind is Kind.ID_NUMBER:
-        return _id_number(value)
-    if column.kind in (Kind.INTEGER,):
-        return _integer(value)
-    if column.kind is Kind.YEAR:
-        return _year(value)
-    if column.kind is Kind.DATE:
-        return _date(value)
-    if column.kind is Kind.MONEY:
-        if isinstance(value, float):  # the shortest text that is the cell's number
-            return repr(value)
-        return _folded(str(value)).replace(",", "").removesuffix("元")
-    if column.kind is Kind.EDUCATION:
-        return _choice(value, EDUCATION)
-    if column.kind is Kind.ARCHIVE:
-        return _choice(value, ARCHIVE)
-    if column.kind is Kind.TIER:
-        return _choice(value, TIER)
-    if column.kind is Kind.CATEGORIES:
-        return _categories(value, admitted)
-    if column.kind is Kind.YES_NO:
-        text = _folded(str(value)).lower()
-        if text not in YES_NO:
-            raise _Refused("not_allowed", "取值须为：是、否")
-        return YES_NO[text]
-    return _text(value)
+    reader = _READERS.get(column.kind)
+    return _text(value) if reader is None else reader(value, admitted)
 
 
 def blank(cells: tuple[Cell, ...]) -> bool:
@@ -249,34 +271,42 @@ def read_row(
     today: dt.date,
 ) -> SurveyRow:
     row = SurveyRow(number)
-    header_of: dict[str, str] = {}  # target → the header as this file writes it
     refused: set[str] = set()
-    for position, column in sheet.columns.items():
-        header_of[column.target] = sheet.headers[position]
-        if not column.target:
+    parts = {"worker": row.worker, "student": row.student, "register": row.register}
+    present = len(cells)
+    for position, column, part, name in sheet.targets:
+        if position >= present:
             continue
-        value = cells[position] if position < len(cells) else None
-        if value is None or (isinstance(value, str) and not value.strip()):
+        value = cells[position]
+        if value is None:
             continue
-        part, _, name = column.target.partition(".")
         try:
-            if isinstance(value, Formula):
+            if isinstance(value, str):
+                if not value or value.isspace():
+                    continue
+                if len(value) > MAX_CELL_CHARS:
+                    raise _Refused("cell_too_long", f"内容过长（最多 {MAX_CELL_CHARS} 字）")
+                if column.kind is Kind.TEXT:  # most cells: _text's answer for a text
+                    parts[part][name] = value.strip()
+                    continue
+            elif isinstance(value, Formula):
                 raise _Refused("formula", "单元格是公式：请复制后“选择性粘贴为数值”")
-            if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
-                raise _Refused("cell_too_long", f"内容过长（最多 {MAX_CELL_CHARS} 字）")
             converted = _convert(column, value, admitted_categories)
         except _Refused as why:
             row.problems.append(Problem(number, sheet.headers[position], why.code, why.message))
             refused.add(column.target)
             continue
         if converted is not None:
-            getattr(row, part)[name] = converted
+            parts[part][name] = converted
 
     def column_of(path: str) -> str:
         known = _FIELD_COLUMN.get(path)
         if known is None:
             return path
-        return header_of.get(known.target, known.header)
+        for position, column in sheet.columns.items():  # the header as this file writes it
+            if column.target == known.target:
+                return sheet.headers[position]
+        return known.header
 
     worker = dict(row.worker)
     for name in ("archive_status", "archived_on"):  # from the register, not typed per case

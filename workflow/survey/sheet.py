@@ -8,6 +8,7 @@ first rows (a merged title row and group headers may stand above it)."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import zipfile
@@ -19,13 +20,21 @@ from openpyxl import load_workbook
 from jinqiu.workflow.errors import FileUnreadable, TooLarge
 from jinqiu.workflow.survey.columns import REQUIRED, Column, column_named
 
-MAX_FILE_BYTES = 5 * 1024 * 1024
-MAX_ROWS = 20_000  # data rows; a grassroots union's register is hundreds
+# A district's or a city's register in one file: 100,000 rows are ~16 MB of CSV with the
+# common columns (bench import), a few MB as .xlsx. Under the HTTP upload limit (20 MB,
+# api/middleware.py) with room for the form, so an upload too large gets this cap's message.
+MAX_FILE_BYTES = 19 * 1024 * 1024
+MAX_ROWS = 100_000  # data rows; a grassroots union's register is hundreds
 MAX_CELL_CHARS = 500  # the longest field (致困原因) is 500
 MAX_COLUMNS = 60  # the template has 34; columns further right are not read
 HEADER_SEARCH_ROWS = 10  # title, unit line, group headers: the header is among the first rows
-MAX_UNCOMPRESSED_BYTES = 100 * 1024 * 1024  # a full 5 MB workbook inflates to ~40 MB
+MAX_UNCOMPRESSED_BYTES = 400 * 1024 * 1024  # a full 19 MB workbook inflates to ~200 MB
+# A part inflating more than this many times its stored size is a bomb: real sheets compress
+# ~5-20 times (repeated tags, shared strings), a run of zeros ~1,000 times.
+MAX_INFLATION = 100
+INFLATION_CHECKED_FROM = 1024 * 1024  # small parts (styles, an empty sheet) may compress more
 MAX_ZIP_ENTRIES = 500
+CSV_BLOCK = 1024 * 1024  # a CSV's encoding is checked a block at a time, never decoded whole
 # Rows read at most (blank ones included): a sheet claiming a cell a million rows down stops here.
 MAX_PHYSICAL_ROWS = MAX_ROWS + HEADER_SEARCH_ROWS + 1000
 
@@ -51,6 +60,20 @@ class Sheet:
     headers: dict[int, str]  # position → the header as the file writes it
     unknown: list[str] = field(default_factory=list)  # headers not matched, ignored
     rows: Iterator[tuple[int, tuple[Cell, ...]]] = field(default_factory=lambda: iter(()))
+    # The columns read, worked out once for every row: (position, column, "worker", "name").
+    targets: list[tuple[int, Column, str, str]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.targets = [
+            (position, column, *_split(column.target))
+            for position, column in self.columns.items()
+            if column.target
+        ]
+
+
+def _split(target: str) -> tuple[str, str]:
+    part, _, name = target.partition(".")
+    return part, name
 
 
 def unreadable(reason: str, message: str) -> FileUnreadable:
@@ -81,7 +104,15 @@ def _checked_zip(content: bytes) -> None:
     except (zipfile.BadZipFile, EOFError, ValueError) as exc:
         raise unreadable("damaged", "文件已损坏或不完整，不是可读取的 .xlsx 工作簿") from exc
     names = {e.filename for e in entries}
-    if len(entries) > MAX_ZIP_ENTRIES or sum(e.file_size for e in entries) > MAX_UNCOMPRESSED_BYTES:
+    inflated = any(
+        e.file_size > INFLATION_CHECKED_FROM and e.file_size > MAX_INFLATION * e.compress_size
+        for e in entries
+    )
+    if (
+        len(entries) > MAX_ZIP_ENTRIES
+        or sum(e.file_size for e in entries) > MAX_UNCOMPRESSED_BYTES
+        or inflated
+    ):
         raise unreadable("zip_bomb", "工作簿解压后过大，疑似压缩炸弹，已拒绝")
     if "xl/workbook.xml" not in names:
         raise unreadable("not_xlsx", "不是 Excel 工作簿（.xlsx）")
@@ -130,19 +161,16 @@ def csv_rows(content: bytes) -> tuple[str, Iterator[tuple[int, tuple[Cell, ...]]
         raise unreadable(
             "not_spreadsheet", "不是 .xlsx 或 CSV 文件（CSV 须为 UTF-8 或 GB18030 编码）"
         )
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = content.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
+    encoding = next((e for e in ("utf-8-sig", "gb18030") if _decodes(content, e)), None)
+    if encoding is None:
         raise unreadable("encoding", "无法识别文件编码：CSV 须为 UTF-8 或 GB18030")
     name = "utf-8-sig" if content.startswith(b"\xef\xbb\xbf") else encoding
 
     def rows() -> Iterator[tuple[int, tuple[Cell, ...]]]:
+        # Decoded as it is read: the file's text is never held whole beside its bytes.
+        text = io.TextIOWrapper(io.BytesIO(content), encoding=encoding, newline="")
         try:
-            for number, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
+            for number, cells in enumerate(csv.reader(text), start=1):
                 if number > MAX_PHYSICAL_ROWS:
                     raise too_many_rows()
                 yield number, tuple(cells[:MAX_COLUMNS])
@@ -150,6 +178,17 @@ def csv_rows(content: bytes) -> tuple[str, Iterator[tuple[int, tuple[Cell, ...]]
             raise unreadable("not_spreadsheet", f"不是有效的 CSV 文件：{exc}") from exc
 
     return name, rows()
+
+
+def _decodes(content: bytes, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        for start in range(0, len(content), CSV_BLOCK):
+            decoder.decode(content[start : start + CSV_BLOCK])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _locate_header(fmt: str, rows: Iterator[tuple[int, tuple[Cell, ...]]]) -> Sheet:

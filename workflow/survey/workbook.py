@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -25,10 +26,13 @@ from jinqiu.workflow.survey.columns import (
     Kind,
 )
 from jinqiu.workflow.survey.rows import Problem
-from jinqiu.workflow.survey.sheet import MAX_ROWS, csv_rows
+from jinqiu.workflow.survey.sheet import MAX_ROWS, Cell, csv_rows
 
 TITLE = "困难职工子女金秋助学情况摸底表"
 TEMPLATE_ROWS = 1000  # rows prepared with text format and drop-downs
+# Up to this many rows (the import's old limit) the clerk's own workbook comes back, formatting
+# and all; a larger one (up to the import's 100,000) as its values, in bounded memory.
+FULL_COPY_MAX_ROWS = 20_000
 _BOLD = Font(bold=True)
 _CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 _BAD = PatternFill("solid", fgColor="FFF2CC")
@@ -125,6 +129,70 @@ def _how(column: Column, admitted: list[str]) -> str:
     return column.note
 
 
+def _streamed_copy(
+    rows: Callable[[], Iterator[tuple[int, tuple[Cell, ...]]]],
+    header_row: int,
+    messages: dict[int, str],
+) -> bytes:
+    """The rows `rows()` yields copied into a new workbook as they are read (openpyxl's
+    write-only mode: a row in memory at a time), texts formatted as text so an identity number
+    typed again in Excel keeps its digits, 错误说明 after the widest row (or in place of the
+    one a file given back before has). Values only: a CSV has no more; a large workbook's
+    formatting is not kept (a full copy holds every cell: a CSV built so took ~70 MB per
+    10,000 rows)."""
+    width, column = 0, 0
+    for number, cells in rows():  # first pass: where the 错误说明 column goes
+        width = max(width, len(cells))
+        if number == header_row and ERROR_HEADER in cells:
+            column = cells.index(ERROR_HEADER) + 1
+    column = column or width + 1
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet()
+    sheet.column_dimensions[get_column_letter(column)].width = 60
+
+    def copied(value: Cell) -> object:
+        if not isinstance(value, str):
+            return value
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.number_format = "@"
+        return cell
+
+    for number, cells in rows():
+        row: list[object] = [copied(v) for v in cells[: column - 1]]
+        note = ERROR_HEADER if number == header_row else messages.get(number)
+        if note is not None:
+            cell = WriteOnlyCell(sheet, value=note)
+            if number == header_row:
+                cell.font = Font(bold=True, color="C00000")
+            else:
+                cell.font, cell.fill = _RED, _BAD
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+            row += [None] * (column - 1 - len(row)) + [cell]
+        sheet.append(row)
+    return _saved(book)
+
+
+def _xlsx_values(content: bytes) -> Iterator[tuple[int, tuple[Cell, ...]]]:
+    """The first sheet's rows as values, numbered as the import numbers them."""
+    book = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
+    try:
+        for number, cells in enumerate(book.worksheets[0].iter_rows(values_only=True), start=1):
+            yield number, tuple(cells)
+    finally:
+        book.close()
+
+
+def _xlsx_rows_over(content: bytes, limit: int) -> bool:
+    book = load_workbook(io.BytesIO(content), read_only=True)
+    try:
+        declared = book.worksheets[0].max_row  # the sheet's dimension, when it states one
+    finally:
+        book.close()
+    if declared is not None:
+        return int(declared) > limit
+    return any(number > limit for number, _cells in _xlsx_values(content))
+
+
 def _messages(problems: Iterable[Problem]) -> dict[int, str]:
     by_row: dict[int, list[str]] = defaultdict(list)
     for p in problems:
@@ -136,26 +204,20 @@ def annotated_workbook(
     content: bytes, file_format: str, header_row: int, problems: Iterable[Problem]
 ) -> bytes:
     """The uploaded file with a 错误说明 column (a .xlsx; a CSV comes back as one, its cells as
-    text so identity numbers stay whole). Only call with a file open_sheet has read."""
+    text so identity numbers stay whole; a workbook of more than FULL_COPY_MAX_ROWS rows comes
+    back as its values, copied as they are read). Only call with a file open_sheet has read."""
     messages = _messages(problems)
-    if file_format == "xlsx":
-        book = load_workbook(io.BytesIO(content))
-        sheet = book.worksheets[0]
-        column = sheet.max_column + 1
-        if sheet.cell(header_row, column - 1).value == ERROR_HEADER:  # a file given back before
-            column -= 1
-            for row in range(header_row + 1, sheet.max_row + 1):
-                sheet.cell(row, column).value = None
-    else:
-        book = Workbook()
-        sheet = book.worksheets[0]
-        width = 0
-        for number, cells in csv_rows(content)[1]:
-            for position, value in enumerate(cells, start=1):
-                cell = sheet.cell(number, position, None if value is None else str(value))
-                cell.number_format = "@"
-            width = max(width, len(cells))
-        column = width + 1
+    if file_format != "xlsx":
+        return _streamed_copy(lambda: csv_rows(content)[1], header_row, messages)
+    if _xlsx_rows_over(content, FULL_COPY_MAX_ROWS):
+        return _streamed_copy(lambda: _xlsx_values(content), header_row, messages)
+    book = load_workbook(io.BytesIO(content))
+    sheet = book.worksheets[0]
+    column = sheet.max_column + 1
+    if sheet.cell(header_row, column - 1).value == ERROR_HEADER:  # a file given back before
+        column -= 1
+        for row in range(header_row + 1, sheet.max_row + 1):
+            sheet.cell(row, column).value = None
     header = sheet.cell(header_row, column, ERROR_HEADER)
     header.font = Font(bold=True, color="C00000")
     sheet.column_dimensions[get_column_letter(column)].width = 60
