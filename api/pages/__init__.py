@@ -776,6 +776,7 @@ def today_of(svc: Services) -> dt.date:
 
 # The payment batch, employment and import pages register on this router (they use the helpers
 # above).
+from jinqiu.api.pages import donors as _donors  # noqa: E402, F401
 from jinqiu.api.pages import employment as _employment  # noqa: E402, F401
 from jinqiu.api.pages import imports as _imports  # noqa: E402, F401
 from jinqiu.api.pages import payments as _payments  # noqa: E402, F401
