@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 
 from jinqiu.states import CaseEvent, CaseState
 from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.campaigns.checks import campaign_warnings
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.cases.counters import recount, stored
 from jinqiu.workflow.cases.engine import apply_event
@@ -246,3 +247,16 @@ def test_the_file_names_the_end_with_its_source(clock: ManualClock) -> None:
         weihai_file(follow_up={**rule, "closes_on_source": None})
     with pytest.raises(ValidationError, match="早于活动的第一个阶段"):
         weihai_file(follow_up={**rule, "closes_on": "2024-07-01"})
+
+
+def test_an_end_before_the_payment_window_closes_is_warned_of() -> None:
+    rule = weihai_file().model_dump(mode="json")["follow_up"]
+    codes = [w["code"] for w in campaign_warnings(weihai_file())]
+    assert "follow_up_closes_before_payment" not in codes  # 8/31, after the 8/23–8/29 window
+    (warned,) = [
+        w
+        for w in campaign_warnings(weihai_file(follow_up={**rule, "closes_on": "2024-08-27"}))
+        if w["code"] == "follow_up_closes_before_payment"
+    ]
+    assert warned["field"] == "follow_up.closes_on"
+    assert "2024-08-27" in warned["message"] and "2024-08-29" in warned["message"]
