@@ -9,6 +9,8 @@ from the payments) the same before and after."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +26,7 @@ from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.clock import ManualClock
-from jinqiu.workflow.db import transaction
+from jinqiu.workflow.db import make_engine, transaction
 from jinqiu.workflow.deadlines.sweep import sweep
 from jinqiu.workflow.errors import GuardFailed, PermissionDenied
 from jinqiu.workflow.followup import campaign_end
@@ -33,7 +35,17 @@ from jinqiu.workflow.followup.visits import VisitIn, record_visit
 from jinqiu.workflow.roles import SCHEDULER
 from jinqiu.workflow.statistics.compute import statistics
 from jinqiu.workflow.units.models import Unit
-from tests.factories import actor, actor_of, case_in, case_row, weihai, weihai_file, weihai_file_in
+from tests.command import run_jinqiu
+from tests.factories import (
+    ROOT,
+    actor,
+    actor_of,
+    case_in,
+    case_row,
+    weihai,
+    weihai_file,
+    weihai_file_in,
+)
 from tests.workflow.publicity_lists.test_concurrency import race
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
@@ -260,3 +272,26 @@ def test_an_end_before_the_payment_window_closes_is_warned_of() -> None:
     ]
     assert warned["field"] == "follow_up.closes_on"
     assert "2024-08-27" in warned["message"] and "2024-08-29" in warned["message"]
+
+
+def test_jinqiu_tick_says_how_many_it_closed(tmp_path: Path, clock: ManualClock) -> None:
+    url = f"sqlite:///{tmp_path / 'jinqiu.db'}"
+    env = {**os.environ, "JINQIU_DATABASE_URL": url, "PYTHONUTF8": "1"}
+    assert run_jinqiu(env, ["db", "upgrade"], cwd=ROOT).code == 0
+    engine = make_engine(url)
+    try:
+        _tree, campaign = weihai(engine, clock)
+        at(clock, dt.date(2024, 8, 28), hour=9)
+        case = case_in(engine, clock, campaign, "WH-HC-001", CaseState.FOLLOW_UP)
+    finally:
+        engine.dispose()
+    run = run_jinqiu(env, ["tick", "--now", "2024-09-01T08:00:00+08:00"], cwd=ROOT)
+    assert run.code == 0, run.err
+    assert "  follow-up closed, the campaign ended: 1\n" in run.out
+    again = run_jinqiu(env, ["tick", "--now", "2024-09-01T09:00:00+08:00"], cwd=ROOT)
+    assert "  follow-up closed, the campaign ended: 0\n" in again.out
+    engine = make_engine(url)
+    try:
+        assert case_row(engine, case).state == CaseState.CLOSED.value
+    finally:
+        engine.dispose()
