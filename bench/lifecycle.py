@@ -163,7 +163,11 @@ def campaign_spec(cases: int) -> CampaignFile:
     for fund in raw["funds"]:
         if fund["source"] == "government":
             fund["budget"] = str(highest * cases + int(fund["budget"]))
-    return CampaignFile.model_validate(raw)
+    spec = CampaignFile.model_validate(raw)
+    # The measured path ends with a bare `close`, as in the runs PERFORMANCE.md compares with:
+    # the file's visits rule (a visit before the close) would add a step the baseline lacks.
+    spec.follow_up = None
+    return spec
 
 
 def eligible_family(rng: random.Random, spec: CampaignFile) -> dict[str, Any]:

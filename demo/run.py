@@ -18,6 +18,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -29,13 +30,15 @@ from jinqiu.demo.units import CITY_DIRECT, seed_weihai_tree
 from jinqiu.notifications.channels import Sender, SmtpSender
 from jinqiu.notifications.models import Channel
 from jinqiu.states import MACHINE, CaseEvent, CaseState
+from jinqiu.states.employment_record import RecordEvent
 from jinqiu.states.payment_batch import STATE_NAMES as BATCH_LABELS
 from jinqiu.states.payment_batch import BatchState
-from jinqiu.workflow.campaigns.models import FundSource
+from jinqiu.workflow.audit.models import AuditEntry
+from jinqiu.workflow.campaigns.models import Campaign, FundSource
 from jinqiu.workflow.campaigns.schema import CampaignFile, Deadline
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.cases.engine import apply_event
-from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.cases.models import Case, Student
 from jinqiu.workflow.cases.schema import CaseCreate
 from jinqiu.workflow.cases.service import create_case
 from jinqiu.workflow.cases.trail import verify_case_chains
@@ -43,12 +46,25 @@ from jinqiu.workflow.clock import Clock, ManualClock
 from jinqiu.workflow.config import get_settings
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.deadlines.schedule import ReminderKind
+from jinqiu.workflow.donors.intent import donor_fund_name
+from jinqiu.workflow.donors.service import (
+    DonorIn,
+    UnitFundIn,
+    create_donor,
+    record_unit_fund,
+    unit_funds,
+)
+from jinqiu.workflow.employment import service as employment
+from jinqiu.workflow.employment.engine import RECORDS, help_t, participant_t, post_t, record_t
+from jinqiu.workflow.engine.core import fire as fire_on
 from jinqiu.workflow.errors import DomainError, GuardFailed
+from jinqiu.workflow.followup.models import FollowUpVisit
+from jinqiu.workflow.followup.visits import VisitIn, record_visit
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.payments import service as payments
 from jinqiu.workflow.payments.cards import with_check_digit
 from jinqiu.workflow.payments.engine import batch_t
-from jinqiu.workflow.payments.reconcile import unreconciled
+from jinqiu.workflow.payments.reconcile import donor_funds, unreconciled
 from jinqiu.workflow.publicity_lists.models import PublicityListMember
 from jinqiu.workflow.publicity_lists.service import (
     DISMISSED,
@@ -66,6 +82,10 @@ from jinqiu.workflow.users.models import Role
 from jinqiu.workflow.users.service import UserCreate, create_user
 
 case_t = Case.__table__  # type: ignore[attr-defined]
+student_t = Student.__table__  # type: ignore[attr-defined]
+campaign_t = Campaign.__table__  # type: ignore[attr-defined]
+audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
+visit_t = FollowUpVisit.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 member_t = PublicityListMember.__table__  # type: ignore[attr-defined]
@@ -80,6 +100,11 @@ WORK_NAMES = {
     "objection": "登记异议",
     "objection_upheld": "异议成立",
     "objection_dismissed": "异议不成立",
+    "visit": "登记回访",
+    "donor": "登记捐赠方",
+    "unit_fund": "登记自筹",
+    "employment": "就业登记",
+    "work_study": "勤工俭学",
 }
 FUND_NAMES = {
     "government": "各级党政资金",
@@ -87,6 +112,31 @@ FUND_NAMES = {
     "union": "各级工会投入",
     "other": "其他方面筹集",
 }
+
+
+# 整合社会资源 (附件2): two donors the city union brings in, each paying the students its intent
+# names — the approver at the city names the donor's fund for the first cases that fit.
+DONORS = (
+    {
+        "name": "威海某爱心企业",
+        "contact": "王经理 0631-5200000",
+        "amount": "18000",
+        "intent": {
+            "education_levels": ["undergraduate", "college"],
+            "max_per_student": "3500",
+            "statement": "资助困难职工家庭在读大学生",
+        },
+        "summary": "企业结对捐资助学，资助困难职工家庭大学生",
+    },
+    {
+        "name": "某公益基金会",
+        "contact": "李女士 0631-5300000",
+        "amount": "8000",
+        "intent": {"education_levels": ["senior", "vocational"], "statement": "资助高中、中职学生"},
+        "summary": "公益项目平台募集，资助困难职工家庭高中和中职学生",
+    },
+)
+VISIT_SHARE = 0.7  # of the paid cases visited on 8/30; the campaign's end closes the rest
 
 
 def find_campaign_file() -> Traversable:
@@ -106,6 +156,7 @@ class Tally:
     payment_failures: int = 0
     emails: int = 0
     publicity_ended: int = 0
+    follow_up_ended: int = 0  # closed by the sweep when the campaign ended, unvisited
     sweep_failures: list[str] = field(default_factory=list)
 
 
@@ -130,6 +181,7 @@ class Demo:
         self.clock = ManualClock(dt.datetime(2024, 7, 16, 9, 0))
         self.tally = Tally()
         self._actors: dict[tuple[str, str], Actor] = {}
+        self.donor_funds: list[tuple[str, frozenset[str], int]] = []  # fund, levels, cases left
 
     # -- people -------------------------------------------------------------------------
     def actor(self, unit_code: str, role: str) -> Actor:
@@ -248,6 +300,7 @@ class Demo:
         self.tally.reminders.update(r.kind for r in report.sweep.reminders)
         self.tally.emails += report.delivery.sent
         self.tally.publicity_ended += len(report.sweep.publicity.ended)
+        self.tally.follow_up_ended += report.sweep.follow_up.count
         self.tally.sweep_failures.extend(
             f"{self.clock.now().date()} {f.campaign_name or '全部'}（{f.stage}）：{f.error}"
             for f in report.sweep.failures
@@ -272,6 +325,8 @@ class Demo:
             self.publish_lists()
         if md == (8, 16):
             self.resolve_objections()
+        if md == (8, 20):
+            self.raise_funds()
         if md == (8, 23):
             self.approve_level(0, lambda unit: unit)
         if md == (8, 26):
@@ -280,13 +335,14 @@ class Demo:
             self.approve_level(2, lambda _unit: "WH")
         if md in {(8, 28), (8, 29)}:
             self.pay_day(retry=md == (8, 29))
+        if md == (8, 29):
+            self.employment_and_work_study()
+        if md == (8, 30):
+            self.visit_paid_cases()
         if md in {(8, 27), (8, 28), (8, 29), (8, 30)}:
             self.submit_reports(day)
         if md == (9, 3):
             self.submit_report(self.late_district)
-        if md == (9, 5):
-            for case_id, unit in self.cases_in(CaseState.FOLLOW_UP):
-                self.fire(case_id, CaseEvent.CLOSE, self.actor(unit, "clerk"))
         return Counter(self.tally.events) - before
 
     def survey_day(self, n: int) -> None:
@@ -441,6 +497,8 @@ class Demo:
             self.tally.events["objection_upheld" if upheld else "objection_dismissed"] += 1
 
     def approve_level(self, step: int, approver_unit: Callable[[str], str]) -> None:
+        last = step == len(self.spec.approval_levels) - 1
+        levels = self.education_levels() if last else {}
         for case_id, unit in self.cases_in(CaseState.APPROVAL, approval_step=step):
             opinion = ("情况属实，同意上报", "审核同意", "审批同意资助")[step]
             self.fire(
@@ -448,7 +506,47 @@ class Demo:
                 CaseEvent.APPROVE,
                 self.actor(approver_unit(unit), "approver"),
                 opinion=opinion,
+                data=self.donor_fund_for(levels.get(case_id)) if last else None,
             )
+
+    def education_levels(self) -> dict[int, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(case_t.c.id, student_t.c.education_level)
+                .join(student_t, student_t.c.id == case_t.c.student_id)
+                .where(case_t.c.state == CaseState.APPROVAL.value)
+            )
+            return {r.id: r.education_level for r in rows}
+
+    def donor_fund_for(self, level: str | None) -> dict[str, Any] | None:
+        """The first donor fund whose intent takes this student and that has room for one more
+        (each donor pays as many students as its amount covers at the highest rule)."""
+        for i, (fund, levels, left) in enumerate(self.donor_funds):
+            if left > 0 and level in levels:
+                self.donor_funds[i] = (fund, levels, left - 1)
+                return {"fund_source": fund}
+        return None
+
+    def raise_funds(self) -> None:
+        """社会资源 and 自筹 before the approvals: the city manager records the donors, and each
+        district union the money it raised itself (A1–A4 of 附件1 add up from the districts)."""
+        manager = self.actor("WH", "manager")
+        for donor in DONORS:
+            with transaction(self.engine) as conn:
+                donor_id = create_donor(conn, self.campaign_id, DonorIn.model_validate(donor),
+                                        actor=manager, clock=self.clock)  # fmt: skip
+            levels = frozenset(donor["intent"]["education_levels"])  # type: ignore[index]
+            self.donor_funds.append(
+                (donor_fund_name(donor_id), levels, int(donor["amount"]) // 3500)  # type: ignore[call-overload]
+            )
+            self.tally.events["donor"] += 1
+        for i, district in enumerate(self.tree.districts[:3]):
+            fund = {"unit": district, "source": ("union", "donation", "other")[i],
+                    "amount": str(5000 * (i + 1)), "note": "区市总工会自筹"}  # fmt: skip
+            with transaction(self.engine) as conn:
+                record_unit_fund(conn, self.campaign_id, UnitFundIn.model_validate(fund),
+                                 actor=self.actor(district, "manager"), clock=self.clock)  # fmt: skip
+            self.tally.events["unit_fund"] += 1
 
     def pay_day(self, *, retry: bool) -> None:
         """发放 by bank card, through payment batches: the city's finance builds a batch per fund
@@ -545,6 +643,74 @@ class Demo:
         failed = [i.case_id for i in items if i.outcome == payments.FAILED]
         return sorted(payments.case_versions(conn, failed).items())
 
+    def employment_and_work_study(self) -> None:
+        """阳光就业 and 勤工俭学 for students of paid cases: a few graduates registered (help
+        given, one employed), and two work-study posts with participants (附件1 H–I)."""
+        paid = self.cases_in(CaseState.FOLLOW_UP)
+        for n, (case_id, unit) in enumerate(paid[:6]):
+            clerk = self.actor(unit, "clerk")
+            with transaction(self.engine) as conn:
+                campaign = conn.execute(
+                    select(campaign_t.c.id, campaign_t.c.year).where(
+                        campaign_t.c.id == self.campaign_id
+                    )
+                ).one()
+                record = employment.register(
+                    conn, campaign=campaign, case_id=case_id, graduation_year=self.spec.year,
+                    school="山东某大学", major=None, studies_locally=n % 2 == 0,
+                    actor=clerk, clock=self.clock,
+                )  # fmt: skip
+                employment.record_help(conn, record, kind=("referral", "training")[n % 2],
+                                       given_on=None, text=None, amount_fen=None,
+                                       actor=clerk, clock=self.clock)  # fmt: skip
+                version = conn.execute(
+                    select(RECORDS.table.c.version).where(RECORDS.table.c.id == record)
+                ).scalar_one()
+                fired = fire_on(conn, RECORDS, subject_id=record,
+                                event=RecordEvent.START_SEEKING, expected_version=version,
+                                actor=clerk, clock=self.clock)  # fmt: skip
+                if n < 2:
+                    fire_on(conn, RECORDS, subject_id=record, event=RecordEvent.EMPLOY,
+                            expected_version=fired.version, actor=clerk, clock=self.clock,
+                            data={"employer": "威海某制造企业"})  # fmt: skip
+            self.tally.events["employment"] += 1
+        registered = {case_id for case_id, _unit in paid[:6]}
+        for district in self.tree.districts[:2]:
+            manager = self.actor(district, "manager")
+            people = [c for c, u in paid if u.startswith(f"{district}-") and c not in registered]
+            with transaction(self.engine) as conn:
+                office = conn.execute(select(unit_t).where(unit_t.c.code == district)).one()
+                post = employment.open_post(
+                    conn, campaign_id=self.campaign_id, unit=office, title="暑期帮扶服务",
+                    employer=f"{office.name}职工服务中心", kind="community", hours_per_week=10,
+                    hourly_pay_fen=2000, actor=manager, clock=self.clock,
+                )  # fmt: skip
+                for case_id in people[:3]:
+                    employment.add_participant(conn, post, case_id=case_id, actor=manager,
+                                               clock=self.clock)  # fmt: skip
+            self.tally.events["work_study"] += 1
+
+    def visit_paid_cases(self) -> None:
+        """回访: most paid families are visited (the visit closes the case by the campaign's
+        rule); the others are still in follow-up when the campaign ends on 8/31, and the
+        morning sweep of 9/1 closes them, their trail saying 活动结束，未回访."""
+        for case_id, unit in self.cases_in(CaseState.FOLLOW_UP):
+            if self.rng.random() >= VISIT_SHARE:
+                continue
+            visit = VisitIn.model_validate({
+                "date": self.clock.now().date().isoformat(),
+                "kind": self.rng.choice(("home", "phone", "school")),
+                "visitor": "基层工会干事", "notes": "学习生活正常",
+            })  # fmt: skip
+            try:
+                with transaction(self.engine) as conn:
+                    record_visit(conn, case_id, visit, actor=self.actor(unit, "clerk"),
+                                 clock=self.clock)  # fmt: skip
+            except DomainError as refused:
+                self.tally.refusals[refused.code] += 1
+                continue
+            self.tally.events["visit"] += 1
+
     def submit_reports(self, day: dt.date) -> None:
         for i, district in enumerate(self.tree.districts):
             if district != self.late_district and i % 4 == (day.day - 27):
@@ -570,9 +736,13 @@ class Demo:
         s = swept.sweep
         before, overdue, escalated = (s.count(k) for k in ReminderKind)
         ended = len(s.publicity.ended)
-        if not (before or overdue or escalated or ended or swept.delivery.sent or done):
+        closed = s.follow_up.count  # the campaign ended: the sweep closed what was unvisited
+        if not (before or overdue or escalated or ended or closed or swept.delivery.sent or done):
             return
         work = "，".join(f"{WORK_NAMES.get(k, k)}{n}" for k, n in done.items() if n)
+        if closed:
+            label = MACHINE.event_labels[CaseEvent.END_FOLLOW_UP]
+            work = "，".join(w for w in (f"{label}（未回访）{closed}", work) if w)
         weekday = "一二三四五六日"[day.weekday()]
         self.say(
             f"{day:%m-%d} 周{weekday}   {before:>4} {overdue:>4} {escalated:>4} {ended:>8} "
@@ -625,7 +795,7 @@ class Demo:
         for f in result["funds"]:
             left = f.budget_fen - f.reserved_fen - f.paid_fen
             self.say(
-                f"  {pad(FUND_NAMES.get(f.source, f.source), 14)}{format_yuan(f.budget_fen):>14}"
+                f"  {pad(self.fund_name(f.source), 14)}{format_yuan(f.budget_fen):>14}"
                 f"{format_yuan(f.reserved_fen):>14}{format_yuan(f.paid_fen):>14}{format_yuan(left):>14}"
             )
         with self.engine.connect() as conn:
@@ -642,12 +812,69 @@ class Demo:
         for b in batches:
             retry = f"，重发自 {b.retry_of}" if b.retry_of else ""
             self.say(
-                f"  批次 {b.id}（{FUND_NAMES[b.source]}{retry}）：{b.rows} 笔 "
+                f"  批次 {b.id}（{self.fund_name(b.source)}{retry}）：{b.rows} 笔 "
                 f"{format_yuan(b.total_fen)} 元，成功 {b.paid}，退票 {b.failed}，"
                 f"{BATCH_LABELS[b.state]}"
             )
+        self.print_second_half()
         broken = len(result["broken"])
         self.say("\n审计链校验：" + ("全部完整" if not broken else f"发现 {broken} 处断裂"))
+
+    def fund_name(self, source: str) -> str:
+        """A campaign source's name, or a donor fund's donor (its row is `donor:<id>`)."""
+        donors = {
+            f: str(d["name"])
+            for (f, _levels, _left), d in zip(self.donor_funds, DONORS, strict=True)
+        }
+        return FUND_NAMES.get(source) or donors.get(source, source)
+
+    def second_half(self) -> dict[str, Any]:
+        """回访, donors, 自筹, employment and work-study as the registers hold them."""
+        with self.engine.connect() as conn:
+            ended: dict[str, int] = dict(
+                conn.execute(
+                    select(audit_t.c.event, func.count())
+                    .where(audit_t.c.event.in_((CaseEvent.CLOSE, CaseEvent.END_FOLLOW_UP)))
+                    .group_by(audit_t.c.event)
+                ).all()
+            )
+
+            def count(table: Any, *where: Any) -> int:
+                return int(
+                    conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+                )
+
+            return {
+                "visits": count(visit_t),
+                "closed_by_visit": int(ended.get(CaseEvent.CLOSE.value, 0)),
+                "closed_at_end": int(ended.get(CaseEvent.END_FOLLOW_UP.value, 0)),
+                "donors": donor_funds(conn, self.campaign_id),
+                "unit_funds": sum(
+                    Decimal(f["amount"]) for f in unit_funds(conn, self.campaign_id, path="/")
+                ),
+                "records": count(record_t),
+                "help": count(help_t),
+                "posts": count(post_t),
+                "participants": count(participant_t, participant_t.c.active),
+            }
+
+    def print_second_half(self) -> None:
+        h = self.second_half()
+        self.say("\n== 回访、社会资源与就业 ==")
+        self.say(
+            f"  回访记录 {h['visits']} 次：回访办结 {h['closed_by_visit']} 件，"
+            f"活动结束（8月31日）未回访、由系统办结 {h['closed_at_end']} 件"
+        )
+        for d in h["donors"]:
+            self.say(
+                f"  捐赠方 {d['name']}：助学资金 {d['budget']} 元，"
+                f"已发放 {d['paid']} 元，资助 {d['aided']} 人"
+            )
+        self.say(f"  各区市自筹资金合计 {h['unit_funds']:.2f} 元")
+        self.say(
+            f"  阳光就业登记 {h['records']} 人、帮扶 {h['help']} 次；"
+            f"勤工俭学岗位 {h['posts']} 个、参加 {h['participants']} 人"
+        )
 
 
 def pad(text: str, width: int, *, right: bool = False) -> str:

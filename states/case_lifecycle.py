@@ -58,6 +58,7 @@ class CaseEvent(StrEnum):
     PAYMENT_FAILED = "payment_failed"
     CANCEL = "cancel"
     CLOSE = "close"
+    END_FOLLOW_UP = "end_follow_up"
 
 
 class Permission(StrEnum):
@@ -261,6 +262,22 @@ TRANSITIONS: tuple[CaseTransition, ...] = (
         "回访办结",
         guards=("follow_up_visits_done",),
         overridable=("follow_up_visits_done",),
+    ),
+    # The campaign is over (the day after its `follow_up.closes_on`): the sweep closes every case
+    # still in follow-up, as the system, its trail noting the visits recorded. A distinct event,
+    # not a second route of `close`: `close` is a person's (case.follow_up) after the visits or
+    # a manager's override, this one is the scheduler's by date and nobody else's; a route is
+    # chosen on approval progress, not on the calendar; and the trail and the statistics can
+    # tell "closed after its visits" from "closed because the campaign ended". Declared after
+    # `close`, so a new case's shortest history to `closed` stays the visited one.
+    Transition(
+        E.END_FOLLOW_UP,
+        (S.FOLLOW_UP,),
+        S.CLOSED,
+        P.RUN_SCHEDULE,
+        "活动结束办结",
+        guards=("campaign_ended",),
+        effects=("note_visits_at_campaign_end",),
     ),
     Transition(
         E.RETURN,

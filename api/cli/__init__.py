@@ -434,6 +434,7 @@ def tick_command(
         f"  publicity ended: {len(swept.publicity.ended)}, held by objection: "
         f"{len(swept.publicity.held_by_objection)}"
     )
+    typer.echo(f"  follow-up closed, the campaign ended: {swept.follow_up.count}")
     for r in swept.reminders:
         target = (
             r.unit_code

@@ -826,8 +826,10 @@ def today_of(svc: Services) -> dt.date:
 
 
 # The payment batch, employment and import pages register on this router (they use the helpers
-# above); so do the admin pages (units, users, campaigns), the reports page and the reminders sent.
+# above); so do the admin pages (units, users, campaigns), the reports page, the reminders sent
+# and the donors page.
 from jinqiu.api.pages import admin as _admin  # noqa: E402, F401
+from jinqiu.api.pages import donors as _donors  # noqa: E402, F401
 from jinqiu.api.pages import employment as _employment  # noqa: E402, F401
 from jinqiu.api.pages import imports as _imports  # noqa: E402, F401
 from jinqiu.api.pages import payments as _payments  # noqa: E402, F401

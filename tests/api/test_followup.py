@@ -116,7 +116,8 @@ def test_the_visit_that_meets_the_rule_closes_the_case_with_its_audit_entries(wo
 
 
 def test_without_a_rule_a_visit_is_recorded_and_the_close_stays_bare(world: World) -> None:
-    case = paid(world, world.campaign)  # the Weihai file has no follow_up key
+    campaign = campaign_of(world, 2024, name="2024年度金秋助学（无回访要求）", follow_up=None)
+    case = paid(world, campaign)
     recorded = visit(world, case)
     assert recorded.status_code == 201, recorded.text
     assert (recorded.json()["case_state"], recorded.json()["visits_required"]) == ("follow_up", 0)

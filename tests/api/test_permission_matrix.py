@@ -1283,7 +1283,13 @@ def matrix(world: World) -> Iterator[tuple[World, Target]]:
     with transaction(world.engine) as conn:
         campaign_hc = load_campaign(
             conn,
-            weihai_file(organizer="WH-HC", name="环翠区2024年度", deadlines=BY_LEVEL),
+            weihai_file(
+                organizer="WH-HC",
+                name="环翠区2024年度",
+                deadlines=BY_LEVEL,
+                # More visits than the matrix records: each role's visit is recorded, none closes.
+                follow_up={"visits_required": 12, "local_decision": "测试：案件留在回访"},
+            ),
             world.clock,
         )
         inbox = conn.execute(

@@ -133,7 +133,30 @@ def campaign_warnings(spec: CampaignFile) -> list[Problem]:
         _deadlines_outside_the_campaign(spec)
         + _phases_too_short_for_publicity(spec)
         + _publicity_after_payment_window(spec)
+        + _follow_up_closes_before_payment(spec)
     )
+
+
+def _follow_up_closes_before_payment(spec: CampaignFile) -> list[Problem]:
+    """The campaign's end (`follow_up.closes_on`) before its payment window closes: a case paid
+    after that day is closed by the next sweep as not visited, before anyone could visit."""
+    closes_on = None if spec.follow_up is None else spec.follow_up.closes_on
+    paying = [p for p in spec.phases if CaseState.DISBURSEMENT.value in p.cases_leave]
+    if closes_on is None or not paying:
+        return []
+    window_ends = max(p.ends for p in paying)
+    if closes_on >= window_ends:
+        return []
+    return [
+        {
+            "field": "follow_up.closes_on",
+            "code": "follow_up_closes_before_payment",
+            "message": (
+                f"活动结束日 {closes_on.isoformat()} 早于发放阶段的结束日 "
+                f"{window_ends.isoformat()}：此后发放的案件会在次日按“活动结束，未回访”办结"
+            ),
+        }
+    ]
 
 
 def _deadlines_outside_the_campaign(spec: CampaignFile) -> list[Problem]:

@@ -53,6 +53,8 @@ class CampaignRules:
     calendar: WorkingCalendar
     # Visits a case in follow-up needs before it closes; 0: no rule (a bare close).
     visits_required: int = 0
+    # The campaign's last day (follow_up.closes_on): after it, follow-up ends by date; None: never.
+    follow_up_closes_on: dt.date | None = None
     # By event: the opinion the notice asks for (Dalian: 审查/审核/审批意见 at each level).
     opinions: dict[str, Opinion] = field(default_factory=dict, hash=False, compare=False)
     aid_priority: Priority | None = (
@@ -103,11 +105,18 @@ def compile_rules(conn: Connection, campaign_id: int) -> CampaignRules:
         ),
         calendar=WorkingCalendar.from_overrides(row.calendar),
         visits_required=int((row.follow_up or {}).get("visits_required", 0)),
+        follow_up_closes_on=follow_up_closes_on(row.follow_up),
         opinions={k: Opinion.model_validate(v) for k, v in (row.opinions or {}).items()},
         aid_priority=None
         if row.aid_priority is None
         else Priority.model_validate(row.aid_priority),
     )
+
+
+def follow_up_closes_on(stored: dict[str, Any] | None) -> dt.date | None:
+    """The campaign row's `follow_up.closes_on` (the JSON column keeps it as an ISO string)."""
+    closes_on = (stored or {}).get("closes_on")
+    return None if closes_on is None else dt.date.fromisoformat(str(closes_on))
 
 
 def _archive_rule(stored: dict[str, Any]) -> Eligibility:

@@ -400,16 +400,28 @@ class CalendarOverrides(_Strict):
 class FollowUpRule(_Strict):
     """When a paid case's follow-up (回访) is done: `visits_required` visits recorded, the last
     of which closes the case. The notices ask for visits without a number, so the number cites
-    the sentence that asks (`source`) or says why the campaign chose it (`local_decision`)."""
+    the sentence that asks (`source`) or says why the campaign chose it (`local_decision`).
+
+    `closes_on`: the campaign's last day (Weihai: 助学活动…至8月31日结束); from the day after,
+    the sweep closes every case still in follow-up (`end_follow_up`). Its own citation
+    (`closes_on_source`: the notice's sentence, or 本地决定：…), as the date is not the visits'
+    rule. Absent: cases stay in follow-up until visited or closed by hand — a notice that asks
+    for visits "while the student is at school" (Dalian) gives no day on which they stop."""
 
     visits_required: int = Field(strict=True, ge=1, le=12)
     source: str | None = Field(default=None, min_length=1, max_length=500)
     local_decision: str | None = Field(default=None, min_length=1, max_length=500)
+    closes_on: dt.date | None = None
+    closes_on_source: Source | None = None
 
     @model_validator(mode="after")
     def _cited(self) -> Self:
         if self.source is None and self.local_decision is None:
             raise ValueError("follow_up 须给出通知原文 source 或本地决定 local_decision")
+        if (self.closes_on is None) != (self.closes_on_source is None):
+            raise ValueError(
+                "follow_up.closes_on 须与 closes_on_source（通知原文或“本地决定：”）一并给出"
+            )
         return self
 
 
@@ -483,6 +495,9 @@ class CampaignFile(_Strict):
         ):
             if len(keys) != len(set(keys)):
                 raise ValueError(f"{what} 中有重复的 key")
+        closes_on = None if self.follow_up is None else self.follow_up.closes_on
+        if closes_on is not None and closes_on < min(p.starts for p in self.phases):
+            raise ValueError("follow_up.closes_on 早于活动的第一个阶段开始日期")
         if len(set(self.approval_levels)) != len(self.approval_levels):
             raise ValueError("approval_levels 中有重复的层级")
         for d in self.deadlines:

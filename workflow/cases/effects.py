@@ -203,6 +203,19 @@ def keep_return_reason(ctx: GuardContext, opinion: str | None) -> Outcome:
     )
 
 
+def note_visits_at_campaign_end(ctx: GuardContext, opinion: str | None) -> Outcome:
+    """活动结束办结: the trail keeps the day the campaign ended and the visits made by then, so
+    a case closed unvisited is never mistaken for one whose follow-up was done."""
+    closes_on = ctx.campaign.follow_up_closes_on
+    return Outcome(
+        audit={
+            "campaign_ended_on": None if closes_on is None else closes_on.isoformat(),
+            "visits": ctx.case.follow_up_visits,
+            "visits_required": ctx.campaign.visits_required,
+        }
+    )
+
+
 EFFECTS: dict[str, Effect[GuardContext]] = {
     "start_publicity": start_publicity,
     "clear_publicity": clear_publicity,
@@ -215,4 +228,5 @@ EFFECTS: dict[str, Effect[GuardContext]] = {
     "record_payment_failure": record_payment_failure,
     "release_reservation": release_reservation,
     "keep_return_reason": keep_return_reason,
+    "note_visits_at_campaign_end": note_visits_at_campaign_end,
 }

@@ -1,5 +1,6 @@
-"""One scheduler sweep as of `now`: publicity endings, then reminders, overdue notices and
-escalations for every deadline that has something due today.
+"""One scheduler sweep as of `now`: publicity endings, follow-up closed where the campaign has
+ended (workflow/followup/campaign_end.py), then reminders, overdue notices and escalations for
+every deadline that has something due today.
 
 Exactly once: each reminder is claimed by inserting its ledger row (unique on deadline, unit,
 kind, occurrence) with ON CONFLICT DO NOTHING, and only the rows this sweep inserted get their
@@ -35,6 +36,7 @@ from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.deadlines.pending import PendingUnit, Responsibility, pending_units
 from jinqiu.workflow.deadlines.schedule import Occurrence, ReminderKind, due_occurrences
 from jinqiu.workflow.failures import CampaignFailure, failed, record_failures
+from jinqiu.workflow.followup.campaign_end import FollowUpEnded, close_ended_follow_ups
 from jinqiu.workflow.publicity import PublicityOutcome, end_due_publicity
 from jinqiu.workflow.units.models import Unit
 
@@ -69,6 +71,7 @@ class SentReminder:
 class SweepReport:
     now: dt.datetime
     publicity: PublicityOutcome = field(default_factory=PublicityOutcome)
+    follow_up: FollowUpEnded = field(default_factory=FollowUpEnded)  # closed: the campaign ended
     reminders: list[SentReminder] = field(default_factory=list)
     already_sent: int = 0  # claimed by an earlier or concurrent sweep
     failures: list[CampaignFailure] = field(default_factory=list)  # campaigns that failed
@@ -86,6 +89,8 @@ def sweep(engine: Engine, clock: Clock, *, base_url: str, chunk: int = CHUNK) ->
     now = clock.now()
     report = SweepReport(now=now)
     report.publicity = end_due_publicity(engine, clock, base_url=base_url)
+    # Before the reminders: a follow-up deadline does not chase the cases the campaign's end closed.
+    report.follow_up = close_ended_follow_ups(engine, clock)
     today = now.date()
     with engine.connect() as conn:
         deadlines = conn.execute(
@@ -113,7 +118,7 @@ def sweep(engine: Engine, clock: Clock, *, base_url: str, chunk: int = CHUNK) ->
                     deadline.campaign_id, deadline.campaign_name, f"截止事项 {deadline.key}", exc
                 )
             )
-    report.failures[:0] = report.publicity.failures
+    report.failures[:0] = [*report.publicity.failures, *report.follow_up.failures]
     record_failures(engine, report.failures, now, base_url)
     return report
 

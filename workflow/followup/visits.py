@@ -6,13 +6,11 @@ visit makes up its number, the case's `close` is fired through the engine in the
 transaction, by the same person (who holds `case.follow_up`, the permission of both): the guard
 `follow_up_visits_done` then passes, and the trail shows the visit and the close.
 
-Why not close the remaining cases when the campaign ends: the notices ask the unions to stay in
-touch (Weihai: 通过走访、座谈、谈心等方式，关心关爱…; Dalian: 学生在校期间…了解掌握受助学生的学习、
-生活情况), and aid continues until the student completes their studies. Closing unvisited cases
-by date would mark as followed up families nobody visited. They stay in follow-up, counted on
-the dashboard and chased by a follow-up deadline where the campaign sets one; a case that
-cannot be visited (the family moved away) is closed by a manager overriding the guard with a
-reason, which the trail keeps."""
+Cases the visits do not close stay in follow-up, counted on the dashboard and chased by a
+follow-up deadline where the campaign sets one, until the campaign ends: then the sweep closes
+them (campaign_end.py), their trail saying they were not visited. A case that cannot be visited
+(the family moved away) is closed earlier by a manager overriding the guard with a reason, which
+the trail keeps."""
 
 from __future__ import annotations
 

@@ -72,6 +72,11 @@ def cited_items(data: dict[str, Any]) -> dict[str, str]:
             items[f"{path}.documents[{d['kind']}]"] = d["source"]
     if "source" in data.get("eligibility", {}):
         items["eligibility"] = data["eligibility"]["source"]
+    follow_up = data.get("follow_up", {})
+    if "source" in follow_up:
+        items["follow_up"] = follow_up["source"]
+    if "closes_on_source" in follow_up:
+        items["follow_up.closes_on"] = follow_up["closes_on_source"]
     return items
 
 

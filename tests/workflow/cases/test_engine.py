@@ -23,6 +23,7 @@ from jinqiu.workflow.errors import (
     ValidationFailed,
     VersionConflict,
 )
+from jinqiu.workflow.followup.visits import VisitIn, record_visit
 from jinqiu.workflow.roles import SCHEDULER, Actor
 from tests.factories import actor_of, case_in, case_row, new_case, weihai, weihai_amount_fen
 
@@ -116,9 +117,15 @@ class TestWholeLifecycle:
         assert row.state == "disbursement"
         assert row.approved_amount_fen == weihai_amount_fen()  # the file's first-tier amount
         fire(db, clock, case_id, "pay", actor_of(db, CITY, "finance"))
-        fire(db, clock, case_id, "close", actor_of(db, GRASSROOTS, "clerk"))
+        # The file's follow-up rule: one visit recorded, which fires the close.
+        visit = VisitIn.model_validate(
+            {"date": clock.now().date().isoformat(), "kind": "home", "visitor": "李干事"}
+        )
+        with transaction(db) as conn:
+            record_visit(conn, case_id, visit, actor=actor_of(db, GRASSROOTS, "clerk"), clock=clock)
         row = case_row(db, case_id)
-        assert (row.state, row.version, row.audit_seq) == ("closed", 10, 10)  # created + 9 events
+        # created + 8 events, the visit and the close it fired
+        assert (row.state, row.version, row.audit_seq) == ("closed", 11, 11)
         with db.connect() as conn:
             fund = conn.execute(select(fund_t).where(fund_t.c.source == "government")).one()
         assert (fund.reserved_fen, fund.paid_fen) == (0, weihai_amount_fen())

@@ -49,3 +49,28 @@ def test_units_with_cases_waiting_for_a_visit_are_reminded(db: Engine, clock: Ma
         ("WH-HC-001", "before", 3, 1)
     ]
     assert case_row(db, waiting).state == CaseState.FOLLOW_UP.value
+
+
+def test_after_the_campaign_ends_the_sweep_closes_before_it_reminds(
+    db: Engine, clock: ManualClock
+) -> None:
+    """A follow-up deadline due on the campaign's last day: its overdue notice the next
+    morning does not chase the cases that very sweep closed as the campaign ended."""
+    raw = json.loads(WEIHAI.read_text(encoding="utf-8"))
+    due_at_end = {**FOLLOW_UP_DEADLINE, "due": raw["follow_up"]["closes_on"]}  # 2024-08-31
+    _tree, campaign = weihai(db, clock, deadlines=[*raw["deadlines"], due_at_end])
+    clock.set(dt.datetime(2024, 8, 28, 9))
+    waiting = case_in(db, clock, campaign, "WH-HC-001", CaseState.FOLLOW_UP)
+
+    clock.set(dt.datetime(2024, 8, 29, 8))  # before the end: reminded as any deadline
+    reminded = [
+        r for r in sweep(db, clock, base_url="https://jinqiu.example.org").reminders
+        if r.deadline_key == FOLLOW_UP_DEADLINE["key"]
+    ]  # fmt: skip
+    assert [(r.unit_code, r.pending_total) for r in reminded] == [("WH-HC-001", 1)]
+
+    clock.set(dt.datetime(2024, 9, 2, 8))  # Mon: overdue 1 working day, were the case open
+    report = sweep(db, clock, base_url="https://jinqiu.example.org")
+    assert report.follow_up.closed == {campaign: [waiting]}
+    assert [r for r in report.reminders if r.deadline_key == FOLLOW_UP_DEADLINE["key"]] == []
+    assert case_row(db, waiting).state == CaseState.CLOSED.value

@@ -21,7 +21,7 @@ from jinqiu.workflow.cases.guards.documents import application_complete
 from jinqiu.workflow.cases.guards.donor import donor_intent_matches
 from jinqiu.workflow.cases.guards.double_aid import not_already_aided
 from jinqiu.workflow.cases.guards.eligibility import worker_is_eligible
-from jinqiu.workflow.cases.guards.follow_up import follow_up_visits_done
+from jinqiu.workflow.cases.guards.follow_up import campaign_ended, follow_up_visits_done
 from jinqiu.workflow.cases.guards.identity import identity_numbers_valid
 from jinqiu.workflow.cases.guards.payment_batch import not_in_open_batch, paid_through_its_batch
 from jinqiu.workflow.cases.guards.phase_window import within_survey_window
@@ -51,6 +51,7 @@ GUARDS: dict[str, Guard] = {
     "objection_is_open": objection_is_open,
     "publicity_period_over": publicity_period_over,
     "follow_up_visits_done": follow_up_visits_done,
+    "campaign_ended": campaign_ended,
 }
 
 _missing = {g for t in TRANSITIONS for g in t.guards} - GUARDS.keys()

@@ -18,3 +18,18 @@ def follow_up_visits_done(ctx: GuardContext) -> list[Reason]:
             )
         ]
     return []
+
+
+def campaign_ended(ctx: GuardContext) -> list[Reason]:
+    """The campaign's last day (`follow_up.closes_on`) is behind us: it counts in full."""
+    closes_on = ctx.campaign.follow_up_closes_on
+    if closes_on is None:
+        return [Reason("campaign_not_ended", "本次活动未规定结束日期，回访中的案件不按日期办结")]
+    if ctx.today <= closes_on:
+        return [
+            Reason(
+                "campaign_not_ended",
+                f"本次活动至{closes_on.isoformat()}结束，结束后才能按活动结束办结",
+            )
+        ]
+    return []
