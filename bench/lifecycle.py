@@ -159,10 +159,15 @@ class World:
 def campaign_spec(cases: int) -> CampaignFile:
     """Weihai 2024, with a government fund covering every case at the highest fixed amount."""
     raw = json.loads(CAMPAIGN_FILE.read_text(encoding="utf-8"))
-    highest = max(int(rule["cap"]) for rule in raw["aid_rules"])
+    rules = CampaignFile.model_validate(raw).aid_rules
+    highest = max(  # the most any one rule pays (an uplift comes on top of it)
+        max(v for v in (r.amount, r.cap, r.max) if v is not None)
+        + (r.uplift.max if r.uplift is not None else 0)
+        for r in rules
+    )
     for fund in raw["funds"]:
         if fund["source"] == "government":
-            fund["budget"] = str(highest * cases + int(fund["budget"]))
+            fund["budget"] = str(int(highest) * cases + int(fund["budget"]))
     spec = CampaignFile.model_validate(raw)
     # The measured path ends with a bare `close`, as in the runs PERFORMANCE.md compares with:
     # the file's visits rule (a visit before the close) would add a step the baseline lacks.

@@ -1,0 +1,42 @@
+"""Every benchmark still runs, on a tiny world, and says its own checks passed: `bench
+lifecycle` once crashed on main for weeks unnoticed (an aid rule's key renamed). Figures are
+not asserted — speed is the benchmarks' business, not the tests'."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+TINY = {
+    "lifecycle": ["--cases", "20"],
+    "bulk": ["--cases", "50"],
+    "sweep": ["--cases", "200", "--units", "20"],
+    "dashboard": ["--cases", "500", "--units", "20", "--calls", "3", "--baseline-calls", "3"],
+    "machine": ["--number", "10", "--repeat", "1"],
+    "payments": ["--cases", "50"],
+    "employment": ["--records", "50", "--calls", "2"],
+    "import": ["--rows", "50"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_the_benchmark_runs_and_its_checks_pass(name: str, tmp_path: Path) -> None:
+    env = {**os.environ, "JINQIU_DATABASE_URL": f"sqlite:///{tmp_path / 'bench.db'}"}
+    env.pop("CI", None)  # not a suite: no PostgreSQL asked for
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", name, *TINY[name]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result.get("ok", True) is True, result
