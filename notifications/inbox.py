@@ -29,7 +29,7 @@ from jinqiu.notifications.models import InboxMessage, InboxRead
 
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
 read_t = InboxRead.__table__  # type: ignore[attr-defined]
-RECEIPT_KEY = ["inbox_message_id", "username"]
+RECEIPT_KEY = ["username", "inbox_message_id"]
 
 
 def read_by(username: str) -> ColumnElement[bool]:

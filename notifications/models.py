@@ -79,6 +79,8 @@ class InboxRead(SQLModel, table=True):
 
     __tablename__ = "inbox_read"
 
-    inbox_message_id: int = Field(foreign_key="inbox_message.id", primary_key=True)
+    # The key leads with the user: a user's receipts are one range of it (the unread count
+    # anti-joins the unit's items against them), and (user, item) is one lookup.
     username: str = Field(max_length=64, primary_key=True)
+    inbox_message_id: int = Field(foreign_key="inbox_message.id", primary_key=True)
     read_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

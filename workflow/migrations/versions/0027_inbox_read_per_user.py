@@ -23,17 +23,17 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "inbox_read",
-        sa.Column("inbox_message_id", sa.Integer(), nullable=False),
         sa.Column("username", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("inbox_message_id", sa.Integer(), nullable=False),
         sa.Column("read_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["inbox_message_id"], ["inbox_message.id"]),
-        sa.PrimaryKeyConstraint("inbox_message_id", "username"),
+        sa.PrimaryKeyConstraint("username", "inbox_message_id"),
     )
     # The one reader the unit-wide read knew keeps the item read; the unit's other users now
     # see it unread, which is what reading per user means.
     op.execute(
-        "INSERT INTO inbox_read (inbox_message_id, username, read_at) "
-        "SELECT id, read_by, read_at FROM inbox_message "
+        "INSERT INTO inbox_read (username, inbox_message_id, read_at) "
+        "SELECT read_by, id, read_at FROM inbox_message "
         "WHERE read_by IS NOT NULL AND read_at IS NOT NULL"
     )
 
