@@ -89,12 +89,15 @@ def mark_read(conn: Connection, item_id: int, username: str, now: dt.datetime) -
 def mark_all_read(conn: Connection, unit_code: str | None, username: str, now: dt.datetime) -> int:
     """Receipts for every item of the unit the user has not read, in one statement; the unit's
     first read for those no one had read. The number of receipts written."""
-    unread = select(inbox_t.c.id, literal(username), literal(now, read_t.c.read_at.type)).where(
-        inbox_t.c.unit_code == unit_code, ~read_by(username)
+    # In id order: two calls at once (two tabs) take the receipts' keys in the same order.
+    unread = (
+        select(literal(username), inbox_t.c.id, literal(now, read_t.c.read_at.type))
+        .where(inbox_t.c.unit_code == unit_code, ~read_by(username))
+        .order_by(inbox_t.c.id)
     )
     written = conn.execute(
         _insert_receipts(conn)
-        .from_select(["inbox_message_id", "username", "read_at"], unread)
+        .from_select(["username", "inbox_message_id", "read_at"], unread)
         .on_conflict_do_nothing(index_elements=RECEIPT_KEY)
         # Counted from RETURNING: psycopg gives no rowcount for INSERT … SELECT.
         .returning(read_t.c.inbox_message_id)

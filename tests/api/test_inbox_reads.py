@@ -160,3 +160,50 @@ def test_racing_reads_give_one_receipt_per_user_and_the_first_committed_reader(
     assert receipts(pg) == [(item, A), (item, B)]
     with pg.connect() as conn:
         assert conn.execute(select(inbox_t.c.read_by)).scalar_one() in {A, B}
+
+
+@pytest.mark.postgres
+def test_one_user_s_tabs_marking_all_and_one_at_once_give_each_receipt_once(
+    pg: Engine, clock: ManualClock
+) -> None:
+    """Six transactions of one user released at once, four marking everything and two one item:
+    no error, no deadlock, one receipt per item, and the marks add up to the items."""
+    with transaction(pg) as conn:
+        post_to_inbox(
+            conn,
+            [InboxItem(f"tab:{n}", "WH-HC-001", f"提醒{n}", "请按时报送") for n in range(50)],
+            clock.now(),
+        )
+        post_to_inbox(conn, [InboxItem("sibling", "WH-HC-002", "兄弟单位", "…")], clock.now())
+        first = conn.execute(select(func.min(inbox_t.c.id))).scalar_one()
+    start = threading.Barrier(6)
+    errors: list[BaseException] = []
+    marked: list[int] = []
+
+    def tab(everything: bool) -> None:
+        try:
+            with transaction(pg) as conn:
+                conn.execute(select(1))
+                start.wait(timeout=10)
+                if everything:
+                    marked.append(inbox_reads.mark_all_read(conn, "WH-HC-001", A, clock.now()))
+                else:
+                    marked.append(int(inbox_reads.mark_read(conn, first, A, clock.now())))
+        except BaseException as exc:  # any failure is the test's answer
+            errors.append(exc)
+
+    threads = [threading.Thread(target=tab, args=(n < 4,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    assert sum(marked) == 50
+    with pg.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(read_t)).scalar_one() == 50
+        unread_units = conn.execute(
+            select(inbox_t.c.unit_code).where(inbox_t.c.read_at.is_(None))
+        ).scalars()
+        assert list(unread_units) == ["WH-HC-002"]
+        assert inbox_reads.unread_count(conn, "WH-HC-001", A) == 0
+        assert inbox_reads.unread_count(conn, "WH-HC-001", B) == 50
