@@ -37,7 +37,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--units", type=int, default=100, help="units (default 100)")
     parser.add_argument("--users", type=int, default=10, help="users of the unit (default 10)")
     parser.add_argument("--calls", type=int, default=50, help="timed rounds (default 50)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if min(args.units, args.users, args.calls) < 1 or args.items < args.units:
+        parser.error("--units, --users and --calls at least 1; --items at least --units")
+    return args
 
 
 def main(argv: list[str]) -> dict[str, Any]:
@@ -66,7 +69,8 @@ def main(argv: list[str]) -> dict[str, Any]:
                     for j, i in enumerate(sorted(items))
                     if j % args.users < k
                 ]
-                conn.execute(read_t.insert(), rows)
+                if rows:  # a single reader reads nothing
+                    conn.execute(read_t.insert(), rows)
                 receipts += len(rows)
         if db.kind == "postgresql":
             with db.engine.connect() as conn:
