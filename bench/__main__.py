@@ -21,6 +21,7 @@ BENCHMARKS = {
     "payments": "bench.payments",  # a 10,000-case batch exported and its result applied
     "employment": "bench.employment",  # statistics counted from the registers vs hand-written SQL
     "import": "bench.imports",  # a 10,000-row 摸底表 checked and imported vs the bare driver
+    "inbox": "bench.inbox",  # the nav's per-user unread count vs the unit-wide count it replaced
 }
 
 

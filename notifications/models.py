@@ -54,7 +54,9 @@ class OutboxMessage(SQLModel, table=True):
 
 
 class InboxMessage(SQLModel, table=True):
-    """An in-app notification addressed to a unit: every user of that unit sees it."""
+    """An in-app notification addressed to a unit: every user of that unit sees it, and reads it
+    for themselves (an `InboxRead` each). `read_at`/`read_by` are the unit's first read: a
+    manager sees that the unit has seen a reminder, and who saw it first."""
 
     __tablename__ = "inbox_message"
 
@@ -67,3 +69,18 @@ class InboxMessage(SQLModel, table=True):
     created_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     read_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     read_by: str | None = Field(default=None, max_length=64)
+
+
+class InboxRead(SQLModel, table=True):
+    """One user's read of one inbox item, written once (INSERT … ON CONFLICT DO NOTHING: two tabs
+    marking the same item give one row). Keyed by username as `read_by` and the tokens are; no
+    foreign key to the users table, which lives above notifications/ (users are deactivated,
+    never deleted)."""
+
+    __tablename__ = "inbox_read"
+
+    # The key leads with the user: a user's receipts are one range of it (the unread count
+    # anti-joins the unit's items against them), and (user, item) is one lookup.
+    username: str = Field(max_length=64, primary_key=True)
+    inbox_message_id: int = Field(foreign_key="inbox_message.id", primary_key=True)
+    read_at: dt.datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

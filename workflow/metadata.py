@@ -2,7 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from jinqiu.notifications.models import InboxMessage, OutboxMessage
+from jinqiu.notifications.models import InboxMessage, InboxRead, OutboxMessage
 from jinqiu.workflow.attachments.models import Attachment
 from jinqiu.workflow.audit.models import AuditEntry, PiiAccess
 from jinqiu.workflow.campaigns.models import (
@@ -55,6 +55,7 @@ __all__ = [
     "FollowUpVisit",
     "FundSource",
     "InboxMessage",
+    "InboxRead",
     "LoginFailure",
     "Objection",
     "OutboxMessage",

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from jinqiu.api.deps import Conn, CurrentActor, InboxItemInScope, ServicesDep, require
 from jinqiu.api.errors import ERROR_RESPONSES
+from jinqiu.notifications import inbox as inbox_reads
 from jinqiu.notifications.models import InboxMessage, OutboxMessage, OutboxStatus
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.failures import SweepError
@@ -32,8 +33,11 @@ class InboxItemOut(BaseModel):
     body: str
     link: str | None
     created_at: dt.datetime
-    read_at: dt.datetime | None
-    read_by: str | None
+    read_at: dt.datetime | None = Field(description="the unit's first read (null: no one's yet)")
+    read_by: str | None = Field(description="who in the unit read it first")
+    read_by_me_at: dt.datetime | None = Field(
+        description="when the caller read it (null: unread by the caller)"
+    )
 
 
 class OutboxItemOut(BaseModel):
@@ -60,6 +64,7 @@ def inbox_out(row: Any) -> InboxItemOut:
         created_at=row.created_at,
         read_at=row.read_at,
         read_by=row.read_by,
+        read_by_me_at=row.read_by_me_at,
     )
 
 
@@ -70,10 +75,11 @@ def inbox(
     unread: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[InboxItemOut]:
-    """Notifications addressed to the caller's unit, newest first."""
-    query = select(inbox_t).where(inbox_t.c.unit_code == actor.unit_code)
+    """Notifications addressed to the caller's unit, newest first; `unread=true`: those the
+    caller has not read (a colleague's read does not count)."""
+    query = inbox_reads.items_with_my_read(actor.unit_code, actor.username)
     if unread:
-        query = query.where(inbox_t.c.read_at.is_(None))
+        query = query.where(inbox_reads.read_t.c.read_at.is_(None))
     rows = conn.execute(query.order_by(inbox_t.c.id.desc()).limit(limit)).all()
     return [inbox_out(r) for r in rows]
 
@@ -82,13 +88,10 @@ def inbox(
 def mark_read(
     item: InboxItemInScope, actor: CurrentActor, svc: ServicesDep, conn: Conn
 ) -> InboxItemOut:
-    if item.read_at is None:
-        conn.execute(
-            update(inbox_t)
-            .where(inbox_t.c.id == item.id)
-            .values(read_at=svc.clock.now(), read_by=actor.username)
-        )
-    return inbox_out(conn.execute(select(inbox_t).where(inbox_t.c.id == item.id)).one())
+    """The caller's read of the item (again: nothing changes); the unit's first read if none."""
+    inbox_reads.mark_read(conn, item.id, actor.username, svc.clock.now())
+    query = inbox_reads.items_with_my_read(actor.unit_code, actor.username)
+    return inbox_out(conn.execute(query.where(inbox_t.c.id == item.id)).one())
 
 
 @router.get("/api/admin/outbox", response_model=list[OutboxItemOut])

@@ -15,7 +15,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from jinqiu.api.case_events import fire_or_refuse
 from jinqiu.api.deps import (
@@ -44,7 +44,7 @@ from jinqiu.api.security import (
     sign_in,
     throttle_keys,
 )
-from jinqiu.notifications.models import InboxMessage
+from jinqiu.notifications import inbox as inbox_reads
 from jinqiu.states import MACHINE, CaseEvent, CaseState
 from jinqiu.states.diagram import to_svg
 from jinqiu.workflow.attachments.content import MAX_BYTES
@@ -91,7 +91,6 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
-inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
 
 # The lifecycle's labels (states/), plus the audit entries that are not transitions.
 EVENT_LABELS = {
@@ -332,19 +331,13 @@ def render(request: Request, name: str, session: Session | None, **context: Any)
 
 
 def unread_in_inbox(request: Request, session: Session | None) -> int:
-    """Unread notifications of the signed-in user's unit, on a short read connection of its own
-    (as the actor is read): the page's own transaction may be a write in progress."""
+    """The unit's notifications the signed-in user has not read, on a short read connection of
+    its own (as the actor is read): the page's own transaction may be a write in progress."""
     if session is None:
         return 0
     svc: Services = request.app.state.services
     with svc.engine.connect() as conn:
-        return int(
-            conn.execute(
-                select(func.count())
-                .select_from(inbox_t)
-                .where(inbox_t.c.unit_code == session.actor.unit_code, inbox_t.c.read_at.is_(None))
-            ).scalar_one()
-        )
+        return inbox_reads.unread_count(conn, session.actor.unit_code, session.actor.username)
 
 
 def visible_campaigns(conn: Connection, actor: Actor) -> list[Any]:

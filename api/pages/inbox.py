@@ -1,7 +1,8 @@
 """The inbox page: the reminders and notices addressed to the signed-in user's unit (the sweep's
-T-3/T-1/T0 reminders, overdue notices, escalations, a publicity list held), unread first, each
-marked read by a form (CSRF) — as GET /api/inbox and POST /api/inbox/{id}/read do. An inbox is
-one unit's: every user of the unit shares it, and sees who read an item and when."""
+T-3/T-1/T0 reminders, overdue notices, escalations, a publicity list held), those the user has
+not read first, each marked read by a form (CSRF) — as GET /api/inbox and POST
+/api/inbox/{id}/read do. The unit's users share the items; each reads them for themselves, and
+sees who in the unit read one first."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, select
 
 from jinqiu.api.deps import Conn, ServicesDep
 from jinqiu.api.pages import PageInboxItem, PageSession, carried, check_csrf, render, shown
+from jinqiu.notifications import inbox as inbox_reads
 from jinqiu.notifications.models import InboxMessage
 from jinqiu.workflow.masking import masked_text
 from jinqiu.workflow.roles import Grant
@@ -42,18 +44,19 @@ def inbox_page(
     conn: Conn,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> HTMLResponse:
-    mine = inbox_t.c.unit_code == session.actor.unit_code
-    unread_first = case((inbox_t.c.read_at.is_(None), 0), else_=1)
+    me = session.actor
+    unread_by_me = inbox_reads.read_t.c.read_at.is_(None)
+    unread_first = case((unread_by_me, 0), else_=1)
     rows = conn.execute(
-        select(inbox_t)
-        .where(mine)
+        inbox_reads.items_with_my_read(me.unit_code, me.username)
         .order_by(unread_first, inbox_t.c.id.desc())
         .limit(PAGE_SIZE)
         .offset((page - 1) * PAGE_SIZE)
     ).all()
-    total, unread = conn.execute(
-        select(func.count(), func.count().filter(inbox_t.c.read_at.is_(None))).where(mine)
-    ).one()
+    total = conn.execute(
+        select(func.count()).select_from(inbox_t).where(inbox_t.c.unit_code == me.unit_code)
+    ).scalar_one()
+    unread = inbox_reads.unread_count(conn, me.unit_code, me.username)
     # Reminders name units and dates; a number typed into one is masked like any text.
     in_full = session.actor.may(Grant.READ_PII)
     items = [
@@ -63,8 +66,9 @@ def inbox_page(
             "body": r.body if in_full else masked_text(r.body),
             "link": safe_link(r.link, svc.settings.base_url),
             "created_at": r.created_at,
-            "read_at": r.read_at,
-            "read_by": r.read_by,
+            "read_by_me_at": r.read_by_me_at,
+            "unit_read_at": r.read_at,
+            "unit_read_by": r.read_by,
         }
         for r in rows
     ]
@@ -90,12 +94,7 @@ def inbox_mark_read(
     csrf_token: Annotated[str, Form(max_length=200)],
 ) -> Response:
     check_csrf(session, csrf_token)
-    if item.read_at is None:  # the first reader is kept: read once, by whom, when
-        conn.execute(
-            update(inbox_t)
-            .where(inbox_t.c.id == item.id, inbox_t.c.read_at.is_(None))
-            .values(read_at=svc.clock.now(), read_by=session.actor.username)
-        )
+    inbox_reads.mark_read(conn, item.id, session.actor.username, svc.clock.now())
     return RedirectResponse(
         f"/inbox?{carried(svc, session, 'flash', f'已标为已读：{masked_text(item.title)}')}",
         status_code=303,
@@ -110,12 +109,9 @@ def inbox_mark_all_read(
     csrf_token: Annotated[str, Form(max_length=200)],
 ) -> Response:
     check_csrf(session, csrf_token)
-    done = conn.execute(
-        update(inbox_t)
-        .where(inbox_t.c.unit_code == session.actor.unit_code, inbox_t.c.read_at.is_(None))
-        .values(read_at=svc.clock.now(), read_by=session.actor.username)
-    )
+    me = session.actor
+    done = inbox_reads.mark_all_read(conn, me.unit_code, me.username, svc.clock.now())
     return RedirectResponse(
-        f"/inbox?{carried(svc, session, 'flash', f'已将 {done.rowcount} 条标为已读')}",
+        f"/inbox?{carried(svc, session, 'flash', f'已将 {done} 条标为已读')}",
         status_code=303,
     )

@@ -1,6 +1,7 @@
-"""The inbox page (both databases): a unit's reminders and notices, unread first; the unread count
-in every page's nav; marked read by a form with its CSRF token (who and when shown), refused
-without it; another unit's notification is a 404 page; what the sweep posts is what is shown."""
+"""The inbox page (both databases): a unit's reminders and notices, those the user has not read
+first; the user's unread count in every page's nav; marked read by a form with its CSRF token
+(when shown, and who in the unit read it first), refused without it; another unit's notification
+is a 404 page; what the sweep posts is what is shown."""
 
 from __future__ import annotations
 
@@ -73,11 +74,13 @@ def test_the_inbox_lists_unread_first_and_a_form_marks_one_read(world: World) ->
         row = conn.execute(select(inbox_t).where(inbox_t.c.id == third)).one()
     assert (row.read_by, row.read_at is not None) == (CLERK, True)
 
-    # A colleague of the same unit shares the inbox: the item is read for them too, and by whom.
+    # A colleague of the same unit shares the items but reads for themselves: all three are
+    # still unread for them, and they see who in the unit read one first.
     colleague = page_client(world, username("manager", "WH-HC-001"))
     shared = colleague.get("/inbox")
-    assert unread_badge(shared.text) == 2 and f"已读 · {CLERK}" in shared.text
-    assert {first, second} <= {
+    assert unread_badge(shared.text) == 3 and f"已读 · {CLERK}" not in shared.text
+    assert f"本单位 {CLERK} 首先阅读于" in shared.text
+    assert {first, second, third} == {
         int(i) for i in re.findall(r'action="/inbox/(\d+)/read"', shared.text)
     }
 
@@ -121,6 +124,14 @@ def test_all_of_the_unit_s_unread_items_are_marked_read_at_once(world: World) ->
     with world.engine.connect() as conn:
         unread = conn.execute(select(inbox_t.c.id).where(inbox_t.c.read_at.is_(None))).scalars()
         assert list(unread) == [theirs]  # another unit's stays as it was
+    # Only the clerk's: a colleague still has both to read, and marks them for themselves.
+    colleague = page_client(world, username("manager", "WH-HC-001"))
+    theirs_page = colleague.get("/inbox")
+    assert unread_badge(theirs_page.text) == 2
+    again = colleague.post("/inbox/read-all", data={"csrf_token": csrf_of(theirs_page.text)})
+    assert "已将 2 条标为已读" in again.text and unread_badge(again.text) == 0
+    repeated = client.post("/inbox/read-all", data={"csrf_token": csrf_of(page.text)})
+    assert "已将 0 条标为已读" in repeated.text
 
 
 def test_a_link_under_the_service_s_address_opens_here_and_any_other_is_no_link(
