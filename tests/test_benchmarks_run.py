@@ -22,6 +22,7 @@ TINY = {
     "payments": ["--cases", "50"],
     "employment": ["--records", "50", "--calls", "2"],
     "import": ["--rows", "50"],
+    "inbox": ["--items", "2000", "--units", "10", "--calls", "2"],
 }
 
 
