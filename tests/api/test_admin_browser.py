@@ -16,14 +16,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from jinqiu.workflow.units.models import Unit
-from tests.api.browser_site import (  # the browser and server harness of the page tests
-    DATABASES,
-    SHOTS,
-    Account,
-    browser,
-    sign_in,
-    weihai_site,
-)
+from tests.api.browser_site import DATABASES, SHOTS, Account, browser, sign_in, weihai_site
 from tests.factories import ROOT
 
 __all__ = ["browser"]  # the module-scoped Chromium fixture, shared

@@ -28,14 +28,7 @@ from jinqiu.workflow.attachments.models import Attachment
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.identity import make_id_number
-from tests.api.browser_site import (  # the browser and server harness of the page tests
-    DATABASES,
-    SHOTS,
-    Account,
-    browser,
-    sign_in,
-    weihai_site,
-)
+from tests.api.browser_site import DATABASES, SHOTS, Account, browser, sign_in, weihai_site
 from tests.api.test_import_browser import fill
 from tests.factories import ROOT
 from tests.workflow.survey.files import survey_row

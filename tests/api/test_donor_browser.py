@@ -10,14 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.browser_site import (  # the browser and server harness of the page tests
-    DATABASES,
-    SHOTS,
-    Account,
-    browser,
-    sign_in,
-    weihai_site,
-)
+from tests.api.browser_site import DATABASES, SHOTS, Account, browser, sign_in, weihai_site
 
 __all__ = ["browser"]  # the module-scoped Chromium fixture, shared
 MANAGER = "manager.wh"

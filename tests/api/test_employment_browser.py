@@ -13,14 +13,7 @@ from typing import Any
 import pytest
 
 from jinqiu.states import CaseState
-from tests.api.browser_site import (  # the browser and server harness of the page tests
-    DATABASES,
-    SHOTS,
-    Account,
-    browser,
-    sign_in,
-    weihai_site,
-)
+from tests.api.browser_site import DATABASES, SHOTS, Account, browser, sign_in, weihai_site
 from tests.factories import case_in
 
 __all__ = ["browser"]  # the module-scoped Chromium fixture, shared

@@ -17,14 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.cases.models import Case
-from tests.api.browser_site import (  # the browser and server harness of the page tests
-    DATABASES,
-    SHOTS,
-    Account,
-    browser,
-    sign_in,
-    weihai_site,
-)
+from tests.api.browser_site import DATABASES, SHOTS, Account, browser, sign_in, weihai_site
 from tests.workflow.survey.files import survey_row
 
 __all__ = ["browser"]  # the module-scoped Chromium fixture, shared

@@ -18,14 +18,7 @@ from sqlalchemy import Engine
 from jinqiu.states import CaseState
 from jinqiu.workflow.payments.cards import with_check_digit
 from jinqiu.workflow.payments.reconcile import unreconciled
-from tests.api.browser_site import (  # the browser and server harness of the page tests
-    DATABASES,
-    SHOTS,
-    Account,
-    browser,
-    sign_in,
-    weihai_site,
-)
+from tests.api.browser_site import DATABASES, SHOTS, Account, browser, sign_in, weihai_site
 from tests.factories import case_in
 
 __all__ = ["browser"]  # the module-scoped Chromium fixture, shared
