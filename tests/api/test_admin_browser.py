@@ -13,25 +13,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 
-from jinqiu.api.app import create_app
-from jinqiu.workflow.clock import ManualClock
-from jinqiu.workflow.config import Settings
-from jinqiu.workflow.db import transaction
 from jinqiu.workflow.units.models import Unit
-from jinqiu.workflow.users.service import hash_password
-from tests.api.test_browser import (  # the browser and server harness of the page tests
-    PASSWORD,
-    SHOTS,
-    VIEWPORT,
-    WAIT_MS,
-    ServerThread,
-    browser,
-    user_t,
-)
-from tests.conftest import _wipe
-from tests.factories import ROOT, weihai
+from tests.api.browser_site import DATABASES, SHOTS, Account, browser, sign_in, weihai_site
+from tests.factories import ROOT
 
 __all__ = ["browser"]  # the module-scoped Chromium fixture, shared
 ADMIN = "admin.wh"
@@ -40,43 +26,14 @@ NEW_PASSWORD = "Jinqiu-autumn-2024"
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DATABASES)
 def site(request: pytest.FixtureRequest, browser: Any) -> Iterator[tuple[str, Engine, str]]:
-    engine: Engine = request.getfixturevalue(
-        "sqlite_engine" if request.param == "sqlite" else "pg_engine"
-    )
-    _wipe(engine)
-    clock = ManualClock(dt.datetime(2024, 7, 20, 9))
-    weihai(engine, clock)
-    with transaction(engine) as conn:
-        city = conn.execute(text("SELECT id FROM unit WHERE code = 'WH'")).scalar_one()
-        conn.execute(
-            user_t.insert().values(
-                username=ADMIN,
-                password_hash=hash_password(PASSWORD),
-                display_name="系统管理员",
-                unit_id=city,
-                roles=["admin"],
-                is_active=True,
-                created_at=clock.now(),
-            )
-        )
-    settings = Settings(secret_key="browser-test-secret-0123456789abcdef", token_minutes=24 * 60)
-    with ServerThread(create_app(engine=engine, clock=clock, settings=settings)) as server:
-        yield server.url, engine, request.param
-    _wipe(engine)
-
-
-def sign_in(browser: Any, url: str, username: str, password: str) -> Any:
-    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", base_url=url)
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    page.goto("/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url(lambda u: "/login" not in u)
-    return page
+    with weihai_site(
+        request,
+        now=dt.datetime(2024, 7, 20, 9),
+        users=[Account(ADMIN, "WH", "admin", "系统管理员")],
+    ) as served:
+        yield served.url, served.engine, served.dialect
 
 
 def test_an_admin_creates_a_unit_and_a_user_who_signs_in(
@@ -85,7 +42,7 @@ def test_an_admin_creates_a_unit_and_a_user_who_signs_in(
     from playwright.sync_api import expect
 
     url, engine, dialect = site
-    page = sign_in(browser, url, ADMIN, PASSWORD)
+    page = sign_in(browser, url, ADMIN)
 
     page.click("nav a[href='/admin/units']")
     form = page.locator("[data-testid=create-unit]")
@@ -126,7 +83,7 @@ def test_an_admin_creates_a_unit_and_a_user_who_signs_in(
         assert DOCS_SHOT.stat().st_size < 300_000
     page.context.close()
 
-    newcomer = sign_in(browser, url, "zhao.clerk", NEW_PASSWORD)
+    newcomer = sign_in(browser, url, "zhao.clerk", password=NEW_PASSWORD)
     assert newcomer.url.endswith("/queue"), newcomer.url  # a clerk's home is the work queue
     expect(newcomer.locator(".who")).to_contain_text("zhao.clerk · WH-HC-100")
     assert newcomer.locator("nav a[href='/admin/users']").count() == 0

@@ -1,6 +1,6 @@
-"""The pages in a real browser: Debian's headless Chromium driven by Playwright, against a real
-uvicorn server that this module starts in a thread on a free loopback port, serving
-create_app(engine, clock, settings) — on SQLite, then on PostgreSQL.
+"""The pages in a real browser: headless Chromium against a real uvicorn server serving
+create_app(engine, clock, settings) — on SQLite, then on PostgreSQL (the harness:
+tests/api/browser_site.py).
 
 Ten cases of WH-HC-001 wait at the first approval level. The city manager signs in through the
 login form, reads the funnel and drills down to the district and the grassroots union; then keeps
@@ -10,125 +10,52 @@ open dashboard shows it without being reloaded. Also: a refusal in words on a ca
 state machine's SVG, and a bulk POST with a wrong CSRF token refused.
 
 Screenshots go to artifacts/screenshots/ (git-ignored); the SQLite run's city dashboard is also
-copied to docs/screenshots/dashboard.png (1280x900).
-
-Needs /usr/bin/chromium (Debian package `chromium`, with `fonts-noto-cjk`; `make install`
-installs both when run as root). Without it these tests fail in CI (CI=true) and skip elsewhere.
-Playwright never downloads a browser here: it is pointed at that executable."""
+copied to docs/screenshots/dashboard.png (1280x900)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine, select, text
 
-from jinqiu.api.app import create_app
 from jinqiu.states import MACHINE, CaseState
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import ManualClock
-from jinqiu.workflow.config import Settings
-from jinqiu.workflow.db import transaction
-from jinqiu.workflow.users.models import User
-from tests.conftest import IN_CI, _wipe
-from tests.factories import ROOT, case_in, new_case, password_hash, weihai
+from tests.api.browser_site import (
+    DATABASES,
+    PASSWORD,
+    SHOTS,
+    VIEWPORT,
+    WAIT_MS,
+    Account,
+    ServerThread,
+    browser,
+    sign_in,
+    user_t,
+    weihai_site,
+)
+from tests.factories import ROOT, case_in, new_case
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-VIEWPORT = {"width": 1280, "height": 900}
-SHOTS = ROOT / "artifacts" / "screenshots"
+# The module-scoped Chromium fixture, shared; the rest stays importable from here for the page
+# tests that took the harness from this module before it had one of its own.
+__all__ = ["PASSWORD", "SHOTS", "VIEWPORT", "WAIT_MS", "ServerThread", "browser", "user_t"]
 DOCS_SHOT = ROOT / "docs" / "screenshots" / "dashboard.png"
-PASSWORD = "browser-test-password-7"
-WAIT_MS = 15_000  # for the page to show something; nothing here asserts how long it took
-USERS = {
-    "manager.wh": ("WH", "manager"),
-    "clerk.wh-hc-001": ("WH-HC-001", "clerk"),
-    "approver.wh-hc-001": ("WH-HC-001", "approver"),
-    "approver.wh-hc": ("WH-HC", "approver"),
-    "approver.wh": ("WH", "approver"),
-}
+USERS = [
+    Account("manager.wh", "WH", "manager"),
+    Account("clerk.wh-hc-001", "WH-HC-001", "clerk"),
+    Account("approver.wh-hc-001", "WH-HC-001", "approver"),
+    Account("approver.wh-hc", "WH-HC", "approver"),
+    Account("approver.wh", "WH", "approver"),
+]
 CASES = 10
 case_t = Case.__table__  # type: ignore[attr-defined]
-user_t = User.__table__  # type: ignore[attr-defined]
-
-
-def _browser_problem() -> str | None:
-    if not CHROMIUM.exists():
-        return (
-            f"{CHROMIUM} not found: install Debian's `chromium` and `fonts-noto-cjk` "
-            "(`make install` does it as root)"
-        )
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "the Python package `playwright` is not installed (pip install -e '.[dev]')"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    problem = _browser_problem()
-    if problem is not None:
-        if IN_CI:
-            pytest.fail(f"{problem} — CI must run the browser tests", pytrace=False)
-        pytest.skip(f"{problem}; CI never skips these")
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-class ServerThread:
-    """uvicorn serving the app on a socket this class binds itself (port 0: a free one)."""
-
-    def __init__(self, app: Any) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-        self.thread = threading.Thread(
-            target=self.server.run,
-            kwargs={"sockets": [self.sock]},
-            daemon=True,
-            name="uvicorn-browser-test",
-        )
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
 
 
 @dataclass
@@ -161,28 +88,9 @@ class Site:
             return conn.execute(select(case_t).where(case_t.c.id == case_id)).one()
 
 
-def _seed(engine: Engine, clock: ManualClock) -> tuple[int, list[int], int]:
-    """The Weihai tree and campaign, the users, ten cases at approval step 0 of WH-HC-001 (put
-    there by the factory on 2024-08-09) and one survey case whose student already gets a state
-    grant."""
-    _tree, campaign = weihai(engine, clock)
-    with transaction(engine) as conn:
-        units = {r.code: r.id for r in conn.execute(text("SELECT id, code FROM unit"))}
-        conn.execute(
-            user_t.insert(),
-            [
-                {
-                    "username": name,
-                    "password_hash": password_hash(PASSWORD),
-                    "display_name": name,
-                    "unit_id": units[unit],
-                    "roles": [role],
-                    "is_active": True,
-                    "created_at": clock.now(),
-                }
-                for name, (unit, role) in USERS.items()
-            ],
-        )
+def _seed(engine: Engine, clock: ManualClock, campaign: int) -> tuple[list[int], int]:
+    """Ten cases at approval step 0 of WH-HC-001 (put there by the factory on 2024-08-09) and
+    one survey case whose student already gets a state grant."""
     aided = new_case(
         engine, clock, campaign, "WH-HC-001", student_changes={"already_aided_by": "国家助学金"}
     )
@@ -190,51 +98,29 @@ def _seed(engine: Engine, clock: ManualClock) -> tuple[int, list[int], int]:
     waiting = [
         case_in(engine, clock, campaign, "WH-HC-001", CaseState.APPROVAL) for _ in range(CASES)
     ]
-    return campaign, waiting, aided
+    return waiting, aided
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=DATABASES)
 def site(
     request: pytest.FixtureRequest, browser: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Site]:
-    engine: Engine = request.getfixturevalue(
-        "sqlite_engine" if request.param == "sqlite" else "pg_engine"
-    )
-    _wipe(engine)
-    clock = ManualClock(dt.datetime(2024, 7, 20, 9))
-    campaign, waiting, aided = _seed(engine, clock)
-    settings = Settings(
-        secret_key="browser-test-secret-0123456789abcdef",
-        token_minutes=24 * 60,
-        attachments_dir=str(tmp_path_factory.mktemp("attachments")),
-    )
-    with ServerThread(create_app(engine=engine, clock=clock, settings=settings)) as server:
+    with weihai_site(
+        request,
+        now=dt.datetime(2024, 7, 20, 9),
+        users=USERS,
+        attachments_dir=tmp_path_factory.mktemp("attachments"),
+    ) as served:
+        waiting, aided = _seed(served.engine, served.clock, served.campaign)
         yield Site(
-            engine=engine,
-            clock=clock,
-            url=server.url,
-            dialect=request.param,
-            campaign=campaign,
+            engine=served.engine,
+            clock=served.clock,
+            url=served.url,
+            dialect=served.dialect,
+            campaign=served.campaign,
             waiting=waiting,
             aided=aided,
         )
-    _wipe(engine)
-
-
-def signed_in(browser: Any, site: Site, username: str, path: str = "/") -> Any:
-    """A new browser context (its own cookies) signed in through the login form at `path`."""
-    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", base_url=site.url)
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    page.goto(path)
-    assert "/login" in page.url  # not signed in yet: sent to the form, `next` kept
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url(lambda url: "/login" not in url)
-    return page
 
 
 def column(state: str) -> int:
@@ -272,7 +158,7 @@ def test_funnel_drill_down_bulk_approval_and_a_self_refreshing_dashboard(
     from playwright.sync_api import expect
 
     # The manager signs in through the form and lands on the city dashboard.
-    manager = signed_in(browser, site, "manager.wh", "/dashboard")
+    manager = sign_in(browser, site.url, "manager.wh", "/dashboard")
     assert "/dashboard" in manager.url
     expect(manager.locator("nav.crumbs")).to_have_text("威海市总工会")
     expect(funnel(manager, "approval")).to_have_text(str(CASES))
@@ -307,7 +193,7 @@ def test_funnel_drill_down_bulk_approval_and_a_self_refreshing_dashboard(
     manager.evaluate("window.__notReloaded = true")
 
     # The grassroots approver ticks four of the ten cases and approves them with one opinion.
-    grassroots = signed_in(browser, site, "approver.wh-hc-001")
+    grassroots = sign_in(browser, site.url, "approver.wh-hc-001")
     assert "/queue" in grassroots.url  # an approver's home is the work queue
     queue_rows = grassroots.locator("[data-testid=queue] tbody tr[data-case]")
     expect(queue_rows).to_have_count(CASES)
@@ -324,10 +210,10 @@ def test_funnel_drill_down_bulk_approval_and_a_self_refreshing_dashboard(
     expect(funnel(manager, "approval")).to_have_text(str(CASES))
 
     # The district approver takes all four (select-all box), then the city approver.
-    district = signed_in(browser, site, "approver.wh-hc")
+    district = sign_in(browser, site.url, "approver.wh-hc")
     expect(district.locator("[data-testid=queue] tbody tr[data-case]")).to_have_count(4)
     assert bulk_approve(district, expect, pick=None, opinion="审核同意") == "已审批通过 4 件"
-    city = signed_in(browser, site, "approver.wh")
+    city = sign_in(browser, site.url, "approver.wh")
     city_rows = city.locator("[data-testid=queue] tbody tr[data-case]")
     expect(city_rows).to_have_count(4)
     assert sorted(
@@ -368,7 +254,7 @@ def test_a_guard_refusal_is_shown_in_words_on_the_case_page(browser: Any, site: 
     from playwright.sync_api import expect
 
     before = site.case(site.aided)
-    clerk = signed_in(browser, site, "clerk.wh-hc-001", f"/cases/{site.aided}")
+    clerk = sign_in(browser, site.url, "clerk.wh-hc-001", f"/cases/{site.aided}")
     assert f"/cases/{site.aided}" in clerk.url  # back where the sign-in started
     expect(clerk.locator("h1 .state")).to_have_text("摸底申报")
     clerk.fill("textarea[name=opinion]", "请予受理")
@@ -394,7 +280,7 @@ def test_a_guard_refusal_is_shown_in_words_on_the_case_page(browser: Any, site: 
 def test_the_state_machine_page_draws_every_state(browser: Any, site: Site) -> None:
     from playwright.sync_api import expect
 
-    page = signed_in(browser, site, "manager.wh", "/help/machine")
+    page = sign_in(browser, site.url, "manager.wh", "/help/machine")
     svg = page.locator("[data-testid=machine] svg")
     expect(svg).to_be_visible()
     for state in CaseState:
@@ -407,7 +293,7 @@ def test_the_state_machine_page_draws_every_state(browser: Any, site: Site) -> N
 
 
 def test_a_bulk_post_with_a_wrong_csrf_token_is_refused(browser: Any, site: Site) -> None:
-    page = signed_in(browser, site, "approver.wh-hc-001", "/queue")
+    page = sign_in(browser, site.url, "approver.wh-hc-001", "/queue")
     target = site.waiting[-1]
     before = site.case(target)
     form = {
@@ -440,7 +326,7 @@ def test_a_bulk_post_with_a_wrong_csrf_token_is_refused(browser: Any, site: Site
 
 
 def test_the_pages_show_times_in_china_time(browser: Any, site: Site) -> None:
-    page = signed_in(browser, site, "approver.wh-hc-001", f"/cases/{site.aided}")
+    page = sign_in(browser, site.url, "approver.wh-hc-001", f"/cases/{site.aided}")
     try:
         created = page.locator("[data-testid=timeline] li time").first.inner_text()
         assert created == "2024-07-20 09:00"  # new_case() ran at 2024-07-20 09:00 China time
@@ -457,7 +343,7 @@ def test_a_clerk_attaches_documents_on_the_case_page(browser: Any, site: Site) -
     from tests.api.test_attachments import png
 
     case = new_case(site.engine, site.clock, site.campaign, "WH-HC-001")
-    clerk = signed_in(browser, site, "clerk.wh-hc-001", f"/cases/{case}")
+    clerk = sign_in(browser, site.url, "clerk.wh-hc-001", f"/cases/{case}")
     documents = clerk.locator("[data-testid=attachments]")
     expect(documents).to_contain_text("尚未上传材料")
     documents.locator("select[name=kind]").select_option("hardship_proof")

@@ -19,31 +19,18 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 from PIL import Image
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 
-from jinqiu.api.app import create_app
 from jinqiu.notifications.models import InboxMessage
 from jinqiu.notifications.outbox import InboxItem, post_to_inbox
 from jinqiu.states import MACHINE, CaseState
 from jinqiu.workflow.attachments.models import Attachment
 from jinqiu.workflow.cases.models import Case
-from jinqiu.workflow.clock import ManualClock
-from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.identity import make_id_number
-from jinqiu.workflow.users.service import hash_password
-from tests.api.test_browser import (  # the browser and server harness of the page tests
-    PASSWORD,
-    SHOTS,
-    VIEWPORT,
-    WAIT_MS,
-    ServerThread,
-    browser,
-    user_t,
-)
+from tests.api.browser_site import DATABASES, SHOTS, Account, browser, sign_in, weihai_site
 from tests.api.test_import_browser import fill
-from tests.conftest import _wipe
-from tests.factories import ROOT, weihai
+from tests.factories import ROOT
 from tests.workflow.survey.files import survey_row
 
 __all__ = ["browser"]  # the module-scoped Chromium fixture, shared
@@ -55,51 +42,32 @@ attachment_t = Attachment.__table__  # type: ignore[attr-defined]
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DATABASES)
 def site(
     request: pytest.FixtureRequest, browser: Any, tmp_path: Path
 ) -> Iterator[tuple[str, Engine, str]]:
-    engine: Engine = request.getfixturevalue(
-        "sqlite_engine" if request.param == "sqlite" else "pg_engine"
-    )
-    _wipe(engine)
-    clock = ManualClock(dt.datetime(2024, 7, 20, 9))
-    weihai(engine, clock)
-    with transaction(engine) as conn:
-        unit = conn.execute(text("SELECT id FROM unit WHERE code = 'WH-HC-001'")).scalar_one()
-        conn.execute(
-            user_t.insert().values(
-                username=CLERK,
-                password_hash=hash_password(PASSWORD),
-                display_name="基层工会经办人",
-                unit_id=unit,
-                roles=["clerk"],
-                is_active=True,
-                created_at=clock.now(),
-            )
-        )
+    with weihai_site(
+        request,
+        now=dt.datetime(2024, 7, 20, 9),
+        users=[Account(CLERK, "WH-HC-001", "clerk", "基层工会经办人")],
+        attachments_dir=tmp_path / "attachments",
+    ) as served:
         # What the morning sweep leaves a unit whose survey materials are due in three days.
-        post_to_inbox(
-            conn,
-            [
-                InboxItem(
-                    "test:reminder:WH-HC-001",
-                    "WH-HC-001",
-                    REMINDER,
-                    "请于 2024-07-24 前报送摸底表。",
-                    "/imports",
-                )
-            ],
-            clock.now(),
-        )
-    settings = Settings(
-        secret_key="browser-test-secret-0123456789abcdef",
-        token_minutes=24 * 60,
-        attachments_dir=str(tmp_path / "attachments"),
-    )
-    with ServerThread(create_app(engine=engine, clock=clock, settings=settings)) as server:
-        yield server.url, engine, request.param
-    _wipe(engine)
+        with transaction(served.engine) as conn:
+            post_to_inbox(
+                conn,
+                [
+                    InboxItem(
+                        "test:reminder:WH-HC-001",
+                        "WH-HC-001",
+                        REMINDER,
+                        "请于 2024-07-24 前报送摸底表。",
+                        "/imports",
+                    )
+                ],
+                served.clock.now(),
+            )
+        yield served.url, served.engine, served.dialect
 
 
 def png(path: Path) -> Path:
@@ -114,16 +82,8 @@ def test_a_clerk_s_day_in_the_browser(
     from playwright.sync_api import expect
 
     url, engine, dialect = site
-    context = browser.new_context(
-        viewport=VIEWPORT, locale="zh-CN", base_url=url, accept_downloads=True
-    )
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    page.goto("/")
-    page.fill("input[name=username]", CLERK)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url(re.compile(r"/queue"))
+    page = sign_in(browser, url, CLERK)
+    expect(page).to_have_url(re.compile(r"/queue"))  # a clerk's home is the work queue
     expect(page.locator("[data-testid=unread-count]")).to_have_text("1")
 
     # -- the survey: template, check, fix, import --
@@ -208,7 +168,7 @@ def test_a_clerk_s_day_in_the_browser(
     item.locator("button[type=submit]").click()
     expect(page.locator("[data-testid=inbox-item]")).to_contain_text(f"已读 · {CLERK}")
     expect(page.locator("[data-testid=unread-count]")).to_have_count(0)
-    context.close()
+    page.context.close()
 
     with engine.connect() as conn:
         assert conn.execute(select(case_t.c.state).where(case_t.c.id == case_id)).scalar_one() == (

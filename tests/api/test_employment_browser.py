@@ -11,60 +11,29 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
 
-from jinqiu.api.app import create_app
 from jinqiu.states import CaseState
-from jinqiu.workflow.clock import ManualClock
-from jinqiu.workflow.config import Settings
-from jinqiu.workflow.db import transaction
-from jinqiu.workflow.users.service import hash_password
-from tests.api.test_browser import (  # the browser and server harness of the page tests
-    PASSWORD,
-    SHOTS,
-    VIEWPORT,
-    WAIT_MS,
-    ServerThread,
-    browser,
-    user_t,
-)
-from tests.conftest import _wipe
-from tests.factories import case_in, weihai
+from tests.api.browser_site import DATABASES, SHOTS, Account, browser, sign_in, weihai_site
+from tests.factories import case_in
 
 __all__ = ["browser"]  # the module-scoped Chromium fixture, shared
 CLERK = "clerk.wh-hc-001"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DATABASES)
 def site(request: pytest.FixtureRequest, browser: Any) -> Iterator[tuple[str, list[int], str]]:
-    engine: Engine = request.getfixturevalue(
-        "sqlite_engine" if request.param == "sqlite" else "pg_engine"
-    )
-    _wipe(engine)
-    clock = ManualClock(dt.datetime(2024, 9, 20, 9))
-    _tree, campaign = weihai(engine, clock)
-    with transaction(engine) as conn:
-        unit = conn.execute(text("SELECT id FROM unit WHERE code = 'WH-HC-001'")).scalar_one()
-        conn.execute(
-            user_t.insert().values(
-                username=CLERK,
-                password_hash=hash_password(PASSWORD),
-                display_name="基层经办",
-                unit_id=unit,
-                roles=["clerk"],
-                is_active=True,
-                created_at=clock.now(),
-            )
-        )
-    paid = [
-        case_in(engine, clock, campaign, "WH-HC-001", CaseState.FOLLOW_UP,
-                student_changes={"name": name})
-        for name in ("张小明", "李晓红")
-    ]  # fmt: skip
-    settings = Settings(secret_key="browser-test-secret-0123456789abcdef", token_minutes=24 * 60)
-    with ServerThread(create_app(engine=engine, clock=clock, settings=settings)) as server:
-        yield server.url, paid, request.param
-    _wipe(engine)
+    with weihai_site(
+        request,
+        now=dt.datetime(2024, 9, 20, 9),
+        users=[Account(CLERK, "WH-HC-001", "clerk", "基层经办")],
+    ) as served:
+        engine, clock, campaign = served.engine, served.clock, served.campaign
+        paid = [
+            case_in(engine, clock, campaign, "WH-HC-001", CaseState.FOLLOW_UP,
+                    student_changes={"name": name})
+            for name in ("张小明", "李晓红")
+        ]  # fmt: skip
+        yield served.url, paid, served.dialect
 
 
 def test_a_clerk_keeps_both_registers_in_the_browser(
@@ -73,14 +42,7 @@ def test_a_clerk_keeps_both_registers_in_the_browser(
     from playwright.sync_api import expect
 
     url, (graduate, student), dialect = site
-    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", base_url=url)
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    page.goto("/dashboard")
-    page.fill("input[name=username]", CLERK)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url(lambda u: "/login" not in u)
+    page = sign_in(browser, url, CLERK, "/dashboard")
 
     page.click("nav a[href='/employment']")
     register = page.locator("[data-testid=register]")
@@ -122,4 +84,4 @@ def test_a_clerk_keeps_both_registers_in_the_browser(
     expect(page.locator("[data-testid=members] tbody tr")).to_have_count(1)
     expect(page.locator("[data-testid=members]")).to_contain_text("李*红")
     page.screenshot(path=str(SHOTS / f"work-study-post-{dialect}.png"), full_page=True)
-    context.close()
+    page.context.close()

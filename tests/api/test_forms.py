@@ -20,8 +20,8 @@ from jinqiu.workflow.audit.models import PiiAccess
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.identity import make_id_number, mask_id_number
+from tests.api.browser_site import SHOTS, browser  # noqa: F401  (the module's browser fixture)
 from tests.api.conftest import World
-from tests.api.test_browser import SHOTS, browser  # noqa: F401  (the module's browser fixture)
 from tests.api.test_publicity_pages import page_client
 from tests.api.test_publicity_print import A4_AT_96_DPI, png_size
 from tests.factories import ROOT, case_in, weihai_file

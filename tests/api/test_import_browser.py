@@ -13,26 +13,11 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 
-from jinqiu.api.app import create_app
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.cases.models import Case
-from jinqiu.workflow.clock import ManualClock
-from jinqiu.workflow.config import Settings
-from jinqiu.workflow.db import transaction
-from jinqiu.workflow.users.service import hash_password
-from tests.api.test_browser import (  # the browser and server harness of the page tests
-    PASSWORD,
-    SHOTS,
-    VIEWPORT,
-    WAIT_MS,
-    ServerThread,
-    browser,
-    user_t,
-)
-from tests.conftest import _wipe
-from tests.factories import weihai
+from tests.api.browser_site import DATABASES, SHOTS, Account, browser, sign_in, weihai_site
 from tests.workflow.survey.files import survey_row
 
 __all__ = ["browser"]  # the module-scoped Chromium fixture, shared
@@ -41,31 +26,14 @@ case_t = Case.__table__  # type: ignore[attr-defined]
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DATABASES)
 def site(request: pytest.FixtureRequest, browser: Any) -> Iterator[tuple[str, Engine, str]]:
-    engine: Engine = request.getfixturevalue(
-        "sqlite_engine" if request.param == "sqlite" else "pg_engine"
-    )
-    _wipe(engine)
-    clock = ManualClock(dt.datetime(2024, 7, 20, 9))
-    weihai(engine, clock)
-    with transaction(engine) as conn:
-        unit = conn.execute(text("SELECT id FROM unit WHERE code = 'WH-HC-001'")).scalar_one()
-        conn.execute(
-            user_t.insert().values(
-                username=CLERK,
-                password_hash=hash_password(PASSWORD),
-                display_name="基层工会经办人",
-                unit_id=unit,
-                roles=["clerk"],
-                is_active=True,
-                created_at=clock.now(),
-            )
-        )
-    settings = Settings(secret_key="browser-test-secret-0123456789abcdef", token_minutes=24 * 60)
-    with ServerThread(create_app(engine=engine, clock=clock, settings=settings)) as server:
-        yield server.url, engine, request.param
-    _wipe(engine)
+    with weihai_site(
+        request,
+        now=dt.datetime(2024, 7, 20, 9),
+        users=[Account(CLERK, "WH-HC-001", "clerk", "基层工会经办人")],
+    ) as served:
+        yield served.url, served.engine, served.dialect
 
 
 def fill(template: Path, rows: list[dict[str, Any]], target: Path) -> None:
@@ -84,16 +52,8 @@ def test_a_clerk_imports_the_survey_in_the_browser(
     from playwright.sync_api import expect
 
     url, engine, dialect = site
-    context = browser.new_context(
-        viewport=VIEWPORT, locale="zh-CN", base_url=url, accept_downloads=True
-    )
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    page.goto("/imports")
-    page.fill("input[name=username]", CLERK)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url(re.compile(r"/imports"))
+    page = sign_in(browser, url, CLERK, "/imports")
+    expect(page).to_have_url(re.compile(r"/imports"))  # back where the sign-in started
 
     with page.expect_download() as got:
         page.click("[data-testid=template]")
@@ -131,7 +91,7 @@ def test_a_clerk_imports_the_survey_in_the_browser(
     page.click("[data-testid=upload] button[value=import]")
     expect(page.locator("[data-testid=summary]")).to_contain_text("新建案件 2 件")
     page.screenshot(path=str(SHOTS / f"survey-import-done-{dialect}.png"), full_page=True)
-    context.close()
+    page.context.close()
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(case_t)).scalar_one() == 2
         actors = set(conn.execute(select(audit_t.c.actor)).scalars())

@@ -13,27 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from jinqiu.api.app import create_app
 from jinqiu.states import CaseState
-from jinqiu.workflow.clock import ManualClock
-from jinqiu.workflow.config import Settings
-from jinqiu.workflow.db import transaction
 from jinqiu.workflow.payments.cards import with_check_digit
 from jinqiu.workflow.payments.reconcile import unreconciled
-from jinqiu.workflow.users.service import hash_password
-from tests.api.test_browser import (  # the browser and server harness of the page tests
-    PASSWORD,
-    SHOTS,
-    VIEWPORT,
-    WAIT_MS,
-    ServerThread,
-    browser,
-    user_t,
-)
-from tests.conftest import _wipe
-from tests.factories import case_in, weihai
+from tests.api.browser_site import DATABASES, SHOTS, Account, browser, sign_in, weihai_site
+from tests.factories import case_in
 
 __all__ = ["browser"]  # the module-scoped Chromium fixture, shared
 
@@ -42,40 +28,23 @@ def card(n: int) -> str:
     return with_check_digit(f"622848{n:012d}")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DATABASES)
 def site(request: pytest.FixtureRequest, browser: Any) -> Iterator[tuple[str, Engine, int, str]]:
-    engine: Engine = request.getfixturevalue(
-        "sqlite_engine" if request.param == "sqlite" else "pg_engine"
-    )
-    _wipe(engine)
-    clock = ManualClock(dt.datetime(2024, 8, 20, 9))
-    _tree, campaign = weihai(engine, clock)
-    with transaction(engine) as conn:
-        unit = conn.execute(text("SELECT id FROM unit WHERE code = 'WH'")).scalar_one()
-        conn.execute(
-            user_t.insert().values(
-                username="finance.wh",
-                password_hash=hash_password(PASSWORD),
-                display_name="财务",
-                unit_id=unit,
-                roles=["finance"],
-                is_active=True,
-                created_at=clock.now(),
+    with weihai_site(
+        request,
+        now=dt.datetime(2024, 8, 20, 9),
+        users=[Account("finance.wh", "WH", "finance", "财务")],
+    ) as served:
+        for n in range(1, 4):
+            case_in(
+                served.engine,
+                served.clock,
+                served.campaign,
+                "WH-HC-001",
+                CaseState.DISBURSEMENT,
+                worker_changes={"bank_card_number": card(n)},
             )
-        )
-    for n in range(1, 4):
-        case_in(
-            engine,
-            clock,
-            campaign,
-            "WH-HC-001",
-            CaseState.DISBURSEMENT,
-            worker_changes={"bank_card_number": card(n)},
-        )
-    settings = Settings(secret_key="browser-test-secret-0123456789abcdef", token_minutes=24 * 60)
-    with ServerThread(create_app(engine=engine, clock=clock, settings=settings)) as server:
-        yield server.url, engine, campaign, request.param
-    _wipe(engine)
+        yield served.url, served.engine, served.campaign, served.dialect
 
 
 def test_finance_pays_a_batch_in_the_browser(
@@ -84,16 +53,7 @@ def test_finance_pays_a_batch_in_the_browser(
     from playwright.sync_api import expect
 
     url, engine, campaign, dialect = site
-    context = browser.new_context(
-        viewport=VIEWPORT, locale="zh-CN", base_url=url, accept_downloads=True
-    )
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    page.goto("/payments")
-    page.fill("input[name=username]", "finance.wh")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url(lambda u: "/login" not in u)
+    page = sign_in(browser, url, "finance.wh", "/payments")
     expect(page.locator("[data-testid=funds]")).to_contain_text("government")
 
     page.click("[data-testid=build] button[type=submit]")
@@ -136,6 +96,6 @@ def test_finance_pays_a_batch_in_the_browser(
     html = page.content()
     for n in (1, 2, 3, 33):
         assert card(n) not in html
-    context.close()
+    page.context.close()
     with engine.connect() as conn:
         assert unreconciled(conn, campaign) == {}

@@ -1,7 +1,7 @@
 """The printed publicity list in a real browser: the notice the API serves (`?format=html`) laid
 out by Debian's headless Chromium on A4 paper (print media), rendered to PNG and to PDF. The
 SQLite run's PNG is kept as docs/screenshots/publicity-notice.png. Needs /usr/bin/chromium (see
-tests/api/test_browser.py: CI never skips it)."""
+tests/api/browser_site.py: CI never skips it)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import struct
 from typing import Any
 
 from jinqiu.states import CaseState
+from tests.api.browser_site import SHOTS, browser  # noqa: F401  (the module's browser fixture)
 from tests.api.conftest import World
-from tests.api.test_browser import SHOTS, browser  # noqa: F401  (the module's browser fixture)
 from tests.factories import ROOT, case_in
 
 DOCS_SHOT = ROOT / "docs" / "screenshots" / "publicity-notice.png"
