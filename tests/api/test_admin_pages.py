@@ -273,7 +273,7 @@ def test_a_manager_loads_a_campaign_file_saved_by_chinese_windows(world: World) 
     [
         (json.dumps(campaign_file(year=1800)).encode(), "year"),
         (json.dumps(campaign_file(phases=[], deadlines="soon")).encode(), "deadlines"),
-        (b'{"name": ', "不是有效的 JSON"),
+        (b'{"name": ', "不是有效的 JSON：第1行第10列有误"),
         (json.dumps(campaign_file()).encode("utf-16"), "UTF-16"),
         (
             json.dumps(campaign_file(statistics={"tables": ["x"], "source": "x"})).encode(),

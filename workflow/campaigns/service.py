@@ -64,9 +64,10 @@ def campaign_from_bytes(data: bytes) -> CampaignFile:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
+        where = f"第{exc.lineno}行第{exc.colno}列"  # the parser's own words are English
         raise ValidationFailed(
-            f"活动文件不是有效的 JSON（第{exc.lineno}行第{exc.colno}列：{exc.msg}）",
-            [{"field": "body", "code": "invalid_json", "message": str(exc)}],
+            f"活动文件不是有效的 JSON（{where}有误）",
+            [{"field": "body", "code": "invalid_json", "message": f"不是有效的 JSON：{where}有误"}],
         ) from exc
     except RecursionError as exc:
         raise _bad_file("活动文件嵌套过深，不是有效的活动文件", "too_deep") from exc
