@@ -94,7 +94,8 @@ def probed_by_key(
     if conn.dialect.name != "postgresql":
         return select(*columns).where(key.in_(keys), *conditions)
     wanted = (
-        func.unnest(bindparam(None, list(keys), type_=ARRAY(key.type)))
+        # each key once: a repeated key would repeat its row, where IN gives it once
+        func.unnest(bindparam(None, list(dict.fromkeys(keys)), type_=ARRAY(key.type)))
         .table_valued("value")
         .render_derived(name="wanted")
     )
