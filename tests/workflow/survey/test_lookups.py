@@ -4,6 +4,8 @@ indexes even inside the transaction that has just written the rows (no statistic
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import Connection, Engine, Select
 
@@ -39,7 +41,7 @@ def imported(conn: Connection, clock: ManualClock, campaign: int, rows: int) -> 
     return [str(row["身份证号码"]) for row in sheet]
 
 
-def register_lookup(conn: Connection, campaign: int, keys: list[str]) -> Select[tuple[str, str]]:
+def register_lookup(conn: Connection, campaign: int, keys: list[str]) -> Select[Any]:
     return probed_by_key(
         conn,
         [entry_t.c.student_id_number, entry_t.c.row_hash],
@@ -49,7 +51,7 @@ def register_lookup(conn: Connection, campaign: int, keys: list[str]) -> Select[
     )
 
 
-def open_case_lookup(conn: Connection, campaign: int, keys: list[str]) -> Select[tuple[str]]:
+def open_case_lookup(conn: Connection, campaign: int, keys: list[str]) -> Select[Any]:
     return probed_by_key(
         conn,
         [case_t.c.student_id_number],
