@@ -14,7 +14,19 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ARRAY, JSON, ColumnElement, Connection, Select, Table, any_, bindparam
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    any_,
+    bindparam,
+    func,
+    select,
+    true,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -64,6 +76,31 @@ def any_of(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[b
     """PostgreSQL: `column = ANY(:array)` — one parameter however many values (an IN list is
     one placeholder per value, a new statement to parse for every length)."""
     return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+
+
+def probed_by_key(
+    conn: Connection,
+    columns: Sequence[ColumnElement[Any]],
+    key: ColumnElement[Any],
+    keys: Sequence[Any],
+    *conditions: ColumnElement[bool],
+) -> Select[Any]:
+    """`SELECT columns WHERE key IN (keys) AND conditions`, for conditions that with `key = ?`
+    match one row through a unique index. SQLite probes that index for an IN list already. On
+    PostgreSQL the same query, inside a transaction that wrote the rows it reads, is planned from
+    statistics that have never seen them: a scan of the first column's other index for every
+    lookup (an import grew quadratic). There it is one LIMIT 1 probe per key, joined laterally
+    from `unnest(keys)`: equality on every column of the unique index, whatever the statistics."""
+    if conn.dialect.name != "postgresql":
+        return select(*columns).where(key.in_(keys), *conditions)
+    wanted = (
+        # each key once: a repeated key would repeat its row, where IN gives it once
+        func.unnest(bindparam(None, list(dict.fromkeys(keys)), type_=ARRAY(key.type)))
+        .table_valued("value")
+        .render_derived(name="wanted")
+    )
+    probe = select(*columns).where(key == wanted.c.value, *conditions).limit(1).lateral("probe")
+    return select(*probe.c).select_from(wanted).join(probe, true())
 
 
 def id_in(column: ColumnElement[Any], name: str, dialect: str) -> ColumnElement[bool]:

@@ -28,7 +28,7 @@ from jinqiu.workflow.cases.service import (
     worker_t,
 )
 from jinqiu.workflow.clock import Clock
-from jinqiu.workflow.driver import insert_rows, new_ids
+from jinqiu.workflow.driver import insert_rows, new_ids, probed_by_key
 from jinqiu.workflow.errors import DuplicateStudent, PermissionDenied, ValidationFailed
 from jinqiu.workflow.identity import IdNumber, parse_id_number
 from jinqiu.workflow.money import yuan_to_fen
@@ -111,9 +111,12 @@ def create_cases(
         )
     for start in range(0, len(numbers), CHUNK):
         taken = conn.execute(
-            select(case_t.c.student_id_number).where(
+            probed_by_key(
+                conn,
+                [case_t.c.student_id_number],
+                case_t.c.student_id_number,
+                numbers[start : start + CHUNK],
                 case_t.c.campaign_id == campaign_id,
-                case_t.c.student_id_number.in_(numbers[start : start + CHUNK]),
                 still_open(case_t.c.state),
             )
         ).first()

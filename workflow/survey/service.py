@@ -26,7 +26,7 @@ from jinqiu.workflow.cases.batch import create_cases
 from jinqiu.workflow.cases.models import Case, still_open
 from jinqiu.workflow.cases.service import create_case
 from jinqiu.workflow.clock import Clock
-from jinqiu.workflow.driver import insert_rows
+from jinqiu.workflow.driver import insert_rows, probed_by_key
 from jinqiu.workflow.errors import Conflict, DomainError, PermissionDenied, ValidationFailed
 from jinqiu.workflow.roles import Actor, Grant
 from jinqiu.workflow.survey.columns import COLUMNS, campaign_categories
@@ -167,17 +167,23 @@ def _against_database(
     registered: dict[str, str] = {
         number: digest
         for number, digest in conn.execute(
-            select(entry_t.c.student_id_number, entry_t.c.row_hash).where(
+            probed_by_key(
+                conn,
+                [entry_t.c.student_id_number, entry_t.c.row_hash],
+                entry_t.c.student_id_number,
+                keys,
                 entry_t.c.campaign_id == campaign_id,
-                entry_t.c.student_id_number.in_(keys),
             )
         )
     }
     open_cases = set(
         conn.execute(
-            select(case_t.c.student_id_number).where(
+            probed_by_key(
+                conn,
+                [case_t.c.student_id_number],
+                case_t.c.student_id_number,
+                keys,
                 case_t.c.campaign_id == campaign_id,
-                case_t.c.student_id_number.in_(keys),
                 still_open(case_t.c.state),
             )
         ).scalars()
