@@ -22,7 +22,7 @@ from jinqiu.api.deps import (
 from jinqiu.api.errors import ERROR_RESPONSES, ErrorBody
 from jinqiu.workflow.errors import PermissionDenied
 from jinqiu.workflow.roles import Actor, Grant
-from jinqiu.workflow.survey.register import MAX_ROWS, register_rows, workbook
+from jinqiu.workflow.survey.register import MAX_ROWS, may_read, register_rows, workbook
 from jinqiu.workflow.survey.service import ImportReport, import_survey
 from jinqiu.workflow.survey.sheet import MAX_FILE_BYTES
 from jinqiu.workflow.survey.workbook import annotated_workbook, template_workbook
@@ -32,9 +32,9 @@ Importers = Annotated[Actor, Depends(require(Grant.CREATE_CASE, "当前角色无
 
 
 async def register_reader(actor: CurrentActor) -> Actor:
-    """The register: for those who import it (case.create) and, as the case list, for auditors
-    (audit.read). Checked before the campaign or unit is looked up."""
-    if not (actor.may(Grant.CREATE_CASE) or actor.may(Grant.READ_AUDIT)):
+    """The register (workflow.survey.register.may_read), checked before the campaign or unit
+    is looked up."""
+    if not may_read(actor):
         raise PermissionDenied("当前角色无权查看摸底登记", {"permission": Grant.CREATE_CASE.value})
     return actor
 

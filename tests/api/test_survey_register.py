@@ -5,6 +5,7 @@ family not applying, by register row — 404 outside the subtree, and the workbo
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from jinqiu.workflow.identity import mask_id_number
 from jinqiu.workflow.survey.models import SurveyEntry
 from jinqiu.workflow.survey.register import MAX_ROWS
 from tests.api.conftest import World
+from tests.api.test_publicity_pages import page_client
 from tests.workflow.survey.files import survey_row, xlsx
 
 CLERK = "clerk.wh-hc-001"
@@ -193,3 +195,36 @@ def test_a_workbook_over_the_limit_is_refused_naming_it(world: World) -> None:
     assert reads(world) == []  # refused before anything was read
     page = register(world, CLERK, page="2", page_size="500")
     assert (page.json()["total"], len(page.json()["items"])) == (MAX_ROWS + 1, 500)
+
+
+def test_the_imports_page_links_the_register_and_the_page_download_is_the_same(
+    world: World,
+) -> None:
+    rows = imported(world)
+    client = page_client(world, MANAGER)
+    page = client.get("/imports", params={"campaign": world.campaign})
+    assert page.status_code == 200, page.text
+    link = re.search(r'href="(/imports/register\?[^"]+)" data-testid="register-link"', page.text)
+    assert link, page.text
+    book = client.get(link.group(1).replace("&amp;", "&"))
+    assert book.status_code == 200, book.text[:500]
+    sheet = load_workbook(io.BytesIO(book.content))["摸底登记"]
+    assert {r[4] for r in sheet.iter_rows(min_row=2, values_only=True)} == {
+        r["身份证号码"] for r in rows
+    }
+    assert [purpose for (purpose,) in _purposes(world)] == ["GET /imports/register"] * 2
+
+    # Outside the subtree: an error page, not JSON, and nothing read.
+    sibling = page_client(world, "clerk.wh-hc-002").get(
+        "/imports/register",
+        params={"campaign": world.campaign, "unit": "WH-HC-001"},
+        headers={"Accept": "text/html"},  # what a browser asks for
+    )
+    assert sibling.status_code == 404
+    assert sibling.headers["content-type"].startswith("text/html")
+    assert len(_purposes(world)) == 2
+
+
+def _purposes(world: World) -> list[tuple[str]]:
+    with world.engine.connect() as conn:
+        return [(r.purpose,) for r in conn.execute(select(pii_t.c.purpose))]

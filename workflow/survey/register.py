@@ -20,7 +20,7 @@ from jinqiu.workflow.audit.models import PiiAccess
 from jinqiu.workflow.cases.pii import PURPOSE_MAX, Disclosure
 from jinqiu.workflow.clock import as_china
 from jinqiu.workflow.errors import ValidationFailed
-from jinqiu.workflow.roles import Actor
+from jinqiu.workflow.roles import Actor, Grant
 from jinqiu.workflow.survey.columns import ARCHIVE, EXAM_THIS_YEAR, IN_SCHOOL
 from jinqiu.workflow.survey.models import SurveyEntry
 from jinqiu.workflow.units.models import Unit, in_subtree
@@ -39,6 +39,11 @@ COLUMNS = (
     ("备注", 30), ("案件编号", 10), ("登记人", 14), ("登记时间", 18),
 )  # fmt: skip
 ID_COLUMNS = (3, 5)  # 职工身份证号码, 学生身份证号码: text cells
+
+
+def may_read(actor: Actor) -> bool:
+    """Those who import the register (case.create) and, as for the case list, auditors."""
+    return actor.may(Grant.CREATE_CASE) or actor.may(Grant.READ_AUDIT)
 
 
 @dataclass(frozen=True)
