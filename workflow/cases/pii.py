@@ -20,13 +20,11 @@ from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.errors import NotFound, PermissionDenied
 from jinqiu.workflow.masking import has_number, is_pii_field, mask_value, masked_text
 from jinqiu.workflow.roles import Actor, Grant
-from jinqiu.workflow.survey.models import SurveyEntry
 from jinqiu.workflow.units.models import Unit
 
 pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
-entry_t = SurveyEntry.__table__  # type: ignore[attr-defined]
 PURPOSE_MAX = 64  # pii_access.purpose
 
 
@@ -180,6 +178,9 @@ def access_log(
     if not actor.may(Grant.READ_AUDIT):
         raise PermissionDenied("当前角色无权查看审计记录", {"permission": Grant.READ_AUDIT.value})
     # A row names a case or a register row (a CHECK holds exactly one): its unit is that one's.
+    # The register's table through the foreign key: workflow.survey imports cases, not back.
+    (entry_fk,) = pii_t.c.survey_entry_id.foreign_keys
+    entry_t = entry_fk.column.table
     query = in_scope(
         select(pii_t)
         .outerjoin(case_t, case_t.c.id == pii_t.c.case_id)
