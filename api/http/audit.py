@@ -21,7 +21,8 @@ Auditor = Annotated[Actor, Depends(require(Grant.READ_AUDIT))]
 
 class PiiAccessOut(BaseModel):
     id: int
-    case: int
+    case: int | None  # None: a survey register row without a case (survey_entry_id)
+    survey_entry_id: int | None
     actor: str
     actor_unit: str | None
     fields: list[str]
@@ -36,6 +37,6 @@ def pii_access(
     conn: Conn,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[PiiAccessOut]:
-    """Who was shown which identity or bank-card numbers in full, of which case, when and
-    through what (`purpose`: the route or page), newest first; `case` narrows it to one case."""
+    """Who was shown which identity or bank-card numbers in full, of which case (or, for a
+    family surveyed without a case, of which survey register row), when and through what (`purpose`: the route or page), newest first; `case` narrows it to one case."""
     return [PiiAccessOut(**r) for r in access_log(conn, auditor, case_id=case, limit=limit)]

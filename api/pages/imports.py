@@ -1,14 +1,16 @@
 """The survey import page (clerks and managers): the template to download, a filled 摸底表 to
 upload, the dry run's bad rows as a table (and the file back with a 错误说明 column), then the
 import. The same service as POST /api/campaigns/{id}/imports; the page posts and shows the
-result (the button says it is working meanwhile)."""
+result (the button says it is working meanwhile). The register it fills (摸底登记) downloads as a
+workbook for the chosen campaign and unit (GET /imports/register, as the API's
+survey-register?format=xlsx)."""
 
 from __future__ import annotations
 
 import base64
 from typing import Annotated, Any
 
-from fastapi import File, Form, Request, UploadFile
+from fastapi import Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
@@ -16,10 +18,12 @@ from jinqiu.api.deps import Conn, ServicesDep
 from jinqiu.api.http.imports import XLSX, xlsx_download
 from jinqiu.api.pages import (
     OptionalCampaign,
+    PageQueriedUnit,
     PageSession,
     Session,
     check_csrf,
     form_int,
+    page_records_full_reads,
     pick_campaign,
     render,
     router,
@@ -28,6 +32,8 @@ from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.errors import DomainError, PermissionDenied
 from jinqiu.workflow.masking import masked_text
 from jinqiu.workflow.roles import Grant
+from jinqiu.workflow.survey.register import MAX_ROWS as REGISTER_MAX_ROWS
+from jinqiu.workflow.survey.register import may_read, register_rows, workbook
 from jinqiu.workflow.survey.service import import_survey
 from jinqiu.workflow.survey.sheet import MAX_FILE_BYTES, MAX_ROWS
 from jinqiu.workflow.survey.workbook import annotated_workbook, template_workbook
@@ -52,6 +58,7 @@ def _page(
         campaigns=campaigns,
         max_mb=MAX_FILE_BYTES // (1024 * 1024),
         max_rows=MAX_ROWS,
+        register_max_rows=REGISTER_MAX_ROWS,
         **context,
     )
 
@@ -75,6 +82,31 @@ def template_download(
     ).one()
     categories = [c["label"] for c in full.categories or []]
     return xlsx_download(template_workbook(full.name, categories), "摸底表导入模板.xlsx")
+
+
+@router.get("/imports/register", dependencies=[Depends(page_records_full_reads)])
+def register_download(
+    session: PageSession,
+    conn: Conn,
+    svc: ServicesDep,
+    unit: PageQueriedUnit,
+    campaign: OptionalCampaign = None,
+) -> Response:
+    """The register of the unit's subtree as a workbook; over the limit, the error page says to
+    export per sub-unit."""
+    if not may_read(session.actor):
+        raise PermissionDenied("当前角色无权查看摸底登记")
+    chosen, _ = pick_campaign(conn, session.actor, campaign)
+    rows, _total, _in_full = register_rows(
+        conn,
+        session.actor,
+        chosen.id,
+        unit.path,
+        purpose="GET /imports/register",
+        at=svc.clock.now(),
+    )
+    content = workbook(rows, campaign_name=chosen.name, unit_name=unit.name)
+    return xlsx_download(content, f"摸底登记_{unit.code}.xlsx")
 
 
 @router.post("/imports", response_class=HTMLResponse)

@@ -137,7 +137,8 @@ class Route:
     in_scope: tuple[str, ...]  # usernames (parent unit) who succeed, each checked by `ok`
     ok: Check
     sibling_unit: str = "WH-HC-002"
-    gate: PermissionName | None = None  # checked before any lookup: roles without it get 403
+    # Checked before any lookup: roles without it (without any of a set) get 403.
+    gate: PermissionName | frozenset[PermissionName] | None = None
     xfail: str | None = None
     in_scope_request: Callable[[Target], Req] | None = None  # when it differs from `request`
 
@@ -999,6 +1000,20 @@ MATRIX: tuple[Route, ...] = (
         in_scope=parent("clerk"),
         ok=status(200),
     ),
+    # -- the survey register (摸底登记): importers, and auditors as for the case list --
+    Route(
+        "GET",
+        "/api/campaigns/{campaign_id}/survey-register",
+        "WH campaign, ?unit=WH-HC-001, ?format=xlsx",
+        lambda t: Req(
+            f"/api/campaigns/{t.campaign_wh}/survey-register",
+            params={"unit": "WH-HC-001", "format": "xlsx"},
+        ),
+        sibling=not_found,
+        gate=frozenset({Grant.CREATE_CASE, Grant.READ_AUDIT}),
+        in_scope=parent("clerk", "manager", "auditor"),
+        ok=status(200),
+    ),
     # -- payment batches and funds (finance: the `pay` permission, checked first) --
     Route(
         "POST",
@@ -1480,7 +1495,9 @@ def call(
     )
 
 
-def passes_gate(role: str, gate: PermissionName | None) -> bool:
+def passes_gate(role: str, gate: PermissionName | frozenset[PermissionName] | None) -> bool:
+    if isinstance(gate, frozenset):
+        return bool(gate & ROLE_PERMISSIONS[Role(role)])
     return gate is None or gate in ROLE_PERMISSIONS[Role(role)]
 
 

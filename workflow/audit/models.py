@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Column, UniqueConstraint
+from sqlalchemy import CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from jinqiu.storage.sqltypes import JSONType, UTCDateTime
@@ -31,12 +31,19 @@ class AuditEntry(SQLModel, table=True):
 
 
 class PiiAccess(SQLModel, table=True):
-    """Every read of a full identity or bank-card number: who, which case, which fields, when."""
+    """Every read of a full identity or bank-card number: who, of which case — or of which survey
+    register row, for a family surveyed without a case — which fields, when."""
 
     __tablename__ = "pii_access"
+    __table_args__ = (
+        CheckConstraint(
+            "(case_id IS NULL) <> (survey_entry_id IS NULL)", name="ck_pii_access_one_subject"
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="aid_case.id", index=True)
+    case_id: int | None = Field(default=None, foreign_key="aid_case.id", index=True)
+    survey_entry_id: int | None = Field(default=None, foreign_key="survey_entry.id", index=True)
     actor: str = Field(max_length=64)
     actor_unit: str | None = Field(default=None, max_length=64)
     fields: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from jinqiu.workflow.audit.models import PiiAccess
 from jinqiu.workflow.cases.models import Case
@@ -171,15 +171,21 @@ def _check_visible(conn: Connection, case_id: int, actor: Actor) -> None:
 def access_log(
     conn: Connection, actor: Actor, *, case_id: int | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
-    """The record of full reads (pii_access) of the cases in the actor's subtree, or of one
-    case, newest first: who saw which numbers of which case, when, and through what. It names
-    fields, never their values, so reading it is not itself a read of numbers."""
+    """The record of full reads (pii_access) of the cases — and survey register rows without a
+    case — in the actor's subtree, or of one case, newest first: who saw which numbers of what,
+    when, and through what. It names fields, never their values, so reading it is not itself a
+    read of numbers."""
     if not actor.may(Grant.READ_AUDIT):
         raise PermissionDenied("当前角色无权查看审计记录", {"permission": Grant.READ_AUDIT.value})
+    # A row names a case or a register row (a CHECK holds exactly one): its unit is that one's.
+    # The register's table through the foreign key: workflow.survey imports cases, not back.
+    (entry_fk,) = pii_t.c.survey_entry_id.foreign_keys
+    entry_t = entry_fk.column.table
     query = in_scope(
         select(pii_t)
-        .join(case_t, case_t.c.id == pii_t.c.case_id)
-        .join(unit_t, unit_t.c.id == case_t.c.unit_id),
+        .outerjoin(case_t, case_t.c.id == pii_t.c.case_id)
+        .outerjoin(entry_t, entry_t.c.id == pii_t.c.survey_entry_id)
+        .join(unit_t, unit_t.c.id == func.coalesce(case_t.c.unit_id, entry_t.c.unit_id)),
         actor,
     )
     if case_id is not None:
@@ -189,6 +195,7 @@ def access_log(
         {
             "id": r.id,
             "case": r.case_id,
+            "survey_entry_id": r.survey_entry_id,
             "actor": r.actor,
             "actor_unit": r.actor_unit,
             "fields": list(r.fields),
