@@ -18,6 +18,7 @@ from jinqiu.states import CaseState
 from jinqiu.workflow.audit.chain import GENESIS, entry_hash
 from jinqiu.workflow.audit.models import PiiAccess
 from jinqiu.workflow.cases.models import Case, Student
+from jinqiu.workflow.clock import CHINA
 from jinqiu.workflow.identity import mask_id_number
 from tests.api.conftest import World
 from tests.api.test_forms import pdf_text
@@ -65,6 +66,8 @@ def test_the_case_list_as_a_workbook_masked_then_in_full_and_recorded(world: Wor
     column = header.index("学生身份证号码")
     assert [r[column] for r in rows] == [mask_id_number(numbers[i]) for i in ids[:3]]
     assert full_reads(world) == []
+    updated = world.clock.now().astimezone(CHINA).strftime("%Y-%m-%d %H:%M")  # not UTC
+    assert {r[header.index("更新时间")] for r in rows} == {updated}
     # The same filter as the JSON list, page by page.
     page = world.client.get(
         "/api/cases", params={**params, "page_size": 2, "page": 2}, headers=world.as_("auditor.wh")

@@ -18,7 +18,7 @@ from jinqiu.states import MACHINE
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.cases.pii import Disclosure
 from jinqiu.workflow.cases.reads import CaseFilter, list_cases
-from jinqiu.workflow.clock import Clock
+from jinqiu.workflow.clock import CHINA, Clock
 from jinqiu.workflow.forms.content import EDUCATION
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import Actor
@@ -80,7 +80,14 @@ def export_rows(
 
 
 def _local(at: dt.datetime | None) -> str:
-    return "" if at is None else at.strftime("%Y-%m-%d %H:%M")
+    """China time, as every other time the service shows (the database keeps UTC)."""
+    if at is None:
+        return ""
+    return (
+        (at if at.tzinfo else at.replace(tzinfo=dt.UTC))
+        .astimezone(CHINA)
+        .strftime("%Y-%m-%d %H:%M")
+    )
 
 
 def workbook(rows: list[list[Any]], *, total: int, page: int, title: str) -> bytes:
