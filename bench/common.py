@@ -7,6 +7,7 @@ import json
 import math
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
 import uuid
@@ -172,3 +173,37 @@ def _postgres(url: str, name: str) -> Iterator[BenchDatabase]:
             )
         finally:
             engine.dispose()
+
+
+class RawScratch:
+    """The bare driver on a bench database's scratch space (its own SQLite file, or its scratch
+    PostgreSQL schema), autocommit: a benchmark's same-run baseline writes the same rows here
+    with nothing of the service in between. `run(sql)` or `run(sql, rows)` (executemany); SQL
+    is written with `?` and `{pk}` (the integer primary key of the dialect)."""
+
+    def __init__(self, db: BenchDatabase) -> None:
+        self.kind = db.kind
+        if db.kind == "sqlite":
+            assert db.scratch_sqlite is not None
+            self.conn: Any = sqlite3.connect(db.scratch_sqlite, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")  # as the service's engine sets it
+            self.marker, self.pk = "?", "INTEGER PRIMARY KEY"
+        else:
+            assert db.pg_url is not None and db.pg_scratch_schema is not None
+            self.conn = psycopg.connect(db.pg_url, options=f"-csearch_path={db.pg_scratch_schema}")
+            self.conn.autocommit = True
+            self.marker, self.pk = "%s", "SERIAL PRIMARY KEY"
+
+    def run(self, sql: str, rows: list[tuple[Any, ...]] | None = None) -> None:
+        sql = sql.replace("?", self.marker).replace("{pk}", self.pk)
+        if rows is None:
+            self.conn.execute(sql)
+        elif self.kind == "sqlite":
+            self.conn.executemany(sql, rows)
+        else:
+            with self.conn.cursor() as cur:
+                cur.executemany(sql, rows)
+
+    def close(self) -> None:
+        self.conn.close()

@@ -24,15 +24,13 @@ import datetime as dt
 import io
 import os
 import resource
-import sqlite3
 import time
 from typing import Any
 
-import psycopg
 from sqlalchemy import func, select
 
 from bench.bulk import campaign_spec
-from bench.common import BenchDatabase, bench_database, db_kind, default_db_url, say
+from bench.common import BenchDatabase, RawScratch, bench_database, db_kind, default_db_url, say
 from jinqiu.demo.units import seed_weihai_tree
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.service import load_campaign
@@ -172,50 +170,28 @@ _TABLES = (
 
 def raw_baseline(db: BenchDatabase, rows: int) -> tuple[float, float]:
     """The same rows into five plain tables, one transaction: seconds, CPU seconds."""
-    if db.kind == "sqlite":
-        assert db.scratch_sqlite is not None
-        conn: Any = sqlite3.connect(db.scratch_sqlite, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        marker = "?"
-    else:
-        assert db.pg_url is not None and db.pg_scratch_schema is not None
-        conn = psycopg.connect(db.pg_url, options=f"-csearch_path={db.pg_scratch_schema}")
-        conn.autocommit = True
-        marker = "%s"
-
-    def execute(sql: str, params: list[tuple[Any, ...]] | None = None) -> None:
-        sql = sql.replace("?", marker)
-        if params is None:
-            conn.execute(sql)
-        elif db.kind == "sqlite":
-            conn.executemany(sql, params)
-        else:
-            with conn.cursor() as cur:
-                cur.executemany(sql, params)
-
-    pk = "INTEGER PRIMARY KEY" if db.kind == "sqlite" else "SERIAL PRIMARY KEY"
+    raw = RawScratch(db)
     for table in _TABLES:
-        execute(table.replace("{pk}", pk))
+        raw.run(table)
     families = [family(n) for n in range(rows)]
     started, cpu = time.perf_counter(), time.process_time()
-    execute("BEGIN")
-    execute("INSERT INTO raw_worker (id, name, id_number, archive_status, archived_on) "
+    raw.run("BEGIN")
+    raw.run("INSERT INTO raw_worker (id, name, id_number, archive_status, archived_on) "
             "VALUES (?, ?, ?, 'deep', '2024-03-01')",
             [(n + 1, f[0], f[1]) for n, f in enumerate(families)])  # fmt: skip
-    execute("INSERT INTO raw_student (id, name, id_number, education_level, school, "
+    raw.run("INSERT INTO raw_student (id, name, id_number, education_level, school, "
             "enrollment_year, exam_score) VALUES (?, ?, ?, 'undergraduate', ?, 2024, 612)",
             [(n + 1, f[4], f[6], f[10]) for n, f in enumerate(families)])  # fmt: skip
-    execute("INSERT INTO raw_case (id, worker_id, student_id, student_id_number, state, version) "
+    raw.run("INSERT INTO raw_case (id, worker_id, student_id, student_id_number, state, version) "
             "VALUES (?, ?, ?, ?, ?, 1)",
             [(n + 1, n + 1, n + 1, f[6], CaseState.SURVEY.value)
              for n, f in enumerate(families)])  # fmt: skip
-    execute("INSERT INTO raw_audit (case_id, seq, event, hash) VALUES (?, 1, 'create', ?)",
+    raw.run("INSERT INTO raw_audit (case_id, seq, event, hash) VALUES (?, 1, 'create', ?)",
             [(n + 1, f"{n:064x}") for n in range(rows)])  # fmt: skip
-    execute("INSERT INTO raw_entry (case_id, student_id_number, student_name, row_hash) "
+    raw.run("INSERT INTO raw_entry (case_id, student_id_number, student_name, row_hash) "
             "VALUES (?, ?, ?, ?)",
             [(n + 1, f[6], f[4], f"{n:064x}") for n, f in enumerate(families)])  # fmt: skip
-    execute("COMMIT")
+    raw.run("COMMIT")
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
-    conn.close()
+    raw.close()
     return seconds, cpu_seconds

@@ -22,15 +22,13 @@ import argparse
 import csv
 import datetime as dt
 import io
-import sqlite3
 import time
 from typing import Any
 
-import psycopg
 from sqlalchemy import bindparam, select, update
 
 from bench.bulk import campaign_spec, seed
-from bench.common import BenchDatabase, bench_database, db_kind, default_db_url, say
+from bench.common import BenchDatabase, RawScratch, bench_database, db_kind, default_db_url, say
 from bench.seeding import loadavg
 from jinqiu.states import CaseEvent, CaseState
 from jinqiu.workflow.cases.bulk import apply_bulk
@@ -197,69 +195,47 @@ _TABLES = (
 
 def raw_baseline(db: BenchDatabase, export: bytes, cases: int) -> tuple[float, float]:
     """The same inserts and updates on the bare driver, each step one transaction: seconds."""
-    if db.kind == "sqlite":
-        assert db.scratch_sqlite is not None
-        conn: Any = sqlite3.connect(db.scratch_sqlite, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        marker = "?"
-    else:
-        assert db.pg_url is not None and db.pg_scratch_schema is not None
-        conn = psycopg.connect(db.pg_url, options=f"-csearch_path={db.pg_scratch_schema}")
-        conn.autocommit = True
-        marker = "%s"
-
-    def run(sql: str, rows: list[tuple[Any, ...]] | None = None) -> None:
-        sql = sql.replace("?", marker)
-        if rows is None:
-            conn.execute(sql)
-        elif db.kind == "sqlite":
-            conn.executemany(sql, rows)
-        else:
-            with conn.cursor() as cur:
-                cur.executemany(sql, rows)
-
-    pk = "INTEGER PRIMARY KEY" if db.kind == "sqlite" else "SERIAL PRIMARY KEY"
+    raw = RawScratch(db)
     for table in _TABLES:
-        run(table.replace("{pk}", pk))
-    run("BEGIN")
-    run("INSERT INTO raw_case (id, state, version) VALUES (?, ?, 7)",
+        raw.run(table)
+    raw.run("BEGIN")
+    raw.run("INSERT INTO raw_case (id, state, version) VALUES (?, ?, 7)",
         [(n, CaseState.DISBURSEMENT.value) for n in range(1, cases + 1)])  # fmt: skip
-    run("INSERT INTO raw_fund VALUES (1, ?, 0)", [(cases * 300_000,)])
-    run("COMMIT")
+    raw.run("INSERT INTO raw_fund VALUES (1, ?, 0)", [(cases * 300_000,)])
+    raw.run("COMMIT")
     rows = list(csv.reader(io.StringIO(export.decode("gb18030"))))[1:-1]
 
     started = time.perf_counter()
-    run("BEGIN")
-    run(
+    raw.run("BEGIN")
+    raw.run(
         "INSERT INTO raw_item (batch_id, position, case_id, holder, card_number, bank_name, "
         "amount_fen) VALUES (1, ?, ?, ?, ?, ?, 300000)",
         [(int(r[0]), int(r[0]), r[1], r[2], r[3]) for r in rows],
     )
-    run("UPDATE raw_case SET batch_id = 1, version = version + 1 WHERE id = ?",
+    raw.run("UPDATE raw_case SET batch_id = 1, version = version + 1 WHERE id = ?",
         [(int(r[0]),) for r in rows])  # fmt: skip
     written = bankfile.export_csv(
         [bankfile.FileRow(int(r[0]), r[1], r[2], r[3], 300_000) for r in rows], rows[0][5]
     )
     assert written
-    run("COMMIT")
+    raw.run("COMMIT")
     export_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    run("BEGIN")
-    run("UPDATE raw_case SET state = ?, version = version + 1, batch_id = NULL "
+    raw.run("BEGIN")
+    raw.run("UPDATE raw_case SET state = ?, version = version + 1, batch_id = NULL "
         "WHERE id = ? AND version = 8",
         [(CaseState.FOLLOW_UP.value, int(r[0])) for r in rows])  # fmt: skip
-    run(
+    raw.run(
         "INSERT INTO raw_audit (case_id, seq, event, data, at, prev_hash, hash) "
         "VALUES (?, 8, ?, '{\"amount\": \"3000.00\"}', '2024-08-26T01:00:00Z', ?, ?)",
         [(int(r[0]), CaseEvent.PAY.value, "0" * 64, f"{int(r[0]):064x}") for r in rows],
     )
-    run("UPDATE raw_item SET outcome = 'paid' WHERE batch_id = 1 AND position = ?",
+    raw.run("UPDATE raw_item SET outcome = 'paid' WHERE batch_id = 1 AND position = ?",
         [(int(r[0]),) for r in rows])  # fmt: skip
-    run("UPDATE raw_fund SET reserved_fen = reserved_fen - ?, paid_fen = paid_fen + ? "
+    raw.run("UPDATE raw_fund SET reserved_fen = reserved_fen - ?, paid_fen = paid_fen + ? "
         "WHERE id = 1", [(cases * 300_000, cases * 300_000)])  # fmt: skip
-    run("COMMIT")
+    raw.run("COMMIT")
     result_s = time.perf_counter() - started
-    conn.close()
+    raw.close()
     return export_s, result_s
