@@ -1,12 +1,12 @@
-"""What guards and effects may read: plain frozen snapshots, no database handles."""
+"""What guards and effects may read: plain read-only snapshots, no database handles."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
 
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.rules import CampaignRules
@@ -22,8 +22,24 @@ from jinqiu.workflow.cases.aid import (
 from jinqiu.workflow.donors.intent import Intent
 from jinqiu.workflow.errors import Reason
 
+T = TypeVar("T")
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def snapshot(*, slots: bool = True) -> Callable[[type[T]], type[T]]:
+    """A frozen dataclass to the type checker — `mypy --strict` (in CI) refuses any assignment to
+    a field, so no guard or effect can change the facts it is given — and a plain dataclass at
+    run time. A frozen dataclass's `__init__` sets every field through `object.__setattr__`: a
+    CaseFacts cost ~4 µs to build instead of ~0.6, a tenth of a bulk item's whole cost, and a
+    bulk event builds four snapshots per case (`python -m bench bulk`)."""
+
+    def make(cls: type[T]) -> type[T]:
+        return dataclass(slots=slots)(cls)
+
+    return make
+
+
+@snapshot()
 class WorkerFacts:
     id_number: str
     archive_status: str
@@ -31,7 +47,7 @@ class WorkerFacts:
     categories: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@snapshot()
 class StudentFacts:
     id_number: str
     education_level: str
@@ -41,7 +57,7 @@ class StudentFacts:
     enrollment_year: int | None = None  # 入学年份: 当年考入 when it is the campaign's year
 
 
-@dataclass(frozen=True, slots=True)
+@snapshot()
 class CaseFacts:
     id: int
     state: CaseState
@@ -80,7 +96,7 @@ class CaseFacts:
         return self._pending
 
 
-@dataclass(frozen=True)
+@snapshot(slots=False)  # cached_property needs the instance dict
 class GuardContext:
     """A case's facts as the engine hands them to its guards and effects."""
 
