@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Table, insert, select
 
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.driver import canonical_json, processed_rows, unnest
+from jinqiu.workflow.readonly import readonly
 
 GENESIS = "0" * 64
 
@@ -71,7 +72,7 @@ def _tail(
     return f"{head[1:-1]},{data_json},{canonical_json(canonical_time(at))}]"
 
 
-@dataclass(frozen=True, slots=True)
+@readonly()
 class Link:
     """One audit entry chained to its subject's head: the row to insert and the new head."""
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
@@ -45,6 +44,7 @@ from jinqiu.workflow.cases.engine import CASES, apply_event, pass_publicity_at_o
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.engine.bulk import Item, fire_many
 from jinqiu.workflow.errors import DomainError, ItemFailed
+from jinqiu.workflow.readonly import readonly
 from jinqiu.workflow.roles import Actor
 
 log = logging.getLogger("jinqiu.cases")
@@ -53,7 +53,7 @@ log = logging.getLogger("jinqiu.cases")
 BulkItem = Item  # a case's id and the version the caller saw (optimistic lock)
 
 
-@dataclass(frozen=True, slots=True)
+@readonly()
 class BulkItemResult:
     id: int
     ok: bool

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import field
 from functools import cached_property
-from typing import Any, TypeVar, dataclass_transform
+from typing import Any
 
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.rules import CampaignRules
@@ -21,25 +21,10 @@ from jinqiu.workflow.cases.aid import (
 )
 from jinqiu.workflow.donors.intent import Intent
 from jinqiu.workflow.errors import Reason
-
-T = TypeVar("T")
-
-
-@dataclass_transform(frozen_default=True, field_specifiers=(field,))
-def snapshot(*, slots: bool = True) -> Callable[[type[T]], type[T]]:
-    """A frozen dataclass to the type checker — `mypy --strict` (in CI) refuses any assignment to
-    a field, so no guard or effect can change the facts it is given — and a plain dataclass at
-    run time. A frozen dataclass's `__init__` sets every field through `object.__setattr__`: a
-    CaseFacts cost ~4 µs to build instead of ~0.6, a tenth of a bulk item's whole cost, and a
-    bulk event builds four snapshots per case (`python -m bench bulk`)."""
-
-    def make(cls: type[T]) -> type[T]:
-        return dataclass(slots=slots)(cls)
-
-    return make
+from jinqiu.workflow.readonly import readonly
 
 
-@snapshot()
+@readonly()
 class WorkerFacts:
     id_number: str
     archive_status: str
@@ -47,7 +32,7 @@ class WorkerFacts:
     categories: tuple[str, ...]
 
 
-@snapshot()
+@readonly()
 class StudentFacts:
     id_number: str
     education_level: str
@@ -57,7 +42,7 @@ class StudentFacts:
     enrollment_year: int | None = None  # 入学年份: 当年考入 when it is the campaign's year
 
 
-@snapshot()
+@readonly()
 class CaseFacts:
     id: int
     state: CaseState
@@ -96,7 +81,7 @@ class CaseFacts:
         return self._pending
 
 
-@snapshot(slots=False)  # cached_property needs the instance dict
+@readonly(slots=False)  # cached_property needs the instance dict
 class GuardContext:
     """A case's facts as the engine hands them to its guards and effects."""
 

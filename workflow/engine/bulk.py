@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -44,19 +43,20 @@ from jinqiu.workflow.engine.core import (
 )
 from jinqiu.workflow.engine.noun import Loaded, Noun
 from jinqiu.workflow.errors import DomainError, ItemFailed, NotFound, VersionConflict
+from jinqiu.workflow.readonly import readonly
 from jinqiu.workflow.roles import Actor
 
 log = logging.getLogger("jinqiu.engine")
 CHUNK = 1000  # subjects per statement: ~10 parameters each, far below both drivers' limits
 
 
-@dataclass(frozen=True, slots=True)
+@readonly()
 class Item:
     id: int
     version: int  # the version the caller saw
 
 
-@dataclass(frozen=True, slots=True)
+@readonly()
 class ItemResult:
     id: int
     fired: Fired | None = None

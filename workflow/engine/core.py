@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, update
@@ -33,6 +32,7 @@ from jinqiu.workflow.errors import (
     ValidationFailed,
     VersionConflict,
 )
+from jinqiu.workflow.readonly import readonly
 from jinqiu.workflow.roles import Actor, Grant
 
 OVERRIDE_KEY = "override"  # goes with every event: a manager's override of named guards
@@ -42,7 +42,7 @@ class EffectError(RuntimeError):
     """An effect tried to write what only the engine writes (a programming error)."""
 
 
-@dataclass(frozen=True, slots=True)
+@readonly()
 class Fired:
     """What a transition did; the event and states are the machine's own members (StrEnums)."""
 
@@ -54,7 +54,7 @@ class Fired:
     audit_seq: int
 
 
-@dataclass(frozen=True, slots=True)
+@readonly()
 class Decision:
     """What a transition will write, decided from the facts alone (no I/O)."""
 

@@ -20,6 +20,7 @@ from jinqiu.notifications.outbox import InboxItem, Outgoing
 from jinqiu.states.machine import Machine, Transition
 from jinqiu.workflow.driver import any_of
 from jinqiu.workflow.errors import DomainError, Reason
+from jinqiu.workflow.readonly import readonly
 from jinqiu.workflow.roles import Actor
 
 F = TypeVar("F")  # the facts a noun's guards and effects read
@@ -28,7 +29,7 @@ F = TypeVar("F")  # the facts a noun's guards and effects read
 ENGINE_COLUMNS = frozenset({"id", "state", "version", "audit_seq", "audit_head", "updated_at"})
 
 
-@dataclass(frozen=True, slots=True)
+@readonly()
 class Loaded(Generic[F]):
     """A subject as read at the start of a transition: what the engine checks and chains on,
     and the noun's own facts for its guards and effects."""
@@ -41,7 +42,7 @@ class Loaded(Generic[F]):
     facts: F
 
 
-@dataclass(frozen=True, slots=True)
+@readonly()
 class Outcome:
     """What an effect computes, without doing it: columns of the subject's row to change, what
     the audit entry should say, and side records for the noun to write (a fund reservation)."""
