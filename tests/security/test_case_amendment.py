@@ -128,3 +128,16 @@ def test_a_correction_within_the_form_is_written_and_audited(
     assert worker.bank_card_number == "6222021234567890"
     assert (student.school, student.exam_score) == ("青岛大学", None)
     assert case_row(db, case).audit_seq == 2
+
+
+def test_a_correction_that_changes_nothing_writes_nothing(
+    db: Engine, clock: ManualClock, case: int
+) -> None:
+    """Sending the form back as it is (a page saved twice, a client retrying) is no correction:
+    no new version, no audit entry saying nothing changed."""
+    _found, student, _worker = rows(db, case)
+    before = rows(db, case)
+    version = amend(db, clock, case, student={"school": student.school})
+    assert version == before[0].version
+    assert rows(db, case) == before
+    assert case_row(db, case).audit_seq == before[0].audit_seq

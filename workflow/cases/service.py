@@ -385,6 +385,8 @@ def amend_case(
             prefix = "worker" if table is worker_t else "student"
             for k, v in diff.items():
                 changes[f"{prefix}.{k}"] = {"from": _plain(old.get(k)), "to": _plain(v)}
+    if not changes:  # the form as it was (saved twice, a retry): no correction, nothing written
+        return int(row.version)
     return append_case_entry(
         conn, row, actor=actor, event=AMEND_EVENT, opinion=None, data={"changes": changes},
         at=clock.now(),
