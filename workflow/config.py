@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jinqiu.notifications.outbound import WebhookPolicy, parse_host_list
@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = "NORMAL"  # WAL + NORMAL: durable across process crashes
     run_scheduler: bool = False  # `jinqiu serve` turns it on: a sweep every minute, one at start
     sweep_interval_seconds: int = 60
+    # A unit's code: this process sweeps only the campaigns organised by that unit or below it
+    # (one sweeper per group of provinces, docs/SCALING.md). Unset: every campaign. Delivery is
+    # not split: the outbox's leases share it among every process.
+    sweep_within: str | None = Field(default=None, min_length=1, max_length=64)
     # Comma-separated IPs or CIDRs of the reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: str = ""
     webhook_allow_http: bool = False  # webhooks are https:// only unless the operator says so

@@ -9,6 +9,7 @@ whose campaign cannot be read is reported against its campaign and the others go
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,12 +48,12 @@ class PublicityOutcome:
 
 
 def end_due_publicity(
-    engine: Engine, clock: Clock, *, base_url: str = "", campaign_id: int | None = None
+    engine: Engine, clock: Clock, *, base_url: str = "", campaigns: Collection[int] | None = None
 ) -> PublicityOutcome:
     now = clock.now()
     today = now.date()
     outcome = PublicityOutcome()
-    outcome.lists = end_due_lists(engine, clock, base_url=base_url, campaign_id=campaign_id)
+    outcome.lists = end_due_lists(engine, clock, base_url=base_url, campaigns=campaigns)
     for cases in outcome.lists.ended.values():
         outcome.ended.extend(cases)
     outcome.skipped += outcome.lists.skipped
@@ -80,8 +81,8 @@ def end_due_publicity(
             case_t.c.id.not_in(on_a_list),  # a list ends its cases itself
         )
     )
-    if campaign_id is not None:
-        query = query.where(case_t.c.campaign_id == campaign_id)
+    if campaigns is not None:  # a sweep within a subtree: its campaigns only
+        query = query.where(case_t.c.campaign_id.in_(list(campaigns)))
     with engine.connect() as conn:
         due = conn.execute(query.order_by(case_t.c.id)).all()
     for row in due:

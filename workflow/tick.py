@@ -35,10 +35,19 @@ def senders_from(settings: Settings) -> dict[str, Sender]:
 
 
 def tick(
-    engine: Engine, clock: Clock, settings: Settings, senders: dict[str, Sender] | None = None
+    engine: Engine,
+    clock: Clock,
+    settings: Settings,
+    senders: dict[str, Sender] | None = None,
+    *,
+    within: str | None = None,
 ) -> TickReport:
+    """`within` (default: the settings' `sweep_within`): sweep only the campaigns organised in
+    that unit's subtree."""
     try:
-        swept = sweep(engine, clock, base_url=settings.base_url)
+        swept = sweep(
+            engine, clock, base_url=settings.base_url, within=within or settings.sweep_within
+        )
     except Exception as exc:  # not one campaign's: still deliver what is due, and say so
         swept = SweepReport(now=clock.now(), failures=[failed(None, "", "定时任务", exc)])
         try:

@@ -31,7 +31,7 @@ from jinqiu.workflow.clock import SystemClock
 from jinqiu.workflow.config import get_settings, resolve_database
 from jinqiu.workflow.db import snapshot, transaction
 from jinqiu.workflow.employment.trail import verify_record_chains
-from jinqiu.workflow.errors import DomainError, ValidationFailed
+from jinqiu.workflow.errors import DomainError, NotFound, ValidationFailed
 from jinqiu.workflow.publicity_lists.trail import verify_list_chains
 from jinqiu.workflow.roles import permission_table
 from jinqiu.workflow.runtime import (
@@ -416,6 +416,13 @@ def tick_command(
     now: Annotated[
         str | None, typer.Option(help="ISO-8601 instant to sweep as of (default: now)")
     ] = None,
+    within: Annotated[
+        str | None,
+        typer.Option(
+            help="a unit's code: sweep only the campaigns it or a unit below it organises "
+            "(default: JINQIU_SWEEP_WITHIN, else every campaign)"
+        ),
+    ] = None,
 ) -> None:
     """Run one scheduler sweep as of NOW, deliver the due outbox messages, print what happened.
     Exits 1 when a campaign could not be swept (each named on stderr; the others were)."""
@@ -427,7 +434,18 @@ def tick_command(
     if now is not None:
         clock = ManualClock(parse_instant(now))
     engine = open_existing_database()
-    report = tick(engine, clock, get_settings())
+    settings = get_settings()
+    if within is not None and (len(within) > 64 or not within.strip()):
+        raise CliError("invalid_within", "--within 须为单位代码（1–64 个字符）")
+    scope = within or settings.sweep_within
+    if scope is not None:
+        from jinqiu.workflow.deadlines.sweep import campaigns_within
+
+        try:
+            campaigns_within(engine, scope)
+        except NotFound as missing:
+            raise CliError("not_found", f"--within：{missing.message}") from None
+    report = tick(engine, clock, settings, within=scope)
     swept = report.sweep
     typer.echo(f"sweep as of {swept.now.isoformat()}")
     typer.echo(

@@ -35,10 +35,11 @@ from jinqiu.workflow.db import transaction
 from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.deadlines.pending import PendingUnit, Responsibility, pending_units
 from jinqiu.workflow.deadlines.schedule import Occurrence, ReminderKind, due_occurrences
+from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.failures import CampaignFailure, failed, record_failures
 from jinqiu.workflow.followup.campaign_end import FollowUpEnded, close_ended_follow_ups
 from jinqiu.workflow.publicity import PublicityOutcome, end_due_publicity
-from jinqiu.workflow.units.models import Unit
+from jinqiu.workflow.units.models import Unit, in_subtree
 
 ledger_t = ReminderLedger.__table__  # type: ignore[attr-defined]
 deadline_t = CampaignDeadline.__table__  # type: ignore[attr-defined]
@@ -85,27 +86,53 @@ class SweepReport:
         return sum(1 for r in self.reminders if r.kind == kind.value)
 
 
-def sweep(engine: Engine, clock: Clock, *, base_url: str, chunk: int = CHUNK) -> SweepReport:
+def campaigns_within(engine: Engine, code: str) -> list[int]:
+    """The campaigns organised by the unit `code` or a unit below it."""
+    with engine.connect() as conn:
+        path = conn.execute(select(unit_t.c.path).where(unit_t.c.code == code)).scalar()
+        if path is None:
+            raise NotFound(f"单位 {code} 不存在")
+        return list(
+            conn.execute(
+                select(campaign_t.c.id)
+                .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
+                .where(in_subtree(unit_t.c.path, path))
+                .order_by(campaign_t.c.id)
+            ).scalars()
+        )
+
+
+def sweep(
+    engine: Engine, clock: Clock, *, base_url: str, chunk: int = CHUNK, within: str | None = None
+) -> SweepReport:
+    """Publicity endings, follow-up closed at the campaign's end, then the reminders due today,
+    for every campaign — or, `within` a unit's code, for the campaigns organised by that unit or
+    below it (one sweeper per group of provinces; NotFound for an unknown code). Overlapping
+    sweepers are harmless: the ledger keeps each reminder once."""
+    campaigns = None if within is None else campaigns_within(engine, within)
     now = clock.now()
     report = SweepReport(now=now)
-    report.publicity = end_due_publicity(engine, clock, base_url=base_url)
+    report.publicity = end_due_publicity(engine, clock, base_url=base_url, campaigns=campaigns)
     # Before the reminders: a follow-up deadline does not chase the cases the campaign's end closed.
-    report.follow_up = close_ended_follow_ups(engine, clock)
+    report.follow_up = close_ended_follow_ups(engine, clock, campaigns=campaigns)
     today = now.date()
+    query = (
+        select(
+            deadline_t,
+            campaign_t.c.name.label("campaign_name"),
+            campaign_t.c.rules_token,
+            campaign_t.c.reminders,
+            unit_t.c.path.label("organizer_path"),
+        )
+        .join(campaign_t, campaign_t.c.id == deadline_t.c.campaign_id)
+        .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
+        .where(deadline_t.c.due >= today - LOOKBACK, deadline_t.c.due <= today + LOOKBACK)
+        .order_by(deadline_t.c.due, deadline_t.c.id)
+    )
+    if campaigns is not None:
+        query = query.where(deadline_t.c.campaign_id.in_(campaigns))
     with engine.connect() as conn:
-        deadlines = conn.execute(
-            select(
-                deadline_t,
-                campaign_t.c.name.label("campaign_name"),
-                campaign_t.c.rules_token,
-                campaign_t.c.reminders,
-                unit_t.c.path.label("organizer_path"),
-            )
-            .join(campaign_t, campaign_t.c.id == deadline_t.c.campaign_id)
-            .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
-            .where(deadline_t.c.due >= today - LOOKBACK, deadline_t.c.due <= today + LOOKBACK)
-            .order_by(deadline_t.c.due, deadline_t.c.id)
-        ).all()
+        deadlines = conn.execute(query).all()
     # Looked up once per sweep, not once per message: get_template stats the file on every call
     # (Jinja's auto_reload), a tenth of the rendering time of a 10,000-reminder sweep.
     templates = {name: environment().get_template(name) for name in TEMPLATES}

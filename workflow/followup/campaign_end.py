@@ -17,6 +17,7 @@ is reported against itself and the others go on."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, select
@@ -55,19 +56,19 @@ def opinion_for(visits: int) -> str:
 
 
 def close_ended_follow_ups(
-    engine: Engine, clock: Clock, *, campaign_id: int | None = None
+    engine: Engine, clock: Clock, *, campaigns: Collection[int] | None = None
 ) -> FollowUpEnded:
     """Every case still in follow-up of a campaign whose `follow_up.closes_on` has passed."""
     today = clock.now().date()
     query = select(campaign_t.c.id, campaign_t.c.name, campaign_t.c.follow_up).where(
         campaign_t.c.follow_up.is_not(None)
     )
-    if campaign_id is not None:
-        query = query.where(campaign_t.c.id == campaign_id)
+    if campaigns is not None:  # a sweep within a subtree: its campaigns only
+        query = query.where(campaign_t.c.id.in_(list(campaigns)))
     with engine.connect() as conn:
-        campaigns = conn.execute(query.order_by(campaign_t.c.id)).all()
+        ended = conn.execute(query.order_by(campaign_t.c.id)).all()
     outcome = FollowUpEnded()
-    for campaign in campaigns:
+    for campaign in ended:
         try:
             closes_on = follow_up_closes_on(campaign.follow_up)
             if closes_on is None or today <= closes_on:  # its last day counts in full

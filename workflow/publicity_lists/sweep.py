@@ -7,6 +7,7 @@ open objection tells its unit once per period."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ class ListsOutcome:
 
 
 def end_due_lists(
-    engine: Engine, clock: Clock, *, base_url: str = "", campaign_id: int | None = None
+    engine: Engine, clock: Clock, *, base_url: str = "", campaigns: Collection[int] | None = None
 ) -> ListsOutcome:
     today = clock.now().date()
     query = (
@@ -52,8 +53,8 @@ def end_due_lists(
         .where(list_t.c.state == ListState.PUBLISHED.value, list_t.c.ends_on < today)
         .order_by(list_t.c.id)
     )
-    if campaign_id is not None:
-        query = query.where(list_t.c.campaign_id == campaign_id)
+    if campaigns is not None:  # a sweep within a subtree: its campaigns only
+        query = query.where(list_t.c.campaign_id.in_(list(campaigns)))
     with engine.connect() as conn:
         due = conn.execute(query).all()
     outcome = ListsOutcome()
