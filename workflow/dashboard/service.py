@@ -23,15 +23,17 @@ from jinqiu.workflow.campaigns.models import (
 from jinqiu.workflow.campaigns.rules import RULES
 from jinqiu.workflow.cases.counters import counts_for, path_codes
 from jinqiu.workflow.cases.models import Case
-from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.deadlines.pending import Responsibility, responsible_label, still_owed
+from jinqiu.workflow.deadlines.reminder_counts import reminders_for
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.payments.reconcile import balances
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.statistics.compute import campaign_tables
 from jinqiu.workflow.statistics.models import ReportSubmission
+from jinqiu.workflow.statistics.report_counts import reported_in_subtree
 from jinqiu.workflow.statistics.tables import BY_KEY
+from jinqiu.workflow.units.counts import levels_in_subtree
 from jinqiu.workflow.units.models import Unit, in_subtree
 
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
@@ -41,7 +43,6 @@ leave_t = CampaignStateDeadline.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
-ledger_t = ReminderLedger.__table__  # type: ignore[attr-defined]
 report_t = ReportSubmission.__table__  # type: ignore[attr-defined]
 
 FUNNEL = [s.value for s in CaseState]
@@ -86,7 +87,7 @@ def dashboard(
             )
         )
     }
-    sent = _reminders_by_child(conn, campaign.id, unit.path, {c.path: c.code for c in children})
+    sent = reminders_for(conn, campaign.id, [c.code for c in children])
     units = [
         {
             "code": c.code,
@@ -155,25 +156,6 @@ def _breadcrumb(conn: Connection, path: str, actor: Actor) -> list[dict[str, str
     return [
         {"code": c, "name": rows[c].name} for c in codes if c in rows and actor.sees(rows[c].path)
     ]
-
-
-def _reminders_by_child(
-    conn: Connection, campaign_id: int, path: str, children: dict[str, str]
-) -> dict[str, int]:
-    rows = conn.execute(
-        select(unit_t.c.path, func.count())
-        .select_from(ledger_t.join(unit_t, unit_t.c.id == ledger_t.c.unit_id))
-        .where(ledger_t.c.campaign_id == campaign_id, in_subtree(unit_t.c.path, path))
-        .group_by(unit_t.c.path)
-    )
-    out: dict[str, int] = {}
-    depth = len(path_codes(path))
-    for unit_path, n in rows:
-        codes = path_codes(unit_path)
-        if len(codes) > depth:
-            child = codes[depth]
-            out[child] = out.get(child, 0) + int(n)
-    return out
 
 
 def _phase(conn: Connection, campaign_id: int, today: dt.date, calendar: Any) -> dict[str, Any]:
@@ -256,6 +238,7 @@ def _deadlines(
     calendar: Any,
 ) -> list[dict[str, Any]]:
     out = []
+    subtree = _Subtree(conn, campaign_id, unit.code)
     for d in conn.execute(
         select(deadline_t).where(deadline_t.c.campaign_id == campaign_id).order_by(deadline_t.c.due)
     ):
@@ -285,22 +268,62 @@ def _deadlines(
             pending = sum(n for s, n in counts.get(unit.code, {}).items() if s in states)
             item.update(pending_cases=pending, done=pending == 0)
         else:
-            kind = d.done_when.get("report_submitted")
-            owing = conn.execute(
-                select(func.count())
-                .select_from(unit_t)
-                .where(
-                    *Responsibility.of(d.responsible_level, d.responsible).where(),
-                    in_subtree(unit_t.c.path, unit.path),
-                    ~select(report_t.c.id)
-                    .where(
-                        report_t.c.campaign_id == campaign_id,
-                        report_t.c.unit_id == unit_t.c.id,
-                        report_t.c.kind == kind,
-                    )
-                    .exists(),
-                )
-            ).scalar_one()
-            item.update(report=kind, units_owing=int(owing), done=int(owing) == 0)
+            kind = str(d.done_when.get("report_submitted"))
+            responsibility = Responsibility.of(d.responsible_level, d.responsible)
+            owing = _units_owing(conn, campaign_id, unit, kind, responsibility, subtree)
+            item.update(report=kind, units_owing=owing, done=owing == 0)
         out.append(item)
     return out
+
+
+class _Subtree:
+    """The unit's subtree counts, read once per dashboard: units per level, and the units that
+    filed each report kind per level (units.counts, statistics.report_counts)."""
+
+    def __init__(self, conn: Connection, campaign_id: int, code: str) -> None:
+        self._conn, self._campaign_id, self._code = conn, campaign_id, code
+        self._units: dict[str, int] | None = None
+        self._reported: dict[tuple[str, str], int] | None = None
+
+    def owing(self, kind: str, levels: tuple[str, ...] | None) -> int:
+        """Units of `levels` (None: any) in the subtree that have not filed `kind`."""
+        if self._units is None or self._reported is None:
+            self._units = levels_in_subtree(self._conn, self._code)
+            self._reported = reported_in_subtree(self._conn, self._campaign_id, self._code)
+        return sum(
+            n - self._reported.get((kind, level), 0)
+            for level, n in self._units.items()
+            if levels is None or level in levels
+        )
+
+
+def _units_owing(
+    conn: Connection,
+    campaign_id: int,
+    unit: Any,
+    kind: str,
+    responsibility: Responsibility,
+    subtree: _Subtree,
+) -> int:
+    """Responsible units of the subtree without the report. A set given by level alone (the
+    usual one) is a difference of pre-aggregated rows; one naming a parent or units is small by
+    construction and counted from the units."""
+    if responsibility.parent is None and responsibility.units is None:
+        return subtree.owing(kind, responsibility.levels)
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(unit_t)
+            .where(
+                *responsibility.where(),
+                in_subtree(unit_t.c.path, unit.path),
+                ~select(report_t.c.id)
+                .where(
+                    report_t.c.campaign_id == campaign_id,
+                    report_t.c.unit_id == unit_t.c.id,
+                    report_t.c.kind == kind,
+                )
+                .exists(),
+            )
+        ).scalar_one()
+    )
