@@ -419,7 +419,7 @@ def concurrent_phase(
     def write() -> None:
         try:
             for case_id, version in todo:
-                if done.is_set():
+                if done.is_set() and written:  # at least one, however quick the readers
                     break
                 started = time.perf_counter_ns()
                 with transaction(engine) as conn:

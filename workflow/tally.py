@@ -55,7 +55,7 @@ class Tally:
             tuple(row[:-1]): int(row[-1])
             for row in conn.execute(
                 select(*columns, self.table.c.n).where(self.table.c.n != 0, *where)
-            )
+            ).all()
         }
 
     def lock(self, conn: Connection) -> None:
