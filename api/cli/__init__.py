@@ -30,11 +30,10 @@ from jinqiu.workflow.cases.counters import (
     counter_differences,
     repair_counters,
 )
-from jinqiu.workflow.dashboard.tallies import repair_tallies, tally_differences
-from jinqiu.workflow.tally import TallyDifference
 from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.clock import SystemClock
 from jinqiu.workflow.config import get_settings, resolve_database
+from jinqiu.workflow.dashboard.tallies import repair_tallies, tally_differences
 from jinqiu.workflow.db import snapshot, transaction
 from jinqiu.workflow.employment.trail import verify_record_chains
 from jinqiu.workflow.errors import DomainError, ValidationFailed
@@ -49,6 +48,7 @@ from jinqiu.workflow.runtime import (
     tune_collector,
 )
 from jinqiu.workflow.statistics.tables import check_campaign_tables
+from jinqiu.workflow.tally import TallyDifference
 from jinqiu.workflow.units.models import UnitLevel
 from jinqiu.workflow.units.service import UnitCreate, create_unit
 from jinqiu.workflow.users.models import Role

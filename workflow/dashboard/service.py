@@ -298,7 +298,7 @@ class _Subtree:
         )
 
 
-def _subtree_counts(campaign_id: int, code: str) -> CompoundSelect:
+def _subtree_counts(campaign_id: int, code: str) -> CompoundSelect[Any]:
     """One statement: the subtree's units per level (kind NULL), then its units that filed
     each kind per level."""
     units, reports = UNIT_COUNTS.table.c, REPORT_COUNTS.table.c

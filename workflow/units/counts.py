@@ -43,7 +43,7 @@ def levels_in_subtree(conn: Connection, code: str) -> dict[str, int]:
 
 def recount(conn: Connection) -> dict[tuple[str, str], int]:
     rows = conn.execute(select(unit_t.c.path, unit_t.c.level))
-    return per_ancestor(((), path, (level,), 1) for path, level in rows)  # type: ignore[return-value]
+    return per_ancestor(((), path, (level,), 1) for path, level in rows)
 
 
 def unit_count_differences(conn: Connection) -> list[TallyDifference]:
