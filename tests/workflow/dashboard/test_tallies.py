@@ -240,3 +240,53 @@ def test_concurrent_writers_keep_the_counts_exact(pg_engine: Engine) -> None:
         if d.get("report") == "statistics"
     ]
     assert item["units_owing"] == 0
+
+
+def test_units_owing_for_sets_by_level_parent_and_list_equal_a_count(db: Engine) -> None:
+    """A set given by levels alone reads the counts; by parent or listed units it is counted
+    from the units: either way the figure a count over the units gives."""
+    deadlines = [
+        {
+            "key": key,
+            "title": "报送统计表",
+            "due": "2024-08-30",
+            "responsible": responsible,
+            "done_when": {"report_submitted": "statistics"},
+        }
+        for key, responsible in (
+            ("by_level", {"levels": ["district", "industry"], "label": "各区市总工会"}),
+            ("by_parent", {"parent": "WH", "levels": ["district"], "label": "市直各单位"}),
+            ("listed", {"units": ["WH-HC", "WH-WD", "WH-HC-001"], "label": "三个单位"}),
+        )
+    ]
+    clock = ManualClock(dt.datetime(2024, 7, 20, 9))
+    _tree, campaign = weihai_by_level(db, clock, deadlines=deadlines)
+    for code in ("WH-HC", "WH-HC-001", "WH-RC"):
+        file(db, clock, campaign, code)
+    exact(db)
+
+    def counted(code: str, responsible: dict[str, Any]) -> int:
+        with db.connect() as conn:
+            path = conn.execute(select(unit_t.c.path).where(unit_t.c.code == code)).scalar_one()
+            units = conn.execute(select(unit_t).where(unit_t.c.path.startswith(path))).all()
+        filed = {"WH-HC", "WH-HC-001", "WH-RC"}
+        return sum(
+            1
+            for u in units
+            if u.code not in filed
+            and ("levels" not in responsible or u.level in responsible["levels"])
+            and ("units" not in responsible or u.code in responsible["units"])
+            and ("parent" not in responsible or path_parent(u.path) == responsible["parent"])
+        )
+
+    for code in ("WH", "WH-HC", "WH-WD"):
+        shown = {
+            d["key"]: d["units_owing"]
+            for d in board(db, campaign, code, dt.date(2024, 8, 1))["deadlines"]
+        }
+        assert shown == {d["key"]: counted(code, d["responsible"]) for d in deadlines}
+
+
+def path_parent(path: str) -> str | None:
+    codes = [c for c in path.split("/") if c]
+    return codes[-2] if len(codes) > 1 else None
