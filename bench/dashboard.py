@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -44,19 +45,24 @@ from bench.seeding import (
     load_reports,
     load_tree,
     loadavg,
+    pg_schema,
     province_tree,
     say_load,
     sql_time,
     timed,
 )
-from jinqiu.states import CaseState
-from jinqiu.workflow.cases.counters import recount, stored
+from jinqiu.states import CaseEvent, CaseState
+from jinqiu.workflow.cases.counters import path_codes, recount, stored
+from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
+from jinqiu.workflow.dashboard.tallies import repair_tallies, tally_differences
+from jinqiu.workflow.db import make_engine, snapshot, transaction
+from jinqiu.workflow.deadlines.pending import responsible_levels
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.units.models import subtree_bounds
 
-TARGET_MS = 300.0
+TARGET_MS = 50.0  # p99, every phase and unit
 TODAY = dt.date(2024, 8, 14)  # archive checks and publicity under way; the survey is over
 SURVEY_START = dt.datetime(2024, 7, 16, 9, 0)
 # 20 slots: the share of each state in mid-August.
@@ -95,6 +101,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=int,
         default=10,
         help="calls of each GROUP BY baseline (each scans the cases)",
+    )
+    parser.add_argument(
+        "--cold", type=int, default=10, help="cold calls per unit (each on a fresh engine)"
+    )
+    parser.add_argument(
+        "--readers", type=int, default=8, help="reader threads in the concurrent phase"
+    )
+    parser.add_argument(
+        "--concurrent-calls",
+        type=int,
+        default=20,
+        help="calls of each dashboard per reader thread in the concurrent phase",
     )
     parser.add_argument(
         "--no-check", action="store_true", help="skip the recount of every counter after loading"
@@ -199,16 +217,32 @@ def build(db: BenchDatabase, units: int, cases: int) -> tuple[ProvinceTree, int,
             f"  loaded reports and {len(ledger):,} ledger rows; sequences and statistics in "
             f"{load['finish_s']:.1f} s"
         )
+    # The reminder, report and unit counts from the loaded rows, as migration 0029's backfill
+    # computes them (the repair from empty tables), checked against a recount with the rest.
+    started = time.perf_counter()
+    with transaction(db.engine) as conn:
+        repair_tallies(conn, campaign_id)
+        if db.kind == "postgresql":
+            for table in ("reminder_count", "report_count", "unit_count"):
+                conn.execute(text(f"ANALYZE {table}"))
+    load["tallies_s"] = time.perf_counter() - started
+    say_load("the reminder, report and unit counts", load["tallies_s"])
     return tree, campaign_id, load
 
 
 def check(engine: Engine, campaign_id: int, cases: int) -> float:
     started = time.perf_counter()
-    with engine.connect() as conn:
+    with snapshot(engine) as conn:
         if recount(conn, campaign_id) != stored(conn, campaign_id):
             raise SystemExit("case_count rows differ from a recount of the cases")
+        wrong = tally_differences(conn, campaign_id)
+        if wrong:
+            raise SystemExit("counts differ from a recount: " + wrong[0].describe())
     elapsed = time.perf_counter() - started
-    say(f"  checked: every counter equals a recount of the {cases:,} cases ({elapsed:.1f} s)")
+    say(
+        f"  checked: every counter equals a recount of the {cases:,} cases, every reminder, "
+        f"report and unit count a recount of its rows ({elapsed:.1f} s)"
+    )
     return elapsed
 
 
@@ -260,6 +294,56 @@ def subtree_groupby(conn: Connection, campaign_id: int, unit: UnitRow) -> int:
     return sum(int(n) for _s, n in rows)
 
 
+def reminders_by_child(conn: Connection, campaign_id: int, unit: UnitRow) -> dict[str, int]:
+    """Ledger rows per child's subtree, grouped from the ledger (what the dashboard did before
+    migration 0029's counts): the reference the dashboard's figures are checked against."""
+    out = {
+        str(code): 0
+        for code in conn.execute(
+            text("SELECT code FROM unit WHERE parent_id = :p"), {"p": unit.id}
+        ).scalars()
+    }
+    depth = len(path_codes(unit.path))
+    for path, n in conn.execute(
+        text(
+            "SELECT u.path, count(*) FROM reminder_ledger l JOIN unit u ON u.id = l.unit_id "
+            "WHERE l.campaign_id = :c AND u.path >= :lo AND u.path < :hi GROUP BY u.path"
+        ),
+        {"c": campaign_id, **_subtree(unit)},
+    ):
+        codes = path_codes(path)
+        if len(codes) > depth:
+            out[codes[depth]] += int(n)
+    return out
+
+
+def reports_owing(conn: Connection, board: dict[str, Any], unit: UnitRow) -> dict[str, int]:
+    """Per report deadline on the board, its responsible units of the subtree without the
+    report, counted from the units (the query the dashboard ran before 0029)."""
+    out = {}
+    for d in board["deadlines"]:
+        if "report" not in d:
+            continue
+        levels = responsible_levels(d["responsible_level"])
+        out[d["key"]] = int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM unit u WHERE u.path >= :lo AND u.path < :hi "
+                    f"AND u.level IN ({', '.join(f':l{i}' for i in range(len(levels)))}) "
+                    "AND NOT EXISTS (SELECT 1 FROM report_submission r WHERE "
+                    "r.campaign_id = :c AND r.unit_id = u.id AND r.kind = :k)"
+                ),
+                {
+                    "c": board["campaign"]["id"],
+                    "k": d["report"],
+                    **{f"l{i}": lv for i, lv in enumerate(levels)},
+                    **_subtree(unit),
+                },
+            ).scalar_one()
+        )
+    return out
+
+
 # -- the timed part ----------------------------------------------------------------------------
 
 
@@ -269,6 +353,132 @@ def stats_ms(ns: list[int]) -> dict[str, float]:
         "p50_ms": round(percentile(values, 50) / 1e6, 2),
         "p99_ms": round(percentile(values, 99) / 1e6, 2),
         "calls": len(values),
+    }
+
+
+def fresh_engine(db: BenchDatabase, pool_size: int = 1) -> Engine:
+    """An engine of its own on the bench's database: a new pool, new connections (on
+    PostgreSQL a new backend, its catalog and plan caches empty)."""
+    url = db.engine.url.render_as_string(hide_password=False)
+    if db.kind == "postgresql":
+        options = f"-csearch_path={pg_schema(db.engine)}"
+        return make_engine(url, pool_size=pool_size, connect_args={"options": options})
+    return make_engine(url)
+
+
+def writable_cases(engine: Engine, campaign_id: int, unit: UnitRow, limit: int) -> list[Any]:
+    """Cases of the unit's subtree a manager may withdraw (survey and the reviewable states
+    before approval), with their versions."""
+    with engine.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT c.id, c.version FROM aid_case c JOIN unit u ON u.id = c.unit_id "
+                "WHERE c.campaign_id = :c AND c.state IN (:a, :b) AND u.path >= :lo "
+                "AND u.path < :hi ORDER BY c.id LIMIT :n"
+            ),
+            {
+                "c": campaign_id,
+                "a": CaseState.SURVEY.value,
+                "b": CaseState.ARCHIVE_CHECK.value,
+                "n": limit,
+                **_subtree(unit),
+            },
+        ).all()
+
+
+def concurrent_phase(
+    db: BenchDatabase,
+    campaign_id: int,
+    targets: dict[str, UnitRow],
+    actor: Actor,
+    *,
+    readers: int,
+    calls: int,
+) -> dict[str, Any]:
+    """`readers` threads each calling the three dashboards `calls` times (their own pool), while
+    one writer thread withdraws cases of the district (so root, city and district counters
+    move under the readers), one apply_event and commit each, until the readers are done."""
+    engine = fresh_engine(db, pool_size=readers + 2)
+    district = targets["district"]
+    todo = writable_cases(engine, campaign_id, district, limit=100_000)
+    writer_actor = Actor(
+        f"manager.{district.code.lower()}",
+        district.code,
+        district.path,
+        district.level,
+        ("manager",),
+    )
+    clock = ManualClock(dt.datetime(2024, 8, 14, 9, 0, tzinfo=dt.UTC))
+    done = threading.Event()
+    written: list[int] = []
+    write_ns: list[int] = []
+    errors: list[BaseException] = []
+    read_ns: dict[str, list[int]] = {name: [] for name in targets}
+    lock = threading.Lock()
+
+    def write() -> None:
+        try:
+            for case_id, version in todo:
+                if done.is_set() and written:  # at least one, however quick the readers
+                    break
+                started = time.perf_counter_ns()
+                with transaction(engine) as conn:
+                    apply_event(
+                        conn,
+                        case_id=case_id,
+                        event=CaseEvent.WITHDRAW,
+                        expected_version=version,
+                        actor=writer_actor,
+                        clock=clock,
+                    )
+                write_ns.append(time.perf_counter_ns() - started)
+                written.append(case_id)
+        except BaseException as error:
+            errors.append(error)
+
+    def read(k: int) -> None:
+        try:
+            names = list(targets)
+            for i in range(calls):
+                for j in range(len(names)):
+                    name = names[(i + j + k) % len(names)]
+                    started = time.perf_counter_ns()
+                    with engine.connect() as conn:
+                        dashboard(
+                            conn,
+                            DashboardQuery(campaign_id, targets[name].code),
+                            actor,
+                            today=TODAY,
+                        )
+                    elapsed = time.perf_counter_ns() - started
+                    with lock:
+                        read_ns[name].append(elapsed)
+        except BaseException as error:
+            errors.append(error)
+
+    writer = threading.Thread(target=write, name="writer")
+    threads = [threading.Thread(target=read, args=(k,), name=f"reader-{k}") for k in range(readers)]
+    started = time.perf_counter()
+    writer.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    writer.join()
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    if errors:
+        raise SystemExit(f"concurrent phase failed: {errors[0]!r}")
+    if not written:
+        raise SystemExit("the writer applied no transition while the readers ran")
+    return {
+        "readers": readers,
+        "calls_per_reader": calls * len(targets),
+        "seconds": round(elapsed, 2),
+        "transitions": len(written),
+        "transition_ms": stats_ms(write_ns),
+        "dashboard_ms": {name: stats_ms(ns) for name, ns in read_ns.items()},
     }
 
 
@@ -288,22 +498,41 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
         ("manager",),
     )
 
-    def call(unit: UnitRow) -> dict[str, Any]:
-        with db.engine.connect() as conn:
+    def call(unit: UnitRow, engine: Engine = db.engine) -> dict[str, Any]:
+        with engine.connect() as conn:
             return dashboard(conn, DashboardQuery(campaign_id, unit.code), actor, today=TODAY)
 
-    # What each dashboard must show, before any timing: the counters agree with the cases.
+    # What each dashboard must show, before any timing: the counters agree with the cases, the
+    # reminder and report figures with the ledger and the reports.
     with db.engine.connect() as conn:
         for name, unit in targets.items():
             board = call(unit)
             expected = subtree_groupby(conn, campaign_id, unit)
             if board["total"] != expected:
                 raise SystemExit(f"{name} dashboard shows {board['total']} cases, not {expected}")
+            shown = {u["code"]: u["reminders_sent"] for u in board["units"]}
+            if shown != reminders_by_child(conn, campaign_id, unit):
+                raise SystemExit(f"{name} dashboard's reminders differ from the ledger")
+            owing = {d["key"]: d["units_owing"] for d in board["deadlines"] if "report" in d}
+            if owing != reports_owing(conn, board, unit):
+                raise SystemExit(f"{name} dashboard's units owing reports differ from the units")
         say(
-            f"  dashboards agree with the cases: {args.cases:,} in the province, "
-            f"{call(city)['total']:,} in {city.code}, {call(district)['total']:,} in "
-            f"{district.code} ({len(call(district)['units'])} child units)"
+            f"  dashboards agree with the cases, the ledger and the reports: {args.cases:,} in "
+            f"the province, {call(city)['total']:,} in {city.code}, {call(district)['total']:,} "
+            f"in {district.code} ({len(call(district)['units'])} child units)"
         )
+
+    # Cold: a fresh engine (new pool, new connection, new server backend) and its first call.
+    cold_ns: dict[str, list[int]] = {name: [] for name in targets}
+    for _ in range(args.cold):
+        for name, unit in targets.items():
+            engine = fresh_engine(db)
+            try:
+                started = time.perf_counter_ns()
+                call(unit, engine)
+                cold_ns[name].append(time.perf_counter_ns() - started)
+            finally:
+                engine.dispose()
 
     baselines: dict[str, tuple[Callable[[Connection, int, UnitRow], int], UnitRow]] = {
         "campaign_groupby": (campaign_groupby, province),
@@ -339,26 +568,51 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
         profiler.dump_stats(args.profile)
         say(f"  profile of 15 extra, uncounted dashboard calls written to {args.profile}")
 
+    concurrent = concurrent_phase(
+        db, campaign_id, targets, actor, readers=args.readers, calls=args.concurrent_calls
+    )
+    # After the writes: every counter still equals a recount, and the dashboards show it.
+    load["check_after_s"] = check(db.engine, campaign_id, args.cases)
+    with db.engine.connect() as conn:
+        for name, unit in targets.items():
+            if call(unit)["total"] != subtree_groupby(conn, campaign_id, unit):
+                raise SystemExit(f"{name} dashboard differs from the cases after the writes")
+
     dashboards = {
         name: {**stats_ms(ns), "cpu_ms": round(board_cpu[name] / len(ns) / 1e6, 2)}
         for name, ns in board_ns.items()
     }
+    cold = {name: stats_ms(ns) for name, ns in cold_ns.items()}
     groupbys = {name: stats_ms(ns) for name, ns in base_ns.items()}
     for name, figures in dashboards.items():
         say(
-            f"  dashboard {name:8} p50 {figures['p50_ms']:8.2f} ms  p99 {figures['p99_ms']:8.2f} "
-            f"ms  ({figures['cpu_ms']:.2f} ms CPU here)"
+            f"  dashboard {name:8} warm p50 {figures['p50_ms']:8.2f} ms  p99 "
+            f"{figures['p99_ms']:8.2f} ms  ({figures['cpu_ms']:.2f} ms CPU here); cold p50 "
+            f"{cold[name]['p50_ms']:.2f} p99 {cold[name]['p99_ms']:.2f}; with "
+            f"{args.readers} readers and a writer p50 "
+            f"{concurrent['dashboard_ms'][name]['p50_ms']:.2f} p99 "
+            f"{concurrent['dashboard_ms'][name]['p99_ms']:.2f}"
         )
+    say(
+        f"  writer: {concurrent['transitions']} transitions in {concurrent['seconds']} s "
+        f"(p50 {concurrent['transition_ms']['p50_ms']} ms)"
+    )
     for name, figures in groupbys.items():
         say(f"  {name:24} p50 {figures['p50_ms']:8.2f} ms  p99 {figures['p99_ms']:8.2f} ms")
     root_p50 = dashboards["root"]["p50_ms"]
-    worst_p99 = max(d["p99_ms"] for d in dashboards.values())
+    worst_p99 = max(
+        figures["p99_ms"]
+        for phase in (dashboards, cold, concurrent["dashboard_ms"])
+        for figures in phase.values()
+    )
     return {
         "bench": "dashboard",
         "db": db.kind,
         "units": len(tree),
         "cases": args.cases,
         "dashboard_ms": dashboards,
+        "cold_ms": cold,
+        "concurrent": concurrent,
         "baseline_ms": groupbys,
         "ratio": round(root_p50 / groupbys["campaign_groupby"]["p50_ms"], 4),
         "ratios": {
@@ -373,8 +627,10 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
                 dashboards["district"]["p50_ms"] / groupbys["district_subtree_groupby"]["p50_ms"], 4
             ),
         },
-        "target_ms": TARGET_MS,
+        "target_p99_ms": TARGET_MS,
+        "worst_p99_ms": worst_p99,
         "within_target": worst_p99 <= TARGET_MS,
+        "counters_equal_recount": True,  # check() above exits otherwise
         "load_s": {k: round(v, 1) for k, v in load.items()},
         "loadavg": loadavg(),
     }

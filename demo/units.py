@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert
 
+from jinqiu.workflow.units.counts import rebuild as rebuild_unit_counts
 from jinqiu.workflow.units.models import Unit, UnitLevel
 from jinqiu.workflow.units.service import child_path
 
@@ -93,4 +94,5 @@ def seed_weihai_tree(conn: Connection, *, grassroots_per_district: int = 7) -> T
             )
             grassroots.append(g_code)
         conn.execute(insert(unit_table), rows)
+    rebuild_unit_counts(conn)  # the tree was inserted around create_unit
     return Tree(city=city_code, districts=districts, grassroots=grassroots)

@@ -17,7 +17,10 @@ TINY = {
     "lifecycle": ["--cases", "20"],
     "bulk": ["--cases", "50"],
     "sweep": ["--cases", "200", "--units", "20"],
-    "dashboard": ["--cases", "500", "--units", "20", "--calls", "3", "--baseline-calls", "3"],
+    "dashboard": [
+        *("--cases", "500", "--units", "20", "--calls", "3", "--baseline-calls", "3"),
+        *("--cold", "2", "--concurrent-calls", "2"),
+    ],
     "machine": ["--number", "10", "--repeat", "1"],
     "payments": ["--cases", "50"],
     "employment": ["--records", "50", "--calls", "2"],

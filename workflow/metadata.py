@@ -15,6 +15,7 @@ from jinqiu.workflow.campaigns.models import (
 from jinqiu.workflow.cases.counters import CaseCount
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.deadlines.models import ReminderLedger
+from jinqiu.workflow.deadlines.reminder_counts import ReminderCount
 from jinqiu.workflow.donors.models import Donor, UnitFund
 from jinqiu.workflow.employment.models import (
     EmploymentHelp,
@@ -33,7 +34,9 @@ from jinqiu.workflow.publicity_lists.models import (
     PublicityListMember,
 )
 from jinqiu.workflow.statistics.models import ReportSubmission
+from jinqiu.workflow.statistics.report_counts import ReportCount
 from jinqiu.workflow.survey.models import SurveyEntry, SurveyImport
+from jinqiu.workflow.units.counts import UnitCount
 from jinqiu.workflow.units.models import Unit
 from jinqiu.workflow.users.models import LoginFailure, User
 
@@ -66,13 +69,16 @@ __all__ = [
     "PublicityList",
     "PublicityListAudit",
     "PublicityListMember",
+    "ReminderCount",
     "ReminderLedger",
+    "ReportCount",
     "ReportSubmission",
     "Student",
     "SurveyEntry",
     "SurveyImport",
     "SweepError",
     "Unit",
+    "UnitCount",
     "UnitFund",
     "User",
     "WorkStudyParticipant",

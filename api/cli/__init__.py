@@ -25,10 +25,15 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from jinqiu.states import to_mermaid
 from jinqiu.workflow.campaigns.checks import campaign_warnings
 from jinqiu.workflow.campaigns.service import load_campaign, read_campaign_file
-from jinqiu.workflow.cases.counters import counter_differences, repair_counters
+from jinqiu.workflow.cases.counters import (
+    CounterDifference,
+    counter_differences,
+    repair_counters,
+)
 from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.clock import SystemClock
 from jinqiu.workflow.config import get_settings, resolve_database
+from jinqiu.workflow.dashboard.tallies import repair_tallies, tally_differences
 from jinqiu.workflow.db import snapshot, transaction
 from jinqiu.workflow.employment.trail import verify_record_chains
 from jinqiu.workflow.errors import DomainError, NotFound, ValidationFailed
@@ -43,6 +48,7 @@ from jinqiu.workflow.runtime import (
     tune_collector,
 )
 from jinqiu.workflow.statistics.tables import check_campaign_tables
+from jinqiu.workflow.tally import TallyDifference
 from jinqiu.workflow.units.models import UnitLevel
 from jinqiu.workflow.units.service import UnitCreate, create_unit
 from jinqiu.workflow.users.models import Role
@@ -394,12 +400,16 @@ def counters_verify(
         bool, typer.Option("--repair", help="set differing counters to the recount")
     ] = False,
 ) -> None:
-    """Recount the dashboard's counters from the cases; exit 1 naming each difference, or with
+    """Recount the dashboard's counters from the cases (and its reminder, report and unit counts
+    from the ledger, the reports and the units); exit 1 naming each difference, or with
     --repair set those counters to the recount (printing each) and exit 0."""
     engine = open_existing_database()
     if repair:
         with transaction(engine) as conn:
-            repaired = repair_counters(conn, campaign)
+            repaired: list[CounterDifference | TallyDifference] = [
+                *repair_counters(conn, campaign),
+                *repair_tallies(conn, campaign),
+            ]
         for item in repaired:
             typer.echo(f"REPAIRED {item.describe()}")
         typer.echo(
@@ -407,7 +417,10 @@ def counters_verify(
         )
         return
     with snapshot(engine) as conn:
-        differences = counter_differences(conn, campaign)
+        differences: list[CounterDifference | TallyDifference] = [
+            *counter_differences(conn, campaign),
+            *tally_differences(conn, campaign),
+        ]
     exit_if_any("DIFFERS", differences, otherwise="counters match the cases")
 
 

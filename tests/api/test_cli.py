@@ -301,6 +301,22 @@ def test_counters_verify_names_each_difference_and_repair_sets_it_right(
     missing = cli(f"counters verify --campaign {campaign + 1}")
     assert (missing.code, missing.out) == (2, "")
     assert missing.err.startswith("错误 [not_found]") and str(campaign + 1) in missing.err
+    # The dashboard's other counts too (migration 0029): a unit count edited around create_unit.
+    with transaction(db) as conn:
+        conn.execute(
+            text("UPDATE unit_count SET n = n + 1 WHERE unit_code = :u AND level = 'district'"),
+            {"u": DISTRICT},
+        )
+    run = cli("counters verify")
+    assert (run.code, run.err.splitlines()) == (
+        1,
+        [f"DIFFERS units {DISTRICT}, district: counter 2, recount 1"],
+    )
+    assert cli.ok("counters verify --repair").splitlines() == [
+        f"REPAIRED units {DISTRICT}, district: counter 2, recount 1",
+        "counters repaired: 1",
+    ]
+    assert cli.ok("counters verify").strip() == MATCH
 
 
 def test_demo_runs_the_campaign_into_the_folders_database_and_leads_to_the_dashboard(

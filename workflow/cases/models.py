@@ -109,6 +109,18 @@ class Case(SQLModel, table=True):
             sqlite_where=text("renewal_of IS NOT NULL"),
             postgresql_where=text("renewal_of IS NOT NULL"),
         ),
+        # Cases holding money only, with what the funds reconciliation adds up (covering): the
+        # dashboard's and the funds page's per-fund sums cost the funded cases, not the campaign.
+        Index(
+            "ix_case_funded",
+            "campaign_id",
+            "fund_source_id",
+            "state",
+            "paid_on",
+            "approved_amount_fen",
+            sqlite_where=text("fund_source_id IS NOT NULL"),
+            postgresql_where=text("fund_source_id IS NOT NULL"),
+        ),
         UniqueConstraint("worker_id"),
         UniqueConstraint("student_id"),
     )

@@ -10,38 +10,35 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import CompoundSelect, Connection, String, cast, func, null, select, union_all
 
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.models import (
     Campaign,
     CampaignDeadline,
-    CampaignPhase,
-    CampaignStateDeadline,
     FundSource,
 )
-from jinqiu.workflow.campaigns.rules import RULES
+from jinqiu.workflow.campaigns.rules import RULES, CampaignRules
 from jinqiu.workflow.cases.counters import counts_for, path_codes
 from jinqiu.workflow.cases.models import Case
-from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.deadlines.pending import Responsibility, responsible_label, still_owed
+from jinqiu.workflow.deadlines.reminder_counts import reminders_for
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.payments.reconcile import balances
 from jinqiu.workflow.roles import Actor
-from jinqiu.workflow.statistics.compute import campaign_tables
+from jinqiu.workflow.statistics.compute import tables_named
 from jinqiu.workflow.statistics.models import ReportSubmission
+from jinqiu.workflow.statistics.report_counts import REPORT_COUNTS
 from jinqiu.workflow.statistics.tables import BY_KEY
+from jinqiu.workflow.units.counts import UNIT_COUNTS
 from jinqiu.workflow.units.models import Unit, in_subtree
 
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
-phase_t = CampaignPhase.__table__  # type: ignore[attr-defined]
 deadline_t = CampaignDeadline.__table__  # type: ignore[attr-defined]
-leave_t = CampaignStateDeadline.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
-ledger_t = ReminderLedger.__table__  # type: ignore[attr-defined]
 report_t = ReportSubmission.__table__  # type: ignore[attr-defined]
 
 FUNNEL = [s.value for s in CaseState]
@@ -78,15 +75,8 @@ def dashboard(
         .order_by(unit_t.c.code)
     ).all()
     counts = counts_for(conn, campaign.id, [unit.code, *(c.code for c in children)])
-    overdue_states = {
-        r.state
-        for r in conn.execute(
-            select(leave_t.c.state).where(
-                leave_t.c.campaign_id == campaign.id, leave_t.c.leave_by < today
-            )
-        )
-    }
-    sent = _reminders_by_child(conn, campaign.id, unit.path, {c.path: c.code for c in children})
+    overdue_states = _overdue_states(rules, today)
+    sent = reminders_for(conn, campaign.id, [c.code for c in children])
     units = [
         {
             "code": c.code,
@@ -106,17 +96,18 @@ def dashboard(
             "code": unit.code,
             "name": unit.name,
             "level": unit.level,
-            "parent": _parent_code(conn, unit.parent_id),
+            # The materialised path names the parent: no query.
+            "parent": path_codes(unit.path)[-2] if unit.parent_id is not None else None,
             "breadcrumb": _breadcrumb(conn, unit.path, actor),
         },
-        "phase": _phase(conn, campaign.id, today, rules.calendar),
+        "phase": _phase(rules, today),
         "states": {state: own.get(state, 0) for state in FUNNEL},
         "total": sum(own.values()),
         "overdue": _overdue(own, overdue_states),
         "units": units,
         "funds": _funds(conn, campaign.id),
         "renewals": _renewals(conn, campaign.id, unit.path),
-        "statistics": _tables(conn, campaign.id),
+        "statistics": _tables(campaign.statistics),
         "deadlines": _deadlines(conn, campaign.id, unit, counts, today, rules.calendar),
     }
 
@@ -138,12 +129,6 @@ def _renewals(conn: Connection, campaign_id: int, path: str) -> dict[str, Any]:
     return {"total": sum(states.values()), "states": states}
 
 
-def _parent_code(conn: Connection, parent_id: int | None) -> str | None:
-    if parent_id is None:
-        return None
-    return str(conn.execute(select(unit_t.c.code).where(unit_t.c.id == parent_id)).scalar_one())
-
-
 def _breadcrumb(conn: Connection, path: str, actor: Actor) -> list[dict[str, str]]:
     codes = path_codes(path)
     rows = {
@@ -157,29 +142,21 @@ def _breadcrumb(conn: Connection, path: str, actor: Actor) -> list[dict[str, str
     ]
 
 
-def _reminders_by_child(
-    conn: Connection, campaign_id: int, path: str, children: dict[str, str]
-) -> dict[str, int]:
-    rows = conn.execute(
-        select(unit_t.c.path, func.count())
-        .select_from(ledger_t.join(unit_t, unit_t.c.id == ledger_t.c.unit_id))
-        .where(ledger_t.c.campaign_id == campaign_id, in_subtree(unit_t.c.path, path))
-        .group_by(unit_t.c.path)
-    )
-    out: dict[str, int] = {}
-    depth = len(path_codes(path))
-    for unit_path, n in rows:
-        codes = path_codes(unit_path)
-        if len(codes) > depth:
-            child = codes[depth]
-            out[child] = out.get(child, 0) + int(n)
-    return out
+def _overdue_states(rules: CampaignRules, today: dt.date) -> set[str]:
+    """States whose cases should have left them by now: each state's latest phase end among
+    the phases that name it (`cases_leave`), as load_campaign writes campaign_state_deadline —
+    read from the compiled rules (cached per revision), not from the table."""
+    leave_by: dict[str, dt.date] = {}
+    for phase in rules.phases:
+        for state in phase.cases_leave:
+            leave_by[state] = max(phase.ends, leave_by.get(state, phase.ends))
+    return {state for state, day in leave_by.items() if day < today}
 
 
-def _phase(conn: Connection, campaign_id: int, today: dt.date, calendar: Any) -> dict[str, Any]:
-    phases = conn.execute(
-        select(phase_t).where(phase_t.c.campaign_id == campaign_id).order_by(phase_t.c.position)
-    ).all()
+def _phase(rules: CampaignRules, today: dt.date) -> dict[str, Any]:
+    """The campaign's phases from its compiled rules (in position order, cached per revision)."""
+    phases = rules.phases
+    calendar = rules.calendar
     current = next((p for p in phases if p.starts <= today <= p.ends), None)
     upcoming = next((p for p in phases if p.starts > today), None)
 
@@ -239,11 +216,11 @@ def _funds(conn: Connection, campaign_id: int) -> dict[str, Any]:
     }
 
 
-def _tables(conn: Connection, campaign_id: int) -> list[dict[str, str]]:
-    """The statistics tables the campaign names (what its export holds)."""
+def _tables(spec: dict[str, Any] | None) -> list[dict[str, str]]:
+    """The statistics tables the campaign names (what its export holds), from its row."""
     return [
         {"key": key, "title": BY_KEY[key].title, "source": BY_KEY[key].source}
-        for key in campaign_tables(conn, campaign_id)
+        for key in tables_named(spec)
     ]
 
 
@@ -256,6 +233,7 @@ def _deadlines(
     calendar: Any,
 ) -> list[dict[str, Any]]:
     out = []
+    subtree = _Subtree(conn, campaign_id, unit.code)
     for d in conn.execute(
         select(deadline_t).where(deadline_t.c.campaign_id == campaign_id).order_by(deadline_t.c.due)
     ):
@@ -285,22 +263,82 @@ def _deadlines(
             pending = sum(n for s, n in counts.get(unit.code, {}).items() if s in states)
             item.update(pending_cases=pending, done=pending == 0)
         else:
-            kind = d.done_when.get("report_submitted")
-            owing = conn.execute(
-                select(func.count())
-                .select_from(unit_t)
-                .where(
-                    *Responsibility.of(d.responsible_level, d.responsible).where(),
-                    in_subtree(unit_t.c.path, unit.path),
-                    ~select(report_t.c.id)
-                    .where(
-                        report_t.c.campaign_id == campaign_id,
-                        report_t.c.unit_id == unit_t.c.id,
-                        report_t.c.kind == kind,
-                    )
-                    .exists(),
-                )
-            ).scalar_one()
-            item.update(report=kind, units_owing=int(owing), done=int(owing) == 0)
+            kind = str(d.done_when.get("report_submitted"))
+            responsibility = Responsibility.of(d.responsible_level, d.responsible)
+            owing = _units_owing(conn, campaign_id, unit, kind, responsibility, subtree)
+            item.update(report=kind, units_owing=owing, done=owing == 0)
         out.append(item)
     return out
+
+
+class _Subtree:
+    """The unit's subtree counts, read once per dashboard: units per level, and the units that
+    filed each report kind per level (units.counts, statistics.report_counts)."""
+
+    def __init__(self, conn: Connection, campaign_id: int, code: str) -> None:
+        self._conn, self._campaign_id, self._code = conn, campaign_id, code
+        self._units: dict[str, int] | None = None
+        self._reported: dict[tuple[str, str], int] | None = None
+
+    def owing(self, kind: str, levels: tuple[str, ...] | None) -> int:
+        """Units of `levels` (None: any) in the subtree that have not filed `kind`."""
+        if self._units is None or self._reported is None:
+            self._units, self._reported = {}, {}
+            for kind_, level, n in self._conn.execute(
+                _subtree_counts(self._campaign_id, self._code)
+            ).all():
+                if kind_ is None:
+                    self._units[level] = n
+                else:
+                    self._reported[kind_, level] = n
+        return sum(
+            n - self._reported.get((kind, level), 0)
+            for level, n in self._units.items()
+            if levels is None or level in levels
+        )
+
+
+def _subtree_counts(campaign_id: int, code: str) -> CompoundSelect[Any]:
+    """One statement: the subtree's units per level (kind NULL), then its units that filed
+    each kind per level."""
+    units, reports = UNIT_COUNTS.table.c, REPORT_COUNTS.table.c
+    return union_all(
+        select(cast(null(), String).label("kind"), units.level, units.n).where(
+            units.unit_code == code, units.n != 0
+        ),
+        select(reports.kind, reports.level, reports.n).where(
+            reports.campaign_id == campaign_id, reports.unit_code == code, reports.n != 0
+        ),
+    )
+
+
+def _units_owing(
+    conn: Connection,
+    campaign_id: int,
+    unit: Any,
+    kind: str,
+    responsibility: Responsibility,
+    subtree: _Subtree,
+) -> int:
+    """Responsible units of the subtree without the report. A set given by level alone (the
+    usual one) is a difference of pre-aggregated rows; one naming a parent or units is small by
+    construction and counted from the units."""
+    if responsibility.parent is None and responsibility.units is None:
+        return subtree.owing(kind, responsibility.levels)
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(unit_t)
+            .where(
+                *responsibility.where(),
+                in_subtree(unit_t.c.path, unit.path),
+                ~select(report_t.c.id)
+                .where(
+                    report_t.c.campaign_id == campaign_id,
+                    report_t.c.unit_id == unit_t.c.id,
+                    report_t.c.kind == kind,
+                )
+                .exists(),
+            )
+        ).scalar_one()
+    )

@@ -33,6 +33,7 @@ class PendingUnit:
     contact_name: str | None
     contact_email: str | None
     webhook_url: str | None
+    path: str = ""  # materialised path (the reminder counts' ancestors)
     counts: dict[str, int] = field(default_factory=dict)  # state → cases still in it
     report_kind: str | None = None  # the report not yet submitted
 
@@ -112,6 +113,7 @@ def _pending(row: Any) -> PendingUnit:
         contact_name=row.contact_name,
         contact_email=row.contact_email,
         webhook_url=row.webhook_url,
+        path=row.path,
     )
 
 

@@ -34,6 +34,7 @@ from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.deadlines.pending import PendingUnit, Responsibility, pending_units
+from jinqiu.workflow.deadlines.reminder_counts import count_reminders
 from jinqiu.workflow.deadlines.schedule import Occurrence, ReminderKind, due_occurrences
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.failures import CampaignFailure, failed, record_failures
@@ -219,22 +220,22 @@ _PG_CLAIM = text(
 )
 
 
-def _insert_ledger(conn: Connection, rows: list[dict[str, Any]]) -> set[tuple[int, str]]:
-    """Inserts what is not there yet; returns the (unit, kind) pairs this call claimed."""
+def _insert_ledger(conn: Connection, rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Inserts what is not there yet; returns the (unit, kind) of each row this call claimed."""
     if not rows:
-        return set()
+        return []
     if conn.dialect.name == "postgresql":
         stamp = ledger_t.c.created_at.type.process_bind_param  # aware → naive UTC, as stored
         arrays: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in _LEDGER_COLUMNS}
         arrays["created_at"] = [stamp(t, conn.dialect) for t in arrays["created_at"]]
-        return {(r.unit_id, r.kind) for r in conn.execute(_PG_CLAIM, arrays)}
+        return [(r.unit_id, r.kind) for r in conn.execute(_PG_CLAIM, arrays)]
     statement = (
         sqlite_insert(ledger_t)
         .on_conflict_do_nothing(index_elements=["deadline_id", "unit_id", "kind", "occurrence"])
         .returning(ledger_t.c.unit_id, ledger_t.c.kind)
     )
     result = conn.execute(statement, rows)
-    return {(r.unit_id, r.kind) for r in result}
+    return [(r.unit_id, r.kind) for r in result]
 
 
 def _remind(
@@ -277,8 +278,12 @@ def _remind(
                 }
             )
             plans.append((unit, occ, notified))
-    claimed = _insert_ledger(conn, rows)
+    inserted = _insert_ledger(conn, rows)
+    claimed = set(inserted)
     report.already_sent += len(rows) - len(claimed)
+    # The dashboard's reminder counts, in the transaction that claims the rows.
+    path_of = {u.unit_id: u.path for u in owing}
+    count_reminders(conn, deadline.campaign_id, (path_of[unit_id] for unit_id, _kind in inserted))
     outgoing: list[Outgoing] = []
     inbox: list[InboxItem] = []
     for unit, occ, notified in plans:

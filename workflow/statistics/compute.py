@@ -462,6 +462,11 @@ def campaign_tables(conn: Connection, campaign_id: int) -> list[str]:
     spec = conn.execute(
         select(campaign_t.c.statistics).where(campaign_t.c.id == campaign_id)
     ).scalar_one()
+    return tables_named(spec)
+
+
+def tables_named(spec: dict[str, Any] | None) -> list[str]:
+    """`campaign_tables` of a campaign row's `statistics` already read."""
     if not spec or not spec.get("tables"):
         return [t.key for t in TABLES]
     return [key for key in spec["tables"] if key in BY_KEY]

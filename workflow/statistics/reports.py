@@ -20,6 +20,7 @@ from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.errors import Conflict, PermissionDenied, ValidationFailed
 from jinqiu.workflow.roles import Actor, Grant
 from jinqiu.workflow.statistics.models import ReportSubmission
+from jinqiu.workflow.statistics.report_counts import count_first_report
 from jinqiu.workflow.statistics.tables import STATISTICS_KIND, TABLES
 from jinqiu.workflow.units.models import Unit, in_subtree
 
@@ -210,7 +211,7 @@ def submit_report(
     if not actor.may(Grant.SUBMIT_REPORT):
         raise PermissionDenied("当前角色无权报送")
     unit = conn.execute(
-        select(unit_t.c.id, unit_t.c.path).where(unit_t.c.code == unit_code)
+        select(unit_t.c.id, unit_t.c.path, unit_t.c.level).where(unit_t.c.code == unit_code)
     ).first()
     if unit is None or not actor.sees(unit.path):
         raise ValidationFailed(
@@ -244,6 +245,8 @@ def submit_report(
                     )
                     .returning(report_t.c.id)
                 ).scalar_one()
+                if revision == 1:  # the unit's first filing of the kind: it no longer owes it
+                    count_first_report(conn, campaign_id, kind, unit.path, unit.level)
             return Submitted(id=int(report_id), revision=revision)
         except IntegrityError:
             continue

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from jinqiu.notifications.outbound import WebhookPolicy, WebhookRefused, check_webhook_url
 from jinqiu.workflow.errors import Conflict, NotFound, ValidationFailed
+from jinqiu.workflow.units.counts import count_new_units
 from jinqiu.workflow.units.models import ACTS_AS, Unit, UnitLevel, level_may_sit_under
 
 unit_table = Unit.__table__  # type: ignore[attr-defined]
@@ -97,7 +98,9 @@ def create_unit(conn: Connection, spec: UnitCreate) -> int:
     try:
         with conn.begin_nested():  # another request made the same code since the check above
             result = conn.execute(insert(unit_table).values(**values).returning(unit_table.c.id))
-            return int(result.scalar_one())
+            unit_id = int(result.scalar_one())
+            count_new_units(conn, [(path, spec.level.value)])
+            return unit_id
     except IntegrityError:
         raise Conflict(f"单位代码 {spec.code} 已存在", {"field": "code"}) from None
 

@@ -1,0 +1,101 @@
+"""Pre-aggregated counts kept per ancestor unit (the dashboard's reminder, report and unit
+counts; `cases/counters.py` keeps the case counts the same way): one multi-row upsert of
+deltas, written in key order so that concurrent transactions lock the rows in one order and
+cannot deadlock, and a comparison with a recount for `jinqiu counters verify`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Executable, Table, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+Key = tuple[Any, ...]
+
+
+def path_codes(unit_path: str) -> list[str]:
+    """'/WH/WH-HC/WH-HC-001/' → ['WH', 'WH-HC', 'WH-HC-001']: the unit and its ancestors."""
+    return [code for code in unit_path.split("/") if code]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A table of counts `n` under a unique key (`keys`, in lock order)."""
+
+    table: Table
+    keys: tuple[str, ...]
+    _upserts: dict[str, Executable] = field(default_factory=dict, compare=False, repr=False)
+
+    def _upsert(self, dialect_name: str) -> Executable:
+        name = "postgresql" if dialect_name == "postgresql" else "sqlite"
+        if name not in self._upserts:  # built once per dialect: a new one is a new cache key
+            statement = (pg_insert if name == "postgresql" else sqlite_insert)(self.table)
+            self._upserts[name] = statement.on_conflict_do_update(
+                index_elements=list(self.keys),
+                set_={"n": self.table.c.n + statement.excluded.n},
+            )
+        return self._upserts[name]
+
+    def add(self, conn: Connection, deltas: Mapping[Key, int]) -> None:
+        """Adds each delta to its row (made at 0 if missing), in key order, in one statement."""
+        rows = [
+            {**dict(zip(self.keys, key, strict=True)), "n": n}
+            for key, n in sorted(deltas.items())
+            if n != 0
+        ]
+        if rows:
+            conn.execute(self._upsert(conn.dialect.name), rows)
+
+    def stored(self, conn: Connection, *where: ColumnElement[bool]) -> dict[Key, int]:
+        columns = [self.table.c[k] for k in self.keys]
+        return {
+            tuple(row[:-1]): int(row[-1])
+            for row in conn.execute(
+                select(*columns, self.table.c.n).where(self.table.c.n != 0, *where)
+            ).all()
+        }
+
+    def lock(self, conn: Connection) -> None:
+        """Makes the caller the table's only writer until commit (a repair; SQLite's write
+        transaction already is)."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f"LOCK TABLE {self.table.name} IN EXCLUSIVE MODE"))
+
+
+def per_ancestor(items: Iterable[tuple[Key, str, Key, int]]) -> dict[Key, int]:
+    """(key before the unit, unit path, key after the unit, n) → n summed under the key
+    (*before, code, *after) of every unit on the path, the unit itself included."""
+    out: dict[Key, int] = {}
+    for before, path, after, n in items:
+        for code in path_codes(path):
+            key = (*before, code, *after)
+            out[key] = out.get(key, 0) + n
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class TallyDifference:
+    """A pre-aggregated count that does not say what its source rows say."""
+
+    what: str  # the count: "reminders", "reports", "units"
+    key: Key
+    stored: int
+    counted: int
+
+    def describe(self) -> str:
+        key = ", ".join(str(k) for k in self.key)
+        return f"{self.what} {key}: counter {self.stored}, recount {self.counted}"
+
+
+def differences(
+    what: str, counted: Mapping[Key, int], kept: Mapping[Key, int]
+) -> list[TallyDifference]:
+    out = []
+    for key in sorted(counted.keys() | kept.keys()):
+        c, k = counted.get(key, 0), kept.get(key, 0)
+        if c != k:
+            out.append(TallyDifference(what, key, k, c))
+    return out
