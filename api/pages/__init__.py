@@ -75,7 +75,7 @@ from jinqiu.workflow.followup.models import (
 from jinqiu.workflow.followup.renewal import PAID_STATES, RENEW_EVENT
 from jinqiu.workflow.followup.visits import VISIT_EVENT, list_visits, may_visit
 from jinqiu.workflow.money import format_yuan
-from jinqiu.workflow.payments.reconcile import balances
+from jinqiu.workflow.payments.reconcile import fund_rows
 from jinqiu.workflow.payments.service import batch_in_scope as batch_of
 from jinqiu.workflow.payments.service import may_pay
 from jinqiu.workflow.roles import Actor, Grant
@@ -693,7 +693,7 @@ def fund_choices(conn: Connection, detail: dict[str, Any]) -> list[dict[str, str
             else FUND_LABELS.get(b.source, b.source),
             "free": format_yuan(b.free_fen),
         }
-        for b in balances(conn, detail["case"]["campaign_id"])
+        for b in fund_rows(conn, detail["case"]["campaign_id"])
     ]
 
 

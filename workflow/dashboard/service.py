@@ -25,7 +25,7 @@ from jinqiu.workflow.deadlines.pending import Responsibility, responsible_label,
 from jinqiu.workflow.deadlines.reminder_counts import reminders_for
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.money import format_yuan
-from jinqiu.workflow.payments.reconcile import balances
+from jinqiu.workflow.payments.reconcile import fund_rows
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.statistics.compute import tables_named
 from jinqiu.workflow.statistics.models import ReportSubmission
@@ -186,9 +186,12 @@ def _working_days(calendar: Any, today: dt.date, end: dt.date) -> int | None:
 
 
 def _funds(conn: Connection, campaign_id: int) -> dict[str, Any]:
-    """The funds reconciled (资金对账): per source and per donor's fund, budget = free +
-    reserved + paid, and reserved and paid equal what the cases hold."""
-    rows = balances(conn, campaign_id)
+    """The funds per source and per donor's fund as their rows hold them — kept by every
+    transition that moves money, in its transaction, as the case counters are. Recounting the
+    campaign's funded cases on every view (a province: hundreds of thousands) was the
+    dashboard's largest cost; that recount is the reconciliation's (资金对账,
+    `GET /api/campaigns/{id}/funds` and the payments page), which the answer links to."""
+    rows = fund_rows(conn, campaign_id)
     total = {
         "budget": sum(b.budget_fen for b in rows),
         "reserved": sum(b.reserved_fen for b in rows),
@@ -203,8 +206,6 @@ def _funds(conn: Connection, campaign_id: int) -> dict[str, Any]:
                 "reserved": format_yuan(b.reserved_fen),
                 "paid": format_yuan(b.paid_fen),
                 "available": format_yuan(b.free_fen),
-                "reconciled": not b.problems,
-                "problems": b.problems,
             }
             for b in rows
         ],
@@ -212,7 +213,7 @@ def _funds(conn: Connection, campaign_id: int) -> dict[str, Any]:
         "reserved": format_yuan(total["reserved"]),
         "paid": format_yuan(total["paid"]),
         "available": format_yuan(total["budget"] - total["reserved"] - total["paid"]),
-        "reconciled": not any(b.problems for b in rows),
+        "reconciliation": f"/api/campaigns/{campaign_id}/funds",
     }
 
 

@@ -2,7 +2,9 @@
 donor's fund (`donor:<id>`) — budget = free + reserved + paid, and the fund's reserved and paid
 money equal what its cases hold — the approved amounts of the cases waiting for payment, and of
 the cases paid. Called after every operation by the tests; `GET /api/campaigns/{id}/funds` and
-the dashboard show it. `donor_funds` lists the donors with their fund and the students it
+the payments page show it. `fund_rows` is the funds as their rows hold them, without the
+recount of the cases (what the dashboard and an approver's choice of fund read: their cost is
+the campaign's few sources, not its cases). `donor_funds` lists the donors with their fund and the students it
 actually aided (Weihai 附件2's 人数)."""
 
 from __future__ import annotations
@@ -50,6 +52,48 @@ class SourceBalance:
         if self.paid_fen != self.cases_paid_fen:
             out.append("已付金额与已发放案件的金额合计不符")
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class FundRow:
+    """A fund source as its row holds it: kept by every transition that moves its money."""
+
+    source: str
+    budget_fen: int
+    free_fen: int
+    reserved_fen: int
+    paid_fen: int
+    donor_id: int | None = None
+    donor_name: str | None = None
+
+
+def fund_rows(conn: Connection, campaign_id: int) -> list[FundRow]:
+    """Every source of the campaign in its order, as its row holds it (no case is read)."""
+    rows = conn.execute(
+        select(
+            fund_t.c.source,
+            fund_t.c.budget_fen,
+            fund_t.c.reserved_fen,
+            fund_t.c.paid_fen,
+            donor_t.c.id.label("donor_id"),
+            donor_t.c.name.label("donor_name"),
+        )
+        .outerjoin(donor_t, donor_t.c.fund_source_id == fund_t.c.id)
+        .where(fund_t.c.campaign_id == campaign_id)
+        .order_by(fund_t.c.position)
+    )
+    return [
+        FundRow(
+            source=r.source,
+            budget_fen=int(r.budget_fen),
+            free_fen=int(r.budget_fen) - int(r.reserved_fen) - int(r.paid_fen),
+            reserved_fen=int(r.reserved_fen),
+            paid_fen=int(r.paid_fen),
+            donor_id=r.donor_id,
+            donor_name=r.donor_name,
+        )
+        for r in rows
+    ]
 
 
 def balances(conn: Connection, campaign_id: int) -> list[SourceBalance]:
