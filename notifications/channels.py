@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any, Protocol, runtime_checkable
 
+from jinqiu.notifications.mime import boundary, wire
 from jinqiu.notifications.outbound import (
     Resolver,
     WebhookPolicy,
@@ -68,7 +69,14 @@ class SmtpSender:
         mail.set_content(message.body_text)
         if message.body_html:
             mail.add_alternative(message.body_html, subtype="html")
+            mail.set_boundary(boundary(message.idempotency_key))  # a resend: the same bytes
         return mail
+
+    def wire(self, message: Any) -> tuple[bytes | None, EmailMessage | None]:
+        """What goes over SMTP: the bytes written directly (notifications/mime.py), or, for a
+        message that is not plain enough for that, the `email` package's message."""
+        raw = wire(self.sender, message, message_id(message.idempotency_key))
+        return (raw, None) if raw is not None else (None, self.build(message))
 
     def send(self, message: Any) -> None:
         """One message on a connection of its own."""
@@ -114,17 +122,17 @@ class SmtpSession:
         self.connections = 0
 
     def send(self, message: Any) -> None:
-        mail = self.sender.build(message)
+        mail = self.sender.wire(message)
         if self._down is not None:
             raise DeliveryError(str(self._down))
         try:
-            self._send(mail)
+            self._send(mail, message.recipient)
             return
         except _Dropped as exc:
             if not exc.carried:  # a new connection failed: the server is down for this batch
                 raise self._gone(exc) from exc.cause
         try:  # it had carried messages: open a new one and send this one again
-            self._send(mail)
+            self._send(mail, message.recipient)
         except _Dropped as exc:
             raise self._gone(exc) from exc.cause
 
@@ -132,11 +140,16 @@ class SmtpSession:
         self._down = DeliveryError(self._describe(dropped.cause))
         return self._down
 
-    def _send(self, mail: EmailMessage) -> None:
+    def _send(self, mail: tuple[bytes | None, EmailMessage | None], recipient: str) -> None:
         smtp = self._smtp or self._connect()
         carried = self._carried
+        raw, built = mail
         try:
-            smtp.send_message(mail)
+            if raw is not None:  # what send_message would send, from its own headers
+                smtp.sendmail(self.sender.sender, [recipient], raw)
+            else:
+                assert built is not None
+                smtp.send_message(built)
         except (
             smtplib.SMTPRecipientsRefused,
             smtplib.SMTPSenderRefused,

@@ -1,0 +1,68 @@
+"""`python -m bench.smtp_sink`: an SMTP server (aiosmtpd) on a free loopback port, in a process
+of its own so that its CPU is not the benchmark's. It prints `{"port": N}` once listening, then
+answers each line on stdin: `take` prints what arrived since the last `take` as one JSON line
+— `{"received": [[idempotency key, Message-ID, client port], …], "cpu_s": its CPU time so
+far}` — and forgets it; end of input stops it. Only the headers of each message are parsed."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+import time
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+KEY_HEADER = "X-Jinqiu-Idempotency-Key"
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.received: list[list[Any]] = []
+        self.parser = BytesHeaderParser(policy=compat32)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        content: bytes = envelope.content
+        end = content.find(b"\r\n\r\n")
+        headers = self.parser.parsebytes(content[: end + 4] if end >= 0 else content)
+        row = [str(headers[KEY_HEADER]), str(headers["Message-ID"]), int(session.peer[1])]
+        with self.lock:
+            self.received.append(row)
+        return "250 Message accepted for delivery"
+
+    def take(self) -> list[list[Any]]:
+        with self.lock:
+            taken, self.received = self.received, []
+        return taken
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> int:
+    sink = Sink()
+    controller = Controller(
+        sink, hostname="127.0.0.1", port=free_port(), server_hostname="smtp.bench.test"
+    )
+    controller.start()
+    try:
+        print(json.dumps({"port": controller.port}), flush=True)
+        for line in sys.stdin:
+            if line.strip() == "take":
+                taken = {"received": sink.take(), "cpu_s": time.process_time()}
+                print(json.dumps(taken), flush=True)
+    finally:
+        controller.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
