@@ -51,6 +51,7 @@ class Received:
     rcpt_tos: list[str]
     message: EmailMessage
     peer: tuple[str, int] | None = None  # the client's address: one per SMTP connection
+    raw: bytes = b""  # as it came over the wire
 
     @property
     def key(self) -> str:
@@ -91,7 +92,11 @@ class Inbox:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         received = Received(
-            envelope.mail_from, list(envelope.rcpt_tos), parsed, tuple(session.peer)
+            envelope.mail_from,
+            list(envelope.rcpt_tos),
+            parsed,
+            tuple(session.peer),
+            bytes(envelope.original_content),
         )
         with self._lock:
             self._received.append(received)
