@@ -1,8 +1,8 @@
 """`python -m bench.smtp_sink`: an SMTP server (aiosmtpd) on a free loopback port, in a process
 of its own so that its CPU is not the benchmark's. It prints `{"port": N}` once listening, then
 answers each line on stdin: `take` prints what arrived since the last `take` as one JSON line
-— `{"received": [[idempotency key, Message-ID, client port], …], "cpu_s": its CPU time so
-far}` — and forgets it; end of input stops it. Only the headers of each message are parsed."""
+— `{"received": [[idempotency key, Message-ID, client port], …], "connections": EHLOs
+greeted, "cpu_s": its CPU time so far}` — and forgets them; end of input stops it. Only the headers of each message are parsed."""
 
 from __future__ import annotations
 
@@ -24,7 +24,16 @@ class Sink:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.received: list[list[Any]] = []
+        self.connections = 0  # smtplib greets once per connection
         self.parser = BytesHeaderParser(policy=compat32)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        with self.lock:
+            self.connections += 1
+        return responses
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         content: bytes = envelope.content
@@ -35,10 +44,11 @@ class Sink:
             self.received.append(row)
         return "250 Message accepted for delivery"
 
-    def take(self) -> list[list[Any]]:
+    def take(self) -> tuple[list[list[Any]], int]:
         with self.lock:
             taken, self.received = self.received, []
-        return taken
+            connections, self.connections = self.connections, 0
+        return taken, connections
 
 
 def free_port() -> int:
@@ -57,7 +67,12 @@ def main() -> int:
         print(json.dumps({"port": controller.port}), flush=True)
         for line in sys.stdin:
             if line.strip() == "take":
-                taken = {"received": sink.take(), "cpu_s": time.process_time()}
+                received, connections = sink.take()
+                taken = {
+                    "received": received,
+                    "connections": connections,
+                    "cpu_s": time.process_time(),
+                }
                 print(json.dumps(taken), flush=True)
     finally:
         controller.stop()
