@@ -122,9 +122,9 @@ class SmtpSession:
         self.connections = 0
 
     def send(self, message: Any) -> None:
-        mail = self.sender.wire(message)
         if self._down is not None:
             raise DeliveryError(str(self._down))
+        mail = self.sender.wire(message)
         try:
             self._send(mail, message.recipient)
             return
