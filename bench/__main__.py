@@ -22,6 +22,7 @@ BENCHMARKS = {
     "employment": "bench.employment",  # statistics counted from the registers vs hand-written SQL
     "import": "bench.imports",  # a 10,000-row 摸底表 checked and imported vs the bare driver
     "inbox": "bench.inbox",  # the nav's per-user unread count vs the unit-wide count it replaced
+    "delivery": "bench.delivery",  # outbox e-mails to a local SMTP server vs bare smtplib
 }
 
 

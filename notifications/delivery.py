@@ -1,9 +1,16 @@
-"""The outbox worker: claims due messages, sends them, records the outcome.
+"""The outbox worker: claims a batch of due messages, sends them, records the outcomes.
 
-Each claim and each outcome is its own short transaction, so a crash loses at most the
-outcome of the message in flight: its lease runs out and it is sent again with the same
+A batch is claimed in one short transaction (a lease: `claimed_by`, `claimed_until`), sent with
+nothing held in the database — its e-mails over one SMTP connection (channels.SmtpSession),
+webhooks one by one, each checked again — and its outcomes recorded in one more: the sent ones
+in one statement, each failure with its own backoff, the ones not tried given back. Retries
+back off exponentially; after the last one the message is `failed`.
+
+At least once: a worker that dies between sending and recording loses the outcomes of its
+batch (at most `batch` messages); their lease runs out and they are sent again, with the same
 idempotency key (e-mail Message-ID, webhook Idempotency-Key header) for the receiver to
-recognise. Retries back off exponentially; after the last one the message is `failed`.
+recognise. A batch stops starting new messages `lease / 4` before its lease runs out and gives
+the rest back, so no message is sent on a lease another worker may already have taken.
 
 The caller gives the transactions (`Transaction`, e.g. workflow.db.transaction bound to an
 engine): how a write starts (BEGIN IMMEDIATE on SQLite) is the database layer's, not this
@@ -14,14 +21,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection
 
-from jinqiu.notifications.channels import DeliveryError, DeliveryRefused, Sender
-from jinqiu.notifications.outbox import claim_due, mark_failed, mark_sent
+from jinqiu.notifications.channels import BatchSender, DeliveryError, DeliveryRefused, Sender
+from jinqiu.notifications.outbox import claim_due, mark_failed, mark_sent, release
 
 Now = Callable[[], dt.datetime]
 # One short write transaction: commits when the block ends, rolls back on any error.
@@ -36,6 +44,16 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Outcomes:
+    """What happened to a claimed batch."""
+
+    sent: list[int] = field(default_factory=list)
+    failed: list[tuple[Any, DeliveryError]] = field(default_factory=list)
+    untried: list[int] = field(default_factory=list)
+    in_hand: int | None = None  # the message an unexpected error interrupted: outcome unknown
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -48,35 +66,88 @@ def deliver_due(
     batch: int = 100,
     lease: dt.timedelta = dt.timedelta(minutes=2),
     max_batches: int = 1000,
+    worker: str | None = None,
 ) -> DeliveryReport:
+    """Delivers due messages, `batch` at a time, until none is due (or `max_batches`).
+    `worker` names the lease holder (default: host and process id)."""
     report = DeliveryReport()
-    worker = worker_name()
+    worker = worker or worker_name()
     for _ in range(max_batches):
         with transaction() as conn:
-            claimed = claim_due(conn, worker=worker, now=now(), lease=lease, limit=batch)
+            claimed_at = now()
+            claimed = claim_due(conn, worker=worker, now=claimed_at, lease=lease, limit=batch)
         if not claimed:
             break
-        for message in claimed:
-            sender = senders.get(message.channel)
-            try:
-                if sender is None:
-                    raise DeliveryError(f"no sender configured for channel {message.channel}")
-                sender.send(message)
-            except DeliveryError as exc:
-                with transaction() as conn:
-                    final = mark_failed(
-                        conn,
-                        message,
-                        worker=worker,
-                        now=now(),
-                        error=str(exc),
-                        permanent=isinstance(exc, DeliveryRefused),
-                    )
-                report.failed += int(final)
-                report.retried += int(not final)
-                report.errors.append(str(exc))
-                continue
+        outcomes = _Outcomes()
+        try:
+            _send_batch(claimed, senders, outcomes, now, stop_at=claimed_at + lease * 3 / 4)
+        finally:  # an unexpected error still records what was sent before it, then propagates
             with transaction() as conn:
-                mark_sent(conn, message.id, worker=worker, now=now())
-            report.sent += 1
+                _record(conn, outcomes, worker, now(), report)
+        if outcomes.untried and not outcomes.sent and not outcomes.failed:
+            break  # nothing could start before the lease's margin: a clock or lease misfit
     return report
+
+
+def _send_batch(
+    claimed: Sequence[Any],
+    senders: Mapping[str, Sender],
+    outcomes: _Outcomes,
+    now: Now,
+    *,
+    stop_at: dt.datetime,
+) -> None:
+    """Channel by channel (one session each: the e-mails share one SMTP connection), in the
+    order claimed. A message is begun only before `stop_at`; the rest are left untried."""
+    by_channel: dict[str, list[Any]] = {}
+    for message in claimed:
+        by_channel.setdefault(message.channel, []).append(message)
+    pending = [m.id for m in claimed]
+    done: set[int] = set()
+    try:
+        for channel, messages in by_channel.items():
+            sender = senders.get(channel)
+            with ExitStack() as stack:
+                session = (
+                    stack.enter_context(sender.session())
+                    if isinstance(sender, BatchSender)
+                    else sender
+                )
+                for message in messages:
+                    if now() >= stop_at:
+                        return
+                    outcomes.in_hand = message.id
+                    try:
+                        if session is None:
+                            raise DeliveryError(f"no sender configured for channel {channel}")
+                        session.send(message)
+                    except DeliveryError as exc:
+                        outcomes.failed.append((message, exc))
+                    else:
+                        outcomes.sent.append(message.id)
+                    outcomes.in_hand = None
+                    done.add(message.id)
+    finally:
+        outcomes.untried = [i for i in pending if i not in done and i != outcomes.in_hand]
+
+
+def _record(
+    conn: Connection, outcomes: _Outcomes, worker: str, now: dt.datetime, report: DeliveryReport
+) -> None:
+    """One transaction: the sent in one statement, each failure with its backoff, the untried
+    given back. A message an unexpected error interrupted keeps its lease: it may have gone."""
+    mark_sent(conn, outcomes.sent, worker=worker, now=now)
+    report.sent += len(outcomes.sent)
+    for message, exc in outcomes.failed:
+        final = mark_failed(
+            conn,
+            message,
+            worker=worker,
+            now=now,
+            error=str(exc),
+            permanent=isinstance(exc, DeliveryRefused),
+        )
+        report.failed += int(final)
+        report.retried += int(not final)
+        report.errors.append(str(exc))
+    release(conn, outcomes.untried, worker=worker)

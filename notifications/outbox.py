@@ -128,10 +128,14 @@ def claim_due(
     )
 
 
-def mark_sent(conn: Connection, message_id_: int, *, worker: str, now: dt.datetime) -> None:
+def mark_sent(conn: Connection, ids: Sequence[int], *, worker: str, now: dt.datetime) -> None:
+    """The messages `ids`, sent by `worker`, marked sent in one statement (those whose lease
+    another worker has taken since are left to it)."""
+    if not ids:
+        return
     conn.execute(
         update(outbox_t)
-        .where(and_(outbox_t.c.id == message_id_, outbox_t.c.claimed_by == worker))
+        .where(and_(outbox_t.c.id.in_(ids), outbox_t.c.claimed_by == worker))
         .values(
             status=OutboxStatus.SENT.value,
             sent_at=now,
@@ -139,6 +143,17 @@ def mark_sent(conn: Connection, message_id_: int, *, worker: str, now: dt.dateti
             attempts=outbox_t.c.attempts + 1,
             last_error=None,
         )
+    )
+
+
+def release(conn: Connection, ids: Sequence[int], *, worker: str) -> None:
+    """Gives back leased messages `worker` did not try: any worker may claim them at once."""
+    if not ids:
+        return
+    conn.execute(
+        update(outbox_t)
+        .where(and_(outbox_t.c.id.in_(ids), outbox_t.c.claimed_by == worker))
+        .values(claimed_until=None)
     )
 
 

@@ -26,6 +26,7 @@ TINY = {
     "employment": ["--records", "50", "--calls", "2"],
     "import": ["--rows", "50"],
     "inbox": ["--items", "2000", "--units", "10", "--calls", "2"],
+    "delivery": ["--messages", "60", "--batch", "25", "--old", "10"],
 }
 
 

@@ -50,6 +50,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    peer: tuple[str, int] | None = None  # the client's address: one per SMTP connection
+    raw: bytes = b""  # as it came over the wire
 
     @property
     def key(self) -> str:
@@ -72,13 +74,33 @@ class Inbox:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._received: list[Received] = []
+        self.connections = 0  # EHLO (or HELO) greetings: smtplib greets once per connection
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        with self._lock:
+            self.connections += 1
+        return responses
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.keep(session, envelope)
+        return "250 Message accepted for delivery"
+
+    def keep(self, session: Any, envelope: Any) -> Received:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
+        received = Received(
+            envelope.mail_from,
+            list(envelope.rcpt_tos),
+            parsed,
+            tuple(session.peer),
+            bytes(envelope.original_content),
+        )
         with self._lock:
-            self._received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))
-        return "250 Message accepted for delivery"
+            self._received.append(received)
+        return received
 
     @property
     def received(self) -> list[Received]:
@@ -95,9 +117,9 @@ def free_port() -> int:
 class SmtpServer:
     """A real SMTP server on 127.0.0.1:`port`, which can be started later than it is made."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, inbox: Inbox | None = None) -> None:
         self.port = port or free_port()
-        self.inbox = Inbox()
+        self.inbox = inbox or Inbox()
         self._controller: Controller | None = None
 
     def start(self) -> SmtpServer:
@@ -115,6 +137,12 @@ class SmtpServer:
     @property
     def received(self) -> list[Received]:
         return self.inbox.received
+
+    @property
+    def listener(self) -> Any:
+        """The asyncio server accepting connections (closing it refuses new ones)."""
+        assert self._controller is not None
+        return self._controller.server
 
 
 @pytest.fixture
