@@ -127,8 +127,8 @@ class World:
 
 
 def campaign_spec(today: dt.date) -> CampaignFile:
-    """Weihai 2024's rules, with the phases moved so that the survey is open today, no
-    deadlines (no reminders while we measure) and funds for every case. Every date stays in
+    """Weihai 2024's rules, with the phases (and the file's other dates) moved so that the
+    survey is open today, no deadlines (no reminders while we measure) and funds for every case. Every date stays in
     today's year (a campaign's dates must), and the years the official calendar does not know
     yet are given as plain weekday years (a campaign must cover every year it counts in)."""
     raw = json.loads(WEIHAI.read_text(encoding="utf-8"))
@@ -172,6 +172,11 @@ def campaign_spec(today: dt.date) -> CampaignFile:
             },
         ],
     )
+    # The other dates of the file moved into today's year too: archives counted to today,
+    # statistics cut off at the end of the award phase, follow-up closed with the year.
+    raw["eligibility"]["archive_reference_date"] = today.isoformat()
+    raw["statistics"]["cutoff"] = within(survey_end + 30 * day)
+    raw["follow_up"]["closes_on"] = last.isoformat()
     for fund in raw["funds"]:
         fund["budget"] = "20000000"
     spec = CampaignFile.model_validate(raw)

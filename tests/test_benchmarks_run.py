@@ -23,6 +23,7 @@ TINY = {
     "employment": ["--records", "50", "--calls", "2"],
     "import": ["--rows", "50"],
     "inbox": ["--items", "2000", "--units", "10", "--calls", "2"],
+    "http": ["--cases", "20", "--health", "40"],
 }
 
 
