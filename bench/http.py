@@ -18,12 +18,11 @@ check → ready for publicity, waiting for a list) on every case; health ×N. Af
 every case must be waiting for publicity with 3 audit entries and the counters must equal a recount.
 The server is stopped at the end, whatever happens.
 
-Two servers, one after the other, each with its own N cases: `jinqiu serve` as shipped (the
-headline figures), then the same command with uvicorn's listening socket marked IPPROTO_TCP
-(`with_tcp_nodelay`): with --workers > 1 uvicorn leaves TCP_NODELAY off on accepted connections
-(Kludex/uvicorn#3149), so every keep-alive response waits ~40 ms for the client's delayed ACK and
-each connection is capped near 22 requests/s whatever the server does. `--as-shipped-only`
-skips the second.
+`jinqiu serve` sets TCP_NODELAY on every accepted connection (api/cli/listen.py). With
+`--compare-proto0` a second server follows, each with its own N cases: the same command through
+PROTO0_LAUNCHER, which leaves the listening socket as uvicorn binds it (proto 0: no
+TCP_NODELAY with --workers > 1, Kludex/uvicorn#3149) — what `jinqiu serve` did before, reported
+under `proto0`.
 """
 
 from __future__ import annotations
@@ -103,9 +102,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "httpx: httpx.AsyncClient",
     )
     parser.add_argument(
-        "--as-shipped-only",
+        "--compare-proto0",
         action="store_true",
-        help="skip the second server, whose listening socket has TCP_NODELAY",
+        help="then a second server whose listening socket is left as uvicorn binds it "
+        "(no TCP_NODELAY with --workers > 1: jinqiu serve before the fix)",
     )
     return parser.parse_args(argv)
 
@@ -127,8 +127,8 @@ class World:
 
 
 def campaign_spec(today: dt.date) -> CampaignFile:
-    """Weihai 2024's rules, with the phases moved so that the survey is open today, no
-    deadlines (no reminders while we measure) and funds for every case. Every date stays in
+    """Weihai 2024's rules, with the phases (and the file's other dates) moved so that the
+    survey is open today, no deadlines (no reminders while we measure) and funds for every case. Every date stays in
     today's year (a campaign's dates must), and the years the official calendar does not know
     yet are given as plain weekday years (a campaign must cover every year it counts in)."""
     raw = json.loads(WEIHAI.read_text(encoding="utf-8"))
@@ -172,6 +172,11 @@ def campaign_spec(today: dt.date) -> CampaignFile:
             },
         ],
     )
+    # The other dates of the file moved into today's year too: archives counted to today,
+    # statistics cut off at the end of the award phase, follow-up closed with the year.
+    raw["eligibility"]["archive_reference_date"] = today.isoformat()
+    raw["statistics"]["cutoff"] = within(survey_end + 30 * day)
+    raw["follow_up"]["closes_on"] = last.isoformat()
     for fund in raw["funds"]:
         fund["budget"] = "20000000"
     spec = CampaignFile.model_validate(raw)
@@ -287,33 +292,25 @@ def server_cpu_s(server: Server) -> float:
     return total / tick
 
 
-# `jinqiu serve` with uvicorn's listening socket marked IPPROTO_TCP (the one-line fix proposed
-# upstream, Kludex/uvicorn#3149/#3155): with --workers N uvicorn binds the socket itself with
-# proto 0, so asyncio never sets TCP_NODELAY on accepted connections and every keep-alive
-# response waits ~40 ms for the client's delayed ACK (Nagle). Only the socket is changed.
-NODELAY_LAUNCHER = """
-import socket, sys
-import uvicorn.config
-_bind = uvicorn.config.Config.bind_socket
-def bind_socket(self):
-    sock = _bind(self)
-    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto != socket.IPPROTO_TCP:
-        sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
-        sock.set_inheritable(True)
-    return sock
-uvicorn.config.Config.bind_socket = bind_socket
+# `jinqiu serve` with the listening socket left as uvicorn binds it for --workers N (proto 0),
+# as before api/cli/listen.py: asyncio then never sets TCP_NODELAY on accepted connections and
+# every keep-alive response waits ~40 ms for the client's delayed ACK (Nagle). Only that changes.
+PROTO0_LAUNCHER = """
+import sys
+import jinqiu.api.cli.listen as listen
+listen.tcp_listener = lambda sock: sock
 from jinqiu.api.cli import main
 sys.argv[0] = "jinqiu"
 main()
 """
 
 
-def start_server(url: str, workers: int, log: Path, *, nodelay: bool = False) -> Server:
+def start_server(url: str, workers: int, log: Path, *, proto0: bool = False) -> Server:
     """`jinqiu serve --workers N` through the shared harness (jinqiu.demo.server), healthy; with
-    `nodelay`, the same command through NODELAY_LAUNCHER."""
+    `proto0`, the same command through PROTO0_LAUNCHER."""
     env = {**os.environ, "JINQIU_DATABASE_URL": url, "JINQIU_SECRET_KEY": SECRET, "PYTHONUTF8": "1"}
     env.pop("PGOPTIONS", None)
-    command = [sys.executable, "-c", NODELAY_LAUNCHER] if nodelay else None
+    command = [sys.executable, "-c", PROTO0_LAUNCHER] if proto0 else None
     server = start_server_process(env, log, workers=workers, command=command, cwd=ROOT)
     try:
         server.wait_healthy(90)
@@ -519,16 +516,16 @@ def measure(
     cases: list[tuple[int, str, str]],
     users: list[str],
     *,
-    nodelay: bool,
+    proto0: bool,
 ) -> dict[str, Any]:
     """Start the server, fire the phases at it, stop it; the figures of one server variant."""
     health_n = args.health or len(cases)
-    label = "jinqiu serve, listening socket with TCP_NODELAY" if nodelay else "jinqiu serve"
+    label = (
+        "jinqiu serve, listening socket as uvicorn binds it (proto 0)" if proto0 else "jinqiu serve"
+    )
     say(f"  -- {label} --workers {args.workers}")
     with tempfile.TemporaryDirectory(prefix="jinqiu-bench-http-") as tmp:
-        server = start_server(
-            server_url(db), args.workers, Path(tmp) / "serve.log", nodelay=nodelay
-        )
+        server = start_server(server_url(db), args.workers, Path(tmp) / "serve.log", proto0=proto0)
         try:
             tokens = login(server.base_url, users)
             url, c = server.base_url, args.concurrency
@@ -584,12 +581,15 @@ def measure(
         "health_per_s": round(health_per_s, 1),
         "ratio": round(events_per_s / health_per_s, 3),
         "server_cpu_ms_per_event": round(all_events.server_cpu_s / len(event_ns) * 1e3, 3),
+        "server_cpu_ms_per_health": round(
+            sorted(p.server_cpu_s / len(p.ns) for p in healths)[len(healths) // 2] * 1e3, 3
+        ),
         "phases": {f"{p.name}{i}": p.figures() for i, p in enumerate(phases, 1)},
     }
 
 
 def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
-    variants = [False] if args.as_shipped_only else [False, True]
+    variants = [False, True] if args.compare_proto0 else [False]
     say(
         f"http on {db.kind}: jinqiu serve --workers {args.workers}, {args.cases:,} cases × 2 "
         f"events per server variant, {args.concurrency} requests in flight"
@@ -607,9 +607,9 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
             args,
             world.cases[i * args.cases : (i + 1) * args.cases],
             world.users,
-            nodelay=nodelay,
+            proto0=proto0,
         )
-        for i, nodelay in enumerate(variants)
+        for i, proto0 in enumerate(variants)
     ]
     say(f"  checked: {check(db.engine, world)}")
     result: dict[str, Any] = {
@@ -622,6 +622,6 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
         **figures[0],
     }
     if len(figures) > 1:
-        result["with_tcp_nodelay"] = figures[1]
+        result["proto0"] = figures[1]
     result.update(seed_s=round(seed_s, 1), loadavg=loadavg())
     return result

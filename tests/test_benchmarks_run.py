@@ -27,6 +27,7 @@ TINY = {
     "import": ["--rows", "50"],
     "inbox": ["--items", "2000", "--units", "10", "--calls", "2"],
     "delivery": ["--messages", "60", "--batch", "25", "--old", "10"],
+    "http": ["--cases", "20", "--health", "40"],
 }
 
 

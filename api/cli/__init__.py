@@ -574,6 +574,10 @@ def demo(
         raise typer.Exit(code=1)
 
 
+# How long uvicorn's supervisor waits for a worker's answer before it kills it as hung (workers > 1).
+WORKER_HEALTHCHECK_S = 60
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
@@ -581,8 +585,7 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
 ) -> None:
     """Run the HTTP API and the scheduler (schema created or upgraded first)."""
-    import uvicorn
-
+    from jinqiu.api.cli.listen import run_uvicorn
     from jinqiu.api.security import check_settings
     from jinqiu.workflow.config import get_settings
 
@@ -592,13 +595,18 @@ def serve(
     # Every worker builds its app with the scheduler on (jinqiu.api.app.serve_app); the ledger keeps
     # each reminder exactly once however many sweep. proxy_headers=False: uvicorn would believe
     # X-Forwarded-For from loopback; the app believes it only from JINQIU_TRUSTED_PROXIES.
-    uvicorn.run(
+    # run_uvicorn: uvicorn.run, with TCP_NODELAY on the workers' connections too (listen.py).
+    # timeout_worker_healthcheck: uvicorn's supervisor kills a worker that has not answered its
+    # first ping within 5 s, and a spawned worker answers only once it has imported this command's
+    # module again (~2.6 s of CPU): on a loaded machine every worker was killed before it started.
+    run_uvicorn(
         "jinqiu.api.app:serve_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
         proxy_headers=False,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
     )
 
 

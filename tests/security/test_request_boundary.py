@@ -15,11 +15,13 @@ from sqlalchemy import Engine, event, func, select
 
 from jinqiu.workflow.audit.models import PiiAccess
 from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.users.models import User
 from tests.api.conftest import World, username
 from tests.factories import new_case, student, worker
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
+user_t = User.__table__  # type: ignore[attr-defined]
 
 
 class DiskFull(Exception):
@@ -168,3 +170,71 @@ def test_the_full_read_of_a_case_page_is_recorded_with_the_page(world: World) ->
     shown = world.client.get(f"/cases/{case_id}")
     assert shown.status_code == 200
     assert count(world.engine, pii_t) == before + 1
+
+
+@contextmanager
+def checkouts_counted(engine: Engine) -> Iterator[list[int]]:
+    """Connections taken from the engine's pool (SQLAlchemy's pool "checkout" event)."""
+    seen: list[int] = []
+    with listening(engine, "checkout", lambda *_args: seen.append(1)):
+        yield seen
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/cases/{id}/events", {"event": "withdraw", "version": 1}),
+        ("GET", "/api/cases/{id}", None),
+        ("GET", "/api/cases", None),
+    ],
+)
+def test_a_signed_in_request_is_one_connection_the_caller_read_on_it(
+    world: World, method: str, path: str, body: Any
+) -> None:
+    """Who is calling is read on the request's own connection: one pool checkout per request
+    (the actor's own short connection was a second checkout, pre-ping and ROLLBACK)."""
+    case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
+    headers = world.as_(username("manager", "WH-HC"))
+    with checkouts_counted(world.engine) as seen:
+        response = world.client.request(method, path.format(id=case_id), json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert len(seen) == 1
+
+
+def test_a_token_revoked_in_the_database_is_refused_at_the_next_request(world: World) -> None:
+    """Revocation is the database's: a generation bumped by another process (here, straight in
+    the table, as another `serve` on another host would) refuses the token at once — no copy of
+    the user kept in this process decides."""
+    user = username("clerk", "WH-HC-001")
+    headers = world.as_(user)
+    assert world.client.get("/api/cases", headers=headers).status_code == 200
+    with world.engine.begin() as conn:
+        conn.execute(
+            user_t.update()
+            .where(user_t.c.username == user)
+            .values(token_generation=user_t.c.token_generation + 1)
+        )
+    refused = world.client.get("/api/cases", headers=headers)
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["code"] == "unauthorized"
+
+
+def test_a_refused_token_commits_nothing_and_leaves_the_write_lock_free(world: World) -> None:
+    """A write request with a revoked token is refused while reading the caller: nothing is
+    committed, and (SQLite) no write transaction is left behind — a writer right after succeeds."""
+    user = username("clerk", "WH-HC-001")
+    headers = world.as_(user)
+    with world.engine.begin() as conn:
+        conn.execute(
+            user_t.update()
+            .where(user_t.c.username == user)
+            .values(token_generation=user_t.c.token_generation + 1)
+        )
+    with commits_counted(world.engine) as seen:
+        refused = world.client.post("/api/cases", json=new_case_body(world), headers=headers)
+    assert refused.status_code == 401, refused.text
+    assert seen == []
+    created = world.client.post(
+        "/api/cases", json=new_case_body(world), headers=world.as_(username("clerk", "WH-HC"))
+    )
+    assert created.status_code == 201, created.text
