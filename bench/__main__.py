@@ -23,6 +23,8 @@ BENCHMARKS = {
     "import": "bench.imports",  # a 10,000-row 摸底表 checked and imported vs the bare driver
     "inbox": "bench.inbox",  # the nav's per-user unread count vs the unit-wide count it replaced
     "delivery": "bench.delivery",  # outbox e-mails to a local SMTP server vs bare smtplib
+    "scaleout": "bench.scaleout",  # events/s through 1…3 serve processes + 2 tick loops, one database
+    "replica": "bench.replica",  # dashboards from a streaming replica while the primary takes writes
 }
 
 

@@ -28,6 +28,8 @@ TINY = {
     "inbox": ["--items", "2000", "--units", "10", "--calls", "2"],
     "delivery": ["--messages", "60", "--batch", "25", "--old", "10"],
     "http": ["--cases", "20", "--health", "40"],
+    "scaleout": ["--cases", "10", "--servers", "2", "--ticks", "1"],
+    "replica": ["--cases", "10", "--readers", "1"],
 }
 
 
