@@ -78,14 +78,20 @@ def test_a_key_already_there_is_kept_and_the_others_are_written(db: Engine) -> N
         post_to_inbox(conn, [items("k", i) for i in range(0, N, 2)], NOW)
     before = {r[0]: r for r in rows(db, outbox_t, "k")}
     later = NOW + dt.timedelta(days=1)
-    with transaction(db) as conn:  # again, every key, a day later: only the new ones land
+    with transaction(db) as conn:
+        enqueue(conn, [outgoing("f", i) for i in range(N)], later)  # new keys, written first
+        # Again, every key, a day later: only the new ones land, and what this transaction
+        # wrote before stays.
+        post_to_inbox(conn, [items("k", i) for i in range(N)], later)
         enqueue(conn, [outgoing("k", i) for i in range(N)], later)
         enqueue(conn, [outgoing("k", i) for i in range(N)], later)  # twice in one transaction
-        post_to_inbox(conn, [items("k", i) for i in range(N)], later)
     after = {r[0]: r for r in rows(db, outbox_t, "k")}
     assert sorted(after) == sorted(f"k:{i}" for i in range(N))
     assert all(after[k] == row for k, row in before.items())  # untouched
+    added = [r[0] for r in rows(db, outbox_t, "k") if r[0] not in before]
+    assert added == [f"k:{i}" for i in range(1, N, 2)]  # ids in the order given
     assert len(rows(db, inbox_t, "k")) == N
+    assert len(rows(db, outbox_t, "f")) == N
 
 
 def test_rolled_back_with_the_callers_transaction(db: Engine) -> None:
