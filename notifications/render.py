@@ -116,8 +116,22 @@ class Stencil:
 
     def fill(self, values: Mapping[str, Any]) -> str:
         out = [self.literals[0]]
+        append = out.append
         for (name, escaped), literal in zip(self.places, self.literals[1:], strict=True):
             value = values[name]
-            out.append(str(escape(value)) if escaped else str(value))
-            out.append(literal)
+            append(_escaped(value) if escaped else str(value))
+            append(literal)
         return "".join(out)
+
+
+_SPECIAL = re.compile("[&<>'\"]")
+
+
+def _escaped(value: Any) -> str:
+    """What autoescaping prints for `value` (markupsafe's escape), without building a Markup
+    for the many values that have nothing to escape."""
+    if type(value) is str:
+        return str(escape(value)) if _SPECIAL.search(value) else value
+    if type(value) is int:
+        return str(value)
+    return str(escape(value))
