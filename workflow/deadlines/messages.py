@@ -102,9 +102,9 @@ def render_reminder(
     }
 
 
-# A shape of reminder: kind, occurrence, the pending states in order, the report, and which
-# of its values are empty (an empty value is written into the stencils as it is).
-_Shape = tuple[str, int, tuple[str, ...], str | None, tuple[bool, ...]]
+# A shape of reminder: kind, occurrence, the pending states in order, the report, and its empty
+# values (each written into the stencils as it is: "", 0 or None; True for every other value).
+_Shape = tuple[str, int, tuple[str, ...], str | None, tuple[Any, ...]]
 _PER_UNIT = ("unit_name", "unit_code", "late_unit_name", "recipient_name", "pending_total", "link")
 
 
@@ -146,7 +146,7 @@ class Composer:
             occ.occurrence,
             tuple(state for state, _n in pending),
             unit.report_kind,
-            tuple(not v for v in values.values()),
+            tuple(True if v else v for v in values.values()),
         )
         stencils = self._stencils.get(shape, ...)
         if stencils is ...:

@@ -116,6 +116,18 @@ def test_stencilled_messages_equal_the_full_render_byte_for_byte() -> None:
     assert composer.stencilled > composer.full  # the stencils did the work, not the fallback
 
 
+def test_an_empty_value_and_a_missing_one_are_not_the_same_shape() -> None:
+    # A name "" and a name None are both empty, but print differently: neither stencil may
+    # serve the other.
+    templates = {name: environment().get_template(name) for name in TEMPLATES}
+    composer = Composer(DEADLINE, BASE_URL, templates)
+    occ = OCCURRENCES[0]
+    for name in ("", None, "", None):
+        unit = PendingUnit(1, "WH-1", name, None, None, "u@x", None, {"survey": 1})  # type: ignore[arg-type]
+        expected = render_reminder(DEADLINE, unit, occ, unit, BASE_URL, templates)
+        assert composer.compose(unit, occ, unit) == expected
+
+
 def test_a_template_no_stencil_can_stand_for_still_gives_the_full_render() -> None:
     # One part the stencil cannot reproduce (a value cut, a value tested): those messages are
     # rendered in full, every other part still from its stencil.
