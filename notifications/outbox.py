@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -47,12 +48,82 @@ def message_id(idempotency_key: str, domain: str = "jinqiu.local") -> str:
     return f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}@{domain}>"
 
 
+# From this many rows on, PostgreSQL takes them by COPY (a sweep's chunk of reminders); fewer
+# (a transition's notices) by one INSERT: a single round trip, where COPY takes three.
+BULK_FROM = 64
+
+
 def _insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
     if not rows:
+        return
+    if conn.dialect.name == "postgresql" and len(rows) >= BULK_FROM:
+        _copy_ignoring_duplicates(conn, table, rows)
         return
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(
         dialect_insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"]), rows
+    )
+
+
+def _copy_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL, inside the caller's transaction (on the driver's connection SQLAlchemy holds
+    it on): the rows COPYed straight into the table, in the order given, under a savepoint; if
+    a key is already there (a message enqueued before — never the sweep's case, whose keys come
+    from ledger rows it has just claimed), the savepoint is rolled back and the rows go through a
+    staging table and `INSERT … SELECT … ON CONFLICT DO NOTHING` instead. psycopg's executemany
+    sends one INSERT per row (~50 µs each, both sides); COPY streams them, and the staging step
+    costs the server more than the COPY itself, so it is paid only when needed.
+
+    Each value goes through its column's own bind processing (aware instants to naive UTC, JSON
+    through the dialect's serializer): the rows are the INSERT's byte for byte."""
+    columns = list(rows[0])
+    dialect = conn.dialect
+    processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    values = [
+        tuple(
+            row[c] if process is None or row[c] is None else process(row[c])
+            for c, process in zip(columns, processors, strict=True)
+        )
+        for row in rows
+    ]
+    savepoint = conn.begin_nested()
+    try:
+        _copy(conn, table.name, columns, values)
+    except psycopg.errors.UniqueViolation:
+        savepoint.rollback()
+        _copy_through_staging(conn, table.name, columns, values)
+    else:
+        savepoint.commit()
+
+
+def _copy(conn: Connection, into: str, columns: list[str], values: Iterable[Sequence[Any]]) -> None:
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY {into} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for row in values:
+            copy.write_row(row)
+
+
+def _copy_through_staging(
+    conn: Connection, table: str, columns: list[str], values: list[tuple[Any, ...]]
+) -> None:
+    """The rows into a temporary table of this session (named after the columns, so a session
+    outliving a migration gets a new one), then moved in their order, a key already there
+    skipped; the move empties it, and a rolled-back transaction takes its rows with it."""
+    names = ", ".join(columns)
+    stage = f"jinqiu_stage_{table}_{hashlib.sha256(names.encode()).hexdigest()[:8]}"
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} AS "
+        f"SELECT 0 AS n, {names} FROM {table} WITH NO DATA"
+    )
+    _copy(conn, stage, ["n", *columns], ((n, *row) for n, row in enumerate(values)))
+    conn.exec_driver_sql(
+        f"WITH staged AS (DELETE FROM {stage} RETURNING *) "
+        f"INSERT INTO {table} ({names}) SELECT {names} FROM staged ORDER BY n "
+        "ON CONFLICT (idempotency_key) DO NOTHING"
     )
 
 

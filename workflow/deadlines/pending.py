@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, selec
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.driver import any_of
 from jinqiu.workflow.statistics.models import ReportSubmission
 from jinqiu.workflow.units.models import ACTS_AS, Unit, UnitLevel, in_subtree
 
@@ -177,18 +178,21 @@ def pending_units(
     ).all()
     if not groups:
         return []
-    candidates = sorted(
-        {p for path, _s, _n in groups for p in prefixes(path) if p.startswith(organizer_path)}
-    )
+    on_path = {path: prefixes(path) for path, _s, _n in groups}  # once per path, not per group
+    candidates = sorted({p for ps in on_path.values() for p in ps if p.startswith(organizer_path)})
     owners: dict[str, PendingUnit] = {}  # by path: the units of the set on the cases' paths
-    for i in range(0, len(candidates), 900):  # stay under SQLite's bound-parameter limit
-        for row in conn.execute(
-            select(*_UNIT_COLUMNS).where(unit_t.c.path.in_(candidates[i : i + 900]), *in_set)
-        ):
+    if conn.dialect.name == "postgresql":  # one statement, one array parameter
+        batches = [any_of(unit_t.c.path, candidates)]
+    else:  # stay under SQLite's bound-parameter limit
+        batches = [
+            unit_t.c.path.in_(candidates[i : i + 900]) for i in range(0, len(candidates), 900)
+        ]
+    for batch in batches:
+        for row in conn.execute(select(*_UNIT_COLUMNS).where(batch, *in_set)):
             owners[row.path] = _pending(row)
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     for path, state, n in groups:
-        owner = next((p for p in reversed(prefixes(path)) if p in owners), None)
+        owner = next((p for p in reversed(on_path[path]) if p in owners), None)
         if owner is not None:
             counts[owner][state] = counts[owner].get(state, 0) + int(n)
     out = []

@@ -26,12 +26,12 @@ from jinqiu.notifications.channels import robot_payload
 from jinqiu.notifications.models import Channel
 from jinqiu.notifications.outbox import InboxItem, Outgoing, enqueue, post_to_inbox
 from jinqiu.notifications.render import environment
-from jinqiu.states import MACHINE
 from jinqiu.workflow.campaigns.models import Campaign, CampaignDeadline
 from jinqiu.workflow.campaigns.rules import RULES
 from jinqiu.workflow.campaigns.schema import LOOKBACK
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.db import transaction
+from jinqiu.workflow.deadlines.messages import TEMPLATES, Composer
 from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.deadlines.pending import PendingUnit, Responsibility, pending_units
 from jinqiu.workflow.deadlines.reminder_counts import count_reminders
@@ -47,15 +47,7 @@ deadline_t = CampaignDeadline.__table__  # type: ignore[attr-defined]
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 
-# What a pending unit still has, by open state in lifecycle order (labels from states/).
-STATE_LABELS = {s.value: MACHINE.state_labels[s] for s in MACHINE.open_states}
-REPORT_LABELS = {
-    "statistics": "活动总结和统计表",
-    "interim": "阶段性情况报告",
-    "demand_summary": "资金需求情况汇总表",
-}
 CHUNK = 500  # reminders per transaction
-TEMPLATES = ("reminder_subject.txt", "reminder.txt", "reminder.html", "reminder.md")
 
 
 @dataclass(frozen=True)
@@ -182,17 +174,12 @@ def _sweep_deadline(
             responsible=Responsibility.of(deadline.responsible_level, deadline.responsible),
             done_when=deadline.done_when,
         )
+    # The deadline's messages from stencils: each shape's parts rendered once, not per reminder.
+    composer = Composer(deadline, base_url, templates)
     for start in range(0, len(owing), chunk):
         with transaction(engine) as conn:
             _remind(
-                conn,
-                deadline,
-                owing[start : start + chunk],
-                occurrences,
-                now,
-                base_url,
-                report,
-                templates,
+                conn, deadline, owing[start : start + chunk], occurrences, now, report, composer
             )
 
 
@@ -244,9 +231,8 @@ def _remind(
     owing: list[PendingUnit],
     occurrences: list[Occurrence],
     now: dt.datetime,
-    base_url: str,
     report: SweepReport,
-    templates: dict[str, Template],
+    composer: Composer,
 ) -> None:
     parent_ids = {u.parent_id for u in owing if u.parent_id is not None}
     parents = (
@@ -293,16 +279,7 @@ def _remind(
         email, webhook = notified.contact_email, notified.webhook_url
         # Each part is rendered only for a channel that carries it: HTML for e-mail, markdown
         # for the robot webhook (most grassroots unions have no webhook).
-        message = _compose(
-            deadline,
-            unit,
-            occ,
-            notified,
-            base_url,
-            templates,
-            html=bool(email),
-            markdown=bool(webhook),
-        )
+        message = composer.compose(unit, occ, notified, html=bool(email), markdown=bool(webhook))
         if email:
             outgoing.append(
                 Outgoing(
@@ -345,57 +322,3 @@ def _remind(
         )
     enqueue(conn, outgoing, now)
     post_to_inbox(conn, inbox, now)
-
-
-def _compose(
-    deadline: Any,
-    unit: PendingUnit,
-    occ: Occurrence,
-    notified: Any,
-    base_url: str,
-    templates: dict[str, Template],
-    *,
-    html: bool = True,
-    markdown: bool = True,
-) -> dict[str, Any]:
-    link = f"{base_url.rstrip('/')}/queue?campaign={deadline.campaign_id}&unit={unit.code}"
-    pending = [
-        {"label": STATE_LABELS.get(s, s), "state": s, "count": n}
-        for s, n in sorted(
-            unit.counts.items(),
-            key=lambda kv: list(STATE_LABELS).index(kv[0]) if kv[0] in STATE_LABELS else 99,
-        )
-    ]
-    context: dict[str, Any] = {
-        "kind": occ.kind.value,
-        "working_days": occ.occurrence,
-        "campaign_name": deadline.campaign_name,
-        "deadline_title": deadline.title,
-        "due": deadline.due.isoformat(),
-        "unit_name": unit.name,
-        "unit_code": unit.code,
-        "late_unit_name": unit.name,
-        "recipient_name": notified.contact_name or notified.name,
-        "pending": pending,
-        "pending_total": sum(unit.counts.values()),
-        "report_label": REPORT_LABELS.get(unit.report_kind or "", unit.report_kind or ""),
-        "link": link,
-    }
-    subject = templates["reminder_subject.txt"].render(**context).strip()
-    context["subject"] = subject
-    return {
-        "subject": subject,
-        "text": templates["reminder.txt"].render(**context),
-        "html": templates["reminder.html"].render(**context) if html else None,
-        "markdown": templates["reminder.md"].render(**context) if markdown else None,
-        "link": link,
-        "data": {
-            "deadline": deadline.key,
-            "due": deadline.due.isoformat(),
-            "unit": unit.code,
-            "kind": occ.kind.value,
-            "occurrence": occ.occurrence,
-            "pending": {p["state"]: p["count"] for p in pending},
-            "report": unit.report_kind,
-        },
-    }
