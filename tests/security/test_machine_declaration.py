@@ -54,6 +54,7 @@ NOT_LIFECYCLE_NAMES = {
     ("api/http/forms.py", "publicity"): "the evidence bundle's record of publicity lists, a key",
     ("workflow/forms/evidence.py", "publicity"): "the same record, a key of the bundle",
     ("workflow/survey/service.py", "registered"): "an import report's count of register rows",
+    ("bench/http.py", "follow_up"): "the campaign file's follow-up rule, a key of the file",
 }
 
 
