@@ -25,7 +25,7 @@ BENCH_ARGS  ?=
 # PostgreSQL schema; a file's tests stay in one process (--dist loadfile), so its module fixtures
 # are built once. PYTEST_WORKERS=0: everything in one process.
 PYTEST_WORKERS ?= 2
-PYTEST_XDIST   := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+PYTEST_XDIST   := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile) --durations=15
 
 .PHONY: help venv install browser demo test lint typecheck pytest format-check bench clean distclean
 

@@ -26,19 +26,22 @@ TINY = {
     "employment": ["--records", "50", "--calls", "2"],
     "import": ["--rows", "50"],
     "inbox": ["--items", "2000", "--units", "10", "--calls", "2"],
-    "delivery": ["--messages", "60", "--batch", "25", "--old", "10"],
-    "http": ["--cases", "20", "--health", "40"],
-    "scaleout": ["--cases", "10", "--servers", "2", "--ticks", "1"],
-    "replica": ["--cases", "10", "--readers", "1"],
 }
+# The benches that start servers (serve, an SMTP sink, a PostgreSQL pair) are in
+# test_benchmarks_run_servers.py: the suite runs a file's tests in one worker, so two files
+# let its two workers run them side by side.
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_the_benchmark_runs_and_its_checks_pass(name: str, tmp_path: Path) -> None:
+    run_tiny(name, TINY[name], tmp_path)
+
+
+def run_tiny(name: str, options: list[str], tmp_path: Path) -> None:
     env = {**os.environ, "JINQIU_DATABASE_URL": f"sqlite:///{tmp_path / 'bench.db'}"}
     env.pop("CI", None)  # not a suite: no PostgreSQL asked for
     done = subprocess.run(
-        [sys.executable, "-m", "bench", name, *TINY[name]],
+        [sys.executable, "-m", "bench", name, *options],
         cwd=ROOT,
         env=env,
         capture_output=True,
