@@ -479,6 +479,24 @@ def fire(
     return phase
 
 
+def event_requests(
+    cases: list[tuple[int, str, str]], tokens: dict[str, str]
+) -> tuple[list[Request], list[Request]]:
+    """`submit` on every case by its clerk, then `verify` by its district's reviewer."""
+    submit: list[Request] = [
+        ("POST", f"/api/cases/{c}/events", {"event": SUBMIT, "version": 1},
+         tokens[f"clerk.{g.lower()}"])
+        for c, g, _d in cases
+    ]  # fmt: skip
+    verify: list[Request] = [
+        ("POST", f"/api/cases/{c}/events",
+         {"event": VERIFY, "version": 2, "opinion": "档案核查无误，同意公示"},
+         tokens[f"reviewer.{d.lower()}"])
+        for c, _g, d in cases
+    ]  # fmt: skip
+    return submit, verify
+
+
 def login(base_url: str, users: list[str]) -> dict[str, str]:
     tokens = {}
     with httpx.Client(base_url=base_url, timeout=60) as client:
@@ -534,24 +552,7 @@ def measure(
                 ("GET", f"/api/cases/{case_id}", None, tokens[f"clerk.{g.lower()}"])
                 for case_id, g, _d in cases[:200]
             ]
-            submit: list[Request] = [
-                (
-                    "POST",
-                    f"/api/cases/{case_id}/events",
-                    {"event": SUBMIT, "version": 1},
-                    tokens[f"clerk.{g.lower()}"],
-                )
-                for case_id, g, _d in cases
-            ]
-            verify: list[Request] = [
-                (
-                    "POST",
-                    f"/api/cases/{case_id}/events",
-                    {"event": VERIFY, "version": 2, "opinion": "档案核查无误，同意公示"},
-                    tokens[f"reviewer.{d.lower()}"],
-                )
-                for case_id, _g, d in cases
-            ]
+            submit, verify = event_requests(cases, tokens)
             kw: dict[str, Any] = {"client": args.client, "server": server}
             fire(url, "warm-up", health[:500] + warm, c, **kw)
             phases = [

@@ -40,7 +40,18 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, func, select
 
 from bench.common import BenchDatabase, bench_database, default_db_url, say
-from bench.http import SECRET, Phase, RawHttp, Request, World, build, check, login, server_url
+from bench.http import (
+    SECRET,
+    Phase,
+    RawHttp,
+    Request,
+    World,
+    build,
+    check,
+    event_requests,
+    login,
+    server_url,
+)
 from bench.seeding import loadavg
 from jinqiu.demo.server import Server, ServerFailed, free_port, start_server
 from jinqiu.notifications.models import OutboxMessage
@@ -178,28 +189,6 @@ def postgres_cpu() -> float:
     return total / tick
 
 
-def requests_for(cases: list[tuple[int, str, str]], tokens: dict[str, str]) -> list[list[Request]]:
-    submit: list[Request] = [
-        (
-            "POST",
-            f"/api/cases/{c}/events",
-            {"event": SUBMIT, "version": 1},
-            tokens[f"clerk.{g.lower()}"],
-        )
-        for c, g, _d in cases
-    ]
-    verify: list[Request] = [
-        (
-            "POST",
-            f"/api/cases/{c}/events",
-            {"event": VERIFY, "version": 2, "opinion": "档案核查无误，同意公示"},
-            tokens[f"reviewer.{d.lower()}"],
-        )
-        for c, _g, d in cases
-    ]
-    return [submit, verify]
-
-
 def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
     say(
         f"scaleout on {db.kind}: 1…{args.servers} `jinqiu serve --workers 1` processes and "
@@ -323,7 +312,7 @@ def one_step(
         before = (cpu_of(server_pids), cpu_of(tick_pids), postgres_cpu())
         phases = [
             fire_spread(urls, f"{name}×{k}", requests, args.concurrency)
-            for name, requests in zip((SUBMIT, VERIFY), requests_for(cases, tokens), strict=True)
+            for name, requests in zip((SUBMIT, VERIFY), event_requests(cases, tokens), strict=True)
         ]
         after = (cpu_of(server_pids), cpu_of(tick_pids), postgres_cpu())
     finally:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, Select, case, func, select
 
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.models import FundSource
@@ -67,9 +67,9 @@ class FundRow:
     donor_name: str | None = None
 
 
-def fund_rows(conn: Connection, campaign_id: int) -> list[FundRow]:
-    """Every source of the campaign in its order, as its row holds it (no case is read)."""
-    rows = conn.execute(
+def _fund_select(campaign_id: int, *more: Any) -> Select[Any]:
+    """The campaign's fund rows in their order, each with its donor (if a donor's fund)."""
+    return (
         select(
             fund_t.c.source,
             fund_t.c.budget_fen,
@@ -77,23 +77,31 @@ def fund_rows(conn: Connection, campaign_id: int) -> list[FundRow]:
             fund_t.c.paid_fen,
             donor_t.c.id.label("donor_id"),
             donor_t.c.name.label("donor_name"),
+            *more,
         )
+        .select_from(fund_t)
         .outerjoin(donor_t, donor_t.c.fund_source_id == fund_t.c.id)
         .where(fund_t.c.campaign_id == campaign_id)
         .order_by(fund_t.c.position)
     )
-    return [
-        FundRow(
-            source=r.source,
-            budget_fen=int(r.budget_fen),
-            free_fen=int(r.budget_fen) - int(r.reserved_fen) - int(r.paid_fen),
-            reserved_fen=int(r.reserved_fen),
-            paid_fen=int(r.paid_fen),
-            donor_id=r.donor_id,
-            donor_name=r.donor_name,
-        )
-        for r in rows
-    ]
+
+
+def _money(r: Any) -> dict[str, Any]:
+    """A fund row's money as the row holds it."""
+    return {
+        "source": r.source,
+        "budget_fen": int(r.budget_fen),
+        "free_fen": int(r.budget_fen) - int(r.reserved_fen) - int(r.paid_fen),
+        "reserved_fen": int(r.reserved_fen),
+        "paid_fen": int(r.paid_fen),
+        "donor_id": r.donor_id,
+        "donor_name": r.donor_name,
+    }
+
+
+def fund_rows(conn: Connection, campaign_id: int) -> list[FundRow]:
+    """Every source of the campaign in its order, as its row holds it (no case is read)."""
+    return [FundRow(**_money(r)) for r in conn.execute(_fund_select(campaign_id))]
 
 
 def balances(conn: Connection, campaign_id: int) -> list[SourceBalance]:
@@ -112,35 +120,18 @@ def balances(conn: Connection, campaign_id: int) -> list[SourceBalance]:
         .group_by(case_t.c.fund_source_id)
         .subquery()
     )
-    rows = conn.execute(
-        select(
-            fund_t.c.source,
-            fund_t.c.budget_fen,
-            fund_t.c.reserved_fen,
-            fund_t.c.paid_fen,
-            func.coalesce(sums.c.reserved, 0).label("cases_reserved"),
-            func.coalesce(sums.c.paid, 0).label("cases_paid"),
-            donor_t.c.id.label("donor_id"),
-            donor_t.c.name.label("donor_name"),
-        )
-        .outerjoin(sums, sums.c.fund_id == fund_t.c.id)
-        .outerjoin(donor_t, donor_t.c.fund_source_id == fund_t.c.id)
-        .where(fund_t.c.campaign_id == campaign_id)
-        .order_by(fund_t.c.position)
-    )
+    query = _fund_select(
+        campaign_id,
+        func.coalesce(sums.c.reserved, 0).label("cases_reserved"),
+        func.coalesce(sums.c.paid, 0).label("cases_paid"),
+    ).outerjoin(sums, sums.c.fund_id == fund_t.c.id)
     return [
         SourceBalance(
-            source=r.source,
-            budget_fen=int(r.budget_fen),
-            free_fen=int(r.budget_fen) - int(r.reserved_fen) - int(r.paid_fen),
-            reserved_fen=int(r.reserved_fen),
-            paid_fen=int(r.paid_fen),
+            **_money(r),
             cases_reserved_fen=int(r.cases_reserved),
             cases_paid_fen=int(r.cases_paid),
-            donor_id=r.donor_id,
-            donor_name=r.donor_name,
         )
-        for r in rows
+        for r in conn.execute(query)
     ]
 
 
