@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol, TextIO
 
 import typer
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
@@ -54,6 +55,7 @@ from jinqiu.workflow.units.service import UnitCreate, create_unit
 from jinqiu.workflow.users.models import Role
 from jinqiu.workflow.users.service import UserCreate, create_user
 from jinqiu.workflow.validation import MAX_DB_INT, parse
+from jinqiu.workflow.validation import problems as validation_problems
 
 app = typer.Typer(help="金秋助学 workflow service", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="database schema", no_args_is_help=True)
@@ -634,6 +636,15 @@ def run(argv: list[str]) -> int:
             "invalid_database_url", f"数据库地址（JINQIU_DATABASE_URL 或 --database）无效：{error}"
         )
         return 2
+    except PydanticValidationError as error:
+        if error.title != "Settings":  # not the environment's: a bug, said as one below
+            return _unexpected(error)
+        problems = "；".join(
+            f"JINQIU_{p['field'].replace('.', '_').upper()}：{p['message']}"
+            for p in validation_problems(error)
+        )
+        say_error("invalid_setting", f"环境变量配置有误：{problems}")
+        return 2
     except OSError as error:
         say_error("os_error", f"系统错误：{error.strerror or error}（{error.filename or ''}）")
         return 2
@@ -648,14 +659,19 @@ def run(argv: list[str]) -> int:
         if _is(error, "ClickException"):
             say_error("usage_error", usage_message(error))
             return 2
-        log.error("unexpected error", exc_info=error)
-        kind = "数据库" if isinstance(error, SQLAlchemyError) else "程序"
-        text = first_line(getattr(error, "orig", None) or error)
-        say_error(
-            "internal_error", f"意外的{kind}错误 {type(error).__name__}：{text[:200]}{log_note()}"
-        )
-        return 2
+        return _unexpected(error)
     return result if isinstance(result, int) else 0
+
+
+def _unexpected(error: Exception) -> int:
+    """A bug or an unforeseen state: one line, the traceback logged."""
+    log.error("unexpected error", exc_info=error)
+    kind = "数据库" if isinstance(error, SQLAlchemyError) else "程序"
+    text = first_line(getattr(error, "orig", None) or error)
+    say_error(
+        "internal_error", f"意外的{kind}错误 {type(error).__name__}：{text[:200]}{log_note()}"
+    )
+    return 2
 
 
 def _is(error: BaseException, name: str) -> bool:

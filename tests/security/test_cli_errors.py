@@ -300,3 +300,17 @@ def test_a_tampered_database_still_answers_in_one_line(
     line = refused(cli("audit verify"))
     log = re.search(r"(/\S+\.log)", line)
     assert log and Path(log.group(1)).read_text(encoding="utf-8").startswith("Traceback")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("JINQIU_SMTP_PORT", "abc"), ("JINQIU_SWEEP_WITHIN", "B" * 100), ("JINQIU_SWEEP_WITHIN", "")],
+)
+def test_a_bad_setting_is_named_in_one_line(
+    sqlite_file: Path, tmp_path: Path, variable: str, value: str
+) -> None:
+    """A setting the environment gets wrong is the operator's to fix: named, with the reason —
+    not an 'unexpected error' with a log file to read."""
+    cli = Cli(f"sqlite:///{sqlite_file}", tmp_path, **{variable: value})
+    line = refused(cli("tick"), "invalid_setting", variable)
+    assert "意外" not in line
