@@ -271,6 +271,8 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
         "cases_per_step": args.cases,
         "concurrency": args.concurrency,
         "steps": result_steps,
+        # events/s with the most servers ÷ with one (linear would be `servers`)
+        "ratio": result_steps[-1]["scaling"],
         "reminders": reminders,
         "reminder_duplicates": duplicates,
         "emails_sent": len(sent),
