@@ -277,6 +277,11 @@ def server_url(db: BenchDatabase) -> str:
 def server_cpu_s(server: Server) -> float:
     """User + system CPU of the server so far: the supervisor and its children (the workers),
     from /proc. Not the database's own processes."""
+    return cpu_of({server.process.pid})
+
+
+def cpu_of(pids: set[int], *, children: bool = True) -> float:
+    """User + system CPU of these processes (and their children) so far, from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for entry in Path("/proc").iterdir():
@@ -286,8 +291,7 @@ def server_cpu_s(server: Server) -> float:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        pid, ppid = int(entry.name), int(fields[1])
-        if pid == server.process.pid or ppid == server.process.pid:
+        if int(entry.name) in pids or (children and int(fields[1]) in pids):
             total += int(fields[11]) + int(fields[12])
     return total / tick
 

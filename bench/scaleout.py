@@ -48,6 +48,7 @@ from bench.http import (
     World,
     build,
     check,
+    cpu_of,
     event_requests,
     login,
     server_url,
@@ -154,22 +155,6 @@ class Step:
     ticks_cpu_s: float = 0.0
     database_cpu_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def cpu_of(pids: set[int], *, children: bool = True) -> float:
-    """User + system CPU of these processes (and their children) so far, from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry.name) in pids or (children and int(fields[1]) in pids):
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
 
 
 def postgres_cpu() -> float:
