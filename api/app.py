@@ -88,9 +88,24 @@ field (`[{"field","code","message"}]`) or carries `reasons`/`allowed_events`."""
 def create_app(
     engine: Engine | None = None, clock: Clock | None = None, settings: Settings | None = None
 ) -> FastAPI:
+    """The application with its services: `build_app()`, then `bind_services()`."""
+    app = build_app()
+    bind_services(app, engine=engine, clock=clock, settings=settings)
+    return app
+
+
+def bind_services(
+    app: FastAPI,
+    *,
+    engine: Engine | None = None,
+    clock: Clock | None = None,
+    settings: Settings | None = None,
+) -> Services:
+    """Gives `app` its database, clock and settings (app.state.services, which every request and
+    the lifespan read). Refused here, before anything is opened: no app signs or accepts tokens
+    with a missing or short key, nor starts with an unreadable proxy list
+    (api.security.InvalidSetting)."""
     settings = settings or get_settings()
-    # Refused here, before anything is opened: no app signs or accepts tokens with a missing or
-    # short key, nor starts with an unreadable proxy list (api.security.InvalidSetting).
     url = engine.url.render_as_string(hide_password=False) if engine else None
     settings = check_settings(settings, url)
     services = Services(
@@ -98,10 +113,19 @@ def create_app(
         clock=clock or SystemClock(),
         settings=settings,
     )
+    app.state.services = services
+    return services
+
+
+def build_app() -> FastAPI:
+    """The routes, middleware and error handlers, which hold no services. FastAPI builds each
+    route's validators on the first request that reaches it (~0.6 s for the whole app), so a
+    process that needs apps on several databases (the tests) may build one and bind it again."""
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        scheduler = start_scheduler(services) if settings.run_scheduler else None
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services: Services = app.state.services
+        scheduler = start_scheduler(services) if services.settings.run_scheduler else None
         yield
         if scheduler is not None:
             scheduler.shutdown(wait=False)
@@ -115,7 +139,6 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.services = services
     errors.install(app, pages.error_page)
     app.add_middleware(RejectNul, html_error=pages.error_page)
     app.add_middleware(LimitBody, html_error=pages.error_page)  # nothing reads a body before it

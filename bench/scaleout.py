@@ -8,8 +8,8 @@ grassroots union and a reviewer per district, `--cases` cases per step), plus on
 today (the districts' statistics report), so the sweeps — every server's scheduler and the tick
 loops — have reminders to claim, render and deliver, to an SMTP server in this process.
 
-Per step k = 1 … `--servers`: k `jinqiu serve --workers 1` processes, each on its own port, all
-healthy before the clock starts; `--concurrency` connections spread round-robin over them; every
+Per step k = 1 … `--servers`: k `jinqiu serve --workers 1` processes, each on its own port (step k
+starts the k-th and keeps the others), all healthy and warmed before the clock starts; `--concurrency` connections spread round-robin over them; every
 case of the step's own slice gets `submit` (its clerk) then `verify` (its district's reviewer).
 `events_per_s` per step; `scaling` = each step's rate ÷ the first step's (linear would be k).
 Per step also the CPU the servers, the tick loops and PostgreSQL's backends used (from /proc), so
@@ -205,11 +205,21 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
             )
             for i in range(args.ticks)
         ]
+        servers: list[Server] = []  # step k adds the k-th; all stopped at the end
+        tokens: dict[str, str] = {}
         try:
             for k in range(1, args.servers + 1):
                 part = world.cases[(k - 1) * args.cases : k * args.cases]
-                steps.append(one_step(env, Path(tmp), k, part, world, args, ticks))
+                servers.append(start_server(env, Path(tmp) / f"serve{k}.log", workers=1, cwd=ROOT))
+                try:
+                    servers[-1].wait_healthy(90)
+                except ServerFailed as failed:
+                    raise SystemExit(str(failed)) from None
+                tokens = tokens or login(servers[0].base_url, world.users)
+                steps.append(one_step(servers, tokens, part, args, ticks))
         finally:
+            for server in servers:
+                server.stop()
             tick_counts = []
             for process in ticks:
                 process.terminate()
@@ -270,41 +280,28 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def one_step(
-    env: dict[str, str],
-    tmp: Path,
-    k: int,
+    servers: list[Server],
+    tokens: dict[str, str],
     cases: list[tuple[int, str, str]],
-    world: World,
     args: argparse.Namespace,
     ticks: list[subprocess.Popen[bytes]],
 ) -> Step:
-    servers: list[Server] = []
-    try:
-        for i in range(k):
-            servers.append(start_server(env, tmp / f"serve{k}-{i}.log", workers=1, cwd=ROOT))
-        for server in servers:
-            try:
-                server.wait_healthy(90)
-            except ServerFailed as failed:
-                raise SystemExit(str(failed)) from None
-        tokens = login(servers[0].base_url, world.users)
-        urls = [s.base_url for s in servers]
-        server_pids = {s.process.pid for s in servers}
-        tick_pids = {p.pid for p in ticks}
-        # Warm every server (first requests compile queries and load templates), uncounted.
-        warm: list[Request] = [
-            ("GET", f"/api/cases/{c}", None, tokens[f"clerk.{g.lower()}"]) for c, g, _d in cases
-        ][: 20 * k]
-        fire_spread(urls, f"warm-up×{k}", warm, args.concurrency)
-        before = (cpu_of(server_pids), cpu_of(tick_pids), postgres_cpu())
-        phases = [
-            fire_spread(urls, f"{name}×{k}", requests, args.concurrency)
-            for name, requests in zip((SUBMIT, VERIFY), event_requests(cases, tokens), strict=True)
-        ]
-        after = (cpu_of(server_pids), cpu_of(tick_pids), postgres_cpu())
-    finally:
-        for server in servers:
-            server.stop()
+    """The step's cases through all `servers` (healthy; the last one new and still cold)."""
+    k = len(servers)
+    urls = [s.base_url for s in servers]
+    server_pids = {s.process.pid for s in servers}
+    tick_pids = {p.pid for p in ticks}
+    # Warm every server (first requests compile queries and load templates), uncounted.
+    warm: list[Request] = [
+        ("GET", f"/api/cases/{c}", None, tokens[f"clerk.{g.lower()}"]) for c, g, _d in cases
+    ][: 20 * k]
+    fire_spread(urls, f"warm-up×{k}", warm, args.concurrency)
+    before = (cpu_of(server_pids), cpu_of(tick_pids), postgres_cpu())
+    phases = [
+        fire_spread(urls, f"{name}×{k}", requests, args.concurrency)
+        for name, requests in zip((SUBMIT, VERIFY), event_requests(cases, tokens), strict=True)
+    ]
+    after = (cpu_of(server_pids), cpu_of(tick_pids), postgres_cpu())
     events = Phase(
         f"events×{k}",
         wall_s=sum(p.wall_s for p in phases),

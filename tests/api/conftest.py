@@ -11,12 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from jinqiu.api.app import create_app
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.users.models import Role, User
 from tests.factories import password_hash, weihai_by_level
+from tests.shared_app import app_on
 
 PASSWORD = "correct-horse-42"
 UNITS = ("WH", "WH-HC", "WH-HC-001", "WH-HC-002", "WH-WD", "WH-WD-001")
@@ -79,6 +79,6 @@ def world(db: Engine, clock: ManualClock, tmp_path: Path) -> Iterator[World]:
         token_minutes=60 * 24 * 120,
         attachments_dir=str(tmp_path / "attachments"),
     )
-    app = create_app(engine=db, clock=clock, settings=settings)
+    app = app_on(db, clock, settings)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield World(client=client, engine=db, clock=clock, campaign=campaign, settings=settings)

@@ -1515,9 +1515,9 @@ def test_a_sibling_is_refused_and_changes_nothing_and_the_parent_succeeds(
 ) -> None:
     world, target = matrix
     failures: list[str] = []
+    before = snapshot(world.engine)
     for role in ROLES:
         who = username(role, route.sibling_unit)
-        before = snapshot(world.engine)
         response = call(world, who, route, target)
         try:
             if passes_gate(role, route.gate):
@@ -1526,8 +1526,10 @@ def test_a_sibling_is_refused_and_changes_nothing_and_the_parent_succeeds(
                 error(response, 403, "forbidden")
         except AssertionError as exc:
             failures.append(f"{who}: {exc}")
-        if diff := changed(before, snapshot(world.engine)):
+        after = snapshot(world.engine)  # also the next role's "before"
+        if diff := changed(before, after):
             failures.append(f"{who}: {response.status_code} changed the tables {diff}")
+        before = after
     assert not failures, "\n".join(failures)
 
     assert route.in_scope, "every route names who in scope may use it"

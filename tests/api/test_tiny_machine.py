@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import (
     Column,
     Connection,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     select,
 )
 
+from jinqiu.api.app import create_app
 from jinqiu.notifications.outbox import InboxItem, Outgoing
 from jinqiu.states.diagram import to_svg
 from jinqiu.states.machine import Kind, Machine, State, Transition
@@ -330,44 +332,49 @@ def inbox_table() -> Table:
 
 
 @pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> None:
+def served(monkeypatch: pytest.MonkeyPatch, world: World) -> Iterator[TestClient]:
+    """An app of its own that serves the tiny noun too (the world's shared app was built
+    without it), on the world's database, clock and settings."""
     monkeypatch.setitem(SERVED, "tiny-notices", NOTICES)
+    app = create_app(engine=world.engine, clock=world.clock, settings=world.settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
 
 
 class TestThroughTheApi:
     def test_the_generic_event_route_fires_and_refuses_in_the_contracts_shapes(
-        self, served: None, notices: Engine, world: World
+        self, served: TestClient, notices: Engine, world: World
     ) -> None:
         notice = new_notice(notices, title="")
         url = f"/api/tiny-notices/{notice}/events"
-        refused = world.client.post(
+        refused = served.post(
             url, json={"event": "post", "version": 1}, headers=world.as_("reviewer.wh")
         )
         assert refused.status_code == 422, refused.text
         assert refused.json()["code"] == "guard_failed", refused.text
         with transaction(notices) as conn:
             conn.execute(notice_t.update().values(title="名单"))
-        done = world.client.post(
+        done = served.post(
             url, json={"event": "post", "version": 1}, headers=world.as_("reviewer.wh")
         )
         assert done.status_code == 200, done.text
         assert done.json() == {"id": notice, "state": "posted", "version": 2}
-        stale = world.client.post(
+        stale = served.post(
             url,
             json={"event": "take_down", "version": 1, "opinion": "重贴"},
             headers=world.as_("reviewer.wh"),
         )
         assert stale.status_code == 409 and stale.json()["code"] == "version_conflict"
-        unknown = world.client.post(
+        unknown = served.post(
             url, json={"event": "explode", "version": 2}, headers=world.as_("reviewer.wh")
         )
         assert unknown.status_code == 422
-        assert world.client.post(url, json={"event": "post", "version": 1}).status_code == 401
+        assert served.post(url, json={"event": "post", "version": 1}).status_code == 401
 
     def test_openapi_lists_the_nouns_events(
-        self, served: None, notices: Engine, world: World
+        self, served: TestClient, notices: Engine, world: World
     ) -> None:
-        schema = world.client.get("/openapi.json").json()
+        schema = served.get("/openapi.json").json()
         assert "/api/tiny-notices/{subject_id}/events" in schema["paths"]
         body = schema["components"]["schemas"]["TinyNoticesEventIn"]
         event_schema = schema["components"]["schemas"][

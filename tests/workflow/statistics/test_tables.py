@@ -23,7 +23,6 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import Engine, text
 
-from jinqiu.api.app import create_app
 from jinqiu.api.security import issue_token
 from jinqiu.demo.run import run_demo
 from jinqiu.workflow.clock import ManualClock
@@ -35,6 +34,7 @@ from jinqiu.workflow.statistics.xlsx import workbook
 from jinqiu.workflow.users.models import User
 from tests import snapshots
 from tests.conftest import _wipe
+from tests.shared_app import app_on
 
 user_t = User.__table__  # type: ignore[attr-defined]
 SETTINGS = Settings(secret_key="statistics-test-secret-0123456789abcdef", token_minutes=600)
@@ -230,7 +230,7 @@ def demo_run(request: pytest.FixtureRequest) -> Iterator[tuple[Run, snapshots.Sn
                 for code in ("WH", "WH-HC", "WH-WD")
             ],
         )
-    app = create_app(engine=engine, clock=clock, settings=SETTINGS)
+    app = app_on(engine, clock, SETTINGS)
     snapshot = snapshots.take(engine)
     try:
         with TestClient(app, raise_server_exceptions=False) as client:
