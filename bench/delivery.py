@@ -10,10 +10,11 @@ it parses only the headers.
 
 Timed (wall clock, and this process's CPU time), in this order:
 - `bare`: the outbox rows, read beforehand, as the same bytes deliver_due sends
-  (`SmtpSender.wire`) with `smtplib.SMTP.sendmail` over one connection, no database — the
-  transport's floor;
-- `batched`: `deliver_due`, claims of `--batch` (default 100), one SMTP connection per batch,
-  outcomes recorded in one transaction per batch;
+  (`SmtpSender.wire`) with `smtplib.SMTP.sendmail` over `--connections` connections side by
+  side (default 2, each a thread with its share of the rows), no database — the transport's
+  floor;
+- `batched`: `deliver_due` with `--connections` threads, claims of `--batch` (default 100), one
+  SMTP connection per batch, outcomes recorded in one transaction per batch;
 - on the first `--old` messages again (default 1,000; 0 skips both), re-enqueued under new keys:
   `bare_package`: built by the `email` package (`SmtpSender.build`) and sent with
   `send_message` over one connection, as a plain smtplib program would; and `per_message`:
@@ -35,6 +36,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
@@ -87,9 +89,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--old", type=int, default=1000, help="messages for the per-message path (1,000; 0: none)"
     )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=2,
+        help="SMTP connections side by side, for deliver_due and bare smtplib alike (2: the "
+        "default of JINQIU_DELIVERY_CONNECTIONS)",
+    )
     args = parser.parse_args(argv)
-    if args.messages < 1 or args.batch < 1 or args.old < 0:
-        parser.error("--messages and --batch at least 1, --old at least 0")
+    if args.messages < 1 or args.batch < 1 or args.old < 0 or not 1 <= args.connections <= 16:
+        parser.error("--messages and --batch at least 1, --old at least 0, --connections 1–16")
     return args
 
 
@@ -192,8 +201,13 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def bare_wire(sender: SmtpSender, rows: list[Any]) -> None:
-    """The bytes deliver_due sends, over one connection, with nothing else."""
+def bare_wire(sender: SmtpSender, rows: list[Any], connections: int = 1) -> None:
+    """The bytes deliver_due sends, with nothing else: over one connection, or the rows dealt
+    round-robin to `connections` threads with one connection each."""
+    if connections > 1:
+        with ThreadPoolExecutor(max_workers=connections) as pool:
+            list(pool.map(lambda i: bare_wire(sender, rows[i::connections]), range(connections)))
+        return
     with smtplib.SMTP(sender.host, sender.port, timeout=sender.timeout) as smtp:
         for row in rows:
             raw, built = sender.wire(row)
@@ -289,17 +303,26 @@ def main(argv: list[str]) -> dict[str, Any]:
         say(f"{args.messages:,} e-mails of {sizes[0]:,}–{sizes[-1]:,} bytes; port {sink.port}")
 
         _, bare, taken = phase(
-            sink, args.messages, lambda: bare_wire(sender, rows), keys, "bare smtplib"
+            sink,
+            args.messages,
+            lambda: bare_wire(sender, rows, args.connections),
+            keys,
+            f"bare smtplib, {args.connections} connection(s)",
         )
         bare["ok"] = bare["ok"] and Counter(k for k, _m, _p in taken) == Counter(keys)
         report, ours, _ = phase(
             sink,
             args.messages,
             lambda: deliver_due(
-                begin, now, {Channel.EMAIL.value: sender}, batch=args.batch, worker="bench"
+                begin,
+                now,
+                {Channel.EMAIL.value: sender},
+                batch=args.batch,
+                worker="bench",
+                connections=args.connections,
             ),
             keys,
-            f"deliver_due, batches of {args.batch}",
+            f"deliver_due, batches of {args.batch}, {args.connections} connection(s)",
         )
         ours["ok"] = (
             ours["ok"]
@@ -313,6 +336,7 @@ def main(argv: list[str]) -> dict[str, Any]:
             "db": db.kind,
             "messages": args.messages,
             "batch": args.batch,
+            "connections": args.connections,
             "bytes": {"min": sizes[0], "median": sizes[len(sizes) // 2], "max": sizes[-1]},
             "direct_bytes": direct,  # messages written by notifications/mime.py
             "batched": ours,

@@ -7,7 +7,7 @@ in one statement, each failure with its own backoff, the ones not tried given ba
 back off exponentially; after the last one the message is `failed`.
 
 At least once: a worker that dies between sending and recording loses the outcomes of its
-batch (at most `batch` messages); their lease runs out and they are sent again, with the same
+batches in hand (at most `batch` messages per connection); their lease runs out and they are sent again, with the same
 idempotency key (e-mail Message-ID, webhook Idempotency-Key header) for the receiver to
 recognise. A batch stops starting new messages `lease / 4` before its lease runs out and gives
 the rest back, so no message is sent on a lease another worker may already have taken.
@@ -22,6 +22,7 @@ import datetime as dt
 import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,11 +68,44 @@ def deliver_due(
     lease: dt.timedelta = dt.timedelta(minutes=2),
     max_batches: int = 1000,
     worker: str | None = None,
+    connections: int = 1,
 ) -> DeliveryReport:
-    """Delivers due messages, `batch` at a time, until none is due (or `max_batches`).
-    `worker` names the lease holder (default: host and process id)."""
-    report = DeliveryReport()
+    """Delivers due messages, `batch` at a time, until none is due (or `max_batches` each).
+    `worker` names the lease holder (default: host and process id). `connections` > 1: that
+    many threads claim and send batches side by side, each its own lease holder
+    (`worker/1`, `worker/2`, …) on its own SMTP connection — while one waits for the mail
+    server's answer, another writes; the leases keep them apart as they keep processes apart."""
     worker = worker or worker_name()
+    if connections <= 1:
+        return _deliver(transaction, now, senders, batch, lease, max_batches, worker)
+    with ThreadPoolExecutor(max_workers=connections, thread_name_prefix="deliver") as pool:
+        reports = list(
+            pool.map(
+                lambda i: _deliver(
+                    transaction, now, senders, batch, lease, max_batches, f"{worker}/{i}"
+                ),
+                range(1, connections + 1),
+            )
+        )
+    return DeliveryReport(
+        sent=sum(r.sent for r in reports),
+        retried=sum(r.retried for r in reports),
+        failed=sum(r.failed for r in reports),
+        errors=[e for r in reports for e in r.errors],
+    )
+
+
+def _deliver(
+    transaction: Transaction,
+    now: Now,
+    senders: Mapping[str, Sender],
+    batch: int,
+    lease: dt.timedelta,
+    max_batches: int,
+    worker: str,
+) -> DeliveryReport:
+    """One lease holder's loop: claim a batch, send it, record it, until none is due."""
+    report = DeliveryReport()
     for _ in range(max_batches):
         with transaction() as conn:
             claimed_at = now()

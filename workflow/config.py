@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_from: str = "jinqiu@localhost"
+    # SMTP connections a delivering process keeps busy side by side (one thread and one batch
+    # each): with one, every message waits for the server's answers before the next is written.
+    delivery_connections: int = Field(default=2, ge=1, le=16)
     base_url: str = "http://127.0.0.1:8000"
     sqlite_synchronous: str = "NORMAL"  # WAL + NORMAL: durable across process crashes
     run_scheduler: bool = False  # `jinqiu serve` turns it on: a sweep every minute, one at start

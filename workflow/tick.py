@@ -55,6 +55,9 @@ def tick(
         except Exception:
             log.exception("sweep: the failure could not be recorded")
     delivered = deliver_due(
-        partial(transaction, engine), clock.now, senders or senders_from(settings)
+        partial(transaction, engine),
+        clock.now,
+        senders or senders_from(settings),
+        connections=settings.delivery_connections,
     )
     return TickReport(sweep=swept, delivery=delivered)

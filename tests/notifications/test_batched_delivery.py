@@ -4,10 +4,12 @@ A batch's e-mails go over one SMTP connection; their outcomes are recorded in on
 What must still hold: a refused recipient fails only its own message; a connection dropped
 mid-batch is opened again and the rest still go; a crash between sending and recording sends
 the batch again, with the same Message-IDs, once the lease has run out; a batch stops sending
-before its lease runs out; two workers never send the same message twice."""
+before its lease runs out; two workers never send the same message twice; a worker's connections
+side by side (threads) send each message once."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import threading
@@ -18,6 +20,7 @@ from functools import partial
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, select
 
 from jinqiu.notifications.channels import SmtpSender
@@ -25,7 +28,9 @@ from jinqiu.notifications.delivery import deliver_due
 from jinqiu.notifications.models import Channel
 from jinqiu.notifications.outbox import BACKOFF_BASE, Outgoing, enqueue, message_id
 from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
+from jinqiu.workflow.tick import tick
 from tests.notifications.test_smtp_delivery import (
     SENDER,
     Inbox,
@@ -334,3 +339,73 @@ class TestTwoWorkers:
         assert set(by_worker) <= {"worker-0", "worker-1"}
         for name, report in reports.items():
             assert report.sent == by_worker[name]  # each recorded only what it sent
+
+
+class OverlapInbox(Inbox):
+    """Takes `delay` seconds over each DATA, and counts how many DATAs it was taking at once."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay, self.in_data, self.most_in_data = delay, 0, 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.in_data += 1  # the server's one event loop: no lock needed
+        self.most_in_data = max(self.most_in_data, self.in_data)
+        try:
+            await asyncio.sleep(self.delay)
+            self.keep(session, envelope)
+        finally:
+            self.in_data -= 1
+        return "250 Message accepted for delivery"
+
+
+class TestConnectionsSideBySide:
+    @pytest.mark.parametrize("connections", [1, 2])
+    def test_each_message_goes_once_and_connections_overlap_only_when_asked(
+        self, db: Engine, clock: ManualClock, connections: int
+    ) -> None:
+        keys = enqueue_mails(db, clock, 24)
+        with running(OverlapInbox(delay=0.02)) as server:
+            report = deliver_due(
+                partial(transaction, db),
+                clock.now,
+                smtp_to(server),
+                batch=4,
+                worker="w",
+                connections=connections,
+            )
+            inbox = server.inbox
+            assert isinstance(inbox, OverlapInbox)
+            assert (report.sent, report.retried, report.failed) == (24, 0, 0)
+            assert Counter(r.key for r in server.received) == Counter(keys)  # each once
+            assert inbox.connections == 6  # one per batch of 4, whoever claimed it
+            # One connection: a message at a time. Two: both were inside a DATA at once.
+            assert inbox.most_in_data == connections
+        rows = outbox(db)
+        assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}
+        holders = {r.claimed_by for r in rows}
+        assert holders == ({"w"} if connections == 1 else {"w/1", "w/2"})
+
+    def test_a_tick_uses_the_connections_its_settings_give(
+        self, db: Engine, clock: ManualClock
+    ) -> None:
+        enqueue_mails(db, clock, 250)  # three of the tick's batches of 100
+        with running(OverlapInbox(delay=0.005)) as server:
+            settings = Settings(
+                secret_key="k" * 32,
+                smtp_port=server.port,
+                smtp_from=SENDER,
+                delivery_connections=3,
+            )
+            report = tick(db, clock, settings)
+            inbox = server.inbox
+            assert isinstance(inbox, OverlapInbox)
+            assert report.delivery.sent == 250
+            assert inbox.most_in_data >= 2
+        assert len({r.claimed_by for r in outbox(db)}) == 3
+
+
+def test_delivery_connections_are_bounded() -> None:
+    for wrong in (0, 17, -1):
+        with pytest.raises(ValidationError, match="delivery_connections"):
+            Settings(delivery_connections=wrong)

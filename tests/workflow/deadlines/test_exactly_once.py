@@ -9,7 +9,7 @@ Delivery is at-least-once by design (notifications/delivery.py): a process kille
 sending a batch and recording it leaves that batch leased, and what it had sent is sent again,
 with the same key and Message-ID, once the lease runs out. So a duplicate is allowed only for a
 message the killed process held in flight — at most one batch (deliver_due's `batch`) per
-killed process; they are printed when it happens."""
+delivery connection of the killed process; they are printed when it happens."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ from jinqiu.notifications.models import InboxMessage, OutboxMessage
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.units.models import Unit
@@ -60,6 +61,7 @@ AFTER_LEASE = "2024-07-26T08:05:00+08:00"  # the delivery lease is 2 minutes
 TIMEOUT = 150
 VICTIM = "jinqiu-victim"
 BATCH = inspect.signature(deliver_due).parameters["batch"].default  # what `jinqiu tick` claims
+CONNECTIONS = Settings().delivery_connections  # each holds its own batch
 
 
 def seed(engine: Engine, units: int = UNITS) -> list[str]:
@@ -181,9 +183,11 @@ class Tick:
     proc: subprocess.Popen[str]
 
     @property
-    def worker(self) -> str:
-        """The outbox's claimed_by for this process (notifications.delivery.worker_name)."""
-        return f"{socket.gethostname()}:{self.proc.pid}"
+    def workers(self) -> list[str]:
+        """The outbox's claimed_by values of this process: its delivery connections' lease
+        holders (notifications.delivery: worker_name, then /1, /2, … per connection)."""
+        name = f"{socket.gethostname()}:{self.proc.pid}"
+        return [name] if CONNECTIONS == 1 else [f"{name}/{i}" for i in range(1, CONNECTIONS + 1)]
 
     def finish(self) -> str:
         out, err = self.proc.communicate(timeout=TIMEOUT)
@@ -296,7 +300,7 @@ def test_two_sweepers_and_one_killed_deliver_every_reminder_exactly_once(
                     or count(
                         pg,
                         outbox_t,
-                        outbox_t.c.claimed_by == victim.worker,
+                        outbox_t.c.claimed_by.in_(victim.workers),
                         outbox_t.c.status == "pending",
                         outbox_t.c.claimed_until.is_not(None),
                     )
@@ -321,12 +325,12 @@ def test_two_sweepers_and_one_killed_deliver_every_reminder_exactly_once(
             r.idempotency_key
             for r in conn.execute(
                 select(outbox_t.c.idempotency_key).where(
-                    outbox_t.c.claimed_by == victim.worker, outbox_t.c.status == "pending"
+                    outbox_t.c.claimed_by.in_(victim.workers), outbox_t.c.status == "pending"
                 )
             )
         }
         sent_by_victim = count(
-            pg, outbox_t, outbox_t.c.claimed_by == victim.worker, outbox_t.c.status == "sent"
+            pg, outbox_t, outbox_t.c.claimed_by.in_(victim.workers), outbox_t.c.status == "sent"
         )
     final = start_tick(env, AFTER_LEASE).finish()
 
@@ -354,7 +358,7 @@ def test_two_sweepers_and_one_killed_deliver_every_reminder_exactly_once(
     # At-least-once window: only a message the killed process had in flight may arrive twice.
     assert set(duplicates) <= in_flight
     assert all(n == 2 for n in duplicates.values())
-    assert len(in_flight) <= BATCH  # what one claim leases
+    assert len(in_flight) <= BATCH * CONNECTIONS  # what one claim per connection leases
     code_of = unit_codes(pg)
     for r in received:  # each to its own unit
         assert r.rcpt_tos == [f"{code_of[int(r.key.split(':')[2])].lower()}@example.org"]
