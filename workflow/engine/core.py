@@ -253,9 +253,13 @@ def write(
                 **combined([written]).changes,
             },
         )
-    noun.moved(conn, loaded, decision.transition)
     append_entries(conn, noun.audit_table, [link])
     notify(conn, noun, loaded, decision, link, now)
+    # The counters last: their rows (the unit's and every ancestor's, up to the province) are
+    # what every transition of the campaign shares, and a row's lock is held from its update to
+    # the commit. Taken last, the time others wait on it is that update, the answer and the
+    # commit — not also this transition's audit entry and messages.
+    noun.moved(conn, loaded, decision.transition)
     return Fired(
         id=loaded.id,
         event=decision.transition.event,
