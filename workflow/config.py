@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # (one sweeper per group of provinces, docs/SCALING.md). Unset: every campaign. Delivery is
     # not split: the outbox's leases share it among every process.
     sweep_within: str | None = Field(default=None, min_length=1, max_length=64)
+    # Reminders the sweep writes per transaction; unset: 2,000 on PostgreSQL, 500 on SQLite
+    # (workflow.deadlines.sweep.CHUNK).
+    sweep_chunk: int | None = Field(default=None, ge=50, le=10_000)
     # Comma-separated IPs or CIDRs of the reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: str = ""
     webhook_allow_http: bool = False  # webhooks are https:// only unless the operator says so

@@ -9,7 +9,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Executable, Table, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Executable,
+    Table,
+    bindparam,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -32,7 +42,23 @@ class Tally:
     def _upsert(self, dialect_name: str) -> Executable:
         name = "postgresql" if dialect_name == "postgresql" else "sqlite"
         if name not in self._upserts:  # built once per dialect: a new one is a new cache key
-            statement = (pg_insert if name == "postgresql" else sqlite_insert)(self.table)
+            if name == "postgresql":
+                # One row per element of the arrays (unnest in the select list runs them in
+                # step), in the order given: one statement and one round trip, however many
+                # rows — a sweep's chunk adds to some 500 ancestors' counts.
+                columns = [*self.keys, "n"]
+                pg = pg_insert(self.table).from_select(
+                    columns,
+                    select(
+                        *(
+                            func.unnest(bindparam(c, type_=ARRAY(self.table.c[c].type)))
+                            for c in columns
+                        )
+                    ),
+                )
+                statement: Any = pg
+            else:
+                statement = sqlite_insert(self.table)
             self._upserts[name] = statement.on_conflict_do_update(
                 index_elements=list(self.keys),
                 set_={"n": self.table.c.n + statement.excluded.n},
@@ -41,13 +67,15 @@ class Tally:
 
     def add(self, conn: Connection, deltas: Mapping[Key, int]) -> None:
         """Adds each delta to its row (made at 0 if missing), in key order, in one statement."""
-        rows = [
-            {**dict(zip(self.keys, key, strict=True)), "n": n}
-            for key, n in sorted(deltas.items())
-            if n != 0
-        ]
-        if rows:
-            conn.execute(self._upsert(conn.dialect.name), rows)
+        items = [(key, n) for key, n in sorted(deltas.items()) if n != 0]
+        if not items:
+            return
+        if conn.dialect.name == "postgresql":
+            arrays = {c: [key[i] for key, _n in items] for i, c in enumerate(self.keys)}
+            conn.execute(self._upsert("postgresql"), {**arrays, "n": [n for _k, n in items]})
+            return
+        rows = [{**dict(zip(self.keys, key, strict=True)), "n": n} for key, n in items]
+        conn.execute(self._upsert(conn.dialect.name), rows)
 
     def stored(self, conn: Connection, *where: ColumnElement[bool]) -> dict[Key, int]:
         columns = [self.table.c[k] for k in self.keys]

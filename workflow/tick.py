@@ -46,7 +46,11 @@ def tick(
     that unit's subtree."""
     try:
         swept = sweep(
-            engine, clock, base_url=settings.base_url, within=within or settings.sweep_within
+            engine,
+            clock,
+            base_url=settings.base_url,
+            within=within or settings.sweep_within,
+            chunk=settings.sweep_chunk,
         )
     except Exception as exc:  # not one campaign's: still deliver what is due, and say so
         swept = SweepReport(now=clock.now(), failures=[failed(None, "", "定时任务", exc)])

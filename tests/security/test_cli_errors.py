@@ -304,7 +304,15 @@ def test_a_tampered_database_still_answers_in_one_line(
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("JINQIU_SMTP_PORT", "abc"), ("JINQIU_SWEEP_WITHIN", "B" * 100), ("JINQIU_SWEEP_WITHIN", "")],
+    [
+        ("JINQIU_SMTP_PORT", "abc"),
+        ("JINQIU_SWEEP_WITHIN", "B" * 100),
+        ("JINQIU_SWEEP_WITHIN", ""),
+        ("JINQIU_SWEEP_CHUNK", "10"),
+        ("JINQIU_SWEEP_CHUNK", "99999999"),
+        ("JINQIU_DELIVERY_CONNECTIONS", "0"),
+        ("JINQIU_DELIVERY_CONNECTIONS", "1000"),
+    ],
 )
 def test_a_bad_setting_is_named_in_one_line(
     sqlite_file: Path, tmp_path: Path, variable: str, value: str

@@ -47,7 +47,12 @@ deadline_t = CampaignDeadline.__table__  # type: ignore[attr-defined]
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 
-CHUNK = 500  # reminders per transaction
+# Reminders per transaction. PostgreSQL locks only the ledger rows a chunk inserts, so larger
+# chunks cost nobody and save a commit and a round trip of each statement per 500 (the 10,000-
+# reminder sweep of `bench sweep`: 2.44 s in chunks of 500, 2.03 s in chunks of 2,000). SQLite
+# has one writer at a time: a chunk's transaction holds every other write (a clerk's submit)
+# for its length, so chunks stay small there.
+CHUNK = {"postgresql": 2000, "sqlite": 500}
 
 
 @dataclass(frozen=True)
@@ -96,12 +101,19 @@ def campaigns_within(engine: Engine, code: str) -> list[int]:
 
 
 def sweep(
-    engine: Engine, clock: Clock, *, base_url: str, chunk: int = CHUNK, within: str | None = None
+    engine: Engine,
+    clock: Clock,
+    *,
+    base_url: str,
+    chunk: int | None = None,
+    within: str | None = None,
 ) -> SweepReport:
     """Publicity endings, follow-up closed at the campaign's end, then the reminders due today,
     for every campaign — or, `within` a unit's code, for the campaigns organised by that unit or
     below it (one sweeper per group of provinces; NotFound for an unknown code). Overlapping
-    sweepers are harmless: the ledger keeps each reminder once."""
+    sweepers are harmless: the ledger keeps each reminder once. `chunk`: reminders per
+    transaction (default: CHUNK for the database)."""
+    chunk = chunk or CHUNK.get(engine.dialect.name, min(CHUNK.values()))
     campaigns = None if within is None else campaigns_within(engine, within)
     now = clock.now()
     report = SweepReport(now=now)
