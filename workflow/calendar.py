@@ -27,6 +27,11 @@ class WorkingCalendar:
     holidays: frozenset[dt.date] = field(default_factory=frozenset)  # override: a day off
     workdays: frozenset[dt.date] = field(default_factory=frozenset)  # override: a make-up day
     known_years: frozenset[int] = field(default_factory=frozenset)  # years fully given by overrides
+    # Each day's answer once per calendar (a dashboard counts the working days to every
+    # deadline: the package's lookup, with its checks, was a tenth of a dashboard's CPU).
+    _answers: dict[dt.date, bool] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
 
     @classmethod
     def from_overrides(cls, overrides: dict[str, Iterable[str]] | None) -> WorkingCalendar:
@@ -40,6 +45,12 @@ class WorkingCalendar:
         )
 
     def is_working_day(self, day: dt.date) -> bool:
+        answer = self._answers.get(day)
+        if answer is None:
+            answer = self._answers[day] = self._is_working_day(day)
+        return answer
+
+    def _is_working_day(self, day: dt.date) -> bool:
         if day in self.workdays:
             return True
         if day in self.holidays:

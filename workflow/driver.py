@@ -78,6 +78,24 @@ def any_of(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[b
     return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
 
 
+def member_of(
+    conn: Connection, column: ColumnElement[Any], values: Sequence[Any]
+) -> ColumnElement[bool]:
+    """`column IN values`: on PostgreSQL `= ANY(:array)` (one statement text for any number of
+    values, parsed and planned once), on SQLite an IN list (at most 999 values: the caller
+    chunks)."""
+    if conn.dialect.name == "postgresql":
+        return any_of(column, values)
+    return column.in_(values)
+
+
+# Values per statement for `member_of`: SQLite's bound-parameter limit; PostgreSQL takes them all.
+def member_chunks(conn: Connection, values: Sequence[Any]) -> list[Sequence[Any]]:
+    if conn.dialect.name == "postgresql":
+        return [values]
+    return [values[i : i + 900] for i in range(0, len(values), 900)]
+
+
 def probed_by_key(
     conn: Connection,
     columns: Sequence[ColumnElement[Any]],

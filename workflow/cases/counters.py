@@ -17,6 +17,7 @@ from sqlmodel import Field, SQLModel
 
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.driver import member_chunks, member_of
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.units.models import Unit
 
@@ -109,13 +110,13 @@ def counts_for(
 ) -> dict[str, dict[str, int]]:
     codes = sorted(set(unit_codes))
     out: dict[str, dict[str, int]] = {code: {} for code in codes}
-    for i in range(0, len(codes), 900):
+    for part in member_chunks(conn, codes):
         # .all(): one fetchall, not a driver fetchone per row (a district's 500 children
         # are ~4,500 rows)
         for code, state, n in conn.execute(
             select(count_t.c.unit_code, count_t.c.state, count_t.c.n).where(
                 count_t.c.campaign_id == campaign_id,
-                count_t.c.unit_code.in_(codes[i : i + 900]),
+                member_of(conn, count_t.c.unit_code, part),
                 count_t.c.n != 0,
             )
         ).all():

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, UniqueConstraint, func, select
 from sqlmodel import Field, SQLModel
 
 from jinqiu.workflow.deadlines.models import ReminderLedger
+from jinqiu.workflow.driver import member_chunks, member_of
 from jinqiu.workflow.tally import Tally, TallyDifference, differences, per_ancestor
 from jinqiu.workflow.units.models import Unit
 
@@ -46,11 +47,11 @@ def reminders_for(conn: Connection, campaign_id: int, codes: Iterable[str]) -> d
     c = REMINDER_COUNTS.table.c
     wanted = sorted(set(codes))
     out: dict[str, int] = {}
-    for i in range(0, len(wanted), 900):  # SQLite's bound-parameter limit
+    for part in member_chunks(conn, wanted):
         out.update(
             (key[1], n)
             for key, n in REMINDER_COUNTS.stored(
-                conn, c.campaign_id == campaign_id, c.unit_code.in_(wanted[i : i + 900])
+                conn, c.campaign_id == campaign_id, member_of(conn, c.unit_code, part)
             ).items()
         )
     return out
