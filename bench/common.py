@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -83,6 +84,16 @@ def default_db_url() -> str | None:
     """JINQIU_DATABASE_URL when set (as `make bench` does), else None: a fresh temp SQLite file.
     Either way the benchmark writes only into a new SQLite file or a new PostgreSQL schema."""
     return os.environ.get("JINQIU_DATABASE_URL") or None
+
+
+def add_db_option(parser: argparse.ArgumentParser) -> None:
+    """Every bench's `--db URL`: where its world is made (default_db_url when not given)."""
+    parser.add_argument(
+        "--db",
+        default=default_db_url(),
+        help="sqlite:///new-file.db or postgresql://user@host:port/db (a fresh schema is made "
+        "and dropped); default: JINQIU_DATABASE_URL if set, else a fresh temporary SQLite file",
+    )
 
 
 def db_kind(url: str) -> DbKind:

@@ -30,7 +30,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from bench.common import BenchDatabase, bench_database, default_db_url, percentile, say
+from bench.common import (
+    BenchDatabase,
+    add_db_option,
+    bench_database,
+    percentile,
+    say,
+)
 from bench.seeding import (
     COUNTER_COLUMNS,
     LEDGER_COLUMNS,
@@ -84,13 +90,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench dashboard", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument(
-        "--db",
-        default=default_db_url(),
-        help="sqlite:///new-file.db or postgresql://user@host:port/db (a fresh "
-        "schema is made and dropped); default: JINQIU_DATABASE_URL if set, "
-        "else a fresh temporary SQLite file",
-    )
+    add_db_option(parser)
     parser.add_argument("--units", type=int, default=100_000, help="units in the tree")
     parser.add_argument("--cases", type=int, default=1_000_000, help="cases in the campaign")
     parser.add_argument(

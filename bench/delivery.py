@@ -43,7 +43,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from bench.common import bench_database, default_db_url, say
+from bench.common import add_db_option, bench_database, say
 from bench.seeding import loadavg
 from jinqiu.notifications.channels import SmtpSender
 from jinqiu.notifications.delivery import Transaction, deliver_due
@@ -83,7 +83,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench delivery", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument("--db", default=default_db_url(), help="sqlite:///new.db or postgresql://…")
+    add_db_option(parser)
     parser.add_argument("--messages", type=int, default=5000, help="e-mails (default 5,000)")
     parser.add_argument("--batch", type=int, default=100, help="deliver_due's batch (100)")
     parser.add_argument(

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, select, text
 
 from bench.bulk import CITY, DISTRICT, seed
-from bench.common import bench_database, default_db_url, say
+from bench.common import add_db_option, bench_database, say
 from bench.seeding import loadavg
 from jinqiu.states import CaseState
 from jinqiu.states.employment_record import MACHINE, RecordState
@@ -60,7 +60,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench employment", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument("--db", default=default_db_url(), help="sqlite:///new.db or postgresql://…")
+    add_db_option(parser)
     parser.add_argument("--records", type=int, default=10_000, help="records (default 10,000)")
     parser.add_argument("--calls", type=int, default=20, help="timed calls each (default 20)")
     return parser.parse_args(argv)

@@ -44,7 +44,13 @@ import httpx
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
-from bench.common import BenchDatabase, bench_database, default_db_url, percentile, say
+from bench.common import (
+    BenchDatabase,
+    add_db_option,
+    bench_database,
+    percentile,
+    say,
+)
 from bench.seeding import IdNumbers, loadavg, pg_schema
 from jinqiu.demo.server import Server, ServerFailed
 from jinqiu.demo.server import start_server as start_server_process
@@ -80,13 +86,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench http", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument(
-        "--db",
-        default=default_db_url(),
-        help="sqlite:///new-file.db or postgresql://user@host:port/db (a fresh "
-        "schema is made and dropped); default: JINQIU_DATABASE_URL if set, "
-        "else a fresh temporary SQLite file",
-    )
+    add_db_option(parser)
     parser.add_argument(
         "--cases", type=int, default=2000, help="cases; each gets 2 events (submit, verify)"
     )

@@ -30,7 +30,14 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench.bulk import campaign_spec
-from bench.common import BenchDatabase, RawScratch, bench_database, db_kind, default_db_url, say
+from bench.common import (
+    BenchDatabase,
+    RawScratch,
+    add_db_option,
+    bench_database,
+    db_kind,
+    say,
+)
 from jinqiu.demo.units import seed_weihai_tree
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.service import load_campaign
@@ -58,7 +65,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench import", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument("--db", default=default_db_url(), help="sqlite:///new.db or postgresql://…")
+    add_db_option(parser)
     parser.add_argument("--rows", type=int, default=10_000, help="rows (default 10,000)")
     return parser.parse_args(argv)
 

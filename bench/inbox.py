@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from bench.common import bench_database, default_db_url, percentile, say
+from bench.common import add_db_option, bench_database, percentile, say
 from bench.seeding import loadavg
 from jinqiu.notifications.inbox import inbox_t, read_t, unread_count
 from jinqiu.workflow.db import transaction
@@ -32,7 +32,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench inbox", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument("--db", default=default_db_url(), help="sqlite:///new.db or postgresql://…")
+    add_db_option(parser)
     parser.add_argument("--items", type=int, default=100_000, help="items (default 100,000)")
     parser.add_argument("--units", type=int, default=100, help="units (default 100)")
     parser.add_argument("--users", type=int, default=10, help="users of the unit (default 10)")

@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine, func, select
 
-from bench.common import BenchDatabase, Timings, bench_database, default_db_url, say
+from bench.common import BenchDatabase, Timings, add_db_option, bench_database, say
 from jinqiu.demo.synthetic import SCHOOLS, family
 from jinqiu.demo.units import seed_weihai_tree
 from jinqiu.states import CaseEvent, CaseState
@@ -69,13 +69,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench lifecycle", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument(
-        "--db",
-        default=default_db_url(),
-        help="sqlite:///new-file.db or postgresql://user@host:port/db (a fresh "
-        "schema is made and dropped); default: JINQIU_DATABASE_URL if set, "
-        "else a fresh temporary SQLite file",
-    )
+    add_db_option(parser)
     parser.add_argument(
         "--cases",
         type=int,

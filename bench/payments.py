@@ -28,7 +28,14 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 
 from bench.bulk import campaign_spec, seed
-from bench.common import BenchDatabase, RawScratch, bench_database, db_kind, default_db_url, say
+from bench.common import (
+    BenchDatabase,
+    RawScratch,
+    add_db_option,
+    bench_database,
+    db_kind,
+    say,
+)
 from bench.seeding import loadavg
 from jinqiu.states import CaseEvent, CaseState
 from jinqiu.workflow.cases.bulk import apply_bulk
@@ -53,7 +60,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench payments", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument("--db", default=default_db_url(), help="sqlite:///new.db or postgresql://…")
+    add_db_option(parser)
     parser.add_argument("--cases", type=int, default=10_000, help="cases (default 10,000)")
     return parser.parse_args(argv)
 

@@ -39,7 +39,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, func, select
 
-from bench.common import BenchDatabase, bench_database, default_db_url, say
+from bench.common import BenchDatabase, add_db_option, bench_database, say
 from bench.http import (
     SECRET,
     Phase,
@@ -95,12 +95,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench scaleout", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument(
-        "--db",
-        default=default_db_url(),
-        help="postgresql://user@host:port/db (a fresh schema, dropped at the end) or a SQLite "
-        "URL; default: JINQIU_DATABASE_URL if set, else a temporary SQLite file",
-    )
+    add_db_option(parser)
     parser.add_argument("--servers", type=int, default=3, help="serve processes at most (3)")
     parser.add_argument("--ticks", type=int, default=2, help="tick loops beside them (2)")
     parser.add_argument("--cases", type=int, default=1000, help="cases per step (1,000)")

@@ -31,7 +31,7 @@ import psycopg
 from psycopg.types.json import Json
 from sqlalchemy import Engine, text
 
-from bench.common import BenchDatabase, bench_database, default_db_url, say
+from bench.common import BenchDatabase, add_db_option, bench_database, say
 from bench.seeding import (
     COUNTER_COLUMNS,
     PENDING_EVERY,
@@ -67,13 +67,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench sweep", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument(
-        "--db",
-        default=default_db_url(),
-        help="sqlite:///new-file.db or postgresql://user@host:port/db (a fresh "
-        "schema is made and dropped); default: JINQIU_DATABASE_URL if set, "
-        "else a fresh temporary SQLite file",
-    )
+    add_db_option(parser)
     parser.add_argument("--units", type=int, default=100_000, help="units in the tree")
     parser.add_argument(
         "--cases", type=int, default=200_000, help="cases, spread evenly over the grassroots unions"
