@@ -1,18 +1,27 @@
 """Cases per (campaign, unit, state), for every unit on the case's path to the root, kept right
 inside each transition's transaction — dashboards read a few counter rows, never scan cases.
 
-One multi-row upsert per transition (two rows per ancestor: −1 for the old state, +1 for the
+One multi-row upsert per transaction (two rows per ancestor: −1 for the old state, +1 for the
 new). Rows are written in (unit, state) order, so concurrent transactions lock them in the same
-order and cannot deadlock."""
+order and cannot deadlock.
+
+The ancestors' rows (the city's, the province's) are shared by every transition of the
+campaign, and a row's lock is held from its update to the commit. So a single transition's
+deltas are kept on the connection and written by the commit itself (`_write_with_commit`): on
+PostgreSQL the upsert and the COMMIT go in one pipeline, one round trip, and the lock is held
+only while the server runs them — not while this process returns the answer to the event loop,
+waits for the GIL and comes back to commit. A read of the counters in the same transaction
+writes them first (`write_pending`), a rolled-back savepoint takes its deltas back."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Executable, UniqueConstraint, func, select, text
+from sqlalchemy import Connection, Engine, Executable, UniqueConstraint, event, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Field, SQLModel
 
 from jinqiu.workflow.campaigns.models import Campaign
@@ -66,21 +75,109 @@ def _upsert(conn: Connection, rows: list[dict[str, object]]) -> None:
     conn.execute(_UPSERTS["postgresql" if conn.dialect.name == "postgresql" else "sqlite"], rows)
 
 
+# -- the deltas of the open transaction, written with its commit -----------------------------------
+CounterKey = tuple[int, str, str]  # campaign, unit code, state
+_PENDING = "jinqiu.case_count.pending"  # conn.info: CounterKey → delta, not yet written
+_SAVEPOINTS = "jinqiu.case_count.savepoints"  # conn.info: the deltas as each open savepoint began
+
+# One statement whatever the number of rows, in the order given (unnest in the select list runs
+# the arrays in step): the lock order of every other writer of the rows.
+_PG_UPSERT = (
+    "INSERT INTO case_count (campaign_id, unit_code, state, n) "
+    "SELECT unnest(%s::integer[]), unnest(%s::varchar[]), unnest(%s::varchar[]), "
+    "unnest(%s::integer[]) "
+    "ON CONFLICT (campaign_id, unit_code, state) DO UPDATE SET n = case_count.n + excluded.n"
+)
+_SQLITE_UPSERT = (
+    "INSERT INTO case_count (campaign_id, unit_code, state, n) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (campaign_id, unit_code, state) DO UPDATE SET n = case_count.n + excluded.n"
+)
+
+
+def _take_pending(conn: Connection) -> list[tuple[int, str, str, int]]:
+    """The connection's pending deltas in lock order, without the ones that came to 0; cleared."""
+    pending: dict[CounterKey, int] = conn.info.pop(_PENDING, None) or {}
+    return [(*key, n) for key, n in sorted(pending.items()) if n != 0]
+
+
+def write_pending(conn: Connection) -> None:
+    """Writes the transaction's counted moves now: before anything reads the counters in it."""
+    rows = _take_pending(conn)
+    if rows:
+        _upsert(
+            conn,
+            [{"campaign_id": c, "unit_code": u, "state": s, "n": n} for c, u, s, n in rows],
+        )
+
+
+def _forget_pending(conn: Connection) -> None:
+    conn.info.pop(_PENDING, None)
+    conn.info.pop(_SAVEPOINTS, None)
+
+
+def _write_with_commit(conn: Connection) -> None:
+    """SQLAlchemy's "commit" event, just before the driver's COMMIT: the pending deltas in one
+    upsert. On PostgreSQL the COMMIT is sent in the same pipeline (the driver's own commit that
+    follows finds the transaction ended and sends nothing)."""
+    conn.info.pop(_SAVEPOINTS, None)
+    rows = _take_pending(conn)
+    if not rows:
+        return
+    driver = conn.connection.driver_connection
+    postgresql = conn.dialect.name == "postgresql"
+    statement = _PG_UPSERT if postgresql else _SQLITE_UPSERT
+    try:
+        if postgresql:
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            with driver.pipeline(), driver.cursor() as cursor:  # type: ignore[union-attr]
+                cursor.execute(statement, columns)
+                driver.commit()  # type: ignore[union-attr]
+        else:
+            driver.executemany(statement, rows)  # type: ignore[union-attr]
+    except conn.dialect.loaded_dbapi.Error as error:
+        # As SQLAlchemy raises a failed statement: callers catch its exception classes.
+        raise DBAPIError.instance(
+            statement, None, error, conn.dialect.loaded_dbapi.Error
+        ) from error
+
+
+def _savepoint(conn: Connection, _name: str | None) -> None:
+    conn.info.setdefault(_SAVEPOINTS, []).append(dict(conn.info.get(_PENDING, {})))
+
+
+def _rollback_savepoint(conn: Connection, _name: str, _context: object) -> None:
+    saved = conn.info.get(_SAVEPOINTS)
+    if saved:  # the moves counted since the savepoint are rolled back with it
+        conn.info[_PENDING] = saved.pop()
+
+
+def _release_savepoint(conn: Connection, _name: str, _context: object) -> None:
+    saved = conn.info.get(_SAVEPOINTS)
+    if saved:
+        saved.pop()
+
+
+# On every engine: a transaction's deltas must reach the table however it is committed.
+event.listen(Engine, "begin", _forget_pending)
+event.listen(Engine, "rollback", _forget_pending)
+event.listen(Engine, "commit", _write_with_commit)
+event.listen(Engine, "savepoint", _savepoint)
+event.listen(Engine, "rollback_savepoint", _rollback_savepoint)
+event.listen(Engine, "release_savepoint", _release_savepoint)
+
+
 def count_state_change(
     conn: Connection, campaign_id: int, unit_path: str, old: str | None, new: str
 ) -> None:
-    """A case of the unit at `unit_path` moved from `old` (None: it was just created) to `new`."""
+    """A case of the unit at `unit_path` moved from `old` (None: it was just created) to `new`:
+    counted when the transaction commits (the module's docstring says why)."""
     if old == new:
         return
-    rows: list[dict[str, object]] = []
-    for code in sorted(path_codes(unit_path)):
-        for state, delta in sorted(((old, -1), (new, 1)), key=lambda sd: sd[0] or ""):
-            if state is not None:
-                rows.append(
-                    {"campaign_id": campaign_id, "unit_code": code, "state": state, "n": delta}
-                )
-    # One statement with all the rows: the VALUES list is in lock order.
-    _upsert(conn, rows)
+    pending: dict[CounterKey, int] = conn.info.setdefault(_PENDING, {})
+    for code in path_codes(unit_path):
+        if old is not None:
+            pending[(campaign_id, code, old)] = pending.get((campaign_id, code, old), 0) - 1
+        pending[(campaign_id, code, new)] = pending.get((campaign_id, code, new), 0) + 1
 
 
 def count_state_changes(
@@ -108,6 +205,7 @@ def count_state_changes(
 def counts_for(
     conn: Connection, campaign_id: int, unit_codes: Iterable[str]
 ) -> dict[str, dict[str, int]]:
+    write_pending(conn)
     codes = sorted(set(unit_codes))
     out: dict[str, dict[str, int]] = {code: {} for code in codes}
     for part in member_chunks(conn, codes):
@@ -141,6 +239,7 @@ def recount(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]:
 
 
 def stored(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]:
+    write_pending(conn)
     out: dict[str, dict[str, int]] = {}
     for row in conn.execute(
         select(count_t.c.unit_code, count_t.c.state, count_t.c.n).where(
@@ -174,6 +273,7 @@ def counter_differences(
     """Every counter of the campaign (None: of every campaign) that differs from a recount of
     its cases, in (campaign, unit, state) order. Read both in one snapshot (`db.snapshot`, or
     a write transaction), or a transition committing in between shows as a difference."""
+    write_pending(conn)
     if campaign_id is None:
         ids = sorted(
             {
