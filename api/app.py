@@ -53,19 +53,16 @@ from jinqiu.workflow.runtime import open_database, tune_collector
 from jinqiu.workflow.tick import tick
 
 log = logging.getLogger("jinqiu.scheduler")
-# The faces' routers: the pages, then the JSON API by subject.
+# The faces' routers: the JSON API by subject, then the pages. FastAPI matches a request against
+# the routes in this order, one regular expression each (about 2.5 µs with its bookkeeping): the
+# busiest API calls (a case's events) come first, the pages — which no /api path can match —
+# after, so an event is matched against a dozen routes, not the hundred before it.
 ROUTERS = (
-    case_entry_pages.router,  # before pages.router: /cases/new is not /cases/{case_id}
-    inbox_pages.router,
-    pages.router,
-    publicity_pages.router,
-    followup_pages.router,
-    form_pages.router,
+    cases.router,
     auth.router,
     units.router,
     users.router,
     campaigns.router,
-    cases.router,
     imports.router,
     attachments.router,
     followup.router,
@@ -78,6 +75,12 @@ ROUTERS = (
     statistics.router,
     audit.router,
     forms.router,
+    case_entry_pages.router,  # before pages.router: /cases/new is not /cases/{case_id}
+    inbox_pages.router,
+    pages.router,
+    publicity_pages.router,
+    followup_pages.router,
+    form_pages.router,
 )
 
 DESCRIPTION = """金秋助学 workflow service. Every error body is `{"code", "message", "details"}`:
