@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,14 +78,18 @@ def _copy_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str,
     through the dialect's serializer): the rows are the INSERT's byte for byte."""
     columns = list(rows[0])
     dialect = conn.dialect
-    processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    values = [
-        tuple(
-            row[c] if process is None or row[c] is None else process(row[c])
-            for c, process in zip(columns, processors, strict=True)
+    values = list(
+        zip(
+            *(
+                _processed(
+                    [row[c] for row in rows],
+                    table.c[c].type.dialect_impl(dialect).bind_processor(dialect),
+                )
+                for c in columns
+            ),
+            strict=True,
         )
-        for row in rows
-    ]
+    )
     savepoint = conn.begin_nested()
     try:
         _copy(conn, table.name, columns, values)
@@ -94,6 +98,22 @@ def _copy_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str,
         _copy_through_staging(conn, table.name, columns, values)
     else:
         savepoint.commit()
+
+
+def _processed(values: list[Any], process: Callable[[Any], Any] | None) -> list[Any]:
+    """One column's values through its bind processing, column by column rather than row by
+    row; a value that is the row before's very object (the `now` of every row of a batch) is
+    processed once."""
+    if process is None:
+        return values
+    out: list[Any] = []
+    last: Any = None
+    done: Any = None
+    for value in values:
+        if value is not last:
+            last, done = value, None if value is None else process(value)
+        out.append(done)
+    return out
 
 
 def _copy(conn: Connection, into: str, columns: list[str], values: Iterable[Sequence[Any]]) -> None:
