@@ -272,7 +272,7 @@ def _insert_ledger(
             "notified_unit_id": [_notified_id(notified) for _u, _o, notified in plans],
             "pending_total": [unit.total for unit, _occ, _n in plans],
         }
-        return [(r.unit_id, r.kind) for r in conn.execute(_PG_CLAIM, arrays)]
+        return [(r.unit_id, r.kind) for r in conn.execute(_PG_CLAIM, arrays).all()]
     statement = (
         sqlite_insert(ledger_t)
         .on_conflict_do_nothing(index_elements=["deadline_id", "unit_id", "kind", "occurrence"])
@@ -291,8 +291,7 @@ def _insert_ledger(
         }
         for unit, occ, notified in plans
     ]
-    result = conn.execute(statement, rows)
-    return [(r.unit_id, r.kind) for r in result]
+    return [(r.unit_id, r.kind) for r in conn.execute(statement, rows).all()]
 
 
 def _remind(
