@@ -90,12 +90,14 @@ def _copy_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str,
             strict=True,
         )
     )
+    # Binary COPY takes each value as its column's type: the model's, VARCHAR(200) → varchar.
+    types = [table.c[c].type.compile(dialect=dialect).split("(")[0].lower() for c in columns]
     savepoint = conn.begin_nested()
     try:
-        _copy(conn, table.name, columns, values)
+        _copy(conn, table.name, columns, types, values)
     except psycopg.errors.UniqueViolation:
         savepoint.rollback()
-        _copy_through_staging(conn, table.name, columns, values)
+        _copy_through_staging(conn, table.name, columns, types, values)
     else:
         savepoint.commit()
 
@@ -116,19 +118,32 @@ def _processed(values: list[Any], process: Callable[[Any], Any] | None) -> list[
     return out
 
 
-def _copy(conn: Connection, into: str, columns: list[str], values: Iterable[Sequence[Any]]) -> None:
+def _copy(
+    conn: Connection,
+    into: str,
+    columns: list[str],
+    types: list[str],
+    values: Iterable[Sequence[Any]],
+) -> None:
+    """Binary COPY: text goes as its UTF-8 bytes, where the text format escapes it byte by
+    byte (a sweep's 20 MB of messages); `types` are the columns' own."""
     driver = conn.connection.driver_connection
     assert driver is not None
     with (
         driver.cursor() as cursor,
-        cursor.copy(f"COPY {into} ({', '.join(columns)}) FROM STDIN") as copy,
+        cursor.copy(f"COPY {into} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy,
     ):
+        copy.set_types(types)
         for row in values:
             copy.write_row(row)
 
 
 def _copy_through_staging(
-    conn: Connection, table: str, columns: list[str], values: list[tuple[Any, ...]]
+    conn: Connection,
+    table: str,
+    columns: list[str],
+    types: list[str],
+    values: list[tuple[Any, ...]],
 ) -> None:
     """The rows into a temporary table of this session (named after the columns, so a session
     outliving a migration gets a new one), then moved in their order, a key already there
@@ -139,7 +154,13 @@ def _copy_through_staging(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} AS "
         f"SELECT 0 AS n, {names} FROM {table} WITH NO DATA"
     )
-    _copy(conn, stage, ["n", *columns], ((n, *row) for n, row in enumerate(values)))
+    _copy(
+        conn,
+        stage,
+        ["n", *columns],
+        ["integer", *types],
+        ((n, *row) for n, row in enumerate(values)),
+    )
     conn.exec_driver_sql(
         f"WITH staged AS (DELETE FROM {stage} RETURNING *) "
         f"INSERT INTO {table} ({names}) SELECT {names} FROM staged ORDER BY n "
