@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,37 +78,72 @@ def _copy_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str,
     through the dialect's serializer): the rows are the INSERT's byte for byte."""
     columns = list(rows[0])
     dialect = conn.dialect
-    processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    values = [
-        tuple(
-            row[c] if process is None or row[c] is None else process(row[c])
-            for c, process in zip(columns, processors, strict=True)
+    values = list(
+        zip(
+            *(
+                _processed(
+                    [row[c] for row in rows],
+                    table.c[c].type.dialect_impl(dialect).bind_processor(dialect),
+                )
+                for c in columns
+            ),
+            strict=True,
         )
-        for row in rows
-    ]
+    )
+    # Binary COPY takes each value as its column's type: the model's, VARCHAR(200) → varchar.
+    types = [table.c[c].type.compile(dialect=dialect).split("(")[0].lower() for c in columns]
     savepoint = conn.begin_nested()
     try:
-        _copy(conn, table.name, columns, values)
+        _copy(conn, table.name, columns, types, values)
     except psycopg.errors.UniqueViolation:
         savepoint.rollback()
-        _copy_through_staging(conn, table.name, columns, values)
+        _copy_through_staging(conn, table.name, columns, types, values)
     else:
         savepoint.commit()
 
 
-def _copy(conn: Connection, into: str, columns: list[str], values: Iterable[Sequence[Any]]) -> None:
+def _processed(values: list[Any], process: Callable[[Any], Any] | None) -> list[Any]:
+    """One column's values through its bind processing, column by column rather than row by
+    row; a value that is the row before's very object (the `now` of every row of a batch) is
+    processed once."""
+    if process is None:
+        return values
+    out: list[Any] = []
+    last: Any = None
+    done: Any = None
+    for value in values:
+        if value is not last:
+            last, done = value, None if value is None else process(value)
+        out.append(done)
+    return out
+
+
+def _copy(
+    conn: Connection,
+    into: str,
+    columns: list[str],
+    types: list[str],
+    values: Iterable[Sequence[Any]],
+) -> None:
+    """Binary COPY: text goes as its UTF-8 bytes, where the text format escapes it byte by
+    byte (a sweep's 20 MB of messages); `types` are the columns' own."""
     driver = conn.connection.driver_connection
     assert driver is not None
     with (
         driver.cursor() as cursor,
-        cursor.copy(f"COPY {into} ({', '.join(columns)}) FROM STDIN") as copy,
+        cursor.copy(f"COPY {into} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy,
     ):
+        copy.set_types(types)
         for row in values:
             copy.write_row(row)
 
 
 def _copy_through_staging(
-    conn: Connection, table: str, columns: list[str], values: list[tuple[Any, ...]]
+    conn: Connection,
+    table: str,
+    columns: list[str],
+    types: list[str],
+    values: list[tuple[Any, ...]],
 ) -> None:
     """The rows into a temporary table of this session (named after the columns, so a session
     outliving a migration gets a new one), then moved in their order, a key already there
@@ -119,7 +154,13 @@ def _copy_through_staging(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} AS "
         f"SELECT 0 AS n, {names} FROM {table} WITH NO DATA"
     )
-    _copy(conn, stage, ["n", *columns], ((n, *row) for n, row in enumerate(values)))
+    _copy(
+        conn,
+        stage,
+        ["n", *columns],
+        ["integer", *types],
+        ((n, *row) for n, row in enumerate(values)),
+    )
     conn.exec_driver_sql(
         f"WITH staged AS (DELETE FROM {stage} RETURNING *) "
         f"INSERT INTO {table} ({names}) SELECT {names} FROM staged ORDER BY n "

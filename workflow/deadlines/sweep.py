@@ -15,6 +15,9 @@ is unknown, a row edited by hand) is caught, logged and reported (`SweepReport.f
 from __future__ import annotations
 
 import datetime as dt
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,18 +144,39 @@ def sweep(
     # Looked up once per sweep, not once per message: get_template stats the file on every call
     # (Jinja's auto_reload), a tenth of the rendering time of a 10,000-reminder sweep.
     templates = {name: environment().get_template(name) for name in TEMPLATES}
-    for deadline in deadlines:
-        try:
-            _sweep_deadline(engine, deadline, today, now, base_url, chunk, report, templates)
-        except Exception as exc:  # this campaign's trouble: the others go on
-            report.failures.append(
-                failed(
-                    deadline.campaign_id, deadline.campaign_name, f"截止事项 {deadline.key}", exc
+    with _older_objects_frozen():
+        for deadline in deadlines:
+            try:
+                _sweep_deadline(engine, deadline, today, now, base_url, chunk, report, templates)
+            except Exception as exc:  # this campaign's trouble: the others go on
+                report.failures.append(
+                    failed(
+                        deadline.campaign_id,
+                        deadline.campaign_name,
+                        f"截止事项 {deadline.key}",
+                        exc,
+                    )
                 )
-            )
     report.failures[:0] = [*report.publicity.failures, *report.follow_up.failures]
     record_failures(engine, report.failures, now, base_url)
     return report
+
+
+@contextmanager
+def _older_objects_frozen() -> Iterator[None]:
+    """The objects alive before the reminders (modules, SQLAlchemy's metadata, …) kept out of
+    the garbage collector's full passes while they are written: a chunk's thousands of rows and
+    messages set off full passes, and each went through the whole process — a quarter of a
+    10,000-reminder sweep's CPU. Nothing is done when something else froze them (a forking
+    server does, once, before it forks): unfreezing would undo it."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _sweep_deadline(
@@ -205,36 +229,69 @@ _LEDGER_COLUMNS = (
     "pending_total",
     "created_at",
 )
-# PostgreSQL: the chunk as one array per column, one short statement. The executemany with
-# RETURNING it replaces became one INSERT with thousands of placeholders per chunk, which psycopg
-# parses anew each time: a 10,000-reminder sweep spent a third of its time claiming.
+# PostgreSQL: the chunk as one array per column that varies (the deadline's and the instant as
+# one value each), one short statement. The executemany with RETURNING it replaces became one
+# INSERT with thousands of placeholders per chunk, which psycopg parses anew each time: a
+# 10,000-reminder sweep spent a third of its time claiming.
 _PG_CLAIM = text(
     f"INSERT INTO reminder_ledger ({', '.join(_LEDGER_COLUMNS)}) "
-    "SELECT * FROM unnest(CAST(:campaign_id AS integer[]), CAST(:deadline_id AS integer[]), "
-    "CAST(:unit_id AS integer[]), CAST(:kind AS varchar[]), CAST(:occurrence AS integer[]), "
-    "CAST(:notified_unit_id AS integer[]), CAST(:pending_total AS integer[]), "
-    "CAST(:created_at AS timestamp[])) "
+    "SELECT CAST(:campaign_id AS integer), CAST(:deadline_id AS integer), r.unit_id, r.kind, "
+    "r.occurrence, r.notified_unit_id, r.pending_total, CAST(:created_at AS timestamp) "
+    "FROM unnest(CAST(:unit_id AS integer[]), CAST(:kind AS varchar[]), "
+    "CAST(:occurrence AS integer[]), CAST(:notified_unit_id AS integer[]), "
+    "CAST(:pending_total AS integer[])) "
+    "AS r(unit_id, kind, occurrence, notified_unit_id, pending_total) "
     "ON CONFLICT (deadline_id, unit_id, kind, occurrence) DO NOTHING "
     "RETURNING unit_id, kind"
 )
 
+# A reminder to claim: the unit that owes, the occurrence, the unit notified (itself or its
+# parent's row).
+_Plan = tuple[PendingUnit, Occurrence, Any]
 
-def _insert_ledger(conn: Connection, rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
+
+def _notified_id(notified: Any) -> int:
+    return int(notified.unit_id if isinstance(notified, PendingUnit) else notified.id)
+
+
+def _insert_ledger(
+    conn: Connection, deadline: Any, plans: list[_Plan], now: dt.datetime
+) -> list[tuple[int, str]]:
     """Inserts what is not there yet; returns the (unit, kind) of each row this call claimed."""
-    if not rows:
+    if not plans:
         return []
     if conn.dialect.name == "postgresql":
         stamp = ledger_t.c.created_at.type.process_bind_param  # aware → naive UTC, as stored
-        arrays: dict[str, list[Any]] = {c: [r[c] for r in rows] for c in _LEDGER_COLUMNS}
-        arrays["created_at"] = [stamp(t, conn.dialect) for t in arrays["created_at"]]
-        return [(r.unit_id, r.kind) for r in conn.execute(_PG_CLAIM, arrays)]
+        arrays = {
+            "campaign_id": deadline.campaign_id,
+            "deadline_id": deadline.id,
+            "created_at": stamp(now, conn.dialect),
+            "unit_id": [unit.unit_id for unit, _occ, _n in plans],
+            "kind": [occ.kind.value for _u, occ, _n in plans],
+            "occurrence": [occ.occurrence for _u, occ, _n in plans],
+            "notified_unit_id": [_notified_id(notified) for _u, _o, notified in plans],
+            "pending_total": [unit.total for unit, _occ, _n in plans],
+        }
+        return [(r.unit_id, r.kind) for r in conn.execute(_PG_CLAIM, arrays).all()]
     statement = (
         sqlite_insert(ledger_t)
         .on_conflict_do_nothing(index_elements=["deadline_id", "unit_id", "kind", "occurrence"])
         .returning(ledger_t.c.unit_id, ledger_t.c.kind)
     )
-    result = conn.execute(statement, rows)
-    return [(r.unit_id, r.kind) for r in result]
+    rows = [
+        {
+            "campaign_id": deadline.campaign_id,
+            "deadline_id": deadline.id,
+            "unit_id": unit.unit_id,
+            "kind": occ.kind.value,
+            "occurrence": occ.occurrence,
+            "notified_unit_id": _notified_id(notified),
+            "pending_total": unit.total,
+            "created_at": now,
+        }
+        for unit, occ, notified in plans
+    ]
+    return [(r.unit_id, r.kind) for r in conn.execute(statement, rows).all()]
 
 
 def _remind(
@@ -246,14 +303,14 @@ def _remind(
     report: SweepReport,
     composer: Composer,
 ) -> None:
-    parent_ids = {u.parent_id for u in owing if u.parent_id is not None}
+    escalating = any(occ.kind is ReminderKind.ESCALATION for occ in occurrences)
+    parent_ids = {u.parent_id for u in owing if u.parent_id is not None} if escalating else set()
     parents = (
         {r.id: r for r in conn.execute(select(unit_t).where(unit_t.c.id.in_(sorted(parent_ids))))}
         if parent_ids
         else {}
     )
-    rows: list[dict[str, Any]] = []
-    plans: list[tuple[PendingUnit, Occurrence, Any]] = []
+    plans: list[_Plan] = []
     for unit in owing:
         for occ in occurrences:
             notified: Any = unit
@@ -261,24 +318,10 @@ def _remind(
                 notified = parents.get(unit.parent_id) if unit.parent_id is not None else None
                 if notified is None:
                     continue  # the root owes nobody an explanation
-            rows.append(
-                {
-                    "campaign_id": deadline.campaign_id,
-                    "deadline_id": deadline.id,
-                    "unit_id": unit.unit_id,
-                    "kind": occ.kind.value,
-                    "occurrence": occ.occurrence,
-                    "notified_unit_id": notified.unit_id
-                    if isinstance(notified, PendingUnit)
-                    else notified.id,
-                    "pending_total": unit.total,
-                    "created_at": now,
-                }
-            )
             plans.append((unit, occ, notified))
-    inserted = _insert_ledger(conn, rows)
+    inserted = _insert_ledger(conn, deadline, plans, now)
     claimed = set(inserted)
-    report.already_sent += len(rows) - len(claimed)
+    report.already_sent += len(plans) - len(claimed)
     # The dashboard's reminder counts, in the transaction that claims the rows.
     path_of = {u.unit_id: u.path for u in owing}
     count_reminders(conn, deadline.campaign_id, (path_of[unit_id] for unit_id, _kind in inserted))
