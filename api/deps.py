@@ -31,7 +31,7 @@ from jinqiu.workflow.errors import NotFound, PermissionDenied
 from jinqiu.workflow.payments.service import batch_in_scope as batch_of
 from jinqiu.workflow.publicity_lists.models import Objection, PublicityList
 from jinqiu.workflow.roles import Actor, Grant, PermissionName
-from jinqiu.workflow.units.models import Unit, in_subtree
+from jinqiu.workflow.units.models import Unit, in_subtree, subtree_bounds
 from jinqiu.workflow.users.models import User
 from jinqiu.workflow.validation import MAX_DB_INT
 
@@ -200,9 +200,12 @@ Conn = Annotated[Connection, Depends(unit_of_work, scope="function")]
 
 
 # -- what a request names, within the caller's subtree ----------------------------------------------
+_UNIT_NAMED = select(unit_t).where(unit_t.c.code == bindparam("code"))
+
+
 def unit_named(conn: Connection, code: str | None, actor: Actor) -> Any:
     """The unit called `code`, if it is the actor's or below it."""
-    row = conn.execute(select(unit_t).where(unit_t.c.code == code)).first() if code else None
+    row = conn.execute(_UNIT_NAMED, {"code": code}).first() if code else None
     if row is None or not actor.sees(row.path):
         raise NotFound(f"单位 {code} 不存在")
     return row
@@ -227,13 +230,16 @@ def parent_unit(
     return None if parent is None else unit_named(conn, parent, actor)
 
 
+_CAMPAIGN = (
+    select(campaign_t, unit_t.c.code.label("organizer"), unit_t.c.path.label("organizer_path"))
+    .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
+    .where(campaign_t.c.id == bindparam("campaign_id"))
+)
+
+
 def campaign_of(conn: Connection, campaign_id: int, actor: Actor) -> Any:
     """The campaign with its organiser, if it concerns the caller (Actor.concerned_by)."""
-    row = conn.execute(
-        select(campaign_t, unit_t.c.code.label("organizer"), unit_t.c.path.label("organizer_path"))
-        .join(unit_t, unit_t.c.id == campaign_t.c.organizer_unit_id)
-        .where(campaign_t.c.id == campaign_id)
-    ).first()
+    row = conn.execute(_CAMPAIGN, {"campaign_id": campaign_id}).first()
     if row is None or not actor.concerned_by(row.organizer_path):
         raise NotFound(f"活动 {campaign_id} 不存在")
     return row
@@ -245,14 +251,26 @@ def campaign_in_scope(
     return campaign_of(conn, campaign_id, actor)
 
 
+# Built once, values bound per call: building a select with its join and range per request (and
+# its cache key) cost more than running it — a third of a case event's scope check.
+_CASE_IN_SUBTREE = (
+    select(case_t.c.id)
+    .join(unit_t, unit_t.c.id == case_t.c.unit_id)
+    .where(
+        case_t.c.id == bindparam("case_id"),
+        unit_t.c.path >= bindparam("lower"),
+        unit_t.c.path < bindparam("upper"),
+    )
+)
+
+
 def case_of(conn: Connection, case_id: int, actor: Actor) -> int:
     """The case's id, if its unit is in the actor's subtree. The domain checks again (the
     engine and the PII read are called from other faces too); this check answers 404 before
     anything else is looked at."""
+    lower, upper = subtree_bounds(actor.unit_path)
     found = conn.execute(
-        select(case_t.c.id)
-        .join(unit_t, unit_t.c.id == case_t.c.unit_id)
-        .where(case_t.c.id == case_id, in_subtree(unit_t.c.path, actor.unit_path))
+        _CASE_IN_SUBTREE, {"case_id": case_id, "lower": lower, "upper": upper}
     ).first()
     if found is None:
         raise NotFound(f"案件 {case_id} 不存在")

@@ -48,6 +48,33 @@ def failing_commit(_conn: Any) -> None:
     raise DiskFull("disk I/O error at COMMIT")
 
 
+@contextmanager
+def commits_failing(engine: Engine, table: str) -> Iterator[None]:
+    """Every COMMIT of a transaction that wrote `table` fails. On PostgreSQL the server refuses
+    it (a deferred constraint trigger, checked at COMMIT): the case counters' hook sends the
+    COMMIT itself there, in one pipeline with their upsert (workflow/cases/counters.py), so a
+    failure injected in SQLAlchemy's "commit" event would come after it. On SQLite, that event."""
+    if engine.dialect.name != "postgresql":
+        with listening(engine, "commit", failing_commit):
+            yield
+        return
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'disk I/O error at COMMIT'; END $$"
+        )
+        conn.exec_driver_sql(
+            f"CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT OR UPDATE ON {table} "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()"
+        )
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TRIGGER refuse_commit ON {table}")
+            conn.exec_driver_sql("DROP FUNCTION refuse_commit()")
+
+
 def failing_insert_into(table: str) -> Callable[..., None]:
     def fail(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO " + table.upper()):
@@ -75,7 +102,7 @@ def test_a_failed_commit_answers_an_error_and_stores_nothing(world: World) -> No
     contract's shape, never a 201 for a case that was not stored."""
     headers = world.as_(username("clerk", "WH-HC"))
     before = count(world.engine, case_t)
-    with listening(world.engine, "commit", failing_commit):
+    with commits_failing(world.engine, case_t.name):
         response = world.client.post("/api/cases", json=new_case_body(world), headers=headers)
     assert response.status_code == 500, response.text
     assert response.json()["code"] == "internal_error"
