@@ -35,6 +35,7 @@ from jinqiu.workflow.cases.counters import CaseCount, path_codes
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.deadlines.pending import Responsibility, responsible_label, still_owed
 from jinqiu.workflow.deadlines.reminder_counts import REMINDER_COUNTS
+from jinqiu.workflow.driver import driver_rows
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.payments.reconcile import fund_rows
@@ -188,13 +189,13 @@ def _children(
     params = {"campaign_id": campaign_id, "unit_id": unit.id}
     counts: dict[str, dict[str, int]] = {unit.code: own}
     last, states = None, own
-    for code, state, n in conn.execute(_COUNTERS, params).all():
+    for code, state, n in driver_rows(conn, _COUNTERS, params):
         if code != last:  # a unit's rows come together: one lookup per unit, not per row
             last, states = code, counts.setdefault(code, {})
         states[state] = n
     overdue = list(overdue_states)  # one or two states: looked up, not scanned for
     out = []
-    for code, name, level, sent in conn.execute(_CHILDREN, params).all():
+    for code, name, level, sent in driver_rows(conn, _CHILDREN, params):
         states = counts.get(code, {})
         out.append(
             {
