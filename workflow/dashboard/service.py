@@ -25,11 +25,7 @@ from sqlalchemy import (
 )
 
 from jinqiu.states import CaseState
-from jinqiu.workflow.campaigns.models import (
-    Campaign,
-    CampaignDeadline,
-    FundSource,
-)
+from jinqiu.workflow.campaigns.models import Campaign, FundSource
 from jinqiu.workflow.campaigns.rules import RULES, CampaignRules
 from jinqiu.workflow.cases.counters import CaseCount, path_codes
 from jinqiu.workflow.cases.models import Case
@@ -48,7 +44,6 @@ from jinqiu.workflow.units.counts import UNIT_COUNTS
 from jinqiu.workflow.units.models import Unit, in_subtree, subtree_bounds
 
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
-deadline_t = CampaignDeadline.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
@@ -167,7 +162,7 @@ def dashboard(
         "funds": _funds(conn, head.id),
         "renewals": _renewals(conn, head.id, unit.path),
         "statistics": _tables(head.statistics),
-        "deadlines": _deadlines(conn, head.id, unit, own, today, rules.calendar),
+        "deadlines": _deadlines(conn, head.id, unit, own, today, rules),
     }
 
 
@@ -332,24 +327,20 @@ def _tables(spec: dict[str, Any] | None) -> list[dict[str, str]]:
     ]
 
 
-_DEADLINES = (
-    select(deadline_t)
-    .where(deadline_t.c.campaign_id == bindparam("campaign_id"))
-    .order_by(deadline_t.c.due)
-)
-
-
 def _deadlines(
     conn: Connection,
     campaign_id: int,
     unit: _Unit,
     own: dict[str, int],
     today: dt.date,
-    calendar: Any,
+    rules: CampaignRules,
 ) -> list[dict[str, Any]]:
+    """The campaign's deadlines (from its compiled rules, cached per revision) and how far
+    the unit's subtree is with each."""
     out = []
+    calendar = rules.calendar
     subtree = _Subtree(conn, campaign_id, unit.code)
-    for d in conn.execute(_DEADLINES, {"campaign_id": campaign_id}):
+    for d in rules.deadlines:
         item: dict[str, Any] = {
             "key": d.key,
             "title": d.title,
