@@ -534,10 +534,10 @@ def read_in_process(spec: ReaderSpec, k: int, start: Any, results: Any) -> None:
     """One reader process, as a `jinqiu serve` worker: its own interpreter, engine and
     connection. One uncounted call per dashboard first (a worker that has served before), then
     `start` (a barrier of all the readers and the parent), then the timed calls; puts
-    (k, {name: [ns]}, CPU seconds of the timed calls, error or None) on `results`."""
+    ({name: [wall ns]}, {name: CPU ns of its calls}, error or None) on `results`."""
     tune_collector()  # as every service process does
     read_ns: dict[str, list[int]] = {name: [] for name in spec.codes}
-    cpu = 0.0
+    cpu_ns: dict[str, int] = {name: 0 for name in spec.codes}
     error = None
     try:
         engine = make_engine(spec.url, pool_size=1, **spec.engine_options)
@@ -555,19 +555,18 @@ def read_in_process(spec: ReaderSpec, k: int, start: Any, results: Any) -> None:
         for name in names:
             call(name)
         start.wait()
-        cpu = time.process_time()
         for i in range(spec.calls):
             for j in range(len(names)):
                 name = names[(i + j + k) % len(names)]
-                started = time.perf_counter_ns()
+                started, cpu = time.perf_counter_ns(), time.process_time_ns()
                 call(name)
                 read_ns[name].append(time.perf_counter_ns() - started)
-        cpu = time.process_time() - cpu
+                cpu_ns[name] += time.process_time_ns() - cpu
         engine.dispose()
     except BaseException as problem:
         error = repr(problem)
         start.abort()  # the others and the parent must not wait for this one
-    results.put((k, read_ns, cpu, error))
+    results.put((read_ns, cpu_ns, error))
 
 
 def concurrent_processes(
@@ -607,14 +606,15 @@ def concurrent_processes(
         p.join()
     writer.stop()
     engine.dispose()
-    failed = [error for _, _, _, error in outcomes if error is not None]
+    failed = [error for _, _, error in outcomes if error is not None]
     if failed:
         raise SystemExit(f"a reader process failed: {failed[0]}")
     read_ns: dict[str, list[int]] = {name: [] for name in targets}
-    for _, ns, _, _ in outcomes:
-        for name, values in ns.items():
-            read_ns[name] += values
-    cpu_s = sum(cpu for _, _, cpu, _ in outcomes)
+    cpu_ns: dict[str, int] = {name: 0 for name in targets}
+    for ns, cpu, _ in outcomes:
+        for name in targets:
+            read_ns[name] += ns[name]
+            cpu_ns[name] += cpu[name]
     return {
         "readers": readers,
         "kind": "processes",
@@ -622,9 +622,11 @@ def concurrent_processes(
         "seconds": round(elapsed, 2),
         "transitions": len(writer.written),
         "transition_ms": stats_ms(writer.write_ns),
-        "dashboard_ms": {name: stats_ms(ns) for name, ns in read_ns.items()},
-        # the readers' own CPU per call (all dashboards together), not PostgreSQL's
-        "reader_cpu_ms_per_call": round(cpu_s / (readers * calls * len(targets)) * 1e3, 2),
+        # cpu_ms: the reader process's own CPU per call, not the database's
+        "dashboard_ms": {
+            name: {**stats_ms(ns), "cpu_ms": round(cpu_ns[name] / len(ns) / 1e6, 2)}
+            for name, ns in read_ns.items()
+        },
     }
 
 
@@ -749,7 +751,10 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
             f"  writer beside the reader {phase['kind']}: {phase['transitions']} transitions in "
             f"{phase['seconds']} s (p50 {phase['transition_ms']['p50_ms']} ms)"
         )
-    say(f"  reader processes' own CPU per dashboard: {processes['reader_cpu_ms_per_call']} ms")
+    say(
+        "  reader processes' own CPU per call: "
+        + ", ".join(f"{n} {f['cpu_ms']:.2f} ms" for n, f in processes["dashboard_ms"].items())
+    )
     for name, figures in groupbys.items():
         say(f"  {name:24} p50 {figures['p50_ms']:8.2f} ms  p99 {figures['p99_ms']:8.2f} ms")
     root_p50 = dashboards["root"]["p50_ms"]
