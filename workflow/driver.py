@@ -181,8 +181,8 @@ def driver_rows(
     conn: Connection, statement: Select[Any], params: Mapping[str, Any]
 ) -> list[tuple[Any, ...]]:
     """The rows of a SELECT as the driver's tuples, for columns that need no result processing
-    on either database (texts, integers): SQLAlchemy's Row for each cost about a microsecond
-    (a district dashboard's ~3,000-4,500 counter rows: a quarter of its CPU)."""
+    on either database (texts, integers): SQLAlchemy's Row for each costs ~0.25 µs (a district
+    dashboard's ~3,000 counter rows: 2.3 -> 1.6 ms of CPU to read them)."""
     result = conn.execute(statement, params)
     try:
         return list(result.cursor.fetchall())
