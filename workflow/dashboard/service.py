@@ -14,7 +14,6 @@ from sqlalchemy import (
     CompoundSelect,
     Connection,
     String,
-    and_,
     bindparam,
     cast,
     func,
@@ -111,22 +110,19 @@ _CHILDREN = (
 )
 
 # The counter rows of the unit and its children (a district: ~500 children, ~3,000-4,500
-# rows), joined to the units rather than named in an array of their codes (which psycopg
-# escaped code by code on every call). Not ordered: sorting the rows cost PostgreSQL more
-# than reading them; a unit's states come in the unique index's order, as they did.
-_COUNTERS = (
-    select(count_t.c.unit_code, count_t.c.state, count_t.c.n)
-    .select_from(
-        unit_t.join(
-            count_t,
-            and_(
-                count_t.c.campaign_id == bindparam("campaign_id"),
-                count_t.c.unit_code == unit_t.c.code,
-                count_t.c.n != 0,
-            ),
+# rows), their codes selected by the database rather than sent as an array (which psycopg
+# escaped code by code on every call): an IN over the units, which both databases run as one
+# probe of the counters' unique index per unit (SQLite turned a join, with the OR, into a scan
+# of the campaign's counters). Not ordered: sorting the rows cost PostgreSQL more than reading
+# them; a unit's states come in the unique index's order, as they did.
+_COUNTERS = select(count_t.c.unit_code, count_t.c.state, count_t.c.n).where(
+    count_t.c.campaign_id == bindparam("campaign_id"),
+    count_t.c.n != 0,
+    count_t.c.unit_code.in_(
+        select(unit_t.c.code).where(
+            or_(unit_t.c.parent_id == bindparam("unit_id"), unit_t.c.id == bindparam("unit_id"))
         )
-    )
-    .where(or_(unit_t.c.parent_id == bindparam("unit_id"), unit_t.c.id == bindparam("unit_id")))
+    ),
 )
 
 
