@@ -26,7 +26,7 @@ from sqlalchemy import (
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.models import Campaign, FundSource
 from jinqiu.workflow.campaigns.rules import RULES, CampaignRules
-from jinqiu.workflow.cases.counters import CaseCount, path_codes
+from jinqiu.workflow.cases.counters import CaseCount, path_codes, write_pending
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.deadlines.pending import Responsibility, responsible_label, still_owed
 from jinqiu.workflow.deadlines.reminder_counts import REMINDER_COUNTS
@@ -178,6 +178,7 @@ def _children(
 ) -> list[dict[str, Any]]:
     """The child units as shown; the unit's own counters are put into `own`."""
     params = {"campaign_id": campaign_id, "unit_id": unit.id}
+    write_pending(conn)  # a transaction's own moves are counted at its commit: write them first
     counts: dict[str, dict[str, int]] = {unit.code: own}
     last, states = None, own
     for code, state, n in driver_rows(conn, _COUNTERS, params):
