@@ -19,7 +19,7 @@ TINY = {
     "sweep": ["--cases", "200", "--units", "20"],
     "dashboard": [
         *("--cases", "500", "--units", "20", "--calls", "3", "--baseline-calls", "3"),
-        *("--cold", "2", "--concurrent-calls", "2"),
+        *("--cold", "2", "--concurrent-calls", "2", "--readers", "2"),
     ],
     "machine": ["--number", "10", "--repeat", "1"],
     "payments": ["--cases", "50"],

@@ -177,6 +177,19 @@ def _bound(values: list[Any], process: Callable[[Any], Any] | None) -> list[Any]
     return out
 
 
+def driver_rows(
+    conn: Connection, statement: Select[Any], params: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
+    """The rows of a SELECT as the driver's tuples, for columns that need no result processing
+    on either database (texts, integers): SQLAlchemy's Row for each costs ~0.25 µs (a district
+    dashboard's ~3,000 counter rows: 2.3 -> 1.6 ms of CPU to read them)."""
+    result = conn.execute(statement, params)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
+
+
 def plain_rows(
     conn: Connection, statement: Select[Any], params: Mapping[str, Any]
 ) -> Sequence[Sequence[Any]]:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from jinqiu.workflow.calendar import WorkingCalendar
-from jinqiu.workflow.campaigns.models import Campaign, CampaignPhase
+from jinqiu.workflow.campaigns.models import Campaign, CampaignDeadline, CampaignPhase
 from jinqiu.workflow.campaigns.schema import (
     AidRule,
     ApplicationType,
@@ -24,6 +24,7 @@ from jinqiu.workflow.errors import NotFound
 
 campaign_table = Campaign.__table__  # type: ignore[attr-defined]
 phase_table = CampaignPhase.__table__  # type: ignore[attr-defined]
+deadline_table = CampaignDeadline.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,18 @@ class PhaseWindow:
     starts: dt.date
     ends: dt.date
     cases_leave: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlineRule:
+    """A campaign deadline as its row holds it (written with the campaign, never changed)."""
+
+    key: str
+    title: str
+    due: dt.date
+    responsible_level: str | None
+    responsible: dict[str, Any] | None
+    done_when: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +73,8 @@ class CampaignRules:
     aid_priority: Priority | None = (
         None  # 同等条件优先考虑新入学: who comes first when funds run short
     )
+    # By due date: what the dashboard lists (read with the rules, not on every view).
+    deadlines: tuple[DeadlineRule, ...] = field(default=(), hash=False, compare=False)
 
     def opinion_at(self, event: str, level: str | None) -> tuple[str, bool] | None:
         """(label, required) of the opinion the campaign asks for on `event` at `level`."""
@@ -86,6 +101,11 @@ def compile_rules(conn: Connection, campaign_id: int) -> CampaignRules:
         .where(phase_table.c.campaign_id == campaign_id)
         .order_by(phase_table.c.position)
     ).all()
+    deadlines = conn.execute(
+        select(deadline_table)
+        .where(deadline_table.c.campaign_id == campaign_id)
+        .order_by(deadline_table.c.due, deadline_table.c.id)
+    ).all()
     eligibility: dict[str, Any] = row.eligibility
     return CampaignRules(
         id=row.id,
@@ -110,6 +130,10 @@ def compile_rules(conn: Connection, campaign_id: int) -> CampaignRules:
         aid_priority=None
         if row.aid_priority is None
         else Priority.model_validate(row.aid_priority),
+        deadlines=tuple(
+            DeadlineRule(d.key, d.title, d.due, d.responsible_level, d.responsible, d.done_when)
+            for d in deadlines
+        ),
     )
 
 

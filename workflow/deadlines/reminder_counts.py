@@ -12,7 +12,6 @@ from sqlalchemy import Connection, UniqueConstraint, func, select
 from sqlmodel import Field, SQLModel
 
 from jinqiu.workflow.deadlines.models import ReminderLedger
-from jinqiu.workflow.driver import member_chunks, member_of
 from jinqiu.workflow.tally import Tally, TallyDifference, differences, per_ancestor
 from jinqiu.workflow.units.models import Unit
 
@@ -41,20 +40,6 @@ def count_reminders(conn: Connection, campaign_id: int, paths: Iterable[str]) ->
     REMINDER_COUNTS.add(
         conn, per_ancestor(((campaign_id,), path, (), n) for path, n in per_path.items())
     )
-
-
-def reminders_for(conn: Connection, campaign_id: int, codes: Iterable[str]) -> dict[str, int]:
-    c = REMINDER_COUNTS.table.c
-    wanted = sorted(set(codes))
-    out: dict[str, int] = {}
-    for part in member_chunks(conn, wanted):
-        out.update(
-            (key[1], n)
-            for key, n in REMINDER_COUNTS.stored(
-                conn, c.campaign_id == campaign_id, member_of(conn, c.unit_code, part)
-            ).items()
-        )
-    return out
 
 
 def recount(conn: Connection, campaign_id: int) -> dict[tuple[object, ...], int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, case, func, select
+from sqlalchemy import BindParameter, Connection, Select, bindparam, case, func, select
 
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.models import FundSource
@@ -67,7 +67,7 @@ class FundRow:
     donor_name: str | None = None
 
 
-def _fund_select(campaign_id: int, *more: Any) -> Select[Any]:
+def _fund_select(campaign_id: int | BindParameter[int], *more: Any) -> Select[Any]:
     """The campaign's fund rows in their order, each with its donor (if a donor's fund)."""
     return (
         select(
@@ -99,9 +99,13 @@ def _money(r: Any) -> dict[str, Any]:
     }
 
 
+# Built once (every dashboard reads it), the campaign bound per call.
+_FUND_ROWS = _fund_select(bindparam("campaign_id"))
+
+
 def fund_rows(conn: Connection, campaign_id: int) -> list[FundRow]:
     """Every source of the campaign in its order, as its row holds it (no case is read)."""
-    return [FundRow(**_money(r)) for r in conn.execute(_fund_select(campaign_id))]
+    return [FundRow(**_money(r)) for r in conn.execute(_FUND_ROWS, {"campaign_id": campaign_id})]
 
 
 def balances(conn: Connection, campaign_id: int) -> list[SourceBalance]:

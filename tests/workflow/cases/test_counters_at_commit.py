@@ -16,6 +16,7 @@ from jinqiu.workflow.cases.counters import counter_differences, counts_for
 from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import ManualClock
+from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
 from jinqiu.workflow.db import transaction
 from tests.factories import actor_of, new_case, weihai
 
@@ -51,6 +52,20 @@ def test_a_read_in_the_same_transaction_sees_the_move(db: Engine, clock: ManualC
     assert inside[CITY].get(CaseState.SURVEY.value, 0) == before[CaseState.SURVEY.value] - 1
     assert inside[DISTRICT][CaseState.ARCHIVE_CHECK.value] == 1
     assert city_counts(db, campaign) == inside[CITY]  # written once, not again at the commit
+
+
+def test_a_dashboard_in_the_same_transaction_sees_the_move(db: Engine, clock: ManualClock) -> None:
+    """The dashboard reads the counters with its own statement: it writes the pending moves
+    first, as counts_for does."""
+    _tree, campaign = weihai(db, clock)
+    case_id = new_case(db, clock, campaign, GRASSROOTS)
+    manager = actor_of(db, CITY, "manager")
+    with transaction(db) as conn:
+        submit(conn, case_id, GRASSROOTS, db, clock)
+        board = dashboard(conn, DashboardQuery(campaign, CITY), manager, today=clock.now().date())
+    district = next(u for u in board["units"] if u["code"] == DISTRICT)
+    assert board["states"][CaseState.ARCHIVE_CHECK.value] == 1
+    assert district["states"] == {CaseState.ARCHIVE_CHECK.value: 1}
 
 
 def test_a_rolled_back_savepoint_takes_its_moves_back(db: Engine, clock: ManualClock) -> None:
