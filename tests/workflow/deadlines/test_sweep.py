@@ -4,6 +4,7 @@ reports stopping district reminders; publicity ending (and held by an open objec
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections import Counter
 from typing import Any
 
@@ -13,6 +14,7 @@ from jinqiu.notifications.models import InboxMessage, OutboxMessage
 from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
+from jinqiu.workflow.deadlines import sweep as sweep_module
 from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.deadlines.sweep import SweepReport, sweep
 from jinqiu.workflow.roles import SCHEDULER, Actor
@@ -390,3 +392,42 @@ class TestPublicity:
             assert run(db, at(clock, month, day, 23)).publicity.ended == []
         assert run(db, at(clock, 10, 11, 0)).publicity.ended == [case_id]
         assert case_row(db, case_id).state == "approval"
+
+
+# -- the collector while reminders are written ------------------------------------------------------
+
+
+def test_the_older_objects_are_frozen_while_reminders_are_written_and_thawed_after(
+    db: Engine, clock: ManualClock, monkeypatch: Any
+) -> None:
+    """A chunk's rows set off the collector's full passes, each through the whole process: the
+    sweep freezes what was alive before it while it writes, and gives it back after."""
+    _tree, campaign = weihai_by_level(db, clock)
+    new_case(db, clock, campaign, "WH-HC-001")
+    frozen_during: list[int] = []
+    real = sweep_module._sweep_deadline
+
+    def watched(*args: Any, **kwargs: Any) -> None:
+        frozen_during.append(gc.get_freeze_count())
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "_sweep_deadline", watched)
+    assert gc.get_freeze_count() == 0
+    report = run(db, at(clock, 7, 26))
+    assert [r.unit_code for r in report.reminders] == ["WH-HC-001"]
+    assert frozen_during and all(n > 0 for n in frozen_during)
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_heap_frozen_by_someone_else_stays_frozen(db: Engine, clock: ManualClock) -> None:
+    """A forking server freezes its heap once before it forks: a sweep must not thaw it."""
+    _tree, campaign = weihai_by_level(db, clock)
+    new_case(db, clock, campaign, "WH-HC-001")
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        run(db, at(clock, 7, 26))
+        # Not thawed (0); frozen objects freed meanwhile leave the count, a few of them.
+        assert gc.get_freeze_count() > before // 2 > 0
+    finally:
+        gc.unfreeze()
