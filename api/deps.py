@@ -24,7 +24,7 @@ from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import Settings
-from jinqiu.workflow.db import for_writing, is_sqlite
+from jinqiu.workflow.db import for_writing, is_sqlite, read_only, reading
 from jinqiu.workflow.employment.models import EmploymentRecord, WorkStudyPost
 from jinqiu.workflow.engine import Noun
 from jinqiu.workflow.errors import NotFound, PermissionDenied
@@ -68,11 +68,16 @@ bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
 # -- the request's connection ----------------------------------------------------------------------
-def request_connection(svc: ServicesDep) -> Iterator[Connection]:
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def request_connection(request: Request, svc: ServicesDep) -> Iterator[Connection]:
     """The request's one connection from the pool: the caller is read on it, then it is the unit
-    of work (`Conn`, below). Returned to the pool when the handler has returned."""
+    of work (`Conn`, below). Returned to the pool when the handler has returned. A GET's is a
+    read (workflow.db.read_only: on PostgreSQL READ ONLY, ended with COMMIT, its prepared
+    statements kept for the next request) until `unit_of_work` learns it writes."""
     with svc.engine.connect() as conn:
-        yield conn
+        yield read_only(conn) if request.method in SAFE_METHODS else conn
 
 
 RequestConnection = Annotated[Connection, Depends(request_connection, scope="function")]
@@ -89,7 +94,7 @@ def current_actor(
 
 def actor_of(svc: Services, bearer: Bearer) -> Actor:
     """The signed-in actor (`actor_on`), read on a short connection of its own (the pages)."""
-    with svc.engine.connect() as conn:
+    with reading(svc.engine) as conn:
         return actor_on(conn, bearer)
 
 
@@ -148,7 +153,6 @@ def require(
 
 
 # -- the unit of work -------------------------------------------------------------------------------
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def declare_writes(request: Request, writes: bool) -> None:
@@ -179,8 +183,8 @@ def unit_of_work(request: Request, conn: RequestConnection) -> Iterator[Connecti
     began with that read."""
     writes = request.method not in SAFE_METHODS or getattr(request.state, "writes", False)
     if writes:
-        if conn.in_transaction() and is_sqlite(conn):
-            conn.rollback()
+        if conn.in_transaction() and (is_sqlite(conn) or request.method in SAFE_METHODS):
+            conn.rollback()  # the caller's read (a GET's on PostgreSQL: READ ONLY, ends by COMMIT)
         for_writing(conn)
     yield conn
     if writes:

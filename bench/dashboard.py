@@ -11,7 +11,8 @@ rows computed from the loaded cases the way migration 0004's backfill does (and 
 against `recount` afterwards); 3 reminders each for 10% of the grassroots unions in the ledger.
 
 Timed (wall clock, in this process): `workflow.dashboard.service.dashboard()` on its own
-connection, as GET /api/dashboard calls it, for the province (20 children), a city (10) and a
+read connection (`workflow.db.reading`: READ ONLY on PostgreSQL, ended by COMMIT), as GET
+/api/dashboard has it, for the province (20 children), a city (10) and a
 district (~500), `--calls` times each; interleaved with the baselines the counters replace:
 `SELECT state, count(*) FROM aid_case WHERE campaign_id = ? GROUP BY state` (the whole
 campaign), the same per city for the province (the case's unit path gives its city), and the
@@ -70,7 +71,7 @@ from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
 from jinqiu.workflow.dashboard.tallies import repair_tallies, tally_differences
-from jinqiu.workflow.db import make_engine, snapshot, transaction
+from jinqiu.workflow.db import make_engine, reading, snapshot, transaction
 from jinqiu.workflow.deadlines.pending import responsible_levels
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.runtime import tune_collector
@@ -475,7 +476,7 @@ def concurrent_phase(
                 for j in range(len(names)):
                     name = names[(i + j + k) % len(names)]
                     started = time.perf_counter_ns()
-                    with engine.connect() as conn:
+                    with reading(engine) as conn:
                         dashboard(
                             conn,
                             DashboardQuery(campaign_id, targets[name].code),
@@ -546,7 +547,7 @@ def read_in_process(spec: ReaderSpec, k: int, start: Any, results: Any) -> None:
         names = list(spec.codes)
 
         def call(name: str) -> None:
-            with engine.connect() as conn:
+            with reading(engine) as conn:
                 dashboard(
                     conn,
                     DashboardQuery(spec.campaign_id, spec.codes[name]),
@@ -649,7 +650,7 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
     )
 
     def call(unit: UnitRow, engine: Engine = db.engine) -> dict[str, Any]:
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             return dashboard(conn, DashboardQuery(campaign_id, unit.code), actor, today=TODAY)
 
     # What each dashboard must show, before any timing: the counters agree with the cases, the
@@ -704,7 +705,7 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
             board_cpu[name] += time.process_time_ns() - cpu
         if i % every == 0 and len(base_ns["campaign_groupby"]) < args.baseline_calls:
             for name, (query, unit) in baselines.items():
-                with db.engine.connect() as conn:
+                with reading(db.engine) as conn:
                     started = time.perf_counter_ns()
                     query(conn, campaign_id, unit)
                     base_ns[name].append(time.perf_counter_ns() - started)

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -37,9 +39,37 @@ def make_engine(url: str | None = None, *, pool_size: int = 10, **kwargs: Any) -
     url = normalise_url(url or resolve_database().url)
     if make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)
-    return create_engine(
+    engine = create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **kwargs
     )
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return _PostgresConnection.connect(*cargs, **cparams)
+
+    return engine
+
+
+class _PostgresConnection(psycopg.Connection[Any]):
+    """psycopg's connection, whose reads end with COMMIT.
+
+    psycopg forgets every statement it prepared on a connection when a transaction ends with
+    ROLLBACK (it cannot tell whether one was prepared in a transaction that failed), and every
+    read ends with one: the pool's reset, or closing a connection that began a transaction. So
+    a read — a dashboard, a list — was parsed and planned anew each time (about half of a
+    dashboard's PostgreSQL CPU). A READ ONLY transaction that has not failed wrote nothing, by
+    the database's own check: COMMIT ends it the same way and keeps the prepared statements. Any
+    other transaction rolls back as before."""
+
+    def rollback(self) -> None:
+        if (
+            self.read_only
+            and self._pipeline is None
+            and self.pgconn.transaction_status == TransactionStatus.INTRANS
+        ):
+            self.commit()
+        else:
+            super().rollback()
 
 
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
@@ -70,6 +100,8 @@ def for_writing(conn: Connection) -> Connection:
     BEGIN IMMEDIATE (when the transaction begins: explicitly, or at the first statement)."""
     # Set on the connection, in place: engine.execution_options() would build a new
     # OptionEngine per call, ~25 µs of CPU, a third of an empty transaction (docs/PERFORMANCE.md).
+    if conn.get_execution_options().get("postgresql_readonly"):
+        conn.execution_options(postgresql_readonly=False)  # a read until now (read_only, below)
     conn.execution_options(sqlite_begin="IMMEDIATE")
     return conn
 
@@ -79,6 +111,24 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     """One unit of work that writes: commits when the block ends, rolls back on any error."""
     with engine.connect() as conn, for_writing(conn).begin():
         yield conn
+
+
+def read_only(conn: Connection) -> Connection:
+    """Marks the connection's transactions as reads: READ ONLY on PostgreSQL, so a write
+    nobody declared is refused by the database, and the transaction ends with COMMIT, which
+    keeps the connection's prepared statements (_PostgresConnection). Set before the
+    transaction begins; undone when the connection goes back to the pool. SQLite's reads are
+    deferred transactions already (nothing to mark)."""
+    if conn.dialect.name == "postgresql":
+        conn.execution_options(postgresql_readonly=True)
+    return conn
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only (`read_only`), back to the pool when the block ends."""
+    with engine.connect() as conn:
+        yield read_only(conn)
 
 
 @contextmanager

@@ -65,6 +65,7 @@ from jinqiu.workflow.cases.reads import CaseFilter, list_cases
 from jinqiu.workflow.cases.service import AMEND_EVENT, CREATE_EVENT
 from jinqiu.workflow.clock import Clock, as_china
 from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
+from jinqiu.workflow.db import reading
 from jinqiu.workflow.errors import DomainError, GuardFailed, NotFound
 from jinqiu.workflow.followup.models import (
     NOTES_MAX,
@@ -336,7 +337,7 @@ def unread_in_inbox(request: Request, session: Session | None) -> int:
     if session is None:
         return 0
     svc: Services = request.app.state.services
-    with svc.engine.connect() as conn:
+    with reading(svc.engine) as conn:
         return inbox_reads.unread_count(conn, session.actor.unit_code, session.actor.username)
 
 

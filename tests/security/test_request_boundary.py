@@ -6,6 +6,7 @@ under test."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -265,3 +266,33 @@ def test_a_refused_token_commits_nothing_and_leaves_the_write_lock_free(world: W
         "/api/cases", json=new_case_body(world), headers=world.as_(username("clerk", "WH-HC"))
     )
     assert created.status_code == 201, created.text
+
+
+PREPARED = "SELECT count(*) FROM pg_prepared_statements"
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_a_read_request_keeps_its_prepared_statements_and_writes_nothing(world: World) -> None:
+    """A GET is a read: READ ONLY on PostgreSQL, ended with COMMIT, so the statements psycopg
+    prepared for it (the fifth time one runs on a connection) are still there for the next
+    request — with ROLLBACK psycopg forgets them all and each dashboard was planned anew. A
+    read that records a full read of personal numbers still writes its record (a declared
+    write, its own transaction)."""
+    headers = world.as_(username("manager", "WH-HC"))
+    for _ in range(30):  # every pooled connection the requests rotate over, ≥ 5 times
+        response = world.client.get(f"/api/dashboard?campaign={world.campaign}", headers=headers)
+        assert response.status_code == 200, response.text
+    idle = world.engine.pool.checkedin()  # type: ignore[attr-defined]
+    with contextlib.ExitStack() as stack:
+        conns = [stack.enter_context(world.engine.connect()) for _ in range(idle)]
+        prepared = [int(c.exec_driver_sql(PREPARED).scalar_one()) for c in conns]
+    assert sum(prepared) > 0, prepared
+
+    case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
+    records = select(func.count()).select_from(pii_t)
+    with world.engine.connect() as conn:
+        before = conn.execute(records).scalar_one()
+    shown = world.client.get(f"/api/cases/{case_id}", headers=headers)
+    assert shown.status_code == 200, shown.text
+    with world.engine.connect() as conn:
+        assert conn.execute(records).scalar_one() == before + 1
