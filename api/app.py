@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from jinqiu.api import errors, pages
-from jinqiu.api.deps import Conn, Services
+from jinqiu.api.deps import Conn, Services, UnitOfWorkRoute
 from jinqiu.api.http import (
     attachments,
     audit,
@@ -142,6 +142,7 @@ def build_app() -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.router.route_class = UnitOfWorkRoute  # the app's own routes too (api.deps)
     errors.install(app, pages.error_page)
     app.add_middleware(RejectNul, html_error=pages.error_page)
     app.add_middleware(LimitBody, html_error=pages.error_page)  # nothing reads a body before it

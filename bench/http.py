@@ -16,7 +16,8 @@ httpx.AsyncClient in this process): GET /api/health ×N; POST /api/cases/{id}/ev
 (clerk, survey → archive check) on every case; health ×N; verify (district reviewer, archive
 check → ready for publicity, waiting for a list) on every case; health ×N. Afterwards
 every case must be waiting for publicity with 3 audit entries and the counters must equal a recount.
-The server is stopped at the end, whatever happens.
+The server is stopped at the end, whatever happens. Each phase reports the server's CPU per
+request, PostgreSQL's (its processes on this machine) and how busy the machine's CPUs were.
 
 `jinqiu serve` sets TCP_NODELAY on every accepted connection (api/cli/listen.py). With
 `--compare-proto0` a second server follows, each with its own N cases: the same command through
@@ -286,6 +287,30 @@ def server_cpu_s(server: Server) -> float:
     return cpu_of({server.process.pid})
 
 
+def database_cpu_s() -> float:
+    """User + system CPU so far of this machine's PostgreSQL processes (the bench's server is
+    local: its backends, WAL writer, checkpointer), from /proc; 0 where there are none."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name, fields = (entry / "stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if name.endswith("(postgres"):
+            parts = fields.split()
+            total += int(parts[11]) + int(parts[12])
+    return total / tick
+
+
+def machine_times() -> tuple[float, float]:
+    """(all, idle) CPU time of the whole machine so far, from /proc/stat's first line."""
+    values = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values), values[3] + values[4]  # idle + iowait
+
+
 def cpu_of(pids: set[int], *, children: bool = True) -> float:
     """User + system CPU of these processes (and their children) so far, from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -338,6 +363,8 @@ class Phase:
     wall_s: float = 0.0
     cpu_s: float = 0.0  # this (client) process
     server_cpu_s: float = 0.0  # the server's processes (uvicorn supervisor and workers)
+    database_cpu_s: float = 0.0  # this machine's PostgreSQL processes (0 on SQLite: in the server)
+    busy: float = 0.0  # share of the machine's CPUs not idle during the phase
     ns: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -358,6 +385,10 @@ class Phase:
             "server_cpu_ms_each": round(self.server_cpu_s / len(self.ns) * 1e3, 3)
             if self.ns
             else 0.0,
+            "database_cpu_ms_each": round(self.database_cpu_s / len(self.ns) * 1e3, 3)
+            if self.ns
+            else 0.0,
+            "machine_busy": round(self.busy, 2),
         }
 
 
@@ -464,18 +495,24 @@ def fire(
             # Open the connections before the clock starts.
             await asyncio.gather(*(call("GET", "/api/health", None, None) for call in send))
             server_cpu = server_cpu_s(server) if server is not None else 0.0
+            database_cpu, (machine_all, machine_idle) = database_cpu_s(), machine_times()
             started, cpu = time.perf_counter(), time.process_time()
             await _fire(send, requests, phase)
             phase.wall_s = time.perf_counter() - started
             phase.cpu_s = time.process_time() - cpu
             if server is not None:
                 phase.server_cpu_s = server_cpu_s(server) - server_cpu
+            phase.database_cpu_s = database_cpu_s() - database_cpu
+            now_all, now_idle = machine_times()
+            phase.busy = 1 - (now_idle - machine_idle) / max(now_all - machine_all, 1e-9)
         for r in raws:
             await r.close()
 
     asyncio.run(go())
     server_ms = (
         f", server {phase.server_cpu_s / len(phase.ns) * 1e3:.2f} ms CPU each"
+        f", database {phase.database_cpu_s / len(phase.ns) * 1e3:.2f} ms"
+        f", machine {phase.busy:.0%} busy"
         if server is not None
         else ""
     )
@@ -597,6 +634,10 @@ def measure(
         "server_cpu_ms_per_event": round(all_events.server_cpu_s / len(event_ns) * 1e3, 3),
         "server_cpu_ms_per_health": round(
             sorted(p.server_cpu_s / len(p.ns) for p in healths)[len(healths) // 2] * 1e3, 3
+        ),
+        # PostgreSQL's own share of the machine (its processes on this host), per event
+        "database_cpu_ms_per_event": round(
+            sum(p.database_cpu_s for p in events) / len(event_ns) * 1e3, 3
         ),
         "phases": {f"{p.name}{i}": p.figures() for i, p in enumerate(phases, 1)},
     }

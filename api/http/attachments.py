@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request, Response, UploadFile
+from fastapi import Depends, Form, Request, Response, UploadFile
 from pydantic import BaseModel
 
 from jinqiu.api.deps import (
@@ -15,6 +15,7 @@ from jinqiu.api.deps import (
     Conn,
     CurrentActor,
     ServicesDep,
+    api_router,
     declare_writes,
 )
 from jinqiu.api.errors import ERROR_RESPONSES
@@ -27,7 +28,7 @@ from jinqiu.workflow.attachments.service import (
 )
 from jinqiu.workflow.attachments.store import store_of
 
-router = APIRouter(prefix="/api/cases", tags=["attachments"], responses=ERROR_RESPONSES)
+router = api_router(prefix="/api/cases", tags=["attachments"], responses=ERROR_RESPONSES)
 
 
 class AttachmentInfo(BaseModel):

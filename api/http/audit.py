@@ -7,15 +7,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel
 
-from jinqiu.api.deps import Conn, QueriedCase, require
+from jinqiu.api.deps import Conn, QueriedCase, api_router, require
 from jinqiu.api.errors import ERROR_RESPONSES
 from jinqiu.workflow.cases.pii import access_log
 from jinqiu.workflow.roles import Actor, Grant
 
-router = APIRouter(prefix="/api/audit", tags=["audit"], responses=ERROR_RESPONSES)
+router = api_router(prefix="/api/audit", tags=["audit"], responses=ERROR_RESPONSES)
 Auditor = Annotated[Actor, Depends(require(Grant.READ_AUDIT))]
 
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from jinqiu.api.deps import Conn, CurrentActor, ServicesDep
+from jinqiu.api.deps import Conn, CurrentActor, ServicesDep, api_router
 from jinqiu.api.errors import ERROR_RESPONSES, ErrorBody, Unauthorized
 from jinqiu.api.http.schemas import TokenOut
 from jinqiu.api.security import client_address, issue_token, sign_in, throttle_keys
 from jinqiu.workflow.users.service import revoke_sessions
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = api_router(prefix="/api/auth", tags=["auth"])
 
 
 @router.post(

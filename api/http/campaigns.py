@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from sqlalchemy import Connection, select
 
 from jinqiu.api.deps import (
@@ -12,6 +12,7 @@ from jinqiu.api.deps import (
     Conn,
     CurrentActor,
     ServicesDep,
+    api_router,
     campaign_of,
     require,
 )
@@ -27,7 +28,7 @@ from jinqiu.workflow.roles import Actor, Grant
 from jinqiu.workflow.statistics.tables import check_campaign_tables
 from jinqiu.workflow.units.models import Unit
 
-router = APIRouter(prefix="/api/campaigns", tags=["campaigns"], responses=ERROR_RESPONSES)
+router = api_router(prefix="/api/campaigns", tags=["campaigns"], responses=ERROR_RESPONSES)
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 phase_t = CampaignPhase.__table__  # type: ignore[attr-defined]
 deadline_t = CampaignDeadline.__table__  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import Depends, Header, Query, Request, Response
 from sqlalchemy import Connection
 
 from jinqiu.api.case_events import fire_event
@@ -18,6 +18,7 @@ from jinqiu.api.deps import (
     Services,
     ServicesDep,
     after_body,
+    api_router,
     case_in_scope,
     declare_writes,
     require,
@@ -51,7 +52,7 @@ from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import Actor, Grant
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-router = APIRouter(prefix="/api/cases", tags=["cases"], responses=ERROR_RESPONSES)
+router = api_router(prefix="/api/cases", tags=["cases"], responses=ERROR_RESPONSES)
 # Checked before the case is looked up: a role that may not correct learns nothing of it.
 Correctors = Annotated[Actor, Depends(require(Grant.CREATE_CASE, "当前角色无权修改申请"))]
 # The case a body is about: looked up only once the body is valid (422 before 404).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from pydantic import BaseModel, Field
 
 from jinqiu.api.deps import (
@@ -19,6 +19,7 @@ from jinqiu.api.deps import (
     QueriedUnit,
     ServicesDep,
     after_body,
+    api_router,
     campaign_in_scope,
     require,
 )
@@ -28,7 +29,7 @@ from jinqiu.workflow.donors.service import unit_funds as unit_funds_of
 from jinqiu.workflow.payments.reconcile import donor_funds
 from jinqiu.workflow.roles import Grant
 
-router = APIRouter(tags=["donors"], responses=ERROR_RESPONSES)
+router = api_router(tags=["donors"], responses=ERROR_RESPONSES)
 ManageCampaign = Depends(require(Grant.MANAGE_CAMPAIGN, "只有活动管理者可以登记捐赠方"))
 SubmitReport = Depends(require(Grant.SUBMIT_REPORT, "当前角色无权登记自筹资金"))
 

@@ -8,7 +8,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 from pydantic import BaseModel, Field, field_validator
 
 from jinqiu.api.deps import (
@@ -21,6 +21,7 @@ from jinqiu.api.deps import (
     ServicesDep,
     WorkStudyPostInScope,
     after_body,
+    api_router,
     campaign_in_scope,
     employment_record_in_scope,
     require,
@@ -38,7 +39,7 @@ from jinqiu.workflow.money import InvalidAmount, yuan_to_fen
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.validation import DbId
 
-router = APIRouter(tags=["employment and work-study"], responses=ERROR_RESPONSES)
+router = api_router(tags=["employment and work-study"], responses=ERROR_RESPONSES)
 Recorders = Annotated[
     Actor, Depends(require(Permission.RECORD_EMPLOYMENT, "当前角色无权登记阳光就业和勤工俭学"))
 ]

@@ -12,7 +12,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, create_model
 
-from jinqiu.api.deps import Conn, CurrentActor, ServicesDep, after_body, subject_in_scope
+from jinqiu.api.deps import (
+    Conn,
+    CurrentActor,
+    ServicesDep,
+    after_body,
+    api_router,
+    subject_in_scope,
+)
 from jinqiu.api.errors import ERROR_RESPONSES
 from jinqiu.api.http.schemas import Strict
 from jinqiu.workflow.engine import Noun, fire
@@ -41,7 +48,7 @@ def event_router(name: str, noun: Noun[Any]) -> APIRouter:
     out_model: type[BaseModel] = create_model(
         f"{title}EventOut", id=(int, ...), state=(states, ...), version=(int, ...)
     )
-    router = APIRouter(prefix=f"/api/{name}", tags=[name], responses=ERROR_RESPONSES)
+    router = api_router(prefix=f"/api/{name}", tags=[name], responses=ERROR_RESPONSES)
 
     def fire_event(
         subject_id: int,

@@ -5,10 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from pydantic import BaseModel
 
-from jinqiu.api.deps import CaseInScope, Conn, CurrentActor, ServicesDep, after_body, case_in_scope
+from jinqiu.api.deps import (
+    CaseInScope,
+    Conn,
+    CurrentActor,
+    ServicesDep,
+    after_body,
+    api_router,
+    case_in_scope,
+)
 from jinqiu.api.errors import ERROR_RESPONSES
 from jinqiu.api.http.cases import read_case
 from jinqiu.api.http.schemas import CaseOut, Strict
@@ -16,7 +24,7 @@ from jinqiu.workflow.followup.renewal import renew_case
 from jinqiu.workflow.followup.visits import VisitIn, VisitOut, list_visits, record_visit
 from jinqiu.workflow.validation import DbId
 
-router = APIRouter(prefix="/api/cases", tags=["follow-up"], responses=ERROR_RESPONSES)
+router = api_router(prefix="/api/cases", tags=["follow-up"], responses=ERROR_RESPONSES)
 
 
 class VisitInfo(BaseModel):

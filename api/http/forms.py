@@ -8,7 +8,7 @@ import json
 import zipfile
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 from fastapi.responses import HTMLResponse
 
 from jinqiu.api.deps import (
@@ -19,6 +19,7 @@ from jinqiu.api.deps import (
     QueriedUnit,
     RecordsFullReads,
     ServicesDep,
+    api_router,
     require,
 )
 from jinqiu.api.errors import ERROR_RESPONSES
@@ -27,7 +28,7 @@ from jinqiu.workflow.forms.content import case_form, unit_survey
 from jinqiu.workflow.forms.evidence import evidence
 from jinqiu.workflow.roles import Actor, Grant
 
-router = APIRouter(tags=["forms and exports"], responses=ERROR_RESPONSES)
+router = api_router(tags=["forms and exports"], responses=ERROR_RESPONSES)
 Auditors = Annotated[Actor, Depends(require(Grant.READ_EVIDENCE, "当前角色无权导出案件证据包"))]
 Format = Literal["html", "pdf"]
 PRINTABLE: dict[int | str, dict[str, Any]] = {

@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Response, UploadFile
+from fastapi import Depends, Query, Response, UploadFile
 from pydantic import BaseModel
 
 from jinqiu.api.deps import (
@@ -17,6 +17,7 @@ from jinqiu.api.deps import (
     QueriedUnit,
     RecordsFullReads,
     ServicesDep,
+    api_router,
     require,
 )
 from jinqiu.api.errors import ERROR_RESPONSES, ErrorBody
@@ -27,7 +28,7 @@ from jinqiu.workflow.survey.service import ImportReport, import_survey
 from jinqiu.workflow.survey.sheet import MAX_FILE_BYTES
 from jinqiu.workflow.survey.workbook import annotated_workbook, template_workbook
 
-router = APIRouter(prefix="/api/campaigns", tags=["imports"], responses=ERROR_RESPONSES)
+router = api_router(prefix="/api/campaigns", tags=["imports"], responses=ERROR_RESPONSES)
 Importers = Annotated[Actor, Depends(require(Grant.CREATE_CASE, "当前角色无权导入摸底表"))]
 
 

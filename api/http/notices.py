@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from jinqiu.api.deps import Conn, CurrentActor, InboxItemInScope, ServicesDep, require
+from jinqiu.api.deps import Conn, CurrentActor, InboxItemInScope, ServicesDep, api_router, require
 from jinqiu.api.errors import ERROR_RESPONSES
 from jinqiu.notifications import inbox as inbox_reads
 from jinqiu.notifications.models import InboxMessage, OutboxMessage, OutboxStatus
@@ -18,7 +18,7 @@ from jinqiu.workflow.failures import SweepError
 from jinqiu.workflow.roles import Actor, Grant
 from jinqiu.workflow.units.models import Unit, in_subtree
 
-router = APIRouter(tags=["notifications"], responses=ERROR_RESPONSES)
+router = api_router(tags=["notifications"], responses=ERROR_RESPONSES)
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
 outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi import Depends, File, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from jinqiu.api.deps import (
@@ -16,6 +16,7 @@ from jinqiu.api.deps import (
     CurrentActor,
     ServicesDep,
     after_body,
+    api_router,
     campaign_in_scope,
     case_in_scope,
     declare_writes,
@@ -34,7 +35,7 @@ from jinqiu.workflow.payments.models import MAX_BATCH_CASES
 from jinqiu.workflow.payments.reconcile import balances
 from jinqiu.workflow.validation import DbId
 
-router = APIRouter(tags=["payments"], responses=ERROR_RESPONSES)
+router = api_router(tags=["payments"], responses=ERROR_RESPONSES)
 Finance = Depends(require(Permission.PAY_CASE, "只有财务人员可以办理发放"))
 
 

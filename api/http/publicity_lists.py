@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
@@ -16,6 +16,7 @@ from jinqiu.api.deps import (
     PublicityListInScope,
     ServicesDep,
     after_body,
+    api_router,
     campaign_in_scope,
     objection_in_scope,
     publicity_list_in_scope,
@@ -34,7 +35,7 @@ from jinqiu.workflow.publicity_lists.reads import list_view
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.validation import DbId
 
-router = APIRouter(tags=["publicity lists"], responses=ERROR_RESPONSES)
+router = api_router(tags=["publicity lists"], responses=ERROR_RESPONSES)
 Reviewers = Annotated[Actor, Depends(require(Permission.REVIEW_CASE, "当前角色无权办理公示"))]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
 from jinqiu.api.deps import (
@@ -16,13 +16,14 @@ from jinqiu.api.deps import (
     QueriedUnit,
     ServicesDep,
     after_body,
+    api_router,
     campaign_in_scope,
 )
 from jinqiu.api.errors import ERROR_RESPONSES
 from jinqiu.api.http.schemas import Strict
 from jinqiu.workflow.statistics.reports import report_revisions, submit_report
 
-router = APIRouter(tags=["reports"], responses=ERROR_RESPONSES)
+router = api_router(tags=["reports"], responses=ERROR_RESPONSES)
 
 
 class ReportIn(Strict):

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from fastapi.responses import Response
 
-from jinqiu.api.deps import CampaignInScope, Conn, CurrentActor, QueriedUnit, ServicesDep
+from jinqiu.api.deps import (
+    CampaignInScope,
+    Conn,
+    CurrentActor,
+    QueriedUnit,
+    ServicesDep,
+    api_router,
+)
 from jinqiu.api.errors import ERROR_RESPONSES
 from jinqiu.api.http.schemas import QueryId
 from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
@@ -16,7 +23,7 @@ from jinqiu.workflow.statistics.compute import campaign_tables, statistics
 from jinqiu.workflow.statistics.tables import BY_KEY
 from jinqiu.workflow.statistics.xlsx import workbook
 
-router = APIRouter(tags=["dashboard"], responses=ERROR_RESPONSES)
+router = api_router(tags=["dashboard"], responses=ERROR_RESPONSES)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 

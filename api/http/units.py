@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from sqlalchemy import Connection, select
 
 from jinqiu.api.deps import (
@@ -14,6 +14,7 @@ from jinqiu.api.deps import (
     ServicesDep,
     UnitInScope,
     after_body,
+    api_router,
     require,
     unit_in_scope,
 )
@@ -24,7 +25,7 @@ from jinqiu.workflow.roles import Actor, Grant
 from jinqiu.workflow.units.models import Unit
 from jinqiu.workflow.units.service import UnitCreate, check_webhook, children_codes, create_unit
 
-router = APIRouter(prefix="/api/units", tags=["units"], responses=ERROR_RESPONSES)
+router = api_router(prefix="/api/units", tags=["units"], responses=ERROR_RESPONSES)
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 ManageUnits = Annotated[Actor, Depends(require(Grant.MANAGE_UNITS))]
 

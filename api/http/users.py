@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Depends, Response
 from sqlalchemy import select
 
 from jinqiu.api.deps import (
@@ -13,6 +13,7 @@ from jinqiu.api.deps import (
     ServicesDep,
     UserInScope,
     after_body,
+    api_router,
     require,
     user_in_scope,
 )
@@ -25,7 +26,7 @@ from jinqiu.workflow.units.models import Unit, in_subtree
 from jinqiu.workflow.users.models import User
 from jinqiu.workflow.users.service import UserCreate, create_user, update_user
 
-router = APIRouter(prefix="/api/users", tags=["users"], responses=ERROR_RESPONSES)
+router = api_router(prefix="/api/users", tags=["users"], responses=ERROR_RESPONSES)
 user_t = User.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 ManageUsers = Annotated[Actor, Depends(require(Grant.MANAGE_USERS))]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
+from fastapi import Depends, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -23,6 +23,7 @@ from jinqiu.api.deps import (
     Services,
     ServicesDep,
     actor_of,
+    api_router,
     attachment_of,
     case_of,
     declare_writes,
@@ -89,7 +90,7 @@ from jinqiu.workflow.validation import validation_failed
 
 COOKIE = "jinqiu_session"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-router = APIRouter(include_in_schema=False)
+router = api_router(include_in_schema=False)
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 

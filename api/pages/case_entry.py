@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, get_args
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import Connection, select
 
-from jinqiu.api.deps import Conn, ServicesDep
+from jinqiu.api.deps import Conn, ServicesDep, api_router
 from jinqiu.api.pages import (
     ARCHIVE_LABELS,
     EDUCATION_LABELS,
@@ -53,7 +53,7 @@ from jinqiu.workflow.units.models import Unit, in_subtree
 from jinqiu.workflow.validation import validation_failed
 
 # Registered before the case page's router: /cases/new is not /cases/{case_id}.
-router = APIRouter(include_in_schema=False)
+router = api_router(include_in_schema=False)
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form
+from fastapi import Form
 from fastapi.responses import RedirectResponse, Response
 
-from jinqiu.api.deps import Conn, ServicesDep
+from jinqiu.api.deps import Conn, ServicesDep, api_router
 from jinqiu.api.http.followup import RenewalIn
 from jinqiu.api.pages import (
     PageCase,
@@ -24,7 +24,7 @@ from jinqiu.workflow.errors import DomainError, GuardFailed
 from jinqiu.workflow.followup.renewal import renew_case
 from jinqiu.workflow.followup.visits import VisitIn, record_visit
 
-router = APIRouter(include_in_schema=False)
+router = api_router(include_in_schema=False)
 
 
 def refused(case_id: int, svc: Any, session: Session, error: DomainError) -> Response:

@@ -4,15 +4,15 @@ holder sees the identity numbers and the read is recorded, as on the case page."
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from fastapi.responses import HTMLResponse, Response
 
-from jinqiu.api.deps import Conn, ServicesDep
+from jinqiu.api.deps import Conn, ServicesDep, api_router
 from jinqiu.api.forms import form_html, form_pdf
 from jinqiu.api.pages import PageCase, PageSession, page_records_full_reads
 from jinqiu.workflow.forms.content import case_form
 
-router = APIRouter(include_in_schema=False)
+router = api_router(include_in_schema=False)
 
 
 @router.get(

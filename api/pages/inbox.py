@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import case, func, select
 
-from jinqiu.api.deps import Conn, ServicesDep
+from jinqiu.api.deps import Conn, ServicesDep, api_router
 from jinqiu.api.pages import PageInboxItem, PageSession, carried, check_csrf, render, shown
 from jinqiu.notifications import inbox as inbox_reads
 from jinqiu.notifications.models import InboxMessage
 from jinqiu.workflow.masking import masked_text
 from jinqiu.workflow.roles import Grant
 
-router = APIRouter(include_in_schema=False)
+router = api_router(include_in_schema=False)
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
 PAGE_SIZE = 50
 

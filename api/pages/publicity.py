@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from jinqiu.api.deps import Conn, ServicesDep, unit_named
+from jinqiu.api.deps import Conn, ServicesDep, api_router, unit_named
 from jinqiu.api.http.publicity_lists import ListIn, ObjectionIn, ResolveIn, WithdrawIn
 from jinqiu.api.http.schemas import MAX_DB_INT
 from jinqiu.api.pages import (
@@ -37,7 +37,7 @@ from jinqiu.workflow.publicity_lists import service
 from jinqiu.workflow.publicity_lists.engine import OPEN
 from jinqiu.workflow.publicity_lists.reads import list_view, lists_of
 
-router = APIRouter(include_in_schema=False)
+router = api_router(include_in_schema=False)
 LIST_LABELS = {s.value: label for s, label in LIST_MACHINE.state_labels.items()}
 OBJECTION_LABELS = {
     OPEN: "待处理",

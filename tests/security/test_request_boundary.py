@@ -7,6 +7,7 @@ under test."""
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import Engine, event, func, select
 
 from jinqiu.workflow.audit.models import PiiAccess
 from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.db import for_writing
 from jinqiu.workflow.users.models import User
 from tests.api.conftest import World, username
 from tests.factories import new_case, student, worker
@@ -296,3 +298,36 @@ def test_a_read_request_keeps_its_prepared_statements_and_writes_nothing(world: 
     assert shown.status_code == 200, shown.text
     with world.engine.connect() as conn:
         assert conn.execute(records).scalar_one() == before + 1
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_write_request_takes_the_write_lock_only_for_its_handler(world: World) -> None:
+    """SQLite has one write lock for the whole database. A write request takes it when its
+    handler starts writing, not while FastAPI is still reading the caller and looking up what
+    the path names: a request refused by its scope check (404) is answered while another
+    connection holds the lock, instead of queueing behind it for the lock it never needed."""
+    case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
+    outsider = world.as_(username("clerk", "WH-HC-002"))
+    holding, answered = threading.Event(), threading.Event()
+    waited: list[bool] = []
+
+    def hold_the_write_lock() -> None:
+        with world.engine.connect() as conn:
+            for_writing(conn).exec_driver_sql("SELECT 1")  # BEGIN IMMEDIATE: the write lock
+            holding.set()
+            waited.append(answered.wait(timeout=20))  # False: the request waited for the lock
+            conn.rollback()
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    try:
+        assert holding.wait(timeout=20)
+        refused = world.client.post(
+            f"/api/cases/{case_id}/events", json={"event": "submit", "version": 1}, headers=outsider
+        )
+        answered.set()
+    finally:
+        answered.set()
+        holder.join()
+    assert refused.status_code == 404, refused.text
+    assert waited == [True]

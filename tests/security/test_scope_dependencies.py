@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import create_engine
 
 from jinqiu.api.app import ROUTERS, create_app
+from jinqiu.api.deps import UnitOfWorkRoute
 from jinqiu.api.http.events import event_router
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.engine.registry import SERVED
@@ -108,3 +109,18 @@ def test_an_invalid_body_is_named_once_and_before_any_lookup(world: World) -> No
     response = world.client.patch("/api/users/nobody", json={"roles": []}, headers=admin)
     assert response.status_code == 422, response.text
     assert [d["field"] for d in response.json()["details"]] == ["roles"]
+
+
+def test_every_route_runs_its_handler_in_the_unit_of_work() -> None:
+    """A write is committed by its route (api.deps.UnitOfWorkRoute, in the handler's own trip to
+    the thread pool): a router made with plain APIRouter would commit nothing (its requests
+    would fail loudly instead). Every router is made by api_router, the app's own routes too."""
+    app = create_app(engine=create_engine("sqlite://"), settings=Settings(secret_key="x" * 32))
+    own = [r for r in app.router.routes if isinstance(r, APIRoute)]
+    plain = [
+        f"{sorted(r.methods)} {r.path}"
+        for r in [*routes(), *own]
+        if not isinstance(r, UnitOfWorkRoute)
+    ]
+    assert not plain, "routes outside the unit of work:\n" + "\n".join(plain)
+    assert own, "the app's own routes (/api/health) were not found"
