@@ -17,7 +17,10 @@ httpx.AsyncClient in this process): GET /api/health ×N; POST /api/cases/{id}/ev
 check → ready for publicity, waiting for a list) on every case; health ×N. Afterwards
 every case must be waiting for publicity with 3 audit entries and the counters must equal a recount.
 The server is stopped at the end, whatever happens. Each phase reports the server's CPU per
-request, PostgreSQL's (its processes on this machine) and how busy the machine's CPUs were.
+request, PostgreSQL's (its processes on this machine; approximate: a backend that exits during
+the phase takes its CPU with it), how busy the machine's CPUs were, and each worker's share of
+a core — how the phase's connections were shared among the workers, which decides its figures
+more than anything else (`docs/PERFORMANCE.md`).
 
 `jinqiu serve` sets TCP_NODELAY on every accepted connection (api/cli/listen.py). With
 `--compare-proto0` a second server follows, each with its own N cases: the same command through
@@ -311,6 +314,22 @@ def machine_times() -> tuple[float, float]:
     return sum(values), values[3] + values[4]  # idle + iowait
 
 
+def worker_cpu_s(server: Server) -> dict[int, float]:
+    """User + system CPU so far of each of the server's worker processes (its children)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == server.process.pid:
+            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
 def cpu_of(pids: set[int], *, children: bool = True) -> float:
     """User + system CPU of these processes (and their children) so far, from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -365,6 +384,9 @@ class Phase:
     server_cpu_s: float = 0.0  # the server's processes (uvicorn supervisor and workers)
     database_cpu_s: float = 0.0  # this machine's PostgreSQL processes (0 on SQLite: in the server)
     busy: float = 0.0  # share of the machine's CPUs not idle during the phase
+    # each worker's CPU over the phase's wall time, busiest first: how evenly the connections
+    # were shared (a worker takes every connection of a burst that it accepts in one wake-up)
+    worker_shares: list[float] = field(default_factory=list)
     ns: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -389,6 +411,7 @@ class Phase:
             if self.ns
             else 0.0,
             "machine_busy": round(self.busy, 2),
+            "worker_cpu_shares": [round(w, 2) for w in self.worker_shares],
         }
 
 
@@ -495,6 +518,7 @@ def fire(
             # Open the connections before the clock starts.
             await asyncio.gather(*(call("GET", "/api/health", None, None) for call in send))
             server_cpu = server_cpu_s(server) if server is not None else 0.0
+            workers_before = worker_cpu_s(server) if server is not None else {}
             database_cpu, (machine_all, machine_idle) = database_cpu_s(), machine_times()
             started, cpu = time.perf_counter(), time.process_time()
             await _fire(send, requests, phase)
@@ -502,6 +526,14 @@ def fire(
             phase.cpu_s = time.process_time() - cpu
             if server is not None:
                 phase.server_cpu_s = server_cpu_s(server) - server_cpu
+                workers_after = worker_cpu_s(server)
+                phase.worker_shares = sorted(
+                    (
+                        (cpu - workers_before.get(pid, 0.0)) / phase.wall_s
+                        for pid, cpu in workers_after.items()
+                    ),
+                    reverse=True,
+                )
             phase.database_cpu_s = database_cpu_s() - database_cpu
             now_all, now_idle = machine_times()
             phase.busy = 1 - (now_idle - machine_idle) / max(now_all - machine_all, 1e-9)
@@ -513,6 +545,7 @@ def fire(
         f", server {phase.server_cpu_s / len(phase.ns) * 1e3:.2f} ms CPU each"
         f", database {phase.database_cpu_s / len(phase.ns) * 1e3:.2f} ms"
         f", machine {phase.busy:.0%} busy"
+        f", workers {' / '.join(f'{w:.0%}' for w in phase.worker_shares)} of a core"
         if server is not None
         else ""
     )
