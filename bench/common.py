@@ -218,3 +218,34 @@ class RawScratch:
 
     def close(self) -> None:
         self.conn.close()
+
+
+@dataclass(frozen=True)
+class ProcessCpu:
+    pid: int
+    parent: int
+    name: str  # the command's name, as /proc/PID/stat gives it ("postgres", "python", …)
+    cpu_s: float  # user + system so far
+
+
+def processes_cpu() -> list[ProcessCpu]:
+    """Every process on this machine with its CPU so far, from /proc (one pass)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, fields = (entry / "stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        parts = fields.split()
+        name = head.split("(", 1)[1] if "(" in head else ""
+        cpu = (int(parts[11]) + int(parts[12])) / tick
+        found.append(ProcessCpu(int(entry.name), int(parts[1]), name, cpu))
+    return found
+
+
+def postgres_cpu_s() -> float:
+    """CPU so far of every PostgreSQL process on this machine (its backends included)."""
+    return sum(p.cpu_s for p in processes_cpu() if p.name in {"postgres", "postmaster"})

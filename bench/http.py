@@ -53,6 +53,8 @@ from bench.common import (
     add_db_option,
     bench_database,
     percentile,
+    postgres_cpu_s,
+    processes_cpu,
     say,
 )
 from bench.seeding import IdNumbers, loadavg, pg_schema
@@ -290,24 +292,6 @@ def server_cpu_s(server: Server) -> float:
     return cpu_of({server.process.pid})
 
 
-def database_cpu_s() -> float:
-    """User + system CPU so far of this machine's PostgreSQL processes (the bench's server is
-    local: its backends, WAL writer, checkpointer), from /proc; 0 where there are none."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            name, fields = (entry / "stat").read_text().rsplit(")", 1)
-        except OSError:
-            continue
-        if name.endswith("(postgres"):
-            parts = fields.split()
-            total += int(parts[11]) + int(parts[12])
-    return total / tick
-
-
 def machine_times() -> tuple[float, float]:
     """(all, idle) CPU time of the whole machine so far, from /proc/stat's first line."""
     values = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -316,34 +300,12 @@ def machine_times() -> tuple[float, float]:
 
 def worker_cpu_s(server: Server) -> dict[int, float]:
     """User + system CPU so far of each of the server's worker processes (its children)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    found: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == server.process.pid:
-            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
-    return found
+    return {p.pid: p.cpu_s for p in processes_cpu() if p.parent == server.process.pid}
 
 
 def cpu_of(pids: set[int], *, children: bool = True) -> float:
     """User + system CPU of these processes (and their children) so far, from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry.name) in pids or (children and int(fields[1]) in pids):
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+    return sum(p.cpu_s for p in processes_cpu() if p.pid in pids or (children and p.parent in pids))
 
 
 # `jinqiu serve` with the listening socket left as uvicorn binds it for --workers N (proto 0),
@@ -519,7 +481,7 @@ def fire(
             await asyncio.gather(*(call("GET", "/api/health", None, None) for call in send))
             server_cpu = server_cpu_s(server) if server is not None else 0.0
             workers_before = worker_cpu_s(server) if server is not None else {}
-            database_cpu, (machine_all, machine_idle) = database_cpu_s(), machine_times()
+            database_cpu, (machine_all, machine_idle) = postgres_cpu_s(), machine_times()
             started, cpu = time.perf_counter(), time.process_time()
             await _fire(send, requests, phase)
             phase.wall_s = time.perf_counter() - started
@@ -534,7 +496,7 @@ def fire(
                     ),
                     reverse=True,
                 )
-            phase.database_cpu_s = database_cpu_s() - database_cpu
+            phase.database_cpu_s = postgres_cpu_s() - database_cpu
             now_all, now_idle = machine_times()
             phase.busy = 1 - (now_idle - machine_idle) / max(now_all - machine_all, 1e-9)
         for r in raws:

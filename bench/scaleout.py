@@ -39,7 +39,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, func, select
 
-from bench.common import BenchDatabase, add_db_option, bench_database, say
+from bench.common import BenchDatabase, add_db_option, bench_database, postgres_cpu_s, say
 from bench.http import (
     SECRET,
     Phase,
@@ -150,23 +150,6 @@ class Step:
     ticks_cpu_s: float = 0.0
     database_cpu_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def postgres_cpu() -> float:
-    """CPU of every PostgreSQL process on this machine so far (its backends included)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if (entry / "comm").read_text().strip() not in {"postgres", "postmaster"}:
-                continue
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / tick
 
 
 def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
@@ -291,12 +274,12 @@ def one_step(
         ("GET", f"/api/cases/{c}", None, tokens[f"clerk.{g.lower()}"]) for c, g, _d in cases
     ][: 20 * k]
     fire_spread(urls, f"warm-up×{k}", warm, args.concurrency)
-    before = (cpu_of(server_pids), cpu_of(tick_pids), postgres_cpu())
+    before = (cpu_of(server_pids), cpu_of(tick_pids), postgres_cpu_s())
     phases = [
         fire_spread(urls, f"{name}×{k}", requests, args.concurrency)
         for name, requests in zip((SUBMIT, VERIFY), event_requests(cases, tokens), strict=True)
     ]
-    after = (cpu_of(server_pids), cpu_of(tick_pids), postgres_cpu())
+    after = (cpu_of(server_pids), cpu_of(tick_pids), postgres_cpu_s())
     events = Phase(
         f"events×{k}",
         wall_s=sum(p.wall_s for p in phases),
