@@ -1,9 +1,10 @@
 """Database engines for SQLite (the embedded default) and PostgreSQL.
 
 SQLite runs in WAL mode. Write transactions (`transaction(engine)`) start with BEGIN
-IMMEDIATE, so two writers queue on the database lock (busy_timeout) instead of failing
-halfway with "database is locked" when a reader upgrades to a writer; plain reads
-(`engine.connect()`) start a deferred transaction and never wait for writers. PostgreSQL runs at READ COMMITTED: the engine's conditional
+IMMEDIATE, so two writers queue on the database lock (tried every few ms: `begin_immediate`)
+instead of failing halfway with "database is locked" when a reader upgrades to a writer; plain
+reads (`engine.connect()`) start a deferred transaction and never wait for writers. PostgreSQL
+runs at READ COMMITTED (reads declared with `read_only`: READ ONLY): the engine's conditional
 UPDATEs (`WHERE version = :expected`, `WHERE budget - reserved - paid >= :amount`) are
 re-checked against the committed row after a lock wait, which is what makes them safe.
 """
