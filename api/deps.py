@@ -166,7 +166,8 @@ def require(
 
 def declare_writes(request: Request, writes: bool) -> None:
     """A read that writes after all (it records that personal numbers were shown in full):
-    declared by a route-level dependency, which FastAPI resolves before the unit of work."""
+    declared by a route-level dependency; the handler's unit of work (`UnitOfWorkRoute`) then
+    ends the read and begins a write."""
     request.state.writes = writes
 
 
