@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from jinqiu.api import errors, pages
-from jinqiu.api.deps import Conn, Services, UnitOfWorkRoute
+from jinqiu.api.deps import AnonymousConn, Services, UnitOfWorkRoute
 from jinqiu.api.http import (
     attachments,
     audit,
@@ -149,7 +149,7 @@ def build_app() -> FastAPI:
     app.add_middleware(SecurityHeaders)  # added last, so outermost: on every answer, 413 included
 
     @app.get("/api/health", response_model=Health, tags=["health"])
-    def health(conn: Conn) -> Health:
+    def health(conn: AnonymousConn) -> Health:
         return Health(status="ok", sweep_errors=count_sweep_errors(conn))
 
     @app.get("/docs", include_in_schema=False)

@@ -74,31 +74,60 @@ bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def request_connection(request: Request, svc: ServicesDep) -> Iterator[Connection]:
-    """The request's one connection from the pool: the caller is read on it, then it is the unit
+def request_connection(
+    request: Request, svc: ServicesDep, token: Annotated[str | None, Depends(bearer)]
+) -> Iterator[Connection]:
+    """The request's one connection from the pool: the caller is read on it, here, in the same
+    trip to the thread pool (`current_actor` only looks at what was found), then it is the unit
     of work (`Conn`, below). Returned to the pool when the handler has returned. A GET's is a
     read (workflow.db.read_only: on PostgreSQL READ ONLY, ended with COMMIT, its prepared
     statements kept for the next request) until the route learns it writes."""
+    yield from _connection(request, svc, token)
+
+
+def anonymous_connection(request: Request, svc: ServicesDep) -> Iterator[Connection]:
+    """`request_connection` for a route that asks nobody to sign in (/api/health): no token is
+    read, and the route's OpenAPI entry names no security scheme."""
+    yield from _connection(request, svc, None)
+
+
+def _connection(request: Request, svc: Services, token: str | None) -> Iterator[Connection]:
     with svc.engine.connect() as conn:
         request.state.connection = conn
-        yield read_only(conn) if request.method in SAFE_METHODS else conn
+        if request.method in SAFE_METHODS:
+            read_only(conn)
+        request.state.caller = _caller(svc, conn, token)
+        yield conn
         if _writes(request) and not getattr(request.state, "committed", False):
             # A handler that wrote outside UnitOfWorkRoute: nothing it did is kept.
             raise RuntimeError(f"{request.method} {request.url.path}: not a UnitOfWorkRoute")
 
 
+def _caller(svc: Services, conn: Connection, token: str | None) -> Actor | Unauthorized:
+    """Who the token says is calling, read on the request's connection; a refusal is kept, not
+    raised: only a route that asks who is calling (`CurrentActor`) answers 401 with it (a health
+    check sent with a stale token is still answered)."""
+    if not token:
+        return Unauthorized("请先登录")
+    try:
+        return actor_on(conn, read_token(svc.settings, token, svc.clock.now()))
+    except Unauthorized as refused:
+        return refused
+
+
 # scope="function": the exit code runs when the handler returns, before the response is sent;
 # with FastAPI's default, "request", it runs after the client already has its answer.
 RequestConnection = Annotated[Connection, Depends(request_connection, scope="function")]
+AnonymousConn = Annotated[Connection, Depends(anonymous_connection, scope="function")]
 
 
 # -- who is calling ---------------------------------------------------------------------------------
-def current_actor(
-    svc: ServicesDep, conn: RequestConnection, token: Annotated[str | None, Depends(bearer)]
-) -> Actor:
-    if not token:
-        raise Unauthorized("请先登录")
-    return actor_on(conn, read_token(svc.settings, token, svc.clock.now()))
+async def current_actor(request: Request, _conn: RequestConnection) -> Actor:
+    """The caller `request_connection` read (no trip to the thread pool of its own)."""
+    caller: Actor | Unauthorized = request.state.caller
+    if isinstance(caller, Unauthorized):
+        raise caller
+    return caller
 
 
 def actor_of(svc: Services, bearer: Bearer) -> Actor:

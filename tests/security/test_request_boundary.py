@@ -331,3 +331,15 @@ def test_a_write_request_takes_the_write_lock_only_for_its_handler(world: World)
         holder.join()
     assert refused.status_code == 404, refused.text
     assert waited == [True]
+
+
+def test_the_health_check_asks_nobody_to_sign_in(world: World) -> None:
+    """The caller is read with the request's connection, but only a route that asks who is
+    calling refuses a bad token: /api/health answers one, and its OpenAPI entry names no
+    security scheme (every signed-in route's does)."""
+    stale = {"Authorization": "Bearer not.a.token"}
+    assert world.client.get("/api/health", headers=stale).status_code == 200
+    assert world.client.get("/api/cases", headers=stale).status_code == 401
+    paths = world.client.get("/openapi.json").json()["paths"]
+    assert "security" not in paths["/api/health"]["get"]
+    assert paths["/api/cases"]["get"]["security"] == [{"OAuth2PasswordBearer": []}]
