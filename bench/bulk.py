@@ -42,6 +42,7 @@ from bench.seeding import (
     Loader,
     loadavg,
     sql_time,
+    unit_counter_rows,
 )
 from jinqiu.demo.units import seed_weihai_tree
 from jinqiu.states import CaseEvent, CaseState
@@ -256,11 +257,7 @@ def seed(db: BenchDatabase, *, cases: int, final: bool) -> World:
         loader.copy("student", STUDENT_COLUMNS, students)
         loader.copy("aid_case", CASE_COLUMNS, case_rows)
         loader.copy("audit_entry", AUDIT_COLUMNS, audit_rows)
-        loader.copy(
-            "case_count",
-            COUNTER_COLUMNS,
-            [(campaign_id, code, state, n) for (code, state), n in sorted(counts.items())],
-        )
+        loader.copy("unit_case_count", COUNTER_COLUMNS, unit_counter_rows(campaign_id, counts))
         loader.finish()
 
     actor = Actor(

@@ -6,7 +6,7 @@ The world (bench/seeding.py): province → 20 cities → 200 districts → 99,77
 the province's campaign with four deadlines (two of them reports, submitted by 90% of the
 districts and cities); the cases spread evenly over the grassroots unions, in every state of the
 funnel as in mid-August (5% survey, 15% archive check, 10% publicity, 25% approval, 10%
-disbursement, 10% follow-up, 15% closed, 5% rejected, 5% withdrawn); the dashboard's case_count
+disbursement, 10% follow-up, 15% closed, 5% rejected, 5% withdrawn); the dashboard's unit_case_count
 rows computed from the loaded cases the way migration 0004's backfill does (and checked
 against `recount` afterwards); 3 reminders each for 10% of the grassroots unions in the ledger.
 
@@ -212,7 +212,7 @@ def build(db: BenchDatabase, units: int, cases: int) -> tuple[ProvinceTree, int,
         )
         started = time.perf_counter()
         counters = counter_rows(tree, campaign_id, loaded.by_unit_state)
-        loader.copy("case_count", COUNTER_COLUMNS, counters)
+        loader.copy("unit_case_count", COUNTER_COLUMNS, counters)
         load["counters_s"] = time.perf_counter() - started
         say_load(
             f"{len(counters):,} counters (computed from the cases)",
@@ -246,7 +246,7 @@ def check(engine: Engine, campaign_id: int, cases: int) -> float:
     started = time.perf_counter()
     with snapshot(engine) as conn:
         if recount(conn, campaign_id) != stored(conn, campaign_id):
-            raise SystemExit("case_count rows differ from a recount of the cases")
+            raise SystemExit("unit_case_count rows differ from a recount of the cases")
         wrong = tally_differences(conn, campaign_id)
         if wrong:
             raise SystemExit("counts differ from a recount: " + wrong[0].describe())

@@ -5,8 +5,8 @@ load only).
 
 The loaded rows are consistent with what the service itself would have written: every case has
 its worker and student rows, valid identity numbers (unique per campaign), and the dashboard's
-case_count rows are computed from the loaded cases exactly as migration 0004's backfill does
-(every unit on a case's path). Two shortcuts, said where they matter: loaded cases carry no audit
+unit_case_count rows are computed from the loaded cases (every unit on a case's path counts
+it). Two shortcuts, said where they matter: loaded cases carry no audit
 entries (audit_seq 0, audit_head '': an empty chain, which `verify_chains` accepts), and the fund
 rows are not charged for the approved amounts (no bench here measures funds).
 """
@@ -19,7 +19,7 @@ import sqlite3
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +32,7 @@ from jinqiu.states import CaseState
 from jinqiu.states.case_lifecycle import history_to
 from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.campaigns.service import load_campaign
+from jinqiu.workflow.cases.counters import STATES
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.identity import check_character_of, weighted_sum
@@ -553,16 +554,29 @@ def load_cases(
 def counter_rows(
     tree: ProvinceTree, campaign_id: int, by_unit_state: Counter[tuple[int, str]]
 ) -> list[tuple[Any, ...]]:
-    """case_count rows as migration 0004's backfill builds them: every unit on each case's
-    path counts it."""
+    """unit_case_count rows as the transitions would have kept them: every unit on each case's
+    path counts it, one row per unit, a column per state."""
     totals: Counter[tuple[str, str]] = Counter()
     for (unit_id, state), n in by_unit_state.items():
         for unit in tree.ancestors(tree.by_id[unit_id]):
             totals[unit.code, state] += n
-    return [(campaign_id, code, state, n) for (code, state), n in sorted(totals.items())]
+    return unit_counter_rows(campaign_id, totals)
 
 
-COUNTER_COLUMNS = ("campaign_id", "unit_code", "state", "n")
+def unit_counter_rows(
+    campaign_id: int, totals: Mapping[tuple[str, str], int]
+) -> list[tuple[Any, ...]]:
+    """(unit code, state) → n as unit_case_count rows (COUNTER_COLUMNS), in unit order."""
+    by_unit: dict[str, dict[str, int]] = {}
+    for (code, state), n in totals.items():
+        by_unit.setdefault(code, {})[state] = n
+    return [
+        (campaign_id, code, *(by_unit[code].get(state, 0) for state in STATES))
+        for code in sorted(by_unit)
+    ]
+
+
+COUNTER_COLUMNS = ("campaign_id", "unit_code", *STATES)
 
 
 # -- bulk loading ------------------------------------------------------------------------------

@@ -143,7 +143,7 @@ def build(db: BenchDatabase, units: int, cases: int) -> tuple[dict[str, float], 
         started = time.perf_counter()
         loaded = load_cases(loader, households, assignments(tree, cases))
         counters = counter_rows(tree, campaign_id, loaded.by_unit_state)
-        loader.copy("case_count", COUNTER_COLUMNS, counters)
+        loader.copy("unit_case_count", COUNTER_COLUMNS, counters)
         missing = load_reports(loader, tree, campaign_id, when=clock.now())
         loader.finish()
         load["cases_s"] = time.perf_counter() - started

@@ -12,7 +12,7 @@ from jinqiu.workflow.campaigns.models import (
     CampaignStateDeadline,
     FundSource,
 )
-from jinqiu.workflow.cases.counters import CaseCount
+from jinqiu.workflow.cases.counters import unit_case_count
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.deadlines.models import ReminderLedger
 from jinqiu.workflow.deadlines.reminder_counts import ReminderCount
@@ -50,7 +50,6 @@ __all__ = [
     "CampaignPhase",
     "CampaignStateDeadline",
     "Case",
-    "CaseCount",
     "Donor",
     "EmploymentHelp",
     "EmploymentRecord",
@@ -85,4 +84,5 @@ __all__ = [
     "WorkStudyPost",
     "Worker",
     "metadata",
+    "unit_case_count",
 ]

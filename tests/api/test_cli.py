@@ -282,7 +282,7 @@ def test_counters_verify_names_each_difference_and_repair_sets_it_right(
     assert cli.ok("counters verify").strip() == MATCH
     with transaction(db) as conn:  # a counter edited around the engine
         conn.execute(
-            text("UPDATE case_count SET n = n + 2 WHERE unit_code = :u AND state = 'survey'"),
+            text("UPDATE unit_case_count SET survey = survey + 2 WHERE unit_code = :u"),
             {"u": DISTRICT},
         )
     run = cli("counters verify")

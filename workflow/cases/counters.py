@@ -1,9 +1,10 @@
-"""Cases per (campaign, unit, state), for every unit on the case's path to the root, kept right
-inside each transition's transaction — dashboards read a few counter rows, never scan cases.
+"""Cases per (campaign, unit) in each state, for every unit on the case's path to the root, kept
+right inside each transition's transaction — dashboards read a few counter rows, never scan cases.
 
-One multi-row upsert per transaction (two rows per ancestor: −1 for the old state, +1 for the
-new). Rows are written in (unit, state) order, so concurrent transactions lock them in the same
-order and cannot deadlock.
+One row per unit, one column per state (`unit_case_count`): a move adds −1 to the old state's
+column and +1 to the new one's, in one row per ancestor, and a dashboard reads one row per
+child unit. One multi-row upsert per transaction, its rows in (campaign, unit) order, so
+concurrent transactions lock them in the same order and cannot deadlock.
 
 The ancestors' rows (the city's, the province's) are shared by every transition of the
 campaign, and a row's lock is held from its update to the commit. So a single transition's
@@ -15,41 +16,59 @@ writes them first (`write_pending`), a rolled-back savepoint takes its deltas ba
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Executable, UniqueConstraint, event, func, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    ForeignKey,
+    Integer,
+    PrimaryKeyConstraint,
+    Table,
+    event,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Field, SQLModel
+from sqlmodel import SQLModel
+from sqlmodel.sql.sqltypes import AutoString
 
+from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.driver import member_chunks, member_of
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.units.models import Unit
 
+# The counted states, in the machine's order: the table's state columns. A state added to the
+# machine needs its column added by a migration (test_the_migrated_table_is_the_model says so).
+STATES: tuple[str, ...] = tuple(state.value for state in CaseState)
+# The columns' names are written into SQL text below: the machine's names are plain identifiers.
+assert all(re.fullmatch(r"[a-z][a-z_]*", state) for state in STATES)
 
-class CaseCount(SQLModel, table=True):
-    __tablename__ = "case_count"
-    __table_args__ = (
-        # No CHECK (n >= 0): SQLite checks it on the row an upsert proposes (n = -1) before the
-        # conflict turns it into an update. The property test compares counters with a recount.
-        UniqueConstraint("campaign_id", "unit_code", "state", name="uq_case_count"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    campaign_id: int = Field(foreign_key="campaign.id")
-    unit_code: str = Field(max_length=64)  # the unit and everything below it
-    state: str = Field(max_length=20)
-    n: int = 0
-
-
-count_t = CaseCount.__table__  # type: ignore[attr-defined]
+unit_case_count = Table(
+    "unit_case_count",
+    SQLModel.metadata,
+    Column("campaign_id", Integer, ForeignKey("campaign.id"), nullable=False),
+    Column("unit_code", AutoString(length=64), nullable=False),  # the unit and all below it
+    # No CHECK (n >= 0): SQLite checks it on the row an upsert proposes (−1 for a state of a
+    # new row) before the conflict turns it into an update. The tests compare with a recount.
+    *(Column(state, Integer, nullable=False, server_default=text("0")) for state in STATES),
+    # The key is the row's only index: an update touches no indexed column, so PostgreSQL
+    # rewrites the row in place (HOT) without touching the index.
+    PrimaryKeyConstraint("campaign_id", "unit_code", name="pk_unit_case_count"),
+)
+count_t = unit_case_count
 case_t = Case.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
+_STATE_COLUMNS = [count_t.c[state] for state in STATES]
 
 
 def path_codes(unit_path: str) -> list[str]:
@@ -57,57 +76,69 @@ def path_codes(unit_path: str) -> list[str]:
     return [code for code in unit_path.split("/") if code]
 
 
-def _upsert_statement(dialect_name: str) -> Executable:
-    dialect_insert = pg_insert if dialect_name == "postgresql" else sqlite_insert
-    statement = dialect_insert(count_t)
-    return statement.on_conflict_do_update(
-        index_elements=["campaign_id", "unit_code", "state"],
-        set_={"n": count_t.c.n + statement.excluded.n},
+def states_of(row: Sequence[int]) -> dict[str, int]:
+    """A row's state columns (in STATES order) as {state: n}, without the states at 0."""
+    return {state: n for state, n in zip(STATES, row, strict=True) if n}
+
+
+CounterKey = tuple[int, str, str]  # campaign, unit code, state
+
+
+@functools.cache
+def _upsert_sql(postgresql: bool, states: tuple[str, ...]) -> str:
+    """The upsert of the given state columns (the others keep their value, 0 in a new row); one
+    text per set of states — a transition's is its two — so each is prepared once."""
+    columns = ", ".join(("campaign_id", "unit_code", *states))
+    if postgresql:
+        # One statement whatever the number of rows, in the order given (unnest in the select
+        # list runs the arrays in step): the lock order of every other writer of the rows.
+        arrays = ["%s::integer[]", "%s::varchar[]", *["%s::integer[]"] * len(states)]
+        rows = "SELECT " + ", ".join(f"unnest({a})" for a in arrays)
+    else:
+        rows = "VALUES (" + ", ".join("?" * (2 + len(states))) + ")"
+    added = ", ".join(f"{s} = unit_case_count.{s} + excluded.{s}" for s in states)
+    return (
+        f"INSERT INTO unit_case_count ({columns}) {rows} "
+        f"ON CONFLICT (campaign_id, unit_code) DO UPDATE SET {added}"
     )
 
 
-# Built once per dialect: building it per transition (the `excluded` alias, the ON CONFLICT
-# clause, a new cache key) cost more than executing it.
-_UPSERTS = {name: _upsert_statement(name) for name in ("postgresql", "sqlite")}
+def _upsert_rows(deltas: Mapping[CounterKey, int], postgresql: bool) -> tuple[str, Any] | None:
+    """The statement and its parameters that add `deltas` to their rows, one row per (campaign,
+    unit) in key order; None when every delta is 0."""
+    kept = sorted((key, n) for key, n in deltas.items() if n != 0)
+    if not kept:
+        return None
+    states = tuple(s for s in STATES if any(key[2] == s for key, _n in kept))
+    column = {state: i for i, state in enumerate(states)}
+    rows: list[list[Any]] = []
+    for (campaign_id, code, state), n in kept:  # a unit's states come together (key order)
+        if not rows or rows[-1][0] != campaign_id or rows[-1][1] != code:
+            rows.append([campaign_id, code, *[0] * len(states)])
+        rows[-1][2 + column[state]] = n
+    statement = _upsert_sql(postgresql, states)
+    if postgresql:
+        # A tuple: one parameter set of arrays (a list would be read as many sets).
+        return statement, tuple(list(values) for values in zip(*rows, strict=True))
+    return statement, [tuple(row) for row in rows]
 
 
-def _upsert(conn: Connection, rows: list[dict[str, object]]) -> None:
-    conn.execute(_UPSERTS["postgresql" if conn.dialect.name == "postgresql" else "sqlite"], rows)
+def _upsert(conn: Connection, deltas: Mapping[CounterKey, int]) -> None:
+    upsert = _upsert_rows(deltas, conn.dialect.name == "postgresql")
+    if upsert is not None:
+        conn.exec_driver_sql(*upsert)
 
 
 # -- the deltas of the open transaction, written with its commit -----------------------------------
-CounterKey = tuple[int, str, str]  # campaign, unit code, state
 _PENDING = "jinqiu.case_count.pending"  # conn.info: CounterKey → delta, not yet written
 _SAVEPOINTS = "jinqiu.case_count.savepoints"  # conn.info: the deltas as each open savepoint began
-
-# One statement whatever the number of rows, in the order given (unnest in the select list runs
-# the arrays in step): the lock order of every other writer of the rows.
-_PG_UPSERT = (
-    "INSERT INTO case_count (campaign_id, unit_code, state, n) "
-    "SELECT unnest(%s::integer[]), unnest(%s::varchar[]), unnest(%s::varchar[]), "
-    "unnest(%s::integer[]) "
-    "ON CONFLICT (campaign_id, unit_code, state) DO UPDATE SET n = case_count.n + excluded.n"
-)
-_SQLITE_UPSERT = (
-    "INSERT INTO case_count (campaign_id, unit_code, state, n) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (campaign_id, unit_code, state) DO UPDATE SET n = case_count.n + excluded.n"
-)
-
-
-def _take_pending(conn: Connection) -> list[tuple[int, str, str, int]]:
-    """The connection's pending deltas in lock order, without the ones that came to 0; cleared."""
-    pending: dict[CounterKey, int] = conn.info.pop(_PENDING, None) or {}
-    return [(*key, n) for key, n in sorted(pending.items()) if n != 0]
 
 
 def write_pending(conn: Connection) -> None:
     """Writes the transaction's counted moves now: before anything reads the counters in it."""
-    rows = _take_pending(conn)
-    if rows:
-        _upsert(
-            conn,
-            [{"campaign_id": c, "unit_code": u, "state": s, "n": n} for c, u, s, n in rows],
-        )
+    pending: dict[CounterKey, int] | None = conn.info.pop(_PENDING, None)
+    if pending:
+        _upsert(conn, pending)
 
 
 def _forget_pending(conn: Connection) -> None:
@@ -120,20 +151,20 @@ def _write_with_commit(conn: Connection) -> None:
     upsert. On PostgreSQL the COMMIT is sent in the same pipeline (the driver's own commit that
     follows finds the transaction ended and sends nothing)."""
     conn.info.pop(_SAVEPOINTS, None)
-    rows = _take_pending(conn)
-    if not rows:
-        return
-    driver = conn.connection.driver_connection
+    pending: dict[CounterKey, int] | None = conn.info.pop(_PENDING, None)
     postgresql = conn.dialect.name == "postgresql"
-    statement = _PG_UPSERT if postgresql else _SQLITE_UPSERT
+    upsert = _upsert_rows(pending, postgresql) if pending else None
+    if upsert is None:
+        return
+    statement, parameters = upsert
+    driver = conn.connection.driver_connection
     try:
         if postgresql:
-            columns = [list(column) for column in zip(*rows, strict=True)]
             with driver.pipeline(), driver.cursor() as cursor:  # type: ignore[union-attr]
-                cursor.execute(statement, columns)
+                cursor.execute(statement, parameters)
                 driver.commit()  # type: ignore[union-attr]
         else:
-            driver.executemany(statement, rows)  # type: ignore[union-attr]
+            driver.executemany(statement, parameters)  # type: ignore[union-attr]
     except conn.dialect.loaded_dbapi.Error as error:
         # As SQLAlchemy raises a failed statement: callers catch its exception classes.
         raise DBAPIError.instance(
@@ -184,7 +215,7 @@ def count_state_changes(
     conn: Connection, moves: Iterable[tuple[int, str, str | None, str]]
 ) -> None:
     """Many cases moved at once (a bulk transition): (campaign, unit path, old, new) each, summed
-    per counter row first, so a district's 3,000 approvals are one row per ancestor and state."""
+    per counter first, so a district's 3,000 approvals are one row per ancestor."""
     deltas: dict[tuple[int, str, str], int] = {}
     for campaign_id, unit_path, old, new in moves:
         if old == new:
@@ -193,13 +224,8 @@ def count_state_changes(
             if old is not None:
                 deltas[(campaign_id, code, old)] = deltas.get((campaign_id, code, old), 0) - 1
             deltas[(campaign_id, code, new)] = deltas.get((campaign_id, code, new), 0) + 1
-    rows: list[dict[str, object]] = [
-        {"campaign_id": campaign_id, "unit_code": code, "state": state, "n": n}
-        for (campaign_id, code, state), n in sorted(deltas.items())
-        if n != 0
-    ]
-    if rows:  # in (campaign, unit, state) order: the lock order of the single path's upserts
-        _upsert(conn, rows)
+    # in (campaign, unit) order: the lock order of the single path's upserts
+    _upsert(conn, deltas)
 
 
 def counts_for(
@@ -209,16 +235,12 @@ def counts_for(
     codes = sorted(set(unit_codes))
     out: dict[str, dict[str, int]] = {code: {} for code in codes}
     for part in member_chunks(conn, codes):
-        # .all(): one fetchall, not a driver fetchone per row (a district's 500 children
-        # are ~4,500 rows)
-        for code, state, n in conn.execute(
-            select(count_t.c.unit_code, count_t.c.state, count_t.c.n).where(
-                count_t.c.campaign_id == campaign_id,
-                member_of(conn, count_t.c.unit_code, part),
-                count_t.c.n != 0,
+        for code, *states in conn.execute(
+            select(count_t.c.unit_code, *_STATE_COLUMNS).where(
+                count_t.c.campaign_id == campaign_id, member_of(conn, count_t.c.unit_code, part)
             )
         ).all():
-            out[code][state] = n
+            out[code] = states_of(states)
     return out
 
 
@@ -241,12 +263,12 @@ def recount(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]:
 def stored(conn: Connection, campaign_id: int) -> dict[str, dict[str, int]]:
     write_pending(conn)
     out: dict[str, dict[str, int]] = {}
-    for row in conn.execute(
-        select(count_t.c.unit_code, count_t.c.state, count_t.c.n).where(
-            count_t.c.campaign_id == campaign_id, count_t.c.n != 0
-        )
+    for code, *states in conn.execute(
+        select(count_t.c.unit_code, *_STATE_COLUMNS).where(count_t.c.campaign_id == campaign_id)
     ):
-        out.setdefault(row.unit_code, {})[row.state] = int(row.n)
+        counted = states_of(states)
+        if counted:
+            out[code] = counted
     return out
 
 
@@ -278,9 +300,7 @@ def counter_differences(
         ids = sorted(
             {
                 *conn.execute(select(case_t.c.campaign_id).distinct()).scalars(),
-                *conn.execute(
-                    select(count_t.c.campaign_id).where(count_t.c.n != 0).distinct()
-                ).scalars(),
+                *conn.execute(select(count_t.c.campaign_id).distinct()).scalars(),
             }
         )
     elif conn.execute(select(campaign_t.c.id).where(campaign_t.c.id == campaign_id)).first():
@@ -306,17 +326,9 @@ def repair_counters(conn: Connection, campaign_id: int | None = None) -> list[Co
     that have counted and holds back the others until commit, which then add their own change
     to the repaired figure (the repair adds differences, it does not overwrite)."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("LOCK TABLE case_count IN EXCLUSIVE MODE"))
+        conn.execute(text("LOCK TABLE unit_case_count IN EXCLUSIVE MODE"))
     differences = counter_differences(conn, campaign_id)
-    rows: list[dict[str, object]] = [
-        {
-            "campaign_id": d.campaign_id,
-            "unit_code": d.unit_code,
-            "state": d.state,
-            "n": d.counted - d.stored,
-        }
-        for d in differences
-    ]
-    if rows:
-        _upsert(conn, rows)
+    _upsert(
+        conn, {(d.campaign_id, d.unit_code, d.state): d.counted - d.stored for d in differences}
+    )
     return differences

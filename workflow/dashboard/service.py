@@ -26,7 +26,13 @@ from sqlalchemy import (
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.models import Campaign, FundSource
 from jinqiu.workflow.campaigns.rules import RULES, CampaignRules
-from jinqiu.workflow.cases.counters import CaseCount, path_codes, write_pending
+from jinqiu.workflow.cases.counters import (
+    STATES,
+    path_codes,
+    states_of,
+    unit_case_count,
+    write_pending,
+)
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.deadlines.pending import Responsibility, responsible_label, still_owed
 from jinqiu.workflow.deadlines.reminder_counts import REMINDER_COUNTS
@@ -47,7 +53,7 @@ fund_t = FundSource.__table__  # type: ignore[attr-defined]
 unit_t = Unit.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
 report_t = ReportSubmission.__table__  # type: ignore[attr-defined]
-count_t = CaseCount.__table__  # type: ignore[attr-defined]
+count_t = unit_case_count
 reminder_t = REMINDER_COUNTS.table
 organizer_t = unit_t.alias("organizer")
 
@@ -109,15 +115,13 @@ _CHILDREN = (
     .order_by(unit_t.c.code)
 )
 
-# The counter rows of the unit and its children (a district: ~500 children, ~3,000-4,500
-# rows), their codes selected by the database rather than sent as an array (which psycopg
-# escaped code by code on every call): an IN over the units, which both databases run as one
-# probe of the counters' unique index per unit (SQLite turned a join, with the OR, into a scan
-# of the campaign's counters). Not ordered: sorting the rows cost PostgreSQL more than reading
-# them; a unit's states come in the unique index's order, as they did.
-_COUNTERS = select(count_t.c.unit_code, count_t.c.state, count_t.c.n).where(
+# The counter rows of the unit and its children (a district: ~500 children, one row each, a
+# column per state), their codes selected by the database rather than sent as an array (which
+# psycopg escaped code by code on every call): an IN over the units, which both databases run
+# as one probe of the counters' key per unit (SQLite turned a join, with the OR, into a scan of
+# the campaign's counters). Not ordered: sorting cost PostgreSQL more than reading the rows.
+_COUNTERS = select(count_t.c.unit_code, *(count_t.c[state] for state in STATES)).where(
     count_t.c.campaign_id == bindparam("campaign_id"),
-    count_t.c.n != 0,
     count_t.c.unit_code.in_(
         select(unit_t.c.code).where(
             or_(unit_t.c.parent_id == bindparam("unit_id"), unit_t.c.id == bindparam("unit_id"))
@@ -179,12 +183,10 @@ def _children(
     """The child units as shown; the unit's own counters are put into `own`."""
     params = {"campaign_id": campaign_id, "unit_id": unit.id}
     write_pending(conn)  # a transaction's own moves are counted at its commit: write them first
-    counts: dict[str, dict[str, int]] = {unit.code: own}
-    last, states = None, own
-    for code, state, n in driver_rows(conn, _COUNTERS, params):
-        if code != last:  # a unit's rows come together: one lookup per unit, not per row
-            last, states = code, counts.setdefault(code, {})
-        states[state] = n
+    counts: dict[str, dict[str, int]] = {}
+    for code, *columns in driver_rows(conn, _COUNTERS, params):
+        counts[code] = states_of(columns)
+    own.update(counts.get(unit.code, {}))
     overdue = list(overdue_states)  # one or two states: looked up, not scanned for
     out = []
     for code, name, level, sent in driver_rows(conn, _CHILDREN, params):

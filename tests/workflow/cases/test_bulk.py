@@ -26,7 +26,7 @@ from jinqiu.states import CaseEvent, CaseState
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.models import FundSource
 from jinqiu.workflow.cases.bulk import BulkItem, BulkItemResult, apply_bulk
-from jinqiu.workflow.cases.counters import CaseCount, counter_differences
+from jinqiu.workflow.cases.counters import counter_differences, unit_case_count
 from jinqiu.workflow.cases.engine import TransitionResult, apply_event
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import ManualClock
@@ -50,7 +50,7 @@ from tests.workflow.cases.test_engine import CITY, DISTRICT, GRASSROOTS
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
-count_t = CaseCount.__table__  # type: ignore[attr-defined]
+count_t = unit_case_count
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
 
 OTHER_DISTRICT_GRASSROOTS = "WH-WD-001"
@@ -445,9 +445,7 @@ def written(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             "counters": [
                 tuple(r)
                 for r in conn.execute(
-                    select(count_t.c.unit_code, count_t.c.state, count_t.c.n).order_by(
-                        count_t.c.unit_code, count_t.c.state
-                    )
+                    select(count_t).order_by(count_t.c.campaign_id, count_t.c.unit_code)
                 )
             ],
         }
@@ -760,7 +758,7 @@ def test_single_events_on_cases_a_long_bulk_has_not_reached_yet_do_not_deadlock(
     counted = threading.Event()
 
     def bulk_counted(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if threading.current_thread().name == "racer-0" and "case_count" in statement:
+        if threading.current_thread().name == "racer-0" and "unit_case_count" in statement:
             counted.set()
 
     def fire(i: int) -> list[BulkItemResult] | TransitionResult:
@@ -820,7 +818,7 @@ def test_counters_equal_a_recount_after_bulks_that_change_states(
     to_approve = final_level_cases(db, clock, campaign, 5)  # money for 3
     with db.connect() as conn:
         waiting = conn.execute(
-            select(count_t.c.n).where(count_t.c.unit_code == CITY, count_t.c.state == "approval")
+            select(count_t.c.approval).where(count_t.c.unit_code == CITY)
         ).scalar_one()
 
     submitted = bulk(
@@ -840,12 +838,7 @@ def test_counters_equal_a_recount_after_bulks_that_change_states(
     assert [r.ok for r in approved] == [True] * 3 + [False] * 2
     assert counters_match(db) == []
     with db.connect() as conn:
-        city = {
-            r.state: r.n
-            for r in conn.execute(
-                select(count_t.c.state, count_t.c.n).where(count_t.c.unit_code == CITY)
-            )
-        }
+        city = conn.execute(select(count_t).where(count_t.c.unit_code == CITY)).one()._asdict()
     assert (waiting, city["approval"], city["disbursement"]) == (5, 2, 3)
     assert (city["survey"], city["archive_check"]) == (0, 4)
 

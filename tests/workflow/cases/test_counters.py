@@ -18,11 +18,11 @@ from jinqiu.demo.units import seed_weihai_tree
 from jinqiu.states import CaseEvent, CaseState, events_from
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.cases.counters import (
-    CaseCount,
     counter_differences,
     recount,
     repair_counters,
     stored,
+    unit_case_count,
 )
 from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.cases.models import Case
@@ -38,7 +38,7 @@ from tests.api.conftest import World, username
 from tests.factories import actor, new_case, student, weihai, weihai_file, worker
 
 case_t = Case.__table__  # type: ignore[attr-defined]
-count_t = CaseCount.__table__  # type: ignore[attr-defined]
+count_t = unit_case_count
 
 # Cases are opened at grassroots unions of two districts, so the counters of WH, WH-HC and
 # WH-WD each add up several units.
@@ -360,9 +360,7 @@ def test_counters_written_around_the_engine_are_found_and_repaired(db: Engine) -
     with transaction(db) as conn:
         conn.execute(update(case_t).where(case_t.c.id == edited).values(state="withdrawn"))
         conn.execute(delete(count_t).where(count_t.c.unit_code == "WH-WD-001"))
-        conn.execute(
-            insert(count_t).values(campaign_id=campaign, unit_code="WH-RC", state="closed", n=4)
-        )
+        conn.execute(insert(count_t).values(campaign_id=campaign, unit_code="WH-RC", closed=4))
     with snapshot(db) as conn:
         found = counter_differences(conn)
     assert [(d.campaign_id, d.unit_code, d.state, d.stored, d.counted) for d in found] == [

@@ -123,7 +123,7 @@ def test_a_failed_counter_write_fails_the_commit_and_leaves_nothing(
         )
         conn.execute(
             text(
-                "CREATE TRIGGER refuse_counts BEFORE INSERT OR UPDATE ON case_count "
+                "CREATE TRIGGER refuse_counts BEFORE INSERT OR UPDATE ON unit_case_count "
                 "FOR EACH ROW EXECUTE FUNCTION refuse_counts()"
             )
         )
@@ -135,7 +135,7 @@ def test_a_failed_counter_write_fails_the_commit_and_leaves_nothing(
             submit(conn, case_id, GRASSROOTS, pg, clock)
     finally:
         with pg.begin() as conn:
-            conn.execute(text("DROP TRIGGER refuse_counts ON case_count"))
+            conn.execute(text("DROP TRIGGER refuse_counts ON unit_case_count"))
             conn.execute(text("DROP FUNCTION refuse_counts()"))
     with pg.connect() as conn:
         row = conn.execute(select(case_t.c.state, case_t.c.version).where(case_t.c.id == case_id))

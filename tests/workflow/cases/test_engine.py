@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 from jinqiu.states import CaseEvent, CaseState
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.models import FundSource
-from jinqiu.workflow.cases.counters import CaseCount
+from jinqiu.workflow.cases.counters import unit_case_count
 from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import ManualClock
@@ -30,7 +30,7 @@ from tests.factories import actor_of, case_in, case_row, new_case, weihai, weiha
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
 case_t = Case.__table__  # type: ignore[attr-defined]
-count_t = CaseCount.__table__  # type: ignore[attr-defined]
+count_t = unit_case_count
 GRASSROOTS, DISTRICT, CITY = "WH-HC-001", "WH-HC", "WH"
 
 
@@ -72,9 +72,7 @@ def traces(engine: Engine, case_id: int) -> dict[str, Any]:
                 .order_by(audit_t.c.seq)
             ).all(),
             "counters": conn.execute(
-                select(count_t.c.unit_code, count_t.c.state, count_t.c.n).order_by(
-                    count_t.c.unit_code, count_t.c.state
-                )
+                select(count_t).order_by(count_t.c.campaign_id, count_t.c.unit_code)
             ).all(),
             "funds": conn.execute(
                 select(fund_t.c.id, fund_t.c.reserved_fen, fund_t.c.paid_fen).order_by(fund_t.c.id)
