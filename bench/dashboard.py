@@ -18,7 +18,10 @@ district (~500), `--calls` times each; interleaved with the baselines the counte
 campaign), the same per city for the province (the case's unit path gives its city), and the
 state counts of the city's and the district's subtree (a path-prefix join over the cases).
 Then cold (a fresh engine per call), and two concurrent phases, each with a writer thread
-withdrawing the district's cases: `--readers` reader threads of this process (`concurrent`:
+withdrawing the district's cases at `--writer-rate` transitions a second (default 50: about 7
+times the average rate of a 1,000,000-case campaign's working hours — 8 transitions a case over
+some 40 working days of 8 hours is ~7 a second; 0: as fast as one thread can, which took about
+a core of this 2-core machine away from the readers): `--readers` reader threads of this process (`concurrent`:
 they share one interpreter lock) and `--readers` reader processes with an engine each, as
 `jinqiu serve --workers N` serves dashboards (`concurrent_processes`, the one the aim judges).
 """
@@ -125,6 +128,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=int,
         default=20,
         help="calls of each dashboard per reader in each concurrent phase",
+    )
+    parser.add_argument(
+        "--writer-rate",
+        type=float,
+        default=50.0,
+        help="transitions a second beside the concurrent readers (0: as fast as it can)",
     )
     parser.add_argument(
         "--no-check", action="store_true", help="skip the recount of every counter after loading"
@@ -397,13 +406,16 @@ def writable_cases(engine: Engine, campaign_id: int, unit: UnitRow, limit: int) 
 
 class Writer:
     """One thread withdrawing cases of the district (so root, city and district counters move
-    under the readers), one apply_event and commit each, from start() until stop() — at least
-    one transition, however quick the readers. Each concurrent phase takes its own half of the
+    under the readers), one apply_event and commit each, `rate` a second (0: one after the
+    other), from start() until stop() — at least one transition, however quick the readers. Each concurrent phase takes its own half of the
     district's withdrawable cases (`half` 0 or 1): on SQLite (~1 ms a transition) the first
     phase's writer could withdraw all ~1,000 and leave the second none."""
 
-    def __init__(self, engine: Engine, campaign_id: int, district: UnitRow, half: int) -> None:
+    def __init__(
+        self, engine: Engine, campaign_id: int, district: UnitRow, half: int, rate: float
+    ) -> None:
         self.engine = engine
+        self.rate = rate
         self.todo = writable_cases(engine, campaign_id, district, limit=100_000)[half::2]
         self.actor = Actor(
             f"manager.{district.code.lower()}",
@@ -418,10 +430,15 @@ class Writer:
         self.write_ns: list[int] = []
         self.errors: list[BaseException] = []
         self.thread = threading.Thread(target=self._write, name="writer")
+        self.began = self.ended = 0.0
 
     def _write(self) -> None:
+        self.began = time.perf_counter()
         try:
-            for case_id, version in self.todo:
+            began = self.began
+            for i, (case_id, version) in enumerate(self.todo):
+                if self.rate > 0:  # the i-th transition is due i/rate seconds after the first
+                    self.done.wait(max(0.0, began + i / self.rate - time.perf_counter()))
                 if self.done.is_set() and self.written:
                     break
                 started = time.perf_counter_ns()
@@ -438,6 +455,13 @@ class Writer:
                 self.written.append(case_id)
         except BaseException as error:
             self.errors.append(error)
+        finally:
+            self.ended = time.perf_counter()
+
+    @property
+    def per_s(self) -> float:
+        """Transitions a second over the writer's own span."""
+        return len(self.written) / (self.ended - self.began)
 
     def start(self) -> None:
         self.thread.start()
@@ -459,12 +483,13 @@ def concurrent_phase(
     *,
     readers: int,
     calls: int,
+    writer_rate: float,
 ) -> dict[str, Any]:
     """`readers` threads of this process each calling the three dashboards `calls` times (their
     own pool), while the Writer runs. The threads share one interpreter lock, so the Python
     part of their calls queues on it (see concurrent_processes)."""
     engine = fresh_engine(db, pool_size=readers + 2)
-    writer = Writer(engine, campaign_id, targets["district"], half=0)
+    writer = Writer(engine, campaign_id, targets["district"], half=0, rate=writer_rate)
     errors: list[BaseException] = []
     read_ns: dict[str, list[int]] = {name: [] for name in targets}
     lock = threading.Lock()
@@ -507,6 +532,8 @@ def concurrent_phase(
         "calls_per_reader": calls * len(targets),
         "seconds": round(elapsed, 2),
         "transitions": len(writer.written),
+        "writer_rate": writer_rate,  # asked for (0: as fast as it could)
+        "transitions_per_s": round(writer.per_s, 1),
         "transition_ms": stats_ms(writer.write_ns),
         "dashboard_ms": {name: stats_ms(ns) for name, ns in read_ns.items()},
     }
@@ -580,6 +607,7 @@ def concurrent_processes(
     *,
     readers: int,
     calls: int,
+    writer_rate: float,
 ) -> dict[str, Any]:
     """`readers` processes, each with its own engine and connection (as `jinqiu serve
     --workers N` serves dashboards), each calling the three dashboards `calls` times, while
@@ -598,7 +626,7 @@ def concurrent_processes(
     for p in processes:
         p.start()
     engine = fresh_engine(db, pool_size=2)
-    writer = Writer(engine, campaign_id, targets["district"], half=1)
+    writer = Writer(engine, campaign_id, targets["district"], half=1, rate=writer_rate)
     with contextlib.suppress(threading.BrokenBarrierError):  # a reader failed: see the queue
         start.wait()
     writer.start()
@@ -624,6 +652,8 @@ def concurrent_processes(
         "calls_per_reader": calls * len(targets),
         "seconds": round(elapsed, 2),
         "transitions": len(writer.written),
+        "writer_rate": writer_rate,  # asked for (0: as fast as it could)
+        "transitions_per_s": round(writer.per_s, 1),
         "transition_ms": stats_ms(writer.write_ns),
         # cpu_ms: the reader process's own CPU per call, not the database's
         "dashboard_ms": {
@@ -720,10 +750,22 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
         say(f"  profile of 15 extra, uncounted dashboard calls written to {args.profile}")
 
     concurrent = concurrent_phase(
-        db, campaign_id, targets, actor, readers=args.readers, calls=args.concurrent_calls
+        db,
+        campaign_id,
+        targets,
+        actor,
+        readers=args.readers,
+        calls=args.concurrent_calls,
+        writer_rate=args.writer_rate,
     )
     processes = concurrent_processes(
-        db, campaign_id, targets, actor, readers=args.readers, calls=args.concurrent_calls
+        db,
+        campaign_id,
+        targets,
+        actor,
+        readers=args.readers,
+        calls=args.concurrent_calls,
+        writer_rate=args.writer_rate,
     )
     # After the writes: every counter still equals a recount, and the dashboards show it.
     load["check_after_s"] = check(db.engine, campaign_id, args.cases)
@@ -752,7 +794,9 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
     for phase in (processes, concurrent):
         say(
             f"  writer beside the reader {phase['kind']}: {phase['transitions']} transitions in "
-            f"{phase['seconds']} s (p50 {phase['transition_ms']['p50_ms']} ms)"
+            f"{phase['seconds']} s, {phase['transitions_per_s']}/s (asked "
+            f"{phase['writer_rate'] or 'as fast as it can'}; p50 "
+            f"{phase['transition_ms']['p50_ms']} ms)"
         )
     say(
         "  reader processes' own CPU per call: "

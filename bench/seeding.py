@@ -604,6 +604,7 @@ class Loader:
         self.kind = db.kind
         self.rows = 0
         self.tables: set[str] = set()
+        self.with_ids: set[str] = set()  # tables written with explicit ids
         self._pg: psycopg.Connection[Any] | None = None
         self._lite: sqlite3.Connection | None = None
         if db.kind == "postgresql":
@@ -643,6 +644,8 @@ class Loader:
             self._lite.execute("COMMIT")
         self.rows += count
         self.tables.add(table)
+        if "id" in columns:
+            self.with_ids.add(table)
         return count
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
@@ -655,7 +658,7 @@ class Loader:
 
     def finish(self) -> None:
         if self._pg is not None:
-            for table in sorted(self.tables):
+            for table in sorted(self.with_ids):
                 self._pg.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"GREATEST((SELECT max(id) FROM {table}), 1))"

@@ -20,6 +20,7 @@ import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any
 
 from sqlalchemy import (
@@ -78,7 +79,7 @@ def path_codes(unit_path: str) -> list[str]:
 
 def states_of(row: Sequence[int]) -> dict[str, int]:
     """A row's state columns (in STATES order) as {state: n}, without the states at 0."""
-    return {state: n for state, n in zip(STATES, row, strict=True) if n}
+    return dict(compress(zip(STATES, row, strict=True), row))
 
 
 CounterKey = tuple[int, str, str]  # campaign, unit code, state

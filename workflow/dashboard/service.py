@@ -184,7 +184,7 @@ def _children(
     params = {"campaign_id": campaign_id, "unit_id": unit.id}
     write_pending(conn)  # a transaction's own moves are counted at its commit: write them first
     counts: dict[str, dict[str, int]] = {}
-    for code, *columns in driver_rows(conn, _COUNTERS, params):
+    for code, *columns in driver_rows(conn, _COUNTERS, params, planned_per_call=True):
         counts[code] = states_of(columns)
     own.update(counts.get(unit.code, {}))
     overdue = list(overdue_states)  # one or two states: looked up, not scanned for
