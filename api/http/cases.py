@@ -21,6 +21,7 @@ from jinqiu.api.deps import (
     api_router,
     case_in_scope,
     declare_writes,
+    in_handler,
     require,
 )
 from jinqiu.api.errors import ERROR_RESPONSES, ErrorBody
@@ -56,8 +57,8 @@ router = api_router(prefix="/api/cases", tags=["cases"], responses=ERROR_RESPONS
 # Checked before the case is looked up: a role that may not correct learns nothing of it.
 Correctors = Annotated[Actor, Depends(require(Grant.CREATE_CASE, "当前角色无权修改申请"))]
 # The case a body is about: looked up only once the body is valid (422 before 404).
-CaseToCorrect = Annotated[int, Depends(after_body(case_in_scope, CasePatch))]
-CaseToFire = Annotated[int, Depends(after_body(case_in_scope, EventIn))]
+CaseToCorrect = Annotated[int, Depends(in_handler(case_in_scope))]
+CaseToFire = Annotated[int, Depends(in_handler(case_in_scope))]
 
 
 # OpenAPI links: where a case answer leads next, with the id and the version it carries — a

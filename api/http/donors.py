@@ -18,9 +18,9 @@ from jinqiu.api.deps import (
     CurrentActor,
     QueriedUnit,
     ServicesDep,
-    after_body,
     api_router,
     campaign_in_scope,
+    in_handler,
     require,
 )
 from jinqiu.api.errors import ERROR_RESPONSES
@@ -68,7 +68,7 @@ class UnitFundOut(BaseModel):
     dependencies=[ManageCampaign],
 )
 def add_donor(
-    campaign: Annotated[Any, Depends(after_body(campaign_in_scope, DonorIn))],
+    campaign: Annotated[Any, Depends(in_handler(campaign_in_scope))],
     body: DonorIn,
     actor: CurrentActor,
     svc: ServicesDep,
@@ -92,7 +92,7 @@ def list_donors(campaign: CampaignInScope, unit: QueriedUnit, conn: Conn) -> lis
     dependencies=[SubmitReport],
 )
 def add_unit_fund(
-    campaign: Annotated[Any, Depends(after_body(campaign_in_scope, UnitFundIn))],
+    campaign: Annotated[Any, Depends(in_handler(campaign_in_scope))],
     body: UnitFundIn,
     actor: CurrentActor,
     svc: ServicesDep,

@@ -20,10 +20,10 @@ from jinqiu.api.deps import (
     QueriedUnit,
     ServicesDep,
     WorkStudyPostInScope,
-    after_body,
     api_router,
     campaign_in_scope,
     employment_record_in_scope,
+    in_handler,
     require,
     unit_named,
     work_study_post_in_scope,
@@ -204,7 +204,7 @@ Limit = Annotated[int, Query(ge=1, le=reads.MAX_LIST)]
 )
 def register(
     actor: Recorders,
-    campaign: Annotated[Any, Depends(after_body(campaign_in_scope, RecordIn))],
+    campaign: Annotated[Any, Depends(in_handler(campaign_in_scope))],
     body: RecordIn,
     svc: ServicesDep,
     conn: Conn,
@@ -263,7 +263,7 @@ def read_record(record_id: EmploymentRecordInScope, actor: CurrentActor, conn: C
 )
 def record_help(
     actor: Recorders,
-    record_id: Annotated[int, Depends(after_body(employment_record_in_scope, HelpIn))],
+    record_id: Annotated[int, Depends(in_handler(employment_record_in_scope))],
     body: HelpIn,
     svc: ServicesDep,
     conn: Conn,
@@ -290,7 +290,7 @@ def record_help(
 )
 def open_post(
     actor: Recorders,
-    campaign: Annotated[Any, Depends(after_body(campaign_in_scope, PostIn))],
+    campaign: Annotated[Any, Depends(in_handler(campaign_in_scope))],
     body: PostIn,
     svc: ServicesDep,
     conn: Conn,
@@ -349,7 +349,7 @@ def close_post(
 )
 def add_participant(
     actor: Recorders,
-    post_id: Annotated[int, Depends(after_body(work_study_post_in_scope, ParticipantIn))],
+    post_id: Annotated[int, Depends(in_handler(work_study_post_in_scope))],
     body: ParticipantIn,
     svc: ServicesDep,
     conn: Conn,

@@ -16,8 +16,8 @@ from jinqiu.api.deps import (
     Conn,
     CurrentActor,
     ServicesDep,
-    after_body,
     api_router,
+    in_handler,
     subject_in_scope,
 )
 from jinqiu.api.errors import ERROR_RESPONSES
@@ -73,7 +73,7 @@ def event_router(name: str, noun: Noun[Any]) -> APIRouter:
     # The body's model and the scope are only known here: FastAPI reads them from the annotations.
     fire_event.__annotations__["body"] = body_model
     fire_event.__annotations__["subject_id"] = Annotated[
-        int, Depends(after_body(subject_in_scope(noun), body_model))
+        int, Depends(in_handler(subject_in_scope(noun)))
     ]
     fire_event.__name__ = f"fire_{title.lower()}_event"
     router.add_api_route(

@@ -13,9 +13,9 @@ from jinqiu.api.deps import (
     Conn,
     CurrentActor,
     ServicesDep,
-    after_body,
     api_router,
     case_in_scope,
+    in_handler,
 )
 from jinqiu.api.errors import ERROR_RESPONSES
 from jinqiu.api.http.cases import read_case
@@ -57,7 +57,7 @@ def _info(out: VisitOut) -> VisitInfo:
 
 @router.post("/{case_id}/visits", status_code=201, response_model=VisitRecorded)
 def record(
-    case_id: Annotated[int, Depends(after_body(case_in_scope, VisitIn))],
+    case_id: Annotated[int, Depends(in_handler(case_in_scope))],
     body: VisitIn,
     actor: CurrentActor,
     svc: ServicesDep,
@@ -82,7 +82,7 @@ def visits(case_id: CaseInScope, actor: CurrentActor, conn: Conn) -> list[VisitI
 
 @router.post("/{case_id}/renewal", status_code=201, response_model=CaseOut)
 def renewal(
-    case_id: Annotated[int, Depends(after_body(case_in_scope, RenewalIn))],
+    case_id: Annotated[int, Depends(in_handler(case_in_scope))],
     body: RenewalIn,
     actor: CurrentActor,
     svc: ServicesDep,

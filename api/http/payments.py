@@ -15,11 +15,11 @@ from jinqiu.api.deps import (
     Conn,
     CurrentActor,
     ServicesDep,
-    after_body,
     api_router,
     campaign_in_scope,
     case_in_scope,
     declare_writes,
+    in_handler,
     require,
 )
 from jinqiu.api.errors import ERROR_RESPONSES, ErrorBody
@@ -147,7 +147,7 @@ def built_out(built: service.BatchBuilt) -> BatchOut:
     dependencies=[Finance],
 )
 def build(
-    campaign: Annotated[Any, Depends(after_body(campaign_in_scope, BatchIn))],
+    campaign: Annotated[Any, Depends(in_handler(campaign_in_scope))],
     body: BatchIn,
     actor: CurrentActor,
     svc: ServicesDep,
@@ -297,7 +297,7 @@ def funds(campaign: CampaignInScope, conn: Conn) -> FundsOut:
 
 @router.put("/api/cases/{case_id}/bank-card", response_model=CardOut, dependencies=[Finance])
 def correct_card(
-    case_id: Annotated[int, Depends(after_body(case_in_scope, CardIn))],
+    case_id: Annotated[int, Depends(in_handler(case_in_scope))],
     body: CardIn,
     actor: CurrentActor,
     svc: ServicesDep,

@@ -15,9 +15,9 @@ from jinqiu.api.deps import (
     Conn,
     PublicityListInScope,
     ServicesDep,
-    after_body,
     api_router,
     campaign_in_scope,
+    in_handler,
     objection_in_scope,
     publicity_list_in_scope,
     require,
@@ -129,7 +129,7 @@ def _out(view: dict[str, Any], model: type[ListOut] = ListOut) -> Any:
 )
 def build(
     actor: Reviewers,
-    campaign: Annotated[Any, Depends(after_body(campaign_in_scope, ListIn))],
+    campaign: Annotated[Any, Depends(in_handler(campaign_in_scope))],
     body: ListIn,
     svc: ServicesDep,
     conn: Conn,
@@ -166,7 +166,7 @@ def publish(actor: Reviewers, list_id: PublicityListInScope, svc: ServicesDep, c
 @router.post("/api/publicity-lists/{list_id}/withdraw", response_model=ListOut)
 def withdraw(
     actor: Reviewers,
-    list_id: Annotated[int, Depends(after_body(publicity_list_in_scope, WithdrawIn))],
+    list_id: Annotated[int, Depends(in_handler(publicity_list_in_scope))],
     body: WithdrawIn,
     svc: ServicesDep,
     conn: Conn,
@@ -209,7 +209,7 @@ def read(
 )
 def record_objection(
     actor: Reviewers,
-    list_id: Annotated[int, Depends(after_body(publicity_list_in_scope, ObjectionIn))],
+    list_id: Annotated[int, Depends(in_handler(publicity_list_in_scope))],
     body: ObjectionIn,
     svc: ServicesDep,
     conn: Conn,
@@ -232,7 +232,7 @@ def record_objection(
 @router.post("/api/objections/{objection_id}/resolve", response_model=Resolved)
 def resolve(
     actor: Reviewers,
-    objection_id: Annotated[int, Depends(after_body(objection_in_scope, ResolveIn))],
+    objection_id: Annotated[int, Depends(in_handler(objection_in_scope))],
     body: ResolveIn,
     svc: ServicesDep,
     conn: Conn,

@@ -15,9 +15,9 @@ from jinqiu.api.deps import (
     CurrentActor,
     QueriedUnit,
     ServicesDep,
-    after_body,
     api_router,
     campaign_in_scope,
+    in_handler,
 )
 from jinqiu.api.errors import ERROR_RESPONSES
 from jinqiu.api.http.schemas import Strict
@@ -66,7 +66,7 @@ class ReportRevisionOut(BaseModel):
 
 @router.post("/api/campaigns/{campaign_id}/reports", status_code=201, response_model=ReportOut)
 def report(
-    campaign: Annotated[Any, Depends(after_body(campaign_in_scope, ReportIn))],
+    campaign: Annotated[Any, Depends(in_handler(campaign_in_scope))],
     body: ReportIn,
     actor: CurrentActor,
     svc: ServicesDep,

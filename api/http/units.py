@@ -13,8 +13,8 @@ from jinqiu.api.deps import (
     ParentUnit,
     ServicesDep,
     UnitInScope,
-    after_body,
     api_router,
+    in_handler,
     require,
     unit_in_scope,
 )
@@ -109,7 +109,7 @@ def list_units(actor: CurrentActor, top: ParentUnit, conn: Conn) -> list[UnitOut
 def patch(
     actor: ManageUnits,
     body: Annotated[UnitPatch, Depends(checked_patch)],
-    unit: Annotated[Any, Depends(after_body(unit_in_scope, UnitPatch))],
+    unit: Annotated[Any, Depends(in_handler(unit_in_scope))],
     conn: Conn,
 ) -> UnitOut:
     changes = body.model_dump(exclude_unset=True)

@@ -12,8 +12,8 @@ from jinqiu.api.deps import (
     CurrentActor,
     ServicesDep,
     UserInScope,
-    after_body,
     api_router,
+    in_handler,
     require,
     user_in_scope,
 )
@@ -78,7 +78,7 @@ def read(_admin: ManageUsers, user: UserInScope) -> UserOut:
 @router.patch("/{username}", response_model=UserOut)
 def patch(
     actor: ManageUsers,
-    user: Annotated[Any, Depends(after_body(user_in_scope, UserPatch))],
+    user: Annotated[Any, Depends(in_handler(user_in_scope))],
     body: UserPatch,
     conn: Conn,
 ) -> UserOut:
