@@ -749,24 +749,13 @@ def run(db: BenchDatabase, args: argparse.Namespace) -> dict[str, Any]:
         profiler.dump_stats(args.profile)
         say(f"  profile of 15 extra, uncounted dashboard calls written to {args.profile}")
 
-    concurrent = concurrent_phase(
-        db,
-        campaign_id,
-        targets,
-        actor,
-        readers=args.readers,
-        calls=args.concurrent_calls,
-        writer_rate=args.writer_rate,
-    )
-    processes = concurrent_processes(
-        db,
-        campaign_id,
-        targets,
-        actor,
-        readers=args.readers,
-        calls=args.concurrent_calls,
-        writer_rate=args.writer_rate,
-    )
+    beside_a_writer = {
+        "readers": args.readers,
+        "calls": args.concurrent_calls,
+        "writer_rate": args.writer_rate,
+    }
+    concurrent = concurrent_phase(db, campaign_id, targets, actor, **beside_a_writer)
+    processes = concurrent_processes(db, campaign_id, targets, actor, **beside_a_writer)
     # After the writes: every counter still equals a recount, and the dashboards show it.
     load["check_after_s"] = check(db.engine, campaign_id, args.cases)
     with db.engine.connect() as conn:

@@ -148,3 +148,41 @@ def pg(pg_engine: Engine) -> Iterator[Engine]:
 def clock() -> ManualClock:
     """Inside Weihai 2024's survey phase."""
     return ManualClock(dt.datetime(2024, 7, 20, 9, 0))
+
+
+# -- databases of a test's own ----------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def fresh(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """An empty database of its own, migrated by the test."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('mig') / 'jinqiu.db'}")
+        yield engine
+        engine.dispose()
+        return
+    url, _schema = request.getfixturevalue("postgres_schema_url")
+    schema = f"jq_mig_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(normalise_url(url))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine = postgres_engine(url, schema, pool_size=2)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def one_connection(postgres_schema_url: tuple[str, str], pg_engine: Engine) -> Iterator[Engine]:
+    """An engine of one pooled connection on the tests' schema (pg_engine migrated it)."""
+    url, schema = postgres_schema_url
+    engine = make_engine(url, pool_size=1, connect_args={"options": f"-csearch_path={schema}"})
+    engine.pool._max_overflow = 0  # type: ignore[attr-defined]  # one connection, every time
+    yield engine
+    engine.dispose()

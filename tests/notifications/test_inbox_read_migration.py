@@ -4,20 +4,16 @@ under the unit-wide rule stays read for the user who read it — and only for th
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Iterator
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, select
 
 from jinqiu.notifications.models import InboxMessage, InboxRead
-from jinqiu.workflow.db import make_engine, normalise_url, transaction
+from jinqiu.workflow.db import transaction
 from jinqiu.workflow.metadata import metadata
 from jinqiu.workflow.migrate import alembic_config, upgrade
-from tests.conftest import postgres_engine
 from tests.workflow.employment.test_migration import names_in
 
 inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
@@ -31,31 +27,6 @@ def test_the_migrated_table_is_the_model(db: Engine) -> None:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diffs = compare_metadata(context, metadata)
     assert [d for d in diffs if "inbox_read" in names_in(d)] == []
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def fresh(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    """An empty database of its own, migrated by the test."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('mig') / 'jinqiu.db'}")
-        yield engine
-        engine.dispose()
-        return
-    url, _schema = request.getfixturevalue("postgres_schema_url")
-    schema = f"jq_mig_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(normalise_url(url))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = postgres_engine(url, schema, pool_size=2)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def test_a_read_under_the_unit_wide_rule_becomes_its_reader_s_receipt(fresh: Engine) -> None:

@@ -5,13 +5,11 @@ few seconds would plan its statements anew each time)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from jinqiu.workflow.db import make_engine, reading, transaction
+from jinqiu.workflow.db import reading, transaction
 
 pytestmark = pytest.mark.postgres
 
@@ -21,16 +19,6 @@ PROBE = "SELECT count(*) FROM unit WHERE id > %(n)s"
 PREPARED_COUNT = (
     "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%FROM unit WHERE id >%%'"
 )
-
-
-@pytest.fixture
-def one_connection(postgres_schema_url: tuple[str, str], pg_engine: Engine) -> Iterator[Engine]:
-    """An engine of one pooled connection on the tests' schema (pg_engine migrated it)."""
-    url, schema = postgres_schema_url
-    engine = make_engine(url, pool_size=1, connect_args={"options": f"-csearch_path={schema}"})
-    engine.pool._max_overflow = 0  # type: ignore[attr-defined]  # one connection, every time
-    yield engine
-    engine.dispose()
 
 
 def prepare_probe(engine: Engine) -> None:

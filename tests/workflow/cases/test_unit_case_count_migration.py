@@ -6,22 +6,19 @@ gives the old rows back."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Iterator
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 from jinqiu.workflow.cases.counters import STATES, stored
 from jinqiu.workflow.clock import ManualClock
-from jinqiu.workflow.db import make_engine, normalise_url, transaction
+from jinqiu.workflow.db import transaction
 from jinqiu.workflow.metadata import metadata
 from jinqiu.workflow.migrate import alembic_config, upgrade
-from tests.conftest import postgres_engine
 from tests.factories import weihai
 from tests.workflow.employment.test_migration import names_in
 
@@ -50,31 +47,6 @@ def test_the_table_has_a_column_for_every_state_of_the_machine(db: Engine) -> No
     with db.connect() as conn:
         row = conn.execute(text("SELECT * FROM unit_case_count")).keys()
     assert list(row) == ["campaign_id", "unit_code", *STATES]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def fresh(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    """An empty database of its own, migrated by the test."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('mig') / 'jinqiu.db'}")
-        yield engine
-        engine.dispose()
-        return
-    url, _schema = request.getfixturevalue("postgres_schema_url")
-    schema = f"jq_mig_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(normalise_url(url))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = postgres_engine(url, schema, pool_size=2)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def _campaign_with_old_counters(engine: Engine, rows: list[tuple[str, str, int]]) -> int:

@@ -11,7 +11,6 @@ depend on the values)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine
@@ -19,7 +18,7 @@ from sqlalchemy import Engine
 from jinqiu.workflow.cases.counters import recount
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
-from jinqiu.workflow.db import make_engine, reading
+from jinqiu.workflow.db import reading
 from tests.factories import actor_of, new_case, weihai
 
 pytestmark = pytest.mark.postgres
@@ -28,16 +27,6 @@ pytestmark = pytest.mark.postgres
 # prepared, unless it is asked not to be.
 READS = 8
 PREPARED = "SELECT statement FROM pg_prepared_statements"
-
-
-@pytest.fixture
-def one_connection(postgres_schema_url: tuple[str, str], pg: Engine) -> Iterator[Engine]:
-    """An engine of one pooled connection on the tests' schema (`pg` wiped it)."""
-    url, schema = postgres_schema_url
-    engine = make_engine(url, pool_size=1, connect_args={"options": f"-csearch_path={schema}"})
-    engine.pool._max_overflow = 0  # type: ignore[attr-defined]  # one connection, every time
-    yield engine
-    engine.dispose()
 
 
 def test_the_children_s_counters_are_planned_for_each_call(
