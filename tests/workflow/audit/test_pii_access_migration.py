@@ -17,10 +17,8 @@ from jinqiu.workflow.audit.models import PiiAccess
 from jinqiu.workflow.db import transaction
 from jinqiu.workflow.metadata import metadata
 from jinqiu.workflow.migrate import alembic_config, upgrade
-from tests.notifications.test_inbox_read_migration import fresh
 from tests.workflow.employment.test_migration import names_in
 
-__all__ = ["fresh"]  # an empty database of its own per test, both databases
 pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
 # The revision 0028 follows, read from the chain (merges re-chain it).
 BEFORE = str(ScriptDirectory.from_config(alembic_config()).get_revision("0028").down_revision)
