@@ -286,11 +286,13 @@ _REQUEST = "unit_of_work_request"
 
 
 def in_unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """`endpoint` with the request's unit of work around it (`_begin`, `_commit`), in the same
-    trip to the thread pool as the handler: FastAPI runs each `def` dependency and handler on a
-    pool thread, and a dependency that began and committed the transaction was two more trips
-    (~0.1–0.2 ms of CPU each, and on SQLite the write lock held across them). The handler's
-    signature is FastAPI's to read, plus the request (a keyword FastAPI fills in)."""
+    """`endpoint` with the request's unit of work around it, all in the handler's one trip to the
+    thread pool: the lookups `in_handler` deferred, `_begin`, the handler, `_commit`, and the
+    connection given back. FastAPI runs each `def` dependency and handler on a pool thread and
+    validates a `def` handler's answer in one more; a dependency that began and committed the
+    transaction was two more trips (~0.1–0.3 ms of CPU each, and on SQLite the write lock held
+    across them). The handler's signature is FastAPI's to read, plus the request (a keyword
+    FastAPI fills in)."""
     signature = inspect.signature(endpoint, eval_str=True)
     # FastAPI fills one parameter per request with the Request: the handler's own, or ours.
     own = [p.name for p in signature.parameters.values() if p.annotation is Request]
