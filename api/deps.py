@@ -62,8 +62,7 @@ class Services:
 # Dependencies that only compute are `async def`: FastAPI runs a plain `def` in the thread pool,
 # a hop of ~45 µs of CPU each; those that touch the database (or DNS) stay `def`.
 async def services(request: Request) -> Services:
-    svc: Services = request.app.state.services
-    return svc
+    return _services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(services)]
@@ -75,7 +74,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def request_connection(
-    request: Request, svc: ServicesDep, token: Annotated[str | None, Depends(bearer)]
+    request: Request, token: Annotated[str | None, Depends(bearer)]
 ) -> AsyncIterator[Connection]:
     """The request's one connection from the pool: the caller is read on it, here, in the same
     trip to the thread pool (`current_actor` only looks at what was found), then it is the unit
@@ -83,23 +82,24 @@ async def request_connection(
     (`in_unit_of_work`), or here after a refusal before the handler. A GET's is a read
     (workflow.db.read_only: on PostgreSQL READ ONLY, ended with COMMIT, its prepared statements
     kept for the next request) until the route learns it writes."""
-    async for conn in _connection(request, svc, token):
+    async for conn in _connection(request, token):
         yield conn
 
 
-async def anonymous_connection(request: Request, svc: ServicesDep) -> AsyncIterator[Connection]:
+async def anonymous_connection(request: Request) -> AsyncIterator[Connection]:
     """`request_connection` for a route that asks nobody to sign in (/api/health): no token is
     read, and the route's OpenAPI entry names no security scheme."""
-    async for conn in _connection(request, svc, None):
+    async for conn in _connection(request, None):
         yield conn
 
 
-async def _connection(
-    request: Request, svc: Services, token: str | None
-) -> AsyncIterator[Connection]:
+async def _connection(request: Request, token: str | None) -> AsyncIterator[Connection]:
     # An async generator: FastAPI runs a `def` one's enter and exit in two trips to the thread
     # pool; here the exit costs a trip only when the handler did not give the connection back.
-    conn = await run_in_threadpool(_check_out, request, svc, token)
+    # The services are read off the app, not taken as a dependency: FastAPI computes a cache
+    # key for every dependency each time a route names it, and the connection is named by
+    # most of a route's dependencies.
+    conn = await run_in_threadpool(_check_out, request, _services_of(request), token)
     try:
         yield conn
     finally:
@@ -123,10 +123,15 @@ def _check_out(request: Request, svc: Services, token: str | None) -> Connection
     return conn
 
 
+def _connection_of(request: Request) -> Connection | None:
+    conn: Connection | None = getattr(request.state, "connection", None)
+    return conn
+
+
 def _give_back(request: Request) -> None:
     """The request's connection back to the pool (a transaction left open is rolled back; a
     read's ends with COMMIT on PostgreSQL, workflow.db)."""
-    conn: Connection | None = getattr(request.state, "connection", None)
+    conn = _connection_of(request)
     if conn is not None:
         conn.close()
 
@@ -152,10 +157,7 @@ AnonymousConn = Annotated[Connection, Depends(anonymous_connection, scope="funct
 # -- who is calling ---------------------------------------------------------------------------------
 async def current_actor(request: Request, _conn: RequestConnection) -> Actor:
     """The caller `request_connection` read (no trip to the thread pool of its own)."""
-    caller: Actor | Unauthorized = request.state.caller
-    if isinstance(caller, Unauthorized):
-        raise caller
-    return caller
+    return _caller_of(request)
 
 
 def actor_of(svc: Services, bearer: Bearer) -> Actor:
@@ -185,7 +187,7 @@ def actor_on(conn: Connection, bearer: Bearer) -> Actor:
     generation) is refused at once, whichever process or host changed it — nothing about a user
     is kept in a process. Read on the request's own connection (one pool checkout per request,
     not two: the second cost ~0.7 ms of CPU, its pre-ping and ROLLBACK included). That read
-    begins no write: on SQLite it is a deferred read that `unit_of_work` ends before the request's
+    begins no write: on SQLite it is a deferred read that `_begin` ends before the request's
     write transaction begins (BEGIN IMMEDIATE), so a refused token never holds the write lock."""
     row = conn.execute(ACTOR_QUERY, {"username": bearer.username}).first()
     if row is None or not row.is_active:
@@ -237,15 +239,12 @@ async def records_full_reads(request: Request, actor: CurrentActor) -> None:
 RecordsFullReads = Depends(records_full_reads)
 
 
-async def unit_of_work(conn: RequestConnection) -> Connection:
-    """The request's one connection as its unit of work. A request that writes — any method but
-    GET/HEAD, or a read declared to write — is one transaction, begun and committed by its route
-    (`UnitOfWorkRoute`) in the handler's own trip to the thread pool; other reads keep the read
-    connection."""
-    return conn
-
-
-Conn = Annotated[Connection, Depends(unit_of_work)]
+# The request's one connection as its unit of work. A request that writes — any method but
+# GET/HEAD, or a read declared to write — is one transaction, begun and committed by its route
+# (`UnitOfWorkRoute`) in the handler's own trip to the thread pool; other reads keep the read
+# connection. The connection itself, not a dependency on it: each level of dependencies is a
+# cache key FastAPI computes on every request.
+Conn = RequestConnection
 
 
 def _writes(request: Request) -> bool:
@@ -312,7 +311,7 @@ def in_unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         async def handler(**values: Any) -> Any:
             req = request_of(values)
             if any(isinstance(v, Deferred) for v in values.values()):
-                await run_in_threadpool(_resolve_deferred, values)
+                await run_in_threadpool(_resolve_deferred, values, req)
             conn = _begin(req)
             result = await endpoint(**values)
             if conn is not None:
@@ -324,7 +323,8 @@ def in_unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         def work(values: dict[str, Any]) -> Any:
             req = request_of(values)
             try:
-                _resolve_deferred(values)  # before the write begins: a 404 waits for no lock
+                # before the write begins: a 404 waits for no lock
+                _resolve_deferred(values, req)
                 conn = _begin(req)
                 result = endpoint(**values)
                 if conn is not None:
@@ -557,38 +557,82 @@ class Deferred:
 
     lookup: Callable[..., Any]
     values: dict[str, Any]
+    from_request: tuple[tuple[str, Callable[[Request], Any]], ...]
+    checked_by_engine: str | None = None
 
-    def resolve(self) -> Any:
-        return self.lookup(**self.values)
+    def resolve(self, request: Request) -> Any:
+        conn = _connection_of(request)
+        if self.checked_by_engine is not None and conn is not None and not is_sqlite(conn):
+            # The handler's engine loads the subject in this transaction and refuses one outside
+            # the caller's subtree with the same 404 (workflow.engine.fire).
+            return self.values[self.checked_by_engine]
+        return self.lookup(**self.values, **{name: get(request) for name, get in self.from_request})
 
 
-def in_handler(lookup: Callable[..., Any]) -> Callable[..., Any]:
+def _caller_of(request: Request) -> Actor:
+    caller: Actor | Unauthorized = request.state.caller
+    if isinstance(caller, Unauthorized):
+        raise caller
+    return caller
+
+
+def _services_of(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+# What a deferred lookup is given from the request, not by FastAPI: the caller and the connection
+# `request_connection` found, the app's services. Each dependency FastAPI resolves is a cache key
+# it computes on every request, and these are already resolved for the handler itself.
+_FROM_REQUEST: dict[int, Callable[[Request], Any]] = {}
+
+
+def in_handler(
+    lookup: Callable[..., Any], *, checked_by_engine: str | None = None
+) -> Callable[..., Any]:
     """`lookup` (a scope dependency that reads the database and refuses with 404 outside the
     caller's subtree) for a route with a body: the dependency itself only records what to look
     up (no trip to the thread pool), and the route's unit of work (`in_unit_of_work`) makes the
     lookup first thing in the handler's trip, before its write begins. FastAPI has validated
     the body by then, so the contract's order holds — 401, 403, 422, then 404 — with the body
     validated once and one trip to the pool fewer (~0.3 ms of CPU a request). The route's
-    handler must take the dependency as one of its own parameters."""
+    handler must take the dependency as one of its own parameters.
+
+    `checked_by_engine` names the path parameter of an event route, whose handler fires the
+    engine: `workflow.engine.fire` loads the subject itself and answers one outside the caller's
+    subtree with the same 404, after the body is valid and before anything else is looked at.
+    On PostgreSQL the lookup is then left to the engine (one statement and round trip fewer an
+    event, in the write's own transaction); on SQLite it is still made, before the database's
+    one write lock is taken, so that a 404 waits for no lock."""
     if inspect.iscoroutinefunction(lookup):
         raise TypeError(f"{lookup.__name__}: only a lookup in the database is deferred")
     signature = inspect.signature(lookup, eval_str=True)
+    from_request = tuple(
+        (p.name, _FROM_REQUEST[id(p.annotation)])
+        for p in signature.parameters.values()
+        if id(p.annotation) in _FROM_REQUEST
+    )
+    own = [p for p in signature.parameters.values() if id(p.annotation) not in _FROM_REQUEST]
 
     async def dependency(**values: Any) -> Deferred:
-        return Deferred(lookup, values)
+        return Deferred(lookup, values, from_request, checked_by_engine)
 
-    dependency.__signature__ = signature  # type: ignore[attr-defined]
+    dependency.__signature__ = signature.replace(parameters=own)  # type: ignore[attr-defined]
     dependency.__name__ = lookup.__name__
     dependency.__module__ = lookup.__module__
     return dependency
 
 
-def _resolve_deferred(values: dict[str, Any]) -> None:
+def _resolve_deferred(values: dict[str, Any], request: Request) -> None:
     """The handler's deferred lookups made, in parameter order, on the request's connection."""
     for name, value in values.items():
         if isinstance(value, Deferred):
-            values[name] = value.resolve()
+            values[name] = value.resolve(request)
 
+
+_FROM_REQUEST.update(
+    {id(CurrentActor): _caller_of, id(Conn): _connection_of, id(ServicesDep): _services_of}
+)
 
 UnitInScope = Annotated[Any, Depends(unit_in_scope)]
 QueriedUnit = Annotated[Any, Depends(queried_unit)]

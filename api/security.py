@@ -8,9 +8,11 @@ import ipaddress
 import os
 import secrets
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import jwt
@@ -179,22 +181,34 @@ def session_token(
     return jwt.encode(claims, signing_key(settings), algorithm=ALGORITHM), csrf
 
 
-def _generation(claims: dict[str, Any]) -> int:
+def _generation(claims: Mapping[str, Any]) -> int:
     gen = claims.get("gen")
     if not isinstance(gen, int) or isinstance(gen, bool):
         raise Unauthorized("登录令牌无效")
     return gen
 
 
+_ACCESS_CLAIMS = ("sub", "exp", "iat", "gen")
+_SESSION_CLAIMS = ("sub", "exp", "csrf", "gen")
+
+
+@lru_cache(maxsize=4096)
+def _verified(key: str, token: str, required: tuple[str, ...]) -> MappingProxyType[str, Any]:
+    """The claims of a token whose signature and shape check out. A pure function of its
+    arguments, so a token a process has checked once is not checked again (~0.2 ms of CPU each
+    signed-in request): its expiry and generation are still checked on every request, against
+    the clock and the database, by the callers. A refused token raises and is not kept; the key
+    is part of what is looked up, so a new key checks every token again."""
+    claims = jwt.decode(
+        token, key, algorithms=[ALGORITHM], options={"require": list(required), "verify_exp": False}
+    )
+    return MappingProxyType(claims)
+
+
 def read_session(settings: Settings, token: str, now: dt.datetime) -> tuple[Bearer, str]:
     """(who, csrf secret) of a valid session cookie; Unauthorized otherwise."""
     try:
-        claims = jwt.decode(
-            token,
-            signing_key(settings),
-            algorithms=[ALGORITHM],
-            options={"require": ["sub", "exp", "csrf", "gen"], "verify_exp": False},
-        )
+        claims = _verified(signing_key(settings), token, _SESSION_CLAIMS)
     except jwt.PyJWTError as exc:
         raise Unauthorized("登录已失效") from exc
     if (
@@ -211,12 +225,7 @@ def read_session(settings: Settings, token: str, now: dt.datetime) -> tuple[Bear
 def read_token(settings: Settings, token: str, now: dt.datetime) -> Bearer:
     """Who a valid token names; Unauthorized for a bad signature, expiry or shape."""
     try:
-        claims = jwt.decode(
-            token,
-            signing_key(settings),
-            algorithms=[ALGORITHM],
-            options={"require": ["sub", "exp", "iat", "gen"], "verify_exp": False},
-        )
+        claims = _verified(signing_key(settings), token, _ACCESS_CLAIMS)
     except jwt.PyJWTError as exc:
         raise Unauthorized("登录令牌无效") from exc
     # Expiry is checked against the injected clock, not the wall clock.

@@ -58,7 +58,7 @@ router = api_router(prefix="/api/cases", tags=["cases"], responses=ERROR_RESPONS
 Correctors = Annotated[Actor, Depends(require(Grant.CREATE_CASE, "当前角色无权修改申请"))]
 # The case a body is about: looked up only once the body is valid (422 before 404).
 CaseToCorrect = Annotated[int, Depends(in_handler(case_in_scope))]
-CaseToFire = Annotated[int, Depends(in_handler(case_in_scope))]
+CaseToFire = Annotated[int, Depends(in_handler(case_in_scope, checked_by_engine="case_id"))]
 
 
 # OpenAPI links: where a case answer leads next, with the id and the version it carries — a

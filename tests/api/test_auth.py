@@ -18,7 +18,9 @@ from argon2 import extract_parameters, profiles
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from jinqiu.api.security import ALGORITHM
+from jinqiu.api.errors import Unauthorized
+from jinqiu.api.security import ALGORITHM, issue_token, read_token
+from jinqiu.workflow.config import Settings
 from jinqiu.workflow.users.models import User
 from tests.api.conftest import PASSWORD, World, username
 
@@ -96,6 +98,20 @@ class TestTokens:
         assert_unauthorized(world.client.get("/api/users/me", headers=bearer(forged)))
         genuine = jwt.encode(claims(world), world.settings.secret_key, algorithm=ALGORITHM)
         assert world.client.get("/api/users/me", headers=bearer(genuine)).status_code == 200
+
+    def test_a_token_checked_once_is_still_checked_against_the_key(self, world: World) -> None:
+        """A process remembers the claims of a token it has checked (a signature check costs
+        more than the rest of a request's sign-in): a token checked under one key is still
+        refused under another, and a remembered token still expires by the clock."""
+        now = world.clock.now()
+        first = Settings(secret_key="k" * 40, token_minutes=10)
+        token = issue_token(first, CLERK, now)
+        assert read_token(first, token, now).username == CLERK
+        with pytest.raises(Unauthorized):
+            read_token(Settings(secret_key="j" * 40), token, now)
+        with pytest.raises(Unauthorized, match="过期"):
+            read_token(first, token, now + dt.timedelta(minutes=10))
+        assert read_token(first, token, now + dt.timedelta(minutes=9)).username == CLERK
 
     @pytest.mark.parametrize(
         "token",

@@ -16,7 +16,7 @@ import anyio.to_thread
 import pytest
 from sqlalchemy import Engine, event, func, select
 
-from jinqiu.workflow.audit.models import PiiAccess
+from jinqiu.workflow.audit.models import AuditEntry, PiiAccess
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.db import for_writing
 from jinqiu.workflow.users.models import User
@@ -25,6 +25,7 @@ from tests.factories import new_case, student, worker
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
+audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 user_t = User.__table__  # type: ignore[attr-defined]
 
 
@@ -373,3 +374,47 @@ def test_an_event_request_makes_two_trips_to_the_thread_pool(
     )
     assert fired.status_code == 200, fired.text
     assert len(trips) == 2, trips
+
+
+def test_an_event_looks_its_case_up_once_on_postgresql(world: World) -> None:
+    """The engine loads the case it fires on and refuses one outside the caller's subtree with
+    the 404 of every scope check, so on PostgreSQL the event route leaves its scope to the engine:
+    one read of the case per event, in the write's own transaction. On SQLite the scope is still
+    looked up first, before the database's one write lock is taken (a 404 waits for no lock: the
+    test above). Either way an outsider gets the same 404 and nothing is written."""
+    case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    def reads_of_the_case() -> int:
+        return sum(1 for s in statements if s.startswith("SELECT") and "FROM aid_case" in s)
+
+    def audit_entries() -> int:
+        with world.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(audit_t)).scalar_one()
+
+    before = audit_entries()
+    outsider = world.as_(username("clerk", "WH-HC-002"))
+    with listening(world.engine, "before_cursor_execute", seen):
+        refused = world.client.post(
+            f"/api/cases/{case_id}/events", json={"event": "submit", "version": 1}, headers=outsider
+        )
+    assert refused.status_code == 404, refused.text
+    assert refused.json() == {
+        "code": "not_found",
+        "message": f"案件 {case_id} 不存在",
+        "details": None,
+    }
+    assert audit_entries() == before
+
+    clerk = world.as_(username("clerk", "WH-HC-001"))
+    statements.clear()
+    with listening(world.engine, "before_cursor_execute", seen):
+        fired = world.client.post(
+            f"/api/cases/{case_id}/events", json={"event": "submit", "version": 1}, headers=clerk
+        )
+    assert fired.status_code == 200, fired.text
+    assert reads_of_the_case() == (2 if world.engine.dialect.name == "sqlite" else 1), statements
+    assert audit_entries() == before + 1
