@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     CompoundSelect,
     Connection,
+    Select,
     String,
     and_,
     bindparam,
@@ -125,27 +126,26 @@ _COUNTS_MATCH = and_(
 _COUNTS_OF_UNIT = (
     select(*(count_t.c[state] for state in STATES)).where(_COUNTS_MATCH).limit(1).lateral("counts")
 )
+
+
+def _units_with(counts: Any, on: Any) -> Select[Any]:
+    return (
+        select(
+            unit_t.c.code,
+            unit_t.c.name,
+            unit_t.c.level,
+            _SENT,
+            *(counts.c[state] for state in STATES),
+        )
+        .select_from(unit_t.outerjoin(counts, on))
+        .where(_UNIT_AND_CHILDREN)
+        .order_by(unit_t.c.code)
+    )
+
+
 _UNITS = {
-    "postgresql": select(
-        unit_t.c.code,
-        unit_t.c.name,
-        unit_t.c.level,
-        _SENT,
-        *(_COUNTS_OF_UNIT.c[state] for state in STATES),
-    )
-    .select_from(unit_t.outerjoin(_COUNTS_OF_UNIT, true()))
-    .where(_UNIT_AND_CHILDREN)
-    .order_by(unit_t.c.code),
-    "sqlite": select(
-        unit_t.c.code,
-        unit_t.c.name,
-        unit_t.c.level,
-        _SENT,
-        *(count_t.c[state] for state in STATES),
-    )
-    .select_from(unit_t.outerjoin(count_t, _COUNTS_MATCH))
-    .where(_UNIT_AND_CHILDREN)
-    .order_by(unit_t.c.code),
+    "postgresql": _units_with(_COUNTS_OF_UNIT, true()),
+    "sqlite": _units_with(count_t, _COUNTS_MATCH),
 }
 
 
