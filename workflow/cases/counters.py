@@ -79,7 +79,7 @@ def path_codes(unit_path: str) -> list[str]:
 
 def states_of(row: Sequence[int]) -> dict[str, int]:
     """A row's state columns (in STATES order) as {state: n}, without the states at 0."""
-    return dict(compress(zip(STATES, row, strict=True), row))
+    return dict(compress(zip(STATES, row), row))  # the select gives every state column
 
 
 CounterKey = tuple[int, str, str]  # campaign, unit code, state

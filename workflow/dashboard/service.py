@@ -39,10 +39,10 @@ from jinqiu.workflow.cases.counters import (
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.deadlines.pending import Responsibility, responsible_label, still_owed
 from jinqiu.workflow.deadlines.reminder_counts import REMINDER_COUNTS
-from jinqiu.workflow.driver import driver_rows
+from jinqiu.workflow.driver import driver_batch, id_in
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.money import format_yuan
-from jinqiu.workflow.payments.reconcile import fund_rows
+from jinqiu.workflow.payments.reconcile import FUND_ROWS, FundRow, fund_row
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.statistics.compute import tables_named
 from jinqiu.workflow.statistics.models import ReportSubmission
@@ -161,8 +161,22 @@ def dashboard(
     unit = _Unit(head.unit_id, head.unit_code, head.unit_path)
     rules = RULES.get(conn, head.id, head.rules_token)
     overdue_states = _overdue_states(rules, today)
+    write_pending(conn)  # a transaction's own moves are counted at its commit: write them first
+    # The rest of the dashboard's reads depend only on the unit found: one round trip for all.
+    lower, upper = subtree_bounds(unit.path)
+    dialect = conn.dialect.name
+    unit_rows, ancestors, fund_values, renewal_rows, subtree_rows = driver_batch(
+        conn,
+        [
+            (_UNITS[dialect], {"campaign_id": head.id, "unit_id": unit.id}),
+            (_ANCESTORS[dialect], {"codes": path_codes(unit.path)}),
+            (FUND_ROWS, {"campaign_id": head.id}),
+            (_RENEWALS, {"campaign_id": head.id, "lower": lower, "upper": upper}),
+            (_SUBTREE_COUNTS, {"campaign_id": head.id, "code": unit.code}),
+        ],
+    )
     own: dict[str, int] = {}
-    units = _children(conn, head.id, unit, overdue_states, own)
+    units = _children(unit_rows, unit, overdue_states, own)
     return {
         "campaign": {"id": head.id, "name": head.name, "year": head.year},
         "unit": {
@@ -171,17 +185,17 @@ def dashboard(
             "level": head.unit_level,
             # The materialised path names the parent: no query.
             "parent": path_codes(unit.path)[-2] if head.unit_parent_id is not None else None,
-            "breadcrumb": _breadcrumb(conn, unit.path, actor),
+            "breadcrumb": _breadcrumb(ancestors, unit.path, actor),
         },
         "phase": _phase(rules, today),
         "states": {state: own.get(state, 0) for state in FUNNEL},
         "total": sum(own.values()),
         "overdue": _overdue(own, overdue_states),
         "units": units,
-        "funds": _funds(conn, head.id),
-        "renewals": _renewals(conn, head.id, unit.path),
+        "funds": _funds([fund_row(values) for values in fund_values], head.id),
+        "renewals": _renewals(renewal_rows),
         "statistics": _tables(head.statistics),
-        "deadlines": _deadlines(conn, head.id, unit, own, today, rules),
+        "deadlines": _deadlines(conn, head.id, unit, own, today, rules, subtree_rows),
     }
 
 
@@ -193,20 +207,18 @@ class _Unit:
 
 
 def _children(
-    conn: Connection,
-    campaign_id: int,
+    rows: list[tuple[Any, ...]],
     unit: _Unit,
     overdue_states: set[str],
     own: dict[str, int],
 ) -> list[dict[str, Any]]:
-    """The child units as shown; the unit's own counters are put into `own`."""
-    params = {"campaign_id": campaign_id, "unit_id": unit.id}
-    write_pending(conn)  # a transaction's own moves are counted at its commit: write them first
+    """The child units as shown (from the rows of _UNITS); the unit's own counters are put into
+    `own`."""
     # A district has ~500 children: each is shaped from its row's columns directly (a quarter of
     # the CPU of going through its states).
     overdue_at = [STATES.index(state) for state in overdue_states if state in STATES]
     out = []
-    for row in driver_rows(conn, _UNITS[conn.dialect.name], params):
+    for row in rows:
         columns = row[4:]
         if columns[0] is None:  # no counters row: no case of the campaign has been there
             states, total, overdue = {}, 0, 0
@@ -244,27 +256,30 @@ _RENEWALS = (
 )
 
 
-def _renewals(conn: Connection, campaign_id: int, path: str) -> dict[str, Any]:
-    """Renewal cases (续助) of the subtree, per state: read through the partial index of
-    renewals (ix_case_renewals), so the count costs the renewals, not the campaign's cases."""
-    lower, upper = subtree_bounds(path)
-    rows = conn.execute(
-        _RENEWALS, {"campaign_id": campaign_id, "lower": lower, "upper": upper}
-    ).all()
+def _renewals(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """Renewal cases (续助) of the subtree, per state (the rows of _RENEWALS): read through the
+    partial index of renewals (ix_case_renewals), so the count costs the renewals, not the
+    campaign's cases."""
     states = {str(state): int(n) for state, n in rows}
     return {"total": sum(states.values()), "states": states}
 
 
-_ANCESTORS = select(unit_t.c.code, unit_t.c.name, unit_t.c.path).where(
-    unit_t.c.code.in_(bindparam("codes", expanding=True))
-)
+_ANCESTORS = {
+    dialect: select(unit_t.c.code, unit_t.c.name, unit_t.c.path).where(
+        id_in(unit_t.c.code, "codes", dialect)
+    )
+    for dialect in ("postgresql", "sqlite")
+}
 
 
-def _breadcrumb(conn: Connection, path: str, actor: Actor) -> list[dict[str, str]]:
-    codes = path_codes(path)
-    rows = {r.code: r for r in conn.execute(_ANCESTORS, {"codes": codes})}
+def _breadcrumb(rows: list[tuple[Any, ...]], path: str, actor: Actor) -> list[dict[str, str]]:
+    """The unit's ancestors and itself (the rows of _ANCESTORS: code, name, path), those the
+    actor sees, from the root down."""
+    by_code = {code: (name, unit_path) for code, name, unit_path in rows}
     return [
-        {"code": c, "name": rows[c].name} for c in codes if c in rows and actor.sees(rows[c].path)
+        {"code": c, "name": by_code[c][0]}
+        for c in path_codes(path)
+        if c in by_code and actor.sees(by_code[c][1])
     ]
 
 
@@ -311,13 +326,12 @@ def _working_days(calendar: Any, today: dt.date, end: dt.date) -> int | None:
         return None
 
 
-def _funds(conn: Connection, campaign_id: int) -> dict[str, Any]:
+def _funds(rows: list[FundRow], campaign_id: int) -> dict[str, Any]:
     """The funds per source and per donor's fund as their rows hold them — kept by every
     transition that moves money, in its transaction, as the case counters are. Recounting the
     campaign's funded cases on every view (a province: hundreds of thousands) was the
     dashboard's largest cost; that recount is the reconciliation's (资金对账,
     `GET /api/campaigns/{id}/funds` and the payments page), which the answer links to."""
-    rows = fund_rows(conn, campaign_id)
     total = {
         "budget": sum(b.budget_fen for b in rows),
         "reserved": sum(b.reserved_fen for b in rows),
@@ -358,12 +372,13 @@ def _deadlines(
     own: dict[str, int],
     today: dt.date,
     rules: CampaignRules,
+    subtree_rows: list[tuple[Any, ...]],
 ) -> list[dict[str, Any]]:
     """The campaign's deadlines (from its compiled rules, cached per revision) and how far
     the unit's subtree is with each."""
     out = []
     calendar = rules.calendar
-    subtree = _Subtree(conn, campaign_id, unit.code)
+    subtree = _Subtree(subtree_rows)
     for d in rules.deadlines:
         item: dict[str, Any] = {
             "key": d.key,
@@ -400,25 +415,20 @@ def _deadlines(
 
 
 class _Subtree:
-    """The unit's subtree counts, read once per dashboard: units per level, and the units that
-    filed each report kind per level (units.counts, statistics.report_counts)."""
+    """The unit's subtree counts (the rows of _SUBTREE_COUNTS): units per level, and the units
+    that filed each report kind per level (units.counts, statistics.report_counts)."""
 
-    def __init__(self, conn: Connection, campaign_id: int, code: str) -> None:
-        self._conn, self._campaign_id, self._code = conn, campaign_id, code
-        self._units: dict[str, int] | None = None
-        self._reported: dict[tuple[str, str], int] | None = None
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._units: dict[str, int] = {}
+        self._reported: dict[tuple[str, str], int] = {}
+        for kind, level, n in rows:
+            if kind is None:
+                self._units[level] = n
+            else:
+                self._reported[kind, level] = n
 
     def owing(self, kind: str, levels: tuple[str, ...] | None) -> int:
         """Units of `levels` (None: any) in the subtree that have not filed `kind`."""
-        if self._units is None or self._reported is None:
-            self._units, self._reported = {}, {}
-            for kind_, level, n in self._conn.execute(
-                _SUBTREE_COUNTS, {"campaign_id": self._campaign_id, "code": self._code}
-            ).all():
-                if kind_ is None:
-                    self._units[level] = n
-                else:
-                    self._reported[kind_, level] = n
         return sum(
             n - self._reported.get((kind, level), 0)
             for level, n in self._units.items()

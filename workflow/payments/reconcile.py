@@ -9,6 +9,7 @@ actually aided (Weihai 附件2's 人数)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,26 +87,33 @@ def _fund_select(campaign_id: int | BindParameter[int], *more: Any) -> Select[An
     )
 
 
-def _money(r: Any) -> dict[str, Any]:
+def _money(r: Mapping[Any, Any]) -> dict[str, Any]:
     """A fund row's money as the row holds it."""
     return {
-        "source": r.source,
-        "budget_fen": int(r.budget_fen),
-        "free_fen": int(r.budget_fen) - int(r.reserved_fen) - int(r.paid_fen),
-        "reserved_fen": int(r.reserved_fen),
-        "paid_fen": int(r.paid_fen),
-        "donor_id": r.donor_id,
-        "donor_name": r.donor_name,
+        "source": r["source"],
+        "budget_fen": int(r["budget_fen"]),
+        "free_fen": int(r["budget_fen"]) - int(r["reserved_fen"]) - int(r["paid_fen"]),
+        "reserved_fen": int(r["reserved_fen"]),
+        "paid_fen": int(r["paid_fen"]),
+        "donor_id": r["donor_id"],
+        "donor_name": r["donor_name"],
     }
 
 
 # Built once (every dashboard reads it), the campaign bound per call.
-_FUND_ROWS = _fund_select(bindparam("campaign_id"))
+FUND_ROWS = _fund_select(bindparam("campaign_id"))
+_FUND_COLUMNS = tuple(str(column.key) for column in FUND_ROWS.selected_columns)
 
 
 def fund_rows(conn: Connection, campaign_id: int) -> list[FundRow]:
     """Every source of the campaign in its order, as its row holds it (no case is read)."""
-    return [FundRow(**_money(r)) for r in conn.execute(_FUND_ROWS, {"campaign_id": campaign_id})]
+    rows = conn.execute(FUND_ROWS, {"campaign_id": campaign_id})
+    return [FundRow(**_money(r._mapping)) for r in rows]
+
+
+def fund_row(values: Sequence[Any]) -> FundRow:
+    """A row of FUND_ROWS as the driver gives it (a tuple in the select's order)."""
+    return FundRow(**_money(dict(zip(_FUND_COLUMNS, values, strict=True))))
 
 
 def balances(conn: Connection, campaign_id: int) -> list[SourceBalance]:
@@ -131,7 +139,7 @@ def balances(conn: Connection, campaign_id: int) -> list[SourceBalance]:
     ).outerjoin(sums, sums.c.fund_id == fund_t.c.id)
     return [
         SourceBalance(
-            **_money(r),
+            **_money(r._mapping),
             cases_reserved_fen=int(r.cases_reserved),
             cases_paid_fen=int(r.cases_paid),
         )
