@@ -52,7 +52,7 @@ from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.cases.bulk import BulkItem, apply_bulk
-from jinqiu.workflow.cases.counters import counter_differences, path_codes
+from jinqiu.workflow.cases.counters import counter_differences, parents_on
 from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.cases.service import CREATE_EVENT
 from jinqiu.workflow.cases.trail import verify_case_chains
@@ -228,6 +228,7 @@ def seed(db: BenchDatabase, *, cases: int, final: bool) -> World:
 
     workers, students, case_rows, audit_rows = [], [], [], []
     counts: Counter[tuple[str, str]] = Counter()
+    parents: dict[str, str | None] = {}
     for n in range(1, cases + 1):
         unit = grassroots[(n - 1) % len(grassroots)]
         creator = f"clerk.{unit.code.lower()}"
@@ -249,7 +250,9 @@ def seed(db: BenchDatabase, *, cases: int, final: bool) -> World:
             )
             for e in entries
         )
-        for code in path_codes(unit.path):
+        on_path = parents_on(unit.path)
+        parents.update(on_path)
+        for code in on_path:
             counts[code, CaseState.APPROVAL.value] += 1
 
     with Loader(db) as loader:
@@ -257,7 +260,9 @@ def seed(db: BenchDatabase, *, cases: int, final: bool) -> World:
         loader.copy("student", STUDENT_COLUMNS, students)
         loader.copy("aid_case", CASE_COLUMNS, case_rows)
         loader.copy("audit_entry", AUDIT_COLUMNS, audit_rows)
-        loader.copy("unit_case_count", COUNTER_COLUMNS, unit_counter_rows(campaign_id, counts))
+        loader.copy(
+            "unit_case_count", COUNTER_COLUMNS, unit_counter_rows(campaign_id, counts, parents)
+        )
         loader.finish()
 
     actor = Actor(

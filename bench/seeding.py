@@ -557,26 +557,29 @@ def counter_rows(
     """unit_case_count rows as the transitions would have kept them: every unit on each case's
     path counts it, one row per unit, a column per state."""
     totals: Counter[tuple[str, str]] = Counter()
+    parents: dict[str, str | None] = {}
     for (unit_id, state), n in by_unit_state.items():
         for unit in tree.ancestors(tree.by_id[unit_id]):
             totals[unit.code, state] += n
-    return unit_counter_rows(campaign_id, totals)
+            parents[unit.code] = None if unit.parent_id is None else tree.by_id[unit.parent_id].code
+    return unit_counter_rows(campaign_id, totals, parents)
 
 
 def unit_counter_rows(
-    campaign_id: int, totals: Mapping[tuple[str, str], int]
+    campaign_id: int, totals: Mapping[tuple[str, str], int], parents: Mapping[str, str | None]
 ) -> list[tuple[Any, ...]]:
-    """(unit code, state) → n as unit_case_count rows (COUNTER_COLUMNS), in unit order."""
+    """(unit code, state) → n as unit_case_count rows (COUNTER_COLUMNS), in unit order, each
+    with its unit's parent."""
     by_unit: dict[str, dict[str, int]] = {}
     for (code, state), n in totals.items():
         by_unit.setdefault(code, {})[state] = n
     return [
-        (campaign_id, code, *(by_unit[code].get(state, 0) for state in STATES))
+        (campaign_id, code, parents[code], *(by_unit[code].get(state, 0) for state in STATES))
         for code in sorted(by_unit)
     ]
 
 
-COUNTER_COLUMNS = ("campaign_id", "unit_code", *STATES)
+COUNTER_COLUMNS = ("campaign_id", "unit_code", "parent_code", *STATES)
 
 
 # -- bulk loading ------------------------------------------------------------------------------

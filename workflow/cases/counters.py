@@ -28,6 +28,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     PrimaryKeyConstraint,
     Table,
@@ -61,9 +62,13 @@ unit_case_count = Table(
     # No CHECK (n >= 0): SQLite checks it on the row an upsert proposes (−1 for a state of a
     # new row) before the conflict turns it into an update. The tests compare with a recount.
     *(Column(state, Integer, nullable=False, server_default=text("0")) for state in STATES),
-    # The key is the row's only index: an update touches no indexed column, so PostgreSQL
-    # rewrites the row in place (HOT) without touching the index.
+    # The unit's parent (None: a root), written when the row is made: a dashboard reads its
+    # children's rows as one range of the index below, not one probe of the key per child.
+    Column("parent_code", AutoString(length=64), nullable=True),
+    # An update touches no indexed column (units never change parent), so PostgreSQL rewrites
+    # the row in place (HOT) without touching either index.
     PrimaryKeyConstraint("campaign_id", "unit_code", name="pk_unit_case_count"),
+    Index("ix_unit_case_count_parent", "campaign_id", "parent_code"),
 )
 count_t = unit_case_count
 case_t = Case.__table__  # type: ignore[attr-defined]
@@ -79,24 +84,37 @@ def path_codes(unit_path: str) -> list[str]:
 
 def states_of(row: Sequence[int]) -> dict[str, int]:
     """A row's state columns (in STATES order) as {state: n}, without the states at 0."""
-    return dict(compress(zip(STATES, row), row))  # the select gives every state column
+    # strict=False: every caller selects all the state columns; the check was a tenth of the cost
+    return dict(compress(zip(STATES, row, strict=False), row))
 
 
 CounterKey = tuple[int, str, str]  # campaign, unit code, state
+Parents = dict[str, str | None]  # unit code → its parent's code (None: a root), for new rows
+
+
+def parents_on(unit_path: str) -> Parents:
+    """Each unit on the path with its parent: '/WH/WH-HC/' → {'WH': None, 'WH-HC': 'WH'}."""
+    codes = path_codes(unit_path)
+    return dict(zip(codes, [None, *codes[:-1]], strict=True))
 
 
 @functools.cache
 def _upsert_sql(postgresql: bool, states: tuple[str, ...]) -> str:
     """The upsert of the given state columns (the others keep their value, 0 in a new row); one
     text per set of states — a transition's is its two — so each is prepared once."""
-    columns = ", ".join(("campaign_id", "unit_code", *states))
+    columns = ", ".join(("campaign_id", "unit_code", "parent_code", *states))
     if postgresql:
         # One statement whatever the number of rows, in the order given (unnest in the select
         # list runs the arrays in step): the lock order of every other writer of the rows.
-        arrays = ["%s::integer[]", "%s::varchar[]", *["%s::integer[]"] * len(states)]
+        arrays = [
+            "%s::integer[]",
+            "%s::varchar[]",
+            "%s::varchar[]",
+            *["%s::integer[]"] * len(states),
+        ]
         rows = "SELECT " + ", ".join(f"unnest({a})" for a in arrays)
     else:
-        rows = "VALUES (" + ", ".join("?" * (2 + len(states))) + ")"
+        rows = "VALUES (" + ", ".join("?" * (3 + len(states))) + ")"
     added = ", ".join(f"{s} = unit_case_count.{s} + excluded.{s}" for s in states)
     return (
         f"INSERT INTO unit_case_count ({columns}) {rows} "
@@ -104,9 +122,12 @@ def _upsert_sql(postgresql: bool, states: tuple[str, ...]) -> str:
     )
 
 
-def _upsert_rows(deltas: Mapping[CounterKey, int], postgresql: bool) -> tuple[str, Any] | None:
+def _upsert_rows(
+    deltas: Mapping[CounterKey, int], parents: Mapping[str, str | None], postgresql: bool
+) -> tuple[str, Any] | None:
     """The statement and its parameters that add `deltas` to their rows, one row per (campaign,
-    unit) in key order; None when every delta is 0."""
+    unit) in key order (a new row is made with the unit's parent from `parents`); None when every
+    delta is 0."""
     kept = sorted((key, n) for key, n in deltas.items() if n != 0)
     if not kept:
         return None
@@ -115,8 +136,8 @@ def _upsert_rows(deltas: Mapping[CounterKey, int], postgresql: bool) -> tuple[st
     rows: list[list[Any]] = []
     for (campaign_id, code, state), n in kept:  # a unit's states come together (key order)
         if not rows or rows[-1][0] != campaign_id or rows[-1][1] != code:
-            rows.append([campaign_id, code, *[0] * len(states)])
-        rows[-1][2 + column[state]] = n
+            rows.append([campaign_id, code, parents.get(code), *[0] * len(states)])
+        rows[-1][3 + column[state]] = n
     statement = _upsert_sql(postgresql, states)
     if postgresql:
         # A tuple: one parameter set of arrays (a list would be read as many sets).
@@ -124,8 +145,10 @@ def _upsert_rows(deltas: Mapping[CounterKey, int], postgresql: bool) -> tuple[st
     return statement, [tuple(row) for row in rows]
 
 
-def _upsert(conn: Connection, deltas: Mapping[CounterKey, int]) -> None:
-    upsert = _upsert_rows(deltas, conn.dialect.name == "postgresql")
+def _upsert(
+    conn: Connection, deltas: Mapping[CounterKey, int], parents: Mapping[str, str | None]
+) -> None:
+    upsert = _upsert_rows(deltas, parents, conn.dialect.name == "postgresql")
     if upsert is not None:
         conn.exec_driver_sql(*upsert)
 
@@ -133,18 +156,21 @@ def _upsert(conn: Connection, deltas: Mapping[CounterKey, int]) -> None:
 # -- the deltas of the open transaction, written with its commit -----------------------------------
 _PENDING = "jinqiu.case_count.pending"  # conn.info: CounterKey → delta, not yet written
 _SAVEPOINTS = "jinqiu.case_count.savepoints"  # conn.info: the deltas as each open savepoint began
+_PARENTS = "jinqiu.case_count.parents"  # conn.info: Parents of the pending deltas' units
 
 
 def write_pending(conn: Connection) -> None:
     """Writes the transaction's counted moves now: before anything reads the counters in it."""
     pending: dict[CounterKey, int] | None = conn.info.pop(_PENDING, None)
+    parents: Parents = conn.info.pop(_PARENTS, {})
     if pending:
-        _upsert(conn, pending)
+        _upsert(conn, pending, parents)
 
 
 def _forget_pending(conn: Connection) -> None:
     conn.info.pop(_PENDING, None)
     conn.info.pop(_SAVEPOINTS, None)
+    conn.info.pop(_PARENTS, None)
 
 
 def _write_with_commit(conn: Connection) -> None:
@@ -153,8 +179,9 @@ def _write_with_commit(conn: Connection) -> None:
     follows finds the transaction ended and sends nothing)."""
     conn.info.pop(_SAVEPOINTS, None)
     pending: dict[CounterKey, int] | None = conn.info.pop(_PENDING, None)
+    parents: Parents = conn.info.pop(_PARENTS, {})
     postgresql = conn.dialect.name == "postgresql"
-    upsert = _upsert_rows(pending, postgresql) if pending else None
+    upsert = _upsert_rows(pending, parents, postgresql) if pending else None
     if upsert is None:
         return
     statement, parameters = upsert
@@ -206,7 +233,10 @@ def count_state_change(
     if old == new:
         return
     pending: dict[CounterKey, int] = conn.info.setdefault(_PENDING, {})
-    for code in path_codes(unit_path):
+    parents: Parents = conn.info.setdefault(_PARENTS, {})
+    on_path = parents_on(unit_path)
+    parents.update(on_path)
+    for code in on_path:
         if old is not None:
             pending[(campaign_id, code, old)] = pending.get((campaign_id, code, old), 0) - 1
         pending[(campaign_id, code, new)] = pending.get((campaign_id, code, new), 0) + 1
@@ -218,15 +248,18 @@ def count_state_changes(
     """Many cases moved at once (a bulk transition): (campaign, unit path, old, new) each, summed
     per counter first, so a district's 3,000 approvals are one row per ancestor."""
     deltas: dict[tuple[int, str, str], int] = {}
+    parents: Parents = {}
     for campaign_id, unit_path, old, new in moves:
         if old == new:
             continue
-        for code in path_codes(unit_path):
+        on_path = parents_on(unit_path)
+        parents.update(on_path)
+        for code in on_path:
             if old is not None:
                 deltas[(campaign_id, code, old)] = deltas.get((campaign_id, code, old), 0) - 1
             deltas[(campaign_id, code, new)] = deltas.get((campaign_id, code, new), 0) + 1
     # in (campaign, unit) order: the lock order of the single path's upserts
-    _upsert(conn, deltas)
+    _upsert(conn, deltas, parents)
 
 
 def counts_for(
@@ -330,6 +363,27 @@ def repair_counters(conn: Connection, campaign_id: int | None = None) -> list[Co
         conn.execute(text("LOCK TABLE unit_case_count IN EXCLUSIVE MODE"))
     differences = counter_differences(conn, campaign_id)
     _upsert(
-        conn, {(d.campaign_id, d.unit_code, d.state): d.counted - d.stored for d in differences}
+        conn,
+        {(d.campaign_id, d.unit_code, d.state): d.counted - d.stored for d in differences},
+        _parents_of(conn, sorted({d.unit_code for d in differences})),
     )
     return differences
+
+
+_parent_t = unit_t.alias("parent")
+
+
+def _parents_of(conn: Connection, codes: Sequence[str]) -> Parents:
+    """The units' parents, from the units (a code no unit has: no parent)."""
+    out: Parents = {}
+    for part in member_chunks(conn, codes):
+        out.update(
+            conn.execute(
+                select(unit_t.c.code, _parent_t.c.code)
+                .outerjoin(_parent_t, _parent_t.c.id == unit_t.c.parent_id)
+                .where(member_of(conn, unit_t.c.code, part))
+            )
+            .tuples()
+            .all()
+        )
+    return out

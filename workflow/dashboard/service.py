@@ -13,16 +13,13 @@ from typing import Any
 from sqlalchemy import (
     CompoundSelect,
     Connection,
-    Select,
     String,
-    and_,
     bindparam,
     cast,
     func,
     null,
     or_,
     select,
-    true,
     union_all,
 )
 
@@ -100,9 +97,8 @@ _HEAD = (
     .where(campaign_t.c.id == bindparam("campaign_id"))
 )
 
-# The unit and its children in code order, each with its counters (one row per unit in
-# unit_case_count, a column per state) and its reminders sent: one statement, one scan of the
-# children, one probe of each table's key per unit. The same on every call and prepared.
+# The unit and its children in code order, each with its reminders sent (one probe of
+# reminder_count's key per unit); their counters are read beside them by the parent's code.
 _SENT = (
     select(reminder_t.c.n)
     .where(
@@ -112,41 +108,18 @@ _SENT = (
     )
     .scalar_subquery()
 )
-_UNIT_AND_CHILDREN = or_(
-    unit_t.c.parent_id == bindparam("unit_id"), unit_t.c.id == bindparam("unit_id")
+_UNITS = (
+    select(unit_t.c.code, unit_t.c.name, unit_t.c.level, _SENT)
+    .where(or_(unit_t.c.parent_id == bindparam("unit_id"), unit_t.c.id == bindparam("unit_id")))
+    .order_by(unit_t.c.code)
 )
-_COUNTS_MATCH = and_(
-    count_t.c.campaign_id == bindparam("campaign_id"), count_t.c.unit_code == unit_t.c.code
+# The unit's counters and its children's: one range of ix_unit_case_count_parent and one probe
+# of the key. Probing the key once per child (a district: ~500) was half of PostgreSQL's time
+# for the dashboard, and as a join its generic plan hashed the campaign's 100,000 counter rows.
+_COUNTERS = select(count_t.c.unit_code, *(count_t.c[state] for state in STATES)).where(
+    count_t.c.campaign_id == bindparam("campaign_id"),
+    or_(count_t.c.parent_code == bindparam("code"), count_t.c.unit_code == bindparam("code")),
 )
-# PostgreSQL runs a prepared statement on a generic plan, made without the values; for a join of
-# the children to their counters that plan was a hash join over the campaign's 100,000 counter
-# rows (25 ms where the ~500 probes take 1.5 ms). A LATERAL subquery with a LIMIT is not pulled
-# up into a join: it is run once per unit, by key, whatever the plan. SQLite has no LATERAL, and
-# runs a LEFT JOIN as that loop anyway (the unit is the outer table).
-_COUNTS_OF_UNIT = (
-    select(*(count_t.c[state] for state in STATES)).where(_COUNTS_MATCH).limit(1).lateral("counts")
-)
-
-
-def _units_with(counts: Any, on: Any) -> Select[Any]:
-    return (
-        select(
-            unit_t.c.code,
-            unit_t.c.name,
-            unit_t.c.level,
-            _SENT,
-            *(counts.c[state] for state in STATES),
-        )
-        .select_from(unit_t.outerjoin(counts, on))
-        .where(_UNIT_AND_CHILDREN)
-        .order_by(unit_t.c.code)
-    )
-
-
-_UNITS = {
-    "postgresql": _units_with(_COUNTS_OF_UNIT, true()),
-    "sqlite": _units_with(count_t, _COUNTS_MATCH),
-}
 
 
 def dashboard(
@@ -165,10 +138,11 @@ def dashboard(
     # The rest of the dashboard's reads depend only on the unit found: one round trip for all.
     lower, upper = subtree_bounds(unit.path)
     dialect = conn.dialect.name
-    unit_rows, ancestors, fund_values, renewal_rows, subtree_rows = driver_batch(
+    unit_rows, counter_rows, ancestors, fund_values, renewal_rows, subtree_rows = driver_batch(
         conn,
         [
-            (_UNITS[dialect], {"campaign_id": head.id, "unit_id": unit.id}),
+            (_UNITS, {"campaign_id": head.id, "unit_id": unit.id}),
+            (_COUNTERS, {"campaign_id": head.id, "code": unit.code}),
             (_ANCESTORS[dialect], {"codes": path_codes(unit.path)}),
             (FUND_ROWS, {"campaign_id": head.id}),
             (_RENEWALS, {"campaign_id": head.id, "lower": lower, "upper": upper}),
@@ -176,7 +150,7 @@ def dashboard(
         ],
     )
     own: dict[str, int] = {}
-    units = _children(unit_rows, unit, overdue_states, own)
+    units = _children(unit_rows, counter_rows, unit, overdue_states, own)
     return {
         "campaign": {"id": head.id, "name": head.name, "year": head.year},
         "unit": {
@@ -208,19 +182,21 @@ class _Unit:
 
 def _children(
     rows: list[tuple[Any, ...]],
+    counter_rows: list[tuple[Any, ...]],
     unit: _Unit,
     overdue_states: set[str],
     own: dict[str, int],
 ) -> list[dict[str, Any]]:
-    """The child units as shown (from the rows of _UNITS); the unit's own counters are put into
-    `own`."""
+    """The child units as shown (the rows of _UNITS, with their counters from the rows of
+    _COUNTERS); the unit's own counters are put into `own`."""
+    counters = {row[0]: row[1:] for row in counter_rows}
     # A district has ~500 children: each is shaped from its row's columns directly (a quarter of
     # the CPU of going through its states).
     overdue_at = [STATES.index(state) for state in overdue_states if state in STATES]
     out = []
     for row in rows:
-        columns = row[4:]
-        if columns[0] is None:  # no counters row: no case of the campaign has been there
+        columns = counters.get(row[0])
+        if columns is None:  # no counters row: no case of the campaign has been there
             states, total, overdue = {}, 0, 0
         else:
             states, total = states_of(columns), sum(columns)

@@ -395,8 +395,23 @@ def test_counters_written_around_the_engine_are_found_and_repaired(db: Engine) -
     with snapshot(db) as conn:
         assert counter_differences(conn) == []
         assert stored(conn, campaign)["WH-HC-001"] == {"withdrawn": 1, "archive_check": 1}
+        parents = dict(
+            conn.execute(
+                select(count_t.c.unit_code, count_t.c.parent_code).where(
+                    count_t.c.campaign_id == campaign
+                )
+            ).all()
+        )
     with transaction(db) as conn:
         assert repair_counters(conn) == []
+    # Every row names its unit's parent (a dashboard reads a unit's children's rows by it): the
+    # rows the transitions made, and the one the repair made again (WH-WD-001's).
+    assert {code: parents[code] for code in ("WH", "WH-HC", "WH-HC-001", "WH-WD-001")} == {
+        "WH": None,
+        "WH-HC": "WH",
+        "WH-HC-001": "WH-HC",
+        "WH-WD-001": "WH-WD",
+    }
 
 
 # -- GET /api/dashboard -------------------------------------------------------------------------

@@ -46,7 +46,7 @@ def test_the_migrated_table_is_the_model(db: Engine) -> None:
 def test_the_table_has_a_column_for_every_state_of_the_machine(db: Engine) -> None:
     with db.connect() as conn:
         row = conn.execute(text("SELECT * FROM unit_case_count")).keys()
-    assert list(row) == ["campaign_id", "unit_code", *STATES]
+    assert list(row) == ["campaign_id", "unit_code", *STATES, "parent_code"]  # 0031 added it
 
 
 def _campaign_with_old_counters(engine: Engine, rows: list[tuple[str, str, int]]) -> int:
@@ -77,6 +77,9 @@ def test_every_count_arrives_in_its_unit_s_row_and_the_downgrade_gives_it_back(
     with fresh.connect() as conn:
         assert stored(conn, campaign) == expected
         assert conn.execute(text("SELECT COUNT(*) FROM unit_case_count")).scalar_one() == 3
+        # and migration 0031 named each row's parent, from the units
+        parents = conn.execute(text("SELECT unit_code, parent_code FROM unit_case_count")).all()
+    assert dict(parents) == {"WH": None, "WH-HC": "WH", "WH-HC-001": "WH-HC"}
 
     cfg = alembic_config(fresh)
     with transaction(fresh) as conn:
