@@ -52,7 +52,7 @@ from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.schema import CampaignFile
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.cases.bulk import BulkItem, apply_bulk
-from jinqiu.workflow.cases.counters import counter_differences, parents_on
+from jinqiu.workflow.cases.counters import counter_differences
 from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.cases.service import CREATE_EVENT
 from jinqiu.workflow.cases.trail import verify_case_chains
@@ -60,6 +60,7 @@ from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import snapshot, transaction
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.units.models import Unit, UnitLevel
+from jinqiu.workflow.units.parents import parents_on
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGN_FILE = ROOT / "examples" / "campaigns" / "weihai-2024.json"

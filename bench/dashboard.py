@@ -69,7 +69,7 @@ from bench.seeding import (
     timed,
 )
 from jinqiu.states import CaseEvent, CaseState
-from jinqiu.workflow.cases.counters import path_codes, recount, stored
+from jinqiu.workflow.cases.counters import recount, stored
 from jinqiu.workflow.cases.engine import apply_event
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
@@ -78,7 +78,7 @@ from jinqiu.workflow.db import make_engine, reading, snapshot, transaction
 from jinqiu.workflow.deadlines.pending import responsible_levels
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.runtime import tune_collector
-from jinqiu.workflow.units.models import subtree_bounds
+from jinqiu.workflow.units.models import path_codes, subtree_bounds
 
 TARGET_MS = 50.0  # p99, every phase and unit
 TODAY = dt.date(2024, 8, 14)  # archive checks and publicity under way; the survey is over

@@ -263,3 +263,26 @@ def _write_transition(conn: Connection, case_id: int, event: CaseEvent, clock: C
     outcome = combined([CASES.effects[name](loaded.facts, opinion) for name in t.effects])
     decision = Decision(t, outcome, opinion, dict(outcome.audit))
     return str(write(conn, CASES, loaded, decision, actor=_FACTORY_ACTOR, now=now).state)
+
+
+def rows_not_naming_their_parent(conn: Connection) -> list[str]:
+    """Every case counter and reminder count row whose parent_code is not its unit's parent (a
+    dashboard reads a unit's children's rows by it)."""
+    from jinqiu.workflow.cases.counters import unit_case_count
+    from jinqiu.workflow.deadlines.reminder_counts import REMINDER_COUNTS
+
+    unit_t = Unit.__table__  # type: ignore[attr-defined]
+    parent_t = unit_t.alias("parent")
+    out = []
+    for table in (unit_case_count, REMINDER_COUNTS.table):
+        misnamed = (
+            select(table.c.unit_code, table.c.parent_code, parent_t.c.code)
+            .join(unit_t, unit_t.c.code == table.c.unit_code)
+            .outerjoin(parent_t, parent_t.c.id == unit_t.c.parent_id)
+            .where(table.c.parent_code.is_distinct_from(parent_t.c.code))
+        )
+        out += [
+            f"{table.name} {code}: parent {kept}, not {parent}"
+            for code, kept, parent in conn.execute(misnamed)
+        ]
+    return out

@@ -23,20 +23,21 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from jinqiu.workflow.units.models import path_codes
+from jinqiu.workflow.units.parents import Parents, parents_of, parents_on
+
 Key = tuple[Any, ...]
-
-
-def path_codes(unit_path: str) -> list[str]:
-    """'/WH/WH-HC/WH-HC-001/' → ['WH', 'WH-HC', 'WH-HC-001']: the unit and its ancestors."""
-    return [code for code in unit_path.split("/") if code]
 
 
 @dataclass(frozen=True)
 class Tally:
-    """A table of counts `n` under a unique key (`keys`, in lock order)."""
+    """A table of counts `n` under a unique key (`keys`, in lock order). With `parent`, the
+    column of that name holds the parent of the key's `unit_code`, written when a row is made
+    (a dashboard reads a unit's children's rows by it)."""
 
     table: Table
     keys: tuple[str, ...]
+    parent: str | None = None
     _upserts: dict[str, Executable] = field(default_factory=dict, compare=False, repr=False)
 
     def _upsert(self, dialect_name: str) -> Executable:
@@ -46,7 +47,7 @@ class Tally:
                 # One row per element of the arrays (unnest in the select list runs them in
                 # step), in the order given: one statement and one round trip, however many
                 # rows — a sweep's chunk adds to some 500 ancestors' counts.
-                columns = [*self.keys, "n"]
+                columns = self._columns()
                 pg = pg_insert(self.table).from_select(
                     columns,
                     select(
@@ -65,16 +66,30 @@ class Tally:
             )
         return self._upserts[name]
 
-    def add(self, conn: Connection, deltas: Mapping[Key, int]) -> None:
-        """Adds each delta to its row (made at 0 if missing), in key order, in one statement."""
+    def _columns(self) -> list[str]:
+        return [*self.keys, *([self.parent] if self.parent else []), "n"]
+
+    def add(
+        self, conn: Connection, deltas: Mapping[Key, int], parents: Parents | None = None
+    ) -> None:
+        """Adds each delta to its row (made at 0 if missing), in key order, in one statement. A
+        tally with a parent column makes a row with its unit's parent from `parents` (None: read
+        from the units)."""
         items = [(key, n) for key, n in sorted(deltas.items()) if n != 0]
         if not items:
             return
+        values = [(*key, n) for key, n in items]
+        if self.parent is not None:
+            unit = self.keys.index("unit_code")
+            if parents is None:
+                parents = parents_of(conn, sorted({key[unit] for key, _n in items}))
+            values = [(*key, parents.get(key[unit]), n) for key, n in items]
+        columns = self._columns()
         if conn.dialect.name == "postgresql":
-            arrays = {c: [key[i] for key, _n in items] for i, c in enumerate(self.keys)}
-            conn.execute(self._upsert("postgresql"), {**arrays, "n": [n for _k, n in items]})
+            arrays = {c: [row[i] for row in values] for i, c in enumerate(columns)}
+            conn.execute(self._upsert("postgresql"), arrays)
             return
-        rows = [{**dict(zip(self.keys, key, strict=True)), "n": n} for key, n in items]
+        rows = [dict(zip(columns, row, strict=True)) for row in values]
         conn.execute(self._upsert(conn.dialect.name), rows)
 
     def stored(self, conn: Connection, *where: ColumnElement[bool]) -> dict[Key, int]:
@@ -91,6 +106,14 @@ class Tally:
         transaction already is)."""
         if conn.dialect.name == "postgresql":
             conn.execute(text(f"LOCK TABLE {self.table.name} IN EXCLUSIVE MODE"))
+
+
+def parents_along(paths: Iterable[str]) -> Parents:
+    """Every unit on the paths with its parent."""
+    out: Parents = {}
+    for path in paths:
+        out.update(parents_on(path))
+    return out
 
 
 def per_ancestor(items: Iterable[tuple[Key, str, Key, int]]) -> dict[Key, int]:

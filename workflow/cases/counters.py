@@ -46,7 +46,8 @@ from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.driver import member_chunks, member_of
 from jinqiu.workflow.errors import NotFound
-from jinqiu.workflow.units.models import Unit
+from jinqiu.workflow.units.models import Unit, path_codes
+from jinqiu.workflow.units.parents import Parents, parents_of, parents_on
 
 # The counted states, in the machine's order: the table's state columns. A state added to the
 # machine needs its column added by a migration (test_the_migrated_table_is_the_model says so).
@@ -77,11 +78,6 @@ campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 _STATE_COLUMNS = [count_t.c[state] for state in STATES]
 
 
-def path_codes(unit_path: str) -> list[str]:
-    """'/WH/WH-HC/WH-HC-001/' → ['WH', 'WH-HC', 'WH-HC-001']."""
-    return [code for code in unit_path.split("/") if code]
-
-
 def states_of(row: Sequence[int]) -> dict[str, int]:
     """A row's state columns (in STATES order) as {state: n}, without the states at 0."""
     # strict=False: every caller selects all the state columns; the check was a tenth of the cost
@@ -89,13 +85,6 @@ def states_of(row: Sequence[int]) -> dict[str, int]:
 
 
 CounterKey = tuple[int, str, str]  # campaign, unit code, state
-Parents = dict[str, str | None]  # unit code → its parent's code (None: a root), for new rows
-
-
-def parents_on(unit_path: str) -> Parents:
-    """Each unit on the path with its parent: '/WH/WH-HC/' → {'WH': None, 'WH-HC': 'WH'}."""
-    codes = path_codes(unit_path)
-    return dict(zip(codes, [None, *codes[:-1]], strict=True))
 
 
 @functools.cache
@@ -365,25 +354,6 @@ def repair_counters(conn: Connection, campaign_id: int | None = None) -> list[Co
     _upsert(
         conn,
         {(d.campaign_id, d.unit_code, d.state): d.counted - d.stored for d in differences},
-        _parents_of(conn, sorted({d.unit_code for d in differences})),
+        parents_of(conn, sorted({d.unit_code for d in differences})),
     )
     return differences
-
-
-_parent_t = unit_t.alias("parent")
-
-
-def _parents_of(conn: Connection, codes: Sequence[str]) -> Parents:
-    """The units' parents, from the units (a code no unit has: no parent)."""
-    out: Parents = {}
-    for part in member_chunks(conn, codes):
-        out.update(
-            conn.execute(
-                select(unit_t.c.code, _parent_t.c.code)
-                .outerjoin(_parent_t, _parent_t.c.id == unit_t.c.parent_id)
-                .where(member_of(conn, unit_t.c.code, part))
-            )
-            .tuples()
-            .all()
-        )
-    return out

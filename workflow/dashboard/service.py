@@ -28,7 +28,6 @@ from jinqiu.workflow.campaigns.models import Campaign, FundSource
 from jinqiu.workflow.campaigns.rules import RULES, CampaignRules
 from jinqiu.workflow.cases.counters import (
     STATES,
-    path_codes,
     states_of,
     unit_case_count,
     write_pending,
@@ -46,7 +45,7 @@ from jinqiu.workflow.statistics.models import ReportSubmission
 from jinqiu.workflow.statistics.report_counts import REPORT_COUNTS
 from jinqiu.workflow.statistics.tables import BY_KEY
 from jinqiu.workflow.units.counts import UNIT_COUNTS
-from jinqiu.workflow.units.models import Unit, in_subtree, subtree_bounds
+from jinqiu.workflow.units.models import Unit, in_subtree, path_codes, subtree_bounds
 
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]
@@ -97,21 +96,18 @@ _HEAD = (
     .where(campaign_t.c.id == bindparam("campaign_id"))
 )
 
-# The unit and its children in code order, each with its reminders sent (one probe of
-# reminder_count's key per unit); their counters are read beside them by the parent's code.
-_SENT = (
-    select(reminder_t.c.n)
-    .where(
-        reminder_t.c.campaign_id == bindparam("campaign_id"),
-        reminder_t.c.unit_code == unit_t.c.code,
-        reminder_t.c.n != 0,
-    )
-    .scalar_subquery()
-)
+# The unit and its children in code order.
 _UNITS = (
-    select(unit_t.c.code, unit_t.c.name, unit_t.c.level, _SENT)
+    select(unit_t.c.code, unit_t.c.name, unit_t.c.level)
     .where(or_(unit_t.c.parent_id == bindparam("unit_id"), unit_t.c.id == bindparam("unit_id")))
     .order_by(unit_t.c.code)
+)
+# The reminders sent to each child's subtree: one range of ix_reminder_count_parent (a probe of
+# the key per child was, after the counters, most of PostgreSQL's time for a district).
+_SENT = select(reminder_t.c.unit_code, reminder_t.c.n).where(
+    reminder_t.c.campaign_id == bindparam("campaign_id"),
+    reminder_t.c.parent_code == bindparam("code"),
+    reminder_t.c.n != 0,
 )
 # The unit's counters and its children's: one range of ix_unit_case_count_parent and one probe
 # of the key. Probing the key once per child (a district: ~500) was half of PostgreSQL's time
@@ -138,19 +134,22 @@ def dashboard(
     # The rest of the dashboard's reads depend only on the unit found: one round trip for all.
     lower, upper = subtree_bounds(unit.path)
     dialect = conn.dialect.name
-    unit_rows, counter_rows, ancestors, fund_values, renewal_rows, subtree_rows = driver_batch(
-        conn,
-        [
-            (_UNITS, {"campaign_id": head.id, "unit_id": unit.id}),
-            (_COUNTERS, {"campaign_id": head.id, "code": unit.code}),
-            (_ANCESTORS[dialect], {"codes": path_codes(unit.path)}),
-            (FUND_ROWS, {"campaign_id": head.id}),
-            (_RENEWALS, {"campaign_id": head.id, "lower": lower, "upper": upper}),
-            (_SUBTREE_COUNTS, {"campaign_id": head.id, "code": unit.code}),
-        ],
+    unit_rows, counter_rows, sent_rows, ancestors, fund_values, renewal_rows, subtree_rows = (
+        driver_batch(
+            conn,
+            [
+                (_UNITS, {"unit_id": unit.id}),
+                (_COUNTERS, {"campaign_id": head.id, "code": unit.code}),
+                (_SENT, {"campaign_id": head.id, "code": unit.code}),
+                (_ANCESTORS[dialect], {"codes": path_codes(unit.path)}),
+                (FUND_ROWS, {"campaign_id": head.id}),
+                (_RENEWALS, {"campaign_id": head.id, "lower": lower, "upper": upper}),
+                (_SUBTREE_COUNTS, {"campaign_id": head.id, "code": unit.code}),
+            ],
+        )
     )
     own: dict[str, int] = {}
-    units = _children(unit_rows, counter_rows, unit, overdue_states, own)
+    units = _children(unit_rows, counter_rows, dict(sent_rows), unit, overdue_states, own)
     return {
         "campaign": {"id": head.id, "name": head.name, "year": head.year},
         "unit": {
@@ -183,12 +182,14 @@ class _Unit:
 def _children(
     rows: list[tuple[Any, ...]],
     counter_rows: list[tuple[Any, ...]],
+    sent: dict[str, int],
     unit: _Unit,
     overdue_states: set[str],
     own: dict[str, int],
 ) -> list[dict[str, Any]]:
     """The child units as shown (the rows of _UNITS, with their counters from the rows of
-    _COUNTERS); the unit's own counters are put into `own`."""
+    _COUNTERS and the reminders sent to them from _SENT's); the unit's own counters are put
+    into `own`."""
     counters = {row[0]: row[1:] for row in counter_rows}
     # A district has ~500 children: each is shaped from its row's columns directly (a quarter of
     # the CPU of going through its states).
@@ -212,7 +213,7 @@ def _children(
                 "states": states,
                 "total": total,
                 "overdue": overdue,
-                "reminders_sent": row[3] or 0,
+                "reminders_sent": sent.get(row[0], 0),
             }
         )
     return out

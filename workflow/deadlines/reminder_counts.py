@@ -8,22 +8,34 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, UniqueConstraint, func, select
+from sqlalchemy import Connection, Index, UniqueConstraint, func, select
 from sqlmodel import Field, SQLModel
 
 from jinqiu.workflow.deadlines.models import ReminderLedger
-from jinqiu.workflow.tally import Tally, TallyDifference, differences, per_ancestor
+from jinqiu.workflow.tally import (
+    Tally,
+    TallyDifference,
+    differences,
+    parents_along,
+    per_ancestor,
+)
 from jinqiu.workflow.units.models import Unit
 
 
 class ReminderCount(SQLModel, table=True):
     __tablename__ = "reminder_count"
-    __table_args__ = (UniqueConstraint("campaign_id", "unit_code", name="uq_reminder_count"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "unit_code", name="uq_reminder_count"),
+        # A dashboard reads the reminders sent to a unit's children as one range of this index.
+        Index("ix_reminder_count_parent", "campaign_id", "parent_code"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id")
     unit_code: str = Field(max_length=64)  # ledger rows of this unit and everything below it
     n: int = 0
+    # The unit's parent (None: a root), written when the row is made (migration 0032).
+    parent_code: str | None = Field(default=None, max_length=64)
 
 
 unit_t = Unit.__table__  # type: ignore[attr-defined]
@@ -31,6 +43,7 @@ ledger_t = ReminderLedger.__table__  # type: ignore[attr-defined]
 REMINDER_COUNTS = Tally(
     ReminderCount.__table__,  # type: ignore[attr-defined]
     ("campaign_id", "unit_code"),
+    parent="parent_code",
 )
 
 
@@ -38,7 +51,9 @@ def count_reminders(conn: Connection, campaign_id: int, paths: Iterable[str]) ->
     """Ledger rows just inserted, one path (of the unit that owes the work) per row."""
     per_path = Counter(paths)
     REMINDER_COUNTS.add(
-        conn, per_ancestor(((campaign_id,), path, (), n) for path, n in per_path.items())
+        conn,
+        per_ancestor(((campaign_id,), path, (), n) for path, n in per_path.items()),
+        parents_along(per_path),
     )
 
 

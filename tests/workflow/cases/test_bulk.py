@@ -43,9 +43,16 @@ from jinqiu.workflow.errors import (
 )
 from jinqiu.workflow.money import format_yuan
 from jinqiu.workflow.roles import SCHEDULER, Actor
-from jinqiu.workflow.units.models import Unit
 from tests.conftest import _wipe as wipe
-from tests.factories import actor_of, case_in, case_row, new_case, weihai, weihai_amount_fen
+from tests.factories import (
+    actor_of,
+    case_in,
+    case_row,
+    new_case,
+    rows_not_naming_their_parent,
+    weihai,
+    weihai_amount_fen,
+)
 from tests.workflow.cases.test_concurrency import JOIN_TIMEOUT, Gate, broken_chains, race
 from tests.workflow.cases.test_engine import CITY, DISTRICT, GRASSROOTS
 
@@ -135,20 +142,11 @@ def lock_gate(engine: Engine, parties: int) -> Iterator[LockGate]:
 
 
 def counters_match(engine: Engine) -> list[str]:
-    """What differs from a recount, and every counter row that does not name its unit's parent
-    (the dashboard reads a unit's children's rows by it)."""
-    unit_t = Unit.__table__  # type: ignore[attr-defined]
-    parent_t = unit_t.alias("parent")
-    misnamed = (
-        select(unit_case_count.c.unit_code, unit_case_count.c.parent_code, parent_t.c.code)
-        .join(unit_t, unit_t.c.code == unit_case_count.c.unit_code)
-        .outerjoin(parent_t, parent_t.c.id == unit_t.c.parent_id)
-        .where(unit_case_count.c.parent_code.is_distinct_from(parent_t.c.code))
-    )
+    """What differs from a recount, and every counter row that does not name its unit's parent."""
     with snapshot(engine) as conn:
-        return [d.describe() for d in counter_differences(conn)] + [
-            f"{code}: parent {kept}, not {parent}" for code, kept, parent in conn.execute(misnamed)
-        ]
+        return [d.describe() for d in counter_differences(conn)] + rows_not_naming_their_parent(
+            conn
+        )
 
 
 # -- 1. a mixed batch: a result per item, in order; the refused ones untouched ---------------------

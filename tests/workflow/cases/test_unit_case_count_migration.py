@@ -40,7 +40,9 @@ def test_the_migrated_table_is_the_model(db: Engine) -> None:
     with db.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diffs = compare_metadata(context, metadata)
-    assert [d for d in diffs if names_in(d) & {"unit_case_count", "case_count"}] == []
+    assert [
+        d for d in diffs if names_in(d) & {"unit_case_count", "case_count", "reminder_count"}
+    ] == []
 
 
 def test_the_table_has_a_column_for_every_state_of_the_machine(db: Engine) -> None:
@@ -100,3 +102,20 @@ def test_a_count_of_a_state_without_a_column_stops_the_migration(fresh: Engine) 
         upgrade(fresh)
     with fresh.connect() as conn:  # nothing half done: the old table and its rows are there
         assert conn.execute(text("SELECT SUM(n) FROM case_count")).scalar_one() == 3
+
+
+def test_migration_0032_names_each_reminder_count_s_parent(fresh: Engine) -> None:
+    upgrade(fresh, "0031")
+    _tree, campaign = weihai(fresh, ManualClock(dt.datetime(2024, 7, 1, 9)))
+    with transaction(fresh) as conn:
+        conn.execute(
+            text("INSERT INTO reminder_count (campaign_id, unit_code, n) VALUES (:c, :u, :n)"),
+            [
+                {"c": campaign, "u": u, "n": n}
+                for u, n in (("WH", 3), ("WH-HC", 2), ("WH-HC-001", 2))
+            ],
+        )
+    upgrade(fresh)
+    with fresh.connect() as conn:
+        parents = conn.execute(text("SELECT unit_code, parent_code FROM reminder_count")).all()
+    assert dict(parents) == {"WH": None, "WH-HC": "WH", "WH-HC-001": "WH-HC"}

@@ -26,7 +26,7 @@ from jinqiu.workflow.statistics.reports import submit_report
 from jinqiu.workflow.units.counts import UnitCount, levels_in_subtree
 from jinqiu.workflow.units.models import Unit, UnitLevel
 from jinqiu.workflow.units.service import UnitCreate, create_unit
-from tests.factories import actor_of, new_case, weihai_by_level
+from tests.factories import actor_of, new_case, rows_not_naming_their_parent, weihai_by_level
 
 ledger_t = ReminderLedger.__table__  # type: ignore[attr-defined]
 reminder_count_t = ReminderCount.__table__  # type: ignore[attr-defined]
@@ -39,6 +39,7 @@ def exact(db: Engine) -> None:
     with snapshot(db) as conn:
         assert [d.describe() for d in tally_differences(conn)] == []
         assert counter_differences(conn) == []
+        assert rows_not_naming_their_parent(conn) == []
 
 
 def board(db: Engine, campaign: int, code: str, today: dt.date) -> dict[str, Any]:
