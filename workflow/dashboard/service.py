@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any
 
 from sqlalchemy import (
@@ -96,10 +97,10 @@ _HEAD = (
     .where(campaign_t.c.id == bindparam("campaign_id"))
 )
 
-# The unit and its children in code order.
+# The unit's children in code order (the unit's own name and level are the head's).
 _UNITS = (
     select(unit_t.c.code, unit_t.c.name, unit_t.c.level)
-    .where(or_(unit_t.c.parent_id == bindparam("unit_id"), unit_t.c.id == bindparam("unit_id")))
+    .where(unit_t.c.parent_id == bindparam("unit_id"))
     .order_by(unit_t.c.code)
 )
 # The reminders sent to each child's subtree: one range of ix_reminder_count_parent (a probe of
@@ -191,29 +192,29 @@ def _children(
     _COUNTERS and the reminders sent to them from _SENT's); the unit's own counters are put
     into `own`."""
     counters = {row[0]: row[1:] for row in counter_rows}
+    mine = counters.get(unit.code)
+    if mine is not None:
+        own.update(states_of(mine))
     # A district has ~500 children: each is shaped from its row's columns directly (a quarter of
     # the CPU of going through its states).
-    overdue_at = [STATES.index(state) for state in overdue_states if state in STATES]
+    overdue_mask = [state in overdue_states for state in STATES]
     out = []
-    for row in rows:
-        columns = counters.get(row[0])
+    for code, name, level in rows:
+        columns = counters.get(code)
         if columns is None:  # no counters row: no case of the campaign has been there
             states, total, overdue = {}, 0, 0
         else:
             states, total = states_of(columns), sum(columns)
-            overdue = sum([columns[i] for i in overdue_at])
-        if row[0] == unit.code:
-            own.update(states)
-            continue
+            overdue = sum(compress(columns, overdue_mask))
         out.append(
             {
-                "code": row[0],
-                "name": row[1],
-                "level": row[2],
+                "code": code,
+                "name": name,
+                "level": level,
                 "states": states,
                 "total": total,
                 "overdue": overdue,
-                "reminders_sent": sent.get(row[0], 0),
+                "reminders_sent": sent.get(code, 0),
             }
         )
     return out
