@@ -562,9 +562,11 @@ def engine_spec(db: BenchDatabase) -> tuple[str, dict[str, Any]]:
 
 def read_in_process(spec: ReaderSpec, k: int, start: Any, results: Any) -> None:
     """One reader process, as a `jinqiu serve` worker: its own interpreter, engine and
-    connection. One uncounted call per dashboard first (a worker that has served before), then
-    `start` (a barrier of all the readers and the parent), then the timed calls; puts
-    ({name: [wall ns]}, {name: CPU ns of its calls}, error or None) on `results`."""
+    connection. Uncounted calls first, until the connection has prepared every statement the
+    dashboards run (a worker that has served before: psycopg prepares a statement the sixth
+    time it runs on a connection), then `start` (a barrier of all the readers and the parent),
+    then the timed calls; puts ({name: [wall ns]}, {name: CPU ns of its calls}, error or None)
+    on `results`."""
     tune_collector()  # as every service process does
     read_ns: dict[str, list[int]] = {name: [] for name in spec.codes}
     cpu_ns: dict[str, int] = {name: 0 for name in spec.codes}
@@ -582,8 +584,13 @@ def read_in_process(spec: ReaderSpec, k: int, start: Any, results: Any) -> None:
                     today=TODAY,
                 )
 
-        for name in names:
-            call(name)
+        # The three dashboards run the same statements: each round runs each of them 3 times.
+        with engine.connect() as conn:
+            threshold = getattr(conn.connection.driver_connection, "prepare_threshold", None)
+        rounds = 1 if threshold is None else -(-(threshold + 1) // len(names))
+        for _ in range(rounds):
+            for name in names:
+                call(name)
         start.wait()
         for i in range(spec.calls):
             for j in range(len(names)):
