@@ -58,9 +58,9 @@ from jinqiu.workflow.cases.service import CREATE_EVENT
 from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import snapshot, transaction
+from jinqiu.workflow.paths import parents_on
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.units.models import Unit, UnitLevel
-from jinqiu.workflow.units.parents import parents_on
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGN_FILE = ROOT / "examples" / "campaigns" / "weihai-2024.json"

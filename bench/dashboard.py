@@ -76,9 +76,10 @@ from jinqiu.workflow.dashboard.service import DashboardQuery, dashboard
 from jinqiu.workflow.dashboard.tallies import repair_tallies, tally_differences
 from jinqiu.workflow.db import make_engine, reading, snapshot, transaction
 from jinqiu.workflow.deadlines.pending import responsible_levels
+from jinqiu.workflow.paths import path_codes
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.runtime import tune_collector
-from jinqiu.workflow.units.models import path_codes, subtree_bounds
+from jinqiu.workflow.units.models import subtree_bounds
 
 TARGET_MS = 50.0  # p99, every phase and unit
 TODAY = dt.date(2024, 8, 14)  # archive checks and publicity under way; the survey is over

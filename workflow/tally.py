@@ -23,8 +23,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from jinqiu.workflow.units.models import path_codes
-from jinqiu.workflow.units.parents import Parents, parents_of, parents_on
+from jinqiu.workflow.paths import Parents, parents_on, path_codes
 
 Key = tuple[Any, ...]
 
@@ -73,8 +72,8 @@ class Tally:
         self, conn: Connection, deltas: Mapping[Key, int], parents: Parents | None = None
     ) -> None:
         """Adds each delta to its row (made at 0 if missing), in key order, in one statement. A
-        tally with a parent column makes a row with its unit's parent from `parents` (None: read
-        from the units)."""
+        tally with a parent column makes a row with its unit's parent from `parents` (from the
+        paths, `parents_along`; a repair reads them from the units, `units.parents`)."""
         items = [(key, n) for key, n in sorted(deltas.items()) if n != 0]
         if not items:
             return
@@ -82,7 +81,7 @@ class Tally:
         if self.parent is not None:
             unit = self.keys.index("unit_code")
             if parents is None:
-                parents = parents_of(conn, sorted({key[unit] for key, _n in items}))
+                raise ValueError(f"{self.table.name} names each unit's parent: give them")
             values = [(*key, parents.get(key[unit]), n) for key, n in items]
         columns = self._columns()
         if conn.dialect.name == "postgresql":

@@ -46,8 +46,9 @@ from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.driver import member_chunks, member_of
 from jinqiu.workflow.errors import NotFound
-from jinqiu.workflow.units.models import Unit, path_codes
-from jinqiu.workflow.units.parents import Parents, parents_of, parents_on
+from jinqiu.workflow.paths import Parents, parents_on, path_codes
+from jinqiu.workflow.units.models import Unit
+from jinqiu.workflow.units.parents import parents_of
 
 # The counted states, in the machine's order: the table's state columns. A state added to the
 # machine needs its column added by a migration (test_the_migrated_table_is_the_model says so).

@@ -38,6 +38,7 @@ from jinqiu.workflow.deadlines.reminder_counts import REMINDER_COUNTS
 from jinqiu.workflow.driver import driver_batch, id_in
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.money import format_yuan
+from jinqiu.workflow.paths import path_codes
 from jinqiu.workflow.payments.reconcile import FUND_ROWS, FundRow, fund_row
 from jinqiu.workflow.roles import Actor
 from jinqiu.workflow.statistics.compute import tables_named
@@ -45,7 +46,7 @@ from jinqiu.workflow.statistics.models import ReportSubmission
 from jinqiu.workflow.statistics.report_counts import REPORT_COUNTS
 from jinqiu.workflow.statistics.tables import BY_KEY
 from jinqiu.workflow.units.counts import UNIT_COUNTS
-from jinqiu.workflow.units.models import Unit, in_subtree, path_codes, subtree_bounds
+from jinqiu.workflow.units.models import Unit, in_subtree, subtree_bounds
 
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 fund_t = FundSource.__table__  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.statistics.report_counts import REPORT_COUNTS, report_count_differences
 from jinqiu.workflow.tally import TallyDifference
 from jinqiu.workflow.units.counts import UNIT_COUNTS, unit_count_differences
+from jinqiu.workflow.units.parents import parents_of
 
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 
@@ -42,5 +43,10 @@ def repair_tallies(conn: Connection, campaign_id: int | None = None) -> list[Tal
         tally.lock(conn)
     found = tally_differences(conn, campaign_id)
     for what, tally in tallies.items():
-        tally.add(conn, {d.key: d.counted - d.stored for d in found if d.what == what})
+        deltas = {d.key: d.counted - d.stored for d in found if d.what == what}
+        parents = None
+        if tally.parent is not None:  # the rows it makes name their unit's parent
+            unit = tally.keys.index("unit_code")
+            parents = parents_of(conn, sorted({key[unit] for key in deltas}))
+        tally.add(conn, deltas, parents)
     return found

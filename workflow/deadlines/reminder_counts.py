@@ -34,7 +34,7 @@ class ReminderCount(SQLModel, table=True):
     campaign_id: int = Field(foreign_key="campaign.id")
     unit_code: str = Field(max_length=64)  # ledger rows of this unit and everything below it
     n: int = 0
-    # The unit's parent (None: a root), written when the row is made (migration 0032).
+    # The unit's parent (None: a root), written when the row is made (migration 0031).
     parent_code: str | None = Field(default=None, max_length=64)
 
 

@@ -46,11 +46,6 @@ ACTS_AS: dict[UnitLevel, str] = {
 }
 
 
-def path_codes(unit_path: str) -> list[str]:
-    """'/WH/WH-HC/WH-HC-001/' → ['WH', 'WH-HC', 'WH-HC-001']: the unit and its ancestors."""
-    return [code for code in unit_path.split("/") if code]
-
-
 def in_subtree(path_column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
     """Units whose materialised path starts with `prefix` ("/WH/WH-HC/"), as a range the path
     index can serve on both databases (LIKE 'prefix%' cannot: SQLite's LIKE ignores case and

@@ -104,8 +104,8 @@ def test_a_count_of_a_state_without_a_column_stops_the_migration(fresh: Engine) 
         assert conn.execute(text("SELECT SUM(n) FROM case_count")).scalar_one() == 3
 
 
-def test_migration_0032_names_each_reminder_count_s_parent(fresh: Engine) -> None:
-    upgrade(fresh, "0031")
+def test_migration_0031_names_each_reminder_count_s_parent_too(fresh: Engine) -> None:
+    upgrade(fresh, "0030")
     _tree, campaign = weihai(fresh, ManualClock(dt.datetime(2024, 7, 1, 9)))
     with transaction(fresh) as conn:
         conn.execute(
