@@ -29,6 +29,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 
 AnySelect = Select[Any] | CompoundSelect[Any]
@@ -219,6 +220,11 @@ def driver_batch(
                 compiled, _processors = _compiled(conn.dialect, statement)
                 cursor.execute(compiled.string, compiled.construct_params(params))
         return [list(cursor.fetchall()) for cursor in cursors]
+    except conn.dialect.loaded_dbapi.Error as error:
+        # As SQLAlchemy raises a failed statement: callers catch its exception classes.
+        raise DBAPIError.instance(
+            "driver_batch", None, error, conn.dialect.loaded_dbapi.Error
+        ) from error
     finally:
         for cursor in cursors:
             cursor.close()

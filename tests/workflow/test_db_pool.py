@@ -10,9 +10,11 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, literal, select, text
+from sqlalchemy.exc import DBAPIError
 
 from jinqiu.workflow.db import ALIVE_WITHOUT_PING_S, make_engine, reading
+from jinqiu.workflow.driver import driver_batch
 
 pytestmark = pytest.mark.postgres
 
@@ -90,3 +92,18 @@ def test_a_new_connection_is_not_pinged(
         fresh = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
         statement = last_statement(admin, fresh)
     assert statement == "SELECT pg_backend_pid()"
+
+
+def test_a_connection_lost_under_a_statement_on_the_driver_is_not_handed_out_again(
+    pool_of_one: Engine, admin: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """A read on the driver's own cursor (`driver_batch`) fails as SQLAlchemy's error, and the
+    connection it lost is not handed out again, however recently it came back (the pool's reset
+    of a lost connection fails, and the pool discards it)."""
+    pid = backend_of(pool_of_one, "first use")
+    with reading(pool_of_one) as conn:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        time.sleep(0.2)  # the backend gone
+        with pytest.raises(DBAPIError):
+            driver_batch(conn, [(select(literal(1)), {})])
+    assert backend_of(pool_of_one, "after") != pid  # at once, inside the window: no error
