@@ -209,7 +209,10 @@ def driver_batch(
     """The rows of several independent SELECTs, as `driver_rows` gives each. On PostgreSQL they
     go out in one pipeline: one round trip for all of them, where one each costs a wait on both
     sides (with readers queueing on two cores, the waits and wake-ups were a dashboard's largest
-    cost after its rows). SQLite runs them one after the other (no network to save)."""
+    cost after its rows). SQLite runs them one after the other (no network to save).
+
+    Run it once a statement through SQLAlchemy has begun the transaction: a statement on the
+    driver does not tell SQLAlchemy that one began (it would then change `read_only` inside it)."""
     if conn.dialect.name != "postgresql":
         return [driver_rows(conn, statement, params) for statement, params in queries]
     driver = conn.connection.driver_connection
