@@ -131,7 +131,8 @@ class Case(SQLModel, table=True):
     worker_id: int = Field(foreign_key="worker.id")
     student_id: int = Field(foreign_key="student.id")
     student_id_number: str = Field(max_length=18)
-    state: str = Field(max_length=20, index=True)
+    # No index on the state alone: ix_case_state_publicity_end leads with it (migration 0032).
+    state: str = Field(max_length=20)
     version: int = 1
     # Index into the campaign's approval levels of the one the case waits at; the levels before
     # it were approved or are not on the unit's path (skipped, audited).
