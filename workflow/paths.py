@@ -4,6 +4,8 @@ as codes, and as each unit on it with its parent — what the pre-aggregated cou
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 Parents = dict[str, str | None]  # unit code → its parent's code (None: a root)
 
 
@@ -16,3 +18,11 @@ def parents_on(unit_path: str) -> Parents:
     """Each unit on the path with its parent: '/WH/WH-HC/' → {'WH': None, 'WH-HC': 'WH'}."""
     codes = path_codes(unit_path)
     return dict(zip(codes, [None, *codes[:-1]], strict=True))
+
+
+def parents_along(paths: Iterable[str]) -> Parents:
+    """Every unit on the paths with its parent."""
+    out: Parents = {}
+    for path in paths:
+        out.update(parents_on(path))
+    return out

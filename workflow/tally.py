@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from jinqiu.workflow.paths import Parents, parents_on, path_codes
+from jinqiu.workflow.paths import Parents, path_codes
 
 Key = tuple[Any, ...]
 
@@ -73,7 +73,7 @@ class Tally:
     ) -> None:
         """Adds each delta to its row (made at 0 if missing), in key order, in one statement. A
         tally with a parent column makes a row with its unit's parent from `parents` (from the
-        paths, `parents_along`; a repair reads them from the units, `units.parents`)."""
+        paths, `workflow.paths.parents_along`; a repair reads them from the units, `units.parents`)."""
         items = [(key, n) for key, n in sorted(deltas.items()) if n != 0]
         if not items:
             return
@@ -105,14 +105,6 @@ class Tally:
         transaction already is)."""
         if conn.dialect.name == "postgresql":
             conn.execute(text(f"LOCK TABLE {self.table.name} IN EXCLUSIVE MODE"))
-
-
-def parents_along(paths: Iterable[str]) -> Parents:
-    """Every unit on the paths with its parent."""
-    out: Parents = {}
-    for path in paths:
-        out.update(parents_on(path))
-    return out
 
 
 def per_ancestor(items: Iterable[tuple[Key, str, Key, int]]) -> dict[Key, int]:

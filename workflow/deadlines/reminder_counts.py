@@ -12,13 +12,8 @@ from sqlalchemy import Connection, Index, UniqueConstraint, func, select
 from sqlmodel import Field, SQLModel
 
 from jinqiu.workflow.deadlines.models import ReminderLedger
-from jinqiu.workflow.tally import (
-    Tally,
-    TallyDifference,
-    differences,
-    parents_along,
-    per_ancestor,
-)
+from jinqiu.workflow.paths import parents_along
+from jinqiu.workflow.tally import Tally, TallyDifference, differences, per_ancestor
 from jinqiu.workflow.units.models import Unit
 
 
