@@ -28,6 +28,7 @@ from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import for_writing, is_sqlite, read_only, reading
+from jinqiu.workflow.driver import driver_first
 from jinqiu.workflow.employment.models import EmploymentRecord, WorkStudyPost
 from jinqiu.workflow.engine import Noun
 from jinqiu.workflow.errors import NotFound, PermissionDenied
@@ -189,17 +190,20 @@ def actor_on(conn: Connection, bearer: Bearer) -> Actor:
     not two: the second cost ~0.7 ms of CPU, its pre-ping and ROLLBACK included). That read
     begins no write: on SQLite it is a deferred read that `_begin` ends before the request's
     write transaction begins (BEGIN IMMEDIATE), so a refused token never holds the write lock."""
-    row = conn.execute(ACTOR_QUERY, {"username": bearer.username}).first()
-    if row is None or not row.is_active:
+    row = driver_first(conn, ACTOR_QUERY, {"username": bearer.username})
+    if row is None:
         raise Unauthorized("用户不存在或已停用")
-    if row.token_generation != bearer.generation:
+    username, roles, is_active, token_generation, unit_code, unit_path, unit_level = row
+    if not is_active:
+        raise Unauthorized("用户不存在或已停用")
+    if token_generation != bearer.generation:
         raise Unauthorized("登录已失效（已退出、改密或权限变更），请重新登录")
     return Actor(
-        username=row.username,
-        unit_code=row.code,
-        unit_path=row.path,
-        unit_level=row.level,
-        roles=tuple(row.roles),
+        username=username,
+        unit_code=unit_code,
+        unit_path=unit_path,
+        unit_level=unit_level,
+        roles=tuple(roles),
     )
 
 

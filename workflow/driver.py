@@ -348,3 +348,85 @@ def _scalar_defaults(table: Table) -> dict[str, Any]:
 
 
 _defaults: dict[Table, dict[str, Any]] = {}
+
+
+# -- one statement on the driver, in SQLAlchemy's transaction (PostgreSQL) -------------------------
+# A transition's own statements (the caller's read, the case's load, the version-checked UPDATE,
+# the audit entry) are each one row: SQLAlchemy's per-statement work around psycopg's (execution
+# context, cursor description, result object, the compiled cache's key) cost more than psycopg's.
+
+
+def _begun(conn: Connection) -> None:
+    """SQLAlchemy's transaction begun before a statement goes to the driver: the driver begins
+    its own at the statement, and SQLAlchemy must know there is one to commit or roll back."""
+    if not conn.in_transaction():
+        conn.begin()
+
+
+def driver_first(
+    conn: Connection, statement: AnySelect, params: Mapping[str, Any]
+) -> tuple[Any, ...] | None:
+    """The first row of a SELECT whose columns need no result processing on PostgreSQL (all but
+    SQLite's dates and JSON: psycopg makes them), as the driver's tuple; SQLite: `plain_rows`.
+    SQLAlchemy's cursor events fire around it, as for its own statements."""
+    if conn.dialect.name != "postgresql":
+        rows = plain_rows(conn, statement, params)  # type: ignore[arg-type]
+        return tuple(rows[0]) if rows else None
+    compiled, _processors = _compiled(conn.dialect, statement)
+    _begun(conn)
+    driver = conn.connection.driver_connection
+    sql, bound = compiled.string, compiled.construct_params(params)
+    try:
+        with driver.cursor() as cursor:  # type: ignore[union-attr]
+            if conn.dispatch.before_cursor_execute:
+                conn.dispatch.before_cursor_execute(conn, cursor, sql, bound, None, False)
+            cursor.execute(sql, bound)
+            row = cursor.fetchone()
+            if conn.dispatch.after_cursor_execute:
+                conn.dispatch.after_cursor_execute(conn, cursor, sql, bound, None, False)
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(sql, bound, error, conn.dialect.loaded_dbapi.Error) from error
+    return None if row is None else tuple(row)
+
+
+def driver_write(conn: Connection, statement: Any, params: Mapping[str, Any]) -> int:
+    """An INSERT or UPDATE of the parameters' columns on PostgreSQL's driver (compiled once per
+    set of keys, the columns' bind processing applied), in SQLAlchemy's transaction; the rows it
+    wrote. SQLAlchemy's cursor events fire around it, as for its own statements (the tests'
+    gates hold a writer there). SQLite: SQLAlchemy's execute."""
+    if conn.dialect.name != "postgresql":
+        return int(conn.execute(statement, params).rowcount)
+    keys = tuple(params)
+    found = _dml.get((statement, keys))
+    if found is None:
+        compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys))
+        assert isinstance(compiled, SQLCompiler)
+        found = _dml[(statement, keys)] = (
+            compiled,
+            [
+                (name, bind.type.dialect_impl(conn.dialect).bind_processor(conn.dialect))
+                for name, bind in compiled.binds.items()
+            ],
+        )
+    compiled, processors = found
+    bound = compiled.construct_params(params)
+    for name, process in processors:
+        if process is not None and bound.get(name) is not None:
+            bound[name] = process(bound[name])
+    _begun(conn)
+    driver = conn.connection.driver_connection
+    sql = compiled.string
+    try:
+        with driver.cursor() as cursor:  # type: ignore[union-attr]
+            if conn.dispatch.before_cursor_execute:
+                conn.dispatch.before_cursor_execute(conn, cursor, sql, bound, None, False)
+            cursor.execute(sql, bound)
+            if conn.dispatch.after_cursor_execute:
+                conn.dispatch.after_cursor_execute(conn, cursor, sql, bound, None, False)
+            return int(cursor.rowcount)
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(sql, bound, error, conn.dialect.loaded_dbapi.Error) from error
+
+
+# (statement, its parameters' keys) -> compiled, with each bind's processor
+_dml: dict[tuple[Any, tuple[str, ...]], tuple[SQLCompiler, list[tuple[str, Any]]]] = {}

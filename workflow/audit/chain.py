@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, insert, select
 
 from jinqiu.workflow.audit.models import AuditEntry
-from jinqiu.workflow.driver import canonical_json, processed_rows, unnest
+from jinqiu.workflow.driver import canonical_json, driver_write, processed_rows, unnest
 from jinqiu.workflow.readonly import readonly
 
 GENESIS = "0" * 64
@@ -149,7 +149,7 @@ def append_entries(conn: Connection, table: Table, links: Sequence[Link]) -> Non
             statement = _inserts.get(table)
             if statement is None:
                 statement = _inserts[table] = insert(table).inline()
-            conn.execute(statement, rows)
+            driver_write(conn, statement, rows[0])
             return
         # A bulk: one statement over one typed array per column (not one execution per row).
         source, arrays = unnest(conn, table, keys, rows)

@@ -22,7 +22,7 @@ from jinqiu.notifications.outbox import enqueue, post_to_inbox
 from jinqiu.states.machine import Transition
 from jinqiu.workflow.audit.chain import Link, append_entries, chain_entry
 from jinqiu.workflow.clock import Clock
-from jinqiu.workflow.driver import processed_rows
+from jinqiu.workflow.driver import driver_write, processed_rows
 from jinqiu.workflow.engine.noun import ENGINE_COLUMNS, Loaded, Noun, Outcome
 from jinqiu.workflow.errors import (
     EventNotAllowed,
@@ -233,7 +233,7 @@ def write(
             **decision.outcome.changes,
         },
     )
-    if result.rowcount != 1:  # a concurrent transition committed first
+    if result != 1:  # a concurrent transition committed first
         raise VersionConflict(
             f"{noun.label}已被他人修改，请刷新后重试", {"expected_version": loaded.version}
         )
@@ -329,13 +329,13 @@ def notify(
 _writes: dict[Table, Any] = {}
 
 
-def _update(conn: Connection, table: Table, statement: Any, params: dict[str, Any]) -> Any:
+def _update(conn: Connection, table: Table, statement: Any, params: dict[str, Any]) -> int:
     """The version-checked UPDATE. On SQLite it goes to the DB-API cursor as a prepared SQL
     string per set of columns (the columns' own bind processing applied, in the same
     transaction; SQLAlchemy's cursor events still fire): SQLAlchemy's per-statement work is
     most of a SQLite transition's cost. PostgreSQL keeps the compiled statement."""
     if conn.dialect.name != "sqlite":
-        return conn.execute(statement, params)
+        return driver_write(conn, statement, params)
     keys = tuple(k for k in params if not k.startswith("b_"))
     sql = _sqlite_updates.get((table, keys))
     if sql is None:
@@ -345,7 +345,9 @@ def _update(conn: Connection, table: Table, statement: Any, params: dict[str, An
             f"UPDATE {name} SET {sets} WHERE id = ? AND version = ?"
         )
     (row,) = processed_rows(conn, table, keys, [params])
-    return conn.exec_driver_sql(sql, (*row, params["b_id"], params["b_expected_version"]))
+    return int(
+        conn.exec_driver_sql(sql, (*row, params["b_id"], params["b_expected_version"])).rowcount
+    )
 
 
 _sqlite_updates: dict[tuple[Table, tuple[str, ...]], str] = {}
