@@ -1,4 +1,4 @@
-"""Rows as the DB-API driver takes and gives them, for the hot paths on SQLite.
+"""Rows as the DB-API driver takes and gives them, for the hot paths.
 
 On SQLite most of a statement's cost is SQLAlchemy's own per-statement and per-row work (result
 rows, type processing, cache keys), not the database's. The engine's hot paths (the
@@ -6,7 +6,10 @@ version-checked UPDATE, the audit INSERTs, a bulk event's read of its subjects) 
 SQLite prepared SQL on the DB-API cursor, inside the same SQLAlchemy transaction (its cursor
 events still fire), applying each column's own bind or result processing — once per distinct
 value, as a bulk repeats the same instant, date and category list thousands of times.
-PostgreSQL keeps SQLAlchemy's path (psycopg's types need little processing)."""
+On PostgreSQL a single transition's statements (the caller's read, the case's load, the
+version-checked UPDATE with its audit entry) go to psycopg's cursor the same way
+(`driver_first`, `driver_write`): one row each, where SQLAlchemy's execution context and result
+cost more than psycopg's own work. Reads of many rows keep SQLAlchemy's path there."""
 
 from __future__ import annotations
 

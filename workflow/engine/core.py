@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Hashable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
 from jinqiu.notifications.outbox import enqueue, post_to_inbox
 from jinqiu.states.machine import Transition
@@ -219,20 +219,22 @@ def write(
         else entry_for(noun, loaded, decision, actor=actor, audit=decision.audit, at=now)
     )
     head = {} if link is None else {"audit_seq": link.seq, "audit_head": link.hash}
-    result = _update(
-        conn,
-        noun.table,
-        statement,
-        {
-            "b_id": loaded.id,
-            "b_expected_version": loaded.version,
-            **state_written(loaded, decision),
-            "version": loaded.version + 1,
-            "updated_at": now,
-            **head,
-            **decision.outcome.changes,
-        },
-    )
+    params = {
+        "b_id": loaded.id,
+        "b_expected_version": loaded.version,
+        **state_written(loaded, decision),
+        "version": loaded.version + 1,
+        "updated_at": now,
+        **head,
+        **decision.outcome.changes,
+    }
+    # PostgreSQL: the entry goes in with the UPDATE, one statement (a round trip less).
+    entered = link is not None and conn.dialect.name == "postgresql"
+    if entered:
+        assert link is not None
+        result = _update_with_entry(conn, noun.table, noun.audit_table, params, link.row)
+    else:
+        result = _update(conn, noun.table, statement, params)
     if result != 1:  # a concurrent transition committed first
         raise VersionConflict(
             f"{noun.label}已被他人修改，请刷新后重试", {"expected_version": loaded.version}
@@ -253,7 +255,8 @@ def write(
                 **combined([written]).changes,
             },
         )
-    append_entries(conn, noun.audit_table, [link])
+    if not entered:
+        append_entries(conn, noun.audit_table, [link])
     notify(conn, noun, loaded, decision, link, now)
     # The counters last: their rows (the unit's and every ancestor's, up to the province) are
     # what every transition of the campaign shares, and a row's lock is held from its update to
@@ -351,6 +354,45 @@ def _update(conn: Connection, table: Table, statement: Any, params: dict[str, An
 
 
 _sqlite_updates: dict[tuple[Table, tuple[str, ...]], str] = {}
+
+
+def _update_with_entry(
+    conn: Connection,
+    table: Table,
+    audit_table: Table,
+    params: dict[str, Any],
+    entry: Mapping[str, Any],
+) -> int:
+    """PostgreSQL: the version-checked UPDATE and the audit entry it chains as one statement
+    (`WITH moved AS (UPDATE … RETURNING) INSERT … SELECT … FROM moved`): one round trip, and
+    the entry is written only if the row was — 1 row, or 0 when a concurrent transition
+    committed first (and then nothing was written)."""
+    sets = tuple(k for k in params if not k.startswith("b_"))
+    keys = tuple(entry)
+    key = (table, sets, audit_table, keys)
+    statement = _updates_with_entry.get(key)
+    if statement is None:
+        moved = (
+            update(table)
+            .where(
+                table.c.id == bindparam("b_id"),
+                table.c.version == bindparam("b_expected_version"),
+            )
+            .values({k: bindparam(k, type_=table.c[k].type) for k in sets})
+            .returning(table.c.id)
+            .cte("moved")
+        )
+        chained = select(
+            *(bindparam(f"e_{k}", type_=audit_table.c[k].type) for k in keys)
+        ).select_from(moved)
+        statement = _updates_with_entry[key] = insert(audit_table).from_select(list(keys), chained)
+    return driver_write(
+        conn, statement, {**params, **{f"e_{k}": value for k, value in entry.items()}}
+    )
+
+
+# One statement per (table, columns set, audit table, entry columns): a handful in all.
+_updates_with_entry: dict[tuple[Table, tuple[str, ...], Table, tuple[str, ...]], Any] = {}
 
 
 def _write_statement(table: Table) -> Any:

@@ -53,7 +53,13 @@ from tests.factories import (
     weihai,
     weihai_amount_fen,
 )
-from tests.workflow.cases.test_concurrency import JOIN_TIMEOUT, Gate, broken_chains, race
+from tests.workflow.cases.test_concurrency import (
+    JOIN_TIMEOUT,
+    Gate,
+    broken_chains,
+    leading,
+    race,
+)
 from tests.workflow.cases.test_engine import CITY, DISTRICT, GRASSROOTS
 
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
@@ -125,7 +131,7 @@ class LockGate(Gate):
         super().__init__("", parties)
 
     def before_cursor_execute(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        text = statement.lstrip().upper()
+        text = leading(statement)
         if text.startswith(("UPDATE", "INSERT", "DELETE")) or "FOR UPDATE" in text:
             super().before_cursor_execute(conn, cursor, statement, *args)
 

@@ -15,6 +15,7 @@ The tests assert outcomes only, never how long anything took.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -61,10 +62,20 @@ UNDERGRADUATE_FIRST_TIER_FEN = weihai_amount_fen()  # what the campaign file giv
 FIVE_GRANTS = [{"source": "government", "budget": format_yuan(5 * UNDERGRADUATE_FIRST_TIER_FEN)}]
 
 
+# A data-modifying statement's leading CTE (the engine's `WITH moved AS (UPDATE …) INSERT …` on
+# PostgreSQL): the statement's first write is the CTE's.
+_WITH = re.compile(r"^WITH\s+\w+\s+AS\s*\(\s*", re.IGNORECASE)
+
+
+def leading(statement: str) -> str:
+    """The statement from its first write on, upper-cased: a leading CTE's opening dropped."""
+    return _WITH.sub("", statement.lstrip()).upper()
+
+
 class Gate:
-    """Holds each racing thread before its first statement starting with `prefix` until all
-    `parties` threads got there. A thread that finishes without reaching it breaks the gate,
-    so the others fail at once instead of waiting for the timeout."""
+    """Holds each racing thread before its first statement starting with `prefix` (after a leading
+    `WITH name AS (`) until all `parties` threads got there. A thread that finishes without
+    reaching it breaks the gate, so the others fail at once instead of waiting for the timeout."""
 
     def __init__(self, prefix: str, parties: int) -> None:
         self.prefix = prefix.upper()
@@ -76,7 +87,7 @@ class Gate:
     def before_cursor_execute(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if not getattr(self._local, "racing", False) or getattr(self._local, "passed", False):
             return
-        if statement.lstrip().upper().startswith(self.prefix):
+        if leading(statement).startswith(self.prefix):
             self._local.passed = True
             with self._lock:
                 self.reached += 1
