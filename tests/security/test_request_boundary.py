@@ -469,10 +469,10 @@ def round_trips_traced(engine: Engine, path: Path) -> Iterator[Callable[[], list
 
 
 @pytest.mark.parametrize("db", ["postgresql"], indirect=True)
-def test_an_event_waits_for_the_database_six_times(world: World, tmp_path: Path) -> None:
+def test_an_event_waits_for_the_database_five_times(world: World, tmp_path: Path) -> None:
     """An event through the API on PostgreSQL: psycopg's BEGIN, the caller's read, the case's
-    load, the version-checked UPDATE with the audit entry it chains (one statement), the
-    counters with the COMMIT (one pipeline), and the pipeline's closing sync. Each round trip
+    load, the version-checked UPDATE with the audit entry it chains (one statement), and the
+    counters with the COMMIT (one pipeline, one sync). Each round trip
     costs both sides a send, a wake-up and a receive — on this machine about 0.1 ms of the
     server's CPU each, as much as a small statement's own work."""
     case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
@@ -483,6 +483,6 @@ def test_an_event_waits_for_the_database_six_times(world: World, tmp_path: Path)
         )
         assert fired.status_code == 200, fired.text
         trips = round_trips()
-    assert len(trips) == 6, trips
+    assert len(trips) == 5, trips
     assert any("WITH" in trip for trip in trips), trips  # the UPDATE and the entry as one
     assert count(world.engine, audit_t) == 2  # the case's creation, then the event

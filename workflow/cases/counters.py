@@ -165,8 +165,8 @@ def _forget_pending(conn: Connection) -> None:
 
 def _write_with_commit(conn: Connection) -> None:
     """SQLAlchemy's "commit" event, just before the driver's COMMIT: the pending deltas in one
-    upsert. On PostgreSQL the COMMIT is sent in the same pipeline (the driver's own commit that
-    follows finds the transaction ended and sends nothing)."""
+    upsert. On PostgreSQL the COMMIT is sent in the same pipeline, one round trip for both (the
+    driver's own commit that follows finds the transaction ended and sends nothing)."""
     conn.info.pop(_SAVEPOINTS, None)
     pending: dict[CounterKey, int] | None = conn.info.pop(_PENDING, None)
     parents: Parents = conn.info.pop(_PARENTS, {})
@@ -180,7 +180,10 @@ def _write_with_commit(conn: Connection) -> None:
         if postgresql:
             with driver.pipeline(), driver.cursor() as cursor:  # type: ignore[union-attr]
                 cursor.execute(statement, parameters)
-                driver.commit()  # type: ignore[union-attr]
+                # COMMIT as a statement, not driver.commit(): psycopg's commit syncs the pipeline
+                # and its exit then syncs again (a round trip with nothing in it); this way the
+                # exit's one sync sends both. The driver then finds the transaction ended.
+                cursor.execute("COMMIT", prepare=False)
         else:
             driver.executemany(statement, parameters)  # type: ignore[union-attr]
     except conn.dialect.loaded_dbapi.Error as error:
