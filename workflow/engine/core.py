@@ -336,7 +336,9 @@ def _update(conn: Connection, table: Table, statement: Any, params: dict[str, An
     """The version-checked UPDATE. On SQLite it goes to the DB-API cursor as a prepared SQL
     string per set of columns (the columns' own bind processing applied, in the same
     transaction; SQLAlchemy's cursor events still fire): SQLAlchemy's per-statement work is
-    most of a SQLite transition's cost. PostgreSQL keeps the compiled statement."""
+    most of a SQLite transition's cost. PostgreSQL: the compiled statement on psycopg's cursor
+    (`driver_write`); a transition with an audit entry and no side records goes as
+    `_update_with_entry` instead."""
     if conn.dialect.name != "sqlite":
         return driver_write(conn, statement, params)
     keys = tuple(k for k in params if not k.startswith("b_"))
