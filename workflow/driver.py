@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ARRAY,
@@ -370,33 +370,19 @@ def driver_first(
     conn: Connection, statement: AnySelect, params: Mapping[str, Any]
 ) -> tuple[Any, ...] | None:
     """The first row of a SELECT whose columns need no result processing on PostgreSQL (all but
-    SQLite's dates and JSON: psycopg makes them), as the driver's tuple; SQLite: `plain_rows`.
-    SQLAlchemy's cursor events fire around it, as for its own statements."""
+    SQLite's dates and JSON: psycopg makes them), as the driver's tuple; SQLite: `plain_rows`."""
     if conn.dialect.name != "postgresql":
         rows = plain_rows(conn, statement, params)  # type: ignore[arg-type]
         return tuple(rows[0]) if rows else None
     compiled, _processors = _compiled(conn.dialect, statement)
-    _begun(conn)
-    driver = conn.connection.driver_connection
-    sql, bound = compiled.string, compiled.construct_params(params)
-    try:
-        with driver.cursor() as cursor:  # type: ignore[union-attr]
-            if conn.dispatch.before_cursor_execute:
-                conn.dispatch.before_cursor_execute(conn, cursor, sql, bound, None, False)
-            cursor.execute(sql, bound)
-            row = cursor.fetchone()
-            if conn.dispatch.after_cursor_execute:
-                conn.dispatch.after_cursor_execute(conn, cursor, sql, bound, None, False)
-    except conn.dialect.loaded_dbapi.Error as error:
-        raise DBAPIError.instance(sql, bound, error, conn.dialect.loaded_dbapi.Error) from error
+    row = _on_driver(conn, compiled.string, compiled.construct_params(params), _first)
     return None if row is None else tuple(row)
 
 
 def driver_write(conn: Connection, statement: Any, params: Mapping[str, Any]) -> int:
     """An INSERT or UPDATE of the parameters' columns on PostgreSQL's driver (compiled once per
-    set of keys, the columns' bind processing applied), in SQLAlchemy's transaction; the rows it
-    wrote. SQLAlchemy's cursor events fire around it, as for its own statements (the tests'
-    gates hold a writer there). SQLite: SQLAlchemy's execute."""
+    set of keys, the columns' bind processing applied); the rows it wrote. SQLite: SQLAlchemy's
+    execute."""
     if conn.dialect.name != "postgresql":
         return int(conn.execute(statement, params).rowcount)
     keys = tuple(params)
@@ -416,17 +402,38 @@ def driver_write(conn: Connection, statement: Any, params: Mapping[str, Any]) ->
     for name, process in processors:
         if process is not None and bound.get(name) is not None:
             bound[name] = process(bound[name])
+    return _on_driver(conn, compiled.string, bound, _rowcount)
+
+
+_R = TypeVar("_R")
+
+
+def _first(cursor: Any) -> Any:
+    return cursor.fetchone()
+
+
+def _rowcount(cursor: Any) -> int:
+    return int(cursor.rowcount)
+
+
+def _on_driver(
+    conn: Connection, sql: str, bound: Mapping[str, Any], result: Callable[[Any], _R]
+) -> _R:
+    """One statement on psycopg's cursor inside SQLAlchemy's transaction (begun first if none
+    is open), with SQLAlchemy's cursor events around it, as for its own statements (the tests'
+    gates and statement counters hold there; no execution context is passed), and a failure
+    raised as SQLAlchemy raises it."""
     _begun(conn)
     driver = conn.connection.driver_connection
-    sql = compiled.string
     try:
         with driver.cursor() as cursor:  # type: ignore[union-attr]
             if conn.dispatch.before_cursor_execute:
                 conn.dispatch.before_cursor_execute(conn, cursor, sql, bound, None, False)
             cursor.execute(sql, bound)
+            answer = result(cursor)
             if conn.dispatch.after_cursor_execute:
                 conn.dispatch.after_cursor_execute(conn, cursor, sql, bound, None, False)
-            return int(cursor.rowcount)
+            return answer
     except conn.dialect.loaded_dbapi.Error as error:
         raise DBAPIError.instance(sql, bound, error, conn.dialect.loaded_dbapi.Error) from error
 
