@@ -227,10 +227,7 @@ def driver_batch(
                 cursor.execute(compiled.string, compiled.construct_params(params))
         return [list(cursor.fetchall()) for cursor in cursors]
     except conn.dialect.loaded_dbapi.Error as error:
-        # As SQLAlchemy raises a failed statement: callers catch its exception classes.
-        raise DBAPIError.instance(
-            "driver_batch", None, error, conn.dialect.loaded_dbapi.Error
-        ) from error
+        raise _failed(conn, "driver_batch", None, error) from error
     finally:
         for cursor in cursors:
             cursor.close()
@@ -435,7 +432,20 @@ def _on_driver(
                 conn.dispatch.after_cursor_execute(conn, cursor, sql, bound, None, False)
             return answer
     except conn.dialect.loaded_dbapi.Error as error:
-        raise DBAPIError.instance(sql, bound, error, conn.dialect.loaded_dbapi.Error) from error
+        raise _failed(conn, sql, bound, error) from error
+
+
+def _failed(conn: Connection, sql: str, params: Any, error: Any) -> Exception:
+    """A driver's error as SQLAlchemy raises a failed statement's (callers catch its classes);
+    a lost connection is invalidated first, as SQLAlchemy does, so that closing it does not
+    fail again on its ROLLBACK and the pool does not hand it out again."""
+    lost = conn.dialect.is_disconnect(error, conn.connection.dbapi_connection, None)
+    if lost:
+        conn.invalidate(error)
+    failed: Exception = DBAPIError.instance(
+        sql, params, error, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost
+    )
+    return failed
 
 
 # (statement, its parameters' keys) -> compiled, with each bind's processor

@@ -6,15 +6,16 @@ a use by milliseconds, and the ping was a round trip of every request and dashbo
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, literal, select, text
+from sqlalchemy import Connection, Engine, bindparam, column, literal, select, table, text, update
 from sqlalchemy.exc import DBAPIError
 
 from jinqiu.workflow.db import ALIVE_WITHOUT_PING_S, make_engine, reading
-from jinqiu.workflow.driver import driver_batch
+from jinqiu.workflow.driver import driver_batch, driver_first, driver_write
 
 pytestmark = pytest.mark.postgres
 
@@ -94,16 +95,31 @@ def test_a_new_connection_is_not_pinged(
     assert statement == "SELECT pg_backend_pid()"
 
 
+_T = table("t", column("id"), column("n"))
+ON_THE_DRIVER: dict[str, Callable[[Connection], Any]] = {
+    # SQLAlchemy's own statement, for comparison: the counters' "rollback" listener used to
+    # reach the lost connection's `info` and fail the close with PendingRollbackError.
+    "sqlalchemy": lambda conn: conn.execute(select(literal(1))),
+    "driver_batch": lambda conn: driver_batch(conn, [(select(literal(1)), {})]),
+    "driver_first": lambda conn: driver_first(conn, select(literal(1)), {}),
+    "driver_write": lambda conn: driver_write(
+        conn, update(_T).where(_T.c.id == bindparam("b_id")), {"b_id": 1, "n": 2}
+    ),
+}
+
+
+@pytest.mark.parametrize("statement", ON_THE_DRIVER)
 def test_a_connection_lost_under_a_statement_on_the_driver_is_not_handed_out_again(
-    pool_of_one: Engine, admin: psycopg.Connection[tuple[object, ...]]
+    pool_of_one: Engine, admin: psycopg.Connection[tuple[object, ...]], statement: str
 ) -> None:
-    """A read on the driver's own cursor (`driver_batch`) fails as SQLAlchemy's error, and the
-    connection it lost is not handed out again, however recently it came back (the pool's reset
-    of a lost connection fails, and the pool discards it)."""
+    """A statement on the driver's own cursor (`driver_batch`, `driver_first`, `driver_write`)
+    fails as SQLAlchemy's error, and the connection it lost is not handed out again, however
+    recently it came back (the pool's reset of a lost connection fails, and the pool discards
+    it)."""
     pid = backend_of(pool_of_one, "first use")
-    with reading(pool_of_one) as conn:
+    with pool_of_one.connect() as conn:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
         time.sleep(0.2)  # the backend gone
         with pytest.raises(DBAPIError):
-            driver_batch(conn, [(select(literal(1)), {})])
+            ON_THE_DRIVER[statement](conn)
     assert backend_of(pool_of_one, "after") != pid  # at once, inside the window: no error

@@ -158,6 +158,11 @@ def write_pending(conn: Connection) -> None:
 
 
 def _forget_pending(conn: Connection) -> None:
+    if conn.invalidated:
+        # A lost connection: its `info` cannot be reached until the transaction is rolled back
+        # (reaching it raised PendingRollbackError from the rollback itself, and the close that
+        # ran it never gave the connection back). The next transaction's "begin" forgets them.
+        return
     conn.info.pop(_PENDING, None)
     conn.info.pop(_SAVEPOINTS, None)
     conn.info.pop(_PARENTS, None)
@@ -194,16 +199,22 @@ def _write_with_commit(conn: Connection) -> None:
 
 
 def _savepoint(conn: Connection, _name: str | None) -> None:
+    if conn.invalidated:  # as in _forget_pending
+        return
     conn.info.setdefault(_SAVEPOINTS, []).append(dict(conn.info.get(_PENDING, {})))
 
 
 def _rollback_savepoint(conn: Connection, _name: str, _context: object) -> None:
+    if conn.invalidated:  # as in _forget_pending
+        return
     saved = conn.info.get(_SAVEPOINTS)
     if saved:  # the moves counted since the savepoint are rolled back with it
         conn.info[_PENDING] = saved.pop()
 
 
 def _release_savepoint(conn: Connection, _name: str, _context: object) -> None:
+    if conn.invalidated:  # as in _forget_pending
+        return
     saved = conn.info.get(_SAVEPOINTS)
     if saved:
         saved.pop()
