@@ -582,16 +582,6 @@ def apply_event(
     return fired
 
 
-_no_publicity = (
-    select(case_t.c.id)
-    .select_from(case_t.join(campaign_t, campaign_t.c.id == case_t.c.campaign_id))
-    .where(
-        case_t.c.id.in_(bindparam("case_ids", expanding=True)),
-        campaign_t.c.publicity_working_days == 0,
-    )
-)
-
-
 def pass_publicity_at_once(
     conn: Connection, verified: Sequence[Fired], clock: Clock
 ) -> dict[int, Fired]:
@@ -600,10 +590,15 @@ def pass_publicity_at_once(
     the system (`schedule.run`) as a list and the sweep would, so the trail says what happened
     — 核查通过, 公示 (0 working days), 公示期满 — and every reader of states sees the one path.
     (A second `verify` route straight to approval would move approval's rank in the machine
-    and the factories' path for every campaign.) Returns the cases moved on; a refusal here is
-    a broken assumption and is raised, taking the whole transaction back."""
-    ids = [f.id for f in verified if f.state == CaseState.READY_FOR_PUBLICITY]
-    without = set(conn.execute(_no_publicity, {"case_ids": ids}).scalars()) if ids else set()
+    and the factories' path for every campaign.) Which campaign asks none is in the facts the
+    verify was decided on: no statement for the others. Returns the cases moved on; a refusal
+    here is a broken assumption and is raised, taking the whole transaction back."""
+    without = {
+        f.id
+        for f in verified
+        if f.state == CaseState.READY_FOR_PUBLICITY
+        and _facts_of(f).campaign.publicity_working_days == 0
+    }
     if not without:
         return {}
     moved = {f.id: f for f in verified if f.id in without}
@@ -622,3 +617,9 @@ def pass_publicity_at_once(
                 audit_seq=result.fired.audit_seq,
             )
     return moved
+
+
+def _facts_of(fired: Fired) -> GuardContext:
+    facts = fired.facts
+    assert isinstance(facts, GuardContext), "a case's transition carries its facts"
+    return facts

@@ -204,6 +204,7 @@ def _fire_chunk(
                 decision.transition.dest,
                 subject.version + 1,
                 link.seq,
+                subject.facts,
             ),
         )
     for position, subject, _decision, _k in going:

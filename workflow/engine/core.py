@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Hashable, Mapping
+from dataclasses import field
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
@@ -52,6 +53,9 @@ class Fired:
     state: str
     version: int
     audit_seq: int
+    # The facts the transition was decided on (the noun's snapshot, no database handles): what
+    # the noun does next in the same transaction reads them instead of the database again.
+    facts: Any = field(default=None, compare=False, repr=False)
 
 
 @readonly()
@@ -270,6 +274,7 @@ def write(
         state=decision.transition.dest,
         version=loaded.version + 1,
         audit_seq=link.seq,
+        facts=loaded.facts,
     )
 
 
