@@ -297,10 +297,11 @@ def in_unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     across them). The handler's signature is FastAPI's to read, plus the request (a keyword
     FastAPI fills in)."""
     signature = inspect.signature(endpoint, eval_str=True)
+    given = _given_by_request(signature)
     # FastAPI fills one parameter per request with the Request: the handler's own, or ours.
     own = [p.name for p in signature.parameters.values() if p.annotation is Request]
     name = own[0] if own else _REQUEST
-    parameters = list(signature.parameters.values())
+    parameters = [p for p in signature.parameters.values() if p.name not in given]
     if not own:
         parameters.append(
             inspect.Parameter(_REQUEST, inspect.Parameter.KEYWORD_ONLY, annotation=Request)
@@ -308,6 +309,8 @@ def in_unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
     def request_of(values: dict[str, Any]) -> Request:
         req: Request = values[name] if own else values.pop(name)
+        for parameter, get in given.items():
+            values[parameter] = get(req)
         return req
 
     if inspect.iscoroutinefunction(endpoint):
@@ -346,6 +349,21 @@ def in_unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     functools.update_wrapper(handler, endpoint)
     handler.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     return handler
+
+
+def _given_by_request(signature: inspect.Signature) -> dict[str, Callable[[Request], Any]]:
+    """The handler's parameters filled from the request by `in_unit_of_work`, not resolved by
+    FastAPI, which computes a cache key and makes a call for each dependency on every request:
+    the app's services, and the request's connection where the handler also asks who is
+    calling (`CurrentActor` checks the connection out to read the caller, and gives it back)."""
+    annotations = {id(p.annotation) for p in signature.parameters.values()}
+    given: dict[str, Callable[[Request], Any]] = {}
+    for p in signature.parameters.values():
+        if id(p.annotation) == id(ServicesDep):
+            given[p.name] = _services_of
+        elif id(p.annotation) == id(Conn) and id(CurrentActor) in annotations:
+            given[p.name] = _connection_of
+    return given
 
 
 class UnitOfWorkRoute(APIRoute):
