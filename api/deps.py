@@ -295,7 +295,7 @@ def in_unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     validates a `def` handler's answer in one more; a dependency that began and committed the
     transaction was two more trips (~0.1–0.3 ms of CPU each, and on SQLite the write lock held
     across them). The handler's signature is FastAPI's to read, plus the request (a keyword
-    FastAPI fills in)."""
+    FastAPI fills in), less the parameters handed to it from the request (`_given_by_request`)."""
     signature = inspect.signature(endpoint, eval_str=True)
     given = _given_by_request(signature)
     # FastAPI fills one parameter per request with the Request: the handler's own, or ours.
