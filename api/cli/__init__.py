@@ -505,7 +505,16 @@ def tick_command(
         raise typer.Exit(code=1)
 
 
+# The longest ISO-8601 instant Python reads is 32 characters; a longer value is not echoed back.
+MAX_INSTANT_CHARS = 64
+
+
 def parse_instant(value: str) -> dt.datetime:
+    if len(value) > MAX_INSTANT_CHARS:
+        raise CliError(
+            "invalid_now",
+            f"--now 须为 ISO-8601 时间（如 2024-07-29T09:00:00+08:00），收到的值长 {len(value)} 个字符",
+        )
     try:
         instant = dt.datetime.fromisoformat(value)
     except ValueError:

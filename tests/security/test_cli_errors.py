@@ -162,6 +162,14 @@ def test_tick_refuses_an_instant_outside_2000_to_2100(cli: Cli, seeded: int, now
     refused(cli("tick --now", now), "--now")
 
 
+@pytest.mark.parametrize("now", ["9" * 5000, "2024-07-29T09:00:00" + "x" * 5000])
+def test_tick_does_not_echo_a_huge_instant_back(cli: Cli, seeded: int, now: str) -> None:
+    """An attacker's or a typo's 5,000 characters get one short line naming the option and how
+    long the value was, not the value itself."""
+    line = refused(cli("tick --now", now), "--now", "5")
+    assert len(line) < 200, line
+
+
 def test_tick_reports_a_broken_campaign_and_sweeps_the_others(
     cli: Cli, sqlite_file: Path, seeded: int
 ) -> None:
