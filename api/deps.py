@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
@@ -79,7 +80,8 @@ async def request_connection(
 ) -> AsyncIterator[Connection]:
     """The request's one connection from the pool: the caller is read on it, here, in the same
     trip to the thread pool (`current_actor` only looks at what was found), then it is the unit
-    of work (`Conn`, below). Given back to the pool at the end of the handler's own trip
+    of work (`Conn`, below). (A `def` handler whose caller nothing else FastAPI resolves needs
+    reads it in its own trip instead: `in_unit_of_work`.) Given back to the pool at the end of the handler's own trip
     (`in_unit_of_work`), or here after a refusal before the handler. A GET's is a read
     (workflow.db.read_only: on PostgreSQL READ ONLY, ended with COMMIT, its prepared statements
     kept for the next request) until the route learns it writes."""
@@ -286,18 +288,28 @@ def _commit(request: Request, conn: Connection) -> None:
 
 
 _REQUEST = "unit_of_work_request"
+_TOKEN = "unit_of_work_token"
+# The bearer token alone, for a handler that reads its caller in its own trip: FastAPI reads the
+# header (and names the route's security scheme in OpenAPI) without checking anything out.
+BearerToken = Annotated[str | None, Depends(bearer)]
 
 
 def in_unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     """`endpoint` with the request's unit of work around it, all in the handler's one trip to the
-    thread pool: the lookups `in_handler` deferred, `_begin`, the handler, `_commit`, and the
-    connection given back. FastAPI runs each `def` dependency and handler on a pool thread and
-    validates a `def` handler's answer in one more; a dependency that began and committed the
-    transaction was two more trips (~0.1–0.3 ms of CPU each, and on SQLite the write lock held
-    across them). The handler's signature is FastAPI's to read, plus the request (a keyword
-    FastAPI fills in), less the parameters handed to it from the request (`_given_by_request`)."""
+    thread pool: the connection checked out with the caller read (unless a dependency FastAPI
+    resolved did it already), the lookups `in_handler` deferred, `_begin`, the handler,
+    `_commit`, and the connection given back. FastAPI runs each `def` dependency and handler on
+    a pool thread and validates a `def` handler's answer in one more; the caller's read, a
+    dependency that began and committed the transaction were trips of their own (~0.1–0.3 ms
+    of CPU each, and on SQLite the write lock held across them). The handler's signature is
+    FastAPI's to read, plus the request (a keyword FastAPI fills in) and the bearer token, less
+    the parameters handed to it from the request (`_given_by_request`)."""
     signature = inspect.signature(endpoint, eval_str=True)
-    given = _given_by_request(signature)
+    # A `def` handler asking who is calling reads the caller in its own trip.
+    reads_caller = not inspect.iscoroutinefunction(endpoint) and any(
+        id(p.annotation) == id(CurrentActor) for p in signature.parameters.values()
+    )
+    given = _given_by_request(signature, reads_caller=reads_caller)
     # FastAPI fills one parameter per request with the Request: the handler's own, or ours.
     own = [p.name for p in signature.parameters.values() if p.annotation is Request]
     name = own[0] if own else _REQUEST
@@ -306,17 +318,28 @@ def in_unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         parameters.append(
             inspect.Parameter(_REQUEST, inspect.Parameter.KEYWORD_ONLY, annotation=Request)
         )
+    if reads_caller:
+        parameters.append(
+            inspect.Parameter(_TOKEN, inspect.Parameter.KEYWORD_ONLY, annotation=BearerToken)
+        )
 
     def request_of(values: dict[str, Any]) -> Request:
         req: Request = values[name] if own else values.pop(name)
-        for parameter, get in given.items():
-            values[parameter] = get(req)
         return req
+
+    def hand_over(values: dict[str, Any], req: Request) -> None:
+        if reads_caller:
+            token = values.pop(_TOKEN)
+            if _connection_of(req) is None:  # no dependency FastAPI resolved needed it
+                _check_out(req, _services_of(req), token)
+        for parameter, get in given.items():
+            values[parameter] = get(req)  # the caller's refusal (401) is raised here
 
     if inspect.iscoroutinefunction(endpoint):
 
         async def handler(**values: Any) -> Any:
             req = request_of(values)
+            hand_over(values, req)
             if any(isinstance(v, Deferred) for v in values.values()):
                 await run_in_threadpool(_resolve_deferred, values, req)
             conn = _begin(req)
@@ -330,6 +353,7 @@ def in_unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         def work(values: dict[str, Any]) -> Any:
             req = request_of(values)
             try:
+                hand_over(values, req)
                 # before the write begins: a 404 waits for no lock
                 _resolve_deferred(values, req)
                 conn = _begin(req)
@@ -348,22 +372,38 @@ def in_unit_of_work(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
     functools.update_wrapper(handler, endpoint)
     handler.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    handler.reads_caller = reads_caller  # type: ignore[attr-defined]
     return handler
 
 
-def _given_by_request(signature: inspect.Signature) -> dict[str, Callable[[Request], Any]]:
+def _given_by_request(
+    signature: inspect.Signature, *, reads_caller: bool
+) -> dict[str, Callable[[Request], Any]]:
     """The handler's parameters filled from the request by `in_unit_of_work`, not resolved by
     FastAPI, which computes a cache key and makes a call for each dependency on every request:
-    the app's services, and the request's connection where the handler also asks who is
-    calling (`CurrentActor` checks the connection out to read the caller, and gives it back)."""
+    the app's services; where the handler asks who is calling, the request's connection, and,
+    where the handler reads its caller in its own trip, the caller."""
     annotations = {id(p.annotation) for p in signature.parameters.values()}
     given: dict[str, Callable[[Request], Any]] = {}
     for p in signature.parameters.values():
         if id(p.annotation) == id(ServicesDep):
             given[p.name] = _services_of
+        elif id(p.annotation) == id(CurrentActor) and reads_caller:
+            given[p.name] = _caller_of
         elif id(p.annotation) == id(Conn) and id(CurrentActor) in annotations:
             given[p.name] = _connection_of
     return given
+
+
+def _refuse_a_stranger(request: Request, token: str | None) -> None:
+    """Raises the caller's refusal (401), read on a short connection of its own: for a request
+    whose input FastAPI found invalid before the handler's trip, where its caller would have
+    been read — the contract answers 401 before 422."""
+    with _services_of(request).engine.connect() as conn:
+        read_only(conn)
+        caller = _caller(_services_of(request), conn, token)
+    if isinstance(caller, Unauthorized):
+        raise caller
 
 
 class UnitOfWorkRoute(APIRoute):
@@ -372,6 +412,21 @@ class UnitOfWorkRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, in_unit_of_work(endpoint), **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        if not getattr(self.endpoint, "reads_caller", False):
+            return handle
+
+        async def app(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except RequestValidationError:
+                if _connection_of(request) is None:  # the caller was not read: no trip came
+                    await run_in_threadpool(_refuse_a_stranger, request, await bearer(request))
+                raise
+
+        return app
 
 
 def api_router(**options: Any) -> APIRouter:
