@@ -88,12 +88,24 @@ def states_of(row: Sequence[int]) -> dict[str, int]:
 CounterKey = tuple[int, str, str]  # campaign, unit code, state
 
 
+# Up to this many rows (a transition's unit and its ancestors) go to PostgreSQL as a VALUES list
+# of plain parameters: psycopg adapts a list into an array in Python (~35 µs of a transition's
+# CPU more than the same values one by one).
+LISTED_ROWS = 8
+
+
 @functools.cache
-def _upsert_sql(postgresql: bool, states: tuple[str, ...]) -> str:
+def _upsert_sql(postgresql: bool, states: tuple[str, ...], listed: int) -> str:
     """The upsert of the given state columns (the others keep their value, 0 in a new row); one
-    text per set of states — a transition's is its two — so each is prepared once."""
+    text per set of states — a transition's is its two — and number of listed rows (0: the
+    rows as arrays), so each is prepared once."""
     columns = ", ".join(("campaign_id", "unit_code", "parent_code", *states))
-    if postgresql:
+    width = 3 + len(states)
+    if not postgresql:
+        rows = "VALUES (" + ", ".join("?" * width) + ")"
+    elif listed:
+        rows = "VALUES " + ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * listed)
+    else:
         # One statement whatever the number of rows, in the order given (unnest in the select
         # list runs the arrays in step): the lock order of every other writer of the rows.
         arrays = [
@@ -103,8 +115,6 @@ def _upsert_sql(postgresql: bool, states: tuple[str, ...]) -> str:
             *["%s::integer[]"] * len(states),
         ]
         rows = "SELECT " + ", ".join(f"unnest({a})" for a in arrays)
-    else:
-        rows = "VALUES (" + ", ".join("?" * (3 + len(states))) + ")"
     added = ", ".join(f"{s} = unit_case_count.{s} + excluded.{s}" for s in states)
     return (
         f"INSERT INTO unit_case_count ({columns}) {rows} "
@@ -128,11 +138,12 @@ def _upsert_rows(
         if not rows or rows[-1][0] != campaign_id or rows[-1][1] != code:
             rows.append([campaign_id, code, parents.get(code), *[0] * len(states)])
         rows[-1][3 + column[state]] = n
-    statement = _upsert_sql(postgresql, states)
-    if postgresql:
-        # A tuple: one parameter set of arrays (a list would be read as many sets).
-        return statement, tuple(list(values) for values in zip(*rows, strict=True))
-    return statement, [tuple(row) for row in rows]
+    if not postgresql:
+        return _upsert_sql(False, states, 1), [tuple(row) for row in rows]
+    if len(rows) <= LISTED_ROWS:
+        # A tuple: one parameter set (a list would be read as many sets).
+        return _upsert_sql(True, states, len(rows)), tuple(value for row in rows for value in row)
+    return _upsert_sql(True, states, 0), tuple(list(values) for values in zip(*rows, strict=True))
 
 
 def _upsert(

@@ -18,6 +18,7 @@ from jinqiu.demo.units import seed_weihai_tree
 from jinqiu.states import CaseEvent, CaseState, events_from
 from jinqiu.workflow.campaigns.service import load_campaign
 from jinqiu.workflow.cases.counters import (
+    LISTED_ROWS,
     counter_differences,
     recount,
     repair_counters,
@@ -33,11 +34,13 @@ from jinqiu.workflow.db import snapshot, transaction
 from jinqiu.workflow.deadlines.sweep import sweep
 from jinqiu.workflow.errors import DomainError, NotFound
 from jinqiu.workflow.roles import SCHEDULER, Actor
+from jinqiu.workflow.units.models import Unit
 from tests.api import conftest as api_conftest
 from tests.api.conftest import World, username
 from tests.factories import actor, new_case, student, weihai, weihai_file, worker
 
 case_t = Case.__table__  # type: ignore[attr-defined]
+unit_t = Unit.__table__  # type: ignore[attr-defined]
 count_t = unit_case_count
 
 # Cases are opened at grassroots unions of two districts, so the counters of WH, WH-HC and
@@ -343,6 +346,58 @@ def test_counters_equal_a_recount_along_a_whole_campaign_of_cases(db: Engine) ->
     assert final["WH-HC"] == {"closed": 1, "survey": 1, "withdrawn": 1}
     assert final["WH-WD-001"] == {"closed": 1, "rejected": 1}
     assert "WH-RC" not in final
+
+
+def test_many_rows_and_a_transitions_few_are_counted_alike(db: Engine) -> None:
+    """A transaction that moves cases in many units writes its counters' rows as arrays (one
+    parameter per column), a transition's few rows (its unit and the ancestors) as a list of
+    plain values (`LISTED_ROWS`): both add up to a recount, a new row with its parent."""
+    clock = ManualClock(dt.datetime(2024, 7, 20, 9))
+    _tree, campaign = weihai(db, clock)
+    with snapshot(db) as conn:
+        grassroots = (
+            conn.execute(
+                select(unit_t.c.code).where(unit_t.c.level == "grassroots").order_by(unit_t.c.code)
+            )
+            .scalars()
+            .all()
+        )
+    assert len(grassroots) > LISTED_ROWS
+    with transaction(db) as conn:  # every grassroots union's first case: many rows at once
+        for code in grassroots:
+            spec = CaseCreate.model_validate(
+                {"campaign": campaign, "unit": code, "worker": worker(), "student": student()}
+            )
+            create_case(conn, spec, actor=actor(conn, code, "clerk"), clock=clock)
+    with snapshot(db) as conn:
+        assert counter_differences(conn) == []
+        first = conn.execute(select(func.min(case_t.c.id))).scalar_one()
+        unit_code = conn.execute(
+            select(unit_t.c.code)
+            .join(case_t, case_t.c.unit_id == unit_t.c.id)
+            .where(case_t.c.id == first)
+        ).scalar_one()
+    with transaction(db) as conn:  # one transition: its unit and the ancestors
+        apply_event(
+            conn,
+            case_id=first,
+            event="submit",
+            expected_version=1,
+            actor=actor(conn, unit_code, "clerk"),
+            clock=clock,
+        )
+    with snapshot(db) as conn:
+        assert counter_differences(conn) == []
+        assert stored(conn, campaign)[unit_code] == {"archive_check": 1}
+        assert stored(conn, campaign)["WH"]["survey"] == len(grassroots) - 1
+        parents = dict(
+            conn.execute(
+                select(count_t.c.unit_code, count_t.c.parent_code).where(
+                    count_t.c.campaign_id == campaign
+                )
+            ).all()
+        )
+    assert all(parents[code] is not None for code in grassroots)
 
 
 def test_counters_written_around_the_engine_are_found_and_repaired(db: Engine) -> None:
