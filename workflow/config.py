@@ -10,8 +10,11 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from jinqiu.notifications.outbound import WebhookPolicy, parse_host_list
+from jinqiu.workflow.errors import InvalidDatabaseUrl
 
 DEFAULT_DATABASE_URL = "sqlite:///./jinqiu.db"
 
@@ -89,7 +92,23 @@ def resolve_database(explicit: str | None = None) -> DatabaseChoice:
         url, source = get_settings().database_url, "JINQIU_DATABASE_URL"
     else:
         url, source = get_settings().database_url, "default"
-    return DatabaseChoice(_absolute_sqlite(url), source)
+    return DatabaseChoice(_absolute_sqlite(readable_url(url)), source)
+
+
+def readable_url(url: str) -> str:
+    """`url` if SQLAlchemy can read it and knows its database; else InvalidDatabaseUrl saying
+    which part is wrong (SQLAlchemy's own message may quote the URL, password and all)."""
+    try:
+        parsed = make_url(url)  # ValueError for a port that is not a number
+    except (ArgumentError, ValueError):
+        raise InvalidDatabaseUrl(
+            "无法解析，应形如 postgresql://用户@主机:端口/数据库 或 sqlite:///文件路径"
+        ) from None
+    try:
+        parsed.get_dialect()
+    except ArgumentError:  # NoSuchModuleError: no such database or driver
+        raise InvalidDatabaseUrl("不支持的数据库类型（可用 postgresql 或 sqlite）") from None
+    return url
 
 
 def _absolute_sqlite(url: str) -> str:

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 
-from jinqiu.workflow.config import get_settings, resolve_database
+from jinqiu.workflow.config import get_settings, readable_url, resolve_database
 
 
 def is_sqlite(engine: Engine | Connection) -> bool:
@@ -49,7 +49,7 @@ ALIVE_WITHOUT_PING_S = 0.5
 
 
 def make_engine(url: str | None = None, *, pool_size: int = 10, **kwargs: Any) -> Engine:
-    url = normalise_url(url or resolve_database().url)
+    url = readable_url(normalise_url(url or resolve_database().url))
     if make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)
     engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, **kwargs)

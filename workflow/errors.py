@@ -51,6 +51,16 @@ class NotFound(DomainError):
     status = 404
 
 
+class InvalidDatabaseUrl(DomainError):
+    """The database URL (JINQIU_DATABASE_URL or --database) cannot be read: what is wrong, never
+    the URL itself (it may hold a password)."""
+
+    code = "invalid_database_url"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"数据库地址（JINQIU_DATABASE_URL 或 --database）无效：{reason}")
+
+
 class ValidationFailed(DomainError):
     """Bad input; `details` lists {"field", "code", "message"} per problem."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect, literal, select, text
 from sqlalchemy.engine import make_url
 
-from jinqiu.workflow.config import get_settings
+from jinqiu.workflow.config import get_settings, readable_url
 from jinqiu.workflow.db import make_engine, normalise_url
 from jinqiu.workflow.errors import DomainError
 from jinqiu.workflow.metadata import metadata
@@ -42,7 +42,7 @@ class DatabaseMissing(DomainError):
 
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite URL (None: not SQLite, or in memory)."""
-    parsed = make_url(normalise_url(url))
+    parsed = make_url(readable_url(normalise_url(url)))
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)

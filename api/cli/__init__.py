@@ -21,7 +21,7 @@ from typing import Annotated, Any, Protocol, TextIO
 import typer
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from jinqiu.states import to_mermaid
 from jinqiu.workflow.campaigns.checks import campaign_warnings
@@ -639,11 +639,6 @@ def run(argv: list[str]) -> int:
     except OperationalError as error:  # cannot connect, locked, a table missing...
         log.error("database error", exc_info=error)
         say_error("database_error", f"数据库出错：{first_line(error.orig)}{log_note()}")
-        return 2
-    except ArgumentError as error:
-        say_error(
-            "invalid_database_url", f"数据库地址（JINQIU_DATABASE_URL 或 --database）无效：{error}"
-        )
         return 2
     except PydanticValidationError as error:
         if error.title != "Settings":  # not the environment's: a bug, said as one below

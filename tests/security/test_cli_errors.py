@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.exc import ArgumentError
 
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.db import make_engine, transaction
@@ -268,6 +269,40 @@ def test_the_first_unit_creates_the_database_and_says_where(cli: Cli, sqlite_fil
 def test_an_unreadable_database_url_is_one_line(tmp_path: Path) -> None:
     refused(Cli("not a database url", tmp_path, process=True)("db upgrade"))
     refused(Cli("nosuchdriver://x/y", tmp_path)("audit verify"))
+
+
+@pytest.mark.parametrize("command", ["--version", "doctor", "tick", "db upgrade"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "not a database url",
+        "nosuchdriver://x/y",
+        "postgresql://clerk:hunter2@127.0.0.1:notaport/test",
+        f"postgresql://clerk:hunter2@127.0.0.1:{'9' * 5000}/test",
+    ],
+)
+def test_a_database_url_that_cannot_be_read_says_so_without_its_password(
+    tmp_path: Path, url: str, command: str
+) -> None:
+    """Any command, the version line included, refuses a database URL it cannot read with the
+    URL's own code (a port that is not a number was an "unexpected program error"), in a short
+    line that never shows the URL's password."""
+    line = refused(Cli(url, tmp_path)(command), "invalid_database_url")
+    assert "hunter2" not in line and len(line) < 300, line
+
+
+def test_a_programming_error_is_not_called_a_bad_database_url(
+    cli: Cli, seeded: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLAlchemy raises ArgumentError for a bad URL and for a statement given arguments it
+    cannot take (a bug): only the first is the database URL's fault."""
+
+    def misused(*_args: Any, **_kwargs: Any) -> Any:
+        raise ArgumentError("List argument must consist only of tuples or dictionaries")
+
+    monkeypatch.setattr("jinqiu.api.cli.counter_differences", misused)
+    line = refused(cli("counters verify"), "internal_error")
+    assert "invalid_database_url" not in line
 
 
 def test_an_unreachable_postgresql_is_one_line(tmp_path: Path) -> None:
