@@ -377,15 +377,7 @@ def test_many_rows_and_a_transitions_few_are_counted_alike(db: Engine) -> None:
             .join(case_t, case_t.c.unit_id == unit_t.c.id)
             .where(case_t.c.id == first)
         ).scalar_one()
-    with transaction(db) as conn:  # one transition: its unit and the ancestors
-        apply_event(
-            conn,
-            case_id=first,
-            event="submit",
-            expected_version=1,
-            actor=actor(conn, unit_code, "clerk"),
-            clock=clock,
-        )
+    submit_on(db, clock, first, unit_code)  # one transition: its unit and the ancestors
     with snapshot(db) as conn:
         assert counter_differences(conn) == []
         assert stored(conn, campaign)[unit_code] == {"archive_check": 1}
@@ -483,14 +475,19 @@ def dashboard(world: World, user: str, unit: str | None = None) -> Any:
 
 
 def submit(world: World, case_id: int, unit: str) -> None:
-    with transaction(world.engine) as conn:
+    submit_on(world.engine, world.clock, case_id, unit)
+
+
+def submit_on(engine: Engine, clock: ManualClock, case_id: int, unit: str) -> None:
+    """The unit's clerk submits the case (at version 1)."""
+    with transaction(engine) as conn:
         apply_event(
             conn,
             case_id=case_id,
             event="submit",
             expected_version=1,
             actor=actor(conn, unit, "clerk"),
-            clock=world.clock,
+            clock=clock,
         )
 
 
