@@ -80,9 +80,9 @@ async def request_connection(
 ) -> AsyncIterator[Connection]:
     """The request's one connection from the pool: the caller is read on it, here, in the same
     trip to the thread pool (`current_actor` only looks at what was found), then it is the unit
-    of work (`Conn`, below). (A `def` handler whose caller nothing else FastAPI resolves needs
-    reads it in its own trip instead: `in_unit_of_work`.) Given back to the pool at the end of the handler's own trip
-    (`in_unit_of_work`), or here after a refusal before the handler. A GET's is a read
+    of work (`Conn`, below) — unless nothing FastAPI resolves needs it: a `def` handler then
+    reads its caller in its own trip (`in_unit_of_work`). Given back to the pool at the end of
+    the handler's own trip (`in_unit_of_work`), or here after a refusal before the handler. A GET's is a read
     (workflow.db.read_only: on PostgreSQL READ ONLY, ended with COMMIT, its prepared statements
     kept for the next request) until the route learns it writes."""
     async for conn in _connection(request, token):
@@ -399,9 +399,10 @@ def _refuse_a_stranger(request: Request, token: str | None) -> None:
     """Raises the caller's refusal (401), read on a short connection of its own: for a request
     whose input FastAPI found invalid before the handler's trip, where its caller would have
     been read — the contract answers 401 before 422."""
-    with _services_of(request).engine.connect() as conn:
+    svc = _services_of(request)
+    with svc.engine.connect() as conn:
         read_only(conn)
-        caller = _caller(_services_of(request), conn, token)
+        caller = _caller(svc, conn, token)
     if isinstance(caller, Unauthorized):
         raise caller
 

@@ -21,8 +21,8 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlalchemy.engine import make_url
 
 from jinqiu.api.errors import TooManyAttempts, Unauthorized
-from jinqiu.workflow.config import Settings
-from jinqiu.workflow.db import normalise_url, transaction
+from jinqiu.workflow.config import Settings, normalise_url
+from jinqiu.workflow.db import transaction
 from jinqiu.workflow.errors import DomainError
 from jinqiu.workflow.users.models import LoginFailure, User
 from jinqiu.workflow.users.service import DUMMY_HASH, password_matches

@@ -22,7 +22,8 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from jinqiu.workflow.db import make_engine, normalise_url
+from jinqiu.workflow.config import normalise_url
+from jinqiu.workflow.db import make_engine
 from jinqiu.workflow.migrate import upgrade
 
 DbKind = Literal["sqlite", "postgresql"]

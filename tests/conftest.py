@@ -19,7 +19,8 @@ from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 
 from jinqiu.workflow.clock import ManualClock
-from jinqiu.workflow.db import make_engine, normalise_url, transaction
+from jinqiu.workflow.config import normalise_url
+from jinqiu.workflow.db import make_engine, transaction
 from jinqiu.workflow.metadata import metadata
 from jinqiu.workflow.migrate import upgrade
 

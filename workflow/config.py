@@ -95,11 +95,21 @@ def resolve_database(explicit: str | None = None) -> DatabaseChoice:
     return DatabaseChoice(_absolute_sqlite(readable_url(url)), source)
 
 
+def normalise_url(url: str) -> str:
+    """Accept `postgresql://` and `postgres://` and use psycopg 3 for them."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
 def readable_url(url: str) -> str:
-    """`url` if SQLAlchemy can read it and knows its database; else InvalidDatabaseUrl saying
-    which part is wrong (SQLAlchemy's own message may quote the URL, password and all)."""
+    """`url` if SQLAlchemy can read it (as `normalise_url` makes it) and knows its database; else
+    InvalidDatabaseUrl saying which part is wrong (SQLAlchemy's own message may quote the URL,
+    password and all)."""
     try:
-        parsed = make_url(url)  # ValueError for a port that is not a number
+        parsed = make_url(normalise_url(url))  # ValueError for a port that is not a number
     except (ArgumentError, ValueError):
         raise InvalidDatabaseUrl(
             "无法解析，应形如 postgresql://用户@主机:端口/数据库 或 sqlite:///文件路径"

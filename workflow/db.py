@@ -25,20 +25,11 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 
-from jinqiu.workflow.config import get_settings, readable_url, resolve_database
+from jinqiu.workflow.config import get_settings, normalise_url, readable_url, resolve_database
 
 
 def is_sqlite(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "sqlite"
-
-
-def normalise_url(url: str) -> str:
-    """Accept `postgresql://` and `postgres://` and use psycopg 3 for them."""
-    if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://") :]
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return url
 
 
 # A PostgreSQL connection given back to the pool this recently is not pinged when it is taken

@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect, literal, select, text
 from sqlalchemy.engine import make_url
 
-from jinqiu.workflow.config import get_settings, readable_url
-from jinqiu.workflow.db import make_engine, normalise_url
+from jinqiu.workflow.config import get_settings, normalise_url, readable_url
+from jinqiu.workflow.db import make_engine
 from jinqiu.workflow.errors import DomainError
 from jinqiu.workflow.metadata import metadata
 from jinqiu.workflow.migrate import upgrade

@@ -19,8 +19,8 @@ from jinqiu.api.security import KEY_VARIABLE, MIN_KEY_BYTES
 from jinqiu.workflow.attachments.s3 import S3Settings, StoreMisconfigured
 from jinqiu.workflow.attachments.store import FileStore
 from jinqiu.workflow.campaigns.models import Campaign
-from jinqiu.workflow.config import DatabaseChoice, Settings
-from jinqiu.workflow.db import make_engine, normalise_url
+from jinqiu.workflow.config import DatabaseChoice, Settings, normalise_url
+from jinqiu.workflow.db import make_engine
 from jinqiu.workflow.migrate import alembic_config
 from jinqiu.workflow.runtime import sqlite_path
 

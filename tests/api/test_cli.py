@@ -23,8 +23,8 @@ from sqlalchemy.engine import make_url
 from jinqiu.api.app import create_app
 from jinqiu.states import CaseEvent
 from jinqiu.workflow.clock import ManualClock
-from jinqiu.workflow.config import Settings
-from jinqiu.workflow.db import make_engine, normalise_url, transaction
+from jinqiu.workflow.config import Settings, normalise_url
+from jinqiu.workflow.db import make_engine, transaction
 from jinqiu.workflow.users.models import Role
 from tests.command import JINQIU, Run, run_jinqiu
 from tests.conftest import postgres_engine

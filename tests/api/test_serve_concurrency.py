@@ -26,7 +26,8 @@ from sqlalchemy.engine import make_url
 
 from jinqiu.demo.server import start_server
 from jinqiu.workflow.audit.models import AuditEntry
-from jinqiu.workflow.db import make_engine, normalise_url
+from jinqiu.workflow.config import normalise_url
+from jinqiu.workflow.db import make_engine
 from tests.command import run_jinqiu
 from tests.factories import ROOT, WEIHAI, student, worker
 

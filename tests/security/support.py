@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from jinqiu.demo.server import serving as serve_process
-from jinqiu.workflow.db import normalise_url
+from jinqiu.workflow.config import normalise_url
 from tests.command import TIMEOUT, Run, run_jinqiu
 from tests.conftest import POSTGRES_URL
 from tests.factories import ROOT

@@ -291,6 +291,17 @@ def test_a_database_url_that_cannot_be_read_says_so_without_its_password(
     assert "hunter2" not in line and len(line) < 300, line
 
 
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_the_short_postgresql_schemes_are_read(tmp_path: Path, scheme: str) -> None:
+    """`postgres://` and `postgresql://` both mean PostgreSQL through psycopg 3 (the check of a
+    URL reads it as the engine will, not as SQLAlchemy alone would)."""
+    cli = Cli(f"{scheme}://nobody@127.0.0.1:1/none", tmp_path)
+    shown = cli("--version")
+    assert shown.code == 0, shown.err
+    line = refused(cli("db upgrade"), "database_error")  # read, then not reachable
+    assert "invalid_database_url" not in line
+
+
 def test_a_programming_error_is_not_called_a_bad_database_url(
     cli: Cli, seeded: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:

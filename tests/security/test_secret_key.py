@@ -22,8 +22,7 @@ from fastapi.testclient import TestClient
 from jinqiu.api.app import create_app
 from jinqiu.api.security import ALGORITHM, SecretKeyProblem, resolve_secret_key
 from jinqiu.demo.server import JINQIU, free_port
-from jinqiu.workflow.config import Settings
-from jinqiu.workflow.db import normalise_url
+from jinqiu.workflow.config import Settings, normalise_url
 from tests.api.conftest import PASSWORD, World, username
 from tests.conftest import POSTGRES_URL
 from tests.factories import new_case
