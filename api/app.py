@@ -164,10 +164,14 @@ def build_app() -> FastAPI:
     async def login_required(_request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(f"/login?{urlencode({'next': exc.next_url})}", status_code=303)
 
-    for router in ROUTERS:
-        app.include_router(router)
-    for name, noun in SERVED.items():  # the nouns served by the generic event route
-        app.include_router(event_router(name, noun))
+    # The routers' routes go into the app's own list, not through app.include_router(): since
+    # FastAPI 0.137 an include is a layer a request is matched through twice (~30 µs of CPU an
+    # event, ~330 µs a page late in the list). Each route already carries its router's prefix,
+    # tags and responses (given to api_router; nothing is given to an include). The one thing an
+    # include added, app.dependency_overrides reaching the routes, nothing here uses.
+    served = (event_router(name, noun) for name, noun in SERVED.items())  # the generic route's
+    for router in (*ROUTERS, *served):
+        app.router.routes.extend(router.routes)
     return app
 
 
