@@ -12,10 +12,16 @@ JINQIU_SECRET_KEY set; its scheduler runs as in production (the campaign has no 
 its sweeps find nothing to do).
 
 Timed, one phase after the other, each with a fixed number of requests in flight (`--concurrency`,
-httpx.AsyncClient in this process): GET /api/health ×N; POST /api/cases/{id}/events submit
-(clerk, survey → archive check) on every case; health ×N; verify (district reviewer, archive
-check → ready for publicity, waiting for a list) on every case; health ×N. Afterwards
-every case must be waiting for publicity with 3 audit entries and the counters must equal a recount.
+a minimal client in this process), in `--rounds` rounds (8): GET /api/health; then, on the
+round's share of the cases, POST /api/cases/{id}/events submit (clerk, survey → archive check)
+and verify (district reviewer, archive check → ready for publicity, waiting for a list); after
+the last round, health once more. The health phases share 3 × `--health` requests (default
+`--cases`). `ratio` = events/s over all event phases ÷ health/s over all health phases: this
+machine's speed drifts by a tenth within a minute, and phases this short and interleaved see the
+same machine (one health phase before all events and two after did not: the same code's ratio
+ranged 0.44–0.57). `round_ratios`: each round's events/s ÷ the health phases either side of it.
+Afterwards every case must be waiting for publicity with 3 audit entries and the counters must
+equal a recount.
 The server is stopped at the end, whatever happens. Each phase reports the server's CPU per
 request, PostgreSQL's (its processes on this machine; approximate: a backend that exits during
 the phase takes its CPU with it), how busy the machine's CPUs were, and each worker's share of
@@ -99,7 +105,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     parser.add_argument("--workers", type=int, default=2, help="jinqiu serve --workers")
     parser.add_argument(
-        "--health", type=int, default=None, help="requests per health phase (default: --cases)"
+        "--health",
+        type=int,
+        default=None,
+        help="3 × this many health requests over all health phases (default: --cases)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=8, help="rounds of health, submit, verify (then health)"
     )
     parser.add_argument(
         "--client",
@@ -521,6 +533,11 @@ def fire(
     return phase
 
 
+def pooled_rate(phases: list[Phase]) -> float:
+    """Requests per second over the phases taken together (their requests ÷ their wall time)."""
+    return sum(len(p.ns) for p in phases) / sum(p.wall_s for p in phases)
+
+
 def event_requests(
     cases: list[tuple[int, str, str]], tokens: dict[str, str]
 ) -> tuple[list[Request], list[Request]]:
@@ -582,17 +599,18 @@ def measure(
     proto0: bool,
 ) -> dict[str, Any]:
     """Start the server, fire the phases at it, stop it; the figures of one server variant."""
-    health_n = args.health or len(cases)
+    rounds = max(1, min(args.rounds, len(cases)))
+    per_health = max(1, 3 * (args.health or len(cases)) // (rounds + 1))
     label = (
         "jinqiu serve, listening socket as uvicorn binds it (proto 0)" if proto0 else "jinqiu serve"
     )
-    say(f"  -- {label} --workers {args.workers}")
+    say(f"  -- {label} --workers {args.workers}, {rounds} rounds")
     with tempfile.TemporaryDirectory(prefix="jinqiu-bench-http-") as tmp:
         server = start_server(server_url(db), args.workers, Path(tmp) / "serve.log", proto0=proto0)
         try:
             tokens = login(server.base_url, users)
             url, c = server.base_url, args.concurrency
-            health: list[Request] = [("GET", "/api/health", None, None)] * health_n
+            health: list[Request] = [("GET", "/api/health", None, None)] * per_health
             warm: list[Request] = [
                 ("GET", f"/api/cases/{case_id}", None, tokens[f"clerk.{g.lower()}"])
                 for case_id, g, _d in cases[:200]
@@ -600,13 +618,13 @@ def measure(
             submit, verify = event_requests(cases, tokens)
             kw: dict[str, Any] = {"client": args.client, "server": server}
             fire(url, "warm-up", health[:500] + warm, c, **kw)
-            phases = [
-                fire(url, "health", health, c, **kw),
-                fire(url, SUBMIT, submit, c, **kw),
-                fire(url, "health", health, c, **kw),
-                fire(url, VERIFY, verify, c, **kw),
-                fire(url, "health", health, c, **kw),
-            ]
+            phases: list[Phase] = []
+            for r in range(rounds):
+                share = slice(r * len(cases) // rounds, (r + 1) * len(cases) // rounds)
+                phases.append(fire(url, "health", health, c, **kw))
+                phases.append(fire(url, SUBMIT, submit[share], c, **kw))
+                phases.append(fire(url, VERIFY, verify[share], c, **kw))
+            phases.append(fire(url, "health", health, c, **kw))
         finally:
             server.stop()
         say(f"  server stopped (exit {server.process.returncode})")
@@ -615,10 +633,11 @@ def measure(
     event_ns = [n for p in events for n in p.ns]
     events_wall = sum(p.wall_s for p in events)
     events_per_s = len(event_ns) / events_wall
-    health_per_s = sorted(p.per_s for p in healths)[len(healths) // 2]
+    health_per_s = pooled_rate(healths)
     all_events = Phase(
         "events", wall_s=events_wall, ns=event_ns, server_cpu_s=sum(p.server_cpu_s for p in events)
     )
+    health_requests = sum(len(p.ns) for p in healths)
     return {
         "events": len(event_ns),
         "events_per_s": round(events_per_s, 1),
@@ -626,9 +645,14 @@ def measure(
         "p99_ms": round(all_events.ms(99), 2),
         "health_per_s": round(health_per_s, 1),
         "ratio": round(events_per_s / health_per_s, 3),
+        # round r: its submit and verify phases ÷ the health phases before and after it
+        "round_ratios": [
+            round(pooled_rate(events[2 * r : 2 * r + 2]) / pooled_rate(healths[r : r + 2]), 3)
+            for r in range(rounds)
+        ],
         "server_cpu_ms_per_event": round(all_events.server_cpu_s / len(event_ns) * 1e3, 3),
         "server_cpu_ms_per_health": round(
-            sorted(p.server_cpu_s / len(p.ns) for p in healths)[len(healths) // 2] * 1e3, 3
+            sum(p.server_cpu_s for p in healths) / health_requests * 1e3, 3
         ),
         # PostgreSQL's own share of the machine (its processes on this host), per event
         "database_cpu_ms_per_event": round(
