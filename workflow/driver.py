@@ -13,6 +13,7 @@ cost more than psycopg's own work. Reads of many rows keep SQLAlchemy's path the
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -374,6 +375,63 @@ def driver_first(
     compiled, _processors = _compiled(conn.dialect, statement)
     row = _on_driver(conn, compiled.string, compiled.construct_params(params), _first)
     return None if row is None else tuple(row)
+
+
+# -- a row read ahead ------------------------------------------------------------------------------
+# A caller that reads a row of its own knowing which row is read next in the same transaction
+# (the API reads an event's caller knowing the case the engine loads) reads both in one statement:
+# on PostgreSQL one round trip and one statement fewer, ~0.1 ms of both sides' CPU an event.
+_READ_AHEAD = "jinqiu.read_ahead"
+
+
+def driver_first_reading_ahead(
+    conn: Connection,
+    statement: Select[Any],
+    params: Mapping[str, Any],
+    ahead: Select[Any],
+    ahead_params: Mapping[str, Any],
+) -> tuple[Any, ...] | None:
+    """`driver_first(conn, statement, params)`; on PostgreSQL `ahead`'s first row (or that it has
+    none) is read in the same statement and kept for this transaction's next
+    `driver_first_read_ahead(conn, ahead, ahead_params)`. Only when `statement` finds a row: a
+    caller refused reads nothing else. SQLite: `driver_first` alone (each statement is in-process
+    there, and its read transaction ends before the write begins)."""
+    if conn.dialect.name != "postgresql":
+        return driver_first(conn, statement, params)
+    row = driver_first(conn, _with_ahead(statement, ahead), {**params, **ahead_params})
+    if row is None:
+        return None
+    width = len(statement.selected_columns)
+    kept = row[width:-1] if row[-1] else None
+    conn.info[_READ_AHEAD] = (conn.get_transaction(), ahead, dict(ahead_params), kept)
+    return row[:width]
+
+
+def driver_first_read_ahead(
+    conn: Connection, statement: Select[Any], params: Mapping[str, Any]
+) -> tuple[Any, ...] | None:
+    """The row `driver_first_reading_ahead` kept for this statement with these parameters in this
+    same transaction (once), or else `driver_first`'s. A row kept in another transaction (an
+    earlier request's on this pooled connection, whose engine never got to its load) is
+    dropped: it is as old as that transaction."""
+    kept = conn.info.pop(_READ_AHEAD, None)
+    if kept is not None:
+        transaction, ahead, ahead_params, row = kept
+        if ahead is statement and transaction is conn.get_transaction() and ahead_params == params:
+            return row  # type: ignore[no-any-return]
+    return driver_first(conn, statement, params)
+
+
+@functools.lru_cache(maxsize=16)
+def _with_ahead(first: Select[Any], ahead: Select[Any]) -> Select[Any]:
+    """`first`'s columns, `ahead`'s, then whether `ahead` found a row: no row when `first` finds
+    none. Their parameters keep their names, so the two must not share one."""
+    shared = set(first.compile().params) & set(ahead.compile().params)
+    if shared:
+        raise ValueError(f"parameters named in both statements: {sorted(shared)}")
+    mine = first.subquery("first")
+    theirs = ahead.add_columns(true().label("found")).subquery("ahead")
+    return select(*mine.c, *theirs.c).select_from(mine.outerjoin(theirs, true()))
 
 
 def driver_write(conn: Connection, statement: Any, params: Mapping[str, Any]) -> int:

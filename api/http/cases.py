@@ -43,6 +43,7 @@ from jinqiu.api.http.schemas import (
 )
 from jinqiu.states import CaseState
 from jinqiu.workflow.cases.bulk import BulkItem, apply_bulk
+from jinqiu.workflow.cases.engine import CASES
 from jinqiu.workflow.cases.pii import view_case
 from jinqiu.workflow.cases.reads import CaseFilter, list_cases
 from jinqiu.workflow.cases.schema import CaseCreate
@@ -58,7 +59,9 @@ router = api_router(prefix="/api/cases", tags=["cases"], responses=ERROR_RESPONS
 Correctors = Annotated[Actor, Depends(require(Grant.CREATE_CASE, "当前角色无权修改申请"))]
 # The case a body is about: looked up only once the body is valid (422 before 404).
 CaseToCorrect = Annotated[int, Depends(in_handler(case_in_scope))]
-CaseToFire = Annotated[int, Depends(in_handler(case_in_scope, checked_by_engine="case_id"))]
+CaseToFire = Annotated[
+    int, Depends(in_handler(case_in_scope, checked_by_engine="case_id", fired_on=CASES))
+]
 
 
 # OpenAPI links: where a case answer leads next, with the id and the version it carries — a

@@ -73,7 +73,8 @@ def event_router(name: str, noun: Noun[Any]) -> APIRouter:
     # The body's model and the scope are only known here: FastAPI reads them from the annotations.
     fire_event.__annotations__["body"] = body_model
     fire_event.__annotations__["subject_id"] = Annotated[
-        int, Depends(in_handler(subject_in_scope(noun), checked_by_engine="subject_id"))
+        int,
+        Depends(in_handler(subject_in_scope(noun), checked_by_engine="subject_id", fired_on=noun)),
     ]
     fire_event.__name__ = f"fire_{title.lower()}_event"
     router.add_api_route(

@@ -15,7 +15,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Select, bindparam, select
 
 from jinqiu.notifications.models import Channel
 from jinqiu.notifications.outbox import InboxItem, Outgoing
@@ -40,7 +40,7 @@ from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import get_settings
 from jinqiu.workflow.donors.intent import Intent, is_donor_fund
 from jinqiu.workflow.donors.service import intent_of_fund
-from jinqiu.workflow.driver import driver_first, id_in, plain_rows
+from jinqiu.workflow.driver import driver_first_read_ahead, id_in, plain_rows
 from jinqiu.workflow.engine import Fired, Loaded, Noun, Outcome, Plan, fire
 from jinqiu.workflow.engine.bulk import Item, fire_many
 from jinqiu.workflow.errors import InsufficientFunds, ItemFailed, NotFound
@@ -319,10 +319,13 @@ class CaseNoun(Noun[GuardContext]):
     def load(
         self, conn: Connection, subject_id: int, *, today: dt.date, data: Mapping[str, Any]
     ) -> Loaded[GuardContext] | None:
-        row = driver_first(conn, _load, {"case_id": subject_id})
+        row = driver_first_read_ahead(conn, _load, {"case_id": subject_id})
         if row is None:
             return None
         return _loaded(row, _facts(conn, row, today, data))
+
+    def read_ahead(self, subject_id: int) -> tuple[Select[Any], dict[str, Any]]:
+        return _load, {"case_id": subject_id}
 
     def load_many(
         self,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Select, Table, select
 
 from jinqiu.notifications.outbox import InboxItem, Outgoing
 from jinqiu.states.machine import Machine, Transition
@@ -96,6 +96,13 @@ class Noun(Generic[F]):
     ) -> Loaded[F] | None:
         """The subject and its facts (None: no such subject)."""
         raise NotImplementedError
+
+    def read_ahead(self, subject_id: int) -> tuple[Select[Any], dict[str, Any]] | None:
+        """The statement and parameters whose row `load` reads first, through
+        `driver_first_read_ahead`: a caller about to fire on the subject may read that row ahead
+        with a row of its own, in one statement (`driver_first_reading_ahead`; the API does so
+        with the caller's row). None: `load` reads none so."""
+        return None
 
     def load_many(
         self,
