@@ -24,10 +24,12 @@ from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Connection,
+    Engine,
     Select,
     Table,
     any_,
     bindparam,
+    event,
     func,
     select,
     true,
@@ -420,6 +422,17 @@ def driver_first_read_ahead(
         if ahead is statement and transaction is conn.get_transaction() and ahead_params == params:
             return row  # type: ignore[no-any-return]
     return driver_first(conn, statement, params)
+
+
+def _forget_read_ahead(conn: Connection, *_args: Any) -> None:
+    """The kept row leaves with its transaction: a case's row holds its family's identity
+    numbers, and a pooled connection may sit unused for long."""
+    conn.info.pop(_READ_AHEAD, None)
+
+
+# On every engine, as the counters' pending deltas (cases.counters): however the transaction ends.
+event.listen(Engine, "commit", _forget_read_ahead)
+event.listen(Engine, "rollback", _forget_read_ahead)
 
 
 @functools.lru_cache(maxsize=16)

@@ -12,7 +12,11 @@ import pytest
 from sqlalchemy import Connection, Engine, bindparam, event, select, update
 
 from jinqiu.workflow.db import transaction
-from jinqiu.workflow.driver import driver_first_read_ahead, driver_first_reading_ahead
+from jinqiu.workflow.driver import (
+    _READ_AHEAD,
+    driver_first_read_ahead,
+    driver_first_reading_ahead,
+)
 from jinqiu.workflow.units.models import Unit
 
 unit_t = Unit.__table__  # type: ignore[attr-defined]
@@ -121,3 +125,16 @@ def test_statements_that_share_a_parameter_name_are_refused(db: Engine) -> None:
             return
         with pytest.raises(ValueError, match="code"):
             driver_first_reading_ahead(conn, BY_CODE, {"code": "WH"}, clash, {"code": "WH"})
+
+
+@pytest.mark.parametrize("end", ["commit", "rollback"])
+def test_a_row_read_ahead_is_not_kept_past_its_transaction(db: Engine, end: str) -> None:
+    """A case's row holds its family's identity numbers: one read ahead for a caller who was then
+    refused (or whose event was) leaves the process's memory with the transaction, not when the
+    pooled connection is next used."""
+    seed(db)
+    with db.connect() as conn:
+        conn.begin()
+        driver_first_reading_ahead(conn, BY_CODE, {"code": "WH"}, NAME_OF, {"other": "WH-HC"})
+        getattr(conn, end)()
+        assert _READ_AHEAD not in conn.info
