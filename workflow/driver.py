@@ -427,6 +427,10 @@ def driver_first_read_ahead(
 def _forget_read_ahead(conn: Connection, *_args: Any) -> None:
     """The kept row leaves with its transaction: a case's row holds its family's identity
     numbers, and a pooled connection may sit unused for long."""
+    if conn.invalidated:
+        # A lost connection: its `info` cannot be reached until the transaction is rolled back
+        # (cases.counters._forget_pending says more); the pool clears it when it reconnects.
+        return
     conn.info.pop(_READ_AHEAD, None)
 
 
