@@ -204,7 +204,8 @@ def actor_on(conn: Connection, bearer: Bearer, ahead: ReadAhead | None = None) -
     write transaction begins (BEGIN IMMEDIATE), so a refused token never holds the write lock.
     `ahead`: the row the handler's engine loads next, read in the same statement on PostgreSQL
     and kept for it (workflow.driver.driver_first_reading_ahead) — an event's one round trip and
-    statement fewer; whoever is refused here, nothing of that row is kept or shown."""
+    statement fewer; a caller refused here is shown nothing of it, and it leaves with the
+    request's transaction."""
     username = {"username": bearer.username}
     row = (
         driver_first(conn, ACTOR_QUERY, username)

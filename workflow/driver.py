@@ -395,8 +395,8 @@ def driver_first_reading_ahead(
 ) -> tuple[Any, ...] | None:
     """`driver_first(conn, statement, params)`; on PostgreSQL `ahead`'s first row (or that it has
     none) is read in the same statement and kept for this transaction's next
-    `driver_first_read_ahead(conn, ahead, ahead_params)`. Only when `statement` finds a row: a
-    caller refused reads nothing else. SQLite: `driver_first` alone (each statement is in-process
+    `driver_first_read_ahead(conn, ahead, ahead_params)`. Only when `statement` finds a row (an
+    unknown caller reads nothing else); commit or rollback drops it. SQLite: `driver_first` alone (each statement is in-process
     there, and its read transaction ends before the write begins)."""
     if conn.dialect.name != "postgresql":
         return driver_first(conn, statement, params)
