@@ -98,13 +98,10 @@ def test_another_row_or_statement_is_read_from_the_database(db: Engine) -> None:
 
 @pytest.mark.postgres
 def test_a_row_kept_in_an_earlier_transaction_is_never_served(
-    pg_engine: Engine, one_connection: Engine
+    pg: Engine, one_connection: Engine
 ) -> None:
     """The same pooled connection, a later request: the row kept by a request whose engine never
     got to its load (refused before it) is as old as that request's transaction."""
-    from tests.conftest import _wipe
-
-    _wipe(pg_engine)
     seed(one_connection)
     with transaction(one_connection) as conn:
         driver_first_reading_ahead(conn, BY_CODE, {"code": "WH"}, NAME_OF, {"other": "WH-HC"})
