@@ -29,7 +29,11 @@ from jinqiu.workflow.cases.models import Case
 from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import Settings
 from jinqiu.workflow.db import for_writing, is_sqlite, read_only, reading
-from jinqiu.workflow.driver import driver_first, driver_first_reading_ahead
+from jinqiu.workflow.driver import (
+    defer_transaction,
+    driver_first,
+    driver_first_reading_ahead,
+)
 from jinqiu.workflow.employment.models import EmploymentRecord, WorkStudyPost
 from jinqiu.workflow.engine import Noun
 from jinqiu.workflow.errors import NotFound, PermissionDenied
@@ -202,16 +206,18 @@ def actor_on(conn: Connection, bearer: Bearer, ahead: ReadAhead | None = None) -
     not two: the second cost ~0.7 ms of CPU, its pre-ping and ROLLBACK included). That read
     begins no write: on SQLite it is a deferred read that `_begin` ends before the request's
     write transaction begins (BEGIN IMMEDIATE), so a refused token never holds the write lock.
-    `ahead`: the row the handler's engine loads next, read in the same statement on PostgreSQL
-    and kept for it (workflow.driver.driver_first_reading_ahead) — an event's one round trip and
-    statement fewer; a caller refused here is shown nothing of it, and it leaves with the
-    request's transaction."""
+    `ahead`: the row the handler's engine loads next (an event's case), read in the same
+    statement on PostgreSQL and kept for it (workflow.driver.driver_first_reading_ahead) — an
+    event's one round trip and statement fewer; a caller refused here is shown nothing of it,
+    and it leaves with the request's transaction. That request's transaction then waits for its
+    first write (workflow.driver.defer_transaction): this read needs no BEGIN, and a transition
+    that is all the request writes goes as one statement the server commits as it ends."""
     username = {"username": bearer.username}
-    row = (
-        driver_first(conn, ACTOR_QUERY, username)
-        if ahead is None
-        else driver_first_reading_ahead(conn, ACTOR_QUERY, username, *ahead)
-    )
+    if ahead is None:
+        row = driver_first(conn, ACTOR_QUERY, username)
+    else:
+        defer_transaction(conn)
+        row = driver_first_reading_ahead(conn, ACTOR_QUERY, username, *ahead)
     if row is None:
         raise Unauthorized("用户不存在或已停用")
     username, roles, is_active, token_generation, unit_code, unit_path, unit_level = row

@@ -127,6 +127,8 @@ def _copy(
 ) -> None:
     """Binary COPY: text goes as its UTF-8 bytes, where the text format escapes it byte by
     byte (a sweep's 20 MB of messages); `types` are the columns' own."""
+    # Always after a statement through SQLAlchemy (SAVEPOINT, CREATE TEMPORARY TABLE): a
+    # transaction waiting for its first write (workflow.driver.defer_transaction) began there.
     driver = conn.connection.driver_connection
     assert driver is not None
     with (

@@ -56,6 +56,13 @@ def make_engine(url: str | None = None, *, pool_size: int = 10, **kwargs: Any) -
 
     @event.listens_for(engine, "checkout")
     def _check(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection.autocommit:
+            # Left on by a transaction deferred to its first write (workflow.driver) whose end
+            # SQLAlchemy never saw: no one else gets a connection whose writes commit alone.
+            try:
+                dbapi_connection.autocommit = False
+            except psycopg.Error as busy:
+                raise DisconnectionError(f"connection given back mid-statement: {busy}") from busy
         if time.monotonic() - dbapi_connection.given_back_at < ALIVE_WITHOUT_PING_S:
             return
         try:

@@ -198,8 +198,8 @@ def driver_rows(
     0.8 -> 0.45 ms); psycopg prepares it as it prepares every statement run often."""
     if conn.dialect.name == "postgresql":
         compiled, _processors = _compiled(conn.dialect, statement)
-        driver = conn.connection.driver_connection
-        with driver.cursor(binary=True) as cursor:  # type: ignore[union-attr]
+        driver = driver_of(conn, writes=False)
+        with driver.cursor(binary=True) as cursor:
             cursor.execute(compiled.string, compiled.construct_params(params))
             return list(cursor.fetchall())
     result = conn.execute(statement, params)
@@ -221,10 +221,10 @@ def driver_batch(
     driver does not tell SQLAlchemy that one began (it would then change `read_only` inside it)."""
     if conn.dialect.name != "postgresql":
         return [driver_rows(conn, statement, params) for statement, params in queries]
-    driver = conn.connection.driver_connection
-    cursors = [driver.cursor(binary=True) for _ in queries]  # type: ignore[union-attr]
+    driver = driver_of(conn, writes=False)
+    cursors = [driver.cursor(binary=True) for _ in queries]
     try:
-        with driver.pipeline():  # type: ignore[union-attr]
+        with driver.pipeline():
             for cursor, (statement, params) in zip(cursors, queries, strict=True):
                 compiled, _processors = _compiled(conn.dialect, statement)
                 cursor.execute(compiled.string, compiled.construct_params(params))
@@ -366,6 +366,85 @@ def _begun(conn: Connection) -> None:
         conn.begin()
 
 
+# -- a transaction begun by its first write (PostgreSQL) --------------------------------------------
+# psycopg sends BEGIN as a round trip of its own before a transaction's first statement. An event
+# request reads its caller and the case (one statement) and then writes the transition: its
+# transaction need not begin before that write, and when the transition is all it writes (its
+# row, audit entry and counters, one statement), need not begin at all — the server commits a
+# statement sent alone as it ends. Two round trips an event instead of four.
+_DEFERRED = "jinqiu.deferred_transaction"  # conn.info: _READING, then _WRITTEN_ALONE
+_READING = "reading"  # nothing written yet: statements run alone (autocommit)
+_WRITTEN_ALONE = "written alone"  # the unit of work's one write ran and was committed
+
+
+def defer_transaction(conn: Connection) -> None:
+    """PostgreSQL: until the connection's first write, its statements run alone (psycopg's
+    autocommit): a read needs no BEGIN, and reads the same as in a READ COMMITTED transaction
+    that has written nothing (each statement sees what was committed when it began; a lock a
+    read took would go at once, so a locking read counts as a write). The first write then
+    either begins the transaction (autocommit off: psycopg sends BEGIN before it) or, sent as
+    `driver_write(…, alone=True)` — the unit of work's only write —, runs alone itself, and
+    any statement after it is refused: it would be outside the unit of work. The transaction's
+    end (commit, rollback) or the pool's next checkout turns autocommit off again. SQLite:
+    nothing (its statements are in-process)."""
+    if conn.dialect.name != "postgresql":
+        return
+    _begun(conn)  # SQLAlchemy's: its commit or rollback ends the deferral (below)
+    conn.connection.driver_connection.autocommit = True  # type: ignore[union-attr]
+    conn.info[_DEFERRED] = _READING
+
+
+def writes_alone(conn: Connection) -> bool:
+    """Whether a write now would be its transaction's first on a connection whose transaction
+    waits for it (`defer_transaction`): sent `alone`, it is the whole unit of work."""
+    return conn.info.get(_DEFERRED) is _READING
+
+
+def driver_of(conn: Connection, *, writes: bool, alone: bool = False) -> Any:
+    """psycopg's connection under `conn`, for a statement sent on it directly (SQLAlchemy's own
+    are seen by `_before_statement`). On a connection whose transaction waits for its first
+    write (`defer_transaction`): a read runs alone; a write begins the transaction first, or,
+    `alone`, runs alone as the whole unit of work. After that, nothing more is sent."""
+    state = conn.info.get(_DEFERRED)
+    if state is not None:
+        if state is _WRITTEN_ALONE:
+            raise RuntimeError("a statement after the unit of work's one write, sent alone")
+        if alone:
+            conn.info[_DEFERRED] = _WRITTEN_ALONE
+        elif writes:
+            _begin_deferred(conn)
+    return conn.connection.driver_connection
+
+
+def _begin_deferred(conn: Connection) -> None:
+    """The transaction begins with the next statement: psycopg sends BEGIN before it."""
+    del conn.info[_DEFERRED]
+    conn.connection.driver_connection.autocommit = False  # type: ignore[union-attr]
+
+
+def _before_statement(
+    conn: Connection, _cursor: Any, _sql: str, _params: Any, context: Any, _many: bool
+) -> None:
+    """SQLAlchemy's statements on a deferred connection: each is taken as a write (its text is
+    not parsed to tell). `_on_driver`'s, which pass no execution context, were seen already."""
+    if context is not None and _DEFERRED in conn.info:
+        driver_of(conn, writes=True)
+
+
+def _end_deferral(conn: Connection, *_args: Any) -> None:
+    """At the transaction's end: the connection's next transaction begins as psycopg begins
+    one (autocommit off)."""
+    if conn.invalidated:  # as in _forget_read_ahead
+        return
+    if conn.info.pop(_DEFERRED, None) is not None:
+        conn.connection.driver_connection.autocommit = False  # type: ignore[union-attr]
+
+
+event.listen(Engine, "before_cursor_execute", _before_statement)
+event.listen(Engine, "commit", _end_deferral)
+event.listen(Engine, "rollback", _end_deferral)
+
+
 def driver_first(
     conn: Connection, statement: AnySelect, params: Mapping[str, Any]
 ) -> tuple[Any, ...] | None:
@@ -375,7 +454,7 @@ def driver_first(
         rows = plain_rows(conn, statement, params)  # type: ignore[arg-type]
         return tuple(rows[0]) if rows else None
     compiled, _processors = _compiled(conn.dialect, statement)
-    row = _on_driver(conn, compiled.string, compiled.construct_params(params), _first)
+    row = _on_driver(conn, compiled.string, compiled.construct_params(params), _first, writes=False)
     return None if row is None else tuple(row)
 
 
@@ -451,10 +530,14 @@ def _with_ahead(first: Select[Any], ahead: Select[Any]) -> Select[Any]:
     return select(*mine.c, *theirs.c).select_from(mine.outerjoin(theirs, true()))
 
 
-def driver_write(conn: Connection, statement: Any, params: Mapping[str, Any]) -> int:
+def driver_write(
+    conn: Connection, statement: Any, params: Mapping[str, Any], *, alone: bool = False
+) -> int:
     """An INSERT or UPDATE of the parameters' columns on PostgreSQL's driver (compiled once per
     set of keys, the columns' bind processing applied); the rows it wrote. SQLite: SQLAlchemy's
-    execute."""
+    execute. `alone`: the statement is the whole of its unit of work's writes — on a connection
+    whose transaction waits for its first write (`defer_transaction`) it runs alone and the
+    server commits it as it ends; on any other it is one more statement of the transaction."""
     if conn.dialect.name != "postgresql":
         return int(conn.execute(statement, params).rowcount)
     keys = tuple(params)
@@ -474,7 +557,7 @@ def driver_write(conn: Connection, statement: Any, params: Mapping[str, Any]) ->
     for name, process in processors:
         if process is not None and bound.get(name) is not None:
             bound[name] = process(bound[name])
-    return _on_driver(conn, compiled.string, bound, _rowcount)
+    return _on_driver(conn, compiled.string, bound, _rowcount, writes=True, alone=alone)
 
 
 _R = TypeVar("_R")
@@ -489,16 +572,22 @@ def _rowcount(cursor: Any) -> int:
 
 
 def _on_driver(
-    conn: Connection, sql: str, bound: Mapping[str, Any], result: Callable[[Any], _R]
+    conn: Connection,
+    sql: str,
+    bound: Mapping[str, Any],
+    result: Callable[[Any], _R],
+    *,
+    writes: bool,
+    alone: bool = False,
 ) -> _R:
     """One statement on psycopg's cursor inside SQLAlchemy's transaction (begun first if none
     is open), with SQLAlchemy's cursor events around it, as for its own statements (the tests'
     gates and statement counters hold there; no execution context is passed), and a failure
-    raised as SQLAlchemy raises it."""
+    raised as SQLAlchemy raises it. `writes`, `alone`: as `driver_of` and `driver_write`."""
     _begun(conn)
-    driver = conn.connection.driver_connection
+    driver = driver_of(conn, writes=writes, alone=alone)
     try:
-        with driver.cursor() as cursor:  # type: ignore[union-attr]
+        with driver.cursor() as cursor:
             if conn.dispatch.before_cursor_execute:
                 conn.dispatch.before_cursor_execute(conn, cursor, sql, bound, None, False)
             cursor.execute(sql, bound)

@@ -4,8 +4,10 @@ and one user per role at the city, a district and two sibling grassroots unions.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -53,7 +55,14 @@ def username(role: str, unit: str) -> str:
 
 @pytest.fixture
 def world(db: Engine, clock: ManualClock, tmp_path: Path) -> Iterator[World]:
-    _tree, campaign = weihai_by_level(db, clock)
+    with world_of(db, clock, tmp_path) as made:
+        yield made
+
+
+@contextmanager
+def world_of(db: Engine, clock: ManualClock, tmp_path: Path, **campaign: Any) -> Iterator[World]:
+    """The world of the fixture above, its campaign changed as `campaign` says."""
+    _tree, campaign_id = weihai_by_level(db, clock, **campaign)
     with transaction(db) as conn:
         units = {r.code: r.id for r in conn.execute(text("SELECT id, code FROM unit"))}
         conn.execute(
@@ -81,4 +90,4 @@ def world(db: Engine, clock: ManualClock, tmp_path: Path) -> Iterator[World]:
     )
     app = app_on(db, clock, settings)
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield World(client=client, engine=db, clock=clock, campaign=campaign, settings=settings)
+        yield World(client=client, engine=db, clock=clock, campaign=campaign_id, settings=settings)

@@ -402,3 +402,15 @@ def test_the_generic_route_resolves_its_subject_by_a_scope_dependency() -> None:
     assert route.dependant.path_params == []
     resolvers = {sub.call.__module__ for sub in route.dependant.dependencies if sub.path_params}  # type: ignore[union-attr]
     assert resolvers == {"jinqiu.api.deps"}
+
+
+def test_a_noun_that_writes_on_moving_says_how_to_write_it_with_the_row() -> None:
+    """A transition that is all its request writes goes as one statement (workflow.engine.core):
+    a noun whose `moved` writes (a counter) without `moved_with` would lose that write there."""
+
+    class CountedNotices(Notices):
+        def moved(self, conn: Connection, loaded: Loaded[Any], transition: Any) -> None:
+            conn.execute(select(1))
+
+    with pytest.raises(ImportError, match="moved_with"):
+        CountedNotices().check_declaration()

@@ -23,17 +23,22 @@ from psycopg.pq import Trace
 from sqlalchemy import Engine, event, func, select
 
 from jinqiu.api.http.cases import router as cases_router
+from jinqiu.notifications.models import InboxMessage, OutboxMessage
 from jinqiu.workflow.audit.models import AuditEntry, PiiAccess
+from jinqiu.workflow.cases.counters import counter_differences
 from jinqiu.workflow.cases.models import Case
+from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import for_writing
 from jinqiu.workflow.users.models import User
-from tests.api.conftest import World, username
+from tests.api.conftest import World, username, world_of
 from tests.factories import new_case, student, worker
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 user_t = User.__table__  # type: ignore[attr-defined]
+outbox_t = OutboxMessage.__table__  # type: ignore[attr-defined]
+inbox_t = InboxMessage.__table__  # type: ignore[attr-defined]
 
 
 class DiskFull(Exception):
@@ -107,6 +112,14 @@ def eventually(condition: Callable[[], bool], within: float = 10.0) -> bool:
 def count(engine: Engine, table: Any) -> int:
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def case_state(engine: Engine, case_id: int) -> tuple[str, int]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(case_t.c.state, case_t.c.version).where(case_t.c.id == case_id)
+        ).one()
+    return str(row.state), int(row.version)
 
 
 def new_case_body(world: World) -> dict[str, Any]:
@@ -546,16 +559,17 @@ def round_trips_traced(engine: Engine, path: Path) -> Iterator[Callable[[], list
 
 @pytest.mark.parametrize("db", ["postgresql"], indirect=True)
 @pytest.mark.parametrize("fired_event", ["submit", "verify"])
-def test_an_event_waits_for_the_database_four_times(
+def test_an_event_waits_for_the_database_twice(
     world: World, tmp_path: Path, fired_event: str
 ) -> None:
-    """An event through the API on PostgreSQL: psycopg's BEGIN, the caller's read with the
-    case's load (one statement: the route knows the case the engine will load, api.deps
-    `read_ahead`), the version-checked UPDATE with the audit entry it chains (one statement),
-    and the counters with the COMMIT (one pipeline, one sync). Each round trip costs both sides
-    a send, a wake-up and a receive — on this machine about 0.1 ms of the server's CPU each, as
-    much as a small statement's own work. A verify asks nothing more: whether its campaign skips
-    publicity is in the facts the engine loaded."""
+    """An event through the API on PostgreSQL: the caller's read with the case's load (one
+    statement: the route knows the case the engine will load, api.deps `read_ahead`), then the
+    transition — the version-checked UPDATE, the audit entry it chains and the counters — as one
+    statement the server commits as it ends: no BEGIN (the request's transaction waits for its
+    first write, workflow.driver.defer_transaction), no COMMIT. Each round trip costs both
+    sides a send, a wake-up and a receive — on this machine about 0.1 ms of the server's CPU
+    each, as much as a small statement's own work. A verify asks nothing more: whether its
+    campaign skips publicity is in the facts the engine loaded."""
     case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
     body: dict[str, Any] = {"event": "submit", "version": 1}
     headers = world.as_(username("clerk", "WH-HC-001"))
@@ -568,8 +582,73 @@ def test_an_event_waits_for_the_database_four_times(
         fired = world.client.post(f"/api/cases/{case_id}/events", json=body, headers=headers)
         assert fired.status_code == 200, fired.text
         trips = round_trips()
-    assert len(trips) == 4, trips
-    assert any("WITH" in trip for trip in trips), trips  # the UPDATE and the entry as one
+    assert len(trips) == 2, trips
+    read, write = trips
+    assert "WITH" not in read and "WITH" in write, trips  # the row, entry and counters as one
+    assert not any("BEGIN" in trip or "COMMIT" in trip for trip in trips), trips
     assert fired.json()["version"] == body["version"] + 1
     # the case's creation, then the events
     assert count(world.engine, audit_t) == 1 + body["version"]
+    with world.engine.connect() as conn:
+        assert counter_differences(conn, world.campaign) == []
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_an_event_that_sends_a_message_is_one_transaction_with_it(
+    world: World, tmp_path: Path
+) -> None:
+    """A return tells the unit (outbox and inbox): the transition is not all the request writes,
+    so its transaction begins with its first write (BEGIN), and a failure writing the message
+    takes the transition back with it."""
+    case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
+    clerk = world.as_(username("clerk", "WH-HC-001"))
+    submitted = world.client.post(
+        f"/api/cases/{case_id}/events", json={"event": "submit", "version": 1}, headers=clerk
+    )
+    assert submitted.status_code == 200, submitted.text
+    reviewer = world.as_(username("reviewer", "WH-HC"))
+    body = {"event": "return", "version": 2, "opinion": "缺少学籍证明"}
+    with listening(world.engine, "before_cursor_execute", failing_insert_into("inbox_message")):
+        failed = world.client.post(f"/api/cases/{case_id}/events", json=body, headers=reviewer)
+    assert failed.status_code == 500, failed.text
+    assert case_state(world.engine, case_id) == ("archive_check", 2)
+    assert count(world.engine, outbox_t) == 0
+    with round_trips_traced(world.engine, tmp_path / "trace") as round_trips:
+        returned = world.client.post(f"/api/cases/{case_id}/events", json=body, headers=reviewer)
+        assert returned.status_code == 200, returned.text
+        trips = round_trips()
+    assert "BEGIN" not in trips[0] and "BEGIN" in trips[1], trips
+    assert "COMMIT" in trips[-1], trips
+    assert case_state(world.engine, case_id) == ("survey", 3)
+    assert count(world.engine, inbox_t) == 1
+    with world.engine.connect() as conn:
+        assert counter_differences(conn, world.campaign) == []
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_a_verify_that_skips_publicity_is_one_transaction_with_its_moves(
+    db: Engine, clock: ManualClock, tmp_path: Path
+) -> None:
+    """A campaign whose notice asks for no publicity (Dalian 2011): the verify is followed, in its
+    own transaction, by the publicity's start and end — the verify is not all the request
+    writes, so it is not sent alone, and a failure after it takes it back."""
+    with world_of(db, clock, tmp_path, publicity_working_days=0) as world:
+        case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
+        clerk = world.as_(username("clerk", "WH-HC-001"))
+        submitted = world.client.post(
+            f"/api/cases/{case_id}/events", json={"event": "submit", "version": 1}, headers=clerk
+        )
+        assert submitted.status_code == 200, submitted.text
+        reviewer = world.as_(username("reviewer", "WH-HC"))
+        body = {"event": "verify", "version": 2, "opinion": "档案核查无误"}
+        # the publicity's entries go in after the verify's (workflow.audit.chain, many at once)
+        with listening(world.engine, "before_cursor_execute", failing_insert_into("audit_entry")):
+            failed = world.client.post(f"/api/cases/{case_id}/events", json=body, headers=reviewer)
+        assert failed.status_code == 500, failed.text
+        assert case_state(world.engine, case_id) == ("archive_check", 2)
+        verified = world.client.post(f"/api/cases/{case_id}/events", json=body, headers=reviewer)
+        assert verified.status_code == 200, verified.text
+        assert (verified.json()["state"], verified.json()["version"]) == ("approval", 5)
+        assert case_state(world.engine, case_id) == ("approval", 5)
+        with world.engine.connect() as conn:
+            assert counter_differences(conn, world.campaign) == []

@@ -24,6 +24,7 @@ from itertools import compress
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     Column,
     Connection,
     Engine,
@@ -32,11 +33,16 @@ from sqlalchemy import (
     Integer,
     PrimaryKeyConstraint,
     Table,
+    bindparam,
+    column,
     event,
+    exists,
     func,
     select,
     text,
+    values,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
@@ -44,7 +50,7 @@ from sqlmodel.sql.sqltypes import AutoString
 from jinqiu.states import CaseState
 from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.cases.models import Case
-from jinqiu.workflow.driver import member_chunks, member_of
+from jinqiu.workflow.driver import driver_of, member_chunks, member_of
 from jinqiu.workflow.errors import NotFound
 from jinqiu.workflow.paths import Parents, parents_on, path_codes
 from jinqiu.workflow.units.models import Unit
@@ -122,12 +128,11 @@ def _upsert_sql(postgresql: bool, states: tuple[str, ...], listed: int) -> str:
     )
 
 
-def _upsert_rows(
-    deltas: Mapping[CounterKey, int], parents: Mapping[str, str | None], postgresql: bool
-) -> tuple[str, Any] | None:
-    """The statement and its parameters that add `deltas` to their rows, one row per (campaign,
-    unit) in key order (a new row is made with the unit's parent from `parents`); None when every
-    delta is 0."""
+def _rows(
+    deltas: Mapping[CounterKey, int], parents: Mapping[str, str | None]
+) -> tuple[tuple[str, ...], list[list[Any]]] | None:
+    """The states `deltas` change, and one row per (campaign, unit) in key order: campaign, unit,
+    its parent (for a new row), then the delta of each of those states. None: every delta is 0."""
     kept = sorted((key, n) for key, n in deltas.items() if n != 0)
     if not kept:
         return None
@@ -138,6 +143,19 @@ def _upsert_rows(
         if not rows or rows[-1][0] != campaign_id or rows[-1][1] != code:
             rows.append([campaign_id, code, parents.get(code), *[0] * len(states)])
         rows[-1][3 + column[state]] = n
+    return states, rows
+
+
+def _upsert_rows(
+    deltas: Mapping[CounterKey, int], parents: Mapping[str, str | None], postgresql: bool
+) -> tuple[str, Any] | None:
+    """The statement and its parameters that add `deltas` to their rows, one row per (campaign,
+    unit) in key order (a new row is made with the unit's parent from `parents`); None when every
+    delta is 0."""
+    found = _rows(deltas, parents)
+    if found is None:
+        return None
+    states, rows = found
     if not postgresql:
         return _upsert_sql(False, states, 1), [tuple(row) for row in rows]
     if len(rows) <= LISTED_ROWS:
@@ -191,17 +209,17 @@ def _write_with_commit(conn: Connection) -> None:
     if upsert is None:
         return
     statement, parameters = upsert
-    driver = conn.connection.driver_connection
+    driver = driver_of(conn, writes=True)
     try:
         if postgresql:
-            with driver.pipeline(), driver.cursor() as cursor:  # type: ignore[union-attr]
+            with driver.pipeline(), driver.cursor() as cursor:
                 cursor.execute(statement, parameters)
                 # COMMIT as a statement, not driver.commit(): psycopg's commit syncs the pipeline
                 # and its exit then syncs again (a round trip with nothing in it); this way the
                 # exit's one sync sends both. The driver then finds the transaction ended.
                 cursor.execute("COMMIT", prepare=False)
         else:
-            driver.executemany(statement, parameters)  # type: ignore[union-attr]
+            driver.executemany(statement, parameters)
     except conn.dialect.loaded_dbapi.Error as error:
         # As SQLAlchemy raises a failed statement: callers catch its exception classes.
         raise DBAPIError.instance(
@@ -248,13 +266,24 @@ def count_state_change(
     if old == new:
         return
     pending: dict[CounterKey, int] = conn.info.setdefault(_PENDING, {})
-    parents: Parents = conn.info.setdefault(_PARENTS, {})
+    _add_move(pending, conn.info.setdefault(_PARENTS, {}), campaign_id, unit_path, old, new)
+
+
+def _add_move(
+    deltas: dict[CounterKey, int],
+    parents: Parents,
+    campaign_id: int,
+    unit_path: str,
+    old: str | None,
+    new: str,
+) -> None:
+    """−1 to `old` (None: none) and +1 to `new` in every unit on the path, and their parents."""
     on_path = parents_on(unit_path)
     parents.update(on_path)
     for code in on_path:
         if old is not None:
-            pending[(campaign_id, code, old)] = pending.get((campaign_id, code, old), 0) - 1
-        pending[(campaign_id, code, new)] = pending.get((campaign_id, code, new), 0) + 1
+            deltas[(campaign_id, code, old)] = deltas.get((campaign_id, code, old), 0) - 1
+        deltas[(campaign_id, code, new)] = deltas.get((campaign_id, code, new), 0) + 1
 
 
 def count_state_changes(
@@ -265,16 +294,56 @@ def count_state_changes(
     deltas: dict[tuple[int, str, str], int] = {}
     parents: Parents = {}
     for campaign_id, unit_path, old, new in moves:
-        if old == new:
-            continue
-        on_path = parents_on(unit_path)
-        parents.update(on_path)
-        for code in on_path:
-            if old is not None:
-                deltas[(campaign_id, code, old)] = deltas.get((campaign_id, code, old), 0) - 1
-            deltas[(campaign_id, code, new)] = deltas.get((campaign_id, code, new), 0) + 1
+        if old != new:
+            _add_move(deltas, parents, campaign_id, unit_path, old, new)
     # in (campaign, unit) order: the lock order of the single path's upserts
     _upsert(conn, deltas, parents)
+
+
+def counted_with(
+    moved: CTE, campaign_id: int, unit_path: str, old: str | None, new: str
+) -> tuple[CTE, dict[str, Any]] | None:
+    """PostgreSQL: a case's move as a part of the one statement that writes its row (a transition
+    written alone, workflow.engine.core): the upsert `count_state_change` would send with the
+    commit, as a data-modifying CTE that adds the deltas only if `moved` (the row's
+    version-checked UPDATE … RETURNING, a CTE) wrote the row; and its parameters. Its rows in
+    key order, as every other writer of them locks them. None: the move changes no counter."""
+    if old == new:
+        return None
+    deltas: dict[CounterKey, int] = {}
+    parents: Parents = {}
+    _add_move(deltas, parents, campaign_id, unit_path, old, new)
+    found = _rows(deltas, parents)
+    if found is None:
+        return None
+    states, rows = found
+    columns = ("campaign_id", "unit_code", "parent_code", *states)
+    params = {
+        f"c{i}_{name}": value
+        for i, row in enumerate(rows)
+        for name, value in zip(columns, row, strict=True)
+    }
+    return _counted(moved, states, len(rows)), params
+
+
+@functools.cache
+def _counted(moved: CTE, states: tuple[str, ...], listed: int) -> CTE:
+    """`INSERT … SELECT FROM (VALUES …) WHERE EXISTS (SELECT FROM moved) ON CONFLICT … DO UPDATE`
+    as the CTE "counted", built once per (statement, states, number of rows): a handful."""
+    columns = ("campaign_id", "unit_code", "parent_code", *states)
+    rows = values(*(column(name, count_t.c[name].type) for name in columns), name="moves").data(
+        [
+            tuple(bindparam(f"c{i}_{name}", type_=count_t.c[name].type) for name in columns)
+            for i in range(listed)
+        ]
+    )
+    upsert = pg_insert(count_t).from_select(
+        list(columns), select(rows).where(exists(select(*moved.c)))
+    )
+    return upsert.on_conflict_do_update(
+        index_elements=[count_t.c.campaign_id, count_t.c.unit_code],
+        set_={state: count_t.c[state] + upsert.excluded[state] for state in states},
+    ).cte("counted")
 
 
 def counts_for(

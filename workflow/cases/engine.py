@@ -15,7 +15,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, select
+from sqlalchemy import CTE, Connection, Select, bindparam, select
 
 from jinqiu.notifications.models import Channel
 from jinqiu.notifications.outbox import InboxItem, Outgoing
@@ -26,7 +26,7 @@ from jinqiu.workflow.campaigns.models import Campaign
 from jinqiu.workflow.campaigns.rules import RULES, CampaignRules
 from jinqiu.workflow.campaigns.schema import AidRule
 from jinqiu.workflow.cases import funds, priority
-from jinqiu.workflow.cases.counters import count_state_change, count_state_changes
+from jinqiu.workflow.cases.counters import count_state_change, count_state_changes, counted_with
 from jinqiu.workflow.cases.effects import EFFECTS, Pay, Release, Reserve
 from jinqiu.workflow.cases.facts import (
     CaseFacts,
@@ -500,6 +500,18 @@ class CaseNoun(Noun[GuardContext]):
             conn, loaded.facts.campaign.id, case.unit_path, loaded.state, str(transition.dest)
         )
 
+    def moved_with(
+        self, moved: CTE, loaded: Loaded[GuardContext], transition: CaseTransition
+    ) -> tuple[CTE, dict[str, Any]] | None:
+        """The same counters, in the statement that writes the case's row."""
+        case = loaded.facts.case
+        return counted_with(
+            moved, loaded.facts.campaign.id, case.unit_path, loaded.state, str(transition.dest)
+        )
+
+    def fires_after(self, loaded: Loaded[GuardContext], transition: CaseTransition) -> bool:
+        return skips_publicity(transition.event, transition.dest, loaded.facts)
+
     def messages(
         self,
         conn: Connection,
@@ -580,9 +592,19 @@ def apply_event(
         opinion=opinion,
         data=data,
     )
-    if fired.event == CaseEvent.VERIFY:
+    if skips_publicity(fired.event, fired.state, _facts_of(fired)):
         return pass_publicity_at_once(conn, [fired], clock).get(fired.id, fired)
     return fired
+
+
+def skips_publicity(event: str, state: str, facts: GuardContext) -> bool:
+    """A verify that left the case ready for publicity, in a campaign whose notice asks for
+    none (publicity_working_days 0, Dalian 2011): `pass_publicity_at_once` moves it on."""
+    return (
+        event == CaseEvent.VERIFY
+        and state == CaseState.READY_FOR_PUBLICITY
+        and facts.campaign.publicity_working_days == 0
+    )
 
 
 def pass_publicity_at_once(
@@ -596,12 +618,7 @@ def pass_publicity_at_once(
     and the factories' path for every campaign.) Which campaign asks none is in the facts the
     verify was decided on: no statement for the others. Returns the cases moved on; a refusal
     here is a broken assumption and is raised, taking the whole transaction back."""
-    without = {
-        f.id
-        for f in verified
-        if f.state == CaseState.READY_FOR_PUBLICITY
-        and _facts_of(f).campaign.publicity_working_days == 0
-    }
+    without = {f.id for f in verified if skips_publicity(f.event, f.state, _facts_of(f))}
     if not without:
         return {}
     moved = {f.id: f for f in verified if f.id in without}

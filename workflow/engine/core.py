@@ -6,7 +6,10 @@
     entry, chained by hash → enqueue the transition's declared notifications.
 
 Any refusal raises a typed error before or instead of the write, and the caller's transaction
-rolls back whatever was written: nothing half-happens. `decide` is the pure part, shared with
+rolls back whatever was written: nothing half-happens. On PostgreSQL a transition that is all
+its unit of work writes, on a connection whose transaction waits for its first write (an event
+request's: `workflow.driver.defer_transaction`), is written alone: row, audit entry and the
+noun's counters in one statement the server commits as it ends (`write`). `decide` is the pure part, shared with
 the bulk path (`workflow.engine.bulk`), which writes many subjects with a few statements.
 """
 
@@ -17,13 +20,13 @@ from collections.abc import Hashable, Mapping
 from dataclasses import field
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import CTE, Connection, Table, bindparam, insert, select, update
 
 from jinqiu.notifications.outbox import enqueue, post_to_inbox
 from jinqiu.states.machine import Transition
 from jinqiu.workflow.audit.chain import Link, append_entries, chain_entry
 from jinqiu.workflow.clock import Clock
-from jinqiu.workflow.driver import driver_write, processed_rows
+from jinqiu.workflow.driver import driver_write, processed_rows, writes_alone
 from jinqiu.workflow.engine.noun import ENGINE_COLUMNS, Loaded, Noun, Outcome
 from jinqiu.workflow.errors import (
     EventNotAllowed,
@@ -232,11 +235,22 @@ def write(
         **head,
         **decision.outcome.changes,
     }
-    # PostgreSQL: the entry goes in with the UPDATE, one statement (a round trip less).
+    # PostgreSQL: the entry goes in with the UPDATE, one statement (a round trip less). When the
+    # transition is all its unit of work writes — a request whose transaction waits for its
+    # first write (driver.writes_alone), no side records, no messages, nothing the noun fires
+    # after it — the counters go in too, and the server commits the statement as it ends.
     entered = link is not None and conn.dialect.name == "postgresql"
+    alone = (
+        entered
+        and writes_alone(conn)
+        and not decision.transition.notifies
+        and not noun.fires_after(loaded, decision.transition)
+    )
     if entered:
         assert link is not None
-        result = _update_with_entry(conn, noun.table, noun.audit_table, params, link.row)
+        result = _update_with_entry(
+            conn, noun, loaded, decision.transition, params, link.row, alone=alone
+        )
     else:
         result = _update(conn, noun.table, statement, params)
     if result != 1:  # a concurrent transition committed first
@@ -266,7 +280,8 @@ def write(
     # what every transition of the campaign shares, and a row's lock is held from its update to
     # the commit. Taken last, the time others wait on it is that update, the answer and the
     # commit — not also this transition's audit entry and messages.
-    noun.moved(conn, loaded, decision.transition)
+    if not alone:
+        noun.moved(conn, loaded, decision.transition)
     return Fired(
         id=loaded.id,
         event=decision.transition.event,
@@ -365,21 +380,24 @@ _sqlite_updates: dict[tuple[Table, tuple[str, ...]], str] = {}
 
 def _update_with_entry(
     conn: Connection,
-    table: Table,
-    audit_table: Table,
+    noun: Noun[Any],
+    loaded: Loaded[Any],
+    transition: Transition[Any, Any, Any],
     params: dict[str, Any],
     entry: Mapping[str, Any],
+    *,
+    alone: bool,
 ) -> int:
     """PostgreSQL: the version-checked UPDATE and the audit entry it chains as one statement
     (`WITH moved AS (UPDATE … RETURNING) INSERT … SELECT … FROM moved`): one round trip, and
     the entry is written only if the row was — 1 row, or 0 when a concurrent transition
-    committed first (and then nothing was written)."""
+    committed first (and then nothing was written). `alone`: with what the noun's `moved`
+    writes (`moved_with`), sent as the unit of work's whole write (`driver_write`)."""
+    table, audit_table = noun.table, noun.audit_table
     sets = tuple(k for k in params if not k.startswith("b_"))
-    keys = tuple(entry)
-    key = (table, sets, audit_table, keys)
-    statement = _updates_with_entry.get(key)
-    if statement is None:
-        moved = (
+    moved = _moved.get((table, sets))
+    if moved is None:
+        moved = _moved[(table, sets)] = (
             update(table)
             .where(
                 table.c.id == bindparam("b_id"),
@@ -389,17 +407,31 @@ def _update_with_entry(
             .returning(table.c.id)
             .cte("moved")
         )
+    also = noun.moved_with(moved, loaded, transition) if alone else None
+    also_cte, also_params = (None, {}) if also is None else also
+    keys = tuple(entry)
+    key = (moved, audit_table, keys, also_cte)
+    statement = _updates_with_entry.get(key)
+    if statement is None:
         chained = select(
             *(bindparam(f"e_{k}", type_=audit_table.c[k].type) for k in keys)
         ).select_from(moved)
-        statement = _updates_with_entry[key] = insert(audit_table).from_select(list(keys), chained)
+        statement = insert(audit_table).from_select(list(keys), chained)
+        if also_cte is not None:
+            statement = statement.add_cte(also_cte)
+        _updates_with_entry[key] = statement
     return driver_write(
-        conn, statement, {**params, **{f"e_{k}": value for k, value in entry.items()}}
+        conn,
+        statement,
+        {**params, **{f"e_{k}": value for k, value in entry.items()}, **also_params},
+        alone=alone,
     )
 
 
-# One statement per (table, columns set, audit table, entry columns): a handful in all.
-_updates_with_entry: dict[tuple[Table, tuple[str, ...], Table, tuple[str, ...]], Any] = {}
+# One UPDATE per (table, columns set), one statement per (UPDATE, audit table, entry columns,
+# the noun's part): a handful in all.
+_moved: dict[tuple[Table, tuple[str, ...]], CTE] = {}
+_updates_with_entry: dict[tuple[CTE, Table, tuple[str, ...], CTE | None], Any] = {}
 
 
 def _write_statement(table: Table) -> Any:

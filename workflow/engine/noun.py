@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Select, Table, select
+from sqlalchemy import CTE, Connection, Select, Table, select
 
 from jinqiu.notifications.outbox import InboxItem, Outgoing
 from jinqiu.states.machine import Machine, Transition
@@ -90,6 +90,9 @@ class Noun(Generic[F]):
             raise ImportError(
                 f"{self.machine.name}: named in states/ but not implemented: {missing}"
             )
+        if type(self).moved is not Noun.moved and type(self).moved_with is Noun.moved_with:
+            # A transition written alone would skip what `moved` writes.
+            raise ImportError(f"{self.machine.name}: `moved` overridden without `moved_with`")
 
     def load(
         self, conn: Connection, subject_id: int, *, today: dt.date, data: Mapping[str, Any]
@@ -191,6 +194,21 @@ class Noun(Generic[F]):
         self, conn: Connection, loaded: Loaded[F], transition: Transition[Any, Any, Any]
     ) -> None:
         """After the version-checked write, in the same transaction (counters)."""
+
+    def moved_with(
+        self, moved: CTE, loaded: Loaded[F], transition: Transition[Any, Any, Any]
+    ) -> tuple[CTE, dict[str, Any]] | None:
+        """What `moved` writes, as a part of the one statement that writes the subject's row, for
+        a transition written alone (PostgreSQL, workflow.engine.core): a data-modifying CTE that
+        writes only if `moved` — the version-checked UPDATE … RETURNING, as a CTE — wrote the
+        row, and its parameters; None: nothing. A noun overriding `moved` overrides this too."""
+        return None
+
+    def fires_after(self, loaded: Loaded[F], transition: Transition[Any, Any, Any]) -> bool:
+        """Whether the noun's own service goes on to fire more in the same unit of work after
+        this transition (a case verified in a campaign without publicity): the transition is
+        then never written alone, as if it were all its request writes."""
+        return False
 
     def moved_many(
         self,

@@ -23,11 +23,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from psycopg.pq import TransactionStatus
+from sqlalchemy import Connection, Engine, event, func, select
 
 from jinqiu.states import CaseEvent, CaseState
 from jinqiu.workflow.audit.models import AuditEntry
 from jinqiu.workflow.campaigns.models import FundSource
+from jinqiu.workflow.cases.counters import counter_differences
 from jinqiu.workflow.cases.engine import TransitionResult, apply_event
 from jinqiu.workflow.cases.models import Case, Student, Worker
 from jinqiu.workflow.cases.schema import CaseCreate
@@ -35,6 +37,7 @@ from jinqiu.workflow.cases.service import create_case
 from jinqiu.workflow.cases.trail import verify_case_chains
 from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import transaction
+from jinqiu.workflow.driver import defer_transaction
 from jinqiu.workflow.errors import DuplicateStudent, InsufficientFunds, VersionConflict
 from jinqiu.workflow.money import format_yuan
 from tests.factories import (
@@ -185,7 +188,28 @@ def count(engine: Engine, table: Any, *where: Any) -> int:
 # -- one case, one version, twenty writers ------------------------------------------------------
 
 
-def same_event_same_version(engine: Engine, clock: ManualClock, hold: Gate | None) -> None:
+@contextmanager
+def unit_of_work(engine: Engine, *, alone: bool) -> Iterator[Connection]:
+    """A transaction; `alone`: one whose transaction waits for its first write, as an event
+    request's does on PostgreSQL (a transition that is all it writes goes as one statement)."""
+    with transaction(engine) as conn:
+        if alone:
+            defer_transaction(conn)
+        yield conn
+
+
+def committed_already(conn: Connection) -> bool:
+    """Whether the transition just fired was sent alone: the server committed it as it ended,
+    and the driver is in no transaction (PostgreSQL; SQLite: never)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    driver = conn.connection.driver_connection
+    return driver.info.transaction_status == TransactionStatus.IDLE  # type: ignore[union-attr]
+
+
+def same_event_same_version(
+    engine: Engine, clock: ManualClock, hold: Gate | None, *, alone: bool = False
+) -> None:
     _tree, campaign = weihai(engine, clock)
     case_id = new_case(engine, clock, campaign, GRASSROOTS)
     clerk = actor_of(engine, GRASSROOTS, "clerk")
@@ -193,8 +217,8 @@ def same_event_same_version(engine: Engine, clock: ManualClock, hold: Gate | Non
     assert (before.state, before.version, len(audit_rows(engine, case_id))) == ("survey", 1, 1)
 
     def submit(_i: int) -> TransitionResult:
-        with transaction(engine) as conn:
-            return apply_event(
+        with unit_of_work(engine, alone=alone) as conn:
+            fired = apply_event(
                 conn,
                 case_id=case_id,
                 event=CaseEvent.SUBMIT,
@@ -202,6 +226,8 @@ def same_event_same_version(engine: Engine, clock: ManualClock, hold: Gate | Non
                 actor=clerk,
                 clock=clock,
             )
+            assert committed_already(conn) == alone
+            return fired
 
     won, conflicts = split(race(submit, hold=hold), VersionConflict)
 
@@ -213,6 +239,8 @@ def same_event_same_version(engine: Engine, clock: ManualClock, hold: Gate | Non
     assert [(e.seq, e.event) for e in entries] == [(1, "create"), (2, "submit")]
     assert after.audit_head == entries[-1].hash
     assert broken_chains(engine) == []
+    with engine.connect() as conn:
+        assert counter_differences(conn) == []
 
 
 def test_twenty_submits_of_one_case_at_one_version_one_wins(db: Engine, clock: ManualClock) -> None:
@@ -227,6 +255,50 @@ def test_twenty_submits_all_past_the_version_check_still_one_wins(
     """All 20 read version 1 and pass every check; `WHERE version = :expected` decides."""
     with racing(pg, "all-read-before-any-write", "UPDATE aid_case") as hold:
         same_event_same_version(pg, clock, hold=hold)
+
+
+@pytest.mark.postgres
+def test_twenty_submits_written_alone_all_past_the_version_check_still_one_wins(
+    pg: Engine, clock: ManualClock
+) -> None:
+    """The same race with each transition sent as its request's one statement (row, audit entry
+    and counters, committed by the server as it ends): the UPDATE's version check inside it
+    decides, and the losers' statements write no entry and count nothing."""
+    with racing(pg, "all-read-before-any-write", "UPDATE aid_case") as hold:
+        same_event_same_version(pg, clock, hold=hold, alone=True)
+
+
+@pytest.mark.postgres
+def test_moves_written_alone_and_in_transactions_all_count_in_one_unit(
+    pg: Engine, clock: ManualClock
+) -> None:
+    """Twenty cases of one union submitted at once, every other one as its request's one
+    statement and the rest in transactions that count at their commit: they share the counter
+    rows of the union and every union above it, locked in the same order by both, so every
+    submit succeeds (no deadlock) and the counters say what a recount says."""
+    _tree, campaign = weihai(pg, clock)
+    cases = [new_case(pg, clock, campaign, GRASSROOTS) for _ in range(THREADS)]
+    clerk = actor_of(pg, GRASSROOTS, "clerk")
+
+    def submit(i: int) -> TransitionResult:
+        with unit_of_work(pg, alone=i % 2 == 0) as conn:
+            fired = apply_event(
+                conn,
+                case_id=cases[i],
+                event=CaseEvent.SUBMIT,
+                expected_version=1,
+                actor=clerk,
+                clock=clock,
+            )
+            assert committed_already(conn) == (i % 2 == 0)
+            return fired
+
+    won, _none = split(race(submit), VersionConflict)
+    assert sorted(r.id for r in won) == sorted(cases)
+    assert {case_row(pg, c).state for c in cases} == {CaseState.ARCHIVE_CHECK}
+    with pg.connect() as conn:
+        assert counter_differences(conn, campaign) == []
+    assert broken_chains(pg) == []
 
 
 # -- twenty final approvals, money for five -------------------------------------------------
