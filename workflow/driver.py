@@ -366,7 +366,7 @@ def _begun(conn: Connection) -> None:
         conn.begin()
 
 
-# -- a transaction begun by its first write (PostgreSQL) --------------------------------------------
+# -- a transaction begun by its first write (PostgreSQL) -------------------------------------------
 # psycopg sends BEGIN as a round trip of its own before a transaction's first statement. An event
 # request reads its caller and the case (one statement) and then writes the transition: its
 # transaction need not begin before that write, and when the transition is all it writes (its
@@ -475,8 +475,9 @@ def driver_first_reading_ahead(
     """`driver_first(conn, statement, params)`; on PostgreSQL `ahead`'s first row (or that it has
     none) is read in the same statement and kept for this transaction's next
     `driver_first_read_ahead(conn, ahead, ahead_params)`. Only when `statement` finds a row (an
-    unknown caller reads nothing else); commit or rollback drops it. SQLite: `driver_first` alone (each statement is in-process
-    there, and its read transaction ends before the write begins)."""
+    unknown caller reads nothing else); commit or rollback drops it. SQLite: `driver_first`
+    alone (each statement is in-process there, and its read transaction ends before the write
+    begins)."""
     if conn.dialect.name != "postgresql":
         return driver_first(conn, statement, params)
     row = driver_first(conn, _with_ahead(statement, ahead), {**params, **ahead_params})

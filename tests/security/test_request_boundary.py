@@ -557,6 +557,27 @@ def round_trips_traced(engine: Engine, path: Path) -> Iterator[Callable[[], list
         out.close()
 
 
+def submitted(world: World) -> tuple[int, dict[str, str]]:
+    """A new case of WH-HC-001 submitted by its clerk, and the district reviewer's headers."""
+    case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
+    clerk = world.as_(username("clerk", "WH-HC-001"))
+    response = world.client.post(
+        f"/api/cases/{case_id}/events", json={"event": "submit", "version": 1}, headers=clerk
+    )
+    assert response.status_code == 200, response.text
+    return case_id, world.as_(username("reviewer", "WH-HC"))
+
+
+def fails_leaving_it_submitted(
+    world: World, case_id: int, body: dict[str, Any], headers: dict[str, str], table: str
+) -> None:
+    """The event, with every INSERT INTO `table` failing: a 500, and the case as submitted."""
+    with listening(world.engine, "before_cursor_execute", failing_insert_into(table)):
+        failed = world.client.post(f"/api/cases/{case_id}/events", json=body, headers=headers)
+    assert failed.status_code == 500, failed.text
+    assert case_state(world.engine, case_id) == ("archive_check", 2)
+
+
 @pytest.mark.parametrize("db", ["postgresql"], indirect=True)
 @pytest.mark.parametrize("fired_event", ["submit", "verify"])
 def test_an_event_waits_for_the_database_twice(
@@ -570,14 +591,13 @@ def test_an_event_waits_for_the_database_twice(
     sides a send, a wake-up and a receive — on this machine about 0.1 ms of the server's CPU
     each, as much as a small statement's own work. A verify asks nothing more: whether its
     campaign skips publicity is in the facts the engine loaded."""
-    case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
-    body: dict[str, Any] = {"event": "submit", "version": 1}
-    headers = world.as_(username("clerk", "WH-HC-001"))
     if fired_event == "verify":
-        submitted = world.client.post(f"/api/cases/{case_id}/events", json=body, headers=headers)
-        assert submitted.status_code == 200, submitted.text
-        body = {"event": "verify", "version": 2, "opinion": "档案核查无误"}
-        headers = world.as_(username("reviewer", "WH-HC"))
+        case_id, headers = submitted(world)
+        body: dict[str, Any] = {"event": "verify", "version": 2, "opinion": "档案核查无误"}
+    else:
+        case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
+        body = {"event": "submit", "version": 1}
+        headers = world.as_(username("clerk", "WH-HC-001"))
     with round_trips_traced(world.engine, tmp_path / "trace") as round_trips:
         fired = world.client.post(f"/api/cases/{case_id}/events", json=body, headers=headers)
         assert fired.status_code == 200, fired.text
@@ -600,18 +620,9 @@ def test_an_event_that_sends_a_message_is_one_transaction_with_it(
     """A return tells the unit (outbox and inbox): the transition is not all the request writes,
     so its transaction begins with its first write (BEGIN), and a failure writing the message
     takes the transition back with it."""
-    case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
-    clerk = world.as_(username("clerk", "WH-HC-001"))
-    submitted = world.client.post(
-        f"/api/cases/{case_id}/events", json={"event": "submit", "version": 1}, headers=clerk
-    )
-    assert submitted.status_code == 200, submitted.text
-    reviewer = world.as_(username("reviewer", "WH-HC"))
+    case_id, reviewer = submitted(world)
     body = {"event": "return", "version": 2, "opinion": "缺少学籍证明"}
-    with listening(world.engine, "before_cursor_execute", failing_insert_into("inbox_message")):
-        failed = world.client.post(f"/api/cases/{case_id}/events", json=body, headers=reviewer)
-    assert failed.status_code == 500, failed.text
-    assert case_state(world.engine, case_id) == ("archive_check", 2)
+    fails_leaving_it_submitted(world, case_id, body, reviewer, "inbox_message")
     assert count(world.engine, outbox_t) == 0
     with round_trips_traced(world.engine, tmp_path / "trace") as round_trips:
         returned = world.client.post(f"/api/cases/{case_id}/events", json=body, headers=reviewer)
@@ -633,19 +644,10 @@ def test_a_verify_that_skips_publicity_is_one_transaction_with_its_moves(
     own transaction, by the publicity's start and end — the verify is not all the request
     writes, so it is not sent alone, and a failure after it takes it back."""
     with world_of(db, clock, tmp_path, publicity_working_days=0) as world:
-        case_id = new_case(world.engine, world.clock, world.campaign, "WH-HC-001")
-        clerk = world.as_(username("clerk", "WH-HC-001"))
-        submitted = world.client.post(
-            f"/api/cases/{case_id}/events", json={"event": "submit", "version": 1}, headers=clerk
-        )
-        assert submitted.status_code == 200, submitted.text
-        reviewer = world.as_(username("reviewer", "WH-HC"))
+        case_id, reviewer = submitted(world)
         body = {"event": "verify", "version": 2, "opinion": "档案核查无误"}
         # the publicity's entries go in after the verify's (workflow.audit.chain, many at once)
-        with listening(world.engine, "before_cursor_execute", failing_insert_into("audit_entry")):
-            failed = world.client.post(f"/api/cases/{case_id}/events", json=body, headers=reviewer)
-        assert failed.status_code == 500, failed.text
-        assert case_state(world.engine, case_id) == ("archive_check", 2)
+        fails_leaving_it_submitted(world, case_id, body, reviewer, "audit_entry")
         verified = world.client.post(f"/api/cases/{case_id}/events", json=body, headers=reviewer)
         assert verified.status_code == 200, verified.text
         assert (verified.json()["state"], verified.json()["version"]) == ("approval", 5)

@@ -9,8 +9,9 @@ Any refusal raises a typed error before or instead of the write, and the caller'
 rolls back whatever was written: nothing half-happens. On PostgreSQL a transition that is all
 its unit of work writes, on a connection whose transaction waits for its first write (an event
 request's: `workflow.driver.defer_transaction`), is written alone: row, audit entry and the
-noun's counters in one statement the server commits as it ends (`write`). `decide` is the pure part, shared with
-the bulk path (`workflow.engine.bulk`), which writes many subjects with a few statements.
+noun's counters in one statement the server commits as it ends (`write`). `decide` is the pure
+part, shared with the bulk path (`workflow.engine.bulk`), which writes many subjects with a few
+statements.
 """
 
 from __future__ import annotations
