@@ -24,6 +24,7 @@ from sqlalchemy import Engine, event, func, select
 
 from jinqiu.api.http.cases import router as cases_router
 from jinqiu.notifications.models import InboxMessage, OutboxMessage
+from jinqiu.states import CaseState
 from jinqiu.workflow.audit.models import AuditEntry, PiiAccess
 from jinqiu.workflow.cases.counters import counter_differences
 from jinqiu.workflow.cases.models import Case
@@ -31,7 +32,7 @@ from jinqiu.workflow.clock import ManualClock
 from jinqiu.workflow.db import for_writing
 from jinqiu.workflow.users.models import User
 from tests.api.conftest import World, username, world_of
-from tests.factories import new_case, student, worker
+from tests.factories import case_in, new_case, student, worker
 
 case_t = Case.__table__  # type: ignore[attr-defined]
 pii_t = PiiAccess.__table__  # type: ignore[attr-defined]
@@ -611,6 +612,28 @@ def test_an_event_waits_for_the_database_twice(
     assert count(world.engine, audit_t) == 1 + body["version"]
     with world.engine.connect() as conn:
         assert counter_differences(conn, world.campaign) == []
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("unit", ["WH-HC-001", "WH-HC"])
+def test_an_approval_reads_its_chain_alone(world: World, tmp_path: Path, unit: str) -> None:
+    """An approval's facts need the levels the units on the case's path act at (one more read):
+    it runs alone before the transition's one statement — no BEGIN, three round trips."""
+    steps_done = 0 if unit == "WH-HC-001" else 1
+    case_id = case_in(
+        world.engine, world.clock, world.campaign, "WH-HC-001", CaseState.APPROVAL,
+        approved=steps_done,
+    )  # fmt: skip
+    version = case_state(world.engine, case_id)[1]
+    body = {"event": "approve", "version": version, "opinion": "同意"}
+    approver = world.as_(username("approver", unit))
+    with round_trips_traced(world.engine, tmp_path / "trace") as round_trips:
+        approved = world.client.post(f"/api/cases/{case_id}/events", json=body, headers=approver)
+        assert approved.status_code == 200, approved.text
+        trips = round_trips()
+    assert len(trips) == 3 and "WITH" in trips[-1], trips
+    assert not any("BEGIN" in trip or "COMMIT" in trip for trip in trips), trips
+    assert case_state(world.engine, case_id) == ("approval", version + 1)
 
 
 @pytest.mark.parametrize("db", ["postgresql"], indirect=True)

@@ -40,7 +40,7 @@ from jinqiu.workflow.clock import Clock
 from jinqiu.workflow.config import get_settings
 from jinqiu.workflow.donors.intent import Intent, is_donor_fund
 from jinqiu.workflow.donors.service import intent_of_fund
-from jinqiu.workflow.driver import driver_first_read_ahead, id_in, plain_rows
+from jinqiu.workflow.driver import driver_first_read_ahead, driver_rows, id_in, plain_rows
 from jinqiu.workflow.engine import Fired, Loaded, Noun, Outcome, Plan, fire
 from jinqiu.workflow.engine.bulk import Item, fire_many
 from jinqiu.workflow.errors import InsufficientFunds, ItemFailed, NotFound
@@ -56,6 +56,9 @@ unit_t = Unit.__table__  # type: ignore[attr-defined]
 campaign_t = Campaign.__table__  # type: ignore[attr-defined]
 audit_t = AuditEntry.__table__  # type: ignore[attr-defined]
 attachment_t = Attachment.__table__  # type: ignore[attr-defined]
+_kinds_attached = (
+    select(attachment_t.c.kind).where(attachment_t.c.case_id == bindparam("id")).distinct()
+)
 
 # Where the approval chain (the campaign's levels on the case's unit path) is read: in the
 # states that wait by level and in those a transition leaves for one.
@@ -185,10 +188,9 @@ def _facts(
                 intents[key] = donor
     attached: frozenset[str] = frozenset()
     if state is CaseState.SURVEY and rules.application_types:  # what submit requires
+        # on the driver: an event's connection waiting for its first write reads it alone
         attached = frozenset(
-            conn.execute(
-                select(attachment_t.c.kind).where(attachment_t.c.case_id == case_id).distinct()
-            ).scalars()
+            kind for (kind,) in driver_rows(conn, _kinds_attached, {"id": case_id})
         )
     return GuardContext(
         case=CaseFacts(

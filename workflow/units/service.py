@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from jinqiu.notifications.outbound import WebhookPolicy, WebhookRefused, check_webhook_url
+from jinqiu.workflow.driver import driver_rows, id_in
 from jinqiu.workflow.errors import Conflict, NotFound, ValidationFailed
 from jinqiu.workflow.units.counts import count_new_units
 from jinqiu.workflow.units.models import ACTS_AS, Unit, UnitLevel, level_may_sit_under
@@ -121,13 +122,19 @@ def children_codes(conn: Connection, unit_id: int) -> list[str]:
     return [r.code for r in rows]
 
 
-# Built once (the engine runs it on every approval transition): no per-call statement building.
-_levels_of = select(unit_table.c.level).where(
-    unit_table.c.code.in_(bindparam("codes", expanding=True))
-)
+# Built once per dialect (the engine runs it on every approval transition): no per-call
+# statement building.
+_levels_of = {
+    dialect: select(unit_table.c.level).where(id_in(unit_table.c.code, "codes", dialect))
+    for dialect in ("postgresql", "sqlite")
+}
 
 
 def acting_levels_on_path(conn: Connection, path: str) -> frozenset[str]:
-    """The approval levels the units on a materialised path ("/WH/WH-ZS-001/") act at."""
-    rows = conn.execute(_levels_of, {"codes": [c for c in path.split("/") if c]})
-    return frozenset(ACTS_AS[UnitLevel(r.level)] for r in rows)
+    """The approval levels the units on a materialised path ("/WH/WH-ZS-001/") act at. Read on
+    the driver (`driver_rows`): on an event's connection still waiting for its first write
+    (workflow.driver.defer_transaction) it runs alone, and the approval stays one statement."""
+    rows = driver_rows(
+        conn, _levels_of[conn.dialect.name], {"codes": [c for c in path.split("/") if c]}
+    )
+    return frozenset(ACTS_AS[UnitLevel(level)] for (level,) in rows)
